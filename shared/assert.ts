@@ -1,0 +1,18 @@
+/**
+ * assert(): programmer-error checks that stay on in production (fail-stop).
+ * A failed assertion means the process is in a state the code does not
+ * understand; a server must exit rather than vote or ACK from it.
+ * Imports nothing.
+ */
+
+export class AssertionError extends Error {
+  override name = 'AssertionError'
+}
+
+export function assert(condition: unknown, message = 'assertion failed'): asserts condition {
+  if (!condition) throw new AssertionError(message)
+}
+
+export function unreachable(value: never, message = 'unreachable'): never {
+  throw new AssertionError(`${message}: ${String(value)}`)
+}
