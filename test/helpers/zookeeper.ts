@@ -1,0 +1,68 @@
+/**
+ * Starts a real Apache ZooKeeper (Debian's `zookeeper` package) standalone on
+ * a free 127.0.0.1 port with its own data dir: the oracle for differential
+ * tests. `zookeeperAvailable()` says whether the package is installed
+ * (`.ci/run` installs it).
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { freePort, tempDir, waitForPort } from './wait.js'
+
+const JAR = '/usr/share/java/zookeeper.jar'
+
+export function zookeeperAvailable(): boolean {
+  return existsSync(JAR) && existsSync('/usr/bin/java')
+}
+
+export interface ZooKeeperProcess {
+  port: number
+  connectString: string
+  stop: () => Promise<void>
+}
+
+export async function startZooKeeper(opts: { tickTime?: number } = {}): Promise<ZooKeeperProcess> {
+  const dir = tempDir('zk-oracle-')
+  const port = await freePort()
+  const cfg = join(dir.path, 'zoo.cfg')
+  writeFileSync(
+    cfg,
+    [
+      `tickTime=${opts.tickTime ?? 2000}`,
+      `dataDir=${join(dir.path, 'data')}`,
+      `clientPort=${port}`,
+      'clientPortAddress=127.0.0.1',
+      'admin.enableServer=false',
+      '4lw.commands.whitelist=*',
+      'maxClientCnxns=0',
+    ].join('\n'),
+  )
+  const child: ChildProcess = spawn(
+    '/usr/bin/java',
+    [
+      '-Xmx512m',
+      '-Dzookeeper.extendedTypesEnabled=true',
+      '-Dzookeeper.admin.enableServer=false',
+      '-cp',
+      `/etc/zookeeper/conf:${JAR}`,
+      'org.apache.zookeeper.server.ZooKeeperServerMain',
+      cfg,
+    ],
+    { stdio: 'ignore' },
+  )
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()))
+      child.kill('SIGKILL')
+      await exited
+    }
+    dir.remove()
+  }
+  try {
+    await waitForPort(port, 30_000)
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { port, connectString: `tcp://127.0.0.1:${port}`, stop }
+}
