@@ -1,0 +1,189 @@
+/**
+ * Server configuration: every setting, its default and its limit, validated
+ * with zod. Sources: a JSON file, a ZooKeeper-style `key=value` file
+ * (`server.N=host:peerPort:clientPort[:observer]` lines), and CLI flags (which
+ * win). A wrong value produces a ConfigError naming the field, the value and
+ * what was expected.
+ */
+import { readFileSync } from 'node:fs'
+import { z } from 'zod'
+
+export const PeerSpec = z.object({
+  id: z.number().int().min(1).max(254),
+  host: z.string().min(1),
+  peerPort: z.number().int().min(1).max(65535),
+  clientPort: z.number().int().min(1).max(65535),
+  observer: z.boolean().default(false),
+})
+export type PeerSpec = z.infer<typeof PeerSpec>
+
+const ms = (min: number) => z.number().int().min(min)
+
+export const ServerConfig = z
+  .object({
+    /** The basic time unit in ms; session timeouts and ZAB limits are multiples of it. */
+    tickTime: ms(10).max(60_000).default(2000),
+    dataDir: z.string().min(1).default('./data'),
+    clientPort: z.number().int().min(0).max(65535).default(2181),
+    clientPortAddress: z.string().min(1).default('127.0.0.1'),
+    /** Defaults to 2 x tickTime. */
+    minSessionTimeout: ms(1).optional(),
+    /** Defaults to 20 x tickTime. */
+    maxSessionTimeout: ms(1).optional(),
+    /** Connections from one IP address (ZooKeeper's maxClientCnxns; 0 = unlimited). */
+    maxClientCnxns: z.number().int().min(0).default(60),
+    sessionsMax: z.number().int().min(1).default(100_000),
+    /** Requests one connection may have outstanding before we stop reading from it. */
+    outstandingRequestsMax: z.number().int().min(1).max(100_000).default(1000),
+    /** Largest packet accepted: 1 MiB of data plus room for headers, path and ACLs. */
+    frameBytesMax: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024 + 64 * 1024),
+    /** Bytes queued to a client that does not read before its connection is dropped. */
+    sendBufferBytesMax: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(64 * 1024 * 1024),
+    /** Watches one session may hold. */
+    watchesPerSessionMax: z.number().int().min(1).default(1_000_000),
+    /** `user:base64(sha1(user:password))`: this digest id bypasses ACL checks. */
+    superDigest: z.string().optional(),
+    /** Txns between snapshots. */
+    snapCount: z.number().int().min(10).default(100_000),
+    /** Snapshots to keep (ZooKeeper's autopurge.snapRetainCount). */
+    snapRetainCount: z.number().int().min(1).default(3),
+    serverId: z.number().int().min(1).max(254).default(1),
+    servers: z.array(PeerSpec).default([]),
+    initLimit: z.number().int().min(1).default(10),
+    syncLimit: z.number().int().min(1).default(5),
+    /** Shared secret peers prove on connect, and the key of session passwords. */
+    ensembleSecret: z.string().min(8).optional(),
+    /** A follower that loses its leader keeps serving reads (ZooKeeper's read-only mode). */
+    readOnlyMode: z.boolean().default(false),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** HTTP admin port (health, metrics, stat); 0 = off. */
+    adminPort: z.number().int().min(0).max(65535).default(0),
+  })
+  .strict()
+
+export type ServerConfig = z.infer<typeof ServerConfig> & {
+  minSessionTimeout: number
+  maxSessionTimeout: number
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+function describeIssues(err: z.ZodError, input: Record<string, unknown>): string {
+  return err.issues
+    .map((i) => {
+      const field = i.path.join('.') || '(config)'
+      const value = i.path.reduce<unknown>(
+        (v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k],
+        input,
+      )
+      const shown = value === undefined ? '' : ` (got ${JSON.stringify(value)})`
+      return `${field}${shown}: ${i.message}`
+    })
+    .join('\n')
+}
+
+/** Validates and fills defaults; throws ConfigError. */
+export function parseConfig(input: Record<string, unknown>): ServerConfig {
+  const r = ServerConfig.safeParse(input)
+  if (!r.success) throw new ConfigError(describeIssues(r.error, input))
+  const c = r.data
+  const min = c.minSessionTimeout ?? 2 * c.tickTime
+  const max = c.maxSessionTimeout ?? 20 * c.tickTime
+  if (min > max)
+    throw new ConfigError(`minSessionTimeout (${min}) must not exceed maxSessionTimeout (${max})`)
+  if (c.servers.length > 0 && !c.servers.some((s) => s.id === c.serverId))
+    throw new ConfigError(`serverId (got ${c.serverId}): not in the servers list`)
+  const ids = new Set(c.servers.map((s) => s.id))
+  if (ids.size !== c.servers.length) throw new ConfigError('servers: duplicate server id')
+  return { ...c, minSessionTimeout: min, maxSessionTimeout: max }
+}
+
+/** Parses one `id=host:peerPort:clientPort[:observer]` entry. */
+export function parseServerSpec(id: string, value: string): Record<string, unknown> {
+  const parts = value.trim().split(':')
+  if (
+    parts.length < 3 ||
+    parts.length > 4 ||
+    (parts.length === 4 && parts[3] !== 'observer' && parts[3] !== 'participant')
+  )
+    throw new ConfigError(
+      `server.${id} (got ${JSON.stringify(value)}): expected host:peerPort:clientPort[:observer]`,
+    )
+  const num = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : s)
+  return {
+    id: num(id),
+    host: parts[0],
+    peerPort: num(parts[1]),
+    clientPort: num(parts[2]),
+    observer: parts[3] === 'observer',
+  }
+}
+
+/** `--servers 1=127.0.0.1:2888:2181,2=…` */
+export function parseServersFlag(text: string): Record<string, unknown>[] {
+  return text
+    .split(',')
+    .filter((s) => s.trim() !== '')
+    .map((entry) => {
+      const at = entry.indexOf('=')
+      if (at < 0)
+        throw new ConfigError(
+          `--servers (got ${JSON.stringify(entry)}): expected id=host:peerPort:clientPort`,
+        )
+      return parseServerSpec(entry.slice(0, at).trim(), entry.slice(at + 1))
+    })
+}
+
+const NUMERIC = /^-?\d+$/
+
+/** Reads a JSON or ZooKeeper-style key=value config file into raw values. */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`)
+  }
+  if (text.trimStart().startsWith('{')) {
+    try {
+      return JSON.parse(text) as Record<string, unknown>
+    } catch (err) {
+      throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`)
+    }
+  }
+  const out: Record<string, unknown> = {}
+  const servers: Record<string, unknown>[] = []
+  for (const [n, raw] of text.split('\n').entries()) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#')) continue
+    const at = line.indexOf('=')
+    if (at < 0) throw new ConfigError(`${file}:${n + 1}: expected key=value, got ${JSON.stringify(line)}`)
+    const key = line.slice(0, at).trim()
+    const value = line.slice(at + 1).trim()
+    if (key.startsWith('server.')) {
+      servers.push(parseServerSpec(key.slice(7), value))
+      continue
+    }
+    const mapped = key === 'myid' ? 'serverId' : key
+    out[mapped] = NUMERIC.test(value)
+      ? Number(value)
+      : value === 'true'
+        ? true
+        : value === 'false'
+          ? false
+          : value
+  }
+  if (servers.length > 0) out.servers = servers
+  return out
+}

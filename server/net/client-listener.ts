@@ -1,0 +1,266 @@
+/**
+ * ClientListener: the client port. One TCP listener serves both WebSocket
+ * (our SDK: one jute packet per binary message) and ZooKeeper's raw TCP
+ * framing (a 4-byte length before each packet): a connection whose first
+ * bytes are an HTTP request line goes to the WebSocket server
+ * (`noServer` + `handleUpgrade`, as ws recommends); anything else is
+ * ZooKeeper TCP. Both become a ClientConnection; everything after framing is
+ * shared.
+ *
+ * Limits: frame size (checked before buffering), connections per IP; a
+ * connection that breaks a limit is closed with a logged reason.
+ * The only ws / node:net importer for clients, with peer-transport.ts.
+ */
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http'
+import { createServer, type Server, type Socket } from 'node:net'
+import { type WebSocket, WebSocketServer } from 'ws'
+import { FrameDecoder } from '../../shared/framing.js'
+
+export interface ClientConnection {
+  readonly id: number
+  readonly remoteAddress: string
+  readonly transport: 'ws' | 'tcp'
+  /** Sends one packet (without a length prefix; the transport frames it). */
+  send(packet: Uint8Array): void
+  /** Bytes queued for the peer and not yet written. */
+  bufferedBytes(): number
+  close(reason: string): void
+  pauseReading(): void
+  resumeReading(): void
+  onPacket: (packet: Uint8Array) => void
+  onClose: (reason: string) => void
+}
+
+export interface ClientListenerOptions {
+  host: string
+  port: number
+  frameBytesMax: number
+  connectionsPerIpMax: number
+  onConnection: (conn: ClientConnection) => void
+  onReject: (remoteAddress: string, reason: string) => void
+}
+
+const HTTP_METHOD = /^(GET|HEAD|POST|PUT|OPTIONS) /
+
+let nextConnectionId = 1
+
+class TcpConnection implements ClientConnection {
+  readonly id = nextConnectionId++
+  readonly transport = 'tcp' as const
+  onPacket: (packet: Uint8Array) => void = () => {}
+  onClose: (reason: string) => void = () => {}
+  private readonly decoder: FrameDecoder
+  private closed = false
+  private reason = 'peer closed the connection'
+
+  constructor(
+    private readonly socket: Socket,
+    readonly remoteAddress: string,
+    frameBytesMax: number,
+    first: Uint8Array,
+  ) {
+    this.decoder = new FrameDecoder(frameBytesMax)
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => this.feed(chunk))
+    socket.on('error', (err) => {
+      this.reason = `socket error: ${err.message}`
+    })
+    socket.on('close', () => this.finish())
+    // The first chunk was read by the protocol sniffer.
+    queueMicrotask(() => this.feed(first))
+  }
+
+  private feed(chunk: Uint8Array): void {
+    if (this.closed) return
+    let packets: Uint8Array[]
+    try {
+      packets = this.decoder.push(chunk)
+    } catch (err) {
+      this.close(`bad frame: ${(err as Error).message}`)
+      return
+    }
+    for (const p of packets) {
+      if (this.closed) return
+      this.onPacket(p)
+    }
+  }
+
+  send(packet: Uint8Array): void {
+    if (this.closed) return
+    const head = Buffer.allocUnsafe(4)
+    head.writeInt32BE(packet.length, 0)
+    this.socket.cork()
+    this.socket.write(head)
+    this.socket.write(packet)
+    process.nextTick(() => this.socket.uncork())
+  }
+
+  bufferedBytes(): number {
+    return this.socket.writableLength
+  }
+
+  close(reason: string): void {
+    if (this.closed) return
+    this.reason = reason
+    this.socket.end()
+    // Give the peer a moment to read what was sent; then drop it.
+    setTimeout(() => this.socket.destroy(), 1000).unref()
+    this.finish()
+  }
+
+  private finish(): void {
+    if (this.closed) return
+    this.closed = true
+    this.onClose(this.reason)
+  }
+
+  pauseReading(): void {
+    this.socket.pause()
+  }
+
+  resumeReading(): void {
+    this.socket.resume()
+  }
+}
+
+class WsConnection implements ClientConnection {
+  readonly id = nextConnectionId++
+  readonly transport = 'ws' as const
+  onPacket: (packet: Uint8Array) => void = () => {}
+  onClose: (reason: string) => void = () => {}
+  private closed = false
+  private reason = 'peer closed the connection'
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Socket,
+    readonly remoteAddress: string,
+  ) {
+    socket.setNoDelay(true)
+    ws.on('message', (data, isBinary) => {
+      if (this.closed) return
+      if (!isBinary) return this.close('text frames are not part of the protocol')
+      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)
+      this.onPacket(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength))
+    })
+    ws.on('error', (err) => {
+      this.reason = `websocket error: ${err.message}`
+    })
+    ws.on('close', (code, why) => {
+      if (code !== 1000 && code !== 1005)
+        this.reason = `websocket closed (${code}${why.length ? ` ${why}` : ''})`
+      this.finish()
+    })
+  }
+
+  send(packet: Uint8Array): void {
+    if (this.closed) return
+    this.ws.send(packet, { binary: true })
+  }
+
+  bufferedBytes(): number {
+    return this.ws.bufferedAmount
+  }
+
+  close(reason: string): void {
+    if (this.closed) return
+    this.reason = reason
+    // Close reasons are limited to 123 bytes by RFC 6455.
+    this.ws.close(1008, reason.slice(0, 120))
+    setTimeout(() => this.ws.terminate(), 1000).unref()
+    this.finish()
+  }
+
+  private finish(): void {
+    if (this.closed) return
+    this.closed = true
+    this.onClose(this.reason)
+  }
+
+  pauseReading(): void {
+    this.socket.pause()
+  }
+
+  resumeReading(): void {
+    this.socket.resume()
+  }
+}
+
+export class ClientListener {
+  private readonly server: Server
+  private readonly wss: WebSocketServer
+  private readonly http = createHttpServer()
+  private readonly perIp = new Map<string, number>()
+  private readonly sockets = new Set<Socket>()
+
+  constructor(private readonly opts: ClientListenerOptions) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: opts.frameBytesMax,
+      perMessageDeflate: false,
+    })
+    this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        const addr = socket.remoteAddress ?? 'unknown'
+        opts.onConnection(new WsConnection(ws, socket, addr))
+      })
+    })
+    // Plain HTTP requests that are not upgrades get a short answer.
+    this.http.on('request', (_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' })
+      res.end('conclave: use a WebSocket or ZooKeeper TCP client on this port\n')
+    })
+    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
+  }
+
+  private accept(socket: Socket): void {
+    const addr = socket.remoteAddress ?? 'unknown'
+    const n = (this.perIp.get(addr) ?? 0) + 1
+    if (this.opts.connectionsPerIpMax > 0 && n > this.opts.connectionsPerIpMax) {
+      this.opts.onReject(
+        addr,
+        `too many connections from ${addr} (maxClientCnxns=${this.opts.connectionsPerIpMax})`,
+      )
+      socket.destroy()
+      return
+    }
+    this.perIp.set(addr, n)
+    this.sockets.add(socket)
+    socket.once('close', () => {
+      this.sockets.delete(socket)
+      const left = (this.perIp.get(addr) ?? 1) - 1
+      if (left <= 0) this.perIp.delete(addr)
+      else this.perIp.set(addr, left)
+    })
+    socket.on('error', () => {})
+    socket.once('data', (first: Buffer) => {
+      const head = first.subarray(0, 8).toString('latin1')
+      if (HTTP_METHOD.test(head)) {
+        socket.pause()
+        socket.unshift(first)
+        this.http.emit('connection', socket)
+        socket.resume()
+      } else {
+        const conn = new TcpConnection(socket, addr, this.opts.frameBytesMax, first)
+        this.opts.onConnection(conn)
+      }
+    })
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', reject)
+        const a = this.server.address()
+        resolve(typeof a === 'object' && a !== null ? a.port : this.opts.port)
+      })
+    })
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets) s.destroy()
+    this.wss.close()
+    return new Promise((resolve) => this.server.close(() => resolve()))
+  }
+}

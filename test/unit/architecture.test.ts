@@ -1,0 +1,103 @@
+/**
+ * The dependency rules of STYLE.md, as a test (in the spirit of
+ * TigerBeetle's tidy.zig): the deterministic core uses no clock, timer,
+ * randomness, async or I/O module; client/, recipes/ and shared/ never import
+ * server/; shared/ imports nothing of ours and no node:* module; only
+ * server/storage imports better-sqlite3.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
+import { describe, expect, it } from 'vitest'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+
+function sources(dir: string): string[] {
+  const abs = join(ROOT, dir)
+  let entries: string[]
+  try {
+    entries = readdirSync(abs)
+  } catch {
+    return []
+  }
+  const out: string[] = []
+  for (const e of entries) {
+    const p = join(abs, e)
+    if (statSync(p).isDirectory()) out.push(...sources(relative(ROOT, p)))
+    else if (e.endsWith('.ts') && !e.endsWith('.test.ts')) out.push(relative(ROOT, p))
+  }
+  return out
+}
+
+/** Source text without comments, so a header that names a banned API does not trip the rule. */
+function code(file: string): string {
+  return readFileSync(join(ROOT, file), 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:'"`])\/\/.*$/gm, '$1')
+}
+
+function imports(text: string): string[] {
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)].map((m) => m[1]!)
+}
+
+const PURE = ['server/tree', 'server/txn', 'server/zab', 'server/session', 'server/watch']
+const BANNED_CALLS: [RegExp, string][] = [
+  [/\bDate\b/, 'Date'],
+  [/performance\.now/, 'performance.now'],
+  [/\bsetTimeout\b|\bsetInterval\b|\bsetImmediate\b|\bqueueMicrotask\b/, 'timers'],
+  [/\bprocess\./, 'process'],
+  [/Math\.random/, 'Math.random'],
+  [/\bcrypto\./, 'crypto'],
+  [/\basync\b|\bawait\b|\bPromise\b/, 'async/Promise'],
+  [/\bEventEmitter\b/, 'EventEmitter'],
+]
+
+describe('architecture', () => {
+  it('keeps the deterministic core pure', () => {
+    const problems: string[] = []
+    for (const dir of PURE) {
+      for (const file of sources(dir)) {
+        // Measurement scripts are entry points run by hand, not part of the core.
+        if (/measure-|bench-/.test(file)) continue
+        const text = code(file)
+        for (const [re, name] of BANNED_CALLS) if (re.test(text)) problems.push(`${file} uses ${name}`)
+        for (const spec of imports(text)) {
+          const target = spec.startsWith('.') ? relative(ROOT, join(ROOT, dirname(file), spec)) : spec
+          const ok = ['shared/', 'server/core/', `${dir}/`].some((prefix) => target.startsWith(prefix))
+          if (!ok) problems.push(`${file} imports ${spec}`)
+        }
+      }
+    }
+    expect(problems).toEqual([])
+  })
+
+  it('keeps client, recipes and shared away from server', () => {
+    const problems: string[] = []
+    for (const dir of ['client', 'recipes', 'shared']) {
+      for (const file of sources(dir)) {
+        for (const spec of imports(code(file))) {
+          if (/(^|\/)server\//.test(spec)) problems.push(`${file} imports ${spec}`)
+          if (dir === 'shared' && (spec.startsWith('node:') || !spec.startsWith('./')))
+            problems.push(`${file} imports ${spec} (shared imports only shared)`)
+          if (
+            dir === 'recipes' &&
+            spec.startsWith('..') &&
+            !/\/(client\/index|shared\/[\w-]+)\.js$/.test(spec)
+          )
+            problems.push(`${file} imports ${spec} (recipes use only client/index.ts and shared)`)
+        }
+      }
+    }
+    expect(problems).toEqual([])
+  })
+
+  it('lets only server/storage import better-sqlite3', () => {
+    const problems: string[] = []
+    for (const dir of ['server', 'client', 'recipes', 'shared']) {
+      for (const file of sources(dir)) {
+        if (file.startsWith('server/storage/')) continue
+        if (imports(code(file)).includes('better-sqlite3')) problems.push(file)
+      }
+    }
+    expect(problems).toEqual([])
+  })
+})
