@@ -38,9 +38,12 @@ export interface ClientListenerOptions {
   connectionsPerIpMax: number
   onConnection: (conn: ClientConnection) => void
   onReject: (remoteAddress: string, reason: string) => void
+  /** ZooKeeper's four-letter words (`echo srvr | nc host port`): the text to answer, or undefined if unknown. */
+  fourLetterWord: (word: string) => string | undefined
 }
 
 const HTTP_METHOD = /^(GET|HEAD|POST|PUT|OPTIONS) /
+const FOUR_LETTERS = /^[a-z]{4}\r?\n?$/
 
 let nextConnectionId = 1
 
@@ -235,6 +238,13 @@ export class ClientListener {
     socket.on('error', () => {})
     socket.once('data', (first: Buffer) => {
       const head = first.subarray(0, 8).toString('latin1')
+      if (FOUR_LETTERS.test(first.toString('latin1'))) {
+        const answer = this.opts.fourLetterWord(first.toString('latin1', 0, 4))
+        if (answer !== undefined) {
+          socket.end(answer)
+          return
+        }
+      }
       if (HTTP_METHOD.test(head)) {
         socket.pause()
         socket.unshift(first)

@@ -1,0 +1,295 @@
+/**
+ * ClientHandler: one client connection, from ConnectRequest to close. It
+ * decodes and validates packets, keeps the connection's requests in strict
+ * FIFO order, and encodes replies.
+ *
+ * Ordering (ZooKeeper's CommitProcessor rule): a write is submitted as soon
+ * as every request before it has been submitted or answered, so a session
+ * can have many writes in flight; a read (or sync, ping, setWatches) waits
+ * until every request before it has been answered, so it sees its own
+ * writes and no later ones. Replies leave in request order.
+ *
+ * Limits: outstanding requests per connection (reading pauses above the
+ * limit and resumes below half of it); bytes queued to a client that does
+ * not read (the connection is closed).
+ */
+import type { Logger } from 'pino'
+import { type ErrorCode, errorNumber, ZkError } from '../shared/errors.js'
+import { JuteWriter, ProtocolError } from '../shared/jute.js'
+import { OpCode, Xid } from '../shared/opcodes.js'
+import {
+  type ConnectRequest,
+  decodeConnectRequest,
+  decodeRequest,
+  encodeConnectResponse,
+  peekRequestHeader,
+  type Request,
+  type Response,
+  UnknownOpError,
+  writeReplyHeader,
+  writeResponseBody,
+  writeWatcherEvent,
+} from '../shared/records.js'
+import type { ClientConnection } from './net/client-listener.js'
+
+/** What a handler asks of the server it belongs to. */
+export interface ClientHandlerHost {
+  readonly logger: Logger
+  readonly outstandingRequestsMax: number
+  readonly sendBufferBytesMax: number
+  /** Handles a ConnectRequest; calls `accept` or `reject` (possibly later). */
+  connect(h: ClientHandler, req: ConnectRequest): void
+  /** Is this request a write (goes through the log)? */
+  isWrite(req: Request): boolean
+  /** Submits a write; the host later calls `h.complete(entry, …)`. */
+  submitWrite(h: ClientHandler, entry: PendingRequest): void
+  /** Serves a read (or ping, auth, setWatches, sync) now; returns the reply. */
+  serveRead(h: ClientHandler, entry: PendingRequest): Reply | 'wait'
+  /** The connection ended. */
+  closed(h: ClientHandler, reason: string): void
+}
+
+export interface Reply {
+  err: ErrorCode
+  zxid: number
+  body?: Response
+}
+
+export interface PendingRequest {
+  xid: number
+  req: Request
+  submitted: boolean
+  reply: Reply | undefined
+}
+
+type Phase = 'handshake' | 'connecting' | 'connected' | 'closed'
+
+export class ClientHandler {
+  sessionId = 0n
+  /** Authenticated ids of this connection (ip first; digest ids added by addAuth). */
+  readonly authIds: { scheme: string; id: string }[]
+  private phase: Phase = 'handshake'
+  private readonly queue: PendingRequest[] = []
+  /** Packets that arrived before the session was established (clients pipeline auth and setWatches). */
+  private early: Uint8Array[] = []
+  private paused = false
+  private pumping = false
+  private repump = false
+  private readonly writer = new JuteWriter(1024)
+
+  constructor(
+    readonly conn: ClientConnection,
+    private readonly host: ClientHandlerHost,
+  ) {
+    this.authIds = [{ scheme: 'ip', id: conn.remoteAddress.replace(/^::ffff:/, '') }]
+    conn.onPacket = (p) => this.onPacket(p)
+    conn.onClose = (reason) => this.onClosed(reason)
+  }
+
+  get isConnected(): boolean {
+    return this.phase === 'connected'
+  }
+
+  get outstanding(): number {
+    return this.queue.length
+  }
+
+  private onPacket(packet: Uint8Array): void {
+    if (this.phase === 'closed') return
+    if (this.phase === 'handshake') {
+      let req: ConnectRequest
+      try {
+        req = decodeConnectRequest(packet)
+      } catch (err) {
+        this.close(`bad ConnectRequest: ${(err as Error).message}`)
+        return
+      }
+      this.phase = 'connecting'
+      this.host.connect(this, req)
+      return
+    }
+    if (this.phase === 'connecting') {
+      this.early.push(packet)
+      if (this.early.length > this.host.outstandingRequestsMax)
+        this.close('too many requests before the session was established')
+      return
+    }
+    this.onRequestPacket(packet)
+  }
+
+  private onRequestPacket(packet: Uint8Array): void {
+    let xid: number
+    let req: Request
+    try {
+      ;({ xid, req } = decodeRequest(packet))
+    } catch (err) {
+      const head = peekRequestHeader(packet)
+      if (err instanceof UnknownOpError && head !== undefined) {
+        // A well-formed header with an opcode we do not serve: an error reply, not a dropped connection.
+        this.enqueue({
+          xid: head.xid,
+          req: { op: OpCode.ping },
+          submitted: true,
+          reply: { err: 'UNIMPLEMENTED', zxid: 0 },
+        })
+        return
+      }
+      const reason = err instanceof ProtocolError ? err.message : String(err)
+      this.host.logger.warn(
+        { conn: this.conn.id, session: hex(this.sessionId), reason },
+        'malformed request; closing',
+      )
+      this.close(`malformed request: ${reason}`)
+      return
+    }
+    if (req.op === OpCode.closeSession && xid === Xid.ping) return this.close('bad xid')
+    this.enqueue({ xid, req, submitted: false, reply: undefined })
+  }
+
+  private enqueue(entry: PendingRequest): void {
+    this.queue.push(entry)
+    if (!this.paused && this.queue.length >= this.host.outstandingRequestsMax) {
+      this.paused = true
+      this.conn.pauseReading()
+    }
+    this.pump()
+  }
+
+  /** Session established: send the ConnectResponse and process what the client pipelined. */
+  accept(sessionId: bigint, timeoutMs: number, passwd: Uint8Array, readOnly = false): void {
+    if (this.phase !== 'connecting') return
+    this.sessionId = sessionId
+    this.phase = 'connected'
+    const w = this.writer.reset()
+    encodeConnectResponse(w, { protocolVersion: 0, timeOut: timeoutMs, sessionId, passwd, readOnly })
+    this.conn.send(w.finish())
+    const early = this.early
+    this.early = []
+    for (const p of early) this.onRequestPacket(p)
+  }
+
+  /** Session refused (expired, wrong password): ZooKeeper answers timeOut 0, then closes. */
+  reject(reason: string): void {
+    if (this.phase !== 'connecting') return
+    const w = this.writer.reset()
+    encodeConnectResponse(w, {
+      protocolVersion: 0,
+      timeOut: 0,
+      sessionId: 0n,
+      passwd: new Uint8Array(16),
+      readOnly: false,
+    })
+    this.conn.send(w.finish())
+    this.close(reason)
+  }
+
+  /** A submitted write finished (committed and applied, or failed). */
+  complete(entry: PendingRequest, reply: Reply): void {
+    entry.reply = reply
+    this.pump()
+  }
+
+  /** The oldest submitted write still waiting, for matching commits to requests. */
+  firstWaitingWrite(): PendingRequest | undefined {
+    for (const e of this.queue) if (e.submitted && e.reply === undefined) return e
+    return undefined
+  }
+
+  /** Re-runs the queue (e.g. a write or a waiting sync finished). Re-entrant calls are folded into one loop. */
+  pump(): void {
+    if (this.pumping) {
+      this.repump = true
+      return
+    }
+    this.pumping = true
+    try {
+      do {
+        this.repump = false
+        this.pumpOnce()
+      } while (this.repump)
+    } finally {
+      this.pumping = false
+    }
+    if (this.paused && this.queue.length < this.host.outstandingRequestsMax / 2) {
+      this.paused = false
+      this.conn.resumeReading()
+    }
+  }
+
+  private pumpOnce(): void {
+    let i = 0
+    while (i < this.queue.length && this.phase === 'connected') {
+      const e = this.queue[i]!
+      if (e.reply !== undefined) {
+        if (i === 0) {
+          this.queue.shift()
+          this.sendReply(e.xid, e.reply)
+        } else i++
+        continue
+      }
+      if (this.host.isWrite(e.req)) {
+        if (!e.submitted) {
+          e.submitted = true
+          this.host.submitWrite(this, e)
+          if (e.reply !== undefined) continue
+        }
+        i++
+        continue
+      }
+      // A read waits for every request before it, and stops everything after it.
+      if (i > 0 || e.submitted) return
+      const r = this.host.serveRead(this, e)
+      if (r === 'wait') {
+        e.submitted = true
+        return
+      }
+      e.reply = r
+    }
+  }
+
+  private sendReply(xid: number, reply: Reply): void {
+    const w = this.writer.reset()
+    writeReplyHeader(w, { xid, zxid: reply.zxid, err: errorNumber(reply.err) })
+    // A failed multi is err 0 with per-op error results in the body, as ZooKeeper replies.
+    if (reply.body !== undefined) writeResponseBody(w, reply.body)
+    this.send(w.finish())
+    if (reply.body?.op === OpCode.closeSession) this.close('session closed by the client')
+  }
+
+  /** Sends a watch notification (xid -1). */
+  notify(type: number, path: string, zxid: number): void {
+    if (this.phase !== 'connected') return
+    const w = this.writer.reset()
+    writeReplyHeader(w, { xid: Xid.notification, zxid, err: 0 })
+    writeWatcherEvent(w, { type, state: 3, path })
+    this.send(w.finish())
+  }
+
+  private send(packet: Uint8Array): void {
+    this.conn.send(packet)
+    if (this.conn.bufferedBytes() > this.host.sendBufferBytesMax)
+      this.close(`client is not reading: more than ${this.host.sendBufferBytesMax} bytes queued`)
+  }
+
+  close(reason: string): void {
+    if (this.phase === 'closed') return
+    this.conn.close(reason)
+    this.onClosed(reason)
+  }
+
+  private onClosed(reason: string): void {
+    if (this.phase === 'closed') return
+    this.phase = 'closed'
+    this.queue.length = 0
+    this.host.closed(this, reason)
+  }
+}
+
+export function hex(id: bigint): string {
+  return `0x${BigInt.asUintN(64, id).toString(16)}`
+}
+
+export function errorReply(err: unknown, zxid: number): Reply {
+  if (ZkError.is(err)) return { err: err.code, zxid }
+  throw err
+}

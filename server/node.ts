@@ -1,0 +1,475 @@
+/**
+ * ServerNode: the composition root of one Conclave server. It opens storage
+ * and recovers the tree, listens for clients, and runs every request
+ * through the same path whether the server is standalone or an ensemble
+ * member: reads are served from the local tree in per-session FIFO order;
+ * writes are prepped by the leader into Txns, committed by the Replicator,
+ * applied here in zxid order, and answered by the server the client is
+ * connected to. Clocks and timers live here, not in the core.
+ */
+import { type Logger, pino } from 'pino'
+import { ErrorCode } from '../shared/errors.js'
+import { OpCode } from '../shared/opcodes.js'
+import { pathError } from '../shared/paths.js'
+import type { ConnectRequest, Request } from '../shared/records.js'
+import { formatZxid } from '../shared/zxid.js'
+import { checkSessionPassword, newSecret, sessionPassword } from './auth/session-password.js'
+import {
+  ClientHandler,
+  type ClientHandlerHost,
+  hex,
+  type PendingRequest,
+  type Reply,
+} from './client-handler.js'
+import type { ServerConfig } from './config.js'
+import type { ApplyOutcome, Db, WriteRequest } from './db.js'
+import { ClientListener } from './net/client-listener.js'
+import { addAuth, type ReadContext, serveRead } from './read-ops.js'
+import type { Replicator, Role } from './replicator.js'
+import { SessionIdGenerator } from './session/session-ids.js'
+import { SessionTracker } from './session/session-tracker.js'
+import { createReplicator, openState, type ServerState } from './state.js'
+import { WatchTable } from './watch/watch-table.js'
+import { toWriteRequest } from './write-requests.js'
+
+export const VERSION = '0.1.0'
+
+interface PendingConnect {
+  handler: ClientHandler
+  timeoutMs: number
+}
+
+export class ServerNode implements ClientHandlerHost {
+  readonly logger: Logger
+  readonly outstandingRequestsMax: number
+  readonly sendBufferBytesMax: number
+  onFatal: (err: Error) => void = () => {}
+  port = 0
+
+  private readonly watches = new WatchTable<ClientHandler>()
+  private readonly tracker: SessionTracker
+  private readonly handlers = new Map<bigint, ClientHandler>()
+  private readonly pendingConnects = new Map<bigint, PendingConnect>()
+  private readonly closingSessions = new Set<bigint>()
+  private readonly reaping = new Set<string>()
+  private readonly readCtx: ReadContext
+  private ids: SessionIdGenerator
+  private listener: ClientListener | undefined
+  private ticker: NodeJS.Timeout | undefined
+  private reapTimer: NodeJS.Timeout | undefined
+  private reapAt = Number.POSITIVE_INFINITY
+  private replicator!: Replicator
+  private stopped = false
+  private readonly stats = { received: 0, sent: 0, connections: 0 }
+
+  private constructor(
+    readonly config: ServerConfig,
+    private readonly state: ServerState,
+    private readonly secret: string,
+    logger: Logger,
+  ) {
+    this.logger = logger
+    this.outstandingRequestsMax = config.outstandingRequestsMax
+    this.sendBufferBytesMax = config.sendBufferBytesMax
+    this.tracker = new SessionTracker(config.tickTime)
+    this.ids = new SessionIdGenerator(config.serverId, Date.now())
+    this.readCtx = {
+      db: state.db,
+      watches: this.watches,
+      watchesPerSessionMax: config.watchesPerSessionMax,
+      superDigest: config.superDigest,
+    }
+  }
+
+  private get db(): Db {
+    return this.state.db
+  }
+
+  static async start(config: ServerConfig, logger?: Logger): Promise<ServerNode> {
+    const log = logger ?? pino({ level: config.logLevel, base: { server: config.serverId } })
+    const state = await openState(config, log.child({ component: 'storage' }))
+    const secret = config.ensembleSecret ?? state.secret ?? newSecret()
+    if (state.secret === undefined && config.ensembleSecret === undefined) state.saveSecret(secret)
+    const node = new ServerNode(config, state, secret, log)
+    node.replicator = createReplicator(config, state, node.replicatorEvents(), log)
+    node.restoreSessions()
+    await node.listen()
+    node.ticker = setInterval(() => node.tick(), Math.max(10, Math.floor(config.tickTime / 2)))
+    node.scheduleReap()
+    log.info(
+      {
+        port: node.port,
+        dataDir: config.dataDir,
+        zxid: formatZxid(state.db.lastZxid),
+        nodes: state.db.nodeCount(),
+      },
+      'conclave server ready',
+    )
+    return node
+  }
+
+  private replicatorEvents() {
+    return {
+      commit: (zxid: number, txn: Uint8Array) => this.onCommit(zxid, txn),
+      role: (role: Role, epoch: number) => this.onRole(role, epoch),
+      forwarded: () => {},
+      leaderMessage: () => {},
+      syncDone: () => {},
+      fatal: (err: Error) => this.fatal(err),
+    }
+  }
+
+  private restoreSessions(): void {
+    const now = Date.now()
+    for (const s of this.db.sessions()) this.tracker.add(s.id, s.timeoutMs, now)
+    if (this.tracker.size > 0) this.logger.info({ sessions: this.tracker.size }, 'sessions restored')
+  }
+
+  private async listen(): Promise<void> {
+    const log = this.logger.child({ component: 'net' })
+    this.listener = new ClientListener({
+      host: this.config.clientPortAddress,
+      port: this.config.clientPort,
+      frameBytesMax: this.config.frameBytesMax,
+      connectionsPerIpMax: this.config.maxClientCnxns,
+      onConnection: (conn) => {
+        this.stats.connections++
+        log.debug({ conn: conn.id, remote: conn.remoteAddress, transport: conn.transport }, 'connection')
+        new ClientHandler(conn, this)
+      },
+      onReject: (remote, reason) => log.warn({ remote, reason }, 'connection refused'),
+      fourLetterWord: (w) => this.fourLetterWord(w),
+    })
+    this.port = await this.listener.listen()
+  }
+
+  // ------------------------------------------------------------ sessions
+
+  connect(h: ClientHandler, req: ConnectRequest): void {
+    const log = this.logger.child({ component: 'session' })
+    if (!this.canServe()) return h.close('this server is not serving clients (no quorum)')
+    if (req.lastZxidSeen > BigInt(this.db.lastZxid)) {
+      log.info(
+        { lastZxidSeen: req.lastZxidSeen.toString(), ours: this.db.lastZxid },
+        'client is ahead of us; refused',
+      )
+      return h.close(
+        `client has seen zxid ${req.lastZxidSeen}, this server only ${formatZxid(this.db.lastZxid)}`,
+      )
+    }
+    const timeoutMs = Math.min(
+      Math.max(req.timeOut, this.config.minSessionTimeout),
+      this.config.maxSessionTimeout,
+    )
+    if (req.sessionId !== 0n) return this.resume(h, req, timeoutMs)
+    if (this.tracker.size + this.pendingConnects.size >= this.config.sessionsMax) {
+      log.warn({ sessionsMax: this.config.sessionsMax }, 'session limit reached; refused')
+      return h.close(`too many sessions (sessionsMax=${this.config.sessionsMax})`)
+    }
+    const id = this.ids.take((x) => this.db.hasSession(x) || this.pendingConnects.has(x))
+    this.pendingConnects.set(id, { handler: h, timeoutMs })
+    this.submitInternal({ kind: 'createSession', sessionId: id, timeoutMs }, id)
+  }
+
+  private resume(h: ClientHandler, req: ConnectRequest, timeoutMs: number): void {
+    const id = req.sessionId
+    const log = this.logger.child({ component: 'session' })
+    if (!checkSessionPassword(this.secret, id, req.passwd)) {
+      log.info({ session: hex(id) }, 'wrong session password; refused')
+      return h.reject('wrong session password')
+    }
+    const tracked = this.tracker.get(id)
+    if (!this.db.hasSession(id) || tracked === undefined || tracked.closing) {
+      log.info({ session: hex(id) }, 'session expired; told the client')
+      return h.reject('session expired')
+    }
+    const old = this.handlers.get(id)
+    if (old !== undefined && old !== h) old.close('session moved to another connection')
+    this.handlers.set(id, h)
+    this.tracker.touch(id, Date.now())
+    h.accept(id, tracked.timeoutMs, sessionPassword(this.secret, id))
+    log.debug({ session: hex(id), timeoutMs, conn: h.conn.id }, 'session resumed')
+  }
+
+  closed(h: ClientHandler, reason: string): void {
+    this.watches.removeWatcher(h)
+    if (h.sessionId !== 0n && this.handlers.get(h.sessionId) === h) this.handlers.delete(h.sessionId)
+    for (const [id, p] of this.pendingConnects) if (p.handler === h) this.pendingConnects.delete(id)
+    this.logger.debug({ conn: h.conn.id, session: hex(h.sessionId), reason }, 'connection closed')
+  }
+
+  private tick(): void {
+    const now = Date.now()
+    this.replicator.tick(now)
+    if (!this.isLeader()) return
+    for (const id of this.tracker.expire(now)) {
+      this.logger.info({ component: 'session', session: hex(id) }, 'session expired')
+      this.closeSession(id)
+    }
+  }
+
+  private closeSession(id: bigint): void {
+    if (this.closingSessions.has(id)) return
+    this.closingSessions.add(id)
+    this.tracker.setClosing(id)
+    this.submitInternal({ kind: 'closeSession', sessionId: id }, id)
+  }
+
+  // ------------------------------------------------------------ requests
+
+  isWrite(req: Request): boolean {
+    switch (req.op) {
+      case OpCode.create:
+      case OpCode.create2:
+      case OpCode.createContainer:
+      case OpCode.createTTL:
+      case OpCode.delete:
+      case OpCode.setData:
+      case OpCode.setACL:
+      case OpCode.check:
+      case OpCode.multi:
+      case OpCode.closeSession:
+        return true
+      default:
+        return false
+    }
+  }
+
+  serveRead(h: ClientHandler, entry: PendingRequest): Reply | 'wait' {
+    this.stats.received++
+    this.tracker.touch(h.sessionId, Date.now())
+    const req = entry.req
+    if (req.op === OpCode.auth) {
+      if (addAuth(this.readCtx, h, req.scheme, req.auth)) return { err: ErrorCode.OK, zxid: this.db.lastZxid }
+      queueMicrotask(() => h.close('authentication failed'))
+      return { err: ErrorCode.AUTH_FAILED, zxid: this.db.lastZxid }
+    }
+    if (req.op === OpCode.sync) {
+      if (pathError(req.path) !== null) return { err: ErrorCode.BAD_ARGUMENTS, zxid: this.db.lastZxid }
+      return { err: ErrorCode.OK, zxid: this.db.lastZxid, body: { op: OpCode.sync, path: req.path } }
+    }
+    return serveRead(this.readCtx, h, req)
+  }
+
+  submitWrite(h: ClientHandler, entry: PendingRequest): void {
+    this.stats.received++
+    this.tracker.touch(h.sessionId, Date.now())
+    if (entry.req.op === OpCode.closeSession) {
+      this.closingSessions.add(h.sessionId)
+      this.tracker.setClosing(h.sessionId)
+    }
+    const write = toWriteRequest(entry.req, h.sessionId)
+    if ('err' in write) return h.complete(entry, { err: write.err, zxid: this.db.lastZxid })
+    if (!this.isLeader()) return h.complete(entry, { err: ErrorCode.CONNECTION_LOSS, zxid: this.db.lastZxid })
+    const zxid = this.replicator.nextZxid()
+    const out = this.db.prep(write, {
+      zxid,
+      timeMs: Date.now(),
+      sessionId: h.sessionId,
+      cxid: entry.xid,
+      authIds: h.authIds,
+    })
+    if (!out.ok) {
+      const reply: Reply = out.body ? { err: ErrorCode.OK, zxid, body: out.body } : { err: out.err, zxid }
+      return h.complete(entry, { ...reply, zxid: this.db.lastZxid })
+    }
+    this.replicator.propose(zxid, out.txn)
+  }
+
+  /** A write the server makes itself (session create/close, reaping). */
+  private submitInternal(write: WriteRequest, sessionId: bigint): void {
+    if (!this.isLeader()) return
+    const zxid = this.replicator.nextZxid()
+    const out = this.db.prep(write, { zxid, timeMs: Date.now(), sessionId, cxid: 0, authIds: [] })
+    if (!out.ok) {
+      this.logger.warn({ write: write.kind, err: out.err }, 'internal write refused by prep')
+      if (write.kind === 'reap') this.reaping.delete(write.path)
+      if (write.kind === 'createSession')
+        this.pendingConnects.get(sessionId)?.handler.close('session not created')
+      return
+    }
+    this.replicator.propose(zxid, out.txn)
+  }
+
+  private onCommit(zxid: number, txn: Uint8Array): void {
+    const out = this.db.apply(zxid, txn)
+    for (const c of out.changes) {
+      for (const d of this.watches.fire(c)) d.watcher.notify(EVENT_TYPE[d.type], d.path, zxid)
+    }
+    this.afterApply(out, zxid)
+    this.state.applied(zxid, txn)
+    this.scheduleReap()
+  }
+
+  private afterApply(out: ApplyOutcome, zxid: number): void {
+    if (out.sessionCreated !== undefined) {
+      const { id, timeoutMs } = out.sessionCreated
+      this.tracker.add(id, timeoutMs, Date.now())
+      const pending = this.pendingConnects.get(id)
+      if (pending !== undefined) {
+        this.pendingConnects.delete(id)
+        this.handlers.set(id, pending.handler)
+        pending.handler.accept(id, timeoutMs, sessionPassword(this.secret, id))
+        this.logger.debug({ component: 'session', session: hex(id), timeoutMs }, 'session created')
+      }
+      return
+    }
+    if (out.sessionClosed !== undefined) {
+      const id = out.sessionClosed
+      this.tracker.remove(id)
+      this.closingSessions.delete(id)
+      const h = this.handlers.get(id)
+      if (h === undefined) return
+      const entry = h.firstWaitingWrite()
+      if (entry !== undefined && entry.req.op === OpCode.closeSession)
+        h.complete(entry, { err: ErrorCode.OK, zxid, body: { op: OpCode.closeSession } })
+      else h.close('session expired')
+      return
+    }
+    if (out.changes.length > 0 && this.reaping.size > 0)
+      for (const c of out.changes) this.reaping.delete(c.path)
+    const h = this.handlers.get(out.sessionId)
+    if (h === undefined || out.cxid === 0) return
+    const entry = h.firstWaitingWrite()
+    if (entry === undefined || entry.xid !== out.cxid) {
+      this.logger.warn({ session: hex(out.sessionId), cxid: out.cxid }, 'commit matches no waiting request')
+      return
+    }
+    h.complete(entry, { err: out.err, zxid, body: out.body })
+  }
+
+  private scheduleReap(): void {
+    const at = this.db.nextReapAtMs()
+    if (at === undefined || at >= this.reapAt) return
+    if (this.reapTimer !== undefined) clearTimeout(this.reapTimer)
+    this.reapAt = at
+    this.reapTimer = setTimeout(() => this.reap(), Math.max(0, at - Date.now()))
+    this.reapTimer.unref()
+  }
+
+  private reap(): void {
+    this.reapTimer = undefined
+    this.reapAt = Number.POSITIVE_INFINITY
+    if (this.isLeader()) {
+      for (const path of this.db.reapable(Date.now())) {
+        if (this.reaping.has(path)) continue
+        this.reaping.add(path)
+        this.submitInternal({ kind: 'reap', path }, 0n)
+      }
+    }
+    // Not everything may be eligible yet; look again within a second.
+    const next = this.db.nextReapAtMs()
+    if (next !== undefined) {
+      this.reapAt = Math.max(next, Date.now() + 1000)
+      this.reapTimer = setTimeout(() => this.reap(), this.reapAt - Date.now())
+      this.reapTimer.unref()
+    }
+  }
+
+  // ------------------------------------------------------------ roles
+
+  private isLeader(): boolean {
+    const r = this.replicator.role
+    return r === 'standalone' || r === 'leading'
+  }
+
+  private canServe(): boolean {
+    const r = this.replicator.role
+    return r !== 'looking' || this.config.readOnlyMode
+  }
+
+  private onRole(role: Role, epoch: number): void {
+    this.logger.info({ component: 'zab', role, epoch }, 'role')
+    if (role === 'looking' && !this.config.readOnlyMode) {
+      for (const h of this.handlers.values()) h.close('server lost its leader')
+    }
+    if (role === 'leading') {
+      this.ids = new SessionIdGenerator(this.config.serverId, Date.now())
+      this.restoreSessions()
+    }
+  }
+
+  // ------------------------------------------------------------ admin
+
+  fourLetterWord(word: string): string | undefined {
+    switch (word) {
+      case 'ruok':
+        return 'imok'
+      case 'srvr':
+      case 'stat':
+        return `${Object.entries(this.describe())
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\n')}\n`
+      case 'mntr':
+        return `${Object.entries(this.metrics())
+          .map(([k, v]) => `${k}\t${v}`)
+          .join('\n')}\n`
+      case 'isro':
+        return this.replicator.role === 'looking' && this.config.readOnlyMode ? 'ro' : 'rw'
+      default:
+        return undefined
+    }
+  }
+
+  describe(): Record<string, string | number> {
+    return {
+      'Conclave version': VERSION,
+      Mode: this.replicator.role === 'leading' ? 'leader' : this.replicator.role.replace(/ing$/, 'er'),
+      'Server id': this.config.serverId,
+      Epoch: this.replicator.epoch,
+      Zxid: formatZxid(this.db.lastZxid),
+      Sessions: this.tracker.size,
+      Connections: this.handlers.size,
+      'Node count': this.db.nodeCount(),
+      Watches: this.watches.size,
+      Digest: this.db.digest(),
+      ...this.replicator.describe(),
+    }
+  }
+
+  metrics(): Record<string, string | number> {
+    const mem = process.memoryUsage()
+    return {
+      conclave_version: VERSION,
+      conclave_server_state: this.replicator.role,
+      conclave_znode_count: this.db.nodeCount(),
+      conclave_watch_count: this.watches.size,
+      conclave_num_alive_connections: this.handlers.size,
+      conclave_session_count: this.tracker.size,
+      conclave_packets_received: this.stats.received,
+      conclave_last_zxid: this.db.lastZxid,
+      conclave_heap_used_bytes: mem.heapUsed,
+      conclave_rss_bytes: mem.rss,
+    }
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  private fatal(err: Error): void {
+    this.logger.fatal({ err }, 'fatal')
+    void this.stop().finally(() => this.onFatal(err))
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    if (this.ticker) clearInterval(this.ticker)
+    if (this.reapTimer) clearTimeout(this.reapTimer)
+    await this.listener?.close()
+    await this.replicator.close()
+    await this.state.close()
+    this.logger.info('stopped')
+    this.logger.flush()
+  }
+}
+
+const EVENT_TYPE = {
+  created: 1,
+  deleted: 2,
+  dataChanged: 3,
+  childrenChanged: 4,
+} as const
+
+export function startServer(config: ServerConfig, logger?: Logger): Promise<ServerNode> {
+  return ServerNode.start(config, logger)
+}

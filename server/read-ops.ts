@@ -1,0 +1,207 @@
+/**
+ * Reads and session-local requests, served by the server the client is
+ * connected to, from its own tree: exists, getData, getChildren(2),
+ * getACL, getEphemerals, getAllChildrenNumber, whoAmI, multiRead, ping,
+ * auth, setWatches(2), addWatch, removeWatches/checkWatches.
+ *
+ * A watch is registered before the reply is sent, so a client never misses
+ * a change that follows the data it read.
+ */
+import { createHash } from 'node:crypto'
+import type { Id } from '../shared/acl.js'
+import { ErrorCode } from '../shared/errors.js'
+import { utf8Decode } from '../shared/jute.js'
+import { AddWatchMode, EventType, OpCode, Perms } from '../shared/opcodes.js'
+import { pathError } from '../shared/paths.js'
+import type { MultiResult, Request, SetWatchesRequest } from '../shared/records.js'
+import type { ClientHandler, Reply } from './client-handler.js'
+import type { Db } from './db.js'
+import type { WatchKind, WatchTable } from './watch/watch-table.js'
+
+export interface ReadContext {
+  db: Db
+  watches: WatchTable<ClientHandler>
+  watchesPerSessionMax: number
+  superDigest: string | undefined
+}
+
+const fail = (err: ErrorCode, zxid: number): Reply => ({ err, zxid })
+
+/** ZooKeeper's digest id: `user:base64(sha1("user:password"))`. */
+export function digestId(credentials: string): string {
+  const user = credentials.slice(0, Math.max(0, credentials.indexOf(':')))
+  return `${user}:${createHash('sha1').update(credentials, 'utf8').digest('base64')}`
+}
+
+function addWatch(ctx: ReadContext, h: ClientHandler, kind: WatchKind, path: string): boolean {
+  if (ctx.watches.countFor(h) >= ctx.watchesPerSessionMax && !ctx.watches.has(kind, path, h)) return false
+  ctx.watches.add(kind, path, h)
+  return true
+}
+
+function canRead(ctx: ReadContext, h: ClientHandler, path: string, perm: number = Perms.READ): boolean {
+  const node = ctx.db.get(path)
+  return node === undefined || ctx.db.canAccess(node.acl, perm, h.authIds)
+}
+
+export function serveRead(ctx: ReadContext, h: ClientHandler, req: Request): Reply {
+  const { db } = ctx
+  const zxid = db.lastZxid
+  if ('path' in req && req.op !== OpCode.removeWatches && req.op !== OpCode.checkWatches) {
+    const prefixOk = req.op === OpCode.getEphemerals && req.path === ''
+    if (!prefixOk && pathError(req.path) !== null) return fail(ErrorCode.BAD_ARGUMENTS, zxid)
+  }
+  switch (req.op) {
+    case OpCode.ping:
+      return { err: ErrorCode.OK, zxid, body: { op: OpCode.ping } }
+    case OpCode.exists: {
+      const node = db.get(req.path)
+      if (req.watch && !addWatch(ctx, h, 'data', req.path)) return fail(ErrorCode.THROTTLED_OP, zxid)
+      if (node === undefined) return fail(ErrorCode.NO_NODE, zxid)
+      return { err: ErrorCode.OK, zxid, body: { op: req.op, stat: node.stat } }
+    }
+    case OpCode.getData: {
+      const node = db.get(req.path)
+      if (node === undefined) return fail(ErrorCode.NO_NODE, zxid)
+      if (!db.canAccess(node.acl, Perms.READ, h.authIds)) return fail(ErrorCode.NO_AUTH, zxid)
+      if (req.watch && !addWatch(ctx, h, 'data', req.path)) return fail(ErrorCode.THROTTLED_OP, zxid)
+      return { err: ErrorCode.OK, zxid, body: { op: req.op, data: node.data, stat: node.stat } }
+    }
+    case OpCode.getChildren:
+    case OpCode.getChildren2: {
+      const node = db.get(req.path)
+      const children = db.children(req.path)
+      if (node === undefined || children === undefined) return fail(ErrorCode.NO_NODE, zxid)
+      if (!db.canAccess(node.acl, Perms.READ, h.authIds)) return fail(ErrorCode.NO_AUTH, zxid)
+      if (req.watch && !addWatch(ctx, h, 'child', req.path)) return fail(ErrorCode.THROTTLED_OP, zxid)
+      if (req.op === OpCode.getChildren) return { err: ErrorCode.OK, zxid, body: { op: req.op, children } }
+      return { err: ErrorCode.OK, zxid, body: { op: req.op, children, stat: node.stat } }
+    }
+    case OpCode.getACL: {
+      const node = db.get(req.path)
+      if (node === undefined) return fail(ErrorCode.NO_NODE, zxid)
+      const ok =
+        db.canAccess(node.acl, Perms.READ, h.authIds) || db.canAccess(node.acl, Perms.ADMIN, h.authIds)
+      if (!ok) return fail(ErrorCode.NO_AUTH, zxid)
+      return { err: ErrorCode.OK, zxid, body: { op: req.op, acl: [...node.acl], stat: node.stat } }
+    }
+    case OpCode.getEphemerals: {
+      const prefix = req.path === '/' ? '' : req.path
+      const paths = db.ephemerals(h.sessionId).filter((p) => p.startsWith(prefix))
+      return { err: ErrorCode.OK, zxid, body: { op: req.op, paths } }
+    }
+    case OpCode.getAllChildrenNumber: {
+      if (db.get(req.path) === undefined) return fail(ErrorCode.NO_NODE, zxid)
+      if (!canRead(ctx, h, req.path)) return fail(ErrorCode.NO_AUTH, zxid)
+      return { err: ErrorCode.OK, zxid, body: { op: req.op, total: db.descendantCount(req.path) } }
+    }
+    case OpCode.whoAmI:
+      return {
+        err: ErrorCode.OK,
+        zxid,
+        body: { op: req.op, clientInfo: h.authIds.map((i) => ({ authScheme: i.scheme, user: i.id })) },
+      }
+    case OpCode.multiRead:
+      return {
+        err: ErrorCode.OK,
+        zxid,
+        body: { op: req.op, results: req.ops.map((o) => multiReadOne(ctx, h, o)) },
+      }
+    case OpCode.setWatches:
+    case OpCode.setWatches2:
+      return setWatches(ctx, h, req)
+    case OpCode.addWatch: {
+      if (req.mode !== AddWatchMode.persistent && req.mode !== AddWatchMode.persistentRecursive)
+        return fail(ErrorCode.BAD_ARGUMENTS, zxid)
+      const kind = req.mode === AddWatchMode.persistent ? 'persistent' : 'persistentRecursive'
+      if (!addWatch(ctx, h, kind, req.path)) return fail(ErrorCode.THROTTLED_OP, zxid)
+      return { err: ErrorCode.OK, zxid, body: { op: req.op } }
+    }
+    case OpCode.removeWatches:
+    case OpCode.checkWatches:
+      return removeWatches(ctx, h, req.op, req.path, req.type)
+    default:
+      return fail(ErrorCode.UNIMPLEMENTED, zxid)
+  }
+}
+
+function multiReadOne(ctx: ReadContext, h: ClientHandler, o: { op: number; path: string }): MultiResult {
+  if (pathError(o.path) !== null) return { type: OpCode.error, err: -8 }
+  const node = ctx.db.get(o.path)
+  if (node === undefined) return { type: OpCode.error, err: -101 }
+  if (!ctx.db.canAccess(node.acl, Perms.READ, h.authIds)) return { type: OpCode.error, err: -102 }
+  if (o.op === OpCode.getData) return { type: OpCode.getData, data: node.data, stat: node.stat }
+  return { type: OpCode.getChildren, children: ctx.db.children(o.path) ?? [] }
+}
+
+/** Watcher types of removeWatches: 1 children, 2 data, 3 any, 4 persistent, 5 persistentRecursive. */
+const KINDS_BY_TYPE: Record<number, WatchKind[]> = {
+  1: ['child'],
+  2: ['data'],
+  3: ['child', 'data', 'persistent', 'persistentRecursive'],
+  4: ['persistent'],
+  5: ['persistentRecursive'],
+}
+
+function removeWatches(ctx: ReadContext, h: ClientHandler, op: number, path: string, type: number): Reply {
+  const zxid = ctx.db.lastZxid
+  if (pathError(path) !== null) return fail(ErrorCode.BAD_ARGUMENTS, zxid)
+  const kinds = KINDS_BY_TYPE[type]
+  if (kinds === undefined) return fail(ErrorCode.BAD_ARGUMENTS, zxid)
+  let found = false
+  for (const k of kinds) {
+    if (op === OpCode.checkWatches) found ||= ctx.watches.has(k, path, h)
+    else found = ctx.watches.remove(k, path, h) || found
+  }
+  if (!found) return fail(ErrorCode.NO_WATCHER, zxid)
+  return { err: ErrorCode.OK, zxid, body: { op: op as typeof OpCode.removeWatches } }
+}
+
+/**
+ * Re-registers a reconnecting client's watches, firing at once whatever
+ * changed since its last zxid (ZooKeeper's DataTree.setWatches rules).
+ * Persistent watches are re-added; their missed events are not replayed.
+ */
+function setWatches(ctx: ReadContext, h: ClientHandler, req: SetWatchesRequest): Reply {
+  const { db } = ctx
+  const rel = req.relativeZxid
+  const zxid = db.lastZxid
+  const send = (type: number, path: string) => h.notify(type, path, zxid)
+  for (const path of req.dataWatches) {
+    const node = db.get(path)
+    if (node === undefined) send(EventType.nodeDeleted, path)
+    else if (node.stat.mzxid > rel) send(EventType.nodeDataChanged, path)
+    else addWatch(ctx, h, 'data', path)
+  }
+  for (const path of req.existWatches) {
+    if (db.get(path) !== undefined) send(EventType.nodeCreated, path)
+    else addWatch(ctx, h, 'data', path)
+  }
+  for (const path of req.childWatches) {
+    const node = db.get(path)
+    if (node === undefined) send(EventType.nodeDeleted, path)
+    else if (node.stat.pzxid > rel) send(EventType.nodeChildrenChanged, path)
+    else addWatch(ctx, h, 'child', path)
+  }
+  for (const path of req.persistentWatches) addWatch(ctx, h, 'persistent', path)
+  for (const path of req.persistentRecursiveWatches) addWatch(ctx, h, 'persistentRecursive', path)
+  return { err: ErrorCode.OK, zxid, body: { op: req.op } }
+}
+
+/**
+ * addAuth: digest credentials become a digest id (and the super id when they
+ * match the configured super digest). Returns false for an unknown scheme or
+ * malformed credentials (the caller answers AUTH_FAILED and closes).
+ */
+export function addAuth(ctx: ReadContext, h: ClientHandler, scheme: string, auth: Uint8Array): boolean {
+  if (scheme !== 'digest') return false
+  const text = utf8Decode(auth)
+  if (text.indexOf(':') <= 0) return false
+  const id = digestId(text)
+  const push = (i: Id) => {
+    if (!h.authIds.some((x) => x.scheme === i.scheme && x.id === i.id)) h.authIds.push(i)
+  }
+  push({ scheme: 'digest', id })
+  if (ctx.superDigest !== undefined && id === ctx.superDigest) push({ scheme: 'super', id: '' })
+  return true
+}

@@ -1,0 +1,50 @@
+/**
+ * Replicator: how a server gets a Txn committed. The standalone one logs to
+ * its own storage and commits once the write is durable (a quorum of one);
+ * the ZAB one (server/zab-driver.ts) runs the atomic broadcast. node.ts
+ * sees only this interface, so a standalone server and an ensemble member
+ * run the same request path.
+ */
+
+export type Role = 'standalone' | 'leading' | 'following' | 'observing' | 'looking'
+
+export interface LogEntry {
+  zxid: number
+  data: Uint8Array
+}
+
+export interface ReplicatorEvents {
+  /** A Txn is committed; called in zxid order. */
+  commit(zxid: number, txn: Uint8Array): void
+  /** The role changed (serving clients opens or closes). */
+  role(role: Role, epoch: number): void
+  /** A follower forwarded a request to us (the leader). */
+  forwarded(from: number, payload: Uint8Array): void
+  /** The leader answered something we forwarded (e.g. a failed prep). */
+  leaderMessage(payload: Uint8Array): void
+  /** A sync finished: everything committed before it began is applied here. */
+  syncDone(requestId: number): void
+  /** A durability or protocol failure this server must not continue from. */
+  fatal(err: Error): void
+}
+
+export interface Replicator {
+  readonly role: Role
+  readonly epoch: number
+  /** Leader or standalone: the zxid the next proposal will get. */
+  nextZxid(): number
+  /** Leader or standalone: replicate a prepped Txn at `zxid` (which must be nextZxid()). */
+  propose(zxid: number, txn: Uint8Array): void
+  /** Follower or observer: send a payload to the leader, FIFO with everything else. */
+  toLeader(payload: Uint8Array): void
+  /** Leader: send a payload to one follower, FIFO after the commits already sent to it. */
+  toFollower(serverId: number, payload: Uint8Array): void
+  /** Starts a linearizable sync; `syncDone(requestId)` follows. */
+  sync(requestId: number): void
+  /** Periodic driver (timers live in the caller). */
+  tick(nowMs: number): void
+  /** Everything proposed so far is durable; then stop. */
+  close(): Promise<void>
+  /** Human-readable state for `srvr`/`stat`. */
+  describe(): Record<string, string | number>
+}

@@ -1,0 +1,98 @@
+/**
+ * StandaloneReplicator: a quorum of one. A proposed Txn is appended to the
+ * local log and committed once it is durable, in zxid order. Proposals made
+ * in one event-loop turn go to storage as one batch (storage then groups
+ * batches that arrive during an fsync into the next one).
+ */
+import { assert } from '../shared/assert.js'
+import { makeZxid, ZXID_COUNTER_MAX, zxidCounter, zxidEpoch } from '../shared/zxid.js'
+import type { LogEntry, Replicator, ReplicatorEvents, Role } from './replicator.js'
+
+export interface LogPort {
+  append(entries: LogEntry[]): void
+  /** Registers the durability callback (called with the highest durable zxid). */
+  onDurable(cb: (upToZxid: number) => void): void
+  /** Resolves when everything appended so far is durable. */
+  flush(): Promise<void>
+}
+
+export class StandaloneReplicator implements Replicator {
+  readonly role: Role = 'standalone'
+  epoch: number
+  private last: number
+  private readonly inflight: LogEntry[] = []
+  private head = 0
+  private batch: LogEntry[] = []
+  private flushQueued = false
+
+  constructor(
+    lastZxid: number,
+    private readonly log: LogPort,
+    private readonly events: ReplicatorEvents,
+  ) {
+    this.epoch = Math.max(1, zxidEpoch(lastZxid))
+    this.last = lastZxid
+    log.onDurable((upTo) => this.durable(upTo))
+    queueMicrotask(() => events.role('standalone', this.epoch))
+  }
+
+  nextZxid(): number {
+    if (zxidEpoch(this.last) === this.epoch && zxidCounter(this.last) === ZXID_COUNTER_MAX) this.epoch++
+    return zxidEpoch(this.last) < this.epoch ? makeZxid(this.epoch, 1) : this.last + 1
+  }
+
+  propose(zxid: number, txn: Uint8Array): void {
+    assert(zxid === this.nextZxid(), `proposal zxid ${zxid} is not the next one after ${this.last}`)
+    this.last = zxid
+    const entry = { zxid, data: txn }
+    this.inflight.push(entry)
+    this.batch.push(entry)
+    if (!this.flushQueued) {
+      this.flushQueued = true
+      queueMicrotask(() => {
+        this.flushQueued = false
+        const b = this.batch
+        this.batch = []
+        this.log.append(b)
+      })
+    }
+  }
+
+  private durable(upTo: number): void {
+    while (this.head < this.inflight.length && this.inflight[this.head]!.zxid <= upTo) {
+      const e = this.inflight[this.head++]!
+      this.events.commit(e.zxid, e.data)
+    }
+    if (this.head > 1024 && this.head * 2 > this.inflight.length) {
+      this.inflight.splice(0, this.head)
+      this.head = 0
+    }
+  }
+
+  toLeader(): void {
+    assert(false, 'a standalone server has no leader to forward to')
+  }
+
+  toFollower(): void {
+    assert(false, 'a standalone server has no followers')
+  }
+
+  sync(requestId: number): void {
+    queueMicrotask(() => this.events.syncDone(requestId))
+  }
+
+  tick(): void {}
+
+  async close(): Promise<void> {
+    if (this.batch.length > 0) {
+      const b = this.batch
+      this.batch = []
+      this.log.append(b)
+    }
+    await this.log.flush()
+  }
+
+  describe(): Record<string, string | number> {
+    return { 'In flight': this.inflight.length - this.head }
+  }
+}
