@@ -23,6 +23,7 @@ import {
 } from './client-handler.js'
 import type { ServerConfig } from './config.js'
 import type { ApplyOutcome, Db, WriteRequest } from './db.js'
+import { AdminServer } from './admin/admin-server.js'
 import { ClientListener } from './net/client-listener.js'
 import { addAuth, type ReadContext, serveRead } from './read-ops.js'
 import type { Replicator, Role } from './replicator.js'
@@ -55,6 +56,7 @@ export class ServerNode implements ClientHandlerHost {
   private readonly readCtx: ReadContext
   private ids: SessionIdGenerator
   private listener: ClientListener | undefined
+  private admin: AdminServer | undefined
   private ticker: NodeJS.Timeout | undefined
   private reapTimer: NodeJS.Timeout | undefined
   private reapAt = Number.POSITIVE_INFINITY
@@ -96,6 +98,10 @@ export class ServerNode implements ClientHandlerHost {
     await node.listen()
     node.ticker = setInterval(() => node.tick(), Math.max(10, Math.floor(config.tickTime / 2)))
     node.scheduleReap()
+    if (config.adminPort > 0) {
+      node.admin = new AdminServer(node)
+      await node.admin.listen(config.adminPort, config.clientPortAddress)
+    }
     log.info(
       {
         port: node.port,
@@ -373,6 +379,10 @@ export class ServerNode implements ClientHandlerHost {
     return r === 'standalone' || r === 'leading'
   }
 
+  serving(): boolean {
+    return this.canServe()
+  }
+
   private canServe(): boolean {
     const r = this.replicator.role
     return r !== 'looking' || this.config.readOnlyMode
@@ -456,6 +466,7 @@ export class ServerNode implements ClientHandlerHost {
     if (this.ticker) clearInterval(this.ticker)
     if (this.reapTimer) clearTimeout(this.reapTimer)
     await this.listener?.close()
+    await this.admin?.close()
     await this.replicator.close()
     await this.state.close()
     this.logger.info('stopped')

@@ -1,0 +1,244 @@
+/**
+ * PeerTransport: the server-to-server links of an ensemble, on each
+ * server's peer port. One TCP connection per pair of servers (the server
+ * with the higher id dials), length-prefixed binary messages, FIFO per link.
+ *
+ * Identity: both ends prove they know the ensemble secret with an HMAC over
+ * a fresh nonce from the other end and both server ids, so a stray process
+ * (or a server of another ensemble) cannot join or impersonate a member.
+ *
+ * A broken link is reported once (`onDown`); the dialer reconnects with
+ * back-off (100 ms doubling to 2 s). Messages sent while a link is down are
+ * dropped: ZAB recovers by re-synchronising, as over a broken TCP stream.
+ *
+ * Fault injection for tests: `setBlocked(ids)` drops links to those peers
+ * and refuses new ones (a partition), without touching the process.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createServer, type Server, Socket } from 'node:net'
+import { FrameDecoder, frame } from '../../shared/framing.js'
+
+export interface PeerAddress {
+  id: number
+  host: string
+  port: number
+}
+
+export interface PeerTransportOptions {
+  selfId: number
+  listenHost: string
+  listenPort: number
+  peers: PeerAddress[]
+  secret: string
+  messageBytesMax: number
+  onMessage: (from: number, payload: Uint8Array) => void
+  onUp: (peer: number) => void
+  onDown: (peer: number) => void
+  onWarn: (msg: string, detail: Record<string, unknown>) => void
+}
+
+const MAGIC = 'conclave-peer-v1'
+const NONCE_BYTES = 16
+const HANDSHAKE_TIMEOUT_MS = 5000
+
+function proof(secret: string, nonce: Uint8Array, prover: number, verifier: number): Buffer {
+  return createHmac('sha256', secret).update(MAGIC).update(nonce).update(`${prover}>${verifier}`).digest()
+}
+
+type Phase = 'await-nonce' | 'await-hello' | 'await-proof' | 'open' | 'closed'
+
+/** One authenticated link. Handshake messages are frames: [kind byte, …]. */
+class Link {
+  phase: Phase
+  peerId = 0
+  private readonly decoder: FrameDecoder
+  private readonly myNonce = randomBytes(NONCE_BYTES)
+  private readonly timer: NodeJS.Timeout
+
+  constructor(
+    readonly socket: Socket,
+    readonly dialer: boolean,
+    private readonly t: PeerTransport,
+    readonly expectedPeer: number,
+  ) {
+    this.decoder = new FrameDecoder(t.opts.messageBytesMax)
+    this.phase = dialer ? 'await-nonce' : 'await-hello'
+    socket.setNoDelay(true)
+    socket.on('data', (c: Buffer) => this.feed(c))
+    socket.on('error', () => {})
+    socket.on('close', () => this.closed())
+    this.timer = setTimeout(() => this.fail('handshake timed out'), HANDSHAKE_TIMEOUT_MS)
+    this.timer.unref()
+    // The acceptor speaks first: its nonce.
+    if (!dialer) this.write(Buffer.concat([Buffer.from([1]), this.myNonce]))
+  }
+
+  write(bytes: Uint8Array): void {
+    this.socket.write(frame(bytes))
+  }
+
+  private feed(chunk: Buffer): void {
+    let frames: Uint8Array[]
+    try {
+      frames = this.decoder.push(chunk)
+    } catch (err) {
+      return this.fail(`bad frame: ${(err as Error).message}`)
+    }
+    for (const f of frames) {
+      if (this.phase === 'closed') return
+      if (this.phase === 'open') this.t.opts.onMessage(this.peerId, f)
+      else this.handshake(Buffer.from(f.buffer, f.byteOffset, f.byteLength))
+    }
+  }
+
+  /** Dialer: nonce → hello(id, nonce', proof). Acceptor: hello → proof back, open. Dialer: proof → open. */
+  private handshake(f: Buffer): void {
+    const { secret, selfId } = this.t.opts
+    if (this.phase === 'await-nonce' && f[0] === 1 && f.length === 1 + NONCE_BYTES) {
+      const hello = Buffer.alloc(1 + 4 + NONCE_BYTES + 32)
+      hello[0] = 2
+      hello.writeInt32BE(selfId, 1)
+      this.myNonce.copy(hello, 5)
+      proof(secret, f.subarray(1), selfId, this.expectedPeer).copy(hello, 5 + NONCE_BYTES)
+      this.write(hello)
+      this.phase = 'await-proof'
+      return
+    }
+    if (this.phase === 'await-hello' && f[0] === 2 && f.length === 1 + 4 + NONCE_BYTES + 32) {
+      const id = f.readInt32BE(1)
+      const theirNonce = f.subarray(5, 5 + NONCE_BYTES)
+      const given = f.subarray(5 + NONCE_BYTES)
+      if (!this.t.knows(id)) return this.fail(`unknown server id ${id}`)
+      if (!timingSafeEqual(given, proof(secret, this.myNonce, id, selfId)))
+        return this.fail(`server ${id} does not know the ensemble secret`)
+      this.peerId = id
+      this.write(Buffer.concat([Buffer.from([3]), proof(secret, theirNonce, selfId, id)]))
+      return this.open()
+    }
+    if (this.phase === 'await-proof' && f[0] === 3 && f.length === 33) {
+      if (!timingSafeEqual(f.subarray(1), proof(secret, this.myNonce, this.expectedPeer, selfId)))
+        return this.fail(`server ${this.expectedPeer} does not know the ensemble secret`)
+      this.peerId = this.expectedPeer
+      return this.open()
+    }
+    this.fail(`unexpected handshake message in phase ${this.phase}`)
+  }
+
+  private open(): void {
+    clearTimeout(this.timer)
+    this.phase = 'open'
+    this.t.linkUp(this)
+  }
+
+  fail(reason: string): void {
+    if (this.phase === 'closed') return
+    this.t.opts.onWarn('peer link failed', { peer: this.peerId || this.expectedPeer, reason })
+    this.socket.destroy()
+    this.closed()
+  }
+
+  private closed(): void {
+    if (this.phase === 'closed') return
+    const wasOpen = this.phase === 'open'
+    this.phase = 'closed'
+    clearTimeout(this.timer)
+    this.socket.destroy()
+    this.t.linkDown(this, wasOpen)
+  }
+}
+
+export class PeerTransport {
+  private readonly server: Server
+  private readonly links = new Map<number, Link>()
+  private readonly backoff = new Map<number, number>()
+  private readonly timers = new Map<number, NodeJS.Timeout>()
+  private blocked = new Set<number>()
+  private closing = false
+
+  constructor(readonly opts: PeerTransportOptions) {
+    this.server = createServer((socket) => {
+      if (this.closing) return socket.destroy()
+      new Link(socket, false, this, 0)
+    })
+  }
+
+  knows(id: number): boolean {
+    return id !== this.opts.selfId && this.opts.peers.some((p) => p.id === id) && !this.blocked.has(id)
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(this.opts.listenPort, this.opts.listenHost, () => resolve())
+    })
+    for (const p of this.opts.peers) if (p.id < this.opts.selfId) this.dial(p)
+  }
+
+  private dial(p: PeerAddress): void {
+    if (this.closing || this.links.has(p.id)) return
+    this.timers.delete(p.id)
+    if (this.blocked.has(p.id)) return this.retry(p)
+    const socket = new Socket()
+    const link = new Link(socket, true, this, p.id)
+    socket.connect(p.port, p.host)
+    void link
+  }
+
+  private retry(p: PeerAddress): void {
+    if (this.closing || this.timers.has(p.id)) return
+    const delay = Math.min(2000, (this.backoff.get(p.id) ?? 50) * 2)
+    this.backoff.set(p.id, delay)
+    const t = setTimeout(() => this.dial(p), delay)
+    t.unref()
+    this.timers.set(p.id, t)
+  }
+
+  linkUp(link: Link): void {
+    const old = this.links.get(link.peerId)
+    if (old !== undefined || this.blocked.has(link.peerId) || this.closing) {
+      // One link per pair: a newer duplicate replaces nothing.
+      link.fail(old !== undefined ? 'duplicate link' : 'peer blocked')
+      return
+    }
+    this.links.set(link.peerId, link)
+    this.backoff.delete(link.peerId)
+    this.opts.onUp(link.peerId)
+  }
+
+  linkDown(link: Link, wasOpen: boolean): void {
+    if (wasOpen && this.links.get(link.peerId) === link) {
+      this.links.delete(link.peerId)
+      this.opts.onDown(link.peerId)
+    }
+    if (link.dialer) {
+      const p = this.opts.peers.find((x) => x.id === link.expectedPeer)
+      if (p !== undefined) this.retry(p)
+    }
+  }
+
+  /** Sends one message; false if there is no open link to that peer. */
+  send(to: number, payload: Uint8Array): boolean {
+    const link = this.links.get(to)
+    if (link === undefined) return false
+    link.write(payload)
+    return true
+  }
+
+  isUp(peer: number): boolean {
+    return this.links.has(peer)
+  }
+
+  /** Test hook: cut links to these peers and refuse them until unblocked. */
+  setBlocked(ids: number[]): void {
+    this.blocked = new Set(ids)
+    for (const id of ids) this.links.get(id)?.fail('blocked by fault injection')
+    for (const p of this.opts.peers) if (p.id < this.opts.selfId && !this.blocked.has(p.id)) this.dial(p)
+  }
+
+  async close(): Promise<void> {
+    this.closing = true
+    for (const t of this.timers.values()) clearTimeout(t)
+    for (const l of this.links.values()) l.socket.destroy()
+    await new Promise<void>((r) => this.server.close(() => r()))
+  }
+}
