@@ -130,6 +130,8 @@ export const WatcherType = {
   children: 1,
   data: 2,
   any: 3,
+  persistent: 4,
+  persistentRecursive: 5,
 } as const
 
 export const Perms = {

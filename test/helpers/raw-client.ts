@@ -7,7 +7,13 @@
 import { Socket } from 'node:net'
 import { FrameDecoder, frame } from '../../shared/framing.js'
 import { JuteReader, JuteWriter } from '../../shared/jute.js'
-import { decodeConnectResponse, encodeConnectRequest, encodeRequest, type Request, readReplyHeader } from '../../shared/records.js'
+import {
+  decodeConnectResponse,
+  encodeConnectRequest,
+  encodeRequest,
+  type Request,
+  readReplyHeader,
+} from '../../shared/records.js'
 import { waitFor } from './wait.js'
 
 export class RawClient {

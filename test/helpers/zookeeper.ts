@@ -42,6 +42,8 @@ export async function startZooKeeper(opts: { tickTime?: number } = {}): Promise<
     [
       '-Xmx512m',
       '-Dzookeeper.extendedTypesEnabled=true',
+      // Room for exactly 1 MiB of data plus headers, as the contract (and Conclave) allows.
+      '-Djute.maxbuffer=1200000',
       '-Dzookeeper.admin.enableServer=false',
       '-cp',
       `/etc/zookeeper/conf:${JAR}`,

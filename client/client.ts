@@ -1,0 +1,347 @@
+/**
+ * Client: the public, Promise-based API of shared/spec/client-api.md. It
+ * validates arguments, applies the chroot, and hands wire requests to the
+ * Session; results are mapped in pending.ts.
+ *
+ * Invariants: an invalid argument rejects with ZkError(BAD_ARGUMENTS) and
+ * sends nothing; every failure is a ZkError; paths given and returned are
+ * relative to the chroot.
+ * Imports only shared/ and client/ (no node:*, nothing of server/).
+ */
+import type { Acl } from '../shared/acl.js'
+import { ErrorCode, ZkError } from '../shared/errors.js'
+import { FRAME_BYTES_MAX_DEFAULT } from '../shared/framing.js'
+import { AddWatchMode, OpCode, WatcherType } from '../shared/opcodes.js'
+import { applyChroot, pathError } from '../shared/paths.js'
+import { formatSessionId, parseSessionId } from '../shared/session-id.js'
+import type { Stat } from '../shared/stat.js'
+import { parseConnectString, shuffled } from './connect-string.js'
+import type { Listener } from './emitter.js'
+import {
+  authBytes,
+  badArguments,
+  buildCreate,
+  buildMulti,
+  checkAcl,
+  checkDeletePath,
+  checkPath,
+  checkVersion,
+  normalizeChroot,
+  toData,
+} from './requests.js'
+import { RECONNECT_DELAY_MS_DEFAULT, Session } from './session.js'
+import { openTransport } from './transport.js'
+import type {
+  AclResult,
+  ChildrenResult,
+  ClientEvents,
+  ClientInfo,
+  ClientState,
+  ConnectOptions,
+  CreateOptions,
+  Data,
+  DataResult,
+  MultiOp,
+  OpResult,
+  PersistentWatchMode,
+  Watcher,
+  WatchOptions,
+} from './types.js'
+
+export const SESSION_TIMEOUT_MS_DEFAULT = 30_000
+export const CONNECT_TIMEOUT_MS_DEFAULT = 10_000
+
+function positiveInt(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || value <= 0 || value > 2 ** 31 - 1)
+    throw badArguments(undefined, `${name} must be a positive integer, not ${String(value)}`)
+  return value
+}
+
+function nonNegativeInt(value: number | undefined, fallback: number, name: string): number {
+  return value === 0 ? 0 : positiveInt(value, fallback, name)
+}
+
+function resumeId(opts: ConnectOptions): { id: bigint; password: Uint8Array } {
+  if (opts.sessionId === undefined) return { id: 0n, password: new Uint8Array(16) }
+  if (!(opts.sessionPassword instanceof Uint8Array))
+    throw badArguments(undefined, 'sessionId needs sessionPassword (a Uint8Array)')
+  try {
+    return { id: parseSessionId(opts.sessionId), password: opts.sessionPassword.slice() }
+  } catch {
+    throw badArguments(undefined, `bad sessionId ${opts.sessionId}`)
+  }
+}
+
+function watcherOf(opts: WatchOptions | undefined, path: string): Watcher | undefined {
+  const w = opts?.watch
+  if (w !== undefined && typeof w !== 'function') throw badArguments(path, 'watch must be a function')
+  return w
+}
+
+export class Client {
+  private constructor(private readonly session: Session) {}
+
+  /** Connects and establishes (or resumes) a session; rejects with CONNECTION_LOSS after connectTimeoutMs. */
+  static async connect(connectString: string, opts: ConnectOptions = {}): Promise<Client> {
+    const random = opts.random ?? Math.random
+    const endpoints = shuffled(parseConnectString(connectString), random)
+    const { id, password } = resumeId(opts)
+    const session = new Session({
+      endpoints,
+      sessionTimeoutMs: positiveInt(opts.sessionTimeoutMs, SESSION_TIMEOUT_MS_DEFAULT, 'sessionTimeoutMs'),
+      chroot: normalizeChroot(opts.chroot),
+      sessionId: id,
+      password,
+      frameBytesMax: positiveInt(opts.frameBytesMax, FRAME_BYTES_MAX_DEFAULT, 'frameBytesMax'),
+      transport: opts.transport ?? openTransport,
+      WebSocket: opts.WebSocket,
+      random,
+      reconnectDelayMs: nonNegativeInt(opts.reconnectDelayMs, RECONNECT_DELAY_MS_DEFAULT, 'reconnectDelayMs'),
+    })
+    for (const a of opts.auth ?? []) session.addInitialAuth(a.scheme, authBytes(a.scheme, a.credentials))
+    const connectTimeoutMs = positiveInt(
+      opts.connectTimeoutMs,
+      CONNECT_TIMEOUT_MS_DEFAULT,
+      'connectTimeoutMs',
+    )
+    await session.start(connectTimeoutMs, opts.signal)
+    return new Client(session)
+  }
+
+  // ------------------------------------------------------------ session
+
+  /** '0x' + lowercase hex, no leading zeros. */
+  get sessionId(): string {
+    return formatSessionId(this.session.sessionId)
+  }
+
+  /** The session's password (a copy): with sessionId, it lets another client resume the session. */
+  get sessionPassword(): Uint8Array {
+    return this.session.password.slice()
+  }
+
+  get state(): ClientState {
+    return this.session.state
+  }
+
+  /** The largest zxid seen in a reply. */
+  get lastZxid(): number {
+    return this.session.lastZxid
+  }
+
+  /** The session timeout the server granted. */
+  get sessionTimeoutMs(): number {
+    return this.session.negotiatedTimeoutMs
+  }
+
+  get chroot(): string | undefined {
+    return this.session.chroot
+  }
+
+  /** The server currently connected to, if any. */
+  get server(): string | undefined {
+    return this.session.server
+  }
+
+  on<K extends keyof ClientEvents>(event: K, fn: Listener<ClientEvents[K]>): () => void {
+    return this.session.events.on(event, fn)
+  }
+
+  once<K extends keyof ClientEvents>(event: K, fn: Listener<ClientEvents[K]>): () => void {
+    return this.session.events.once(event, fn)
+  }
+
+  off<K extends keyof ClientEvents>(event: K, fn: Listener<ClientEvents[K]>): void {
+    this.session.events.off(event, fn)
+  }
+
+  /** Ends the session (its ephemeral nodes go at once). Later operations reject with SESSION_EXPIRED. */
+  close(): Promise<void> {
+    return this.session.close()
+  }
+
+  private wire(path: string): string {
+    return applyChroot(this.session.chroot, path)
+  }
+
+  // ------------------------------------------------------------ writes
+
+  /** Resolves to the created path (with its sequence suffix if sequential). */
+  create(path: string, data?: Data, opts?: CreateOptions): Promise<string> {
+    try {
+      const req = buildCreate(path, data, opts, this.session.chroot)
+      return this.session.request(req.op, req, path)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  setData(path: string, data: Data, version = -1): Promise<Stat> {
+    try {
+      checkPath(path)
+      const req = { op: OpCode.setData, path: this.wire(path), data: toData(data, path), version }
+      checkVersion(version, path)
+      return this.session.request(OpCode.setData, req, path)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  delete(path: string, version = -1): Promise<void> {
+    try {
+      checkDeletePath(path)
+      checkVersion(version, path)
+      return this.session.request(OpCode.delete, { op: OpCode.delete, path: this.wire(path), version }, path)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** Atomic: every op succeeds, or none (then a ZkError with one `results` entry per op). */
+  multi(ops: readonly MultiOp[]): Promise<OpResult[]> {
+    try {
+      const req = buildMulti(ops, this.session.chroot)
+      return this.session.request(OpCode.multi, req, undefined)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  setACL(path: string, acl: readonly Acl[], aversion = -1): Promise<Stat> {
+    try {
+      checkPath(path)
+      checkVersion(aversion, path)
+      const req = { op: OpCode.setACL, path: this.wire(path), acl: checkAcl(acl, path), version: aversion }
+      return this.session.request(OpCode.setACL, req, path)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  // ------------------------------------------------------------ reads
+
+  private read<T>(op: ReadOp, path: string, opts: WatchOptions | undefined): Promise<T> {
+    try {
+      const why = pathError(path)
+      if (why !== null) throw badArguments(path, why)
+      const watch = watcherOf(opts, path)
+      return this.session.request(op, { op, path: this.wire(path), watch: watch !== undefined }, path, watch)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  getData(path: string, opts?: WatchOptions): Promise<DataResult> {
+    return this.read(OpCode.getData, path, opts)
+  }
+
+  /** The node's Stat, or null; a watch is set even when the node is absent. */
+  exists(path: string, opts?: WatchOptions): Promise<Stat | null> {
+    return this.read(OpCode.exists, path, opts)
+  }
+
+  /** Child names, sorted in JavaScript's default string order. */
+  getChildren(path: string, opts?: WatchOptions): Promise<string[]> {
+    return this.read(OpCode.getChildren, path, opts)
+  }
+
+  getChildrenWithStat(path: string, opts?: WatchOptions): Promise<ChildrenResult> {
+    return this.read(OpCode.getChildren2, path, opts)
+  }
+
+  getACL(path: string): Promise<AclResult> {
+    return this.pathOp(OpCode.getACL, path)
+  }
+
+  /** After it resolves, reads on this connection see every write committed before it began. */
+  async sync(path: string): Promise<void> {
+    await this.pathOp(OpCode.sync, path)
+  }
+
+  /** Paths of this session's ephemeral nodes under a prefix (sorted). */
+  getEphemerals(prefix = '/'): Promise<string[]> {
+    try {
+      checkPath(prefix, true)
+      return this.session.request(
+        OpCode.getEphemerals,
+        { op: OpCode.getEphemerals, path: this.wire(prefix) },
+        prefix,
+      )
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** The number of nodes below a path (all descendants). */
+  getAllChildrenNumber(path: string): Promise<number> {
+    return this.pathOp(OpCode.getAllChildrenNumber, path)
+  }
+
+  private pathOp<T>(op: PathOp, path: string): Promise<T> {
+    try {
+      checkPath(path)
+      return this.session.request(op, { op, path: this.wire(path) }, path)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** The identities this connection is authenticated as. */
+  whoAmI(): Promise<ClientInfo[]> {
+    return this.session.request(OpCode.whoAmI, { op: OpCode.whoAmI }, undefined)
+  }
+
+  // ------------------------------------------------------------ watches and auth
+
+  /**
+   * A watch that fires for every change until stopped: on the path
+   * ('persistent', incl. childrenChanged) or on the path and its subtree
+   * ('persistentRecursive', without childrenChanged). Resolves to `stop`.
+   */
+  async addWatch(path: string, mode: PersistentWatchMode, listener: Watcher): Promise<() => Promise<void>> {
+    checkPath(path)
+    if (mode !== 'persistent' && mode !== 'persistentRecursive')
+      throw badArguments(path, `unknown watch mode ${String(mode)}`)
+    if (typeof listener !== 'function') throw badArguments(path, 'listener must be a function')
+    const wire = mode === 'persistent' ? AddWatchMode.persistent : AddWatchMode.persistentRecursive
+    const req = { op: OpCode.addWatch, path: this.wire(path), mode: wire }
+    await this.session.request(OpCode.addWatch, req, path, listener, wire)
+    let stopped = false
+    return async () => {
+      if (stopped) return
+      stopped = true
+      await this.session.removePersistent(path, mode, listener)
+    }
+  }
+
+  /**
+   * Removes every watch of this client on a path, locally and on the server
+   * (ZooKeeper's removeAllWatches with WatcherType.Any). Rejects NO_WATCHER if there was none.
+   */
+  async removeAllWatches(path: string): Promise<void> {
+    checkPath(path)
+    const removed = this.session.watches.removeAllAt(path)
+    if (!removed) throw new ZkError(ErrorCode.NO_WATCHER, path)
+    const req = { op: OpCode.removeWatches, path: this.wire(path), type: WatcherType.any }
+    await this.session.request(OpCode.removeWatches, req, path).catch((err: unknown) => {
+      if (!ZkError.is(err, ErrorCode.NO_WATCHER)) throw err
+    })
+  }
+
+  /** Adds credentials to the connection (and to every later reconnect). AUTH_FAILED ends the session's use. */
+  addAuth(scheme: string, credentials: string | Uint8Array): Promise<void> {
+    try {
+      return this.session.addAuth(scheme, authBytes(scheme, credentials))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+}
+
+type ReadOp =
+  | typeof OpCode.getData
+  | typeof OpCode.exists
+  | typeof OpCode.getChildren
+  | typeof OpCode.getChildren2
+type PathOp = typeof OpCode.getACL | typeof OpCode.sync | typeof OpCode.getAllChildrenNumber

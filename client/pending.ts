@@ -1,0 +1,86 @@
+/**
+ * One request in flight: what to decode its reply as, where its watch goes,
+ * and how to settle its promise. And `replyValue`, which turns a decoded
+ * response into the value the API resolves with.
+ *
+ * Invariants: a Pending is settled exactly once (or never, for internal
+ * requests, whose resolve/reject are no-ops); `req` is dropped once sent.
+ * Pure. Imports only shared/ and client/ (no node:*).
+ */
+import { ZkError } from '../shared/errors.js'
+import { OpCode } from '../shared/opcodes.js'
+import { stripChroot } from '../shared/paths.js'
+import type { MultiWriteOp, Request, Response } from '../shared/records.js'
+import { clientPath, multiOutcome, toStat } from './results.js'
+import type { Watcher } from './types.js'
+
+const noop = (): void => {}
+
+export class Pending {
+  xid = 0
+  resolve: (value: unknown) => void = noop
+  reject: (err: ZkError) => void = noop
+
+  constructor(
+    /** The opcode, which says how to decode the reply. */
+    readonly op: number,
+    /** The record to send; cleared once sent. */
+    public req: Request | undefined,
+    /** The client path, for errors and watch registration. */
+    readonly path: string | undefined,
+    readonly watch: Watcher | undefined = undefined,
+    /** For addWatch: the AddWatchMode. */
+    readonly watchMode = -1,
+    /** For multi: the ops, to name the failing op's path. */
+    readonly ops: MultiWriteOp[] | undefined = undefined,
+  ) {}
+
+  fail(code: ZkError['code']): void {
+    this.reject(new ZkError(code, this.path))
+  }
+}
+
+function sorted(names: string[]): string[] {
+  return names.sort()
+}
+
+/** The API value for a successful response, or the ZkError of a failed multi. */
+export function replyValue(p: Pending, res: Response, chroot: string | undefined): unknown {
+  switch (res.op) {
+    case OpCode.create:
+    case OpCode.create2:
+    case OpCode.createContainer:
+    case OpCode.createTTL:
+      return clientPath(chroot, res.path)
+    case OpCode.getData:
+      // A copy, so the value does not pin the whole receive buffer.
+      return { data: res.data.slice(), stat: toStat(res.stat) }
+    case OpCode.exists:
+    case OpCode.setData:
+    case OpCode.setACL:
+      return toStat(res.stat)
+    case OpCode.getChildren:
+      return sorted(res.children)
+    case OpCode.getChildren2:
+      return { children: sorted(res.children), stat: toStat(res.stat) }
+    case OpCode.getACL:
+      return { acl: res.acl, stat: toStat(res.stat) }
+    case OpCode.multi:
+    case OpCode.multiRead:
+      return multiOutcome(res.results, p.ops ?? [], chroot)
+    case OpCode.getEphemerals:
+      // A prefix match may reach past the chroot ('/app' matches '/apple'): keep only nodes inside it.
+      return sorted(
+        res.paths.flatMap((x) => {
+          const p = chroot === undefined ? x : stripChroot(chroot, x)
+          return p === undefined ? [] : [p]
+        }),
+      )
+    case OpCode.getAllChildrenNumber:
+      return res.total
+    case OpCode.whoAmI:
+      return res.clientInfo.map((c) => ({ scheme: c.authScheme, id: c.user }))
+    default:
+      return undefined
+  }
+}

@@ -1,0 +1,746 @@
+/**
+ * The session machine (ZooKeeper's ClientCnxn, our way): connects to the
+ * servers of the connect string in random order, establishes or resumes the
+ * session, pipelines requests with increasing xids, matches replies in order,
+ * routes watch events, pings when idle, and moves to another server with the
+ * same session when the connection is lost.
+ *
+ * Invariants:
+ * - state 'connected' <=> `link` is open and the session is established.
+ * - Replies come in request order: a reply whose xid is not the oldest
+ *   pending one is a protocol error and drops the connection.
+ * - A watch is registered while its reply is processed, before the next
+ *   packet; events are delivered in a microtask, after the promises of the
+ *   replies before them and before those of the replies after them.
+ * - On reconnect, auth packets go first, then SetWatches, then queued
+ *   requests (ClientCnxn.primeConnection).
+ * - 'expired', 'authFailed' and 'closed' are final (except -> 'closed').
+ * The packet path is synchronous; promises live only at the API edge and in
+ * the connect loop.
+ * Imports only shared/ and client/ (no node:*, no ws: transports load them).
+ */
+import { ErrorCode, errorCodeOf, ZkError } from '../shared/errors.js'
+import { JuteReader, JuteWriter, ProtocolError } from '../shared/jute.js'
+import { AddWatchMode, OpCode, WatcherType, Xid } from '../shared/opcodes.js'
+import { applyChroot, stripChroot } from '../shared/paths.js'
+import {
+  type ConnectResponse,
+  decodeConnectResponse,
+  encodeConnectRequest,
+  encodeRequest,
+  type Request,
+  readReplyHeader,
+  readResponseBody,
+  readWatcherEvent,
+} from '../shared/records.js'
+import type { Endpoint } from './connect-string.js'
+import { Emitter } from './emitter.js'
+import { Fifo } from './fifo.js'
+import { Pending, replyValue } from './pending.js'
+import { eventTypeName } from './results.js'
+import type { Transport, TransportFactory, TransportHandlers, WebSocketConstructor } from './transport.js'
+import type { ClientEvents, ClientState, PersistentWatchMode, Watcher } from './types.js'
+import { type OneShotKind, WatchManager } from './watch-manager.js'
+
+/** Ping at least this often when idle (ClientCnxn.MAX_SEND_PING_INTERVAL). */
+export const PING_INTERVAL_MS_MAX = 10_000
+/** Lower bound of the per-attempt connect timeout (sessionTimeout / number of servers). */
+export const ATTEMPT_TIMEOUT_MS_MIN = 1_000
+/**
+ * Reconnect pacing, as ZooKeeper's client: before every attempt after the
+ * first session, a random delay below this (ClientCnxn.startConnect); and
+ * this much more when the next server is the one last connected to, i.e.
+ * after a full round (StaticHostProvider.next's spinDelay). It spreads a herd
+ * of reconnecting clients, and lets a twin that resumed a session close it.
+ */
+export const RECONNECT_DELAY_MS_DEFAULT = 1_000
+/** SetWatches batches stay near this many bytes of paths (ZOOKEEPER-706). */
+export const SET_WATCHES_BYTES_MAX = 128 * 1024
+/** close() waits at most this long for the server to confirm closeSession. */
+export const CLOSE_TIMEOUT_MS_MAX = 5_000
+
+const ERR_NO_NODE = -101
+
+export interface SessionConfig {
+  endpoints: Endpoint[]
+  sessionTimeoutMs: number
+  chroot: string | undefined
+  sessionId: bigint
+  password: Uint8Array
+  frameBytesMax: number
+  transport: TransportFactory
+  WebSocket: WebSocketConstructor | undefined
+  random: () => number
+  reconnectDelayMs: number
+}
+
+type Outcome = 'connected' | 'failed'
+
+interface Link {
+  endpoint: Endpoint
+  transport: Transport | undefined
+  open: boolean
+  settle: (outcome: Outcome) => void
+}
+
+interface AuthEntry {
+  scheme: string
+  auth: Uint8Array
+  /** addAuth() calls waiting for this entry's next reply. */
+  waiters: Pending[]
+}
+
+const now = (): number => performance.now()
+
+export class Session {
+  state: ClientState = 'connecting'
+  readonly events = new Emitter<ClientEvents>()
+  readonly watches = new WatchManager()
+  readonly chroot: string | undefined
+  sessionId: bigint
+  password: Uint8Array
+  lastZxid = 0
+  negotiatedTimeoutMs = 0
+
+  private link: Link | undefined
+  private attemptAbort: AbortController | undefined
+  private readonly pending = new Fifo<Pending>(256)
+  private waiting: Pending[] = []
+  private xid = 0
+  private readonly writer = new JuteWriter(4096)
+  private readonly auth: AuthEntry[] = []
+  private readonly authInFlight = new Fifo<Pending[]>()
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private lastSendMs = 0
+  private lastRecvMs = 0
+  private readTimeoutMs = 0
+  private pingIntervalMs = 0
+  private closing = false
+  private closePromise: Promise<void> | undefined
+  private wake: (() => void) | undefined
+  private hostIndex = 0
+  /** Index of the server of the last session established; -1 before the first attempt. */
+  private lastHostIndex = -1
+  private everConnected = false
+
+  constructor(private readonly config: SessionConfig) {
+    this.chroot = config.chroot
+    this.sessionId = config.sessionId
+    this.password = config.password
+    let reporting = false
+    this.events.onListenerError = (err) => {
+      // An 'error' listener that throws is not reported again (no recursion).
+      if (reporting || this.events.listenerCount('error') === 0) return
+      reporting = true
+      try {
+        this.events.emit('error', err)
+      } finally {
+        reporting = false
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  /** Establishes the session, or rejects (and closes) by the deadline. */
+  async start(connectTimeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    const onAbort = (): void => this.teardown('closed', ErrorCode.CONNECTION_LOSS)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      if (signal?.aborted) onAbort()
+      await this.connectLoop(now() + connectTimeoutMs)
+      if (this.state === 'connected') await this.authSettled()
+      if (this.state !== 'connected') throw this.terminalError('could not establish a session')
+    } catch (err) {
+      await this.close()
+      throw ZkError.is(err) ? err : new ZkError(ErrorCode.CONNECTION_LOSS, undefined, String(err))
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose()
+    return this.closePromise
+  }
+
+  private async doClose(): Promise<void> {
+    if (this.state === 'connected' && !this.closing) {
+      this.closing = true
+      const p = new Pending(OpCode.closeSession, { op: OpCode.closeSession }, undefined)
+      const confirmed = new Promise<void>((resolve) => {
+        p.resolve = () => resolve()
+        p.reject = () => resolve()
+      })
+      this.sendPending(p)
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const waitMs = Math.min(CLOSE_TIMEOUT_MS_MAX, Math.max(this.readTimeoutMs, 1000))
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, waitMs)
+      })
+      await Promise.race([confirmed, timeout])
+      clearTimeout(timer)
+    }
+    this.teardown('closed', ErrorCode.SESSION_EXPIRED)
+  }
+
+  private isFinal(): boolean {
+    return this.state === 'closed' || this.state === 'expired' || this.state === 'authFailed'
+  }
+
+  private terminalError(what: string): ZkError {
+    if (this.state === 'authFailed')
+      return new ZkError(ErrorCode.AUTH_FAILED, undefined, `AUTH_FAILED: ${what}`)
+    if (this.state === 'expired')
+      return new ZkError(ErrorCode.SESSION_EXPIRED, undefined, `SESSION_EXPIRED: ${what}`)
+    return new ZkError(ErrorCode.CONNECTION_LOSS, undefined, `CONNECTION_LOSS: ${what}`)
+  }
+
+  /** Enters a final state: stops everything and rejects every request with `code`. */
+  private teardown(state: ClientState, code: ErrorCode): void {
+    if (this.state === state) return
+    this.stopTimer()
+    this.attemptAbort?.abort()
+    this.wake?.()
+    const link = this.link
+    this.link = undefined
+    link?.transport?.close()
+    this.state = state
+    this.failPending(code)
+    this.failWaiting(code)
+    this.watches.clear()
+    this.events.emit('state', state)
+  }
+
+  private failPending(code: ErrorCode): void {
+    for (let p = this.pending.shift(); p !== undefined; p = this.pending.shift()) p.fail(code)
+    for (let ws = this.authInFlight.shift(); ws !== undefined; ws = this.authInFlight.shift())
+      for (const p of ws) p.fail(code)
+  }
+
+  private failWaiting(code: ErrorCode): void {
+    const waiting = this.waiting
+    this.waiting = []
+    for (const p of waiting) p.fail(code)
+    for (const entry of this.auth) {
+      const ws = entry.waiters
+      entry.waiters = []
+      for (const p of ws) p.fail(code)
+    }
+  }
+
+  // ------------------------------------------------------------ connecting
+
+  private attemptTimeoutMs(): number {
+    const t = this.negotiatedTimeoutMs > 0 ? this.negotiatedTimeoutMs : this.config.sessionTimeoutMs
+    return Math.max(ATTEMPT_TIMEOUT_MS_MIN, Math.floor(t / this.config.endpoints.length))
+  }
+
+  /** Tries servers in turn until connected, final, or past the deadline. Never rejects. */
+  private async connectLoop(deadline: number | undefined): Promise<void> {
+    const n = this.config.endpoints.length
+    for (;;) {
+      if (this.isFinal() || this.state === 'connected' || this.closing) return
+      const index = this.hostIndex
+      this.hostIndex = (index + 1) % n
+      const delay = this.reconnectDelay(index)
+      if (this.lastHostIndex === -1) this.lastHostIndex = 0
+      if (delay > 0) {
+        const left = deadline === undefined ? delay : deadline - now()
+        await this.pause(Math.max(0, Math.min(delay, left)))
+        if (this.isFinal() || this.closing) return
+      }
+      const budget = deadline === undefined ? Number.POSITIVE_INFINITY : deadline - now()
+      if (budget <= 0) return
+      const outcome = await this.attempt(
+        this.config.endpoints[index]!,
+        Math.min(this.attemptTimeoutMs(), budget),
+      )
+      if (outcome === 'connected') {
+        this.lastHostIndex = index
+        this.everConnected = true
+        return
+      }
+      if (this.isFinal()) return
+      this.failWaiting(ErrorCode.CONNECTION_LOSS)
+    }
+  }
+
+  /** ZooKeeper's pacing: jitter once a session has existed, a spin delay on coming back round. */
+  private reconnectDelay(index: number): number {
+    const base = this.config.reconnectDelayMs
+    if (base <= 0) return 0
+    const spin = index === this.lastHostIndex ? base : 0
+    const jitter = this.everConnected ? Math.floor(this.config.random() * base) : 0
+    return spin + jitter
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done(): void {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.wake = () => {
+        this.wake = undefined
+        done()
+      }
+    })
+  }
+
+  /** One connection attempt: open the transport, send ConnectRequest, await ConnectResponse. */
+  private attempt(endpoint: Endpoint, timeoutMs: number): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      const abort = new AbortController()
+      let settled = false
+      const link: Link = {
+        endpoint,
+        transport: undefined,
+        open: false,
+        settle: (outcome) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          if (this.attemptAbort === abort) this.attemptAbort = undefined
+          if (outcome !== 'connected') {
+            link.transport?.close()
+            if (this.link === link) this.link = undefined
+          }
+          resolve(outcome)
+        },
+      }
+      const timer = setTimeout(() => abort.abort(), timeoutMs)
+      abort.signal.addEventListener('abort', () => link.settle('failed'), { once: true })
+      this.attemptAbort = abort
+      this.link = link
+      const handlers: TransportHandlers = {
+        onPacket: (bytes) => this.onPacket(link, bytes),
+        onClose: (reason) => this.onLinkClosed(link, reason),
+      }
+      const options = {
+        frameBytesMax: this.config.frameBytesMax,
+        signal: abort.signal,
+        WebSocket: this.config.WebSocket,
+      }
+      Promise.resolve()
+        .then(() => this.config.transport(endpoint, handlers, options))
+        .then(
+          (t) => {
+            if (settled || this.link !== link) return t.close()
+            link.transport = t
+            this.sendConnectRequest(t)
+          },
+          () => link.settle('failed'),
+        )
+    })
+  }
+
+  private sendConnectRequest(t: Transport): void {
+    const w = this.writer.reset()
+    w.int(0)
+    encodeConnectRequest(w, {
+      protocolVersion: 0,
+      lastZxidSeen: BigInt(this.lastZxid),
+      timeOut: this.config.sessionTimeoutMs,
+      sessionId: this.sessionId,
+      passwd: this.password,
+      readOnly: false,
+    })
+    w.setIntAt(0, w.pos - 4)
+    t.sendFrame(w.finish())
+  }
+
+  private onHandshake(link: Link, bytes: Uint8Array): void {
+    let resp: ConnectResponse
+    try {
+      resp = decodeConnectResponse(bytes)
+    } catch {
+      link.settle('failed')
+      return
+    }
+    const moved = this.sessionId !== 0n && resp.sessionId !== this.sessionId
+    if (resp.timeOut <= 0 || moved) {
+      // The server no longer knows the session (ClientCnxn.onConnected: negotiatedSessionTimeout <= 0).
+      this.teardown('expired', ErrorCode.SESSION_EXPIRED)
+      link.settle('failed')
+      return
+    }
+    this.establish(link, resp)
+    link.settle('connected')
+  }
+
+  private establish(link: Link, resp: ConnectResponse): void {
+    this.sessionId = resp.sessionId
+    this.password = resp.passwd.slice()
+    this.negotiatedTimeoutMs = resp.timeOut
+    // ClientCnxn: readTimeout = 2/3 of the session timeout; ping when idle for half of it.
+    this.readTimeoutMs = Math.floor((resp.timeOut * 2) / 3)
+    this.pingIntervalMs = Math.min(Math.floor(this.readTimeoutMs / 2), PING_INTERVAL_MS_MAX)
+    link.open = true
+    this.lastRecvMs = now()
+    this.lastSendMs = this.lastRecvMs
+    this.state = 'connected'
+    // Auth first, then watches, then whatever was queued (primeConnection's order).
+    this.primeAuth()
+    this.primeWatches()
+    const waiting = this.waiting
+    this.waiting = []
+    for (const p of waiting) this.sendPending(p)
+    this.armTimer(this.pingIntervalMs)
+    this.events.emit('state', 'connected')
+  }
+
+  private onLinkClosed(link: Link, reason: string): void {
+    if (link !== this.link) return
+    if (!link.open) link.settle('failed')
+    else this.lose(reason)
+  }
+
+  /** Drops the current connection (protocol error, read timeout) and reconnects. */
+  private dropConnection(reason: string): void {
+    const link = this.link
+    if (link === undefined) return
+    link.transport?.close()
+    if (link.open) this.lose(reason)
+    else link.settle('failed')
+  }
+
+  /** The connection is gone; the session may live on. */
+  private lose(_reason: string): void {
+    this.link = undefined
+    this.stopTimer()
+    if (this.closing) {
+      this.failPending(ErrorCode.SESSION_EXPIRED)
+      return
+    }
+    this.state = 'disconnected'
+    this.failPending(ErrorCode.CONNECTION_LOSS)
+    this.events.emit('state', 'disconnected')
+    // A state listener may have closed the client.
+    if (!this.isFinal() && !this.closing) this.reconnect()
+  }
+
+  private reconnect(): void {
+    this.connectLoop(undefined).catch((err: unknown) => {
+      // Not expected: the loop handles every failure itself. Fail safe rather than hang.
+      this.teardown('closed', ErrorCode.CONNECTION_LOSS)
+      this.events.onListenerError?.(err)
+    })
+  }
+
+  // ------------------------------------------------------------ priming
+
+  private primeAuth(): void {
+    for (const entry of this.auth) {
+      this.writePacket(Xid.auth, { op: OpCode.auth, authType: 0, scheme: entry.scheme, auth: entry.auth })
+      this.authInFlight.push(entry.waiters)
+      entry.waiters = []
+    }
+  }
+
+  /** Resolves once every auth packet sent so far is acknowledged. */
+  private authSettled(): Promise<void> {
+    if (this.authInFlight.length === 0) return Promise.resolve()
+    const p = new Pending(OpCode.auth, undefined, undefined)
+    const done = new Promise<void>((resolve, reject) => {
+      p.resolve = () => resolve()
+      p.reject = reject
+    })
+    // Auth replies come in order, so the last batch resolves after all others succeeded.
+    this.authInFlight.peekLast()!.push(p)
+    return done
+  }
+
+  /** Re-registers every watch with SetWatches(2), relative to the last zxid seen. */
+  private primeWatches(): void {
+    const paths = this.watches.paths()
+    const lists = [paths.data, paths.exist, paths.child, paths.persistent, paths.persistentRecursive]
+    if (lists.every((l) => l.length === 0)) return
+    const op = this.watches.hasPersistent() ? OpCode.setWatches2 : OpCode.setWatches
+    this.sendSetWatches(op, lists)
+  }
+
+  private sendSetWatches(op: typeof OpCode.setWatches | typeof OpCode.setWatches2, lists: string[][]): void {
+    const batch: string[][] = [[], [], [], [], []]
+    let bytes = 0
+    const flush = (): void => {
+      const req: Request = {
+        op,
+        relativeZxid: this.lastZxid,
+        dataWatches: batch[0]!,
+        existWatches: batch[1]!,
+        childWatches: batch[2]!,
+        persistentWatches: batch[3]!,
+        persistentRecursiveWatches: batch[4]!,
+      }
+      const p = new Pending(op, req, undefined)
+      p.xid = Xid.setWatches
+      this.sendPending(p)
+      for (let i = 0; i < 5; i++) batch[i] = []
+      bytes = 0
+    }
+    lists.forEach((list, kind) => {
+      for (const path of list) {
+        const serverPath = applyChroot(this.chroot, path)
+        batch[kind]!.push(serverPath)
+        bytes += serverPath.length
+        if (bytes > SET_WATCHES_BYTES_MAX) flush()
+      }
+    })
+    if (batch.some((b) => b.length > 0)) flush()
+  }
+
+  // ------------------------------------------------------------ sending
+
+  /** Sends now if connected, queues while (re)connecting, else rejects. */
+  submit(p: Pending): void {
+    if (this.state === 'connected' && !this.closing) this.sendPending(p)
+    else if (this.closing || this.state === 'closed' || this.state === 'expired')
+      p.fail(ErrorCode.SESSION_EXPIRED)
+    else if (this.state === 'authFailed') p.fail(ErrorCode.AUTH_FAILED)
+    else this.waiting.push(p)
+  }
+
+  request<T>(
+    op: number,
+    req: Request,
+    path: string | undefined,
+    watch?: Watcher,
+    watchMode?: number,
+  ): Promise<T> {
+    const p = new Pending(op, req, path, watch, watchMode, req.op === OpCode.multi ? req.ops : undefined)
+    const promise = new Promise<T>((resolve, reject) => {
+      p.resolve = resolve as (v: unknown) => void
+      p.reject = reject
+    })
+    this.submit(p)
+    return promise
+  }
+
+  private sendPending(p: Pending): void {
+    if (p.xid === 0) p.xid = this.xid = this.xid >= 0x7fffffff ? 1 : this.xid + 1
+    this.pending.push(p)
+    this.writePacket(p.xid, p.req!)
+    p.req = undefined
+  }
+
+  private writePacket(xid: number, req: Request): void {
+    const w = this.writer.reset()
+    w.int(0)
+    encodeRequest(w, xid, req)
+    w.setIntAt(0, w.pos - 4)
+    this.link!.transport!.sendFrame(w.finish())
+    this.lastSendMs = now()
+  }
+
+  addAuth(scheme: string, auth: Uint8Array): Promise<void> {
+    const p = new Pending(OpCode.auth, undefined, undefined)
+    const promise = new Promise<void>((resolve, reject) => {
+      p.resolve = resolve as (v: unknown) => void
+      p.reject = reject
+    })
+    if (this.closing || this.isFinal()) {
+      this.submit(p)
+      return promise
+    }
+    const entry: AuthEntry = { scheme, auth, waiters: [p] }
+    this.auth.push(entry)
+    if (this.state === 'connected') {
+      this.writePacket(Xid.auth, { op: OpCode.auth, authType: 0, scheme, auth })
+      this.authInFlight.push(entry.waiters)
+      entry.waiters = []
+    }
+    return promise
+  }
+
+  /** Credentials to send once connected (from the connect options); nothing waits on them. */
+  addInitialAuth(scheme: string, auth: Uint8Array): void {
+    this.auth.push({ scheme, auth, waiters: [] })
+  }
+
+  // ------------------------------------------------------------ receiving
+
+  private onPacket(link: Link, bytes: Uint8Array): void {
+    if (link !== this.link) return
+    if (!link.open) {
+      this.onHandshake(link, bytes)
+      return
+    }
+    this.lastRecvMs = now()
+    try {
+      this.onReply(bytes)
+    } catch (err) {
+      // A malformed or out-of-order reply: the stream can no longer be trusted.
+      this.dropConnection(`protocol error: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+
+  private onReply(bytes: Uint8Array): void {
+    const r = new JuteReader(bytes)
+    const hdr = readReplyHeader(r)
+    switch (hdr.xid) {
+      case Xid.notification:
+        this.onNotification(r)
+        return
+      case Xid.ping:
+        return
+      case Xid.auth:
+        this.onAuthReply(hdr.err)
+        return
+    }
+    const p = this.pending.peek()
+    if (p === undefined || p.xid !== hdr.xid)
+      throw new ProtocolError(`reply xid ${hdr.xid} out of order (expected ${p?.xid ?? 'none'})`)
+    this.pending.shift()
+    if (hdr.zxid > 0) this.lastZxid = hdr.zxid
+    try {
+      this.settle(p, hdr.err, r)
+    } catch (err) {
+      p.fail(ErrorCode.CONNECTION_LOSS)
+      throw err
+    }
+  }
+
+  private settle(p: Pending, err: number, r: JuteReader): void {
+    if (err !== 0) {
+      if (err === ERR_NO_NODE && p.op === OpCode.exists) {
+        this.registerWatch(p, 'exist')
+        p.resolve(null)
+        return
+      }
+      if (p.op === OpCode.multi && r.remaining > 0) {
+        const res = readResponseBody(r, p.op)
+        const value = replyValue(p, res, this.chroot)
+        if (value instanceof ZkError) return p.reject(value)
+      }
+      p.reject(new ZkError(errorCodeOf(err), p.path))
+      return
+    }
+    const res = readResponseBody(r, p.op)
+    if (p.watch !== undefined) this.registerWatch(p, undefined)
+    const value = replyValue(p, res, this.chroot)
+    if (value instanceof ZkError) p.reject(value)
+    else p.resolve(value)
+  }
+
+  private registerWatch(p: Pending, forced: OneShotKind | undefined): void {
+    const w = p.watch
+    const path = p.path
+    if (w === undefined || path === undefined) return
+    let kind: OneShotKind | PersistentWatchMode
+    if (forced !== undefined) kind = forced
+    else if (p.op === OpCode.getData || p.op === OpCode.exists) kind = 'data'
+    else if (p.op === OpCode.getChildren || p.op === OpCode.getChildren2) kind = 'child'
+    else if (p.op === OpCode.addWatch)
+      kind = p.watchMode === AddWatchMode.persistentRecursive ? 'persistentRecursive' : 'persistent'
+    else return
+    this.watches.add(kind, path, w)
+    if (kind !== 'persistent' && kind !== 'persistentRecursive') this.reassertPersistent(path)
+  }
+
+  /**
+   * ZooKeeper before 3.9 keeps one watch mode per (connection, path), so a
+   * one-shot watch turns a persistent one on the same path into a one-shot
+   * (ZOOKEEPER-4466). Setting the persistent mode again repairs it; it is
+   * harmless on servers without the bug.
+   */
+  private reassertPersistent(path: string): void {
+    for (const mode of ['persistent', 'persistentRecursive'] as const) {
+      if (!this.watches.has(mode, path)) continue
+      const wire = mode === 'persistent' ? AddWatchMode.persistent : AddWatchMode.persistentRecursive
+      const req: Request = { op: OpCode.addWatch, path: applyChroot(this.chroot, path), mode: wire }
+      this.sendPending(new Pending(OpCode.addWatch, req, path))
+    }
+  }
+
+  private onNotification(r: JuteReader): void {
+    const ev = readWatcherEvent(r)
+    const type = eventTypeName(ev.type)
+    if (type === undefined) return
+    const path = this.chroot === undefined ? ev.path : stripChroot(this.chroot, ev.path)
+    if (path === undefined) return
+    const listeners = this.watches.route(ev.type, path)
+    if (listeners.size === 0) return
+    queueMicrotask(() => {
+      for (const listener of listeners) {
+        try {
+          listener({ type, path })
+        } catch (err) {
+          this.events.onListenerError?.(err)
+        }
+      }
+    })
+  }
+
+  private onAuthReply(err: number): void {
+    const waiters = this.authInFlight.shift() ?? []
+    if (err === 0) {
+      for (const p of waiters) p.resolve(undefined)
+      return
+    }
+    // The server closes the connection after a failed auth; the handle is dead (ClientCnxn AUTH_FAILED).
+    for (const p of waiters) p.fail(ErrorCode.AUTH_FAILED)
+    this.teardown('authFailed', ErrorCode.AUTH_FAILED)
+  }
+
+  // ------------------------------------------------------------ watches
+
+  /** Removes a persistent listener; the server forgets the watch once no listener is left. */
+  async removePersistent(path: string, mode: PersistentWatchMode, listener: Watcher): Promise<void> {
+    if (!this.watches.remove(mode, path, listener)) return
+    if (this.state !== 'connected' || this.closing) return
+    const serverPath = applyChroot(this.chroot, path)
+    const removed = this.request(
+      OpCode.removeWatches,
+      { op: OpCode.removeWatches, path: serverPath, type: WatcherType.any },
+      path,
+    )
+    // WatcherType.any also removed the path's other watches on the server; put them back.
+    this.restoreWatchesAt(path)
+    try {
+      await removed
+    } catch {
+      // NO_WATCHER, or the connection (and with it every server-side watch) is gone.
+    }
+  }
+
+  private restoreWatchesAt(path: string): void {
+    const kinds = this.watches.oneShotKindsAt(path)
+    if (kinds.length > 0) {
+      const lists = (['data', 'exist', 'child'] as const).map((k) => (kinds.includes(k) ? [path] : []))
+      this.sendSetWatches(OpCode.setWatches, lists)
+    }
+    this.reassertPersistent(path)
+  }
+
+  // ------------------------------------------------------------ timers
+
+  private armTimer(ms: number): void {
+    this.stopTimer()
+    this.timer = setTimeout(this.onTick, Math.max(1, ms))
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  private readonly onTick = (): void => {
+    this.timer = undefined
+    if (this.state !== 'connected') return
+    const t = now()
+    if (t - this.lastRecvMs >= this.readTimeoutMs) {
+      this.dropConnection(`nothing received for ${Math.round(t - this.lastRecvMs)} ms`)
+      return
+    }
+    if (t - this.lastSendMs >= this.pingIntervalMs) this.writePacket(Xid.ping, { op: OpCode.ping })
+    const next = Math.min(this.lastRecvMs + this.readTimeoutMs, this.lastSendMs + this.pingIntervalMs)
+    this.armTimer(next - t)
+  }
+
+  /** The server currently connected to, if any. */
+  get server(): string | undefined {
+    return this.link?.open ? this.link.endpoint.url : undefined
+  }
+}

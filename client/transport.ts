@@ -1,0 +1,69 @@
+/**
+ * The one small interface between the session machine and the network:
+ * a Transport carries whole ZooKeeper packets. `openTransport` picks the
+ * implementation for an endpoint: WebSocket (one packet per binary message,
+ * no length prefix) or ZooKeeper's TCP framing (Node only).
+ *
+ * Invariants: `open` resolves once the transport can send, or rejects; after
+ * that, `onClose` is called at most once, and never for a close the caller
+ * asked for with `close()`; no packet is delivered after either.
+ * Must not import node:* or `ws` statically: implementations are loaded with
+ * a dynamic import, so a browser bundle never touches them.
+ */
+import type { Endpoint } from './connect-string.js'
+
+export interface TransportHandlers {
+  /** One whole packet (a view, valid until the handler returns). */
+  onPacket(packet: Uint8Array): void
+  /** The connection ended without `close()` being called. */
+  onClose(reason: string): void
+}
+
+export interface Transport {
+  /**
+   * Sends one packet, given as a frame: a 4-byte big-endian length, then the
+   * packet. TCP sends the frame as is; WebSocket sends `frame.subarray(4)`.
+   * The transport may keep a reference to `frame`: the caller must not reuse it.
+   */
+  sendFrame(frame: Uint8Array): void
+  close(): void
+}
+
+/** The subset of the WHATWG WebSocket that the SDK uses (the browser's, or `ws`). */
+export interface WebSocketLike {
+  binaryType: string
+  readyState: number
+  onopen: ((ev: unknown) => void) | null
+  onmessage: ((ev: { data: unknown }) => void) | null
+  onclose: ((ev: { code?: number; reason?: string }) => void) | null
+  onerror: ((ev: unknown) => void) | null
+  send(data: Uint8Array): void
+  close(code?: number, reason?: string): void
+}
+
+export type WebSocketConstructor = new (url: string, options?: unknown) => WebSocketLike
+
+export interface TransportOptions {
+  /** Largest packet accepted from the server. */
+  frameBytesMax: number
+  /** Aborting it gives up opening (the promise rejects, the socket is closed). */
+  signal: AbortSignal
+  /** A WebSocket implementation to use instead of the global one or `ws`. */
+  WebSocket?: WebSocketConstructor | undefined
+}
+
+export type TransportFactory = (
+  endpoint: Endpoint,
+  handlers: TransportHandlers,
+  options: TransportOptions,
+) => Promise<Transport>
+
+/** The default factory: WebSocket for ws:// and wss://, node:net for tcp://. */
+export const openTransport: TransportFactory = async (endpoint, handlers, options) => {
+  if (endpoint.kind === 'tcp') {
+    const { openTcp } = await import('./transport-tcp.js')
+    return openTcp(endpoint, handlers, options)
+  }
+  const { openWebSocket } = await import('./transport-ws.js')
+  return openWebSocket(endpoint, handlers, options)
+}

@@ -1,0 +1,116 @@
+/**
+ * The public types of the SDK (shared/spec/client-api.md): client states,
+ * options, watch events, multi ops and results, read results.
+ * Types only. Imports only shared/ and client/ (no node:*).
+ */
+import type { Acl } from '../shared/acl.js'
+import type { CreateMode } from '../shared/opcodes.js'
+import type { Stat } from '../shared/stat.js'
+import type { TransportFactory, WebSocketConstructor } from './transport.js'
+
+export type ClientState = 'connecting' | 'connected' | 'disconnected' | 'expired' | 'closed' | 'authFailed'
+
+export type WatchEventType = 'created' | 'deleted' | 'dataChanged' | 'childrenChanged'
+
+export interface WatchEvent {
+  type: WatchEventType
+  /** The znode's path, relative to the chroot. */
+  path: string
+}
+
+export type Watcher = (event: WatchEvent) => void
+
+/** A one-shot watch (`{ watch: fn }`) for exists, getData, getChildren and getChildrenWithStat. */
+export interface WatchOptions {
+  watch?: Watcher | undefined
+}
+
+export type PersistentWatchMode = 'persistent' | 'persistentRecursive'
+
+/** znode data: bytes, or a string sent as UTF-8. */
+export type Data = Uint8Array | string
+
+export interface CreateOptions {
+  mode?: CreateMode | undefined
+  /** Default: world:anyone with every permission. */
+  acl?: readonly Acl[] | undefined
+  /** Required by, and only allowed with, the TTL modes. */
+  ttlMs?: number | undefined
+}
+
+export type MultiOp =
+  | ({ op: 'create'; path: string; data?: Data | undefined } & CreateOptions)
+  | { op: 'delete'; path: string; version?: number | undefined }
+  | { op: 'setData'; path: string; data: Data; version?: number | undefined }
+  | { op: 'check'; path: string; version: number }
+
+export type OpResult =
+  | { op: 'create'; path: string }
+  | { op: 'delete' }
+  | { op: 'setData'; stat: Stat }
+  | { op: 'check' }
+
+export interface DataResult {
+  data: Uint8Array
+  stat: Stat
+}
+
+export interface ChildrenResult {
+  /** Names, sorted in JavaScript's default string order. */
+  children: string[]
+  stat: Stat
+}
+
+export interface AclResult {
+  acl: Acl[]
+  stat: Stat
+}
+
+export interface AuthInfo {
+  scheme: string
+  /** For `digest`: 'user:password'. A string is sent as UTF-8. */
+  credentials: string | Uint8Array
+}
+
+/** What the server knows this connection as (whoAmI). */
+export interface ClientInfo {
+  scheme: string
+  id: string
+}
+
+export interface ConnectOptions {
+  /** Requested session timeout; the server negotiates it within its bounds. Default 30 000. */
+  sessionTimeoutMs?: number | undefined
+  /** Give up on the first connection after this long (CONNECTION_LOSS). Default 10 000. */
+  connectTimeoutMs?: number | undefined
+  /** Every path is relative to this znode. */
+  chroot?: string | undefined
+  /** Credentials sent after the session is established, and again after every reconnect. */
+  auth?: readonly AuthInfo[] | undefined
+  /** Resume an existing session (with `sessionPassword`) instead of creating one. */
+  sessionId?: string | undefined
+  sessionPassword?: Uint8Array | undefined
+  /** Aborting it abandons the first connection (CONNECTION_LOSS). */
+  signal?: AbortSignal | undefined
+  /** Largest packet accepted from a server. Default 1 MiB + 64 KiB. */
+  frameBytesMax?: number | undefined
+  /** A WebSocket implementation (default: the global one, else the `ws` package). */
+  WebSocket?: WebSocketConstructor | undefined
+  /** Replaces the transports altogether (tests, custom networks). */
+  transport?: TransportFactory | undefined
+  /**
+   * Reconnect pacing (ZooKeeper's): after a lost connection, wait a random
+   * delay below this before each attempt, plus this much when coming back to
+   * the server last connected to (every attempt, with one server). Default
+   * 1 000; 0 reconnects at once.
+   */
+  reconnectDelayMs?: number | undefined
+  /** Source of randomness for the server order and reconnect delays, in [0, 1). Default Math.random. */
+  random?: (() => number) | undefined
+}
+
+export type ClientEvents = {
+  state: [state: ClientState]
+  /** A watch or state listener threw. */
+  error: [err: unknown]
+}

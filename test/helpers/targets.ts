@@ -1,0 +1,149 @@
+/**
+ * Server targets for the SDK's differential tests (test/integration/sdk*.test.ts):
+ * every target runs the same tests, written against the client contract.
+ * A target says how to start one server and which behaviours it has where
+ * servers legitimately differ (flags below). Also a TCP proxy, to cut or
+ * stall a client's connection without touching the server.
+ *
+ * To add a target, push one more `Target` into `targets` (the lead adds
+ * `conclave`). `unavailable()` returns a reason to skip, or undefined.
+ * Invariants: `start()` resolves once the server accepts clients; `stop()`
+ * reaps the process and its files. Test-only: imports node:* freely.
+ */
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net'
+import { startZooKeeper, zookeeperAvailable } from './zookeeper.js'
+
+export interface TargetInstance {
+  /** e.g. `tcp://127.0.0.1:PORT` or `ws://127.0.0.1:PORT` (one server). */
+  connectString: string
+  stop(): Promise<void>
+  /** Stops and starts the server again on the same port and data (if supported). */
+  restart?(): Promise<void>
+}
+
+export interface TargetStartOptions {
+  /** Server tick; session timeouts are clamped to [2, 20] x tickTime. */
+  tickTimeMs?: number
+}
+
+export interface Target {
+  name: string
+  /** A reason to skip this target, or undefined when it can run. */
+  unavailable(): string | undefined
+  start(opts?: TargetStartOptions): Promise<TargetInstance>
+  /** TTL and container nodes are removed within seconds (ZooKeeper polls every 60 s). */
+  fastReaping: boolean
+  /** Accepts exactly 1 MiB of data (ZooKeeper's default jute.maxbuffer, 0xfffff, refuses the packet). */
+  acceptsOneMiB: boolean
+  /**
+   * The server keeps one watch mode per (session, path), so watches of
+   * different modes on one path replace each other (ZooKeeper before 3.9,
+   * ZOOKEEPER-4466). The SDK repairs the one-shot-over-persistent case by
+   * setting the persistent mode again; persistent and persistentRecursive on
+   * the same path cannot be repaired.
+   */
+  watchModesInterfere: boolean
+}
+
+export const zookeeperTarget: Target = {
+  name: 'zookeeper',
+  unavailable: () =>
+    zookeeperAvailable() ? undefined : 'Apache ZooKeeper is not installed (/usr/share/java/zookeeper.jar)',
+  start: async (opts = {}) => {
+    const zk = await startZooKeeper(opts.tickTimeMs === undefined ? {} : { tickTime: opts.tickTimeMs })
+    return { connectString: zk.connectString, stop: zk.stop }
+  },
+  fastReaping: false,
+  acceptsOneMiB: false,
+  watchModesInterfere: true,
+}
+
+export const targets: Target[] = [zookeeperTarget]
+
+/** Names the describe block, with the skip reason when the target cannot run. */
+export function targetTitle(t: Target): string {
+  const why = t.unavailable()
+  return why === undefined ? t.name : `${t.name} (skipped: ${why})`
+}
+
+// ---------------------------------------------------------------- proxy
+
+/**
+ * A TCP proxy in front of one server (works for tcp:// and ws:// alike).
+ * `cut()` drops every open connection; `stall()` also refuses new ones
+ * until `resume()`, which is how a test keeps a client away from the
+ * server past its session timeout.
+ */
+export class TcpProxy {
+  private readonly sockets = new Set<Socket>()
+  private stalled = false
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+    private readonly targetPort: number,
+  ) {}
+
+  static async start(targetConnectString: string): Promise<TcpProxy> {
+    const targetPort = Number(new URL(targetConnectString.split(',')[0]!).port)
+    const server = createServer()
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(0, '127.0.0.1', () => resolve())
+    })
+    const addr = server.address()
+    if (addr === null || typeof addr === 'string') throw new Error('proxy has no address')
+    const proxy = new TcpProxy(server, addr.port, targetPort)
+    server.on('connection', (s) => proxy.accept(s))
+    return proxy
+  }
+
+  /** The target's connect string, pointed at the proxy. */
+  connectString(targetConnectString: string): string {
+    const url = new URL(targetConnectString.split(',')[0]!)
+    return `${url.protocol}//127.0.0.1:${this.port}`
+  }
+
+  private accept(client: Socket): void {
+    if (this.stalled) {
+      client.destroy()
+      return
+    }
+    const upstream = tcpConnect(this.targetPort, '127.0.0.1')
+    for (const s of [client, upstream]) {
+      this.sockets.add(s)
+      s.on('error', () => {})
+      s.on('close', () => {
+        this.sockets.delete(s)
+        client.destroy()
+        upstream.destroy()
+      })
+    }
+    client.pipe(upstream)
+    upstream.pipe(client)
+  }
+
+  /** Drops every open connection (clients reconnect at once). */
+  cut(): void {
+    for (const s of this.sockets) s.destroy()
+  }
+
+  /** Drops every connection and refuses new ones until resume(). */
+  stall(): void {
+    this.stalled = true
+    this.cut()
+  }
+
+  resume(): void {
+    this.stalled = false
+  }
+
+  get openConnections(): number {
+    return this.sockets.size / 2
+  }
+
+  async stop(): Promise<void> {
+    this.cut()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  }
+}

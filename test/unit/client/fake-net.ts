@@ -1,0 +1,138 @@
+/**
+ * An in-memory network for unit tests of the client's session machine: a
+ * TransportFactory (the `transport` connect option) whose connections record
+ * every packet the client sends and let the test play the server, packet by
+ * packet, synchronously. Nothing here touches a socket or a timer.
+ *
+ * Invariants: packets are decoded with shared/'s decoders, so a test sees
+ * exactly what would go on the wire; `autoAccept` answers ConnectRequests in
+ * a microtask (never re-entrantly).
+ */
+import type { Endpoint, Transport, TransportFactory, TransportHandlers } from '../../../client/index.js'
+import { JuteWriter } from '../../../shared/jute.js'
+import { Xid } from '../../../shared/opcodes.js'
+import {
+  type ConnectRequest,
+  decodeConnectRequest,
+  decodeRequest,
+  encodeConnectResponse,
+  peekRequestHeader,
+  type Request,
+  type Response,
+  writeReplyHeader,
+  writeResponseBody,
+  writeWatcherEvent,
+} from '../../../shared/records.js'
+
+export interface Accept {
+  sessionId: bigint
+  /** Negotiated timeout; 0 means "session expired". */
+  timeOut: number
+  passwd?: Uint8Array
+}
+
+export class FakeConn implements Transport {
+  /** Every packet sent, without the length prefix; [0] is the ConnectRequest. */
+  readonly sent: Uint8Array[] = []
+  closed = false
+
+  constructor(
+    readonly endpoint: Endpoint,
+    private readonly handlers: TransportHandlers,
+    private readonly net: FakeNet,
+  ) {}
+
+  sendFrame(frame: Uint8Array): void {
+    if (this.closed) return
+    this.sent.push(frame.slice(4))
+    if (this.sent.length === 1 && this.net.autoAccept !== undefined) {
+      const accept = this.net.autoAccept
+      queueMicrotask(() => this.accept(accept))
+    } else if (
+      this.sent.length > 1 &&
+      this.net.autoAuth &&
+      peekRequestHeader(this.sent.at(-1)!)?.xid === Xid.auth
+    ) {
+      queueMicrotask(() => this.reply(Xid.auth, 0, 0))
+    }
+  }
+
+  close(): void {
+    this.closed = true
+  }
+
+  connectRequest(): ConnectRequest {
+    return decodeConnectRequest(this.sent[0]!)
+  }
+
+  /** Requests sent after the ConnectRequest. */
+  requests(): { xid: number; req: Request }[] {
+    return this.sent.slice(1).map((p) => decodeRequest(p))
+  }
+
+  accept(a: Accept): void {
+    const w = new JuteWriter()
+    encodeConnectResponse(w, {
+      protocolVersion: 0,
+      timeOut: a.timeOut,
+      sessionId: a.sessionId,
+      passwd: a.passwd ?? new Uint8Array(16).fill(7),
+      readOnly: false,
+    })
+    this.deliver(w.finish())
+  }
+
+  /** A reply: header, then (when err is 0 and given) the body. */
+  reply(xid: number, zxid: number, err = 0, body?: Response): void {
+    const w = new JuteWriter()
+    writeReplyHeader(w, { xid, zxid, err })
+    if (body !== undefined) writeResponseBody(w, body)
+    this.deliver(w.finish())
+  }
+
+  notify(type: number, path: string): void {
+    const w = new JuteWriter()
+    writeReplyHeader(w, { xid: -1, zxid: -1, err: 0 })
+    writeWatcherEvent(w, { type, state: 3, path })
+    this.deliver(w.finish())
+  }
+
+  deliver(packet: Uint8Array): void {
+    if (!this.closed) this.handlers.onPacket(packet)
+  }
+
+  /** The server side goes away. */
+  drop(reason = 'dropped by test'): void {
+    if (this.closed) return
+    this.closed = true
+    this.handlers.onClose(reason)
+  }
+}
+
+export class FakeNet {
+  readonly conns: FakeConn[] = []
+  /** When set, every ConnectRequest is answered with it. */
+  autoAccept: Accept | undefined = { sessionId: 0x1234abcdn, timeOut: 9_000 }
+  /** When true, auth packets are answered OK at once. */
+  autoAuth = true
+  /** When true, opening a connection fails. */
+  refuse = false
+
+  readonly factory: TransportFactory = async (endpoint, handlers) => {
+    if (this.refuse) throw new Error('connection refused (fake)')
+    const conn = new FakeConn(endpoint, handlers, this)
+    this.conns.push(conn)
+    return conn
+  }
+
+  get last(): FakeConn {
+    const c = this.conns.at(-1)
+    if (c === undefined) throw new Error('no connection yet')
+    return c
+  }
+}
+
+/** Lets pending promise callbacks and microtasks run. */
+export async function flush(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setTimeout(r, 0))
+}
