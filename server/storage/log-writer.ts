@@ -1,0 +1,300 @@
+/**
+ * LogWriter: the storage worker's engine. It owns the only write connection
+ * and turns queued ops into group commits: each step takes everything queued
+ * (up to batchBytesMax) and commits it in ONE SQLite transaction, fsynced by
+ * synchronous=FULL, then reports what became durable. When nothing is queued
+ * it runs one bounded purge batch instead (see purger.ts). Snapshot chunks
+ * get at most snapshotBytesPerCommitMax of a group, so log appends queued
+ * behind them wait for one chunk's commit. WAL checkpoints run after the
+ * report (auto-checkpoint is off here), not inside COMMIT.
+ *
+ * Invariants: ops are applied in the order they were posted; a report is
+ * posted only after COMMIT returned (the data is on disk); an id is reported
+ * exactly once; after any error nothing more is written (durability failures
+ * are fatal, never retried) and the error is posted as `fatal`. Checksums are
+ * computed here, on the bytes actually written.
+ *
+ * Must not import: worker_threads (storage-worker.ts wires this to the port),
+ * anything that touches the main thread's state.
+ */
+import type Database from 'better-sqlite3'
+import { assert, unreachable } from '../../shared/assert.js'
+import { chunkCrc, foldChunkCrc, logRecordCrc, snapshotHeaderCrc } from './checksum.js'
+import { Purger } from './purger.js'
+import { ensureSchema, openConnection, writeMeta } from './schema.js'
+import { toStorageError } from './storage-error.js'
+import {
+  PACKED_ENTRY_HEADER_BYTES,
+  type WorkerInit,
+  type WorkerOp,
+  type WorkerReport,
+} from './worker-protocol.js'
+
+/** WAL bytes written between two checkpoints (SQLite's default autocheckpoint is ~4 MiB). */
+const CHECKPOINT_BYTES = 8 * 1024 * 1024
+/** What one purge step is counted as towards the next checkpoint (deletes rewrite pages too). */
+const PURGE_STEP_WAL_BYTES = 1024 * 1024
+
+interface GroupResult {
+  durableUpTo: number | undefined
+  bytes: number
+  snapshotBytes: number
+  ids: number[]
+  purgeAfter: boolean
+}
+
+interface OpenSnapshot {
+  id: number
+  seq: number
+  chunksCrc: number
+  totalBytes: number
+  zxidStart: number
+}
+
+export class LogWriter {
+  private readonly queue: WorkerOp[] = []
+  /** Byte offset into the packed buffer of the append op at the queue head, when a group split it. */
+  private appendOffset = 0
+  private snapshot: OpenSnapshot | undefined
+  private readonly purger: Purger
+  private state: 'open' | 'closed' | 'failed' = 'open'
+  private leftoversDue = false
+  private bytesSinceCheckpoint = 0
+  private readonly insertLog: Database.Statement
+  private readonly insertChunk: Database.Statement
+
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly init: WorkerInit,
+    private readonly post: (report: WorkerReport) => void,
+  ) {
+    this.insertLog = db.prepare('INSERT INTO txnlog (zxid, data, crc) VALUES (?, ?, ?)')
+    this.insertChunk = db.prepare(
+      'INSERT INTO snapshot_chunks (snapshot_id, seq, data, crc) VALUES (?, ?, ?, ?)',
+    )
+    this.purger = new Purger(db, init, (obj, msg) => post({ kind: 'log', level: 'info', obj, msg }))
+  }
+
+  static open(init: WorkerInit, post: (report: WorkerReport) => void): LogWriter {
+    const db = openConnection(init.file, { dbBytesMax: init.dbBytesMax })
+    try {
+      ensureSchema(db, init.file)
+      db.pragma('wal_autocheckpoint = 0')
+      const writer = new LogWriter(db, init, post)
+      // A snapshot still 'writing' belongs to a process that died: it is garbage.
+      const abandoned = db.prepare("UPDATE snapshots SET state = 'garbage' WHERE state = 'writing'").run()
+      // What a previous process left (garbage snapshots, log records below the watermark) is
+      // purged after the first commit, so the purge does not slow down the recovery reads.
+      writer.leftoversDue = abandoned.changes > 0 || writer.purger.leftovers()
+      return writer
+    } catch (err) {
+      db.close()
+      throw toStorageError(err, init.file, 'starting the storage worker')
+    }
+  }
+
+  get finished(): boolean {
+    return this.state !== 'open'
+  }
+
+  enqueue(ops: WorkerOp[]): void {
+    for (const op of ops) this.queue.push(op)
+  }
+
+  /** Runs one group commit (or one purge batch); returns true while work remains. */
+  step(): boolean {
+    if (this.state !== 'open') return false
+    try {
+      if (this.queue[0]?.kind === 'close') {
+        this.close()
+        return false
+      }
+      if (this.queue.length > 0) this.commitGroup()
+      else if (this.purger.hasWork()) {
+        this.purger.step()
+        this.checkpointIfDue(PURGE_STEP_WAL_BYTES)
+      }
+    } catch (err) {
+      this.fail(err)
+      return false
+    }
+    return this.queue.length > 0 || this.purger.hasWork()
+  }
+
+  private commitGroup(): void {
+    const result: GroupResult = {
+      durableUpTo: undefined,
+      bytes: 0,
+      snapshotBytes: 0,
+      ids: [],
+      purgeAfter: false,
+    }
+    this.db.exec('BEGIN IMMEDIATE')
+    try {
+      while (this.queue.length > 0 && result.bytes < this.init.batchBytesMax) {
+        const op = this.queue[0]!
+        if (op.kind === 'close' || this.snapshotBudgetSpent(op, result)) break
+        if (!this.apply(op, result)) break
+        this.queue.shift()
+      }
+      this.db.exec('COMMIT')
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK')
+      throw err
+    }
+    // COMMIT returned: with synchronous=FULL the WAL is fsynced, so this is durable.
+    if (result.purgeAfter || this.leftoversDue) this.purger.schedule()
+    this.leftoversDue = false
+    this.post({ kind: 'committed', durableUpTo: result.durableUpTo, bytes: result.bytes, ids: result.ids })
+    this.checkpointIfDue(result.bytes)
+  }
+
+  /**
+   * Auto-checkpoint is off on this connection: SQLite would run it inside
+   * COMMIT, before we could report the (already durable) commit. We
+   * checkpoint here instead, after the report, every CHECKPOINT_BYTES.
+   */
+  private checkpointIfDue(bytes: number): void {
+    this.bytesSinceCheckpoint += bytes
+    if (this.bytesSinceCheckpoint < CHECKPOINT_BYTES) return
+    this.bytesSinceCheckpoint = 0
+    this.db.pragma('wal_checkpoint(PASSIVE)')
+  }
+
+  /**
+   * Snapshot chunks get a smaller share of a group than log entries, so log
+   * appends queued behind a chunk wait for one chunk's commit, not many.
+   */
+  private snapshotBudgetSpent(op: WorkerOp, result: GroupResult): boolean {
+    if (op.kind !== 'snapshotChunk' || result.snapshotBytes === 0) return false
+    return result.snapshotBytes + op.data.byteLength > this.init.snapshotBytesPerCommitMax
+  }
+
+  /** Applies one op inside the open transaction; false if an append was split by the byte budget. */
+  private apply(op: Exclude<WorkerOp, { kind: 'close' }>, result: GroupResult): boolean {
+    switch (op.kind) {
+      case 'append':
+        return this.appendEntries(op.packed, result)
+      case 'meta':
+        for (const [key, value] of op.entries) writeMeta(this.db, key, value)
+        result.ids.push(op.id)
+        return true
+      case 'truncate':
+        this.truncateAfter(op.zxid)
+        result.ids.push(op.id)
+        result.purgeAfter = true
+        return true
+      case 'snapshotBegin':
+        this.beginSnapshot(op.zxidStart)
+        return true
+      case 'snapshotChunk':
+        this.writeChunk(op.data)
+        result.bytes += op.data.byteLength
+        result.snapshotBytes += op.data.byteLength
+        return true
+      case 'snapshotFinish':
+        this.finishSnapshot(op.zxidEnd, op.digest)
+        result.ids.push(op.id)
+        result.purgeAfter = true
+        return true
+      case 'snapshotAbort':
+        this.abortSnapshot()
+        result.ids.push(op.id)
+        result.purgeAfter = true
+        return true
+      default:
+        return unreachable(op)
+    }
+  }
+
+  private appendEntries(packed: Uint8Array, result: GroupResult): boolean {
+    const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength)
+    let at = this.appendOffset
+    while (at < packed.byteLength) {
+      if (result.bytes >= this.init.batchBytesMax) {
+        this.appendOffset = at
+        return false
+      }
+      const zxid = view.getFloat64(at, true)
+      const length = view.getUint32(at + 8, true)
+      const data = packed.subarray(at + PACKED_ENTRY_HEADER_BYTES, at + PACKED_ENTRY_HEADER_BYTES + length)
+      this.insertLog.run(zxid, data, logRecordCrc(zxid, data))
+      result.durableUpTo = zxid
+      result.bytes += length
+      at += PACKED_ENTRY_HEADER_BYTES + length
+    }
+    this.appendOffset = 0
+    return true
+  }
+
+  private truncateAfter(zxid: number): void {
+    this.db.prepare('DELETE FROM txnlog WHERE zxid > ?').run(zxid)
+    // A snapshot past the truncation point would outrun the log (ZooKeeper's truncateLog drops them too).
+    this.db
+      .prepare("UPDATE snapshots SET state = 'garbage' WHERE state = 'complete' AND zxid_end > ?")
+      .run(zxid)
+  }
+
+  private beginSnapshot(zxidStart: number): void {
+    assert(this.snapshot === undefined, 'beginSnapshot while another snapshot is open')
+    const info = this.db
+      .prepare("INSERT INTO snapshots (state, zxid_start) VALUES ('writing', ?)")
+      .run(zxidStart)
+    this.snapshot = { id: Number(info.lastInsertRowid), seq: 0, chunksCrc: 0, totalBytes: 0, zxidStart }
+  }
+
+  private writeChunk(data: Uint8Array): void {
+    const snap = this.snapshot
+    assert(snap !== undefined, 'snapshot chunk without beginSnapshot')
+    const crc = chunkCrc(snap.id, snap.seq, data)
+    this.insertChunk.run(snap.id, snap.seq, data, crc)
+    snap.chunksCrc = foldChunkCrc(snap.chunksCrc, crc)
+    snap.seq += 1
+    snap.totalBytes += data.byteLength
+  }
+
+  private finishSnapshot(zxidEnd: number, digest: string): void {
+    const snap = this.snapshot
+    assert(snap !== undefined, 'finishSnapshot without beginSnapshot')
+    const fields = {
+      id: snap.id,
+      zxidStart: snap.zxidStart,
+      zxidEnd,
+      digest,
+      chunkCount: snap.seq,
+      totalBytes: snap.totalBytes,
+      chunksCrc: snap.chunksCrc,
+    }
+    this.db
+      .prepare(
+        `UPDATE snapshots SET state = 'complete', zxid_end = ?, digest = ?, chunk_count = ?,
+           total_bytes = ?, chunks_crc = ?, crc = ? WHERE id = ?`,
+      )
+      .run(zxidEnd, digest, snap.seq, snap.totalBytes, snap.chunksCrc, snapshotHeaderCrc(fields), snap.id)
+    this.snapshot = undefined
+    this.purger.applyRetention()
+  }
+
+  private abortSnapshot(): void {
+    if (this.snapshot === undefined) return
+    this.db.prepare("UPDATE snapshots SET state = 'garbage' WHERE id = ?").run(this.snapshot.id)
+    this.snapshot = undefined
+  }
+
+  private close(): void {
+    this.state = 'closed'
+    this.db.close()
+    this.post({ kind: 'closed' })
+  }
+
+  private fail(err: unknown): void {
+    this.state = 'failed'
+    const error = toStorageError(err, this.init.file, 'writing (the write is NOT durable)')
+    try {
+      this.db.close()
+    } catch {
+      // The connection may already be unusable; the fatal report below is what matters.
+    }
+    this.post({ kind: 'fatal', error: error.toData() })
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * StorageOptions: where the database lives and every limit of the storage
+ * layer, each a named value with a unit suffix and a default.
+ *
+ * Invariants: `resolveStorageOptions` returns only positive integer limits and
+ * the database path `<dataDir>/conclave.db`; anything else is a programmer
+ * error (assert), since the config layer (zod, server/config.ts) validates
+ * user input before it gets here.
+ *
+ * Must not import: better-sqlite3, worker_threads.
+ */
+import { join } from 'node:path'
+import { assert } from '../../shared/assert.js'
+
+/** Pino-compatible subset; the storage logs torn tails, purges and fatal errors. */
+export interface StorageLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
+export interface StorageLimits {
+  /** Largest single log entry. */
+  entryBytesMax: number
+  /** Most bytes the worker puts into one group-commit transaction (a bigger single entry goes alone). */
+  batchBytesMax: number
+  /** Most bytes issued to the worker and not yet durable; past it append() throws. */
+  pendingBytesMax: number
+  /** Above this many pending bytes append/writeSnapshotChunk return false; onDrain fires below it again. */
+  pendingBytesHighWater: number
+  /** Largest single snapshot chunk. */
+  snapshotChunkBytesMax: number
+  /** Most snapshot bytes in one group commit (a bigger single chunk goes alone), so log appends are not held up. */
+  snapshotBytesPerCommitMax: number
+  /** Most bytes one readLogFrom() returns (it stops before the entry that would exceed it, but returns at least one). */
+  readLogBytesMax: number
+  /** Largest database file (SQLite max_page_count); past it writes fail with FULL. */
+  dbBytesMax: number
+  /** Log records deleted per purge transaction. */
+  purgeLogRowsPerBatch: number
+  /** Snapshot chunks deleted per purge transaction. */
+  purgeChunksPerBatch: number
+}
+
+export interface StorageOptions extends Partial<StorageLimits> {
+  dataDir: string
+  /** This server's id; a data directory that holds another id refuses to open. */
+  serverId: number
+  /** Complete snapshots kept by the purge (default 3, at least 1). */
+  snapshotsRetained?: number
+  logger?: StorageLogger
+}
+
+export interface ResolvedStorageOptions extends StorageLimits {
+  dataDir: string
+  file: string
+  serverId: number
+  snapshotsRetained: number
+}
+
+export const DB_FILE_NAME = 'conclave.db'
+
+const MiB = 1024 * 1024
+
+export const STORAGE_LIMIT_DEFAULTS: StorageLimits = {
+  entryBytesMax: 2 * MiB,
+  batchBytesMax: 8 * MiB,
+  pendingBytesMax: 256 * MiB,
+  pendingBytesHighWater: 8 * MiB,
+  snapshotChunkBytesMax: 4 * MiB,
+  snapshotBytesPerCommitMax: 1 * MiB,
+  readLogBytesMax: 64 * MiB,
+  dbBytesMax: 1024 * 1024 * MiB,
+  purgeLogRowsPerBatch: 10_000,
+  purgeChunksPerBatch: 16,
+}
+
+export const SNAPSHOTS_RETAINED_DEFAULT = 3
+
+export function resolveStorageOptions(options: StorageOptions): ResolvedStorageOptions {
+  const limits: StorageLimits = { ...STORAGE_LIMIT_DEFAULTS }
+  for (const key of Object.keys(STORAGE_LIMIT_DEFAULTS) as (keyof StorageLimits)[]) {
+    const value = options[key]
+    if (value !== undefined) limits[key] = value
+    assert(
+      Number.isSafeInteger(limits[key]) && limits[key] > 0,
+      `storage option ${key} must be a positive integer, got ${limits[key]}`,
+    )
+  }
+  assert(
+    limits.pendingBytesHighWater <= limits.pendingBytesMax,
+    'pendingBytesHighWater must be <= pendingBytesMax',
+  )
+  const snapshotsRetained = options.snapshotsRetained ?? SNAPSHOTS_RETAINED_DEFAULT
+  assert(Number.isSafeInteger(snapshotsRetained) && snapshotsRetained >= 1, 'snapshotsRetained must be >= 1')
+  assert(Number.isSafeInteger(options.serverId) && options.serverId >= 0, 'serverId must be an integer >= 0')
+  assert(options.dataDir.length > 0, 'dataDir must not be empty')
+  return {
+    ...limits,
+    dataDir: options.dataDir,
+    file: join(options.dataDir, DB_FILE_NAME),
+    serverId: options.serverId,
+    snapshotsRetained,
+  }
+}
+
+/** The default logger: one JSON line per event on stderr (the server passes its pino child instead). */
+export const stderrLogger: StorageLogger = {
+  info: (obj, msg) =>
+    process.stderr.write(`${JSON.stringify({ level: 'info', component: 'storage', ...obj, msg })}\n`),
+  warn: (obj, msg) =>
+    process.stderr.write(`${JSON.stringify({ level: 'warn', component: 'storage', ...obj, msg })}\n`),
+  error: (obj, msg) =>
+    process.stderr.write(`${JSON.stringify({ level: 'error', component: 'storage', ...obj, msg })}\n`),
+}

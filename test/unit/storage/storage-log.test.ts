@@ -1,0 +1,232 @@
+/**
+ * Storage log and meta: appends become durable in order through group
+ * commit; truncation; epochs and misc meta survive a reopen; ordering of mixed
+ * operations; limits and use after close. Real SQLite files in a temp dir.
+ *
+ * Must not import: anything of server/ other than server/storage.
+ */
+import fc from 'fast-check'
+import { afterEach, describe, expect, it } from 'vitest'
+import { StorageError, StorageErrorCode } from '../../../server/storage/index.js'
+import {
+  cleanup,
+  closeStorage,
+  done,
+  durable,
+  entries,
+  entry,
+  openStorage,
+  rawDb,
+  recoveredZxids,
+  tempDataDir,
+} from './storage-helpers.js'
+
+afterEach(cleanup)
+
+describe('Storage log', () => {
+  it('reports durable zxids in increasing order and keeps every entry', async () => {
+    const dir = tempDataDir()
+    const { storage } = openStorage(dir)
+    const reported: number[] = []
+    storage.onDurable((z) => reported.push(z))
+    for (let i = 0; i < 50; i++) storage.append(entries(i * 20 + 1, 20))
+    await durable(storage, 1000)
+    expect(reported.at(-1)).toBe(1000)
+    for (let i = 1; i < reported.length; i++) expect(reported[i]!).toBeGreaterThan(reported[i - 1]!)
+    // Group commit: far fewer commits than append calls when they arrive together.
+    expect(reported.length).toBeLessThan(50)
+    await closeStorage(storage)
+    const { storage: again } = openStorage(dir)
+    expect(again.recovery.lastLogZxid).toBe(1000)
+    expect(recoveredZxids(again)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1))
+    const back = again.readLogFrom(500, 3)
+    expect(back.map((e) => e.zxid)).toEqual([500, 501, 502])
+    expect(Buffer.from(back[0]!.data)).toEqual(Buffer.from(entry(500).data))
+    expect(again.oldestLogZxid()).toBe(1)
+  })
+
+  it('groups appends that arrive while a commit runs, never reporting past what was issued', async () => {
+    const { storage } = openStorage(tempDataDir())
+    const reported: number[] = []
+    storage.onDurable((z) => {
+      expect(z).toBeLessThanOrEqual(storage.lastZxid)
+      reported.push(z)
+    })
+    let next = 1
+    const deadline = Date.now() + 10_000
+    // Append one entry per event-loop turn until 300 are durable.
+    await new Promise<void>((resolve, reject) => {
+      const tick = (): void => {
+        if (storage.durableZxid >= 300) return resolve()
+        if (Date.now() > deadline) return reject(new Error('timed out'))
+        if (next <= 300) storage.append([entry(next++)])
+        setImmediate(tick)
+      }
+      tick()
+    })
+    expect(reported.at(-1)).toBe(300)
+    expect(reported.length).toBeLessThanOrEqual(300)
+  })
+
+  it('splits a batch larger than batchBytesMax over several commits', async () => {
+    const { storage } = openStorage(tempDataDir(), { batchBytesMax: 10_000 })
+    const reported: number[] = []
+    storage.onDurable((z) => reported.push(z))
+    storage.append(entries(1, 100, 1000))
+    await durable(storage, 100)
+    expect(reported.length).toBeGreaterThanOrEqual(10)
+    expect(reported.at(-1)).toBe(100)
+  })
+
+  it('truncates after a zxid, durably, and accepts appends from there', async () => {
+    const dir = tempDataDir()
+    const { storage } = openStorage(dir)
+    storage.append(entries(1, 10))
+    await done((cb) => storage.truncateAfter(6, cb))
+    expect(storage.lastZxid).toBe(6)
+    storage.append([entry(7, 5), entry(20, 5)])
+    await durable(storage, 20)
+    expect(storage.readLogFrom(0, 100).map((e) => e.zxid)).toEqual([1, 2, 3, 4, 5, 6, 7, 20])
+    expect(() => storage.append([entry(20)])).toThrow(/does not follow/)
+    await closeStorage(storage)
+    const { storage: again } = openStorage(dir)
+    expect(recoveredZxids(again)).toEqual([1, 2, 3, 4, 5, 6, 7, 20])
+    expect(again.readLogFrom(7, 1)[0]!.data.byteLength).toBe(5)
+  })
+
+  it('bounds readLogFrom by maxEntries and readLogBytesMax, returning at least one entry', async () => {
+    const { storage } = openStorage(tempDataDir(), { readLogBytesMax: 2500 })
+    storage.append(entries(1, 10, 1000))
+    await durable(storage, 10)
+    expect(storage.readLogFrom(1, 100).map((e) => e.zxid)).toEqual([1, 2])
+    expect(storage.readLogFrom(4, 1).map((e) => e.zxid)).toEqual([4])
+    expect(storage.readLogFrom(11, 5)).toEqual([])
+    const big = openStorage(tempDataDir(), { readLogBytesMax: 10 }).storage
+    big.append(entries(1, 2, 1000))
+    await durable(big, 2)
+    expect(big.readLogFrom(0, 5).map((e) => e.zxid)).toEqual([1])
+  })
+
+  it('applies mixed operations in issue order', async () => {
+    const dir = tempDataDir()
+    const { storage } = openStorage(dir)
+    const order: string[] = []
+    storage.onDurable((z) => order.push(`durable ${z}`))
+    storage.append(entries(1, 5))
+    storage.truncateAfter(3, () => order.push('truncate'))
+    storage.append(entries(4, 2))
+    storage.setEpochs({ acceptedEpoch: 1 }, () => order.push('epochs'))
+    await done((cb) => storage.setMeta('secret', 'abc', cb))
+    expect(order.indexOf('truncate')).toBeGreaterThan(order.indexOf('durable 5'))
+    expect(order.indexOf('epochs')).toBeGreaterThan(order.indexOf('truncate'))
+    expect(storage.readLogFrom(0, 10).map((e) => e.zxid)).toEqual([1, 2, 3, 4, 5])
+  })
+
+  it('rejects an entry over entryBytesMax and a backlog over pendingBytesMax', async () => {
+    const { storage } = openStorage(tempDataDir(), {
+      entryBytesMax: 1000,
+      pendingBytesMax: 5000,
+      pendingBytesHighWater: 3000,
+    })
+    const tooBig = (): boolean => storage.append([entry(1, 1001)])
+    expect(tooBig).toThrow(StorageError)
+    expect(tooBig).toThrow(/entryBytesMax \(1000\)/)
+    let drains = 0
+    storage.onDrain(() => drains++)
+    expect(storage.append(entries(1, 2, 1000))).toBe(true)
+    // At or above the high water mark the caller is told to wait for onDrain.
+    expect(storage.append(entries(3, 2, 1000))).toBe(false)
+    expect(storage.pendingBytes).toBe(4000)
+    expect(() => storage.append(entries(5, 2, 1000))).toThrow(/pendingBytesMax/)
+    await durable(storage, 4)
+    expect(storage.pendingBytes).toBe(0)
+    expect(drains).toBe(1)
+    storage.append(entries(5, 2, 1000))
+    await durable(storage, 6)
+  })
+
+  it('refuses writes after close with a CLOSED error', async () => {
+    const { storage } = openStorage(tempDataDir())
+    storage.append([entry(1)])
+    await closeStorage(storage)
+    try {
+      storage.append([entry(2)])
+      expect.unreachable()
+    } catch (err) {
+      expect((err as StorageError).code).toBe(StorageErrorCode.CLOSED)
+    }
+  })
+
+  it('close waits for everything issued to be durable', async () => {
+    const dir = tempDataDir()
+    const { storage } = openStorage(dir)
+    storage.append(entries(1, 2000))
+    storage.setEpochs({ acceptedEpoch: 3 }, () => {})
+    await closeStorage(storage)
+    const { storage: again } = openStorage(dir)
+    expect(again.recovery.lastLogZxid).toBe(2000)
+    expect(again.epochs.acceptedEpoch).toBe(3)
+  })
+})
+
+describe('Storage meta', () => {
+  it('keeps epochs and misc meta across reopen, with a checksum on each row', async () => {
+    const dir = tempDataDir()
+    const { storage } = openStorage(dir)
+    expect(storage.epochs).toEqual({ acceptedEpoch: 0, currentEpoch: 0 })
+    await done((cb) => storage.setEpochs({ acceptedEpoch: 5 }, cb))
+    expect(storage.epochs).toEqual({ acceptedEpoch: 5, currentEpoch: 0 })
+    await done((cb) => storage.setEpochs({ currentEpoch: 5 }, cb))
+    await done((cb) => storage.setMeta('ensembleSecret', 's3cret', cb))
+    expect(storage.getMeta('ensembleSecret')).toBe('s3cret')
+    expect(() => storage.setEpochs({ acceptedEpoch: 4 }, () => {})).toThrow(/never decrease/)
+    await closeStorage(storage)
+
+    const { storage: again } = openStorage(dir)
+    expect(again.recovery.epochs).toEqual({ acceptedEpoch: 5, currentEpoch: 5 })
+    expect(again.getMeta('ensembleSecret')).toBe('s3cret')
+    await closeStorage(again)
+
+    const raw = rawDb(dir)
+    raw.prepare("UPDATE meta SET value = '6' WHERE key = 'accepted_epoch'").run()
+    raw.close()
+    expect(() => openStorage(dir)).toThrow(/checksum mismatch in meta key "accepted_epoch"/)
+  })
+
+  it('never loses an epoch: each callback means the value survives a reopen (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.nat(3), fc.nat(3)), { minLength: 1, maxLength: 8 }),
+        async (steps) => {
+          const dir = tempDataDir()
+          const { storage } = openStorage(dir)
+          let accepted = 0
+          let current = 0
+          for (const [da, dc] of steps) {
+            accepted += da
+            current = Math.min(accepted, current + dc)
+            await done((cb) => storage.setEpochs({ acceptedEpoch: accepted, currentEpoch: current }, cb))
+          }
+          await closeStorage(storage)
+          const { storage: again } = openStorage(dir)
+          expect(again.epochs).toEqual({ acceptedEpoch: accepted, currentEpoch: current })
+          await closeStorage(again)
+        },
+      ),
+      { numRuns: 10 },
+    )
+  })
+
+  it('refuses a data directory that belongs to another server id', async () => {
+    const dir = tempDataDir()
+    const { storage } = openStorage(dir, { serverId: 1 })
+    await closeStorage(storage)
+    try {
+      openStorage(dir, { serverId: 2 })
+      expect.unreachable()
+    } catch (err) {
+      expect((err as StorageError).code).toBe(StorageErrorCode.SERVER_ID_MISMATCH)
+      expect((err as Error).message).toMatch(/belongs to server id 1, not 2/)
+    }
+  })
+})
