@@ -58,6 +58,8 @@ export interface Reply {
 export interface PendingRequest {
   xid: number
   req: Request
+  /** The packet as received (forwarded to the leader as is). */
+  packet: Uint8Array
   submitted: boolean
   reply: Reply | undefined
 }
@@ -129,6 +131,7 @@ export class ClientHandler {
         this.enqueue({
           xid: head.xid,
           req: { op: OpCode.ping },
+          packet,
           submitted: true,
           reply: { err: 'UNIMPLEMENTED', zxid: 0 },
         })
@@ -143,7 +146,7 @@ export class ClientHandler {
       return
     }
     if (req.op === OpCode.closeSession && xid === Xid.ping) return this.close('bad xid')
-    this.enqueue({ xid, req, submitted: false, reply: undefined })
+    this.enqueue({ xid, req, packet, submitted: false, reply: undefined })
   }
 
   private enqueue(entry: PendingRequest): void {
@@ -187,6 +190,14 @@ export class ClientHandler {
   complete(entry: PendingRequest, reply: Reply): void {
     entry.reply = reply
     this.pump()
+  }
+
+  /** Completes the oldest waiting write if it has this xid (a forwarded write that failed). */
+  completeWrite(cxid: number, reply: Reply): boolean {
+    const e = this.firstWaitingWrite()
+    if (e === undefined || e.xid !== cxid) return false
+    this.complete(e, reply)
+    return true
   }
 
   /** The oldest submitted write still waiting, for matching commits to requests. */

@@ -8,11 +8,19 @@
  * connected to. Clocks and timers live here, not in the core.
  */
 import { type Logger, pino } from 'pino'
-import { ErrorCode } from '../shared/errors.js'
+import { ErrorCode, errorCodeOf, errorNumber } from '../shared/errors.js'
+import { JuteReader, JuteWriter } from '../shared/jute.js'
 import { OpCode } from '../shared/opcodes.js'
 import { pathError } from '../shared/paths.js'
-import type { ConnectRequest, Request } from '../shared/records.js'
+import {
+  type ConnectRequest,
+  decodeRequest,
+  type Request,
+  readResponseBody,
+  writeResponseBody,
+} from '../shared/records.js'
 import { formatZxid } from '../shared/zxid.js'
+import { AdminServer } from './admin/admin-server.js'
 import { checkSessionPassword, newSecret, sessionPassword } from './auth/session-password.js'
 import {
   ClientHandler,
@@ -23,7 +31,7 @@ import {
 } from './client-handler.js'
 import type { ServerConfig } from './config.js'
 import type { ApplyOutcome, Db, WriteRequest } from './db.js'
-import { AdminServer } from './admin/admin-server.js'
+import { decodeForward, encodeForward, type ForwardMessage } from './forwarding.js'
 import { ClientListener } from './net/client-listener.js'
 import { addAuth, type ReadContext, serveRead } from './read-ops.js'
 import type { Replicator, Role } from './replicator.js'
@@ -63,6 +71,10 @@ export class ServerNode implements ClientHandlerHost {
   private replicator!: Replicator
   private stopped = false
   private readonly stats = { received: 0, sent: 0, connections: 0 }
+  /** Followers: sessions with traffic since the last report to the leader. */
+  private readonly touched = new Set<bigint>()
+  private readonly syncs = new Map<number, { h: ClientHandler; entry: PendingRequest; path: string }>()
+  private nextSyncId = 1
 
   private constructor(
     readonly config: ServerConfig,
@@ -118,9 +130,10 @@ export class ServerNode implements ClientHandlerHost {
     return {
       commit: (zxid: number, txn: Uint8Array) => this.onCommit(zxid, txn),
       role: (role: Role, epoch: number) => this.onRole(role, epoch),
-      forwarded: () => {},
-      leaderMessage: () => {},
-      syncDone: () => {},
+      forwarded: (from: number, payload: Uint8Array) => this.onForwarded(from, payload),
+      leaderMessage: (payload: Uint8Array) => this.onLeaderMessage(payload),
+      syncDone: (id: number) => this.finishSync(id, ErrorCode.OK),
+      syncFailed: (id: number) => this.finishSync(id, ErrorCode.CONNECTION_LOSS),
       fatal: (err: Error) => this.fatal(err),
     }
   }
@@ -174,7 +187,8 @@ export class ServerNode implements ClientHandlerHost {
     }
     const id = this.ids.take((x) => this.db.hasSession(x) || this.pendingConnects.has(x))
     this.pendingConnects.set(id, { handler: h, timeoutMs })
-    this.submitInternal({ kind: 'createSession', sessionId: id, timeoutMs }, id)
+    if (this.isLeader()) this.submitInternal({ kind: 'createSession', sessionId: id, timeoutMs }, id)
+    else this.replicator.toLeader(encodeForward({ kind: 'createSession', sessionId: id, timeoutMs }))
   }
 
   private resume(h: ClientHandler, req: ConnectRequest, timeoutMs: number): void {
@@ -185,20 +199,21 @@ export class ServerNode implements ClientHandlerHost {
       return h.reject('wrong session password')
     }
     const tracked = this.tracker.get(id)
-    if (!this.db.hasSession(id) || tracked === undefined || tracked.closing) {
+    if (!this.db.hasSession(id) || tracked === undefined || tracked.closing || this.closingSessions.has(id)) {
       log.info({ session: hex(id) }, 'session expired; told the client')
       return h.reject('session expired')
     }
     const old = this.handlers.get(id)
     if (old !== undefined && old !== h) old.close('session moved to another connection')
     this.handlers.set(id, h)
-    this.tracker.touch(id, Date.now())
+    this.touch(id)
     h.accept(id, tracked.timeoutMs, sessionPassword(this.secret, id))
     log.debug({ session: hex(id), timeoutMs, conn: h.conn.id }, 'session resumed')
   }
 
   closed(h: ClientHandler, reason: string): void {
     this.watches.removeWatcher(h)
+    for (const [id, s] of this.syncs) if (s.h === h) this.syncs.delete(id)
     if (h.sessionId !== 0n && this.handlers.get(h.sessionId) === h) this.handlers.delete(h.sessionId)
     for (const [id, p] of this.pendingConnects) if (p.handler === h) this.pendingConnects.delete(id)
     this.logger.debug({ conn: h.conn.id, session: hex(h.sessionId), reason }, 'connection closed')
@@ -207,7 +222,13 @@ export class ServerNode implements ClientHandlerHost {
   private tick(): void {
     const now = Date.now()
     this.replicator.tick(now)
-    if (!this.isLeader()) return
+    if (!this.isLeader()) {
+      if (this.touched.size > 0 && this.replicator.role !== 'looking') {
+        this.replicator.toLeader(encodeForward({ kind: 'touch', sessionIds: [...this.touched] }))
+        this.touched.clear()
+      }
+      return
+    }
     for (const id of this.tracker.expire(now)) {
       this.logger.info({ component: 'session', session: hex(id) }, 'session expired')
       this.closeSession(id)
@@ -243,7 +264,7 @@ export class ServerNode implements ClientHandlerHost {
 
   serveRead(h: ClientHandler, entry: PendingRequest): Reply | 'wait' {
     this.stats.received++
-    this.tracker.touch(h.sessionId, Date.now())
+    this.touch(h.sessionId)
     const req = entry.req
     if (req.op === OpCode.auth) {
       if (addAuth(this.readCtx, h, req.scheme, req.auth)) return { err: ErrorCode.OK, zxid: this.db.lastZxid }
@@ -252,34 +273,139 @@ export class ServerNode implements ClientHandlerHost {
     }
     if (req.op === OpCode.sync) {
       if (pathError(req.path) !== null) return { err: ErrorCode.BAD_ARGUMENTS, zxid: this.db.lastZxid }
-      return { err: ErrorCode.OK, zxid: this.db.lastZxid, body: { op: OpCode.sync, path: req.path } }
+      if (this.replicator.role === 'standalone')
+        return { err: ErrorCode.OK, zxid: this.db.lastZxid, body: { op: OpCode.sync, path: req.path } }
+      // A quorum round through the leader: sync + read is linearizable (ZOOKEEPER-1675 fixed).
+      const id = this.nextSyncId++
+      this.syncs.set(id, { h, entry, path: req.path })
+      this.replicator.sync(id)
+      return 'wait'
     }
     return serveRead(this.readCtx, h, req)
   }
 
   submitWrite(h: ClientHandler, entry: PendingRequest): void {
     this.stats.received++
-    this.tracker.touch(h.sessionId, Date.now())
+    this.touch(h.sessionId)
     if (entry.req.op === OpCode.closeSession) {
       this.closingSessions.add(h.sessionId)
       this.tracker.setClosing(h.sessionId)
     }
-    const write = toWriteRequest(entry.req, h.sessionId)
-    if ('err' in write) return h.complete(entry, { err: write.err, zxid: this.db.lastZxid })
-    if (!this.isLeader()) return h.complete(entry, { err: ErrorCode.CONNECTION_LOSS, zxid: this.db.lastZxid })
+    if (this.replicator.role === 'looking')
+      return h.complete(entry, { err: ErrorCode.CONNECTION_LOSS, zxid: this.db.lastZxid })
+    if (!this.isLeader()) {
+      const fwd: ForwardMessage = {
+        kind: 'write',
+        sessionId: h.sessionId,
+        cxid: entry.xid,
+        authIds: h.authIds,
+        packet: entry.packet,
+      }
+      return this.replicator.toLeader(encodeForward(fwd))
+    }
+    const failed = this.prepAndPropose(entry.req, h.sessionId, entry.xid, h.authIds)
+    if (failed !== undefined) h.complete(entry, failed)
+  }
+
+  /** Leader: preps a client write and proposes it; returns the reply if it failed in prep. */
+  private prepAndPropose(
+    req: Request,
+    sessionId: bigint,
+    cxid: number,
+    authIds: ClientHandler['authIds'],
+  ): Reply | undefined {
+    const write = toWriteRequest(req, sessionId)
+    if ('err' in write) return { err: write.err, zxid: this.db.lastZxid }
     const zxid = this.replicator.nextZxid()
-    const out = this.db.prep(write, {
-      zxid,
-      timeMs: Date.now(),
-      sessionId: h.sessionId,
-      cxid: entry.xid,
-      authIds: h.authIds,
-    })
+    const out = this.db.prep(write, { zxid, timeMs: Date.now(), sessionId, cxid, authIds })
     if (!out.ok) {
-      const reply: Reply = out.body ? { err: ErrorCode.OK, zxid, body: out.body } : { err: out.err, zxid }
-      return h.complete(entry, { ...reply, zxid: this.db.lastZxid })
+      // A failed multi is err 0 with per-op results in the body, as ZooKeeper replies.
+      return out.body
+        ? { err: ErrorCode.OK, zxid: this.db.lastZxid, body: out.body }
+        : { err: out.err, zxid: this.db.lastZxid }
     }
     this.replicator.propose(zxid, out.txn)
+    return undefined
+  }
+
+  private touch(id: bigint): void {
+    if (this.isLeader()) this.tracker.touch(id, Date.now())
+    else this.touched.add(id)
+  }
+
+  /** Leader: a follower forwarded a write, a new session, or session activity. */
+  private onForwarded(from: number, payload: Uint8Array): void {
+    let m: ForwardMessage
+    try {
+      m = decodeForward(payload)
+    } catch (err) {
+      this.logger.error({ from, err: (err as Error).message }, 'malformed forwarded message')
+      return
+    }
+    if (!this.isLeader()) return
+    if (m.kind === 'touch') {
+      const now = Date.now()
+      for (const id of m.sessionIds) this.tracker.touch(id, now)
+      return
+    }
+    if (m.kind === 'createSession') {
+      return this.submitInternal(
+        { kind: 'createSession', sessionId: m.sessionId, timeoutMs: m.timeoutMs },
+        m.sessionId,
+      )
+    }
+    if (m.kind !== 'write') return
+    this.tracker.touch(m.sessionId, Date.now())
+    let req: Request
+    try {
+      req = decodeRequest(m.packet).req
+    } catch {
+      return this.sendFailed(from, m.sessionId, m.cxid, { err: ErrorCode.MARSHALLING_ERROR, zxid: 0 })
+    }
+    if (req.op === OpCode.closeSession) {
+      this.closingSessions.add(m.sessionId)
+      this.tracker.setClosing(m.sessionId)
+    }
+    const failed = this.prepAndPropose(req, m.sessionId, m.cxid, m.authIds)
+    if (failed !== undefined) this.sendFailed(from, m.sessionId, m.cxid, failed)
+  }
+
+  private sendFailed(to: number, sessionId: bigint, cxid: number, reply: Reply): void {
+    const w = new JuteWriter(64)
+    if (reply.body !== undefined) writeResponseBody(w, reply.body)
+    this.replicator.toFollower(
+      to,
+      encodeForward({ kind: 'failed', sessionId, cxid, err: errorNumber(reply.err), body: w.finish() }),
+    )
+  }
+
+  /** Follower: the leader answered a forwarded write that failed in prep. */
+  private onLeaderMessage(payload: Uint8Array): void {
+    let m: ForwardMessage
+    try {
+      m = decodeForward(payload)
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'malformed message from the leader')
+      return
+    }
+    if (m.kind !== 'failed') return
+    const h = this.handlers.get(m.sessionId)
+    if (h === undefined) return
+    const err = errorCodeOf(m.err)
+    const reply: Reply = { err, zxid: this.db.lastZxid }
+    if (m.body.length > 0) reply.body = readResponseBody(new JuteReader(m.body), OpCode.multi)
+    h.completeWrite(m.cxid, reply)
+  }
+
+  private finishSync(id: number, err: ErrorCode): void {
+    const s = this.syncs.get(id)
+    if (s === undefined) return
+    this.syncs.delete(id)
+    const reply: Reply =
+      err === ErrorCode.OK
+        ? { err, zxid: this.db.lastZxid, body: { op: OpCode.sync, path: s.path } }
+        : { err, zxid: this.db.lastZxid }
+    s.h.complete(s.entry, reply)
   }
 
   /** A write the server makes itself (session create/close, reaping). */

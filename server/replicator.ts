@@ -24,6 +24,8 @@ export interface ReplicatorEvents {
   leaderMessage(payload: Uint8Array): void
   /** A sync finished: everything committed before it began is applied here. */
   syncDone(requestId: number): void
+  /** A sync could not be served (no leader): the client gets CONNECTION_LOSS. */
+  syncFailed?(requestId: number): void
   /** A durability or protocol failure this server must not continue from. */
   fatal(err: Error): void
 }

@@ -224,6 +224,11 @@ export class PeerTransport {
     return true
   }
 
+  /** Closes the link to a peer now (ZAB ended its FIFO session); the dialer reconnects. */
+  drop(peer: number): void {
+    this.links.get(peer)?.fail('closed by the protocol')
+  }
+
   isUp(peer: number): boolean {
     return this.links.has(peer)
   }

@@ -1,0 +1,78 @@
+/**
+ * Messages between a follower and its leader that ride ZAB's application
+ * channel (FIFO with PROPOSAL/COMMIT on the same link): forwarded client
+ * writes, session creation and session activity, and the leader's answer to
+ * a forwarded write that failed in prep. Jute-encoded; decoding untrusted
+ * bytes throws only ProtocolError.
+ */
+import type { Id } from '../shared/acl.js'
+import { JuteReader, JuteWriter, ProtocolError } from '../shared/jute.js'
+
+export type ForwardMessage =
+  /** A client write: the request packet as the client sent it, and the session's identity. */
+  | { kind: 'write'; sessionId: bigint; cxid: number; authIds: Id[]; packet: Uint8Array }
+  | { kind: 'createSession'; sessionId: bigint; timeoutMs: number }
+  /** Sessions with traffic since the last report (the leader owns expiry). */
+  | { kind: 'touch'; sessionIds: bigint[] }
+  /** Leader → follower: a forwarded write failed in prep; `body` is an encoded multi result or empty. */
+  | { kind: 'failed'; sessionId: bigint; cxid: number; err: number; body: Uint8Array }
+
+const KIND = { write: 1, createSession: 2, touch: 3, failed: 4 } as const
+
+export function encodeForward(m: ForwardMessage): Uint8Array {
+  const w = new JuteWriter(64)
+  w.int(KIND[m.kind])
+  switch (m.kind) {
+    case 'write':
+      w.long(m.sessionId).int(m.cxid)
+      w.vector(m.authIds, (x, id) => x.ustring(id.scheme).ustring(id.id))
+      w.buffer(m.packet)
+      break
+    case 'createSession':
+      w.long(m.sessionId).int(m.timeoutMs)
+      break
+    case 'touch':
+      w.vector(m.sessionIds, (x, id) => x.long(id))
+      break
+    case 'failed':
+      w.long(m.sessionId).int(m.cxid).int(m.err).buffer(m.body)
+      break
+  }
+  return w.finish()
+}
+
+export function decodeForward(bytes: Uint8Array): ForwardMessage {
+  const r = new JuteReader(bytes)
+  const kind = r.int()
+  let m: ForwardMessage
+  switch (kind) {
+    case KIND.write:
+      m = {
+        kind: 'write',
+        sessionId: r.long(),
+        cxid: r.int(),
+        authIds: r.vector((x) => ({ scheme: x.string(), id: x.string() }), 8) ?? [],
+        packet: r.buffer() ?? new Uint8Array(0),
+      }
+      break
+    case KIND.createSession:
+      m = { kind: 'createSession', sessionId: r.long(), timeoutMs: r.int() }
+      break
+    case KIND.touch:
+      m = { kind: 'touch', sessionIds: r.vector((x) => x.long(), 8) ?? [] }
+      break
+    case KIND.failed:
+      m = {
+        kind: 'failed',
+        sessionId: r.long(),
+        cxid: r.int(),
+        err: r.int(),
+        body: r.buffer() ?? new Uint8Array(0),
+      }
+      break
+    default:
+      throw new ProtocolError(`unknown forward message kind ${kind}`)
+  }
+  r.done('forward message')
+  return m
+}

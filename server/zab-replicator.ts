@@ -1,0 +1,306 @@
+/**
+ * ZabReplicator: runs the pure ZabPeer (server/zab) for one ensemble
+ * member. It is the only place where ZAB meets I/O: it feeds the peer
+ * ticks, peer messages and durability reports, and carries out its effects —
+ * persist batches to storage in order, messages to peers (those that vouch
+ * for data only after the batch they depend on is durable), commits to the
+ * server, role changes, syncs and application payloads.
+ *
+ * Durability order inside one batch (storage applies operations in the
+ * order issued): snapshot, truncation, entries, then epochs — history
+ * before currentEpoch (ZOOKEEPER-4646).
+ */
+import type { Logger } from 'pino'
+import { assert } from '../shared/assert.js'
+import { makeZxid, zxidEpoch } from '../shared/zxid.js'
+import type { ServerConfig } from './config.js'
+import { Prng } from './core/prng.js'
+import { PeerTransport } from './net/peer-transport.js'
+import type { Replicator, ReplicatorEvents, Role } from './replicator.js'
+import type { Storage } from './storage/index.js'
+import {
+  decodePeerMessage,
+  type Envelope,
+  encodePeerMessage,
+  type Input,
+  type LogEntry,
+  type Output,
+  type PersistBatch,
+  type Snapshot,
+  ZabPeer,
+} from './zab/index.js'
+
+/** ZAB's clock: a tick every 50 ms, whatever tickTime is, so elections take milliseconds, not seconds. */
+export const ZAB_TICK_MS = 50
+
+export interface ZabHost {
+  storage: Storage
+  /** Durable log entries after the snapshot the tree was rebuilt from. */
+  log: LogEntry[]
+  snapshotZxid: number
+  takeSnapshot(): { zxid: number; chunks: Iterable<Uint8Array> }
+  restoreSnapshot(s: Snapshot): void
+}
+
+interface BatchState {
+  seq: number
+  waiting: number
+  lastEntryZxid: number
+}
+
+const ROLE: Record<string, Role> = {
+  LOOKING: 'looking',
+  FOLLOWING: 'following',
+  LEADING: 'leading',
+  OBSERVING: 'observing',
+}
+
+export class ZabReplicator implements Replicator {
+  role: Role = 'looking'
+  epoch = 0
+  private readonly peer: ZabPeer
+  private readonly transport: PeerTransport
+  private readonly batches: BatchState[] = []
+  private readonly deferred: { afterSeq: number; envelopes: readonly Envelope[] }[] = []
+  private durableSeq = 0
+  private timer: NodeJS.Timeout | undefined
+  private leaderId: number | undefined
+  private closed = false
+  private stepping = false
+  private readonly queue: Input[] = []
+
+  constructor(
+    private readonly config: ServerConfig,
+    private readonly host: ZabHost,
+    private readonly events: ReplicatorEvents,
+    private readonly logger: Logger,
+    secret: string,
+  ) {
+    const voters = config.servers.filter((s) => !s.observer).map((s) => s.id)
+    const observers = config.servers.filter((s) => s.observer).map((s) => s.id)
+    const epochs = host.storage.epochs
+    const ticks = (n: number) => Math.max(2, Math.ceil((n * config.tickTime) / ZAB_TICK_MS))
+    this.peer = new ZabPeer({
+      id: config.serverId,
+      voters,
+      observers,
+      initLimitTicks: ticks(config.initLimit),
+      syncLimitTicks: ticks(config.syncLimit),
+      finalizeWaitTicks: 2,
+      prng: new Prng((config.serverId * 2654435761 + Date.now()) >>> 0),
+      persisted: {
+        acceptedEpoch: epochs.acceptedEpoch,
+        currentEpoch: epochs.currentEpoch,
+        snapshotZxid: host.snapshotZxid,
+        log: host.log,
+      },
+      snapshots: { takeSnapshot: () => host.takeSnapshot() },
+    })
+    const self = config.servers.find((s) => s.id === config.serverId)
+    assert(self !== undefined, 'this server is not in the servers list')
+    this.transport = new PeerTransport({
+      selfId: config.serverId,
+      listenHost: self.host,
+      listenPort: self.peerPort,
+      peers: config.servers
+        .filter((s) => s.id !== config.serverId)
+        .map((s) => ({ id: s.id, host: s.host, port: s.peerPort })),
+      secret,
+      messageBytesMax: config.frameBytesMax * 2,
+      onMessage: (from, payload) => this.onPeerMessage(from, payload),
+      onUp: (peer) => this.step({ kind: 'peerConnected', peer }),
+      onDown: (peer) => this.step({ kind: 'peerDisconnected', peer }),
+      onWarn: (msg, detail) => this.logger.warn({ component: 'peer', ...detail }, msg),
+    })
+    host.storage.onDurable((upTo) => this.entriesDurable(upTo))
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start()
+    this.timer = setInterval(() => this.step({ kind: 'tick' }), ZAB_TICK_MS)
+    this.step({ kind: 'tick' })
+  }
+
+  /** Test hook (CONCLAVE_FAULTS): partition this server from some peers. */
+  setBlockedPeers(ids: number[]): void {
+    this.transport.setBlocked(ids)
+  }
+
+  private onPeerMessage(from: number, payload: Uint8Array): void {
+    let msg: ReturnType<typeof decodePeerMessage>
+    try {
+      msg = decodePeerMessage(payload)
+    } catch (err) {
+      this.logger.warn(
+        { component: 'peer', from, err: (err as Error).message },
+        'malformed peer message; dropping link',
+      )
+      this.transport.drop(from)
+      return
+    }
+    this.step({ kind: 'message', from, msg })
+  }
+
+  /** Steps the peer; inputs raised while handling an output are queued, never re-entered. */
+  private step(input: Input): Output | undefined {
+    if (this.closed) return undefined
+    if (this.stepping) {
+      this.queue.push(input)
+      return undefined
+    }
+    this.stepping = true
+    let first: Output | undefined
+    try {
+      let next: Input | undefined = input
+      while (next !== undefined) {
+        const out = this.peer.step(next)
+        first ??= out
+        this.handle(out)
+        next = this.queue.shift()
+      }
+    } finally {
+      this.stepping = false
+    }
+    return first
+  }
+
+  private handle(out: Output): void {
+    if (out.persist !== undefined) this.persist(out.persist)
+    for (const e of out.sendNow) this.send(e)
+    if (out.sendAfterDurable.length > 0) {
+      if (out.afterSeq <= this.durableSeq) for (const e of out.sendAfterDurable) this.send(e)
+      else this.deferred.push({ afterSeq: out.afterSeq, envelopes: out.sendAfterDurable })
+    }
+    for (const peer of out.disconnect) {
+      this.transport.drop(peer)
+      for (const d of this.deferred) d.envelopes = d.envelopes.filter((e) => e.to !== peer) as Envelope[]
+    }
+    if (out.restore !== undefined) this.host.restoreSnapshot(out.restore)
+    for (const e of out.commit) this.events.commit(e.zxid, e.data)
+    for (const a of out.app) {
+      if (this.role === 'leading') this.events.forwarded(a.from, a.payload)
+      else this.events.leaderMessage(a.payload)
+    }
+    for (const s of out.syncDone) this.events.syncDone(s.requestId)
+    for (const id of out.syncFailed) this.events.syncFailed?.(id)
+    if (out.role !== undefined) {
+      this.role = ROLE[out.role.role] ?? 'looking'
+      if (!out.role.serving && this.role !== 'looking') this.role = 'looking'
+      this.epoch = out.role.epoch
+      this.leaderId = out.role.leaderId
+      this.events.role(this.role, this.epoch)
+    }
+  }
+
+  private send(e: Envelope): void {
+    this.transport.send(e.to, encodePeerMessage(e.msg))
+  }
+
+  private persist(b: PersistBatch): void {
+    const state: BatchState = { seq: b.seq, waiting: 0, lastEntryZxid: 0 }
+    this.batches.push(state)
+    const storage = this.host.storage
+    const done = (err: Error | undefined) => {
+      if (err) return this.events.fatal(err)
+      state.waiting--
+      this.advance()
+    }
+    if (b.snapshot !== undefined) {
+      const s = b.snapshot
+      state.waiting++
+      storage.beginSnapshot(s.zxid)
+      for (const c of s.chunks) storage.writeSnapshotChunk(c)
+      storage.finishSnapshot({ zxidEnd: s.zxid, digest: '' }, done)
+      state.waiting++
+      storage.truncateAfter(s.zxid, done)
+    }
+    if (b.truncateAfterZxid !== undefined) {
+      state.waiting++
+      storage.truncateAfter(b.truncateAfterZxid, done)
+    }
+    if (b.entries.length > 0) {
+      state.lastEntryZxid = b.entries[b.entries.length - 1]!.zxid
+      state.waiting++
+      storage.append(b.entries)
+    }
+    if (b.meta !== undefined) {
+      state.waiting++
+      storage.setEpochs(b.meta, done)
+    }
+    if (state.waiting === 0) queueMicrotask(() => this.advance())
+  }
+
+  private entriesDurable(upTo: number): void {
+    for (const b of this.batches) {
+      if (b.lastEntryZxid !== 0 && b.lastEntryZxid <= upTo) {
+        b.lastEntryZxid = 0
+        b.waiting--
+      }
+    }
+    this.advance()
+  }
+
+  /** Reports durability for the completed prefix of batches, then releases messages waiting on it. */
+  private advance(): void {
+    let seq = this.durableSeq
+    while (this.batches.length > 0 && this.batches[0]!.waiting === 0) seq = this.batches.shift()!.seq
+    if (seq === this.durableSeq) return
+    this.durableSeq = seq
+    while (this.deferred.length > 0 && this.deferred[0]!.afterSeq <= seq) {
+      for (const e of this.deferred.shift()!.envelopes) this.send(e)
+    }
+    this.step({ kind: 'durable', seq })
+  }
+
+  // ------------------------------------------------------------ Replicator
+
+  nextZxid(): number {
+    const st = this.peer.status()
+    return zxidEpoch(st.lastZxid) === st.epoch ? st.lastZxid + 1 : makeZxid(st.epoch, 1)
+  }
+
+  propose(zxid: number, txn: Uint8Array): void {
+    const out = this.step({ kind: 'propose', data: txn })
+    const res = out?.proposed
+    assert(
+      res !== undefined && res.ok && res.zxid === zxid,
+      `proposal got ${JSON.stringify(res)}, expected zxid ${zxid}`,
+    )
+  }
+
+  toLeader(payload: Uint8Array): void {
+    if (this.leaderId === undefined) return
+    this.step({ kind: 'appSend', to: this.leaderId, payload })
+  }
+
+  toFollower(serverId: number, payload: Uint8Array): void {
+    this.step({ kind: 'appSend', to: serverId, payload })
+  }
+
+  sync(requestId: number): void {
+    this.step({ kind: 'sync', requestId })
+  }
+
+  tick(): void {}
+
+  get leader(): number | undefined {
+    return this.leaderId
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    this.closed = true
+    await this.transport.close()
+  }
+
+  describe(): Record<string, string | number> {
+    const st = this.peer.status()
+    return {
+      Leader: st.leaderId ?? 'none',
+      'Accepted epoch': st.acceptedEpoch,
+      'Current epoch': st.currentEpoch,
+      'Commit zxid': `0x${st.commitZxid.toString(16)}`,
+      'Election round': st.round,
+    }
+  }
+}
