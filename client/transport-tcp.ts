@@ -85,7 +85,9 @@ export async function openTcp(
       resolve(transport)
     })
     socket.on('data', (chunk: Uint8Array) => {
-      if (!transport.closed) deliver(transport, decoder, chunk, handlers)
+      // Plain Uint8Array views, not Buffers, so results look the same on every transport.
+      const view = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+      if (!transport.closed) deliver(transport, decoder, view, handlers)
     })
     socket.on('error', (err) => {
       lastError = err.message

@@ -41,7 +41,11 @@ async function implementation(options: TransportOptions): Promise<Impl> {
 }
 
 function toBytes(data: unknown): Uint8Array | undefined {
-  if (data instanceof Uint8Array) return data
+  // A Node Buffer is a Uint8Array subclass: hand out plain Uint8Array views, as a browser would.
+  if (data instanceof Uint8Array)
+    return data.constructor === Uint8Array
+      ? data
+      : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
   if (data instanceof ArrayBuffer) return new Uint8Array(data)
   return undefined
 }

@@ -11,6 +11,7 @@
  * reaps the process and its files. Test-only: imports node:* freely.
  */
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net'
+import { startConclave } from './conclave.js'
 import { startZooKeeper, zookeeperAvailable } from './zookeeper.js'
 
 export interface TargetInstance {
@@ -58,7 +59,27 @@ export const zookeeperTarget: Target = {
   watchModesInterfere: true,
 }
 
-export const targets: Target[] = [zookeeperTarget]
+/** Our own server, a real process, over WebSocket (the SDK's default transport). */
+export const conclaveTarget: Target = {
+  name: 'conclave',
+  unavailable: () => undefined,
+  start: async (opts = {}) => {
+    const s = await startConclave(opts.tickTimeMs === undefined ? {} : { tickTime: opts.tickTimeMs })
+    return {
+      connectString: s.connectString,
+      stop: async () => {
+        await s.stop()
+        s.remove()
+      },
+      restart: () => s.restart(),
+    }
+  },
+  fastReaping: true,
+  acceptsOneMiB: true,
+  watchModesInterfere: false,
+}
+
+export const targets: Target[] = [conclaveTarget, zookeeperTarget]
 
 /** Names the describe block, with the skip reason when the target cannot run. */
 export function targetTitle(t: Target): string {

@@ -901,7 +901,8 @@ function suite(target: Target): void {
         )
         await a.addWatch(base, 'persistent', (e) => events.push(`p-${e.type}:${e.path.slice(base.length)}`))
         await b.create(`${base}/kid`)
-        await barrier(a, b, `${base}/kid`)
+        // The barrier node is a sibling of base, outside both watches.
+        await barrier(a, b, `${base}-sync`)
         expect(events.sort()).toEqual(['p-childrenChanged:', 'r-created:/kid'])
       },
     )
