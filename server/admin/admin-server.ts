@@ -42,7 +42,9 @@ export class AdminServer {
         return
       }
       if (url.pathname === '/metrics') {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(prometheusText(this.source.metrics()))
+        res
+          .writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+          .end(prometheusText(this.source.metrics()))
         return
       }
       if (url.pathname === '/stat') {

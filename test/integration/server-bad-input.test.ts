@@ -20,7 +20,14 @@ let xid = 1
 beforeAll(async () => {
   server = await startConclave()
   healthy = await RawClient.session(server.port)
-  healthy.sendRequest(xid, { op: OpCode.create, path: '/keep', data: new Uint8Array([1]), acl: OPEN, flags: 0, ttl: 0 })
+  healthy.sendRequest(xid, {
+    op: OpCode.create,
+    path: '/keep',
+    data: new Uint8Array([1]),
+    acl: OPEN,
+    flags: 0,
+    ttl: 0,
+  })
   expect((await healthy.reply(xid++)).err).toBe(0)
 })
 
@@ -81,7 +88,17 @@ describe('bad input', () => {
 
   it('answers invalid paths with BAD_ARGUMENTS for reads and writes, and writes nothing', async () => {
     const c = await RawClient.session(server.port)
-    const bad = ['', 'relative', '/a/', '/a//b', '/a/./b', '/a/../b', '/nul\u0000', '/ctl\u0001', '/sur\ud800x']
+    const bad = [
+      '',
+      'relative',
+      '/a/',
+      '/a//b',
+      '/a/./b',
+      '/a/../b',
+      '/nul\u0000',
+      '/ctl\u0001',
+      '/sur\ud800x',
+    ]
     let x = 100
     for (const path of bad) {
       c.sendRequest(x, { op: OpCode.create, path, data: new Uint8Array(0), acl: OPEN, flags: 0, ttl: 0 })
@@ -98,9 +115,23 @@ describe('bad input', () => {
   it('accepts exactly 1 MiB of data and refuses one byte more with BAD_ARGUMENTS', async () => {
     const c = await RawClient.session(server.port)
     const mib = 1024 * 1024
-    c.sendRequest(1, { op: OpCode.create, path: '/big', data: new Uint8Array(mib + 1), acl: OPEN, flags: 0, ttl: 0 })
+    c.sendRequest(1, {
+      op: OpCode.create,
+      path: '/big',
+      data: new Uint8Array(mib + 1),
+      acl: OPEN,
+      flags: 0,
+      ttl: 0,
+    })
     expect((await c.reply(1)).err).toBe(errorNumber('BAD_ARGUMENTS'))
-    c.sendRequest(2, { op: OpCode.create, path: '/big', data: new Uint8Array(mib), acl: OPEN, flags: 0, ttl: 0 })
+    c.sendRequest(2, {
+      op: OpCode.create,
+      path: '/big',
+      data: new Uint8Array(mib),
+      acl: OPEN,
+      flags: 0,
+      ttl: 0,
+    })
     expect((await c.reply(2)).err).toBe(0)
     c.sendRequest(3, { op: OpCode.delete, path: '/big', version: -1 })
     expect((await c.reply(3)).err).toBe(0)
@@ -110,7 +141,12 @@ describe('bad input', () => {
 
   it('closes a connection that sends 2 MiB of data (over the frame limit)', async () => {
     const c = await RawClient.session(server.port)
-    c.sendRequest(1, { op: OpCode.setData, path: '/keep', data: new Uint8Array(2 * 1024 * 1024), version: -1 })
+    c.sendRequest(1, {
+      op: OpCode.setData,
+      path: '/keep',
+      data: new Uint8Array(2 * 1024 * 1024),
+      version: -1,
+    })
     await c.waitClosed()
     await stillHealthy()
   })
