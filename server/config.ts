@@ -104,6 +104,10 @@ export function parseConfig(input: Record<string, unknown>): ServerConfig {
     throw new ConfigError(`minSessionTimeout (${min}) must not exceed maxSessionTimeout (${max})`)
   if (c.servers.length > 0 && !c.servers.some((s) => s.id === c.serverId))
     throw new ConfigError(`serverId (got ${c.serverId}): not in the servers list`)
+  if (c.servers.length > 1 && c.ensembleSecret === undefined)
+    throw new ConfigError(
+      'ensembleSecret: an ensemble needs a shared secret (set ensembleSecret, --secret or CONCLAVE_SECRET)',
+    )
   const ids = new Set(c.servers.map((s) => s.id))
   if (ids.size !== c.servers.length) throw new ConfigError('servers: duplicate server id')
   return { ...c, minSessionTimeout: min, maxSessionTimeout: max }

@@ -40,6 +40,7 @@ import { SessionTracker } from './session/session-tracker.js'
 import { createReplicator, openState, type ServerState } from './state.js'
 import { WatchTable } from './watch/watch-table.js'
 import { toWriteRequest } from './write-requests.js'
+import { ZabReplicator } from './zab-replicator.js'
 
 export const VERSION = '0.1.0'
 
@@ -105,8 +106,9 @@ export class ServerNode implements ClientHandlerHost {
     const secret = config.ensembleSecret ?? state.secret ?? newSecret()
     if (state.secret === undefined && config.ensembleSecret === undefined) state.saveSecret(secret)
     const node = new ServerNode(config, state, secret, log)
-    node.replicator = createReplicator(config, state, node.replicatorEvents(), log)
+    node.replicator = createReplicator(config, state, node.replicatorEvents(), log, secret)
     node.restoreSessions()
+    if (node.replicator instanceof ZabReplicator) await node.replicator.start()
     await node.listen()
     node.ticker = setInterval(() => node.tick(), Math.max(10, Math.floor(config.tickTime / 2)))
     node.scheduleReap()
@@ -516,6 +518,8 @@ export class ServerNode implements ClientHandlerHost {
 
   private onRole(role: Role, epoch: number): void {
     this.logger.info({ component: 'zab', role, epoch }, 'role')
+    // Txns prepped under an earlier leadership will never be applied by this one.
+    if (role !== 'standalone') this.db.dropOutstanding()
     if (role === 'looking' && !this.config.readOnlyMode) {
       for (const h of this.handlers.values()) h.close('server lost its leader')
     }
@@ -550,7 +554,7 @@ export class ServerNode implements ClientHandlerHost {
   describe(): Record<string, string | number> {
     return {
       'Conclave version': VERSION,
-      Mode: this.replicator.role === 'leading' ? 'leader' : this.replicator.role.replace(/ing$/, 'er'),
+      Mode: MODE[this.replicator.role],
       'Server id': this.config.serverId,
       Epoch: this.replicator.epoch,
       Zxid: formatZxid(this.db.lastZxid),
@@ -598,6 +602,14 @@ export class ServerNode implements ClientHandlerHost {
     this.logger.info('stopped')
     this.logger.flush()
   }
+}
+
+const MODE: Record<Role, string> = {
+  standalone: 'standalone',
+  leading: 'leader',
+  following: 'follower',
+  observing: 'observer',
+  looking: 'looking',
 }
 
 const EVENT_TYPE = {

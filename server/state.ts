@@ -6,21 +6,29 @@
  * recovery replays the log from the snapshot's starting zxid (Txns are
  * idempotent), so no long pause is needed.
  */
+
+import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { formatZxid } from '../shared/zxid.js'
 import type { ServerConfig } from './config.js'
-import type { Db } from './db.js'
 import type { Replicator, ReplicatorEvents } from './replicator.js'
 import { StandaloneReplicator } from './standalone-replicator.js'
 import { Storage, StorageError } from './storage/index.js'
-import { createDb } from './tree-db.js'
+import { treeFromSnapshot } from './tree/tree-snapshot.js'
+import { recoverDb, type TreeDb } from './tree-db.js'
+import type { LogEntry } from './zab/index.js'
+import { ZabReplicator } from './zab-replicator.js'
 
 const SECRET_KEY = 'ensembleSecret'
 /** Time one snapshot slice may take before yielding to the event loop. */
 const SNAPSHOT_SLICE_MS = 4
 
 export interface ServerState {
-  readonly db: Db
+  readonly db: TreeDb
+  /** Ensemble mode: durable log entries not yet known committed (ZAB decides). */
+  readonly pendingLog: LogEntry[]
+  /** Ensemble mode: the zxid through which the tree was rebuilt from storage. */
+  readonly snapshotZxid: number
   readonly storage: Storage
   readonly secret: string | undefined
   saveSecret(secret: string): void
@@ -39,7 +47,12 @@ export async function openState(config: ServerConfig, logger: Logger): Promise<S
     logger,
   })
   const started = performance.now()
-  const db = createDb(storage.recovery, logger)
+  // Standalone: everything logged was committed (a quorum of one). In an
+  // ensemble only what a snapshot covers is known committed; ZAB commits the rest.
+  const ensemble = config.servers.length > 1
+  const snap = storage.recovery.snapshot
+  const through = ensemble ? (snap?.zxidEnd ?? 0) : Number.POSITIVE_INFINITY
+  const { db, rest } = recoverDb(storage.recovery, logger, through)
   logger.info(
     {
       zxid: formatZxid(db.lastZxid),
@@ -50,7 +63,7 @@ export async function openState(config: ServerConfig, logger: Logger): Promise<S
     },
     'recovered',
   )
-  return new State(storage, db, config, logger)
+  return new State(storage, db, config, logger, rest, ensemble ? db.lastZxid : 0)
 }
 
 class State implements ServerState {
@@ -61,9 +74,11 @@ class State implements ServerState {
 
   constructor(
     readonly storage: Storage,
-    readonly db: Db,
+    readonly db: TreeDb,
     private readonly config: ServerConfig,
     private readonly logger: Logger,
+    readonly pendingLog: LogEntry[],
+    readonly snapshotZxid: number,
   ) {
     storage.onDrain(() => {
       const waiters = this.drainWaiters
@@ -158,22 +173,69 @@ export function createReplicator(
   config: ServerConfig,
   state: ServerState,
   events: ReplicatorEvents,
-  _logger: Logger,
+  logger: Logger,
+  secret: string,
 ): Replicator {
   const storage = state.storage
   storage.onFatal((err) => events.fatal(err))
   if (config.servers.length <= 1) {
-    return new StandaloneReplicator(
-      state.db.lastZxid,
-      {
-        append: (entries) => {
-          storage.append(entries)
-        },
-        onDurable: (cb) => storage.onDurable(cb),
-        flush: () => Promise.resolve(),
+    const log = {
+      append: (entries: LogEntry[]) => {
+        storage.append(entries)
       },
-      events,
-    )
+      onDurable: (cb: (upTo: number) => void) => storage.onDurable(cb),
+      flush: () => Promise.resolve(),
+    }
+    return new StandaloneReplicator(state.db.lastZxid, log, events)
   }
-  throw new Error('ensemble mode is not wired yet')
+  const db = state.db
+  const zab = new ZabReplicator(
+    config,
+    {
+      storage,
+      log: state.pendingLog,
+      snapshotZxid: state.snapshotZxid,
+      takeSnapshot: () => ({ zxid: db.lastZxid, chunks: [...iterate(db.snapshotChunks())] }),
+      restoreSnapshot: (s) => db.replaceTree(treeFromSnapshot(s.chunks)),
+    },
+    events,
+    logger.child({ component: 'zab' }),
+    secret,
+  )
+  watchFaultFile(zab, logger)
+  return zab
+}
+
+function* iterate<T>(it: Iterator<T>): Generator<T> {
+  for (let r = it.next(); !r.done; r = it.next()) yield r.value
+}
+
+/**
+ * Test hook: CONCLAVE_FAULT_FILE names a JSON file `{ "blockPeers": [ids] }`,
+ * polled every 100 ms, that partitions this server from those peers (the
+ * process keeps running; only the peer links are cut).
+ */
+function watchFaultFile(zab: ZabReplicator, logger: Logger): void {
+  const file = process.env.CONCLAVE_FAULT_FILE
+  if (!file) return
+  let last = ''
+  const timer = setInterval(() => {
+    let text = ''
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      text = '{}'
+    }
+    if (text === last) return
+    last = text
+    try {
+      const ids = (JSON.parse(text) as { blockPeers?: number[] }).blockPeers ?? []
+      logger.warn({ blockPeers: ids }, 'fault injection: peer links blocked')
+      zab.setBlockedPeers(ids)
+    } catch {
+      // A half-written file: read it again next time.
+      last = ''
+    }
+  }, 100)
+  timer.unref()
 }

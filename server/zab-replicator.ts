@@ -141,12 +141,23 @@ export class ZabReplicator implements Replicator {
     this.step({ kind: 'message', from, msg })
   }
 
-  /** Steps the peer; inputs raised while handling an output are queued, never re-entered. */
-  private step(input: Input): Output | undefined {
+  /**
+   * Steps the peer. Network and timer inputs raised while an output is being
+   * handled are queued; inputs from the application (propose, appSend, sync)
+   * run at once, nested: the outer step has finished, and its effects that
+   * matter for ordering (persist, sends) were carried out before commits and
+   * app payloads, which is where the application acts.
+   */
+  private step(input: Input, nested = false): Output | undefined {
     if (this.closed) return undefined
-    if (this.stepping) {
+    if (this.stepping && !nested) {
       this.queue.push(input)
       return undefined
+    }
+    if (this.stepping) {
+      const out = this.peer.step(input)
+      this.handle(out)
+      return out
     }
     this.stepping = true
     let first: Output | undefined
@@ -260,7 +271,7 @@ export class ZabReplicator implements Replicator {
   }
 
   propose(zxid: number, txn: Uint8Array): void {
-    const out = this.step({ kind: 'propose', data: txn })
+    const out = this.step({ kind: 'propose', data: txn }, true)
     const res = out?.proposed
     assert(
       res !== undefined && res.ok && res.zxid === zxid,
@@ -270,15 +281,15 @@ export class ZabReplicator implements Replicator {
 
   toLeader(payload: Uint8Array): void {
     if (this.leaderId === undefined) return
-    this.step({ kind: 'appSend', to: this.leaderId, payload })
+    this.step({ kind: 'appSend', to: this.leaderId, payload }, true)
   }
 
   toFollower(serverId: number, payload: Uint8Array): void {
-    this.step({ kind: 'appSend', to: serverId, payload })
+    this.step({ kind: 'appSend', to: serverId, payload }, true)
   }
 
   sync(requestId: number): void {
-    this.step({ kind: 'sync', requestId })
+    this.step({ kind: 'sync', requestId }, true)
   }
 
   tick(): void {}
