@@ -108,8 +108,14 @@ export class ZabReplicator implements Replicator {
       secret,
       messageBytesMax: config.frameBytesMax * 2,
       onMessage: (from, payload) => this.onPeerMessage(from, payload),
-      onUp: (peer) => this.step({ kind: 'peerConnected', peer }),
-      onDown: (peer) => this.step({ kind: 'peerDisconnected', peer }),
+      onUp: (peer) => {
+        this.logger.debug({ peer }, 'peer link up')
+        this.step({ kind: 'peerConnected', peer })
+      },
+      onDown: (peer) => {
+        this.logger.debug({ peer }, 'peer link down')
+        this.step({ kind: 'peerDisconnected', peer })
+      },
       onWarn: (msg, detail) => this.logger.warn({ component: 'peer', ...detail }, msg),
     })
     host.storage.onDurable((upTo) => this.entriesDurable(upTo))
@@ -176,6 +182,10 @@ export class ZabReplicator implements Replicator {
   }
 
   private handle(out: Output): void {
+    if (this.peer.events.length > 0) {
+      if (this.logger.isLevelEnabled('debug')) for (const ev of this.peer.events) this.logger.debug({ zab: ev }, 'zab event')
+      this.peer.events.length = 0
+    }
     if (out.persist !== undefined) this.persist(out.persist)
     for (const e of out.sendNow) this.send(e)
     if (out.sendAfterDurable.length > 0) {

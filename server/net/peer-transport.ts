@@ -152,6 +152,8 @@ export class PeerTransport {
   private readonly links = new Map<number, Link>()
   private readonly backoff = new Map<number, number>()
   private readonly timers = new Map<number, NodeJS.Timeout>()
+  /** Peers we are dialing now (one attempt at a time per peer). */
+  private readonly dialing = new Set<number>()
   private blocked = new Set<number>()
   private closing = false
 
@@ -175,13 +177,16 @@ export class PeerTransport {
   }
 
   private dial(p: PeerAddress): void {
-    if (this.closing || this.links.has(p.id)) return
+    // Forget the timer first: a stale entry would block every later retry.
+    const t = this.timers.get(p.id)
+    if (t !== undefined) clearTimeout(t)
     this.timers.delete(p.id)
+    if (this.closing || this.links.has(p.id) || this.dialing.has(p.id)) return
     if (this.blocked.has(p.id)) return this.retry(p)
+    this.dialing.add(p.id)
     const socket = new Socket()
-    const link = new Link(socket, true, this, p.id)
+    new Link(socket, true, this, p.id)
     socket.connect(p.port, p.host)
-    void link
   }
 
   private retry(p: PeerAddress): void {
@@ -194,6 +199,7 @@ export class PeerTransport {
   }
 
   linkUp(link: Link): void {
+    if (link.dialer) this.dialing.delete(link.expectedPeer)
     const old = this.links.get(link.peerId)
     if (old !== undefined || this.blocked.has(link.peerId) || this.closing) {
       // One link per pair: a newer duplicate replaces nothing.
@@ -206,6 +212,7 @@ export class PeerTransport {
   }
 
   linkDown(link: Link, wasOpen: boolean): void {
+    if (link.dialer && !wasOpen) this.dialing.delete(link.expectedPeer)
     if (wasOpen && this.links.get(link.peerId) === link) {
       this.links.delete(link.peerId)
       this.opts.onDown(link.peerId)

@@ -1,0 +1,28 @@
+/**
+ * server/zab: the ZAB atomic broadcast as a pure state machine. This index
+ * re-exports the public surface: ZabPeer (step(input) -> Output), its input
+ * and output types, the peer message union and its binary codec.
+ *
+ * Must not import anything but shared/, server/core and server/zab (pure).
+ */
+export type { Decision } from './election.js'
+export {
+  decodePeerMessage,
+  describePeerMessage,
+  encodePeerMessage,
+  type PeerMessage,
+  PeerMessageDecodeError,
+  type PeerMessageType,
+} from './messages.js'
+export type { Envelope, MetaWrite, Output, PersistBatch, ProposeResult, RoleEvent } from './output.js'
+export type {
+  LogEntry,
+  PeerState,
+  PersistedState,
+  Role,
+  ServerId,
+  Snapshot,
+  SnapshotSource,
+  Vote,
+} from './types.js'
+export { type Input, type PeerStatus, ZabPeer, type ZabPeerOptions } from './zab-peer.js'

@@ -1,0 +1,244 @@
+/**
+ * Learnership: the FOLLOWING / OBSERVING side of discovery, synchronisation
+ * and broadcast (ZooKeeper's Learner/Follower/Observer) for one session with
+ * one leader.
+ *
+ * Phases: discovery (FOLLOWERINFO resent each tick until LEADERINFO) ->
+ * syncing (ACKEPOCH sent; DIFF/TRUNC/SNAP, entries, NEWLEADER) ->
+ * newLeaderAcked (currentEpoch persisted after the synced history, then ACK)
+ * -> active (UPTODATE: serve clients; PROPOSAL -> log -> ACK; COMMIT).
+ *
+ * Invariants:
+ *  - never accept a LEADERINFO epoch below our acceptedEpoch;
+ *  - ACKEPOCH leaves only after acceptedEpoch is durable, ACK(NEWLEADER) only
+ *    after the synced history and then currentEpoch are durable
+ *    (ZOOKEEPER-3911, ZOOKEEPER-4646), ACK(zxid) only after that entry is
+ *    durable: all three go through sendAfterDurable;
+ *  - never truncate below the commit point; a duplicate PROPOSAL is ignored
+ *    (Zab model-checking pitfall 2);
+ *  - observers never ACK proposals.
+ *
+ * Must not import anything but shared/, server/core and server/zab (pure).
+ */
+import { assert } from '../../shared/assert.js'
+import type { PeerMessage } from './messages.js'
+import type { PeerCore } from './peer-core.js'
+import type { ServerId } from './types.js'
+
+type Phase = 'discovery' | 'syncing' | 'newLeaderAcked' | 'active'
+
+type Msg<T extends PeerMessage['type']> = Extract<PeerMessage, { type: T }>
+
+export class Learnership {
+  phase: Phase = 'discovery'
+  newEpoch: number | undefined
+  private readonly startedAt: number
+  private lastHeard: number
+  /** True once DIFF/TRUNC/SNAP arrived in this session. */
+  private syncHeader = false
+  private snap: { zxid: number; chunkCount: number; chunks: Uint8Array[] } | undefined
+  /** requestId -> zxid to reach (undefined while the leader has not replied). */
+  private readonly pendingSyncs = new Map<number, number | undefined>()
+
+  constructor(
+    private readonly core: PeerCore,
+    readonly leaderId: ServerId,
+    readonly observer: boolean,
+  ) {
+    this.startedAt = core.now
+    this.lastHeard = core.now
+    this.sendInfo()
+  }
+
+  get serving(): boolean {
+    return this.phase === 'active'
+  }
+
+  private sendInfo(): void {
+    const acceptedEpoch = this.core.acceptedEpoch
+    const msg: PeerMessage = this.observer
+      ? { type: 'OBSERVERINFO', acceptedEpoch }
+      : { type: 'FOLLOWERINFO', acceptedEpoch }
+    this.core.out.send(this.leaderId, msg)
+  }
+
+  onTick(): void {
+    const { core } = this
+    // The leader may still be finalizing its election: ask again (as a learner reconnects).
+    if (this.phase === 'discovery' && this.newEpoch === undefined) this.sendInfo()
+    if (this.phase !== 'active' && core.now - this.startedAt > core.limits.initLimitTicks) {
+      return core.goLooking(`not synchronised with ${this.leaderId} within initLimit`)
+    }
+    if (this.phase !== 'discovery' && core.now - this.lastHeard > core.limits.syncLimitTicks) {
+      return core.goLooking(`leader ${this.leaderId} silent for syncLimit`)
+    }
+  }
+
+  onMessage(m: PeerMessage): void {
+    this.lastHeard = this.core.now
+    switch (m.type) {
+      case 'LEADERINFO':
+        return this.onLeaderInfo(m.newEpoch)
+      case 'DIFF':
+        this.onSyncHeader('DIFF')
+        return
+      case 'TRUNC':
+        return this.onTrunc(m.zxid)
+      case 'SNAP':
+        return this.onSnap(m)
+      case 'SNAPCHUNK':
+        return this.onSnapChunk(m)
+      case 'PROPOSAL':
+        return this.onProposal(m)
+      case 'NEWLEADER':
+        return this.onNewLeader(m.epoch)
+      case 'UPTODATE':
+        return this.onUpToDate(m.commitZxid)
+      case 'COMMIT':
+        return this.onCommit(m.zxid)
+      case 'INFORM':
+        return this.onInform(m)
+      case 'PING':
+        return this.core.out.send(this.leaderId, { type: 'PING', round: m.round })
+      case 'SYNCREPLY':
+        return this.onSyncReply(m.requestId, m.zxid)
+      default:
+        return
+    }
+  }
+
+  private onLeaderInfo(newEpoch: number): void {
+    if (this.phase !== 'discovery' || this.newEpoch !== undefined) return
+    const { core } = this
+    if (newEpoch < core.acceptedEpoch) {
+      return core.goLooking(`leader epoch ${newEpoch} is below our accepted epoch ${core.acceptedEpoch}`)
+    }
+    const reAck = newEpoch === core.acceptedEpoch
+    if (!reAck) core.setAcceptedEpoch(newEpoch)
+    this.newEpoch = newEpoch
+    this.phase = 'syncing'
+    // Vouches for acceptedEpoch: only after it is durable.
+    core.out.sendDurable(this.leaderId, {
+      type: 'ACKEPOCH',
+      epoch: newEpoch,
+      currentEpoch: core.currentEpoch,
+      lastZxid: core.log.lastZxid,
+      reAck,
+    })
+  }
+
+  private inSyncStream(): boolean {
+    return this.phase === 'syncing' && this.syncHeader && this.snap === undefined
+  }
+
+  private onSyncHeader(kind: string): boolean {
+    if (this.phase !== 'syncing' || this.syncHeader) {
+      this.core.protocolError(`${kind} outside the sync phase`)
+      return false
+    }
+    this.syncHeader = true
+    return true
+  }
+
+  private onTrunc(zxid: number): void {
+    if (!this.onSyncHeader('TRUNC')) return
+    // Committed entries are in every later leader's history: a TRUNC below them is a safety bug.
+    assert(zxid >= this.core.commitZxid, `TRUNC to 0x${zxid.toString(16)} below our commit point`)
+    this.core.truncateAfter(zxid)
+  }
+
+  private onSnap(m: Msg<'SNAP'>): void {
+    if (!this.onSyncHeader('SNAP')) return
+    this.snap = { zxid: m.zxid, chunkCount: m.chunkCount, chunks: [] }
+    if (m.chunkCount === 0) this.finishSnap()
+  }
+
+  private onSnapChunk(m: Msg<'SNAPCHUNK'>): void {
+    const s = this.snap
+    if (!s || m.index !== s.chunks.length) return this.core.protocolError('unexpected SNAPCHUNK')
+    s.chunks.push(m.data)
+    if (s.chunks.length === s.chunkCount) this.finishSnap()
+  }
+
+  private finishSnap(): void {
+    const s = this.snap
+    assert(s !== undefined, 'no snapshot in progress')
+    this.snap = undefined
+    this.core.installSnapshot({ zxid: s.zxid, chunks: s.chunks })
+  }
+
+  private onProposal(m: Msg<'PROPOSAL'>): void {
+    const { core } = this
+    const inBroadcast = this.phase === 'newLeaderAcked' || this.phase === 'active'
+    if (!this.inSyncStream() && !inBroadcast) return core.protocolError('PROPOSAL outside sync/broadcast')
+    if (m.zxid <= core.log.lastZxid) return // a duplicate: already logged (pitfall 2)
+    core.append({ zxid: m.zxid, data: m.data })
+    // Vouches for the entry: only after it is durable.
+    if (inBroadcast && !this.observer)
+      core.out.sendDurable(this.leaderId, { type: 'ACK', zxid: m.zxid, newLeaderEpoch: 0 })
+  }
+
+  private onNewLeader(epoch: number): void {
+    const { core } = this
+    if (!this.inSyncStream() || epoch !== this.newEpoch) return core.protocolError('unexpected NEWLEADER')
+    // Persist the synced history, then currentEpoch, then ACK: the batch order and
+    // sendAfterDurable give exactly that (ZOOKEEPER-3911, ZOOKEEPER-4646).
+    core.setCurrentEpoch(epoch)
+    this.phase = 'newLeaderAcked'
+    core.out.sendDurable(this.leaderId, { type: 'ACK', zxid: core.log.lastZxid, newLeaderEpoch: epoch })
+  }
+
+  private onUpToDate(commitZxid: number): void {
+    if (this.phase !== 'newLeaderAcked') return this.core.protocolError('unexpected UPTODATE')
+    this.phase = 'active'
+    this.commitUpTo(commitZxid)
+  }
+
+  private onCommit(zxid: number): void {
+    if (this.observer || this.phase === 'discovery') return this.core.protocolError('unexpected COMMIT')
+    this.commitUpTo(zxid)
+  }
+
+  private commitUpTo(zxid: number): void {
+    const { core } = this
+    if (zxid > core.log.lastZxid) return core.protocolError('COMMIT beyond our log')
+    if (zxid > core.commitZxid) core.commitThrough(zxid)
+  }
+
+  private onInform(m: Msg<'INFORM'>): void {
+    const { core } = this
+    if (!this.observer || this.phase === 'discovery') return core.protocolError('unexpected INFORM')
+    if (m.zxid > core.log.lastZxid) core.append({ zxid: m.zxid, data: m.data })
+    this.commitUpTo(m.zxid)
+  }
+
+  /** A client sync here: forward it to the leader; false if we do not serve. */
+  localSync(requestId: number): boolean {
+    if (this.phase !== 'active') return false
+    this.pendingSyncs.set(requestId, undefined)
+    this.core.out.send(this.leaderId, { type: 'SYNC', requestId })
+    return true
+  }
+
+  private onSyncReply(requestId: number, zxid: number): void {
+    if (!this.pendingSyncs.has(requestId)) return
+    this.pendingSyncs.set(requestId, zxid)
+    this.onCommitted()
+  }
+
+  /** Finishes syncs whose target zxid is now committed here. */
+  onCommitted(): void {
+    for (const [requestId, zxid] of this.pendingSyncs) {
+      if (zxid === undefined || zxid > this.core.commitZxid) continue
+      this.pendingSyncs.delete(requestId)
+      this.core.out.syncDone.push({ requestId, zxid })
+    }
+  }
+
+  /** Leaving the session: close the connection (drops unsent ACKs), fail pending syncs. */
+  stop(): void {
+    this.core.out.disconnect.push(this.leaderId)
+    for (const requestId of this.pendingSyncs.keys()) this.core.out.syncFailed.push(requestId)
+    this.pendingSyncs.clear()
+  }
+}

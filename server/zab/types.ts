@@ -1,0 +1,60 @@
+/**
+ * Shared vocabulary of the ZAB core: server ids, log entries, votes, roles
+ * and the persisted state a peer is rebuilt from.
+ *
+ * Invariants: a zxid is epoch * 2**32 + counter (shared/zxid.ts), a safe
+ * integer; a log is strictly increasing in zxid; acceptedEpoch >=
+ * currentEpoch, and neither ever decreases (across restarts too).
+ *
+ * Must not import anything but shared/ and server/core (pure module).
+ */
+
+export type ServerId = number
+
+/** One replicated transaction; `data` is an opaque Txn for the state machine. */
+export interface LogEntry {
+  readonly zxid: number
+  readonly data: Uint8Array
+}
+
+export type Role = 'LOOKING' | 'FOLLOWING' | 'LEADING' | 'OBSERVING'
+
+/** Election states on the wire, in this order (a 2-bit code). */
+export const PEER_STATES = ['LOOKING', 'FOLLOWING', 'LEADING', 'OBSERVING'] as const
+export type PeerState = (typeof PEER_STATES)[number]
+
+/** A Fast Leader Election vote: "`leader` should lead; it has (epoch, zxid)". */
+export interface Vote {
+  readonly leader: ServerId
+  readonly zxid: number
+  /** The proposed leader's currentEpoch (ZooKeeper's peerEpoch). */
+  readonly epoch: number
+}
+
+/** What a peer is rebuilt from after a restart: its durable state only. */
+export interface PersistedState {
+  /** The last epoch this server promised to follow (LEADERINFO accepted). */
+  readonly acceptedEpoch: number
+  /** The epoch of the last NEWLEADER this server acknowledged. */
+  readonly currentEpoch: number
+  /** The last zxid included in the latest durable snapshot (0 when none). */
+  readonly snapshotZxid: number
+  /** Durable log entries with zxid > snapshotZxid, in zxid order. */
+  readonly log: readonly LogEntry[]
+}
+
+/** A consistent snapshot of the application state, as a series of chunks. */
+export interface Snapshot {
+  readonly zxid: number
+  readonly chunks: readonly Uint8Array[]
+}
+
+/**
+ * The application's side of SNAP synchronisation. `takeSnapshot` must be
+ * synchronous and deterministic, and describe the state after applying every
+ * entry the peer has emitted in `commit` so far (the driver applies commits
+ * before the next step).
+ */
+export interface SnapshotSource {
+  takeSnapshot(): { zxid: number; chunks: Iterable<Uint8Array> }
+}

@@ -1,0 +1,410 @@
+/**
+ * ZabPeer: one server's ZAB state machine. Inputs in (`step`), effects out
+ * (`Output`); no I/O, no clock, no randomness but the injected Prng. The
+ * dispatcher routes inputs to the role in charge: Election while LOOKING,
+ * Leadership while LEADING, Learnership while FOLLOWING/OBSERVING.
+ *
+ * Driving it (the contract every driver, real or simulated, must keep):
+ *  - call step({kind:'tick'}) every tickMs; time inside is counted in ticks;
+ *  - write `persist` in order and report {kind:'durable', seq} when it and
+ *    every earlier batch are durable; only then send `sendAfterDurable`;
+ *  - send `sendNow` at once over the FIFO connection to each peer;
+ *  - apply `restore`, then `commit`, then deliver `app`, then `syncDone`;
+ *  - honour `disconnect` (close the connection, drop its queued messages)
+ *    and report peerConnected/peerDisconnected for every connection;
+ *  - bind sends to the connection the peer last saw connected: after a
+ *    break, a message emitted before the peer processed peerDisconnected
+ *    must not go out on the next connection to the same server (it is a
+ *    write to a dead socket). Sessions are connections.
+ *
+ * Invariants: acceptedEpoch >= currentEpoch, both only grow; commits are
+ * emitted once each, in zxid order, and only for quorum-decided entries; the
+ * peer trusts nothing durable that it was not told is durable.
+ *
+ * Must not import anything but shared/, server/core and server/zab (pure).
+ */
+import { assert } from '../../shared/assert.js'
+import type { Prng } from '../core/prng.js'
+import { type Decision, Election, type NotificationMsg } from './election.js'
+import { Leadership } from './leadership.js'
+import { Learnership } from './learnership.js'
+import type { PeerMessage } from './messages.js'
+import { type Output, OutputBuilder, type RoleEvent } from './output.js'
+import type { PeerCore, PeerLimits } from './peer-core.js'
+import type { LogEntry, PersistedState, Role, ServerId, Snapshot, SnapshotSource, Vote } from './types.js'
+import { ZabLog } from './zab-log.js'
+
+export interface ZabPeerOptions {
+  readonly id: ServerId
+  readonly voters: readonly ServerId[]
+  readonly observers: readonly ServerId[]
+  /** Ticks a leader may take to reach a quorum of synced followers, and a learner to sync. */
+  readonly initLimitTicks: number
+  /** Ticks without hearing from a quorum (leader) or from the leader (learner) before LOOKING. */
+  readonly syncLimitTicks: number
+  /** Ticks a decided election waits for a better vote (ZooKeeper's finalizeWait). */
+  readonly finalizeWaitTicks?: number
+  readonly notifyIntervalTicksMin?: number
+  readonly notifyIntervalTicksMax?: number
+  /** Committed entries kept in memory for DIFF synchronisation. */
+  readonly commitLogCount?: number
+  readonly snapChunkBytesMax?: number
+  readonly prng: Prng
+  readonly persisted: PersistedState
+  readonly snapshots: SnapshotSource
+}
+
+export type Input =
+  | { kind: 'tick' }
+  | { kind: 'message'; from: ServerId; msg: PeerMessage }
+  /** Every persist batch with seq <= `seq` is durable. */
+  | { kind: 'durable'; seq: number }
+  | { kind: 'propose'; data: Uint8Array }
+  | { kind: 'sync'; requestId: number }
+  | { kind: 'appSend'; to: ServerId; payload: Uint8Array }
+  | { kind: 'peerConnected'; peer: ServerId }
+  | { kind: 'peerDisconnected'; peer: ServerId }
+
+export interface PeerStatus {
+  readonly id: ServerId
+  readonly role: Role
+  readonly epoch: number
+  readonly leaderId: ServerId | undefined
+  readonly serving: boolean
+  readonly acceptedEpoch: number
+  readonly currentEpoch: number
+  readonly lastZxid: number
+  readonly commitZxid: number
+  readonly durableZxid: number
+  readonly round: number
+  readonly protocolErrors: number
+}
+
+export class ZabPeer implements PeerCore {
+  readonly id: ServerId
+  readonly voters: ReadonlySet<ServerId>
+  readonly observers: ReadonlySet<ServerId>
+  readonly quorum: number
+  readonly limits: PeerLimits
+  readonly log: ZabLog
+  readonly snapshots: SnapshotSource
+  out = new OutputBuilder()
+  now = 0
+  acceptedEpoch: number
+  currentEpoch: number
+  commitZxid: number
+  durableSeq = 0
+  durableZxid: number
+  protocolErrors = 0
+  /** Recent internal events, for traces; the driver may drain it. */
+  readonly events: string[] = []
+
+  private role: Role = 'LOOKING'
+  private started = false
+  private readonly election: Election
+  private leadership: Leadership | undefined
+  private learnership: Learnership | undefined
+  /** The vote we settled on while not LOOKING (sent to LOOKING peers). */
+  private settledVote: Vote | undefined
+  private lastSeq = 0
+  private readonly pendingBatches: { seq: number; lastZxid: number }[] = []
+  private lastRole: RoleEvent
+  private readonly commitLogCount: number
+
+  constructor(opts: ZabPeerOptions) {
+    const p = opts.persisted
+    assert(opts.voters.includes(opts.id) || opts.observers.includes(opts.id), 'peer is not a member')
+    assert(p.acceptedEpoch >= p.currentEpoch, 'persisted acceptedEpoch below currentEpoch')
+    assert(opts.initLimitTicks > 0 && opts.syncLimitTicks > 0, 'limits must be positive')
+    this.id = opts.id
+    this.voters = new Set(opts.voters)
+    this.observers = new Set(opts.observers)
+    this.quorum = Math.floor(this.voters.size / 2) + 1
+    this.limits = {
+      initLimitTicks: opts.initLimitTicks,
+      syncLimitTicks: opts.syncLimitTicks,
+      snapChunkBytesMax: opts.snapChunkBytesMax ?? 64 * 1024,
+    }
+    this.commitLogCount = Math.max(1, opts.commitLogCount ?? 500)
+    this.snapshots = opts.snapshots
+    this.log = new ZabLog(p.snapshotZxid, p.log)
+    this.acceptedEpoch = p.acceptedEpoch
+    this.currentEpoch = p.currentEpoch
+    // Only the snapshot is known committed; the log tail is committed again by a leader.
+    this.commitZxid = p.snapshotZxid
+    this.durableZxid = this.log.lastZxid
+    this.election = new Election({
+      id: this.id,
+      voters: this.voters,
+      quorum: this.quorum,
+      finalizeWaitTicks: opts.finalizeWaitTicks ?? 2,
+      notifyIntervalTicksMin: opts.notifyIntervalTicksMin ?? 1,
+      notifyIntervalTicksMax: opts.notifyIntervalTicksMax ?? 20,
+      prng: opts.prng,
+    })
+    this.lastRole = this.roleEvent()
+  }
+
+  // ---- the step function ----
+
+  step(input: Input): Output {
+    this.out = new OutputBuilder()
+    if (!this.started) {
+      this.started = true
+      this.startLooking()
+    }
+    this.dispatch(input)
+    return this.finish()
+  }
+
+  private dispatch(input: Input): void {
+    switch (input.kind) {
+      case 'tick':
+        return this.onTick()
+      case 'message':
+        return this.onMessage(input.from, input.msg)
+      case 'durable':
+        return this.onDurable(input.seq)
+      case 'propose':
+        this.out.proposed = this.leadership
+          ? this.leadership.propose(input.data)
+          : { ok: false, reason: 'not-leader' }
+        return
+      case 'sync':
+        return this.onLocalSync(input.requestId)
+      case 'appSend':
+        return this.out.send(input.to, { type: 'APP', payload: input.payload })
+      case 'peerConnected':
+        if (this.role === 'LOOKING') this.election.onPeerConnected(input.peer, this.sendFn)
+        return
+      case 'peerDisconnected':
+        return this.onPeerDisconnected(input.peer)
+    }
+  }
+
+  private finish(): Output {
+    this.trimLog()
+    let seq: number | undefined
+    if (this.out.hasPersist) {
+      seq = ++this.lastSeq
+      this.pendingBatches.push({ seq, lastZxid: this.log.lastZxid })
+    }
+    const now = this.roleEvent()
+    const changed =
+      now.role !== this.lastRole.role ||
+      now.epoch !== this.lastRole.epoch ||
+      now.leaderId !== this.lastRole.leaderId ||
+      now.serving !== this.lastRole.serving
+    this.lastRole = now
+    return this.out.build(seq, this.lastSeq, changed ? now : undefined)
+  }
+
+  /** Keeps at most commitLogCount committed entries in memory. */
+  private trimLog(): void {
+    this.log.trimCommitted(this.commitZxid, this.commitLogCount)
+  }
+
+  private readonly sendFn = (to: ServerId, msg: PeerMessage): void => this.out.send(to, msg)
+
+  // ---- inputs ----
+
+  private onTick(): void {
+    this.now++
+    if (this.role === 'LOOKING') return this.decide(this.election.onTick(this.now, this.sendFn))
+    if (this.leadership) return this.leadership.onTick()
+    this.learnership?.onTick()
+  }
+
+  private onMessage(from: ServerId, msg: PeerMessage): void {
+    if (!this.voters.has(from) && !this.observers.has(from)) return
+    if (from === this.id) return
+    if (msg.type === 'NOTIFICATION') return this.onNotification(from, msg)
+    if (msg.type === 'APP') {
+      this.out.app.push({ from, payload: msg.payload })
+      return
+    }
+    if (this.leadership) return this.leadership.onMessage(from, msg)
+    if (this.learnership && from === this.learnership.leaderId) this.learnership.onMessage(msg)
+  }
+
+  private onNotification(from: ServerId, n: NotificationMsg): void {
+    if (this.role === 'LOOKING') {
+      return this.decide(this.election.onNotification(from, n, this.now, this.sendFn))
+    }
+    // Settled: tell a LOOKING peer whom we follow, so it can join (FastLeaderElection does so).
+    if (n.state !== 'LOOKING' || this.settledVote === undefined) return
+    const v = this.settledVote
+    this.out.send(from, {
+      type: 'NOTIFICATION',
+      leader: v.leader,
+      zxid: v.zxid,
+      peerEpoch: v.epoch,
+      round: this.election.round,
+      state: this.role,
+    })
+  }
+
+  private onDurable(seq: number): void {
+    assert(seq <= this.lastSeq, `durable seq ${seq} was never emitted (last ${this.lastSeq})`)
+    if (seq <= this.durableSeq) return
+    this.durableSeq = seq
+    while (this.pendingBatches.length > 0 && this.pendingBatches[0]!.seq <= seq) {
+      this.durableZxid = this.pendingBatches.shift()!.lastZxid
+    }
+    this.leadership?.onDurable()
+  }
+
+  private onLocalSync(requestId: number): void {
+    const ok = this.leadership?.localSync(requestId) ?? this.learnership?.localSync(requestId) ?? false
+    if (!ok) this.out.syncFailed.push(requestId)
+  }
+
+  private onPeerDisconnected(peer: ServerId): void {
+    if (this.leadership) return this.leadership.dropLearner(peer)
+    // Our FIFO stream with the leader is broken: messages may be lost, so start over.
+    if (this.learnership && peer === this.learnership.leaderId)
+      this.goLooking(`lost connection to leader ${peer}`)
+  }
+
+  // ---- roles ----
+
+  private selfVote(): Vote {
+    return { leader: this.id, zxid: this.log.lastZxid, epoch: this.currentEpoch }
+  }
+
+  private startLooking(): void {
+    this.role = 'LOOKING'
+    this.settledVote = undefined
+    this.decide(this.election.start(this.selfVote(), this.now, this.sendFn))
+  }
+
+  private decide(d: Decision | undefined): void {
+    if (!d) return
+    assert(this.voters.has(d.vote.leader), 'elected a non-voter')
+    this.settledVote = d.vote
+    if (d.kind === 'lead') {
+      assert(this.voters.has(this.id), 'an observer cannot lead')
+      this.role = 'LEADING'
+      this.trace(`elected leader (round ${this.election.round})`)
+      this.leadership = new Leadership(this)
+      return
+    }
+    const observer = this.observers.has(this.id)
+    this.role = observer ? 'OBSERVING' : 'FOLLOWING'
+    this.trace(`${this.role} ${d.vote.leader} (round ${this.election.round})`)
+    this.learnership = new Learnership(this, d.vote.leader, observer)
+  }
+
+  goLooking(reason: string): void {
+    this.trace(`LOOKING: ${reason}`)
+    this.leadership?.stop()
+    this.learnership?.stop()
+    this.leadership = undefined
+    this.learnership = undefined
+    this.startLooking()
+  }
+
+  protocolError(reason: string): void {
+    this.protocolErrors++
+    this.goLooking(`protocol error: ${reason}`)
+  }
+
+  trace(event: string): void {
+    this.events.push(event)
+    if (this.events.length > 64) this.events.splice(0, this.events.length - 64)
+  }
+
+  private roleEvent(): RoleEvent {
+    if (this.leadership) {
+      return {
+        role: 'LEADING',
+        epoch: this.leadership.epoch,
+        leaderId: this.id,
+        serving: this.leadership.established,
+      }
+    }
+    if (this.learnership) {
+      const l = this.learnership
+      return {
+        role: this.role,
+        epoch: l.newEpoch ?? this.acceptedEpoch,
+        leaderId: l.leaderId,
+        serving: l.serving,
+      }
+    }
+    return { role: 'LOOKING', epoch: this.currentEpoch, leaderId: undefined, serving: false }
+  }
+
+  // ---- PeerCore: state changes that also queue their persist writes ----
+
+  stepSeq(): number {
+    return this.lastSeq + 1
+  }
+
+  setAcceptedEpoch(epoch: number): void {
+    assert(epoch >= this.acceptedEpoch, `acceptedEpoch would go back: ${epoch} < ${this.acceptedEpoch}`)
+    this.acceptedEpoch = epoch
+    this.out.persistMeta({ acceptedEpoch: epoch })
+  }
+
+  setCurrentEpoch(epoch: number): void {
+    assert(epoch >= this.currentEpoch, `currentEpoch would go back: ${epoch} < ${this.currentEpoch}`)
+    assert(epoch <= this.acceptedEpoch, 'currentEpoch above acceptedEpoch')
+    this.currentEpoch = epoch
+    this.out.persistMeta({ currentEpoch: epoch })
+  }
+
+  append(entry: LogEntry): void {
+    this.log.append(entry)
+    this.out.persistEntry(entry)
+  }
+
+  truncateAfter(zxid: number): void {
+    assert(zxid >= this.commitZxid, 'truncating committed entries')
+    this.log.truncateAfter(zxid)
+    this.out.persistTruncate(zxid)
+  }
+
+  installSnapshot(s: Snapshot): void {
+    assert(s.zxid >= this.commitZxid, 'snapshot older than our commit point')
+    this.log.resetTo(s.zxid)
+    this.commitZxid = s.zxid
+    this.out.persistSnapshot(s)
+    this.out.restore = s
+  }
+
+  commitThrough(zxid: number): void {
+    assert(zxid > this.commitZxid, 'commit does not advance')
+    assert(zxid <= this.log.lastZxid, 'commit beyond the log')
+    const entries = this.log.slice(this.commitZxid, zxid)
+    assert(entries.length > 0 && entries[entries.length - 1]!.zxid === zxid, 'commit target is not an entry')
+    this.commitZxid = zxid
+    for (const e of entries) this.out.commit.push(e)
+    this.learnership?.onCommitted()
+  }
+
+  // ---- read-only views ----
+
+  status(): PeerStatus {
+    const r = this.roleEvent()
+    return {
+      id: this.id,
+      role: r.role,
+      epoch: r.epoch,
+      leaderId: r.leaderId,
+      serving: r.serving,
+      acceptedEpoch: this.acceptedEpoch,
+      currentEpoch: this.currentEpoch,
+      lastZxid: this.log.lastZxid,
+      commitZxid: this.commitZxid,
+      durableZxid: this.durableZxid,
+      round: this.election.round,
+      protocolErrors: this.protocolErrors,
+    }
+  }
+
+  /** An in-memory log entry (undefined if unknown or trimmed). */
+  entry(zxid: number): LogEntry | undefined {
+    return this.log.get(zxid)
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * A real Conclave ensemble for tests: N server processes on free 127.0.0.1
+ * ports sharing a secret, each with its own data dir and a fault file
+ * (CONCLAVE_FAULT_FILE) through which a test partitions it from peers.
+ * Servers can be killed (-9), stopped and restarted; every process is
+ * reaped by stop().
+ */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fourLetterWord } from '../../server/cli/status-command.js'
+import { type ConclaveProcess, startConclave } from './conclave.js'
+import { freePort, tempDir, waitFor } from './wait.js'
+
+export interface Member {
+  id: number
+  clientPort: number
+  peerPort: number
+  observer: boolean
+  faultFile: string
+  proc: ConclaveProcess | undefined
+}
+
+export interface Ensemble {
+  members: Member[]
+  connectString: string
+  /** ws://host:port of one member. */
+  url(id: number): string
+  /** Each running member's `srvr` fields. */
+  status(id: number): Promise<Record<string, string>>
+  leader(timeoutMs?: number): Promise<number>
+  kill9(id: number): Promise<void>
+  start(id: number): Promise<void>
+  /** Cut this member's links to these peers (and theirs to it). */
+  partition(id: number, from: number[]): void
+  heal(): void
+  stop(): Promise<void>
+}
+
+export async function startEnsemble(
+  opts: { size?: number; observers?: number; tickTime?: number; extraArgs?: string[] } = {},
+): Promise<Ensemble> {
+  const size = opts.size ?? 3
+  const dir = tempDir('conclave-ensemble-')
+  const members: Member[] = []
+  for (let i = 1; i <= size + (opts.observers ?? 0); i++) {
+    members.push({
+      id: i,
+      clientPort: await freePort(),
+      peerPort: await freePort(),
+      observer: i > size,
+      faultFile: join(dir.path, `fault-${i}.json`),
+      proc: undefined,
+    })
+  }
+  const servers = members
+    .map((m) => `${m.id}=127.0.0.1:${m.peerPort}:${m.clientPort}${m.observer ? ':observer' : ''}`)
+    .join(',')
+  const startOne = async (m: Member): Promise<void> => {
+    writeFileSync(m.faultFile, '{}')
+    m.proc = await startConclave({
+      port: m.clientPort,
+      dataDir: join(dir.path, `node-${m.id}`),
+      tickTime: opts.tickTime ?? 200,
+      extraArgs: ['--id', String(m.id), '--servers', servers, ...(opts.extraArgs ?? [])],
+      env: { CONCLAVE_SECRET: 'ensemble-test-secret', CONCLAVE_FAULT_FILE: m.faultFile },
+    })
+  }
+  await Promise.all(members.map(startOne))
+  const member = (id: number): Member => {
+    const m = members.find((x) => x.id === id)
+    if (m === undefined) throw new Error(`no member ${id}`)
+    return m
+  }
+  const status = async (id: number): Promise<Record<string, string>> => {
+    const text = await fourLetterWord('127.0.0.1', member(id).clientPort, 'srvr', 1000)
+    const out: Record<string, string> = {}
+    for (const line of text.split('\n')) {
+      const at = line.indexOf(': ')
+      if (at > 0) out[line.slice(0, at)] = line.slice(at + 2)
+    }
+    return out
+  }
+  const ensemble: Ensemble = {
+    members,
+    connectString: members.map((m) => `ws://127.0.0.1:${m.clientPort}`).join(','),
+    url: (id) => `ws://127.0.0.1:${member(id).clientPort}`,
+    status,
+    async leader(timeoutMs = 20_000) {
+      return waitFor(
+        async () => {
+          for (const m of members) {
+            if (m.proc === undefined || m.proc.child.exitCode !== null || m.proc.child.signalCode !== null) continue
+            const s = await status(m.id).catch(() => undefined)
+            if (s?.Mode === 'leader') return m.id
+          }
+          return undefined
+        },
+        { timeoutMs, intervalMs: 50, what: 'an established leader' },
+      )
+    },
+    async kill9(id) {
+      await member(id).proc?.kill9()
+    },
+    async start(id) {
+      const m = member(id)
+      m.proc = undefined
+      await startOne(m)
+    },
+    partition(id, from) {
+      writeFileSync(member(id).faultFile, JSON.stringify({ blockPeers: from }))
+      for (const p of from) {
+        const other = member(p)
+        writeFileSync(other.faultFile, JSON.stringify({ blockPeers: [id] }))
+      }
+    },
+    heal() {
+      for (const m of members) writeFileSync(m.faultFile, '{}')
+    },
+    async stop() {
+      for (const m of members) await m.proc?.stop()
+      dir.remove()
+    },
+  }
+  return ensemble
+}

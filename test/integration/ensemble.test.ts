@@ -1,0 +1,178 @@
+/**
+ * A real 3-node ensemble on 127.0.0.1 with the real SDK: kill -9 of the
+ * leader under a steady write load loses no acknowledged write and a new
+ * leader serves writes; a follower killed and restarted catches up (by DIFF
+ * when a little behind, by SNAP when far behind); a partitioned minority
+ * commits nothing and stops serving; a session moves between servers
+ * keeping its ephemerals; an expired session's ephemerals vanish on every
+ * server; sync + read sees every write acknowledged before it.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { Client } from '../../client/index.js'
+import { stopAllConclave } from '../helpers/conclave.js'
+import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
+import { waitFor } from '../helpers/wait.js'
+
+let ensemble: Ensemble | undefined
+const clients: Client[] = []
+
+async function connect(connectString: string, sessionTimeoutMs = 6000): Promise<Client> {
+  const c = await Client.connect(connectString, { sessionTimeoutMs, connectTimeoutMs: 15_000, reconnectDelayMs: 0 })
+  clients.push(c)
+  return c
+}
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close().catch(() => {})
+  await ensemble?.stop()
+  ensemble = undefined
+})
+
+afterAll(stopAllConclave)
+
+/** The children of `path` as every live member sees them after a sync. */
+async function viewsOf(e: Ensemble, path: string, ids: number[]): Promise<string[][]> {
+  const out: string[][] = []
+  for (const id of ids) {
+    const c = await connect(e.url(id))
+    await c.sync(path)
+    out.push((await c.getChildren(path)).sort())
+    await c.close()
+  }
+  return out
+}
+
+describe('3-node ensemble', () => {
+  it('loses no acknowledged write when the leader is killed under load, and elects a new leader', async () => {
+    ensemble = await startEnsemble()
+    const e = ensemble
+    const leader = await e.leader()
+    const followers = e.members.map((m) => m.id).filter((id) => id !== leader)
+    const writer = await connect(followers.map((id) => e.url(id)).join(','), 10_000)
+    await writer.create('/load', '')
+    const acked: string[] = []
+    let stop = false
+    let failures = 0
+    const load = (async () => {
+      for (let i = 0; i < 20_000 && !stop; i++) {
+        try {
+          acked.push(await writer.create('/load/w-', String(i), { mode: 'persistentSequential' }))
+        } catch {
+          failures++
+          await new Promise((r) => setTimeout(r, 20))
+        }
+      }
+    })()
+    await waitFor(() => acked.length >= 100, { timeoutMs: 20_000, what: '100 acknowledged writes' })
+    const killedAt = Date.now()
+    await e.kill9(leader)
+    const before = acked.length
+    await waitFor(() => acked.length > before + 20, { timeoutMs: 30_000, what: 'writes after the failover' })
+    const failoverMs = Date.now() - killedAt
+    stop = true
+    await load
+    const newLeader = await e.leader()
+    expect(newLeader).not.toBe(leader)
+    const views = await viewsOf(e, '/load', followers)
+    for (const v of views) {
+      const have = new Set(v.map((n) => `/load/${n}`))
+      expect(acked.filter((p) => !have.has(p))).toEqual([])
+    }
+    expect(views[0]).toEqual(views[1])
+    console.log(`failover: ${failoverMs} ms from kill -9 to 20 more writes; ${failures} writes failed meanwhile`)
+  })
+
+  it('brings a restarted follower up to date, by DIFF and by SNAP', async () => {
+    ensemble = await startEnsemble()
+    const e = ensemble
+    const leader = await e.leader()
+    const follower = e.members.map((m) => m.id).find((id) => id !== leader)!
+    const c = await connect(e.url(leader))
+    await c.create('/catch', '')
+    await e.kill9(follower)
+    for (let i = 0; i < 50; i++) await c.create(`/catch/a${i}`, '')
+    await e.start(follower)
+    const f = await connect(e.url(follower))
+    await f.sync('/catch')
+    expect((await f.getChildren('/catch')).length).toBe(50)
+    // Far behind (more than the leader's 500 in-memory committed entries): SNAP.
+    await e.kill9(follower)
+    const pending: Promise<unknown>[] = []
+    for (let i = 0; i < 1200; i++) pending.push(c.create(`/catch/b${i}`, ''))
+    await Promise.all(pending)
+    await e.start(follower)
+    const g = await connect(e.url(follower))
+    await g.sync('/catch')
+    expect((await g.getChildren('/catch')).length).toBe(1250)
+    const s = await e.status(follower)
+    const l = await e.status(leader)
+    expect(s.Zxid).toBe(l.Zxid)
+    expect(s.Digest).toBe(l.Digest)
+  })
+
+  it('a partitioned minority commits nothing and stops serving; the majority goes on', async () => {
+    ensemble = await startEnsemble()
+    const e = ensemble
+    const leader = await e.leader()
+    const others = e.members.map((m) => m.id).filter((id) => id !== leader)
+    const c = await connect(e.url(others[0]!))
+    await c.create('/part', 'before')
+    // Isolate the leader: it must step down and stop serving.
+    e.partition(leader, others)
+    await waitFor(async () => (await e.status(leader).catch(() => ({ Mode: 'gone' }))).Mode !== 'leader', {
+      timeoutMs: 20_000,
+      what: 'the isolated leader to step down',
+    })
+    const newLeader = await e.leader()
+    expect(others).toContain(newLeader)
+    await c.setData('/part', 'during')
+    await expect(Client.connect(e.url(leader), { connectTimeoutMs: 1500 })).rejects.toMatchObject({
+      code: 'CONNECTION_LOSS',
+    })
+    expect((await e.status(leader)).Mode).toBe('looking')
+    e.heal()
+    await waitFor(async () => ['follower', 'leader'].includes((await e.status(leader)).Mode ?? ''), {
+      timeoutMs: 20_000,
+      what: 'the old leader to rejoin',
+    })
+    const back = await connect(e.url(leader))
+    await back.sync('/part')
+    expect(new TextDecoder().decode((await back.getData('/part')).data)).toBe('during')
+  })
+
+  it('moves a session to another server, keeping its ephemerals; an expired session’s ephemerals vanish everywhere', async () => {
+    ensemble = await startEnsemble()
+    const e = ensemble
+    const leader = await e.leader()
+    const [a, b] = e.members.map((m) => m.id).filter((id) => id !== leader) as [number, number]
+    const mover = await connect(`${e.url(a)},${e.url(b)}`, 8000)
+    await mover.create('/moving', '', { mode: 'ephemeral' })
+    const id = mover.sessionId
+    const before = mover.server
+    await e.kill9(before === e.url(a) ? a : b)
+    await waitFor(() => mover.state === 'connected' && mover.server !== before, {
+      timeoutMs: 20_000,
+      what: 'the session to move',
+    })
+    expect(mover.sessionId).toBe(id)
+    const watcher = await connect(e.url(leader))
+    expect((await watcher.exists('/moving'))?.ephemeralOwner).toBe(id)
+
+    // A session whose client vanishes: its ephemerals go once it expires, on every live server.
+    const short = await connect(e.url(leader), 2000)
+    await short.create('/short-lived', '', { mode: 'ephemeral' })
+    const pw = short.sessionPassword
+    void pw
+    // Drop the client without closing the session.
+    ;(short as unknown as { session: { transport?: { close(): void } } }).session?.transport?.close()
+    await short.close().catch(() => {})
+    const live = e.members.filter((m) => m.proc?.child.exitCode === null && m.proc.child.signalCode === null)
+    for (const m of live) {
+      const c = await connect(e.url(m.id))
+      await waitFor(async () => (await c.exists('/short-lived')) === null, {
+        timeoutMs: 15_000,
+        what: `the ephemeral to vanish on server ${m.id}`,
+      })
+    }
+  })
+})

@@ -1,0 +1,381 @@
+/**
+ * runSimulation: one seed of the deterministic simulation of a whole
+ * ensemble in one process. A safety phase injects faults (crashes with torn
+ * writes, partitions, connection breaks, stalls, slow disks) under client
+ * load; a liveness phase heals everything and restarts every server, after
+ * which a write must be acknowledged within a bound.
+ *
+ * Invariants: everything is derived from the seed (one Prng forked per
+ * component) and the Scheduler; nothing reads real time; the same seed gives
+ * the same trace, so a failure replays exactly (`--seed N` in cli.ts).
+ */
+
+import { Prng } from '../../server/core/prng.js'
+import type { ServerId } from '../../server/zab/index.js'
+import { AssertionError } from '../../shared/assert.js'
+import { Checker, SimViolation } from './checker.js'
+import { Scheduler } from './scheduler.js'
+import { SimNetwork } from './sim-network.js'
+import { SimNode } from './sim-node.js'
+import { drawSwarm, type Swarm } from './swarm.js'
+import { Trace } from './trace.js'
+import { Workload } from './workload.js'
+
+export type Mutation = 'none' | 'sendBeforeDurable' | 'lyingDisk' | 'noQuorum' | 'metaFirst'
+
+export interface SimOptions {
+  seed: number
+  mutation?: Mutation
+  safetyMs?: number
+  livenessMsMax?: number
+  traceLines?: number
+  echo?: boolean
+}
+
+export interface SimStats {
+  events: number
+  commits: number
+  leaders: number
+  writesIssued: number
+  writesAcked: number
+  syncsDone: number
+  crashes: number
+  partitions: number
+  powerLosses: number
+  pauses: number
+  connBreaks: number
+  stalls: number
+  slowFsyncs: number
+  tornCrashes: number
+  lossyCrashes: number
+  livenessMs: number
+  diffs: number
+  truncs: number
+  snaps: number
+}
+
+export interface SimResult {
+  seed: number
+  ok: boolean
+  violation: { invariant: string; detail: string } | undefined
+  trace: string[]
+  swarm: Swarm
+  stats: SimStats
+}
+
+/** Faults injected in a run (everything but latency). */
+export function faultCount(s: SimStats): number {
+  return s.crashes + s.partitions + s.powerLosses + s.pauses + s.connBreaks + s.stalls + s.slowFsyncs
+}
+
+class Run {
+  readonly sched = new Scheduler()
+  readonly prng: Prng
+  readonly swarm: Swarm
+  readonly trace: Trace
+  readonly nodes: SimNode[] = []
+  readonly checker: Checker
+  readonly net: SimNetwork
+  readonly workload: Workload
+  safety = true
+  partitions = 0
+  powerLosses = 0
+  pauses = 0
+  private loops = 0
+
+  constructor(readonly opts: SimOptions) {
+    this.prng = new Prng(opts.seed)
+    this.swarm = drawSwarm(this.prng.fork('swarm'))
+    this.trace = new Trace(opts.traceLines ?? 200, () => this.sched.now, opts.echo ?? false)
+    this.checker = new Checker(this.nodes, opts.mutation !== 'lyingDisk')
+    const s = this.swarm
+    this.net = new SimNetwork(
+      this.sched,
+      this.prng.fork('net'),
+      {
+        latencyMsMin: 1,
+        latencyMsMax: s.latencyMsMax,
+        stallProbability: s.stallProbability,
+        stallMsMax: 400,
+        breakProbability: s.breakProbability,
+        detectMsMax: s.detectMsMax,
+        reconnectMs: 20,
+        tcpTimeoutMs: 1000,
+      },
+      {
+        isUp: (n) => this.node(n).up,
+        incarnation: (n) => this.node(n).incarnation,
+        deliver: (to, from, bytes) => this.node(to).deliver(from, bytes),
+        connected: (n, p, conn) => this.node(n).connected(p, conn),
+        disconnected: (n, p) => this.node(n).disconnected(p),
+        trace: (l) => this.trace.add(l),
+      },
+    )
+    this.buildNodes()
+    this.workload = new Workload(
+      this.nodes,
+      this.checker,
+      this.prng.fork('clients'),
+      s.keys,
+      () => this.sched.now,
+    )
+  }
+
+  node(id: ServerId): SimNode {
+    return this.nodes[id - 1]!
+  }
+
+  private buildNodes(): void {
+    const s = this.swarm
+    const mutation = this.opts.mutation ?? 'none'
+    const voters = Array.from({ length: s.voters }, (_, i) => i + 1)
+    const observers = Array.from({ length: s.observers }, (_, i) => s.voters + i + 1)
+    const skew = this.prng.fork('skew')
+    for (const id of [...voters, ...observers]) {
+      const isVoter = id <= s.voters
+      const cfg = {
+        id,
+        // The noQuorum mutation: every server believes it is alone.
+        voters: mutation === 'noQuorum' ? (isVoter ? [id] : [1]) : voters,
+        observers: mutation === 'noQuorum' ? (isVoter ? [] : [id]) : observers,
+        tickMs: Math.max(1, Math.round(s.tickMs * (1 + s.tickSkew * (2 * skew.float() - 1)))),
+        initLimitTicks: s.initLimitTicks,
+        syncLimitTicks: s.syncLimitTicks,
+        commitLogCount: s.commitLogCount,
+        snapChunkBytesMax: s.snapChunkBytesMax,
+        snapshotChunkBytes: s.snapshotChunkBytes,
+        disk: {
+          fsyncMsMin: 0,
+          fsyncMsMax: 3,
+          slowProbability: s.fsyncSlowProbability,
+          slowMsMax: s.fsyncSlowMsMax,
+          lying: mutation === 'lyingDisk',
+          metaFirst: mutation === 'metaFirst',
+        },
+        sendBeforeDurable: mutation === 'sendBeforeDurable',
+      }
+      this.nodes.push(new SimNode(cfg, this.sched, this.net, this.observer(), this.prng.fork(`node-${id}`)))
+    }
+  }
+
+  private observer(): ConstructorParameters<typeof SimNode>[3] {
+    return {
+      output: (node, out) => {
+        if (out.role) this.checker.onRole(node, out.role)
+      },
+      sending: (node, env) => this.checker.onSend(node, env),
+      committed: (node, zxid, data, prev) => {
+        this.checker.onCommit(node, zxid, data, prev)
+        this.workload.onCommitted(node, zxid, data)
+      },
+      restored: (node, zxid) => this.checker.onRestore(node, zxid),
+      app: (node, from, payload) => this.workload.onApp(node, from, payload),
+      syncDone: (node, requestId) => this.workload.onSyncDone(node, requestId),
+      violation: (what) => this.checker.fail('disk', what),
+      trace: (line) => this.trace.add(line),
+    }
+  }
+
+  /** Schedules `fn` again and again at exponential-ish intervals while the safety phase lasts. */
+  private every(meanMs: number, fn: () => void, always = false): void {
+    if (meanMs <= 0) return
+    const p = this.prng.fork(`every-${this.loops++}`)
+    const loop = () => {
+      if (!always && !this.safety) return
+      fn()
+      this.sched.after(p.int(1, 2 * meanMs), loop)
+    }
+    this.sched.after(p.int(1, 2 * meanMs), loop)
+  }
+
+  scheduleFaults(): void {
+    const s = this.swarm
+    const p = this.prng.fork('faults')
+    this.every(s.crashEveryMs, () => {
+      // Leaders half the time: their crashes leave uncommitted proposals behind (TRUNC).
+      const leaders = this.nodes.filter((n) => n.up && n.peer.status().role === 'LEADING')
+      const n = leaders.length > 0 && p.chance(0.5) ? p.pick(leaders) : p.pick(this.nodes)
+      if (!n.up) return
+      const crash = () => {
+        if (!n.up) return
+        n.crash()
+        this.net.nodeDown(n.id)
+        this.sched.after(p.int(1, s.downMsMax), () => this.restart(n))
+      }
+      // Half the time, crash just after a write is submitted, before its fsync.
+      if (p.chance(0.5)) n.armCrash(crash)
+      else crash()
+    })
+    this.every(s.powerLossEveryMs, () => this.powerLoss(p))
+    this.every(s.pauseEveryMs, () => {
+      this.pauses++
+      p.pick(this.nodes).pause(p.int(1, s.pauseMsMax))
+    })
+    this.every(s.partitionEveryMs, () => this.partition(p))
+    this.every(s.appSnapshotEveryMs, () => p.pick(this.nodes).takeAppSnapshot(), true)
+    this.every(s.writeEveryMs, () => this.workload.issueWrite(), true)
+    this.every(s.syncEveryMs, () => this.workload.issueSync(), true)
+  }
+
+  /** A rack loses power: a majority (or everyone) crashes at the same instant. */
+  private powerLoss(p: Prng): void {
+    const all = p.shuffle([...this.nodes])
+    const count = p.chance(0.5) ? all.length : Math.floor(all.length / 2) + 1
+    this.trace.add(
+      `power loss: ${all
+        .slice(0, count)
+        .map((n) => `n${n.id}`)
+        .join(' ')}`,
+    )
+    this.powerLosses++
+    const downMs = p.int(1, this.swarm.downMsMax)
+    for (const n of all.slice(0, count)) {
+      if (!n.up) continue
+      n.crash()
+      this.net.nodeDown(n.id)
+      this.sched.after(downMs + p.int(0, 50), () => this.restart(n))
+    }
+  }
+
+  private restart(n: SimNode): void {
+    if (n.up) return
+    n.restart()
+    if (n.disk.snapshot) this.checker.onRestore(n, n.disk.snapshot.zxid)
+    this.net.nodeUp(n.id)
+  }
+
+  private partition(p: Prng): void {
+    const ids = this.nodes.map((n) => n.id)
+    const kind = p.pick(['isolate', 'split', 'asymmetric', 'pairs'] as const)
+    const pairs: [number, number][] = []
+    const shuffled = p.shuffle([...ids])
+    const cut = kind === 'isolate' || kind === 'asymmetric' ? 1 : p.int(1, ids.length - 1)
+    const left = new Set(shuffled.slice(0, cut))
+    for (const a of ids) {
+      for (const b of ids) {
+        if (a === b) continue
+        if (kind === 'pairs' ? p.chance(0.3) : left.has(a) !== left.has(b)) {
+          // Asymmetric: only messages out of the isolated side are blocked.
+          if (kind !== 'asymmetric' || left.has(a)) pairs.push([a, b])
+        }
+      }
+    }
+    this.partitions++
+    this.trace.add(`net: partition ${kind} ${pairs.map(([a, b]) => `${a}>${b}`).join(' ')}`)
+    this.net.block(pairs)
+    this.sched.after(p.int(50, this.swarm.partitionMsMax), () => {
+      if (!this.safety) return
+      this.trace.add('net: heal')
+      this.net.healAll()
+    })
+  }
+
+  startLiveness(): void {
+    this.safety = false
+    this.trace.add('--- liveness phase: heal all, restart all ---')
+    this.net.healAll()
+    for (const n of this.nodes) this.restart(n)
+  }
+}
+
+function emptyStats(): SimStats {
+  return {
+    events: 0,
+    commits: 0,
+    leaders: 0,
+    writesIssued: 0,
+    writesAcked: 0,
+    syncsDone: 0,
+    crashes: 0,
+    partitions: 0,
+    powerLosses: 0,
+    pauses: 0,
+    connBreaks: 0,
+    stalls: 0,
+    slowFsyncs: 0,
+    tornCrashes: 0,
+    lossyCrashes: 0,
+    livenessMs: 0,
+    diffs: 0,
+    truncs: 0,
+    snaps: 0,
+  }
+}
+
+function collectStats(run: Run, livenessMs: number): SimStats {
+  const s = emptyStats()
+  s.events = run.sched.executed
+  s.commits = run.checker.committedCount
+  s.leaders = run.checker.establishedLeaders
+  s.writesIssued = run.workload.writesIssued
+  s.writesAcked = run.workload.writesAcked
+  s.syncsDone = run.workload.syncsDone
+  s.partitions = run.partitions
+  s.powerLosses = run.powerLosses
+  s.pauses = run.pauses
+  s.connBreaks = run.net.breaks
+  s.stalls = run.net.stalls
+  for (const n of run.nodes) {
+    s.crashes += n.crashes
+    s.slowFsyncs += n.disk.slowFsyncs
+    s.tornCrashes += n.disk.tornCrashes
+    s.lossyCrashes += n.disk.lossyCrashes
+  }
+  s.livenessMs = livenessMs
+  s.diffs = run.checker.syncKinds.DIFF
+  s.truncs = run.checker.syncKinds.TRUNC
+  s.snaps = run.checker.syncKinds.SNAP
+  return s
+}
+
+export function runSimulation(opts: SimOptions): SimResult {
+  const run = new Run(opts)
+  const safetyMs = opts.safetyMs ?? 6000
+  const livenessMsMax = opts.livenessMsMax ?? 20_000
+  let violation: SimResult['violation']
+  let livenessMs = 0
+  const checkAfterEvent = () => {
+    run.checker.afterEvent()
+    return false
+  }
+  try {
+    run.net.start(run.nodes.map((n) => n.id))
+    run.scheduleFaults()
+    run.sched.runUntil(safetyMs, checkAfterEvent)
+    run.startLiveness()
+    const ackedBefore = run.workload.writesAcked
+    const start = run.sched.now
+    run.sched.runUntil(start + livenessMsMax, () => {
+      run.checker.afterEvent()
+      return run.workload.writesAcked > ackedBefore
+    })
+    livenessMs = run.sched.now - start
+    if (run.workload.writesAcked === ackedBefore) {
+      run.checker.fail('liveness', `no write acknowledged within ${livenessMsMax} ms of healing`)
+    }
+  } catch (e) {
+    if (e instanceof SimViolation) violation = { invariant: e.invariant, detail: e.detail }
+    else if (e instanceof AssertionError) violation = { invariant: 'assertion', detail: e.message }
+    else throw e
+  }
+  return {
+    seed: opts.seed,
+    ok: violation === undefined,
+    violation,
+    trace: run.trace.tail(),
+    swarm: run.swarm,
+    stats: collectStats(run, livenessMs),
+  }
+}
+
+export function formatFailure(r: SimResult): string {
+  const v = r.violation
+  return [
+    `SIMULATION FAILED seed=${r.seed} (0x${r.seed.toString(16)})`,
+    `invariant: ${v?.invariant}: ${v?.detail}`,
+    `swarm: ${JSON.stringify(r.swarm)}`,
+    `replay: npm run build && node dist/test/sim/cli.js --seed ${r.seed}`,
+    '--- last trace lines ---',
+    ...r.trace,
+  ].join('\n')
+}

@@ -1,0 +1,159 @@
+/**
+ * Peer message codec: every message type round-trips (examples and
+ * fast-check), a fixed hex fixture pins the format, and every malformed
+ * input (each truncation, unknown type or version, trailing bytes, bad
+ * boolean, epoch or integer out of range) is a PeerMessageDecodeError.
+ */
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  decodePeerMessage,
+  encodePeerMessage,
+  type PeerMessage,
+  PeerMessageDecodeError,
+} from '../../../server/zab/index.js'
+
+const bytes = new Uint8Array([1, 2, 3, 250])
+const Z = 5 * 2 ** 32 + 7
+
+const EXAMPLES: PeerMessage[] = [
+  { type: 'NOTIFICATION', leader: 3, zxid: Z, peerEpoch: 5, round: 2 ** 40, state: 'OBSERVING' },
+  { type: 'FOLLOWERINFO', acceptedEpoch: 4 },
+  { type: 'OBSERVERINFO', acceptedEpoch: 0 },
+  { type: 'LEADERINFO', newEpoch: 2 ** 21 - 1 },
+  { type: 'ACKEPOCH', epoch: 6, currentEpoch: 5, lastZxid: Z, reAck: true },
+  { type: 'DIFF', lastZxid: Z },
+  { type: 'TRUNC', zxid: 0 },
+  { type: 'SNAP', zxid: Z, chunkCount: 3 },
+  { type: 'SNAPCHUNK', index: 2, data: bytes },
+  { type: 'PROPOSAL', zxid: Z, data: new Uint8Array() },
+  { type: 'NEWLEADER', epoch: 6 },
+  { type: 'ACK', zxid: Z, newLeaderEpoch: 0 },
+  { type: 'UPTODATE', commitZxid: Z },
+  { type: 'COMMIT', zxid: Z },
+  { type: 'INFORM', zxid: Z, data: bytes },
+  { type: 'PING', round: 17 },
+  { type: 'SYNC', requestId: Number.MAX_SAFE_INTEGER },
+  { type: 'SYNCREPLY', requestId: 1, zxid: Z },
+  { type: 'APP', payload: bytes },
+]
+
+const zxid = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })
+const epoch = fc.integer({ min: 0, max: 2 ** 21 - 1 })
+const u32 = fc.integer({ min: 0, max: 2 ** 32 - 1 })
+const data = fc.uint8Array({ maxLength: 64 })
+
+const arbMessage: fc.Arbitrary<PeerMessage> = fc.oneof(
+  fc.record({
+    type: fc.constant('NOTIFICATION' as const),
+    leader: u32,
+    zxid,
+    peerEpoch: epoch,
+    round: zxid,
+    state: fc.constantFrom('LOOKING', 'FOLLOWING', 'LEADING', 'OBSERVING' as const),
+  }),
+  fc.record({
+    type: fc.constantFrom('FOLLOWERINFO' as const, 'OBSERVERINFO' as const),
+    acceptedEpoch: epoch,
+  }),
+  fc.record({ type: fc.constant('LEADERINFO' as const), newEpoch: epoch }),
+  fc.record({
+    type: fc.constant('ACKEPOCH' as const),
+    epoch,
+    currentEpoch: epoch,
+    lastZxid: zxid,
+    reAck: fc.boolean(),
+  }),
+  fc.record({ type: fc.constant('DIFF' as const), lastZxid: zxid }),
+  fc.record({ type: fc.constantFrom('TRUNC' as const, 'COMMIT' as const), zxid }),
+  fc.record({ type: fc.constant('SNAP' as const), zxid, chunkCount: u32 }),
+  fc.record({ type: fc.constant('SNAPCHUNK' as const), index: u32, data }),
+  fc.record({ type: fc.constantFrom('PROPOSAL' as const, 'INFORM' as const), zxid, data }),
+  fc.record({ type: fc.constant('NEWLEADER' as const), epoch }),
+  fc.record({ type: fc.constant('ACK' as const), zxid, newLeaderEpoch: epoch }),
+  fc.record({ type: fc.constant('UPTODATE' as const), commitZxid: zxid }),
+  fc.record({ type: fc.constant('PING' as const), round: zxid }),
+  fc.record({ type: fc.constant('SYNC' as const), requestId: zxid }),
+  fc.record({ type: fc.constant('SYNCREPLY' as const), requestId: zxid, zxid }),
+  fc.record({ type: fc.constant('APP' as const), payload: data }),
+)
+
+function hex(b: Uint8Array): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('')
+}
+
+function expectDecodeError(b: Uint8Array): void {
+  expect(() => decodePeerMessage(b)).toThrow(PeerMessageDecodeError)
+}
+
+describe('peer message codec', () => {
+  it('round-trips one example of every message type', () => {
+    const types = new Set(EXAMPLES.map((m) => m.type))
+    expect(types.size).toBe(19)
+    for (const m of EXAMPLES) expect(decodePeerMessage(encodePeerMessage(m))).toEqual(m)
+  })
+
+  it('round-trips arbitrary messages', () => {
+    fc.assert(
+      fc.property(arbMessage, (m) => {
+        expect(decodePeerMessage(encodePeerMessage(m))).toEqual(m)
+      }),
+    )
+  })
+
+  it('pins the wire format (hex fixture)', () => {
+    expect(hex(encodePeerMessage({ type: 'PROPOSAL', zxid: Z, data: bytes }))).toBe(
+      '01020000000500000007000000040102 03fa'.replace(' ', ''),
+    )
+    expect(hex(encodePeerMessage({ type: 'ACK', zxid: 1, newLeaderEpoch: 2 }))).toBe(
+      '0103000000000000000100000002',
+    )
+  })
+
+  it('rejects every truncation of every example', () => {
+    for (const m of EXAMPLES) {
+      const b = encodePeerMessage(m)
+      for (let n = 0; n < b.length; n++) expectDecodeError(b.subarray(0, n))
+    }
+  })
+
+  it('rejects unknown versions and types, trailing bytes and out-of-range fields', () => {
+    const ack = encodePeerMessage({ type: 'ACK', zxid: 1, newLeaderEpoch: 0 })
+    expectDecodeError(Uint8Array.of(2, ...ack.subarray(1)))
+    expectDecodeError(Uint8Array.of(1, 99))
+    expectDecodeError(Uint8Array.of(...ack, 0))
+    const ackEpoch = encodePeerMessage({
+      type: 'ACKEPOCH',
+      epoch: 1,
+      currentEpoch: 1,
+      lastZxid: 1,
+      reAck: false,
+    })
+    const badBool = Uint8Array.from(ackEpoch)
+    badBool[badBool.length - 1] = 2
+    expectDecodeError(badBool)
+    const bigEpoch = Uint8Array.of(1, 17, 0x00, 0x20, 0x00, 0x00) // LEADERINFO epoch 2**21
+    expectDecodeError(bigEpoch)
+    const bigZxid = Uint8Array.of(1, 4, 0x00, 0x20, 0, 0, 0, 0, 0, 0) // COMMIT zxid 2**53
+    expectDecodeError(bigZxid)
+    const hugeLength = Uint8Array.of(1, 35, 0xff, 0xff, 0xff, 0xff) // APP claiming 4 GiB
+    expectDecodeError(hugeLength)
+  })
+
+  it('never throws anything but PeerMessageDecodeError on random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (b) => {
+        try {
+          decodePeerMessage(b)
+        } catch (e) {
+          expect(e).toBeInstanceOf(PeerMessageDecodeError)
+        }
+      }),
+    )
+  })
+
+  it('refuses to encode out-of-range fields', () => {
+    expect(() => encodePeerMessage({ type: 'NEWLEADER', epoch: 2 ** 21 })).toThrow(RangeError)
+    expect(() => encodePeerMessage({ type: 'COMMIT', zxid: -1 })).toThrow(RangeError)
+  })
+})

@@ -1,0 +1,157 @@
+/**
+ * Synchronisation scenarios: planSync's choice (DIFF/TRUNC/SNAP), TRUNC of
+ * uncommitted entries of an old epoch, SNAP streamed in bounded chunks, and
+ * the NEWLEADER ordering of ZOOKEEPER-3911/-4646 (history, then
+ * currentEpoch, then ACK, which waits for durability).
+ */
+import { describe, expect, it } from 'vitest'
+import { Prng } from '../../../server/core/prng.js'
+import { planSync } from '../../../server/zab/sync-plan.js'
+import { ZabLog } from '../../../server/zab/zab-log.js'
+import { ZabPeer } from '../../../server/zab/zab-peer.js'
+import { entry, Harness, zx } from './harness.js'
+
+describe('planSync', () => {
+  const log = new ZabLog(zx(1, 2), [entry(1, 3), entry(1, 4), entry(2, 1), entry(2, 2)])
+  it('sends an empty DIFF to a learner at our last zxid', () => {
+    expect(planSync(log, zx(2, 2), zx(2, 2))).toEqual({ kind: 'DIFF', from: zx(2, 2) })
+  })
+  it('DIFFs from a known zxid, including the base', () => {
+    expect(planSync(log, zx(1, 4), zx(2, 2))).toEqual({ kind: 'DIFF', from: zx(1, 4) })
+    expect(planSync(log, zx(1, 2), zx(2, 2))).toEqual({ kind: 'DIFF', from: zx(1, 2) })
+  })
+  it('TRUNCs entries of an older epoch we never had, and a tail past ours', () => {
+    expect(planSync(log, zx(1, 7), zx(2, 2))).toEqual({ kind: 'TRUNC', to: zx(1, 4) })
+    expect(planSync(log, zx(2, 5), zx(2, 2))).toEqual({ kind: 'TRUNC', to: zx(2, 2) })
+  })
+  it('SNAPs a learner older than the in-memory log', () => {
+    expect(planSync(log, zx(1, 1), zx(2, 2))).toEqual({ kind: 'SNAP' })
+  })
+  it('bounds observers by the commit point', () => {
+    expect(planSync(log, zx(1, 4), zx(2, 1))).toEqual({ kind: 'DIFF', from: zx(1, 4) })
+  })
+})
+
+describe('synchronisation', () => {
+  it('TRUNCates uncommitted entries of an older epoch the leader never had', () => {
+    // 3 had proposals 1.3-1.5 that never reached a quorum; 1 and 2 moved on to epoch 2.
+    const common = [entry(1, 1), entry(1, 2)]
+    const h = new Harness({
+      voters: [1, 2, 3],
+      persisted: {
+        1: { acceptedEpoch: 2, currentEpoch: 2, snapshotZxid: 0, log: [...common, entry(2, 1)] },
+        2: { acceptedEpoch: 2, currentEpoch: 2, snapshotZxid: 0, log: [...common, entry(2, 1)] },
+        3: {
+          acceptedEpoch: 1,
+          currentEpoch: 1,
+          snapshotZxid: 0,
+          log: [...common, entry(1, 3), entry(1, 4), entry(1, 5)],
+        },
+      },
+    })
+    expect(h.settle()).toBe(2)
+    expect(h.sentOfType('TRUNC').map((s) => [s.to, s.msg.zxid])).toEqual([[3, zx(1, 2)]])
+    const zxids = (id: number) => h.committed.get(id)!.map((e) => e.zxid)
+    expect(zxids(3)).toEqual([zx(1, 1), zx(1, 2), zx(2, 1)])
+    expect(h.disks.get(3)!.log.map((e) => e.zxid)).toEqual([zx(1, 1), zx(1, 2), zx(2, 1)])
+    expect(h.sms.get(3)!.digest()).toBe(h.sms.get(2)!.digest())
+  })
+
+  it('SNAPs a far-behind follower in bounded chunks', () => {
+    const h = new Harness({ voters: [1, 2, 3], commitLogCount: 3, snapChunkBytesMax: 40 })
+    const leader = h.settle()
+    const lagger = [1, 2, 3].find((id) => id !== leader)!
+    h.crash(lagger)
+    for (let i = 0; i < 12; i++) h.propose(`w:${i}:k${i % 4}:value-${i}`)
+    h.deliver()
+    h.tick()
+    h.restart(lagger)
+    h.until(() => h.role(lagger)?.serving === true)
+    const snaps = h.sentOfType('SNAP').filter((s) => s.to === lagger)
+    expect(snaps).toHaveLength(1)
+    const chunks = h.sentOfType('SNAPCHUNK').filter((s) => s.to === lagger)
+    expect(chunks.length).toBe(snaps[0]!.msg.chunkCount)
+    expect(chunks.length).toBeGreaterThan(1)
+    for (const c of chunks) expect(c.msg.data.length).toBeLessThanOrEqual(40)
+    expect(h.sms.get(lagger)!.appliedZxid).toBe(h.sms.get(leader)!.appliedZxid)
+    expect(h.sms.get(lagger)!.digest()).toBe(h.sms.get(leader)!.digest())
+    expect(h.disks.get(lagger)!.snapshot?.zxid).toBe(snaps[0]!.msg.zxid)
+  })
+
+  it('ACKs NEWLEADER only after the synced history, then currentEpoch, are durable (ZOOKEEPER-4646)', () => {
+    const f = new ZabPeer({
+      id: 2,
+      voters: [1, 2, 3],
+      observers: [],
+      initLimitTicks: 10,
+      syncLimitTicks: 5,
+      prng: new Prng(1),
+      persisted: { acceptedEpoch: 1, currentEpoch: 1, snapshotZxid: 0, log: [entry(1, 1)] },
+      snapshots: { takeSnapshot: () => ({ zxid: 0, chunks: [] }) },
+    })
+    const from = 3
+    const vote = { type: 'NOTIFICATION', leader: 3, zxid: zx(1, 1), peerEpoch: 1, round: 1 } as const
+    f.step({ kind: 'message', from: 1, msg: { ...vote, state: 'FOLLOWING' } })
+    f.step({ kind: 'message', from, msg: { ...vote, state: 'LEADING' } })
+    expect(f.status().role).toBe('FOLLOWING')
+    const info = f.step({ kind: 'message', from, msg: { type: 'LEADERINFO', newEpoch: 2 } })
+    expect(info.persist?.meta).toEqual({ acceptedEpoch: 2 })
+    expect(info.sendNow.filter((e) => e.msg.type === 'ACKEPOCH')).toEqual([])
+    expect(info.sendAfterDurable.map((e) => e.msg.type)).toEqual(['ACKEPOCH'])
+    expect(info.afterSeq).toBe(info.persist?.seq)
+    f.step({ kind: 'message', from, msg: { type: 'DIFF', lastZxid: zx(1, 2) } })
+    const prop = f.step({
+      kind: 'message',
+      from,
+      msg: { type: 'PROPOSAL', zxid: zx(1, 2), data: new Uint8Array([1]) },
+    })
+    expect(prop.persist?.entries.map((e) => e.zxid)).toEqual([zx(1, 2)])
+    expect(prop.sendAfterDurable).toEqual([]) // no ACK before NEWLEADER
+    const nl = f.step({ kind: 'message', from, msg: { type: 'NEWLEADER', epoch: 2 } })
+    // currentEpoch goes in a later batch than the history it vouches for.
+    expect(nl.persist?.meta).toEqual({ currentEpoch: 2 })
+    expect(nl.persist!.seq).toBeGreaterThan(prop.persist!.seq)
+    expect(nl.sendNow.filter((e) => e.msg.type === 'ACK')).toEqual([])
+    expect(nl.sendAfterDurable.map((e) => e.msg)).toEqual([
+      { type: 'ACK', zxid: zx(1, 2), newLeaderEpoch: 2 },
+    ])
+    expect(nl.afterSeq).toBe(nl.persist!.seq)
+  })
+
+  it('refuses a leader epoch below its acceptedEpoch', () => {
+    const f = new ZabPeer({
+      id: 2,
+      voters: [1, 2, 3],
+      observers: [],
+      initLimitTicks: 10,
+      syncLimitTicks: 5,
+      prng: new Prng(1),
+      persisted: { acceptedEpoch: 5, currentEpoch: 4, snapshotZxid: 0, log: [] },
+      snapshots: { takeSnapshot: () => ({ zxid: 0, chunks: [] }) },
+    })
+    const vote = { type: 'NOTIFICATION', leader: 3, zxid: 0, peerEpoch: 4, round: 1 } as const
+    f.step({ kind: 'message', from: 1, msg: { ...vote, state: 'FOLLOWING' } })
+    f.step({ kind: 'message', from: 3, msg: { ...vote, state: 'LEADING' } })
+    expect(f.status().role).toBe('FOLLOWING')
+    const out = f.step({ kind: 'message', from: 3, msg: { type: 'LEADERINFO', newEpoch: 4 } })
+    expect(f.status().role).toBe('LOOKING')
+    expect(f.status().acceptedEpoch).toBe(5)
+    expect(out.persist).toBeUndefined()
+    expect(out.disconnect).toEqual([3])
+    expect([...out.sendNow, ...out.sendAfterDurable].some((e) => e.msg.type === 'ACKEPOCH')).toBe(false)
+  })
+
+  it('keeps acceptedEpoch and currentEpoch across restarts, never lower', () => {
+    const h = new Harness({ voters: [1, 2, 3] })
+    const leader = h.settle()
+    const epoch = h.role(leader)!.epoch
+    for (const id of [1, 2, 3]) h.crash(id)
+    for (const id of [1, 2, 3]) h.restart(id)
+    const leader2 = h.settle()
+    expect(h.role(leader2)!.epoch).toBeGreaterThan(epoch)
+    for (const id of [1, 2, 3]) {
+      expect(h.disks.get(id)!.acceptedEpoch).toBe(h.role(leader2)!.epoch)
+      expect(h.disks.get(id)!.currentEpoch).toBe(h.role(leader2)!.epoch)
+    }
+  })
+})
