@@ -67,7 +67,9 @@ export class ZabReplicator implements Replicator {
   private leaderId: number | undefined
   private closed = false
   private stepping = false
-  private readonly queue: Input[] = []
+  private readonly queue: { input: Input; conn: number | undefined }[] = []
+  /** The link each peer's FIFO session runs on, as the state machine knows it. */
+  private readonly conns = new Map<number, number>()
 
   constructor(
     private readonly config: ServerConfig,
@@ -108,9 +110,9 @@ export class ZabReplicator implements Replicator {
       secret,
       messageBytesMax: config.frameBytesMax * 2,
       onMessage: (from, payload) => this.onPeerMessage(from, payload),
-      onUp: (peer) => {
-        this.logger.debug({ peer }, 'peer link up')
-        this.step({ kind: 'peerConnected', peer })
+      onUp: (peer, conn) => {
+        this.logger.debug({ peer, conn }, 'peer link up')
+        this.step({ kind: 'peerConnected', peer }, false, conn)
       },
       onDown: (peer) => {
         this.logger.debug({ peer }, 'peer link down')
@@ -154,10 +156,10 @@ export class ZabReplicator implements Replicator {
    * matter for ordering (persist, sends) were carried out before commits and
    * app payloads, which is where the application acts.
    */
-  private step(input: Input, nested = false): Output | undefined {
+  private step(input: Input, nested = false, conn?: number): Output | undefined {
     if (this.closed) return undefined
     if (this.stepping && !nested) {
-      this.queue.push(input)
+      this.queue.push({ input, conn })
       return undefined
     }
     if (this.stepping) {
@@ -168,9 +170,10 @@ export class ZabReplicator implements Replicator {
     this.stepping = true
     let first: Output | undefined
     try {
-      let next: Input | undefined = input
+      let next: { input: Input; conn: number | undefined } | undefined = { input, conn }
       while (next !== undefined) {
-        const out = this.peer.step(next)
+        this.track(next.input, next.conn)
+        const out = this.peer.step(next.input)
         first ??= out
         this.handle(out)
         next = this.queue.shift()
@@ -183,7 +186,8 @@ export class ZabReplicator implements Replicator {
 
   private handle(out: Output): void {
     if (this.peer.events.length > 0) {
-      if (this.logger.isLevelEnabled('debug')) for (const ev of this.peer.events) this.logger.debug({ zab: ev }, 'zab event')
+      if (this.logger.isLevelEnabled('debug'))
+        for (const ev of this.peer.events) this.logger.debug({ zab: ev }, 'zab event')
       this.peer.events.length = 0
     }
     if (out.persist !== undefined) this.persist(out.persist)
@@ -213,8 +217,15 @@ export class ZabReplicator implements Replicator {
     }
   }
 
+  /** Keeps `conns` in step with what the state machine has been told. */
+  private track(input: Input, conn: number | undefined): void {
+    if (input.kind === 'peerConnected' && conn !== undefined) this.conns.set(input.peer, conn)
+    else if (input.kind === 'peerDisconnected') this.conns.delete(input.peer)
+  }
+
   private send(e: Envelope): void {
-    this.transport.send(e.to, encodePeerMessage(e.msg))
+    const conn = this.conns.get(e.to)
+    if (conn !== undefined) this.transport.send(e.to, encodePeerMessage(e.msg), conn)
   }
 
   private persist(b: PersistBatch): void {

@@ -32,7 +32,8 @@ export interface PeerTransportOptions {
   secret: string
   messageBytesMax: number
   onMessage: (from: number, payload: Uint8Array) => void
-  onUp: (peer: number) => void
+  /** A link came up; `conn` identifies it for `send`. */
+  onUp: (peer: number, conn: number) => void
   onDown: (peer: number) => void
   onWarn: (msg: string, detail: Record<string, unknown>) => void
 }
@@ -48,9 +49,12 @@ function proof(secret: string, nonce: Uint8Array, prover: number, verifier: numb
 type Phase = 'await-nonce' | 'await-hello' | 'await-proof' | 'open' | 'closed'
 
 /** One authenticated link. Handshake messages are frames: [kind byte, …]. */
+let nextLinkId = 1
+
 class Link {
   phase: Phase
   peerId = 0
+  readonly connId = nextLinkId++
   private readonly decoder: FrameDecoder
   private readonly myNonce = randomBytes(NONCE_BYTES)
   private readonly timer: NodeJS.Timeout
@@ -208,7 +212,7 @@ export class PeerTransport {
     }
     this.links.set(link.peerId, link)
     this.backoff.delete(link.peerId)
-    this.opts.onUp(link.peerId)
+    this.opts.onUp(link.peerId, link.connId)
   }
 
   linkDown(link: Link, wasOpen: boolean): void {
@@ -223,10 +227,14 @@ export class PeerTransport {
     }
   }
 
-  /** Sends one message; false if there is no open link to that peer. */
-  send(to: number, payload: Uint8Array): boolean {
+  /**
+   * Sends one message on link `conn` to a peer; false if that link is gone.
+   * Binding a send to the link the protocol last saw come up keeps a message
+   * meant for a dead connection from leaving on its replacement.
+   */
+  send(to: number, payload: Uint8Array, conn: number): boolean {
     const link = this.links.get(to)
-    if (link === undefined) return false
+    if (link === undefined || link.connId !== conn) return false
     link.write(payload)
     return true
   }

@@ -37,47 +37,55 @@ export function* snapshotChunks(tree: DataTree, chunkBytes = SNAPSHOT_CHUNK_BYTE
   yield w.finish()
 }
 
-/** Rebuilds a tree from snapshot chunks (all of them, in order). */
+/**
+ * Rebuilds a tree from snapshot chunks (all of them, in order). Chunk
+ * boundaries need not fall between records (ZAB's SNAP re-chunks the
+ * stream), so the chunks are read as one byte stream.
+ */
 export function treeFromSnapshot(chunks: Iterable<Uint8Array>): DataTree {
-  const tree = new DataTree(true)
-  let first = true
-  let ended = false
-  for (const chunk of chunks) {
-    if (ended) throw new ProtocolError('snapshot has data after its end marker')
-    const r = new JuteReader(chunk)
-    if (first) {
-      if (r.int() !== MAGIC) throw new ProtocolError('not a Conclave snapshot (bad magic)')
-      tree.lastZxid = r.safeLong('zxid')
-      const sessions = r.int()
-      if (sessions < 0 || sessions * 12 > r.remaining) throw new ProtocolError('bad session count')
-      for (let i = 0; i < sessions; i++) tree.restoreSession(r.long(), r.int())
-      first = false
-    }
-    while (r.remaining > 0) {
-      const marker = r.int()
-      if (marker === 0) {
-        ended = true
-        break
-      }
-      if (marker !== 1) throw new ProtocolError(`bad snapshot record marker ${marker}`)
-      const path = r.string('path')
-      const data = (r.buffer() ?? new Uint8Array(0)).slice()
-      const acl = r.vector(readAcl, 12) ?? []
-      const kind = r.int() as NodeKind
-      const owner = r.long()
-      const ttl = r.safeLong('ttl')
-      const n = new ZNode(data, tree.acls.take(acl), kind, owner, ttl, 0, 0, 0, 0, 0, 0, 0, 0)
-      n.czxid = r.numberLong()
-      n.mzxid = r.numberLong()
-      n.pzxid = r.numberLong()
-      n.ctime = r.numberLong()
-      n.mtime = r.numberLong()
-      n.version = r.int()
-      n.cversion = r.int()
-      n.aversion = r.int()
-      tree.restoreNode(path, n)
+  const parts = [...chunks]
+  const total = parts.reduce((n, c) => n + c.length, 0)
+  const bytes = parts.length === 1 ? parts[0]! : new Uint8Array(total)
+  if (parts.length > 1) {
+    let at = 0
+    for (const c of parts) {
+      bytes.set(c, at)
+      at += c.length
     }
   }
+  const tree = new DataTree(true)
+  const r = new JuteReader(bytes)
+  if (r.int() !== MAGIC) throw new ProtocolError('not a Conclave snapshot (bad magic)')
+  tree.lastZxid = r.safeLong('zxid')
+  const sessions = r.int()
+  if (sessions < 0 || sessions * 12 > r.remaining) throw new ProtocolError('bad session count')
+  for (let i = 0; i < sessions; i++) tree.restoreSession(r.long(), r.int())
+  let ended = false
+  while (r.remaining > 0) {
+    const marker = r.int()
+    if (marker === 0) {
+      ended = true
+      break
+    }
+    if (marker !== 1) throw new ProtocolError(`bad snapshot record marker ${marker}`)
+    const path = r.string('path')
+    const data = (r.buffer() ?? new Uint8Array(0)).slice()
+    const acl = r.vector(readAcl, 12) ?? []
+    const kind = r.int() as NodeKind
+    const owner = r.long()
+    const ttl = r.safeLong('ttl')
+    const n = new ZNode(data, tree.acls.take(acl), kind, owner, ttl, 0, 0, 0, 0, 0, 0, 0, 0)
+    n.czxid = r.numberLong()
+    n.mzxid = r.numberLong()
+    n.pzxid = r.numberLong()
+    n.ctime = r.numberLong()
+    n.mtime = r.numberLong()
+    n.version = r.int()
+    n.cversion = r.int()
+    n.aversion = r.int()
+    tree.restoreNode(path, n)
+  }
+  if (ended && r.remaining > 0) throw new ProtocolError('snapshot has data after its end marker')
   if (!ended) throw new ProtocolError('snapshot is truncated (no end marker)')
   if (!tree.nodes.has('/')) throw new ProtocolError('snapshot has no root node')
   tree.finishRestore()

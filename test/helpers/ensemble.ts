@@ -89,7 +89,8 @@ export async function startEnsemble(
       return waitFor(
         async () => {
           for (const m of members) {
-            if (m.proc === undefined || m.proc.child.exitCode !== null || m.proc.child.signalCode !== null) continue
+            if (m.proc === undefined || m.proc.child.exitCode !== null || m.proc.child.signalCode !== null)
+              continue
             const s = await status(m.id).catch(() => undefined)
             if (s?.Mode === 'leader') return m.id
           }

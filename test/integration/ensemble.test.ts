@@ -9,15 +9,23 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Client } from '../../client/index.js'
+import { OpCode } from '../../shared/opcodes.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
+import { RawClient } from '../helpers/raw-client.js'
 import { waitFor } from '../helpers/wait.js'
+
+const OPEN = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }]
 
 let ensemble: Ensemble | undefined
 const clients: Client[] = []
 
 async function connect(connectString: string, sessionTimeoutMs = 6000): Promise<Client> {
-  const c = await Client.connect(connectString, { sessionTimeoutMs, connectTimeoutMs: 15_000, reconnectDelayMs: 0 })
+  const c = await Client.connect(connectString, {
+    sessionTimeoutMs,
+    connectTimeoutMs: 15_000,
+    reconnectDelayMs: 0,
+  })
   clients.push(c)
   return c
 }
@@ -79,7 +87,9 @@ describe('3-node ensemble', () => {
       expect(acked.filter((p) => !have.has(p))).toEqual([])
     }
     expect(views[0]).toEqual(views[1])
-    console.log(`failover: ${failoverMs} ms from kill -9 to 20 more writes; ${failures} writes failed meanwhile`)
+    console.log(
+      `failover: ${failoverMs} ms from kill -9 to 20 more writes; ${failures} writes failed meanwhile`,
+    )
   })
 
   it('brings a restarted follower up to date, by DIFF and by SNAP', async () => {
@@ -149,7 +159,8 @@ describe('3-node ensemble', () => {
     await mover.create('/moving', '', { mode: 'ephemeral' })
     const id = mover.sessionId
     const before = mover.server
-    await e.kill9(before === e.url(a) ? a : b)
+    const portOf = (id: number) => e.members.find((m) => m.id === id)!.clientPort
+    await e.kill9(before?.includes(`:${portOf(a)}`) ? a : b)
     await waitFor(() => mover.state === 'connected' && mover.server !== before, {
       timeoutMs: 20_000,
       what: 'the session to move',
@@ -158,14 +169,20 @@ describe('3-node ensemble', () => {
     const watcher = await connect(e.url(leader))
     expect((await watcher.exists('/moving'))?.ephemeralOwner).toBe(id)
 
-    // A session whose client vanishes: its ephemerals go once it expires, on every live server.
-    const short = await connect(e.url(leader), 2000)
-    await short.create('/short-lived', '', { mode: 'ephemeral' })
-    const pw = short.sessionPassword
-    void pw
-    // Drop the client without closing the session.
-    ;(short as unknown as { session: { transport?: { close(): void } } }).session?.transport?.close()
-    await short.close().catch(() => {})
+    // A session whose client vanishes (its socket just closes): its ephemerals go once it expires.
+    const port = e.members.find((m) => m.id === leader)!.clientPort
+    const raw = await RawClient.session(port, 2000)
+    raw.sendRequest(1, {
+      op: OpCode.create,
+      path: '/short-lived',
+      data: new Uint8Array(0),
+      acl: OPEN,
+      flags: 1,
+      ttl: 0,
+    })
+    expect((await raw.reply(1)).err).toBe(0)
+    raw.close()
+    const vanishedAt = Date.now()
     const live = e.members.filter((m) => m.proc?.child.exitCode === null && m.proc.child.signalCode === null)
     for (const m of live) {
       const c = await connect(e.url(m.id))
@@ -174,5 +191,7 @@ describe('3-node ensemble', () => {
         what: `the ephemeral to vanish on server ${m.id}`,
       })
     }
+    // Not before the session timeout (2 s, rounded to ticks), and not long after.
+    expect(Date.now() - vanishedAt).toBeGreaterThanOrEqual(1500)
   })
 })
