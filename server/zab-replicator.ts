@@ -72,7 +72,7 @@ export class ZabReplicator implements Replicator {
   private readonly conns = new Map<number, number>()
 
   constructor(
-    private readonly config: ServerConfig,
+    readonly config: ServerConfig,
     private readonly host: ZabHost,
     private readonly events: ReplicatorEvents,
     private readonly logger: Logger,
@@ -294,10 +294,7 @@ export class ZabReplicator implements Replicator {
   propose(zxid: number, txn: Uint8Array): void {
     const out = this.step({ kind: 'propose', data: txn }, true)
     const res = out?.proposed
-    assert(
-      res !== undefined && res.ok && res.zxid === zxid,
-      `proposal got ${JSON.stringify(res)}, expected zxid ${zxid}`,
-    )
+    assert(res?.ok && res.zxid === zxid, `proposal got ${JSON.stringify(res)}, expected zxid ${zxid}`)
   }
 
   toLeader(payload: Uint8Array): void {
