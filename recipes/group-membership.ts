@@ -1,0 +1,189 @@
+/**
+ * GroupMembership: service discovery on ephemeral nodes (ZooKeeper's group
+ * membership idiom; Curator's GroupMember). join(id, data) creates the
+ * EPHEMERAL node `<path>/<id>` holding `data`; it goes when the member
+ * leaves or its session ends. The live view keeps the member list current
+ * with a children watch on the group and a data watch on every member (one
+ * shared watcher function, so watches never pile up) and emits 'change' with
+ * the new list, sorted by id, whenever it differs.
+ *
+ *   const g = new GroupMembership(zk, '/services/api')
+ *   await g.join('member-1', '10.0.0.1:8080') ; g.on('change', (members) => ...)
+ *   await g.members()   // [{ id, data }] sorted by id, read from the server
+ *
+ * Invariants: join is idempotent for this session (a node we already own is
+ * updated, one owned by another session is NODE_EXISTS); the view refreshes
+ * one at a time and coalesces bursts; 'change' never repeats an equal list;
+ * when the session ends the view emits 'error' (SESSION_EXPIRED) and stops.
+ * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
+ */
+import type { Client, Data } from '../client/index.js'
+import { Emitter, ErrorCode } from '../client/index.js'
+import { TURNS_MAX } from './lock-core.js'
+import { SessionGuard } from './session-guard.js'
+import {
+  checkNodeName,
+  checkRecipePath,
+  childrenOrEmpty,
+  deleteQuietly,
+  ensurePath,
+  isCode,
+  joinPath,
+  retryOnLoss,
+  sameSession,
+} from './znodes.js'
+
+export interface Member {
+  id: string
+  data: Uint8Array
+}
+
+type GroupEvents = { change: [members: Member[]]; error: [err: unknown] }
+
+function sameMembers(a: readonly Member[], b: readonly Member[]): boolean {
+  if (a.length !== b.length) return false
+  return a.every((m, i) => {
+    const n = b[i]!
+    return m.id === n.id && m.data.length === n.data.length && m.data.every((x, j) => x === n.data[j])
+  })
+}
+
+export class GroupMembership extends Emitter<GroupEvents> {
+  readonly path: string
+  private myId: string | undefined
+  private view: Member[] | undefined
+  private guard: SessionGuard | undefined
+  private dirty = false
+  private loop: Promise<void> | undefined
+  private readonly onWatch = (): void => void this.refresh()
+
+  constructor(
+    private readonly zk: Client,
+    path: string,
+  ) {
+    super()
+    this.path = checkRecipePath(path)
+  }
+
+  /** The id this object joined as, if it has. */
+  get memberId(): string | undefined {
+    return this.myId
+  }
+
+  /** The live view's last list (undefined before start or join). */
+  get current(): readonly Member[] | undefined {
+    return this.view
+  }
+
+  /** Joins the group as `id` and starts the live view. */
+  async join(id: string, data: Data = new Uint8Array(0)): Promise<void> {
+    checkNodeName(id, 'member id')
+    await ensurePath(this.zk, this.path)
+    const path = joinPath(this.path, id)
+    try {
+      await retryOnLoss(() => this.zk.create(path, data, { mode: 'ephemeral' }))
+    } catch (err) {
+      if (!isCode(err, ErrorCode.NODE_EXISTS)) throw err
+      // Ours already (a retried create after CONNECTION_LOSS, or a second join)? Then update it.
+      const stat = await retryOnLoss(() => this.zk.exists(path))
+      if (stat === null || !sameSession(stat.ephemeralOwner, this.zk.sessionId)) throw err
+      await retryOnLoss(() => this.zk.setData(path, data))
+    }
+    this.myId = id
+    await this.start()
+  }
+
+  /** Replaces this member's data. */
+  async update(data: Data): Promise<void> {
+    if (this.myId === undefined) throw new Error('not a member: call join() first')
+    await retryOnLoss(() => this.zk.setData(joinPath(this.path, this.myId!), data))
+  }
+
+  /** Leaves the group (the live view keeps running until close()). */
+  async leave(): Promise<void> {
+    const id = this.myId
+    this.myId = undefined
+    if (id !== undefined) await deleteQuietly(this.zk, joinPath(this.path, id))
+  }
+
+  /** Starts the live view without joining (an observer); resolves after the first list. */
+  async start(): Promise<void> {
+    if (this.guard === undefined) {
+      const guard = new SessionGuard(this.zk)
+      this.guard = guard
+      guard.onEnd((err) => {
+        this.stopView()
+        this.emit('error', err)
+      })
+      guard.on('reconnected', () => void this.refresh())
+    }
+    await this.refresh()
+  }
+
+  /** Leaves (if joined) and stops the live view. */
+  async close(): Promise<void> {
+    this.stopView()
+    await this.leave()
+  }
+
+  private stopView(): void {
+    this.guard?.dispose()
+    this.guard = undefined
+  }
+
+  /** The members now, read from the server, sorted by id. */
+  async members(): Promise<Member[]> {
+    return this.read(undefined)
+  }
+
+  private async read(watch: (() => void) | undefined): Promise<Member[]> {
+    const ids = await childrenOrEmpty(this.zk, this.path, watch)
+    // No group node, so no children watch either: watch for the node's creation instead.
+    if (
+      ids.length === 0 &&
+      watch !== undefined &&
+      (await retryOnLoss(() => this.zk.exists(this.path, { watch })))
+    )
+      this.dirty = true
+    const reads = ids.map((id) =>
+      retryOnLoss(() =>
+        this.zk.getData(joinPath(this.path, id), watch === undefined ? undefined : { watch }),
+      ).then(
+        (r): Member => ({ id, data: r.data }),
+        (err: unknown) => {
+          if (isCode(err, ErrorCode.NO_NODE)) return undefined
+          throw err
+        },
+      ),
+    )
+    const members = (await Promise.all(reads)).filter((m): m is Member => m !== undefined)
+    return members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+
+  private refresh(): Promise<void> {
+    this.dirty = true
+    this.loop ??= this.runRefresh()
+    return this.loop
+  }
+
+  private async runRefresh(): Promise<void> {
+    try {
+      for (let i = 0; this.dirty && this.guard !== undefined && i < TURNS_MAX; i++) {
+        this.dirty = false
+        try {
+          const members = await this.read(this.onWatch)
+          if (this.view === undefined || !sameMembers(this.view, members)) {
+            this.view = members
+            this.emit('change', members)
+          }
+        } catch (err) {
+          // CONNECTION_LOSS: 'reconnected' refreshes again; the end of the session stops the view.
+          if (!isCode(err, ErrorCode.CONNECTION_LOSS) && !isCode(err, ErrorCode.SESSION_EXPIRED))
+            this.emit('error', err)
+        }
+      }
+    } finally {
+      this.loop = undefined
+    }
+  }
+}

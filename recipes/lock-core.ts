@@ -1,0 +1,307 @@
+/**
+ * The machinery under every lock recipe (ZooKeeper's "Locks" recipe, as in
+ * Curator's LockInternals): a contender creates a protected
+ * EPHEMERAL_SEQUENTIAL node in the lock directory, lists the directory, and
+ * either holds the lock (the predicate says so) or watches exactly one
+ * earlier node (no herd effect) and looks again when that watch fires.
+ * SequentialLockBase adds re-entrancy, the fencing token (the node's czxid),
+ * the 'lost' event and the release rules shared by Lock and ReadWriteLock.
+ *
+ * Invariants: a contender that gives up (deadline, abort, session end, error)
+ * deletes its node; a holder whose node disappears, or whose session ends or
+ * is suspect, is told once ('lost', isHeld false, signal aborted) and its
+ * next release() rejects with that error; fencing tokens of successive
+ * holders strictly increase (a later node has a larger czxid).
+ * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
+ */
+import type { Client, Data } from '../client/index.js'
+import { Emitter, ErrorCode, ZkError } from '../client/index.js'
+import { type CreatedNode, protectedCreate } from './protected-create.js'
+import { SessionGuard } from './session-guard.js'
+import {
+  bounded,
+  checkContext,
+  contextOf,
+  type EndSource,
+  Latch,
+  timeoutError,
+  type WaitContext,
+  type WaitOptions,
+  waitLatch,
+} from './wait.js'
+import {
+  checkRecipePath,
+  deleteQuietly,
+  isCode,
+  joinPath,
+  retryOnLoss,
+  sortBySequence,
+  stripProtected,
+} from './znodes.js'
+
+/** Bound on how many times a contender looks at the directory (each look follows a change). */
+export const TURNS_MAX = 1_000_000
+
+/** The predicate's verdict: we hold the lock, or we must watch one earlier node. */
+export type Turn = { acquired: true } | { acquired: false; watch: string }
+
+/** Decides from the contenders, sorted by sequence, and our index among them. */
+export type TurnPredicate = (sorted: readonly string[], ourIndex: number) => Turn
+
+/** A holder's grant: its fencing token and a signal aborted when the grant ends. */
+export interface LockGrant {
+  /** The lock node's czxid: strictly increasing across every holder of this lock. */
+  fencingToken: number
+  /** The lock node's path. */
+  path: string
+  /** Aborted when this grant ends: released or lost (the reason says which). */
+  signal: AbortSignal
+}
+
+export interface LockOptions {
+  /** Stored in the lock node (for example to say who holds it). */
+  data?: Data | undefined
+  /** How long a disconnection may last before a holder treats the lock as lost. Default: 1/3 of the session timeout. */
+  lostAfterMs?: number | undefined
+}
+
+export interface SequentialSpec {
+  dir: string
+  prefix: string
+  data?: Data | undefined
+  /** Which children take part (default: those whose unprotected name starts with the prefix). */
+  isContender?: ((name: string) => boolean) | undefined
+  predicate: TurnPredicate
+  ctx: WaitContext
+  end?: EndSource | undefined
+}
+
+/** The plain mutex: the first contender holds the lock; everyone else watches the one just before it. */
+export const mutexPredicate: TurnPredicate = (sorted, i) =>
+  i === 0 ? { acquired: true } : { acquired: false, watch: sorted[i - 1]! }
+
+/** Waits until the predicate says our node holds the lock. */
+async function waitForTurn(zk: Client, s: SequentialSpec, ours: CreatedNode): Promise<void> {
+  const isContender = s.isContender ?? ((n: string) => stripProtected(n).startsWith(s.prefix))
+  for (let i = 0; i < TURNS_MAX; i++) {
+    checkContext(s.ctx, s.end, 'lock acquisition timed out', s.dir)
+    const children = await bounded(
+      retryOnLoss(() => zk.getChildren(s.dir)),
+      s.ctx,
+      s.end,
+      'getChildren',
+    )
+    const sorted = sortBySequence(children.filter(isContender))
+    const index = sorted.indexOf(ours.name)
+    if (index < 0) {
+      if (s.end?.endError !== undefined) throw s.end.endError
+      throw new ZkError(ErrorCode.NO_NODE, ours.path, `NO_NODE: our lock node ${ours.path} disappeared`)
+    }
+    const turn = s.predicate(sorted, index)
+    if (turn.acquired) return
+    const latch = new Latch()
+    try {
+      const read = retryOnLoss(() => zk.getData(joinPath(s.dir, turn.watch), { watch: latch.open }))
+      await bounded(read, s.ctx, s.end, 'getData')
+    } catch (err) {
+      if (isCode(err, ErrorCode.NO_NODE)) continue
+      throw err
+    }
+    if ((await waitLatch(latch, s.ctx, s.end)) === 'timeout')
+      throw timeoutError('lock acquisition timed out', s.dir)
+  }
+  throw new ZkError(ErrorCode.SYSTEM_ERROR, s.dir, `SYSTEM_ERROR: gave up after ${TURNS_MAX} turns`)
+}
+
+/** Creates our node and waits for our turn; on any failure the node is deleted. */
+export async function acquireSequential(zk: Client, s: SequentialSpec): Promise<CreatedNode> {
+  const node = await protectedCreate(zk, {
+    dir: s.dir,
+    prefix: s.prefix,
+    data: s.data,
+    mode: 'ephemeralSequential',
+    parentMode: 'container',
+    ctx: s.ctx,
+    end: s.end,
+  })
+  try {
+    await waitForTurn(zk, s, node)
+    return node
+  } catch (err) {
+    await deleteQuietly(zk, node.path).catch(() => {})
+    throw err
+  }
+}
+
+interface Holding {
+  path: string
+  token: number
+  holds: number
+  guard: SessionGuard
+  controller: AbortController
+  offs: (() => void)[]
+}
+
+type LockEvents = { lost: [err: ZkError] }
+
+function notHeld(path: string): ZkError {
+  return new ZkError(ErrorCode.API_ERROR, path, `API_ERROR: the lock ${path} is not held by this object`)
+}
+
+/** Re-entrant lock handle over one kind of contender node. */
+export class SequentialLockBase extends Emitter<LockEvents> {
+  protected readonly path: string
+  private holding: Holding | undefined
+  private lostError: ZkError | undefined
+  private chain: Promise<unknown> = Promise.resolve()
+
+  protected constructor(
+    protected readonly zk: Client,
+    path: string,
+    private readonly prefix: string,
+    private readonly opts: LockOptions,
+    private readonly isContender: (name: string) => boolean,
+  ) {
+    super()
+    this.path = checkRecipePath(path)
+  }
+
+  /** Whether this object holds the lock now. */
+  get isHeld(): boolean {
+    return this.holding !== undefined
+  }
+
+  /** The current holding's fencing token, if held. */
+  get fencingToken(): number | undefined {
+    return this.holding?.token
+  }
+
+  /** The current holding's node path, if held. */
+  get nodePath(): string | undefined {
+    return this.holding?.path
+  }
+
+  /** Decides whether our node holds the lock; subclasses may look at their own state. */
+  protected predicate(sorted: readonly string[], index: number): Turn {
+    return mutexPredicate(sorted, index)
+  }
+
+  /**
+   * Takes the lock, waiting for it; re-entrant for this object (each acquire
+   * needs a release). Rejects OPERATION_TIMEOUT after `timeoutMs`, with the
+   * signal's reason on abort, SESSION_EXPIRED if the session ends; in every
+   * such case our node is removed.
+   */
+  acquire(opts?: WaitOptions): Promise<LockGrant> {
+    const ctx = contextOf(opts)
+    // Calls on one object run one after another, each still bound by its own deadline and signal.
+    const before = this.chain
+    const turn = new Latch()
+    void before.then(turn.open)
+    const run = waitLatch(turn, ctx).then((r) => {
+      if (r === 'timeout') throw timeoutError('lock acquisition timed out', this.path)
+      return this.acquireNow(ctx)
+    })
+    // The next call waits for the earlier ones and for this one, even if this one gave up early.
+    this.chain = before.then(() => run.catch(() => {}))
+    return run
+  }
+
+  private grant(h: Holding): LockGrant {
+    return { fencingToken: h.token, path: h.path, signal: h.controller.signal }
+  }
+
+  private async acquireNow(ctx: WaitContext): Promise<LockGrant> {
+    if (this.holding !== undefined) {
+      this.holding.holds++
+      return this.grant(this.holding)
+    }
+    this.lostError = undefined
+    const guard = new SessionGuard(this.zk, this.opts.lostAfterMs)
+    let node: CreatedNode
+    try {
+      node = await acquireSequential(this.zk, {
+        dir: this.path,
+        prefix: this.prefix,
+        data: this.opts.data,
+        isContender: this.isContender,
+        predicate: (sorted, i) => this.predicate(sorted, i),
+        ctx,
+        end: guard,
+      })
+    } catch (err) {
+      guard.dispose()
+      throw err
+    }
+    const h: Holding = {
+      path: node.path,
+      token: node.stat.czxid,
+      holds: 1,
+      guard,
+      controller: new AbortController(),
+      offs: [],
+    }
+    this.holding = h
+    h.offs.push(guard.onEnd((err) => this.lose(h, err)))
+    h.offs.push(guard.on('suspect', (err) => this.lose(h, err)))
+    this.watchOwnNode(h)
+    return this.grant(h)
+  }
+
+  private watchOwnNode(h: Holding): void {
+    const onGone = (): void =>
+      this.lose(h, new ZkError(ErrorCode.NO_NODE, h.path, `NO_NODE: lock node ${h.path} was deleted`))
+    const watch = (): void => {
+      // Re-arm on data changes; any deletion means the lock is gone.
+      this.zk
+        .exists(h.path, {
+          watch: (ev) => {
+            if (this.holding !== h) return
+            if (ev.type === 'deleted') onGone()
+            else watch()
+          },
+        })
+        .then((stat) => {
+          if (stat === null) onGone()
+        })
+        .catch(() => {
+          // CONNECTION_LOSS or the end of the session: the guard reports the latter.
+        })
+    }
+    watch()
+  }
+
+  private finish(h: Holding, reason: unknown): void {
+    for (const off of h.offs) off()
+    h.guard.dispose()
+    h.controller.abort(reason)
+  }
+
+  private lose(h: Holding, err: ZkError): void {
+    if (this.holding !== h) return
+    this.holding = undefined
+    this.lostError = err
+    this.finish(h, err)
+    this.emit('lost', err)
+    // A suspect session may still be alive: remove the node once we can, so the lock passes on.
+    if (err.code !== ErrorCode.NO_NODE) void deleteQuietly(this.zk, h.path).catch(() => {})
+  }
+
+  /**
+   * Releases one hold; the last release deletes the node. Rejects with the
+   * error that ended the grant if the lock was lost, and API_ERROR if not held.
+   */
+  async release(): Promise<void> {
+    const h = this.holding
+    if (h === undefined) {
+      const lost = this.lostError
+      this.lostError = undefined
+      throw lost ?? notHeld(this.path)
+    }
+    h.holds--
+    if (h.holds > 0) return
+    this.holding = undefined
+    this.finish(h, new Error('released'))
+    await deleteQuietly(this.zk, h.path)
+  }
+}

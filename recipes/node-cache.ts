@@ -1,0 +1,119 @@
+/**
+ * NodeCache: a local mirror of one znode's data and Stat (Curator's
+ * NodeCache), kept current by one-shot watches: getData's watch while the
+ * node exists, exists' watch while it does not. A single watcher function is
+ * registered, so watches never pile up; refreshes run one at a time and
+ * coalesce bursts. After a reconnect the node is read again.
+ *
+ *   const cache = new NodeCache(zk, '/config/flags')
+ *   cache.on('change', (node) => ...)  // { data, stat } or null when deleted
+ *   await cache.start() ; cache.current ; await cache.close()
+ *
+ * Invariants: 'change' fires only when the node appears, disappears, or its
+ * czxid or mzxid changes (not for the initial load made by start()); when the
+ * session ends the cache emits 'error' (SESSION_EXPIRED) and stops.
+ * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
+ */
+import type { Client, Stat } from '../client/index.js'
+import { Emitter, ErrorCode } from '../client/index.js'
+import { TURNS_MAX } from './lock-core.js'
+import { SessionGuard } from './session-guard.js'
+import { checkRecipePath, isCode, retryOnLoss } from './znodes.js'
+
+export interface CachedNode {
+  data: Uint8Array
+  stat: Stat
+}
+
+type NodeCacheEvents = { change: [node: CachedNode | null]; error: [err: unknown] }
+
+function sameNode(a: CachedNode | null, b: CachedNode | null): boolean {
+  if (a === null || b === null) return a === b
+  return a.stat.czxid === b.stat.czxid && a.stat.mzxid === b.stat.mzxid
+}
+
+export class NodeCache extends Emitter<NodeCacheEvents> {
+  readonly path: string
+  private node: CachedNode | null | undefined
+  private guard: SessionGuard | undefined
+  private dirty = false
+  private loop: Promise<void> | undefined
+  private readonly onWatch = (): void => void this.refresh()
+
+  constructor(
+    private readonly zk: Client,
+    path: string,
+  ) {
+    super()
+    this.path = checkRecipePath(path)
+  }
+
+  /** The cached node: null if absent, undefined before start(). */
+  get current(): CachedNode | null | undefined {
+    return this.node
+  }
+
+  /** Loads the node and starts following it. */
+  async start(): Promise<void> {
+    if (this.guard !== undefined) return
+    const guard = new SessionGuard(this.zk)
+    this.guard = guard
+    guard.onEnd((err) => {
+      this.stop()
+      this.emit('error', err)
+    })
+    guard.on('reconnected', () => void this.refresh())
+    await this.refresh()
+  }
+
+  /** Stops following the node (pending one-shot watches fire into nothing). */
+  async close(): Promise<void> {
+    this.stop()
+  }
+
+  private stop(): void {
+    this.guard?.dispose()
+    this.guard = undefined
+  }
+
+  private async read(): Promise<CachedNode | null | 'again'> {
+    try {
+      return await retryOnLoss(() => this.zk.getData(this.path, { watch: this.onWatch }))
+    } catch (err) {
+      if (!isCode(err, ErrorCode.NO_NODE)) throw err
+    }
+    // Absent: watch for its creation (and look again if it was created meanwhile).
+    const stat = await retryOnLoss(() => this.zk.exists(this.path, { watch: this.onWatch }))
+    return stat === null ? null : 'again'
+  }
+
+  private refresh(): Promise<void> {
+    this.dirty = true
+    this.loop ??= this.runRefresh()
+    return this.loop
+  }
+
+  private async runRefresh(): Promise<void> {
+    try {
+      for (let i = 0; this.dirty && this.guard !== undefined && i < TURNS_MAX; i++) {
+        this.dirty = false
+        try {
+          const node = await this.read()
+          if (node === 'again') {
+            this.dirty = true
+            continue
+          }
+          const first = this.node === undefined
+          const changed = first || !sameNode(this.node ?? null, node)
+          this.node = node
+          if (changed && !first) this.emit('change', node)
+        } catch (err) {
+          if (!isCode(err, ErrorCode.CONNECTION_LOSS) && !isCode(err, ErrorCode.SESSION_EXPIRED))
+            this.emit('error', err)
+        }
+      }
+    } finally {
+      this.loop = undefined
+    }
+  }
+}

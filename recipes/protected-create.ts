@@ -1,0 +1,114 @@
+/**
+ * Curator's protected mode: a sequential create whose name starts
+ * `_c_<uuid>-`, so that after CONNECTION_LOSS (the create's outcome is
+ * unknown) we look for our own node by its GUID instead of creating a second
+ * one or leaking the first. The created node's Stat is read back, giving its
+ * czxid (a fencing token) and its ephemeralOwner, which must be this session
+ * (CURATOR-653/696: never act on a node of another session).
+ *
+ * Invariants: at most one node per call survives: when the call gives up
+ * (deadline, abort, session end, error) every node carrying its GUID is
+ * deleted, now or as soon as an abandoned request lands; loops are bounded.
+ * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
+ */
+import type { Client, CreateMode, Data, Stat } from '../client/index.js'
+import { ErrorCode, ZkError } from '../client/index.js'
+import { bounded, checkContext, type EndSource, type WaitContext } from './wait.js'
+import {
+  childrenOrEmpty,
+  deleteQuietly,
+  ensurePath,
+  isCode,
+  joinPath,
+  newGuid,
+  PROTECTED_MARK,
+  protectedName,
+  RETRIES_MAX,
+  retryOnLoss,
+  sameSession,
+} from './znodes.js'
+
+export interface ProtectedCreateOptions {
+  dir: string
+  /** The name after the protected mark, e.g. 'lock-' (the server appends the sequence). */
+  prefix: string
+  data?: Data | undefined
+  mode: CreateMode
+  /** Mode of missing parents: containers for lock-like directories. */
+  parentMode?: CreateMode | undefined
+  ctx: WaitContext
+  end?: EndSource | undefined
+}
+
+export interface CreatedNode {
+  path: string
+  name: string
+  stat: Stat
+}
+
+async function findByGuid(zk: Client, dir: string, guid: string): Promise<string | undefined> {
+  const mark = `${PROTECTED_MARK}${guid}-`
+  const found = (await childrenOrEmpty(zk, dir)).find((c) => c.startsWith(mark))
+  return found === undefined ? undefined : joinPath(dir, found)
+}
+
+/** Deletes every node of `dir` that carries `guid` (best effort). */
+export async function deleteByGuid(zk: Client, dir: string, guid: string): Promise<void> {
+  try {
+    const path = await findByGuid(zk, dir, guid)
+    if (path !== undefined) await deleteQuietly(zk, path)
+  } catch {
+    // Best effort: an ephemeral goes with its session anyway.
+  }
+}
+
+/** One create attempt: the path, or undefined when the attempt should be repeated. */
+async function attempt(zk: Client, o: ProtectedCreateOptions, guid: string): Promise<string | undefined> {
+  const name = protectedName(guid, o.prefix)
+  const abandon = (p: Promise<string>): void => {
+    void p.then(
+      (path) => deleteQuietly(zk, path).catch(() => {}),
+      () => deleteByGuid(zk, o.dir, guid),
+    )
+  }
+  try {
+    const create = zk.create(joinPath(o.dir, name), o.data, { mode: o.mode })
+    return await bounded(create, o.ctx, o.end, `create in ${o.dir}`, abandon)
+  } catch (err) {
+    if (isCode(err, ErrorCode.CONNECTION_LOSS)) return await findByGuid(zk, o.dir, guid)
+    if (isCode(err, ErrorCode.NO_NODE)) {
+      await ensurePath(zk, o.dir, o.parentMode ?? 'persistent', true)
+      return undefined
+    }
+    throw err
+  }
+}
+
+/** Creates a protected sequential node in `o.dir` and returns it with its Stat. */
+export async function protectedCreate(zk: Client, o: ProtectedCreateOptions): Promise<CreatedNode> {
+  const guid = newGuid()
+  const ephemeral = o.mode === 'ephemeral' || o.mode === 'ephemeralSequential'
+  for (let i = 0; i < RETRIES_MAX; i++) {
+    checkContext(o.ctx, o.end, `create in ${o.dir}`, o.dir)
+    const path = await attempt(zk, o, guid)
+    if (path === undefined) continue
+    let stat: Stat | null
+    try {
+      stat = await retryOnLoss(() => zk.exists(path))
+    } catch (err) {
+      await deleteByGuid(zk, o.dir, guid)
+      throw err
+    }
+    if (stat === null) continue
+    if (ephemeral && !sameSession(stat.ephemeralOwner, zk.sessionId)) {
+      await deleteQuietly(zk, path).catch(() => {})
+      throw new ZkError(
+        ErrorCode.SESSION_EXPIRED,
+        path,
+        `SESSION_EXPIRED: ${path} is owned by session ${stat.ephemeralOwner}, not ${zk.sessionId}`,
+      )
+    }
+    return { path, name: path.slice(path.lastIndexOf('/') + 1), stat }
+  }
+  throw new ZkError(ErrorCode.CONNECTION_LOSS, o.dir, `CONNECTION_LOSS: could not create a node in ${o.dir}`)
+}

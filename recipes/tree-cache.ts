@@ -1,0 +1,183 @@
+/**
+ * TreeCache: a local mirror of a whole subtree (Curator's CuratorCache),
+ * kept current by one persistentRecursive watch. Every event makes the cache
+ * read that node again (getData), so the cache applies the server's state,
+ * not the event; replies come back in request order, so the last reply for a
+ * path wins. ZooKeeper re-adds persistent watches after a reconnect but does
+ * not replay the events missed meanwhile (ZOOKEEPER-4655), so after every
+ * reconnect the cache walks the subtree again and repairs the difference.
+ *
+ *   const tree = new TreeCache(zk, '/config')
+ *   tree.on('change', ({ type, path, node }) => ...)  // 'added' | 'updated' | 'removed'
+ *   await tree.start() ; tree.get('/config/a') ; tree.children('/config') ; await tree.close()
+ *
+ * Invariants: a cached node's parent chain is cached or about to be (events
+ * arrive parents first); removing a node removes its cached subtree, children
+ * first; a per-path ticket keeps an older read from overwriting a newer one;
+ * when the session ends the cache emits 'error' (SESSION_EXPIRED) and stops.
+ * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
+ */
+import type { Client, WatchEvent } from '../client/index.js'
+import { Emitter, ErrorCode } from '../client/index.js'
+import type { CachedNode } from './node-cache.js'
+import { SessionGuard } from './session-guard.js'
+import { baseName, checkRecipePath, isCode, joinPath, retryOnLoss } from './znodes.js'
+
+export type TreeCacheEventType = 'added' | 'updated' | 'removed'
+
+export interface TreeCacheEvent {
+  type: TreeCacheEventType
+  path: string
+  /** The node after the change (undefined for 'removed'). */
+  node: CachedNode | undefined
+}
+
+type TreeCacheEvents = {
+  change: [event: TreeCacheEvent]
+  /** The first walk after start() is complete. */
+  initialized: []
+  /** A walk after a reconnect is complete. */
+  resynced: []
+  error: [err: unknown]
+}
+
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/')
+  return i <= 0 ? '/' : path.slice(0, i)
+}
+
+export class TreeCache extends Emitter<TreeCacheEvents> {
+  readonly root: string
+  private readonly nodes = new Map<string, CachedNode>()
+  private readonly kids = new Map<string, Set<string>>()
+  private readonly applied = new Map<string, number>()
+  private ticket = 0
+  private inFlight = 0
+  private guard: SessionGuard | undefined
+  private stopWatch: (() => Promise<void>) | undefined
+  private readonly onEvent = (ev: WatchEvent): void => void this.refresh(ev.path).catch(this.onError)
+  private readonly onError = (err: unknown): void => {
+    if (!isCode(err, ErrorCode.CONNECTION_LOSS) && !isCode(err, ErrorCode.SESSION_EXPIRED))
+      this.emit('error', err)
+  }
+
+  constructor(
+    private readonly zk: Client,
+    root: string,
+  ) {
+    super()
+    this.root = checkRecipePath(root)
+  }
+
+  /** Watches the subtree and loads it; resolves after the first walk ('initialized'). */
+  async start(): Promise<void> {
+    if (this.guard !== undefined) return
+    const guard = new SessionGuard(this.zk)
+    this.guard = guard
+    guard.onEnd((err) => {
+      void this.close()
+      this.emit('error', err)
+    })
+    guard.on('reconnected', () => {
+      void this.walk(this.root)
+        .then(() => this.emit('resynced'))
+        .catch(this.onError)
+    })
+    this.stopWatch = await this.zk.addWatch(this.root, 'persistentRecursive', this.onEvent)
+    await this.walk(this.root)
+    this.emit('initialized')
+  }
+
+  async close(): Promise<void> {
+    this.guard?.dispose()
+    this.guard = undefined
+    const stop = this.stopWatch
+    this.stopWatch = undefined
+    await stop?.().catch(() => {})
+  }
+
+  /** The cached node at `path`. */
+  get(path: string): CachedNode | undefined {
+    return this.nodes.get(path)
+  }
+
+  /** Names of the cached children of `path`, sorted. */
+  children(path: string): string[] {
+    return [...(this.kids.get(path) ?? [])].filter((n) => this.nodes.has(joinPath(path, n))).sort()
+  }
+
+  /** Every cached node by path (a copy). */
+  snapshot(): Map<string, CachedNode> {
+    return new Map(this.nodes)
+  }
+
+  get size(): number {
+    return this.nodes.size
+  }
+
+  /** Reads one node and applies the reply, unless a newer read of it was applied. */
+  private async refresh(path: string): Promise<boolean> {
+    if (this.guard === undefined) return false
+    const t = ++this.ticket
+    let node: CachedNode | null
+    this.inFlight++
+    try {
+      node = await retryOnLoss(() => this.zk.getData(path))
+    } catch (err) {
+      if (!isCode(err, ErrorCode.NO_NODE)) throw err
+      node = null
+    } finally {
+      this.inFlight--
+    }
+    if ((this.applied.get(path) ?? 0) > t || this.guard === undefined) return node !== null
+    this.applied.set(path, t)
+    if (node === null) this.removeSubtree(path)
+    else this.put(path, node)
+    this.pruneTickets()
+    return node !== null
+  }
+
+  /** Reads `path` and its subtree again, dropping cached children that are gone. */
+  private async walk(path: string): Promise<void> {
+    const listing = retryOnLoss(() => this.zk.getChildren(path)).catch((err: unknown) => {
+      if (isCode(err, ErrorCode.NO_NODE)) return null
+      throw err
+    })
+    const [exists, names] = await Promise.all([this.refresh(path), listing])
+    if (!exists || names === null || this.guard === undefined) return
+    const live = new Set(names)
+    for (const old of [...(this.kids.get(path) ?? [])])
+      if (!live.has(old)) this.removeSubtree(joinPath(path, old))
+    await Promise.all(names.map((n) => this.walk(joinPath(path, n))))
+  }
+
+  /** With no read in flight, tickets of removed paths can no longer matter: forget them. */
+  private pruneTickets(): void {
+    if (this.inFlight > 0 || this.applied.size <= this.nodes.size * 2 + 64) return
+    for (const p of this.applied.keys()) if (!this.nodes.has(p)) this.applied.delete(p)
+  }
+
+  private put(path: string, node: CachedNode): void {
+    const prev = this.nodes.get(path)
+    this.nodes.set(path, node)
+    if (path !== this.root) {
+      const parent = parentOf(path)
+      let set = this.kids.get(parent)
+      if (set === undefined) this.kids.set(parent, (set = new Set()))
+      set.add(baseName(path))
+    }
+    if (prev === undefined) this.emit('change', { type: 'added', path, node })
+    else if (prev.stat.mzxid !== node.stat.mzxid || prev.stat.czxid !== node.stat.czxid)
+      this.emit('change', { type: 'updated', path, node })
+  }
+
+  private removeSubtree(path: string): void {
+    for (const name of [...(this.kids.get(path) ?? [])]) this.removeSubtree(joinPath(path, name))
+    this.kids.delete(path)
+    if (path !== this.root) this.kids.get(parentOf(path))?.delete(baseName(path))
+    const prev = this.nodes.get(path)
+    if (prev === undefined) return
+    this.nodes.delete(path)
+    this.emit('change', { type: 'removed', path, node: undefined })
+  }
+}

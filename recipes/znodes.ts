@@ -1,0 +1,166 @@
+/**
+ * znode helpers shared by the recipes: path joining and checking, creating
+ * parents, quiet deletes, retrying idempotent requests on CONNECTION_LOSS,
+ * sequence-number sorting and Curator's protected names (`_c_<uuid>-prefix`).
+ *
+ * Invariants: only idempotent requests go through `retryOnLoss`; every retry
+ * loop is bounded (RETRIES_MAX); sorting by sequence ignores everything before
+ * the 10-digit suffix, so protected and plain names sort together.
+ * Imports only ../client/index.js and ../shared/*.js.
+ */
+import type { Client, CreateMode } from '../client/index.js'
+import { ErrorCode, ZkError } from '../client/index.js'
+import { isValidPath } from '../shared/paths.js'
+
+/** How many times an idempotent request is retried after CONNECTION_LOSS. */
+export const RETRIES_MAX = 20
+
+/** Curator's protected-mode marker: a node name starts `_c_<uuid>-`. */
+export const PROTECTED_MARK = '_c_'
+const PROTECTED_LENGTH = PROTECTED_MARK.length + 36 + 1
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export const utf8 = (s: string): Uint8Array => encoder.encode(s)
+export const fromUtf8 = (b: Uint8Array): string => decoder.decode(b)
+
+export function isCode(err: unknown, code: ErrorCode): err is ZkError {
+  return ZkError.is(err, code)
+}
+
+/** Throws BAD_ARGUMENTS unless `path` is a valid absolute znode path. */
+export function checkRecipePath(path: string): string {
+  if (!isValidPath(path))
+    throw new ZkError(ErrorCode.BAD_ARGUMENTS, path, `BAD_ARGUMENTS: invalid path ${path}`)
+  return path
+}
+
+/** Throws BAD_ARGUMENTS unless `name` is a usable single node name. */
+export function checkNodeName(name: string, what: string): string {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('/') || !isValidPath(`/${name}`))
+    throw new ZkError(ErrorCode.BAD_ARGUMENTS, undefined, `BAD_ARGUMENTS: invalid ${what} '${String(name)}'`)
+  return name
+}
+
+export function joinPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`
+}
+
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1)
+}
+
+/** Runs an idempotent request, retrying it (bounded) when the connection was lost. */
+export async function retryOnLoss<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn()
+    } catch (err) {
+      if (!isCode(err, ErrorCode.CONNECTION_LOSS) || attempt >= RETRIES_MAX) throw err
+    }
+  }
+}
+
+/**
+ * Creates `path` and any missing parent (each as `mode`); an existing node is
+ * fine. `afterNoNode`: skip the exists() shortcut, because a create just saw
+ * NO_NODE: a container may be queued for deletion, which a create sees before
+ * a read does (creates are checked against pending changes, reads are not).
+ */
+export async function ensurePath(
+  zk: Client,
+  path: string,
+  mode: CreateMode = 'persistent',
+  afterNoNode = false,
+): Promise<void> {
+  if (path === '/') return
+  if (!afterNoNode && (await retryOnLoss(() => zk.exists(path))) !== null) return
+  const parts = path.split('/').filter((p) => p.length > 0)
+  // A container parent may be reaped between two levels: then start again from the top.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      let prefix = ''
+      for (const part of parts) {
+        prefix = `${prefix}/${part}`
+        await createIfAbsent(zk, prefix, mode)
+      }
+      return
+    } catch (err) {
+      if (!isCode(err, ErrorCode.NO_NODE) || attempt >= RETRIES_MAX) throw err
+    }
+  }
+}
+
+async function createIfAbsent(zk: Client, path: string, mode: CreateMode): Promise<void> {
+  try {
+    await retryOnLoss(() => zk.create(path, new Uint8Array(0), { mode }))
+  } catch (err) {
+    if (!isCode(err, ErrorCode.NODE_EXISTS)) throw err
+  }
+}
+
+/** Deletes a node, ignoring NO_NODE and a finished session (its ephemerals are gone anyway). */
+export async function deleteQuietly(zk: Client, path: string, version = -1): Promise<boolean> {
+  try {
+    await retryOnLoss(() => zk.delete(path, version))
+    return true
+  } catch (err) {
+    if (isCode(err, ErrorCode.NO_NODE) || isCode(err, ErrorCode.SESSION_EXPIRED)) return false
+    throw err
+  }
+}
+
+/** getChildren that treats a missing directory as empty. */
+export async function childrenOrEmpty(zk: Client, dir: string, watch?: () => void): Promise<string[]> {
+  try {
+    return await retryOnLoss(() => zk.getChildren(dir, watch === undefined ? undefined : { watch }))
+  } catch (err) {
+    if (isCode(err, ErrorCode.NO_NODE)) return []
+    throw err
+  }
+}
+
+/**
+ * The sequence number ZooKeeper appended to a name: its last 10 digits. (Past
+ * 2^31 - 1 creates in one parent the counter wraps negative; we do not sort those.)
+ */
+export function sequenceOf(name: string): number {
+  const m = /(\d{10})$/.exec(name)
+  return m === null ? Number.NaN : Number(m[1])
+}
+
+/** Names sorted by sequence number, then by name; names without one are dropped. */
+export function sortBySequence(names: readonly string[]): string[] {
+  return names
+    .filter((n) => !Number.isNaN(sequenceOf(n)))
+    .sort((a, b) => sequenceOf(a) - sequenceOf(b) || (a < b ? -1 : a > b ? 1 : 0))
+}
+
+export function newGuid(): string {
+  return globalThis.crypto.randomUUID()
+}
+
+export function protectedName(guid: string, prefix: string): string {
+  return `${PROTECTED_MARK}${guid}-${prefix}`
+}
+
+export function isProtected(name: string): boolean {
+  return (
+    name.startsWith(PROTECTED_MARK) && name.length >= PROTECTED_LENGTH && name[PROTECTED_LENGTH - 1] === '-'
+  )
+}
+
+/** The name without its protected `_c_<uuid>-` prefix. */
+export function stripProtected(name: string): string {
+  return isProtected(name) ? name.slice(PROTECTED_LENGTH) : name
+}
+
+/** Whether two session ids ('0x…' text) are the same session. */
+export function sameSession(a: string, b: string): boolean {
+  try {
+    return BigInt.asUintN(64, BigInt(a)) === BigInt.asUintN(64, BigInt(b))
+  } catch {
+    return false
+  }
+}
