@@ -7,17 +7,19 @@
  */
 import type { Acl, Id } from '../shared/acl.js'
 import type { ErrorCode } from '../shared/errors.js'
-import type { MultiResult, Response } from '../shared/records.js'
 import type { WireStat } from '../shared/stat.js'
+import type { TxnResult } from './txn/apply.js'
 import type { WatchChange } from './watch/watch-table.js'
 
+export type { TxnResult }
+
 export interface NodeView {
-  stat: WireStat
-  data: Uint8Array
-  acl: readonly Acl[]
+  readonly stat: WireStat
+  readonly data: Uint8Array
+  readonly acl: readonly Acl[]
 }
 
-/** A client write, as prep sees it (mapped from the wire request). */
+/** A client write, as the server hands it to prep (mapped from the wire request). */
 export type WriteRequest =
   | { kind: 'create'; path: string; data: Uint8Array; acl: Acl[]; flags: number; ttlMs: number; op: number }
   | { kind: 'delete'; path: string; version: number }
@@ -37,14 +39,13 @@ export interface PrepContext {
   authIds: readonly Id[]
 }
 
-export type PrepOutcome = { ok: true; txn: Uint8Array } | { ok: false; err: ErrorCode; body?: Response }
+/** A failed multi carries one code per op. */
+export type PrepOutcome = { ok: true; txn: Uint8Array } | { ok: false; err: ErrorCode; multi?: ErrorCode[] }
 
 export interface ApplyOutcome {
   sessionId: bigint
   cxid: number
-  /** The reply for the client that sent it. */
-  err: ErrorCode
-  body: Response | undefined
+  result: TxnResult
   /** Watch changes, in the order they happened. */
   changes: WatchChange[]
   /** Sessions this Txn created or closed. */
@@ -72,8 +73,7 @@ export interface Db {
   dropOutstanding(): void
   reapable(nowMs: number): string[]
   nextReapAtMs(): number | undefined
-  snapshotChunks(): Iterator<Uint8Array>
+  /** A snapshot: the zxid it starts from and its chunks, to drain a few per event-loop turn. */
+  snapshot(): { zxid: number; chunks: Iterator<Uint8Array> }
   nodeCount(): number
 }
-
-export type { MultiResult }

@@ -35,6 +35,7 @@ import { decodeForward, encodeForward, type ForwardMessage } from './forwarding.
 import { ClientListener } from './net/client-listener.js'
 import { addAuth, type ReadContext, serveRead } from './read-ops.js'
 import type { Replicator, Role } from './replicator.js'
+import { failedReply, replyFor } from './replies.js'
 import { SessionIdGenerator } from './session/session-ids.js'
 import { SessionTracker } from './session/session-tracker.js'
 import { createReplicator, openState, type ServerState } from './state.js'
@@ -320,12 +321,7 @@ export class ServerNode implements ClientHandlerHost {
     if ('err' in write) return { err: write.err, zxid: this.db.lastZxid }
     const zxid = this.replicator.nextZxid()
     const out = this.db.prep(write, { zxid, timeMs: Date.now(), sessionId, cxid, authIds })
-    if (!out.ok) {
-      // A failed multi is err 0 with per-op results in the body, as ZooKeeper replies.
-      return out.body
-        ? { err: ErrorCode.OK, zxid: this.db.lastZxid, body: out.body }
-        : { err: out.err, zxid: this.db.lastZxid }
-    }
+    if (!out.ok) return failedReply(out.err, out.multi, this.db.lastZxid)
     this.replicator.propose(zxid, out.txn)
     return undefined
   }
@@ -469,7 +465,7 @@ export class ServerNode implements ClientHandlerHost {
       this.logger.warn({ session: hex(out.sessionId), cxid: out.cxid }, 'commit matches no waiting request')
       return
     }
-    h.complete(entry, { err: out.err, zxid, body: out.body })
+    h.complete(entry, replyFor(entry.req, out.result, zxid))
   }
 
   private scheduleReap(): void {

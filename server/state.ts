@@ -14,8 +14,7 @@ import type { ServerConfig } from './config.js'
 import type { Replicator, ReplicatorEvents } from './replicator.js'
 import { StandaloneReplicator } from './standalone-replicator.js'
 import { Storage, StorageError } from './storage/index.js'
-import { treeFromSnapshot } from './tree/tree-snapshot.js'
-import { recoverDb, type TreeDb } from './tree-db.js'
+import { recoverDb, TreeDb } from './tree-db.js'
 import type { LogEntry } from './zab/index.js'
 import { ZabReplicator } from './zab-replicator.js'
 
@@ -112,9 +111,8 @@ class State implements ServerState {
 
   private async takeSnapshot(): Promise<void> {
     const started = performance.now()
-    const zxidStart = this.db.lastZxid
+    const { zxid: zxidStart, chunks } = this.db.snapshot()
     this.storage.beginSnapshot(zxidStart)
-    const chunks = this.db.snapshotChunks()
     let bytes = 0
     let count = 0
     for (;;) {
@@ -195,8 +193,11 @@ export function createReplicator(
       storage,
       log: state.pendingLog,
       snapshotZxid: state.snapshotZxid,
-      takeSnapshot: () => ({ zxid: db.lastZxid, chunks: [...iterate(db.snapshotChunks())] }),
-      restoreSnapshot: (s) => db.replaceTree(treeFromSnapshot(s.chunks)),
+      takeSnapshot: () => {
+        const s = db.snapshot()
+        return { zxid: s.zxid, chunks: [...iterate(s.chunks)] }
+      },
+      restoreSnapshot: (s) => db.replaceTree(TreeDb.fromSnapshot(s.chunks)),
     },
     events,
     logger.child({ component: 'zab' }),

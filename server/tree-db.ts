@@ -6,60 +6,90 @@
  */
 import type { Logger } from 'pino'
 import type { Acl, Id } from '../shared/acl.js'
+import { ErrorCode } from '../shared/errors.js'
 import { JuteWriter } from '../shared/jute.js'
+import { createModeOfFlag, OpCode } from '../shared/opcodes.js'
 import type { WireStat } from '../shared/stat.js'
 import { formatZxid } from '../shared/zxid.js'
 import type { ApplyOutcome, Db, NodeView, PrepContext, PrepOutcome, WriteRequest } from './db.js'
 import type { Recovery } from './storage/index.js'
-import { checkAcl } from './tree/acl-check.js'
-import { snapshotChunks, treeFromSnapshot } from './tree/tree-snapshot.js'
-import type { ZNode } from './tree/znode.js'
-import { DataTree } from './tree/znode-tree.js'
-import { type NodeRecord, Outstanding, type PrepView, prep } from './txn/prep.js'
-import { decodeTxn, encodeTxn } from './txn/txn-codec.js'
+import { DataTree } from './tree/data-tree.js'
+import { checkAcl } from './txn/acl.js'
+import { applyTxn, replayTxn } from './txn/apply.js'
+import { decodeTxn, encodeTxn } from './txn/codec.js'
+import { OutstandingChanges } from './txn/outstanding-changes.js'
+import { prepAndRecord } from './txn/prepare.js'
+import type { MultiOpRequest, PrepRequest } from './txn/request.js'
 
-class NodeViewImpl implements NodeView {
-  constructor(private readonly n: ZNode) {}
+/** A node seen through the tree; each field is read when asked for. */
+class LiveNode implements NodeView {
+  constructor(
+    private readonly tree: DataTree,
+    private readonly path: string,
+  ) {}
   get stat(): WireStat {
-    return this.n.stat()
+    return this.tree.stat(this.path)!
   }
   get data(): Uint8Array {
-    return this.n.data
+    return this.tree.getData(this.path)!.data
   }
   get acl(): readonly Acl[] {
-    return this.n.acl
+    return this.tree.getAcl(this.path)!.acl
+  }
+}
+
+class BadRequest {
+  constructor(readonly err: ErrorCode) {}
+}
+
+/** Maps the server's WriteRequest to prep's request (the create flags to a mode). */
+function toPrep(req: WriteRequest): PrepRequest {
+  switch (req.kind) {
+    case 'create': {
+      const mode = createModeOfFlag(req.flags)
+      if (mode === undefined) throw new BadRequest(ErrorCode.BAD_ARGUMENTS)
+      if (req.op === OpCode.createContainer && mode !== 'container')
+        throw new BadRequest(ErrorCode.BAD_ARGUMENTS)
+      if (
+        req.op !== OpCode.createContainer &&
+        mode === 'container' &&
+        req.op !== OpCode.create2 &&
+        req.op !== OpCode.create
+      )
+        throw new BadRequest(ErrorCode.BAD_ARGUMENTS)
+      // Only createTTL carries a TTL; prep refuses a TTL mode without one.
+      const ttlMs = req.op === OpCode.createTTL ? req.ttlMs : undefined
+      return {
+        type: 'create',
+        path: req.path,
+        data: req.data,
+        acl: req.acl,
+        mode,
+        ...(ttlMs === undefined ? {} : { ttlMs }),
+      }
+    }
+    case 'delete':
+    case 'setData':
+    case 'check':
+    case 'setACL':
+      return { ...req, type: req.kind } as PrepRequest
+    case 'multi':
+      return { type: 'multi', ops: req.ops.map((o) => toPrep(o) as MultiOpRequest) }
+    case 'createSession':
+      return { type: 'createSession', timeoutMs: req.timeoutMs }
+    case 'closeSession':
+      return { type: 'closeSession' }
+    case 'reap':
+      return { type: 'reap', path: req.path }
   }
 }
 
 export class TreeDb implements Db {
-  private outstanding: Outstanding
+  private changes: OutstandingChanges
   private readonly writer = new JuteWriter(1024)
 
   constructor(public tree: DataTree) {
-    this.outstanding = new Outstanding(this.baseView())
-  }
-
-  private baseView(): PrepView {
-    return {
-      node: (path: string): NodeRecord | undefined => {
-        const n = this.tree.get(path)
-        if (n === undefined) return undefined
-        return {
-          exists: true,
-          version: n.version,
-          cversion: n.cversion,
-          aversion: n.aversion,
-          numChildren: n.numChildren,
-          kind: n.kind,
-          owner: n.ephemeralOwner,
-          ttlMs: n.ttlMs,
-          mtime: n.mtime,
-          acl: n.acl,
-        }
-      },
-      hasSession: (id) => this.tree.sessions.has(id),
-      ephemeralsOf: (id) => this.tree.ephemerals.get(id) ?? [],
-    }
+    this.changes = new OutstandingChanges(tree)
   }
 
   get lastZxid(): number {
@@ -71,12 +101,11 @@ export class TreeDb implements Db {
   }
 
   get(path: string): NodeView | undefined {
-    const n = this.tree.get(path)
-    return n === undefined ? undefined : new NodeViewImpl(n)
+    return this.tree.exists(path) ? new LiveNode(this.tree, path) : undefined
   }
 
   children(path: string): string[] | undefined {
-    return this.tree.children(path)
+    return this.tree.getChildren(path)
   }
 
   canAccess(acl: readonly Acl[], perm: number, authIds: readonly Id[]): boolean {
@@ -84,41 +113,55 @@ export class TreeDb implements Db {
   }
 
   ephemerals(sessionId: bigint): string[] {
-    return [...(this.tree.ephemerals.get(sessionId) ?? [])].sort()
+    return this.tree.ephemerals(sessionId)
   }
 
   descendantCount(path: string): number {
-    return this.tree.descendantCount(path)
+    return this.tree.descendantCount(path) ?? 0
   }
 
   *sessions(): Iterable<{ id: bigint; timeoutMs: number }> {
-    for (const [id, timeoutMs] of this.tree.sessions) yield { id, timeoutMs }
+    for (const s of this.tree.sessions()) yield { id: s.sessionId, timeoutMs: s.timeoutMs }
   }
 
   hasSession(id: bigint): boolean {
-    return this.tree.sessions.has(id)
+    return this.tree.hasSession(id)
   }
 
   prep(req: WriteRequest, ctx: PrepContext): PrepOutcome {
-    const r = prep(req, this.outstanding, ctx)
-    if (r.ok) return { ok: true, txn: encodeTxn(r.txn, this.writer) }
-    if (r.results !== undefined) return { ok: false, err: r.err, body: { op: 14, results: r.results } }
-    return { ok: false, err: r.err }
+    let prepReq: PrepRequest
+    try {
+      prepReq = toPrep(req)
+    } catch (e) {
+      if (e instanceof BadRequest) return { ok: false, err: e.err }
+      throw e
+    }
+    const sessionId =
+      req.kind === 'createSession' || req.kind === 'closeSession' ? req.sessionId : ctx.sessionId
+    const txn = prepAndRecord(prepReq, this.changes, { ...ctx, sessionId })
+    // A failed request is answered at once, in its session's order; it uses no zxid.
+    if (txn.type === 'error')
+      return { ok: false, err: txn.code, ...(txn.results ? { multi: txn.results } : {}) }
+    return { ok: true, txn: encodeTxn(txn, this.writer) }
   }
 
   apply(zxid: number, bytes: Uint8Array): ApplyOutcome {
     const txn = decodeTxn(bytes)
-    const res = this.tree.apply(txn)
-    this.outstanding.applied(zxid)
-    return { sessionId: txn.sessionId, cxid: txn.cxid, ...res }
+    const r = applyTxn(this.tree, txn)
+    this.changes.applied(zxid)
+    const out: ApplyOutcome = { sessionId: r.sessionId, cxid: r.cxid, result: r.result, changes: r.events }
+    if (r.result.type === 'createSession')
+      out.sessionCreated = { id: r.sessionId, timeoutMs: r.result.timeoutMs }
+    if (r.result.type === 'closeSession') out.sessionClosed = r.sessionId
+    return out
   }
 
   replay(_zxid: number, bytes: Uint8Array): void {
-    this.tree.apply(decodeTxn(bytes), true)
+    replayTxn(this.tree, decodeTxn(bytes))
   }
 
   dropOutstanding(): void {
-    this.outstanding.clear()
+    this.changes.clear()
   }
 
   reapable(nowMs: number): string[] {
@@ -129,18 +172,28 @@ export class TreeDb implements Db {
     return this.tree.nextReapAtMs()
   }
 
-  snapshotChunks(): Iterator<Uint8Array> {
-    return snapshotChunks(this.tree)
+  snapshot(): { zxid: number; chunks: Iterator<Uint8Array> } {
+    return this.tree.snapshot()
   }
 
   nodeCount(): number {
-    return this.tree.nodeCount
+    return this.tree.nodeCount()
   }
 
   /** Replaces the whole tree (a SNAP from the leader). */
   replaceTree(tree: DataTree): void {
     this.tree = tree
-    this.outstanding = new Outstanding(this.baseView())
+    this.changes = new OutstandingChanges(tree)
+  }
+
+  /** An empty tree (a new server). */
+  static empty(): TreeDb {
+    return new TreeDb(new DataTree())
+  }
+
+  /** A tree from snapshot chunks (in order; chunk boundaries need not fall between records). */
+  static fromSnapshot(chunks: Iterable<Uint8Array>): DataTree {
+    return DataTree.fromSnapshot(chunks)
   }
 }
 
@@ -156,8 +209,7 @@ export function recoverDb(
   replayThroughZxid = Number.POSITIVE_INFINITY,
 ): { db: TreeDb; rest: { zxid: number; data: Uint8Array }[] } {
   const snap = recovery.snapshot
-  const tree = snap === undefined ? new DataTree() : treeFromSnapshot(snap.chunks())
-  const db = new TreeDb(tree)
+  const db = new TreeDb(snap === undefined ? new DataTree() : DataTree.fromSnapshot(snap.chunks()))
   const rest: { zxid: number; data: Uint8Array }[] = []
   let replayed = 0
   for (const e of recovery.logEntries()) {
@@ -166,14 +218,9 @@ export function recoverDb(
       replayed++
     } else rest.push(e)
   }
-  if (snap !== undefined && tree.lastZxid < snap.zxidEnd) tree.lastZxid = snap.zxidEnd
   logger.info(
-    { replayed, pending: rest.length, zxid: formatZxid(tree.lastZxid), digest: tree.digest() },
+    { replayed, pending: rest.length, zxid: formatZxid(db.lastZxid), digest: db.digest() },
     'tree rebuilt',
   )
   return { db, rest }
-}
-
-export function createDb(recovery: Recovery, logger: Logger): TreeDb {
-  return recoverDb(recovery, logger).db
 }

@@ -217,7 +217,7 @@ export class DataTree {
         }
         return { err: 'OK', body: undefined, sessionCreated: { id: op.sessionId, timeoutMs: op.timeoutMs } }
       case 'closeSession':
-        this.closeSession(op.sessionId, txn, changes)
+        this.closeSession(op.sessionId, op.paths, txn, changes, replay)
         return { err: 'OK', body: { op: OpCode.closeSession }, sessionClosed: op.sessionId }
       case 'create': {
         const ok = this.create(op, txn, changes, replay)
@@ -231,7 +231,12 @@ export class DataTree {
       }
       case 'delete':
       case 'reap':
-        this.deleteNode(op.path, txn.zxid, changes, replay || op.type === 'reap')
+        this.deleteNode(
+          op.path,
+          txn.zxid,
+          changes,
+          replay ? 'replay' : op.type === 'reap' ? 'tolerant' : 'live',
+        )
         return { err: 'OK', body: { op: OpCode.delete } }
       case 'setData': {
         const n = this.nodes.get(op.path)
@@ -333,16 +338,42 @@ export class DataTree {
     return true
   }
 
-  private deleteNode(path: string, zxid: number, changes: Change[], tolerant: boolean): void {
+  /**
+   * Removes an empty node. `live`: anything else is a bug (prep checked it).
+   * `tolerant` (a reap, or a session's ephemerals): a node gone or not
+   * empty is left alone. `replay` (the log over a fuzzy snapshot, which may
+   * hold nodes from later than this Txn): a missing node still advances
+   * its parent's pzxid, as its delete did; a node with children is a later
+   * incarnation (this one was empty when deleted), so it goes with its
+   * whole subtree — the later Txns in the log create them again.
+   */
+  private deleteNode(
+    path: string,
+    zxid: number,
+    changes: Change[],
+    mode: 'live' | 'tolerant' | 'replay',
+  ): void {
     const n = this.nodes.get(path)
     if (n === undefined || path === '/') {
-      assert(tolerant, `delete of missing ${path} at ${zxid}`)
+      assert(mode !== 'live', `delete of missing ${path} at ${zxid}`)
+      if (mode === 'replay' && path !== '/') this.advancePzxid(parentPath(path), zxid)
       return
     }
     if (n.children !== null) {
-      // Only a replay over a fuzzy snapshot, or a reap that lost a race, can see this.
-      assert(tolerant, `delete of non-empty ${path} at ${zxid}`)
-      return
+      assert(mode !== 'live', `delete of non-empty ${path} at ${zxid}`)
+      if (mode !== 'replay') return
+      const below: string[] = []
+      const stack = [path]
+      while (stack.length > 0) {
+        const p = stack.pop()!
+        for (const c of this.nodes.get(p)?.children ?? []) {
+          const cp = `${p}/${c}`
+          below.push(cp)
+          stack.push(cp)
+        }
+      }
+      // Deepest first: a path sorts after its ancestors.
+      for (const p of below.sort(compareNames).reverse()) this.deleteNode(p, zxid, changes, mode)
     }
     this.lanes.sub(this.hashNode(path, n))
     this.nodes.delete(path)
@@ -365,10 +396,29 @@ export class DataTree {
     changes.push({ type: 'deleted', path }, { type: 'childrenChanged', path: parentP })
   }
 
-  private closeSession(id: bigint, txn: Txn, changes: Change[]): void {
+  private advancePzxid(path: string, zxid: number): void {
+    const n = this.nodes.get(path)
+    if (n === undefined || zxid <= n.pzxid) return
+    this.update(path, n, () => {
+      n.pzxid = zxid
+    })
+  }
+
+  private closeSession(
+    id: bigint,
+    paths: readonly string[],
+    txn: Txn,
+    changes: Change[],
+    replay: boolean,
+  ): void {
     // Deepest first is not needed (ephemerals have no children); sorted for determinism.
-    const paths = [...(this.ephemerals.get(id) ?? [])].sort(compareNames)
-    for (const p of paths) this.deleteNode(p, txn.zxid, changes, true)
+    const own = this.ephemerals.get(id) ?? new Set<string>()
+    // Live, the Txn names exactly the indexed ephemerals. In a replay over a
+    // fuzzy snapshot some may be gone already (or be another node now): their
+    // parents' pzxid still advances, as it did when they were deleted.
+    if (replay) for (const p of paths) if (!own.has(p)) this.advancePzxid(parentPath(p), txn.zxid)
+    for (const p of [...own].sort(compareNames))
+      this.deleteNode(p, txn.zxid, changes, replay ? 'replay' : 'tolerant')
     const timeout = this.sessions.get(id)
     if (timeout !== undefined) {
       this.sessions.delete(id)

@@ -22,7 +22,7 @@ import {
 import { parentPath, pathError, sequenceSuffix } from '../../shared/paths.js'
 import type { MultiResult } from '../../shared/records.js'
 import { checkAcl, fixupAcl } from '../tree/acl-check.js'
-import { NodeKind } from '../tree/znode.js'
+import { compareNames, NodeKind } from '../tree/znode.js'
 import type { Txn, TxnOp } from './txn-types.js'
 
 export const DATA_BYTES_MAX = 1024 * 1024
@@ -94,8 +94,20 @@ export class Outstanding implements PrepView {
     return s !== undefined ? s.live : this.base.hasSession(id)
   }
 
+  /**
+   * The session's ephemerals as the outstanding changes leave them: those
+   * in the tree not deleted since, plus those created by prepped Txns (as
+   * ZooKeeper's closeSession prep merges outstandingChanges), so that a
+   * closeSession prepped before its session's creates are applied deletes
+   * them in the overlay too.
+   */
   ephemeralsOf(id: bigint): Iterable<string> {
-    return this.base.ephemeralsOf(id)
+    const out: string[] = []
+    for (const p of this.base.ephemeralsOf(id)) if (!this.byPath.has(p)) out.push(p)
+    for (const [p, c] of this.byPath) {
+      if (c.rec !== null && c.rec.kind === NodeKind.ephemeral && c.rec.owner === id) out.push(p)
+    }
+    return out
   }
 
   /** Changes in the order they were made, to forget them in O(1) each once applied. */
@@ -238,12 +250,14 @@ function prepOne(req: PrepRequest, view: Outstanding, ctx: PrepContext): TxnOp {
     case 'delete': {
       validPath(req.path)
       need(req.path !== '/', ErrorCode.BAD_ARGUMENTS)
-      const node = view.node(req.path)
-      need(node !== undefined, ErrorCode.NO_NODE)
+      // ZooKeeper's order: the parent, its DELETE permission, then the node
+      // (so a client without DELETE learns nothing of which children exist).
       const parentP = parentPath(req.path)
       const parent = view.node(parentP)
       need(parent !== undefined, ErrorCode.NO_NODE)
       need(checkAcl(parent!.acl, Perms.DELETE, ctx.authIds), ErrorCode.NO_AUTH)
+      const node = view.node(req.path)
+      need(node !== undefined, ErrorCode.NO_NODE)
       checkVersion(req.version, node!.version)
       need(node!.numChildren === 0, ErrorCode.NOT_EMPTY)
       view.set(req.path, ctx.zxid, null)
@@ -360,16 +374,18 @@ function prepCreate(
 function prepClose(id: bigint, view: Outstanding, ctx: PrepContext): TxnOp {
   need(view.hasSession(id), ErrorCode.SESSION_EXPIRED)
   // The session's ephemerals go with it: later prepped Txns must see them gone.
+  const paths: string[] = []
   for (const p of view.ephemeralsOf(id)) {
     const rec = view.node(p)
     if (rec === undefined) continue
+    paths.push(p)
     view.set(p, ctx.zxid, null)
     const parentP = parentPath(p)
     const parent = view.node(parentP)
     if (parent !== undefined) view.set(parentP, ctx.zxid, { ...parent, numChildren: parent.numChildren - 1 })
   }
   view.setSession(id, ctx.zxid, false)
-  return { type: 'closeSession', sessionId: id }
+  return { type: 'closeSession', sessionId: id, paths: paths.sort(compareNames) }
 }
 
 function prepReap(path: string, view: Outstanding, ctx: PrepContext): TxnOp {

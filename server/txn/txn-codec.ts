@@ -13,7 +13,8 @@ import type { Txn, TxnOp } from './txn-types.js'
 const VERSION = 1
 const CODE: Record<TxnOp['type'], number> = {
   createSession: 1,
-  closeSession: 2,
+  // 2 was closeSession without its paths: still decoded, as paths [].
+  closeSession: 10,
   create: 3,
   delete: 4,
   setData: 5,
@@ -35,6 +36,7 @@ function writeOp(w: JuteWriter, op: TxnOp): void {
       return
     case 'closeSession':
       w.long(op.sessionId)
+      w.vector(op.paths, (x, p) => x.ustring(p))
       return
     case 'create':
       w.int(op.opcode).ustring(op.path).buffer(op.data)
@@ -68,14 +70,21 @@ export function encodeTxn(txn: Txn, w = new JuteWriter(128)): Uint8Array {
 }
 
 const EMPTY = new Uint8Array(0)
+const CLOSE_SESSION_V1 = 2
 
 function readOp(r: JuteReader, depth: number): TxnOp {
   const code = r.int()
   switch (code) {
     case CODE.createSession:
       return { type: 'createSession', sessionId: r.long(), timeoutMs: r.int() }
+    case CLOSE_SESSION_V1:
+      return { type: 'closeSession', sessionId: r.long(), paths: [] }
     case CODE.closeSession:
-      return { type: 'closeSession', sessionId: r.long() }
+      return {
+        type: 'closeSession',
+        sessionId: r.long(),
+        paths: r.vector((x) => x.string('path'), 4) ?? [],
+      }
     case CODE.create:
       return {
         type: 'create',

@@ -11,7 +11,17 @@ import type { Acl } from '../../shared/acl.js'
 
 export type TxnOp =
   | { type: 'createSession'; sessionId: bigint; timeoutMs: number }
-  | { type: 'closeSession'; sessionId: bigint }
+  | {
+      type: 'closeSession'
+      sessionId: bigint
+      /**
+       * The session's ephemerals when it was prepped, sorted. Live apply
+       * deletes what the tree's index holds (the same set); a replay over a
+       * fuzzy snapshot also needs the ones the snapshot missed, to advance
+       * their parents' pzxid (ZooKeeper's CloseSessionTxn, ZOOKEEPER-3145).
+       */
+      paths: string[]
+    }
   | {
       type: 'create'
       /** The request opcode (create, create2, createContainer, createTTL): it shapes the reply. */

@@ -1,0 +1,660 @@
+/**
+ * DataTree: the replicated state — znodes with ZooKeeper's exact Stat
+ * rules, the session table, the ephemeral index, container/TTL reap
+ * candidates, ACLs (interned), and an incrementally maintained digest.
+ *
+ * Mutation is through absolute-valued primitives (createNode, deleteNode,
+ * setData, setAcl, createSession, closeSession) that the Txn dispatcher
+ * (server/txn/apply.ts; `apply`/`applyReplay` here) calls. In 'live' mode a primitive that does not fit
+ * the tree is a programmer error (assert); in 'replay' mode it is skipped
+ * with only its idempotent parent effects, so replaying the log suffix over
+ * a fuzzy snapshot converges to the same tree and digest.
+ *
+ * Invariants:
+ * - every live znode but '/' has its parent live, listed in its children;
+ * - ephemerals have no children; ephemeral index == znodes of kind ephemeral;
+ * - pzxid only grows; stored cversion only grows (int32, wrap-aware);
+ * - digest == sum over znodes and sessions of their hashes (two u32 lanes);
+ * - children are listed in JS default string order (UTF-16 code units).
+ * Must not import anything but shared/, server/tree/ and server/txn/ (pure:
+ * no clock, no I/O, no randomness, no async).
+ */
+import { type Acl, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from '../../shared/acl.js'
+import { assert } from '../../shared/assert.js'
+import { type CreateMode, isEphemeralMode, isTtlMode } from '../../shared/opcodes.js'
+import { baseName, parentPath } from '../../shared/paths.js'
+import type { WireStat } from '../../shared/stat.js'
+import { type ApplyResult, applyTxn, replayTxn } from '../txn/apply.js'
+import type { Txn } from '../txn/txn.js'
+import { AclCache } from './acl-cache.js'
+import { formatLanes, Hasher } from './hash.js'
+import { Kind, NodeStore } from './node-store.js'
+import { ReapIndex } from './reap-index.js'
+import { type NodeRecord, readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot.js'
+import type { ApplyMode, ChangeEvent, CreateNodeArgs, NodeKindName, NodeMeta } from './tree-types.js'
+import { fromBytes, toBytes } from './znode-data.js'
+
+const KIND_NAMES: readonly NodeKindName[] = ['persistent', 'ephemeral', 'container', 'ttl']
+
+/** ZooKeeper's paths that always exist and can never be deleted (DataTree.isSpecialPath). */
+export const SPECIAL_PATHS: ReadonlySet<string> = new Set([
+  '/',
+  '/zookeeper',
+  '/zookeeper/quota',
+  '/zookeeper/config',
+])
+
+/** ZooKeeper's version increment: +1, skipping -1 after wraparound (ZOOKEEPER-4743). */
+export function nextVersion(v: number): number {
+  const n = (v + 1) | 0
+  return n === -1 ? 0 : n
+}
+
+/** Whether int32 counter `a` is after `b`, allowing for signed wraparound. */
+function isAfter(a: number, b: number): boolean {
+  return ((a - b) | 0) > 0
+}
+
+function kindOfMode(mode: CreateMode): Kind {
+  if (isEphemeralMode(mode)) return Kind.ephemeral
+  if (mode === 'container') return Kind.container
+  if (isTtlMode(mode)) return Kind.ttl
+  return Kind.persistent
+}
+
+/** JS default string order, spelled out so no one swaps in localeCompare. */
+export function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+export interface SnapshotOptions {
+  /** Chunk size target; a single larger record gets a chunk of its own. */
+  chunkBytes?: number
+}
+
+export class DataTree {
+  private readonly store = new NodeStore()
+  private readonly index = new Map<string, number>()
+  private readonly acls = new AclCache()
+  /** Slot -> owner, for ephemeral znodes only. */
+  private readonly owners = new Map<number, bigint>()
+  private readonly ephemeralIndex = new Map<bigint, Set<string>>()
+  private readonly sessionTable = new Map<bigint, number>()
+  private readonly reap = new ReapIndex()
+  private sumA = 0
+  private sumB = 0
+  private zxid = 0
+
+  /** A tree as a fresh ZooKeeper has it: '/', '/zookeeper', '/zookeeper/quota', '/zookeeper/config'. */
+  constructor(bare = false) {
+    if (bare) return
+    const zero = { czxid: 0, mzxid: 0, pzxid: 0, ctime: 0, mtime: 0, version: 0, cversion: 0, aversion: 0 }
+    const empty = new Uint8Array(0)
+    const base = { data: empty, kind: Kind.persistent, owner: 0n, ttlMs: 0, ...zero }
+    // ZooKeeper adds these without touching cversion, so a fresh '/' shows cversion -1.
+    this.link(this.place({ ...base, path: '/', acl: OPEN_ACL_UNSAFE }))
+    this.link(this.place({ ...base, path: '/zookeeper', acl: OPEN_ACL_UNSAFE }))
+    this.link(this.place({ ...base, path: '/zookeeper/quota', acl: OPEN_ACL_UNSAFE }))
+    // ZooKeeper sets this ACL with setACL(…, -1), which leaves aversion at -1 (ZOOKEEPER-2014).
+    this.link(this.place({ ...base, path: '/zookeeper/config', acl: READ_ACL_UNSAFE, aversion: -1 }))
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  /** The zxid of the last Txn applied (or of the snapshot this tree was loaded from). */
+  get lastZxid(): number {
+    return this.zxid
+  }
+
+  nodeCount(): number {
+    return this.index.size
+  }
+
+  exists(path: string): boolean {
+    return this.index.has(path)
+  }
+
+  /** The Stat clients see (cversion = creates + deletes; ephemeralOwner 0 unless ephemeral). */
+  stat(path: string): WireStat | undefined {
+    const slot = this.index.get(path)
+    return slot === undefined ? undefined : this.wireStat(slot)
+  }
+
+  /** Data and Stat. The bytes must not be mutated (large data is returned without a copy). */
+  getData(path: string): { data: Uint8Array; stat: WireStat } | undefined {
+    const slot = this.index.get(path)
+    if (slot === undefined) return undefined
+    return { data: toBytes(this.store.data(slot)), stat: this.wireStat(slot) }
+  }
+
+  getAcl(path: string): { acl: readonly Acl[]; stat: WireStat } | undefined {
+    const slot = this.index.get(path)
+    if (slot === undefined) return undefined
+    return { acl: this.acls.get(this.store.aclRef(slot)), stat: this.wireStat(slot) }
+  }
+
+  /** Child names, sorted in JS default string order; undefined if there is no such znode. */
+  getChildren(path: string): string[] | undefined {
+    const slot = this.index.get(path)
+    if (slot === undefined) return undefined
+    const kids = this.store.children(slot)
+    if (kids === undefined) return []
+    const names: string[] = []
+    for (const k of kids) names.push(baseName(this.store.path(k)))
+    return names.sort(compareNames)
+  }
+
+  /** The internal view of a znode that prep reads (stored cversion, kind, owner, TTL, ACL). */
+  nodeMeta(path: string): NodeMeta | undefined {
+    const slot = this.index.get(path)
+    if (slot === undefined) return undefined
+    const s = this.store
+    return {
+      czxid: s.czxid(slot),
+      mzxid: s.mzxid(slot),
+      pzxid: s.pzxid(slot),
+      ctime: s.ctime(slot),
+      mtime: s.mtime(slot),
+      version: s.version(slot),
+      cversion: s.cversion(slot),
+      aversion: s.aversion(slot),
+      numChildren: s.numChildren(slot),
+      dataLength: s.data(slot).length,
+      kind: KIND_NAMES[s.kind(slot)]!,
+      ephemeralOwner: this.owners.get(slot) ?? 0n,
+      ttlMs: s.ttl(slot),
+      acl: this.acls.get(s.aclRef(slot)),
+    }
+  }
+
+  /** Number of znodes below `path` (ZooKeeper's getAllChildrenNumber); undefined if none. */
+  descendantCount(path: string): number | undefined {
+    const slot = this.index.get(path)
+    if (slot === undefined) return undefined
+    let count = 0
+    const stack = [slot]
+    while (stack.length > 0) {
+      const kids = this.store.children(stack.pop()!)
+      if (kids === undefined) continue
+      count += kids.size
+      for (const k of kids) stack.push(k)
+    }
+    return count
+  }
+
+  /** Every znode path, in insertion order (for dumps and tests). */
+  paths(): IterableIterator<string> {
+    return this.index.keys()
+  }
+
+  hasSession(sessionId: bigint): boolean {
+    return this.sessionTable.has(sessionId)
+  }
+
+  sessionTimeoutMs(sessionId: bigint): number | undefined {
+    return this.sessionTable.get(sessionId)
+  }
+
+  /** The session table (id -> negotiated timeout), in creation order, for the session tracker. */
+  sessions(): { sessionId: bigint; timeoutMs: number }[] {
+    return [...this.sessionTable].map(([sessionId, timeoutMs]) => ({ sessionId, timeoutMs }))
+  }
+
+  /** A session's ephemeral znodes, sorted. */
+  ephemerals(sessionId: bigint): string[] {
+    const set = this.ephemeralIndex.get(sessionId)
+    return set === undefined ? [] : [...set].sort(compareNames)
+  }
+
+  /** The tree digest: equal for equal trees (znodes, stats, data, ACLs, sessions). */
+  digest(): string {
+    return formatLanes(this.sumA, this.sumB)
+  }
+
+  /** Container/TTL znodes eligible for removal at nowMs, earliest first. */
+  reapable(nowMs: number, limit = 1000): string[] {
+    return this.reap.due(nowMs, limit)
+  }
+
+  /** When the next container/TTL znode becomes eligible (0 = already), or undefined. */
+  nextReapAtMs(): number | undefined {
+    return this.reap.nextAtMs()
+  }
+
+  /** Distinct ACL lists held (ZooKeeper's aclCacheSize). */
+  aclCacheSize(): number {
+    return this.acls.size
+  }
+
+  private wireStat(slot: number): WireStat {
+    const s = this.store
+    const numChildren = s.numChildren(slot)
+    return {
+      czxid: s.czxid(slot),
+      mzxid: s.mzxid(slot),
+      ctime: s.ctime(slot),
+      mtime: s.mtime(slot),
+      version: s.version(slot),
+      // DataNode.copyStat: creates*2 - live children = creates + deletes (int arithmetic).
+      cversion: (Math.imul(s.cversion(slot), 2) - numChildren) | 0,
+      aversion: s.aversion(slot),
+      ephemeralOwner: this.owners.get(slot) ?? 0n,
+      dataLength: s.data(slot).length,
+      numChildren,
+      pzxid: s.pzxid(slot),
+    }
+  }
+
+  // -------------------------------------------------------------- mutations
+
+  /** Applies a committed Txn (live): result for the reply, events for the watches. */
+  apply(txn: Txn): ApplyResult {
+    return applyTxn(this, txn)
+  }
+
+  /** Applies a logged Txn during recovery over a (fuzzy) snapshot: idempotent, lenient. */
+  applyReplay(txn: Txn): ChangeEvent[] {
+    return replayTxn(this, txn)
+  }
+
+  /** Starts a Txn: live zxids strictly increase; replay may revisit older ones. */
+  beginTxn(zxid: number, mode: ApplyMode): void {
+    assert(Number.isSafeInteger(zxid) && zxid > 0, `bad zxid ${zxid}`)
+    if (mode === 'live') assert(zxid > this.zxid, `live zxid ${zxid} not after ${this.zxid}`)
+    if (zxid > this.zxid) this.zxid = zxid
+  }
+
+  /** Creates a znode; returns its Stat, or undefined when replay skipped it. */
+  createNode(a: CreateNodeArgs, mode: ApplyMode, events: ChangeEvent[]): WireStat | undefined {
+    const live = mode === 'live'
+    const parentName = parentPath(a.path)
+    const parent = this.index.get(parentName)
+    if (parent === undefined) {
+      assert(!live, `create ${a.path}: no parent`)
+      return undefined
+    }
+    if (live) {
+      assert(a.path !== '/' && !this.index.has(a.path), `create ${a.path}: exists`)
+      assert(this.store.kind(parent) !== Kind.ephemeral, `create ${a.path}: ephemeral parent`)
+      assert(
+        a.parentCversion === ((this.store.cversion(parent) + 1) | 0),
+        `create ${a.path}: parent cversion`,
+      )
+    }
+    this.bumpParent(parent, a.parentCversion, a.zxid)
+    if (this.index.has(a.path)) return undefined
+    const kind = kindOfMode(a.mode)
+    const slot = this.place({
+      path: a.path,
+      data: a.data,
+      acl: a.acl,
+      kind,
+      owner: kind === Kind.ephemeral ? a.sessionId : 0n,
+      ttlMs: kind === Kind.ttl ? a.ttlMs : 0,
+      czxid: a.zxid,
+      mzxid: a.zxid,
+      pzxid: a.zxid,
+      ctime: a.timeMs,
+      mtime: a.timeMs,
+      version: 0,
+      cversion: 0,
+      aversion: 0,
+    })
+    this.link(slot)
+    events.push({ type: 'created', path: a.path, zxid: a.zxid })
+    events.push({ type: 'childrenChanged', path: parentName, zxid: a.zxid })
+    return this.wireStat(slot)
+  }
+
+  /** The parent effects of a create: cversion and pzxid, only forward (idempotent in replay). */
+  private bumpParent(parent: number, cversion: number, zxid: number): void {
+    const s = this.store
+    if (!isAfter(cversion, s.cversion(parent)) && zxid <= s.pzxid(parent)) return
+    this.unhash(parent)
+    if (isAfter(cversion, s.cversion(parent))) s.setCversion(parent, cversion)
+    if (zxid > s.pzxid(parent)) s.setPzxid(parent, zxid)
+    this.rehash(parent)
+  }
+
+  /** Deletes a znode; returns false when replay found nothing to delete. */
+  deleteNode(path: string, zxid: number, mode: ApplyMode, events: ChangeEvent[]): boolean {
+    const live = mode === 'live'
+    assert(!SPECIAL_PATHS.has(path), `delete ${path}: special path`)
+    const parentName = parentPath(path)
+    const parent = this.index.get(parentName)
+    if (parent === undefined) {
+      assert(!live, `delete ${path}: no parent`)
+      return false
+    }
+    // Even when the child is already gone (fuzzy snapshot), its delete moved pzxid.
+    this.bumpParent(parent, this.store.cversion(parent), zxid)
+    const slot = this.index.get(path)
+    if (slot === undefined) {
+      assert(!live, `delete ${path}: no node`)
+      return false
+    }
+    assert(!live || this.store.numChildren(slot) === 0, `delete ${path}: has children`)
+    this.removeSubtree(slot, zxid, events)
+    this.updateReap(parent)
+    events.push({ type: 'childrenChanged', path: parentName, zxid })
+    return true
+  }
+
+  /**
+   * Removes a znode and (replay only) whatever is below it: over a fuzzy
+   * snapshot a delete can meet a later incarnation of the znode whose
+   * children were all created after this delete, so their creates follow
+   * in the log and rebuild them.
+   */
+  private removeSubtree(slot: number, zxid: number, events: ChangeEvent[]): void {
+    const kids = this.store.children(slot)
+    if (kids !== undefined) for (const k of [...kids]) this.removeSubtree(k, zxid, events)
+    const path = this.store.path(slot)
+    const parent = this.index.get(parentPath(path))!
+    this.unhash(parent)
+    this.store.removeChild(parent, slot)
+    this.rehash(parent)
+    this.unhash(slot)
+    this.index.delete(path)
+    this.reap.delete(path)
+    const owner = this.owners.get(slot)
+    if (owner !== undefined) {
+      this.owners.delete(slot)
+      const set = this.ephemeralIndex.get(owner)!
+      set.delete(path)
+      if (set.size === 0) this.ephemeralIndex.delete(owner)
+    }
+    this.acls.release(this.store.aclRef(slot))
+    this.store.release(slot)
+    events.push({ type: 'deleted', path, zxid })
+  }
+
+  /** Sets data and the absolute new version; returns the Stat, or undefined when replay skipped it. */
+  setData(
+    path: string,
+    data: Uint8Array,
+    version: number,
+    at: { zxid: number; timeMs: number },
+    mode: ApplyMode,
+    events: ChangeEvent[],
+  ): WireStat | undefined {
+    const slot = this.index.get(path)
+    if (slot === undefined) {
+      assert(mode !== 'live', `setData ${path}: no node`)
+      return undefined
+    }
+    const s = this.store
+    if (mode === 'live') assert(version === nextVersion(s.version(slot)), `setData ${path}: version`)
+    this.unhash(slot)
+    s.setData(slot, fromBytes(data))
+    const h = new Hasher(0x64617461).bytes(data)
+    s.setDataHash(slot, h.finishA(), h.finishB())
+    s.setVersion(slot, version)
+    s.setModified(slot, at.zxid, at.timeMs)
+    this.rehash(slot)
+    this.updateReap(slot)
+    events.push({ type: 'dataChanged', path, zxid: at.zxid })
+    return this.wireStat(slot)
+  }
+
+  /** Sets the ACL and the absolute new aversion (no watch fires, as in ZooKeeper). */
+  setAcl(path: string, acl: readonly Acl[], aversion: number, mode: ApplyMode): WireStat | undefined {
+    const slot = this.index.get(path)
+    if (slot === undefined) {
+      assert(mode !== 'live', `setACL ${path}: no node`)
+      return undefined
+    }
+    const s = this.store
+    if (mode === 'live') assert(aversion === nextVersion(s.aversion(slot)), `setACL ${path}: aversion`)
+    this.unhash(slot)
+    const ref = this.acls.intern(acl)
+    this.acls.release(s.aclRef(slot))
+    s.setAclRef(slot, ref)
+    s.setAversion(slot, aversion)
+    this.rehash(slot)
+    return this.wireStat(slot)
+  }
+
+  createSession(sessionId: bigint, timeoutMs: number, mode: ApplyMode): void {
+    assert(Number.isSafeInteger(timeoutMs) && timeoutMs > 0, `bad session timeout ${timeoutMs}`)
+    const old = this.sessionTable.get(sessionId)
+    assert(mode !== 'live' || old === undefined, `session ${sessionId} exists`)
+    if (old !== undefined) this.hashSession(sessionId, old, -1)
+    this.sessionTable.set(sessionId, timeoutMs)
+    this.hashSession(sessionId, timeoutMs, 1)
+  }
+
+  /**
+   * Ends a session: deletes the listed ephemerals (prep's list, sorted) and
+   * forgets the session. Closing an unknown session is a no-op, as in
+   * ZooKeeper. Returns the paths deleted.
+   */
+  closeSession(
+    sessionId: bigint,
+    paths: readonly string[],
+    zxid: number,
+    mode: ApplyMode,
+    events: ChangeEvent[],
+  ): string[] {
+    const live = mode === 'live'
+    const deleted: string[] = []
+    for (const path of paths) {
+      const slot = this.index.get(path)
+      const owned = slot !== undefined && this.owners.get(slot) === sessionId
+      assert(!live || owned, `closeSession ${sessionId}: ${path} is not its ephemeral`)
+      if (owned) {
+        if (this.deleteNode(path, zxid, mode, events)) deleted.push(path)
+        continue
+      }
+      // Replay over a fuzzy snapshot: the znode is already gone (or re-created by
+      // another session), but this delete still moved its parent's pzxid.
+      const parent = this.index.get(parentPath(path))
+      if (parent !== undefined) this.bumpParent(parent, this.store.cversion(parent), zxid)
+    }
+    // Replay only: ephemerals the list missed still die with their session.
+    const rest = this.ephemerals(sessionId)
+    assert(!live || rest.length === 0, `closeSession ${sessionId}: ephemerals left: ${rest.join(',')}`)
+    for (const path of rest) if (this.deleteNode(path, zxid, mode, events)) deleted.push(path)
+    const old = this.sessionTable.get(sessionId)
+    if (old !== undefined) {
+      this.hashSession(sessionId, old, -1)
+      this.sessionTable.delete(sessionId)
+    }
+    return deleted
+  }
+
+  // -------------------------------------------------------- internal upkeep
+
+  /** Allocates and fills a znode (not yet linked to its parent). */
+  private place(r: NodeRecord): number {
+    assert(!this.index.has(r.path), `place ${r.path}: exists`)
+    const s = this.store
+    const slot = s.alloc(r.path, fromBytes(r.data))
+    const h = new Hasher(0x64617461).bytes(r.data)
+    s.setDataHash(slot, h.finishA(), h.finishB())
+    s.setTimes(slot, r)
+    s.setVersion(slot, r.version)
+    s.setCversion(slot, r.cversion)
+    s.setAversion(slot, r.aversion)
+    s.setKind(slot, r.kind)
+    s.setTtl(slot, r.ttlMs)
+    s.setAclRef(slot, this.acls.intern(r.acl))
+    this.index.set(r.path, slot)
+    if (r.kind === Kind.ephemeral) {
+      this.owners.set(slot, r.owner)
+      let set = this.ephemeralIndex.get(r.owner)
+      if (set === undefined) this.ephemeralIndex.set(r.owner, (set = new Set()))
+      set.add(r.path)
+    }
+    this.rehash(slot)
+    return slot
+  }
+
+  /** Adds a placed znode to its parent's children and updates reap candidacy. */
+  private link(slot: number): void {
+    const path = this.store.path(slot)
+    if (path !== '/') {
+      const parent = this.index.get(parentPath(path))
+      assert(parent !== undefined, `link ${path}: no parent`)
+      this.unhash(parent)
+      this.store.addChild(parent, slot)
+      this.rehash(parent)
+      this.updateReap(parent)
+    }
+    this.updateReap(slot)
+  }
+
+  /** Container: candidate once it had a child and has none. TTL: once childless, at mtime + ttl + 1. */
+  private updateReap(slot: number): void {
+    const s = this.store
+    const kind = s.kind(slot)
+    if (kind !== Kind.container && kind !== Kind.ttl) return
+    const path = s.path(slot)
+    const childless = s.numChildren(slot) === 0
+    if (kind === Kind.container && childless && s.cversion(slot) !== 0) this.reap.set(path, 0)
+    else if (kind === Kind.ttl && childless) this.reap.set(path, s.mtime(slot) + s.ttl(slot) + 1)
+    else this.reap.delete(path)
+  }
+
+  private unhash(slot: number): void {
+    this.sumA = (this.sumA - this.store.nodeHashA(slot)) >>> 0
+    this.sumB = (this.sumB - this.store.nodeHashB(slot)) >>> 0
+  }
+
+  /** Recomputes a znode's hash from its fields and adds it to the digest (after unhash, or when new). */
+  private rehash(slot: number): void {
+    const s = this.store
+    const ref = s.aclRef(slot)
+    const h = new Hasher(0x6e6f6465)
+      .str(s.path(slot))
+      .word(s.dataHashA(slot))
+      .word(s.dataHashB(slot))
+      .word(s.data(slot).length)
+      .num(s.czxid(slot))
+      .num(s.mzxid(slot))
+      .num(s.pzxid(slot))
+      .num(s.ctime(slot))
+      .num(s.mtime(slot))
+      .word(s.version(slot))
+      .word(s.cversion(slot))
+      .word(s.aversion(slot))
+      .word(s.numChildren(slot))
+      .word(s.kind(slot))
+      .big(this.owners.get(slot) ?? 0n)
+      .num(s.ttl(slot))
+      .word(this.acls.hashA(ref))
+      .word(this.acls.hashB(ref))
+    const a = h.finishA()
+    const b = h.finishB()
+    s.setNodeHash(slot, a, b)
+    this.sumA = (this.sumA + a) >>> 0
+    this.sumB = (this.sumB + b) >>> 0
+  }
+
+  private hashSession(sessionId: bigint, timeoutMs: number, sign: 1 | -1): void {
+    const h = new Hasher(0x73657373).big(sessionId).num(timeoutMs)
+    this.sumA = (this.sumA + sign * h.finishA()) >>> 0
+    this.sumB = (this.sumB + sign * h.finishB()) >>> 0
+  }
+
+  // --------------------------------------------------------------- snapshot
+
+  private record(slot: number): NodeRecord {
+    const s = this.store
+    return {
+      path: s.path(slot),
+      data: toBytes(s.data(slot)),
+      acl: this.acls.get(s.aclRef(slot)),
+      kind: s.kind(slot),
+      owner: this.owners.get(slot) ?? 0n,
+      ttlMs: s.ttl(slot),
+      czxid: s.czxid(slot),
+      mzxid: s.mzxid(slot),
+      pzxid: s.pzxid(slot),
+      ctime: s.ctime(slot),
+      mtime: s.mtime(slot),
+      version: s.version(slot),
+      cversion: s.cversion(slot),
+      aversion: s.aversion(slot),
+    }
+  }
+
+  /**
+   * A fuzzy snapshot: chunks produced lazily, one per `next()`, while the
+   * caller keeps applying Txns in between. Recovery = fromSnapshot + replay
+   * of the log from `zxid + 1` (replay is idempotent over what the chunks
+   * already caught). Map iteration is live: znodes added meanwhile are
+   * visited, removed ones skipped, re-added ones visited again (the reader
+   * keeps the last record for a path).
+   */
+  snapshot(opts: SnapshotOptions = {}): { zxid: number; chunks: Generator<Uint8Array, void, void> } {
+    const zxid = this.zxid
+    const self = this
+    function* nodes(): Generator<NodeRecord> {
+      for (const slot of self.index.values()) yield self.record(slot)
+    }
+    return { zxid, chunks: writeSnapshot(zxid, this.sessionTable.entries(), nodes(), opts.chunkBytes) }
+  }
+
+  /** Rebuilds a tree (sessions included) from snapshot chunks. Throws SnapshotFormatError on bad input. */
+  static fromSnapshot(chunks: Iterable<Uint8Array>): DataTree {
+    const tree = new DataTree(true)
+    // ZAB's SNAP re-chunks the stream, so records may straddle chunks: read it as one.
+    const zxid = readSnapshot([concatChunks(chunks)], {
+      session: (id, timeoutMs) => tree.createSession(id, timeoutMs, 'replay'),
+      node: (r) => {
+        const old = tree.index.get(r.path)
+        if (old !== undefined) tree.dropUnlinked(old)
+        tree.place(r)
+      },
+    })
+    if (!tree.index.has('/')) throw new SnapshotFormatError('snapshot has no root')
+    // A fuzzy snapshot can hold a node whose parent was deleted while it was
+    // written; the log replayed after it removes such a node too, so skip it.
+    for (const [path, slot] of [...tree.index]) {
+      if (path !== '/' && !hasAncestors(tree.index, path)) {
+        tree.index.delete(path)
+        tree.dropUnlinked(slot)
+        continue
+      }
+      tree.link(slot)
+    }
+    tree.zxid = zxid
+    return tree
+  }
+
+  /** Drops a placed-but-unlinked znode (a duplicate record in a fuzzy snapshot). */
+  private dropUnlinked(slot: number): void {
+    const path = this.store.path(slot)
+    this.unhash(slot)
+    this.index.delete(path)
+    const owner = this.owners.get(slot)
+    if (owner !== undefined) {
+      this.owners.delete(slot)
+      const set = this.ephemeralIndex.get(owner)!
+      set.delete(path)
+      if (set.size === 0) this.ephemeralIndex.delete(owner)
+    }
+    this.acls.release(this.store.aclRef(slot))
+    this.store.release(slot)
+  }
+}
+
+function concatChunks(chunks: Iterable<Uint8Array>): Uint8Array {
+  const parts = [...chunks]
+  if (parts.length === 1) return parts[0]!
+  const out = new Uint8Array(parts.reduce((n, c) => n + c.length, 0))
+  let at = 0
+  for (const c of parts) {
+    out.set(c, at)
+    at += c.length
+  }
+  return out
+}
+
+function hasAncestors(index: ReadonlyMap<string, unknown>, path: string): boolean {
+  for (let p = parentPath(path); ; p = parentPath(p)) {
+    if (!index.has(p)) return false
+    if (p === '/') return true
+  }
+}

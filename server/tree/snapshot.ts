@@ -1,0 +1,226 @@
+/**
+ * The snapshot format: a versioned binary stream of records cut into
+ * chunks of bounded size, written lazily (a generator the caller drains a
+ * chunk at a time, applying Txns in between: a fuzzy snapshot) and read
+ * back record by record. Big-endian, with shared/jute's reader and writer
+ * (DataView/Uint8Array only, no Buffer).
+ *
+ * Layout: the first chunk opens with MAGIC, FORMAT_VERSION, zxid (the last
+ * zxid applied when the snapshot began). Then records, each a tag and a
+ * body: SESSION (id, timeout), ACL (local id, list), NODE (path, data,
+ * ACL local id, kind, owner, ttl, stat), and one END (counts) last. A
+ * record never spans two chunks; a chunk holds records up to `chunkBytes`,
+ * or one larger record alone.
+ *
+ * Invariants: every malformed input makes readSnapshot throw
+ * SnapshotFormatError (never another error type, never a partial success);
+ * ACL local ids are per snapshot, keyed by the list's content (so a ref
+ * reused during a fuzzy snapshot cannot alias two lists).
+ * Must not import anything but shared/ and server/tree/.
+ */
+import type { Acl } from '../../shared/acl.js'
+import { JuteReader, JuteWriter, ProtocolError } from '../../shared/jute.js'
+import { aclKey } from './acl-cache.js'
+import type { Kind } from './node-store.js'
+
+export class SnapshotFormatError extends Error {
+  override name = 'SnapshotFormatError'
+}
+
+export const SNAPSHOT_MAGIC = 0x434e534e // 'CNSN'
+export const SNAPSHOT_FORMAT_VERSION = 1
+export const SNAPSHOT_CHUNK_BYTES_DEFAULT = 512 * 1024
+const CHUNK_BYTES_MIN = 1
+
+const TAG_SESSION = 1
+const TAG_ACL = 2
+const TAG_NODE = 3
+const TAG_END = 4
+
+/** A znode as stored in a snapshot (stored cversion, internal kind and owner). */
+export interface NodeRecord {
+  path: string
+  data: Uint8Array
+  acl: readonly Acl[]
+  kind: Kind
+  owner: bigint
+  ttlMs: number
+  czxid: number
+  mzxid: number
+  pzxid: number
+  ctime: number
+  mtime: number
+  version: number
+  cversion: number
+  aversion: number
+}
+
+function writeAcl(w: JuteWriter, acl: readonly Acl[]): void {
+  w.vector(acl, (x, a) => x.int(a.perms).ustring(a.id.scheme).ustring(a.id.id))
+}
+
+function writeNode(w: JuteWriter, r: NodeRecord, aclId: number): void {
+  w.int(TAG_NODE).ustring(r.path).buffer(r.data).int(aclId).int(r.kind).long(r.owner).long(r.ttlMs)
+  w.long(r.czxid).long(r.mzxid).long(r.pzxid).long(r.ctime).long(r.mtime)
+  w.int(r.version).int(r.cversion).int(r.aversion)
+}
+
+/** Writes sessions, then znodes, lazily: one chunk per `next()`. */
+export function* writeSnapshot(
+  zxid: number,
+  sessions: Iterable<[bigint, number]>,
+  nodes: Iterable<NodeRecord>,
+  chunkBytes = SNAPSHOT_CHUNK_BYTES_DEFAULT,
+): Generator<Uint8Array, void, void> {
+  const limit = Math.max(CHUNK_BYTES_MIN, chunkBytes)
+  const w = new JuteWriter(limit + 1024)
+  w.int(SNAPSHOT_MAGIC).int(SNAPSHOT_FORMAT_VERSION).long(zxid)
+  let sessionCount = 0
+  let nodeCount = 0
+  for (const [id, timeoutMs] of sessions) {
+    w.int(TAG_SESSION).long(id).long(timeoutMs)
+    sessionCount++
+    if (w.pos >= limit) yield takeChunk(w)
+  }
+  const aclIds = new Map<string, number>()
+  for (const r of nodes) {
+    const key = aclKey(r.acl)
+    let aclId = aclIds.get(key)
+    // Cut before a record that would overflow the chunk, unless it would be alone anyway.
+    if (w.pos > 0 && w.pos + recordBytesMax(r, aclId === undefined) > limit) yield takeChunk(w)
+    if (aclId === undefined) {
+      aclId = aclIds.size
+      aclIds.set(key, aclId)
+      w.int(TAG_ACL).int(aclId)
+      writeAcl(w, r.acl)
+    }
+    writeNode(w, r, aclId)
+    nodeCount++
+    if (w.pos >= limit) yield takeChunk(w)
+  }
+  w.int(TAG_END).int(sessionCount).int(aclIds.size).int(nodeCount)
+  yield takeChunk(w)
+}
+
+function takeChunk(w: JuteWriter): Uint8Array {
+  const out = w.finish()
+  w.reset()
+  return out
+}
+
+/** An upper bound on the bytes of a node record (and its ACL record), for cutting chunks. */
+function recordBytesMax(r: NodeRecord, withAcl: boolean): number {
+  let n = 96 + 3 * r.path.length + r.data.length
+  if (withAcl) for (const a of r.acl) n += 12 + 3 * (a.id.scheme.length + a.id.id.length)
+  return n + 12
+}
+
+export interface SnapshotSink {
+  session(id: bigint, timeoutMs: number): void
+  node(record: NodeRecord): void
+}
+
+function readAcl(r: JuteReader): Acl[] {
+  return (
+    r.vector((x) => ({ perms: x.int(), id: { scheme: x.string('scheme'), id: x.string('id') } }), 12) ?? []
+  )
+}
+
+function readNode(r: JuteReader, acls: Map<number, Acl[]>): NodeRecord {
+  const path = r.string('path')
+  const data = r.buffer() ?? new Uint8Array(0)
+  const aclId = r.int()
+  const acl = acls.get(aclId)
+  if (acl === undefined) throw new SnapshotFormatError(`znode ${path} refers to unknown ACL ${aclId}`)
+  const kind = r.int()
+  if (kind < 0 || kind > 3) throw new SnapshotFormatError(`znode ${path} has unknown kind ${kind}`)
+  const owner = r.long()
+  const ttlMs = r.safeLong('ttl')
+  const czxid = r.safeLong('czxid')
+  const mzxid = r.safeLong('mzxid')
+  const pzxid = r.safeLong('pzxid')
+  const ctime = r.safeLong('ctime')
+  const mtime = r.safeLong('mtime')
+  const version = r.int()
+  const cversion = r.int()
+  const aversion = r.int()
+  return {
+    path,
+    data,
+    acl,
+    kind: kind as Kind,
+    owner,
+    ttlMs,
+    czxid,
+    mzxid,
+    pzxid,
+    ctime,
+    mtime,
+    version,
+    cversion,
+    aversion,
+  }
+}
+
+/** Reads a snapshot into `sink`; returns its zxid. Throws SnapshotFormatError on any malformed input. */
+export function readSnapshot(chunks: Iterable<Uint8Array>, sink: SnapshotSink): number {
+  try {
+    return readAll(chunks, sink)
+  } catch (e) {
+    if (e instanceof ProtocolError) throw new SnapshotFormatError(`bad snapshot: ${e.message}`)
+    throw e
+  }
+}
+
+function readAll(chunks: Iterable<Uint8Array>, sink: SnapshotSink): number {
+  let zxid: number | undefined
+  let ended = false
+  const counts = { sessions: 0, nodes: 0 }
+  const acls = new Map<number, Acl[]>()
+  for (const chunk of chunks) {
+    if (ended) throw new SnapshotFormatError('data after the end record')
+    const r = new JuteReader(chunk)
+    if (zxid === undefined) zxid = readHeader(r)
+    while (r.remaining > 0) {
+      const tag = r.int()
+      if (tag === TAG_SESSION) {
+        sink.session(r.long(), positive(r.safeLong('timeout')))
+        counts.sessions++
+      } else if (tag === TAG_ACL) {
+        const id = r.int()
+        acls.set(id, readAcl(r))
+      } else if (tag === TAG_NODE) {
+        sink.node(readNode(r, acls))
+        counts.nodes++
+      } else if (tag === TAG_END) {
+        checkEnd(r, counts, acls.size)
+        ended = true
+      } else throw new SnapshotFormatError(`unknown record tag ${tag}`)
+    }
+  }
+  if (zxid === undefined) throw new SnapshotFormatError('empty snapshot')
+  if (!ended) throw new SnapshotFormatError('snapshot is truncated (no end record)')
+  return zxid
+}
+
+function readHeader(r: JuteReader): number {
+  if (r.remaining < 16 || r.int() !== SNAPSHOT_MAGIC) throw new SnapshotFormatError('not a Conclave snapshot')
+  const version = r.int()
+  if (version !== SNAPSHOT_FORMAT_VERSION)
+    throw new SnapshotFormatError(`unsupported snapshot format ${version}`)
+  return r.safeLong('zxid')
+}
+
+function checkEnd(r: JuteReader, counts: { sessions: number; nodes: number }, aclCount: number): void {
+  const sessions = r.int()
+  const acls = r.int()
+  const nodes = r.int()
+  r.done('end record')
+  if (sessions !== counts.sessions || acls !== aclCount || nodes !== counts.nodes)
+    throw new SnapshotFormatError('snapshot record counts do not match its end record')
+}
+
+function positive(n: number): number {
+  if (n <= 0) throw new SnapshotFormatError(`bad session timeout ${n}`)
+  return n
+}

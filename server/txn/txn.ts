@@ -1,0 +1,115 @@
+/**
+ * Txn: what the leader proposes, every server logs and applies. Prep turns
+ * a client request into one; a failed request becomes an `error` Txn that
+ * still takes a zxid and goes through the log (ZooKeeper does the same, so
+ * per-session FIFO holds across failures).
+ *
+ * Every Txn carries absolute resulting values (the create's parent
+ * cversion, the new version, the final sequential path, the ephemerals a
+ * closeSession deletes), so applying is deterministic and replaying a log
+ * suffix over a fuzzy snapshot is idempotent.
+ *
+ * Invariants: `zxid` and `timeMs` are safe non-negative integers;
+ * `sessionId` is a signed 64-bit bigint; multi sub-ops are only create,
+ * delete, setData, check; a failed multi is an `error` Txn whose `results`
+ * has one code per op (OK before the failing op, its code, then
+ * RUNTIME_INCONSISTENCY).
+ * Must not import anything but shared/ and server/txn/.
+ */
+import type { Acl } from '../../shared/acl.js'
+import type { ErrorCode } from '../../shared/errors.js'
+import type { CreateMode } from '../../shared/opcodes.js'
+
+export interface TxnHeader {
+  /** The session that sent the request (or the session being created/closed). */
+  sessionId: bigint
+  /** The client's xid, so the server it is connected to can match the commit to its request. */
+  cxid: number
+  zxid: number
+  /** The leader's clock when it prepped the request (ctime/mtime, TTL expiry). */
+  timeMs: number
+}
+
+export interface CreateTxn {
+  type: 'create'
+  /** The final path, sequence suffix included. */
+  path: string
+  data: Uint8Array
+  /** Validated, `auth` expanded to the creator's ids. */
+  acl: Acl[]
+  mode: CreateMode
+  /** TTL for the TTL modes, else 0. */
+  ttlMs: number
+  /** The parent's stored cversion after this create (ZooKeeper's CreateTxn.parentCVersion). */
+  parentCversion: number
+}
+
+export interface DeleteTxn {
+  type: 'delete'
+  path: string
+}
+
+export interface SetDataTxn {
+  type: 'setData'
+  path: string
+  data: Uint8Array
+  /** The new version. */
+  version: number
+}
+
+export interface CheckTxn {
+  type: 'check'
+  path: string
+  /** The version checked (the node's current version). */
+  version: number
+}
+
+export interface SetAclTxn {
+  type: 'setACL'
+  path: string
+  acl: Acl[]
+  /** The new aversion. */
+  aversion: number
+}
+
+export type SubTxn = CreateTxn | DeleteTxn | SetDataTxn | CheckTxn
+
+export interface MultiTxn {
+  type: 'multi'
+  ops: SubTxn[]
+}
+
+export interface CreateSessionTxn {
+  type: 'createSession'
+  timeoutMs: number
+}
+
+export interface CloseSessionTxn {
+  type: 'closeSession'
+  /** The session's ephemerals at prep time (outstanding changes included), sorted. */
+  paths: string[]
+}
+
+/** ZooKeeper's deleteContainer (opcode 20): removes an eligible container or expired TTL znode. */
+export interface DeleteContainerTxn {
+  type: 'deleteContainer'
+  path: string
+}
+
+export interface ErrorTxn {
+  type: 'error'
+  code: ErrorCode
+  /** For a failed multi: one code per op. */
+  results?: ErrorCode[]
+}
+
+export type TxnBody =
+  | SubTxn
+  | SetAclTxn
+  | MultiTxn
+  | CreateSessionTxn
+  | CloseSessionTxn
+  | DeleteContainerTxn
+  | ErrorTxn
+
+export type Txn = TxnHeader & TxnBody

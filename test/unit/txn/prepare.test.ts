@@ -1,0 +1,220 @@
+/**
+ * prep: every check of ZooKeeper's PrepRequestProcessor and its result
+ * codes, and the outstanding-changes overlay under pipelining (requests
+ * prepped before earlier ones are applied).
+ */
+import { describe, expect, it } from 'vitest'
+import { DATA_BYTES_MAX, prep } from '../../../server/txn/prepare.js'
+import type { CreateRequest } from '../../../server/txn/request.js'
+import { OPEN_ACL_UNSAFE } from '../../../shared/acl.js'
+import { TTL_MS_MAX } from '../../../shared/opcodes.js'
+import { enc, errorCode, Leader } from '../tree/harness.js'
+
+const create = (path: string, extra: Partial<CreateRequest> = {}): CreateRequest => ({
+  type: 'create',
+  path,
+  data: enc(''),
+  acl: OPEN_ACL_UNSAFE,
+  mode: 'persistent',
+  ...extra,
+})
+
+describe('prep checks', () => {
+  it('validates paths (BAD_ARGUMENTS) for every operation', () => {
+    const l = new Leader()
+    for (const path of ['', 'a', '/a/', '/a//b', '/a/./b', '/a/../b', '/a\u0000b', '/\ud800'])
+      expect(errorCode(l.run(create(path)))).toBe('BAD_ARGUMENTS')
+    expect(errorCode(l.run({ type: 'delete', path: 'x', version: -1 }))).toBe('BAD_ARGUMENTS')
+    expect(errorCode(l.run({ type: 'setData', path: '/x/', data: enc(''), version: -1 }))).toBe(
+      'BAD_ARGUMENTS',
+    )
+    expect(errorCode(l.run({ type: 'setACL', path: '//', acl: OPEN_ACL_UNSAFE, version: -1 }))).toBe(
+      'BAD_ARGUMENTS',
+    )
+    // A sequential create may end in '/': the name is just the number.
+    expect(l.createdPath(l.run(create('/', { mode: 'persistentSequential' })))).toBe('/0000000000')
+  })
+
+  it('create: NO_NODE without parent, NODE_EXISTS (also for /), NO_CHILDREN_FOR_EPHEMERALS', () => {
+    const l = new Leader()
+    expect(errorCode(l.run(create('/a/b')))).toBe('NO_NODE')
+    l.run(create('/a'))
+    expect(errorCode(l.run(create('/a')))).toBe('NODE_EXISTS')
+    expect(errorCode(l.run(create('/')))).toBe('NODE_EXISTS')
+    l.run(create('/e', { mode: 'ephemeral' }))
+    expect(errorCode(l.run(create('/e/x', { mode: 'container' })))).toBe('NO_CHILDREN_FOR_EPHEMERALS')
+  })
+
+  it('data: exactly 1 MiB is accepted, one byte more is BAD_ARGUMENTS and writes nothing', () => {
+    const l = new Leader()
+    const max = new Uint8Array(DATA_BYTES_MAX)
+    expect(errorCode(l.run(create('/big', { data: max })))).toBeUndefined()
+    const digest = l.tree.digest()
+    expect(errorCode(l.run(create('/big2', { data: new Uint8Array(DATA_BYTES_MAX + 1) })))).toBe(
+      'BAD_ARGUMENTS',
+    )
+    expect(
+      errorCode(
+        l.run({ type: 'setData', path: '/big', data: new Uint8Array(DATA_BYTES_MAX + 1), version: -1 }),
+      ),
+    ).toBe('BAD_ARGUMENTS')
+    expect(l.tree.exists('/big2')).toBe(false)
+    expect(l.tree.digest()).toBe(digest)
+  })
+
+  it('TTL: required and in (0, 2^40-1] for TTL modes, refused for every other mode', () => {
+    const l = new Leader()
+    const ttl = (mode: CreateRequest['mode'], ttlMs?: number) =>
+      errorCode(l.run(create(`/t${l.zxid}`, ttlMs === undefined ? { mode } : { mode, ttlMs })))
+    expect(ttl('persistentWithTtl')).toBe('BAD_ARGUMENTS')
+    expect(ttl('persistentWithTtl', 0)).toBe('BAD_ARGUMENTS')
+    expect(ttl('persistentWithTtl', TTL_MS_MAX + 1)).toBe('BAD_ARGUMENTS')
+    expect(ttl('persistentWithTtl', TTL_MS_MAX)).toBeUndefined()
+    expect(ttl('persistentSequentialWithTtl', 1)).toBeUndefined()
+    for (const mode of ['persistent', 'ephemeral', 'container', 'persistentSequential'] as const) {
+      expect(ttl(mode, 1000)).toBe('BAD_ARGUMENTS')
+      expect(ttl(mode, 0)).toBe('BAD_ARGUMENTS')
+      expect(ttl(mode, -1)).toBeUndefined()
+    }
+    expect(errorCode(l.run(create('/m', { mode: 'bogus' as never })))).toBe('BAD_ARGUMENTS')
+  })
+
+  it('delete: BAD_ARGUMENTS for / and ZooKeeper special paths, BAD_VERSION, NOT_EMPTY, NO_NODE', () => {
+    const l = new Leader()
+    for (const path of ['/', '/zookeeper', '/zookeeper/quota', '/zookeeper/config'])
+      expect(errorCode(l.run({ type: 'delete', path, version: -1 }))).toBe('BAD_ARGUMENTS')
+    l.run(create('/a'))
+    l.run(create('/a/b'))
+    expect(errorCode(l.run({ type: 'delete', path: '/a', version: 3 }))).toBe('BAD_VERSION')
+    expect(errorCode(l.run({ type: 'delete', path: '/a', version: 0 }))).toBe('NOT_EMPTY')
+    expect(errorCode(l.run({ type: 'delete', path: '/a/zz', version: -1 }))).toBe('NO_NODE')
+    expect(errorCode(l.run({ type: 'delete', path: '/zz/zz', version: -1 }))).toBe('NO_NODE')
+    expect(errorCode(l.run({ type: 'delete', path: '/a/b', version: 0 }))).toBeUndefined()
+  })
+
+  it('setData/setACL/check: versions (-1 = any), BAD_VERSION, NO_NODE', () => {
+    const l = new Leader()
+    l.run(create('/a'))
+    expect(errorCode(l.run({ type: 'setData', path: '/a', data: enc('1'), version: 1 }))).toBe('BAD_VERSION')
+    expect(errorCode(l.run({ type: 'setData', path: '/a', data: enc('1'), version: 0 }))).toBeUndefined()
+    expect(errorCode(l.run({ type: 'setData', path: '/a', data: enc('2'), version: -1 }))).toBeUndefined()
+    expect(l.tree.stat('/a')!.version).toBe(2)
+    expect(errorCode(l.run({ type: 'setACL', path: '/a', acl: OPEN_ACL_UNSAFE, version: 1 }))).toBe(
+      'BAD_VERSION',
+    )
+    expect(errorCode(l.run({ type: 'setACL', path: '/zz', acl: OPEN_ACL_UNSAFE, version: -1 }))).toBe(
+      'NO_NODE',
+    )
+    expect(errorCode(l.run({ type: 'check', path: '/a', version: 1 }))).toBe('BAD_VERSION')
+    expect(errorCode(l.run({ type: 'check', path: '/a', version: 2 }))).toBeUndefined()
+    expect(errorCode(l.run({ type: 'check', path: '/zz', version: -1 }))).toBe('NO_NODE')
+  })
+
+  it('unknown sessions get SESSION_EXPIRED; createSession validates its timeout', () => {
+    const l = new Leader()
+    expect(errorCode(l.run(create('/a'), { sessionId: 42n }))).toBe('SESSION_EXPIRED')
+    expect(errorCode(l.run({ type: 'createSession', timeoutMs: 0 }, { sessionId: 42n }))).toBe(
+      'BAD_ARGUMENTS',
+    )
+    expect(errorCode(l.run({ type: 'createSession', timeoutMs: 5000 }, { sessionId: 1n }))).toBe(
+      'RUNTIME_INCONSISTENCY',
+    )
+  })
+
+  it('a failed request still is a Txn with the header (zxid, session, cxid, time) and changes only lastZxid', () => {
+    const l = new Leader()
+    const digest = l.tree.digest()
+    const txn = l.prep({ type: 'delete', path: '/none', version: -1 })
+    expect(txn).toEqual({
+      type: 'error',
+      code: 'NO_NODE',
+      sessionId: 1n,
+      cxid: txn.cxid,
+      zxid: l.zxid,
+      timeMs: l.timeMs,
+    })
+    l.commit(txn)
+    expect(l.tree.lastZxid).toBe(txn.zxid)
+    expect(l.tree.digest()).toBe(digest)
+  })
+
+  it('multi: OK before the failing op, its code, RUNTIME_INCONSISTENCY after; nothing applied', () => {
+    const l = new Leader()
+    l.run(create('/a'))
+    const digest = l.tree.digest()
+    const r = l.run({
+      type: 'multi',
+      ops: [
+        create('/b'),
+        { type: 'setData', path: '/a', data: enc('x'), version: 0 },
+        create('/b'),
+        create('/c'),
+      ],
+    })
+    expect(r.result).toEqual({
+      type: 'error',
+      code: 'NODE_EXISTS',
+      results: ['OK', 'OK', 'NODE_EXISTS', 'RUNTIME_INCONSISTENCY'],
+    })
+    expect(l.tree.exists('/b')).toBe(false)
+    expect(l.tree.digest()).toBe(digest)
+    expect(l.changes.size).toBe(0)
+    expect(l.run({ type: 'multi', ops: [] }).result).toEqual({ type: 'multi', results: [] })
+  })
+})
+
+describe('outstanding changes (pipelining)', () => {
+  it('preps against effects of earlier, not yet applied Txns', () => {
+    const l = new Leader()
+    const t1 = l.prep(create('/q'))
+    const t2 = l.prep(create('/q/x-', { mode: 'persistentSequential' }))
+    const t3 = l.prep(create('/q/x-', { mode: 'persistentSequential' }))
+    const t4 = l.prep({ type: 'setData', path: '/q', data: enc('1'), version: 0 })
+    const t5 = l.prep({ type: 'setData', path: '/q', data: enc('2'), version: 1 })
+    const t6 = l.prep({ type: 'delete', path: '/q/x-0000000000', version: -1 })
+    const t7 = l.prep(create('/q/x-', { mode: 'persistentSequential' }))
+    const t8 = l.prep({ type: 'delete', path: '/q', version: -1 })
+    expect([t2, t3, t7].map((t) => (t.type === 'create' ? t.path : t.type))).toEqual([
+      '/q/x-0000000000',
+      '/q/x-0000000001',
+      '/q/x-0000000002',
+    ])
+    expect(t5.type).toBe('setData')
+    expect(t8).toMatchObject({ type: 'error', code: 'NOT_EMPTY' })
+    // Nothing is applied yet: the tree has none of it.
+    expect(l.tree.exists('/q')).toBe(false)
+    for (const t of [t1, t2, t3, t4, t5, t6, t7, t8]) l.commit(t)
+    expect(l.tree.getChildren('/q')).toEqual(['x-0000000001', 'x-0000000002'])
+    expect(l.tree.stat('/q')!.version).toBe(2)
+    expect(l.changes.size).toBe(0)
+  })
+
+  it('sees sessions and ephemerals prepped but not applied (closeSession lists them)', () => {
+    const l = new Leader()
+    const s = l.prep({ type: 'createSession', timeoutMs: 3000 }, { sessionId: 9n })
+    const e = l.prep(create('/e', { mode: 'ephemeral' }), { sessionId: 9n })
+    const c = l.prep({ type: 'closeSession' }, { sessionId: 9n })
+    const late = l.prep(create('/f'), { sessionId: 9n })
+    expect(c).toMatchObject({ type: 'closeSession', paths: ['/e'] })
+    expect(late).toMatchObject({ type: 'error', code: 'SESSION_EXPIRED' })
+    for (const t of [s, e, c, late]) l.commit(t)
+    expect(l.tree.exists('/e')).toBe(false)
+    expect(l.tree.hasSession(9n)).toBe(false)
+  })
+
+  it('a failed multi leaves no trace in the overlay; clear() forgets everything', () => {
+    const l = new Leader()
+    l.prep(create('/q'))
+    l.prep({ type: 'multi', ops: [create('/q/s-', { mode: 'persistentSequential' }), create('/zz/x')] })
+    const next = l.prep(create('/q/s-', { mode: 'persistentSequential' }))
+    expect(next).toMatchObject({ path: '/q/s-0000000000' })
+    l.changes.clear()
+    expect(l.changes.size).toBe(0)
+    expect(
+      prep(create('/q/y'), l.changes, { zxid: 1, timeMs: 1, sessionId: 1n, cxid: 0, authIds: [] }),
+    ).toMatchObject({
+      type: 'error',
+      code: 'NO_NODE',
+    })
+  })
+})
