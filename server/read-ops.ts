@@ -99,7 +99,14 @@ export function serveRead(ctx: ReadContext, h: ClientHandler, req: Request): Rep
       return {
         err: ErrorCode.OK,
         zxid,
-        body: { op: req.op, clientInfo: h.authIds.map((i) => ({ authScheme: i.scheme, user: i.id })) },
+        // As ZooKeeper's providers name users: a digest id shows only its user name.
+        body: {
+          op: req.op,
+          clientInfo: h.authIds.map((i) => ({
+            authScheme: i.scheme,
+            user: i.scheme === 'digest' ? i.id.slice(0, Math.max(0, i.id.indexOf(':'))) : i.id,
+          })),
+        },
       }
     case OpCode.multiRead:
       return {

@@ -10,7 +10,17 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, tempDir, waitForPort } from './wait.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+/** The repository root: the nearest ancestor with bin/conclave.js (works from source and from dist/). */
+function findRoot(): string {
+  let dir = fileURLToPath(new URL('.', import.meta.url))
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'bin', 'conclave.js'))) return dir
+    dir = join(dir, '..')
+  }
+  throw new Error('cannot find the repository root (bin/conclave.js)')
+}
+
+const ROOT = findRoot()
 const BIN = join(ROOT, 'bin', 'conclave.js')
 
 export interface ConclaveProcess {

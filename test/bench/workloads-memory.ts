@@ -1,0 +1,275 @@
+/**
+ * Memory workloads, each on a fresh standalone server of its own:
+ * - memory: heap and RSS per znode after N znodes of 100 bytes (loaded with
+ *   multi, 100 creates each); then a snapshot (triggered by snapCount, set so
+ *   that it falls after the load) with its duration and the longest stall a
+ *   C = 1 reader saw during it; then kill -9 and restart: the server's own
+ *   recovery time and the wall time to the first successful read.
+ * - scale: S concurrent sessions held with heartbeats, then 10 watches per
+ *   session: memory per session and per watch.
+ *
+ * Where the numbers come from: Conclave logs `snapshot taken` and
+ * `recovered` (JSON, with ms) at info level and reports heap in mntr;
+ * ZooKeeper reports zk_cnt/max_snapshottime and startup load times in mntr,
+ * and its heap through jstat. RSS is /proc/PID/status for both.
+ * Invariants: every phase has a deadline; the fresh server is stopped in a
+ * finally. Bench-only: nothing of server/.
+ */
+import { performance } from 'node:perf_hooks'
+import type { Client } from '../../client/index.js'
+import { waitFor } from '../helpers/wait.js'
+import { type Deployment, heapUsedBytes, mntr, rssBytes, startCpu } from './deploy.js'
+import { inParallel, withTimeout } from './load.js'
+import { closeSessions, connectMember, openSessions } from './sessions.js'
+import type { BenchCase, CaseContext, CaseResult } from './workloads.js'
+
+const VALUE = new Uint8Array(100).fill(0x61)
+const BATCH = 100
+const PARENTS = 100
+const SNAPSHOT_DEADLINE_MS = 120_000
+const RESTART_DEADLINE_MS = 180_000
+
+interface Footprint {
+  rss: number
+  heap: number
+}
+
+async function footprint(dep: Deployment): Promise<Footprint> {
+  return { rss: rssBytes(dep.pid(0)) ?? Number.NaN, heap: (await heapUsedBytes(dep, 0)) ?? Number.NaN }
+}
+
+async function load(clients: Client[], n: number): Promise<void> {
+  const first = clients[0]!
+  await first.create('/m', VALUE)
+  await Promise.all(Array.from({ length: PARENTS }, (_, p) => first.create(`/m/p${p}`, VALUE)))
+  const batches = Array.from({ length: Math.ceil(n / BATCH) }, (_, b) => b)
+  await inParallel(batches, clients.length, async (b) => {
+    const zk = clients[b % clients.length]!
+    const ops = []
+    for (let i = b * BATCH; i < Math.min(n, (b + 1) * BATCH); i++)
+      ops.push({ op: 'create' as const, path: `/m/p${i % PARENTS}/n${i}`, data: VALUE })
+    await withTimeout(zk.multi(ops), 60_000, 'multi')
+  })
+}
+
+interface SnapshotInfo {
+  count: number
+  /** Duration and end (epoch ms) of the newest snapshot. */
+  ms?: number
+  endEpochMs?: number
+}
+
+function conclaveSnapshots(dep: Deployment): SnapshotInfo {
+  const lines = dep
+    .output(0)
+    .split('\n')
+    .filter((l) => l.includes('"snapshot taken"'))
+  const last = lines.at(-1)
+  if (last === undefined) return { count: 0 }
+  const j = JSON.parse(last) as { ms: number; time: number }
+  return { count: lines.length, ms: j.ms, endEpochMs: j.time }
+}
+
+async function zkSnapshots(dep: Deployment): Promise<SnapshotInfo> {
+  const m = await mntr(dep.clientPort(0))
+  return {
+    count: Number(m.get('zk_cnt_snapshottime') ?? 0),
+    ms: Number(m.get('zk_max_snapshottime') ?? Number.NaN),
+    endEpochMs: performance.timeOrigin + performance.now(),
+  }
+}
+
+const snapshots = (dep: Deployment) =>
+  dep.target === 'conclave' ? Promise.resolve(conclaveSnapshots(dep)) : zkSnapshots(dep)
+
+/** Epoch-ms intervals of the probe's reads. */
+type Probe = { start: number; end: number }[]
+
+async function probeLoop(zk: Client, out: Probe, stop: () => boolean): Promise<void> {
+  while (!stop()) {
+    const start = performance.timeOrigin + performance.now()
+    await withTimeout(zk.getData('/m'), 30_000, 'probe').catch(() => {})
+    out.push({ start, end: performance.timeOrigin + performance.now() })
+  }
+}
+
+/** Writes until a new snapshot appears; meanwhile a C = 1 reader probes for stalls. */
+async function snapshotPhase(dep: Deployment, clients: Client[]): Promise<Record<string, number>> {
+  const before = (await snapshots(dep)).count
+  let done = false
+  const probe: Probe = []
+  const probing = probeLoop(clients[0]!, probe, () => done)
+  const writers = clients.slice(1).map(async (zk) => {
+    while (!done) await withTimeout(zk.setData('/m/p0', VALUE), 30_000, 'setData').catch(() => {})
+  })
+  let snap: SnapshotInfo | undefined
+  try {
+    snap = await waitFor(async () => ((await snapshots(dep)).count > before ? snapshots(dep) : undefined), {
+      timeoutMs: SNAPSHOT_DEADLINE_MS,
+      intervalMs: 100,
+      what: 'a snapshot',
+    })
+  } finally {
+    done = true
+    await Promise.all([probing, ...writers])
+  }
+  const end = snap.endEpochMs ?? Number.NaN
+  // ZooKeeper's end is when we saw the count change: widen by the polling interval.
+  const startAt = end - (snap.ms ?? 0) - (dep.target === 'zookeeper' ? 100 : 0)
+  const during = probe.filter((p) => p.end >= startAt && p.start <= end)
+  const stall = Math.max(0, ...during.map((p) => p.end - p.start))
+  return { snapshotMs: snap.ms ?? Number.NaN, snapshotStallMs: Math.round(stall * 10) / 10 }
+}
+
+async function recoveredMs(dep: Deployment): Promise<number> {
+  if (dep.target === 'conclave') {
+    const line = dep
+      .output(0)
+      .split('\n')
+      .find((l) => l.includes('"msg":"recovered"'))
+    return line === undefined ? Number.NaN : (JSON.parse(line) as { ms: number }).ms
+  }
+  const m = await mntr(dep.clientPort(0))
+  return Number(m.get('zk_max_startup_snap_load_time')) + Number(m.get('zk_max_startup_txns_load_time'))
+}
+
+/** kill -9, start again on the same data; the wall time to the first successful read. */
+async function restartPhase(dep: Deployment): Promise<Record<string, number>> {
+  await dep.kill9(0)
+  const t0 = performance.now()
+  await dep.restart(0)
+  await waitFor(
+    async () => {
+      const zk = await connectMember(dep, 0)
+      try {
+        return (await zk.getData('/m')) !== undefined
+      } finally {
+        await zk.close().catch(() => {})
+      }
+    },
+    { timeoutMs: RESTART_DEADLINE_MS, intervalMs: 50, what: 'a read after restart' },
+  )
+  const restartMs = performance.now() - t0
+  return { recoveryMs: await recoveredMs(dep), restartMs: Math.round(restartMs) }
+}
+
+async function memoryRun(ctx: CaseContext, n: number): Promise<CaseResult> {
+  const loadTxns = Math.ceil(n / BATCH) + PARENTS + 50
+  // Conclave snapshots after exactly snapCount txns; ZooKeeper after a random count in
+  // [snapCount/2, snapCount): either way the snapshot falls after the load.
+  const margin = 500
+  const dep = await ctx.fresh({
+    snapCount: ctx.dep.target === 'conclave' ? loadTxns + margin : 2 * (loadTxns + margin),
+    logLevel: 'info',
+    heapMb: n > 200_000 ? 3072 : 1024,
+  })
+  try {
+    const clients = await openSessions(dep, 8)
+    const base = await footprint(dep)
+    ctx.progress(`loading ${n} znodes`)
+    const stop = startCpu(dep)
+    const t0 = performance.now()
+    await load(clients, n)
+    const loadMs = performance.now() - t0
+    const cpu = stop()
+    const after = await footprint(dep)
+    ctx.progress('snapshot')
+    const snap = await snapshotPhase(dep, clients)
+    await closeSessions(clients)
+    ctx.progress('restart')
+    const restart = await restartPhase(dep)
+    return {
+      throughput: (n * 1000) / loadMs,
+      unit: 'znode/s',
+      cpu,
+      metrics: {
+        znodes: n,
+        rssPerZnodeB: Math.round((after.rss - base.rss) / n),
+        heapPerZnodeB: Math.round((after.heap - base.heap) / n),
+        rssMB: Math.round(after.rss / 2 ** 20),
+        ...snap,
+        ...restart,
+      },
+      notes: ['heap not collected first (ZooKeeper: jstat used, young gen included)'],
+    }
+  } finally {
+    await dep.stop()
+  }
+}
+
+export function memoryCase(n: number): BenchCase {
+  return {
+    workload: 'memory',
+    label: `memory ${n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`} znodes`,
+    deploys: ['standalone'],
+    run: (ctx) => memoryRun(ctx, n),
+  }
+}
+
+// ------------------------------------------------------------ scale
+
+const WATCHES_PER_SESSION = 10
+const WATCHED_NODES = 1000
+const HOLD_MS = 15_000
+
+async function scaleRun(ctx: CaseContext): Promise<CaseResult> {
+  const n = ctx.opts.scaleSessions
+  const dep = await ctx.fresh({})
+  let clients: Client[] = []
+  try {
+    const setup = await connectMember(dep, 0)
+    await setup.create('/s')
+    await inParallel(
+      Array.from({ length: WATCHED_NODES }, (_, i) => i),
+      64,
+      async (i) => void (await setup.create(`/s/n${i}`, VALUE)),
+    )
+    await setup.close()
+    const base = await footprint(dep)
+    ctx.progress(`opening ${n} sessions`)
+    const t0 = performance.now()
+    clients = await openSessions(dep, n, { inFlight: 64 })
+    const openMs = performance.now() - t0
+    const withSessions = await footprint(dep)
+    ctx.progress(`holding ${n} sessions for ${HOLD_MS / 1000} s`)
+    const stop = startCpu(dep)
+    // Holding is the measurement: heartbeats must keep every session alive meanwhile.
+    await new Promise((r) => setTimeout(r, HOLD_MS))
+    const cpu = stop()
+    const connected = clients.filter((c) => c.state === 'connected').length
+    ctx.progress(`registering ${n * WATCHES_PER_SESSION} watches`)
+    await inParallel(clients, 64, async (zk, i) => {
+      for (let w = 0; w < WATCHES_PER_SESSION; w++)
+        await zk.exists(`/s/n${(i * WATCHES_PER_SESSION + w) % WATCHED_NODES}`, { watch: () => {} })
+    })
+    const withWatches = await footprint(dep)
+    const m = await mntr(dep.clientPort(0))
+    const serverWatches = Number(m.get('conclave_watch_count') ?? m.get('zk_watch_count') ?? Number.NaN)
+    return {
+      throughput: (n * 1000) / openMs,
+      unit: 'sess/s',
+      cpu,
+      errors: n - connected,
+      metrics: {
+        sessions: n,
+        connectedAfterHold: connected,
+        serverWatches,
+        rssPerSessionB: Math.round((withSessions.rss - base.rss) / n),
+        heapPerSessionB: Math.round((withSessions.heap - base.heap) / n),
+        rssPerWatchB: Math.round((withWatches.rss - withSessions.rss) / (n * WATCHES_PER_SESSION)),
+        heapPerWatchB: Math.round((withWatches.heap - withSessions.heap) / (n * WATCHES_PER_SESSION)),
+      },
+      notes: [`CPU while holding ${n} idle sessions`],
+    }
+  } finally {
+    await closeSessions(clients)
+    await dep.stop()
+  }
+}
+
+export const scaleCase: BenchCase = {
+  workload: 'scale',
+  label: 'scale sessions+watches',
+  deploys: ['standalone'],
+  run: scaleRun,
+}
