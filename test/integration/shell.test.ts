@@ -22,9 +22,10 @@ for (const target of targets)
   describe.skipIf(target.unavailable() !== undefined)(`conclave shell against ${targetTitle(target)}`, () => {
     let instance: TargetInstance | undefined
     let server: string
-    const sh = (line: string) => runWithInput([server, '-c', line], null)
+    // A generous connect timeout: a JVM that just started can take seconds on a loaded machine.
+    const sh = (line: string) => runWithInput([server, '--connect-timeout', '20000', '-c', line], null)
     const script = async (lines: string[]) => {
-      const r = await runWithInput([server], [...lines, 'quit'])
+      const r = await runWithInput([server, '--connect-timeout', '20000'], [...lines, 'quit'])
       return { ...r, out: r.out.replace(PROMPT, '') }
     }
 
