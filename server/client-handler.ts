@@ -192,10 +192,14 @@ export class ClientHandler {
     this.pump()
   }
 
-  /** Completes the oldest waiting write if it has this xid (a forwarded write that failed). */
+  /**
+   * Completes the waiting write with this xid (a forwarded write that failed
+   * in prep). It need not be the oldest: earlier writes may still be on their
+   * way to a quorum. Its reply still leaves in request order.
+   */
   completeWrite(cxid: number, reply: Reply): boolean {
-    const e = this.firstWaitingWrite()
-    if (e === undefined || e.xid !== cxid) return false
+    const e = this.queue.find((x) => x.submitted && x.reply === undefined && x.xid === cxid && this.host.isWrite(x.req))
+    if (e === undefined) return false
     this.complete(e, reply)
     return true
   }

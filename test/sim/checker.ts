@@ -21,6 +21,7 @@
  */
 import type { Envelope, RoleEvent } from '../../server/zab/index.js'
 import { zxidEpoch } from '../../shared/zxid.js'
+import { KvStateMachine } from './kv-state-machine.js'
 import type { SimNode } from './sim-node.js'
 
 export class SimViolation extends Error {
@@ -188,8 +189,10 @@ export class Checker {
 
   /** sync + read: every write acknowledged before the sync began is visible. */
   checkSyncRead(node: SimNode, expected: ReadonlyMap<string, number>): void {
+    const sm = node.sm
+    if (!(sm instanceof KvStateMachine)) return this.fail('sync-read', 'sync-read needs the KV state machine')
     for (const [key, zxid] of expected) {
-      const r = node.sm.read(key)
+      const r = sm.read(key)
       if (!r || r.zxid < zxid) {
         this.fail(
           'sync-read',

@@ -1,6 +1,7 @@
 /**
  * The simulator's command line: `node dist/test/sim/cli.js [--seed N]
- * [--seeds COUNT] [--mutation M] [--echo] [--safety-ms MS]`. Seeds may be
+ * [--seeds COUNT] [--mutation M] [--state-machine kv|tree] [--echo]
+ * [--safety-ms MS]`. Seeds may be
  * decimal or 0x-hex. One seed replays exactly; a range prints one line per
  * failure and a summary. Exit code 1 if any seed failed.
  *
@@ -16,6 +17,7 @@ interface Args {
   mutation: Mutation
   echo: boolean
   safetyMs: number | undefined
+  stateMachine: 'kv' | 'tree' | undefined
 }
 
 function parseNumber(flag: string, v: string | undefined): number {
@@ -25,7 +27,14 @@ function parseNumber(flag: string, v: string | undefined): number {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seed: 1, seeds: 1, mutation: 'none', echo: false, safetyMs: undefined }
+  const a: Args = {
+    seed: 1,
+    seeds: 1,
+    mutation: 'none',
+    echo: false,
+    safetyMs: undefined,
+    stateMachine: undefined,
+  }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!
     if (flag === '--seed') a.seed = parseNumber(flag, argv[++i])
@@ -33,7 +42,11 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--safety-ms') a.safetyMs = parseNumber(flag, argv[++i])
     else if (flag === '--echo') a.echo = true
     else if (flag === '--mutation') a.mutation = argv[++i] as Mutation
-    else throw new Error(`unknown flag ${flag}`)
+    else if (flag === '--state-machine') {
+      const v = argv[++i]
+      if (v !== 'kv' && v !== 'tree') throw new Error(`--state-machine needs kv or tree, got ${v}`)
+      a.stateMachine = v
+    } else throw new Error(`unknown flag ${flag}`)
   }
   return a
 }
@@ -46,7 +59,13 @@ function main(): number {
   let events = 0
   const totals: Record<string, number> = {}
   for (let seed = args.seed; seed < args.seed + args.seeds; seed++) {
-    const r = runSimulation({ seed, mutation: args.mutation, echo: args.echo, safetyMs: args.safetyMs })
+    const r = runSimulation({
+      seed,
+      mutation: args.mutation,
+      echo: args.echo,
+      safetyMs: args.safetyMs,
+      stateMachine: args.stateMachine,
+    })
     faults += faultCount(r.stats)
     events += r.stats.events
     for (const [k, v] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + v

@@ -3,7 +3,8 @@
  * (value, zxid) plus a running digest (a hash chain over every applied
  * entry), so two servers at the same applied zxid must have the same
  * digest. It implements SimStateMachine, the small port through which the
- * real DataTree can be plugged into the simulator later.
+ * simulator drives a replicated application (TreeStateMachine plugs the
+ * real DataTree in through it).
  *
  * Entry data is the text `w:<writeId>:<key>:<value>`.
  *
@@ -22,6 +23,8 @@ export interface SimStateMachine {
   /** The whole state at appliedZxid, in chunks. */
   snapshot(): Snapshot
   restore(s: Snapshot): void
+  /** The server's role, epoch, leader or serving state changed (optional). */
+  roleChanged?(): void
 }
 
 export interface WriteData {

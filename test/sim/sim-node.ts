@@ -20,7 +20,7 @@ import {
   type ServerId,
   ZabPeer,
 } from '../../server/zab/index.js'
-import { KvStateMachine } from './kv-state-machine.js'
+import type { SimStateMachine } from './kv-state-machine.js'
 import type { Scheduler } from './scheduler.js'
 import type { DiskParams } from './sim-disk.js'
 import { SimDisk } from './sim-disk.js'
@@ -39,6 +39,8 @@ export interface NodeConfig {
   readonly disk: DiskParams
   /** Mutation: send sendAfterDurable at once. */
   readonly sendBeforeDurable: boolean
+  /** A fresh, empty state machine (called at every boot). */
+  readonly makeStateMachine: () => SimStateMachine
 }
 
 export interface NodeObserver {
@@ -56,7 +58,7 @@ export interface NodeObserver {
 
 export class SimNode {
   peer!: ZabPeer
-  sm!: KvStateMachine
+  sm!: SimStateMachine
   readonly disk: SimDisk
   up = true
   incarnation = 0
@@ -97,7 +99,7 @@ export class SimNode {
     this.durableSeq = 0
     this.queued = []
     this.conns.clear()
-    this.sm = new KvStateMachine(c.snapshotChunkBytes)
+    this.sm = c.makeStateMachine()
     if (this.disk.snapshot) this.sm.restore(this.disk.snapshot)
     this.peer = new ZabPeer({
       id: c.id,
@@ -161,6 +163,8 @@ export class SimNode {
     if (out.role) {
       const r = out.role
       this.obs.trace(`n${this.id} role ${r.role} e${r.epoch} leader=${r.leaderId} serving=${r.serving}`)
+      // As server/node.ts does on every role change: prepped Txns of an old leadership are void.
+      this.sm.roleChanged?.()
     }
     for (const p of out.disconnect) this.dropPeer(p)
     if (out.persist) {

@@ -2,7 +2,9 @@
  * The simulation suite: many seeds of swarm-chosen scenarios (3/5/7 voters,
  * some with observers; crashes with torn writes, power losses, partitions,
  * connection breaks, stalls, pauses, clock skew, slow disks), each with a
- * safety and a liveness phase; exact replay of a seed; and mutations that
+ * safety and a liveness phase, half of them over the KV state machine and
+ * half over the real DataTree (prep on the leader, sessions, ephemerals,
+ * sequential nodes, multis); exact replay of a seed; and mutations that
  * prove the checkers fail when the system is wrong.
  */
 import { describe, expect, it } from 'vitest'
@@ -26,6 +28,16 @@ describe('simulation', () => {
     let faults = 0
     const shapes = new Set<string>()
     const totals = { commits: 0, leaders: 0, truncs: 0, snaps: 0, syncs: 0, tornCrashes: 0 }
+    const tree = {
+      seeds: 0,
+      snaps: 0,
+      sessions: 0,
+      sessionCloses: 0,
+      sessionExpiries: 0,
+      ackedCreates: 0,
+      sequentialCreates: 0,
+      ephemeralsDeletedOnClose: 0,
+    }
     for (let seed = FIRST_SEED; seed < FIRST_SEED + SEEDS; seed++) {
       const r = runSimulation({ seed })
       if (!r.ok) failures.push(formatFailure(r))
@@ -37,9 +49,20 @@ describe('simulation', () => {
       totals.snaps += r.stats.snaps
       totals.syncs += r.stats.syncsDone
       totals.tornCrashes += r.stats.tornCrashes
+      if (r.swarm.stateMachine === 'tree') {
+        tree.seeds++
+        tree.snaps += r.stats.snaps
+        tree.sessions += r.stats.sessions
+        tree.sessionCloses += r.stats.sessionCloses
+        tree.sessionExpiries += r.stats.sessionExpiries
+        tree.ackedCreates += r.stats.ackedCreates
+        tree.sequentialCreates += r.stats.sequentialCreates
+        tree.ephemeralsDeletedOnClose += r.stats.ephemeralsDeletedOnClose
+      }
     }
     const ms = Math.round(performance.now() - started)
     console.log(`${SEEDS} seeds in ${ms} ms, ${faults} faults injected, ${JSON.stringify(totals)}`)
+    console.log(`tree seeds: ${JSON.stringify(tree)}`)
     expect(failures.slice(0, 1)).toEqual([])
     // The swarm covers every ensemble shape and the interesting sync paths.
     for (const shape of ['3+0', '5+0', '7+0']) expect(shapes).toContain(shape)
@@ -47,13 +70,19 @@ describe('simulation', () => {
     expect(totals.truncs).toBeGreaterThan(0)
     expect(totals.snaps).toBeGreaterThan(0)
     expect(faults).toBeGreaterThan(SEEDS * 10)
+    // Both state machines run, and the tree seeds reach every path the tree checkers watch.
+    expect(tree.seeds).toBeGreaterThan(SEEDS / 4)
+    expect(SEEDS - tree.seeds).toBeGreaterThan(SEEDS / 4)
+    for (const [k, v] of Object.entries(tree)) expect(v, k).toBeGreaterThan(0)
   })
 
-  it('replays a seed exactly', () => {
-    const a = runSimulation({ seed: 0x1f })
-    const b = runSimulation({ seed: 0x1f })
-    expect(b.stats).toEqual(a.stats)
-    expect(b.trace).toEqual(a.trace)
+  it('replays a seed exactly, over either state machine', () => {
+    for (const stateMachine of ['kv', 'tree'] as const) {
+      const a = runSimulation({ seed: 0x1f, stateMachine })
+      const b = runSimulation({ seed: 0x1f, stateMachine })
+      expect(b.stats).toEqual(a.stats)
+      expect(b.trace).toEqual(a.trace)
+    }
   })
 
   it('catches messages sent before what they vouch for is durable', () => {
@@ -64,6 +93,16 @@ describe('simulation', () => {
   it('catches a quorum that is not a majority (two leaders in one epoch)', () => {
     const r = firstFailure('noQuorum', 5)
     expect(r?.violation?.invariant).toBe('one-leader-per-epoch')
+  })
+
+  it('catches a closeSession that leaves its session and ephemerals behind on every server', () => {
+    const r = firstFailure('skipClose', 5)
+    expect(r?.violation?.invariant).toBe('ephemerals-closed')
+  })
+
+  it('catches one server that skips closeSession (its tree diverges)', () => {
+    const r = firstFailure('divergentClose', 5)
+    expect(['equal-digests', 'ephemerals-agree']).toContain(r?.violation?.invariant)
   })
 
   it('catches a disk that acknowledges fsync before it happens (lost writes)', { timeout: 120_000 }, () => {

@@ -3,7 +3,10 @@
  * ensemble in one process. A safety phase injects faults (crashes with torn
  * writes, partitions, connection breaks, stalls, slow disks) under client
  * load; a liveness phase heals everything and restarts every server, after
- * which a write must be acknowledged within a bound.
+ * which a write must be acknowledged within a bound. Half the seeds run the
+ * KV state machine with the KV workload, half the real DataTree (TreeDb,
+ * prepped by the leader) with the session/ephemeral/sequential tree
+ * workload and the TreeChecker.
  *
  * Invariants: everything is derived from the seed (one Prng forked per
  * component) and the Scheduler; nothing reads real time; the same seed gives
@@ -14,18 +17,32 @@ import { Prng } from '../../server/core/prng.js'
 import type { ServerId } from '../../server/zab/index.js'
 import { AssertionError } from '../../shared/assert.js'
 import { Checker, SimViolation } from './checker.js'
+import { KvStateMachine } from './kv-state-machine.js'
 import { Scheduler } from './scheduler.js'
 import { SimNetwork } from './sim-network.js'
 import { SimNode } from './sim-node.js'
 import { drawSwarm, type Swarm } from './swarm.js'
 import { Trace } from './trace.js'
-import { Workload } from './workload.js'
+import { TreeChecker } from './tree-checker.js'
+import { type TreeMutation, TreeStateMachine } from './tree-state-machine.js'
+import { TreeWorkload } from './tree-workload.js'
+import { type SimWorkload, Workload } from './workload.js'
 
-export type Mutation = 'none' | 'sendBeforeDurable' | 'lyingDisk' | 'noQuorum' | 'metaFirst'
+export type Mutation =
+  | 'none'
+  | 'sendBeforeDurable'
+  | 'lyingDisk'
+  | 'noQuorum'
+  | 'metaFirst'
+  | Exclude<TreeMutation, 'none'>
+
+const TREE_MUTATIONS: readonly Mutation[] = ['skipClose', 'divergentClose']
 
 export interface SimOptions {
   seed: number
   mutation?: Mutation
+  /** Overrides the swarm's choice (tree mutations imply 'tree'). */
+  stateMachine?: 'kv' | 'tree'
   safetyMs?: number
   livenessMsMax?: number
   traceLines?: number
@@ -52,6 +69,16 @@ export interface SimStats {
   diffs: number
   truncs: number
   snaps: number
+  /** Tree seeds only (0 for KV). */
+  sessions: number
+  sessionCloses: number
+  sessionExpiries: number
+  ackedCreates: number
+  sequentialCreates: number
+  ephemeralsDeletedOnClose: number
+  prepFailures: number
+  /** Prep failures of a forwarded write that reached its server while an earlier write still waited. */
+  failuresBehindWaiting: number
 }
 
 export interface SimResult {
@@ -75,8 +102,9 @@ class Run {
   readonly trace: Trace
   readonly nodes: SimNode[] = []
   readonly checker: Checker
+  readonly tree: TreeChecker | undefined
   readonly net: SimNetwork
-  readonly workload: Workload
+  readonly workload: SimWorkload
   safety = true
   partitions = 0
   powerLosses = 0
@@ -86,9 +114,15 @@ class Run {
   constructor(readonly opts: SimOptions) {
     this.prng = new Prng(opts.seed)
     this.swarm = drawSwarm(this.prng.fork('swarm'))
+    if (opts.stateMachine) this.swarm.stateMachine = opts.stateMachine
+    if (TREE_MUTATIONS.includes(opts.mutation ?? 'none')) this.swarm.stateMachine = 'tree'
     this.trace = new Trace(opts.traceLines ?? 200, () => this.sched.now, opts.echo ?? false)
     this.checker = new Checker(this.nodes, opts.mutation !== 'lyingDisk')
     const s = this.swarm
+    this.tree =
+      s.stateMachine === 'tree'
+        ? new TreeChecker(this.nodes, (inv, detail) => this.checker.fail(inv, detail))
+        : undefined
     this.net = new SimNetwork(
       this.sched,
       this.prng.fork('net'),
@@ -112,13 +146,23 @@ class Run {
       },
     )
     this.buildNodes()
-    this.workload = new Workload(
-      this.nodes,
-      this.checker,
-      this.prng.fork('clients'),
-      s.keys,
-      () => this.sched.now,
-    )
+    this.workload = this.tree
+      ? new TreeWorkload(
+          this.nodes,
+          this.checker,
+          this.tree,
+          this.prng.fork('clients'),
+          {
+            clients: s.clients,
+            keys: s.keys,
+            pipelineMax: s.pipelineMax,
+            sessionTimeoutMs: s.sessionTimeoutMs,
+            requestTimeoutMs: 3000,
+          },
+          () => this.sched.now,
+          (line) => this.trace.add(line),
+        )
+      : new Workload(this.nodes, this.checker, this.prng.fork('clients'), s.keys, () => this.sched.now)
   }
 
   node(id: ServerId): SimNode {
@@ -153,6 +197,14 @@ class Run {
           metaFirst: mutation === 'metaFirst',
         },
         sendBeforeDurable: mutation === 'sendBeforeDurable',
+        makeStateMachine: () =>
+          s.stateMachine === 'tree'
+            ? new TreeStateMachine(
+                id,
+                s.snapshotChunkBytes,
+                TREE_MUTATIONS.includes(mutation) ? (mutation as TreeMutation) : 'none',
+              )
+            : new KvStateMachine(s.snapshotChunkBytes),
       }
       this.nodes.push(new SimNode(cfg, this.sched, this.net, this.observer(), this.prng.fork(`node-${id}`)))
     }
@@ -161,19 +213,33 @@ class Run {
   private observer(): ConstructorParameters<typeof SimNode>[3] {
     return {
       output: (node, out) => {
-        if (out.role) this.checker.onRole(node, out.role)
+        if (out.role) {
+          this.checker.onRole(node, out.role)
+          this.workload.onRole?.(node, out.role)
+        }
       },
       sending: (node, env) => this.checker.onSend(node, env),
       committed: (node, zxid, data, prev) => {
         this.checker.onCommit(node, zxid, data, prev)
+        this.tree?.onCommit(node, zxid, data)
         this.workload.onCommitted(node, zxid, data)
       },
-      restored: (node, zxid) => this.checker.onRestore(node, zxid),
+      restored: (node, zxid) => this.onRestored(node, zxid),
       app: (node, from, payload) => this.workload.onApp(node, from, payload),
       syncDone: (node, requestId) => this.workload.onSyncDone(node, requestId),
       violation: (what) => this.checker.fail('disk', what),
       trace: (line) => this.trace.add(line),
     }
+  }
+
+  private onRestored(node: SimNode, zxid: number): void {
+    this.checker.onRestore(node, zxid)
+    this.tree?.onRestore(node, zxid)
+  }
+
+  afterEvent(): void {
+    this.checker.afterEvent()
+    this.tree?.afterEvent()
   }
 
   /** Schedules `fn` again and again at exponential-ish intervals while the safety phase lasts. */
@@ -214,7 +280,7 @@ class Run {
     this.every(s.partitionEveryMs, () => this.partition(p))
     this.every(s.appSnapshotEveryMs, () => p.pick(this.nodes).takeAppSnapshot(), true)
     this.every(s.writeEveryMs, () => this.workload.issueWrite(), true)
-    this.every(s.syncEveryMs, () => this.workload.issueSync(), true)
+    if (s.stateMachine === 'kv') this.every(s.syncEveryMs, () => this.workload.issueSync(), true)
   }
 
   /** A rack loses power: a majority (or everyone) crashes at the same instant. */
@@ -240,7 +306,7 @@ class Run {
   private restart(n: SimNode): void {
     if (n.up) return
     n.restart()
-    if (n.disk.snapshot) this.checker.onRestore(n, n.disk.snapshot.zxid)
+    if (n.disk.snapshot) this.onRestored(n, n.disk.snapshot.zxid)
     this.net.nodeUp(n.id)
   }
 
@@ -299,6 +365,14 @@ function emptyStats(): SimStats {
     diffs: 0,
     truncs: 0,
     snaps: 0,
+    sessions: 0,
+    sessionCloses: 0,
+    sessionExpiries: 0,
+    ackedCreates: 0,
+    sequentialCreates: 0,
+    ephemeralsDeletedOnClose: 0,
+    prepFailures: 0,
+    failuresBehindWaiting: 0,
   }
 }
 
@@ -325,6 +399,17 @@ function collectStats(run: Run, livenessMs: number): SimStats {
   s.diffs = run.checker.syncKinds.DIFF
   s.truncs = run.checker.syncKinds.TRUNC
   s.snaps = run.checker.syncKinds.SNAP
+  if (run.tree && run.workload instanceof TreeWorkload) {
+    const w = run.workload.stats
+    s.sessions = w.sessions
+    s.sessionCloses = w.closes
+    s.sessionExpiries = w.expiries
+    s.prepFailures = w.prepFailures
+    s.failuresBehindWaiting = w.failuresBehindWaiting
+    s.ackedCreates = run.tree.ackedCreates
+    s.sequentialCreates = run.tree.sequentialCreates
+    s.ephemeralsDeletedOnClose = run.tree.ephemeralsDeletedOnClose
+  }
   return s
 }
 
@@ -335,7 +420,7 @@ export function runSimulation(opts: SimOptions): SimResult {
   let violation: SimResult['violation']
   let livenessMs = 0
   const checkAfterEvent = () => {
-    run.checker.afterEvent()
+    run.afterEvent()
     return false
   }
   try {
@@ -346,7 +431,7 @@ export function runSimulation(opts: SimOptions): SimResult {
     const ackedBefore = run.workload.writesAcked
     const start = run.sched.now
     run.sched.runUntil(start + livenessMsMax, () => {
-      run.checker.afterEvent()
+      run.afterEvent()
       return run.workload.writesAcked > ackedBefore
     })
     livenessMs = run.sched.now - start
@@ -356,6 +441,8 @@ export function runSimulation(opts: SimOptions): SimResult {
   } catch (e) {
     if (e instanceof SimViolation) violation = { invariant: e.invariant, detail: e.detail }
     else if (e instanceof AssertionError) violation = { invariant: 'assertion', detail: e.message }
+    // Product code threw (a decode error, a TypeError): fail-stop, and a failure of this seed.
+    else if (e instanceof Error) violation = { invariant: 'exception', detail: `${e.name}: ${e.message}` }
     else throw e
   }
   return {
@@ -374,6 +461,7 @@ export function formatFailure(r: SimResult): string {
     `SIMULATION FAILED seed=${r.seed} (0x${r.seed.toString(16)})`,
     `invariant: ${v?.invariant}: ${v?.detail}`,
     `swarm: ${JSON.stringify(r.swarm)}`,
+    `stats: ${JSON.stringify(r.stats)}`,
     `replay: npm run build && node dist/test/sim/cli.js --seed ${r.seed}`,
     '--- last trace lines ---',
     ...r.trace,

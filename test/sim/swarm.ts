@@ -39,6 +39,12 @@ export interface Swarm {
   writeEveryMs: number
   syncEveryMs: number
   appSnapshotEveryMs: number
+  /** The replicated application: the KV map, or the real DataTree with prep (half the seeds each). */
+  stateMachine: 'kv' | 'tree'
+  /** Tree workload: clients, writes each pipelines, and the timeout of their sessions. */
+  clients: number
+  pipelineMax: number
+  sessionTimeoutMs: number
 }
 
 export function drawSwarm(p: Prng): Swarm {
@@ -70,5 +76,10 @@ export function drawSwarm(p: Prng): Swarm {
     writeEveryMs: p.pick([5, 15, 50]),
     syncEveryMs: p.pick([30, 150]),
     appSnapshotEveryMs: p.pick([300, 2000]),
+    // Drawn last, so the KV draws above are those of earlier versions of this file.
+    stateMachine: p.chance(0.5) ? 'tree' : 'kv',
+    clients: p.pick([2, 4, 8]),
+    pipelineMax: p.pick([1, 3]),
+    sessionTimeoutMs: p.pick([200, 1000]),
   }
 }

@@ -12,7 +12,7 @@
  * traffic.
  */
 import type { Prng } from '../../server/core/prng.js'
-import type { ServerId } from '../../server/zab/index.js'
+import type { RoleEvent, ServerId } from '../../server/zab/index.js'
 import type { Checker } from './checker.js'
 import { decodeWrite, encodeWrite } from './kv-state-machine.js'
 import type { SimNode } from './sim-node.js'
@@ -20,13 +20,27 @@ import type { SimNode } from './sim-node.js'
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
+/** What the simulation asks of a client workload (KV here, tree in tree-workload.ts). */
+export interface SimWorkload {
+  readonly writesIssued: number
+  readonly writesAcked: number
+  readonly syncsDone: number
+  /** Called every writeEveryMs (on average): issue a write, or whatever clients do next. */
+  issueWrite(): void
+  issueSync(): void
+  onCommitted(node: SimNode, zxid: number, data: Uint8Array): void
+  onApp(node: SimNode, from: ServerId, payload: Uint8Array): void
+  onSyncDone(node: SimNode, requestId: number): void
+  onRole?(node: SimNode, role: RoleEvent): void
+}
+
 interface PendingWrite {
   readonly node: ServerId
   readonly incarnation: number
   readonly key: string
 }
 
-export class Workload {
+export class Workload implements SimWorkload {
   private writeSeq = 0
   private syncSeq = 0
   private readonly pendingWrites = new Map<number, PendingWrite>()

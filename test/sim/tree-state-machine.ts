@@ -1,0 +1,104 @@
+/**
+ * TreeStateMachine: the real replicated state — TreeDb (the DataTree with
+ * prep and its outstanding changes) — behind the simulator's
+ * SimStateMachine port. It decodes nothing itself: TreeDb.apply does. The
+ * leader preps through `db` exactly as server/node.ts does; every server
+ * applies committed entries in order; a role change drops the outstanding
+ * changes; a SNAP (or a restart from a disk snapshot) replaces the tree
+ * with one rebuilt from the chunks.
+ *
+ * This file is the only place the simulator touches the tree's API beyond
+ * the Db interface (server/db.ts): building, snapshots, restore, replies.
+ *
+ * Invariants: entries are applied in strictly increasing zxid order, and a
+ * Txn's own zxid (set by the leader's prep) is the zxid ZAB committed it at,
+ * so `db.lastZxid === appliedZxid` after every apply and every restore.
+ *
+ * Mutations (to prove the tree checkers fail): `skipClose` makes every
+ * server apply a closeSession as a no-op (its session and ephemerals stay,
+ * and all servers agree); `divergentClose` does so on server 1 only.
+ */
+import type { ApplyOutcome } from '../../server/db.js'
+import { TreeDb } from '../../server/tree-db.js'
+import { decodeTxn, encodeTxn } from '../../server/txn/codec.js'
+import type { LogEntry, Snapshot } from '../../server/zab/index.js'
+import { assert } from '../../shared/assert.js'
+import type { SimStateMachine } from './kv-state-machine.js'
+
+export type TreeMutation = 'none' | 'skipClose' | 'divergentClose'
+
+/** What the client is told of a committed Txn. */
+export interface TreeReply {
+  err: string
+  /** Per create in order (a multi has one per op; undefined where the op made nothing). */
+  created: (string | undefined)[]
+}
+
+export function replyOf(out: ApplyOutcome): TreeReply {
+  const r = out.result
+  if (r.type === 'error') return { err: r.code, created: [] }
+  if (r.type === 'create') return { err: 'OK', created: [r.path] }
+  if (r.type === 'multi')
+    return { err: 'OK', created: r.results.map((x) => (x.type === 'create' ? x.path : undefined)) }
+  return { err: 'OK', created: [] }
+}
+
+/** The session a committed closeSession Txn closes, read from its bytes (independent of apply). */
+export function closedSessionOf(data: Uint8Array): bigint | undefined {
+  const txn = decodeTxn(data)
+  return txn.type === 'closeSession' ? txn.sessionId : undefined
+}
+
+export class TreeStateMachine implements SimStateMachine {
+  db = TreeDb.empty()
+  appliedZxid = 0
+  /** The outcome of the last apply, for the workload (replies) and the checker. */
+  lastOutcome: ApplyOutcome | undefined
+
+  constructor(
+    private readonly serverId: number,
+    private readonly chunkBytes: number,
+    private readonly mutation: TreeMutation = 'none',
+  ) {}
+
+  apply(entry: LogEntry): void {
+    assert(entry.zxid > this.appliedZxid, `apply out of order: ${entry.zxid} after ${this.appliedZxid}`)
+    const skip = this.mutation === 'skipClose' || (this.mutation === 'divergentClose' && this.serverId === 1)
+    const data = skip ? this.closeAsNoop(entry.data) : entry.data
+    this.lastOutcome = this.db.apply(entry.zxid, data)
+    this.appliedZxid = entry.zxid
+    assert(this.db.lastZxid === entry.zxid, `Txn zxid ${this.db.lastZxid} is not its log zxid ${entry.zxid}`)
+  }
+
+  /** Mutation: a closeSession becomes a Txn that changes nothing (an error Txn). */
+  private closeAsNoop(data: Uint8Array): Uint8Array {
+    const txn = decodeTxn(data)
+    if (txn.type !== 'closeSession') return data
+    const { sessionId, cxid, zxid, timeMs } = txn
+    return encodeTxn({ sessionId, cxid, zxid, timeMs, type: 'error', code: 'OK' })
+  }
+
+  /** A role change: Txns prepped under an earlier leadership will never be applied (node.ts onRole). */
+  roleChanged(): void {
+    this.db.dropOutstanding()
+  }
+
+  digest(): string {
+    return this.db.digest()
+  }
+
+  snapshot(): Snapshot {
+    // Small chunks, so records and SNAP re-chunking cut through them often.
+    const s = this.db.tree.snapshot({ chunkBytes: this.chunkBytes })
+    assert(s.zxid === this.appliedZxid, `snapshot at ${s.zxid}, applied ${this.appliedZxid}`)
+    return { zxid: s.zxid, chunks: [...s.chunks] }
+  }
+
+  restore(s: Snapshot): void {
+    const tree = TreeDb.fromSnapshot(s.chunks)
+    assert(tree.lastZxid === s.zxid, `snapshot header zxid ${tree.lastZxid} != ${s.zxid}`)
+    this.db.replaceTree(tree)
+    this.appliedZxid = s.zxid
+    this.lastOutcome = undefined
+  }
+}
