@@ -442,12 +442,15 @@ export class DataTree {
       const slot = this.index.get(path)
       const owned = slot !== undefined && this.owners.get(slot) === sessionId
       assert(!live || owned, `closeSession ${sessionId}: ${path} is not its ephemeral`)
-      if (owned) {
+      // Replay over a fuzzy snapshot may meet a later incarnation of the path
+      // (re-created after this close): delete it anyway, as a replayed delete
+      // does; the later create in the log rebuilds it with its own history.
+      if (owned || (!live && slot !== undefined)) {
         if (this.deleteNode(path, zxid, mode, events)) deleted.push(path)
         continue
       }
-      // Replay over a fuzzy snapshot: the znode is already gone (or re-created by
-      // another session), but this delete still moved its parent's pzxid.
+      // Replay over a fuzzy snapshot: the znode is already gone, but this
+      // delete still moved its parent's pzxid.
       const parent = this.index.get(parentPath(path))
       if (parent !== undefined) this.bumpParent(parent, this.store.cversion(parent), zxid)
     }
