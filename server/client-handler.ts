@@ -198,7 +198,9 @@ export class ClientHandler {
    * way to a quorum. Its reply still leaves in request order.
    */
   completeWrite(cxid: number, reply: Reply): boolean {
-    const e = this.queue.find((x) => x.submitted && x.reply === undefined && x.xid === cxid && this.host.isWrite(x.req))
+    const e = this.queue.find(
+      (x) => x.submitted && x.reply === undefined && x.xid === cxid && this.host.isWrite(x.req),
+    )
     if (e === undefined) return false
     this.complete(e, reply)
     return true
