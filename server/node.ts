@@ -58,7 +58,7 @@ export class ServerNode implements ClientHandlerHost {
   port = 0
 
   private readonly watches = new WatchTable<ClientHandler>()
-  private readonly tracker: SessionTracker
+  private tracker: SessionTracker
   private readonly handlers = new Map<bigint, ClientHandler>()
   private readonly pendingConnects = new Map<bigint, PendingConnect>()
   private readonly closingSessions = new Set<bigint>()
@@ -319,6 +319,7 @@ export class ServerNode implements ClientHandlerHost {
   ): Reply | undefined {
     const write = toWriteRequest(req, sessionId)
     if ('err' in write) return { err: write.err, zxid: this.db.lastZxid }
+    if (!this.historyApplied()) return { err: ErrorCode.CONNECTION_LOSS, zxid: this.db.lastZxid }
     const zxid = this.replicator.nextZxid()
     const out = this.db.prep(write, { zxid, timeMs: Date.now(), sessionId, cxid, authIds })
     if (!out.ok) return failedReply(out.err, out.multi, this.db.lastZxid)
@@ -408,7 +409,13 @@ export class ServerNode implements ClientHandlerHost {
 
   /** A write the server makes itself (session create/close, reaping). */
   private submitInternal(write: WriteRequest, sessionId: bigint): void {
-    if (!this.isLeader()) return
+    if (!this.isLeader() || !this.historyApplied()) {
+      if (write.kind === 'reap') this.reaping.delete(write.path)
+      if (write.kind === 'createSession')
+        this.pendingConnects.get(sessionId)?.handler.close('leader is not ready')
+      if (write.kind === 'closeSession') this.retryExpiry(sessionId)
+      return
+    }
     const zxid = this.replicator.nextZxid()
     const out = this.db.prep(write, { zxid, timeMs: Date.now(), sessionId, cxid: 0, authIds: [] })
     if (!out.ok) {
@@ -498,6 +505,19 @@ export class ServerNode implements ClientHandlerHost {
 
   // ------------------------------------------------------------ roles
 
+  /** An expiry that could not be proposed now is tried again at the next tick. */
+  private retryExpiry(id: bigint): void {
+    this.closingSessions.delete(id)
+    const t = this.tracker.get(id)?.timeoutMs
+    this.tracker.remove(id)
+    if (t !== undefined) this.tracker.add(id, t, Date.now() - t)
+  }
+
+  /** A new leader preps only once its tree holds the whole history it took over. */
+  private historyApplied(): boolean {
+    return this.db.lastZxid >= this.replicator.historyEnd
+  }
+
   private isLeader(): boolean {
     const r = this.replicator.role
     return r === 'standalone' || r === 'leading'
@@ -520,7 +540,10 @@ export class ServerNode implements ClientHandlerHost {
       for (const h of this.handlers.values()) h.close('server lost its leader')
     }
     if (role === 'leading') {
+      // The session table is the tree's; expiry state from an earlier term is stale.
       this.ids = new SessionIdGenerator(this.config.serverId, Date.now())
+      this.tracker = new SessionTracker(this.config.tickTime)
+      this.closingSessions.clear()
       this.restoreSessions()
     }
   }

@@ -33,6 +33,12 @@ export interface ReplicatorEvents {
 export interface Replicator {
   readonly role: Role
   readonly epoch: number
+  /**
+   * Leader: the last zxid of the history it took over. Until the tree has
+   * applied it, prep would see a stale tree, so writes wait (ZAB commits the
+   * history on establishment, so this gap is at most one event-loop turn).
+   */
+  readonly historyEnd: number
   /** Leader or standalone: the zxid the next proposal will get. */
   nextZxid(): number
   /** Leader or standalone: replicate a prepped Txn at `zxid` (which must be nextZxid()). */

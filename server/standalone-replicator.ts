@@ -18,6 +18,7 @@ export interface LogPort {
 
 export class StandaloneReplicator implements Replicator {
   readonly role: Role = 'standalone'
+  readonly historyEnd = 0
   epoch: number
   private last: number
   private readonly inflight: LogEntry[] = []

@@ -58,6 +58,7 @@ const ROLE: Record<string, Role> = {
 export class ZabReplicator implements Replicator {
   role: Role = 'looking'
   epoch = 0
+  historyEnd = 0
   private readonly peer: ZabPeer
   private readonly transport: PeerTransport
   private readonly batches: BatchState[] = []
@@ -213,6 +214,8 @@ export class ZabReplicator implements Replicator {
       if (!out.role.serving && this.role !== 'looking') this.role = 'looking'
       this.epoch = out.role.epoch
       this.leaderId = out.role.leaderId
+      // No proposal of the new epoch exists yet: the log's end is the history taken over.
+      if (this.role === 'leading') this.historyEnd = this.peer.status().lastZxid
       this.events.role(this.role, this.epoch)
     }
   }
