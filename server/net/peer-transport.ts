@@ -77,7 +77,18 @@ class Link {
     if (!dialer) this.write(Buffer.concat([Buffer.from([1]), this.myNonce]))
   }
 
+  private corked = false
+
+  /** Messages written in one event-loop turn leave in one syscall (cork until the next tick). */
   write(bytes: Uint8Array): void {
+    if (!this.corked) {
+      this.corked = true
+      this.socket.cork()
+      process.nextTick(() => {
+        this.corked = false
+        this.socket.uncork()
+      })
+    }
     this.socket.write(frame(bytes))
   }
 
