@@ -354,18 +354,8 @@ export class DataTree {
     this.unhash(parent)
     this.store.removeChild(parent, slot)
     this.rehash(parent)
-    this.unhash(slot)
-    this.index.delete(path)
     this.reap.delete(path)
-    const owner = this.owners.get(slot)
-    if (owner !== undefined) {
-      this.owners.delete(slot)
-      const set = this.ephemeralIndex.get(owner)!
-      set.delete(path)
-      if (set.size === 0) this.ephemeralIndex.delete(owner)
-    }
-    this.acls.release(this.store.aclRef(slot))
-    this.store.release(slot)
+    this.dropUnlinked(slot)
     events.push({ type: 'deleted', path, zxid })
   }
 
@@ -626,7 +616,7 @@ export class DataTree {
     return tree
   }
 
-  /** Drops a placed-but-unlinked znode (a duplicate record in a fuzzy snapshot). */
+  /** Drops a znode no parent lists (unlinked by a delete, or a duplicate record in a fuzzy snapshot). */
   private dropUnlinked(slot: number): void {
     const path = this.store.path(slot)
     this.unhash(slot)
