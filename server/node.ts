@@ -73,6 +73,8 @@ export class ServerNode implements ClientHandlerHost {
   private replicator!: Replicator
   private stopped = false
   private readonly stats = { received: 0, sent: 0, connections: 0 }
+  /** Child loggers made once, not per connection (session setup is a hot path). */
+  private readonly sessionLog: Logger
   /** Followers: sessions with traffic since the last report to the leader. */
   private readonly touched = new Set<bigint>()
   private readonly syncs = new Map<number, { h: ClientHandler; entry: PendingRequest; path: string }>()
@@ -85,6 +87,7 @@ export class ServerNode implements ClientHandlerHost {
     logger: Logger,
   ) {
     this.logger = logger
+    this.sessionLog = logger.child({ component: 'session' })
     this.outstandingRequestsMax = config.outstandingRequestsMax
     this.sendBufferBytesMax = config.sendBufferBytesMax
     this.tracker = new SessionTracker(config.tickTime)
@@ -168,7 +171,7 @@ export class ServerNode implements ClientHandlerHost {
   // ------------------------------------------------------------ sessions
 
   connect(h: ClientHandler, req: ConnectRequest): void {
-    const log = this.logger.child({ component: 'session' })
+    const log = this.sessionLog
     if (!this.canServe()) return h.close('this server is not serving clients (no quorum)')
     if (req.lastZxidSeen > BigInt(this.db.lastZxid)) {
       log.info(
@@ -196,7 +199,7 @@ export class ServerNode implements ClientHandlerHost {
 
   private resume(h: ClientHandler, req: ConnectRequest, timeoutMs: number): void {
     const id = req.sessionId
-    const log = this.logger.child({ component: 'session' })
+    const log = this.sessionLog
     if (!checkSessionPassword(this.secret, id, req.passwd)) {
       log.info({ session: hex(id) }, 'wrong session password; refused')
       return h.reject('wrong session password')

@@ -21,20 +21,30 @@ import { OutstandingChanges } from './txn/outstanding-changes.js'
 import { prepAndRecord } from './txn/prepare.js'
 import type { MultiOpRequest, PrepRequest } from './txn/request.js'
 
-/** A node seen through the tree; each field is read when asked for. */
+/**
+ * A node seen through the tree. Each part is looked up when first asked
+ * for, once: an exists() builds only the Stat, a getData() reads the data
+ * and its Stat together, a permission check reads only the ACL.
+ */
 class LiveNode implements NodeView {
+  private full: { data: Uint8Array; stat: WireStat } | undefined
+  private statOnly: WireStat | undefined
+
   constructor(
     private readonly tree: DataTree,
     private readonly path: string,
   ) {}
   get stat(): WireStat {
-    return this.tree.stat(this.path)!
+    if (this.full !== undefined) return this.full.stat
+    this.statOnly ??= this.tree.stat(this.path)!
+    return this.statOnly
   }
   get data(): Uint8Array {
-    return this.tree.getData(this.path)!.data
+    this.full ??= this.tree.getData(this.path)!
+    return this.full.data
   }
   get acl(): readonly Acl[] {
-    return this.tree.getAcl(this.path)!.acl
+    return this.tree.aclOf(this.path)!
   }
 }
 

@@ -127,6 +127,12 @@ export class DataTree {
     return { data: toBytes(this.store.data(slot)), stat: this.wireStat(slot) }
   }
 
+  /** Just the ACL (no Stat built): for permission checks on the read path. */
+  aclOf(path: string): readonly Acl[] | undefined {
+    const slot = this.index.get(path)
+    return slot === undefined ? undefined : this.acls.get(this.store.aclRef(slot))
+  }
+
   getAcl(path: string): { acl: readonly Acl[]; stat: WireStat } | undefined {
     const slot = this.index.get(path)
     if (slot === undefined) return undefined
