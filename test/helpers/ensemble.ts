@@ -66,6 +66,19 @@ export async function startEnsemble(
     })
   }
   await Promise.all(members.map(startOne))
+  // Wait for the whole ensemble, not just a leader: a member that first followed a server
+  // which was not leading re-elects only after initLimit, and until then killing the one
+  // synced follower would leave the leader without a quorum.
+  await waitFor(
+    async () => {
+      for (const m of members) {
+        const text = await fourLetterWord('127.0.0.1', m.clientPort, 'srvr', 1000).catch(() => '')
+        if (!/Mode: (leader|follower|observer)/.test(text)) return false
+      }
+      return true
+    },
+    { timeoutMs: 30_000, intervalMs: 50, what: 'every member to join the ensemble' },
+  )
   const member = (id: number): Member => {
     const m = members.find((x) => x.id === id)
     if (m === undefined) throw new Error(`no member ${id}`)
