@@ -14,8 +14,17 @@ export type ForwardMessage =
   | { kind: 'createSession'; sessionId: bigint; timeoutMs: number }
   /** Sessions with traffic since the last report (the leader owns expiry). */
   | { kind: 'touch'; sessionIds: bigint[] }
-  /** Leader → follower: a forwarded write failed in prep; `body` is an encoded multi result or empty. */
-  | { kind: 'failed'; sessionId: bigint; cxid: number; err: number; body: Uint8Array }
+  /**
+   * Leader → follower: a forwarded write failed in prep; `body` is an encoded
+   * multi result or empty. The follower answers once it has applied `barrier`,
+   * the last zxid the leader prepped before this write.
+   */
+  | { kind: 'failed'; sessionId: bigint; cxid: number; barrier: number; err: number; body: Uint8Array }
+
+function zxidOf(n: bigint): number {
+  if (n < 0n || n > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError(`zxid ${n} out of range`)
+  return Number(n)
+}
 
 const KIND = { write: 1, createSession: 2, touch: 3, failed: 4 } as const
 
@@ -35,7 +44,7 @@ export function encodeForward(m: ForwardMessage): Uint8Array {
       w.vector(m.sessionIds, (x, id) => x.long(id))
       break
     case 'failed':
-      w.long(m.sessionId).int(m.cxid).int(m.err).buffer(m.body)
+      w.long(m.sessionId).int(m.cxid).long(BigInt(m.barrier)).int(m.err).buffer(m.body)
       break
   }
   return w.finish()
@@ -66,6 +75,7 @@ export function decodeForward(bytes: Uint8Array): ForwardMessage {
         kind: 'failed',
         sessionId: r.long(),
         cxid: r.int(),
+        barrier: zxidOf(r.long()),
         err: r.int(),
         body: r.buffer() ?? new Uint8Array(0),
       }

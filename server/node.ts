@@ -32,6 +32,7 @@ import {
 import type { ServerConfig } from './config.js'
 import type { ApplyOutcome, Db, WriteRequest } from './db.js'
 import { decodeForward, encodeForward, type ForwardMessage } from './forwarding.js'
+import { HeldReplies } from './held-replies.js'
 import { ClientListener } from './net/client-listener.js'
 import { addAuth, type ReadContext, serveRead } from './read-ops.js'
 import type { Replicator, Role } from './replicator.js'
@@ -79,6 +80,10 @@ export class ServerNode implements ClientHandlerHost {
   private readonly touched = new Set<bigint>()
   private readonly syncs = new Map<number, { h: ClientHandler; entry: PendingRequest; path: string }>()
   private nextSyncId = 1
+  /** Failed-prep replies waiting for the tree to catch up with the Txns prepped before them. */
+  private readonly held = new HeldReplies()
+  /** Leader: the zxid of the last Txn proposed in this term (the barrier for a failed prep). */
+  private lastProposed = 0
 
   private constructor(
     readonly config: ServerConfig,
@@ -310,24 +315,46 @@ export class ServerNode implements ClientHandlerHost {
       return this.replicator.toLeader(encodeForward(fwd))
     }
     const failed = this.prepAndPropose(entry.req, h.sessionId, entry.xid, h.authIds)
-    if (failed !== undefined) h.complete(entry, failed)
+    if (failed === undefined) return
+    this.held.hold(failed.barrier, this.db.lastZxid, (ok) =>
+      h.complete(entry, this.releasedReply(failed.reply, ok)),
+    )
   }
 
-  /** Leader: preps a client write and proposes it; returns the reply if it failed in prep. */
+  /** A held failed-prep reply, stamped with the zxid it is released at; CONNECTION_LOSS if leadership changed. */
+  private releasedReply(reply: Reply, ok: boolean): Reply {
+    if (!ok) return { err: ErrorCode.CONNECTION_LOSS, zxid: this.db.lastZxid }
+    reply.zxid = Math.max(reply.zxid, this.db.lastZxid)
+    return reply
+  }
+
+  /**
+   * Leader: preps a client write and proposes it. If it failed in prep,
+   * returns the reply and the barrier: the last zxid prepped before it,
+   * which the replying server must have applied before the reply leaves
+   * (see HeldReplies).
+   */
   private prepAndPropose(
     req: Request,
     sessionId: bigint,
     cxid: number,
     authIds: ClientHandler['authIds'],
-  ): Reply | undefined {
+  ): { reply: Reply; barrier: number } | undefined {
     const write = toWriteRequest(req, sessionId)
-    if ('err' in write) return { err: write.err, zxid: this.db.lastZxid }
-    if (!this.historyApplied()) return { err: ErrorCode.CONNECTION_LOSS, zxid: this.db.lastZxid }
+    if ('err' in write) return { reply: { err: write.err, zxid: this.db.lastZxid }, barrier: 0 }
+    if (!this.historyApplied())
+      return { reply: { err: ErrorCode.CONNECTION_LOSS, zxid: this.db.lastZxid }, barrier: 0 }
     const zxid = this.replicator.nextZxid()
     const out = this.db.prep(write, { zxid, timeMs: Date.now(), sessionId, cxid, authIds })
-    if (!out.ok) return failedReply(out.err, out.multi, this.db.lastZxid)
-    this.replicator.propose(zxid, out.txn)
+    if (!out.ok)
+      return { reply: failedReply(out.err, out.multi, this.db.lastZxid), barrier: this.lastProposed }
+    this.propose(zxid, out.txn)
     return undefined
+  }
+
+  private propose(zxid: number, txn: Uint8Array): void {
+    this.replicator.propose(zxid, txn)
+    this.lastProposed = zxid
   }
 
   private touch(id: bigint): void {
@@ -362,22 +389,30 @@ export class ServerNode implements ClientHandlerHost {
     try {
       req = decodeRequest(m.packet).req
     } catch {
-      return this.sendFailed(from, m.sessionId, m.cxid, { err: ErrorCode.MARSHALLING_ERROR, zxid: 0 })
+      return this.sendFailed(from, m.sessionId, m.cxid, { err: ErrorCode.MARSHALLING_ERROR, zxid: 0 }, 0)
     }
     if (req.op === OpCode.closeSession) {
       this.closingSessions.add(m.sessionId)
       this.tracker.setClosing(m.sessionId)
     }
     const failed = this.prepAndPropose(req, m.sessionId, m.cxid, m.authIds)
-    if (failed !== undefined) this.sendFailed(from, m.sessionId, m.cxid, failed)
+    if (failed !== undefined) this.sendFailed(from, m.sessionId, m.cxid, failed.reply, failed.barrier)
   }
 
-  private sendFailed(to: number, sessionId: bigint, cxid: number, reply: Reply): void {
+  /** The follower holds the reply until it has applied `barrier` (it rides the same link as the commits). */
+  private sendFailed(to: number, sessionId: bigint, cxid: number, reply: Reply, barrier: number): void {
     const w = new JuteWriter(64)
     if (reply.body !== undefined) writeResponseBody(w, reply.body)
     this.replicator.toFollower(
       to,
-      encodeForward({ kind: 'failed', sessionId, cxid, err: errorNumber(reply.err), body: w.finish() }),
+      encodeForward({
+        kind: 'failed',
+        sessionId,
+        cxid,
+        barrier,
+        err: errorNumber(reply.err),
+        body: w.finish(),
+      }),
     )
   }
 
@@ -391,12 +426,11 @@ export class ServerNode implements ClientHandlerHost {
       return
     }
     if (m.kind !== 'failed') return
-    const h = this.handlers.get(m.sessionId)
-    if (h === undefined) return
-    const err = errorCodeOf(m.err)
-    const reply: Reply = { err, zxid: this.db.lastZxid }
+    const reply: Reply = { err: errorCodeOf(m.err), zxid: 0 }
     if (m.body.length > 0) reply.body = readResponseBody(new JuteReader(m.body), OpCode.multi)
-    h.completeWrite(m.cxid, reply)
+    this.held.hold(m.barrier, this.db.lastZxid, (ok) =>
+      this.handlers.get(m.sessionId)?.completeWrite(m.cxid, this.releasedReply(reply, ok)),
+    )
   }
 
   private finishSync(id: number, err: ErrorCode): void {
@@ -428,7 +462,7 @@ export class ServerNode implements ClientHandlerHost {
         this.pendingConnects.get(sessionId)?.handler.close('session not created')
       return
     }
-    this.replicator.propose(zxid, out.txn)
+    this.propose(zxid, out.txn)
   }
 
   private onCommit(zxid: number, txn: Uint8Array): void {
@@ -437,6 +471,7 @@ export class ServerNode implements ClientHandlerHost {
       for (const d of this.watches.fire(c)) d.watcher.notify(EVENT_TYPE[d.type], d.path, zxid)
     }
     this.afterApply(out, zxid)
+    this.held.applied(zxid)
     this.state.applied(zxid, txn)
     this.scheduleReap()
   }
@@ -539,6 +574,8 @@ export class ServerNode implements ClientHandlerHost {
     this.logger.info({ component: 'zab', role, epoch }, 'role')
     // Txns prepped under an earlier leadership will never be applied by this one.
     if (role !== 'standalone') this.db.dropOutstanding()
+    this.lastProposed = 0
+    this.held.dropAll()
     if (role === 'looking' && !this.config.readOnlyMode) {
       for (const h of this.handlers.values()) h.close('server lost its leader')
     }

@@ -5,13 +5,16 @@
  * when a little behind, by SNAP when far behind); a partitioned minority
  * commits nothing and stops serving; a session moves between servers
  * keeping its ephemerals; an expired session's ephemerals vanish on every
- * server; sync + read sees every write acknowledged before it.
+ * server; sync + read sees every write acknowledged before it; a create
+ * refused with NODE_EXISTS on a follower is followed by a read that finds
+ * the node there.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Client } from '../../client/index.js'
 import { OpCode } from '../../shared/opcodes.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
+import { createRaces } from '../helpers/races.js'
 import { RawClient } from '../helpers/raw-client.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -155,6 +158,14 @@ describe('3-node ensemble', () => {
     const e = ensemble
     const leader = await e.leader()
     const [a, b] = e.members.map((m) => m.id).filter((id) => id !== leader) as [number, number]
+    // Clients on both followers race creates: the loser's NODE_EXISTS waits for the winner's commit.
+    const [ra, rb] = [await connect(e.url(a)), await connect(e.url(b))]
+    await ra.create('/races', '')
+    await rb.sync('/races')
+    const races = await createRaces(ra, rb, '/races', 30)
+    expect(races.unseen).toEqual([])
+    expect(races.refused).toBe(30)
+
     const mover = await connect(`${e.url(a)},${e.url(b)}`, 8000)
     await mover.create('/moving', '', { mode: 'ephemeral' })
     const id = mover.sessionId

@@ -4,12 +4,14 @@
  * made meanwhile, ephemerals go at close and at expiry (also for a session
  * whose client never comes back after a restart), writes acknowledged
  * before a kill -9 are all there afterwards, 1,000 pipelined requests keep
- * FIFO, and SIGTERM exits 0.
+ * FIFO, a create refused with NODE_EXISTS is followed by a read that finds
+ * the node, and SIGTERM exits 0.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Client, type WatchEvent } from '../../client/index.js'
 import { OpCode } from '../../shared/opcodes.js'
 import { type ConclaveProcess, startConclave, stopAllConclave } from '../helpers/conclave.js'
+import { createRaces } from '../helpers/races.js'
 import { RawClient } from '../helpers/raw-client.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -168,5 +170,14 @@ describe('standalone server', () => {
       expect(read.stat.version).toBe(i + 1)
       expect(new TextDecoder().decode(read.data)).toBe(String(i + 1))
     }
+  })
+
+  it('answers NODE_EXISTS for a racing create only once the winner is visible to the loser', async () => {
+    const s = await server()
+    const [a, b] = [await connect(s), await connect(s)]
+    await a.create('/races', '')
+    const r = await createRaces(a, b, '/races', 40)
+    expect(r.unseen).toEqual([])
+    expect(r.refused).toBe(40)
   })
 })
