@@ -12,7 +12,9 @@
  * of the whole run; a watchdog bounds the whole run.
  * Bench-only: imports node:* freely, nothing of server/.
  */
+import { resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { CPU_PROF_ENV } from './conclave-cluster.js'
 import {
   type DeployKind,
   type Deployment,
@@ -46,6 +48,7 @@ const USAGE = `usage: npm run bench -- [flags]
   --tick-time N           tickTime of every server (default 2000)
   --znodes N[,N]          memory workload sizes (default 100000,1000000; quick 100000)
   --sessions N            scale workload sessions (default 10000)
+  --cpu-prof DIR          profile every Conclave server (node --cpu-prof) into DIR; servers stop with SIGTERM
   --help`
 
 interface CliArgs {
@@ -117,6 +120,10 @@ function applyFlag(a: CliArgs, name: string, v: string | undefined): void {
       return
     case 'sessions':
       o.scaleSessions = intFlag(name, v)
+      return
+    case 'cpu-prof':
+      if (v === undefined || v === '') throw new Error('--cpu-prof needs a directory')
+      process.env[CPU_PROF_ENV] = resolve(v)
       return
     default:
       throw new Error(`unknown flag --${name}`)

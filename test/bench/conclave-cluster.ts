@@ -63,8 +63,14 @@ interface Proc {
   out: string
 }
 
+/** `npm run bench -- --cpu-prof DIR` profiles every Conclave server (node --cpu-prof) into DIR. */
+export const CPU_PROF_ENV = 'CONCLAVE_BENCH_CPU_PROF'
+const STOP_GRACE_MS = 15_000
+
 function spawnServer(root: string, args: string[], secret: string): Proc {
-  const child = spawn(process.execPath, [join(root, 'bin', 'conclave.js'), 'server', ...args], {
+  const profDir = process.env[CPU_PROF_ENV]
+  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin', 'conclave.js'), 'server', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CONCLAVE_SECRET: secret },
   })
@@ -127,8 +133,17 @@ export async function startConclaveCluster(o: ConclaveStartOptions): Promise<Con
     if (alive(c)) c.kill('SIGKILL')
     await exited(c)
   }
+  /** A profiled server must exit by itself (SIGTERM) to write its profile; kill -9 after a grace period. */
+  const term = async (i: number) => {
+    const c = procs[i]!.child
+    if (alive(c)) c.kill('SIGTERM')
+    const t = setTimeout(() => alive(c) && c.kill('SIGKILL'), STOP_GRACE_MS)
+    await exited(c)
+    clearTimeout(t)
+  }
   const stop = async () => {
-    await Promise.all(procs.map((_, i) => kill9(i)))
+    const profiling = Boolean(process.env[CPU_PROF_ENV])
+    await Promise.all(procs.map((_, i) => (profiling ? term(i) : kill9(i))))
     for (const r of removers) r()
   }
   const restart = async (i: number) => {
