@@ -94,10 +94,13 @@ function main(argv: string[]): void {
     if (argv[i] === '--top') top = Number(argv[++i])
     else {
       const a = argv[i]!
-      if (statSync(a).isDirectory())
-        for (const f of readdirSync(a).sort())
-          if (f.endsWith('.cpuprofile')) files.push(join(a, f))
-          else files.push(a)
+      if (!statSync(a).isDirectory()) {
+        files.push(a)
+        continue
+      }
+      for (const f of readdirSync(a).sort()) {
+        if (f.endsWith('.cpuprofile')) files.push(join(a, f))
+      }
     }
   }
   if (files.length === 0 || !Number.isInteger(top) || top <= 0) {
