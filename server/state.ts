@@ -12,6 +12,7 @@ import type { Logger } from 'pino'
 import { formatZxid } from '../shared/zxid.js'
 import type { ServerConfig } from './config.js'
 import type { Replicator, ReplicatorEvents } from './replicator.js'
+import { StallMonitor } from './stall-monitor.js'
 import { StandaloneReplicator } from './standalone-replicator.js'
 import { Storage, StorageError } from './storage/index.js'
 import { recoverDb, TreeDb } from './tree-db.js'
@@ -111,6 +112,15 @@ class State implements ServerState {
 
   private async takeSnapshot(): Promise<void> {
     const started = performance.now()
+    const stalls = new StallMonitor()
+    try {
+      await this.writeSnapshot(started, stalls)
+    } finally {
+      stalls.stop()
+    }
+  }
+
+  private async writeSnapshot(started: number, stalls: StallMonitor): Promise<void> {
     const { zxid: zxidStart, chunks } = this.db.snapshot()
     this.storage.beginSnapshot(zxidStart)
     let bytes = 0
@@ -146,6 +156,7 @@ class State implements ServerState {
         bytes,
         chunks: count,
         ms: Math.round(performance.now() - started),
+        ...stalls.stop(),
       },
       'snapshot taken',
     )

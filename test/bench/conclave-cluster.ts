@@ -65,11 +65,16 @@ interface Proc {
 
 /** `npm run bench -- --cpu-prof DIR` profiles every Conclave server (node --cpu-prof) into DIR. */
 export const CPU_PROF_ENV = 'CONCLAVE_BENCH_CPU_PROF'
+/** Extra node flags for every Conclave server the bench starts, space-separated. */
+export const NODE_ARGS_ENV = 'CONCLAVE_BENCH_NODE_ARGS'
 const STOP_GRACE_MS = 15_000
 
 function spawnServer(root: string, args: string[], secret: string): Proc {
   const profDir = process.env[CPU_PROF_ENV]
   const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []
+  // Diagnostics such as --trace-gc (NODE_OPTIONS refuses some flags).
+  const extra = process.env[NODE_ARGS_ENV]
+  if (extra) nodeArgs.push(...extra.split(' ').filter((a) => a !== ''))
   const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin', 'conclave.js'), 'server', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CONCLAVE_SECRET: secret },

@@ -57,6 +57,9 @@ interface SnapshotInfo {
   /** Duration and end (epoch ms) of the newest snapshot. */
   ms?: number
   endEpochMs?: number
+  /** Conclave only: the server's own longest event-loop delay and GC pause during the snapshot. */
+  loopMaxMs?: number
+  gcMaxMs?: number
 }
 
 function conclaveSnapshots(dep: Deployment): SnapshotInfo {
@@ -66,8 +69,8 @@ function conclaveSnapshots(dep: Deployment): SnapshotInfo {
     .filter((l) => l.includes('"snapshot taken"'))
   const last = lines.at(-1)
   if (last === undefined) return { count: 0 }
-  const j = JSON.parse(last) as { ms: number; time: number }
-  return { count: lines.length, ms: j.ms, endEpochMs: j.time }
+  const j = JSON.parse(last) as { ms: number; time: number; loopMaxMs?: number; gcMaxMs?: number }
+  return { count: lines.length, ms: j.ms, endEpochMs: j.time, loopMaxMs: j.loopMaxMs, gcMaxMs: j.gcMaxMs }
 }
 
 async function zkSnapshots(dep: Deployment): Promise<SnapshotInfo> {
@@ -118,7 +121,13 @@ async function snapshotPhase(dep: Deployment, clients: Client[]): Promise<Record
   const startAt = end - (snap.ms ?? 0) - (dep.target === 'zookeeper' ? 100 : 0)
   const during = probe.filter((p) => p.end >= startAt && p.start <= end)
   const stall = Math.max(0, ...during.map((p) => p.end - p.start))
-  return { snapshotMs: snap.ms ?? Number.NaN, snapshotStallMs: Math.round(stall * 10) / 10 }
+  const out: Record<string, number> = {
+    snapshotMs: snap.ms ?? Number.NaN,
+    snapshotStallMs: Math.round(stall * 10) / 10,
+  }
+  if (snap.loopMaxMs !== undefined) out.serverLoopStallMs = snap.loopMaxMs
+  if (snap.gcMaxMs !== undefined) out.serverGcMaxMs = snap.gcMaxMs
+  return out
 }
 
 async function recoveredMs(dep: Deployment): Promise<number> {
