@@ -25,6 +25,7 @@ import {
   type Input,
   type LogEntry,
   type Output,
+  type PeerMessage,
   type PersistBatch,
   type Snapshot,
   ZabPeer,
@@ -71,6 +72,10 @@ export class ZabReplicator implements Replicator {
   private readonly queue: { input: Input; conn: number | undefined }[] = []
   /** The link each peer's FIFO session runs on, as the state machine knows it. */
   private readonly conns = new Map<number, number>()
+  private lastEncoded: { msg: PeerMessage | undefined; bytes: Uint8Array } = {
+    msg: undefined,
+    bytes: new Uint8Array(0),
+  }
 
   constructor(
     readonly config: ServerConfig,
@@ -228,7 +233,10 @@ export class ZabReplicator implements Replicator {
 
   private send(e: Envelope): void {
     const conn = this.conns.get(e.to)
-    if (conn !== undefined) this.transport.send(e.to, encodePeerMessage(e.msg), conn)
+    if (conn === undefined) return
+    // A broadcast (PROPOSAL, COMMIT) is one message object for every follower: encode it once.
+    if (e.msg !== this.lastEncoded.msg) this.lastEncoded = { msg: e.msg, bytes: encodePeerMessage(e.msg) }
+    this.transport.send(e.to, this.lastEncoded.bytes, conn)
   }
 
   private persist(b: PersistBatch): void {

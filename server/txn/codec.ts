@@ -102,15 +102,18 @@ export function decodeTxn(bytes: Uint8Array): Txn {
     const format = r.int()
     if (format !== TXN_FORMAT_VERSION) throw new TxnDecodeError(`unsupported Txn format ${format}`)
     const type = r.int()
-    const header = {
-      sessionId: r.long(),
-      cxid: r.int(),
-      zxid: r.safeLong('zxid'),
-      timeMs: r.safeLong('time'),
-    }
-    const body = readBody(r, type, false)
+    const sessionId = r.long()
+    const cxid = r.int()
+    const zxid = r.safeLong('zxid')
+    const timeMs = r.safeLong('time')
+    // The body object becomes the Txn (no spread copy: this runs for every applied Txn).
+    const txn = readBody(r, type, false) as Txn
     r.done('Txn')
-    return { ...header, ...body }
+    txn.sessionId = sessionId
+    txn.cxid = cxid
+    txn.zxid = zxid
+    txn.timeMs = timeMs
+    return txn
   } catch (e) {
     if (e instanceof ProtocolError) throw new TxnDecodeError(`bad Txn: ${e.message}`)
     throw e

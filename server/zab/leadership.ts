@@ -63,6 +63,17 @@ function forwarded(l: Learner): boolean {
   return l.phase === 'syncing' || synced(l)
 }
 
+/** Inserts z into the first n entries of arr (sorted descending); returns n + 1. */
+function insertDescending(arr: number[], n: number, z: number): number {
+  let i = n
+  while (i > 0 && arr[i - 1]! < z) {
+    arr[i] = arr[i - 1]!
+    i--
+  }
+  arr[i] = z
+  return n + 1
+}
+
 export class Leadership {
   newEpoch: number | undefined
   established = false
@@ -73,6 +84,7 @@ export class Leadership {
   private readonly learners = new Map<ServerId, Learner>()
   private round = 0
   private pendingSyncs: PendingSync[] = []
+  private readonly ackScratch: number[] = []
 
   constructor(private readonly core: PeerCore) {
     this.startedAt = core.now
@@ -280,18 +292,22 @@ export class Leadership {
   /** Commits the largest zxid durable on a quorum (the leader only once its currentEpoch is durable). */
   private tryCommit(): void {
     if (!this.established) return
-    const acks: number[] = []
-    if (this.selfDurable()) acks.push(this.core.durableZxid)
-    for (const l of this.learners.values()) if (!l.observer && synced(l)) acks.push(l.ackedZxid)
-    if (acks.length < this.core.quorum) return
-    acks.sort((a, b) => b - a)
+    // The quorum-th highest acknowledged zxid, kept in a reused array sorted
+    // descending (insertion: at most 7 voters; this runs on every ACK).
+    const acks = this.ackScratch
+    let n = 0
+    if (this.selfDurable()) n = insertDescending(acks, n, this.core.durableZxid)
+    for (const l of this.learners.values())
+      if (!l.observer && synced(l)) n = insertDescending(acks, n, l.ackedZxid)
+    if (n < this.core.quorum) return
     const target = Math.min(acks[this.core.quorum - 1]!, this.core.log.lastZxid)
     if (target <= this.core.commitZxid) return
     this.core.commitThrough(target)
+    let commit: PeerMessage | undefined
     for (const l of this.learners.values()) {
       if (!forwarded(l)) continue
       if (!l.observer) {
-        this.core.out.send(l.id, { type: 'COMMIT', zxid: target })
+        this.core.out.send(l.id, (commit ??= { type: 'COMMIT', zxid: target }))
         continue
       }
       for (const e of this.core.log.slice(l.informedZxid, target)) {
@@ -311,8 +327,10 @@ export class Leadership {
     }
     const zxid = zxidEpoch(last) === this.newEpoch ? last + 1 : makeZxid(this.newEpoch, 1)
     this.core.append({ zxid, data })
+    // One message object for every follower (the driver encodes it once).
+    const msg: PeerMessage = { type: 'PROPOSAL', zxid, data }
     for (const l of this.learners.values()) {
-      if (!l.observer && forwarded(l)) this.core.out.send(l.id, { type: 'PROPOSAL', zxid, data })
+      if (!l.observer && forwarded(l)) this.core.out.send(l.id, msg)
     }
     return { ok: true, zxid }
   }

@@ -90,9 +90,14 @@ export class PeerMessageDecodeError extends Error {
 }
 
 class Writer {
-  private buf = new Uint8Array(64)
-  private view = new DataView(this.buf.buffer)
+  private buf: Uint8Array
+  private view: DataView
   private len = 0
+
+  constructor(size: number) {
+    this.buf = new Uint8Array(size)
+    this.view = new DataView(this.buf.buffer)
+  }
 
   private reserve(n: number): void {
     if (this.len + n <= this.buf.length) return
@@ -136,8 +141,9 @@ class Writer {
     this.len += b.length
   }
 
+  /** The bytes written; the writer must not be used afterwards (no copy is made). */
   done(): Uint8Array {
-    return this.buf.slice(0, this.len)
+    return this.len === this.buf.length ? this.buf : this.buf.subarray(0, this.len)
   }
 }
 
@@ -259,11 +265,25 @@ function writeFields(w: Writer, m: PeerMessage): void {
 
 /** Throws RangeError if a field is out of range (a programmer error: we never build such a message). */
 export function encodePeerMessage(m: PeerMessage): Uint8Array {
-  const w = new Writer()
+  // Fixed fields fit in 64 bytes; a payload-carrying message is sized for its payload up front.
+  const w = new Writer(64 + payloadBytes(m))
   w.u8(VERSION)
   w.u8(TYPE_CODES[m.type])
   writeFields(w, m)
   return w.done()
+}
+
+function payloadBytes(m: PeerMessage): number {
+  switch (m.type) {
+    case 'PROPOSAL':
+    case 'INFORM':
+    case 'SNAPCHUNK':
+      return m.data.length
+    case 'APP':
+      return m.payload.length
+    default:
+      return 0
+  }
 }
 
 function readState(r: Reader): PeerState {

@@ -16,7 +16,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, tempDir, waitForPort } from '../helpers/wait.js'
@@ -67,6 +67,8 @@ interface Proc {
 export const CPU_PROF_ENV = 'CONCLAVE_BENCH_CPU_PROF'
 /** Extra node flags for every Conclave server the bench starts, space-separated. */
 export const NODE_ARGS_ENV = 'CONCLAVE_BENCH_NODE_ARGS'
+/** A directory where each server's kept output is written when the cluster stops. */
+export const OUTPUT_DIR_ENV = 'CONCLAVE_BENCH_OUTPUT_DIR'
 const STOP_GRACE_MS = 15_000
 
 function spawnServer(root: string, args: string[], secret: string): Proc {
@@ -149,6 +151,10 @@ export async function startConclaveCluster(o: ConclaveStartOptions): Promise<Con
   const stop = async () => {
     const profiling = Boolean(process.env[CPU_PROF_ENV])
     await Promise.all(procs.map((_, i) => (profiling ? term(i) : kill9(i))))
+    const outDir = process.env[OUTPUT_DIR_ENV]
+    if (outDir) {
+      for (const p of procs) writeFileSync(join(outDir, `conclave-${p.child.pid}.log`), p.out)
+    }
     for (const r of removers) r()
   }
   const restart = async (i: number) => {
