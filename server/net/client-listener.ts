@@ -15,6 +15,7 @@ import { createServer as createHttpServer, type IncomingMessage } from 'node:htt
 import { createServer, type Server, type Socket } from 'node:net'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { FrameDecoder } from '../../shared/framing.js'
+import { corkForTurn } from './cork.js'
 
 export interface ClientConnection {
   readonly id: number
@@ -92,10 +93,9 @@ class TcpConnection implements ClientConnection {
     if (this.closed) return
     const head = Buffer.allocUnsafe(4)
     head.writeInt32BE(packet.length, 0)
-    this.socket.cork()
+    corkForTurn(this.socket)
     this.socket.write(head)
     this.socket.write(packet)
-    process.nextTick(() => this.socket.uncork())
   }
 
   bufferedBytes(): number {
@@ -158,6 +158,7 @@ class WsConnection implements ClientConnection {
 
   send(packet: Uint8Array): void {
     if (this.closed) return
+    corkForTurn(this.socket)
     this.ws.send(packet, { binary: true })
   }
 

@@ -17,6 +17,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type Server, Socket } from 'node:net'
 import { FrameDecoder, frame } from '../../shared/framing.js'
+import { corkForTurn } from './cork.js'
 
 export interface PeerAddress {
   id: number
@@ -77,18 +78,9 @@ class Link {
     if (!dialer) this.write(Buffer.concat([Buffer.from([1]), this.myNonce]))
   }
 
-  private corked = false
-
-  /** Messages written in one event-loop turn leave in one syscall (cork until the next tick). */
+  /** Messages written in one event-loop turn leave in one syscall (corkForTurn). */
   write(bytes: Uint8Array): void {
-    if (!this.corked) {
-      this.corked = true
-      this.socket.cork()
-      process.nextTick(() => {
-        this.corked = false
-        this.socket.uncork()
-      })
-    }
+    corkForTurn(this.socket)
     this.socket.write(frame(bytes))
   }
 

@@ -355,8 +355,10 @@ export class Storage {
   private scheduleFlush(): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
-    // Everything issued in this turn of the event loop travels in one message.
-    queueMicrotask(() => this.flush())
+    // Everything issued in this turn of the event loop (all I/O callbacks of one
+    // poll phase) travels in one message: postMessage was ~7-14% of a busy
+    // server's time when each callback flushed on its own.
+    setImmediate(() => this.flush())
   }
 
   private flush(): void {
