@@ -82,6 +82,8 @@ export class DataTree {
   private readonly sessionTable = new Map<bigint, number>()
   private readonly reap = new ReapIndex()
   private sumA = 0
+  /** fromSnapshot only: place/link/drop leave the digest alone; it is computed once at the end. */
+  private bulkLoading = false
   private sumB = 0
   private zxid = 0
 
@@ -485,7 +487,7 @@ export class DataTree {
       if (set === undefined) this.ephemeralIndex.set(r.owner, (set = new Set()))
       set.add(r.path)
     }
-    this.rehash(slot)
+    if (!this.bulkLoading) this.rehash(slot)
     return slot
   }
 
@@ -495,9 +497,12 @@ export class DataTree {
     if (path !== '/') {
       const parent = this.index.get(parentPath(path))
       assert(parent !== undefined, `link ${path}: no parent`)
-      this.unhash(parent)
-      this.store.addChild(parent, slot)
-      this.rehash(parent)
+      if (this.bulkLoading) this.store.addChild(parent, slot)
+      else {
+        this.unhash(parent)
+        this.store.addChild(parent, slot)
+        this.rehash(parent)
+      }
       this.updateReap(parent)
     }
     this.updateReap(slot)
@@ -598,6 +603,9 @@ export class DataTree {
   /** Rebuilds a tree (sessions included) from snapshot chunks. Throws SnapshotFormatError on bad input. */
   static fromSnapshot(chunks: Iterable<Uint8Array>): DataTree {
     const tree = new DataTree(true)
+    // Znode hashes are added once, after linking (numChildren is part of a
+    // node's hash): hashing each parent again per child cost ~2 hashes per znode.
+    tree.bulkLoading = true
     // ZAB's SNAP re-chunks the stream, so records may straddle chunks: read it as one.
     const zxid = readSnapshot([concatChunks(chunks)], {
       session: (id, timeoutMs) => tree.createSession(id, timeoutMs, 'replay'),
@@ -610,14 +618,17 @@ export class DataTree {
     if (!tree.index.has('/')) throw new SnapshotFormatError('snapshot has no root')
     // A fuzzy snapshot can hold a node whose parent was deleted while it was
     // written; the log replayed after it removes such a node too, so skip it.
-    for (const [path, slot] of [...tree.index]) {
+    // (Deleting from a Map while iterating it is well defined; an orphan's
+    // descendants fail hasAncestors too, whatever the order.)
+    for (const [path, slot] of tree.index) {
       if (path !== '/' && !hasAncestors(tree.index, path)) {
-        tree.index.delete(path)
         tree.dropUnlinked(slot)
         continue
       }
       tree.link(slot)
     }
+    tree.bulkLoading = false
+    for (const slot of tree.index.values()) tree.rehash(slot)
     tree.zxid = zxid
     return tree
   }
@@ -625,7 +636,7 @@ export class DataTree {
   /** Drops a znode no parent lists (unlinked by a delete, or a duplicate record in a fuzzy snapshot). */
   private dropUnlinked(slot: number): void {
     const path = this.store.path(slot)
-    this.unhash(slot)
+    if (!this.bulkLoading) this.unhash(slot)
     this.index.delete(path)
     const owner = this.owners.get(slot)
     if (owner !== undefined) {
