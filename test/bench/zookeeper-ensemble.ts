@@ -79,13 +79,20 @@ function writeConfig(spec: Spec, all: Spec[], opts: ZkStartOptions): string {
   return cfg
 }
 
+/**
+ * A full run's create cases leave ~10^6 znodes of 1 KiB behind; with 1 GiB
+ * ZooKeeper thrashed in GC and refused sessions for every later case. 3 GiB
+ * is in line with what each Conclave (Node) process may grow to by default.
+ */
+const HEAP_MB_DEFAULT = 3072
+
 function spawnJvm(
   cfg: string,
   opts: ZkStartOptions,
   ensemble: boolean,
 ): { child: ChildProcess; out: string[] } {
   const args = [
-    `-Xmx${opts.heapMb ?? 1024}m`,
+    `-Xmx${opts.heapMb ?? HEAP_MB_DEFAULT}m`,
     '-Dzookeeper.admin.enableServer=false',
     '-Djute.maxbuffer=1200000',
     ...(opts.snapCount === undefined ? [] : [`-Dzookeeper.snapCount=${opts.snapCount}`]),
