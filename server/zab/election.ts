@@ -7,7 +7,9 @@
  * elected. Notifications carry the sender's election round (ZooKeeper's
  * logicalclock). A voter decides when a quorum of voters of its round
  * (itself included) votes like it and no better vote arrives for
- * `finalizeWaitTicks`; it joins an existing leader when a quorum of voters
+ * `finalizeWaitTicks` — or at once when every voter it can reach already
+ * votes like it (after a crash the dead voter's silence is certain, so
+ * waiting for it only delays failover); it joins an existing leader when a quorum of voters
  * reports FOLLOWING/LEADING the same leader and that leader itself says
  * LEADING. Observers decide only the second way. Resends back off
  * exponentially with jitter from the injected Prng.
@@ -26,6 +28,8 @@ export interface ElectionConfig {
   readonly voters: ReadonlySet<ServerId>
   readonly quorum: number
   readonly finalizeWaitTicks: number
+  /** Voters with a live link to us (kept current by the peer); empty means unknown. */
+  readonly connected?: ReadonlySet<ServerId>
   readonly notifyIntervalTicksMin: number
   readonly notifyIntervalTicksMax: number
   readonly prng: Prng
@@ -174,10 +178,22 @@ export class Election {
       this.finalizeAt = undefined
       return undefined
     }
-    const all = agree === this.cfg.voters.size
+    const all = agree === this.cfg.voters.size || this.everyReachableAgrees()
     if (all || finalizing || this.cfg.finalizeWaitTicks === 0) return this.decide(this.proposal)
     this.finalizeAt ??= now + this.cfg.finalizeWaitTicks
     return undefined
+  }
+
+  /** Every voter with a live link has voted for our proposal in this round. */
+  private everyReachableAgrees(): boolean {
+    const connected = this.cfg.connected
+    if (connected === undefined || connected.size === 0) return false
+    for (const v of connected) {
+      if (v === this.cfg.id || !this.cfg.voters.has(v)) continue
+      const got = this.recv.get(v)
+      if (got === undefined || !sameVote(got, this.proposal)) return false
+    }
+    return true
   }
 
   private decide(vote: Vote): Decision {

@@ -107,6 +107,8 @@ export class ZabPeer implements PeerCore {
   /** The vote we settled on while not LOOKING (sent to LOOKING peers). */
   private settledVote: Vote | undefined
   private lastSeq = 0
+  /** Peers with a live link (the election decides early when all reachable voters agree). */
+  private readonly connected = new Set<ServerId>()
   private readonly pendingBatches: { seq: number; lastZxid: number }[] = []
   private lastRole: RoleEvent
   private readonly commitLogCount: number
@@ -138,6 +140,7 @@ export class ZabPeer implements PeerCore {
       voters: this.voters,
       quorum: this.quorum,
       finalizeWaitTicks: opts.finalizeWaitTicks ?? 2,
+      connected: this.connected,
       notifyIntervalTicksMin: opts.notifyIntervalTicksMin ?? 1,
       notifyIntervalTicksMax: opts.notifyIntervalTicksMax ?? 20,
       prng: opts.prng,
@@ -175,9 +178,11 @@ export class ZabPeer implements PeerCore {
       case 'appSend':
         return this.out.send(input.to, { type: 'APP', payload: input.payload })
       case 'peerConnected':
+        this.connected.add(input.peer)
         if (this.role === 'LOOKING') this.election.onPeerConnected(input.peer, this.sendFn)
         return
       case 'peerDisconnected':
+        this.connected.delete(input.peer)
         return this.onPeerDisconnected(input.peer)
     }
   }
