@@ -228,8 +228,13 @@ function suite(target: Target): void {
       ).toBe('SESSION_EXPIRED')
       // ZooKeeper drops the session's current connection before it checks the
       // password (processConnectRequest); the owner reconnects with its session.
-      await waitFor(() => a.state === 'connected', { what: 'owner connected' })
-      expect((await a.exists(`${base}/e`))?.ephemeralOwner).toBe(a.sessionId)
+      // The drop may reach the owner only after a request went out on the old
+      // connection (CONNECTION_LOSS): ask until the answer comes back.
+      // (waitFor retries a check that throws, and names the last error if it times out.)
+      const owner = await waitFor(async () => (await a.exists(`${base}/e`))?.ephemeralOwner, {
+        what: 'the owner to read its ephemeral again',
+      })
+      expect(owner).toBe(a.sessionId)
     })
   })
 
