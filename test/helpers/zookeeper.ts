@@ -2,12 +2,16 @@
  * Starts a real Apache ZooKeeper (Debian's `zookeeper` package) standalone on
  * a free 127.0.0.1 port with its own data dir: the oracle for differential
  * tests. `zookeeperAvailable()` says whether the package is installed
- * (`.ci/run` installs it).
+ * (`.ci/run` installs it). Ready means serving (`srvr` reports a Mode), not
+ * just listening: a JVM that has opened its port may not answer a
+ * ConnectRequest for a while, and a client's first attempt then waits out
+ * its whole connect timeout (seen once as a 20 s shell test failure).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { join } from 'node:path'
-import { freePort, tempDir, waitForPort } from './wait.js'
+import { freePort, tempDir, waitFor, waitForPort } from './wait.js'
 
 const JAR = '/usr/share/java/zookeeper.jar'
 
@@ -62,9 +66,31 @@ export async function startZooKeeper(opts: { tickTime?: number } = {}): Promise<
   }
   try {
     await waitForPort(port, 30_000)
+    await waitFor(async () => (await fourLetter(port, 'srvr')).includes('Mode:'), {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      what: `ZooKeeper on port ${port} to serve`,
+    })
   } catch (err) {
     await stop()
     throw err
   }
   return { port, connectString: `tcp://127.0.0.1:${port}`, stop }
+}
+
+/** Sends a four-letter word and resolves with the reply ('' on any error), within `timeoutMs`. */
+function fourLetter(port: number, word: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve) => {
+    let out = ''
+    const sock = connect({ host: '127.0.0.1', port }, () => sock.write(word))
+    const timer = setTimeout(() => sock.destroy(), timeoutMs)
+    sock.on('data', (c: Buffer) => {
+      out += c.toString()
+    })
+    sock.on('error', () => {})
+    sock.on('close', () => {
+      clearTimeout(timer)
+      resolve(out)
+    })
+  })
 }
