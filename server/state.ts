@@ -116,7 +116,7 @@ class State implements ServerState {
     try {
       await this.writeSnapshot(started, stalls)
     } finally {
-      stalls.stop()
+      stalls.stop() // also when the snapshot failed or was aborted (the log line stops it first)
     }
   }
 

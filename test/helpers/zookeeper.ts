@@ -9,8 +9,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { join } from 'node:path'
+import { fourLetterWord } from '../../server/cli/status-command.js'
 import { freePort, tempDir, waitFor, waitForPort } from './wait.js'
 
 const JAR = '/usr/share/java/zookeeper.jar'
@@ -66,7 +66,8 @@ export async function startZooKeeper(opts: { tickTime?: number } = {}): Promise<
   }
   try {
     await waitForPort(port, 30_000)
-    await waitFor(async () => (await fourLetter(port, 'srvr')).includes('Mode:'), {
+    // waitFor retries a check that throws (a refused or cut connection).
+    await waitFor(async () => (await fourLetterWord('127.0.0.1', port, 'srvr', 2000)).includes('Mode:'), {
       timeoutMs: 30_000,
       intervalMs: 50,
       what: `ZooKeeper on port ${port} to serve`,
@@ -76,21 +77,4 @@ export async function startZooKeeper(opts: { tickTime?: number } = {}): Promise<
     throw err
   }
   return { port, connectString: `tcp://127.0.0.1:${port}`, stop }
-}
-
-/** Sends a four-letter word and resolves with the reply ('' on any error), within `timeoutMs`. */
-function fourLetter(port: number, word: string, timeoutMs = 2000): Promise<string> {
-  return new Promise((resolve) => {
-    let out = ''
-    const sock = connect({ host: '127.0.0.1', port }, () => sock.write(word))
-    const timer = setTimeout(() => sock.destroy(), timeoutMs)
-    sock.on('data', (c: Buffer) => {
-      out += c.toString()
-    })
-    sock.on('error', () => {})
-    sock.on('close', () => {
-      clearTimeout(timer)
-      resolve(out)
-    })
-  })
 }
