@@ -82,8 +82,6 @@ export class ServerNode implements ClientHandlerHost {
   private nextSyncId = 1
   /** Failed-prep replies waiting for the tree to catch up with the Txns prepped before them. */
   private readonly held = new HeldReplies()
-  /** Leader: the zxid of the last Txn proposed in this term (the barrier for a failed prep). */
-  private lastProposed = 0
 
   private constructor(
     readonly config: ServerConfig,
@@ -330,9 +328,10 @@ export class ServerNode implements ClientHandlerHost {
 
   /**
    * Leader: preps a client write and proposes it. If it failed in prep,
-   * returns the reply and the barrier: the last zxid prepped before it,
-   * which the replying server must have applied before the reply leaves
-   * (see HeldReplies).
+   * returns the reply and the barrier: the last zxid logged before it (every
+   * Txn prep could have seen), which the replying server must have applied
+   * before the reply leaves (see HeldReplies). A new leader's log ends at
+   * historyEnd, which the tree has applied before prep runs at all.
    */
   private prepAndPropose(
     req: Request,
@@ -347,14 +346,12 @@ export class ServerNode implements ClientHandlerHost {
     const zxid = this.replicator.nextZxid()
     const out = this.db.prep(write, { zxid, timeMs: Date.now(), sessionId, cxid, authIds })
     if (!out.ok)
-      return { reply: failedReply(out.err, out.multi, this.db.lastZxid), barrier: this.lastProposed }
-    this.propose(zxid, out.txn)
+      return {
+        reply: failedReply(out.err, out.multi, this.db.lastZxid),
+        barrier: this.replicator.lastLoggedZxid(),
+      }
+    this.replicator.propose(zxid, out.txn)
     return undefined
-  }
-
-  private propose(zxid: number, txn: Uint8Array): void {
-    this.replicator.propose(zxid, txn)
-    this.lastProposed = zxid
   }
 
   private touch(id: bigint): void {
@@ -462,7 +459,7 @@ export class ServerNode implements ClientHandlerHost {
         this.pendingConnects.get(sessionId)?.handler.close('session not created')
       return
     }
-    this.propose(zxid, out.txn)
+    this.replicator.propose(zxid, out.txn)
   }
 
   private onCommit(zxid: number, txn: Uint8Array): void {
@@ -574,7 +571,6 @@ export class ServerNode implements ClientHandlerHost {
     this.logger.info({ component: 'zab', role, epoch }, 'role')
     // Txns prepped under an earlier leadership will never be applied by this one.
     if (role !== 'standalone') this.db.dropOutstanding()
-    this.lastProposed = 0
     this.held.dropAll()
     if (role === 'looking' && !this.config.readOnlyMode) {
       for (const h of this.handlers.values()) h.close('server lost its leader')

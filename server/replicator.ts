@@ -41,6 +41,8 @@ export interface Replicator {
   readonly historyEnd: number
   /** Leader or standalone: the zxid the next proposal will get. */
   nextZxid(): number
+  /** Leader or standalone: the zxid of the last Txn in the log (proposed, perhaps not yet committed). */
+  lastLoggedZxid(): number
   /** Leader or standalone: replicate a prepped Txn at `zxid` (which must be nextZxid()). */
   propose(zxid: number, txn: Uint8Array): void
   /** Follower or observer: send a payload to the leader, FIFO with everything else. */

@@ -19,7 +19,6 @@ export class StallMonitor {
   private readonly loop: IntervalHistogram
   private readonly gc: PerformanceObserver
   private gcMaxMs = 0
-  private result: Stalls | undefined
 
   constructor() {
     this.loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
@@ -30,13 +29,11 @@ export class StallMonitor {
     this.gc.observe({ entryTypes: ['gc'] })
   }
 
-  /** Stops measuring; later calls return the same numbers. */
+  /** Stops measuring (call once). */
   stop(): Stalls {
-    if (this.result !== undefined) return this.result
     this.loop.disable()
     this.gc.disconnect()
     const loopMaxMs = this.loop.count === 0 ? 0 : Math.max(0, this.loop.max / 1e6 - RESOLUTION_MS)
-    this.result = { loopMaxMs: Math.round(loopMaxMs * 10) / 10, gcMaxMs: Math.round(this.gcMaxMs * 10) / 10 }
-    return this.result
+    return { loopMaxMs: Math.round(loopMaxMs * 10) / 10, gcMaxMs: Math.round(this.gcMaxMs * 10) / 10 }
   }
 }

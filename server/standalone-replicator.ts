@@ -37,6 +37,10 @@ export class StandaloneReplicator implements Replicator {
     queueMicrotask(() => events.role('standalone', this.epoch))
   }
 
+  lastLoggedZxid(): number {
+    return this.last
+  }
+
   nextZxid(): number {
     if (zxidEpoch(this.last) === this.epoch && zxidCounter(this.last) === ZXID_COUNTER_MAX) this.epoch++
     return zxidEpoch(this.last) < this.epoch ? makeZxid(this.epoch, 1) : this.last + 1

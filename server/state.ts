@@ -112,15 +112,21 @@ class State implements ServerState {
 
   private async takeSnapshot(): Promise<void> {
     const started = performance.now()
-    const stalls = new StallMonitor()
+    const monitor = new StallMonitor()
+    let written: Record<string, unknown> | undefined
     try {
-      await this.writeSnapshot(started, stalls)
-    } finally {
-      stalls.stop() // also when the snapshot failed or was aborted (the log line stops it first)
+      written = await this.writeSnapshot()
+    } catch (err) {
+      monitor.stop()
+      throw err
     }
+    const stalls = monitor.stop()
+    if (written === undefined) return
+    this.logger.info({ ...written, ms: Math.round(performance.now() - started), ...stalls }, 'snapshot taken')
   }
 
-  private async writeSnapshot(started: number, stalls: StallMonitor): Promise<void> {
+  /** Writes one snapshot; what it wrote, or undefined if the server closed meanwhile (aborted). */
+  private async writeSnapshot(): Promise<Record<string, unknown> | undefined> {
     const { zxid: zxidStart, chunks } = this.db.snapshot()
     this.storage.beginSnapshot(zxidStart)
     let bytes = 0
@@ -141,7 +147,7 @@ class State implements ServerState {
       if (done || this.closed) break
       await new Promise<void>((r) => setImmediate(r))
     }
-    if (this.closed) return new Promise((r) => this.storage.abortSnapshot(() => r()))
+    if (this.closed) return new Promise((r) => this.storage.abortSnapshot(() => r(undefined)))
     const zxidEnd = this.db.lastZxid
     await new Promise<void>((resolve, reject) =>
       this.storage.finishSnapshot(
@@ -149,17 +155,7 @@ class State implements ServerState {
         (err) => (err ? reject(err) : resolve()),
       ),
     )
-    this.logger.info(
-      {
-        zxidStart: formatZxid(zxidStart),
-        zxidEnd: formatZxid(zxidEnd),
-        bytes,
-        chunks: count,
-        ms: Math.round(performance.now() - started),
-        ...stalls.stop(),
-      },
-      'snapshot taken',
-    )
+    return { zxidStart: formatZxid(zxidStart), zxidEnd: formatZxid(zxidEnd), bytes, chunks: count }
   }
 
   private drained(): Promise<void> {

@@ -297,6 +297,10 @@ export class ZabReplicator implements Replicator {
 
   // ------------------------------------------------------------ Replicator
 
+  lastLoggedZxid(): number {
+    return this.peer.status().lastZxid
+  }
+
   nextZxid(): number {
     const st = this.peer.status()
     return zxidEpoch(st.lastZxid) === st.epoch ? st.lastZxid + 1 : makeZxid(st.epoch, 1)

@@ -19,7 +19,7 @@ import type { Acl } from '../../shared/acl.js'
 import { type ErrorCode, errorCodeOf, errorNumber } from '../../shared/errors.js'
 import { JuteReader, JuteWriter, ProtocolError } from '../../shared/jute.js'
 import { CreateFlag, createModeOfFlag, OpCode } from '../../shared/opcodes.js'
-import type { SubTxn, Txn, TxnBody } from './txn.js'
+import { type SubTxn, type Txn, type TxnBody, withHeader } from './txn.js'
 
 export const TXN_FORMAT_VERSION = 1
 
@@ -106,14 +106,9 @@ export function decodeTxn(bytes: Uint8Array): Txn {
     const cxid = r.int()
     const zxid = r.safeLong('zxid')
     const timeMs = r.safeLong('time')
-    // The body object becomes the Txn (no spread copy: this runs for every applied Txn).
-    const txn = readBody(r, type, false) as Txn
+    const body = readBody(r, type, false)
     r.done('Txn')
-    txn.sessionId = sessionId
-    txn.cxid = cxid
-    txn.zxid = zxid
-    txn.timeMs = timeMs
-    return txn
+    return withHeader(body, { sessionId, cxid, zxid, timeMs })
   } catch (e) {
     if (e instanceof ProtocolError) throw new TxnDecodeError(`bad Txn: ${e.message}`)
     throw e

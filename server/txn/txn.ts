@@ -113,3 +113,17 @@ export type TxnBody =
   | ErrorTxn
 
 export type Txn = TxnHeader & TxnBody
+
+/**
+ * Makes a fresh body object the Txn by adding the header fields to it (no
+ * spread copy: prep and decode run this for every write). `body` must not
+ * be shared.
+ */
+export function withHeader(body: TxnBody, h: TxnHeader): Txn {
+  const txn = body as Txn
+  txn.sessionId = h.sessionId
+  txn.cxid = h.cxid
+  txn.zxid = h.zxid
+  txn.timeMs = h.timeMs
+  return txn
+}

@@ -143,7 +143,7 @@ class Writer {
 
   /** The bytes written; the writer must not be used afterwards (no copy is made). */
   done(): Uint8Array {
-    return this.len === this.buf.length ? this.buf : this.buf.subarray(0, this.len)
+    return this.buf.subarray(0, this.len)
   }
 }
 

@@ -149,8 +149,9 @@ export async function startConclaveCluster(o: ConclaveStartOptions): Promise<Con
     clearTimeout(t)
   }
   const stop = async () => {
-    const profiling = Boolean(process.env[CPU_PROF_ENV])
-    await Promise.all(procs.map((_, i) => (profiling ? term(i) : kill9(i))))
+    // Profilers (--cpu-prof, --heap-prof, …) write their output only on a clean exit.
+    const graceful = Boolean(process.env[CPU_PROF_ENV] || process.env[NODE_ARGS_ENV])
+    await Promise.all(procs.map((_, i) => (graceful ? term(i) : kill9(i))))
     const outDir = process.env[OUTPUT_DIR_ENV]
     if (outDir) {
       for (const p of procs) writeFileSync(join(outDir, `conclave-${p.child.pid}.log`), p.out)
