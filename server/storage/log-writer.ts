@@ -6,7 +6,10 @@
  * it runs one bounded purge batch instead (see purger.ts). Snapshot chunks
  * get at most snapshotBytesPerCommitMax of a group, so log appends queued
  * behind them wait for one chunk's commit. WAL checkpoints run after the
- * report (auto-checkpoint is off here), not inside COMMIT.
+ * report (auto-checkpoint is off here), not inside COMMIT: given a
+ * background checkpointer (checkpoint-worker.ts) the bulk of the copy runs
+ * there, beside the commits, and this thread only copies the frames written
+ * meanwhile (so the WAL restarts from its beginning instead of growing).
  *
  * Invariants: ops are applied in the order they were posted; a report is
  * posted only after COMMIT returned (the data is on disk); an id is reported
@@ -35,6 +38,11 @@ const CHECKPOINT_BYTES = 8 * 1024 * 1024
 /** What one purge step is counted as towards the next checkpoint (deletes rewrite pages too). */
 const PURGE_STEP_WAL_BYTES = 1024 * 1024
 
+/** Runs `wal_checkpoint(PASSIVE)` on another thread; calls back through LogWriter.backgroundCheckpointDone. */
+export interface BackgroundCheckpointer {
+  request(): void
+}
+
 interface GroupResult {
   durableUpTo: number | undefined
   bytes: number
@@ -60,6 +68,10 @@ export class LogWriter {
   private state: 'open' | 'closed' | 'failed' = 'open'
   private leftoversDue = false
   private bytesSinceCheckpoint = 0
+  private background: BackgroundCheckpointer | undefined
+  private backgroundRunning = false
+  /** A background checkpoint finished: copy what was written meanwhile, here. */
+  private tailCheckpointDue = false
   private readonly insertLog: Database.Statement
   private readonly insertChunk: Database.Statement
 
@@ -110,6 +122,7 @@ export class LogWriter {
         return false
       }
       if (this.queue.length > 0) this.commitGroup()
+      else if (this.tailCheckpointDue) this.checkpointTail()
       else if (this.purger.hasWork()) {
         this.purger.step()
         this.checkpointIfDue(PURGE_STEP_WAL_BYTES)
@@ -118,7 +131,23 @@ export class LogWriter {
       this.fail(err)
       return false
     }
-    return this.queue.length > 0 || this.purger.hasWork()
+    return this.queue.length > 0 || this.tailCheckpointDue || this.purger.hasWork()
+  }
+
+  /** True when the next step closes the connection (the caller stops the checkpointer first). */
+  get closing(): boolean {
+    return this.queue[0]?.kind === 'close'
+  }
+
+  /** From now on, checkpoints run on `checkpointer` (undefined: on this thread again). */
+  useBackgroundCheckpointer(checkpointer: BackgroundCheckpointer | undefined): void {
+    this.background = checkpointer
+    this.backgroundRunning = false
+  }
+
+  backgroundCheckpointDone(): void {
+    this.backgroundRunning = false
+    this.tailCheckpointDue = true
   }
 
   private commitGroup(): void {
@@ -146,18 +175,41 @@ export class LogWriter {
     if (result.purgeAfter || this.leftoversDue) this.purger.schedule()
     this.leftoversDue = false
     this.post({ kind: 'committed', durableUpTo: result.durableUpTo, bytes: result.bytes, ids: result.ids })
+    if (this.tailCheckpointDue) this.checkpointTail()
     this.checkpointIfDue(result.bytes)
   }
 
   /**
    * Auto-checkpoint is off on this connection: SQLite would run it inside
    * COMMIT, before we could report the (already durable) commit. We
-   * checkpoint here instead, after the report, every CHECKPOINT_BYTES.
+   * checkpoint after the report instead, every CHECKPOINT_BYTES: on the
+   * background checkpointer when there is one, else here.
    */
   private checkpointIfDue(bytes: number): void {
     this.bytesSinceCheckpoint += bytes
     if (this.bytesSinceCheckpoint < CHECKPOINT_BYTES) return
+    // A background checkpoint that does not keep up (or a checkpointer still
+    // starting) must not let the WAL grow without bound: checkpoint here too.
+    const behind = this.bytesSinceCheckpoint >= 2 * CHECKPOINT_BYTES
+    if (this.background === undefined || behind) {
+      this.bytesSinceCheckpoint = 0
+      this.db.pragma('wal_checkpoint(PASSIVE)')
+      return
+    }
+    if (this.backgroundRunning) return
     this.bytesSinceCheckpoint = 0
+    this.backgroundRunning = true
+    this.background.request()
+  }
+
+  /**
+   * After a background checkpoint: the frames committed while it ran are
+   * still only in the WAL, and SQLite restarts the WAL from its beginning only
+   * once every frame is copied. Copying those few here (no commit can slip in
+   * meanwhile) lets the next commit restart it.
+   */
+  private checkpointTail(): void {
+    this.tailCheckpointDue = false
     this.db.pragma('wal_checkpoint(PASSIVE)')
   }
 

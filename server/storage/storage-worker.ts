@@ -5,48 +5,93 @@
  * step then commits everything queued in one transaction. While a commit
  * (and its fsync) runs, this thread is blocked in SQLite and new batches
  * wait in the port, so the next step picks up all of them: group commit
- * falls out of the event loop without timers.
+ * falls out of the event loop without timers. WAL checkpoints run on a
+ * checkpoint worker of its own (checkpoint-worker.ts), started here.
  *
  * Invariants: at most one step is scheduled at a time; after `closed` or
- * `fatal` is posted the port is closed and the thread exits.
+ * `fatal` is posted the port is closed and the thread exits; the
+ * checkpointer's connection is closed before the writer's.
  *
  * Must not import: anything that runs main-thread code (storage.ts,
  * recovery.ts); this module is loaded only as a worker.
  */
-import { parentPort, workerData } from 'node:worker_threads'
+import { parentPort, type Worker, workerData } from 'node:worker_threads'
 import { assert } from '../../shared/assert.js'
+import type { CheckpointReport } from './checkpoint-worker.js'
 import { LogWriter } from './log-writer.js'
 import { toStorageError } from './storage-error.js'
+import { launchCheckpointWorker } from './worker-launcher.js'
 import type { WorkerBatch, WorkerInit, WorkerReport } from './worker-protocol.js'
 
 function main(): void {
   const port = parentPort
   assert(port !== null, 'storage-worker.ts must run as a worker thread')
   const init = workerData as WorkerInit
+  let writer: LogWriter | undefined
+  let checkpointer: Worker | undefined
+  let checkpointerExited = true
+  const exitWaiters: (() => void)[] = []
+  /** Stops the checkpointer; `then` runs once its thread (and connection) is gone. */
+  const stopCheckpointer = (then: () => void): void => {
+    writer?.useBackgroundCheckpointer(undefined)
+    checkpointer?.postMessage({ kind: 'close' })
+    checkpointer = undefined
+    if (checkpointerExited) then()
+    else exitWaiters.push(then)
+  }
   const post = (report: WorkerReport): void => {
     port.postMessage(report)
-    if (report.kind === 'closed' || report.kind === 'fatal') port.close()
+    if (report.kind === 'closed' || report.kind === 'fatal') stopCheckpointer(() => port.close())
   }
-  let writer: LogWriter
   try {
     writer = LogWriter.open(init, post)
   } catch (err) {
     post({ kind: 'fatal', error: toStorageError(err, init.file, 'starting the storage worker').toData() })
     return
   }
+  const w = writer
+  const cp = launchCheckpointWorker(init.file, init.dbBytesMax)
+  checkpointer = cp
+  checkpointerExited = false
+  cp.on('message', (report: CheckpointReport) => {
+    if (report.kind === 'checkpointed') {
+      w.backgroundCheckpointDone()
+      schedule()
+    } else if (report.kind === 'failed') {
+      // Nothing is lost (the frames stay in the durable WAL): checkpoint on this thread again.
+      post({
+        kind: 'log',
+        level: 'warn',
+        obj: { reason: report.message },
+        msg: 'background checkpoint failed',
+      })
+      stopCheckpointer(() => {})
+    }
+  })
+  cp.on('error', (err) => {
+    post({ kind: 'log', level: 'warn', obj: { reason: err.message }, msg: 'checkpoint worker failed' })
+    stopCheckpointer(() => {})
+  })
+  cp.on('exit', () => {
+    checkpointerExited = true
+    for (const waiter of exitWaiters.splice(0)) waiter()
+  })
+  w.useBackgroundCheckpointer({ request: () => cp.postMessage({ kind: 'checkpoint' }) })
   let scheduled = false
   const run = (): void => {
     scheduled = false
-    if (writer.step()) schedule()
+    // The writer's connection closes last: stop the checkpointer, then step again.
+    if (w.closing && !checkpointerExited) return stopCheckpointer(schedule)
+    if (w.step()) schedule()
   }
   const schedule = (): void => {
-    if (scheduled || writer.finished) return
+    if (scheduled || w.finished) return
     scheduled = true
     setImmediate(run)
   }
   port.on('message', (batch: WorkerBatch) => {
-    if (writer.finished) return
-    writer.enqueue(batch.ops)
+    if (w.finished) return
+    w.enqueue(batch.ops)
     schedule()
   })
   schedule()

@@ -1,5 +1,6 @@
 /**
- * Starts the storage worker, from compiled output or from TypeScript source.
+ * Starts the storage worker (and, from inside it, the checkpoint worker),
+ * from compiled output or from TypeScript source.
  *
  * - Compiled (production: `tsc` emits dist/server/storage/*.js, so this file's
  *   own URL ends in `.js`): `new Worker(new URL('./storage-worker.js', import.meta.url))`.
@@ -22,14 +23,23 @@ export function runningFromSource(): boolean {
 }
 
 export function launchStorageWorker(init: WorkerInit): Worker {
+  return launch('storage-worker', init)
+}
+
+/** The checkpoint worker: its own connection to `file` (see checkpoint-worker.ts). */
+export function launchCheckpointWorker(file: string, dbBytesMax: number): Worker {
+  return launch('checkpoint-worker', { file, dbBytesMax })
+}
+
+function launch(entry: string, data: object): Worker {
   if (!runningFromSource()) {
-    return new Worker(new URL('./storage-worker.js', import.meta.url), { workerData: init })
+    return new Worker(new URL(`./${entry}.js`, import.meta.url), { workerData: data })
   }
   return new Worker(TS_WORKER_BOOTSTRAP, {
     eval: true,
     workerData: {
-      ...init,
-      sourceEntry: new URL('./storage-worker.ts', import.meta.url).href,
+      ...data,
+      sourceEntry: new URL(`./${entry}.ts`, import.meta.url).href,
       sourceLoader: tsLoaderRegistration(),
     },
   })

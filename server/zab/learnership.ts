@@ -12,8 +12,11 @@
  *  - never accept a LEADERINFO epoch below our acceptedEpoch;
  *  - ACKEPOCH leaves only after acceptedEpoch is durable, ACK(NEWLEADER) only
  *    after the synced history and then currentEpoch are durable
- *    (ZOOKEEPER-3911, ZOOKEEPER-4646), ACK(zxid) only after that entry is
- *    durable: all three go through sendAfterDurable;
+ *    (ZOOKEEPER-3911, ZOOKEEPER-4646): both go through sendAfterDurable;
+ *  - a broadcast ACK(zxid) vouches for every entry up to zxid and leaves only
+ *    when a durability report covers them (one ACK per report, not one per
+ *    PROPOSAL: the leader keeps the highest), and never before the ACK of
+ *    NEWLEADER;
  *  - never truncate below the commit point; a duplicate PROPOSAL is ignored
  *    (Zab model-checking pitfall 2);
  *  - observers never ACK proposals.
@@ -39,6 +42,10 @@ export class Learnership {
   private snap: { zxid: number; chunkCount: number; chunks: Uint8Array[] } | undefined
   /** requestId -> zxid to reach (undefined while the leader has not replied). */
   private readonly pendingSyncs = new Map<number, number | undefined>()
+  /** The highest zxid a broadcast ACK (or the ACK of NEWLEADER) has vouched for. */
+  private ackedZxid = 0
+  /** The persist batch carrying currentEpoch: broadcast ACKs wait until it is durable. */
+  private newLeaderSeq = Number.POSITIVE_INFINITY
 
   constructor(
     private readonly core: PeerCore,
@@ -173,9 +180,21 @@ export class Learnership {
     if (!this.inSyncStream() && !inBroadcast) return core.protocolError('PROPOSAL outside sync/broadcast')
     if (m.zxid <= core.log.lastZxid) return // a duplicate: already logged (pitfall 2)
     core.append({ zxid: m.zxid, data: m.data })
-    // Vouches for the entry: only after it is durable.
-    if (inBroadcast && !this.observer)
-      core.out.sendDurable(this.leaderId, { type: 'ACK', zxid: m.zxid, newLeaderEpoch: 0 })
+  }
+
+  /**
+   * A durability report: ACK everything now durable, once. Cumulative ACKs
+   * cut the leader's work per write (one ACK and one COMMIT per disk batch
+   * instead of per PROPOSAL) and are what ZAB's ACK means (the log is a prefix).
+   */
+  onDurable(): void {
+    const { core } = this
+    if (this.observer || core.durableSeq < this.newLeaderSeq) return
+    if (this.phase !== 'newLeaderAcked' && this.phase !== 'active') return
+    const zxid = core.durableZxid
+    if (zxid <= this.ackedZxid) return
+    this.ackedZxid = zxid
+    core.out.send(this.leaderId, { type: 'ACK', zxid, newLeaderEpoch: 0 })
   }
 
   private onNewLeader(epoch: number): void {
@@ -185,6 +204,8 @@ export class Learnership {
     // sendAfterDurable give exactly that (ZOOKEEPER-3911, ZOOKEEPER-4646).
     core.setCurrentEpoch(epoch)
     this.phase = 'newLeaderAcked'
+    this.newLeaderSeq = core.stepSeq()
+    this.ackedZxid = core.log.lastZxid
     core.out.sendDurable(this.leaderId, { type: 'ACK', zxid: core.log.lastZxid, newLeaderEpoch: epoch })
   }
 

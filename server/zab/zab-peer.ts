@@ -257,6 +257,7 @@ export class ZabPeer implements PeerCore {
       this.durableZxid = this.pendingBatches.shift()!.lastZxid
     }
     this.leadership?.onDurable()
+    this.learnership?.onDurable()
   }
 
   private onLocalSync(requestId: number): void {

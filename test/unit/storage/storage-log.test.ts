@@ -5,12 +5,14 @@
  *
  * Must not import: anything of server/ other than server/storage.
  */
+import { statSync } from 'node:fs'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { StorageError, StorageErrorCode } from '../../../server/storage/index.js'
 import {
   cleanup,
   closeStorage,
+  dbFile,
   done,
   durable,
   entries,
@@ -167,7 +169,39 @@ describe('Storage log', () => {
     expect(again.recovery.lastLogZxid).toBe(2000)
     expect(again.epochs.acceptedEpoch).toBe(3)
   })
+
+  it('keeps the WAL bounded while checkpoints run beside a steady stream of commits', async () => {
+    // 80 MiB in commits of 1 MiB. Checkpoints (every 8 MiB) run on the checkpoint
+    // worker while the writer goes on; SQLite restarts the WAL only once every
+    // frame is copied, which the writer's short catch-up pass makes happen. If it
+    // never did, the WAL would hold all 80 MiB. Bound: 8 MiB, plus 16 MiB more
+    // while a checkpointer is still starting (cold TypeScript cache in tests).
+    const dir = tempDataDir()
+    const { storage, logs } = openStorage(dir)
+    const size = 256 * 1024
+    let walMax = 0
+    for (let round = 0; round < 80; round++) {
+      storage.append(entries(round * 4 + 1, 4, size))
+      await durable(storage, round * 4 + 4)
+      walMax = Math.max(walMax, walBytes(dir))
+    }
+    expect(walMax).toBeGreaterThan(0)
+    expect(walMax).toBeLessThan(32 * 1024 * 1024)
+    expect(logs.filter((l) => l.level !== 'info')).toEqual([])
+    await closeStorage(storage)
+    const { storage: again } = openStorage(dir)
+    expect(recoveredZxids(again)).toEqual(Array.from({ length: 320 }, (_, i) => i + 1))
+    expect(Buffer.from(again.readLogFrom(150, 1)[0]!.data)).toEqual(Buffer.from(entry(150, size).data))
+  })
 })
+
+function walBytes(dir: string): number {
+  try {
+    return statSync(`${dbFile(dir)}-wal`).size
+  } catch {
+    return 0
+  }
+}
 
 describe('Storage meta', () => {
   it('keeps epochs and misc meta across reopen, with a checksum on each row', async () => {
