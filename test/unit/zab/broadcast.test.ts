@@ -45,6 +45,28 @@ describe('broadcast', () => {
     expect(h.sentOfType('ACK').some((s) => s.from === f2 && s.msg.zxid === z)).toBe(true)
   })
 
+  it('ACKs a whole durable batch with one cumulative ACK, and the leader commits all of it', () => {
+    const h = new Harness({ voters: [1, 2, 3] })
+    const leader = h.settle()
+    const [f1, f2] = [1, 2, 3].filter((id) => id !== leader) as [number, number]
+    h.hold(f1)
+    h.hold(f2)
+    const before = h.sentOfType('ACK').length
+    const zxids = Array.from({ length: 10 }, (_, i) => h.propose(`w:${i}:k:v`))
+    h.deliver()
+    // Logged but not durable on either follower: nothing vouched for, nothing committed.
+    expect(h.sentOfType('ACK').length).toBe(before)
+    expect(h.committed.get(leader)!.map((e) => e.zxid)).not.toContain(zxids[0])
+    h.flush(f1)
+    h.deliver()
+    const acks = h.sentOfType('ACK').slice(before)
+    expect(acks.map((s) => [s.from, s.msg.zxid])).toEqual([[f1, zxids.at(-1)]])
+    expect(h.committed.get(leader)!.map((e) => e.zxid).slice(-10)).toEqual(zxids)
+    // One COMMIT per follower carries the whole batch.
+    expect(h.sentOfType('COMMIT').filter((s) => s.msg.zxid >= zxids[0]!)).toHaveLength(2)
+    expect(h.committed.get(f1)!.map((e) => e.zxid).slice(-10)).toEqual(zxids)
+  })
+
   it('tolerates a duplicate PROPOSAL (Zab pitfall 2)', () => {
     const h = new Harness({ voters: [1, 2, 3] })
     const leader = h.settle()
