@@ -52,7 +52,7 @@ export const ServerConfig = z
     watchesPerSessionMax: z.number().int().min(1).default(1_000_000),
     /** `user:base64(sha1(user:password))`: this digest id bypasses ACL checks. */
     superDigest: z.string().optional(),
-    /** Txns between snapshots. */
+    /** Txns between snapshots: a random count in [snapCount/2, snapCount] (as ZooKeeper). */
     snapCount: z.number().int().min(10).default(100_000),
     /** Snapshots to keep (ZooKeeper's autopurge.snapRetainCount). */
     snapRetainCount: z.number().int().min(1).default(3),

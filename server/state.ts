@@ -66,8 +66,20 @@ export async function openState(config: ServerConfig, logger: Logger): Promise<S
   return new State(storage, db, config, logger, rest, ensemble ? db.lastZxid : 0)
 }
 
+/**
+ * Txns until the next snapshot: a random count in [snapCount/2, snapCount], as
+ * ZooKeeper does (SyncRequestProcessor's randRoll), so the members of an
+ * ensemble, which apply the same txns, do not all snapshot at once: a snapshot
+ * slows its server's log writes, and the quorum is served by the others.
+ */
+export function nextSnapshotAfter(snapCount: number): number {
+  const half = Math.floor(snapCount / 2)
+  return snapCount - half + Math.floor(Math.random() * (half + 1))
+}
+
 class State implements ServerState {
   private sinceSnapshot = 0
+  private snapshotAfter: number
   private running: Promise<void> | undefined
   private closed = false
   private drainWaiters: (() => void)[] = []
@@ -80,6 +92,7 @@ class State implements ServerState {
     readonly pendingLog: LogEntry[],
     readonly snapshotZxid: number,
   ) {
+    this.snapshotAfter = nextSnapshotAfter(config.snapCount)
     storage.onDrain(() => {
       const waiters = this.drainWaiters
       this.drainWaiters = []
@@ -98,12 +111,13 @@ class State implements ServerState {
   }
 
   applied(): void {
-    if (++this.sinceSnapshot >= this.config.snapCount && this.running === undefined) void this.snapshot()
+    if (++this.sinceSnapshot >= this.snapshotAfter && this.running === undefined) void this.snapshot()
   }
 
   snapshot(): Promise<void> {
     if (this.running !== undefined) return this.running
     this.sinceSnapshot = 0
+    this.snapshotAfter = nextSnapshotAfter(this.config.snapCount)
     this.running = this.takeSnapshot().finally(() => {
       this.running = undefined
     })
