@@ -61,10 +61,11 @@ describe('broadcast', () => {
     h.deliver()
     const acks = h.sentOfType('ACK').slice(before)
     expect(acks.map((s) => [s.from, s.msg.zxid])).toEqual([[f1, zxids.at(-1)]])
-    expect(h.committed.get(leader)!.map((e) => e.zxid).slice(-10)).toEqual(zxids)
+    const last10 = (id: number) => h.committed.get(id)!.slice(-10).map((e) => e.zxid)
+    expect(last10(leader)).toEqual(zxids)
     // One COMMIT per follower carries the whole batch.
     expect(h.sentOfType('COMMIT').filter((s) => s.msg.zxid >= zxids[0]!)).toHaveLength(2)
-    expect(h.committed.get(f1)!.map((e) => e.zxid).slice(-10)).toEqual(zxids)
+    expect(last10(f1)).toEqual(zxids)
   })
 
   it('tolerates a duplicate PROPOSAL (Zab pitfall 2)', () => {
