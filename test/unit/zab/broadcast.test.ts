@@ -61,7 +61,11 @@ describe('broadcast', () => {
     h.deliver()
     const acks = h.sentOfType('ACK').slice(before)
     expect(acks.map((s) => [s.from, s.msg.zxid])).toEqual([[f1, zxids.at(-1)]])
-    const last10 = (id: number) => h.committed.get(id)!.slice(-10).map((e) => e.zxid)
+    const last10 = (id: number) =>
+      h.committed
+        .get(id)!
+        .slice(-10)
+        .map((e) => e.zxid)
     expect(last10(leader)).toEqual(zxids)
     // One COMMIT per follower carries the whole batch.
     expect(h.sentOfType('COMMIT').filter((s) => s.msg.zxid >= zxids[0]!)).toHaveLength(2)
