@@ -138,7 +138,12 @@ describe('3-node ensemble', () => {
     })
     const newLeader = await e.leader()
     expect(others).toContain(newLeader)
-    await c.setData('/part', 'during')
+    // c's own server went LOOKING with the rest of the majority: a request sent while c
+    // reconnects fails with CONNECTION_LOSS (ZooKeeper's semantics), so retry until it lands.
+    await waitFor(async () => (await c.setData('/part', 'during')) !== undefined, {
+      timeoutMs: 10_000,
+      what: 'the majority to accept a write',
+    })
     await expect(Client.connect(e.url(leader), { connectTimeoutMs: 1500 })).rejects.toMatchObject({
       code: 'CONNECTION_LOSS',
     })
