@@ -229,7 +229,14 @@ export class ZabPeer implements PeerCore {
       return
     }
     if (this.leadership) return this.leadership.onMessage(from, msg)
-    if (this.learnership && from === this.learnership.leaderId) this.learnership.onMessage(msg)
+    if (this.learnership && from === this.learnership.leaderId) return this.learnership.onMessage(msg)
+    if ((msg.type === 'FOLLOWERINFO' || msg.type === 'OBSERVERINFO') && this.learnership) {
+      // We follow someone else, so the sender waits for a leader that will never
+      // be us: closing the link tells it at once (ZooKeeper's learner meets a
+      // refused connection), instead of after initLimit. While LOOKING we may
+      // still become its leader, so it keeps asking.
+      this.out.disconnect.push(from)
+    }
   }
 
   private onNotification(from: ServerId, n: NotificationMsg): void {

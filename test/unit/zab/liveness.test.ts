@@ -42,6 +42,19 @@ describe('liveness', () => {
     expect(h.peers.get(follower)!.status()).toMatchObject({ role: 'LOOKING', serving: false })
   })
 
+  it('a follower asked to lead by a peer that picked it closes that link, and the peer re-elects at once', () => {
+    const h = new Harness({ voters: [1, 2, 3] })
+    const leader = h.settle()
+    const [f1, f2] = [1, 2, 3].filter((id) => id !== leader) as [number, number]
+    // f2 asks f1 to lead (as after an election f1 did not win): f1 follows someone else.
+    const out = h.step(f1, { kind: 'message', from: f2, msg: { type: 'FOLLOWERINFO', acceptedEpoch: 1 } })
+    expect(out?.disconnect).toEqual([f2])
+    // A learner that sees the link to its leader close goes LOOKING and follows the real leader again.
+    h.deliver()
+    expect(h.role(f2)).toMatchObject({ role: 'FOLLOWING', leaderId: leader, serving: true })
+    expect(h.role(f1)).toMatchObject({ role: 'FOLLOWING', leaderId: leader, serving: true })
+  })
+
   it('a leader that cannot establish within initLimit gives up', () => {
     const h = new Harness({ voters: [1, 2, 3], initLimitTicks: 4 })
     // 3 will win the election, then lose both links before discovery finishes.
