@@ -27,13 +27,11 @@ function main(): void {
   const port = parentPort
   assert(port !== null, 'storage-worker.ts must run as a worker thread')
   const init = workerData as WorkerInit
-  let writer: LogWriter | undefined
   let checkpointer: Worker | undefined
   let checkpointerExited = true
   const exitWaiters: (() => void)[] = []
   /** Stops the checkpointer; `then` runs once its thread (and connection) is gone. */
   const stopCheckpointer = (then: () => void): void => {
-    writer?.useBackgroundCheckpointer(undefined)
     checkpointer?.postMessage({ kind: 'close' })
     checkpointer = undefined
     if (checkpointerExited) then()
@@ -43,55 +41,49 @@ function main(): void {
     port.postMessage(report)
     if (report.kind === 'closed' || report.kind === 'fatal') stopCheckpointer(() => port.close())
   }
+  let writer: LogWriter
   try {
     writer = LogWriter.open(init, post)
   } catch (err) {
     post({ kind: 'fatal', error: toStorageError(err, init.file, 'starting the storage worker').toData() })
     return
   }
-  const w = writer
+  /** Nothing is lost when checkpoints fail (the frames stay in the durable WAL): checkpoint here again. */
+  const checkpointerFailed = (reason: string, msg: string): void => {
+    post({ kind: 'log', level: 'warn', obj: { reason }, msg })
+    writer.useBackgroundCheckpointer(undefined)
+    stopCheckpointer(() => {})
+  }
   const cp = launchCheckpointWorker(init.file, init.dbBytesMax)
   checkpointer = cp
   checkpointerExited = false
   cp.on('message', (report: CheckpointReport) => {
     if (report.kind === 'checkpointed') {
-      w.backgroundCheckpointDone()
+      writer.backgroundCheckpointDone()
       schedule()
-    } else if (report.kind === 'failed') {
-      // Nothing is lost (the frames stay in the durable WAL): checkpoint on this thread again.
-      post({
-        kind: 'log',
-        level: 'warn',
-        obj: { reason: report.message },
-        msg: 'background checkpoint failed',
-      })
-      stopCheckpointer(() => {})
-    }
+    } else if (report.kind === 'failed') checkpointerFailed(report.message, 'background checkpoint failed')
   })
-  cp.on('error', (err) => {
-    post({ kind: 'log', level: 'warn', obj: { reason: err.message }, msg: 'checkpoint worker failed' })
-    stopCheckpointer(() => {})
-  })
+  cp.on('error', (err) => checkpointerFailed(err.message, 'checkpoint worker failed'))
   cp.on('exit', () => {
     checkpointerExited = true
     for (const waiter of exitWaiters.splice(0)) waiter()
   })
-  w.useBackgroundCheckpointer({ request: () => cp.postMessage({ kind: 'checkpoint' }) })
+  writer.useBackgroundCheckpointer({ request: () => cp.postMessage({ kind: 'checkpoint' }) })
   let scheduled = false
   const run = (): void => {
     scheduled = false
     // The writer's connection closes last: stop the checkpointer, then step again.
-    if (w.closing && !checkpointerExited) return stopCheckpointer(schedule)
-    if (w.step()) schedule()
+    if (writer.closing && !checkpointerExited) return stopCheckpointer(schedule)
+    if (writer.step()) schedule()
   }
   const schedule = (): void => {
-    if (scheduled || w.finished) return
+    if (scheduled || writer.finished) return
     scheduled = true
     setImmediate(run)
   }
   port.on('message', (batch: WorkerBatch) => {
-    if (w.finished) return
-    w.enqueue(batch.ops)
+    if (writer.finished) return
+    writer.enqueue(batch.ops)
     schedule()
   })
   schedule()

@@ -189,8 +189,8 @@ export class Learnership {
    */
   onDurable(): void {
     const { core } = this
+    // newLeaderSeq is set with phase newLeaderAcked: reaching it means we are in broadcast.
     if (this.observer || core.durableSeq < this.newLeaderSeq) return
-    if (this.phase !== 'newLeaderAcked' && this.phase !== 'active') return
     const zxid = core.durableZxid
     if (zxid <= this.ackedZxid) return
     this.ackedZxid = zxid
