@@ -5,7 +5,7 @@
  * only), so it works against Conclave and against Apache ZooKeeper.
  *
  * Must never import server/ and must not need a native module: the
- * transports load `ws` and node:net lazily, so a browser bundle (with the
+ * Node transports load node:net, node:tls and node:crypto lazily, so a browser bundle (with the
  * platform WebSocket) never touches them.
  */
 export type { Acl, Id } from '../shared/acl.js'

@@ -1,12 +1,12 @@
 /**
  * WebSocket transport: one ZooKeeper packet per binary message, no length
- * prefix. Uses `options.WebSocket`, else the platform's global WebSocket
- * (browsers, newer Node), else the `ws` package, loaded with a dynamic import
- * only when needed.
+ * prefix. Uses `options.WebSocket` if given; else, in Node, the SDK's own
+ * client (transport-ws-node.ts, loaded with a dynamic import); else the
+ * platform's WebSocket (browsers), through the WHATWG API.
  *
  * Invariants: see transport.ts. A text message is a protocol violation and
  * closes the connection.
- * Must not import node:* or `ws` statically.
+ * Must not import node:* statically.
  */
 import type { Endpoint } from './connect-string.js'
 import type {
@@ -19,25 +19,10 @@ import type {
 
 const OPEN = 1
 
-interface Impl {
-  ctor: WebSocketConstructor
-  /** True for the `ws` package, which takes Node options and can hand us Buffers. */
-  isNodeWs: boolean
-}
-
-let wsPackage: Promise<WebSocketConstructor> | undefined
-
-// A non-literal specifier, so a browser bundler does not try to bundle `ws` (never loaded there).
-const WS_PACKAGE = 'ws'
-
-async function implementation(options: TransportOptions): Promise<Impl> {
-  if (options.WebSocket !== undefined) return { ctor: options.WebSocket, isNodeWs: false }
-  const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
-  if (global !== undefined) return { ctor: global, isNodeWs: false }
-  wsPackage ??= import(/* @vite-ignore */ WS_PACKAGE).then(
-    (m: { default?: unknown; WebSocket?: unknown }) => (m.default ?? m.WebSocket) as WebSocketConstructor,
-  )
-  return { ctor: await wsPackage, isNodeWs: true }
+/** True in Node (and runtimes that present themselves as Node), where the SDK's own client is used. */
+function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: unknown } } }).process
+  return typeof p?.versions?.node === 'string'
 }
 
 function toBytes(data: unknown): Uint8Array | undefined {
@@ -76,12 +61,14 @@ export async function openWebSocket(
   handlers: TransportHandlers,
   options: TransportOptions,
 ): Promise<Transport> {
-  const impl = await implementation(options)
-  options.signal.throwIfAborted()
-  const ws = impl.isNodeWs
-    ? new impl.ctor(endpoint.url, { perMessageDeflate: false, maxPayload: options.frameBytesMax })
-    : new impl.ctor(endpoint.url)
-  ws.binaryType = impl.isNodeWs ? 'nodebuffer' : 'arraybuffer'
+  if (options.WebSocket === undefined && isNode()) {
+    const { openNodeWebSocket } = await import('./transport-ws-node.js')
+    return openNodeWebSocket(endpoint, handlers, options)
+  }
+  const ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+  if (ctor === undefined) throw new Error('no WebSocket implementation here: pass options.WebSocket')
+  const ws = new ctor(endpoint.url)
+  ws.binaryType = 'arraybuffer'
   const transport = new WsTransport(ws)
   return new Promise<Transport>((resolve, reject) => {
     let opened = false

@@ -94,7 +94,7 @@ export interface ConnectOptions {
   signal?: AbortSignal | undefined
   /** Largest packet accepted from a server. Default 1 MiB + 64 KiB. */
   frameBytesMax?: number | undefined
-  /** A WebSocket implementation (default: the global one, else the `ws` package). */
+  /** A WebSocket implementation (WHATWG API) to use instead of the default: in Node the SDK's own client, elsewhere the global WebSocket. */
   WebSocket?: WebSocketConstructor | undefined
   /** Replaces the transports altogether (tests, custom networks). */
   transport?: TransportFactory | undefined

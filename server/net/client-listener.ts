@@ -2,20 +2,18 @@
  * ClientListener: the client port. One TCP listener serves both WebSocket
  * (our SDK: one jute packet per binary message) and ZooKeeper's raw TCP
  * framing (a 4-byte length before each packet): a connection whose first
- * bytes are an HTTP request line goes to the WebSocket server
- * (`noServer` + `handleUpgrade`, as ws recommends); anything else is
- * ZooKeeper TCP. Both become a ClientConnection; everything after framing is
- * shared.
+ * bytes are an HTTP request line gets the WebSocket handshake
+ * (ws-connection.ts); anything else is ZooKeeper TCP. Both become a
+ * ClientConnection; everything after framing is shared.
  *
  * Limits: frame size (checked before buffering), connections per IP; a
  * connection that breaks a limit is closed with a logged reason.
- * The only ws / node:net importer for clients, with peer-transport.ts.
+ * The only node:net importer for clients, with ws-connection.ts.
  */
-import { createServer as createHttpServer, type IncomingMessage } from 'node:http'
 import { createServer, type Server, type Socket } from 'node:net'
-import { type WebSocket, WebSocketServer } from 'ws'
 import { FrameDecoder } from '../../shared/framing.js'
 import { corkForTurn } from './cork.js'
+import { readUpgrade, WsConnection } from './ws-connection.js'
 
 export interface ClientConnection {
   readonly id: number
@@ -126,94 +124,12 @@ class TcpConnection implements ClientConnection {
   }
 }
 
-class WsConnection implements ClientConnection {
-  readonly id = nextConnectionId++
-  readonly transport = 'ws' as const
-  onPacket: (packet: Uint8Array) => void = () => {}
-  onClose: (reason: string) => void = () => {}
-  private closed = false
-  private reason = 'peer closed the connection'
-
-  constructor(
-    private readonly ws: WebSocket,
-    private readonly socket: Socket,
-    readonly remoteAddress: string,
-  ) {
-    socket.setNoDelay(true)
-    ws.on('message', (data, isBinary) => {
-      if (this.closed) return
-      if (!isBinary) return this.close('text frames are not part of the protocol')
-      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)
-      this.onPacket(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength))
-    })
-    ws.on('error', (err) => {
-      this.reason = `websocket error: ${err.message}`
-    })
-    ws.on('close', (code, why) => {
-      if (code !== 1000 && code !== 1005)
-        this.reason = `websocket closed (${code}${why.length ? ` ${why}` : ''})`
-      this.finish()
-    })
-  }
-
-  send(packet: Uint8Array): void {
-    if (this.closed) return
-    corkForTurn(this.socket)
-    this.ws.send(packet, { binary: true })
-  }
-
-  bufferedBytes(): number {
-    return this.ws.bufferedAmount
-  }
-
-  close(reason: string): void {
-    if (this.closed) return
-    this.reason = reason
-    // Close reasons are limited to 123 bytes by RFC 6455.
-    this.ws.close(1008, reason.slice(0, 120))
-    setTimeout(() => this.ws.terminate(), 1000).unref()
-    this.finish()
-  }
-
-  private finish(): void {
-    if (this.closed) return
-    this.closed = true
-    this.onClose(this.reason)
-  }
-
-  pauseReading(): void {
-    this.socket.pause()
-  }
-
-  resumeReading(): void {
-    this.socket.resume()
-  }
-}
-
 export class ClientListener {
   private readonly server: Server
-  private readonly wss: WebSocketServer
-  private readonly http = createHttpServer()
   private readonly perIp = new Map<string, number>()
   private readonly sockets = new Set<Socket>()
 
   constructor(private readonly opts: ClientListenerOptions) {
-    this.wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: opts.frameBytesMax,
-      perMessageDeflate: false,
-    })
-    this.http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        const addr = socket.remoteAddress ?? 'unknown'
-        opts.onConnection(new WsConnection(ws, socket, addr))
-      })
-    })
-    // Plain HTTP requests that are not upgrades get a short answer.
-    this.http.on('request', (_req, res) => {
-      res.writeHead(426, { 'content-type': 'text/plain' })
-      res.end('conclave: use a WebSocket or ZooKeeper TCP client on this port\n')
-    })
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
   }
 
@@ -247,10 +163,15 @@ export class ClientListener {
         }
       }
       if (HTTP_METHOD.test(head)) {
-        socket.pause()
-        socket.unshift(first)
-        this.http.emit('connection', socket)
-        socket.resume()
+        readUpgrade(
+          socket,
+          first,
+          (rest) =>
+            this.opts.onConnection(
+              new WsConnection(nextConnectionId++, socket, addr, this.opts.frameBytesMax, rest),
+            ),
+          (why) => this.opts.onReject(addr, why),
+        )
       } else {
         const conn = new TcpConnection(socket, addr, this.opts.frameBytesMax, first)
         this.opts.onConnection(conn)
@@ -271,7 +192,6 @@ export class ClientListener {
 
   close(): Promise<void> {
     for (const s of this.sockets) s.destroy()
-    this.wss.close()
     return new Promise((resolve) => this.server.close(() => resolve()))
   }
 }

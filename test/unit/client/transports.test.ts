@@ -1,16 +1,20 @@
 /**
  * Both transports end to end against a minimal in-process server speaking
  * ZooKeeper's wire format: WebSocket (one packet per binary message, no
- * length prefix; the `ws` package, loaded lazily) and TCP (4-byte length
+ * length prefix; the server is the `ws` package) and TCP (4-byte length
  * framing; the server writes its replies one byte at a time, so every frame
  * arrives split). Also: a bad frame length or a text message drops the
  * connection instead of crashing; a WebSocket passed in the options is used
- * through the WHATWG API only, as the browser's would be.
+ * through the WHATWG API only, as the browser's would be; the SDK's own Node
+ * WebSocket client interoperates with `ws` (frames of every length class,
+ * fragments, ping/pong, close codes) and refuses a bad handshake answer.
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
+import { parseConnectString } from '../../../client/connect-string.js'
 import { Client, type WebSocketConstructor } from '../../../client/index.js'
+import { openWebSocket } from '../../../client/transport-ws.js'
 import { FrameDecoder, frame } from '../../../shared/framing.js'
 import { JuteWriter } from '../../../shared/jute.js'
 import { OpCode } from '../../../shared/opcodes.js'
@@ -183,5 +187,105 @@ describe('protocol violations', () => {
     const err = await c.getData('/a').catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'CONNECTION_LOSS' })
     await c.close()
+  })
+})
+
+describe("the SDK's own WebSocket client (Node)", () => {
+  const endpointFor = (port: number) => parseConnectString(`ws://127.0.0.1:${port}/zk?x=1`)[0]!
+
+  async function open(port: number, onPacket: (p: Uint8Array) => void = () => {}) {
+    const closes: string[] = []
+    const t = await openWebSocket(
+      endpointFor(port),
+      { onPacket, onClose: (why) => closes.push(why) },
+      { frameBytesMax: 1 << 20, signal: new AbortController().signal },
+    )
+    return { t, closes }
+  }
+
+  /** A `ws` server (an independent implementation) that hands each connection to `onConnection`. */
+  async function peer(onConnection: (ws: WebSocket, path: string) => void): Promise<number> {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+    wss.on('connection', (ws, req) => onConnection(ws, req.url ?? ''))
+    const port = await listen(wss)
+    closers.push(async () => {
+      for (const c of wss.clients) c.terminate()
+      await new Promise<void>((r) => wss.close(() => r()))
+    })
+    return port
+  }
+
+  it('sends masked frames of every length class that the ws server reads back, and reassembles fragments', async () => {
+    const sizes = [0, 125, 126, 65535, 65536, 300_000]
+    let path = ''
+    const port = await peer((ws, p) => {
+      path = p
+      ws.on('message', (data: Buffer) => {
+        // Echo each message in three fragments.
+        const third = Math.floor(data.length / 3)
+        ws.send(data.subarray(0, third), { fin: false })
+        ws.send(data.subarray(third, 2 * third), { fin: false })
+        ws.send(data.subarray(2 * third), { fin: true })
+      })
+    })
+    const got: Uint8Array[] = []
+    const { t } = await open(port, (p) => got.push(p.slice()))
+    expect(path).toBe('/zk?x=1')
+    for (const n of sizes) {
+      const packet = new Uint8Array(n).map((_, i) => (i * 7) & 0xff)
+      t.sendFrame(frame(packet))
+    }
+    await waitFor(() => got.length === sizes.length, { what: 'echoes' })
+    expect(got.map((p) => p.length)).toEqual(sizes)
+    for (const p of got) expect(p.every((b, i) => b === ((i * 7) & 0xff))).toBe(true)
+    t.close()
+  })
+
+  it('answers a ping with a pong, and reports a close from the server with its code', async () => {
+    let pongs = 0
+    let server: WebSocket | undefined
+    const port = await peer((ws) => {
+      server = ws
+      ws.on('pong', (d: Buffer) => {
+        if (d.toString() === 'ping?') pongs++
+      })
+    })
+    const { closes } = await open(port)
+    await waitFor(() => server !== undefined, { what: 'connection' })
+    server!.ping('ping?')
+    await waitFor(() => pongs === 1, { what: 'pong' })
+    server!.close(4001, 'going away now')
+    await waitFor(() => closes.length === 1, { what: 'close reported' })
+    expect(closes[0]).toBe('websocket closed (4001 going away now)')
+  })
+
+  it('closes on a frame that breaks the rules (a text message)', async () => {
+    const port = await peer((ws) => ws.send('text is not binary'))
+    const { closes } = await open(port)
+    await waitFor(() => closes.length === 1, { what: 'close reported' })
+    expect(closes[0]).toMatch(/^bad frame from server: text messages/)
+  })
+
+  it.each([
+    [
+      'a 426 answer',
+      () => 'HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n',
+      /unexpected server response: 426/,
+    ],
+    [
+      'a wrong Sec-WebSocket-Accept',
+      () =>
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAA\r\n\r\n',
+      /wrong Sec-WebSocket-Accept/,
+    ],
+    ['an answer that is not HTTP', () => 'SSH-2.0-OpenSSH\r\n\r\n', /malformed answer/],
+  ])('refuses %s to the handshake', async (_what, answer, why) => {
+    const server = createServer((s) => {
+      s.on('error', () => {})
+      s.once('data', () => s.end(answer()))
+    })
+    const port = await listen(server)
+    closers.push(() => new Promise<void>((r) => server.close(() => r())))
+    await expect(open(port)).rejects.toThrow(why)
   })
 })
