@@ -96,6 +96,7 @@ export class Client {
       frameBytesMax: positiveInt(opts.frameBytesMax, FRAME_BYTES_MAX_DEFAULT, 'frameBytesMax'),
       transport: opts.transport ?? openTransport,
       WebSocket: opts.WebSocket,
+      tls: opts.tls,
       random,
       reconnectDelayMs: nonNegativeInt(opts.reconnectDelayMs, RECONNECT_DELAY_MS_DEFAULT, 'reconnectDelayMs'),
     })

@@ -25,6 +25,7 @@ export { type Endpoint, parseConnectString } from './connect-string.js'
 export { Emitter } from './emitter.js'
 export { DATA_BYTES_MAX } from './requests.js'
 export type {
+  TlsOptions,
   Transport,
   TransportFactory,
   TransportHandlers,

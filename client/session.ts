@@ -38,7 +38,13 @@ import { Emitter } from './emitter.js'
 import { Fifo } from './fifo.js'
 import { Pending, replyValue } from './pending.js'
 import { eventTypeName } from './results.js'
-import type { Transport, TransportFactory, TransportHandlers, WebSocketConstructor } from './transport.js'
+import type {
+  TlsOptions,
+  Transport,
+  TransportFactory,
+  TransportHandlers,
+  WebSocketConstructor,
+} from './transport.js'
 import type { ClientEvents, ClientState, PersistentWatchMode, Watcher } from './types.js'
 import { type OneShotKind, WatchManager } from './watch-manager.js'
 
@@ -70,6 +76,7 @@ export interface SessionConfig {
   frameBytesMax: number
   transport: TransportFactory
   WebSocket: WebSocketConstructor | undefined
+  tls: TlsOptions | undefined
   random: () => number
   reconnectDelayMs: number
 }
@@ -322,6 +329,7 @@ export class Session {
         frameBytesMax: this.config.frameBytesMax,
         signal: abort.signal,
         WebSocket: this.config.WebSocket,
+        tls: this.config.tls,
       }
       Promise.resolve()
         .then(() => this.config.transport(endpoint, handlers, options))

@@ -150,6 +150,12 @@ class NodeWsTransport implements Transport {
   }
 }
 
+type PemInput = string | Uint8Array
+
+function pem(x: PemInput): string | Buffer {
+  return typeof x === 'string' ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength)
+}
+
 function headerTokens(headers: Map<string, string>, name: string): string[] {
   return (headers.get(name) ?? '')
     .toLowerCase()
@@ -192,12 +198,19 @@ export async function openNodeWebSocket(
   const url = new URL(endpoint.url)
   const secure = url.protocol === 'wss:'
   const crypto = (await import(/* @vite-ignore */ NODE_CRYPTO)) as Crypto
+  const tls = options.tls ?? {}
+  // SNI takes a host name, never an address.
+  const servername = tls.servername ?? (/^[\d.]+$|:/.test(endpoint.host) ? undefined : endpoint.host)
   const socket: Socket = secure
     ? ((await import(/* @vite-ignore */ NODE_TLS)) as typeof import('node:tls')).connect({
         host: endpoint.host,
         port: endpoint.port,
-        // SNI takes a host name, never an address.
-        ...(/^[\d.]+$|:/.test(endpoint.host) ? {} : { servername: endpoint.host }),
+        ...(servername === undefined ? {} : { servername }),
+        ...(tls.ca === undefined
+          ? {}
+          : { ca: Array.isArray(tls.ca) ? tls.ca.map(pem) : pem(tls.ca as PemInput) }),
+        ...(tls.cert === undefined ? {} : { cert: pem(tls.cert) }),
+        ...(tls.key === undefined ? {} : { key: pem(tls.key) }),
       })
     : ((await import(/* @vite-ignore */ NODE_NET)) as typeof import('node:net')).connect({
         host: endpoint.host,

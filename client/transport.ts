@@ -48,8 +48,21 @@ export interface TransportOptions {
   frameBytesMax: number
   /** Aborting it gives up opening (the promise rejects, the socket is closed). */
   signal: AbortSignal
-  /** A WebSocket implementation to use instead of the global one or `ws`. */
+  /** A WebSocket implementation to use instead of the SDK's own (Node) or the global one. */
   WebSocket?: WebSocketConstructor | undefined
+  /** For wss:// in Node: whom to trust and what certificate to present. */
+  tls?: TlsOptions | undefined
+}
+
+/** TLS settings for wss:// in Node (passed to node:tls; a browser uses its own trust store). */
+export interface TlsOptions {
+  /** Certificate authorities to trust instead of Node's default list (PEM). */
+  ca?: string | Uint8Array | readonly (string | Uint8Array)[] | undefined
+  /** A client certificate and its key (PEM), for servers that ask for one. */
+  cert?: string | Uint8Array | undefined
+  key?: string | Uint8Array | undefined
+  /** The name to check the server's certificate against, when it differs from the host in the URL. */
+  servername?: string | undefined
 }
 
 export type TransportFactory = (

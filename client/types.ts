@@ -6,7 +6,7 @@
 import type { Acl } from '../shared/acl.js'
 import type { CreateMode } from '../shared/opcodes.js'
 import type { Stat } from '../shared/stat.js'
-import type { TransportFactory, WebSocketConstructor } from './transport.js'
+import type { TlsOptions, TransportFactory, WebSocketConstructor } from './transport.js'
 
 export type ClientState = 'connecting' | 'connected' | 'disconnected' | 'expired' | 'closed' | 'authFailed'
 
@@ -96,6 +96,8 @@ export interface ConnectOptions {
   frameBytesMax?: number | undefined
   /** A WebSocket implementation (WHATWG API) to use instead of the default: in Node the SDK's own client, elsewhere the global WebSocket. */
   WebSocket?: WebSocketConstructor | undefined
+  /** wss:// in Node: trusted CAs (e.g. a private CA), a client certificate, the name to verify. */
+  tls?: TlsOptions | undefined
   /** Replaces the transports altogether (tests, custom networks). */
   transport?: TransportFactory | undefined
   /**
