@@ -270,7 +270,7 @@ export class ClientHandler {
     // A failed multi is err 0 with per-op error results in the body, as ZooKeeper replies.
     if (reply.body !== undefined) writeResponseBody(w, reply.body)
     this.send(w.finish())
-    if (reply.body?.op === OpCode.closeSession) this.close('session closed by the client')
+    if (reply.body?.op === OpCode.closeSession) this.close('session closed by the client', true)
   }
 
   /** Sends a watch notification (xid -1). */
@@ -288,9 +288,10 @@ export class ClientHandler {
       this.close(`client is not reading: more than ${this.host.sendBufferBytesMax} bytes queued`)
   }
 
-  close(reason: string): void {
+  /** Ends the connection; `normal` when the client asked for it (a WebSocket close code 1000, not 1008). */
+  close(reason: string, normal = false): void {
     if (this.phase === 'closed') return
-    this.conn.close(reason)
+    this.conn.close(reason, normal)
     this.onClosed(reason)
   }
 

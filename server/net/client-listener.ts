@@ -23,7 +23,8 @@ export interface ClientConnection {
   send(packet: Uint8Array): void
   /** Bytes queued for the peer and not yet written. */
   bufferedBytes(): number
-  close(reason: string): void
+  /** `normal`: the client asked for the end (WebSocket close code 1000); otherwise 1008 with the reason. */
+  close(reason: string, normal?: boolean): void
   pauseReading(): void
   resumeReading(): void
   onPacket: (packet: Uint8Array) => void

@@ -242,8 +242,8 @@ export class WsConnection implements ClientConnection {
     return this.socket.writableLength
   }
 
-  close(reason: string): void {
-    this.shut(CloseCode.policyViolation, reason)
+  close(reason: string, normal = false): void {
+    this.shut(normal ? CloseCode.normal : CloseCode.policyViolation, reason)
   }
 
   /** Sends a close frame (once), ends the socket and drops it if the peer does not close within a second. */

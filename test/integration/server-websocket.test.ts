@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { Client, type WebSocketConstructor } from '../../client/index.js'
 import { JuteWriter } from '../../shared/jute.js'
-import { decodeConnectResponse, encodeConnectRequest } from '../../shared/records.js'
+import { OpCode } from '../../shared/opcodes.js'
+import { decodeConnectResponse, encodeConnectRequest, encodeRequest } from '../../shared/records.js'
 import { CloseCode, encodeFrame, Opcode, type WsEvent, WsFrameDecoder } from '../../shared/websocket.js'
 import { type ConclaveProcess, startConclave, stopAllConclave } from '../helpers/conclave.js'
 import { waitFor } from '../helpers/wait.js'
@@ -130,6 +131,26 @@ describe('the ws package as the client', () => {
     const closed = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)))
     ws.close(4000, 'done here')
     expect(await closed).toBe(4000)
+  })
+
+  it('is closed with code 1000 after the server answers its closeSession', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`)
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', resolve)
+      ws.once('error', reject)
+    })
+    const replies: Buffer[] = []
+    ws.on('message', (d: Buffer) => replies.push(d))
+    ws.send(connectRequest())
+    await waitFor(() => replies.length === 1, { what: 'ConnectResponse' })
+    const closed = new Promise<[number, string]>((resolve) =>
+      ws.once('close', (code: number, why: Buffer) => resolve([code, why.toString()])),
+    )
+    const w = new JuteWriter()
+    encodeRequest(w, 1, { op: OpCode.closeSession })
+    ws.send(w.finish())
+    expect(await closed).toEqual([1000, 'session closed by the client'])
+    expect(replies.length).toBe(2)
   })
 })
 
