@@ -139,6 +139,8 @@ export function readUpgrade(
     socket.destroy()
     onRefused('no complete WebSocket handshake within the handshake timeout')
   }, HANDSHAKE_TIMEOUT_MS)
+  // A client that goes away mid-handshake is not a timeout (nor worth a warning).
+  socket.once('close', () => clearTimeout(timer))
   const refuse = (r: Refusal): void => {
     socket.end(refusalResponse(r))
     setTimeout(() => socket.destroy(), 1000).unref()
