@@ -3,7 +3,9 @@
  * TigerBeetle's tidy.zig): the deterministic core uses no clock, timer,
  * randomness, async or I/O module; client/, recipes/ and shared/ never import
  * server/; shared/ imports nothing of ours and no node:* module; only
- * server/storage imports better-sqlite3.
+ * server/storage imports better-sqlite3; shipped code imports only the
+ * package's runtime dependencies (`ws` is a dev dependency: tests use it as an
+ * independent WebSocket peer), and the client imports node:* only lazily.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
@@ -37,6 +39,16 @@ function code(file: string): string {
 
 function imports(text: string): string[] {
   return [...text.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)].map((m) => m[1]!)
+}
+
+/** Module specifiers of import/export declarations and literal dynamic imports (stricter than `imports`). */
+function moduleSpecifiers(text: string): string[] {
+  const patterns = [
+    /^\s*(?:import|export)\b[^;'"`]*?\bfrom\s*['"]([^'"]+)['"]/gm,
+    /^\s*import\s*['"]([^'"]+)['"]/gm,
+    /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
+  ]
+  return patterns.flatMap((re) => [...text.matchAll(re)].map((m) => m[1]!))
 }
 
 const PURE = ['server/tree', 'server/txn', 'server/zab', 'server/session', 'server/watch']
@@ -99,6 +111,27 @@ describe('architecture', () => {
       for (const file of sources(dir)) {
         if (file.startsWith('server/storage/')) continue
         if (imports(code(file)).includes('better-sqlite3')) problems.push(file)
+      }
+    }
+    expect(problems).toEqual([])
+  })
+
+  it('imports only runtime dependencies in shipped code, and node:* only lazily in the client', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>
+    }
+    const runtime = new Set(Object.keys(pkg.dependencies))
+    const problems: string[] = []
+    for (const dir of ['server', 'client', 'recipes', 'shared']) {
+      for (const file of sources(dir)) {
+        const text = code(file)
+        for (const spec of moduleSpecifiers(text)) {
+          if (spec.startsWith('.') || spec.startsWith('node:')) continue
+          const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!
+          if (!runtime.has(name)) problems.push(`${file} imports ${spec}, not a runtime dependency`)
+        }
+        if (dir === 'client' && /^\s*import\s+(?!type\b)[^(]*from\s*['"]node:/m.test(text))
+          problems.push(`${file} imports node:* statically (browser bundles must build without it)`)
       }
     }
     expect(problems).toEqual([])
