@@ -48,6 +48,14 @@ export const ServerConfig = z
       .int()
       .min(1024 * 1024)
       .default(64 * 1024 * 1024),
+    /**
+     * Browser origins allowed to open a WebSocket (`https://app.example.com`,
+     * or `*` for any). A handshake without an Origin header (Node, the CLI,
+     * every non-browser client) is always accepted; one with an Origin not
+     * listed gets 403, so a web page the operator did not list cannot reach
+     * the server through a visitor's browser (cross-site WebSocket hijacking).
+     */
+    allowedOrigins: z.array(z.string().min(1)).default([]),
     /** Watches one session may hold. */
     watchesPerSessionMax: z.number().int().min(1).default(1_000_000),
     /** `user:base64(sha1(user:password))`: this digest id bypasses ACL checks. */
@@ -152,6 +160,14 @@ export function parseServersFlag(text: string): Record<string, unknown>[] {
 const NUMERIC = /^-?\d+$/
 
 /** Reads a JSON or ZooKeeper-style key=value config file into raw values. */
+/** A comma-separated list (`a, b,c`), empty entries dropped. */
+export function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '')
+}
+
 export function readConfigFile(file: string): Record<string, unknown> {
   let text: string
   try {
@@ -180,6 +196,10 @@ export function readConfigFile(file: string): Record<string, unknown> {
       continue
     }
     const mapped = key === 'myid' ? 'serverId' : key
+    if (mapped === 'allowedOrigins') {
+      out.allowedOrigins = splitList(value)
+      continue
+    }
     out[mapped] = NUMERIC.test(value)
       ? Number(value)
       : value === 'true'

@@ -160,6 +160,7 @@ export class ServerNode implements ClientHandlerHost {
       port: this.config.clientPort,
       frameBytesMax: this.config.frameBytesMax,
       connectionsPerIpMax: this.config.maxClientCnxns,
+      allowedOrigins: this.config.allowedOrigins,
       onConnection: (conn) => {
         this.stats.connections++
         log.debug({ conn: conn.id, remote: conn.remoteAddress, transport: conn.transport }, 'connection')

@@ -3,7 +3,7 @@
  * a running ServerNode. Flags win over the file. SIGTERM and SIGINT stop the
  * server cleanly (storage flushed) with exit code 0.
  */
-import { parseConfig, parseServersFlag, readConfigFile } from '../config.js'
+import { parseConfig, parseServersFlag, readConfigFile, splitList } from '../config.js'
 import { startServer } from '../node.js'
 import { numberOrText, parseArgs } from './args.js'
 
@@ -20,6 +20,7 @@ const FLAGS: Record<string, [string, boolean]> = {
   'admin-port': ['adminPort', true],
   'log-level': ['logLevel', true],
   'snap-count': ['snapCount', true],
+  'allowed-origins': ['allowedOrigins', true],
   secret: ['ensembleSecret', true],
   'read-only': ['readOnlyMode', false],
   config: ['', true],
@@ -36,6 +37,7 @@ export function configInput(argv: string[]): Record<string, unknown> {
     const key = FLAGS[flag]![0]
     if (key === '') continue
     if (key === 'servers') input.servers = parseServersFlag(String(value))
+    else if (key === 'allowedOrigins') input.allowedOrigins = splitList(String(value))
     else
       input[key] =
         value === true ? true : key === 'dataDir' || key === 'logLevel' ? value : numberOrText(value)

@@ -36,6 +36,8 @@ export interface ClientListenerOptions {
   port: number
   frameBytesMax: number
   connectionsPerIpMax: number
+  /** Browser origins allowed to open a WebSocket (`*`: any); handshakes without an Origin are always allowed. */
+  allowedOrigins: readonly string[]
   onConnection: (conn: ClientConnection) => void
   onReject: (remoteAddress: string, reason: string) => void
   /** ZooKeeper's four-letter words (`echo srvr | nc host port`): the text to answer, or undefined if unknown. */
@@ -167,6 +169,7 @@ export class ClientListener {
         readUpgrade(
           socket,
           first,
+          this.opts.allowedOrigins,
           (rest) =>
             this.opts.onConnection(
               new WsConnection(nextConnectionId++, socket, addr, this.opts.frameBytesMax, rest),

@@ -11,6 +11,9 @@
  * ~1 ms of CPU per session more than ZooKeeper's TCP framing; this does the
  * same work with one parse of the request head and one write of the answer.
  *
+ * A handshake carrying an Origin header (a browser) is accepted only from an
+ * origin in allowedOrigins (or with `*` there); non-browser clients send none.
+ *
  * Invariants: a request head is at most REQUEST_HEAD_BYTES_MAX bytes and
  * must be complete within HANDSHAKE_TIMEOUT_MS; anything that is not a valid
  * upgrade gets an HTTP error answer and the socket is closed. A frame that
@@ -51,13 +54,17 @@ export interface Refusal {
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
+  403: 'Forbidden',
   405: 'Method Not Allowed',
   426: 'Upgrade Required',
   431: 'Request Header Fields Too Large',
 }
 
 /** Parses a request head (everything before the blank line) as a WebSocket upgrade. */
-export function parseUpgradeRequest(head: string): UpgradeRequest | Refusal {
+export function parseUpgradeRequest(
+  head: string,
+  allowedOrigins: readonly string[] = [],
+): UpgradeRequest | Refusal {
   const lines = head.split('\r\n')
   const requestLine = /^([A-Z]+) (\S+) HTTP\/(\d)\.(\d)$/.exec(lines[0] ?? '')
   if (requestLine === null) return { status: 400, text: 'malformed request line' }
@@ -94,6 +101,9 @@ export function parseUpgradeRequest(head: string): UpgradeRequest | Refusal {
     }
   const key = headers.get('sec-websocket-key') ?? ''
   if (!KEY.test(key)) return { status: 400, text: 'missing or invalid Sec-WebSocket-Key' }
+  const origin = headers.get('origin')
+  if (origin !== undefined && !allowedOrigins.includes('*') && !allowedOrigins.includes(origin))
+    return { status: 403, text: `origin ${origin.slice(0, 200)} is not in allowedOrigins` }
   return { path: path!, key }
 }
 
@@ -130,6 +140,7 @@ const HEAD_END = Buffer.from('\r\n\r\n')
 export function readUpgrade(
   socket: Socket,
   first: Buffer,
+  allowedOrigins: readonly string[],
   onUpgrade: (rest: Buffer) => void,
   onRefused: (why: string) => void,
 ): void {
@@ -158,7 +169,7 @@ export function readUpgrade(
     socket.off('data', more)
     if (end > REQUEST_HEAD_BYTES_MAX)
       return refuse({ status: 431, text: `request head over ${REQUEST_HEAD_BYTES_MAX} bytes` })
-    const req = parseUpgradeRequest(head.toString('latin1', 0, end))
+    const req = parseUpgradeRequest(head.toString('latin1', 0, end), allowedOrigins)
     if ('status' in req) return refuse(req)
     socket.write(upgradeResponse(req.key))
     onUpgrade(head.subarray(end + HEAD_END.length))

@@ -3,7 +3,8 @@
  * against a real server process: the `ws` package — an independent
  * implementation — opens a session through the SDK, pings and closes
  * cleanly; RFC 6455's worked example key gets its worked example answer;
- * bad upgrades get an HTTP error; frames that break the rules get the close
+ * bad upgrades get an HTTP error, and so does a browser origin not in
+ * allowedOrigins; frames that break the rules get the close
  * code RFC 6455 asks for; a fragmented ConnectRequest with a ping inside
  * establishes a session. The server keeps serving throughout.
  */
@@ -21,7 +22,9 @@ import { waitFor } from '../helpers/wait.js'
 let server: ConclaveProcess
 
 beforeAll(async () => {
-  server = await startConclave()
+  server = await startConclave({
+    extraArgs: ['--allowed-origins', 'https://app.example,https://ops.example'],
+  })
 })
 
 afterAll(async () => {
@@ -185,6 +188,32 @@ describe('the handshake', () => {
     expect(answer.split('\r\n')[0]).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `))
     await waitFor(() => raw.closed, { what: 'close after the refusal' })
     await stillServing()
+  })
+
+  it('refuses a browser origin that is not in allowedOrigins with 403, and accepts a listed one', async () => {
+    const upgrade = (origin: string) =>
+      `GET / HTTP/1.1\r\n${UPGRADE_HEADERS}Origin: ${origin}\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
+    const evil = await Raw.open()
+    expect((await evil.request(upgrade('https://evil.example'))).split('\r\n')[0]).toBe(
+      'HTTP/1.1 403 Forbidden',
+    )
+    await waitFor(() => evil.closed, { what: 'close after 403' })
+    const listed = await Raw.open()
+    expect((await listed.request(upgrade('https://ops.example'))).split('\r\n')[0]).toBe(
+      'HTTP/1.1 101 Switching Protocols',
+    )
+    listed.socket.destroy()
+    // The same through the ws package, which sends Origin only when asked to.
+    const refused = new WebSocket(`ws://127.0.0.1:${server.port}/`, { origin: 'https://evil.example' })
+    refused.on('error', () => {})
+    const status = await new Promise<number>((resolve) =>
+      refused.once('unexpected-response', (req, res) => {
+        resolve(res.statusCode ?? 0)
+        req.destroy()
+      }),
+    )
+    expect(status).toBe(403)
   })
 
   it('answers an unsupported version with 426 and the version it speaks', async () => {
