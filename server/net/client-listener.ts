@@ -13,6 +13,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { FrameDecoder } from '../../shared/framing.js'
 import { corkForTurn } from './cork.js'
+import { SocketConnection } from './socket-connection.js'
 import { readUpgrade, WsConnection } from './ws-connection.js'
 
 export interface ClientConnection {
@@ -47,36 +48,16 @@ export interface ClientListenerOptions {
 const HTTP_METHOD = /^(GET|HEAD|POST|PUT|OPTIONS) /
 const FOUR_LETTERS = /^[a-z]{4}\r?\n?$/
 
-let nextConnectionId = 1
-
-class TcpConnection implements ClientConnection {
-  readonly id = nextConnectionId++
+class TcpConnection extends SocketConnection implements ClientConnection {
   readonly transport = 'tcp' as const
-  onPacket: (packet: Uint8Array) => void = () => {}
-  onClose: (reason: string) => void = () => {}
   private readonly decoder: FrameDecoder
-  private closed = false
-  private reason = 'peer closed the connection'
 
-  constructor(
-    private readonly socket: Socket,
-    readonly remoteAddress: string,
-    frameBytesMax: number,
-    first: Uint8Array,
-  ) {
+  constructor(socket: Socket, remoteAddress: string, frameBytesMax: number, first: Uint8Array) {
+    super(socket, remoteAddress, first)
     this.decoder = new FrameDecoder(frameBytesMax)
-    socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => this.feed(chunk))
-    socket.on('error', (err) => {
-      this.reason = `socket error: ${err.message}`
-    })
-    socket.on('close', () => this.finish())
-    // The first chunk was read by the protocol sniffer.
-    queueMicrotask(() => this.feed(first))
   }
 
-  private feed(chunk: Uint8Array): void {
-    if (this.closed) return
+  protected feed(chunk: Uint8Array): void {
     let packets: Uint8Array[]
     try {
       packets = this.decoder.push(chunk)
@@ -99,31 +80,8 @@ class TcpConnection implements ClientConnection {
     this.socket.write(packet)
   }
 
-  bufferedBytes(): number {
-    return this.socket.writableLength
-  }
-
   close(reason: string): void {
-    if (this.closed) return
-    this.reason = reason
-    this.socket.end()
-    // Give the peer a moment to read what was sent; then drop it.
-    setTimeout(() => this.socket.destroy(), 1000).unref()
-    this.finish()
-  }
-
-  private finish(): void {
-    if (this.closed) return
-    this.closed = true
-    this.onClose(this.reason)
-  }
-
-  pauseReading(): void {
-    this.socket.pause()
-  }
-
-  resumeReading(): void {
-    this.socket.resume()
+    this.end(reason)
   }
 }
 
@@ -170,10 +128,7 @@ export class ClientListener {
           socket,
           first,
           this.opts.allowedOrigins,
-          (rest) =>
-            this.opts.onConnection(
-              new WsConnection(nextConnectionId++, socket, addr, this.opts.frameBytesMax, rest),
-            ),
+          (rest) => this.opts.onConnection(new WsConnection(socket, addr, this.opts.frameBytesMax, rest)),
           (why) => this.opts.onReject(addr, why),
         )
       } else {

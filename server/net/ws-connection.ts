@@ -34,6 +34,7 @@ import {
 } from '../../shared/websocket.js'
 import type { ClientConnection } from './client-listener.js'
 import { corkForTurn } from './cork.js'
+import { SocketConnection } from './socket-connection.js'
 
 export const REQUEST_HEAD_BYTES_MAX = 8 * 1024
 export const HANDSHAKE_TIMEOUT_MS = 10_000
@@ -183,37 +184,20 @@ export function readUpgrade(
 }
 
 /** A client connection over WebSocket: one ZooKeeper packet per binary message. */
-export class WsConnection implements ClientConnection {
+export class WsConnection extends SocketConnection implements ClientConnection {
   readonly transport = 'ws' as const
-  onPacket: (packet: Uint8Array) => void = () => {}
-  onClose: (reason: string) => void = () => {}
   private readonly decoder: WsFrameDecoder
-  private closed = false
   private closeSent = false
-  private reason = 'peer closed the connection'
 
-  constructor(
-    readonly id: number,
-    private readonly socket: Socket,
-    readonly remoteAddress: string,
-    frameBytesMax: number,
-    rest: Buffer,
-  ) {
+  constructor(socket: Socket, remoteAddress: string, frameBytesMax: number, rest: Buffer) {
+    super(socket, remoteAddress, new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength))
     this.decoder = new WsFrameDecoder({ expectMasked: true, messageBytesMax: frameBytesMax })
-    socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => this.feed(chunk))
-    socket.on('error', (err) => {
-      this.reason = `socket error: ${err.message}`
-    })
-    socket.on('close', () => this.finish())
-    if (rest.length > 0) queueMicrotask(() => this.feed(rest))
   }
 
-  private feed(chunk: Buffer): void {
-    if (this.closed) return
+  protected feed(chunk: Uint8Array): void {
     let events: ReturnType<WsFrameDecoder['push']>
     try {
-      events = this.decoder.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+      events = this.decoder.push(chunk)
     } catch (err) {
       const code = err instanceof WsProtocolError ? err.closeCode : CloseCode.protocolError
       this.shut(code, `bad frame: ${(err as Error).message}`)
@@ -230,11 +214,15 @@ export class WsConnection implements ClientConnection {
           break
         case 'pong':
           break
-        case 'close':
-          if (ev.code !== CloseCode.normal && ev.code !== CloseCode.noStatus)
-            this.reason = `websocket closed (${ev.code}${ev.reason.length ? ` ${ev.reason}` : ''})`
-          this.shut(ev.code === CloseCode.noStatus ? CloseCode.normal : ev.code, this.reason)
+        case 'close': {
+          const normal = ev.code === CloseCode.normal || ev.code === CloseCode.noStatus
+          const why = normal
+            ? this.reason
+            : `websocket closed (${ev.code}${ev.reason.length ? ` ${ev.reason}` : ''})`
+          // Echo the code, as RFC 6455 section 5.5.1 asks.
+          this.shut(ev.code === CloseCode.noStatus ? CloseCode.normal : ev.code, why)
           return
+        }
       }
     }
   }
@@ -251,38 +239,17 @@ export class WsConnection implements ClientConnection {
     this.socket.write(packet)
   }
 
-  bufferedBytes(): number {
-    return this.socket.writableLength
-  }
-
   close(reason: string, normal = false): void {
     this.shut(normal ? CloseCode.normal : CloseCode.policyViolation, reason)
   }
 
-  /** Sends a close frame (once), ends the socket and drops it if the peer does not close within a second. */
+  /** Sends a close frame (once), then ends the socket. */
   private shut(code: number, reason: string): void {
     if (this.closed) return
-    this.reason = reason
     if (!this.closeSent) {
       this.closeSent = true
       this.writeFrame(Opcode.close, closePayload(code, reason))
     }
-    this.socket.end()
-    setTimeout(() => this.socket.destroy(), 1000).unref()
-    this.finish()
-  }
-
-  private finish(): void {
-    if (this.closed) return
-    this.closed = true
-    this.onClose(this.reason)
-  }
-
-  pauseReading(): void {
-    this.socket.pause()
-  }
-
-  resumeReading(): void {
-    this.socket.resume()
+    this.end(reason)
   }
 }
