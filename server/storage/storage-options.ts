@@ -71,7 +71,7 @@ export const STORAGE_LIMIT_DEFAULTS: StorageLimits = {
   snapshotBytesPerCommitMax: 1 * MiB,
   readLogBytesMax: 64 * MiB,
   dbBytesMax: 1024 * 1024 * MiB,
-  purgeLogRowsPerBatch: 10_000,
+  purgeLogRowsPerBatch: 1_000,
   purgeChunksPerBatch: 16,
 }
 
