@@ -23,7 +23,9 @@ import {
   encodeFrame,
   frameHeader,
   HANDSHAKE_GUID,
+  headerTokens,
   Opcode,
+  parseHeaderLines,
   WsFrameDecoder,
   WsProtocolError,
 } from '../shared/websocket.js'
@@ -156,13 +158,6 @@ function pem(x: PemInput): string | Buffer {
   return typeof x === 'string' ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength)
 }
 
-function headerTokens(headers: Map<string, string>, name: string): string[] {
-  return (headers.get(name) ?? '')
-    .toLowerCase()
-    .split(',')
-    .map((t) => t.trim())
-}
-
 /** Checks the server's answer to the opening handshake; returns why it is refused, or undefined. */
 export function checkHandshakeResponse(head: string, expectedAccept: string): string | undefined {
   const lines = head.split('\r\n')
@@ -170,15 +165,8 @@ export function checkHandshakeResponse(head: string, expectedAccept: string): st
   if (status === null) return 'malformed answer to the WebSocket handshake'
   if (status[1] !== '101')
     return `unexpected server response: ${status[1]}${status[2] ? ` ${status[2]}` : ''}`
-  const headers = new Map<string, string>()
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(':')
-    if (colon <= 0) return 'malformed header in the answer to the WebSocket handshake'
-    const name = line.slice(0, colon).trim().toLowerCase()
-    const prior = headers.get(name)
-    const value = line.slice(colon + 1).trim()
-    headers.set(name, prior === undefined ? value : `${prior}, ${value}`)
-  }
+  const headers = parseHeaderLines(lines.slice(1))
+  if (headers === undefined) return 'malformed header in the answer to the WebSocket handshake'
   if (!headerTokens(headers, 'upgrade').includes('websocket'))
     return 'handshake answer lacks Upgrade: websocket'
   if (!headerTokens(headers, 'connection').includes('upgrade'))
@@ -229,11 +217,11 @@ export async function openNodeWebSocket(
     .digest('base64')
   const transport = new NodeWsTransport(socket, randomPool, handlers, options.frameBytesMax)
   return new Promise<Transport>((resolve, reject) => {
-    let opened = false
+    let phase: 'handshake' | 'open' | 'refused' = 'handshake'
     let lastError = ''
-    let head: Buffer | undefined = Buffer.alloc(0)
+    let head = Buffer.alloc(0)
     const refuse = (why: string): void => {
-      head = undefined
+      phase = 'refused'
       socket.destroy()
       reject(new Error(why))
     }
@@ -246,11 +234,12 @@ export async function openNodeWebSocket(
       )
     })
     socket.on('data', (chunk: Buffer) => {
-      if (head === undefined) {
+      if (phase === 'open') {
         // Plain Uint8Array views, not Buffers, so results look the same on every transport.
         transport.feed(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
         return
       }
+      if (phase === 'refused') return
       head = Buffer.concat([head, chunk])
       const end = head.indexOf('\r\n\r\n')
       if (end < 0) {
@@ -260,8 +249,7 @@ export async function openNodeWebSocket(
       const why = checkHandshakeResponse(head.toString('latin1', 0, end), accept)
       if (why !== undefined) return refuse(why)
       const rest = head.subarray(end + 4)
-      head = undefined
-      opened = true
+      phase = 'open'
       options.signal.removeEventListener('abort', onAbort)
       resolve(transport)
       if (rest.length > 0) transport.feed(new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength))
@@ -272,7 +260,7 @@ export async function openNodeWebSocket(
     socket.once('close', () => {
       options.signal.removeEventListener('abort', onAbort)
       const reason = `websocket connection closed${lastError ? `: ${lastError}` : ''}`
-      if (!opened) reject(new Error(reason))
+      if (phase !== 'open') reject(new Error(reason))
       else if (!transport.closed) {
         transport.closed = true
         handlers.onClose(reason)

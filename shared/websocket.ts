@@ -53,6 +53,35 @@ export type WsEvent =
   | { kind: 'pong' }
   | { kind: 'close'; code: number; reason: string }
 
+/** HTTP header fields of a handshake head, names lower-cased, repeated fields joined with ", ". */
+export type HeaderFields = Map<string, string>
+
+/**
+ * Parses the header lines of a handshake head (everything after its first
+ * line); undefined when a line is not `name: value` (or is an obsolete
+ * folded continuation).
+ */
+export function parseHeaderLines(lines: readonly string[]): HeaderFields | undefined {
+  const headers: HeaderFields = new Map()
+  for (const line of lines) {
+    const colon = line.indexOf(':')
+    if (colon <= 0 || line[0] === ' ' || line[0] === '\t') return undefined
+    const name = line.slice(0, colon).trim().toLowerCase()
+    const value = line.slice(colon + 1).trim()
+    const prior = headers.get(name)
+    headers.set(name, prior === undefined ? value : `${prior}, ${value}`)
+  }
+  return headers
+}
+
+/** The comma-separated tokens of a header field, lower-cased (`Connection: keep-alive, Upgrade`). */
+export function headerTokens(headers: HeaderFields, name: string): string[] {
+  return (headers.get(name) ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((t) => t.trim())
+}
+
 /** The GUID of the opening handshake (RFC 6455 section 1.3). */
 export const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 

@@ -28,7 +28,9 @@ import {
   encodeFrame,
   frameHeader,
   HANDSHAKE_GUID,
+  headerTokens,
   Opcode,
+  parseHeaderLines,
   WsFrameDecoder,
   WsProtocolError,
 } from '../../shared/websocket.js'
@@ -42,7 +44,7 @@ const HEADERS_MAX = 64
 const KEY = /^[A-Za-z0-9+/]{22}==$/
 
 export interface UpgradeRequest {
-  path: string
+  /** Sec-WebSocket-Key (any path is accepted: the port serves one thing). */
   key: string
 }
 
@@ -70,29 +72,15 @@ export function parseUpgradeRequest(
   const requestLine = /^([A-Z]+) (\S+) HTTP\/(\d)\.(\d)$/.exec(lines[0] ?? '')
   if (requestLine === null) return { status: 400, text: 'malformed request line' }
   if (lines.length - 1 > HEADERS_MAX) return { status: 431, text: `more than ${HEADERS_MAX} header lines` }
-  const headers = new Map<string, string>()
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!
-    const colon = line.indexOf(':')
-    if (colon <= 0 || line[0] === ' ' || line[0] === '\t')
-      return { status: 400, text: 'malformed header line' }
-    const name = line.slice(0, colon).trim().toLowerCase()
-    const value = line.slice(colon + 1).trim()
-    const prior = headers.get(name)
-    headers.set(name, prior === undefined ? value : `${prior}, ${value}`)
-  }
-  const tokens = (name: string): string[] =>
-    (headers.get(name) ?? '')
-      .toLowerCase()
-      .split(',')
-      .map((t) => t.trim())
-  if (!tokens('upgrade').includes('websocket'))
+  const headers = parseHeaderLines(lines.slice(1))
+  if (headers === undefined) return { status: 400, text: 'malformed header line' }
+  if (!headerTokens(headers, 'upgrade').includes('websocket'))
     return { status: 426, text: 'conclave: use a WebSocket or ZooKeeper TCP client on this port' }
-  const [, method, path, major, minor] = requestLine
+  const [, method, , major, minor] = requestLine
   if (method !== 'GET') return { status: 405, text: 'a WebSocket upgrade must be a GET' }
   if (Number(major) < 1 || (major === '1' && Number(minor) < 1))
     return { status: 400, text: 'a WebSocket upgrade needs HTTP/1.1' }
-  if (!tokens('connection').includes('upgrade'))
+  if (!headerTokens(headers, 'connection').includes('upgrade'))
     return { status: 400, text: 'Connection header must include Upgrade' }
   if (headers.get('sec-websocket-version') !== '13')
     return {
@@ -105,7 +93,7 @@ export function parseUpgradeRequest(
   const origin = headers.get('origin')
   if (origin !== undefined && !allowedOrigins.includes('*') && !allowedOrigins.includes(origin))
     return { status: 403, text: `origin ${origin.slice(0, 200)} is not in allowedOrigins` }
-  return { path: path!, key }
+  return { key }
 }
 
 export function acceptKey(key: string): string {
@@ -160,15 +148,10 @@ export function readUpgrade(
   }
   const tryParse = (): void => {
     const end = head.indexOf(HEAD_END)
-    if (end < 0) {
-      if (head.length <= REQUEST_HEAD_BYTES_MAX) return
-      clearTimeout(timer)
-      socket.off('data', more)
-      return refuse({ status: 431, text: `request head over ${REQUEST_HEAD_BYTES_MAX} bytes` })
-    }
+    if (end < 0 && head.length <= REQUEST_HEAD_BYTES_MAX) return
     clearTimeout(timer)
     socket.off('data', more)
-    if (end > REQUEST_HEAD_BYTES_MAX)
+    if (end < 0 || end > REQUEST_HEAD_BYTES_MAX)
       return refuse({ status: 431, text: `request head over ${REQUEST_HEAD_BYTES_MAX} bytes` })
     const req = parseUpgradeRequest(head.toString('latin1', 0, end), allowedOrigins)
     if ('status' in req) return refuse(req)

@@ -37,11 +37,7 @@ function code(file: string): string {
     .replace(/(^|[^:'"`])\/\/.*$/gm, '$1')
 }
 
-function imports(text: string): string[] {
-  return [...text.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)].map((m) => m[1]!)
-}
-
-/** Module specifiers of import/export declarations and literal dynamic imports (stricter than `imports`). */
+/** Module specifiers of import/export declarations and literal dynamic imports. */
 function moduleSpecifiers(text: string): string[] {
   const patterns = [
     /^\s*(?:import|export)\b[^;'"`]*?\bfrom\s*['"]([^'"]+)['"]/gm,
@@ -72,7 +68,7 @@ describe('architecture', () => {
         if (/measure-|bench-/.test(file)) continue
         const text = code(file)
         for (const [re, name] of BANNED_CALLS) if (re.test(text)) problems.push(`${file} uses ${name}`)
-        for (const spec of imports(text)) {
+        for (const spec of moduleSpecifiers(text)) {
           const target = spec.startsWith('.') ? relative(ROOT, join(ROOT, dirname(file), spec)) : spec
           // Pure modules may use each other (the tree applies Txns), never anything impure.
           const ok = ['shared/', 'server/core/', ...PURE.map((d) => `${d}/`)].some((prefix) =>
@@ -89,7 +85,7 @@ describe('architecture', () => {
     const problems: string[] = []
     for (const dir of ['client', 'recipes', 'shared']) {
       for (const file of sources(dir)) {
-        for (const spec of imports(code(file))) {
+        for (const spec of moduleSpecifiers(code(file))) {
           if (/(^|\/)server\//.test(spec)) problems.push(`${file} imports ${spec}`)
           if (dir === 'shared' && (spec.startsWith('node:') || !spec.startsWith('./')))
             problems.push(`${file} imports ${spec} (shared imports only shared)`)
@@ -110,7 +106,7 @@ describe('architecture', () => {
     for (const dir of ['server', 'client', 'recipes', 'shared']) {
       for (const file of sources(dir)) {
         if (file.startsWith('server/storage/')) continue
-        if (imports(code(file)).includes('better-sqlite3')) problems.push(file)
+        if (moduleSpecifiers(code(file)).includes('better-sqlite3')) problems.push(file)
       }
     }
     expect(problems).toEqual([])
