@@ -1,5 +1,6 @@
 /**
- * `conclave cluster --size 3|5|7 [--observers N]`: a local ensemble on
+ * `conclave cluster --size 3|5|7 [--observers N] [--tick-time MS]
+ * [--allowed-origins A,B]`: a local ensemble on
  * 127.0.0.1, one child process per server (data under <data-dir>/node-N),
  * sharing a freshly generated ensemble secret. Ctrl-C (or SIGTERM) stops
  * every server cleanly; if one server dies the others keep running and the
@@ -36,6 +37,22 @@ export function serversFlag(members: ClusterMember[]): string {
     .join(',')
 }
 
+/** Flags of `conclave cluster` handed on, as they are, to every server. */
+const PASSED_TO_SERVERS = ['tick-time', 'allowed-origins'] as const
+
+/** The `conclave server` arguments for one member of a local cluster. */
+export function memberArgs(
+  m: ClusterMember,
+  members: ClusterMember[],
+  dataDir: string,
+  flags: ReadonlyMap<string, string | boolean>,
+): string[] {
+  const args = ['server', '--id', String(m.id), '--servers', serversFlag(members)]
+  args.push('--port', String(m.clientPort), '--data-dir', join(dataDir, `node-${m.id}`))
+  for (const f of PASSED_TO_SERVERS) if (flags.has(f)) args.push(`--${f}`, String(flags.get(f)))
+  return args
+}
+
 export async function runCluster(argv: string[]): Promise<number> {
   const { flags } = parseArgs(argv, {
     size: true,
@@ -44,6 +61,7 @@ export async function runCluster(argv: string[]): Promise<number> {
     'peer-port': true,
     'data-dir': true,
     'tick-time': true,
+    'allowed-origins': true,
   })
   const size = Number(flags.get('size') ?? 3)
   const observers = Number(flags.get('observers') ?? 0)
@@ -59,10 +77,7 @@ export async function runCluster(argv: string[]): Promise<number> {
   const bin = fileURLToPath(new URL('../../../bin/conclave.js', import.meta.url))
   const children = new Map<number, ChildProcess>()
   for (const m of members) {
-    const args = [bin, 'server', '--id', String(m.id), '--servers', serversFlag(members)]
-    args.push('--port', String(m.clientPort), '--data-dir', join(dataDir, `node-${m.id}`))
-    if (flags.has('tick-time')) args.push('--tick-time', String(flags.get('tick-time')))
-    const child = spawn(process.execPath, args, {
+    const child = spawn(process.execPath, [bin, ...memberArgs(m, members, dataDir, flags)], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, CONCLAVE_SECRET: secret },
     })
