@@ -23,7 +23,8 @@ export interface Transport {
   /**
    * Sends one packet, given as a frame: a 4-byte big-endian length, then the
    * packet. TCP sends the frame as is; WebSocket sends `frame.subarray(4)`.
-   * The transport may keep a reference to `frame`: the caller must not reuse it.
+   * The transport owns `frame` from then on (it may keep it, and the Node
+   * WebSocket transport masks the packet in place): the caller must not reuse it.
    */
   sendFrame(frame: Uint8Array): void
   close(): void

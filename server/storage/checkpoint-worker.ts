@@ -10,12 +10,13 @@
  * written meanwhile itself, so the WAL can restart from its beginning.
  *
  * Protocol (parent port): in `{ kind: 'checkpoint' }` | `{ kind: 'close' }`;
- * out `{ kind: 'checkpointed', ms }` | `{ kind: 'failed', message }` |
- * `{ kind: 'closed' }`. A failed checkpoint loses nothing (the frames stay in
- * the durable WAL); the log writer then checkpoints on its own thread again.
+ * out `{ kind: 'checkpointed' }` | `{ kind: 'failed', message }`; after
+ * `close` the thread exits (the parent waits for its exit). A failed
+ * checkpoint loses nothing (the frames stay in the durable WAL); the log
+ * writer then checkpoints on its own thread again.
  *
  * Invariants: at most one checkpoint runs at a time (messages are handled
- * one by one); the connection is closed before `closed` is posted, so a
+ * one by one); the connection is closed before the thread exits, so a
  * storage reopened in the same process never meets a leftover lock.
  *
  * Must not import: anything that runs main-thread code.
@@ -25,10 +26,7 @@ import { assert } from '../../shared/assert.js'
 import { openConnection } from './schema.js'
 
 export type CheckpointRequest = { kind: 'checkpoint' } | { kind: 'close' }
-export type CheckpointReport =
-  | { kind: 'checkpointed'; ms: number }
-  | { kind: 'failed'; message: string }
-  | { kind: 'closed' }
+export type CheckpointReport = { kind: 'checkpointed' } | { kind: 'failed'; message: string }
 
 /** Passes per request at most, and the duration under which a pass left almost nothing behind. */
 const PASSES_MAX = 4
@@ -50,12 +48,10 @@ function main(): void {
     if (req.kind === 'close') {
       db?.close()
       db = undefined
-      post({ kind: 'closed' })
       port.close()
       return
     }
     if (db === undefined) return post({ kind: 'failed', message: 'no connection' })
-    const started = performance.now()
     try {
       // Each pass copies what the writer committed during the one before, so
       // the frames left for the writer's own (blocking) pass shrink quickly.
@@ -64,7 +60,7 @@ function main(): void {
         db.pragma('wal_checkpoint(PASSIVE)')
         if (performance.now() - passStarted < SHORT_PASS_MS) break
       }
-      post({ kind: 'checkpointed', ms: performance.now() - started })
+      post({ kind: 'checkpointed' })
     } catch (err) {
       post({ kind: 'failed', message: (err as Error).message })
     }
