@@ -187,6 +187,9 @@ class State implements ServerState {
   }
 }
 
+/** How much of the tree a SNAP stream writes out at a time. */
+const SNAP_SOURCE_CHUNK_BYTES = 64 * 1024
+
 /** The Replicator this configuration needs: standalone, or a ZAB ensemble member. */
 export function createReplicator(
   config: ServerConfig,
@@ -214,11 +217,15 @@ export function createReplicator(
       storage,
       log: state.pendingLog,
       snapshotZxid: state.snapshotZxid,
+      // Lazy: the replicator streams the chunks in slices while the tree keeps changing.
       takeSnapshot: () => {
-        const s = db.snapshot()
-        return { zxid: s.zxid, chunks: [...iterate(s.chunks)] }
+        // Chunks of a peer message's size: each is written out in about a millisecond, so
+        // the stream's slices keep to their budget (the storage default, 512 KiB, took ~8 ms).
+        const s = db.snapshot({ chunkBytes: SNAP_SOURCE_CHUNK_BYTES })
+        return { zxid: s.zxid, chunks: iterate(s.chunks) }
       },
-      restoreSnapshot: (s) => db.replaceTree(TreeDb.fromSnapshot(s.chunks)),
+      appliedZxid: () => db.lastZxid,
+      restoreSnapshot: (s) => db.replaceTree(TreeDb.fromSnapshot(s.chunks), s.endZxid ?? s.zxid),
     },
     events,
     logger.child({ component: 'zab' }),

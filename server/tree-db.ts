@@ -20,6 +20,7 @@ import { decodeTxn, encodeTxn } from './txn/codec.js'
 import { OutstandingChanges } from './txn/outstanding-changes.js'
 import { prepAndRecord } from './txn/prepare.js'
 import type { MultiOpRequest, PrepRequest } from './txn/request.js'
+import type { Txn } from './txn/txn.js'
 
 /**
  * A node seen through the tree. Each part is looked up when first asked
@@ -101,6 +102,12 @@ function toPrep(req: WriteRequest): PrepRequest {
 export class TreeDb implements Db {
   private changes: OutstandingChanges
   private readonly writer = new JuteWriter(1024)
+  /**
+   * Entries up to this zxid may already be reflected in the tree (it was
+   * rebuilt from a fuzzy snapshot, a SNAP or a stored one): they are
+   * replayed idempotently, as recovery replays the log, not applied.
+   */
+  private fuzzyEndZxid = 0
 
   constructor(public tree: DataTree) {
     this.changes = new OutstandingChanges(tree)
@@ -161,6 +168,7 @@ export class TreeDb implements Db {
 
   apply(zxid: number, bytes: Uint8Array): ApplyOutcome {
     const txn = decodeTxn(bytes)
+    if (zxid <= this.fuzzyEndZxid) return this.applyOverFuzzy(zxid, txn)
     const r = applyTxn(this.tree, txn)
     this.changes.applied(zxid)
     const out: ApplyOutcome = { sessionId: r.sessionId, cxid: r.cxid, result: r.result, changes: r.events }
@@ -172,6 +180,31 @@ export class TreeDb implements Db {
 
   replay(_zxid: number, bytes: Uint8Array): void {
     replayTxn(this.tree, decodeTxn(bytes))
+  }
+
+  /**
+   * An entry the fuzzy snapshot may have caught: replayed (what no longer
+   * fits is skipped). Nobody waits for its reply (the server was not serving
+   * while it caught up), so the outcome carries no result, only the changes
+   * and the session bookkeeping.
+   */
+  private applyOverFuzzy(zxid: number, txn: Txn): ApplyOutcome {
+    const changes = replayTxn(this.tree, txn)
+    this.changes.applied(zxid)
+    const out: ApplyOutcome = {
+      sessionId: txn.sessionId,
+      cxid: 0,
+      result: { type: 'error', code: ErrorCode.OK },
+      changes,
+    }
+    if (txn.type === 'createSession') out.sessionCreated = { id: txn.sessionId, timeoutMs: txn.timeoutMs }
+    if (txn.type === 'closeSession') out.sessionClosed = txn.sessionId
+    return out
+  }
+
+  /** The tree may reflect entries up to `zxid` (a fuzzy snapshot): replay them instead of applying. */
+  replayThrough(zxid: number): void {
+    this.fuzzyEndZxid = Math.max(this.fuzzyEndZxid, zxid)
   }
 
   dropOutstanding(): void {
@@ -186,18 +219,19 @@ export class TreeDb implements Db {
     return this.tree.nextReapAtMs()
   }
 
-  snapshot(): { zxid: number; chunks: Iterator<Uint8Array> } {
-    return this.tree.snapshot()
+  snapshot(opts: { chunkBytes?: number } = {}): { zxid: number; chunks: Iterator<Uint8Array> } {
+    return this.tree.snapshot(opts)
   }
 
   nodeCount(): number {
     return this.tree.nodeCount()
   }
 
-  /** Replaces the whole tree (a SNAP from the leader). */
-  replaceTree(tree: DataTree): void {
+  /** Replaces the whole tree (a SNAP from the leader), which may reflect entries up to `fuzzyEndZxid`. */
+  replaceTree(tree: DataTree, fuzzyEndZxid = 0): void {
     this.tree = tree
     this.changes = new OutstandingChanges(tree)
+    this.fuzzyEndZxid = fuzzyEndZxid
   }
 
   /** An empty tree (a new server). */
@@ -224,6 +258,9 @@ export function recoverDb(
 ): { db: TreeDb; rest: { zxid: number; data: Uint8Array }[] } {
   const snap = recovery.snapshot
   const db = new TreeDb(snap === undefined ? new DataTree() : DataTree.fromSnapshot(snap.chunks()))
+  // A learner's snapshot from a SNAP can reach further than its log (the entries it
+  // may reflect arrive after it): whatever of them the leader sends later is replayed too.
+  if (snap !== undefined) db.replayThrough(snap.zxidEnd)
   const rest: { zxid: number; data: Uint8Array }[] = []
   let replayed = 0
   for (const e of recovery.logEntries()) {

@@ -7,16 +7,25 @@
  * server, role changes, syncs and application payloads.
  *
  * Durability order inside one batch (storage applies operations in the
- * order issued): snapshot, truncation, entries, then epochs — history
- * before currentEpoch (ZOOKEEPER-4646).
+ * order issued): snapshot (after the truncation it implies), truncation,
+ * entries, then epochs — history before currentEpoch (ZOOKEEPER-4646).
+ *
+ * A SNAP to a learner is streamed in slices of at most SNAP_SLICE_MS, with
+ * at most SNAP_BUFFERED_BYTES_MAX waiting in the link: the snapshot is the
+ * live tree written out while it keeps changing (fuzzy), so the leader goes
+ * on serving meanwhile, and SNAPEND tells the learner which entries it may
+ * already reflect. Everything else for that learner waits behind the stream
+ * (bounded by SNAP_HELD_BYTES_MAX; past it the link is dropped and the
+ * learner syncs again).
  */
 import type { Logger } from 'pino'
 import { assert } from '../shared/assert.js'
-import { makeZxid, zxidEpoch } from '../shared/zxid.js'
+import { formatZxid, makeZxid, zxidEpoch } from '../shared/zxid.js'
 import type { ServerConfig } from './config.js'
 import { Prng } from './core/prng.js'
 import { PeerTransport } from './net/peer-transport.js'
 import type { Replicator, ReplicatorEvents, Role } from './replicator.js'
+import { StallMonitor } from './stall-monitor.js'
 import type { Storage } from './storage/index.js'
 import {
   decodePeerMessage,
@@ -28,18 +37,44 @@ import {
   type PeerMessage,
   type PersistBatch,
   type Snapshot,
+  type SnapshotStream,
   ZabPeer,
 } from './zab/index.js'
 
 /** ZAB's clock: a tick every 50 ms, whatever tickTime is, so elections take milliseconds, not seconds. */
 export const ZAB_TICK_MS = 50
+/** The longest a SNAP stream holds the event loop at a time. */
+const SNAP_SLICE_MS = 5
+/** A SNAP stream pauses while this much is waiting in the learner's link. */
+const SNAP_BUFFERED_BYTES_MAX = 4 * 1024 * 1024
+/** How often a paused SNAP stream looks at the link again. */
+const SNAP_BACKOFF_MS = 2
+/** Messages held for a learner behind its SNAP stream, at most (then the link is dropped). */
+const SNAP_HELD_BYTES_MAX = 256 * 1024 * 1024
+
+/** A SNAP being streamed to one learner, and the messages waiting behind it. */
+interface SnapshotSend {
+  readonly to: number
+  readonly conn: number
+  readonly stream: SnapshotStream
+  readonly held: Envelope[]
+  heldBytes: number
+  bytes: number
+  readonly started: number
+  readonly stalls: StallMonitor
+  /** Finished or abandoned: its stall monitor is stopped. */
+  over: boolean
+}
 
 export interface ZabHost {
   storage: Storage
   /** Durable log entries after the snapshot the tree was rebuilt from. */
   log: LogEntry[]
   snapshotZxid: number
+  /** The application's snapshot at its last applied entry; chunks may be produced lazily (fuzzy). */
   takeSnapshot(): { zxid: number; chunks: Iterable<Uint8Array> }
+  /** The last entry the application has applied. */
+  appliedZxid(): number
   restoreSnapshot(s: Snapshot): void
 }
 
@@ -72,6 +107,8 @@ export class ZabReplicator implements Replicator {
   private readonly queue: { input: Input; conn: number | undefined }[] = []
   /** The link each peer's FIFO session runs on, as the state machine knows it. */
   private readonly conns = new Map<number, number>()
+  /** SNAP streams in progress, by learner. */
+  private readonly snapSends = new Map<number, SnapshotSend>()
   private lastEncoded: { msg: PeerMessage | undefined; bytes: Uint8Array } = {
     msg: undefined,
     bytes: new Uint8Array(0),
@@ -203,6 +240,7 @@ export class ZabReplicator implements Replicator {
       else this.deferred.push({ afterSeq: out.afterSeq, envelopes: out.sendAfterDurable })
     }
     for (const peer of out.disconnect) {
+      this.snapSends.delete(peer)
       this.transport.drop(peer)
       for (const d of this.deferred) d.envelopes = d.envelopes.filter((e) => e.to !== peer) as Envelope[]
     }
@@ -229,14 +267,103 @@ export class ZabReplicator implements Replicator {
   private track(input: Input, conn: number | undefined): void {
     if (input.kind === 'peerConnected' && conn !== undefined) this.conns.set(input.peer, conn)
     else if (input.kind === 'peerDisconnected') this.conns.delete(input.peer)
+    else return
+    // A stream belongs to its link: a new or lost link ends it (and what waited behind it).
+    this.snapSends.delete(input.peer)
   }
 
   private send(e: Envelope): void {
+    const streaming = this.snapSends.get(e.to)
+    if (streaming !== undefined) return this.holdBehindSnapshot(streaming, e)
     const conn = this.conns.get(e.to)
     if (conn === undefined) return
+    if (e.stream !== undefined) return this.startSnapshot(e.to, conn, e.stream)
     // A broadcast (PROPOSAL, COMMIT) is one message object for every follower: encode it once.
     if (e.msg !== this.lastEncoded.msg) this.lastEncoded = { msg: e.msg, bytes: encodePeerMessage(e.msg) }
     this.transport.send(e.to, this.lastEncoded.bytes, conn)
+  }
+
+  private startSnapshot(to: number, conn: number, stream: SnapshotStream): void {
+    const header = encodePeerMessage(stream.header())
+    if (!this.transport.send(to, header, conn)) return
+    const s: SnapshotSend = {
+      to,
+      conn,
+      stream,
+      held: [],
+      heldBytes: 0,
+      bytes: header.length,
+      started: performance.now(),
+      stalls: new StallMonitor(),
+      over: false,
+    }
+    this.snapSends.set(to, s)
+    this.logger.info({ peer: to, zxid: formatZxid(stream.zxid) }, 'sending a snapshot (SNAP)')
+    setImmediate(() => this.pumpSnapshot(s))
+  }
+
+  /** Sends chunks for one slice, then yields; pauses while the link is full. */
+  private pumpSnapshot(s: SnapshotSend): void {
+    if (this.closed || this.snapSends.get(s.to) !== s)
+      return this.abandonSnapshot(s, 'link or leadership gone')
+    const sliceEnd = performance.now() + SNAP_SLICE_MS
+    while (performance.now() < sliceEnd) {
+      if (this.transport.bufferedBytes(s.to) > SNAP_BUFFERED_BYTES_MAX) {
+        setTimeout(() => this.pumpSnapshot(s), SNAP_BACKOFF_MS).unref()
+        return
+      }
+      const chunk = s.stream.next()
+      if (chunk === undefined) return this.finishSnapshot(s)
+      const bytes = encodePeerMessage(chunk)
+      s.bytes += bytes.length
+      if (!this.transport.send(s.to, bytes, s.conn)) return this.abandonSnapshot(s, 'link gone')
+    }
+    setImmediate(() => this.pumpSnapshot(s))
+  }
+
+  private finishSnapshot(s: SnapshotSend): void {
+    // Every chunk was written by now: nothing in them is newer than what is applied now.
+    const end = s.stream.end(this.host.appliedZxid())
+    this.transport.send(s.to, encodePeerMessage(end), s.conn)
+    this.snapSends.delete(s.to)
+    s.over = true
+    this.logger.info(
+      {
+        peer: s.to,
+        zxid: formatZxid(s.stream.zxid),
+        endZxid: formatZxid(end.endZxid),
+        chunks: end.chunkCount,
+        bytes: s.bytes,
+        held: s.held.length,
+        ms: Math.round(performance.now() - s.started),
+        ...s.stalls.stop(),
+      },
+      'snapshot sent',
+    )
+    // In order; a message may start another stream, and those after it wait for that one.
+    for (const e of s.held) this.send(e)
+  }
+
+  /** A stream that will not finish (its link or this leadership ended): stop measuring, say so. */
+  private abandonSnapshot(s: SnapshotSend, why: string): void {
+    if (this.snapSends.get(s.to) === s) this.snapSends.delete(s.to)
+    if (s.over) return
+    s.over = true
+    const stalls = s.stalls.stop()
+    if (!this.closed)
+      this.logger.info({ peer: s.to, why, bytes: s.bytes, ...stalls }, 'snapshot stream abandoned')
+  }
+
+  private holdBehindSnapshot(s: SnapshotSend, e: Envelope): void {
+    s.held.push(e)
+    s.heldBytes += heldSize(e.msg)
+    if (s.heldBytes <= SNAP_HELD_BYTES_MAX) return
+    this.logger.warn(
+      { peer: s.to, heldBytes: s.heldBytes },
+      'too much waiting behind a snapshot stream; dropping the link (the learner will sync again)',
+    )
+    this.abandonSnapshot(s, 'too much held behind it')
+    this.transport.drop(s.to)
   }
 
   private persist(b: PersistBatch): void {
@@ -250,12 +377,15 @@ export class ZabReplicator implements Replicator {
     }
     if (b.snapshot !== undefined) {
       const s = b.snapshot
+      // The log restarts after the snapshot. Truncating first: truncation marks every
+      // snapshot that ends past its point as garbage, and this one (fuzzy) can.
+      state.waiting++
+      storage.truncateAfter(s.zxid, done)
       state.waiting++
       storage.beginSnapshot(s.zxid)
       for (const c of s.chunks) storage.writeSnapshotChunk(c)
-      storage.finishSnapshot({ zxidEnd: s.zxid, digest: '' }, done)
-      state.waiting++
-      storage.truncateAfter(s.zxid, done)
+      // Fuzzy through endZxid: recovery replays the log over it up to there.
+      storage.finishSnapshot({ zxidEnd: s.endZxid ?? s.zxid, digest: '' }, done)
     }
     if (b.truncateAfterZxid !== undefined) {
       state.waiting++
@@ -346,5 +476,19 @@ export class ZabReplicator implements Replicator {
       'Commit zxid': `0x${st.commitZxid.toString(16)}`,
       'Election round': st.round,
     }
+  }
+}
+
+/** Roughly what a held message will take on the wire (its payload). */
+function heldSize(m: PeerMessage): number {
+  switch (m.type) {
+    case 'PROPOSAL':
+    case 'INFORM':
+    case 'SNAPCHUNK':
+      return m.data.length + 32
+    case 'APP':
+      return m.payload.length + 32
+    default:
+      return 32
   }
 }

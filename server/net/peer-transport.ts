@@ -242,6 +242,11 @@ export class PeerTransport {
     return true
   }
 
+  /** Bytes written to the link to `peer` that the kernel has not taken yet (0 without a link). */
+  bufferedBytes(peer: number): number {
+    return this.links.get(peer)?.socket.writableLength ?? 0
+  }
+
   /** Closes the link to a peer now (ZAB ended its FIFO session); the dialer reconnects. */
   drop(peer: number): void {
     this.links.get(peer)?.fail('closed by the protocol')

@@ -274,8 +274,13 @@ export class Storage {
     }
     this.reserve(bytes.byteLength)
     const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    // A copy of its own unless told to transfer a whole buffer: its buffer is transferred
+    // to the worker. (Not bytes.slice(): on a Buffer, such as a chunk read from a socket,
+    // that is a view, and transferring its buffer detached whatever else was read with it.)
     const data =
-      options?.transfer === true && whole && bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice()
+      options?.transfer === true && whole && bytes.buffer instanceof ArrayBuffer
+        ? bytes
+        : new Uint8Array(bytes)
     this.queueOp({ kind: 'snapshotChunk', data })
     return this.belowHighWater()
   }

@@ -19,7 +19,8 @@ export const INLINE_DATA_BYTES_MAX = 4096
 export function fromBytes(bytes: Uint8Array): StoredData {
   const n = bytes.length
   if (n === 0) return ''
-  if (n > INLINE_DATA_BYTES_MAX) return bytes.slice()
+  // new Uint8Array copies whatever bytes is (a Buffer's slice() would be a view of its source).
+  if (n > INLINE_DATA_BYTES_MAX) return new Uint8Array(bytes)
   // Native latin1 decoding: one flat one-byte string, no argument list of n numbers
   // (String.fromCharCode.apply allocated ~8 bytes per data byte before the string).
   return Buffer.from(bytes.buffer, bytes.byteOffset, n).toString('latin1')

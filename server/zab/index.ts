@@ -15,6 +15,7 @@ export {
   type PeerMessageType,
 } from './messages.js'
 export type { Envelope, MetaWrite, Output, PersistBatch, ProposeResult, RoleEvent } from './output.js'
+export type { SnapshotStream } from './snapshot-stream.js'
 export type {
   LogEntry,
   PeerState,

@@ -25,6 +25,7 @@ import { makeZxid, ZXID_COUNTER_MAX, ZXID_EPOCH_MAX, zxidCounter, zxidEpoch } fr
 import type { PeerMessage } from './messages.js'
 import type { ProposeResult } from './output.js'
 import type { PeerCore } from './peer-core.js'
+import { SnapshotStream } from './snapshot-stream.js'
 import { planSync } from './sync-plan.js'
 import type { ServerId } from './types.js'
 
@@ -234,19 +235,13 @@ export class Leadership {
     l.informedZxid = upTo
   }
 
-  /** SNAP: the application's snapshot, in chunks of at most snapChunkBytesMax. */
+  /** SNAP: the application's snapshot, streamed by the driver in chunks of at most snapChunkBytesMax. */
   private sendSnapshot(to: ServerId): number {
     const { core } = this
     const snap = core.snapshots.takeSnapshot()
     assert(snap.zxid >= core.log.baseZxid, `snapshot 0x${snap.zxid.toString(16)} older than the log base`)
     assert(snap.zxid <= core.commitZxid, 'snapshot includes uncommitted entries')
-    const max = core.limits.snapChunkBytesMax
-    const chunks: Uint8Array[] = []
-    for (const c of snap.chunks) {
-      for (let off = 0; off < c.length; off += max) chunks.push(c.subarray(off, off + max))
-    }
-    core.out.send(to, { type: 'SNAP', zxid: snap.zxid, chunkCount: chunks.length })
-    for (const [index, data] of chunks.entries()) core.out.send(to, { type: 'SNAPCHUNK', index, data })
+    core.out.sendSnapshot(to, new SnapshotStream(snap.zxid, snap.chunks, core.limits.snapChunkBytesMax))
     return snap.zxid
   }
 

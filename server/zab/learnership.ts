@@ -4,7 +4,7 @@
  * one leader.
  *
  * Phases: discovery (FOLLOWERINFO resent each tick until LEADERINFO) ->
- * syncing (ACKEPOCH sent; DIFF/TRUNC/SNAP, entries, NEWLEADER) ->
+ * syncing (ACKEPOCH sent; DIFF/TRUNC/SNAP…SNAPEND, entries, NEWLEADER) ->
  * newLeaderAcked (currentEpoch persisted after the synced history, then ACK)
  * -> active (UPTODATE: serve clients; PROPOSAL -> log -> ACK; COMMIT).
  *
@@ -39,7 +39,7 @@ export class Learnership {
   private lastHeard: number
   /** True once DIFF/TRUNC/SNAP arrived in this session. */
   private syncHeader = false
-  private snap: { zxid: number; chunkCount: number; chunks: Uint8Array[] } | undefined
+  private snap: { zxid: number; chunks: Uint8Array[] } | undefined
   /** requestId -> zxid to reach (undefined while the leader has not replied). */
   private readonly pendingSyncs = new Map<number, number | undefined>()
   /** The highest zxid a broadcast ACK (or the ACK of NEWLEADER) has vouched for. */
@@ -95,6 +95,8 @@ export class Learnership {
         return this.onSnap(m)
       case 'SNAPCHUNK':
         return this.onSnapChunk(m)
+      case 'SNAPEND':
+        return this.onSnapEnd(m)
       case 'PROPOSAL':
         return this.onProposal(m)
       case 'NEWLEADER':
@@ -156,22 +158,21 @@ export class Learnership {
 
   private onSnap(m: Msg<'SNAP'>): void {
     if (!this.onSyncHeader('SNAP')) return
-    this.snap = { zxid: m.zxid, chunkCount: m.chunkCount, chunks: [] }
-    if (m.chunkCount === 0) this.finishSnap()
+    this.snap = { zxid: m.zxid, chunks: [] }
   }
 
   private onSnapChunk(m: Msg<'SNAPCHUNK'>): void {
     const s = this.snap
     if (!s || m.index !== s.chunks.length) return this.core.protocolError('unexpected SNAPCHUNK')
     s.chunks.push(m.data)
-    if (s.chunks.length === s.chunkCount) this.finishSnap()
   }
 
-  private finishSnap(): void {
+  private onSnapEnd(m: Msg<'SNAPEND'>): void {
     const s = this.snap
-    assert(s !== undefined, 'no snapshot in progress')
+    if (!s || m.chunkCount !== s.chunks.length || m.endZxid < s.zxid)
+      return this.core.protocolError('unexpected SNAPEND')
     this.snap = undefined
-    this.core.installSnapshot({ zxid: s.zxid, chunks: s.chunks })
+    this.core.installSnapshot({ zxid: s.zxid, chunks: s.chunks, endZxid: m.endZxid })
   }
 
   private onProposal(m: Msg<'PROPOSAL'>): void {

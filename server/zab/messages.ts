@@ -34,8 +34,15 @@ export type PeerMessage =
   | { type: 'ACKEPOCH'; epoch: number; currentEpoch: number; lastZxid: number; reAck: boolean }
   | { type: 'DIFF'; lastZxid: number }
   | { type: 'TRUNC'; zxid: number }
-  | { type: 'SNAP'; zxid: number; chunkCount: number }
+  /** A snapshot taken at `zxid` follows as SNAPCHUNKs (indexes 0, 1, …), then SNAPEND. */
+  | { type: 'SNAP'; zxid: number }
   | { type: 'SNAPCHUNK'; index: number; data: Uint8Array }
+  /**
+   * The snapshot's end: `chunkCount` chunks were sent. It was written while
+   * the leader kept applying (fuzzy): it may reflect entries up to `endZxid`
+   * (>= the SNAP's zxid), which the learner applies idempotently.
+   */
+  | { type: 'SNAPEND'; chunkCount: number; endZxid: number }
   | { type: 'PROPOSAL'; zxid: number; data: Uint8Array }
   | { type: 'NEWLEADER'; epoch: number }
   /** Cumulative: everything up to `zxid` is durable. newLeaderEpoch > 0 acknowledges NEWLEADER. */
@@ -51,7 +58,8 @@ export type PeerMessage =
 
 export type PeerMessageType = PeerMessage['type']
 
-const VERSION = 1
+/** 2: SNAP is streamed (no chunk count up front; SNAPEND closes it). */
+const VERSION = 2
 
 const TYPE_CODES: Record<PeerMessageType, number> = {
   PROPOSAL: 2,
@@ -73,6 +81,7 @@ const TYPE_CODES: Record<PeerMessageType, number> = {
   SNAPCHUNK: 33,
   SYNCREPLY: 34,
   APP: 35,
+  SNAPEND: 36,
 }
 
 const TYPE_BY_CODE = new Map<number, PeerMessageType>(
@@ -197,7 +206,9 @@ class Reader {
   bytes(): Uint8Array {
     const n = this.u32()
     this.need(n)
-    const out = this.buf.slice(this.pos, this.pos + n)
+    // A copy (Uint8Array's slice, even when buf is a Buffer, whose slice is a view): a
+    // logged entry must not pin, or share the fate of, the whole chunk it was read in.
+    const out = Uint8Array.prototype.slice.call(this.buf, this.pos, this.pos + n)
     this.pos += n
     return out
   }
@@ -233,8 +244,10 @@ function writeFields(w: Writer, m: PeerMessage): void {
     case 'TRUNC':
       return w.u53(m.zxid)
     case 'SNAP':
-      w.u53(m.zxid)
-      return w.u32(m.chunkCount)
+      return w.u53(m.zxid)
+    case 'SNAPEND':
+      w.u32(m.chunkCount)
+      return w.u53(m.endZxid)
     case 'SNAPCHUNK':
       w.u32(m.index)
       return w.bytes(m.data)
@@ -317,9 +330,11 @@ function readFields(r: Reader, type: PeerMessageType): PeerMessage {
       return { type, lastZxid: r.u53() }
     case 'TRUNC':
       return { type, zxid: r.u53() }
-    case 'SNAP': {
-      const zxid = r.u53()
-      return { type, zxid, chunkCount: r.u32() }
+    case 'SNAP':
+      return { type, zxid: r.u53() }
+    case 'SNAPEND': {
+      const chunkCount = r.u32()
+      return { type, chunkCount, endZxid: r.u53() }
     }
     case 'SNAPCHUNK': {
       const index = r.u32()

@@ -16,11 +16,18 @@
  */
 import { assert } from '../../shared/assert.js'
 import type { PeerMessage } from './messages.js'
+import type { SnapshotStream } from './snapshot-stream.js'
 import type { LogEntry, Role, ServerId, Snapshot } from './types.js'
 
+/**
+ * One message to send. With `stream`, `msg` is its SNAP header and the
+ * driver sends the stream's chunks and SNAPEND right after it, holding back
+ * every later message to that peer until the stream has ended.
+ */
 export interface Envelope {
   readonly to: ServerId
   readonly msg: PeerMessage
+  readonly stream?: SnapshotStream
 }
 
 export interface MetaWrite {
@@ -92,6 +99,10 @@ export class OutputBuilder {
 
   send(to: ServerId, msg: PeerMessage): void {
     this.sendNow.push({ to, msg })
+  }
+
+  sendSnapshot(to: ServerId, stream: SnapshotStream): void {
+    this.sendNow.push({ to, msg: stream.header(), stream })
   }
 
   sendDurable(to: ServerId, msg: PeerMessage): void {

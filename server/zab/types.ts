@@ -43,17 +43,26 @@ export interface PersistedState {
   readonly log: readonly LogEntry[]
 }
 
-/** A consistent snapshot of the application state, as a series of chunks. */
+/**
+ * A snapshot of the application state, as a series of chunks: the state
+ * after `zxid`, possibly with some effects of later entries up to `endZxid`
+ * (a fuzzy snapshot, written while entries kept being applied). Entries in
+ * (zxid, endZxid] must then be applied idempotently. Absent, endZxid is zxid.
+ */
 export interface Snapshot {
   readonly zxid: number
   readonly chunks: readonly Uint8Array[]
+  readonly endZxid?: number
 }
 
 /**
- * The application's side of SNAP synchronisation. `takeSnapshot` must be
- * synchronous and deterministic, and describe the state after applying every
- * entry the peer has emitted in `commit` so far (the driver applies commits
- * before the next step).
+ * The application's side of SNAP synchronisation. `takeSnapshot` is called
+ * synchronously; `zxid` must be the last entry the application has applied
+ * (every entry the peer emitted in `commit` before this step: the driver
+ * applies commits before the next step). The chunks may be produced lazily:
+ * the core never iterates them, the driver streams them to the learner
+ * (snapshot-stream.ts), and ends the stream with the last zxid applied by
+ * then, which bounds what the chunks can reflect.
  */
 export interface SnapshotSource {
   takeSnapshot(): { zxid: number; chunks: Iterable<Uint8Array> }

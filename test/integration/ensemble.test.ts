@@ -123,6 +123,82 @@ describe('3-node ensemble', () => {
     expect(s.Digest).toBe(l.Digest)
   })
 
+  it('streams a SNAP while writes go on (a fuzzy snapshot); the follower converges, and again after a restart', async () => {
+    ensemble = await startEnsemble({ extraArgs: ['--log-level', 'info'] })
+    const e = ensemble
+    const leader = await e.leader()
+    const follower = e.members.map((m) => m.id).find((id) => id !== leader)!
+    const c = await connect(e.url(leader))
+    await c.create('/fz', '')
+    // 20,000 znodes of 100 bytes: a snapshot of a few MB, streamed over many slices.
+    const N = 20_000
+    const data = 'x'.repeat(100)
+    for (let b = 0; b < N; b += 500) {
+      const ops = []
+      for (let i = b; i < b + 500; i++) ops.push({ op: 'create' as const, path: `/fz/n${i}`, data })
+      await c.multi(ops)
+    }
+    await e.kill9(follower)
+    // More than the leader's 500 in-memory committed entries: the follower will need a SNAP.
+    const pending: Promise<unknown>[] = []
+    for (let i = 0; i < 700; i++) pending.push(c.setData(`/fz/n${i}`, `before ${i}`))
+    await Promise.all(pending)
+    // Writes all over the tree while the snapshot is written out: what the stream has
+    // already passed and what it has not (bounded: at most 20,000 writes, 60 s).
+    let stop = false
+    let writes = 0
+    const churn = (async () => {
+      const deadline = Date.now() + 60_000
+      for (let i = 0; !stop && i < 20_000 && Date.now() < deadline; i++) {
+        const n = (i * 7919) % N
+        const batch = [
+          c.setData(`/fz/n${n}`, `during ${i}`),
+          c.create(`/fz/new${i}`, 'x'),
+          i >= 50 ? c.delete(`/fz/new${i - 50}`) : Promise.resolve(),
+        ]
+        await Promise.all(batch)
+        writes += 3
+      }
+    })()
+    await waitFor(() => writes >= 300, { timeoutMs: 20_000, what: 'writes before the restart' })
+    await e.start(follower)
+    const sent = () =>
+      e.members
+        .find((m) => m.id === leader)!
+        .proc!.output()
+        .split('\n')
+        .filter((l) => l.includes('"snapshot sent"'))
+        .map((l) => JSON.parse(l) as { peer: number; zxid: string; endZxid: string; chunks: number })
+    await waitFor(() => sent().some((x) => x.peer === follower), { timeoutMs: 30_000, what: 'the SNAP' })
+    await waitFor(async () => (await e.status(follower).catch(() => ({ Mode: '' }))).Mode === 'follower', {
+      timeoutMs: 30_000,
+      what: 'the follower to serve again',
+    })
+    stop = true
+    await churn
+    const snap = sent().find((x) => x.peer === follower)!
+    expect(snap.chunks).toBeGreaterThan(20)
+    const converged = async () => {
+      const f = await connect(e.url(follower))
+      await f.sync('/fz')
+      await waitFor(async () => (await e.status(follower)).Zxid === (await e.status(leader)).Zxid, {
+        timeoutMs: 20_000,
+        what: 'the follower at the leader zxid',
+      })
+      expect((await e.status(follower)).Digest).toBe((await e.status(leader)).Digest)
+      expect((await f.getChildren('/fz')).length).toBe((await c.getChildren('/fz')).length)
+      await f.close()
+    }
+    await converged()
+    // Restarted from what it persisted (the fuzzy snapshot and the log after it): still the same tree.
+    await e.kill9(follower)
+    await e.start(follower)
+    await converged()
+    console.log(
+      `SNAP at ${snap.zxid} ended at ${snap.endZxid} (${snap.chunks} chunks) with ${writes} writes going on`,
+    )
+  })
+
   it('a partitioned minority commits nothing and stops serving; the majority goes on', async () => {
     ensemble = await startEnsemble()
     const e = ensemble

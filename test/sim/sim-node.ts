@@ -207,6 +207,11 @@ export class SimNode {
   }
 
   private send(env: Envelope): void {
+    if (env.stream !== undefined) {
+      // Sent whole: the state machine has not changed since the snapshot was taken (endZxid = zxid).
+      for (const msg of env.stream.drain(this.sm.appliedZxid)) this.send({ to: env.to, msg })
+      return
+    }
     this.obs.sending(this, env)
     this.obs.trace(`n${this.id} -> n${env.to} ${describePeerMessage(env.msg)}`)
     const conn = this.conns.get(env.to)

@@ -10,6 +10,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { DataTree } from '../../../server/tree/data-tree.js'
 import { SnapshotFormatError } from '../../../server/tree/snapshot.js'
+import { TreeDb } from '../../../server/tree-db.js'
+import { encodeTxn } from '../../../server/txn/codec.js'
 import { OPEN_ACL_UNSAFE } from '../../../shared/acl.js'
 import { dumpTree, enc, Leader } from './harness.js'
 import { ALICE, type Step, workload } from './workload.js'
@@ -136,6 +138,53 @@ describe('fuzzy snapshot + log replay', () => {
       { numRuns: 1500 },
     )
     expect(fuzzy).toBeGreaterThan(500)
+  })
+
+  it('gives a TreeDb that replays through the fuzzy end, then applies strictly, the same digests (SNAP)', () => {
+    let fuzzy = 0
+    fc.assert(
+      fc.property(
+        workload,
+        fc.nat(),
+        fc.array(fc.nat(3), { minLength: 1, maxLength: 50 }),
+        (steps, startAt, slices) => {
+          let commits = 0
+          let snap: { zxid: number; chunks: Generator<Uint8Array, void, void> } | undefined
+          // What the leader had applied when the stream ran out: SNAPEND's endZxid.
+          let endZxid: number | undefined
+          const chunks: Uint8Array[] = []
+          const digestAt = new Map<number, string>()
+          const drain = (n: number, applied: number) => {
+            for (let i = 0; i < n && snap !== undefined && endZxid === undefined; i++) {
+              const c = snap.chunks.next()
+              if (c.done) endZxid = applied
+              else chunks.push(c.value)
+            }
+          }
+          const l = build(steps, (leader) => {
+            digestAt.set(leader.tree.lastZxid, leader.tree.digest())
+            if (commits++ === startAt % (steps.length + 1)) snap = leader.tree.snapshot({ chunkBytes: 64 })
+            else drain(slices[commits % slices.length]!, leader.tree.lastZxid)
+          })
+          snap ??= l.tree.snapshot({ chunkBytes: 64 })
+          drain(Number.POSITIVE_INFINITY, l.tree.lastZxid)
+          const end = endZxid!
+          if (end > snap.zxid) fuzzy++
+          const db = new TreeDb(DataTree.fromSnapshot(chunks))
+          db.replaceTree(db.tree, end)
+          for (const t of l.log) {
+            if (t.zxid <= snap.zxid) continue
+            db.apply(t.zxid, encodeTxn(t))
+            expect(db.lastZxid).toBe(t.zxid)
+            // From the fuzzy end on, the learner is exactly the leader at every zxid.
+            if (t.zxid >= end) expect(db.digest()).toBe(digestAt.get(t.zxid))
+          }
+          expect(dumpTree(db.tree)).toEqual(dumpTree(l.tree))
+        },
+      ),
+      { numRuns: 1000 },
+    )
+    expect(fuzzy).toBeGreaterThan(300)
   })
 
   it('bounds chunk sizes (a record larger than the bound gets its own chunk)', () => {

@@ -259,11 +259,15 @@ export class Harness {
 
   private send(from: number, env: Envelope): void {
     if (!this.linked(from, env.to)) return
-    // Through the wire codec, as the transport does.
-    const msg = decodePeerMessage(encodePeerMessage(env.msg))
-    const m = { from, to: env.to, msg }
-    this.sent.push(m)
-    this.queue.push(m)
+    // A SNAP's stream is sent whole (the state machine does not change meanwhile).
+    const msgs = env.stream ? env.stream.drain(this.sms.get(from)!.appliedZxid) : [env.msg]
+    for (const one of msgs) {
+      // Through the wire codec, as the transport does.
+      const msg = decodePeerMessage(encodePeerMessage(one))
+      const m = { from, to: env.to, msg }
+      this.sent.push(m)
+      this.queue.push(m)
+    }
   }
 
   /** Delivers queued messages (and what they cause) until the queue is empty. */

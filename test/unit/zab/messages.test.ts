@@ -24,8 +24,9 @@ const EXAMPLES: PeerMessage[] = [
   { type: 'ACKEPOCH', epoch: 6, currentEpoch: 5, lastZxid: Z, reAck: true },
   { type: 'DIFF', lastZxid: Z },
   { type: 'TRUNC', zxid: 0 },
-  { type: 'SNAP', zxid: Z, chunkCount: 3 },
+  { type: 'SNAP', zxid: Z },
   { type: 'SNAPCHUNK', index: 2, data: bytes },
+  { type: 'SNAPEND', chunkCount: 3, endZxid: Z },
   { type: 'PROPOSAL', zxid: Z, data: new Uint8Array() },
   { type: 'NEWLEADER', epoch: 6 },
   { type: 'ACK', zxid: Z, newLeaderEpoch: 0 },
@@ -66,7 +67,8 @@ const arbMessage: fc.Arbitrary<PeerMessage> = fc.oneof(
   }),
   fc.record({ type: fc.constant('DIFF' as const), lastZxid: zxid }),
   fc.record({ type: fc.constantFrom('TRUNC' as const, 'COMMIT' as const), zxid }),
-  fc.record({ type: fc.constant('SNAP' as const), zxid, chunkCount: u32 }),
+  fc.record({ type: fc.constant('SNAP' as const), zxid }),
+  fc.record({ type: fc.constant('SNAPEND' as const), chunkCount: u32, endZxid: zxid }),
   fc.record({ type: fc.constant('SNAPCHUNK' as const), index: u32, data }),
   fc.record({ type: fc.constantFrom('PROPOSAL' as const, 'INFORM' as const), zxid, data }),
   fc.record({ type: fc.constant('NEWLEADER' as const), epoch }),
@@ -89,7 +91,7 @@ function expectDecodeError(b: Uint8Array): void {
 describe('peer message codec', () => {
   it('round-trips one example of every message type', () => {
     const types = new Set(EXAMPLES.map((m) => m.type))
-    expect(types.size).toBe(19)
+    expect(types.size).toBe(20)
     for (const m of EXAMPLES) expect(decodePeerMessage(encodePeerMessage(m))).toEqual(m)
   })
 
@@ -103,10 +105,10 @@ describe('peer message codec', () => {
 
   it('pins the wire format (hex fixture)', () => {
     expect(hex(encodePeerMessage({ type: 'PROPOSAL', zxid: Z, data: bytes }))).toBe(
-      '01020000000500000007000000040102 03fa'.replace(' ', ''),
+      '02020000000500000007000000040102 03fa'.replace(' ', ''),
     )
     expect(hex(encodePeerMessage({ type: 'ACK', zxid: 1, newLeaderEpoch: 2 }))).toBe(
-      '0103000000000000000100000002',
+      '0203000000000000000100000002',
     )
   })
 
@@ -119,8 +121,9 @@ describe('peer message codec', () => {
 
   it('rejects unknown versions and types, trailing bytes and out-of-range fields', () => {
     const ack = encodePeerMessage({ type: 'ACK', zxid: 1, newLeaderEpoch: 0 })
-    expectDecodeError(Uint8Array.of(2, ...ack.subarray(1)))
-    expectDecodeError(Uint8Array.of(1, 99))
+    expectDecodeError(Uint8Array.of(1, ...ack.subarray(1)))
+    expectDecodeError(Uint8Array.of(3, ...ack.subarray(1)))
+    expectDecodeError(Uint8Array.of(2, 99))
     expectDecodeError(Uint8Array.of(...ack, 0))
     const ackEpoch = encodePeerMessage({
       type: 'ACKEPOCH',

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { Prng } from '../../../server/core/prng.js'
+import type { PeerMessage } from '../../../server/zab/messages.js'
 import { planSync } from '../../../server/zab/sync-plan.js'
 import { ZabLog } from '../../../server/zab/zab-log.js'
 import { ZabPeer } from '../../../server/zab/zab-peer.js'
@@ -70,7 +71,12 @@ describe('synchronisation', () => {
     const snaps = h.sentOfType('SNAP').filter((s) => s.to === lagger)
     expect(snaps).toHaveLength(1)
     const chunks = h.sentOfType('SNAPCHUNK').filter((s) => s.to === lagger)
-    expect(chunks.length).toBe(snaps[0]!.msg.chunkCount)
+    const ends = h.sentOfType('SNAPEND').filter((s) => s.to === lagger)
+    expect(ends).toHaveLength(1)
+    expect(chunks.length).toBe(ends[0]!.msg.chunkCount)
+    expect(chunks.map((c) => c.msg.index)).toEqual(chunks.map((_, i) => i))
+    // The harness sends a stream whole, before any later commit is applied: not fuzzy.
+    expect(ends[0]!.msg.endZxid).toBe(snaps[0]!.msg.zxid)
     expect(chunks.length).toBeGreaterThan(1)
     for (const c of chunks) expect(c.msg.data.length).toBeLessThanOrEqual(40)
     expect(h.sms.get(lagger)!.appliedZxid).toBe(h.sms.get(leader)!.appliedZxid)
@@ -116,6 +122,84 @@ describe('synchronisation', () => {
       { type: 'ACK', zxid: zx(1, 2), newLeaderEpoch: 2 },
     ])
     expect(nl.afterSeq).toBe(nl.persist!.seq)
+  })
+
+  /** A follower of leader 3 in the sync phase (LEADERINFO accepted). */
+  function syncingFollower(): ZabPeer {
+    const f = new ZabPeer({
+      id: 2,
+      voters: [1, 2, 3],
+      observers: [],
+      initLimitTicks: 10,
+      syncLimitTicks: 5,
+      prng: new Prng(1),
+      persisted: { acceptedEpoch: 1, currentEpoch: 1, snapshotZxid: 0, log: [entry(1, 1)] },
+      snapshots: { takeSnapshot: () => ({ zxid: 0, chunks: [] }) },
+    })
+    const vote = { type: 'NOTIFICATION', leader: 3, zxid: zx(1, 1), peerEpoch: 1, round: 1 } as const
+    f.step({ kind: 'message', from: 1, msg: { ...vote, state: 'FOLLOWING' } })
+    f.step({ kind: 'message', from: 3, msg: { ...vote, state: 'LEADING' } })
+    f.step({ kind: 'message', from: 3, msg: { type: 'LEADERINFO', newEpoch: 2 } })
+    return f
+  }
+
+  it('installs a streamed SNAP at its SNAPEND, with the fuzzy end it reports', () => {
+    const f = syncingFollower()
+    const a = new Uint8Array([1, 2])
+    const b = new Uint8Array([3])
+    for (const msg of [
+      { type: 'SNAP', zxid: zx(1, 3) },
+      { type: 'SNAPCHUNK', index: 0, data: a },
+      { type: 'SNAPCHUNK', index: 1, data: b },
+    ] as const) {
+      const out = f.step({ kind: 'message', from: 3, msg })
+      expect(out.restore).toBeUndefined()
+      expect(out.persist?.snapshot).toBeUndefined()
+    }
+    const end = f.step({
+      kind: 'message',
+      from: 3,
+      msg: { type: 'SNAPEND', chunkCount: 2, endZxid: zx(1, 5) },
+    })
+    const snap = { zxid: zx(1, 3), chunks: [a, b], endZxid: zx(1, 5) }
+    expect(end.restore).toEqual(snap)
+    expect(end.persist?.snapshot).toEqual(snap)
+    expect(f.protocolErrors).toBe(0)
+    expect(f.status().role).toBe('FOLLOWING')
+    // The log restarts after the snapshot: entries from the leader follow it.
+    const prop = f.step({ kind: 'message', from: 3, msg: { type: 'PROPOSAL', zxid: zx(1, 4), data: a } })
+    expect(prop.persist?.entries.map((e) => e.zxid)).toEqual([zx(1, 4)])
+  })
+
+  it('refuses a SNAP stream that is out of order, short, long or ends before it began', () => {
+    const bad: (readonly PeerMessage[])[] = [
+      [{ type: 'SNAPCHUNK', index: 0, data: new Uint8Array(1) }],
+      [
+        { type: 'SNAP', zxid: zx(1, 3) },
+        { type: 'SNAPCHUNK', index: 1, data: new Uint8Array(1) },
+      ],
+      [
+        { type: 'SNAP', zxid: zx(1, 3) },
+        { type: 'SNAPCHUNK', index: 0, data: new Uint8Array(1) },
+        { type: 'SNAPEND', chunkCount: 2, endZxid: zx(1, 3) },
+      ],
+      [
+        { type: 'SNAP', zxid: zx(1, 3) },
+        { type: 'SNAPEND', chunkCount: 1, endZxid: zx(1, 3) },
+      ],
+      [
+        { type: 'SNAP', zxid: zx(1, 3) },
+        { type: 'SNAPEND', chunkCount: 0, endZxid: zx(1, 2) },
+      ],
+      [{ type: 'SNAPEND', chunkCount: 0, endZxid: zx(1, 3) }],
+    ]
+    for (const msgs of bad) {
+      const f = syncingFollower()
+      const restored = msgs.some((msg) => f.step({ kind: 'message', from: 3, msg }).restore !== undefined)
+      expect(restored).toBe(false)
+      expect(f.protocolErrors).toBe(1)
+      expect(f.status().role).toBe('LOOKING')
+    }
   })
 
   it('refuses a leader epoch below its acceptedEpoch', () => {

@@ -1,0 +1,70 @@
+/**
+ * SnapshotStream: a SNAP's chunks, pulled one message at a time. The leader
+ * decides to SNAP inside a step (leadership.ts), but producing the chunks is
+ * the driver's job, in slices between other work: serialising a large tree
+ * at once held the leader's event loop for seconds (1,000,000 znodes take
+ * about 2.5 s to write out) and buffered the whole snapshot in memory. The
+ * driver sends the SNAP header, then `next()` until it returns undefined,
+ * then `end(appliedZxid)`; everything else it has for that learner waits
+ * behind the stream, so the learner sees the core's message order.
+ *
+ * Invariants: chunks are at most maxBytes each and numbered from 0 without
+ * gaps; `end` is called once, after the source is exhausted, and its
+ * endZxid is never below the snapshot's zxid.
+ *
+ * Must not import anything but shared/ and server/zab (pure module).
+ */
+import { assert } from '../../shared/assert.js'
+import type { PeerMessage } from './messages.js'
+
+type Msg<T extends PeerMessage['type']> = Extract<PeerMessage, { type: T }>
+
+export class SnapshotStream {
+  private readonly source: Iterator<Uint8Array>
+  private current: Uint8Array | undefined
+  private offset = 0
+  private sent = 0
+  private ended = false
+
+  constructor(
+    readonly zxid: number,
+    chunks: Iterable<Uint8Array>,
+    private readonly maxBytes: number,
+  ) {
+    assert(maxBytes > 0, 'snapshot chunks need a positive size')
+    this.source = chunks[Symbol.iterator]()
+  }
+
+  header(): Msg<'SNAP'> {
+    return { type: 'SNAP', zxid: this.zxid }
+  }
+
+  /** The next SNAPCHUNK, or undefined once the snapshot is exhausted. */
+  next(): Msg<'SNAPCHUNK'> | undefined {
+    while (this.current === undefined || this.offset >= this.current.length) {
+      const r = this.source.next()
+      if (r.done) return undefined
+      this.current = r.value
+      this.offset = 0
+    }
+    const data = this.current.subarray(this.offset, this.offset + this.maxBytes)
+    this.offset += data.length
+    return { type: 'SNAPCHUNK', index: this.sent++, data }
+  }
+
+  /** The closing SNAPEND; `appliedZxid` is the last entry applied when the source ran out. */
+  end(appliedZxid: number): Msg<'SNAPEND'> {
+    assert(!this.ended, 'snapshot stream ended twice')
+    assert(appliedZxid >= this.zxid, 'a snapshot cannot end before it began')
+    this.ended = true
+    return { type: 'SNAPEND', chunkCount: this.sent, endZxid: appliedZxid }
+  }
+
+  /** Every message at once, for drivers that need no slicing (tests, the simulator). */
+  drain(appliedZxid: number): PeerMessage[] {
+    const out: PeerMessage[] = [this.header()]
+    for (let m = this.next(); m !== undefined; m = this.next()) out.push(m)
+    out.push(this.end(appliedZxid))
+    return out
+  }
+}
