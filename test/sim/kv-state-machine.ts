@@ -22,6 +22,13 @@ export interface SimStateMachine {
   digest(): string
   /** The whole state at appliedZxid, in chunks. */
   snapshot(): Snapshot
+  /**
+   * Optional: a snapshot for SNAP whose chunks are written lazily, as they are
+   * pulled, while entries keep being applied (fuzzy; see SnapshotSource).
+   */
+  lazySnapshot?(): { zxid: number; chunks: Iterable<Uint8Array> }
+  /** Entries below this zxid may already be reflected (after a fuzzy restore): no digest is exact there. */
+  readonly fuzzyEndZxid?: number
   restore(s: Snapshot): void
   /** The server's role, epoch, leader or serving state changed (optional). */
   roleChanged?(): void

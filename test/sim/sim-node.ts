@@ -7,7 +7,10 @@
  *
  * Invariants: sendAfterDurable messages leave only after their batch is
  * durable (unless the `sendBeforeDurable` mutation is on, to prove the
- * checker catches it); a disconnect drops messages queued for that peer.
+ * checker catches it); a disconnect drops messages queued for that peer;
+ * a SNAP stream leaves over several scheduler events (the tree's snapshot
+ * is then fuzzy, as on a real leader), with every other message to that
+ * learner behind it, and ends with a crash or a new or lost link.
  */
 import type { Prng } from '../../server/core/prng.js'
 import {
@@ -17,7 +20,9 @@ import {
   encodePeerMessage,
   type Input,
   type Output,
+  type PeerMessage,
   type ServerId,
+  type SnapshotStream,
   ZabPeer,
 } from '../../server/zab/index.js'
 import type { SimStateMachine } from './kv-state-machine.js'
@@ -74,7 +79,15 @@ export class SimNode {
   /** The connection this process last saw come up, per peer: where its sends go. */
   private readonly conns = new Map<ServerId, number>()
   private queued: { afterSeq: number; envs: Envelope[] }[] = []
+  /**
+   * SNAP streams in progress, by learner: as in the real driver, chunks leave
+   * over several scheduler events while this node keeps applying commits (a
+   * lazily written tree snapshot is then fuzzy), and every other message to
+   * that learner waits behind the stream.
+   */
+  private readonly streams = new Map<ServerId, { stream: SnapshotStream; held: Envelope[] }>()
   private readonly prng: Prng
+  private readonly streamPrng: Prng
 
   constructor(
     readonly cfg: NodeConfig,
@@ -84,6 +97,7 @@ export class SimNode {
     prng: Prng,
   ) {
     this.prng = prng
+    this.streamPrng = prng.fork('snap-stream')
     this.disk = new SimDisk(sched, prng.fork('disk'), cfg.disk, (w) => obs.violation(`n${cfg.id} disk: ${w}`))
     this.boot()
   }
@@ -98,6 +112,7 @@ export class SimNode {
     this.incarnation++
     this.durableSeq = 0
     this.queued = []
+    this.streams.clear()
     this.conns.clear()
     this.sm = c.makeStateMachine()
     if (this.disk.snapshot) this.sm.restore(this.disk.snapshot)
@@ -111,7 +126,7 @@ export class SimNode {
       snapChunkBytesMax: c.snapChunkBytesMax,
       prng: this.prng.fork(`peer-${this.incarnation}`),
       persisted: this.disk.recover(),
-      snapshots: { takeSnapshot: () => this.sm.snapshot() },
+      snapshots: { takeSnapshot: () => this.sm.lazySnapshot?.() ?? this.sm.snapshot() },
     })
     const inc = this.incarnation
     const tick = () => {
@@ -207,15 +222,46 @@ export class SimNode {
   }
 
   private send(env: Envelope): void {
-    if (env.stream !== undefined) {
-      // Sent whole: the state machine has not changed since the snapshot was taken (endZxid = zxid).
-      for (const msg of env.stream.drain(this.sm.appliedZxid)) this.send({ to: env.to, msg })
+    const streaming = this.streams.get(env.to)
+    if (streaming !== undefined) {
+      streaming.held.push(env)
       return
     }
+    this.sendMessage(env.to, env.msg)
+    if (env.stream !== undefined && this.conns.has(env.to)) this.startStream(env.to, env.stream)
+  }
+
+  private sendMessage(to: ServerId, msg: PeerMessage): void {
+    const env = { to, msg }
     this.obs.sending(this, env)
-    this.obs.trace(`n${this.id} -> n${env.to} ${describePeerMessage(env.msg)}`)
-    const conn = this.conns.get(env.to)
-    if (conn !== undefined) this.net.send(this.id, env.to, conn, encodePeerMessage(env.msg))
+    this.obs.trace(`n${this.id} -> n${to} ${describePeerMessage(msg)}`)
+    const conn = this.conns.get(to)
+    if (conn !== undefined) this.net.send(this.id, to, conn, encodePeerMessage(msg))
+  }
+
+  /** Sends 1-3 chunks per scheduler event; SNAPEND carries what is applied when the source runs out. */
+  private startStream(to: ServerId, stream: SnapshotStream): void {
+    const s = { stream, held: [] as Envelope[] }
+    this.streams.set(to, s)
+    const inc = this.incarnation
+    const later = () => this.sched.after(this.streamPrng.int(0, 3), () => this.whenRunning(pump))
+    const pump = (): void => {
+      // A crash, or a new or lost link (connected/disconnected/dropPeer), ended the stream.
+      if (!this.up || this.incarnation !== inc || this.streams.get(to) !== s) return
+      for (let n = this.streamPrng.int(1, 3); n > 0; n--) {
+        const chunk = stream.next()
+        if (chunk !== undefined) {
+          this.sendMessage(to, chunk)
+          continue
+        }
+        this.streams.delete(to)
+        this.sendMessage(to, stream.end(this.sm.appliedZxid))
+        for (const env of s.held) this.send(env)
+        return
+      }
+      later()
+    }
+    later()
   }
 
   private onDurable(seq: number): void {
@@ -228,6 +274,7 @@ export class SimNode {
 
   /** The session with `peer` is over: what we had not sent yet is gone with it. */
   private dropPeer(peer: ServerId): void {
+    this.streams.delete(peer)
     for (const q of this.queued) q.envs = q.envs.filter((e) => e.to !== peer)
   }
 
@@ -243,6 +290,7 @@ export class SimNode {
 
   connected(peer: ServerId, conn: number): void {
     this.whenRunning(() => {
+      this.streams.delete(peer)
       this.conns.set(peer, conn)
       this.step({ kind: 'peerConnected', peer })
     })
@@ -280,6 +328,7 @@ export class SimNode {
   }
 
   takeAppSnapshot(): void {
+    // Written whole at once: consistent at appliedZxid (a disk snapshot is atomic here).
     if (this.up && this.sm.appliedZxid > this.disk.snapshotZxid)
       this.disk.writeAppSnapshot(this.sm.snapshot())
   }

@@ -31,6 +31,8 @@ describe('simulation', () => {
     const tree = {
       seeds: 0,
       snaps: 0,
+      // SNAPs of a tree written while the leader kept applying: the learner replays over them.
+      fuzzySnaps: 0,
       sessions: 0,
       sessionCloses: 0,
       sessionExpiries: 0,
@@ -52,6 +54,7 @@ describe('simulation', () => {
       if (r.swarm.stateMachine === 'tree') {
         tree.seeds++
         tree.snaps += r.stats.snaps
+        tree.fuzzySnaps += r.stats.fuzzySnaps
         tree.sessions += r.stats.sessions
         tree.sessionCloses += r.stats.sessionCloses
         tree.sessionExpiries += r.stats.sessionExpiries

@@ -69,6 +69,8 @@ export interface SimStats {
   diffs: number
   truncs: number
   snaps: number
+  /** SNAPs whose snapshot was written while the leader kept applying (fuzzy). */
+  fuzzySnaps: number
   /** Tree seeds only (0 for KV). */
   sessions: number
   sessionCloses: number
@@ -365,6 +367,7 @@ function emptyStats(): SimStats {
     diffs: 0,
     truncs: 0,
     snaps: 0,
+    fuzzySnaps: 0,
     sessions: 0,
     sessionCloses: 0,
     sessionExpiries: 0,
@@ -399,6 +402,7 @@ function collectStats(run: Run, livenessMs: number): SimStats {
   s.diffs = run.checker.syncKinds.DIFF
   s.truncs = run.checker.syncKinds.TRUNC
   s.snaps = run.checker.syncKinds.SNAP
+  s.fuzzySnaps = run.checker.fuzzySnaps
   if (run.tree && run.workload instanceof TreeWorkload) {
     const w = run.workload.stats
     s.sessions = w.sessions

@@ -59,6 +59,9 @@ export class TreeChecker {
   ) {}
 
   onCommit(node: SimNode, zxid: number, data: Uint8Array): void {
+    // Not past a fuzzy snapshot's end yet: the tree is between states (the first server to
+    // apply a zxid is never such a server: the leader applied everything the snapshot caught).
+    if (zxid < treeOf(node).fuzzyEndZxid) return
     const db = treeOf(node).db
     const first = !this.ephemeralsAt.has(zxid)
     if (first) {
@@ -89,6 +92,7 @@ export class TreeChecker {
   }
 
   onRestore(node: SimNode, zxid: number): void {
+    if (zxid < treeOf(node).fuzzyEndZxid) return
     const db = treeOf(node).db
     this.scan(node, db, zxid)
     const canon = this.ephemeralsOf(db)

@@ -52,6 +52,7 @@ export function closedSessionOf(data: Uint8Array): bigint | undefined {
 export class TreeStateMachine implements SimStateMachine {
   db = TreeDb.empty()
   appliedZxid = 0
+  fuzzyEndZxid = 0
   /** The outcome of the last apply, for the workload (replies) and the checker. */
   lastOutcome: ApplyOutcome | undefined
 
@@ -88,16 +89,23 @@ export class TreeStateMachine implements SimStateMachine {
   }
 
   snapshot(): Snapshot {
+    const s = this.lazySnapshot()
+    return { zxid: s.zxid, chunks: [...s.chunks] }
+  }
+
+  /** Written as the chunks are pulled (SNAP streams do so over many events): fuzzy. */
+  lazySnapshot(): { zxid: number; chunks: Generator<Uint8Array, void, void> } {
     // Small chunks, so records and SNAP re-chunking cut through them often.
     const s = this.db.tree.snapshot({ chunkBytes: this.chunkBytes })
     assert(s.zxid === this.appliedZxid, `snapshot at ${s.zxid}, applied ${this.appliedZxid}`)
-    return { zxid: s.zxid, chunks: [...s.chunks] }
+    return s
   }
 
   restore(s: Snapshot): void {
     const tree = TreeDb.fromSnapshot(s.chunks)
     assert(tree.lastZxid === s.zxid, `snapshot header zxid ${tree.lastZxid} != ${s.zxid}`)
-    this.db.replaceTree(tree)
+    this.fuzzyEndZxid = s.endZxid ?? s.zxid
+    this.db.replaceTree(tree, this.fuzzyEndZxid)
     this.appliedZxid = s.zxid
     this.lastOutcome = undefined
   }
