@@ -35,6 +35,7 @@ import {
 } from './workloads.js'
 import { failoverCase, lockCase, sessionCase, watchCase } from './workloads-coord.js'
 import { memoryCase, scaleCase } from './workloads-memory.js'
+import { resyncCase } from './workloads-resync.js'
 import { zookeeperAvailable } from './zookeeper-ensemble.js'
 
 const USAGE = `usage: npm run bench -- [flags]
@@ -46,7 +47,7 @@ const USAGE = `usage: npm run bench -- [flags]
   --repeats N             closed-loop repeats; the table shows medians (default 3, quick 1)
   --transport ws|tcp      how the SDK reaches Conclave (default ws; ZooKeeper is always tcp)
   --tick-time N           tickTime of every server (default 2000)
-  --znodes N[,N]          memory workload sizes (default 100000,1000000; quick 100000)
+  --znodes N[,N]          memory workload sizes (default 100000,1000000; quick 100000); resync uses the largest
   --sessions N            scale workload sessions (default 10000)
   --cpu-prof DIR          profile every Conclave server (node --cpu-prof) into DIR; servers stop with SIGTERM
   --help`
@@ -159,8 +160,9 @@ function allCases(opts: BenchOptions): BenchCase[] {
     lockCase,
     ...opts.memoryZnodes.map(memoryCase),
     scaleCase,
-    // Last: it kills and restarts servers.
+    // Last: they kill and restart servers (resync on its own ensemble, at the largest memory size).
     failoverCase,
+    resyncCase(Math.max(...opts.memoryZnodes)),
   ]
 }
 
@@ -188,7 +190,8 @@ interface Run {
 }
 
 function caseDeadlineMs(c: BenchCase, o: BenchOptions): number {
-  if (c.workload === 'memory' || c.workload === 'scale') return o.quick ? 240_000 : 3_600_000
+  if (c.workload === 'memory' || c.workload === 'scale' || c.workload === 'resync')
+    return o.quick ? 240_000 : 3_600_000
   if (c.workload === 'failover') return o.failoverRepeats * 150_000
   return 120_000 + o.repeats * (o.durationMs + o.warmupMs) * 3
 }

@@ -38,7 +38,8 @@ async function footprint(dep: Deployment): Promise<Footprint> {
   return { rss: rssBytes(dep.pid(0)) ?? Number.NaN, heap: (await heapUsedBytes(dep, 0)) ?? Number.NaN }
 }
 
-async function load(clients: Client[], n: number): Promise<void> {
+/** N znodes of 100 bytes under /m/p0..p99, in multis of 100 over the given sessions. */
+export async function load(clients: Client[], n: number): Promise<void> {
   const first = clients[0]!
   await first.create('/m', VALUE)
   await Promise.all(Array.from({ length: PARENTS }, (_, p) => first.create(`/m/p${p}`, VALUE)))

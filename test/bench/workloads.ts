@@ -28,6 +28,7 @@ export const WORKLOADS = [
   'memory',
   'scale',
   'failover',
+  'resync',
 ] as const
 export type WorkloadName = (typeof WORKLOADS)[number]
 

@@ -1,0 +1,152 @@
+/**
+ * resync: a follower of a 3-node ensemble holding N znodes of 100 bytes is
+ * killed (-9), misses 700 writes (more than the 500 committed entries a
+ * Conclave leader keeps in memory, so Conclave syncs it by SNAP), and is
+ * started again while a client keeps reading from the leader (one getData
+ * at a time, 2 ms apart) and writing (one setData at a time). Reported: the
+ * time from the restart until the follower serves again, the probe's read
+ * latency on the leader meanwhile (p50/p99/max: does the leader stall while
+ * it sends the snapshot?), the longest write, and for Conclave the leader's
+ * own account of the SNAP (bytes, time, longest event-loop delay and GC
+ * pause, from its 'snapshot sent' log line).
+ *
+ * ZooKeeper syncs the same follower by DIFF from its on-disk log when that
+ * is small next to its snapshot, which 700 writes are: the rows compare what
+ * a user sees, not the same mechanism.
+ *
+ * Invariants: every wait has a deadline; the probes stop by themselves; the
+ * deployment is the case's own (fresh) and is stopped at the end.
+ */
+import type { Client } from '../../client/index.js'
+import { type Deployment, leaderIndex, modes, QUORUM_MS, waitQuorum } from './deploy.js'
+import { Histogram, withTimeout } from './load.js'
+import { closeSessions, connectMember } from './sessions.js'
+import type { BenchCase, CaseContext, CaseResult } from './workloads.js'
+import { load } from './workloads-memory.js'
+
+const MISSED_WRITES = 700
+const RESYNC_DEADLINE_MS = 180_000
+const PROBE_GAP_MS = 2
+const PROBE_TIMEOUT_MS = 30_000
+
+interface SnapSent {
+  bytes?: number
+  ms?: number
+  loopMaxMs?: number
+  gcMaxMs?: number
+}
+
+/** The leader's 'snapshot sent' line for this resync, if it sent one (Conclave at log level info). */
+function snapshotSent(dep: Deployment, leader: number): SnapSent | undefined {
+  const line = dep
+    .output(leader)
+    .split('\n')
+    .filter((l) => l.includes('"msg":"snapshot sent"'))
+    .at(-1)
+  if (line === undefined) return undefined
+  try {
+    return JSON.parse(line) as SnapSent
+  } catch {
+    return undefined
+  }
+}
+
+async function resyncRun(ctx: CaseContext, n: number): Promise<CaseResult> {
+  const dep = await ctx.fresh({ kind: 'ensemble', logLevel: 'info', heapMb: n > 200_000 ? 3072 : 1024 })
+  try {
+    await waitQuorum(dep, QUORUM_MS)
+    const leader = await leaderIndex(dep)
+    if (leader === undefined) throw new Error('no leader')
+    const follower = (leader + 1) % dep.size
+    // Every session on the leader: the probes measure the server that sends the snapshot.
+    const clients: Client[] = []
+    try {
+      for (let i = 0; i < 8; i++) clients.push(await connectMember(dep, leader))
+      ctx.progress(`loading ${n} znodes`)
+      await load(clients, n)
+      const zk = clients[0]!
+      ctx.progress('follower down, missing writes')
+      await dep.kill9(follower)
+      for (let i = 0; i < MISSED_WRITES; i += 50) {
+        const batch = []
+        for (let k = i; k < i + 50; k++) batch.push(zk.setData(`/m/p${k % 100}/n${k}`, `missed ${k}`))
+        await withTimeout(Promise.all(batch), PROBE_TIMEOUT_MS, 'setData')
+      }
+      let stop = false
+      const reads = new Histogram()
+      const writes = new Histogram()
+      const reader = clients[1]!
+      const probe = (async () => {
+        while (!stop) {
+          const t = performance.now()
+          await withTimeout(reader.getData('/m/p0/n0'), PROBE_TIMEOUT_MS, 'getData')
+          reads.recordMs(performance.now() - t)
+          await new Promise((r) => setTimeout(r, PROBE_GAP_MS))
+        }
+      })()
+      const writer = clients[2]!
+      const wprobe = (async () => {
+        for (let i = 0; !stop; i++) {
+          const t = performance.now()
+          await withTimeout(
+            writer.setData(`/m/p${i % 100}/n${i}`, `during ${i}`),
+            PROBE_TIMEOUT_MS,
+            'setData',
+          )
+          writes.recordMs(performance.now() - t)
+        }
+      })()
+      try {
+        ctx.progress('follower restarting')
+        const t0 = performance.now()
+        await dep.restart(follower)
+        const deadline = t0 + RESYNC_DEADLINE_MS
+        while ((await modes(dep).catch(() => []))[follower] !== 'follower') {
+          if (performance.now() > deadline)
+            throw new Error(`the follower did not serve within ${RESYNC_DEADLINE_MS} ms`)
+          await new Promise((r) => setTimeout(r, 20))
+        }
+        const resyncMs = performance.now() - t0
+        stop = true
+        await Promise.all([probe, wprobe])
+        const snap = dep.target === 'conclave' ? snapshotSent(dep, leader) : undefined
+        return {
+          latency: reads.summary(),
+          ops: reads.count,
+          metrics: {
+            znodes: n,
+            resyncMs: Math.round(resyncMs),
+            writeMaxMs: Math.round(writes.summary().max * 10) / 10,
+            ...(snap === undefined
+              ? {}
+              : {
+                  snapMB: Math.round((snap.bytes ?? 0) / 2 ** 20),
+                  snapMs: snap.ms ?? 0,
+                  leaderLoopMaxMs: snap.loopMaxMs ?? 0,
+                  leaderGcMaxMs: snap.gcMaxMs ?? 0,
+                }),
+          },
+          notes: [
+            `latency: reads on the leader while a follower ${MISSED_WRITES} writes behind resyncs; resyncMs: restart -> serving`,
+          ],
+        }
+      } finally {
+        stop = true
+        await Promise.allSettled([probe, wprobe])
+      }
+    } finally {
+      await closeSessions(clients)
+    }
+  } finally {
+    await dep.stop()
+  }
+}
+
+export function resyncCase(n: number): BenchCase {
+  return {
+    workload: 'resync',
+    label: `resync ${n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`} znodes`,
+    deploys: ['ensemble'],
+    run: (ctx) => resyncRun(ctx, n),
+  }
+}
