@@ -140,6 +140,7 @@ export class ZabReplicator implements Replicator {
         log: host.log,
       },
       snapshots: { takeSnapshot: () => host.takeSnapshot() },
+      history: { read: (from, max) => this.readHistory(from, max) },
     })
     const self = config.servers.find((s) => s.id === config.serverId)
     assert(self !== undefined, 'this server is not in the servers list')
@@ -281,6 +282,26 @@ export class ZabReplicator implements Replicator {
     // A broadcast (PROPOSAL, COMMIT) is one message object for every follower: encode it once.
     if (e.msg !== this.lastEncoded.msg) this.lastEncoded = { msg: e.msg, bytes: encodePeerMessage(e.msg) }
     this.transport.send(e.to, this.lastEncoded.bytes, conn)
+  }
+
+  /**
+   * Durable log entries from `from` on, for a DIFF older than the in-memory
+   * log: only where the log is one stretch of history (after the newest
+   * snapshot's start). Synchronous SQLite reads, bounded by `max`. A failed
+   * read costs a SNAP, not the leadership.
+   */
+  private readHistory(from: number, max: number): readonly LogEntry[] {
+    const storage = this.host.storage
+    try {
+      if (from < storage.contiguousLogFrom()) return []
+      return storage.readLogFrom(from, max)
+    } catch (err) {
+      this.logger.warn(
+        { err: (err as Error).message },
+        'could not read the txn log for a DIFF; sending a snapshot',
+      )
+      return []
+    }
   }
 
   private startSnapshot(to: number, conn: number, stream: SnapshotStream): void {

@@ -314,6 +314,25 @@ export class Storage {
     return this.logReader.readFrom(fromZxid, maxEntries)
   }
 
+  /**
+   * Where the log is known to be one contiguous stretch of history: the start
+   * of the newest complete snapshot (0 when there is none). Below it the log
+   * may have a gap, where a SNAP from a leader replaced what this server had.
+   */
+  contiguousLogFrom(): number {
+    this.checkReadable()
+    try {
+      const row = this.db
+        .prepare(
+          "SELECT zxid_start AS zxidStart FROM snapshots WHERE state = 'complete' ORDER BY zxid_end DESC, id DESC LIMIT 1",
+        )
+        .get() as { zxidStart: number } | undefined
+      return row?.zxidStart ?? 0
+    } catch (err) {
+      throw toStorageError(err, this.file, 'reading the snapshot list')
+    }
+  }
+
   /** The oldest zxid still in the log, 0 if empty: a follower behind it needs SNAP. */
   oldestLogZxid(): number {
     this.checkReadable()

@@ -27,7 +27,7 @@ import type { ProposeResult } from './output.js'
 import type { PeerCore } from './peer-core.js'
 import { SnapshotStream } from './snapshot-stream.js'
 import { planSync } from './sync-plan.js'
-import type { ServerId } from './types.js'
+import type { LogEntry, ServerId } from './types.js'
 
 type LearnerPhase = 'info' | 'epochAcked' | 'syncing' | 'newLeaderAcked' | 'active'
 
@@ -216,23 +216,47 @@ export class Leadership {
     const { core } = this
     const upTo = l.observer ? core.commitZxid : core.log.lastZxid
     const plan = planSync(core.log, l.lastZxid, upTo)
+    const older = plan.kind === 'SNAP' ? this.olderHistory(l.lastZxid) : undefined
     let from: number
-    if (plan.kind === 'DIFF') {
+    if (plan.kind === 'DIFF' || older !== undefined) {
       core.out.send(l.id, { type: 'DIFF', lastZxid: upTo })
-      from = plan.from
+      from = plan.kind === 'DIFF' ? plan.from : core.log.baseZxid
     } else if (plan.kind === 'TRUNC') {
       core.out.send(l.id, { type: 'TRUNC', zxid: plan.to })
       from = plan.to
     } else {
       from = this.sendSnapshot(l.id)
     }
-    core.trace(`leader: sync ${l.id} by ${plan.kind} from 0x${from.toString(16)}`)
+    const how = older === undefined ? plan.kind : `DIFF (${older.length} from durable history)`
+    core.trace(`leader: sync ${l.id} by ${how} from 0x${(older ? l.lastZxid : from).toString(16)}`)
+    for (const e of older ?? []) core.out.send(l.id, { type: 'PROPOSAL', zxid: e.zxid, data: e.data })
     for (const e of core.log.slice(from, upTo)) {
       core.out.send(l.id, { type: 'PROPOSAL', zxid: e.zxid, data: e.data })
     }
     core.out.send(l.id, { type: 'NEWLEADER', epoch: this.newEpoch })
     l.phase = 'syncing'
     l.informedZxid = upTo
+  }
+
+  /**
+   * A learner older than the in-memory log can still be DIFFed from durable
+   * history (as ZooKeeper replays its txn log): when that history holds the
+   * learner's last entry and, contiguously, everything from there to the
+   * in-memory log's base, within historyDiffEntriesMax. The entries after the
+   * learner's last, up to the base; undefined when a SNAP is needed.
+   */
+  private olderHistory(learnerLastZxid: number): readonly LogEntry[] | undefined {
+    const { core } = this
+    const base = core.log.baseZxid
+    const max = core.limits.historyDiffEntriesMax
+    if (core.history === undefined || max === 0 || learnerLastZxid === 0 || learnerLastZxid >= base)
+      return undefined
+    const read = core.history.read(learnerLastZxid, max + 1)
+    if (read[0]?.zxid !== learnerLastZxid) return undefined
+    const out: LogEntry[] = []
+    for (let i = 1; i < read.length && read[i]!.zxid <= base; i++) out.push(read[i]!)
+    // It must reach the in-memory log exactly: its last entry is the base.
+    return out.length > 0 && out[out.length - 1]!.zxid === base ? out : undefined
   }
 
   /** SNAP: the application's snapshot, streamed by the driver in chunks of at most snapChunkBytesMax. */

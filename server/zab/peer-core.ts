@@ -11,13 +11,15 @@
  * Must not import anything but shared/, server/core and server/zab (pure).
  */
 import type { OutputBuilder } from './output.js'
-import type { LogEntry, ServerId, Snapshot, SnapshotSource } from './types.js'
+import type { HistorySource, LogEntry, ServerId, Snapshot, SnapshotSource } from './types.js'
 import type { ZabLog } from './zab-log.js'
 
 export interface PeerLimits {
   readonly initLimitTicks: number
   readonly syncLimitTicks: number
   readonly snapChunkBytesMax: number
+  /** Most entries a DIFF reads from durable history (older than the in-memory log); past it, SNAP. */
+  readonly historyDiffEntriesMax: number
 }
 
 export interface PeerCore {
@@ -28,6 +30,8 @@ export interface PeerCore {
   readonly limits: PeerLimits
   readonly log: ZabLog
   readonly snapshots: SnapshotSource
+  /** Durable history older than the in-memory log, when the driver offers it. */
+  readonly history: HistorySource | undefined
   /** Effects of the current step. */
   readonly out: OutputBuilder
   /** Ticks since the peer was built. */

@@ -56,6 +56,17 @@ export interface Snapshot {
 }
 
 /**
+ * Durable history older than the in-memory log, for DIFF synchronisation
+ * (ZooKeeper replays its on-disk txn log the same way). `read(fromZxid, max)`
+ * returns up to `max` entries with zxid >= fromZxid, ascending, all from one
+ * contiguous stretch of this peer's history; nothing (or a first entry that
+ * is not fromZxid) when fromZxid is not an entry of that stretch. Synchronous.
+ */
+export interface HistorySource {
+  read(fromZxid: number, maxEntries: number): readonly LogEntry[]
+}
+
+/**
  * The application's side of SNAP synchronisation. `takeSnapshot` is called
  * synchronously; `zxid` must be the last entry the application has applied
  * (every entry the peer emitted in `commit` before this step: the driver

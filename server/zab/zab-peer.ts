@@ -31,7 +31,16 @@ import { Learnership } from './learnership.js'
 import type { PeerMessage } from './messages.js'
 import { type Output, OutputBuilder, type RoleEvent } from './output.js'
 import type { PeerCore, PeerLimits } from './peer-core.js'
-import type { LogEntry, PersistedState, Role, ServerId, Snapshot, SnapshotSource, Vote } from './types.js'
+import type {
+  HistorySource,
+  LogEntry,
+  PersistedState,
+  Role,
+  ServerId,
+  Snapshot,
+  SnapshotSource,
+  Vote,
+} from './types.js'
 import { ZabLog } from './zab-log.js'
 
 export interface ZabPeerOptions {
@@ -49,6 +58,10 @@ export interface ZabPeerOptions {
   /** Committed entries kept in memory for DIFF synchronisation. */
   readonly commitLogCount?: number
   readonly snapChunkBytesMax?: number
+  /** Durable history older than the in-memory log: a learner behind it is DIFFed from there. */
+  readonly history?: HistorySource
+  /** Most entries such a DIFF reads (default 10,000); further behind, the learner gets a SNAP. */
+  readonly historyDiffEntriesMax?: number
   readonly prng: Prng
   readonly persisted: PersistedState
   readonly snapshots: SnapshotSource
@@ -88,6 +101,7 @@ export class ZabPeer implements PeerCore {
   readonly limits: PeerLimits
   readonly log: ZabLog
   readonly snapshots: SnapshotSource
+  readonly history: HistorySource | undefined
   out = new OutputBuilder()
   now = 0
   acceptedEpoch: number
@@ -126,9 +140,11 @@ export class ZabPeer implements PeerCore {
       initLimitTicks: opts.initLimitTicks,
       syncLimitTicks: opts.syncLimitTicks,
       snapChunkBytesMax: opts.snapChunkBytesMax ?? 64 * 1024,
+      historyDiffEntriesMax: Math.max(0, opts.historyDiffEntriesMax ?? 10_000),
     }
     this.commitLogCount = Math.max(1, opts.commitLogCount ?? 500)
     this.snapshots = opts.snapshots
+    this.history = opts.history
     this.log = new ZabLog(p.snapshotZxid, p.log)
     this.acceptedEpoch = p.acceptedEpoch
     this.currentEpoch = p.currentEpoch

@@ -164,6 +164,16 @@ export class SimDisk {
     }
   }
 
+  /**
+   * Durable history from `from` on (at most `max` entries), for a DIFF older
+   * than the in-memory log: the durable log after the snapshot is one
+   * contiguous stretch, so it serves when `from` is one of its entries.
+   */
+  historyFrom(from: number, max: number): LogEntry[] {
+    const i = this.log.findIndex((e) => e.zxid === from)
+    return i < 0 ? [] : this.log.slice(i, i + max)
+  }
+
   /** An application snapshot: atomic and durable at once. */
   writeAppSnapshot(s: Snapshot): void {
     if (s.zxid <= this.snapshotZxid) return

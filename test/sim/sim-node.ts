@@ -39,6 +39,8 @@ export interface NodeConfig {
   readonly initLimitTicks: number
   readonly syncLimitTicks: number
   readonly commitLogCount: number
+  /** Offer the durable log as history for DIFFs older than the in-memory log. */
+  readonly historyDiff: boolean
   readonly snapChunkBytesMax: number
   readonly snapshotChunkBytes: number
   readonly disk: DiskParams
@@ -127,6 +129,7 @@ export class SimNode {
       prng: this.prng.fork(`peer-${this.incarnation}`),
       persisted: this.disk.recover(),
       snapshots: { takeSnapshot: () => this.sm.lazySnapshot?.() ?? this.sm.snapshot() },
+      ...(c.historyDiff ? { history: { read: (from, max) => this.disk.historyFrom(from, max) } } : {}),
     })
     const inc = this.incarnation
     const tick = () => {

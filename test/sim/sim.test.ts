@@ -27,7 +27,7 @@ describe('simulation', () => {
     const failures: string[] = []
     let faults = 0
     const shapes = new Set<string>()
-    const totals = { commits: 0, leaders: 0, truncs: 0, snaps: 0, syncs: 0, tornCrashes: 0 }
+    const totals = { commits: 0, leaders: 0, truncs: 0, snaps: 0, historyDiffs: 0, syncs: 0, tornCrashes: 0 }
     const tree = {
       seeds: 0,
       snaps: 0,
@@ -49,6 +49,7 @@ describe('simulation', () => {
       totals.leaders += r.stats.leaders
       totals.truncs += r.stats.truncs
       totals.snaps += r.stats.snaps
+      totals.historyDiffs += r.stats.historyDiffs
       totals.syncs += r.stats.syncsDone
       totals.tornCrashes += r.stats.tornCrashes
       if (r.swarm.stateMachine === 'tree') {
@@ -72,6 +73,7 @@ describe('simulation', () => {
     expect([...shapes].some((s) => !s.endsWith('+0'))).toBe(true)
     expect(totals.truncs).toBeGreaterThan(0)
     expect(totals.snaps).toBeGreaterThan(0)
+    expect(totals.historyDiffs).toBeGreaterThan(0)
     expect(faults).toBeGreaterThan(SEEDS * 10)
     // Both state machines run, and the tree seeds reach every path the tree checkers watch.
     expect(tree.seeds).toBeGreaterThan(SEEDS / 4)

@@ -71,6 +71,8 @@ export interface SimStats {
   snaps: number
   /** SNAPs whose snapshot was written while the leader kept applying (fuzzy). */
   fuzzySnaps: number
+  /** DIFFs that reached back past the leader's in-memory log into durable history. */
+  historyDiffs: number
   /** Tree seeds only (0 for KV). */
   sessions: number
   sessionCloses: number
@@ -108,6 +110,8 @@ class Run {
   readonly net: SimNetwork
   readonly workload: SimWorkload
   safety = true
+  /** Syncs by DIFF that read durable history older than the leader's in-memory log. */
+  historyDiffs = 0
   partitions = 0
   powerLosses = 0
   pauses = 0
@@ -188,6 +192,7 @@ class Run {
         initLimitTicks: s.initLimitTicks,
         syncLimitTicks: s.syncLimitTicks,
         commitLogCount: s.commitLogCount,
+        historyDiff: s.historyDiff,
         snapChunkBytesMax: s.snapChunkBytesMax,
         snapshotChunkBytes: s.snapshotChunkBytes,
         disk: {
@@ -230,7 +235,10 @@ class Run {
       app: (node, from, payload) => this.workload.onApp(node, from, payload),
       syncDone: (node, requestId) => this.workload.onSyncDone(node, requestId),
       violation: (what) => this.checker.fail('disk', what),
-      trace: (line) => this.trace.add(line),
+      trace: (line) => {
+        if (line.includes('from durable history)')) this.historyDiffs++
+        this.trace.add(line)
+      },
     }
   }
 
@@ -368,6 +376,7 @@ function emptyStats(): SimStats {
     truncs: 0,
     snaps: 0,
     fuzzySnaps: 0,
+    historyDiffs: 0,
     sessions: 0,
     sessionCloses: 0,
     sessionExpiries: 0,
@@ -403,6 +412,7 @@ function collectStats(run: Run, livenessMs: number): SimStats {
   s.truncs = run.checker.syncKinds.TRUNC
   s.snaps = run.checker.syncKinds.SNAP
   s.fuzzySnaps = run.checker.fuzzySnaps
+  s.historyDiffs = run.historyDiffs
   if (run.tree && run.workload instanceof TreeWorkload) {
     const w = run.workload.stats
     s.sessions = w.sessions

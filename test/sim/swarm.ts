@@ -45,6 +45,8 @@ export interface Swarm {
   clients: number
   pipelineMax: number
   sessionTimeoutMs: number
+  /** Leaders DIFF learners older than the in-memory log from durable history (else SNAP). */
+  historyDiff: boolean
 }
 
 export function drawSwarm(p: Prng): Swarm {
@@ -81,5 +83,7 @@ export function drawSwarm(p: Prng): Swarm {
     clients: p.pick([2, 4, 8]),
     pipelineMax: p.pick([1, 3]),
     sessionTimeoutMs: p.pick([200, 1000]),
+    // Drawn after everything else, for the same reason.
+    historyDiff: p.chance(0.5),
   }
 }

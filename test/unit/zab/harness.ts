@@ -39,6 +39,9 @@ export interface HarnessOptions {
   persisted?: Record<number, PersistedState>
   commitLogCount?: number
   snapChunkBytesMax?: number
+  /** Offer each peer's durable log (after its snapshot) as history for DIFFs. */
+  history?: boolean
+  historyDiffEntriesMax?: number
   initLimitTicks?: number
   syncLimitTicks?: number
 }
@@ -114,6 +117,19 @@ export class Harness {
         syncLimitTicks: this.opts.syncLimitTicks ?? 5,
         commitLogCount: this.opts.commitLogCount,
         snapChunkBytesMax: this.opts.snapChunkBytesMax,
+        ...(this.opts.historyDiffEntriesMax === undefined
+          ? {}
+          : { historyDiffEntriesMax: this.opts.historyDiffEntriesMax }),
+        ...(this.opts.history
+          ? {
+              history: {
+                read: (from: number, max: number) => {
+                  const i = d.log.findIndex((e) => e.zxid === from)
+                  return i < 0 ? [] : d.log.slice(i, i + max)
+                },
+              },
+            }
+          : {}),
         prng: new Prng(id),
         persisted: {
           acceptedEpoch: d.acceptedEpoch,

@@ -84,6 +84,46 @@ describe('synchronisation', () => {
     expect(h.disks.get(lagger)!.snapshot?.zxid).toBe(snaps[0]!.msg.zxid)
   })
 
+  it('DIFFs a learner older than the in-memory log from durable history; SNAPs when that is not enough', () => {
+    const h = new Harness({ voters: [1, 2, 3], commitLogCount: 3, history: true })
+    const leader = h.settle()
+    const lagger = [1, 2, 3].find((id) => id !== leader)!
+    h.propose('w:0:k0:before')
+    h.deliver()
+    h.crash(lagger)
+    for (let i = 1; i <= 12; i++) h.propose(`w:${i}:k${i % 4}:value-${i}`)
+    h.deliver()
+    h.tick()
+    const before = { DIFF: h.sentOfType('DIFF').length, PROPOSAL: h.sentOfType('PROPOSAL').length }
+    h.restart(lagger)
+    h.until(() => h.role(lagger)?.serving === true)
+    const toLagger = (type: 'DIFF' | 'PROPOSAL' | 'SNAP') =>
+      h
+        .sentOfType(type)
+        .slice(type === 'SNAP' ? 0 : before[type])
+        .filter((s) => s.to === lagger)
+    expect(toLagger('SNAP')).toHaveLength(0)
+    expect(toLagger('DIFF')).toHaveLength(1)
+    // Twelve entries behind, with three in memory: most came from durable history.
+    expect(toLagger('PROPOSAL').length).toBeGreaterThanOrEqual(12)
+    expect(h.sms.get(lagger)!.digest()).toBe(h.sms.get(leader)!.digest())
+
+    // Limited to fewer entries than it lags: a SNAP after all.
+    const g = new Harness({ voters: [1, 2, 3], commitLogCount: 3, history: true, historyDiffEntriesMax: 5 })
+    const l2 = g.settle()
+    const f2 = [1, 2, 3].find((id) => id !== l2)!
+    g.propose('w:0:k0:before')
+    g.deliver()
+    g.crash(f2)
+    for (let i = 1; i <= 12; i++) g.propose(`w:${i}:k${i % 4}:value-${i}`)
+    g.deliver()
+    g.tick()
+    g.restart(f2)
+    g.until(() => g.role(f2)?.serving === true)
+    expect(g.sentOfType('SNAP').filter((s) => s.to === f2)).toHaveLength(1)
+    expect(g.sms.get(f2)!.digest()).toBe(g.sms.get(l2)!.digest())
+  })
+
   it('ACKs NEWLEADER only after the synced history, then currentEpoch, are durable (ZOOKEEPER-4646)', () => {
     const f = new ZabPeer({
       id: 2,
