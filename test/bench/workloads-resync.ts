@@ -1,18 +1,18 @@
 /**
  * resync: a follower of a 3-node ensemble holding N znodes of 100 bytes is
- * killed (-9), misses 700 writes (more than the 500 committed entries a
- * Conclave leader keeps in memory, so Conclave syncs it by SNAP), and is
- * started again while a client keeps reading from the leader (one getData
- * at a time, 2 ms apart) and writing (one setData at a time). Reported: the
- * time from the restart until the follower serves again, the probe's read
- * latency on the leader meanwhile (p50/p99/max: does the leader stall while
- * it sends the snapshot?), the longest write, and for Conclave the leader's
- * own account of the SNAP (bytes, time, longest event-loop delay and GC
- * pause, from its 'snapshot sent' log line).
+ * killed (-9), misses writes, and is started again while a client keeps
+ * reading from the leader (one getData at a time, 2 ms apart) and writing
+ * (one setData at a time); twice: 700 writes behind (more than the 500
+ * committed entries a Conclave leader keeps in memory: it DIFFs from its
+ * durable log), then 12,000 behind (more than the 10,000 it reads from its
+ * log: a SNAP). Reported: the time from each restart until the follower
+ * serves again, the probe's read latency on the leader meanwhile (does the
+ * leader stall while it syncs the follower?), the longest write, and for
+ * Conclave the leader's own account of the SNAP (bytes, time, longest
+ * event-loop delay and GC pause, from its 'snapshot sent' log line).
  *
- * ZooKeeper syncs the same follower by DIFF from its on-disk log when that
- * is small next to its snapshot, which 700 writes are: the rows compare what
- * a user sees, not the same mechanism.
+ * ZooKeeper picks DIFF or SNAP by its own rules (txn log size against
+ * snapshot size): the rows compare what a user sees, not one mechanism.
  *
  * Invariants: every wait has a deadline; the probes stop by themselves; the
  * deployment is the case's own (fresh) and is stopped at the end.
@@ -24,7 +24,10 @@ import { closeSessions, connectMember } from './sessions.js'
 import type { BenchCase, CaseContext, CaseResult } from './workloads.js'
 import { load } from './workloads-memory.js'
 
-const MISSED_WRITES = 700
+/** Behind by more than the 500 entries a Conclave leader keeps in memory: a DIFF from its log. */
+const FEW_MISSED = 700
+/** Behind by more than the 10,000 entries a Conclave leader DIFFs from its log: a SNAP. */
+const MANY_MISSED = 12_000
 const RESYNC_DEADLINE_MS = 180_000
 const PROBE_GAP_MS = 2
 const PROBE_TIMEOUT_MS = 30_000
@@ -65,38 +68,22 @@ async function resyncRun(ctx: CaseContext, n: number): Promise<CaseResult> {
       ctx.progress(`loading ${n} znodes`)
       await load(clients, n)
       const zk = clients[0]!
-      ctx.progress('follower down, missing writes')
-      await dep.kill9(follower)
-      for (let i = 0; i < MISSED_WRITES; i += 50) {
-        const batch = []
-        for (let k = i; k < i + 50; k++) batch.push(zk.setData(`/m/p${k % 100}/n${k}`, `missed ${k}`))
-        await withTimeout(Promise.all(batch), PROBE_TIMEOUT_MS, 'setData')
-      }
       let stop = false
       const reads = new Histogram()
       const writes = new Histogram()
       const reader = clients[1]!
-      const probe = (async () => {
-        while (!stop) {
-          const t = performance.now()
-          await withTimeout(reader.getData('/m/p0/n0'), PROBE_TIMEOUT_MS, 'getData')
-          reads.recordMs(performance.now() - t)
-          await new Promise((r) => setTimeout(r, PROBE_GAP_MS))
-        }
-      })()
       const writer = clients[2]!
-      const wprobe = (async () => {
-        for (let i = 0; !stop; i++) {
-          const t = performance.now()
-          await withTimeout(
-            writer.setData(`/m/p${i % 100}/n${i}`, `during ${i}`),
-            PROBE_TIMEOUT_MS,
-            'setData',
-          )
-          writes.recordMs(performance.now() - t)
+      const probes: Promise<void>[] = []
+      /** Follower down, `missed` writes, follower up again: ms until it serves. */
+      const round = async (missed: number): Promise<number> => {
+        ctx.progress(`follower down, missing ${missed} writes`)
+        await dep.kill9(follower)
+        for (let i = 0; i < missed; i += 50) {
+          const batch = []
+          for (let k = i; k < Math.min(missed, i + 50); k++)
+            batch.push(zk.setData(`/m/p${k % 100}/n${k}`, `missed ${k}`))
+          await withTimeout(Promise.all(batch), PROBE_TIMEOUT_MS, 'setData')
         }
-      })()
-      try {
         ctx.progress('follower restarting')
         const t0 = performance.now()
         await dep.restart(follower)
@@ -106,16 +93,42 @@ async function resyncRun(ctx: CaseContext, n: number): Promise<CaseResult> {
             throw new Error(`the follower did not serve within ${RESYNC_DEADLINE_MS} ms`)
           await new Promise((r) => setTimeout(r, 20))
         }
-        const resyncMs = performance.now() - t0
+        return performance.now() - t0
+      }
+      try {
+        probes.push(
+          (async () => {
+            while (!stop) {
+              const t = performance.now()
+              await withTimeout(reader.getData('/m/p0/n0'), PROBE_TIMEOUT_MS, 'getData')
+              reads.recordMs(performance.now() - t)
+              await new Promise((r) => setTimeout(r, PROBE_GAP_MS))
+            }
+          })(),
+          (async () => {
+            for (let i = 0; !stop; i++) {
+              const t = performance.now()
+              await withTimeout(
+                writer.setData(`/m/p${i % 100}/n${i}`, `during ${i}`),
+                PROBE_TIMEOUT_MS,
+                'setData',
+              )
+              writes.recordMs(performance.now() - t)
+            }
+          })(),
+        )
+        const diffMs = await round(FEW_MISSED)
+        const snapMs = await round(MANY_MISSED)
         stop = true
-        await Promise.all([probe, wprobe])
+        await Promise.all(probes)
         const snap = dep.target === 'conclave' ? snapshotSent(dep, leader) : undefined
         return {
           latency: reads.summary(),
           ops: reads.count,
           metrics: {
             znodes: n,
-            resyncMs: Math.round(resyncMs),
+            resyncFewMs: Math.round(diffMs),
+            resyncManyMs: Math.round(snapMs),
             writeMaxMs: Math.round(writes.summary().max * 10) / 10,
             ...(snap === undefined
               ? {}
@@ -127,12 +140,12 @@ async function resyncRun(ctx: CaseContext, n: number): Promise<CaseResult> {
                 }),
           },
           notes: [
-            `latency: reads on the leader while a follower ${MISSED_WRITES} writes behind resyncs; resyncMs: restart -> serving`,
+            `latency: reads on the leader while a follower resyncs, ${FEW_MISSED} then ${MANY_MISSED} writes behind (resync*Ms: restart -> serving); Conclave DIFFs the first from its log, SNAPs the second`,
           ],
         }
       } finally {
         stop = true
-        await Promise.allSettled([probe, wprobe])
+        await Promise.allSettled(probes)
       }
     } finally {
       await closeSessions(clients)
