@@ -15,6 +15,7 @@ import type { Replicator, ReplicatorEvents } from './replicator.js'
 import { StallMonitor } from './stall-monitor.js'
 import { StandaloneReplicator } from './standalone-replicator.js'
 import { Storage, StorageError } from './storage/index.js'
+import type { StorageLimits } from './storage/storage-options.js'
 import { recoverDb, TreeDb } from './tree-db.js'
 import type { LogEntry } from './zab/index.js'
 import { ZabReplicator } from './zab-replicator.js'
@@ -36,6 +37,8 @@ export interface ServerState {
   applied(zxid: number, txn: Uint8Array): void
   /** Starts a snapshot now unless one is running; resolves when it is durable. */
   snapshot(): Promise<void>
+  /** Abandons the snapshot being written, if any (a SNAP from the leader replaces it). */
+  cancelSnapshot(): void
   close(): Promise<void>
 }
 
@@ -45,6 +48,7 @@ export async function openState(config: ServerConfig, logger: Logger): Promise<S
     serverId: config.serverId,
     snapshotsRetained: config.snapRetainCount,
     logger,
+    ...storageLimitsForTests(logger),
   })
   const started = performance.now()
   // Standalone: everything logged was committed (a quorum of one). In an
@@ -82,6 +86,7 @@ class State implements ServerState {
   private snapshotAfter: number
   private running: Promise<void> | undefined
   private closed = false
+  private cancelled = false
   private drainWaiters: (() => void)[] = []
 
   constructor(
@@ -116,8 +121,11 @@ class State implements ServerState {
 
   snapshot(): Promise<void> {
     if (this.running !== undefined) return this.running
+    // A snapshot from the leader (SNAP) is being installed: it is one; ours waits for the next applied Txn.
+    if (this.storage.snapshotInProgress) return Promise.resolve()
     this.sinceSnapshot = 0
     this.snapshotAfter = nextSnapshotAfter(this.config.snapCount)
+    this.cancelled = false
     this.running = this.takeSnapshot().finally(() => {
       this.running = undefined
     })
@@ -158,10 +166,11 @@ class State implements ServerState {
         count++
         if (!this.storage.writeSnapshotChunk(next.value, { transfer: true })) await this.drained()
       }
-      if (done || this.closed) break
+      if (done || this.closed || this.cancelled) break
       await new Promise<void>((r) => setImmediate(r))
     }
-    if (this.closed) return new Promise((r) => this.storage.abortSnapshot(() => r(undefined)))
+    if (this.closed || this.cancelled)
+      return new Promise((r) => this.storage.abortSnapshot(() => r(undefined)))
     const zxidEnd = this.db.lastZxid
     await new Promise<void>((resolve, reject) =>
       this.storage.finishSnapshot(
@@ -170,6 +179,12 @@ class State implements ServerState {
       ),
     )
     return { zxidStart: formatZxid(zxidStart), zxidEnd: formatZxid(zxidEnd), bytes, chunks: count }
+  }
+
+  cancelSnapshot(): void {
+    if (this.running !== undefined) this.cancelled = true
+    // A writer waiting for the storage to drain goes on to its check (and aborts).
+    for (const w of this.drainWaiters.splice(0)) w()
   }
 
   private drained(): Promise<void> {
@@ -225,6 +240,7 @@ export function createReplicator(
         return { zxid: s.zxid, chunks: iterate(s.chunks) }
       },
       appliedZxid: () => db.lastZxid,
+      cancelSnapshot: () => state.cancelSnapshot(),
       restoreSnapshot: (s) => db.replaceTree(TreeDb.fromSnapshot(s.chunks), s.endZxid ?? s.zxid),
     },
     events,
@@ -237,6 +253,20 @@ export function createReplicator(
 
 function* iterate<T>(it: Iterator<T>): Generator<T> {
   for (let r = it.next(); !r.done; r = it.next()) yield r.value
+}
+
+/**
+ * Test hook: CONCLAVE_STORAGE_LIMITS is a JSON object of storage limits
+ * (pendingBytesMax, pendingBytesHighWater, …: see storage-options.ts), so a
+ * test can reach them without writing hundreds of megabytes. Storage
+ * validates the values; a malformed hook is refused loudly.
+ */
+function storageLimitsForTests(logger: Logger): Partial<StorageLimits> {
+  const text = process.env.CONCLAVE_STORAGE_LIMITS
+  if (text === undefined || text === '') return {}
+  const limits = JSON.parse(text) as Partial<StorageLimits>
+  logger.warn({ limits }, 'storage limits overridden (CONCLAVE_STORAGE_LIMITS, a test hook)')
+  return limits
 }
 
 /**

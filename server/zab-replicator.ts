@@ -75,6 +75,8 @@ export interface ZabHost {
   takeSnapshot(): { zxid: number; chunks: Iterable<Uint8Array> }
   /** The last entry the application has applied. */
   appliedZxid(): number
+  /** Abandons the application's own snapshot being written (a SNAP is about to be installed). */
+  cancelSnapshot(): void
   restoreSnapshot(s: Snapshot): void
 }
 
@@ -107,6 +109,11 @@ export class ZabReplicator implements Replicator {
   private readonly queue: { input: Input; conn: number | undefined }[] = []
   /** The link each peer's FIFO session runs on, as the state machine knows it. */
   private readonly conns = new Map<number, number>()
+  /** A SNAP install is issuing its chunks: later persist batches wait here, in order. */
+  private installing = false
+  private readonly persistQueue: { b: PersistBatch; state: BatchState }[] = []
+  /** Continues a SNAP install's chunks once the storage has drained. */
+  private resumeInstall: (() => void) | undefined
   /** SNAP streams in progress, by learner. */
   private readonly snapSends = new Map<number, SnapshotSend>()
   private lastEncoded: { msg: PeerMessage | undefined; bytes: Uint8Array } = {
@@ -165,6 +172,11 @@ export class ZabReplicator implements Replicator {
       onWarn: (msg, detail) => this.logger.warn({ component: 'peer', ...detail }, msg),
     })
     host.storage.onDurable((upTo) => this.entriesDurable(upTo))
+    host.storage.onDrain(() => {
+      const resume = this.resumeInstall
+      this.resumeInstall = undefined
+      resume?.()
+    })
   }
 
   async start(): Promise<void> {
@@ -387,30 +399,76 @@ export class ZabReplicator implements Replicator {
     this.transport.drop(s.to)
   }
 
+  /**
+   * Issues a persist batch to storage, in order. A batch counts as waiting
+   * until all of it is issued: a SNAP's chunks go out with flow control
+   * (past the storage's high water mark they wait for it to drain, so a
+   * snapshot larger than its pendingBytesMax installs too), and batches
+   * that come meanwhile wait behind it, because storage applies operations
+   * in the order issued.
+   */
   private persist(b: PersistBatch): void {
-    const state: BatchState = { seq: b.seq, waiting: 0, lastEntryZxid: 0 }
+    const state: BatchState = { seq: b.seq, waiting: 1, lastEntryZxid: 0 }
     this.batches.push(state)
-    const storage = this.host.storage
-    const done = (err: Error | undefined) => {
+    if (this.installing) this.persistQueue.push({ b, state })
+    else this.issue(b, state)
+  }
+
+  private doneFor(state: BatchState): (err: Error | undefined) => void {
+    return (err) => {
       if (err) return this.events.fatal(err)
       state.waiting--
       this.advance()
     }
-    if (b.snapshot !== undefined) {
-      const s = b.snapshot
-      // The log restarts after the snapshot. Truncating first: truncation marks every
-      // snapshot that ends past its point as garbage, and this one (fuzzy) can.
-      state.waiting++
-      storage.truncateAfter(s.zxid, done)
-      state.waiting++
-      storage.beginSnapshot(s.zxid)
-      for (const c of s.chunks) storage.writeSnapshotChunk(c)
-      // Fuzzy through endZxid: recovery replays the log over it up to there.
-      storage.finishSnapshot({ zxidEnd: s.endZxid ?? s.zxid, digest: '' }, done)
+  }
+
+  private issue(b: PersistBatch, state: BatchState): void {
+    if (b.snapshot === undefined) return this.issueRest(b, state)
+    const storage = this.host.storage
+    this.installing = true
+    if (storage.snapshotInProgress) {
+      // This server's own snapshot is being written (one at a time): it is abandoned, then this one.
+      this.host.cancelSnapshot()
+      setTimeout(() => {
+        if (!this.closed) this.issue(b, state)
+      }, 5).unref()
+      return
     }
+    // The log restarts after the snapshot. Truncating first: truncation marks every
+    // snapshot that ends past its point as garbage, and this one (fuzzy) can.
+    state.waiting++
+    storage.truncateAfter(b.snapshot.zxid, this.doneFor(state))
+    storage.beginSnapshot(b.snapshot.zxid)
+    this.writeChunks(b, state, 0)
+  }
+
+  private writeChunks(b: PersistBatch, state: BatchState, from: number): void {
+    if (this.closed) return
+    const s = b.snapshot!
+    const storage = this.host.storage
+    for (let i = from; i < s.chunks.length; i++) {
+      if (!storage.writeSnapshotChunk(s.chunks[i]!)) {
+        this.resumeInstall = () => this.writeChunks(b, state, i + 1)
+        return
+      }
+    }
+    state.waiting++
+    // Fuzzy through endZxid: recovery replays the log over it up to there.
+    storage.finishSnapshot({ zxidEnd: s.endZxid ?? s.zxid, digest: '' }, this.doneFor(state))
+    this.installing = false
+    this.issueRest(b, state)
+    while (!this.installing && this.persistQueue.length > 0) {
+      const next = this.persistQueue.shift()!
+      this.issue(next.b, next.state)
+    }
+  }
+
+  /** Truncation, entries and epochs of a batch (after its snapshot, if any); then it is all issued. */
+  private issueRest(b: PersistBatch, state: BatchState): void {
+    const storage = this.host.storage
     if (b.truncateAfterZxid !== undefined) {
       state.waiting++
-      storage.truncateAfter(b.truncateAfterZxid, done)
+      storage.truncateAfter(b.truncateAfterZxid, this.doneFor(state))
     }
     if (b.entries.length > 0) {
       state.lastEntryZxid = b.entries[b.entries.length - 1]!.zxid
@@ -419,8 +477,9 @@ export class ZabReplicator implements Replicator {
     }
     if (b.meta !== undefined) {
       state.waiting++
-      storage.setEpochs(b.meta, done)
+      storage.setEpochs(b.meta, this.doneFor(state))
     }
+    state.waiting--
     if (state.waiting === 0) queueMicrotask(() => this.advance())
   }
 

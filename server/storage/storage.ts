@@ -252,6 +252,11 @@ export class Storage {
   // ---- snapshots ----
 
   /** Starts a fuzzy snapshot: `zxidStart` is the last zxid applied when serialization began. */
+  /** True between beginSnapshot and its finishSnapshot or abortSnapshot (one snapshot at a time). */
+  get snapshotInProgress(): boolean {
+    return this.snapshotOpen
+  }
+
   beginSnapshot(zxidStart: number): void {
     this.checkWritable()
     assert(!this.snapshotOpen, 'beginSnapshot: a snapshot is already open')

@@ -37,7 +37,14 @@ export interface Ensemble {
 }
 
 export async function startEnsemble(
-  opts: { size?: number; observers?: number; tickTime?: number; extraArgs?: string[] } = {},
+  opts: {
+    size?: number
+    observers?: number
+    tickTime?: number
+    extraArgs?: string[]
+    /** Extra environment for every member (test hooks). */
+    env?: Record<string, string>
+  } = {},
 ): Promise<Ensemble> {
   const size = opts.size ?? 3
   const dir = tempDir('conclave-ensemble-')
@@ -62,7 +69,7 @@ export async function startEnsemble(
       dataDir: join(dir.path, `node-${m.id}`),
       tickTime: opts.tickTime ?? 200,
       extraArgs: ['--id', String(m.id), '--servers', servers, ...(opts.extraArgs ?? [])],
-      env: { CONCLAVE_SECRET: 'ensemble-test-secret', CONCLAVE_FAULT_FILE: m.faultFile },
+      env: { CONCLAVE_SECRET: 'ensemble-test-secret', CONCLAVE_FAULT_FILE: m.faultFile, ...opts.env },
     })
   }
   await Promise.all(members.map(startOne))

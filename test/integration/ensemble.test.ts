@@ -131,10 +131,16 @@ describe('3-node ensemble', () => {
     expect(s.Digest).toBe(l.Digest)
   })
 
-  it('streams a SNAP while writes go on (a fuzzy snapshot); the follower converges, and again after a restart', async () => {
+  it('streams a SNAP while writes go on (a fuzzy snapshot, larger than the storage pending limit); the follower converges, and again after a restart', async () => {
     // Frequent snapshots: the leader's log is one stretch only after its newest snapshot's
     // start, which passes the follower while it is down, so it needs a SNAP (not a DIFF).
-    ensemble = await startEnsemble({ extraArgs: ['--log-level', 'info', '--snap-count', '200'] })
+    // Storage limits far below the snapshot's ~4 MB: the follower installs it with flow control.
+    ensemble = await startEnsemble({
+      extraArgs: ['--log-level', 'info', '--snap-count', '200'],
+      env: {
+        CONCLAVE_STORAGE_LIMITS: JSON.stringify({ pendingBytesMax: 2 ** 21, pendingBytesHighWater: 2 ** 19 }),
+      },
+    })
     const e = ensemble
     const leader = await e.leader()
     const follower = e.members.map((m) => m.id).find((id) => id !== leader)!
@@ -183,6 +189,9 @@ describe('3-node ensemble', () => {
     await waitFor(async () => (await e.status(follower).catch(() => ({ Mode: '' }))).Mode === 'follower', {
       timeoutMs: 30_000,
       what: 'the follower to serve again',
+    }).catch((err) => {
+      for (const m of e.members) console.log(`--- server ${m.id}\n${m.proc?.output().slice(-4000)}`)
+      throw err
     })
     stop = true
     await churn
