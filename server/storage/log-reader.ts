@@ -60,13 +60,13 @@ export class LogReader {
    * Up to `maxEntries` durable records with zxid >= `fromZxid`, ascending,
    * and at most readLogBytesMax bytes (but at least one record if any exists).
    */
-  readFrom(fromZxid: number, maxEntries: number): LogEntry[] {
+  readFrom(fromZxid: number, maxEntries: number, maxBytes = this.readLogBytesMax): LogEntry[] {
     const out: LogEntry[] = []
     let bytes = 0
     try {
       for (const row of this.selectFrom.iterate(fromZxid, maxEntries) as IterableIterator<LogRow>) {
         if (!logRowValid(row)) throw corruptRecordError(this.file, row.zxid, 'read for DIFF')
-        if (out.length > 0 && bytes + row.data.byteLength > this.readLogBytesMax) break
+        if (out.length > 0 && bytes + row.data.byteLength > maxBytes) break
         bytes += row.data.byteLength
         out.push({ zxid: row.zxid, data: row.data })
       }

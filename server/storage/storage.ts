@@ -251,12 +251,12 @@ export class Storage {
 
   // ---- snapshots ----
 
-  /** Starts a fuzzy snapshot: `zxidStart` is the last zxid applied when serialization began. */
   /** True between beginSnapshot and its finishSnapshot or abortSnapshot (one snapshot at a time). */
   get snapshotInProgress(): boolean {
     return this.snapshotOpen
   }
 
+  /** Starts a fuzzy snapshot: `zxidStart` is the last zxid applied when serialization began. */
   beginSnapshot(zxidStart: number): void {
     this.checkWritable()
     assert(!this.snapshotOpen, 'beginSnapshot: a snapshot is already open')
@@ -312,11 +312,11 @@ export class Storage {
 
   // ---- reads (synchronous, durable data only) ----
 
-  /** Up to maxEntries durable records with zxid >= fromZxid, ascending (ZAB DIFF). */
-  readLogFrom(fromZxid: number, maxEntries: number): LogEntry[] {
+  /** Up to maxEntries durable records with zxid >= fromZxid, ascending, within maxBytes (at least one; ZAB DIFF). */
+  readLogFrom(fromZxid: number, maxEntries: number, maxBytes = this.options.readLogBytesMax): LogEntry[] {
     this.checkReadable()
     assert(Number.isSafeInteger(maxEntries) && maxEntries > 0, 'readLogFrom: maxEntries must be > 0')
-    return this.logReader.readFrom(fromZxid, maxEntries)
+    return this.logReader.readFrom(fromZxid, maxEntries, Math.min(maxBytes, this.options.readLogBytesMax))
   }
 
   /**

@@ -96,13 +96,16 @@ describe('Storage log', () => {
     expect(again.readLogFrom(7, 1)[0]!.data.byteLength).toBe(5)
   })
 
-  it('bounds readLogFrom by maxEntries and readLogBytesMax, returning at least one entry', async () => {
+  it('bounds readLogFrom by maxEntries, maxBytes and readLogBytesMax, returning at least one entry', async () => {
     const { storage } = openStorage(tempDataDir(), { readLogBytesMax: 2500 })
     storage.append(entries(1, 10, 1000))
     await durable(storage, 10)
     expect(storage.readLogFrom(1, 100).map((e) => e.zxid)).toEqual([1, 2])
     expect(storage.readLogFrom(4, 1).map((e) => e.zxid)).toEqual([4])
     expect(storage.readLogFrom(11, 5)).toEqual([])
+    // A caller's own byte bound, never above readLogBytesMax.
+    expect(storage.readLogFrom(1, 100, 1500).map((e) => e.zxid)).toEqual([1])
+    expect(storage.readLogFrom(1, 100, 1_000_000).map((e) => e.zxid)).toEqual([1, 2])
     const big = openStorage(tempDataDir(), { readLogBytesMax: 10 }).storage
     big.append(entries(1, 2, 1000))
     await durable(big, 2)
