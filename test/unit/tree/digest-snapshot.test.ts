@@ -98,43 +98,63 @@ describe('digest', () => {
   })
 })
 
+interface FuzzyRun {
+  leader: Leader
+  /** The snapshot's zxid: the last Txn applied when it was started. */
+  zxid: number
+  chunks: Uint8Array[]
+  /** The last Txn applied when the chunks ran out (a SNAP's SNAPEND carries it). */
+  endZxid: number
+  /** The leader's digest after each Txn. */
+  digestAt: Map<number, string>
+}
+
+/**
+ * Runs a workload, starting a snapshot after Txn number `startAt` and
+ * draining a few of its chunks (0-3, from `slices`) between the Txns that
+ * follow, as a server does per event-loop turn: a fuzzy snapshot.
+ */
+function fuzzySnapshot(steps: Step[], startAt: number, slices: number[]): FuzzyRun {
+  let commits = 0
+  let snap: { zxid: number; chunks: Generator<Uint8Array, void, void> } | undefined
+  let endZxid: number | undefined
+  const chunks: Uint8Array[] = []
+  const digestAt = new Map<number, string>()
+  const drain = (n: number, applied: number) => {
+    for (let i = 0; i < n && snap !== undefined && endZxid === undefined; i++) {
+      const c = snap.chunks.next()
+      if (c.done) endZxid = applied
+      else chunks.push(c.value)
+    }
+  }
+  const leader = build(steps, (l) => {
+    digestAt.set(l.tree.lastZxid, l.tree.digest())
+    // Tiny chunks (about one record each) so a snapshot spans many Txns.
+    if (commits++ === startAt % (steps.length + 1)) snap = l.tree.snapshot({ chunkBytes: 64 })
+    else drain(slices[commits % slices.length]!, l.tree.lastZxid)
+  })
+  snap ??= leader.tree.snapshot({ chunkBytes: 64 })
+  drain(Number.POSITIVE_INFINITY, leader.tree.lastZxid)
+  return { leader, zxid: snap.zxid, chunks, endZxid: endZxid!, digestAt }
+}
+
+const slicing = [workload, fc.nat(), fc.array(fc.nat(3), { minLength: 1, maxLength: 50 })] as const
+
 describe('fuzzy snapshot + log replay', () => {
   it('rebuilds the same tree and digest, whenever the snapshot starts and however it is sliced', () => {
     let fuzzy = 0
     fc.assert(
-      fc.property(
-        workload,
-        fc.nat(),
-        fc.array(fc.nat(3), { minLength: 1, maxLength: 50 }),
-        (steps, startAt, slices) => {
-          let commits = 0
-          let snap: { zxid: number; chunks: Generator<Uint8Array, void, void> } | undefined
-          const chunks: Uint8Array[] = []
-          const drain = (n: number) => {
-            for (let i = 0; i < n && snap !== undefined; i++) {
-              const c = snap.chunks.next()
-              if (c.done) return
-              chunks.push(c.value)
-            }
-          }
-          const l = build(steps, (leader) => {
-            // Tiny chunks (about one record each) so a snapshot spans many Txns.
-            if (commits++ === startAt % (steps.length + 1)) snap = leader.tree.snapshot({ chunkBytes: 64 })
-            // Between Txns the caller drains a few chunks (0-3), as a server does per event-loop turn.
-            else drain(slices[commits % slices.length]!)
-          })
-          snap ??= l.tree.snapshot({ chunkBytes: 64 })
-          drain(Number.POSITIVE_INFINITY)
-          if (l.log.at(-1)!.zxid > snap.zxid + 5) fuzzy++
-          const restored = DataTree.fromSnapshot(chunks)
-          expect(restored.lastZxid).toBe(snap.zxid)
-          for (const t of l.log) if (t.zxid > snap.zxid) restored.applyReplay(t)
-          expect(dumpTree(restored)).toEqual(dumpTree(l.tree))
-          expect(restored.digest()).toBe(l.tree.digest())
-          expect(restored.lastZxid).toBe(l.tree.lastZxid)
-          expect(restored.reapable(l.timeMs)).toEqual(l.tree.reapable(l.timeMs))
-        },
-      ),
+      fc.property(...slicing, (steps, startAt, slices) => {
+        const { leader: l, zxid, chunks } = fuzzySnapshot(steps, startAt, slices)
+        if (l.log.at(-1)!.zxid > zxid + 5) fuzzy++
+        const restored = DataTree.fromSnapshot(chunks)
+        expect(restored.lastZxid).toBe(zxid)
+        for (const t of l.log) if (t.zxid > zxid) restored.applyReplay(t)
+        expect(dumpTree(restored)).toEqual(dumpTree(l.tree))
+        expect(restored.digest()).toBe(l.tree.digest())
+        expect(restored.lastZxid).toBe(l.tree.lastZxid)
+        expect(restored.reapable(l.timeMs)).toEqual(l.tree.reapable(l.timeMs))
+      }),
       { numRuns: 1500 },
     )
     expect(fuzzy).toBeGreaterThan(500)
@@ -143,45 +163,20 @@ describe('fuzzy snapshot + log replay', () => {
   it('gives a TreeDb that replays through the fuzzy end, then applies strictly, the same digests (SNAP)', () => {
     let fuzzy = 0
     fc.assert(
-      fc.property(
-        workload,
-        fc.nat(),
-        fc.array(fc.nat(3), { minLength: 1, maxLength: 50 }),
-        (steps, startAt, slices) => {
-          let commits = 0
-          let snap: { zxid: number; chunks: Generator<Uint8Array, void, void> } | undefined
-          // What the leader had applied when the stream ran out: SNAPEND's endZxid.
-          let endZxid: number | undefined
-          const chunks: Uint8Array[] = []
-          const digestAt = new Map<number, string>()
-          const drain = (n: number, applied: number) => {
-            for (let i = 0; i < n && snap !== undefined && endZxid === undefined; i++) {
-              const c = snap.chunks.next()
-              if (c.done) endZxid = applied
-              else chunks.push(c.value)
-            }
-          }
-          const l = build(steps, (leader) => {
-            digestAt.set(leader.tree.lastZxid, leader.tree.digest())
-            if (commits++ === startAt % (steps.length + 1)) snap = leader.tree.snapshot({ chunkBytes: 64 })
-            else drain(slices[commits % slices.length]!, leader.tree.lastZxid)
-          })
-          snap ??= l.tree.snapshot({ chunkBytes: 64 })
-          drain(Number.POSITIVE_INFINITY, l.tree.lastZxid)
-          const end = endZxid!
-          if (end > snap.zxid) fuzzy++
-          const db = new TreeDb(DataTree.fromSnapshot(chunks))
-          db.replaceTree(db.tree, end)
-          for (const t of l.log) {
-            if (t.zxid <= snap.zxid) continue
-            db.apply(t.zxid, encodeTxn(t))
-            expect(db.lastZxid).toBe(t.zxid)
-            // From the fuzzy end on, the learner is exactly the leader at every zxid.
-            if (t.zxid >= end) expect(db.digest()).toBe(digestAt.get(t.zxid))
-          }
-          expect(dumpTree(db.tree)).toEqual(dumpTree(l.tree))
-        },
-      ),
+      fc.property(...slicing, (steps, startAt, slices) => {
+        const { leader: l, zxid, chunks, endZxid, digestAt } = fuzzySnapshot(steps, startAt, slices)
+        if (endZxid > zxid) fuzzy++
+        const db = new TreeDb(DataTree.fromSnapshot(chunks))
+        db.replaceTree(db.tree, endZxid)
+        for (const t of l.log) {
+          if (t.zxid <= zxid) continue
+          db.apply(t.zxid, encodeTxn(t))
+          expect(db.lastZxid).toBe(t.zxid)
+          // From the fuzzy end on, the learner is exactly the leader at every zxid.
+          if (t.zxid >= endZxid) expect(db.digest()).toBe(digestAt.get(t.zxid))
+        }
+        expect(dumpTree(db.tree)).toEqual(dumpTree(l.tree))
+      }),
       { numRuns: 1000 },
     )
     expect(fuzzy).toBeGreaterThan(300)

@@ -124,7 +124,8 @@ describe('synchronisation', () => {
     expect(g.sms.get(f2)!.digest()).toBe(g.sms.get(l2)!.digest())
   })
 
-  it('ACKs NEWLEADER only after the synced history, then currentEpoch, are durable (ZOOKEEPER-4646)', () => {
+  /** Server 2 (one entry, epoch 1), following server 3 after an election; LEADERINFO not yet seen. */
+  function followerOf3(): ZabPeer {
     const f = new ZabPeer({
       id: 2,
       voters: [1, 2, 3],
@@ -135,10 +136,15 @@ describe('synchronisation', () => {
       persisted: { acceptedEpoch: 1, currentEpoch: 1, snapshotZxid: 0, log: [entry(1, 1)] },
       snapshots: { takeSnapshot: () => ({ zxid: 0, chunks: [] }) },
     })
-    const from = 3
     const vote = { type: 'NOTIFICATION', leader: 3, zxid: zx(1, 1), peerEpoch: 1, round: 1 } as const
     f.step({ kind: 'message', from: 1, msg: { ...vote, state: 'FOLLOWING' } })
-    f.step({ kind: 'message', from, msg: { ...vote, state: 'LEADING' } })
+    f.step({ kind: 'message', from: 3, msg: { ...vote, state: 'LEADING' } })
+    return f
+  }
+
+  it('ACKs NEWLEADER only after the synced history, then currentEpoch, are durable (ZOOKEEPER-4646)', () => {
+    const f = followerOf3()
+    const from = 3
     expect(f.status().role).toBe('FOLLOWING')
     const info = f.step({ kind: 'message', from, msg: { type: 'LEADERINFO', newEpoch: 2 } })
     expect(info.persist?.meta).toEqual({ acceptedEpoch: 2 })
@@ -166,19 +172,7 @@ describe('synchronisation', () => {
 
   /** A follower of leader 3 in the sync phase (LEADERINFO accepted). */
   function syncingFollower(): ZabPeer {
-    const f = new ZabPeer({
-      id: 2,
-      voters: [1, 2, 3],
-      observers: [],
-      initLimitTicks: 10,
-      syncLimitTicks: 5,
-      prng: new Prng(1),
-      persisted: { acceptedEpoch: 1, currentEpoch: 1, snapshotZxid: 0, log: [entry(1, 1)] },
-      snapshots: { takeSnapshot: () => ({ zxid: 0, chunks: [] }) },
-    })
-    const vote = { type: 'NOTIFICATION', leader: 3, zxid: zx(1, 1), peerEpoch: 1, round: 1 } as const
-    f.step({ kind: 'message', from: 1, msg: { ...vote, state: 'FOLLOWING' } })
-    f.step({ kind: 'message', from: 3, msg: { ...vote, state: 'LEADING' } })
+    const f = followerOf3()
     f.step({ kind: 'message', from: 3, msg: { type: 'LEADERINFO', newEpoch: 2 } })
     return f
   }
