@@ -36,6 +36,7 @@ import {
   type Output,
   type PeerMessage,
   type PersistBatch,
+  payloadBytes,
   type Snapshot,
   type SnapshotStream,
   ZabPeer,
@@ -292,7 +293,7 @@ export class ZabReplicator implements Replicator {
   }
 
   private send(e: Envelope): void {
-    const streaming = this.snapSends.get(e.to)
+    const streaming = this.snapSends.size === 0 ? undefined : this.snapSends.get(e.to)
     if (streaming !== undefined) return this.holdBehindSnapshot(streaming, e)
     const conn = this.conns.get(e.to)
     if (conn === undefined) return
@@ -395,7 +396,8 @@ export class ZabReplicator implements Replicator {
 
   private holdBehindSnapshot(s: SnapshotSend, e: Envelope): void {
     s.held.push(e)
-    s.heldBytes += heldSize(e.msg)
+    // Its payload plus a little for the fixed fields and framing.
+    s.heldBytes += payloadBytes(e.msg) + 32
     if (s.heldBytes <= SNAP_HELD_BYTES_MAX) return
     this.logger.warn(
       { peer: s.to, heldBytes: s.heldBytes },
@@ -562,19 +564,5 @@ export class ZabReplicator implements Replicator {
       'Commit zxid': `0x${st.commitZxid.toString(16)}`,
       'Election round': st.round,
     }
-  }
-}
-
-/** Roughly what a held message will take on the wire (its payload). */
-function heldSize(m: PeerMessage): number {
-  switch (m.type) {
-    case 'PROPOSAL':
-    case 'INFORM':
-    case 'SNAPCHUNK':
-      return m.data.length + 32
-    case 'APP':
-      return m.payload.length + 32
-    default:
-      return 32
   }
 }

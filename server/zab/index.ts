@@ -13,6 +13,7 @@ export {
   type PeerMessage,
   PeerMessageDecodeError,
   type PeerMessageType,
+  payloadBytes,
 } from './messages.js'
 export type { Envelope, MetaWrite, Output, PersistBatch, ProposeResult, RoleEvent } from './output.js'
 export type { SnapshotStream } from './snapshot-stream.js'

@@ -286,7 +286,8 @@ export function encodePeerMessage(m: PeerMessage): Uint8Array {
   return w.done()
 }
 
-function payloadBytes(m: PeerMessage): number {
+/** The bytes a message carries beyond its fixed fields (entry data, chunk, app payload). */
+export function payloadBytes(m: PeerMessage): number {
   switch (m.type) {
     case 'PROPOSAL':
     case 'INFORM':
