@@ -39,18 +39,18 @@ interface SnapSent {
   gcMaxMs?: number
 }
 
-/** The leader's 'snapshot sent' line for this resync, if it sent one (Conclave at log level info). */
-function snapshotSent(dep: Deployment, leader: number): SnapSent | undefined {
-  const line = dep
+/** The leader's 'snapshot sent' lines (Conclave at log level info): how many, and the last one. */
+function snapshotsSent(dep: Deployment, leader: number): { count: number; last: SnapSent | undefined } {
+  const lines = dep
     .output(leader)
     .split('\n')
     .filter((l) => l.includes('"msg":"snapshot sent"'))
-    .at(-1)
-  if (line === undefined) return undefined
+  const line = lines.at(-1)
+  if (line === undefined) return { count: 0, last: undefined }
   try {
-    return JSON.parse(line) as SnapSent
+    return { count: lines.length, last: JSON.parse(line) as SnapSent }
   } catch {
-    return undefined
+    return { count: lines.length, last: undefined }
   }
 }
 
@@ -121,7 +121,8 @@ async function resyncRun(ctx: CaseContext, n: number): Promise<CaseResult> {
         const snapMs = await round(MANY_MISSED)
         stop = true
         await Promise.all(probes)
-        const snap = dep.target === 'conclave' ? snapshotSent(dep, leader) : undefined
+        const sent = dep.target === 'conclave' ? snapshotsSent(dep, leader) : undefined
+        const snap = sent?.last
         return {
           latency: reads.summary(),
           ops: reads.count,
@@ -130,6 +131,8 @@ async function resyncRun(ctx: CaseContext, n: number): Promise<CaseResult> {
             resyncFewMs: Math.round(diffMs),
             resyncManyMs: Math.round(snapMs),
             writeMaxMs: Math.round(writes.summary().max * 10) / 10,
+            // Conclave: 1 when the first round was a DIFF and the second a SNAP, as intended.
+            ...(sent === undefined ? {} : { snapsSent: sent.count }),
             ...(snap === undefined
               ? {}
               : {
