@@ -171,7 +171,8 @@ class State implements ServerState {
     }
     if (this.closed || this.cancelled)
       return new Promise((r) => this.storage.abortSnapshot(() => r(undefined)))
-    const zxidEnd = this.db.lastZxid
+    // Not just the last applied: a tree rebuilt from a fuzzy SNAP may hold more until replayed past it.
+    const zxidEnd = this.db.reflectsThrough
     await new Promise<void>((resolve, reject) =>
       this.storage.finishSnapshot(
         { zxidEnd, digest: zxidEnd === zxidStart ? this.db.digest() : '' },
@@ -239,7 +240,7 @@ export function createReplicator(
         const s = db.snapshot({ chunkBytes: SNAP_SOURCE_CHUNK_BYTES })
         return { zxid: s.zxid, chunks: iterate(s.chunks) }
       },
-      appliedZxid: () => db.lastZxid,
+      reflectsThrough: () => db.reflectsThrough,
       cancelSnapshot: () => state.cancelSnapshot(),
       restoreSnapshot: (s) => db.replaceTree(TreeDb.fromSnapshot(s.chunks), s.endZxid ?? s.zxid),
     },

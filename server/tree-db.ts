@@ -202,6 +202,15 @@ export class TreeDb implements Db {
     return out
   }
 
+  /**
+   * The highest zxid whose effects the tree may hold: the last one applied,
+   * or, until it has been replayed past, the end of the fuzzy snapshot it was
+   * rebuilt from. A snapshot taken from this tree may reflect up to here.
+   */
+  get reflectsThrough(): number {
+    return Math.max(this.lastZxid, this.fuzzyEndZxid)
+  }
+
   /** The tree may reflect entries up to `zxid` (a fuzzy snapshot): replay them instead of applying. */
   replayThrough(zxid: number): void {
     this.fuzzyEndZxid = Math.max(this.fuzzyEndZxid, zxid)

@@ -80,8 +80,12 @@ export interface ZabHost {
   snapshotZxid: number
   /** The application's snapshot at its last applied entry; chunks may be produced lazily (fuzzy). */
   takeSnapshot(): { zxid: number; chunks: Iterable<Uint8Array> }
-  /** The last entry the application has applied. */
-  appliedZxid(): number
+  /**
+   * The highest zxid whose effects the application's state may hold: the
+   * last applied, or the end of a fuzzy snapshot it was rebuilt from and has
+   * not replayed past yet. Ends a SNAP stream (its chunks hold no more).
+   */
+  reflectsThrough(): number
   /** Abandons the application's own snapshot being written (a SNAP is about to be installed). */
   cancelSnapshot(): void
   restoreSnapshot(s: Snapshot): void
@@ -362,8 +366,8 @@ export class ZabReplicator implements Replicator {
   }
 
   private finishSnapshot(s: SnapshotSend): void {
-    // Every chunk was written by now: nothing in them is newer than what is applied now.
-    const end = s.stream.end(this.host.appliedZxid())
+    // Every chunk was written by now: nothing in them is newer than what the tree may hold now.
+    const end = s.stream.end(this.host.reflectsThrough())
     this.transport.send(s.to, encodePeerMessage(end), s.conn)
     this.snapSends.delete(s.to)
     s.over = true

@@ -5,7 +5,7 @@
  * at once held the leader's event loop for seconds (1,000,000 znodes take
  * about 2.5 s to write out) and buffered the whole snapshot in memory. The
  * driver sends the SNAP header, then `next()` until it returns undefined,
- * then `end(appliedZxid)`; everything else it has for that learner waits
+ * then `end(reflectsThrough)`; everything else it has for that learner waits
  * behind the stream, so the learner sees the core's message order.
  *
  * Invariants: chunks are at most maxBytes each and numbered from 0 without
@@ -52,19 +52,23 @@ export class SnapshotStream {
     return { type: 'SNAPCHUNK', index: this.sent++, data }
   }
 
-  /** The closing SNAPEND; `appliedZxid` is the last entry applied when the source ran out. */
-  end(appliedZxid: number): Msg<'SNAPEND'> {
+  /**
+   * The closing SNAPEND. `reflectsThrough`: the highest zxid whose effects the
+   * state may hold when the source ran out — the last applied, or more if the
+   * state was itself rebuilt from a fuzzy snapshot not yet replayed past.
+   */
+  end(reflectsThrough: number): Msg<'SNAPEND'> {
     assert(!this.ended, 'snapshot stream ended twice')
-    assert(appliedZxid >= this.zxid, 'a snapshot cannot end before it began')
+    assert(reflectsThrough >= this.zxid, 'a snapshot cannot end before it began')
     this.ended = true
-    return { type: 'SNAPEND', chunkCount: this.sent, endZxid: appliedZxid }
+    return { type: 'SNAPEND', chunkCount: this.sent, endZxid: reflectsThrough }
   }
 
   /** Every message at once, for drivers that need no slicing (tests, the simulator). */
-  drain(appliedZxid: number): PeerMessage[] {
+  drain(reflectsThrough: number): PeerMessage[] {
     const out: PeerMessage[] = [this.header()]
     for (let m = this.next(); m !== undefined; m = this.next()) out.push(m)
-    out.push(this.end(appliedZxid))
+    out.push(this.end(reflectsThrough))
     return out
   }
 }

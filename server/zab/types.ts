@@ -72,8 +72,9 @@ export interface HistorySource {
  * (every entry the peer emitted in `commit` before this step: the driver
  * applies commits before the next step). The chunks may be produced lazily:
  * the core never iterates them, the driver streams them to the learner
- * (snapshot-stream.ts), and ends the stream with the last zxid applied by
- * then, which bounds what the chunks can reflect.
+ * (snapshot-stream.ts), and ends the stream with the highest zxid the state
+ * may reflect by then (the last applied, or the end of a fuzzy snapshot the
+ * state was rebuilt from and has not replayed past), which bounds the chunks.
  */
 export interface SnapshotSource {
   takeSnapshot(): { zxid: number; chunks: Iterable<Uint8Array> }

@@ -242,6 +242,11 @@ export class SimNode {
     if (conn !== undefined) this.net.send(this.id, to, conn, encodePeerMessage(msg))
   }
 
+  /** What a snapshot of the state machine may reflect: more than applied while it is still fuzzy. */
+  private reflectsThrough(): number {
+    return Math.max(this.sm.appliedZxid, this.sm.fuzzyEndZxid ?? 0)
+  }
+
   /** Sends 1-3 chunks per scheduler event; SNAPEND carries what is applied when the source runs out. */
   private startStream(to: ServerId, stream: SnapshotStream): void {
     const s = { stream, held: [] as Envelope[] }
@@ -258,7 +263,7 @@ export class SimNode {
           continue
         }
         this.streams.delete(to)
-        this.sendMessage(to, stream.end(this.sm.appliedZxid))
+        this.sendMessage(to, stream.end(this.reflectsThrough()))
         for (const env of s.held) this.send(env)
         return
       }

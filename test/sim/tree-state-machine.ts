@@ -90,7 +90,11 @@ export class TreeStateMachine implements SimStateMachine {
 
   snapshot(): Snapshot {
     const s = this.lazySnapshot()
-    return { zxid: s.zxid, chunks: [...s.chunks] }
+    // Rebuilt from a fuzzy snapshot and not yet past its end: so is this one.
+    const chunks = [...s.chunks]
+    return this.fuzzyEndZxid > s.zxid
+      ? { zxid: s.zxid, chunks, endZxid: this.fuzzyEndZxid }
+      : { zxid: s.zxid, chunks }
   }
 
   /** Written as the chunks are pulled (SNAP streams do so over many events): fuzzy. */

@@ -168,10 +168,13 @@ describe('fuzzy snapshot + log replay', () => {
         if (endZxid > zxid) fuzzy++
         const db = new TreeDb(DataTree.fromSnapshot(chunks))
         db.replaceTree(db.tree, endZxid)
+        // A snapshot of this tree, until it is replayed past the end, may reflect up to the end.
+        expect(db.reflectsThrough).toBe(Math.max(zxid, endZxid))
         for (const t of l.log) {
           if (t.zxid <= zxid) continue
           db.apply(t.zxid, encodeTxn(t))
           expect(db.lastZxid).toBe(t.zxid)
+          expect(db.reflectsThrough).toBe(Math.max(t.zxid, endZxid))
           // From the fuzzy end on, the learner is exactly the leader at every zxid.
           if (t.zxid >= endZxid) expect(db.digest()).toBe(digestAt.get(t.zxid))
         }
