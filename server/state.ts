@@ -234,12 +234,9 @@ export function createReplicator(
       log: state.pendingLog,
       snapshotZxid: state.snapshotZxid,
       // Lazy: the replicator streams the chunks in slices while the tree keeps changing.
-      takeSnapshot: () => {
-        // Chunks of a peer message's size: each is written out in about a millisecond, so
-        // the stream's slices keep to their budget (the storage default, 512 KiB, took ~8 ms).
-        const s = db.snapshot({ chunkBytes: SNAP_SOURCE_CHUNK_BYTES })
-        return { zxid: s.zxid, chunks: iterate(s.chunks) }
-      },
+      // Chunks of a peer message's size: each is written out in about a millisecond, so
+      // the stream's slices keep to their budget (the storage default, 512 KiB, took ~8 ms).
+      takeSnapshot: () => db.snapshot({ chunkBytes: SNAP_SOURCE_CHUNK_BYTES }),
       reflectsThrough: () => db.reflectsThrough,
       cancelSnapshot: () => state.cancelSnapshot(),
       restoreSnapshot: (s) => db.replaceTree(TreeDb.fromSnapshot(s.chunks), s.endZxid ?? s.zxid),
@@ -250,10 +247,6 @@ export function createReplicator(
   )
   watchFaultFile(zab, logger)
   return zab
-}
-
-function* iterate<T>(it: Iterator<T>): Generator<T> {
-  for (let r = it.next(); !r.done; r = it.next()) yield r.value
 }
 
 /**

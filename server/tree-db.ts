@@ -107,7 +107,7 @@ export class TreeDb implements Db {
    * rebuilt from a fuzzy snapshot, a SNAP or a stored one): they are
    * replayed idempotently, as recovery replays the log, not applied.
    */
-  private fuzzyEndZxid = 0
+  private fuzzyEnd = 0
 
   constructor(public tree: DataTree) {
     this.changes = new OutstandingChanges(tree)
@@ -168,7 +168,7 @@ export class TreeDb implements Db {
 
   apply(zxid: number, bytes: Uint8Array): ApplyOutcome {
     const txn = decodeTxn(bytes)
-    if (zxid <= this.fuzzyEndZxid) return this.applyOverFuzzy(zxid, txn)
+    if (zxid <= this.fuzzyEnd) return this.applyOverFuzzy(zxid, txn)
     const r = applyTxn(this.tree, txn)
     this.changes.applied(zxid)
     const out: ApplyOutcome = { sessionId: r.sessionId, cxid: r.cxid, result: r.result, changes: r.events }
@@ -208,12 +208,17 @@ export class TreeDb implements Db {
    * rebuilt from. A snapshot taken from this tree may reflect up to here.
    */
   get reflectsThrough(): number {
-    return Math.max(this.lastZxid, this.fuzzyEndZxid)
+    return Math.max(this.lastZxid, this.fuzzyEnd)
+  }
+
+  /** Entries up to here are replayed, not applied (0 when the tree never came from a fuzzy snapshot). */
+  get fuzzyEndZxid(): number {
+    return this.fuzzyEnd
   }
 
   /** The tree may reflect entries up to `zxid` (a fuzzy snapshot): replay them instead of applying. */
   replayThrough(zxid: number): void {
-    this.fuzzyEndZxid = Math.max(this.fuzzyEndZxid, zxid)
+    this.fuzzyEnd = Math.max(this.fuzzyEnd, zxid)
   }
 
   dropOutstanding(): void {
@@ -228,7 +233,7 @@ export class TreeDb implements Db {
     return this.tree.nextReapAtMs()
   }
 
-  snapshot(opts: { chunkBytes?: number } = {}): { zxid: number; chunks: Iterator<Uint8Array> } {
+  snapshot(opts: { chunkBytes?: number } = {}): { zxid: number; chunks: Generator<Uint8Array, void, void> } {
     return this.tree.snapshot(opts)
   }
 
@@ -240,7 +245,7 @@ export class TreeDb implements Db {
   replaceTree(tree: DataTree, fuzzyEndZxid = 0): void {
     this.tree = tree
     this.changes = new OutstandingChanges(tree)
-    this.fuzzyEndZxid = fuzzyEndZxid
+    this.fuzzyEnd = fuzzyEndZxid
   }
 
   /** An empty tree (a new server). */

@@ -52,7 +52,10 @@ export function closedSessionOf(data: Uint8Array): bigint | undefined {
 export class TreeStateMachine implements SimStateMachine {
   db = TreeDb.empty()
   appliedZxid = 0
-  fuzzyEndZxid = 0
+  /** Below this, the tree may be between states (rebuilt from a fuzzy snapshot): the db's own bound. */
+  get fuzzyEndZxid(): number {
+    return this.db.fuzzyEndZxid
+  }
   /** The outcome of the last apply, for the workload (replies) and the checker. */
   lastOutcome: ApplyOutcome | undefined
 
@@ -108,8 +111,7 @@ export class TreeStateMachine implements SimStateMachine {
   restore(s: Snapshot): void {
     const tree = TreeDb.fromSnapshot(s.chunks)
     assert(tree.lastZxid === s.zxid, `snapshot header zxid ${tree.lastZxid} != ${s.zxid}`)
-    this.fuzzyEndZxid = s.endZxid ?? s.zxid
-    this.db.replaceTree(tree, this.fuzzyEndZxid)
+    this.db.replaceTree(tree, s.endZxid ?? s.zxid)
     this.appliedZxid = s.zxid
     this.lastOutcome = undefined
   }
