@@ -76,6 +76,8 @@ function defaults(quick: boolean): BenchOptions {
     tickTime: 2000,
     watchRounds: quick ? 20 : 200,
     sessionCount: 500,
+    // Both servers' JITs take 2,000-3,000 sessions to reach their steady rate (measured: rounds of 500).
+    sessionWarmup: quick ? 100 : 2000,
     failoverRepeats: quick ? 2 : 5,
     memoryZnodes: quick ? [100_000] : [100_000, 1_000_000],
     scaleSessions: 10_000,

@@ -110,9 +110,6 @@ export const watchCase: BenchCase = {
   },
 }
 
-/** Sessions opened and closed before the measured rounds, so both servers have compiled their connect paths. */
-const SESSION_WARMUP = 100
-
 interface SessionRound {
   throughput: number
   open: Histogram
@@ -156,7 +153,7 @@ export const sessionCase: BenchCase = {
   deploys: ['standalone', 'ensemble'],
   async run(ctx) {
     const n = ctx.opts.sessionCount
-    await sessionRound(ctx, SESSION_WARMUP, {})
+    await sessionRound(ctx, ctx.opts.sessionWarmup, {})
     const errorNames: Record<string, number> = {}
     const rounds: SessionRound[] = []
     for (let r = 0; r < ctx.opts.repeats; r++) rounds.push(await sessionRound(ctx, n, errorNames))
@@ -190,7 +187,7 @@ export const sessionCase: BenchCase = {
         closeP99Ms: close.percentileMs(0.99),
       },
       notes: [
-        `latency: connect; 16 in flight; after ${SESSION_WARMUP} warm-up sessions; throughput: median of rounds`,
+        `latency: connect; 16 in flight; after ${ctx.opts.sessionWarmup} warm-up sessions; throughput: median of rounds`,
       ],
     }
   },

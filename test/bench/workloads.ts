@@ -42,6 +42,8 @@ export interface BenchOptions {
   tickTime: number
   watchRounds: number
   sessionCount: number
+  /** Sessions opened and closed before the measured rounds of the session case. */
+  sessionWarmup: number
   failoverRepeats: number
   memoryZnodes: number[]
   scaleSessions: number
