@@ -10,7 +10,9 @@
  * writes and no later ones. Replies leave in request order.
  *
  * Limits: outstanding requests per connection (reading pauses above the
- * limit and resumes below half of it); bytes queued to a client that does
+ * limit and resumes below half of it); writes in flight over the whole
+ * server (the host counts them, see write-throttle.ts, and pauses every
+ * connection through refreshReading); bytes queued to a client that does
  * not read (the connection is closed).
  */
 import type { Logger } from 'pino'
@@ -37,6 +39,11 @@ export interface ClientHandlerHost {
   readonly logger: Logger
   readonly outstandingRequestsMax: number
   readonly sendBufferBytesMax: number
+  /** Reading from every connection is paused (too many writes in flight on this server). */
+  readonly readingPaused: boolean
+  /** A write was submitted / a submitted write was answered or abandoned (one call each per write). */
+  writeStarted(): void
+  writeFinished(): void
   /** Handles a ConnectRequest; calls `accept` or `reject` (possibly later). */
   connect(h: ClientHandler, req: ConnectRequest): void
   /** Is this request a write (goes through the log)? */
@@ -62,6 +69,8 @@ export interface PendingRequest {
   packet: Uint8Array
   submitted: boolean
   reply: Reply | undefined
+  /** A submitted write the host counts as in flight (until answered or abandoned). */
+  inFlight?: boolean
 }
 
 type Phase = 'handshake' | 'connecting' | 'connected' | 'closed'
@@ -74,7 +83,10 @@ export class ClientHandler {
   private readonly queue: PendingRequest[] = []
   /** Packets that arrived before the session was established (clients pipeline auth and setWatches). */
   private early: Uint8Array[] = []
+  /** Too many requests outstanding on this connection. */
   private paused = false
+  /** What the connection was last told: paused here or by the host. */
+  private readingStopped = false
   private pumping = false
   private repump = false
   private readonly writer = new JuteWriter(1024)
@@ -153,7 +165,7 @@ export class ClientHandler {
     this.queue.push(entry)
     if (!this.paused && this.queue.length >= this.host.outstandingRequestsMax) {
       this.paused = true
-      this.conn.pauseReading()
+      this.refreshReading()
     }
     this.pump()
   }
@@ -168,7 +180,17 @@ export class ClientHandler {
     this.conn.send(w.finish())
     const early = this.early
     this.early = []
+    this.refreshReading()
     for (const p of early) this.onRequestPacket(p)
+  }
+
+  /** Pauses or resumes reading to match this connection's own limit and the host's. */
+  refreshReading(): void {
+    const stop = this.paused || this.host.readingPaused
+    if (stop === this.readingStopped || this.phase === 'closed') return
+    this.readingStopped = stop
+    if (stop) this.conn.pauseReading()
+    else this.conn.resumeReading()
   }
 
   /** Session refused (expired, wrong password): ZooKeeper answers timeOut 0, then closes. */
@@ -189,6 +211,10 @@ export class ClientHandler {
   /** A submitted write finished (committed and applied, or failed). */
   complete(entry: PendingRequest, reply: Reply): void {
     entry.reply = reply
+    if (entry.inFlight) {
+      entry.inFlight = false
+      this.host.writeFinished()
+    }
     this.pump()
   }
 
@@ -229,7 +255,7 @@ export class ClientHandler {
     }
     if (this.paused && this.queue.length < this.host.outstandingRequestsMax / 2) {
       this.paused = false
-      this.conn.resumeReading()
+      this.refreshReading()
     }
   }
 
@@ -247,6 +273,8 @@ export class ClientHandler {
       if (this.host.isWrite(e.req)) {
         if (!e.submitted) {
           e.submitted = true
+          e.inFlight = true
+          this.host.writeStarted()
           this.host.submitWrite(this, e)
           if (e.reply !== undefined) continue
         }
@@ -298,6 +326,11 @@ export class ClientHandler {
   private onClosed(reason: string): void {
     if (this.phase === 'closed') return
     this.phase = 'closed'
+    for (const e of this.queue) {
+      if (!e.inFlight) continue
+      e.inFlight = false
+      this.host.writeFinished()
+    }
     this.queue.length = 0
     this.host.closed(this, reason)
   }

@@ -35,6 +35,12 @@ export const ServerConfig = z
     sessionsMax: z.number().int().min(1).default(100_000),
     /** Requests one connection may have outstanding before we stop reading from it. */
     outstandingRequestsMax: z.number().int().min(1).max(100_000).default(1000),
+    /**
+     * Writes this server may have in flight over all its connections
+     * (ZooKeeper's name); at the limit it stops reading from clients until
+     * half are answered.
+     */
+    globalOutstandingLimit: z.number().int().min(1).max(1_000_000).default(1000),
     /** Largest packet accepted: 1 MiB of data plus room for headers, path and ACLs. */
     frameBytesMax: z
       .number()

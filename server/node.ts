@@ -42,6 +42,7 @@ import { SessionTracker } from './session/session-tracker.js'
 import { createReplicator, openState, type ServerState } from './state.js'
 import { WatchTable } from './watch/watch-table.js'
 import { toWriteRequest } from './write-requests.js'
+import { WriteThrottle } from './write-throttle.js'
 import { ZabReplicator } from './zab-replicator.js'
 
 export const VERSION = '0.1.0'
@@ -82,6 +83,7 @@ export class ServerNode implements ClientHandlerHost {
   private nextSyncId = 1
   /** Failed-prep replies waiting for the tree to catch up with the Txns prepped before them. */
   private readonly held = new HeldReplies()
+  private readonly throttle: WriteThrottle
 
   private constructor(
     readonly config: ServerConfig,
@@ -95,6 +97,18 @@ export class ServerNode implements ClientHandlerHost {
     this.sendBufferBytesMax = config.sendBufferBytesMax
     this.tracker = new SessionTracker(config.tickTime)
     this.ids = new SessionIdGenerator(config.serverId, Date.now())
+    this.throttle = new WriteThrottle(config.globalOutstandingLimit, {
+      logger,
+      logPendingBytes: () => state.storage.pendingBytes,
+      logThrottleBytes: state.storage.writeThrottleBytes,
+      proposes: () => this.isLeader(),
+      pauseReading: () => {
+        for (const h of this.handlers.values()) h.refreshReading()
+      },
+    })
+    // Each group commit (and each drain) may bring the log back under the throttle point.
+    state.storage.onDurable(() => this.throttle.release())
+    state.storage.onDrain(() => this.throttle.release())
     this.readCtx = {
       db: state.db,
       watches: this.watches,
@@ -231,6 +245,9 @@ export class ServerNode implements ClientHandlerHost {
 
   private tick(): void {
     const now = Date.now()
+    // Not reading from clients is this server's doing: their sessions stay alive meanwhile.
+    if (this.throttle.paused) for (const id of this.handlers.keys()) this.touch(id)
+    this.throttle.release()
     this.replicator.tick(now)
     if (!this.isLeader()) {
       if (this.touched.size > 0 && this.replicator.role !== 'looking') {
@@ -301,6 +318,23 @@ export class ServerNode implements ClientHandlerHost {
       this.closingSessions.add(h.sessionId)
       this.tracker.setClosing(h.sessionId)
     }
+    this.throttle.admit(() => this.routeWrite(h, entry))
+  }
+
+  get readingPaused(): boolean {
+    return this.throttle.paused
+  }
+
+  writeStarted(): void {
+    this.throttle.started()
+  }
+
+  writeFinished(): void {
+    this.throttle.finished()
+  }
+
+  /** A client's write, once admitted: refused while looking, forwarded by a follower, proposed by the leader. */
+  private routeWrite(h: ClientHandler, entry: PendingRequest): void {
     if (this.replicator.role === 'looking')
       return h.complete(entry, { err: ErrorCode.CONNECTION_LOSS, zxid: this.db.lastZxid })
     if (!this.isLeader()) {
@@ -393,8 +427,13 @@ export class ServerNode implements ClientHandlerHost {
       this.closingSessions.add(m.sessionId)
       this.tracker.setClosing(m.sessionId)
     }
-    const failed = this.prepAndPropose(req, m.sessionId, m.cxid, m.authIds)
-    if (failed !== undefined) this.sendFailed(from, m.sessionId, m.cxid, failed.reply, failed.barrier)
+    const term = this.replicator.epoch
+    this.throttle.admit(() => {
+      // Deferred past a change of leadership: the follower has answered its client already.
+      if (!this.isLeader() || this.replicator.epoch !== term) return
+      const failed = this.prepAndPropose(req, m.sessionId, m.cxid, m.authIds)
+      if (failed !== undefined) this.sendFailed(from, m.sessionId, m.cxid, failed.reply, failed.barrier)
+    })
   }
 
   /** The follower holds the reply until it has applied `barrier` (it rides the same link as the commits). */
@@ -444,6 +483,10 @@ export class ServerNode implements ClientHandlerHost {
 
   /** A write the server makes itself (session create/close, reaping). */
   private submitInternal(write: WriteRequest, sessionId: bigint): void {
+    this.throttle.admit(() => this.proposeInternal(write, sessionId))
+  }
+
+  private proposeInternal(write: WriteRequest, sessionId: bigint): void {
     if (!this.isLeader() || !this.historyApplied()) {
       if (write.kind === 'reap') this.reaping.delete(write.path)
       if (write.kind === 'createSession')
@@ -573,6 +616,8 @@ export class ServerNode implements ClientHandlerHost {
     // Txns prepped under an earlier leadership will never be applied by this one.
     if (role !== 'standalone') this.db.dropOutstanding()
     this.held.dropAll()
+    // Deferred writes go now, each the way the new role sends it (refused, forwarded or dropped).
+    this.throttle.flush()
     if (role === 'looking' && !this.config.readOnlyMode) {
       for (const h of this.handlers.values()) h.close('server lost its leader')
     }
@@ -634,6 +679,9 @@ export class ServerNode implements ClientHandlerHost {
       conclave_session_count: this.tracker.size,
       conclave_packets_received: this.stats.received,
       conclave_last_zxid: this.db.lastZxid,
+      conclave_writes_in_flight: this.throttle.inFlight,
+      conclave_writes_deferred: this.throttle.deferred,
+      conclave_reading_paused: this.throttle.paused ? 1 : 0,
       conclave_heap_used_bytes: mem.heapUsed,
       conclave_rss_bytes: mem.rss,
     }

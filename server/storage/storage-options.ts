@@ -28,6 +28,13 @@ export interface StorageLimits {
   pendingBytesMax: number
   /** Above this many pending bytes append/writeSnapshotChunk return false; onDrain fires below it again. */
   pendingBytesHighWater: number
+  /**
+   * Above this many pending bytes the server admits no more writes (a leader
+   * defers proposing them) until less than half of it is pending: its log
+   * falling behind slows clients down instead of reaching pendingBytesMax.
+   * A policy of the server, kept with the byte limits it is measured against.
+   */
+  writeThrottleBytes: number
   /** Largest single snapshot chunk. */
   snapshotChunkBytesMax: number
   /** Most snapshot bytes in one group commit (a bigger single chunk goes alone), so log appends are not held up. */
@@ -67,6 +74,7 @@ export const STORAGE_LIMIT_DEFAULTS: StorageLimits = {
   batchBytesMax: 8 * MiB,
   pendingBytesMax: 256 * MiB,
   pendingBytesHighWater: 8 * MiB,
+  writeThrottleBytes: 32 * MiB,
   snapshotChunkBytesMax: 4 * MiB,
   snapshotBytesPerCommitMax: 1 * MiB,
   readLogBytesMax: 64 * MiB,
@@ -79,6 +87,12 @@ export const SNAPSHOTS_RETAINED_DEFAULT = 3
 
 export function resolveStorageOptions(options: StorageOptions): ResolvedStorageOptions {
   const limits: StorageLimits = { ...STORAGE_LIMIT_DEFAULTS }
+  // Unless given, the throttle point follows smaller pending limits down (a quarter of them, never under the high water mark).
+  if (options.writeThrottleBytes === undefined && options.pendingBytesMax !== undefined)
+    limits.writeThrottleBytes = Math.max(
+      options.pendingBytesHighWater ?? limits.pendingBytesHighWater,
+      Math.min(limits.writeThrottleBytes, Math.floor(options.pendingBytesMax / 4)),
+    )
   for (const key of Object.keys(STORAGE_LIMIT_DEFAULTS) as (keyof StorageLimits)[]) {
     const value = options[key]
     if (value !== undefined) limits[key] = value
@@ -90,6 +104,11 @@ export function resolveStorageOptions(options: StorageOptions): ResolvedStorageO
   assert(
     limits.pendingBytesHighWater <= limits.pendingBytesMax,
     'pendingBytesHighWater must be <= pendingBytesMax',
+  )
+  assert(
+    limits.pendingBytesHighWater <= limits.writeThrottleBytes &&
+      limits.writeThrottleBytes <= limits.pendingBytesMax,
+    'writeThrottleBytes must be between pendingBytesHighWater and pendingBytesMax',
   )
   const snapshotsRetained = options.snapshotsRetained ?? SNAPSHOTS_RETAINED_DEFAULT
   assert(Number.isSafeInteger(snapshotsRetained) && snapshotsRetained >= 1, 'snapshotsRetained must be >= 1')

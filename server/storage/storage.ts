@@ -180,6 +180,11 @@ export class Storage {
     return this.issuedBytes
   }
 
+  /** Pending bytes above which the server should admit no more writes (see StorageLimits). */
+  get writeThrottleBytes(): number {
+    return this.options.writeThrottleBytes
+  }
+
   /** A misc meta value as last made durable. */
   getMeta(key: string): string | undefined {
     return this.durableMeta.get(key)

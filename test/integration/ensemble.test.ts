@@ -9,6 +9,8 @@
  * refused with NODE_EXISTS on a follower is followed by a read that finds
  * the node there.
  */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Client } from '../../client/index.js'
 import { OpCode } from '../../shared/opcodes.js'
@@ -16,7 +18,7 @@ import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { createRaces } from '../helpers/races.js'
 import { RawClient } from '../helpers/raw-client.js'
-import { waitFor } from '../helpers/wait.js'
+import { tempDir, waitFor } from '../helpers/wait.js'
 
 const OPEN = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }]
 
@@ -216,6 +218,59 @@ describe('3-node ensemble', () => {
     console.log(
       `SNAP at ${snap.zxid} ended at ${snap.endZxid} (${snap.chunks} chunks) with ${writes} writes going on`,
     )
+  })
+
+  it('a leader whose log is behind defers writes; followers forwarding them stop reading at their in-flight limit; all land in order', async () => {
+    const dir = tempDir('conclave-throttle-')
+    const cfg = join(dir.path, 'conclave.json')
+    writeFileSync(cfg, JSON.stringify({ globalOutstandingLimit: 8 }))
+    try {
+      ensemble = await startEnsemble({
+        extraArgs: ['--config', cfg, '--log-level', 'info'],
+        env: {
+          CONCLAVE_STORAGE_LIMITS: JSON.stringify({
+            pendingBytesHighWater: 2 ** 16,
+            writeThrottleBytes: 2 ** 18,
+          }),
+        },
+      })
+      const e = ensemble
+      const leader = await e.leader()
+      const follower = e.members.map((m) => m.id).find((id) => id !== leader)!
+      // Two sessions on a follower (their writes are forwarded), one on the leader.
+      const sessions = [
+        await connect(e.url(follower)),
+        await connect(e.url(follower)),
+        await connect(e.url(leader)),
+      ]
+      await sessions[2]!.create('/thr', '')
+      const N = 30
+      const big = 'x'.repeat(100 * 1024)
+      await Promise.all(
+        sessions.map((zk, k) =>
+          Promise.all(
+            Array.from({ length: N }, (_, i) =>
+              zk.create(`/thr/s${k}-`, `${i}:${big}`, { mode: 'persistentSequential' }),
+            ),
+          ),
+        ),
+      )
+      const output = (id: number) => e.members.find((m) => m.id === id)!.proc!.output()
+      expect(output(leader)).toContain("this server's log is behind; deferring writes")
+      expect(output(follower)).toContain('too many writes in flight; not reading from clients')
+      await sessions[0]!.sync('/thr')
+      const children = await sessions[0]!.getChildren('/thr')
+      expect(children.length).toBe(3 * N)
+      for (let k = 0; k < 3; k++) {
+        const mine = children.filter((c) => c.startsWith(`s${k}-`)).sort()
+        const order: string[] = []
+        for (const c of mine)
+          order.push(new TextDecoder().decode((await sessions[0]!.getData(`/thr/${c}`)).data).split(':')[0]!)
+        expect(order).toEqual(Array.from({ length: N }, (_, i) => String(i)))
+      }
+    } finally {
+      dir.remove()
+    }
   })
 
   it('a partitioned minority commits nothing and stops serving; the majority goes on', async () => {

@@ -1,12 +1,15 @@
 /**
  * Limits past which a real server refuses, clearly, and carries on:
- * connections per IP (maxClientCnxns) and sessions in total (sessionsMax).
+ * connections per IP (maxClientCnxns) and sessions in total (sessionsMax);
+ * and the ones past which it slows clients down instead: writes in flight
+ * (globalOutstandingLimit) and its log's backlog (writeThrottleBytes).
  * Packet size, data size and outstanding-request limits are covered in
  * server-bad-input.test.ts and the SDK suite.
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { Client } from '../../client/index.js'
 import { type ConclaveProcess, startConclave, stopAllConclave } from '../helpers/conclave.js'
 import { RawClient } from '../helpers/raw-client.js'
 import { tempDir, waitFor } from '../helpers/wait.js'
@@ -63,6 +66,71 @@ describe('server limits', () => {
     b.close()
   })
 
+  it('past globalOutstandingLimit and writeThrottleBytes it defers and stops reading, then takes every write in order', async () => {
+    const dir = tempDir('conclave-limits-')
+    dirs.push(dir)
+    const cfg = join(dir.path, 'conclave.json')
+    writeFileSync(cfg, JSON.stringify({ globalOutstandingLimit: 16 }))
+    // A log backlog of 256 KiB counts as behind: a few 100 KiB writes get there.
+    const s = await startConclave({
+      extraArgs: ['--config', cfg, '--log-level', 'info'],
+      env: {
+        CONCLAVE_STORAGE_LIMITS: JSON.stringify({
+          pendingBytesHighWater: 2 ** 16,
+          writeThrottleBytes: 2 ** 18,
+        }),
+      },
+    })
+    servers.push(s)
+    const sessions = await Promise.all(
+      Array.from({ length: 4 }, () => Client.connect(s.connectString, { sessionTimeoutMs: 10_000 })),
+    )
+    try {
+      await sessions[0]!.create('/thr', '')
+      const data = (k: number, i: number) => `${k}:${i}:${'x'.repeat(100 * 1024)}`
+      // 4 sessions x 40 writes of 100 KiB, all in flight at once: 160 > 16 in flight, 16 MB of log.
+      const N = 40
+      await Promise.all(
+        sessions.map((zk, k) =>
+          Promise.all(
+            Array.from({ length: N }, (_, i) =>
+              zk.create(`/thr/s${k}-`, data(k, i), { mode: 'persistentSequential' }),
+            ),
+          ),
+        ),
+      )
+      const out = s.output()
+      expect(out).toContain("this server's log is behind; deferring writes")
+      expect(out).toContain('log caught up; proposing deferred writes')
+      expect(out).toContain('too many writes in flight; not reading from clients')
+      expect(out).toContain('reading from clients again')
+      // Every write applied once, and each session's in the order it sent them.
+      const children = await sessions[1]!.getChildren('/thr')
+      expect(children.length).toBe(4 * N)
+      for (let k = 0; k < 4; k++) {
+        const mine = children
+          .filter((c) => c.startsWith(`s${k}-`))
+          .sort((a, b) => a.slice(-10).localeCompare(b.slice(-10)))
+        const order = []
+        for (const c of mine)
+          order.push(new TextDecoder().decode((await sessions[2]!.getData(`/thr/${c}`)).data).split(':')[1])
+        expect(order).toEqual(Array.from({ length: N }, (_, i) => String(i)))
+      }
+      const m = await waitFor(
+        async () => {
+          const r = await fetchMntr(s.port)
+          return r.get('conclave_writes_in_flight') === '0' && r.get('conclave_reading_paused') === '0'
+            ? r
+            : undefined
+        },
+        { what: 'nothing left in flight' },
+      )
+      expect(m.get('conclave_writes_deferred')).toBe('0')
+    } finally {
+      for (const zk of sessions) await zk.close()
+    }
+  })
+
   it('rejects a bad configuration value naming the field, the value and what is expected (exit 2)', async () => {
     const r = await import('node:child_process').then(({ spawnSync }) =>
       spawnSync(process.execPath, ['bin/conclave.js', 'server', '--tick-time', 'soon'], { encoding: 'utf8' }),
@@ -71,3 +139,22 @@ describe('server limits', () => {
     expect(r.stderr).toMatch(/tickTime \(got "soon"\)/)
   })
 })
+
+/** The mntr four-letter word, as key → value. */
+async function fetchMntr(port: number): Promise<Map<string, string>> {
+  const { connect } = await import('node:net')
+  const text = await new Promise<string>((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1', () => sock.write('mntr'))
+    let buf = ''
+    sock.on('data', (c) => (buf += c.toString()))
+    sock.on('end', () => resolve(buf))
+    sock.on('error', reject)
+    sock.setTimeout(5000, () => sock.destroy(new Error('mntr timed out')))
+  })
+  return new Map(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t') as [string, string]),
+  )
+}
