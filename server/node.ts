@@ -158,7 +158,33 @@ export class ServerNode implements ClientHandlerHost {
       syncDone: (id: number) => this.finishSync(id, ErrorCode.OK),
       syncFailed: (id: number) => this.finishSync(id, ErrorCode.CONNECTION_LOSS),
       fatal: (err: Error) => this.fatal(err),
+      restored: () => this.onRestored(),
     }
+  }
+
+  /**
+   * A SNAP replaced the tree: the session table is the new tree's (sessions
+   * created while this server was behind arrive only in it, and must be able
+   * to move here); a connect waiting for its createSession is answered if
+   * the snapshot holds the session.
+   */
+  private onRestored(): void {
+    this.tracker = new SessionTracker(this.config.tickTime)
+    this.restoreSessions()
+    for (const id of this.pendingConnects.keys()) {
+      const s = this.tracker.get(id)
+      if (s !== undefined) this.acceptPending(id, s.timeoutMs)
+    }
+  }
+
+  /** A session this server's client asked for exists now: the client gets its ConnectResponse. */
+  private acceptPending(id: bigint, timeoutMs: number): void {
+    const pending = this.pendingConnects.get(id)
+    if (pending === undefined) return
+    this.pendingConnects.delete(id)
+    this.handlers.set(id, pending.handler)
+    pending.handler.accept(id, timeoutMs, sessionPassword(this.secret, id))
+    this.logger.debug({ component: 'session', session: hex(id), timeoutMs }, 'session created')
   }
 
   private restoreSessions(): void {
@@ -521,13 +547,7 @@ export class ServerNode implements ClientHandlerHost {
     if (out.sessionCreated !== undefined) {
       const { id, timeoutMs } = out.sessionCreated
       this.tracker.add(id, timeoutMs, Date.now())
-      const pending = this.pendingConnects.get(id)
-      if (pending !== undefined) {
-        this.pendingConnects.delete(id)
-        this.handlers.set(id, pending.handler)
-        pending.handler.accept(id, timeoutMs, sessionPassword(this.secret, id))
-        this.logger.debug({ component: 'session', session: hex(id), timeoutMs }, 'session created')
-      }
+      this.acceptPending(id, timeoutMs)
       return
     }
     if (out.sessionClosed !== undefined) {

@@ -28,6 +28,8 @@ export interface ReplicatorEvents {
   syncFailed?(requestId: number): void
   /** A durability or protocol failure this server must not continue from. */
   fatal(err: Error): void
+  /** The tree was replaced by a snapshot from the leader (SNAP): state derived from it is stale. */
+  restored?(): void
 }
 
 export interface Replicator {

@@ -239,7 +239,10 @@ export function createReplicator(
       takeSnapshot: () => db.snapshot({ chunkBytes: SNAP_SOURCE_CHUNK_BYTES }),
       reflectsThrough: () => db.reflectsThrough,
       cancelSnapshot: () => state.cancelSnapshot(),
-      restoreSnapshot: (s) => db.replaceTree(TreeDb.fromSnapshot(s.chunks), s.endZxid ?? s.zxid),
+      restoreSnapshot: (s) => {
+        db.replaceTree(TreeDb.fromSnapshot(s.chunks), s.endZxid ?? s.zxid)
+        events.restored?.()
+      },
     },
     events,
     logger.child({ component: 'zab' }),

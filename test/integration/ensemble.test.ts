@@ -157,6 +157,9 @@ describe('3-node ensemble', () => {
       await c.multi(ops)
     }
     await e.kill9(follower)
+    // A session the follower learns of only from the SNAP: it must be able to move there.
+    const moving = await connect(e.url(leader), 20_000)
+    await moving.create('/fz-eph', 'mine', { mode: 'ephemeral' })
     // More than the leader's 500 in-memory committed entries: the follower will need a SNAP.
     const pending: Promise<unknown>[] = []
     for (let i = 0; i < 700; i++) pending.push(c.setData(`/fz/n${i}`, `before ${i}`))
@@ -211,6 +214,14 @@ describe('3-node ensemble', () => {
       await f.close()
     }
     await converged()
+    const moved = await Client.connect(e.url(follower), {
+      sessionId: moving.sessionId,
+      sessionPassword: moving.sessionPassword,
+      connectTimeoutMs: 10_000,
+    })
+    clients.push(moved)
+    expect(moved.sessionId).toBe(moving.sessionId)
+    expect((await moved.getData('/fz-eph')).stat.ephemeralOwner).toBe(moving.sessionId)
     // Restarted from what it persisted (the fuzzy snapshot and the log after it): still the same tree.
     await e.kill9(follower)
     await e.start(follower)
