@@ -640,6 +640,8 @@ export class ServerNode implements ClientHandlerHost {
     this.throttle.flush()
     if (role === 'looking' && !this.config.readOnlyMode) {
       for (const h of this.handlers.values()) h.close('server lost its leader')
+      // A connect waiting for its createSession: that proposal died with the leadership.
+      for (const p of this.pendingConnects.values()) p.handler.close('server lost its leader')
     }
     if (role === 'leading') {
       // The session table is the tree's; expiry state from an earlier term is stale.

@@ -13,7 +13,9 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Client } from '../../client/index.js'
+import { JuteWriter } from '../../shared/jute.js'
 import { OpCode } from '../../shared/opcodes.js'
+import { encodeConnectRequest } from '../../shared/records.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { createRaces } from '../helpers/races.js'
@@ -281,6 +283,35 @@ describe('3-node ensemble', () => {
       }
     } finally {
       dir.remove()
+    }
+  })
+
+  it('a follower that loses its leader closes a connection still waiting for its session', async () => {
+    ensemble = await startEnsemble()
+    const e = ensemble
+    const leader = await e.leader()
+    const follower = e.members.find((m) => m.id !== leader)!
+    const frozen = e.members.find((m) => m.id === leader)!.proc!.child
+    frozen.kill('SIGSTOP')
+    try {
+      // A ZooKeeper client (TCP framing) asks the follower for a session; its createSession
+      // goes to the frozen leader. Once the follower gives up on that leader, the connection
+      // must close (the client then tries another server) rather than wait forever.
+      const raw = await RawClient.connect(follower.clientPort)
+      const w = new JuteWriter()
+      encodeConnectRequest(w, {
+        protocolVersion: 0,
+        lastZxidSeen: 0n,
+        timeOut: 10_000,
+        sessionId: 0n,
+        passwd: new Uint8Array(16),
+        readOnly: false,
+      })
+      raw.sendPacket(w.finish())
+      await raw.waitClosed(15_000)
+      expect(raw.packets.length).toBe(0)
+    } finally {
+      frozen.kill('SIGCONT')
     }
   })
 
