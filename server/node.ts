@@ -50,6 +50,8 @@ export const VERSION = '0.1.0'
 interface PendingConnect {
   handler: ClientHandler
   timeoutMs: number
+  /** Past this (the negotiated session timeout from the request), the connection is closed. */
+  deadline: number
 }
 
 export class ServerNode implements ClientHandlerHost {
@@ -236,7 +238,7 @@ export class ServerNode implements ClientHandlerHost {
       return h.close(`too many sessions (sessionsMax=${this.config.sessionsMax})`)
     }
     const id = this.ids.take((x) => this.db.hasSession(x) || this.pendingConnects.has(x))
-    this.pendingConnects.set(id, { handler: h, timeoutMs })
+    this.pendingConnects.set(id, { handler: h, timeoutMs, deadline: Date.now() + timeoutMs })
     if (this.isLeader()) this.submitInternal({ kind: 'createSession', sessionId: id, timeoutMs }, id)
     else this.replicator.toLeader(encodeForward({ kind: 'createSession', sessionId: id, timeoutMs }))
   }
@@ -274,6 +276,10 @@ export class ServerNode implements ClientHandlerHost {
     // Not reading from clients is this server's doing: their sessions stay alive meanwhile.
     if (this.throttle.paused) for (const id of this.handlers.keys()) this.touch(id)
     this.throttle.release()
+    // A createSession that has not committed within the session timeout was lost on the
+    // way (a leader that dropped it, or died): the client should try again, not wait.
+    for (const p of this.pendingConnects.values())
+      if (now > p.deadline) p.handler.close('session not created within its timeout')
     this.replicator.tick(now)
     if (!this.isLeader()) {
       if (this.touched.size > 0 && this.replicator.role !== 'looking') {

@@ -315,6 +315,42 @@ describe('3-node ensemble', () => {
     }
   })
 
+  it('closes a connection whose session is not created within its session timeout', async () => {
+    // A follower slow to notice its leader is gone (syncLimit of 50 ticks = 10 s): the
+    // pending connect's own deadline (the negotiated 1 s session timeout) ends it first.
+    const dir = tempDir('conclave-connect-')
+    const cfg = join(dir.path, 'conclave.json')
+    writeFileSync(cfg, JSON.stringify({ syncLimit: 50 }))
+    try {
+      ensemble = await startEnsemble({ extraArgs: ['--config', cfg] })
+      const e = ensemble
+      const leader = await e.leader()
+      const follower = e.members.find((m) => m.id !== leader)!
+      const frozen = e.members.find((m) => m.id === leader)!.proc!.child
+      frozen.kill('SIGSTOP')
+      try {
+        const raw = await RawClient.connect(follower.clientPort)
+        const w = new JuteWriter()
+        encodeConnectRequest(w, {
+          protocolVersion: 0,
+          lastZxidSeen: 0n,
+          timeOut: 1000,
+          sessionId: 0n,
+          passwd: new Uint8Array(16),
+          readOnly: false,
+        })
+        raw.sendPacket(w.finish())
+        await raw.waitClosed(5000)
+        expect(raw.packets.length).toBe(0)
+        expect((await e.status(follower.id)).Mode).toBe('follower')
+      } finally {
+        frozen.kill('SIGCONT')
+      }
+    } finally {
+      dir.remove()
+    }
+  })
+
   it('a partitioned minority commits nothing and stops serving; the majority goes on', async () => {
     ensemble = await startEnsemble()
     const e = ensemble
