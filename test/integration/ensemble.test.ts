@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Client } from '../../client/index.js'
 import { JuteWriter } from '../../shared/jute.js'
-import { OpCode } from '../../shared/opcodes.js'
+import { OpCode, Xid } from '../../shared/opcodes.js'
 import { encodeConnectRequest } from '../../shared/records.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
@@ -281,6 +281,62 @@ describe('3-node ensemble', () => {
           order.push(new TextDecoder().decode((await sessions[0]!.getData(`/thr/${c}`)).data).split(':')[0]!)
         expect(order).toEqual(Array.from({ length: N }, (_, i) => String(i)))
       }
+    } finally {
+      dir.remove()
+    }
+  })
+
+  it('while the leader disk stalls, writes wait and paused followers keep their clients’ sessions alive', async () => {
+    const dir = tempDir('conclave-stall-')
+    const cfg = join(dir.path, 'conclave.json')
+    writeFileSync(cfg, JSON.stringify({ globalOutstandingLimit: 8 }))
+    try {
+      ensemble = await startEnsemble({
+        extraArgs: ['--config', cfg, '--log-level', 'info'],
+        env: {
+          CONCLAVE_STORAGE_STALL_FILE: 'stall.json',
+          CONCLAVE_STORAGE_LIMITS: JSON.stringify({
+            pendingBytesHighWater: 2 ** 16,
+            writeThrottleBytes: 2 ** 18,
+          }),
+        },
+      })
+      const e = ensemble
+      const leaderId = await e.leader()
+      const lead = e.members.find((m) => m.id === leaderId)!
+      const follower = e.members.find((m) => m.id !== leaderId)!
+      // An idle ZooKeeper client with a 1 s session on the follower, pinging every 300 ms.
+      const idle = await RawClient.session(follower.clientPort, 1000)
+      const writer = await connect(e.url(follower.id))
+      await writer.create('/stall', '')
+      // The leader's disk stands still for 2 s: followers ACK, so the first writes commit, but
+      // the leader's log backlog passes 256 KiB and it defers the rest; the follower, with
+      // more than 8 writes in flight, stops reading from its clients, the idle one included.
+      writeFileSync(join(lead.proc!.dataDir, 'stall.json'), JSON.stringify({ until: Date.now() + 2000 }))
+      let pinging = true
+      const pinger = (async () => {
+        while (pinging && !idle.closed) {
+          idle.sendRequest(Xid.ping, { op: OpCode.ping })
+          await new Promise((r) => setTimeout(r, 300))
+        }
+      })()
+      const big = 'x'.repeat(100 * 1024)
+      const t0 = Date.now()
+      await Promise.all(Array.from({ length: 40 }, (_, i) => writer.create(`/stall/n${i}`, big)))
+      const tookMs = Date.now() - t0
+      pinging = false
+      await pinger
+      expect(tookMs).toBeGreaterThan(1500)
+      expect(lead.proc!.output()).toContain("this server's log is behind; deferring writes")
+      expect(follower.proc!.output()).toContain('too many writes in flight; not reading from clients')
+      // Unread for ~2 s, twice its timeout, the idle session is alive: it answers a read.
+      // (The writer's session has the 4 s maximum: it hears no ping reply for 2 s, under
+      // the 2/3 of it after which a client gives up on a connection.)
+      expect(idle.closed).toBe(false)
+      idle.sendRequest(7, { op: OpCode.exists, path: '/stall', watch: false })
+      expect((await idle.reply(7, 5000)).err).toBe(0)
+      expect(lead.proc!.output()).not.toContain('"session expired"')
+      idle.close()
     } finally {
       dir.remove()
     }
