@@ -45,8 +45,8 @@ export class RawClient {
     return c
   }
 
-  /** Connects and completes the session handshake. */
-  static async session(port: number, timeoutMs = 10_000): Promise<RawClient> {
+  /** Connects and sends a ConnectRequest for a new session, without waiting for the answer. */
+  static async askSession(port: number, timeoutMs = 10_000): Promise<RawClient> {
     const c = await RawClient.connect(port)
     const w = new JuteWriter()
     encodeConnectRequest(w, {
@@ -58,6 +58,12 @@ export class RawClient {
       readOnly: false,
     })
     c.sendPacket(w.finish())
+    return c
+  }
+
+  /** Connects and completes the session handshake. */
+  static async session(port: number, timeoutMs = 10_000): Promise<RawClient> {
+    const c = await RawClient.askSession(port, timeoutMs)
     await waitFor(() => c.packets.length > 0 || c.closed, { what: 'ConnectResponse' })
     const res = decodeConnectResponse(c.packets.shift()!)
     if (res.timeOut <= 0) throw new Error('session refused')

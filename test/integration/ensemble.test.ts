@@ -13,9 +13,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Client } from '../../client/index.js'
-import { JuteWriter } from '../../shared/jute.js'
 import { OpCode, Xid } from '../../shared/opcodes.js'
-import { encodeConnectRequest } from '../../shared/records.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { createRaces } from '../helpers/races.js'
@@ -344,31 +342,12 @@ describe('3-node ensemble', () => {
 
   it('a follower that loses its leader closes a connection still waiting for its session', async () => {
     ensemble = await startEnsemble()
-    const e = ensemble
-    const leader = await e.leader()
-    const follower = e.members.find((m) => m.id !== leader)!
-    const frozen = e.members.find((m) => m.id === leader)!.proc!.child
-    frozen.kill('SIGSTOP')
-    try {
-      // A ZooKeeper client (TCP framing) asks the follower for a session; its createSession
-      // goes to the frozen leader. Once the follower gives up on that leader, the connection
-      // must close (the client then tries another server) rather than wait forever.
-      const raw = await RawClient.connect(follower.clientPort)
-      const w = new JuteWriter()
-      encodeConnectRequest(w, {
-        protocolVersion: 0,
-        lastZxidSeen: 0n,
-        timeOut: 10_000,
-        sessionId: 0n,
-        passwd: new Uint8Array(16),
-        readOnly: false,
-      })
-      raw.sendPacket(w.finish())
+    // Once the follower gives up on the frozen leader (syncLimit), the connection closes
+    // (the client then tries another server) rather than wait forever.
+    await askFollowerWhileLeaderFrozen(ensemble, 10_000, async (raw) => {
       await raw.waitClosed(15_000)
       expect(raw.packets.length).toBe(0)
-    } finally {
-      frozen.kill('SIGCONT')
-    }
+    })
   })
 
   it('closes a connection whose session is not created within its session timeout', async () => {
@@ -380,28 +359,11 @@ describe('3-node ensemble', () => {
     try {
       ensemble = await startEnsemble({ extraArgs: ['--config', cfg] })
       const e = ensemble
-      const leader = await e.leader()
-      const follower = e.members.find((m) => m.id !== leader)!
-      const frozen = e.members.find((m) => m.id === leader)!.proc!.child
-      frozen.kill('SIGSTOP')
-      try {
-        const raw = await RawClient.connect(follower.clientPort)
-        const w = new JuteWriter()
-        encodeConnectRequest(w, {
-          protocolVersion: 0,
-          lastZxidSeen: 0n,
-          timeOut: 1000,
-          sessionId: 0n,
-          passwd: new Uint8Array(16),
-          readOnly: false,
-        })
-        raw.sendPacket(w.finish())
+      await askFollowerWhileLeaderFrozen(e, 1000, async (raw, follower) => {
         await raw.waitClosed(5000)
         expect(raw.packets.length).toBe(0)
-        expect((await e.status(follower.id)).Mode).toBe('follower')
-      } finally {
-        frozen.kill('SIGCONT')
-      }
+        expect((await e.status(follower)).Mode).toBe('follower')
+      })
     } finally {
       dir.remove()
     }
@@ -495,3 +457,26 @@ describe('3-node ensemble', () => {
     expect(Date.now() - vanishedAt).toBeGreaterThanOrEqual(1500)
   })
 })
+
+/**
+ * Freezes the leader (SIGSTOP), has a ZooKeeper client (TCP framing) ask a
+ * follower for a session with this timeout (its createSession goes to the
+ * frozen leader), runs `check`, and thaws the leader.
+ */
+async function askFollowerWhileLeaderFrozen(
+  e: Ensemble,
+  sessionTimeoutMs: number,
+  check: (raw: RawClient, follower: number) => Promise<void>,
+): Promise<void> {
+  const leader = await e.leader()
+  const follower = e.members.find((m) => m.id !== leader)!
+  const frozen = e.members.find((m) => m.id === leader)!.proc!.child
+  frozen.kill('SIGSTOP')
+  try {
+    const raw = await RawClient.askSession(follower.clientPort, sessionTimeoutMs)
+    await check(raw, follower.id)
+    raw.close()
+  } finally {
+    frozen.kill('SIGCONT')
+  }
+}
