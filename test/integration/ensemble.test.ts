@@ -39,7 +39,25 @@ afterEach(async () => {
   for (const c of clients.splice(0)) await c.close().catch(() => {})
   await ensemble?.stop()
   ensemble = undefined
+  for (const d of configDirs.splice(0)) d.remove()
 })
+
+const configDirs: { remove(): void }[] = []
+
+/** Starts an ensemble whose members also read `config` from a file (removed after the test). */
+function startEnsembleWith(
+  config: object,
+  opts: Parameters<typeof startEnsemble>[0] = {},
+): Promise<Ensemble> {
+  const dir = tempDir('conclave-config-')
+  configDirs.push(dir)
+  const file = join(dir.path, 'conclave.json')
+  writeFileSync(file, JSON.stringify(config))
+  return startEnsemble({ ...opts, extraArgs: ['--config', file, ...(opts.extraArgs ?? [])] })
+}
+
+/** A log backlog of 256 KiB counts as behind: a few 100 KiB writes get a leader there. */
+const SMALL_THROTTLE = JSON.stringify({ pendingBytesHighWater: 2 ** 16, writeThrottleBytes: 2 ** 18 })
 
 afterAll(stopAllConclave)
 
@@ -232,112 +250,90 @@ describe('3-node ensemble', () => {
   })
 
   it('a leader whose log is behind defers writes; followers forwarding them stop reading at their in-flight limit; all land in order', async () => {
-    const dir = tempDir('conclave-throttle-')
-    const cfg = join(dir.path, 'conclave.json')
-    writeFileSync(cfg, JSON.stringify({ globalOutstandingLimit: 8 }))
-    try {
-      ensemble = await startEnsemble({
-        extraArgs: ['--config', cfg, '--log-level', 'info'],
-        env: {
-          CONCLAVE_STORAGE_LIMITS: JSON.stringify({
-            pendingBytesHighWater: 2 ** 16,
-            writeThrottleBytes: 2 ** 18,
-          }),
-        },
-      })
-      const e = ensemble
-      const leader = await e.leader()
-      const follower = e.members.map((m) => m.id).find((id) => id !== leader)!
-      // Two sessions on a follower (their writes are forwarded), one on the leader.
-      const sessions = [
-        await connect(e.url(follower)),
-        await connect(e.url(follower)),
-        await connect(e.url(leader)),
-      ]
-      await sessions[2]!.create('/thr', '')
-      const N = 30
-      const big = 'x'.repeat(100 * 1024)
-      await Promise.all(
-        sessions.map((zk, k) =>
-          Promise.all(
-            Array.from({ length: N }, (_, i) =>
-              zk.create(`/thr/s${k}-`, `${i}:${big}`, { mode: 'persistentSequential' }),
-            ),
+    ensemble = await startEnsembleWith(
+      { globalOutstandingLimit: 8 },
+      { extraArgs: ['--log-level', 'info'], env: { CONCLAVE_STORAGE_LIMITS: SMALL_THROTTLE } },
+    )
+    const e = ensemble
+    const leader = await e.leader()
+    const follower = e.members.map((m) => m.id).find((id) => id !== leader)!
+    // Two sessions on a follower (their writes are forwarded), one on the leader.
+    const sessions = [
+      await connect(e.url(follower)),
+      await connect(e.url(follower)),
+      await connect(e.url(leader)),
+    ]
+    await sessions[2]!.create('/thr', '')
+    const N = 30
+    const big = 'x'.repeat(100 * 1024)
+    await Promise.all(
+      sessions.map((zk, k) =>
+        Promise.all(
+          Array.from({ length: N }, (_, i) =>
+            zk.create(`/thr/s${k}-`, `${i}:${big}`, { mode: 'persistentSequential' }),
           ),
         ),
-      )
-      const output = (id: number) => e.members.find((m) => m.id === id)!.proc!.output()
-      expect(output(leader)).toContain("this server's log is behind; deferring writes")
-      expect(output(follower)).toContain('too many writes in flight; not reading from clients')
-      await sessions[0]!.sync('/thr')
-      const children = await sessions[0]!.getChildren('/thr')
-      expect(children.length).toBe(3 * N)
-      for (let k = 0; k < 3; k++) {
-        const mine = children.filter((c) => c.startsWith(`s${k}-`)).sort()
-        const order: string[] = []
-        for (const c of mine)
-          order.push(new TextDecoder().decode((await sessions[0]!.getData(`/thr/${c}`)).data).split(':')[0]!)
-        expect(order).toEqual(Array.from({ length: N }, (_, i) => String(i)))
-      }
-    } finally {
-      dir.remove()
+      ),
+    )
+    const output = (id: number) => e.members.find((m) => m.id === id)!.proc!.output()
+    expect(output(leader)).toContain("this server's log is behind; deferring writes")
+    expect(output(follower)).toContain('too many writes in flight; not reading from clients')
+    await sessions[0]!.sync('/thr')
+    const children = await sessions[0]!.getChildren('/thr')
+    expect(children.length).toBe(3 * N)
+    for (let k = 0; k < 3; k++) {
+      const mine = children.filter((c) => c.startsWith(`s${k}-`)).sort()
+      const order: string[] = []
+      for (const c of mine)
+        order.push(new TextDecoder().decode((await sessions[0]!.getData(`/thr/${c}`)).data).split(':')[0]!)
+      expect(order).toEqual(Array.from({ length: N }, (_, i) => String(i)))
     }
   })
 
   it('while the leader disk stalls, writes wait and paused followers keep their clients’ sessions alive', async () => {
-    const dir = tempDir('conclave-stall-')
-    const cfg = join(dir.path, 'conclave.json')
-    writeFileSync(cfg, JSON.stringify({ globalOutstandingLimit: 8 }))
-    try {
-      ensemble = await startEnsemble({
-        extraArgs: ['--config', cfg, '--log-level', 'info'],
-        env: {
-          CONCLAVE_STORAGE_STALL_FILE: 'stall.json',
-          CONCLAVE_STORAGE_LIMITS: JSON.stringify({
-            pendingBytesHighWater: 2 ** 16,
-            writeThrottleBytes: 2 ** 18,
-          }),
-        },
-      })
-      const e = ensemble
-      const leaderId = await e.leader()
-      const lead = e.members.find((m) => m.id === leaderId)!
-      const follower = e.members.find((m) => m.id !== leaderId)!
-      // An idle ZooKeeper client with a 1 s session on the follower, pinging every 300 ms.
-      const idle = await RawClient.session(follower.clientPort, 1000)
-      const writer = await connect(e.url(follower.id))
-      await writer.create('/stall', '')
-      // The leader's disk stands still for 2 s: followers ACK, so the first writes commit, but
-      // the leader's log backlog passes 256 KiB and it defers the rest; the follower, with
-      // more than 8 writes in flight, stops reading from its clients, the idle one included.
-      writeFileSync(join(lead.proc!.dataDir, 'stall.json'), JSON.stringify({ until: Date.now() + 2000 }))
-      let pinging = true
-      const pinger = (async () => {
-        while (pinging && !idle.closed) {
-          idle.sendRequest(Xid.ping, { op: OpCode.ping })
-          await new Promise((r) => setTimeout(r, 300))
-        }
-      })()
-      const big = 'x'.repeat(100 * 1024)
-      const t0 = Date.now()
-      await Promise.all(Array.from({ length: 40 }, (_, i) => writer.create(`/stall/n${i}`, big)))
-      const tookMs = Date.now() - t0
-      pinging = false
-      await pinger
-      expect(tookMs).toBeGreaterThan(1500)
-      expect(lead.proc!.output()).toContain("this server's log is behind; deferring writes")
-      expect(follower.proc!.output()).toContain('too many writes in flight; not reading from clients')
-      // Unread for ~2 s, twice its timeout, the idle session is alive: it answers a read.
-      // (The writer's session has the 4 s maximum: it hears no ping reply for 2 s, under
-      // the 2/3 of it after which a client gives up on a connection.)
-      expect(idle.closed).toBe(false)
-      idle.sendRequest(7, { op: OpCode.exists, path: '/stall', watch: false })
-      expect((await idle.reply(7, 5000)).err).toBe(0)
-      expect(lead.proc!.output()).not.toContain('"session expired"')
-      idle.close()
-    } finally {
-      dir.remove()
-    }
+    ensemble = await startEnsembleWith(
+      { globalOutstandingLimit: 8 },
+      {
+        extraArgs: ['--log-level', 'info'],
+        env: { CONCLAVE_STORAGE_STALL_FILE: 'stall.json', CONCLAVE_STORAGE_LIMITS: SMALL_THROTTLE },
+      },
+    )
+    const e = ensemble
+    const leaderId = await e.leader()
+    const lead = e.members.find((m) => m.id === leaderId)!
+    const follower = e.members.find((m) => m.id !== leaderId)!
+    // An idle ZooKeeper client with a 1 s session on the follower, pinging every 300 ms.
+    const idle = await RawClient.session(follower.clientPort, 1000)
+    const writer = await connect(e.url(follower.id))
+    await writer.create('/stall', '')
+    // The leader's disk stands still for 2 s: followers ACK, so the first writes commit, but
+    // the leader's log backlog passes 256 KiB and it defers the rest; the follower, with
+    // more than 8 writes in flight, stops reading from its clients, the idle one included.
+    writeFileSync(join(lead.proc!.dataDir, 'stall.json'), JSON.stringify({ until: Date.now() + 2000 }))
+    let pinging = true
+    const pinger = (async () => {
+      while (pinging && !idle.closed) {
+        idle.sendRequest(Xid.ping, { op: OpCode.ping })
+        await new Promise((r) => setTimeout(r, 300))
+      }
+    })()
+    const big = 'x'.repeat(100 * 1024)
+    const t0 = Date.now()
+    await Promise.all(Array.from({ length: 40 }, (_, i) => writer.create(`/stall/n${i}`, big)))
+    const tookMs = Date.now() - t0
+    pinging = false
+    await pinger
+    expect(tookMs).toBeGreaterThan(1500)
+    expect(lead.proc!.output()).toContain("this server's log is behind; deferring writes")
+    expect(follower.proc!.output()).toContain('too many writes in flight; not reading from clients')
+    // Unread for ~2 s, twice its timeout, the idle session is alive: it answers a read.
+    // (The writer's session has the 4 s maximum: it hears no ping reply for 2 s, under
+    // the 2/3 of it after which a client gives up on a connection.)
+    expect(idle.closed).toBe(false)
+    idle.sendRequest(7, { op: OpCode.exists, path: '/stall', watch: false })
+    expect((await idle.reply(7, 5000)).err).toBe(0)
+    expect(lead.proc!.output()).not.toContain('"session expired"')
+    idle.close()
   })
 
   it('a follower that loses its leader closes a connection still waiting for its session', async () => {
@@ -353,20 +349,13 @@ describe('3-node ensemble', () => {
   it('closes a connection whose session is not created within its session timeout', async () => {
     // A follower slow to notice its leader is gone (syncLimit of 50 ticks = 10 s): the
     // pending connect's own deadline (the negotiated 1 s session timeout) ends it first.
-    const dir = tempDir('conclave-connect-')
-    const cfg = join(dir.path, 'conclave.json')
-    writeFileSync(cfg, JSON.stringify({ syncLimit: 50 }))
-    try {
-      ensemble = await startEnsemble({ extraArgs: ['--config', cfg] })
-      const e = ensemble
-      await askFollowerWhileLeaderFrozen(e, 1000, async (raw, follower) => {
-        await raw.waitClosed(5000)
-        expect(raw.packets.length).toBe(0)
-        expect((await e.status(follower)).Mode).toBe('follower')
-      })
-    } finally {
-      dir.remove()
-    }
+    ensemble = await startEnsembleWith({ syncLimit: 50 })
+    const e = ensemble
+    await askFollowerWhileLeaderFrozen(e, 1000, async (raw, follower) => {
+      await raw.waitClosed(5000)
+      expect(raw.packets.length).toBe(0)
+      expect((await e.status(follower)).Mode).toBe('follower')
+    })
   })
 
   it('a partitioned minority commits nothing and stops serving; the majority goes on', async () => {
