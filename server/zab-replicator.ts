@@ -32,6 +32,7 @@ import {
   type Envelope,
   encodePeerMessage,
   type Input,
+  LOOKING_TRACE,
   type LogEntry,
   type Output,
   type PeerMessage,
@@ -253,8 +254,12 @@ export class ZabReplicator implements Replicator {
 
   private handle(out: Output): void {
     if (this.peer.events.length > 0) {
-      if (this.logger.isLevelEnabled('debug'))
-        for (const ev of this.peer.events) this.logger.debug({ zab: ev }, 'zab event')
+      for (const ev of this.peer.events) {
+        // Why this server stopped following or leading is for the operator, not just traces.
+        if (ev.startsWith(LOOKING_TRACE))
+          this.logger.warn({ reason: ev.slice(LOOKING_TRACE.length) }, 'LOOKING')
+        else if (this.logger.isLevelEnabled('debug')) this.logger.debug({ zab: ev }, 'zab event')
+      }
       this.peer.events.length = 0
     }
     if (out.persist !== undefined) this.persist(out.persist)

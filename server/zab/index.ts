@@ -27,4 +27,4 @@ export type {
   SnapshotSource,
   Vote,
 } from './types.js'
-export { type Input, type PeerStatus, ZabPeer, type ZabPeerOptions } from './zab-peer.js'
+export { type Input, LOOKING_TRACE, type PeerStatus, ZabPeer, type ZabPeerOptions } from './zab-peer.js'

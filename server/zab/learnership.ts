@@ -40,6 +40,8 @@ export class Learnership {
   /** True once DIFF/TRUNC/SNAP arrived in this session. */
   private syncHeader = false
   private snap: { zxid: number; chunks: Uint8Array[] } | undefined
+  /** Snapshot bytes received in this sync (a SNAP too large to finish within initLimit is a hint to give). */
+  private snapBytes = 0
   /** requestId -> zxid to reach (undefined while the leader has not replied). */
   private readonly pendingSyncs = new Map<number, number | undefined>()
   /** The highest zxid a broadcast ACK (or the ACK of NEWLEADER) has vouched for. */
@@ -74,7 +76,11 @@ export class Learnership {
     // The leader may still be finalizing its election: ask again (as a learner reconnects).
     if (this.phase === 'discovery' && this.newEpoch === undefined) this.sendInfo()
     if (this.phase !== 'active' && core.now - this.startedAt > core.limits.initLimitTicks) {
-      return core.goLooking(`not synchronised with ${this.leaderId} within initLimit`)
+      const snap =
+        this.snapBytes > 0 || this.snap !== undefined
+          ? ` (with a snapshot, ${this.snapBytes} bytes received: a tree this large needs a larger initLimit)`
+          : ''
+      return core.goLooking(`not synchronised with ${this.leaderId} within initLimit${snap}`)
     }
     if (this.phase !== 'discovery' && core.now - this.lastHeard > core.limits.syncLimitTicks) {
       return core.goLooking(`leader ${this.leaderId} silent for syncLimit`)
@@ -165,6 +171,7 @@ export class Learnership {
     const s = this.snap
     if (!s || m.index !== s.chunks.length) return this.core.protocolError('unexpected SNAPCHUNK')
     s.chunks.push(m.data)
+    this.snapBytes += m.data.length
   }
 
   private onSnapEnd(m: Msg<'SNAPEND'>): void {

@@ -93,6 +93,9 @@ export interface PeerStatus {
   readonly protocolErrors: number
 }
 
+/** The trace event of a step into LOOKING starts with this; the reason follows. */
+export const LOOKING_TRACE = 'LOOKING: '
+
 export class ZabPeer implements PeerCore {
   readonly id: ServerId
   readonly voters: ReadonlySet<ServerId>
@@ -325,7 +328,7 @@ export class ZabPeer implements PeerCore {
   }
 
   goLooking(reason: string): void {
-    this.trace(`LOOKING: ${reason}`)
+    this.trace(`${LOOKING_TRACE}${reason}`)
     this.leadership?.stop()
     this.learnership?.stop()
     this.leadership = undefined

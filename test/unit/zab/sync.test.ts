@@ -9,7 +9,7 @@ import { Prng } from '../../../server/core/prng.js'
 import type { PeerMessage } from '../../../server/zab/messages.js'
 import { planSync } from '../../../server/zab/sync-plan.js'
 import { ZabLog } from '../../../server/zab/zab-log.js'
-import { ZabPeer } from '../../../server/zab/zab-peer.js'
+import { LOOKING_TRACE, ZabPeer } from '../../../server/zab/zab-peer.js'
 import { entry, Harness, zx } from './harness.js'
 
 describe('planSync', () => {
@@ -203,6 +203,20 @@ describe('synchronisation', () => {
     // The log restarts after the snapshot: entries from the leader follow it.
     const prop = f.step({ kind: 'message', from: 3, msg: { type: 'PROPOSAL', zxid: zx(1, 4), data: a } })
     expect(prop.persist?.entries.map((e) => e.zxid)).toEqual([zx(1, 4)])
+  })
+
+  it('a learner not synchronised within initLimit while taking a SNAP says how much it got and what to raise', () => {
+    const f = syncingFollower()
+    f.step({ kind: 'message', from: 3, msg: { type: 'SNAP', zxid: zx(1, 3) } })
+    f.step({ kind: 'message', from: 3, msg: { type: 'SNAPCHUNK', index: 0, data: new Uint8Array(100) } })
+    for (let i = 0; i < 12 && f.status().role !== 'LOOKING'; i++) {
+      f.step({ kind: 'tick' })
+      f.step({ kind: 'message', from: 3, msg: { type: 'PING', round: i } })
+    }
+    expect(f.status().role).toBe('LOOKING')
+    expect(f.events.find((e) => e.startsWith(LOOKING_TRACE))).toBe(
+      `${LOOKING_TRACE}not synchronised with 3 within initLimit (with a snapshot, 100 bytes received: a tree this large needs a larger initLimit)`,
+    )
   })
 
   it('refuses a SNAP stream that is out of order, short, long or ends before it began', () => {
