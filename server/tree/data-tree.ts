@@ -24,6 +24,7 @@ import { assert } from '../../shared/assert.js'
 import { type CreateMode, isEphemeralMode, isTtlMode } from '../../shared/opcodes.js'
 import { baseName, parentPath } from '../../shared/paths.js'
 import type { WireStat } from '../../shared/stat.js'
+import { ShardedMap } from '../core/sharded-map.js'
 import { type ApplyResult, applyTxn, replayTxn } from '../txn/apply.js'
 import type { Txn } from '../txn/txn.js'
 import { AclCache } from './acl-cache.js'
@@ -74,10 +75,11 @@ export interface SnapshotOptions {
 
 export class DataTree {
   private readonly store = new NodeStore()
-  private readonly index = new Map<string, number>()
+  /** Path → slot; sharded, so growing it at a million znodes does not stall the server. */
+  private readonly index = new ShardedMap<string, number>()
   private readonly acls = new AclCache()
   /** Slot -> owner, for ephemeral znodes only. */
-  private readonly owners = new Map<number, bigint>()
+  private readonly owners = new ShardedMap<number, bigint>()
   private readonly ephemeralIndex = new Map<bigint, Set<string>>()
   private readonly sessionTable = new Map<bigint, number>()
   private readonly reap = new ReapIndex()
@@ -190,7 +192,7 @@ export class DataTree {
     return count
   }
 
-  /** Every znode path, in insertion order (for dumps and tests). */
+  /** Every znode path, in an order fixed by the operations applied (for dumps and tests). */
   paths(): IterableIterator<string> {
     return this.index.keys()
   }
@@ -618,7 +620,7 @@ export class DataTree {
     if (!tree.index.has('/')) throw new SnapshotFormatError('snapshot has no root')
     // A fuzzy snapshot can hold a node whose parent was deleted while it was
     // written; the log replayed after it removes such a node too, so skip it.
-    // (Deleting from a Map while iterating it is well defined; an orphan's
+    // (Deleting from the index while iterating it is well defined; an orphan's
     // descendants fail hasAncestors too, whatever the order.)
     for (const [path, slot] of tree.index) {
       if (path !== '/' && !hasAncestors(tree.index, path)) {
@@ -662,7 +664,7 @@ function concatChunks(chunks: Iterable<Uint8Array>): Uint8Array {
   return out
 }
 
-function hasAncestors(index: ReadonlyMap<string, unknown>, path: string): boolean {
+function hasAncestors(index: ShardedMap<string, number>, path: string): boolean {
   for (let p = parentPath(path); ; p = parentPath(p)) {
     if (!index.has(p)) return false
     if (p === '/') return true
