@@ -6,9 +6,12 @@
  * one-shot watches it triggered; a watcher gets at most one notification per
  * change even when several of its watches match (ZooKeeper's rule).
  *
- * Pure: no I/O, no clock. W is the watcher handle (a connection).
- * Imports only shared/.
+ * Pure: no I/O, no clock. W is the watcher handle (a connection). The
+ * path maps are sharded (server/core/sharded-map.ts): a million watched
+ * paths must not rehash all at once inside one getData.
+ * Imports only shared/ and server/core/.
  */
+import { ShardedMap } from '../core/sharded-map.js'
 
 export type ChangeType = 'created' | 'deleted' | 'dataChanged' | 'childrenChanged'
 
@@ -25,7 +28,7 @@ export interface Delivery<W> {
   path: string
 }
 
-type PathMap<W> = Map<string, Set<W>>
+type PathMap<W> = ShardedMap<string, Set<W>>
 
 function add<W>(map: PathMap<W>, path: string, w: W): boolean {
   let set = map.get(path)
@@ -47,10 +50,10 @@ function remove<W>(map: PathMap<W>, path: string, w: W): boolean {
 
 export class WatchTable<W> {
   private readonly maps: Record<WatchKind, PathMap<W>> = {
-    data: new Map(),
-    child: new Map(),
-    persistent: new Map(),
-    persistentRecursive: new Map(),
+    data: new ShardedMap(),
+    child: new ShardedMap(),
+    persistent: new ShardedMap(),
+    persistentRecursive: new ShardedMap(),
   }
   /** Per watcher: the (kind, path) pairs it holds, so a closed connection drops them all. */
   private readonly byWatcher = new Map<W, Set<string>>()
