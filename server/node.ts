@@ -171,7 +171,6 @@ export class ServerNode implements ClientHandlerHost {
    * the snapshot holds the session.
    */
   private onRestored(): void {
-    this.tracker = new SessionTracker(this.config.tickTime)
     this.restoreSessions()
     for (const id of this.pendingConnects.keys()) {
       const s = this.tracker.get(id)
@@ -189,7 +188,9 @@ export class ServerNode implements ClientHandlerHost {
     this.logger.debug({ component: 'session', session: hex(id), timeoutMs }, 'session created')
   }
 
+  /** Rebuilds the session table from the tree (at start, on leading, after a SNAP): what it held before is stale. */
   private restoreSessions(): void {
+    this.tracker = new SessionTracker(this.config.tickTime)
     const now = Date.now()
     for (const s of this.db.sessions()) this.tracker.add(s.id, s.timeoutMs, now)
     if (this.tracker.size > 0) this.logger.info({ sessions: this.tracker.size }, 'sessions restored')
@@ -652,7 +653,6 @@ export class ServerNode implements ClientHandlerHost {
     if (role === 'leading') {
       // The session table is the tree's; expiry state from an earlier term is stale.
       this.ids = new SessionIdGenerator(this.config.serverId, Date.now())
-      this.tracker = new SessionTracker(this.config.tickTime)
       this.closingSessions.clear()
       this.restoreSessions()
     }
