@@ -24,7 +24,7 @@ import { assert } from '../../shared/assert.js'
 import { type CreateMode, isEphemeralMode, isTtlMode } from '../../shared/opcodes.js'
 import { baseName, parentPath } from '../../shared/paths.js'
 import type { WireStat } from '../../shared/stat.js'
-import { ShardedMap } from '../core/sharded-map.js'
+import { addScaling, type ScalingSet, ShardedMap } from '../core/sharded-map.js'
 import { type ApplyResult, applyTxn, replayTxn } from '../txn/apply.js'
 import type { Txn } from '../txn/txn.js'
 import { AclCache } from './acl-cache.js'
@@ -80,7 +80,8 @@ export class DataTree {
   private readonly acls = new AclCache()
   /** Slot -> owner, for ephemeral znodes only. */
   private readonly owners = new ShardedMap<number, bigint>()
-  private readonly ephemeralIndex = new Map<bigint, Set<string>>()
+  /** Session -> its ephemerals' paths (a ShardedSet for a session with very many). */
+  private readonly ephemeralIndex = new Map<bigint, ScalingSet<string>>()
   private readonly sessionTable = new Map<bigint, number>()
   private readonly reap = new ReapIndex()
   private sumA = 0
@@ -485,9 +486,9 @@ export class DataTree {
     this.index.set(r.path, slot)
     if (r.kind === Kind.ephemeral) {
       this.owners.set(slot, r.owner)
-      let set = this.ephemeralIndex.get(r.owner)
-      if (set === undefined) this.ephemeralIndex.set(r.owner, (set = new Set()))
-      set.add(r.path)
+      const set = this.ephemeralIndex.get(r.owner)
+      const grown = addScaling(set ?? new Set<string>(), r.path)
+      if (grown !== set) this.ephemeralIndex.set(r.owner, grown)
     }
     if (!this.bulkLoading) this.rehash(slot)
     return slot

@@ -2,11 +2,12 @@
  * ShardedMap behaves as a Map from strings: the same answers to every
  * get/has/set/delete/size, the same set of keys and entries (string and
  * integer keys); iteration may delete what it visits; the order depends only
- * on the operations applied.
+ * on the operations applied. ShardedSet behaves as a Set; addScaling keeps
+ * a plain Set until SHARD_AT members, then moves them into a ShardedSet.
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { ShardedMap } from '../../../server/core/sharded-map.js'
+import { addScaling, SHARD_AT, ShardedMap, ShardedSet } from '../../../server/core/sharded-map.js'
 
 const op = fc.oneof(
   fc.record({ kind: fc.constant('set' as const), key: fc.string({ maxLength: 6 }), value: fc.integer() }),
@@ -81,5 +82,47 @@ describe('ShardedMap', () => {
     }
     expect(s.size).toBeLessThan(5000)
     for (const k of s.keys()) expect(seen.has(k)).toBe(true)
+  })
+})
+
+describe('ShardedSet and addScaling', () => {
+  it('answers as a Set does, after any sequence of adds and deletes (string and integer members)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.oneof(fc.string({ maxLength: 4 }), fc.nat(3000)), fc.boolean()), {
+          maxLength: 300,
+        }),
+        (ops) => {
+          const m = new Set<string | number>()
+          const s = new ShardedSet<string | number>()
+          for (const [k, add] of ops) {
+            if (add) {
+              m.add(k)
+              s.add(k)
+            } else expect(s.delete(k)).toBe(m.delete(k))
+            expect(s.size).toBe(m.size)
+            expect(s.has(k)).toBe(m.has(k))
+          }
+          expect(new Set(s)).toEqual(m)
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('keeps a plain Set below SHARD_AT and moves every member into a ShardedSet at it', () => {
+    let set: Set<number> | ShardedSet<number> = new Set<number>()
+    for (let i = 0; i < SHARD_AT; i++) set = addScaling(set, i)
+    expect(set).toBeInstanceOf(Set)
+    // Adding a member it already has changes nothing.
+    expect(addScaling(set, 5)).toBe(set)
+    set = addScaling(set, SHARD_AT)
+    expect(set).toBeInstanceOf(ShardedSet)
+    expect(set.size).toBe(SHARD_AT + 1)
+    expect(new Set(set)).toEqual(new Set(Array.from({ length: SHARD_AT + 1 }, (_, i) => i)))
+    expect(addScaling(set, SHARD_AT + 1)).toBe(set)
+    expect(set.delete(0)).toBe(true)
+    expect(set.delete(0)).toBe(false)
+    expect(set.size).toBe(SHARD_AT + 1)
   })
 })
