@@ -1,7 +1,8 @@
 /**
  * Memory workloads, each on a fresh standalone server of its own:
  * - memory: heap and RSS per znode after N znodes of 100 bytes (loaded with
- *   multi, 100 creates each); then a snapshot (triggered by snapCount, set so
+ *   multi, 100 creates each; a C = 1 reader on a session of its own probes
+ *   for stalls meanwhile: the tree's structures grow); then a snapshot (triggered by snapCount, set so
  *   that it falls after the load) with its duration and the longest stall a
  *   C = 1 reader saw during it; then kill -9 and restart: the server's own
  *   recovery time and the wall time to the first successful read.
@@ -177,11 +178,22 @@ async function memoryRun(ctx: CaseContext, n: number): Promise<CaseResult> {
     const clients = await openSessions(dep, 8)
     const base = await footprint(dep)
     ctx.progress(`loading ${n} znodes`)
+    const prober = await connectMember(dep, 0)
+    const probe: Probe = []
+    let loaded = false
+    const probing = probeLoop(prober, probe, () => loaded)
     const stop = startCpu(dep)
     const t0 = performance.now()
-    await load(clients, n)
+    try {
+      await load(clients, n)
+    } finally {
+      loaded = true
+      await probing
+      await prober.close().catch(() => {})
+    }
     const loadMs = performance.now() - t0
     const cpu = stop()
+    const loadStallMs = Math.round(Math.max(0, ...probe.map((p) => p.end - p.start)) * 10) / 10
     const after = await footprint(dep)
     ctx.progress('snapshot')
     const snap = await snapshotPhase(dep, clients)
@@ -197,6 +209,7 @@ async function memoryRun(ctx: CaseContext, n: number): Promise<CaseResult> {
         rssPerZnodeB: Math.round((after.rss - base.rss) / n),
         heapPerZnodeB: Math.round((after.heap - base.heap) / n),
         rssMB: Math.round(after.rss / 2 ** 20),
+        loadStallMs,
         ...snap,
         ...restart,
       },
