@@ -25,16 +25,27 @@ interface Entry<T> {
   value: T | null
 }
 
-type Key = { node: string } | { session: bigint }
-
 function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** The session owning an entry's znode, when it is a live ephemeral. */
+function ownerOf(e: Entry<PrepNode> | undefined): bigint | undefined {
+  return e?.value?.kind === 'ephemeral' ? e.value.ephemeralOwner : undefined
 }
 
 export class OutstandingChanges implements PrepView {
   private readonly nodes = new Map<string, Entry<PrepNode>>()
   private readonly sessionEntries = new Map<bigint, Entry<number>>()
-  private queue: { zxid: number; key: Key }[] = []
+  /**
+   * Session -> paths whose entry is a live ephemeral it owns, so ephemerals()
+   * does not walk every entry (a burst of closing sessions with thousands of
+   * ephemerals each made that quadratic).
+   */
+  private readonly owned = new Map<bigint, Set<string>>()
+  /** Entries in the order set, as parallel arrays: the zxid and the key (a path, or a session id). */
+  private queueZxids: number[] = []
+  private queueKeys: (string | bigint)[] = []
   private head = 0
 
   constructor(private readonly base: PrepView) {}
@@ -56,14 +67,18 @@ export class OutstandingChanges implements PrepView {
     return this.base.hasSession(sessionId)
   }
 
+  /** The base's ephemerals of the session, less those an entry deleted or replaced, plus those entries created. */
   ephemerals(sessionId: bigint): string[] {
-    const set = new Set(this.base.ephemerals(sessionId))
-    for (const [path, e] of this.nodes) {
-      if (e.value !== null && e.value.kind === 'ephemeral' && e.value.ephemeralOwner === sessionId)
-        set.add(path)
-      else set.delete(path)
+    const out: string[] = []
+    for (const path of this.base.ephemerals(sessionId)) {
+      const e = this.nodes.get(path)
+      if (e === undefined || ownerOf(e) === sessionId) out.push(path)
     }
-    return [...set].sort(compareNames)
+    const mine = this.owned.get(sessionId)
+    if (mine === undefined) return out
+    const fromBase = new Set(out)
+    for (const path of mine) if (!fromBase.has(path)) out.push(path)
+    return out.sort(compareNames)
   }
 
   /** Records the effects of a prepped Txn (an error Txn has none). */
@@ -104,7 +119,7 @@ export class OutstandingChanges implements PrepView {
       }
       case 'delete':
       case 'deleteContainer':
-        return this.recordDelete(body.path, z)
+        return this.recordDeletes([body.path], z)
       case 'setData':
         return this.setNode(body.path, z, {
           ...this.mustGet(body.path),
@@ -123,7 +138,7 @@ export class OutstandingChanges implements PrepView {
       case 'createSession':
         return this.setSession(hdr.sessionId, z, body.timeoutMs)
       case 'closeSession':
-        for (const path of body.paths) this.recordDelete(path, z)
+        this.recordDeletes(body.paths, z)
         return this.setSession(hdr.sessionId, z, null)
       case 'check':
       case 'error':
@@ -131,10 +146,18 @@ export class OutstandingChanges implements PrepView {
     }
   }
 
-  private recordDelete(path: string, zxid: number): void {
-    const parent = this.mustGet(parentPath(path))
-    this.setNode(parentPath(path), zxid, { ...parent, numChildren: parent.numChildren - 1 })
-    this.setNode(path, zxid, null)
+  /** Deletes leaf znodes; each parent's child count is set once (a closeSession may delete thousands under one). */
+  private recordDeletes(paths: readonly string[], zxid: number): void {
+    const removed = new Map<string, number>()
+    for (const path of paths) {
+      const parent = parentPath(path)
+      removed.set(parent, (removed.get(parent) ?? 0) + 1)
+    }
+    for (const [parent, count] of removed) {
+      const meta = this.mustGet(parent)
+      this.setNode(parent, zxid, { ...meta, numChildren: meta.numChildren - count })
+    }
+    for (const path of paths) this.setNode(path, zxid, null)
   }
 
   private mustGet(path: string): PrepNode {
@@ -144,30 +167,56 @@ export class OutstandingChanges implements PrepView {
   }
 
   private setNode(path: string, zxid: number, value: PrepNode | null): void {
-    this.nodes.set(path, { zxid, value })
-    this.queue.push({ zxid, key: { node: path } })
+    const entry: Entry<PrepNode> = { zxid, value }
+    const before = ownerOf(this.nodes.get(path))
+    const after = ownerOf(entry)
+    if (before !== after) {
+      if (before !== undefined) this.disown(before, path)
+      if (after !== undefined) {
+        let set = this.owned.get(after)
+        if (set === undefined) this.owned.set(after, (set = new Set()))
+        set.add(path)
+      }
+    }
+    this.nodes.set(path, entry)
+    this.queueZxids.push(zxid)
+    this.queueKeys.push(path)
+  }
+
+  private disown(owner: bigint, path: string): void {
+    const set = this.owned.get(owner)!
+    set.delete(path)
+    if (set.size === 0) this.owned.delete(owner)
   }
 
   private setSession(id: bigint, zxid: number, value: number | null): void {
     this.sessionEntries.set(id, { zxid, value })
-    this.queue.push({ zxid, key: { session: id } })
+    this.queueZxids.push(zxid)
+    this.queueKeys.push(id)
   }
 
   /** The tree has applied every Txn up to `zxid`: drop what it now reflects. */
   applied(zxid: number): void {
-    while (this.head < this.queue.length && this.queue[this.head]!.zxid <= zxid) {
-      const { key } = this.queue[this.head++]!
-      if ('node' in key) {
-        const e = this.nodes.get(key.node)
-        if (e !== undefined && e.zxid <= zxid) this.nodes.delete(key.node)
+    const zxids = this.queueZxids
+    const keys = this.queueKeys
+    while (this.head < zxids.length && zxids[this.head]! <= zxid) {
+      const key = keys[this.head++]!
+      if (typeof key === 'string') {
+        const e = this.nodes.get(key)
+        if (e !== undefined && e.zxid <= zxid) {
+          this.nodes.delete(key)
+          const owner = ownerOf(e)
+          if (owner !== undefined) this.disown(owner, key)
+        }
       } else {
-        const e = this.sessionEntries.get(key.session)
-        if (e !== undefined && e.zxid <= zxid) this.sessionEntries.delete(key.session)
+        const e = this.sessionEntries.get(key)
+        if (e !== undefined && e.zxid <= zxid) this.sessionEntries.delete(key)
       }
     }
     // Compact the consumed prefix now and then so the queue does not grow without bound.
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head)
+    if (this.head > 1024 && this.head * 2 > zxids.length) {
+      this.queueZxids = zxids.slice(this.head)
+      this.queueKeys = keys.slice(this.head)
       this.head = 0
     }
   }
@@ -176,7 +225,9 @@ export class OutstandingChanges implements PrepView {
   clear(): void {
     this.nodes.clear()
     this.sessionEntries.clear()
-    this.queue = []
+    this.owned.clear()
+    this.queueZxids = []
+    this.queueKeys = []
     this.head = 0
   }
 }
