@@ -36,7 +36,12 @@ export class Pending {
   ) {}
 
   fail(code: ZkError['code']): void {
-    this.reject(new ZkError(code, this.path))
+    // The server refuses a read whose reply would exceed its frameBytesMax (e.g. a huge child list).
+    const message =
+      code === 'MARSHALLING_ERROR' && this.path !== undefined
+        ? `MARSHALLING_ERROR: ${this.path}: the reply would be larger than the server's frameBytesMax`
+        : undefined
+    this.reject(new ZkError(code, this.path, message))
   }
 }
 

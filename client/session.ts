@@ -622,7 +622,7 @@ export class Session {
         const value = replyValue(p, res, this.chroot)
         if (value instanceof ZkError) return p.reject(value)
       }
-      p.reject(new ZkError(errorCodeOf(err), p.path))
+      p.fail(errorCodeOf(err))
       return
     }
     const res = readResponseBody(r, p.op)

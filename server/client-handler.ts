@@ -39,6 +39,8 @@ export interface ClientHandlerHost {
   readonly logger: Logger
   readonly outstandingRequestsMax: number
   readonly sendBufferBytesMax: number
+  /** The largest reply packet: a read's larger reply becomes MARSHALLING_ERROR (the server's frameBytesMax). */
+  readonly replyBytesMax: number
   /** Reading from every connection is paused (too many writes in flight on this server). */
   readonly readingPaused: boolean
   /** A write was submitted / a submitted write was answered or abandoned (one call each per write). */
@@ -73,6 +75,9 @@ export interface PendingRequest {
   inFlight?: boolean
 }
 
+/** After the first, one in this many replies over replyBytesMax is logged per connection. */
+const REPLY_TOO_LARGE_LOG_EVERY = 100
+
 type Phase = 'handshake' | 'connecting' | 'connected' | 'closed'
 
 export class ClientHandler {
@@ -90,6 +95,7 @@ export class ClientHandler {
   private pumping = false
   private repump = false
   private readonly writer = new JuteWriter(1024)
+  private repliesTooLarge = 0
 
   constructor(
     readonly conn: ClientConnection,
@@ -266,7 +272,7 @@ export class ClientHandler {
       if (e.reply !== undefined) {
         if (i === 0) {
           this.queue.shift()
-          this.sendReply(e.xid, e.reply)
+          this.sendReply(e.xid, e.reply, this.host.isWrite(e.req))
         } else i++
         continue
       }
@@ -292,13 +298,40 @@ export class ClientHandler {
     }
   }
 
-  private sendReply(xid: number, reply: Reply): void {
+  private sendReply(xid: number, reply: Reply, write = false): void {
     const w = this.writer.reset()
     writeReplyHeader(w, { xid, zxid: reply.zxid, err: errorNumber(reply.err) })
     // A failed multi is err 0 with per-op error results in the body, as ZooKeeper replies.
     if (reply.body !== undefined) writeResponseBody(w, reply.body)
-    this.send(w.finish())
+    let packet = w.finish()
+    if (packet.length > this.host.replyBytesMax) {
+      this.warnReplyTooLarge(reply.body?.op ?? 0, undefined, `${packet.length} bytes`, !write)
+      // A write has happened: its reply goes out as it is (the client may see CONNECTION_LOSS,
+      // outcome unknown, which is the truth); a read's becomes an error the client can act on.
+      if (!write) {
+        const e = this.writer.reset()
+        writeReplyHeader(e, { xid, zxid: reply.zxid, err: errorNumber('MARSHALLING_ERROR') })
+        packet = e.finish()
+      }
+    }
+    this.send(packet)
     if (reply.body?.op === OpCode.closeSession) this.close('session closed by the client', true)
+  }
+
+  /**
+   * Logs a reply over replyBytesMax: the first for this connection at warn, then one in
+   * REPLY_TOO_LARGE_LOG_EVERY (a client retrying in a loop must not flood the log).
+   */
+  warnReplyTooLarge(op: number, path: string | undefined, size: string, refused = true): void {
+    this.repliesTooLarge++
+    if (this.repliesTooLarge % REPLY_TOO_LARGE_LOG_EVERY !== 1) return
+    const detail = { session: hex(this.sessionId), op, path, size, limit: this.host.replyBytesMax }
+    this.host.logger.warn(
+      { ...detail, count: this.repliesTooLarge },
+      refused
+        ? 'reply larger than frameBytesMax: answered MARSHALLING_ERROR instead (the client would drop its connection over it)'
+        : 'reply to a write larger than frameBytesMax: sent anyway (the write happened); the client may drop its connection',
+    )
   }
 
   /** Sends a watch notification (xid -1). */

@@ -58,6 +58,7 @@ export class ServerNode implements ClientHandlerHost {
   readonly logger: Logger
   readonly outstandingRequestsMax: number
   readonly sendBufferBytesMax: number
+  readonly replyBytesMax: number
   onFatal: (err: Error) => void = () => {}
   port = 0
 
@@ -97,6 +98,7 @@ export class ServerNode implements ClientHandlerHost {
     this.sessionLog = logger.child({ component: 'session' })
     this.outstandingRequestsMax = config.outstandingRequestsMax
     this.sendBufferBytesMax = config.sendBufferBytesMax
+    this.replyBytesMax = config.frameBytesMax
     this.tracker = new SessionTracker(config.tickTime)
     this.ids = new SessionIdGenerator(config.serverId, Date.now())
     this.throttle = new WriteThrottle(config.globalOutstandingLimit, {
@@ -115,6 +117,7 @@ export class ServerNode implements ClientHandlerHost {
       db: state.db,
       watches: this.watches,
       watchesPerSessionMax: config.watchesPerSessionMax,
+      replyBytesMax: this.replyBytesMax,
       superDigest: config.superDigest,
     }
   }

@@ -5,7 +5,11 @@
  * auth, setWatches(2), addWatch, removeWatches/checkWatches.
  *
  * A watch is registered before the reply is sent, so a client never misses
- * a change that follows the data it read.
+ * a change that follows the data it read. A child list too large for one
+ * packet (over frameBytesMax, which the SDK's default limit matches) is
+ * refused with MARSHALLING_ERROR before any watch is set: sent, it would
+ * break the client's connection, and it would again after every retry
+ * (ZooKeeper's "Packet len is out of range").
  */
 import { createHash } from 'node:crypto'
 import type { Id } from '../shared/acl.js'
@@ -23,6 +27,25 @@ export interface ReadContext {
   watches: WatchTable<ClientHandler>
   watchesPerSessionMax: number
   superDigest: string | undefined
+  /** The largest packet a reply may be (the server's frameBytesMax). */
+  replyBytesMax: number
+}
+
+/** Room in a getChildren2 reply for everything but the names: reply header, list length, Stat. */
+const CHILDREN_REPLY_OVERHEAD_BYTES = 16 + 4 + 80
+
+/** Whether a getChildren(2) reply listing `names` fits in `max` bytes (each name: a 4-byte length and its UTF-8). */
+export function childrenFit(names: readonly string[], max: number): boolean {
+  let bound = CHILDREN_REPLY_OVERHEAD_BYTES
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: a cheap bound first, exact lengths only near the limit.
+  for (const n of names) bound += 4 + 3 * n.length
+  if (bound <= max) return true
+  let exact = CHILDREN_REPLY_OVERHEAD_BYTES
+  for (const n of names) {
+    exact += 4 + Buffer.byteLength(n, 'utf8')
+    if (exact > max) return false
+  }
+  return exact <= max
 }
 
 const fail = (err: ErrorCode, zxid: number): Reply => ({ err, zxid })
@@ -73,6 +96,10 @@ export function serveRead(ctx: ReadContext, h: ClientHandler, req: Request): Rep
       const children = db.children(req.path)
       if (node === undefined || children === undefined) return fail(ErrorCode.NO_NODE, zxid)
       if (!db.canAccess(node.acl, Perms.READ, h.authIds)) return fail(ErrorCode.NO_AUTH, zxid)
+      if (!childrenFit(children, ctx.replyBytesMax)) {
+        h.warnReplyTooLarge(req.op, req.path, `${children.length} children`)
+        return fail(ErrorCode.MARSHALLING_ERROR, zxid)
+      }
       if (req.watch && !addWatch(ctx, h, 'child', req.path)) return fail(ErrorCode.THROTTLED_OP, zxid)
       if (req.op === OpCode.getChildren) return { err: ErrorCode.OK, zxid, body: { op: req.op, children } }
       return { err: ErrorCode.OK, zxid, body: { op: req.op, children, stat: node.stat } }

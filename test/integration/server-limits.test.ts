@@ -2,7 +2,9 @@
  * Limits past which a real server refuses, clearly, and carries on:
  * connections per IP (maxClientCnxns) and sessions in total (sessionsMax);
  * and the ones past which it slows clients down instead: writes in flight
- * (globalOutstandingLimit) and its log's backlog (writeThrottleBytes).
+ * (globalOutstandingLimit) and its log's backlog (writeThrottleBytes); and
+ * a reply too large for one packet (frameBytesMax), refused as an error
+ * instead of breaking the client's connection.
  * Packet size, data size and outstanding-request limits are covered in
  * server-bad-input.test.ts and the SDK suite.
  */
@@ -128,6 +130,61 @@ describe('server limits', () => {
       expect(m.get('conclave_writes_deferred')).toBe('0')
     } finally {
       for (const zk of sessions) await zk.close()
+    }
+  })
+
+  it('answers a read whose reply would pass frameBytesMax with MARSHALLING_ERROR: no watch set, the connection kept', async () => {
+    const dir = tempDir('conclave-limits-')
+    dirs.push(dir)
+    const cfg = join(dir.path, 'conclave.json')
+    const limit = 64 * 1024
+    writeFileSync(cfg, JSON.stringify({ frameBytesMax: limit }))
+    const s = await startConclave({ extraArgs: ['--config', cfg] })
+    servers.push(s)
+    // The SDK's own limit is left at its default (larger): without the server's check it would take the reply.
+    const zk = await Client.connect(s.connectString)
+    const other = await Client.connect(s.connectString)
+    try {
+      await zk.create('/big')
+      // 2,500 names of 30 characters: ~85 KB listed, over 64 KiB.
+      const names = Array.from({ length: 2500 }, (_, i) => `member-${String(i).padStart(23, '0')}`)
+      for (let i = 0; i < names.length; i += 250)
+        await zk.multi(names.slice(i, i + 250).map((n) => ({ op: 'create' as const, path: `/big/${n}` })))
+      const events: string[] = []
+      const err = await zk.getChildren('/big', { watch: (e) => events.push(e.type) }).catch((e: unknown) => e)
+      expect(err).toMatchObject({ code: 'MARSHALLING_ERROR', path: '/big' })
+      expect(String(err)).toContain('frameBytesMax')
+      expect(zk.state).toBe('connected')
+      // No watch was left on the server: a change, then a read on the same session (which a
+      // notification would precede), and nothing has fired.
+      await other.create('/big/extra')
+      expect(await zk.exists('/big')).toBeDefined()
+      expect(events).toEqual([])
+      expect((await zk.getChildren('/')).includes('big')).toBe(true)
+      // Every other reply path is bounded the same way: 2,000 ephemeral paths, ~90 KB.
+      for (let i = 0; i < 2000; i += 250)
+        await zk.multi(
+          Array.from({ length: 250 }, (_, j) => ({
+            op: 'create' as const,
+            path: `/e-${String(i + j).padStart(36, '0')}`,
+            mode: 'ephemeral' as const,
+          })),
+        )
+      await expect(zk.getEphemerals()).rejects.toMatchObject({ code: 'MARSHALLING_ERROR' })
+      expect(zk.state).toBe('connected')
+      // Small enough again, the same read works and sets its watch.
+      await zk.multi(names.slice(0, 1000).map((n) => ({ op: 'delete' as const, path: `/big/${n}` })))
+      const fired = new Promise<string>((resolve) => {
+        void zk
+          .getChildren('/big', { watch: (e) => resolve(e.type) })
+          .then((kids) => expect(kids).toHaveLength(1501))
+      })
+      await other.delete('/big/extra')
+      expect(await fired).toBe('childrenChanged')
+      expect(s.output()).toContain('reply larger than frameBytesMax')
+    } finally {
+      await zk.close()
+      await other.close()
     }
   })
 
