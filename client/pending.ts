@@ -35,13 +35,14 @@ export class Pending {
     readonly ops: MultiWriteOp[] | undefined = undefined,
   ) {}
 
-  fail(code: ZkError['code']): void {
+  /** Rejects with `code`; `why`, when given, is added to the message. */
+  fail(code: ZkError['code'], why?: string): void {
+    const head = this.path === undefined ? code : `${code}: ${this.path}`
     // The server refuses a read whose reply would exceed its frameBytesMax (e.g. a huge child list).
-    const message =
-      code === 'MARSHALLING_ERROR' && this.path !== undefined
-        ? `MARSHALLING_ERROR: ${this.path}: the reply would be larger than the server's frameBytesMax`
-        : undefined
-    this.reject(new ZkError(code, this.path, message))
+    const detail =
+      why ??
+      (code === 'MARSHALLING_ERROR' ? "the reply would be larger than the server's frameBytesMax" : undefined)
+    this.reject(new ZkError(code, this.path, detail === undefined ? undefined : `${head} (${detail})`))
   }
 }
 

@@ -219,8 +219,9 @@ export class Session {
     this.events.emit('state', state)
   }
 
-  private failPending(code: ErrorCode): void {
-    for (let p = this.pending.shift(); p !== undefined; p = this.pending.shift()) p.fail(code)
+  /** Rejects every request awaiting a reply; `why` (how the connection ended) goes into the message. */
+  private failPending(code: ErrorCode, why?: string): void {
+    for (let p = this.pending.shift(); p !== undefined; p = this.pending.shift()) p.fail(code, why)
     for (let ws = this.authInFlight.shift(); ws !== undefined; ws = this.authInFlight.shift())
       for (const p of ws) p.fail(code)
   }
@@ -415,7 +416,7 @@ export class Session {
   }
 
   /** The connection is gone; the session may live on. */
-  private lose(_reason: string): void {
+  private lose(reason: string): void {
     this.link = undefined
     this.stopTimer()
     if (this.closing) {
@@ -423,7 +424,9 @@ export class Session {
       return
     }
     this.state = 'disconnected'
-    this.failPending(ErrorCode.CONNECTION_LOSS)
+    // The outcome of what was in flight is unknown; say why the connection ended (e.g. the
+    // server's WebSocket close reason), so a refused request is not a mystery.
+    this.failPending(ErrorCode.CONNECTION_LOSS, reason)
     this.events.emit('state', 'disconnected')
     // A state listener may have closed the client.
     if (!this.isFinal() && !this.closing) this.reconnect()
@@ -528,17 +531,35 @@ export class Session {
 
   private sendPending(p: Pending): void {
     if (p.xid === 0) p.xid = this.xid = this.xid >= 0x7fffffff ? 1 : this.xid + 1
-    this.pending.push(p)
-    this.writePacket(p.xid, p.req!)
+    const frame = this.encodePacket(p.xid, p.req!)
     p.req = undefined
+    const bytes = frame.length - 4
+    if (bytes > this.config.frameBytesMax) {
+      // Sent, it would make the server drop the connection (CONNECTION_LOSS, outcome unknown)
+      // although nothing happened: refuse it here, and nothing is sent.
+      const why = `the request is ${bytes} bytes, more than frameBytesMax (${this.config.frameBytesMax}); split it (e.g. a smaller multi)`
+      p.reject(new ZkError(ErrorCode.BAD_ARGUMENTS, p.path, `BAD_ARGUMENTS: ${why}`))
+      return
+    }
+    this.pending.push(p)
+    this.sendFrame(frame)
   }
 
   private writePacket(xid: number, req: Request): void {
+    this.sendFrame(this.encodePacket(xid, req))
+  }
+
+  /** A request as a frame: its length (int32), then the packet. */
+  private encodePacket(xid: number, req: Request): Uint8Array {
     const w = this.writer.reset()
     w.int(0)
     encodeRequest(w, xid, req)
     w.setIntAt(0, w.pos - 4)
-    this.link!.transport!.sendFrame(w.finish())
+    return w.finish()
+  }
+
+  private sendFrame(frame: Uint8Array): void {
+    this.link!.transport!.sendFrame(frame)
     this.lastSendMs = now()
   }
 

@@ -4,7 +4,8 @@
  * and the ones past which it slows clients down instead: writes in flight
  * (globalOutstandingLimit) and its log's backlog (writeThrottleBytes); and
  * a reply too large for one packet (frameBytesMax), refused as an error
- * instead of breaking the client's connection.
+ * instead of breaking the client's connection, and a request too large,
+ * refused by the SDK before it is sent.
  * Packet size, data size and outstanding-request limits are covered in
  * server-bad-input.test.ts and the SDK suite.
  */
@@ -185,6 +186,42 @@ describe('server limits', () => {
     } finally {
       await zk.close()
       await other.close()
+    }
+  })
+
+  it('refuses a request over frameBytesMax in the SDK (BAD_ARGUMENTS, nothing sent); past a smaller server limit the loss says why', async () => {
+    const dir = tempDir('conclave-limits-')
+    dirs.push(dir)
+    const cfg = join(dir.path, 'conclave.json')
+    writeFileSync(cfg, JSON.stringify({ frameBytesMax: 64 * 1024 }))
+    const s = await startConclave({ extraArgs: ['--config', cfg] })
+    servers.push(s)
+    // The SDK's limit matches the server's: the request never leaves, the connection stays.
+    const small = await Client.connect(s.connectString, { frameBytesMax: 64 * 1024 })
+    // The SDK's limit is its default (larger): the server refuses the frame and closes the connection.
+    const large = await Client.connect(s.connectString)
+    try {
+      const ops = Array.from({ length: 40 }, (_, i) => ({
+        op: 'create' as const,
+        path: `/m${i}`,
+        data: new Uint8Array(2048),
+      }))
+      const refused = await small.multi(ops).catch((e: unknown) => e)
+      expect(refused).toMatchObject({ code: 'BAD_ARGUMENTS' })
+      expect(String(refused)).toMatch(/the request is \d+ bytes, more than frameBytesMax \(65536\)/)
+      expect(small.state).toBe('connected')
+      expect(await small.exists('/m0')).toBeNull()
+      const lost = await large.multi(ops).catch((e: unknown) => e)
+      expect(lost).toMatchObject({ code: 'CONNECTION_LOSS' })
+      expect(String(lost)).toMatch(
+        /websocket closed \(1009 bad frame: message of \d+ bytes exceeds the limit of 65536\)/,
+      )
+      // The session lives on (the SDK reconnects) and nothing of the multi was applied.
+      await waitFor(async () => large.state === 'connected', { what: 'the SDK to reconnect' })
+      expect(await large.exists('/m0')).toBeNull()
+    } finally {
+      await small.close()
+      await large.close()
     }
   })
 
