@@ -41,6 +41,18 @@ export const ServerConfig = z
      * half are answered.
      */
     globalOutstandingLimit: z.number().int().min(1).max(1_000_000).default(1000),
+    /**
+     * The tree's estimated size (per znode 256 bytes plus its path and data)
+     * past which writes that would grow it fail with QUOTA_EXCEEDED; deletes,
+     * shrinking writes and reads go on. Every server holds the whole tree, so
+     * without it one runaway client could exhaust every server's heap at once.
+     * Default: half of the heap limit (`--max-old-space-size`).
+     */
+    treeBytesMax: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .optional(),
     /** Largest packet accepted: 1 MiB of data plus room for headers, path and ACLs. */
     frameBytesMax: z
       .number()
@@ -165,7 +177,6 @@ export function parseServersFlag(text: string): Record<string, unknown>[] {
 
 const NUMERIC = /^-?\d+$/
 
-/** Reads a JSON or ZooKeeper-style key=value config file into raw values. */
 /** A comma-separated list (`a, b,c`), empty entries dropped. */
 export function splitList(value: string): string[] {
   return value
@@ -174,6 +185,7 @@ export function splitList(value: string): string[] {
     .filter((v) => v !== '')
 }
 
+/** Reads a JSON or ZooKeeper-style key=value config file into raw values. */
 export function readConfigFile(file: string): Record<string, unknown> {
   let text: string
   try {

@@ -76,4 +76,6 @@ export interface Db {
   /** A snapshot: the zxid it starts from and its chunks, to drain a few per event-loop turn. */
   snapshot(): { zxid: number; chunks: Iterator<Uint8Array> }
   nodeCount(): number
+  /** The tree's estimated size in bytes (DataTree.sizeEstimateBytes), for the treeBytesMax quota. */
+  sizeEstimateBytes(): number
 }

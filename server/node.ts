@@ -40,6 +40,7 @@ import { failedReply, replyFor } from './replies.js'
 import { SessionIdGenerator } from './session/session-ids.js'
 import { SessionTracker } from './session/session-tracker.js'
 import { createReplicator, openState, type ServerState } from './state.js'
+import { defaultTreeBytesMax, TreeQuota } from './tree-quota.js'
 import { WatchTable } from './watch/watch-table.js'
 import { toWriteRequest } from './write-requests.js'
 import { WriteThrottle } from './write-throttle.js'
@@ -59,6 +60,7 @@ export class ServerNode implements ClientHandlerHost {
   readonly outstandingRequestsMax: number
   readonly sendBufferBytesMax: number
   readonly replyBytesMax: number
+  private readonly quota: TreeQuota
   onFatal: (err: Error) => void = () => {}
   port = 0
 
@@ -99,6 +101,7 @@ export class ServerNode implements ClientHandlerHost {
     this.outstandingRequestsMax = config.outstandingRequestsMax
     this.sendBufferBytesMax = config.sendBufferBytesMax
     this.replyBytesMax = config.frameBytesMax
+    this.quota = new TreeQuota(config.treeBytesMax ?? defaultTreeBytesMax(), logger)
     this.tracker = new SessionTracker(config.tickTime)
     this.ids = new SessionIdGenerator(config.serverId, Date.now())
     this.throttle = new WriteThrottle(config.globalOutstandingLimit, {
@@ -148,6 +151,8 @@ export class ServerNode implements ClientHandlerHost {
         dataDir: config.dataDir,
         zxid: formatZxid(state.db.lastZxid),
         nodes: state.db.nodeCount(),
+        treeBytes: state.db.sizeEstimateBytes(),
+        treeBytesMax: node.quota.bytesMax,
       },
       'conclave server ready',
     )
@@ -414,6 +419,11 @@ export class ServerNode implements ClientHandlerHost {
     if ('err' in write) return { reply: { err: write.err, zxid: this.db.lastZxid }, barrier: 0 }
     if (!this.historyApplied())
       return { reply: { err: ErrorCode.CONNECTION_LOSS, zxid: this.db.lastZxid }, barrier: 0 }
+    if (this.quota.refuses(write, this.db))
+      return {
+        reply: { err: ErrorCode.QUOTA_EXCEEDED, zxid: this.db.lastZxid },
+        barrier: this.replicator.lastLoggedZxid(),
+      }
     const zxid = this.replicator.nextZxid()
     const out = this.db.prep(write, { zxid, timeMs: Date.now(), sessionId, cxid, authIds })
     if (!out.ok)
@@ -705,6 +715,8 @@ export class ServerNode implements ClientHandlerHost {
       conclave_version: VERSION,
       conclave_server_state: this.replicator.role,
       conclave_znode_count: this.db.nodeCount(),
+      conclave_tree_bytes_estimate: this.db.sizeEstimateBytes(),
+      conclave_tree_bytes_max: this.quota.bytesMax,
       conclave_watch_count: this.watches.size,
       conclave_num_alive_connections: this.handlers.size,
       conclave_session_count: this.tracker.size,

@@ -241,6 +241,10 @@ export class TreeDb implements Db {
     return this.tree.nodeCount()
   }
 
+  sizeEstimateBytes(): number {
+    return this.tree.sizeEstimateBytes()
+  }
+
   /** Replaces the whole tree (a SNAP from the leader), which may reflect entries up to `fuzzyEndZxid`. */
   replaceTree(tree: DataTree, fuzzyEndZxid = 0): void {
     this.tree = tree

@@ -5,7 +5,8 @@
  * (globalOutstandingLimit) and its log's backlog (writeThrottleBytes); and
  * a reply too large for one packet (frameBytesMax), refused as an error
  * instead of breaking the client's connection, and a request too large,
- * refused by the SDK before it is sent.
+ * refused by the SDK before it is sent; a tree past treeBytesMax refuses
+ * writes that would grow it (QUOTA_EXCEEDED) and takes the rest.
  * Packet size, data size and outstanding-request limits are covered in
  * server-bad-input.test.ts and the SDK suite.
  */
@@ -222,6 +223,63 @@ describe('server limits', () => {
     } finally {
       await small.close()
       await large.close()
+    }
+  })
+
+  it('past treeBytesMax refuses writes that would grow the tree (QUOTA_EXCEEDED) and takes every other', async () => {
+    const dir = tempDir('conclave-limits-')
+    dirs.push(dir)
+    const cfg = join(dir.path, 'conclave.json')
+    const max = 1024 * 1024
+    writeFileSync(cfg, JSON.stringify({ treeBytesMax: max }))
+    const s = await startConclave({ extraArgs: ['--config', cfg, '--log-level', 'info'] })
+    servers.push(s)
+    const zk = await Client.connect(s.connectString)
+    try {
+      await zk.create('/q')
+      const data = new Uint8Array(8 * 1024)
+      let created = 0
+      let refused: unknown
+      // ~8.5 KB each: the quota is reached after about 120 (bounded at 200).
+      for (; created < 200; created++) {
+        refused = await zk.create(`/q/n${created}`, data).catch((e: unknown) => e)
+        if (refused !== undefined && typeof refused !== 'string') break
+      }
+      expect(refused).toMatchObject({ code: 'QUOTA_EXCEEDED', path: `/q/n${created}` })
+      expect(created).toBeGreaterThan(100)
+      expect(created).toBeLessThan(130)
+      const m = await fetchMntr(s.port)
+      expect(m.get('conclave_tree_bytes_max')).toBe(String(max))
+      expect(Number(m.get('conclave_tree_bytes_estimate'))).toBeGreaterThanOrEqual(max)
+      // Everything that would grow the tree is refused…
+      await expect(zk.create('/q/more', data)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
+      await expect(zk.create('/e', undefined, { mode: 'ephemeral' })).rejects.toMatchObject({
+        code: 'QUOTA_EXCEEDED',
+      })
+      await expect(zk.setData('/q/n0', new Uint8Array(9 * 1024))).rejects.toMatchObject({
+        code: 'QUOTA_EXCEEDED',
+      })
+      await expect(
+        zk.multi([
+          { op: 'delete', path: '/q/n1' },
+          { op: 'create', path: '/q/n1', data },
+        ]),
+      ).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
+      expect(await zk.exists('/q/n1')).not.toBeNull()
+      // …and everything else goes on: reads, same-size and smaller writes, new sessions, deletes.
+      expect((await zk.getData('/q/n0')).data).toHaveLength(8 * 1024)
+      expect((await zk.setData('/q/n0', data)).version).toBe(1)
+      expect((await zk.setData('/q/n0', new Uint8Array(10))).version).toBe(2)
+      const other = await Client.connect(s.connectString)
+      expect(await other.exists('/q')).not.toBeNull()
+      await other.close()
+      for (let i = 1; i <= 10; i++) await zk.delete(`/q/n${i}`)
+      // Back under the limit: writes that grow the tree are taken again.
+      await zk.create('/q/again', data)
+      expect(s.output()).toContain('tree past treeBytesMax')
+      expect(s.output()).toContain('tree back under treeBytesMax')
+    } finally {
+      await zk.close()
     }
   })
 

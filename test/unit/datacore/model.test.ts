@@ -12,6 +12,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { sizeFromContents } from '../tree/harness.js'
 import { dumpModel, dumpTree } from './compare.js'
 import { type Cmd, cmdsArb, Driver, runs } from './workload.js'
 
@@ -39,12 +40,14 @@ function runAndCompare(cmds: Cmd[]): Driver {
     if (d.pending.length === 0) {
       expect(dumpTree(d.db.tree)).toEqual(dumpModel(d.model))
       expect(d.db.tree.reapable(d.time).sort()).toEqual(d.model.reapable(d.time))
+      expect(d.db.tree.sizeEstimateBytes()).toBe(sizeFromContents(d.db.tree))
     }
   }
   d.applyAll()
   expect(dumpTree(d.db.tree)).toEqual(dumpModel(d.model))
   expect(d.db.tree.reapable(d.time).sort()).toEqual(d.model.reapable(d.time))
   expect(d.db.tree.lastZxid).toBe(d.zxid)
+  expect(d.db.tree.sizeEstimateBytes()).toBe(sizeFromContents(d.db.tree))
   return d
 }
 

@@ -13,7 +13,7 @@ import { SnapshotFormatError } from '../../../server/tree/snapshot.js'
 import { TreeDb } from '../../../server/tree-db.js'
 import { encodeTxn } from '../../../server/txn/codec.js'
 import { OPEN_ACL_UNSAFE } from '../../../shared/acl.js'
-import { dumpTree, enc, Leader } from './harness.js'
+import { dumpTree, enc, Leader, sizeFromContents } from './harness.js'
 import { ALICE, type Step, workload } from './workload.js'
 
 /** Runs a workload; `onCommit` runs after each Txn is applied. */
@@ -152,6 +152,8 @@ describe('fuzzy snapshot + log replay', () => {
         for (const t of l.log) if (t.zxid > zxid) restored.applyReplay(t)
         expect(dumpTree(restored)).toEqual(dumpTree(l.tree))
         expect(restored.digest()).toBe(l.tree.digest())
+        expect(restored.sizeEstimateBytes()).toBe(l.tree.sizeEstimateBytes())
+        expect(restored.sizeEstimateBytes()).toBe(sizeFromContents(restored))
         expect(restored.lastZxid).toBe(l.tree.lastZxid)
         expect(restored.reapable(l.timeMs)).toEqual(l.tree.reapable(l.timeMs))
       }),

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { SHARD_AT } from '../../../server/core/sharded-map.js'
 import { DataTree } from '../../../server/tree/data-tree.js'
 import { PAGE_SLOTS } from '../../../server/tree/node-store.js'
-import { enc, errorCode, Leader } from './harness.js'
+import { enc, errorCode, Leader, sizeFromContents } from './harness.js'
 
 const COUNT = PAGE_SLOTS + 4_000
 
@@ -53,6 +53,8 @@ describe('a tree larger than one page, with a parent and a session past SHARD_AT
 
     const copy = DataTree.fromSnapshot(t.snapshot({ chunkBytes: 64 * 1024 }).chunks)
     expect(copy.digest()).toBe(t.digest())
+    expect(t.sizeEstimateBytes()).toBe(sizeFromContents(t))
+    expect(copy.sizeEstimateBytes()).toBe(t.sizeEstimateBytes())
     expect(copy.nodeCount()).toBe(t.nodeCount())
     expect(copy.getChildren('/q')).toEqual(t.getChildren('/q'))
     expect(copy.ephemerals(2n)).toEqual([...left].sort())
@@ -63,6 +65,7 @@ describe('a tree larger than one page, with a parent and a session past SHARD_AT
     expect(t.getChildren('/q')).toEqual([])
     expect(t.ephemerals(2n)).toEqual([])
     expect(t.nodeCount()).toBe(before - left.length)
+    expect(t.sizeEstimateBytes()).toBe(sizeFromContents(t))
     for (const tree of [t, copy]) expect(tree.exists(left[0]!)).toBe(tree === copy)
   })
 })

@@ -4,7 +4,7 @@
  * full structural dump of a tree for comparisons.
  */
 
-import { DataTree } from '../../../server/tree/data-tree.js'
+import { DataTree, ZNODE_OVERHEAD_BYTES } from '../../../server/tree/data-tree.js'
 import type { ApplyResult } from '../../../server/txn/apply.js'
 import { OutstandingChanges } from '../../../server/txn/outstanding-changes.js'
 import { prepAndRecord } from '../../../server/txn/prepare.js'
@@ -123,4 +123,11 @@ export function dumpTree(tree: DataTree): {
   const ephemerals: Record<string, string[]> = {}
   for (const s of sessions) ephemerals[s.sessionId.toString()] = tree.ephemerals(s.sessionId)
   return { nodes, sessions, ephemerals }
+}
+
+/** The tree's size estimate computed from what it shows: per znode the overhead plus its path and data. */
+export function sizeFromContents(tree: DataTree): number {
+  let bytes = 0
+  for (const path of tree.paths()) bytes += ZNODE_OVERHEAD_BYTES + path.length + tree.stat(path)!.dataLength
+  return bytes
 }
