@@ -8,10 +8,13 @@
  * code RFC 6455 asks for; a fragmented ConnectRequest with a ping inside
  * establishes a session. The server keeps serving throughout.
  */
+import { spawnSync } from 'node:child_process'
 import { connect, type Socket } from 'node:net'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { Client, type WebSocketConstructor } from '../../client/index.js'
+import { tsSourceExecArgv } from '../../server/storage/ts-source-loader.js'
 import { JuteWriter } from '../../shared/jute.js'
 import { OpCode } from '../../shared/opcodes.js'
 import { decodeConnectResponse, encodeConnectRequest, encodeRequest } from '../../shared/records.js'
@@ -106,6 +109,43 @@ async function stillServing(): Promise<void> {
   await c.create(`/alive-${Date.now()}-${Math.random()}`)
   await c.close()
 }
+
+/** Node's flag for its built-in (undici) WebSocket; Node 22+ has it without the flag. */
+const WHATWG_FLAGS = ['--experimental-websocket', '--no-warnings']
+const HAS_WHATWG_WS =
+  spawnSync(process.execPath, [
+    ...WHATWG_FLAGS,
+    '-e',
+    'process.exit(typeof WebSocket === "function" ? 0 : 1)',
+  ]).status === 0
+
+describe.skipIf(!HAS_WHATWG_WS)(
+  "a standards WebSocket as the client (Node's own, as browsers, Deno and Bun have)",
+  () => {
+    it('opens a session through the SDK, reads, writes, watches, runs a multi and closes it', () => {
+      const child = join(import.meta.dirname, 'fixtures', 'whatwg-ws-child.ts')
+      const r = spawnSync(
+        process.execPath,
+        [...WHATWG_FLAGS, ...tsSourceExecArgv(), child, server.connectString],
+        {
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      )
+      const line = r.stdout.trim().split('\n').at(-1) ?? ''
+      expect(line, r.stderr).toMatch(/^\{/)
+      expect(JSON.parse(line)).toEqual({
+        path: '/whatwg',
+        data: 'hello',
+        event: 'dataChanged /whatwg',
+        multi: 2,
+        children: ['a'],
+        state: 'closed',
+      })
+      expect(r.status).toBe(0)
+    })
+  },
+)
 
 describe('the ws package as the client', () => {
   it('opens a session through the SDK, reads and writes, and closes it', async () => {
