@@ -31,9 +31,14 @@ function shardOf(key: string | number): number {
   return (h ^ (h >>> 16)) & (SHARDS - 1)
 }
 
-export class ShardedMap<K extends string | number, V> {
-  private readonly shards: Map<K, V>[] = Array.from({ length: SHARDS }, () => new Map())
-  private count = 0
+/** What ShardedMap and ShardedSet share: the shards, the count, has and delete. */
+abstract class Sharded<K extends string | number, S extends Map<K, unknown> | Set<K>> {
+  protected readonly shards: S[]
+  protected count = 0
+
+  protected constructor(make: () => S) {
+    this.shards = Array.from({ length: SHARDS }, make)
+  }
 
   get size(): number {
     return this.count
@@ -41,6 +46,18 @@ export class ShardedMap<K extends string | number, V> {
 
   has(key: K): boolean {
     return this.shards[shardOf(key)]!.has(key)
+  }
+
+  delete(key: K): boolean {
+    const deleted = this.shards[shardOf(key)]!.delete(key)
+    if (deleted) this.count--
+    return deleted
+  }
+}
+
+export class ShardedMap<K extends string | number, V> extends Sharded<K, Map<K, V>> {
+  constructor() {
+    super(() => new Map())
   }
 
   get(key: K): V | undefined {
@@ -53,12 +70,6 @@ export class ShardedMap<K extends string | number, V> {
     shard.set(key, value)
     this.count += shard.size - before
     return this
-  }
-
-  delete(key: K): boolean {
-    const deleted = this.shards[shardOf(key)]!.delete(key)
-    if (deleted) this.count--
-    return deleted
   }
 
   /**
@@ -89,20 +100,10 @@ export class ShardedMap<K extends string | number, V> {
  * A Set split over SHARDS smaller Sets, as ShardedMap splits a Map. Iterates
  * shard by shard, live as a Set iterator is (see ShardedMap.keys).
  */
-export class ShardedSet<K extends string | number> {
-  private readonly shards: Set<K>[] = Array.from({ length: SHARDS }, () => new Set())
-  private count = 0
-
+export class ShardedSet<K extends string | number> extends Sharded<K, Set<K>> {
   constructor(members: Iterable<K> = []) {
+    super(() => new Set())
     for (const k of members) this.add(k)
-  }
-
-  get size(): number {
-    return this.count
-  }
-
-  has(key: K): boolean {
-    return this.shards[shardOf(key)]!.has(key)
   }
 
   add(key: K): this {
@@ -111,12 +112,6 @@ export class ShardedSet<K extends string | number> {
     shard.add(key)
     this.count += shard.size - before
     return this
-  }
-
-  delete(key: K): boolean {
-    const deleted = this.shards[shardOf(key)]!.delete(key)
-    if (deleted) this.count--
-    return deleted
   }
 
   values(): IterableIterator<K> {
