@@ -30,6 +30,20 @@ afterAll(async () => {
   await stopAllConclave()
 })
 
+/** A server started with `config` as its JSON config file (and `opts`), stopped and removed after the file. */
+async function startWithConfig(
+  config: Record<string, unknown>,
+  opts: { extraArgs?: string[]; env?: Record<string, string> } = {},
+): Promise<ConclaveProcess> {
+  const dir = tempDir('conclave-limits-')
+  dirs.push(dir)
+  const cfg = join(dir.path, 'conclave.json')
+  writeFileSync(cfg, JSON.stringify(config))
+  const s = await startConclave({ ...opts, extraArgs: ['--config', cfg, ...(opts.extraArgs ?? [])] })
+  servers.push(s)
+  return s
+}
+
 describe('server limits', () => {
   it('refuses a connection past maxClientCnxns from one address, and logs why', async () => {
     const s = await startConclave({ extraArgs: ['--max-client-cnxns', '3'] })
@@ -54,12 +68,7 @@ describe('server limits', () => {
   })
 
   it('refuses a new session past sessionsMax, keeping the existing ones', async () => {
-    const dir = tempDir('conclave-limits-')
-    dirs.push(dir)
-    const cfg = join(dir.path, 'conclave.json')
-    writeFileSync(cfg, JSON.stringify({ sessionsMax: 2 }))
-    const s = await startConclave({ extraArgs: ['--config', cfg] })
-    servers.push(s)
+    const s = await startWithConfig({ sessionsMax: 2 })
     const a = await RawClient.session(s.port)
     const b = await RawClient.session(s.port)
     await expect(RawClient.session(s.port)).rejects.toThrow()
@@ -71,21 +80,19 @@ describe('server limits', () => {
   })
 
   it('past globalOutstandingLimit and writeThrottleBytes it defers and stops reading, then takes every write in order', async () => {
-    const dir = tempDir('conclave-limits-')
-    dirs.push(dir)
-    const cfg = join(dir.path, 'conclave.json')
-    writeFileSync(cfg, JSON.stringify({ globalOutstandingLimit: 16 }))
     // A log backlog of 256 KiB counts as behind: a few 100 KiB writes get there.
-    const s = await startConclave({
-      extraArgs: ['--config', cfg, '--log-level', 'info'],
-      env: {
-        CONCLAVE_STORAGE_LIMITS: JSON.stringify({
-          pendingBytesHighWater: 2 ** 16,
-          writeThrottleBytes: 2 ** 18,
-        }),
+    const s = await startWithConfig(
+      { globalOutstandingLimit: 16 },
+      {
+        extraArgs: ['--log-level', 'info'],
+        env: {
+          CONCLAVE_STORAGE_LIMITS: JSON.stringify({
+            pendingBytesHighWater: 2 ** 16,
+            writeThrottleBytes: 2 ** 18,
+          }),
+        },
       },
-    })
-    servers.push(s)
+    )
     const sessions = await Promise.all(
       Array.from({ length: 4 }, () => Client.connect(s.connectString, { sessionTimeoutMs: 10_000 })),
     )
@@ -136,13 +143,8 @@ describe('server limits', () => {
   })
 
   it('answers a read whose reply would pass frameBytesMax with MARSHALLING_ERROR: no watch set, the connection kept', async () => {
-    const dir = tempDir('conclave-limits-')
-    dirs.push(dir)
-    const cfg = join(dir.path, 'conclave.json')
     const limit = 64 * 1024
-    writeFileSync(cfg, JSON.stringify({ frameBytesMax: limit }))
-    const s = await startConclave({ extraArgs: ['--config', cfg] })
-    servers.push(s)
+    const s = await startWithConfig({ frameBytesMax: limit })
     // The SDK's own limit is left at its default (larger): without the server's check it would take the reply.
     const zk = await Client.connect(s.connectString)
     const other = await Client.connect(s.connectString)
@@ -191,12 +193,7 @@ describe('server limits', () => {
   })
 
   it('refuses a request over frameBytesMax in the SDK (BAD_ARGUMENTS, nothing sent); past a smaller server limit the loss says why', async () => {
-    const dir = tempDir('conclave-limits-')
-    dirs.push(dir)
-    const cfg = join(dir.path, 'conclave.json')
-    writeFileSync(cfg, JSON.stringify({ frameBytesMax: 64 * 1024 }))
-    const s = await startConclave({ extraArgs: ['--config', cfg] })
-    servers.push(s)
+    const s = await startWithConfig({ frameBytesMax: 64 * 1024 })
     // The SDK's limit matches the server's: the request never leaves, the connection stays.
     const small = await Client.connect(s.connectString, { frameBytesMax: 64 * 1024 })
     // The SDK's limit is its default (larger): the server refuses the frame and closes the connection.
@@ -227,13 +224,8 @@ describe('server limits', () => {
   })
 
   it('past treeBytesMax refuses writes that would grow the tree (QUOTA_EXCEEDED) and takes every other', async () => {
-    const dir = tempDir('conclave-limits-')
-    dirs.push(dir)
-    const cfg = join(dir.path, 'conclave.json')
     const max = 1024 * 1024
-    writeFileSync(cfg, JSON.stringify({ treeBytesMax: max }))
-    const s = await startConclave({ extraArgs: ['--config', cfg, '--log-level', 'info'] })
-    servers.push(s)
+    const s = await startWithConfig({ treeBytesMax: max }, { extraArgs: ['--log-level', 'info'] })
     const zk = await Client.connect(s.connectString)
     try {
       await zk.create('/q')
