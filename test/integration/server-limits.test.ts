@@ -14,6 +14,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Client } from '../../client/index.js'
+import { Queue } from '../../recipes/index.js'
 import { type ConclaveProcess, startConclave, stopAllConclave } from '../helpers/conclave.js'
 import { RawClient } from '../helpers/raw-client.js'
 import { tempDir, waitFor } from '../helpers/wait.js'
@@ -189,6 +190,26 @@ describe('server limits', () => {
     } finally {
       await zk.close()
       await other.close()
+    }
+  })
+
+  it("fails a Queue's take with MARSHALLING_ERROR once the queue is too deep to list, without retrying", async () => {
+    const s = await startWithConfig({ frameBytesMax: 64 * 1024 })
+    const zk = await Client.connect(s.connectString, { frameBytesMax: 64 * 1024 })
+    try {
+      const q = new Queue(zk, '/jobs')
+      // 17 bytes per item in a listing: 4,000 items are ~68 KB, over 64 KiB.
+      for (let i = 0; i < 4000; i += 200)
+        await Promise.all(Array.from({ length: 200 }, (_, j) => q.put(`job ${i + j}`)))
+      const started = Date.now()
+      await expect(q.take({ timeoutMs: 5000 })).rejects.toMatchObject({
+        code: 'MARSHALLING_ERROR',
+        path: '/jobs',
+      })
+      expect(Date.now() - started).toBeLessThan(2000)
+      expect(zk.state).toBe('connected')
+    } finally {
+      await zk.close()
     }
   })
 
