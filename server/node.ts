@@ -109,7 +109,7 @@ export class ServerNode implements ClientHandlerHost {
       logPendingBytes: () => state.storage.pendingBytes,
       logThrottleBytes: state.storage.writeThrottleBytes,
       proposes: () => this.isLeader(),
-      pauseReading: () => {
+      readingChanged: () => {
         for (const h of this.handlers.values()) h.refreshReading()
       },
     })

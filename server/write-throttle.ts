@@ -33,8 +33,8 @@ export interface WriteThrottleHost {
   readonly logThrottleBytes: number
   /** Does this server prep and propose writes itself (leader or standalone)? */
   proposes(): boolean
-  /** Stop (true) or resume (false) reading from every client connection. */
-  pauseReading(paused: boolean): void
+  /** `paused` changed: every client connection should stop or resume reading to match it. */
+  readingChanged(): void
 }
 
 export class WriteThrottle {
@@ -67,7 +67,7 @@ export class WriteThrottle {
       { inFlight: this.inFlight, limit: this.limit, deferred: this.deferred },
       'too many writes in flight; not reading from clients',
     )
-    this.host.pauseReading(true)
+    this.host.readingChanged()
   }
 
   finished(): void {
@@ -78,7 +78,7 @@ export class WriteThrottle {
       { inFlight: this.inFlight, pausedMs: Date.now() - this.pausedAt },
       'reading from clients again',
     )
-    this.host.pauseReading(false)
+    this.host.readingChanged()
   }
 
   /** Runs `write` now, or once this server's log has drained, after every write deferred before it. */

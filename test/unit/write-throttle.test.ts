@@ -21,11 +21,12 @@ function setup(limit = 4) {
     proposes() {
       return host.leader
     },
-    pauseReading(paused: boolean) {
-      host.pauses.push(paused)
+    readingChanged() {
+      host.pauses.push(t.paused)
     },
   }
-  return { host, t: new WriteThrottle(limit, host) }
+  const t = new WriteThrottle(limit, host)
+  return { host, t }
 }
 
 describe('WriteThrottle', () => {
