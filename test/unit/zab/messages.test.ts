@@ -88,6 +88,24 @@ function expectDecodeError(b: Uint8Array): void {
   expect(() => decodePeerMessage(b)).toThrow(PeerMessageDecodeError)
 }
 
+/** The decode fails with exactly this reason at this offset (not just any decode error). */
+function expectDecodeErrorWith(b: Uint8Array, reason: string, offset: number): void {
+  let caught: unknown
+  try {
+    decodePeerMessage(b)
+  } catch (e) {
+    caught = e
+  }
+  expect(caught).toBeInstanceOf(PeerMessageDecodeError)
+  expect({
+    reason: (caught as PeerMessageDecodeError).reason,
+    offset: (caught as PeerMessageDecodeError).offset,
+  }).toEqual({
+    reason,
+    offset,
+  })
+}
+
 describe('peer message codec', () => {
   it('round-trips one example of every message type', () => {
     const types = new Set(EXAMPLES.map((m) => m.type))
@@ -135,12 +153,27 @@ describe('peer message codec', () => {
     const badBool = Uint8Array.from(ackEpoch)
     badBool[badBool.length - 1] = 2
     expectDecodeError(badBool)
-    const bigEpoch = Uint8Array.of(1, 17, 0x00, 0x20, 0x00, 0x00) // LEADERINFO epoch 2**21
-    expectDecodeError(bigEpoch)
-    const bigZxid = Uint8Array.of(1, 4, 0x00, 0x20, 0, 0, 0, 0, 0, 0) // COMMIT zxid 2**53
-    expectDecodeError(bigZxid)
-    const hugeLength = Uint8Array.of(1, 35, 0xff, 0xff, 0xff, 0xff) // APP claiming 4 GiB
-    expectDecodeError(hugeLength)
+    // The range checks, each reached with the current version byte (taken from
+    // an encoded message, so a version bump cannot turn these into "unknown
+    // version" refusals again) and each answered by its own specific error.
+    const v = ack[0] as number
+    // LEADERINFO with the largest epoch decodes; one more is refused as too large.
+    expect(decodePeerMessage(Uint8Array.of(v, 17, 0x00, 0x1f, 0xff, 0xff))).toEqual({
+      type: 'LEADERINFO',
+      newEpoch: 2 ** 21 - 1,
+    })
+    expectDecodeErrorWith(Uint8Array.of(v, 17, 0x00, 0x20, 0x00, 0x00), 'epoch 2097152 too large', 2)
+    // COMMIT with the largest safe zxid decodes; 2**53 is refused.
+    expect(decodePeerMessage(Uint8Array.of(v, 4, 0x00, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))).toEqual({
+      type: 'COMMIT',
+      zxid: Number.MAX_SAFE_INTEGER,
+    })
+    expectDecodeErrorWith(Uint8Array.of(v, 4, 0x00, 0x20, 0, 0, 0, 0, 0, 0), 'integer beyond 2**53', 2)
+    // APP claiming a 4 GiB payload with none following: refused by the length
+    // check before anything is allocated or read.
+    expectDecodeErrorWith(Uint8Array.of(v, 35, 0xff, 0xff, 0xff, 0xff), 'truncated: need 4294967295 more', 6)
+    // Unknown versions name themselves.
+    expectDecodeErrorWith(Uint8Array.of(v + 1, ...ack.subarray(1)), `unknown version ${v + 1}`, 0)
   })
 
   it('never throws anything but PeerMessageDecodeError on random bytes', () => {
