@@ -5,6 +5,7 @@
  * reply or a closed connection; the server and another session carry on,
  * and nothing is written.
  */
+import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorNumber } from '../../shared/errors.js'
 import { JuteWriter } from '../../shared/jute.js'
@@ -162,9 +163,22 @@ describe('bad input', () => {
   })
 
   it('answers a plain HTTP request with 426 and keeps running', async () => {
-    const c = await RawClient.connect(server.port)
-    c.sendRaw(new TextEncoder().encode('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
-    await c.waitClosed()
+    // A plain socket, not RawClient: the answer is HTTP, not length-prefixed
+    // frames, and every byte of it is kept until the server closes.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = []
+      const s = connect(server.port, '127.0.0.1', () => {
+        s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+      })
+      s.on('data', (c: Buffer) => chunks.push(c))
+      s.on('error', reject)
+      s.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    })
+    const [head, body] = answer.split('\r\n\r\n')
+    const [statusLine, ...headerLines] = (head ?? '').split('\r\n')
+    expect(statusLine).toBe('HTTP/1.1 426 Upgrade Required')
+    expect(body).toBe('conclave: use a WebSocket or ZooKeeper TCP client on this port\n')
+    expect(headerLines).toContain(`Content-Length: ${Buffer.byteLength(body ?? '')}`)
     await stillHealthy()
   })
 })
