@@ -1,7 +1,8 @@
 /**
  * A real 3-node ensemble on 127.0.0.1 with the real SDK: kill -9 of the
- * leader under a steady write load loses no acknowledged write and a new
- * leader serves writes; a follower killed and restarted catches up (by DIFF
+ * leader under a steady write load loses no acknowledged write, fails writes
+ * only with CONNECTION_LOSS and only until a new leader serves writes (each
+ * such write happened at most once), and a new leader serves writes; a follower killed and restarted catches up (by DIFF
  * when a little behind, by SNAP when far behind); a partitioned minority
  * commits nothing and stops serving; a session moves between servers
  * keeping its ephemerals; an expired session's ephemerals vanish on every
@@ -12,7 +13,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { Client } from '../../client/index.js'
+import { Client, ZkError } from '../../client/index.js'
 import { OpCode, Xid } from '../../shared/opcodes.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
@@ -81,27 +82,53 @@ describe('3-node ensemble', () => {
     const followers = e.members.map((m) => m.id).filter((id) => id !== leader)
     const writer = await connect(followers.map((id) => e.url(id)).join(','), 10_000)
     await writer.create('/load', '')
+    // Write i creates a node holding String(i). A write that failed may still have happened only
+    // if it failed with CONNECTION_LOSS (its outcome unknown); then it happened at most once.
     const acked: string[] = []
+    const ackedData = new Set<string>()
+    const unknownOutcome = new Set<string>()
+    // Which failures the fault allows: CONNECTION_LOSS (the writer's server loses its leader and
+    // closes its connections, or refuses writes while it looks for one), and only from the kill
+    // until a write issued after the kill has succeeded (a new leader serves). Any other error, or
+    // any failure before the kill or once writes go through again, is a bug.
+    const illegitimate: string[] = []
+    let killing = false
+    let killed = false
+    let resumed = false
     let stop = false
     let failures = 0
     const load = (async () => {
       for (let i = 0; i < 20_000 && !stop; i++) {
+        const issuedAfterKill = killed
+        const issuedAfterResume = resumed
         try {
           acked.push(await writer.create('/load/w-', String(i), { mode: 'persistentSequential' }))
-        } catch {
+          ackedData.add(String(i))
+          if (issuedAfterKill) resumed = true
+        } catch (err) {
           failures++
+          const code = ZkError.is(err) ? err.code : String(err)
+          if (code !== 'CONNECTION_LOSS') illegitimate.push(`write ${i}: ${code}`)
+          else if (!killing) illegitimate.push(`write ${i}: CONNECTION_LOSS before the leader was killed`)
+          else if (issuedAfterResume) illegitimate.push(`write ${i}: CONNECTION_LOSS after writes resumed`)
+          else unknownOutcome.add(String(i))
           await new Promise((r) => setTimeout(r, 20))
         }
       }
     })()
     await waitFor(() => acked.length >= 100, { timeoutMs: 20_000, what: '100 acknowledged writes' })
     const killedAt = Date.now()
+    killing = true
     await e.kill9(leader)
+    killed = true
     const before = acked.length
     await waitFor(() => acked.length > before + 20, { timeoutMs: 30_000, what: 'writes after the failover' })
     const failoverMs = Date.now() - killedAt
     stop = true
     await load
+    expect(resumed).toBe(true)
+    expect(illegitimate).toEqual([])
+    expect(failures).toBe(unknownOutcome.size)
     const newLeader = await e.leader()
     expect(newLeader).not.toBe(leader)
     const views = await viewsOf(e, '/load', followers)
@@ -110,8 +137,20 @@ describe('3-node ensemble', () => {
       expect(acked.filter((p) => !have.has(p))).toEqual([])
     }
     expect(views[0]).toEqual(views[1])
+    // Every node is an acknowledged write or one whose outcome was unknown, each at most once:
+    // between acked.length and acked.length + failures nodes, and nothing else.
+    const reader = await connect(e.url(followers[0]!))
+    await reader.sync('/load')
+    const data = await Promise.all(
+      views[0]!.map(async (n) => new TextDecoder().decode((await reader.getData(`/load/${n}`)).data)),
+    )
+    expect(new Set(data).size).toBe(data.length)
+    expect(data.filter((d) => !ackedData.has(d) && !unknownOutcome.has(d))).toEqual([])
+    expect(data.length).toBeGreaterThanOrEqual(acked.length)
+    expect(data.length).toBeLessThanOrEqual(acked.length + unknownOutcome.size)
     console.log(
-      `failover: ${failoverMs} ms from kill -9 to 20 more writes; ${failures} writes failed meanwhile`,
+      `failover: ${failoverMs} ms from kill -9 to 20 more writes; ${failures} writes failed meanwhile ` +
+        `(all CONNECTION_LOSS), ${data.length - acked.length} of them happened`,
     )
   })
 
