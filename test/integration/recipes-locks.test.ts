@@ -30,7 +30,12 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection')
 }
 
-const children = (zk: Client, path: string): Promise<string[]> => zk.getChildren(path).catch(() => [])
+/** The lock directory's children; a directory that does not exist (NO_NODE) has none. Any other error fails. */
+const children = (zk: Client, path: string): Promise<string[]> =>
+  zk.getChildren(path).catch((err: unknown) => {
+    if (ZkError.is(err, ErrorCode.NO_NODE)) return []
+    throw err
+  })
 
 forEachTarget('Lock recipes', (env) => {
   describe('Lock', () => {
