@@ -35,7 +35,7 @@ import { decodeForward, encodeForward, type ForwardMessage } from './forwarding.
 import { HeldReplies } from './held-replies.js'
 import { ClientListener } from './net/client-listener.js'
 import { addAuth, type ReadContext, serveRead } from './read-ops.js'
-import type { Replicator, Role } from './replicator.js'
+import type { Replicator, Role } from './replicate/replicator.js'
 import { failedReply, replyFor } from './replies.js'
 import { SessionIdGenerator } from './session/session-ids.js'
 import { SessionTracker } from './session/session-tracker.js'
@@ -44,7 +44,7 @@ import { defaultTreeBytesMax, TreeQuota } from './tree-quota.js'
 import { WatchTable } from './watch/watch-table.js'
 import { toWriteRequest } from './write-requests.js'
 import { WriteThrottle } from './write-throttle.js'
-import { ZabReplicator } from './zab-replicator.js'
+import { ZabReplicator } from './replicate/zab-replicator.js'
 
 export const VERSION = '0.1.0'
 

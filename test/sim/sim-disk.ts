@@ -1,24 +1,32 @@
 /**
- * SimDisk: one server's storage as the simulator sees it: a durable image
- * (epochs, snapshot, log) plus writes that were submitted but not yet made
- * durable by an fsync.
+ * SimDisk: one server's storage as the simulator sees it, behind the same
+ * port the real driver writes SQLite through (DriverStorage): a durable
+ * image (epochs, snapshot, log) plus operations that were issued but not
+ * yet made durable by an fsync.
  *
- * What is modelled: persist batches are written in order (one write stream,
- * as with SQLite's WAL); one fsync is in flight at a time and covers every
- * batch submitted before it started (group commit); it completes after a
- * delay that is sometimes long (a slow disk). A crash keeps an arbitrary
- * prefix of the not-yet-durable write operations (snapshot, truncate, each
- * entry, meta), in order, and loses the rest: the strongest torn-write model
- * a single ordered write stream allows. Application snapshots are written
- * atomically and are durable at once (a simplification: their write is not
- * what this simulator tests).
+ * What is modelled: operations are written in the order issued (one write
+ * stream, as with SQLite's WAL); one fsync is in flight at a time and covers
+ * every operation issued before it started (group commit); it completes
+ * after a delay that is sometimes long (a slow disk). A crash keeps an
+ * arbitrary prefix of the not-yet-durable operations (snapshot, truncate,
+ * each entry, epochs), in order, and loses the rest: the strongest
+ * torn-write model a single ordered write stream allows. A SNAP's snapshot
+ * is staged chunk by chunk (sometimes past the high water mark, so the
+ * driver must wait for a drain) and becomes one operation when finished.
+ * Application snapshots are written atomically and are durable at once (a
+ * simplification: their write is not what this simulator tests).
  *
  * Invariants checked here (reported through `violation`): durable
  * acceptedEpoch and currentEpoch never decrease and currentEpoch never
- * exceeds acceptedEpoch; the durable log stays strictly increasing.
+ * exceeds acceptedEpoch; the durable log stays strictly increasing
+ * ('disk'); and currentEpoch never becomes durable ahead of the history it
+ * vouches for ('epoch-after-history', ZOOKEEPER-4646): when the peer
+ * decided to persist currentEpoch e, its log ended at some zxid (told here
+ * through `vouch`), and by the time e is durable, that entry is too.
  */
 import type { Prng } from '../../server/core/prng.js'
-import type { LogEntry, PersistBatch, PersistedState, Snapshot } from '../../server/zab/index.js'
+import type { DoneCallback, DriverStorage } from '../../server/replicate/zab-driver.js'
+import type { LogEntry, PersistedState, Snapshot } from '../../server/zab/index.js'
 import type { Scheduler } from './scheduler.js'
 
 export interface DiskParams {
@@ -35,29 +43,33 @@ export interface DiskParams {
   metaFirst: boolean
 }
 
-type Op =
-  | { kind: 'snapshot'; s: Snapshot }
-  | { kind: 'truncate'; zxid: number }
-  | { kind: 'entry'; e: LogEntry }
-  | { kind: 'meta'; acceptedEpoch?: number; currentEpoch?: number }
-
-function opsOf(b: PersistBatch, metaFirst: boolean): Op[] {
-  const ops: Op[] = []
-  if (b.snapshot) ops.push({ kind: 'snapshot', s: b.snapshot })
-  if (b.truncateAfterZxid !== undefined) ops.push({ kind: 'truncate', zxid: b.truncateAfterZxid })
-  for (const e of b.entries) ops.push({ kind: 'entry', e })
-  if (!metaFirst && b.meta) ops.push({ kind: 'meta', ...b.meta })
-  return ops
+/** Where the disk reports to: the driver of the incarnation that issued the writes. */
+export interface DiskListener {
+  entriesDurable(upToZxid: number): void
+  drained(): void
 }
 
-export class SimDisk {
+type Op =
+  | { kind: 'snapshot'; s: Snapshot; cb: DoneCallback }
+  | { kind: 'truncate'; zxid: number; cb: DoneCallback }
+  | { kind: 'entry'; e: LogEntry }
+  | { kind: 'meta'; acceptedEpoch?: number; currentEpoch?: number; cb: DoneCallback }
+
+/** Chance that a SNAP chunk finds the write buffer above its high water mark. */
+const CHUNK_FULL_PROBABILITY = 0.05
+
+export class SimDisk implements DriverStorage {
   acceptedEpoch = 0
   currentEpoch = 0
   snapshot: Snapshot | undefined
   log: LogEntry[] = []
-  private pending: PersistBatch[] = []
-  private inFlight: PersistBatch[] = []
+  readonly snapshotInProgress = false
+  listener: DiskListener | undefined
+  private pending: Op[] = []
+  private inFlight: Op[] = []
   private fsyncing = false
+  private staged: { zxid: number; chunks: Uint8Array[] } | undefined
+  private draining = false
   /** Bumped on crash so that a completion scheduled before it is ignored. */
   private epochOfLife = 0
   fsyncs = 0
@@ -70,8 +82,15 @@ export class SimDisk {
     private readonly sched: Scheduler,
     private readonly prng: Prng,
     readonly params: DiskParams,
-    private readonly violation: (what: string) => void,
+    private readonly violation: (what: string, invariant?: string) => void,
   ) {}
+
+  /** History that currentEpoch `epoch` vouches for: the peer's log ended at `throughZxid` when it decided to persist it. */
+  private readonly vouched = new Map<number, number>()
+
+  vouch(epoch: number, throughZxid: number): void {
+    this.vouched.set(epoch, throughZxid)
+  }
 
   get snapshotZxid(): number {
     return this.snapshot?.zxid ?? 0
@@ -97,40 +116,103 @@ export class SimDisk {
     return false
   }
 
-  submit(b: PersistBatch, onDurable: (seq: number) => void): void {
-    if (this.params.metaFirst && b.meta) this.applyOp({ kind: 'meta', ...b.meta })
-    this.pending.push(b)
-    if (this.params.lying) {
-      // The bug under test: claim durability now, fsync later.
-      this.sched.after(0, () => onDurable(b.seq))
-      if (!this.fsyncing) this.startFsync(() => {})
-      return
-    }
-    if (!this.fsyncing) this.startFsync(onDurable)
+  // ------------------------------------------------------------ DriverStorage
+
+  truncateAfter(zxid: number, cb: DoneCallback): void {
+    this.issue({ kind: 'truncate', zxid, cb })
   }
 
-  private startFsync(onDurable: (seq: number) => void): void {
+  beginSnapshot(zxid: number): void {
+    this.staged = { zxid, chunks: [] }
+  }
+
+  writeSnapshotChunk(chunk: Uint8Array): boolean {
+    if (this.staged === undefined) {
+      this.violation('snapshot chunk with no snapshot begun')
+      return true
+    }
+    this.staged.chunks.push(chunk)
+    if (this.draining || !this.prng.chance(CHUNK_FULL_PROBABILITY)) return true
+    // Above the high water mark: the writer must wait for a drain, which comes a little later.
+    this.draining = true
+    const life = this.epochOfLife
+    this.sched.after(this.prng.int(0, 3), () => {
+      if (life !== this.epochOfLife) return
+      this.draining = false
+      this.listener?.drained()
+    })
+    return false
+  }
+
+  finishSnapshot(meta: { zxidEnd: number; digest: string }, cb: DoneCallback): void {
+    const staged = this.staged
+    this.staged = undefined
+    if (staged === undefined) return this.violation('snapshot finished with none begun')
+    this.issue({
+      kind: 'snapshot',
+      s: { zxid: staged.zxid, chunks: staged.chunks, endZxid: meta.zxidEnd },
+      cb,
+    })
+  }
+
+  append(entries: readonly LogEntry[]): void {
+    for (const e of entries) this.issue({ kind: 'entry', e })
+  }
+
+  setEpochs(meta: { acceptedEpoch?: number; currentEpoch?: number }, cb: DoneCallback): void {
+    const op: Op = { kind: 'meta', ...meta, cb }
+    if (!this.params.metaFirst) return this.issue(op)
+    // The bug under test: the epochs are durable at once, ahead of the log writes queued before them.
+    this.applyOp(op)
+    const life = this.epochOfLife
+    this.sched.after(0, () => {
+      if (life === this.epochOfLife) cb(undefined)
+    })
+  }
+
+  // ------------------------------------------------------------ the write stream
+
+  private issue(op: Op): void {
+    this.pending.push(op)
+    if (this.params.lying) {
+      // The bug under test: durability is reported at once; the fsync really happens 500 ms later.
+      const life = this.epochOfLife
+      this.sched.after(0, () => life === this.epochOfLife && this.report([op]))
+    }
+    if (!this.fsyncing) this.startFsync()
+  }
+
+  private startFsync(): void {
     this.fsyncing = true
     this.inFlight = this.pending
     this.pending = []
     const p = this.params
-    let delay = this.prng.int(p.fsyncMsMin, p.fsyncMsMax) + (p.lying ? 500 : 0)
+    let delay = this.prng.int(p.fsyncMsMin, p.fsyncMsMax)
     if (this.prng.chance(p.slowProbability)) {
       this.slowFsyncs++
       delay += this.prng.int(1, p.slowMsMax)
     }
     const life = this.epochOfLife
-    this.sched.after(delay, () => {
+    const ops = this.inFlight
+    this.sched.after(delay + (p.lying ? 500 : 0), () => {
       if (life !== this.epochOfLife) return
       this.fsyncs++
-      const batches = this.inFlight
       this.inFlight = []
-      for (const b of batches) for (const op of opsOf(b, this.params.metaFirst)) this.applyOp(op)
+      for (const op of ops) this.applyOp(op)
       this.fsyncing = false
-      const last = batches[batches.length - 1]
-      if (this.pending.length > 0) this.startFsync(onDurable)
-      if (last && !this.params.lying) onDurable(last.seq)
+      if (this.pending.length > 0) this.startFsync()
+      if (!p.lying) this.report(ops)
     })
+  }
+
+  /** Completions in issue order: each operation's callback, then the entries' durability. */
+  private report(ops: readonly Op[]): void {
+    let lastEntry = 0
+    for (const op of ops) {
+      if (op.kind === 'entry') lastEntry = op.e.zxid
+      else op.cb(undefined)
+    }
+    if (lastEntry !== 0) this.listener?.entriesDurable(lastEntry)
   }
 
   private applyOp(op: Op): void {
@@ -158,6 +240,13 @@ export class SimDisk {
         if (op.currentEpoch !== undefined) {
           if (op.currentEpoch < this.currentEpoch) this.violation('durable currentEpoch decreased')
           this.currentEpoch = op.currentEpoch
+          const through = this.vouched.get(op.currentEpoch) ?? 0
+          // A lying disk loses what it claimed durable: the end-to-end checks must catch that, not this one.
+          if (through > 0 && !this.params.lying && !this.hasDurable(through))
+            this.violation(
+              `currentEpoch ${op.currentEpoch} durable before its history: 0x${through.toString(16)} is not (durable last 0x${this.durableLastZxid.toString(16)})`,
+              'epoch-after-history',
+            )
         }
         if (this.currentEpoch > this.acceptedEpoch) this.violation('durable currentEpoch above acceptedEpoch')
         return
@@ -184,10 +273,13 @@ export class SimDisk {
   /** Power loss: a random prefix of the unsynced operations survives. */
   crash(): void {
     this.epochOfLife++
-    const ops = [...this.inFlight, ...this.pending].flatMap((b) => opsOf(b, this.params.metaFirst))
+    const ops = [...this.inFlight, ...this.pending]
     this.inFlight = []
     this.pending = []
     this.fsyncing = false
+    this.staged = undefined
+    this.draining = false
+    this.listener = undefined
     if (ops.length === 0) return
     const r = this.prng.float()
     const keep = r < 0.4 ? 0 : r < 0.6 ? ops.length : this.prng.int(0, ops.length)

@@ -1,29 +1,36 @@
 /**
- * SimNode: one simulated server: a ZabPeer driven exactly as the production
- * driver must drive it (persist, then durable, then sendAfterDurable; apply
- * restore, commits, app messages, syncs in that order), plus its SimDisk and
- * its state machine. Crash and restart rebuild the peer from the disk's
+ * SimNode: one simulated server. It runs the driver the server ships
+ * (server/replicate/zab-driver.ts) around a ZabPeer, with simulated ports:
+ * its SimDisk for storage, the SimNetwork for links, the scheduler for
+ * timers, and a state machine (the real TreeDb, or the KV model) as the
+ * host. Crash and restart rebuild the peer and driver from the disk's
  * durable image only.
  *
- * Invariants: sendAfterDurable messages leave only after their batch is
- * durable (unless the `sendBeforeDurable` mutation is on, to prove the
- * checker catches it); a disconnect drops messages queued for that peer;
- * a SNAP stream leaves over several scheduler events (the tree's snapshot
- * is then fuzzy, as on a real leader), with every other message to that
- * learner behind it, and ends with a crash or a new or lost link.
+ * What is the simulator's own: the tick timer, pauses (a frozen process:
+ * every input — messages, link events, disk completions, timers — waits
+ * and runs in order on resume), crashes, and the `sendBeforeDurable`
+ * mutation (a peer whose outputs send everything at once, to prove the
+ * durability checker catches it). Everything between the peer and its ports
+ * is the production driver: persist ordering, durable sequence numbers,
+ * deferred sends, SNAP streaming and installs.
  */
 import type { Prng } from '../../server/core/prng.js'
+import {
+  type DoneCallback,
+  type DriverLogger,
+  type DriverStorage,
+  ZabDriver,
+} from '../../server/replicate/zab-driver.js'
 import {
   decodePeerMessage,
   describePeerMessage,
   type Envelope,
-  encodePeerMessage,
   type Input,
   type Output,
-  type PeerMessage,
+  type ProposeResult,
   type ServerId,
-  type SnapshotStream,
   ZabPeer,
+  type ZabPeerOptions,
 } from '../../server/zab/index.js'
 import type { SimStateMachine } from './kv-state-machine.js'
 import type { Scheduler } from './scheduler.js'
@@ -59,12 +66,22 @@ export interface NodeObserver {
   restored(node: SimNode, zxid: number): void
   app(node: SimNode, from: ServerId, payload: Uint8Array): void
   syncDone(node: SimNode, requestId: number, zxid: number): void
-  violation(what: string): void
+  violation(what: string, invariant?: string): void
   trace(line: string): void
+}
+
+/** Mutation: a peer whose every output sends its sendAfterDurable messages at once. */
+class HastyPeer extends ZabPeer {
+  override step(input: Input): Output {
+    const out = super.step(input)
+    if (out.sendAfterDurable.length === 0) return out
+    return { ...out, sendNow: [...out.sendNow, ...out.sendAfterDurable], sendAfterDurable: [] }
+  }
 }
 
 export class SimNode {
   peer!: ZabPeer
+  driver!: ZabDriver
   sm!: SimStateMachine
   readonly disk: SimDisk
   up = true
@@ -72,22 +89,11 @@ export class SimNode {
   crashes = 0
   /** Crash right after the next persist batch is submitted (to hit unsynced writes). */
   private crashArmed: (() => void) | undefined
-  private durableSeq = 0
   /** While paused (a GC or VM stall), inputs wait here and run in order on resume. */
   private pausedUntil = -1
   /** Cleared only by the resume event, so nothing overtakes the backlog. */
   private isPaused = false
   private deferred: (() => void)[] = []
-  /** The connection this process last saw come up, per peer: where its sends go. */
-  private readonly conns = new Map<ServerId, number>()
-  private queued: { afterSeq: number; envs: Envelope[] }[] = []
-  /**
-   * SNAP streams in progress, by learner: as in the real driver, chunks leave
-   * over several scheduler events while this node keeps applying commits (a
-   * lazily written tree snapshot is then fuzzy), and every other message to
-   * that learner waits behind the stream.
-   */
-  private readonly streams = new Map<ServerId, { stream: SnapshotStream; held: Envelope[] }>()
   private readonly prng: Prng
   private readonly streamPrng: Prng
 
@@ -100,7 +106,9 @@ export class SimNode {
   ) {
     this.prng = prng
     this.streamPrng = prng.fork('snap-stream')
-    this.disk = new SimDisk(sched, prng.fork('disk'), cfg.disk, (w) => obs.violation(`n${cfg.id} disk: ${w}`))
+    this.disk = new SimDisk(sched, prng.fork('disk'), cfg.disk, (w, invariant) =>
+      obs.violation(`n${cfg.id} disk: ${w}`, invariant),
+    )
     this.boot()
   }
 
@@ -108,17 +116,13 @@ export class SimNode {
     return this.cfg.id
   }
 
-  /** Builds the peer and state machine from durable state, and starts ticking. */
+  /** Builds the peer, driver and state machine from durable state, and starts ticking. */
   private boot(): void {
     const c = this.cfg
     this.incarnation++
-    this.durableSeq = 0
-    this.queued = []
-    this.streams.clear()
-    this.conns.clear()
     this.sm = c.makeStateMachine()
     if (this.disk.snapshot) this.sm.restore(this.disk.snapshot)
-    this.peer = new ZabPeer({
+    const opts: ZabPeerOptions = {
       id: c.id,
       voters: c.voters,
       observers: c.observers,
@@ -130,16 +134,127 @@ export class SimNode {
       persisted: this.disk.recover(),
       snapshots: { takeSnapshot: () => this.sm.lazySnapshot?.() ?? this.sm.snapshot() },
       ...(c.historyDiff ? { history: { read: (from, max) => this.disk.historyFrom(from, max) } } : {}),
-    })
+    }
+    this.peer = c.sendBeforeDurable ? new HastyPeer(opts) : new ZabPeer(opts)
+    this.driver = this.makeDriver()
     const inc = this.incarnation
     const tick = () => {
       if (!this.up || this.incarnation !== inc) return
       // A paused process's timer fires late, once.
       if (this.paused) return this.sched.at(this.pausedUntil, tick)
-      this.step({ kind: 'tick' })
+      this.driver.tick()
       this.sched.after(c.tickMs, tick)
     }
     this.sched.after(this.prng.int(1, c.tickMs), tick)
+  }
+
+  /** Runs `fn` in this incarnation of the process, once it is not paused; never after a crash. */
+  private gate(fn: () => void): () => void {
+    const inc = this.incarnation
+    return () => {
+      if (this.up && this.incarnation === inc) this.whenRunning(fn)
+    }
+  }
+
+  private makeDriver(): ZabDriver {
+    const disk = this.disk
+    const done =
+      (cb: DoneCallback): DoneCallback =>
+      (err) =>
+        this.gate(() => cb(err))()
+    const storage: DriverStorage = {
+      snapshotInProgress: false,
+      truncateAfter: (zxid, cb) => disk.truncateAfter(zxid, done(cb)),
+      beginSnapshot: (zxid) => disk.beginSnapshot(zxid),
+      writeSnapshotChunk: (chunk) => disk.writeSnapshotChunk(chunk),
+      finishSnapshot: (meta, cb) => disk.finishSnapshot(meta, done(cb)),
+      append: (entries) => {
+        disk.append(entries)
+        this.fireArmedCrash()
+      },
+      setEpochs: (meta, cb) => {
+        disk.setEpochs(meta, done(cb))
+        this.fireArmedCrash()
+      },
+    }
+    const driver = new ZabDriver({
+      peer: this.peer,
+      storage,
+      transport: {
+        send: (to, bytes, conn) => {
+          // A dead connection loses the bytes, as a socket would; the link event ends the stream.
+          this.net.send(this.id, to, conn, bytes)
+          return true
+        },
+        drop: (peer, conn) => {
+          // Close the socket we know; a newer one we have not seen yet is not ours to close.
+          if (conn !== undefined)
+            this.net.breakConn(this.id, peer, `n${this.id} closed the session`, this.id, conn)
+        },
+        bufferedBytes: () => 0,
+      },
+      timers: {
+        now: () => this.sched.now,
+        defer: (fn) => this.sched.after(0, this.gate(fn)),
+        after: (ms, fn) => this.sched.after(ms, this.gate(fn)),
+      },
+      host: {
+        reflectsThrough: () => Math.max(this.sm.appliedZxid, this.sm.fuzzyEndZxid ?? 0),
+        cancelSnapshot: () => {},
+        restore: (s) => {
+          this.sm.restore(s)
+          this.obs.restored(this, s.zxid)
+        },
+        commit: (e) => {
+          const prev = this.sm.appliedZxid
+          this.sm.apply(e)
+          this.obs.committed(this, e.zxid, e.data, prev)
+        },
+        app: (from, payload) => this.obs.app(this, from, payload),
+        syncDone: (id, zxid) => this.obs.syncDone(this, id, zxid),
+        syncFailed: () => {},
+        role: (r) => {
+          this.obs.trace(`n${this.id} role ${r.role} e${r.epoch} leader=${r.leaderId} serving=${r.serving}`)
+          // As the server does on every role change: prepped Txns of an old leadership are void.
+          this.sm.roleChanged?.()
+        },
+        fatal: (err) => this.obs.violation(`n${this.id} fatal: ${err.message}`),
+      },
+      logger: this.logger(),
+      probes: {
+        output: (out) => {
+          // What a currentEpoch about to be persisted vouches for: the history the peer holds now.
+          const epoch = out.persist?.meta?.currentEpoch
+          if (epoch !== undefined) this.disk.vouch(epoch, this.peer.status().lastZxid)
+          this.obs.output(this, out)
+        },
+        sending: (to, msg) => {
+          this.obs.sending(this, { to, msg })
+          this.obs.trace(`n${this.id} -> n${to} ${describePeerMessage(msg)}`)
+        },
+        trace: (ev) => this.obs.trace(`n${this.id} ${ev}`),
+      },
+      snapSliceMs: 0,
+      snapSliceChunks: () => this.streamPrng.int(1, 3),
+    })
+    disk.listener = {
+      entriesDurable: (upTo) => this.gate(() => driver.entriesDurable(upTo))(),
+      drained: () => this.gate(() => driver.drained())(),
+    }
+    return driver
+  }
+
+  /** The driver's log lines go to the trace (its peer events come through the trace probe). */
+  private logger(): DriverLogger {
+    const line = (obj: object, msg: string) => this.obs.trace(`n${this.id} ${msg} ${JSON.stringify(obj)}`)
+    return { warn: line, info: line, debug: () => {}, isLevelEnabled: () => false }
+  }
+
+  /** A crash armed by the fault schedule hits right after a write is issued, before its fsync. */
+  private fireArmedCrash(): void {
+    const armed = this.crashArmed
+    this.crashArmed = undefined
+    if (armed) this.sched.after(0, armed)
   }
 
   get paused(): boolean {
@@ -168,154 +283,40 @@ export class SimNode {
     else fn()
   }
 
-  step(input: Input): Output | undefined {
-    if (!this.up) return undefined
-    const out = this.peer.step(input)
-    this.apply(out)
-    return out
+  /** The application (the workload) proposes, at the leader. */
+  propose(data: Uint8Array): ProposeResult | undefined {
+    return this.up ? this.driver.propose(data) : undefined
   }
 
-  private apply(out: Output): void {
-    this.obs.output(this, out)
-    for (const line of this.peer.events.splice(0)) this.obs.trace(`n${this.id} ${line}`)
-    if (out.role) {
-      const r = out.role
-      this.obs.trace(`n${this.id} role ${r.role} e${r.epoch} leader=${r.leaderId} serving=${r.serving}`)
-      // As server/node.ts does on every role change: prepped Txns of an old leadership are void.
-      this.sm.roleChanged?.()
-    }
-    for (const p of out.disconnect) this.dropPeer(p)
-    if (out.persist) {
-      const inc = this.incarnation
-      this.disk.submit(out.persist, (seq) => {
-        if (this.up && this.incarnation === inc) this.whenRunning(() => this.onDurable(seq))
-      })
-      const armed = this.crashArmed
-      this.crashArmed = undefined
-      if (armed) this.sched.after(0, armed)
-    }
-    for (const env of out.sendNow) this.send(env)
-    if (out.sendAfterDurable.length > 0) {
-      if (this.cfg.sendBeforeDurable || out.afterSeq <= this.durableSeq) {
-        for (const env of out.sendAfterDurable) this.send(env)
-      } else {
-        this.queued.push({ afterSeq: out.afterSeq, envs: [...out.sendAfterDurable] })
-      }
-    }
-    for (const p of out.disconnect) {
-      // Close the socket we know; a newer one we have not seen yet is not ours to close.
-      const conn = this.conns.get(p)
-      if (conn !== undefined) this.net.breakConn(this.id, p, `n${this.id} closed the session`, this.id, conn)
-    }
-    this.applyToStateMachine(out)
+  sync(requestId: number): void {
+    if (this.up) this.driver.sync(requestId)
   }
 
-  private applyToStateMachine(out: Output): void {
-    if (out.restore) {
-      this.sm.restore(out.restore)
-      this.obs.restored(this, out.restore.zxid)
-    }
-    for (const e of out.commit) {
-      const prev = this.sm.appliedZxid
-      this.sm.apply(e)
-      this.obs.committed(this, e.zxid, e.data, prev)
-    }
-    for (const a of out.app) this.obs.app(this, a.from, a.payload)
-    for (const s of out.syncDone) this.obs.syncDone(this, s.requestId, s.zxid)
-  }
-
-  private send(env: Envelope): void {
-    const streaming = this.streams.get(env.to)
-    if (streaming !== undefined) {
-      streaming.held.push(env)
-      return
-    }
-    this.sendMessage(env.to, env.msg)
-    if (env.stream !== undefined && this.conns.has(env.to)) this.startStream(env.to, env.stream)
-  }
-
-  private sendMessage(to: ServerId, msg: PeerMessage): void {
-    const env = { to, msg }
-    this.obs.sending(this, env)
-    this.obs.trace(`n${this.id} -> n${to} ${describePeerMessage(msg)}`)
-    const conn = this.conns.get(to)
-    if (conn !== undefined) this.net.send(this.id, to, conn, encodePeerMessage(msg))
-  }
-
-  /** What a snapshot of the state machine may reflect: more than applied while it is still fuzzy. */
-  private reflectsThrough(): number {
-    return Math.max(this.sm.appliedZxid, this.sm.fuzzyEndZxid ?? 0)
-  }
-
-  /** Sends 1-3 chunks per scheduler event; SNAPEND carries what is applied when the source runs out. */
-  private startStream(to: ServerId, stream: SnapshotStream): void {
-    const s = { stream, held: [] as Envelope[] }
-    this.streams.set(to, s)
-    const inc = this.incarnation
-    const later = () => this.sched.after(this.streamPrng.int(0, 3), () => this.whenRunning(pump))
-    const pump = (): void => {
-      // A crash, or a new or lost link (connected/disconnected/dropPeer), ended the stream.
-      if (!this.up || this.incarnation !== inc || this.streams.get(to) !== s) return
-      for (let n = this.streamPrng.int(1, 3); n > 0; n--) {
-        const chunk = stream.next()
-        if (chunk !== undefined) {
-          this.sendMessage(to, chunk)
-          continue
-        }
-        this.streams.delete(to)
-        this.sendMessage(to, stream.end(this.reflectsThrough()))
-        for (const env of s.held) this.send(env)
-        return
-      }
-      later()
-    }
-    later()
-  }
-
-  private onDurable(seq: number): void {
-    this.durableSeq = Math.max(this.durableSeq, seq)
-    while (this.queued.length > 0 && this.queued[0]!.afterSeq <= this.durableSeq) {
-      for (const env of this.queued.shift()!.envs) this.send(env)
-    }
-    this.step({ kind: 'durable', seq })
-  }
-
-  /** The session with `peer` is over: what we had not sent yet is gone with it. */
-  private dropPeer(peer: ServerId): void {
-    this.streams.delete(peer)
-    for (const q of this.queued) q.envs = q.envs.filter((e) => e.to !== peer)
+  appSend(to: ServerId, payload: Uint8Array): void {
+    if (this.up) this.driver.appSend(to, payload)
   }
 
   deliver(from: ServerId, bytes: Uint8Array): void {
-    this.whenRunning(() => this.receive(from, bytes))
-  }
-
-  private receive(from: ServerId, bytes: Uint8Array): void {
-    const msg = decodePeerMessage(bytes)
-    this.obs.trace(`n${this.id} <- n${from} ${describePeerMessage(msg)}`)
-    this.step({ kind: 'message', from, msg })
+    this.whenRunning(() => {
+      const msg = decodePeerMessage(bytes)
+      this.obs.trace(`n${this.id} <- n${from} ${describePeerMessage(msg)}`)
+      this.driver.receive(from, bytes)
+    })
   }
 
   connected(peer: ServerId, conn: number): void {
-    this.whenRunning(() => {
-      this.streams.delete(peer)
-      this.conns.set(peer, conn)
-      this.step({ kind: 'peerConnected', peer })
-    })
+    this.whenRunning(() => this.driver.peerConnected(peer, conn))
   }
 
   disconnected(peer: ServerId): void {
-    this.whenRunning(() => {
-      this.conns.delete(peer)
-      this.dropPeer(peer)
-      this.step({ kind: 'peerDisconnected', peer })
-    })
+    this.whenRunning(() => this.driver.peerDisconnected(peer))
   }
 
   crash(): void {
     if (!this.up) return
     this.crashes++
     this.up = false
+    this.driver.close()
     this.deferred = []
     this.pausedUntil = -1
     this.isPaused = false

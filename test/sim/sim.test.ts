@@ -83,12 +83,16 @@ describe('simulation', () => {
 
   it('keeps every invariant on seeds that once failed', () => {
     // 105361: a leader rebuilt from a fuzzy SNAP (not yet replayed past its end) SNAPped a
-    // follower with the end it had applied, not the end its tree could reflect.
-    for (const seed of [105361]) {
+    // follower with the end it had applied, not the end its tree could reflect. It reproduced
+    // under the simulator's own copy of the driver; the shared driver draws its stream slices
+    // differently, so 100177 and 100360 (several fuzzy SNAPs each under it) keep that path covered.
+    let fuzzy = 0
+    for (const seed of [105361, 100177, 100360]) {
       const r = runSimulation({ seed })
       expect(r.ok ? '' : formatFailure(r)).toBe('')
-      expect(r.stats.fuzzySnaps).toBeGreaterThan(0)
+      fuzzy += r.stats.fuzzySnaps
     }
+    expect(fuzzy).toBeGreaterThanOrEqual(5)
   })
 
   it('replays a seed exactly, over either state machine', () => {
@@ -121,10 +125,17 @@ describe('simulation', () => {
   })
 
   it('catches a disk that acknowledges fsync before it happens (lost writes)', { timeout: 120_000 }, () => {
-    const r = firstFailure('lyingDisk', 150)
-    expect(r).toBeDefined()
-    expect(['acked-write-lost', 'prefix-agreement', 'equal-digests', 'assertion']).toContain(
-      r?.violation?.invariant,
-    )
+    // The disk-level checks are off for this one: the end-to-end check must see the loss.
+    const r = firstFailure('lyingDisk', 50)
+    expect(r?.violation?.invariant).toBe('acked-write-lost')
+  })
+
+  it('catches currentEpoch made durable ahead of the history it vouches for (ZOOKEEPER-4646)', () => {
+    // The disk writes the epochs ahead of the log writes queued before them. The same
+    // checker caught a planted bug in the production driver (server/replicate/zab-driver.ts):
+    // issuing persist batches while a SNAP install still waited for the storage to drain
+    // (300 seeds: 87 failed, on epoch-after-history and durable-before-ack).
+    const r = firstFailure('metaFirst', 5)
+    expect(r?.violation?.invariant).toBe('epoch-after-history')
   })
 })

@@ -234,7 +234,7 @@ class Run {
       restored: (node, zxid) => this.onRestored(node, zxid),
       app: (node, from, payload) => this.workload.onApp(node, from, payload),
       syncDone: (node, requestId) => this.workload.onSyncDone(node, requestId),
-      violation: (what) => this.checker.fail('disk', what),
+      violation: (what, invariant) => this.checker.fail(invariant ?? 'disk', what),
       trace: (line) => {
         if (line.includes('from durable history)')) this.historyDiffs++
         this.trace.add(line)

@@ -307,7 +307,7 @@ export class TreeWorkload implements SimWorkload {
       if (err !== undefined) this.onFailure(n, sessionId, cxid, err)
     } else if (st.leaderId !== undefined) {
       const fwd: Forward = { s: sessionId.toString(), c: cxid, op }
-      n.step({ kind: 'appSend', to: st.leaderId, payload: enc.encode(`t:${JSON.stringify(fwd)}`) })
+      n.appSend(st.leaderId, enc.encode(`t:${JSON.stringify(fwd)}`))
     }
   }
 
@@ -329,7 +329,7 @@ export class TreeWorkload implements SimWorkload {
       this.stats.prepFailures++
       return out.err
     }
-    const res = n.step({ kind: 'propose', data: out.txn })?.proposed
+    const res = n.propose(out.txn)
     if (!res?.ok || res.zxid !== zxid) {
       this.checker.fail(
         'propose-zxid',
@@ -348,7 +348,7 @@ export class TreeWorkload implements SimWorkload {
       const err = this.prepAndPropose(n, BigInt(f.s), f.c, f.op)
       if (err !== undefined) {
         const failure: Failure = { s: f.s, c: f.c, e: err }
-        n.step({ kind: 'appSend', to: from, payload: enc.encode(`f:${JSON.stringify(failure)}`) })
+        n.appSend(from, enc.encode(`f:${JSON.stringify(failure)}`))
       }
     } else if (text.startsWith('f:')) {
       const f = JSON.parse(text.slice(2)) as Failure

@@ -76,9 +76,9 @@ export class Workload implements SimWorkload {
     this.writesIssued++
     this.pendingWrites.set(writeId, { node: node.id, incarnation: node.incarnation, key })
     if (st.role === 'LEADING') {
-      node.step({ kind: 'propose', data })
+      node.propose(data)
     } else if (st.leaderId !== undefined) {
-      node.step({ kind: 'appSend', to: st.leaderId, payload: data })
+      node.appSend(st.leaderId, data)
     }
   }
 
@@ -88,7 +88,7 @@ export class Workload implements SimWorkload {
     const requestId = ++this.syncSeq
     this.syncsIssued++
     this.pendingSyncs.set(`${node.id}:${node.incarnation}:${requestId}`, new Map(this.ackedLatest))
-    node.step({ kind: 'sync', requestId })
+    node.sync(requestId)
   }
 
   onCommitted(node: SimNode, zxid: number, data: Uint8Array): void {
@@ -117,9 +117,9 @@ export class Workload implements SimWorkload {
     }
     const w = decodeWrite(payload)
     if (!w) return
-    const out = node.step({ kind: 'propose', data: payload })
-    if (out?.proposed?.ok) {
-      node.step({ kind: 'appSend', to: from, payload: enc.encode(`r:${w.writeId}:${out.proposed.zxid}`) })
+    const out = node.propose(payload)
+    if (out?.ok) {
+      node.appSend(from, enc.encode(`r:${w.writeId}:${out.zxid}`))
     }
   }
 

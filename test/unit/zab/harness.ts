@@ -1,23 +1,25 @@
 /**
- * A small synchronous harness for ZabPeer scenario tests: peers, one global
- * FIFO message queue (so each link is FIFO), an in-memory durable image per
- * peer, and controls to hold a peer's durability, cut links, crash and
- * restart. Every message goes through the binary codec.
+ * A small synchronous harness for ZabPeer scenario tests. Each peer runs
+ * under the driver the server ships (server/replicate/zab-driver.ts), with
+ * synchronous ports: an in-memory durable image per peer whose writes are
+ * durable at once unless the test holds them, one global FIFO message queue
+ * (so each link is FIFO), and deferred work run at once. Controls hold a
+ * peer's durability, cut links, crash and restart. Every message goes
+ * through the binary codec.
  *
  * Invariants: sendAfterDurable messages leave only after their batch is
- * durable; a cut link drops messages (and both ends see peerDisconnected).
+ * durable (the driver's rule); a cut link drops messages (and both ends
+ * see peerDisconnected).
  */
 
 import { Prng } from '../../../server/core/prng.js'
+import { type DoneCallback, type DriverStorage, ZabDriver } from '../../../server/replicate/zab-driver.js'
 import {
   decodePeerMessage,
-  type Envelope,
-  encodePeerMessage,
   type Input,
   type LogEntry,
   type Output,
   type PeerMessage,
-  type PersistBatch,
   type PersistedState,
   type RoleEvent,
   type Snapshot,
@@ -60,8 +62,18 @@ export function zx(epoch: number, counter: number): number {
   return epoch * 2 ** 32 + counter
 }
 
+/** One issued write, completed (made durable) at once or when the test flushes its peer. */
+type DiskOp =
+  | { kind: 'truncate'; zxid: number; cb: DoneCallback }
+  | { kind: 'snapshot'; s: Snapshot; cb: DoneCallback }
+  | { kind: 'entries'; entries: readonly LogEntry[] }
+  | { kind: 'meta'; acceptedEpoch?: number; currentEpoch?: number; cb: DoneCallback }
+
+const silent = { warn: () => {}, info: () => {}, debug: () => {}, isLevelEnabled: () => false }
+
 export class Harness {
   readonly peers = new Map<number, ZabPeer>()
+  readonly drivers = new Map<number, ZabDriver>()
   readonly disks = new Map<number, Disk>()
   readonly sms = new Map<number, KvStateMachine>()
   readonly roles = new Map<number, RoleEvent>()
@@ -72,12 +84,11 @@ export class Harness {
   readonly sent: Sent[] = []
   private queue: Sent[] = []
   private readonly held = new Set<number>()
-  private readonly pending = new Map<
-    number,
-    { batches: PersistBatch[]; msgs: { afterSeq: number; envs: Envelope[] }[] }
-  >()
-  private readonly durableSeq = new Map<number, number>()
+  private readonly pending = new Map<number, DiskOp[]>()
   private readonly cuts = new Set<string>()
+  private readonly conns = new Map<string, number>()
+  private nextConn = 1
+  private readonly timers: (() => void)[] = []
   readonly down = new Set<number>()
 
   constructor(readonly opts: HarnessOptions) {
@@ -104,42 +115,96 @@ export class Harness {
     if (d.snapshot) sm.restore(d.snapshot)
     this.sms.set(id, sm)
     this.committed.set(id, [])
-    this.durableSeq.set(id, 0)
-    this.pending.set(id, { batches: [], msgs: [] })
+    this.pending.set(id, [])
     const snapshotZxid = d.snapshot?.zxid ?? 0
-    this.peers.set(
+    const peer = new ZabPeer({
       id,
-      new ZabPeer({
-        id,
-        voters: this.opts.voters,
-        observers: this.opts.observers ?? [],
-        initLimitTicks: this.opts.initLimitTicks ?? 10,
-        syncLimitTicks: this.opts.syncLimitTicks ?? 5,
-        commitLogCount: this.opts.commitLogCount,
-        snapChunkBytesMax: this.opts.snapChunkBytesMax,
-        ...(this.opts.historyDiffEntriesMax === undefined
-          ? {}
-          : { historyDiffEntriesMax: this.opts.historyDiffEntriesMax }),
-        ...(this.opts.history
-          ? {
-              history: {
-                read: (from: number, max: number) => {
-                  const i = d.log.findIndex((e) => e.zxid === from)
-                  return i < 0 ? [] : d.log.slice(i, i + max)
-                },
+      voters: this.opts.voters,
+      observers: this.opts.observers ?? [],
+      initLimitTicks: this.opts.initLimitTicks ?? 10,
+      syncLimitTicks: this.opts.syncLimitTicks ?? 5,
+      commitLogCount: this.opts.commitLogCount,
+      snapChunkBytesMax: this.opts.snapChunkBytesMax,
+      ...(this.opts.historyDiffEntriesMax === undefined
+        ? {}
+        : { historyDiffEntriesMax: this.opts.historyDiffEntriesMax }),
+      ...(this.opts.history
+        ? {
+            history: {
+              read: (from: number, max: number) => {
+                const i = d.log.findIndex((e) => e.zxid === from)
+                return i < 0 ? [] : d.log.slice(i, i + max)
               },
-            }
-          : {}),
-        prng: new Prng(id),
-        persisted: {
-          acceptedEpoch: d.acceptedEpoch,
-          currentEpoch: d.currentEpoch,
-          snapshotZxid,
-          log: d.log.filter((e) => e.zxid > snapshotZxid),
+            },
+          }
+        : {}),
+      prng: new Prng(id),
+      persisted: {
+        acceptedEpoch: d.acceptedEpoch,
+        currentEpoch: d.currentEpoch,
+        snapshotZxid,
+        log: d.log.filter((e) => e.zxid > snapshotZxid),
+      },
+      snapshots: { takeSnapshot: () => sm.snapshot() },
+    })
+    this.peers.set(id, peer)
+    const driver = new ZabDriver({
+      peer,
+      storage: this.storage(id),
+      transport: {
+        send: (to, bytes) => this.send(id, to, bytes),
+        drop: (to) => this.dropped(id, to),
+        bufferedBytes: () => 0,
+      },
+      // Deferred work runs at once; timers wait for the next tick.
+      timers: { now: () => 0, defer: (fn) => fn(), after: (_ms, fn) => this.timers.push(fn) },
+      host: {
+        reflectsThrough: () => sm.appliedZxid,
+        cancelSnapshot: () => {},
+        restore: (s) => sm.restore(s),
+        commit: (e) => {
+          sm.apply(e)
+          this.committed.get(id)!.push(e)
         },
-        snapshots: { takeSnapshot: () => sm.snapshot() },
-      }),
-    )
+        app: (from, payload) => this.apps.set(id, [...(this.apps.get(id) ?? []), { from, payload }]),
+        syncDone: (requestId) => this.syncDone.set(id, [...(this.syncDone.get(id) ?? []), requestId]),
+        syncFailed: () => {},
+        role: (ev) => this.roles.set(id, ev),
+        fatal: (err) => {
+          throw err
+        },
+      },
+      logger: silent,
+      snapSliceMs: 0,
+    })
+    this.drivers.set(id, driver)
+  }
+
+  /** Peer `id`'s storage: a write is durable at once, unless the test holds the peer. */
+  private storage(id: number): DriverStorage {
+    const issue = (op: DiskOp) => {
+      this.pending.get(id)!.push(op)
+      if (!this.held.has(id)) this.flush(id)
+    }
+    let staged: { zxid: number; chunks: Uint8Array[] } | undefined
+    return {
+      snapshotInProgress: false,
+      truncateAfter: (zxid, cb) => issue({ kind: 'truncate', zxid, cb }),
+      beginSnapshot: (zxid) => {
+        staged = { zxid, chunks: [] }
+      },
+      writeSnapshotChunk: (chunk) => {
+        staged!.chunks.push(chunk)
+        return true
+      },
+      finishSnapshot: (meta, cb) => {
+        const s = { zxid: staged!.zxid, chunks: staged!.chunks, endZxid: meta.zxidEnd }
+        staged = undefined
+        issue({ kind: 'snapshot', s, cb })
+      },
+      append: (entries) => issue({ kind: 'entries', entries: [...entries] }),
+      setEpochs: (meta, cb) => issue({ kind: 'meta', ...meta, cb }),
+    }
   }
 
   private linkKey(a: number, b: number): string {
@@ -152,21 +217,28 @@ export class Harness {
 
   private connect(a: number, b: number): void {
     if (!this.linked(a, b)) return
-    this.step(a, { kind: 'peerConnected', peer: b })
-    this.step(b, { kind: 'peerConnected', peer: a })
+    const conn = this.nextConn++
+    this.conns.set(this.linkKey(a, b), conn)
+    this.drivers.get(a)!.peerConnected(b, conn)
+    this.drivers.get(b)!.peerConnected(a, conn)
   }
 
   private disconnect(a: number, b: number): void {
+    this.conns.delete(this.linkKey(a, b))
     this.queue = this.queue.filter((m) => this.linkKey(m.from, m.to) !== this.linkKey(a, b))
     for (const [x, y] of [
       [a, b],
       [b, a],
     ] as const) {
-      if (this.down.has(x)) continue
-      const p = this.pending.get(x)!
-      for (const q of p.msgs) q.envs = q.envs.filter((e) => e.to !== y)
-      this.step(x, { kind: 'peerDisconnected', peer: y })
+      if (!this.down.has(x)) this.drivers.get(x)!.peerDisconnected(y)
     }
+  }
+
+  /** A peer closed its session with `to`: both ends see the break, then the link reconnects if not cut. */
+  private dropped(from: number, to: number): void {
+    if (!this.linked(from, to)) return
+    this.disconnect(from, to)
+    this.connect(from, to)
   }
 
   cut(a: number, b: number): void {
@@ -190,19 +262,25 @@ export class Harness {
     this.held.add(id)
   }
 
+  /** Makes `id`'s issued writes durable, in order (one fsync), and tells its driver. */
   flush(id: number): void {
     this.held.delete(id)
-    const p = this.pending.get(id)!
-    const batches = p.batches.splice(0)
-    for (const b of batches) this.makeDurable(id, b)
-    const last = batches[batches.length - 1]
-    if (last) this.onDurable(id, last.seq)
+    const ops = this.pending.get(id)!.splice(0)
+    const driver = this.drivers.get(id)!
+    let lastEntry = 0
+    for (const op of ops) {
+      this.makeDurable(id, op)
+      if (op.kind === 'entries') lastEntry = op.entries[op.entries.length - 1]!.zxid
+    }
+    for (const op of ops) if (op.kind !== 'entries') op.cb(undefined)
+    if (lastEntry !== 0) driver.entriesDurable(lastEntry)
   }
 
   crash(id: number): void {
     for (const o of this.members) if (o !== id && this.linked(id, o)) this.disconnect(id, o)
     this.down.add(id)
-    this.pending.get(id)!.batches = []
+    this.drivers.get(id)!.close()
+    this.pending.set(id, [])
     this.held.delete(id)
   }
 
@@ -212,78 +290,39 @@ export class Harness {
     for (const o of this.members) if (o !== id) this.connect(id, o)
   }
 
+  /** Steps `id`'s driver with `input` (propose, sync, tick…); the first output. */
   step(id: number, input: Input): Output | undefined {
     if (this.down.has(id)) return undefined
-    const out = this.peers.get(id)!.step(input)
-    this.apply(id, out)
-    return out
+    return this.drivers.get(id)!.step(input)
   }
 
-  private apply(id: number, out: Output): void {
-    if (out.role) this.roles.set(id, out.role)
-    for (const env of out.sendNow) this.send(id, env)
-    const p = this.pending.get(id)!
-    if (out.sendAfterDurable.length > 0)
-      p.msgs.push({ afterSeq: out.afterSeq, envs: [...out.sendAfterDurable] })
-    // A closed session: both ends see the break, then the link reconnects if it is not cut.
-    for (const peer of out.disconnect) {
-      if (!this.linked(id, peer)) continue
-      this.disconnect(id, peer)
-      this.connect(id, peer)
-    }
-    const sm = this.sms.get(id)!
-    if (out.restore) sm.restore(out.restore)
-    for (const e of out.commit) {
-      sm.apply(e)
-      this.committed.get(id)!.push(e)
-    }
-    for (const a of out.app) this.apps.set(id, [...(this.apps.get(id) ?? []), a])
-    for (const s of out.syncDone) this.syncDone.set(id, [...(this.syncDone.get(id) ?? []), s.requestId])
-    if (out.persist) {
-      p.batches.push(out.persist)
-      if (!this.held.has(id)) this.flush(id)
-    } else {
-      this.releaseMessages(id)
-    }
-  }
-
-  private makeDurable(id: number, b: PersistBatch): void {
+  private makeDurable(id: number, op: DiskOp): void {
     const d = this.disks.get(id)!
-    if (b.snapshot) {
-      d.snapshot = b.snapshot
-      d.log = []
-    }
-    if (b.truncateAfterZxid !== undefined) d.log = d.log.filter((e) => e.zxid <= b.truncateAfterZxid!)
-    for (const e of b.entries) d.log.push(e)
-    if (b.meta?.acceptedEpoch !== undefined) d.acceptedEpoch = b.meta.acceptedEpoch
-    if (b.meta?.currentEpoch !== undefined) d.currentEpoch = b.meta.currentEpoch
-  }
-
-  private onDurable(id: number, seq: number): void {
-    this.durableSeq.set(id, seq)
-    this.releaseMessages(id)
-    this.step(id, { kind: 'durable', seq })
-  }
-
-  private releaseMessages(id: number): void {
-    const p = this.pending.get(id)!
-    const durable = this.durableSeq.get(id)!
-    while (p.msgs.length > 0 && p.msgs[0]!.afterSeq <= durable) {
-      for (const env of p.msgs.shift()!.envs) this.send(id, env)
+    switch (op.kind) {
+      case 'snapshot':
+        d.snapshot = op.s
+        d.log = []
+        return
+      case 'truncate':
+        d.log = d.log.filter((e) => e.zxid <= op.zxid)
+        return
+      case 'entries':
+        d.log.push(...op.entries)
+        return
+      case 'meta':
+        if (op.acceptedEpoch !== undefined) d.acceptedEpoch = op.acceptedEpoch
+        if (op.currentEpoch !== undefined) d.currentEpoch = op.currentEpoch
+        return
     }
   }
 
-  private send(from: number, env: Envelope): void {
-    if (!this.linked(from, env.to)) return
-    // A SNAP's stream is sent whole (the state machine does not change meanwhile).
-    const msgs = env.stream ? env.stream.drain(this.sms.get(from)!.appliedZxid) : [env.msg]
-    for (const one of msgs) {
-      // Through the wire codec, as the transport does.
-      const msg = decodePeerMessage(encodePeerMessage(one))
-      const m = { from, to: env.to, msg }
-      this.sent.push(m)
-      this.queue.push(m)
-    }
+  private send(from: number, to: number, bytes: Uint8Array): boolean {
+    if (!this.linked(from, to)) return false
+    // Through the wire codec, as the transport does.
+    const m = { from, to, msg: decodePeerMessage(bytes) }
+    this.sent.push(m)
+    this.queue.push(m)
+    return true
   }
 
   /** Delivers queued messages (and what they cause) until the queue is empty. */
@@ -295,9 +334,10 @@ export class Harness {
     }
   }
 
-  /** One tick at every live peer, then delivery. */
+  /** One tick at every live peer (and the timers due), then delivery. */
   tick(n = 1): void {
     for (let i = 0; i < n; i++) {
+      for (const fn of this.timers.splice(0)) fn()
       for (const id of this.members) this.step(id, { kind: 'tick' })
       this.deliver()
     }

@@ -4,8 +4,8 @@
  * in one event-loop turn go to storage as one batch (storage then groups
  * batches that arrive during an fsync into the next one).
  */
-import { assert } from '../shared/assert.js'
-import { makeZxid, ZXID_COUNTER_MAX, zxidCounter, zxidEpoch } from '../shared/zxid.js'
+import { assert } from '../../shared/assert.js'
+import { makeZxid, ZXID_COUNTER_MAX, zxidCounter, zxidEpoch } from '../../shared/zxid.js'
 import type { LogEntry, Replicator, ReplicatorEvents, Role } from './replicator.js'
 
 export interface LogPort {

@@ -1,0 +1,592 @@
+/**
+ * ZabDriver: the one driver of the pure ZabPeer (server/zab). It feeds the
+ * peer ticks, peer messages and durability reports, and carries out its
+ * effects through ports: persist batches to storage in order, messages to
+ * peers (those that vouch for data only after the batch they depend on is
+ * durable), SNAP streams in slices, commits and role changes to the host.
+ * The server (zab-replicator.ts), the deterministic simulation
+ * (test/sim/sim-node.ts) and the unit harness (test/unit/zab/harness.ts)
+ * all run this class; only the ports differ (SQLite or a simulated disk,
+ * TCP links or a simulated network, the event loop or a seeded scheduler).
+ *
+ * Durability order inside one batch (storage applies operations in the
+ * order issued): snapshot (after the truncation it implies), truncation,
+ * entries, then epochs — history before currentEpoch (ZOOKEEPER-4646).
+ *
+ * Invariants (asserted): `durableSeq` only grows and never passes the last
+ * batch issued; a message from `sendAfterDurable` leaves only once its
+ * batch is durable; persist batches are issued in `seq` order.
+ *
+ * A SNAP to a learner is streamed in slices (a time budget, and a chunk
+ * budget for the simulation, where time stands still inside an event), with
+ * at most SNAP_BUFFERED_BYTES_MAX waiting in the link: the snapshot is the
+ * live tree written out while it keeps changing (fuzzy), so the leader goes
+ * on serving meanwhile, and SNAPEND tells the learner which entries it may
+ * already reflect. Everything else for that learner waits behind the stream
+ * (bounded by SNAP_HELD_BYTES_MAX; past it the link is dropped and the
+ * learner syncs again).
+ *
+ * Pure: imports only shared/, server/core and server/zab; time, timers,
+ * storage and links are ports.
+ */
+import { assert } from '../../shared/assert.js'
+import { formatZxid } from '../../shared/zxid.js'
+import {
+  decodePeerMessage,
+  type Envelope,
+  encodePeerMessage,
+  type Input,
+  LOOKING_TRACE,
+  type LogEntry,
+  type Output,
+  type PeerMessage,
+  type PersistBatch,
+  type ProposeResult,
+  payloadBytes,
+  type RoleEvent,
+  type ServerId,
+  type Snapshot,
+  type SnapshotStream,
+  type ZabPeer,
+} from '../zab/index.js'
+
+/** A SNAP stream pauses while this much is waiting in the learner's link. */
+const SNAP_BUFFERED_BYTES_MAX = 4 * 1024 * 1024
+/** How often a paused SNAP stream looks at the link again. */
+const SNAP_BACKOFF_MS = 2
+/** Messages held for a learner behind its SNAP stream, at most (then the link is dropped). */
+const SNAP_HELD_BYTES_MAX = 256 * 1024 * 1024
+/** How long a SNAP install waits before trying again while the server's own snapshot is abandoned. */
+const INSTALL_RETRY_MS = 5
+
+export type DoneCallback = (err: Error | undefined) => void
+
+/**
+ * Storage, as the driver needs it. Operations reach the disk in the order
+ * issued; callbacks fire once the operation is durable. Appended entries
+ * are reported durable through `ZabDriver.entriesDurable(upToZxid)`, and a
+ * drained write buffer through `ZabDriver.drained()`.
+ */
+export interface DriverStorage {
+  /** The server's own snapshot is being written (a SNAP install must wait for it to be abandoned). */
+  readonly snapshotInProgress: boolean
+  truncateAfter(zxid: number, cb: DoneCallback): void
+  beginSnapshot(zxid: number): void
+  /** False: above the high water mark; wait for `drained()` before the next chunk. */
+  writeSnapshotChunk(chunk: Uint8Array): boolean
+  finishSnapshot(meta: { zxidEnd: number; digest: string }, cb: DoneCallback): void
+  append(entries: readonly LogEntry[]): void
+  setEpochs(meta: { acceptedEpoch?: number; currentEpoch?: number }, cb: DoneCallback): void
+}
+
+/** The FIFO links to the other members; `conn` names one connection of a peer. */
+export interface DriverTransport {
+  /** False when that connection is gone (nothing was sent). */
+  send(to: ServerId, bytes: Uint8Array, conn: number): boolean
+  /** Closes the link to `peer` (its connection `conn`, when known). */
+  drop(peer: ServerId, conn: number | undefined): void
+  /** Bytes written to `peer` and not yet taken by the network. */
+  bufferedBytes(peer: ServerId): number
+}
+
+export interface DriverTimers {
+  /** Milliseconds, monotonic; only differences are used. */
+  now(): number
+  /** Runs `fn` soon, after other pending work (setImmediate). */
+  defer(fn: () => void): void
+  /** Runs `fn` after `ms`. */
+  after(ms: number, fn: () => void): void
+}
+
+export interface DriverLogger {
+  warn(obj: object, msg: string): void
+  info(obj: object, msg: string): void
+  debug(obj: object, msg: string): void
+  isLevelEnabled(level: string): boolean
+}
+
+/** The application above ZAB: its state machine and what it must hear of. */
+export interface DriverHost {
+  /**
+   * The highest zxid whose effects the application's state may hold: the
+   * last applied, or the end of a fuzzy snapshot it was rebuilt from and has
+   * not replayed past yet. Ends a SNAP stream (its chunks hold no more).
+   */
+  reflectsThrough(): number
+  /** Abandons the application's own snapshot being written (a SNAP is about to be installed). */
+  cancelSnapshot(): void
+  restore(s: Snapshot): void
+  commit(e: LogEntry): void
+  /** An application payload from another member (forwarded request, or the leader's answer). */
+  app(from: ServerId, payload: Uint8Array): void
+  syncDone(requestId: number, zxid: number): void
+  syncFailed(requestId: number): void
+  role(ev: RoleEvent): void
+  /** A durability failure this server must not continue from. */
+  fatal(err: Error): void
+}
+
+/** Optional instruments: the simulation's checkers and the server's stall monitor. */
+export interface DriverProbes {
+  /** Every output, before its effects run. */
+  output?(out: Output): void
+  /** Every message, just before it leaves (SNAP chunks and SNAPEND included). */
+  sending?(to: ServerId, msg: PeerMessage): void
+  /** Every internal event of the peer (election, sync phase…). */
+  trace?(event: string): void
+  /** Starts measuring event-loop stalls for a SNAP stream; `stop` reports them. */
+  measureStalls?(): { stop(): object }
+}
+
+export interface ZabDriverOptions {
+  readonly peer: ZabPeer
+  readonly storage: DriverStorage
+  readonly transport: DriverTransport
+  readonly timers: DriverTimers
+  readonly host: DriverHost
+  readonly logger: DriverLogger
+  readonly probes?: DriverProbes
+  /** The longest a SNAP stream slice may take (ms). */
+  readonly snapSliceMs: number
+  /** Most chunks in one slice (the simulation's budget; time does not pass inside its events). */
+  readonly snapSliceChunks?: () => number
+}
+
+/** A SNAP being streamed to one learner, and the messages waiting behind it. */
+interface SnapshotSend {
+  readonly to: ServerId
+  readonly conn: number
+  readonly stream: SnapshotStream
+  readonly held: Envelope[]
+  heldBytes: number
+  bytes: number
+  readonly started: number
+  readonly stalls: { stop(): object } | undefined
+  /** Finished or abandoned: its stall measurement is stopped. */
+  over: boolean
+}
+
+/** A persist batch in flight: the operations of it not yet durable. */
+interface BatchState {
+  readonly seq: number
+  waiting: number
+  lastEntryZxid: number
+}
+
+export class ZabDriver {
+  readonly peer: ZabPeer
+  private readonly storage: DriverStorage
+  private readonly transport: DriverTransport
+  private readonly timers: DriverTimers
+  private readonly host: DriverHost
+  private readonly logger: DriverLogger
+  private readonly probes: DriverProbes
+  private readonly snapSliceMs: number
+  private readonly snapSliceChunks: (() => number) | undefined
+  private readonly batches: BatchState[] = []
+  private readonly deferred: { afterSeq: number; envelopes: Envelope[] }[] = []
+  private durableSeq = 0
+  private lastIssuedSeq = 0
+  private closed = false
+  private stepping = false
+  private readonly queue: { input: Input; conn: number | undefined }[] = []
+  /** The link each peer's FIFO session runs on, as the state machine knows it. */
+  private readonly conns = new Map<ServerId, number>()
+  /** A SNAP install is issuing its chunks: later persist batches wait here, in order. */
+  private installing = false
+  private readonly persistQueue: { b: PersistBatch; state: BatchState }[] = []
+  /** Continues a SNAP install's chunks once the storage has drained. */
+  private resumeInstall: (() => void) | undefined
+  /** SNAP streams in progress, by learner. */
+  private readonly snapSends = new Map<ServerId, SnapshotSend>()
+  private lastEncoded: { msg: PeerMessage | undefined; bytes: Uint8Array } = {
+    msg: undefined,
+    bytes: new Uint8Array(0),
+  }
+
+  constructor(opts: ZabDriverOptions) {
+    this.peer = opts.peer
+    this.storage = opts.storage
+    this.transport = opts.transport
+    this.timers = opts.timers
+    this.host = opts.host
+    this.logger = opts.logger
+    this.probes = opts.probes ?? {}
+    this.snapSliceMs = opts.snapSliceMs
+    this.snapSliceChunks = opts.snapSliceChunks
+  }
+
+  // ------------------------------------------------------------ inputs
+
+  tick(): void {
+    this.step({ kind: 'tick' })
+  }
+
+  /** A message from `from`; a malformed one drops the link (the peer resyncs). */
+  receive(from: ServerId, bytes: Uint8Array): void {
+    if (this.closed) return
+    let msg: PeerMessage
+    try {
+      msg = decodePeerMessage(bytes)
+    } catch (err) {
+      this.logger.warn(
+        { component: 'peer', from, err: (err as Error).message },
+        'malformed peer message; dropping link',
+      )
+      this.transport.drop(from, this.conns.get(from))
+      return
+    }
+    this.step({ kind: 'message', from, msg })
+  }
+
+  /** A connection to `peer` came up: sends to it go on `conn` once the peer has heard of it. */
+  peerConnected(peer: ServerId, conn: number): void {
+    this.step({ kind: 'peerConnected', peer }, conn)
+  }
+
+  peerDisconnected(peer: ServerId): void {
+    this.step({ kind: 'peerDisconnected', peer })
+  }
+
+  /** Leader: proposes `data`. Runs at once (nested), after the step that led here has finished. */
+  propose(data: Uint8Array): ProposeResult | undefined {
+    return this.stepNow({ kind: 'propose', data })?.proposed
+  }
+
+  appSend(to: ServerId, payload: Uint8Array): void {
+    this.stepNow({ kind: 'appSend', to, payload })
+  }
+
+  sync(requestId: number): void {
+    this.stepNow({ kind: 'sync', requestId })
+  }
+
+  /** Stops: nothing is stepped, sent or issued from here on. */
+  close(): void {
+    this.closed = true
+    for (const s of this.snapSends.values()) this.abandonSnapshot(s, 'closed')
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  /** The highest persist batch known durable. */
+  get durable(): number {
+    return this.durableSeq
+  }
+
+  // ------------------------------------------------------------ stepping
+
+  /**
+   * Steps the peer for a network, timer or storage input. Such inputs raised
+   * while an output is being handled are queued and run in order after it.
+   */
+  step(input: Input, conn?: number): Output | undefined {
+    if (this.closed) return undefined
+    if (this.stepping) {
+      this.queue.push({ input, conn })
+      return undefined
+    }
+    this.stepping = true
+    let first: Output | undefined
+    try {
+      let next: { input: Input; conn: number | undefined } | undefined = { input, conn }
+      while (next !== undefined && !this.closed) {
+        this.track(next.input, next.conn)
+        const out = this.peer.step(next.input)
+        first ??= out
+        this.handle(out)
+        next = this.queue.shift()
+      }
+    } finally {
+      this.stepping = false
+    }
+    return first
+  }
+
+  /**
+   * Inputs from the application (propose, appSend, sync) run at once, nested
+   * if need be: the outer step has finished, and its effects that matter for
+   * ordering (persist, sends) were carried out before commits and app
+   * payloads, which is where the application acts.
+   */
+  private stepNow(input: Input): Output | undefined {
+    if (this.closed) return undefined
+    if (!this.stepping) return this.step(input)
+    const out = this.peer.step(input)
+    this.handle(out)
+    return out
+  }
+
+  private handle(out: Output): void {
+    this.probes.output?.(out)
+    if (this.peer.events.length > 0) this.drainEvents()
+    if (out.persist !== undefined) this.persist(out.persist)
+    for (const e of out.sendNow) this.send(e)
+    if (out.sendAfterDurable.length > 0) {
+      if (out.afterSeq <= this.durableSeq) for (const e of out.sendAfterDurable) this.send(e)
+      else this.deferred.push({ afterSeq: out.afterSeq, envelopes: [...out.sendAfterDurable] })
+    }
+    for (const peer of out.disconnect) this.disconnect(peer)
+    if (out.restore !== undefined) this.host.restore(out.restore)
+    for (const e of out.commit) this.host.commit(e)
+    for (const a of out.app) this.host.app(a.from, a.payload)
+    for (const s of out.syncDone) this.host.syncDone(s.requestId, s.zxid)
+    for (const id of out.syncFailed) this.host.syncFailed(id)
+    if (out.role !== undefined) this.host.role(out.role)
+  }
+
+  private drainEvents(): void {
+    for (const ev of this.peer.events) {
+      this.probes.trace?.(ev)
+      // Why this server stopped following or leading is for the operator, not just traces.
+      if (ev.startsWith(LOOKING_TRACE))
+        this.logger.warn({ reason: ev.slice(LOOKING_TRACE.length) }, 'LOOKING')
+      else if (this.logger.isLevelEnabled('debug')) this.logger.debug({ zab: ev }, 'zab event')
+    }
+    this.peer.events.length = 0
+  }
+
+  /** The FIFO session with `peer` is over: close its link, drop what waited for it. */
+  private disconnect(peer: ServerId): void {
+    const s = this.snapSends.get(peer)
+    if (s !== undefined) this.abandonSnapshot(s, 'session closed')
+    this.transport.drop(peer, this.conns.get(peer))
+    for (const d of this.deferred) d.envelopes = d.envelopes.filter((e) => e.to !== peer)
+  }
+
+  /** Keeps `conns` in step with what the state machine has been told. */
+  private track(input: Input, conn: number | undefined): void {
+    if (input.kind === 'peerConnected' && conn !== undefined) this.conns.set(input.peer, conn)
+    else if (input.kind === 'peerDisconnected') this.conns.delete(input.peer)
+    else return
+    // A stream belongs to its link: a new or lost link ends it (and what waited behind it).
+    const s = this.snapSends.get(input.peer)
+    if (s !== undefined) this.abandonSnapshot(s, 'link changed')
+  }
+
+  // ------------------------------------------------------------ sending
+
+  private send(e: Envelope): void {
+    const streaming = this.snapSends.size === 0 ? undefined : this.snapSends.get(e.to)
+    if (streaming !== undefined) return this.holdBehindSnapshot(streaming, e)
+    const conn = this.conns.get(e.to)
+    if (conn === undefined) return
+    if (e.stream !== undefined) return this.startSnapshot(e.to, conn, e.stream)
+    this.probes.sending?.(e.to, e.msg)
+    // A broadcast (PROPOSAL, COMMIT) is one message object for every follower: encode it once.
+    if (e.msg !== this.lastEncoded.msg) this.lastEncoded = { msg: e.msg, bytes: encodePeerMessage(e.msg) }
+    this.transport.send(e.to, this.lastEncoded.bytes, conn)
+  }
+
+  private sendRaw(s: SnapshotSend, msg: PeerMessage): boolean {
+    this.probes.sending?.(s.to, msg)
+    const bytes = encodePeerMessage(msg)
+    s.bytes += bytes.length
+    return this.transport.send(s.to, bytes, s.conn)
+  }
+
+  private startSnapshot(to: ServerId, conn: number, stream: SnapshotStream): void {
+    const s: SnapshotSend = {
+      to,
+      conn,
+      stream,
+      held: [],
+      heldBytes: 0,
+      bytes: 0,
+      started: this.timers.now(),
+      stalls: this.probes.measureStalls?.(),
+      over: false,
+    }
+    if (!this.sendRaw(s, stream.header())) {
+      s.stalls?.stop()
+      return
+    }
+    this.snapSends.set(to, s)
+    this.logger.info({ peer: to, zxid: formatZxid(stream.zxid) }, 'sending a snapshot (SNAP)')
+    this.timers.defer(() => this.pumpSnapshot(s))
+  }
+
+  /** Sends chunks for one slice, then yields; pauses while the link is full. */
+  private pumpSnapshot(s: SnapshotSend): void {
+    if (this.closed || this.snapSends.get(s.to) !== s)
+      return this.abandonSnapshot(s, 'link or leadership gone')
+    const sliceEnd = this.timers.now() + this.snapSliceMs
+    let budget = this.snapSliceChunks?.() ?? Number.POSITIVE_INFINITY
+    while (budget-- > 0 && this.timers.now() <= sliceEnd) {
+      if (this.transport.bufferedBytes(s.to) > SNAP_BUFFERED_BYTES_MAX) {
+        this.timers.after(SNAP_BACKOFF_MS, () => this.pumpSnapshot(s))
+        return
+      }
+      const chunk = s.stream.next()
+      if (chunk === undefined) return this.finishSnapshot(s)
+      if (!this.sendRaw(s, chunk)) return this.abandonSnapshot(s, 'link gone')
+    }
+    this.timers.defer(() => this.pumpSnapshot(s))
+  }
+
+  private finishSnapshot(s: SnapshotSend): void {
+    // Every chunk was written by now: nothing in them is newer than what the tree may hold now.
+    const end = s.stream.end(this.host.reflectsThrough())
+    this.sendRaw(s, end)
+    this.snapSends.delete(s.to)
+    s.over = true
+    this.logger.info(
+      {
+        peer: s.to,
+        zxid: formatZxid(s.stream.zxid),
+        endZxid: formatZxid(end.endZxid),
+        chunks: end.chunkCount,
+        bytes: s.bytes,
+        held: s.held.length,
+        ms: Math.round(this.timers.now() - s.started),
+        ...s.stalls?.stop(),
+      },
+      'snapshot sent',
+    )
+    // In order; a message may start another stream, and those after it wait for that one.
+    for (const e of s.held) this.send(e)
+  }
+
+  /** A stream that will not finish (its link or this leadership ended): stop measuring, say so. */
+  private abandonSnapshot(s: SnapshotSend, why: string): void {
+    if (this.snapSends.get(s.to) === s) this.snapSends.delete(s.to)
+    if (s.over) return
+    s.over = true
+    const stalls = s.stalls?.stop()
+    if (!this.closed)
+      this.logger.info({ peer: s.to, why, bytes: s.bytes, ...stalls }, 'snapshot stream abandoned')
+  }
+
+  private holdBehindSnapshot(s: SnapshotSend, e: Envelope): void {
+    s.held.push(e)
+    // Its payload plus a little for the fixed fields and framing.
+    s.heldBytes += payloadBytes(e.msg) + 32
+    if (s.heldBytes <= SNAP_HELD_BYTES_MAX) return
+    this.logger.warn(
+      { peer: s.to, heldBytes: s.heldBytes },
+      'too much waiting behind a snapshot stream; dropping the link (the learner will sync again)',
+    )
+    this.abandonSnapshot(s, 'too much held behind it')
+    this.transport.drop(s.to, s.conn)
+  }
+
+  // ------------------------------------------------------------ persisting
+
+  /**
+   * Issues a persist batch to storage, in order. A batch counts as waiting
+   * until all of it is issued: a SNAP's chunks go out with flow control
+   * (past the storage's high water mark they wait for it to drain, so a
+   * snapshot larger than its pendingBytesMax installs too), and batches
+   * that come meanwhile wait behind it, because storage applies operations
+   * in the order issued.
+   */
+  private persist(b: PersistBatch): void {
+    assert(b.seq === this.lastIssuedSeq + 1, `persist batch ${b.seq} after ${this.lastIssuedSeq}`)
+    this.lastIssuedSeq = b.seq
+    const state: BatchState = { seq: b.seq, waiting: 1, lastEntryZxid: 0 }
+    this.batches.push(state)
+    if (this.installing) this.persistQueue.push({ b, state })
+    else this.issue(b, state)
+  }
+
+  private doneFor(state: BatchState): DoneCallback {
+    return (err) => {
+      if (err) return this.host.fatal(err)
+      state.waiting--
+      this.advance()
+    }
+  }
+
+  private issue(b: PersistBatch, state: BatchState): void {
+    if (b.snapshot === undefined) return this.issueRest(b, state)
+    this.installing = true
+    if (this.storage.snapshotInProgress) {
+      // This server's own snapshot is being written (one at a time): it is abandoned, then this one.
+      this.host.cancelSnapshot()
+      this.timers.after(INSTALL_RETRY_MS, () => {
+        if (!this.closed) this.issue(b, state)
+      })
+      return
+    }
+    // The log restarts after the snapshot. Truncating first: truncation marks every
+    // snapshot that ends past its point as garbage, and this one (fuzzy) can.
+    state.waiting++
+    this.storage.truncateAfter(b.snapshot.zxid, this.doneFor(state))
+    this.storage.beginSnapshot(b.snapshot.zxid)
+    this.writeChunks(b, b.snapshot, state, 0)
+  }
+
+  private writeChunks(b: PersistBatch, s: Snapshot, state: BatchState, from: number): void {
+    if (this.closed) return
+    for (let i = from; i < s.chunks.length; i++) {
+      if (!this.storage.writeSnapshotChunk(s.chunks[i]!)) {
+        this.resumeInstall = () => this.writeChunks(b, s, state, i + 1)
+        return
+      }
+    }
+    state.waiting++
+    // Fuzzy through endZxid: recovery replays the log over it up to there.
+    this.storage.finishSnapshot({ zxidEnd: s.endZxid ?? s.zxid, digest: '' }, this.doneFor(state))
+    this.installing = false
+    this.issueRest(b, state)
+    while (!this.installing && this.persistQueue.length > 0) {
+      const next = this.persistQueue.shift()!
+      this.issue(next.b, next.state)
+    }
+  }
+
+  /** Truncation, entries and epochs of a batch (after its snapshot, if any); then it is all issued. */
+  private issueRest(b: PersistBatch, state: BatchState): void {
+    if (b.truncateAfterZxid !== undefined) {
+      state.waiting++
+      this.storage.truncateAfter(b.truncateAfterZxid, this.doneFor(state))
+    }
+    if (b.entries.length > 0) {
+      state.lastEntryZxid = b.entries[b.entries.length - 1]!.zxid
+      state.waiting++
+      this.storage.append(b.entries)
+    }
+    // History before currentEpoch: the epochs go last, so they never become durable ahead of it.
+    if (b.meta !== undefined) {
+      state.waiting++
+      this.storage.setEpochs(b.meta, this.doneFor(state))
+    }
+    state.waiting--
+    if (state.waiting === 0) this.timers.defer(() => this.advance())
+  }
+
+  /** Storage: every appended entry with zxid <= `upTo` is durable. */
+  entriesDurable(upTo: number): void {
+    for (const b of this.batches) {
+      if (b.lastEntryZxid !== 0 && b.lastEntryZxid <= upTo) {
+        b.lastEntryZxid = 0
+        b.waiting--
+      }
+    }
+    this.advance()
+  }
+
+  /** Storage: the write buffer drained below its high water mark. */
+  drained(): void {
+    const resume = this.resumeInstall
+    this.resumeInstall = undefined
+    resume?.()
+  }
+
+  /** Reports durability for the completed prefix of batches, then releases messages waiting on it. */
+  private advance(): void {
+    if (this.closed) return
+    let seq = this.durableSeq
+    while (this.batches.length > 0 && this.batches[0]!.waiting === 0) seq = this.batches.shift()!.seq
+    if (seq === this.durableSeq) return
+    assert(seq > this.durableSeq, 'durable sequence went back')
+    assert(seq <= this.lastIssuedSeq, 'durable beyond the last batch issued')
+    this.durableSeq = seq
+    while (this.deferred.length > 0 && this.deferred[0]!.afterSeq <= seq) {
+      for (const e of this.deferred.shift()!.envelopes) this.send(e)
+    }
+    this.step({ kind: 'durable', seq })
+  }
+}
