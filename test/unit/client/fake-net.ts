@@ -8,9 +8,15 @@
  * exactly what would go on the wire; `autoAccept` answers ConnectRequests in
  * a microtask (never re-entrantly).
  */
-import type { Endpoint, Transport, TransportFactory, TransportHandlers } from '../../../client/index.js'
+import type {
+  Client,
+  Endpoint,
+  Transport,
+  TransportFactory,
+  TransportHandlers,
+} from '../../../client/index.js'
 import { JuteWriter } from '../../../shared/jute.js'
-import { Xid } from '../../../shared/opcodes.js'
+import { OpCode, Xid } from '../../../shared/opcodes.js'
 import {
   type ConnectRequest,
   decodeConnectRequest,
@@ -132,7 +138,17 @@ export class FakeNet {
   }
 }
 
-/** Lets pending promise callbacks and microtasks run. */
-export async function flush(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setTimeout(r, 0))
+/**
+ * A round trip on `conn` with nothing else in flight: an exists('/') that
+ * the fake server answers NO_NODE at once. Events are delivered in order with
+ * replies (session.ts), so once it resolves every event notified before it
+ * has been delivered: a barrier for "and nothing else arrived", not a sleep.
+ */
+export async function roundTrip(client: Client, conn: FakeConn): Promise<void> {
+  const p = client.exists('/')
+  const sent = conn.requests().at(-1)
+  if (sent === undefined || sent.req.op !== OpCode.exists)
+    throw new Error('roundTrip: the exists was not sent')
+  conn.reply(sent.xid, 0, -101)
+  await p
 }

@@ -5,7 +5,7 @@
  * batching, queued requests), expiry, auth failure, close, timers, and the
  * persistent-watch removal and ZOOKEEPER-4466 repair.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   Client,
   type ClientState,
@@ -18,7 +18,7 @@ import { EventType, OpCode, WatcherType, Xid } from '../../../shared/opcodes.js'
 import type { Request, SetWatchesRequest } from '../../../shared/records.js'
 import type { WireStat } from '../../../shared/stat.js'
 import { waitFor } from '../../helpers/wait.js'
-import { type FakeConn, FakeNet, flush } from './fake-net.js'
+import { type FakeConn, FakeNet, roundTrip } from './fake-net.js'
 
 const stat: WireStat = {
   czxid: 5,
@@ -40,10 +40,27 @@ afterEach(async () => {
     // Close without waiting on a server that may never answer.
     void c.close()
   }
+  vi.useRealTimers()
 })
 
-async function connect(net: FakeNet, opts: ConnectOptions = {}): Promise<Client> {
-  const c = await Client.connect('ws://fake:1', {
+/**
+ * The test drives the session's clock itself (its timers and performance.now,
+ * and Date): timing claims are exact and do not depend on the machine's load.
+ * Microtasks stay real, so the fake network still answers. (waitFor polls with
+ * setTimeout: not for these tests; vi.advanceTimersByTimeAsync instead.)
+ */
+function useFakeClock(): void {
+  vi.useFakeTimers({
+    toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'],
+  })
+}
+
+async function connect(
+  net: FakeNet,
+  opts: ConnectOptions = {},
+  connectString = 'ws://fake:1',
+): Promise<Client> {
+  const c = await Client.connect(connectString, {
     transport: net.factory,
     connectTimeoutMs: 2_000,
     reconnectDelayMs: 0,
@@ -51,6 +68,28 @@ async function connect(net: FakeNet, opts: ConnectOptions = {}): Promise<Client>
   })
   clients.push(c)
   return c
+}
+
+/**
+ * connect() on the fake clock: the first attempt takes no time (no delay
+ * before it), so the session is there without moving the clock; a build that
+ * delayed it fails here, at once, instead of hanging until the test timeout.
+ */
+async function connectOnFakeClock(
+  net: FakeNet,
+  opts: ConnectOptions = {},
+  connectString = 'ws://fake:1',
+): Promise<Client> {
+  let client: Client | undefined
+  let error: unknown
+  connect(net, opts, connectString).then(
+    (c) => (client = c),
+    (e: unknown) => (error = e),
+  )
+  await vi.advanceTimersByTimeAsync(0)
+  if (error !== undefined) throw error
+  if (client === undefined) throw new Error('the first connection took time on the fake clock')
+  return client
 }
 
 function reqs(conn: FakeConn): { xid: number; req: Request }[] {
@@ -98,18 +137,34 @@ describe('handshake', () => {
   })
 
   it('rejects with CONNECTION_LOSS after connectTimeoutMs when no server answers', async () => {
+    useFakeClock()
     const net = new FakeNet()
     net.autoAccept = undefined
-    const t0 = Date.now()
-    expect(await code(Client.connect('ws://fake:1', { transport: net.factory, connectTimeoutMs: 300 }))).toBe(
-      'CONNECTION_LOSS',
+    let outcome: string | undefined
+    const t0 = performance.now()
+    void code(Client.connect('ws://fake:1', { transport: net.factory, connectTimeoutMs: 300 })).then(
+      (c) => (outcome = c),
     )
-    expect(Date.now() - t0).toBeLessThan(2_000)
+    await vi.advanceTimersByTimeAsync(299)
+    expect(outcome).toBeUndefined()
+    expect(net.conns).toHaveLength(1)
+    // Then it gives up, at the deadline, and leaves no timer behind.
+    await vi.runAllTimersAsync()
+    expect(outcome).toBe('CONNECTION_LOSS')
+    expect(performance.now() - t0).toBe(300)
     expect(net.conns.every((c) => c.closed)).toBe(true)
+    // Refused at once, every time: it goes on trying (paced) until the same deadline.
     net.refuse = true
-    expect(await code(Client.connect('ws://fake:1', { transport: net.factory, connectTimeoutMs: 300 }))).toBe(
-      'CONNECTION_LOSS',
+    outcome = undefined
+    const t1 = performance.now()
+    void code(Client.connect('ws://fake:1', { transport: net.factory, connectTimeoutMs: 300 })).then(
+      (c) => (outcome = c),
     )
+    await vi.advanceTimersByTimeAsync(299)
+    expect(outcome).toBeUndefined()
+    await vi.runAllTimersAsync()
+    expect(outcome).toBe('CONNECTION_LOSS')
+    expect(performance.now() - t1).toBe(300)
   })
 
   it('rejects SESSION_EXPIRED when the server no longer knows the session', async () => {
@@ -128,7 +183,7 @@ describe('handshake', () => {
     net.autoAccept = undefined
     const ac = new AbortController()
     const p = Client.connect('ws://fake:1', { transport: net.factory, signal: ac.signal })
-    await flush()
+    await waitFor(() => net.conns.length === 1, { what: 'the connection attempt' })
     ac.abort()
     expect(await code(p)).toBe('CONNECTION_LOSS')
     expect(net.last.closed).toBe(true)
@@ -153,30 +208,37 @@ describe('handshake', () => {
 
 describe('reconnect pacing', () => {
   it('waits like ZooKeeper before reconnecting to the server it just lost', async () => {
+    useFakeClock()
     const net = new FakeNet()
-    const c = await connect(net, { reconnectDelayMs: 300, random: () => 0.5 })
-    const t0 = Date.now()
+    const c = await connectOnFakeClock(net, { reconnectDelayMs: 300, random: () => 0.5 })
     net.last.drop()
-    await waitFor(() => net.conns.length === 2 && c.state === 'connected', { what: 'reconnect' })
-    // Spin delay (300, same server) plus jitter (0.5 x 300).
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(440)
+    // Spin delay (300, same server) plus jitter (0.5 x 300): nothing before 450 ms, then at once.
+    await vi.advanceTimersByTimeAsync(449)
+    expect(net.conns).toHaveLength(1)
+    expect(c.state).toBe('disconnected')
+    await vi.advanceTimersByTimeAsync(1)
+    expect(net.conns).toHaveLength(2)
+    expect(c.state).toBe('connected')
   })
 
   it('moves to another server at once, with only the jitter', async () => {
+    useFakeClock()
     const net = new FakeNet()
-    const c = await Client.connect('ws://a:1,ws://b:2', {
-      transport: net.factory,
-      reconnectDelayMs: 2_000,
-      random: () => 0,
-    })
-    clients.push(c)
+    const c = await connectOnFakeClock(
+      net,
+      { reconnectDelayMs: 2_000, random: () => 0.25 },
+      'ws://a:1,ws://b:2',
+    )
     const first = net.last.endpoint.url
-    const t0 = Date.now()
     net.last.drop()
-    await waitFor(() => net.conns.length === 2 && c.state === 'connected', { what: 'reconnect' })
-    expect(Date.now() - t0).toBeLessThan(1_000)
+    // The jitter (0.25 x 2,000), without the 2,000 ms spin delay of coming back to the same server.
+    await vi.advanceTimersByTimeAsync(499)
+    expect(net.conns).toHaveLength(1)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(net.conns).toHaveLength(2)
+    expect(c.state).toBe('connected')
     expect(net.last.endpoint.url).not.toBe(first)
-  }, 10_000)
+  })
 })
 
 describe('requests', () => {
@@ -234,7 +296,7 @@ describe('requests', () => {
     c.on('state', (s) => states.push(s))
     const first = net.last
     first.reply(999, 50, 0) // nothing pending: protocol error
-    await flush()
+    // At once: the packet path is synchronous (session.ts), and a wait could mistake the read timeout's drop for this one.
     expect(first.closed).toBe(true)
     const p1 = c.getData('/a')
     const p2 = c.getData('/b')
@@ -287,7 +349,8 @@ describe('watches', () => {
     conn.notify(EventType.nodeDataChanged, '/elsewhere') // outside the chroot
     conn.reply(2, 11, 0, { op: OpCode.getData, data: new Uint8Array(), stat })
     await Promise.all([p1, p2])
-    await flush()
+    // Any event still to come (the one-shot firing twice, the path outside the chroot) would come before this.
+    await roundTrip(c, conn)
     expect(log).toEqual(['reply1', 'event:dataChanged:/d', 'reply2'])
   })
 
@@ -391,27 +454,30 @@ describe('watches', () => {
     conn.reply(7, 8, 0)
     await stopping
     conn.notify(EventType.nodeDataChanged, '/p')
-    await flush()
+    await roundTrip(c, conn)
     expect(events.sort()).toEqual(['once:dataChanged', 'r:dataChanged'])
   })
 })
 
 describe('session end', () => {
   it('expires when a reconnect finds the session gone: final state, SESSION_EXPIRED everywhere', async () => {
+    useFakeClock()
     const net = new FakeNet()
-    const c = await connect(net)
+    const c = await connectOnFakeClock(net)
     const states: ClientState[] = []
     c.on('state', (s) => states.push(s))
     const inFlight = c.getData('/a')
     net.autoAccept = { sessionId: 0n, timeOut: 0 }
     net.last.drop()
     expect(await code(inFlight)).toBe('CONNECTION_LOSS')
-    await waitFor(() => c.state === 'expired', { what: 'expired' })
+    await vi.advanceTimersByTimeAsync(0)
+    expect(c.state).toBe('expired')
     expect(states).toEqual(['disconnected', 'expired'])
     expect(await code(c.getData('/a'))).toBe('SESSION_EXPIRED')
     expect(await code(c.addAuth('digest', 'a:b'))).toBe('SESSION_EXPIRED')
+    // No attempt ever again: a minute of the session's clock passes without one.
     const n = net.conns.length
-    await flush()
+    await vi.advanceTimersByTimeAsync(60_000)
     expect(net.conns.length).toBe(n)
     await c.close()
     expect(c.state).toBe('closed')
@@ -451,40 +517,47 @@ describe('session end', () => {
 })
 
 describe('timers', () => {
+  // A 300 ms session: read timeout 200 ms (2/3), a ping after 100 ms idle (half of it), as ClientCnxn.
   it('pings when idle and drops a connection that stays silent, then reconnects', async () => {
+    useFakeClock()
     const net = new FakeNet()
     net.autoAccept = { sessionId: 9n, timeOut: 300 }
-    const c = await connect(net)
+    const c = await connectOnFakeClock(net)
     const first = net.last
-    await waitFor(() => first.requests().some((r) => r.xid === Xid.ping), {
-      timeoutMs: 2_000,
-      what: 'a ping',
-    })
+    const pings = (): number => first.requests().filter((r) => r.xid === Xid.ping).length
+    await vi.advanceTimersByTimeAsync(99)
+    expect(pings()).toBe(0)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(pings()).toBe(1)
     expect(first.requests().find((r) => r.xid === Xid.ping)?.req).toEqual({ op: OpCode.ping })
-    await waitFor(() => first.closed, { timeoutMs: 2_000, what: 'read timeout' })
-    await waitFor(() => net.conns.length === 2 && c.state === 'connected', {
-      timeoutMs: 2_000,
-      what: 'reconnect',
-    })
+    await vi.advanceTimersByTimeAsync(99)
+    expect(first.closed).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(first.closed).toBe(true)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(net.conns).toHaveLength(2)
+    expect(c.state).toBe('connected')
   })
 
   it('keeps a connection whose pings are answered', async () => {
+    useFakeClock()
     const net = new FakeNet()
     net.autoAccept = { sessionId: 9n, timeOut: 300 }
-    const c = await connect(net)
+    const c = await connectOnFakeClock(net)
     const conn = net.last
     let answered = 0
-    const t0 = Date.now()
-    while (Date.now() - t0 < 700) {
+    // 3 s of the session's clock, 15 read timeouts, every ping answered 10 ms after it was sent.
+    for (let t = 0; t < 3_000; t += 10) {
       const pings = conn.requests().filter((r) => r.xid === Xid.ping).length
       while (answered < pings) {
         conn.reply(Xid.ping, 0, 0)
         answered++
       }
-      await new Promise((r) => setTimeout(r, 10))
+      await vi.advanceTimersByTimeAsync(10)
     }
-    expect(answered).toBeGreaterThanOrEqual(3)
+    expect(answered).toBeGreaterThanOrEqual(20)
     expect(conn.closed).toBe(false)
     expect(c.state).toBe('connected')
+    expect(net.conns).toHaveLength(1)
   })
 })
