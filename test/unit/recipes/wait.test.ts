@@ -6,7 +6,7 @@
  * suspect and reconnected. The client is a minimal stand-in with the real
  * SDK Emitter (only `state`, `sessionTimeoutMs` and `on` are used).
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { type Client, type ClientState, Emitter, ErrorCode, ZkError } from '../../../client/index.js'
 import { SessionGuard } from '../../../recipes/session-guard.js'
 import { bounded, contextOf, type EndSource, Latch, waitLatch } from '../../../recipes/wait.js'
@@ -82,23 +82,36 @@ describe('bounded', () => {
 })
 
 describe('SessionGuard', () => {
-  it('reports suspect after a long disconnection, reconnected, and end once', async () => {
-    const { zk, set } = fakeClient()
-    const guard = new SessionGuard(zk, 30)
-    const seen: string[] = []
-    guard.on('suspect', (e) => seen.push(`suspect:${e.code}`))
-    guard.on('reconnected', () => seen.push('reconnected'))
-    guard.onEnd((e) => seen.push(`end:${e.code}`))
-    set('disconnected')
-    set('connected')
-    set('disconnected')
-    await new Promise((r) => setTimeout(r, 60))
-    set('connected')
-    set('closed')
-    set('expired')
-    expect(seen).toEqual(['reconnected', 'suspect:SESSION_EXPIRED', 'reconnected', 'end:SESSION_EXPIRED'])
-    guard.dispose()
-    set('connected')
-    expect(seen).toHaveLength(4)
+  it('reports suspect after a long disconnection, reconnected, and end once', () => {
+    // The guard's timer runs on a clock the test moves: exact, whatever the machine's load.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const { zk, set } = fakeClient()
+      const guard = new SessionGuard(zk, 30)
+      const seen: string[] = []
+      guard.on('suspect', (e) => seen.push(`suspect:${e.code}`))
+      guard.on('reconnected', () => seen.push('reconnected'))
+      guard.onEnd((e) => seen.push(`end:${e.code}`))
+      // A short disconnection: its timer is cleared, so it cannot cut the next one short.
+      set('disconnected')
+      set('connected')
+      vi.advanceTimersByTime(20)
+      expect(seen).toEqual(['reconnected'])
+      // A long one: suspect 30 ms after it began, not before.
+      set('disconnected')
+      vi.advanceTimersByTime(29)
+      expect(seen).toEqual(['reconnected'])
+      vi.advanceTimersByTime(1)
+      expect(seen).toEqual(['reconnected', 'suspect:SESSION_EXPIRED'])
+      set('connected')
+      set('closed')
+      set('expired')
+      expect(seen).toEqual(['reconnected', 'suspect:SESSION_EXPIRED', 'reconnected', 'end:SESSION_EXPIRED'])
+      guard.dispose()
+      set('connected')
+      expect(seen).toHaveLength(4)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
