@@ -21,6 +21,7 @@ import {
 } from '../shared/records.js'
 import { formatZxid } from '../shared/zxid.js'
 import { AdminServer } from './admin/admin-server.js'
+import { describe, type FourLetterSource, fourLetterWord, metrics } from './admin/four-letter-words.js'
 import { checkSessionPassword, newSecret, sessionPassword } from './auth/session-password.js'
 import {
   ClientHandler,
@@ -673,61 +674,38 @@ export class ServerNode implements ClientHandlerHost {
 
   // ------------------------------------------------------------ admin
 
+  /** What the four-letter words and the admin port read (server/admin/four-letter-words.ts). */
+  private readonly adminView: FourLetterSource = {
+    version: VERSION,
+    serverId: () => this.config.serverId,
+    readOnlyMode: () => this.config.readOnlyMode,
+    treeBytesMax: () => this.quota.bytesMax,
+    role: () => this.replicator.role,
+    epoch: () => this.replicator.epoch,
+    lastZxid: () => this.db.lastZxid,
+    sessionCount: () => this.tracker.size,
+    connectionCount: () => this.handlers.size,
+    nodeCount: () => this.db.nodeCount(),
+    watchCount: () => this.watches.size,
+    digest: () => this.db.digest(),
+    treeBytesEstimate: () => this.db.sizeEstimateBytes(),
+    packetsReceived: () => this.stats.received,
+    writesInFlight: () => this.throttle.inFlight,
+    writesDeferred: () => this.throttle.deferred,
+    readingPaused: () => this.throttle.paused,
+    replication: () => this.replicator.describe(),
+  }
+
   fourLetterWord(word: string): string | undefined {
-    switch (word) {
-      case 'ruok':
-        return 'imok'
-      case 'srvr':
-      case 'stat':
-        return `${Object.entries(this.describe())
-          .map(([k, v]) => `${k}: ${v}`)
-          .join('\n')}\n`
-      case 'mntr':
-        return `${Object.entries(this.metrics())
-          .map(([k, v]) => `${k}\t${v}`)
-          .join('\n')}\n`
-      case 'isro':
-        return this.replicator.role === 'looking' && this.config.readOnlyMode ? 'ro' : 'rw'
-      default:
-        return undefined
-    }
+    return fourLetterWord(this.adminView, word)
   }
 
   describe(): Record<string, string | number> {
-    return {
-      'Conclave version': VERSION,
-      Mode: MODE[this.replicator.role],
-      'Server id': this.config.serverId,
-      Epoch: this.replicator.epoch,
-      Zxid: formatZxid(this.db.lastZxid),
-      Sessions: this.tracker.size,
-      Connections: this.handlers.size,
-      'Node count': this.db.nodeCount(),
-      Watches: this.watches.size,
-      Digest: this.db.digest(),
-      ...this.replicator.describe(),
-    }
+    return describe(this.adminView)
   }
 
   metrics(): Record<string, string | number> {
-    const mem = process.memoryUsage()
-    return {
-      conclave_version: VERSION,
-      conclave_server_state: this.replicator.role,
-      conclave_znode_count: this.db.nodeCount(),
-      conclave_tree_bytes_estimate: this.db.sizeEstimateBytes(),
-      conclave_tree_bytes_max: this.quota.bytesMax,
-      conclave_watch_count: this.watches.size,
-      conclave_num_alive_connections: this.handlers.size,
-      conclave_session_count: this.tracker.size,
-      conclave_packets_received: this.stats.received,
-      conclave_last_zxid: this.db.lastZxid,
-      conclave_writes_in_flight: this.throttle.inFlight,
-      conclave_writes_deferred: this.throttle.deferred,
-      conclave_reading_paused: this.throttle.paused ? 1 : 0,
-      conclave_heap_used_bytes: mem.heapUsed,
-      conclave_rss_bytes: mem.rss,
-    }
+    return metrics(this.adminView)
   }
 
   // ------------------------------------------------------------ lifecycle
@@ -749,14 +727,6 @@ export class ServerNode implements ClientHandlerHost {
     this.logger.info('stopped')
     this.logger.flush()
   }
-}
-
-const MODE: Record<Role, string> = {
-  standalone: 'standalone',
-  leading: 'leader',
-  following: 'follower',
-  observing: 'observer',
-  looking: 'looking',
 }
 
 const EVENT_TYPE = {
