@@ -59,8 +59,10 @@ export function replyValue(p: Pending, res: Response, chroot: string | undefined
     case OpCode.createTTL:
       return clientPath(chroot, res.path)
     case OpCode.getData:
-      // A copy, so the value does not pin the whole receive buffer.
-      return { data: res.data.slice(), stat: toStat(res.stat) }
+      // A copy, so the value does not pin the whole receive buffer. Null data (a znode
+      // created or set with none: the wire's length -1) is empty bytes here, as the
+      // SDK's DataResult.data is always a Uint8Array (docs: client API).
+      return { data: res.data === null ? new Uint8Array(0) : res.data.slice(), stat: toStat(res.stat) }
     case OpCode.exists:
     case OpCode.setData:
     case OpCode.setACL:

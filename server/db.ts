@@ -7,6 +7,7 @@
  */
 import type { Acl, Id } from '../shared/acl.js'
 import type { ErrorCode } from '../shared/errors.js'
+import type { ZnodeData } from '../shared/records.js'
 import type { WireStat } from '../shared/stat.js'
 import type { TxnResult } from './txn/apply.js'
 import type { WatchChange } from './watch/watch-table.js'
@@ -15,15 +16,15 @@ export type { TxnResult }
 
 export interface NodeView {
   readonly stat: WireStat
-  readonly data: Uint8Array
+  readonly data: ZnodeData
   readonly acl: readonly Acl[]
 }
 
 /** A client write, as the server hands it to prep (mapped from the wire request). */
 export type WriteRequest =
-  | { kind: 'create'; path: string; data: Uint8Array; acl: Acl[]; flags: number; ttlMs: number; op: number }
+  | { kind: 'create'; path: string; data: ZnodeData; acl: Acl[]; flags: number; ttlMs: number; op: number }
   | { kind: 'delete'; path: string; version: number }
-  | { kind: 'setData'; path: string; data: Uint8Array; version: number }
+  | { kind: 'setData'; path: string; data: ZnodeData; version: number }
   | { kind: 'setACL'; path: string; acl: Acl[]; version: number }
   | { kind: 'check'; path: string; version: number }
   | { kind: 'multi'; ops: WriteRequest[] }

@@ -9,6 +9,7 @@ import type { Acl, Id } from '../shared/acl.js'
 import { ErrorCode } from '../shared/errors.js'
 import { JuteWriter } from '../shared/jute.js'
 import { createModeOfFlag, OpCode } from '../shared/opcodes.js'
+import type { ZnodeData } from '../shared/records.js'
 import type { WireStat } from '../shared/stat.js'
 import { formatZxid } from '../shared/zxid.js'
 import type { ApplyOutcome, Db, NodeView, PrepContext, PrepOutcome, WriteRequest } from './db.js'
@@ -28,7 +29,7 @@ import type { Txn } from './txn/txn.js'
  * and its Stat together, a permission check reads only the ACL.
  */
 class LiveNode implements NodeView {
-  private full: { data: Uint8Array; stat: WireStat } | undefined
+  private full: { data: ZnodeData; stat: WireStat } | undefined
   private statOnly: WireStat | undefined
 
   constructor(
@@ -40,7 +41,7 @@ class LiveNode implements NodeView {
     this.statOnly ??= this.tree.stat(this.path)!
     return this.statOnly
   }
-  get data(): Uint8Array {
+  get data(): ZnodeData {
     this.full ??= this.tree.getData(this.path)!
     return this.full.data
   }

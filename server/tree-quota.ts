@@ -29,7 +29,7 @@ export function growsTree(w: WriteRequest, db: Pick<Db, 'get'>): boolean {
     case 'create':
       return true
     case 'setData':
-      return w.data.length > (db.get(w.path)?.stat.dataLength ?? 0)
+      return (w.data?.length ?? 0) > (db.get(w.path)?.stat.dataLength ?? 0)
     case 'multi':
       return w.ops.some((op) => growsTree(op, db))
     default:

@@ -18,8 +18,15 @@ export function writeId(w: JuteWriter, id: Id): void {
   w.ustring(id.scheme).ustring(id.id)
 }
 
+/**
+ * A null string in an Id reads as '' (ZooKeeper's Java reads it as null):
+ * kazoo sends every empty string as null, so its `auth` ACL (CREATOR_ALL_ACL,
+ * Id('auth', '')) arrives with a null id, which ZooKeeper accepts (the `auth`
+ * scheme ignores it). Another scheme with an empty id fails ACL validation
+ * (INVALID_ACL) instead of breaking the connection.
+ */
 export function readId(r: JuteReader): Id {
-  return { scheme: r.string('id.scheme'), id: r.string('id.id') }
+  return { scheme: r.ustring() ?? '', id: r.ustring() ?? '' }
 }
 
 export function writeAcl(w: JuteWriter, acl: Acl): void {
@@ -91,6 +98,16 @@ export function readStat(r: JuteReader): WireStat {
 }
 
 const EMPTY = new Uint8Array(0)
+
+/**
+ * Znode data as the protocol carries it: a jute buffer, whose length -1 is
+ * null. ZooKeeper keeps null data (a create or setData sent with none, as
+ * Java's null or Python's None) distinct from empty bytes and returns it as
+ * null; so does Conclave, through requests, Txns, the tree, snapshots and
+ * replies. (The SDK's getData reports null data as empty bytes: its
+ * published type is Uint8Array.)
+ */
+export type ZnodeData = Uint8Array | null
 
 // ---------------------------------------------------------------- connect
 
@@ -186,14 +203,14 @@ export type CreateOpCode = Op['create'] | Op['create2'] | Op['createContainer'] 
 export type CreateRequest = {
   op: CreateOpCode
   path: string
-  data: Uint8Array
+  data: ZnodeData
   acl: Acl[]
   flags: number
   /** Only for createTTL; 0 otherwise. */
   ttl: number
 }
 export type DeleteRequest = { op: Op['delete']; path: string; version: number }
-export type SetDataRequest = { op: Op['setData']; path: string; data: Uint8Array; version: number }
+export type SetDataRequest = { op: Op['setData']; path: string; data: ZnodeData; version: number }
 export type CheckRequest = { op: Op['check']; path: string; version: number }
 export type ReadRequest = {
   op: Op['exists'] | Op['getData'] | Op['getChildren'] | Op['getChildren2']
@@ -350,7 +367,7 @@ export function peekRequestHeader(bytes: Uint8Array): RequestHeader | undefined 
 
 function readCreate(r: JuteReader, op: CreateOpCode): CreateRequest {
   const path = r.string('path')
-  const data = r.buffer() ?? EMPTY
+  const data = r.buffer()
   const acl = readAclList(r)
   const flags = r.int()
   const ttl = op === OpCode.createTTL ? r.safeLong('ttl') : 0
@@ -368,7 +385,7 @@ function readRequestBody(r: JuteReader, op: number, inMulti: boolean): Request {
     case OpCode.check:
       return { op, path: r.string('path'), version: r.int() }
     case OpCode.setData:
-      return { op, path: r.string('path'), data: r.buffer() ?? EMPTY, version: r.int() }
+      return { op, path: r.string('path'), data: r.buffer(), version: r.int() }
     case OpCode.exists:
     case OpCode.getData:
     case OpCode.getChildren:
@@ -446,8 +463,13 @@ function readMultiOps(r: JuteReader, read: boolean): Request[] {
         type === OpCode.setData ||
         type === OpCode.check
     if (!allowed) throw new ProtocolError(`opcode ${type} is not allowed in ${read ? 'multiRead' : 'multi'}`)
-    if (read) ops.push({ op: type as MultiReadOp['op'], path: r.string('path'), watch: false })
-    else ops.push(readRequestBody(r, type, true))
+    if (read) {
+      // A GetDataRequest or GetChildrenRequest: the path, then a watch flag that multiRead
+      // ignores (ZooKeeper's MultiOperationRecord keeps only the path: Op.getData(path)).
+      const path = r.string('path')
+      r.bool()
+      ops.push({ op: type as MultiReadOp['op'], path, watch: false })
+    } else ops.push(readRequestBody(r, type, true))
   }
 }
 
@@ -458,7 +480,7 @@ export type MultiResult =
   | { type: Op['create2'] | Op['createContainer'] | Op['createTTL']; path: string; stat: WireStat }
   | { type: Op['setData']; stat: WireStat }
   | { type: Op['delete'] | Op['check'] }
-  | { type: Op['getData']; data: Uint8Array; stat: WireStat }
+  | { type: Op['getData']; data: ZnodeData; stat: WireStat }
   | { type: Op['getChildren']; children: string[] }
   | { type: Op['error']; err: number }
 
@@ -466,7 +488,7 @@ export type Response =
   | { op: Op['create']; path: string }
   | { op: Op['create2'] | Op['createContainer'] | Op['createTTL']; path: string; stat: WireStat }
   | { op: Op['exists'] | Op['setData'] | Op['setACL']; stat: WireStat }
-  | { op: Op['getData']; data: Uint8Array; stat: WireStat }
+  | { op: Op['getData']; data: ZnodeData; stat: WireStat }
   | { op: Op['getChildren']; children: string[] }
   | { op: Op['getChildren2']; children: string[]; stat: WireStat }
   | { op: Op['getACL']; acl: Acl[]; stat: WireStat }
@@ -576,7 +598,7 @@ export function readResponseBody(r: JuteReader, op: number): Response {
     case OpCode.setACL:
       return { op, stat: readStat(r) }
     case OpCode.getData:
-      return { op, data: r.buffer() ?? EMPTY, stat: readStat(r) }
+      return { op, data: r.buffer(), stat: readStat(r) }
     case OpCode.getChildren:
       return { op, children: readStringList(r) }
     case OpCode.getChildren2:
@@ -635,7 +657,7 @@ function readMultiResults(r: JuteReader): MultiResult[] {
         out.push({ type })
         break
       case OpCode.getData:
-        out.push({ type, data: r.buffer() ?? EMPTY, stat: readStat(r) })
+        out.push({ type, data: r.buffer(), stat: readStat(r) })
         break
       case OpCode.getChildren:
         out.push({ type, children: readStringList(r) })

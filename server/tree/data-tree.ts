@@ -23,6 +23,7 @@ import { type Acl, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from '../../shared/acl.js'
 import { assert } from '../../shared/assert.js'
 import { type CreateMode, isEphemeralMode, isTtlMode } from '../../shared/opcodes.js'
 import { baseName, parentPath } from '../../shared/paths.js'
+import type { ZnodeData } from '../../shared/records.js'
 import type { WireStat } from '../../shared/stat.js'
 import { addScaling, type ScalingSet, ShardedMap } from '../core/sharded-map.js'
 import { type ApplyResult, applyTxn, replayTxn } from '../txn/apply.js'
@@ -33,7 +34,7 @@ import { Kind, NodeStore } from './node-store.js'
 import { ReapIndex } from './reap-index.js'
 import { type NodeRecord, readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot.js'
 import type { ApplyMode, ChangeEvent, CreateNodeArgs, NodeKindName, NodeMeta } from './tree-types.js'
-import { fromBytes, toBytes } from './znode-data.js'
+import { dataLength, fromBytes, toBytes } from './znode-data.js'
 
 const KIND_NAMES: readonly NodeKindName[] = ['persistent', 'ephemeral', 'container', 'ttl']
 
@@ -146,7 +147,7 @@ export class DataTree {
   }
 
   /** Data and Stat. The bytes must not be mutated (large data is returned without a copy). */
-  getData(path: string): { data: Uint8Array; stat: WireStat } | undefined {
+  getData(path: string): { data: ZnodeData; stat: WireStat } | undefined {
     const slot = this.index.get(path)
     if (slot === undefined) return undefined
     return { data: toBytes(this.store.data(slot)), stat: this.wireStat(slot) }
@@ -190,7 +191,7 @@ export class DataTree {
       cversion: s.cversion(slot),
       aversion: s.aversion(slot),
       numChildren: s.numChildren(slot),
-      dataLength: s.data(slot).length,
+      dataLength: dataLength(s.data(slot)),
       kind: KIND_NAMES[s.kind(slot)]!,
       ephemeralOwner: this.owners.get(slot) ?? 0n,
       ttlMs: s.ttl(slot),
@@ -270,7 +271,7 @@ export class DataTree {
       cversion: (Math.imul(s.cversion(slot), 2) - numChildren) | 0,
       aversion: s.aversion(slot),
       ephemeralOwner: this.owners.get(slot) ?? 0n,
-      dataLength: s.data(slot).length,
+      dataLength: dataLength(s.data(slot)),
       numChildren,
       pzxid: s.pzxid(slot),
     }
@@ -393,7 +394,7 @@ export class DataTree {
   /** Sets data and the absolute new version; returns the Stat, or undefined when replay skipped it. */
   setData(
     path: string,
-    data: Uint8Array,
+    data: ZnodeData,
     version: number,
     at: { zxid: number; timeMs: number },
     mode: ApplyMode,
@@ -407,9 +408,9 @@ export class DataTree {
     const s = this.store
     if (mode === 'live') assert(version === nextVersion(s.version(slot)), `setData ${path}: version`)
     this.unhash(slot)
-    this.sizeBytes += data.length - s.data(slot).length
+    this.sizeBytes += (data?.length ?? 0) - dataLength(s.data(slot))
     s.setData(slot, fromBytes(data))
-    const h = new Hasher(0x64617461).bytes(data)
+    const h = dataHash(data)
     s.setDataHash(slot, h.finishA(), h.finishB())
     s.setVersion(slot, version)
     s.setModified(slot, at.zxid, at.timeMs)
@@ -495,8 +496,8 @@ export class DataTree {
     assert(!this.index.has(r.path), `place ${r.path}: exists`)
     const s = this.store
     const slot = s.alloc(r.path, fromBytes(r.data))
-    this.sizeBytes += znodeSizeEstimate(r.path.length, r.data.length)
-    const h = new Hasher(0x64617461).bytes(r.data)
+    this.sizeBytes += znodeSizeEstimate(r.path.length, r.data?.length ?? 0)
+    const h = dataHash(r.data)
     s.setDataHash(slot, h.finishA(), h.finishB())
     s.setTimes(slot, r)
     s.setVersion(slot, r.version)
@@ -558,7 +559,7 @@ export class DataTree {
       .str(s.path(slot))
       .word(s.dataHashA(slot))
       .word(s.dataHashB(slot))
-      .word(s.data(slot).length)
+      .word(dataLength(s.data(slot)))
       .num(s.czxid(slot))
       .num(s.mzxid(slot))
       .num(s.pzxid(slot))
@@ -666,7 +667,7 @@ export class DataTree {
   /** Drops a znode no parent lists (unlinked by a delete, or a duplicate record in a fuzzy snapshot). */
   private dropUnlinked(slot: number): void {
     const path = this.store.path(slot)
-    this.sizeBytes -= znodeSizeEstimate(path.length, this.store.data(slot).length)
+    this.sizeBytes -= znodeSizeEstimate(path.length, dataLength(this.store.data(slot)))
     if (!this.bulkLoading) this.unhash(slot)
     this.index.delete(path)
     const owner = this.owners.get(slot)
@@ -679,6 +680,12 @@ export class DataTree {
     this.acls.release(this.store.aclRef(slot))
     this.store.release(slot)
   }
+}
+
+/** A znode's data hash: its bytes, or for null data a length word of -1 (as jute writes null), which no bytes give. */
+function dataHash(data: ZnodeData): Hasher {
+  const h = new Hasher(0x64617461)
+  return data === null ? h.word(-1) : h.bytes(data)
 }
 
 function concatChunks(chunks: Iterable<Uint8Array>): Uint8Array {

@@ -147,7 +147,7 @@ export class NodeStore {
   }
 
   data(slot: number): StoredData {
-    return this.datas[slot >>> PAGE_BITS]![slot & PAGE_MASK]!
+    return this.datas[slot >>> PAGE_BITS]![slot & PAGE_MASK] as StoredData
   }
   setData(slot: number, data: StoredData): void {
     this.datas[slot >>> PAGE_BITS]![slot & PAGE_MASK] = data

@@ -8,7 +8,10 @@
  * Layout: the first chunk opens with MAGIC, FORMAT_VERSION, zxid (the last
  * zxid applied when the snapshot began). Then records, each a tag and a
  * body: SESSION (id, timeout), ACL (local id, list), NODE (path, data,
- * ACL local id, kind, owner, ttl, stat), and one END (counts) last. A
+ * ACL local id, kind, owner, ttl, stat), and one END (counts) last. Data
+ * is a jute buffer, length -1 for null data (kept distinct from empty
+ * bytes); snapshots written before null was kept never hold -1 there and
+ * read as before, so FORMAT_VERSION is unchanged. A
  * record never spans two chunks; a chunk holds records up to `chunkBytes`,
  * or one larger record alone.
  *
@@ -20,6 +23,7 @@
  */
 import type { Acl } from '../../shared/acl.js'
 import { JuteReader, JuteWriter, ProtocolError } from '../../shared/jute.js'
+import type { ZnodeData } from '../../shared/records.js'
 import { aclKey } from './acl-cache.js'
 import type { Kind } from './node-store.js'
 
@@ -40,7 +44,8 @@ const TAG_END = 4
 /** A znode as stored in a snapshot (stored cversion, internal kind and owner). */
 export interface NodeRecord {
   path: string
-  data: Uint8Array
+  /** null: no data (distinct from empty bytes). */
+  data: ZnodeData
   acl: readonly Acl[]
   kind: Kind
   owner: bigint
@@ -110,7 +115,7 @@ function takeChunk(w: JuteWriter): Uint8Array {
 
 /** An upper bound on the bytes of a node record (and its ACL record), for cutting chunks. */
 function recordBytesMax(r: NodeRecord, withAcl: boolean): number {
-  let n = 96 + 3 * r.path.length + r.data.length
+  let n = 96 + 3 * r.path.length + (r.data?.length ?? 0)
   if (withAcl) for (const a of r.acl) n += 12 + 3 * (a.id.scheme.length + a.id.id.length)
   return n + 12
 }
@@ -128,7 +133,7 @@ function readAcl(r: JuteReader): Acl[] {
 
 function readNode(r: JuteReader, acls: Map<number, Acl[]>): NodeRecord {
   const path = r.string('path')
-  const data = r.buffer() ?? new Uint8Array(0)
+  const data = r.buffer()
   const aclId = r.int()
   const acl = acls.get(aclId)
   if (acl === undefined) throw new SnapshotFormatError(`znode ${path} refers to unknown ACL ${aclId}`)

@@ -10,6 +10,7 @@
  */
 import type { Acl } from '../../shared/acl.js'
 import type { CreateMode } from '../../shared/opcodes.js'
+import type { ZnodeData } from '../../shared/records.js'
 
 export type ChangeType = 'created' | 'deleted' | 'dataChanged' | 'childrenChanged'
 
@@ -47,7 +48,8 @@ export interface NodeMeta {
 export interface CreateNodeArgs {
   /** The final path (sequence suffix already appended). */
   path: string
-  data: Uint8Array
+  /** null: no data (distinct from empty bytes). */
+  data: ZnodeData
   /** Already validated and expanded (no `auth` ids). */
   acl: readonly Acl[]
   mode: CreateMode

@@ -3,20 +3,24 @@
  * kept as a one-byte ("latin1") JS string: one heap object of 16 bytes plus
  * the data, where a Uint8Array costs a JS object, an ArrayBuffer and an
  * off-heap backing store (~250 bytes of overhead). Large data keeps a
- * private Uint8Array copy, where that overhead no longer matters.
+ * private Uint8Array copy, where that overhead no longer matters. Null data
+ * (a znode created or set with none, ZooKeeper's null) is null, distinct
+ * from empty bytes ('').
  *
  * Invariants: fromBytes never aliases its input (a decoded Txn's buffer is
- * not retained); toBytes(fromBytes(b)) equals b byte for byte; every
- * string built here has only code units < 256.
+ * not retained); toBytes(fromBytes(b)) equals b byte for byte, and null for
+ * null; every string built here has only code units < 256.
  * Must not import anything but shared/.
  */
+import type { ZnodeData } from '../../shared/records.js'
 
-export type StoredData = string | Uint8Array
+export type StoredData = string | Uint8Array | null
 
 /** Data up to this many bytes is stored as a one-byte string. */
 export const INLINE_DATA_BYTES_MAX = 4096
 
-export function fromBytes(bytes: Uint8Array): StoredData {
+export function fromBytes(bytes: ZnodeData): StoredData {
+  if (bytes === null) return null
   const n = bytes.length
   if (n === 0) return ''
   // new Uint8Array copies whatever bytes is (a Buffer's slice() would be a view of its source).
@@ -26,8 +30,8 @@ export function fromBytes(bytes: Uint8Array): StoredData {
   return Buffer.from(bytes.buffer, bytes.byteOffset, n).toString('latin1')
 }
 
-/** The bytes of stored data. A stored Uint8Array is returned as is: callers must not mutate it. */
-export function toBytes(data: StoredData): Uint8Array {
+/** The bytes of stored data (null for null). A stored Uint8Array is returned as is: callers must not mutate it. */
+export function toBytes(data: StoredData): ZnodeData {
   if (typeof data !== 'string') return data
   const out = new Uint8Array(data.length)
   // Into a buffer of its own (not Buffer's shared pool): callers may keep or transfer it.
@@ -35,6 +39,7 @@ export function toBytes(data: StoredData): Uint8Array {
   return out
 }
 
+/** Stat.dataLength: 0 for null data, as ZooKeeper reports it. */
 export function dataLength(data: StoredData): number {
-  return data.length
+  return data === null ? 0 : data.length
 }

@@ -13,6 +13,7 @@
 import type { Acl } from '../../shared/acl.js'
 import { assert } from '../../shared/assert.js'
 import type { ErrorCode } from '../../shared/errors.js'
+import type { ZnodeData } from '../../shared/records.js'
 import type { WireStat } from '../../shared/stat.js'
 import type { ApplyMode, ChangeEvent, ChangeType, CreateNodeArgs } from '../tree/tree-types.js'
 import type { SubTxn, Txn } from './txn.js'
@@ -26,7 +27,7 @@ export interface TxnTarget {
   deleteNode(path: string, zxid: number, mode: ApplyMode, events: ChangeEvent[]): boolean
   setData(
     path: string,
-    data: Uint8Array,
+    data: ZnodeData,
     version: number,
     at: { zxid: number; timeMs: number },
     mode: ApplyMode,

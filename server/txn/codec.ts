@@ -7,7 +7,9 @@
  * deleteContainer 20, createSession -10, closeSession -11, error -1), then
  * the header (long sessionId, int cxid, long zxid, long timeMs), then the
  * body. Create modes are ZooKeeper's CreateMode flags; error codes their
- * wire numbers.
+ * wire numbers. Data is a jute buffer, length -1 for null data (none, kept
+ * distinct from empty bytes): logs written before null was kept never hold
+ * -1 there and read as before, so the format version is unchanged.
  *
  * Invariants: decodeTxn(encodeTxn(t)) deep-equals t; decoding anything
  * malformed (truncated, trailing bytes, unknown type/mode/code, bad UTF-8,
@@ -131,7 +133,7 @@ function readBody(r: JuteReader, type: number, inMulti: boolean): TxnBody {
   switch (type) {
     case OpCode.create: {
       const path = r.string('path')
-      const data = r.buffer() ?? new Uint8Array(0)
+      const data = r.buffer()
       const acl = readAcl(r)
       const flag = r.int()
       const mode = createModeOfFlag(flag)
@@ -144,7 +146,7 @@ function readBody(r: JuteReader, type: number, inMulti: boolean): TxnBody {
       return {
         type: 'setData',
         path: r.string('path'),
-        data: r.buffer() ?? new Uint8Array(0),
+        data: r.buffer(),
         version: r.int(),
       }
     case OpCode.check:

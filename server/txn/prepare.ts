@@ -13,6 +13,7 @@
 import { ErrorCode } from '../../shared/errors.js'
 import { CreateFlag, isSequentialMode, isTtlMode, Perms, TTL_MS_MAX } from '../../shared/opcodes.js'
 import { parentPath, pathError, sequenceSuffix } from '../../shared/paths.js'
+import type { ZnodeData } from '../../shared/records.js'
 import { checkAcl, fixupAcl } from './acl.js'
 import { OutstandingChanges } from './outstanding-changes.js'
 import type { PrepNode, PrepView } from './prep-view.js'
@@ -141,7 +142,9 @@ function prepOp(req: MultiOpRequest, view: PrepView, ctx: PrepContext): Outcome<
   }
 }
 
-function dataFits(data: Uint8Array, ctx: PrepContext): boolean {
+/** null (no data) fits; bytes up to the limit do. */
+function dataFits(data: ZnodeData, ctx: PrepContext): boolean {
+  if (data === null) return true
   return data instanceof Uint8Array && data.length <= (ctx.dataBytesMax ?? DATA_BYTES_MAX)
 }
 

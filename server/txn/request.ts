@@ -9,12 +9,14 @@
  */
 import type { Acl, Id } from '../../shared/acl.js'
 import type { CreateMode } from '../../shared/opcodes.js'
+import type { ZnodeData } from '../../shared/records.js'
 
 export interface CreateRequest {
   type: 'create'
   /** For sequential modes, the prefix (may end in '/'). */
   path: string
-  data: Uint8Array
+  /** null: no data (ZooKeeper's null, distinct from empty bytes). */
+  data: ZnodeData
   acl: readonly Acl[]
   mode: CreateMode
   /**
@@ -34,7 +36,8 @@ export interface DeleteRequest {
 export interface SetDataRequest {
   type: 'setData'
   path: string
-  data: Uint8Array
+  /** null: no data (ZooKeeper's null, distinct from empty bytes). */
+  data: ZnodeData
   /** -1 = any. */
   version: number
 }

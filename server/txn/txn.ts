@@ -19,6 +19,7 @@
 import type { Acl } from '../../shared/acl.js'
 import type { ErrorCode } from '../../shared/errors.js'
 import type { CreateMode } from '../../shared/opcodes.js'
+import type { ZnodeData } from '../../shared/records.js'
 
 export interface TxnHeader {
   /** The session that sent the request (or the session being created/closed). */
@@ -34,7 +35,8 @@ export interface CreateTxn {
   type: 'create'
   /** The final path, sequence suffix included. */
   path: string
-  data: Uint8Array
+  /** null: no data (kept distinct from empty bytes, as ZooKeeper does). */
+  data: ZnodeData
   /** Validated, `auth` expanded to the creator's ids. */
   acl: Acl[]
   mode: CreateMode
@@ -52,7 +54,8 @@ export interface DeleteTxn {
 export interface SetDataTxn {
   type: 'setData'
   path: string
-  data: Uint8Array
+  /** null: no data (kept distinct from empty bytes, as ZooKeeper does). */
+  data: ZnodeData
   /** The new version. */
   version: number
 }

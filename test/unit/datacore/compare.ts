@@ -7,7 +7,8 @@ import type { Model } from './model.js'
 
 export interface NodeDump {
   stat: WireStat
-  data: number[]
+  /** null for null data. */
+  data: number[] | null
   acl: { perms: number; scheme: string; id: string }[]
   children: string[]
 }
@@ -24,7 +25,7 @@ export function dumpTree(tree: DataTree): Dump {
     const { data, stat } = tree.getData(path)!
     nodes[path] = {
       stat,
-      data: [...data],
+      data: data === null ? null : [...data],
       acl: tree.getAcl(path)!.acl.map((a) => ({ perms: a.perms, scheme: a.id.scheme, id: a.id.id })),
       children: tree.getChildren(path)!,
     }
@@ -52,7 +53,7 @@ export function dumpModel(model: Model): Dump {
     const n = model.nodes.get(path)!
     nodes[path] = {
       stat: model.stat(path),
-      data: [...n.data],
+      data: n.data === null ? null : [...n.data],
       acl: n.acl.map((a) => ({ perms: a.perms, scheme: a.id.scheme, id: a.id.id })),
       children: model.children(path),
     }

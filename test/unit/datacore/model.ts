@@ -22,7 +22,8 @@ import type { WireStat } from '../../../shared/stat.js'
 export type Kind = 'normal' | 'ephemeral' | 'container' | 'ttl'
 
 export interface MNode {
-  data: Uint8Array
+  /** null: no data (distinct from empty bytes, as ZooKeeper). */
+  data: Uint8Array | null
   acl: Acl[]
   kind: Kind
   owner: bigint
@@ -199,7 +200,7 @@ export class Model {
       cversion: (n.creates + n.deletes - n.system) | 0,
       aversion: n.aversion,
       ephemeralOwner: n.kind === 'ephemeral' ? n.owner : 0n,
-      dataLength: n.data.length,
+      dataLength: n.data?.length ?? 0,
       numChildren,
       pzxid: n.pzxid,
     }
@@ -299,7 +300,7 @@ export class Model {
         const ttl = req.ttlMs
         if (ttlMode ? !(ttl !== undefined && ttl > 0 && ttl <= TTL_MAX) : ttl !== undefined && ttl >= 0)
           fail('BAD_ARGUMENTS')
-        if (req.data.length > MIB) fail('BAD_ARGUMENTS')
+        if ((req.data?.length ?? 0) > MIB) fail('BAD_ARGUMENTS')
         const sequential = flag === 2 || flag === 3 || flag === 6
         this.path(req.path, sequential)
         const acl = modelFixup(req.acl, ctx.authIds) ?? fail('INVALID_ACL')
@@ -315,7 +316,7 @@ export class Model {
         parent.creates++
         parent.pzxid = ctx.zxid
         this.nodes.set(path, {
-          data: req.data.slice(),
+          data: req.data === null ? null : req.data.slice(),
           acl,
           kind: ephemeral ? 'ephemeral' : flag === 4 ? 'container' : ttlMode ? 'ttl' : 'normal',
           owner: ephemeral ? ctx.sessionId : 0n,
@@ -353,11 +354,11 @@ export class Model {
       case 'setData': {
         this.session(ctx)
         this.path(req.path)
-        if (req.data.length > MIB) fail('BAD_ARGUMENTS')
+        if ((req.data?.length ?? 0) > MIB) fail('BAD_ARGUMENTS')
         const n = this.node(req.path)
         if (!modelAllowed(n.acl, WRITE, ctx.authIds)) fail('NO_AUTH')
         this.version(req.version, n.version)
-        n.data = req.data.slice()
+        n.data = req.data === null ? null : req.data.slice()
         n.version++
         n.mzxid = ctx.zxid
         n.mtime = ctx.timeMs

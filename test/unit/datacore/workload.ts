@@ -58,11 +58,11 @@ export type SubCmd =
       /** natural: a TTL for the TTL modes, none for the others; else always/never one. */
       ttlGiven: 'natural' | 'always' | 'never' | 'minusOne'
       ttl: number
-      data: number[]
+      data: number[] | null
       acl: number
     }
   | { t: 'delete'; path: PathPick; version: Version }
-  | { t: 'setData'; path: PathPick; version: Version; data: number[] }
+  | { t: 'setData'; path: PathPick; version: Version; data: number[] | null }
   | { t: 'check'; path: PathPick; version: Version }
   | { t: 'setACL'; path: PathPick; version: Version; acl: number }
 
@@ -78,7 +78,8 @@ export type Cmd = (
 const pathPick = fc.record({ n: fc.nat(10_000), m: fc.nat(24) })
 const fixedPathPick = fc.record({ n: fc.nat(10_000), m: fc.integer({ min: 1, max: 24 }) })
 const version = fc.constantFrom<Version>('any', 'match', 'match', 'wrong')
-const data = fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 6 })
+// Sometimes null: no data, which the data core keeps distinct from empty bytes.
+const data = fc.option(fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 6 }), { nil: null, freq: 6 })
 
 const createCmd = fc.record({
   t: fc.constant('create' as const),
@@ -229,7 +230,7 @@ export function concretize(model: Model, c: SubCmd): MultiOpRequest | PrepReques
       return {
         type: 'create',
         path,
-        data: Uint8Array.from(c.data),
+        data: c.data === null ? null : Uint8Array.from(c.data),
         acl: ACL_CHOICES[c.acl]!.map((a) => ({ perms: a.perms, id: { ...a.id } })),
         mode: MODES[c.flags] ?? ('bogus' as CreateMode),
         ...(ttlMs === undefined ? {} : { ttlMs }),
@@ -244,7 +245,7 @@ export function concretize(model: Model, c: SubCmd): MultiOpRequest | PrepReques
       return {
         type: 'setData',
         path,
-        data: Uint8Array.from(c.data),
+        data: c.data === null ? null : Uint8Array.from(c.data),
         version: versionOf(c.version, model.nodes.get(path)?.version),
       }
     }

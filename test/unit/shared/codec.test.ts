@@ -31,6 +31,8 @@ import {
 const str = fc.string({ maxLength: 40 })
 const path = fc.string({ maxLength: 30 }).map((s) => `/${s}`)
 const bytes = fc.uint8Array({ maxLength: 64 })
+/** Znode data: bytes, or null (no data: length -1 on the wire). */
+const data = fc.option(bytes, { nil: null, freq: 5 })
 const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })
 const acl = fc.record({ perms: fc.integer({ min: 0, max: 31 }), id: fc.record({ scheme: str, id: str }) })
 const stat = fc.record({
@@ -50,7 +52,7 @@ const stat = fc.record({
 const create = fc.record({
   op: fc.constantFrom(OpCode.create, OpCode.create2, OpCode.createContainer),
   path,
-  data: bytes,
+  data,
   acl: fc.array(acl, { maxLength: 3 }),
   flags: fc.integer({ min: 0, max: 6 }),
   ttl: fc.constant(0),
@@ -58,13 +60,13 @@ const create = fc.record({
 const createTtl = fc.record({
   op: fc.constant(OpCode.createTTL),
   path,
-  data: bytes,
+  data,
   acl: fc.array(acl, { maxLength: 3 }),
   flags: fc.integer({ min: 5, max: 6 }),
   ttl: fc.integer({ min: 1, max: 2 ** 40 }),
 })
 const versioned = fc.record({ op: fc.constantFrom(OpCode.delete, OpCode.check), path, version: int32 })
-const setData = fc.record({ op: fc.constant(OpCode.setData), path, data: bytes, version: int32 })
+const setData = fc.record({ op: fc.constant(OpCode.setData), path, data, version: int32 })
 const multiOp = fc.oneof(create, createTtl, versioned, setData)
 
 const request: fc.Arbitrary<Request> = fc.oneof(
@@ -83,6 +85,13 @@ const request: fc.Arbitrary<Request> = fc.oneof(
   }),
   fc.record({ op: fc.constant(OpCode.setACL), path, acl: fc.array(acl, { maxLength: 3 }), version: int32 }),
   fc.record({ op: fc.constant(OpCode.multi), ops: fc.array(multiOp, { maxLength: 5 }) }),
+  fc.record({
+    op: fc.constant(OpCode.multiRead),
+    ops: fc.array(
+      fc.record({ op: fc.constantFrom(OpCode.getData, OpCode.getChildren), path, watch: fc.constant(false) }),
+      { maxLength: 5 },
+    ),
+  }),
   fc.record({ op: fc.constantFrom(OpCode.ping, OpCode.closeSession, OpCode.whoAmI) }),
   fc.record({
     op: fc.constantFrom(OpCode.setWatches2),
@@ -101,6 +110,20 @@ const request: fc.Arbitrary<Request> = fc.oneof(
   }),
   fc.record({ op: fc.constant(OpCode.auth), authType: fc.constant(0), scheme: str, auth: bytes }),
 ) as fc.Arbitrary<Request>
+
+const STAT0 = {
+  czxid: 1,
+  mzxid: 2,
+  ctime: 3,
+  mtime: 4,
+  version: 5,
+  cversion: 6,
+  aversion: 7,
+  ephemeralOwner: 0n,
+  dataLength: 0,
+  numChildren: 0,
+  pzxid: 8,
+}
 
 function encode(xid: number, req: Request): Uint8Array {
   const w = new JuteWriter(16)
@@ -168,7 +191,7 @@ describe('jute codec', () => {
         stat,
       }),
       fc.record({ op: fc.constantFrom(OpCode.exists, OpCode.setData, OpCode.setACL), stat }),
-      fc.record({ op: fc.constant(OpCode.getData), data: bytes, stat }),
+      fc.record({ op: fc.constant(OpCode.getData), data, stat }),
       fc.record({ op: fc.constant(OpCode.getChildren), children: fc.array(str, { maxLength: 4 }) }),
       fc.record({ op: fc.constant(OpCode.getChildren2), children: fc.array(str, { maxLength: 4 }), stat }),
       fc.record({ op: fc.constant(OpCode.getACL), acl: fc.array(acl, { maxLength: 3 }), stat }),
@@ -207,6 +230,49 @@ describe('jute codec', () => {
     const w = new JuteWriter()
     writeWatcherEvent(w, { type: 3, state: 3, path: '/x/ü' })
     expect(readWatcherEvent(new JuteReader(w.finish()))).toEqual({ type: 3, state: 3, path: '/x/ü' })
+  })
+
+  it('keeps null data (length -1) distinct from empty data (length 0), as ZooKeeper does', () => {
+    const createWith = (len: number[]) =>
+      Uint8Array.from([
+        ...[0, 0, 0, 7, 0, 0, 0, 1], // xid 7, create
+        ...[0, 0, 0, 2, 0x2f, 0x61], // '/a'
+        ...len, // data length (and no bytes)
+        ...[0, 0, 0, 0], // no ACLs
+        ...[0, 0, 0, 0], // persistent
+      ])
+    expect(decodeRequest(createWith([0xff, 0xff, 0xff, 0xff])).req).toMatchObject({ path: '/a', data: null })
+    expect(decodeRequest(createWith([0, 0, 0, 0])).req).toMatchObject({ path: '/a', data: new Uint8Array(0) })
+    const setData = (d: Uint8Array | null) =>
+      encode(1, { op: OpCode.setData, path: '/a', data: d, version: -1 })
+    expect([...setData(null).subarray(14, 18)]).toEqual([0xff, 0xff, 0xff, 0xff])
+    expect(decodeRequest(setData(null)).req).toMatchObject({ data: null })
+    expect(decodeRequest(setData(new Uint8Array(0))).req).toMatchObject({ data: new Uint8Array(0) })
+    // A getData reply: null goes out as length -1 and reads back as null.
+    for (const d of [null, new Uint8Array(0)]) {
+      const w = new JuteWriter()
+      writeResponseBody(w, { op: OpCode.getData, data: d, stat: STAT0 })
+      const out = w.finish()
+      expect([...out.subarray(0, 4)]).toEqual(d === null ? [0xff, 0xff, 0xff, 0xff] : [0, 0, 0, 0])
+      expect(readResponseBody(new JuteReader(out), OpCode.getData)).toEqual({
+        op: OpCode.getData,
+        data: d,
+        stat: STAT0,
+      })
+    }
+  })
+
+  it("reads an ACL id's null strings as '' (kazoo sends Id('auth', '') with a null id)", () => {
+    const req = Uint8Array.from([
+      ...[0, 0, 0, 7, 0, 0, 0, 1], // xid 7, create
+      ...[0, 0, 0, 2, 0x2f, 0x61], // '/a'
+      ...[0, 0, 0, 0], // empty data
+      ...[0, 0, 0, 1, 0, 0, 0, 31], // one ACL: perms ALL
+      ...[0, 0, 0, 4, 0x61, 0x75, 0x74, 0x68], // scheme 'auth'
+      ...[0xff, 0xff, 0xff, 0xff], // id: null
+      ...[0, 0, 0, 0], // persistent
+    ])
+    expect(decodeRequest(req).req).toMatchObject({ acl: [{ perms: 31, id: { scheme: 'auth', id: '' } }] })
   })
 
   it('rejects every truncation of a valid request with ProtocolError', () => {

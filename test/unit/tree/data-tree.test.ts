@@ -340,11 +340,11 @@ describe('apply', () => {
     l.run({ type: 'create', path: '/l', data: large, acl: OPEN_ACL_UNSAFE, mode: 'persistent' })
     expect(l.tree.getData('/s')!.data).toEqual(small)
     // (Buffer.equals: vitest's deep equality is slow on a million elements.)
-    expect(Buffer.from(l.tree.getData('/l')!.data).equals(large)).toBe(true)
+    expect(Buffer.from(l.tree.getData('/l')!.data!).equals(large)).toBe(true)
     expect(l.tree.stat('/l')!.dataLength).toBe(1024 * 1024)
     // The tree copies: mutating the caller's buffer changes nothing.
     small[0] = 99
-    expect(l.tree.getData('/s')!.data[0]).toBe(0)
+    expect(l.tree.getData('/s')!.data![0]).toBe(0)
   })
 
   it('counts descendants (getAllChildrenNumber)', () => {

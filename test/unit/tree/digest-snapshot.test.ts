@@ -60,7 +60,10 @@ describe('digest', () => {
             b.create(path === '/' ? '/new-node' : `${path}/new-node`, 'x', 'persistent', su)
             break
           case 1: // Same bytes still moves version and mzxid.
-            b.run({ type: 'setData', path, data: b.tree.getData(path)!.data.slice(), version: -1 }, su)
+            b.run(
+              { type: 'setData', path, data: b.tree.getData(path)!.data?.slice() ?? null, version: -1 },
+              su,
+            )
             break
           case 2:
             b.run({ type: 'setACL', path, acl: OPEN_ACL_UNSAFE, version: -1 }, su)

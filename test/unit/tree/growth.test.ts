@@ -32,7 +32,7 @@ describe('a tree larger than one page, with a parent and a session past SHARD_AT
     // Znodes on either side of the page boundary keep their own columns and data.
     for (const i of [0, PAGE_SLOTS - 10, PAGE_SLOTS - 1, PAGE_SLOTS, PAGE_SLOTS + 7, COUNT - 1]) {
       const d = t.getData(created[i]!)!
-      expect(Buffer.from(d.data).toString()).toBe(`v${i}`)
+      expect(Buffer.from(d.data!).toString()).toBe(`v${i}`)
       expect(d.stat.ephemeralOwner).toBe(2n)
       expect(d.stat.czxid).toBe(d.stat.mzxid)
     }
@@ -45,7 +45,7 @@ describe('a tree larger than one page, with a parent and a session past SHARD_AT
     for (let i = 0; i < 5_000; i++) again.push(l.createdPath(l.create(`/r${i}`, `r${i}`)))
     for (const i of [0, 2_500, 4_999]) {
       const d = t.getData(again[i]!)!
-      expect(Buffer.from(d.data).toString()).toBe(`r${i}`)
+      expect(Buffer.from(d.data!).toString()).toBe(`r${i}`)
       expect(d.stat).toMatchObject({ version: 0, numChildren: 0, ephemeralOwner: 0n })
     }
     l.run({ type: 'setData', path: left[left.length - 1]!, data: enc('changed'), version: 0 })

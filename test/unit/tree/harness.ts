@@ -98,7 +98,8 @@ export function errorCode(res: ApplyResult): string | undefined {
 
 export interface NodeDump {
   stat: WireStat
-  data: string
+  /** Hex, or null for null data. */
+  data: string | null
   acl: readonly Acl[]
   children: string[]
 }
@@ -114,7 +115,7 @@ export function dumpTree(tree: DataTree): {
     const d = tree.getData(path)!
     nodes[path] = {
       stat: d.stat,
-      data: Buffer.from(d.data).toString('hex'),
+      data: d.data === null ? null : Buffer.from(d.data).toString('hex'),
       acl: tree.getAcl(path)!.acl,
       children: tree.getChildren(path)!,
     }

@@ -15,7 +15,8 @@ import type { WireStat } from '../../../shared/stat.js'
 type Kind = 'persistent' | 'ephemeral' | 'container' | 'ttl'
 
 export interface MNode {
-  data: Uint8Array
+  /** null: no data (distinct from empty bytes, as ZooKeeper). */
+  data: Uint8Array | null
   acl: Acl[]
   czxid: number
   mzxid: number
@@ -76,7 +77,7 @@ export class Model {
       cversion: n.creates * 2 - kids,
       aversion: n.aversion,
       ephemeralOwner: n.kind === 'ephemeral' ? n.owner : 0n,
-      dataLength: n.data.length,
+      dataLength: n.data?.length ?? 0,
       numChildren: kids,
       pzxid: n.pzxid,
     }
@@ -199,7 +200,7 @@ export class Model {
         if (pathError(req.path) !== null) throw new Fail('BAD_ARGUMENTS')
         const n = this.get(req.path, Perms.WRITE, ctx)
         n.version = this.version(n.version, req.version)
-        n.data = req.data.slice()
+        n.data = req.data === null ? null : req.data.slice()
         n.mzxid = ctx.zxid
         n.mtime = ctx.timeMs
         return { type: 'setData', stat: this.stat(req.path) }
@@ -237,7 +238,7 @@ export class Model {
           ? 'ttl'
           : 'persistent'
     this.nodes.set(path, {
-      data: req.data.slice(),
+      data: req.data === null ? null : req.data.slice(),
       acl,
       czxid: ctx.zxid,
       mzxid: ctx.zxid,

@@ -9,6 +9,7 @@ import { DataTree } from '../../../server/tree/data-tree.js'
 import { decodeTxn, encodeTxn, TxnDecodeError } from '../../../server/txn/codec.js'
 import type { SubTxn, Txn, TxnBody } from '../../../server/txn/txn.js'
 import type { Acl } from '../../../shared/acl.js'
+import { OPEN_ACL_UNSAFE } from '../../../shared/acl.js'
 import { ErrorCode } from '../../../shared/errors.js'
 import { CreateFlag, type CreateMode } from '../../../shared/opcodes.js'
 import { dumpTree, Leader } from '../tree/harness.js'
@@ -27,7 +28,7 @@ const sub: fc.Arbitrary<SubTxn> = fc.oneof(
   fc.record({
     type: fc.constant('create' as const),
     path: str,
-    data: fc.uint8Array({ maxLength: 40 }),
+    data: fc.option(fc.uint8Array({ maxLength: 40 }), { nil: null, freq: 5 }),
     acl,
     mode: fc.constantFrom(...(Object.keys(CreateFlag) as CreateMode[])),
     ttlMs: fc.integer({ min: 0, max: 2 ** 40 }),
@@ -37,7 +38,7 @@ const sub: fc.Arbitrary<SubTxn> = fc.oneof(
   fc.record({
     type: fc.constant('setData' as const),
     path: str,
-    data: fc.uint8Array({ maxLength: 40 }),
+    data: fc.option(fc.uint8Array({ maxLength: 40 }), { nil: null, freq: 5 }),
     version: int32,
   }),
   fc.record({ type: fc.constant('check' as const), path: str, version: int32 }),
@@ -121,5 +122,62 @@ describe('Txn codec', () => {
       }),
       { numRuns: 2000 },
     )
+  })
+})
+
+const EMPTY = new Uint8Array(0)
+
+function createWith(l: Leader, path: string, data: Uint8Array | null) {
+  return l.run({ type: 'create', path, data, acl: OPEN_ACL_UNSAFE, mode: 'persistent' })
+}
+
+describe('null data in the Txn log', () => {
+  it('encodes null as length -1 and empty as 0, and decodes each as itself', () => {
+    const hdr = { sessionId: 1n, cxid: 2, zxid: 3, timeMs: 4 }
+    const createOp = (data: Uint8Array | null): SubTxn => ({
+      type: 'create',
+      path: '/a',
+      data,
+      acl: [...OPEN_ACL_UNSAFE],
+      mode: 'persistent',
+      ttlMs: 0,
+      parentCversion: 1,
+    })
+    const create = (data: Uint8Array | null): Txn => ({ ...hdr, ...createOp(data) })
+    const nul = encodeTxn(create(null))
+    const empty = encodeTxn(create(EMPTY))
+    // FORMAT_VERSION, type, header (8+4+8+8), path '/a' (4+2), then the data length.
+    const at = 4 + 4 + 28 + 6
+    expect([...nul.subarray(at, at + 4)]).toEqual([0xff, 0xff, 0xff, 0xff])
+    expect([...empty.subarray(at, at + 4)]).toEqual([0, 0, 0, 0])
+    expect(decodeTxn(nul)).toEqual(create(null))
+    expect(decodeTxn(empty)).toEqual(create(EMPTY))
+    const set: Txn = { ...hdr, type: 'setData', path: '/a', data: null, version: 3 }
+    expect(decodeTxn(encodeTxn(set))).toEqual(set)
+    const multi: Txn = {
+      ...hdr,
+      type: 'multi',
+      ops: [createOp(null), { type: 'setData', path: '/a', data: null, version: 1 }],
+    }
+    expect(decodeTxn(encodeTxn(multi))).toEqual(multi)
+  })
+
+  it('replaying a log with null data rebuilds the same tree', () => {
+    const l = new Leader()
+    createWith(l, '/n', null)
+    createWith(l, '/e', EMPTY)
+    l.run({
+      type: 'multi',
+      ops: [
+        { type: 'create', path: '/m', data: null, acl: OPEN_ACL_UNSAFE, mode: 'persistent' },
+        { type: 'setData', path: '/e', data: null, version: -1 },
+      ],
+    })
+    const copy = new DataTree()
+    for (const t of l.log) copy.apply(decodeTxn(encodeTxn(t)))
+    expect(copy.getData('/n')!.data).toBeNull()
+    expect(copy.getData('/m')!.data).toBeNull()
+    expect(copy.getData('/e')!.data).toBeNull()
+    expect(copy.digest()).toBe(l.tree.digest())
   })
 })

@@ -18,7 +18,7 @@ function modelDump(m: Model) {
     const n = m.nodes.get(p)!
     nodes[p] = {
       stat: m.stat(p),
-      data: Buffer.from(n.data).toString('hex'),
+      data: n.data === null ? null : Buffer.from(n.data).toString('hex'),
       acl: n.acl,
       children: m.children(p),
     }
