@@ -303,6 +303,9 @@ export class ClientHandler {
     writeReplyHeader(w, { xid, zxid: reply.zxid, err: errorNumber(reply.err) })
     // A failed multi is err 0 with per-op error results in the body, as ZooKeeper replies.
     if (reply.body !== undefined) writeResponseBody(w, reply.body)
+    // ZooKeeper answers addWatch with an ErrorResponse (an int, 0) and Java's client reads it:
+    // without it the read fails (EOFException) and the client drops the connection.
+    if (reply.body?.op === OpCode.addWatch) w.int(0)
     let packet = w.finish()
     if (packet.length > this.host.replyBytesMax) {
       this.warnReplyTooLarge(reply.body?.op ?? 0, undefined, `${packet.length} bytes`, !write)
