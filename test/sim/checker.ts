@@ -155,6 +155,13 @@ export class Checker {
     else if (known !== d) this.fail('equal-digests', `n${node.id} digest ${d} != ${known} at ${hex(zxid)}`)
   }
 
+  /** A client was told its write succeeded at `zxid`: whatever was committed there is acknowledged. */
+  onAckedZxid(zxid: number): void {
+    const data = this.dataAt.get(zxid)
+    if (data === undefined) this.fail('acked-write-lost', `acked ${hex(zxid)} is not committed`)
+    this.acked.push({ writeId: zxid, key: '', zxid, data })
+  }
+
   onAcked(w: AckedWrite): void {
     if (!this.index.has(w.zxid)) this.fail('acked-write-lost', `acked ${hex(w.zxid)} is not committed`)
     this.acked.push(w)

@@ -36,7 +36,10 @@ import type { SimStateMachine } from './kv-state-machine.js'
 import type { Scheduler } from './scheduler.js'
 import type { DiskParams } from './sim-disk.js'
 import { SimDisk } from './sim-disk.js'
+import { type LinkClient, SimLink } from './sim-link.js'
 import type { SimNetwork } from './sim-network.js'
+import { SimServer } from './sim-server.js'
+import { TreeStateMachine } from './tree-state-machine.js'
 
 export interface NodeConfig {
   readonly id: ServerId
@@ -55,6 +58,10 @@ export interface NodeConfig {
   readonly sendBeforeDurable: boolean
   /** A fresh, empty state machine (called at every boot). */
   readonly makeStateMachine: () => SimStateMachine
+  /** Run the server's request path (SimServer) over the tree state machine, for simulated clients. */
+  readonly serve: boolean
+  /** Client links: the longest one-way latency (ms). */
+  readonly clientLatencyMsMax: number
 }
 
 export interface NodeObserver {
@@ -83,6 +90,10 @@ export class SimNode {
   peer!: ZabPeer
   driver!: ZabDriver
   sm!: SimStateMachine
+  /** The server's request path, when this node serves simulated clients (tree seeds). */
+  server: SimServer | undefined
+  /** Client connections to this incarnation. */
+  private readonly links = new Set<SimLink>()
   readonly disk: SimDisk
   up = true
   incarnation = 0
@@ -137,6 +148,24 @@ export class SimNode {
     }
     this.peer = c.sendBeforeDurable ? new HastyPeer(opts) : new ZabPeer(opts)
     this.driver = this.makeDriver()
+    this.server =
+      c.serve && this.sm instanceof TreeStateMachine
+        ? new SimServer({
+            serverId: c.id,
+            tickMs: c.tickMs,
+            sm: this.sm,
+            driver: this.driver,
+            now: () => this.sched.now,
+            after: (ms, fn) => {
+              let live = true
+              this.sched.after(
+                ms,
+                this.gate(() => live && fn()),
+              )
+              return { cancel: () => (live = false) }
+            },
+          })
+        : undefined
     const inc = this.incarnation
     const tick = () => {
       if (!this.up || this.incarnation !== inc) return
@@ -203,6 +232,7 @@ export class SimNode {
         cancelSnapshot: () => {},
         restore: (s) => {
           this.sm.restore(s)
+          this.server?.events.restored?.()
           this.obs.restored(this, s.zxid)
         },
         commit: (e) => {
@@ -210,13 +240,16 @@ export class SimNode {
           this.sm.apply(e)
           this.obs.committed(this, e.zxid, e.data, prev)
         },
-        app: (from, payload) => this.obs.app(this, from, payload),
-        syncDone: (id, zxid) => this.obs.syncDone(this, id, zxid),
-        syncFailed: () => {},
+        app: (from, payload) =>
+          this.server ? this.server.replicator.app(from, payload) : this.obs.app(this, from, payload),
+        syncDone: (id, zxid) =>
+          this.server ? this.server.events.syncDone(id) : this.obs.syncDone(this, id, zxid),
+        syncFailed: (id) => this.server?.events.syncFailed?.(id),
         role: (r) => {
           this.obs.trace(`n${this.id} role ${r.role} e${r.epoch} leader=${r.leaderId} serving=${r.serving}`)
-          // As the server does on every role change: prepped Txns of an old leadership are void.
-          this.sm.roleChanged?.()
+          // The server's request path reacts to roles itself (prepped Txns of an old leadership are void).
+          if (this.server) this.server.replicator.roleChanged(r)
+          else this.sm.roleChanged?.()
         },
         fatal: (err) => this.obs.violation(`n${this.id} fatal: ${err.message}`),
       },
@@ -259,6 +292,21 @@ export class SimNode {
 
   get paused(): boolean {
     return this.isPaused
+  }
+
+  /** Runs `fn` in incarnation `incarnation` of this server, once it is not paused; never after a crash. */
+  run(incarnation: number, fn: () => void): void {
+    if (this.up && this.incarnation === incarnation) this.whenRunning(fn)
+  }
+
+  /** A simulated client connects to this server's request path (undefined: it does not serve). */
+  openLink(client: LinkClient, prng: Prng): SimLink | undefined {
+    if (!this.up || this.server === undefined) return undefined
+    const link = new SimLink(this.sched, prng, this, this.incarnation, client, this.cfg.clientLatencyMsMax)
+    for (const l of this.links) if (!l.isOpen) this.links.delete(l)
+    this.links.add(link)
+    this.server.accept(link)
+    return link
   }
 
   /** Freezes the process for `ms`: nothing it receives is processed until then. */
@@ -317,6 +365,9 @@ export class SimNode {
     this.crashes++
     this.up = false
     this.driver.close()
+    for (const link of this.links) link.serverCrashed()
+    this.links.clear()
+    this.server = undefined
     this.deferred = []
     this.pausedUntil = -1
     this.isPaused = false

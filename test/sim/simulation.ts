@@ -204,6 +204,8 @@ class Run {
           metaFirst: mutation === 'metaFirst',
         },
         sendBeforeDurable: mutation === 'sendBeforeDurable',
+        serve: s.stateMachine === 'tree',
+        clientLatencyMsMax: s.latencyMsMax,
         makeStateMachine: () =>
           s.stateMachine === 'tree'
             ? new TreeStateMachine(

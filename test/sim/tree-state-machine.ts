@@ -1,11 +1,11 @@
 /**
  * TreeStateMachine: the real replicated state — TreeDb (the DataTree with
  * prep and its outstanding changes) — behind the simulator's
- * SimStateMachine port. It decodes nothing itself: TreeDb.apply does. The
- * leader preps through `db` exactly as server/node.ts does; every server
- * applies committed entries in order; a role change drops the outstanding
- * changes; a SNAP (or a restart from a disk snapshot) replaces the tree
- * with one rebuilt from the chunks.
+ * SimStateMachine port. It decodes nothing itself: TreeDb.apply does. Each
+ * simulated server's request path (server/request, run by sim-server.ts)
+ * preps through `db` and applies committed entries through its Applier;
+ * a SNAP (or a restart from a disk snapshot) replaces the tree with one
+ * rebuilt from the chunks.
  *
  * This file is the only place the simulator touches the tree's API beyond
  * the Db interface (server/db.ts): building, snapshots, restore, replies.
@@ -56,8 +56,14 @@ export class TreeStateMachine implements SimStateMachine {
   get fuzzyEndZxid(): number {
     return this.db.fuzzyEndZxid
   }
-  /** The outcome of the last apply, for the workload (replies) and the checker. */
+  /** The outcome of the last apply, for the workload and the checker. */
   lastOutcome: ApplyOutcome | undefined
+  /**
+   * How a committed Txn reaches the tree: straight into the TreeDb, or (on a
+   * simulated server) through the server's own Applier, which also fires
+   * watches, updates the session table and answers the client.
+   */
+  applyTxn: (zxid: number, data: Uint8Array) => ApplyOutcome = (zxid, data) => this.db.apply(zxid, data)
 
   constructor(
     private readonly serverId: number,
@@ -69,7 +75,7 @@ export class TreeStateMachine implements SimStateMachine {
     assert(entry.zxid > this.appliedZxid, `apply out of order: ${entry.zxid} after ${this.appliedZxid}`)
     const skip = this.mutation === 'skipClose' || (this.mutation === 'divergentClose' && this.serverId === 1)
     const data = skip ? this.closeAsNoop(entry.data) : entry.data
-    this.lastOutcome = this.db.apply(entry.zxid, data)
+    this.lastOutcome = this.applyTxn(entry.zxid, data)
     this.appliedZxid = entry.zxid
     assert(this.db.lastZxid === entry.zxid, `Txn zxid ${this.db.lastZxid} is not its log zxid ${entry.zxid}`)
   }

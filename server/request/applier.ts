@@ -1,0 +1,77 @@
+/**
+ * Applier: the last stage of a write on every server. A committed Txn is
+ * applied to the tree, in zxid order; its changes fire watches; a session
+ * it creates or closes enters or leaves the session table; and the server
+ * the client is connected to answers the request that made it. Failed-prep
+ * replies held behind this zxid are released, and the host learns of the
+ * apply (snapshot scheduling, reaping).
+ *
+ * Invariants: a commit answers at most the oldest waiting write of its
+ * session, and only if the cxids match (per-session FIFO); watches fire
+ * before the reply leaves (ZooKeeper's order: the event, then the result).
+ */
+import { ErrorCode } from '../../shared/errors.js'
+import { OpCode } from '../../shared/opcodes.js'
+import { hex } from '../client-handler.js'
+import type { ApplyOutcome } from '../db.js'
+import { replyFor } from '../replies.js'
+import type { ServerContext } from './server-context.js'
+import type { Sessions } from './sessions.js'
+import type { WriteRouter } from './write-router.js'
+
+const EVENT_TYPE = {
+  created: 1,
+  deleted: 2,
+  dataChanged: 3,
+  childrenChanged: 4,
+} as const
+
+export class Applier {
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly sessions: Sessions,
+    private readonly router: WriteRouter,
+    /** Called after every applied Txn. */
+    private readonly applied: (zxid: number, txn: Uint8Array) => void,
+  ) {}
+
+  apply(zxid: number, txn: Uint8Array): ApplyOutcome {
+    const { ctx } = this
+    const out = ctx.db.apply(zxid, txn)
+    for (const c of out.changes) {
+      for (const d of ctx.watches.fire(c)) d.watcher.notify(EVENT_TYPE[d.type], d.path, zxid)
+    }
+    this.answer(out, zxid)
+    this.router.held.applied(zxid)
+    this.applied(zxid, txn)
+    return out
+  }
+
+  private answer(out: ApplyOutcome, zxid: number): void {
+    const { ctx } = this
+    if (out.sessionCreated !== undefined)
+      return this.sessions.created(out.sessionCreated.id, out.sessionCreated.timeoutMs)
+    if (out.sessionClosed !== undefined) return this.closed(out.sessionClosed, zxid)
+    const reaping = this.router.reaping
+    if (out.changes.length > 0 && reaping.size > 0) for (const c of out.changes) reaping.delete(c.path)
+    const h = ctx.handlers.get(out.sessionId)
+    if (h === undefined || out.cxid === 0) return
+    const entry = h.firstWaitingWrite()
+    if (entry === undefined || entry.xid !== out.cxid) {
+      ctx.logger.warn({ session: hex(out.sessionId), cxid: out.cxid }, 'commit matches no waiting request')
+      return
+    }
+    h.complete(entry, replyFor(entry.req, out.result, zxid))
+  }
+
+  /** A session closed: its own closeSession is answered; otherwise (expired) its connection is closed. */
+  private closed(id: bigint, zxid: number): void {
+    this.sessions.removed(id)
+    const h = this.ctx.handlers.get(id)
+    if (h === undefined) return
+    const entry = h.firstWaitingWrite()
+    if (entry !== undefined && entry.req.op === OpCode.closeSession)
+      h.complete(entry, { err: ErrorCode.OK, zxid, body: { op: OpCode.closeSession } })
+    else h.close('session expired')
+  }
+}

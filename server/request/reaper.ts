@@ -1,0 +1,56 @@
+/**
+ * Reaper: the leader's removal of container znodes left empty and TTL
+ * znodes past their time. A timer (the context's Timers) fires at the
+ * tree's next reap time; the leader proposes a `reap` for each eligible
+ * path it is not already reaping. Not everything may be eligible yet (a
+ * container's grace), so it looks again within a second while any remain.
+ */
+import type { Timer } from '../core/clock.js'
+import type { WriteRequest } from '../db.js'
+import type { ServerContext } from './server-context.js'
+
+/** A retry while candidates remain, at most this often. */
+const REAP_RETRY_MS = 1000
+
+export class Reaper {
+  private timer: Timer | undefined
+  private at = Number.POSITIVE_INFINITY
+
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly reaping: Set<string>,
+    private readonly submitInternal: (write: WriteRequest, sessionId: bigint) => void,
+  ) {}
+
+  /** After an apply (or at start): the tree's next reap time may have come closer. */
+  schedule(): void {
+    const at = this.ctx.db.nextReapAtMs()
+    if (at === undefined || at >= this.at) return
+    this.timer?.cancel()
+    this.at = at
+    this.timer = this.ctx.timers.after(Math.max(0, at - this.ctx.clock.now()), () => this.reap())
+  }
+
+  private reap(): void {
+    const { ctx } = this
+    this.timer = undefined
+    this.at = Number.POSITIVE_INFINITY
+    const now = ctx.clock.now()
+    if (ctx.isLeader()) {
+      for (const path of ctx.db.reapable(now)) {
+        if (this.reaping.has(path)) continue
+        this.reaping.add(path)
+        this.submitInternal({ kind: 'reap', path }, 0n)
+      }
+    }
+    const next = ctx.db.nextReapAtMs()
+    if (next === undefined) return
+    this.at = Math.max(next, now + REAP_RETRY_MS)
+    this.timer = ctx.timers.after(this.at - now, () => this.reap())
+  }
+
+  stop(): void {
+    this.timer?.cancel()
+    this.timer = undefined
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * RequestPipeline: one server's request path, from a client connection to
+ * its replies, the same whether the server stands alone, leads or follows,
+ * and the same in the server and in the simulation (which gives it a
+ * simulated clock, timers, replicator and connections). It is the
+ * ClientHandlerHost of every connection and the ReplicatorEvents of the
+ * Replicator:
+ *
+ *   connection (ClientHandler: decode, per-session FIFO)
+ *     → reads, auth, sync: served here from the local tree
+ *     → writes: WriteRouter (throttle → forward, or prep → propose)
+ *   Replicator (ZAB or standalone) → commit
+ *     → Applier (tree, watches, session table, replies)
+ *
+ * Sessions keeps the session table and answers connects; the Reaper removes
+ * expired containers and TTL nodes. Clocks and timers are the context's.
+ */
+import type { Logger } from 'pino'
+import { ErrorCode } from '../../shared/errors.js'
+import { OpCode } from '../../shared/opcodes.js'
+import { pathError } from '../../shared/paths.js'
+import type { ConnectRequest, Request } from '../../shared/records.js'
+import {
+  ClientHandler,
+  type ClientHandlerHost,
+  hex,
+  type PendingRequest,
+  type Reply,
+} from '../client-handler.js'
+import type { ClientConnection } from '../net/client-listener.js'
+import { addAuth, type ReadContext, serveRead } from '../read-ops.js'
+import type { ReplicatorEvents, Role } from '../replicate/replicator.js'
+import type { TreeQuota } from '../tree-quota.js'
+import { WriteThrottle } from '../write-throttle.js'
+import { Applier } from './applier.js'
+import { Reaper } from './reaper.js'
+import type { ServerContext } from './server-context.js'
+import { Sessions } from './sessions.js'
+import { WriteRouter } from './write-router.js'
+
+/** The log a leader's writes wait on (storage): its backlog and when it moves. */
+export interface LogBacklog {
+  pendingBytes(): number
+  readonly throttleBytes: number
+}
+
+export interface RequestPipelineOptions {
+  readonly ctx: ServerContext
+  readonly secret: string
+  readonly quota: TreeQuota
+  readonly log: LogBacklog
+  /** Called after every applied Txn (snapshot scheduling). */
+  readonly applied: (zxid: number, txn: Uint8Array) => void
+  /** A durability or protocol failure the server must not continue from. */
+  readonly fatal: (err: Error) => void
+}
+
+export class RequestPipeline implements ClientHandlerHost {
+  readonly logger: Logger
+  readonly outstandingRequestsMax: number
+  readonly sendBufferBytesMax: number
+  readonly replyBytesMax: number
+  readonly sessions: Sessions
+  readonly throttle: WriteThrottle
+  readonly router: WriteRouter
+  readonly applier: Applier
+  readonly reaper: Reaper
+  readonly stats = { received: 0, connections: 0 }
+  private readonly ctx: ServerContext
+  private readonly readCtx: ReadContext
+  private readonly syncs = new Map<number, { h: ClientHandler; entry: PendingRequest; path: string }>()
+  private nextSyncId = 1
+
+  constructor(private readonly opts: RequestPipelineOptions) {
+    const ctx = opts.ctx
+    const config = ctx.config
+    this.ctx = ctx
+    this.logger = ctx.logger
+    this.outstandingRequestsMax = config.outstandingRequestsMax
+    this.sendBufferBytesMax = config.sendBufferBytesMax
+    this.replyBytesMax = config.frameBytesMax
+    this.throttle = new WriteThrottle(config.globalOutstandingLimit, {
+      logger: ctx.logger,
+      logPendingBytes: () => opts.log.pendingBytes(),
+      logThrottleBytes: opts.log.throttleBytes,
+      proposes: () => ctx.isLeader(),
+      readingChanged: () => {
+        for (const h of ctx.handlers.values()) h.refreshReading()
+      },
+    })
+    this.router = new WriteRouter(ctx, this.throttle, opts.quota)
+    const submitInternal = this.router.submitInternal.bind(this.router)
+    this.sessions = new Sessions(ctx, opts.secret, submitInternal)
+    this.router.bind(this.sessions)
+    this.reaper = new Reaper(ctx, this.router.reaping, submitInternal)
+    this.applier = new Applier(ctx, this.sessions, this.router, (zxid, txn) => {
+      opts.applied(zxid, txn)
+      this.reaper.schedule()
+    })
+    this.readCtx = {
+      db: ctx.db,
+      watches: ctx.watches,
+      watchesPerSessionMax: config.watchesPerSessionMax,
+      replyBytesMax: this.replyBytesMax,
+      superDigest: config.superDigest,
+    }
+  }
+
+  /** A new client connection: its handler runs the session handshake and its requests through here. */
+  accept(conn: ClientConnection): ClientHandler {
+    this.stats.connections++
+    return new ClientHandler(conn, this)
+  }
+
+  /** The Replicator's events, bound to this pipeline. */
+  events(): ReplicatorEvents {
+    return {
+      commit: (zxid, txn) => this.applier.apply(zxid, txn),
+      role: (role, epoch) => this.roleChanged(role, epoch),
+      forwarded: (from, payload) => this.router.forwarded(from, payload),
+      leaderMessage: (payload) => this.router.fromLeader(payload),
+      syncDone: (id) => this.finishSync(id, ErrorCode.OK),
+      syncFailed: (id) => this.finishSync(id, ErrorCode.CONNECTION_LOSS),
+      fatal: (err) => this.opts.fatal(err),
+      restored: () => this.sessions.restored(),
+    }
+  }
+
+  /** Periodic work (every half tickTime). */
+  tick(): void {
+    // Not reading from clients is this server's doing: their sessions stay alive meanwhile.
+    if (this.throttle.paused) this.sessions.keepAlive()
+    this.throttle.release()
+    this.ctx.replicator.tick(this.ctx.clock.now())
+    this.sessions.tick()
+  }
+
+  // ------------------------------------------------------------ ClientHandlerHost
+
+  get readingPaused(): boolean {
+    return this.throttle.paused
+  }
+
+  writeStarted(): void {
+    this.throttle.started()
+  }
+
+  writeFinished(): void {
+    this.throttle.finished()
+  }
+
+  connect(h: ClientHandler, req: ConnectRequest): void {
+    this.sessions.connect(h, req)
+  }
+
+  isWrite(req: Request): boolean {
+    switch (req.op) {
+      case OpCode.create:
+      case OpCode.create2:
+      case OpCode.createContainer:
+      case OpCode.createTTL:
+      case OpCode.delete:
+      case OpCode.setData:
+      case OpCode.setACL:
+      case OpCode.check:
+      case OpCode.multi:
+      case OpCode.closeSession:
+        return true
+      default:
+        return false
+    }
+  }
+
+  submitWrite(h: ClientHandler, entry: PendingRequest): void {
+    this.stats.received++
+    this.sessions.touch(h.sessionId)
+    this.router.submit(h, entry)
+  }
+
+  serveRead(h: ClientHandler, entry: PendingRequest): Reply | 'wait' {
+    this.stats.received++
+    this.sessions.touch(h.sessionId)
+    const { db, replicator } = this.ctx
+    const req = entry.req
+    if (req.op === OpCode.auth) {
+      if (addAuth(this.readCtx, h, req.scheme, req.auth)) return { err: ErrorCode.OK, zxid: db.lastZxid }
+      queueMicrotask(() => h.close('authentication failed'))
+      return { err: ErrorCode.AUTH_FAILED, zxid: db.lastZxid }
+    }
+    if (req.op === OpCode.sync) {
+      if (pathError(req.path) !== null) return { err: ErrorCode.BAD_ARGUMENTS, zxid: db.lastZxid }
+      if (replicator.role === 'standalone')
+        return { err: ErrorCode.OK, zxid: db.lastZxid, body: { op: OpCode.sync, path: req.path } }
+      // A quorum round through the leader: sync + read is linearizable (ZOOKEEPER-1675 fixed).
+      const id = this.nextSyncId++
+      this.syncs.set(id, { h, entry, path: req.path })
+      replicator.sync(id)
+      return 'wait'
+    }
+    return serveRead(this.readCtx, h, req)
+  }
+
+  closed(h: ClientHandler, reason: string): void {
+    this.ctx.watches.removeWatcher(h)
+    for (const [id, s] of this.syncs) if (s.h === h) this.syncs.delete(id)
+    if (h.sessionId !== 0n && this.ctx.handlers.get(h.sessionId) === h) this.ctx.handlers.delete(h.sessionId)
+    this.sessions.closed(h)
+    this.logger.debug({ conn: h.conn.id, session: hex(h.sessionId), reason }, 'connection closed')
+  }
+
+  private finishSync(id: number, err: ErrorCode): void {
+    const s = this.syncs.get(id)
+    if (s === undefined) return
+    this.syncs.delete(id)
+    const lastZxid = this.ctx.db.lastZxid
+    const reply: Reply =
+      err === ErrorCode.OK
+        ? { err, zxid: lastZxid, body: { op: OpCode.sync, path: s.path } }
+        : { err, zxid: lastZxid }
+    s.h.complete(s.entry, reply)
+  }
+
+  private roleChanged(role: Role, epoch: number): void {
+    this.logger.info({ component: 'zab', role, epoch }, 'role')
+    // Txns prepped under an earlier leadership will never be applied by this one.
+    if (role !== 'standalone') this.ctx.db.dropOutstanding()
+    // Deferred writes go now, each the way the new role sends it (refused, forwarded or dropped).
+    this.router.roleChanged()
+    this.sessions.roleChanged(role)
+  }
+
+  stop(): void {
+    this.reaper.stop()
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * ServerContext: what the parts of one server's request path share — its
+ * configuration, clock and logger, the replicated tree (Db), the watch
+ * table, the connections of established sessions, and the Replicator (which
+ * is attached after construction: the Replicator's events call back into
+ * the parts). Each part (sessions, write router, applier, reaper, request
+ * pipeline) holds one and does one job with it.
+ *
+ * Invariant: `replicator` is attached once, before any request is served.
+ */
+import type { Logger } from 'pino'
+import { assert } from '../../shared/assert.js'
+import type { ClientHandler } from '../client-handler.js'
+import type { ServerConfig } from '../config.js'
+import type { Clock, Timers } from '../core/clock.js'
+import type { Db } from '../db.js'
+import type { Replicator } from '../replicate/replicator.js'
+import { WatchTable } from '../watch/watch-table.js'
+
+export class ServerContext {
+  readonly watches = new WatchTable<ClientHandler>()
+  /** The connection of each established session on this server. */
+  readonly handlers = new Map<bigint, ClientHandler>()
+  private attached: Replicator | undefined
+
+  constructor(
+    readonly config: ServerConfig,
+    readonly clock: Clock,
+    readonly timers: Timers,
+    readonly logger: Logger,
+    readonly db: Db,
+  ) {}
+
+  get replicator(): Replicator {
+    assert(this.attached !== undefined, 'no replicator attached')
+    return this.attached
+  }
+
+  attach(replicator: Replicator): void {
+    assert(this.attached === undefined, 'a replicator is attached already')
+    this.attached = replicator
+  }
+
+  /** Leader or standalone: this server preps and proposes writes. */
+  isLeader(): boolean {
+    const r = this.replicator.role
+    return r === 'standalone' || r === 'leading'
+  }
+
+  /** Serving clients: in a quorum, or started read-only. */
+  canServe(): boolean {
+    return this.replicator.role !== 'looking' || this.config.readOnlyMode
+  }
+
+  /** A new leader preps only once its tree holds the whole history it took over. */
+  historyApplied(): boolean {
+    return this.db.lastZxid >= this.replicator.historyEnd
+  }
+}

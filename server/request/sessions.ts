@@ -1,0 +1,239 @@
+/**
+ * Sessions: one server's side of client sessions. It answers ConnectRequests
+ * (a new session is a createSession Txn proposed by the leader; a resumed
+ * one is checked against its password and the replicated session table),
+ * keeps the session table (SessionTracker) in step with the tree, expires
+ * sessions when this server leads, reports session activity to the leader
+ * when it does not, and closes connections whose createSession never
+ * committed.
+ *
+ * Time comes from the context's clock. Invariants: a connection waits in
+ * `pending` until its createSession commits (or fails, or times out); an
+ * id in `closing` is never resumed; the table is rebuilt from the tree at
+ * start, on taking the lead and after a SNAP.
+ */
+import type { ConnectRequest } from '../../shared/records.js'
+import { formatZxid } from '../../shared/zxid.js'
+import { checkSessionPassword, sessionPassword } from '../auth/session-password.js'
+import { type ClientHandler, hex } from '../client-handler.js'
+import type { WriteRequest } from '../db.js'
+import { encodeForward } from '../forwarding.js'
+import { SessionIdGenerator } from '../session/session-ids.js'
+import { SessionTracker } from '../session/session-tracker.js'
+import type { ServerContext } from './server-context.js'
+
+interface PendingConnect {
+  handler: ClientHandler
+  timeoutMs: number
+  /** Past this (the negotiated session timeout from the request), the connection is closed. */
+  deadline: number
+}
+
+export class Sessions {
+  private tracker: SessionTracker
+  private ids: SessionIdGenerator
+  private readonly pending = new Map<bigint, PendingConnect>()
+  private readonly closing = new Set<bigint>()
+  /** Followers: sessions with traffic since the last report to the leader. */
+  private readonly touched = new Set<bigint>()
+  private readonly log
+
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly secret: string,
+    /** Proposes a write the server makes itself (through the write throttle). */
+    private readonly submitInternal: (write: WriteRequest, sessionId: bigint) => void,
+  ) {
+    this.log = ctx.logger.child({ component: 'session' })
+    this.tracker = new SessionTracker(ctx.config.tickTime)
+    this.ids = new SessionIdGenerator(ctx.config.serverId, ctx.clock.now())
+  }
+
+  get size(): number {
+    return this.tracker.size
+  }
+
+  /** Rebuilds the session table from the tree (at start, on leading, after a SNAP): what it held before is stale. */
+  restore(): void {
+    this.tracker = new SessionTracker(this.ctx.config.tickTime)
+    const now = this.ctx.clock.now()
+    for (const s of this.ctx.db.sessions()) this.tracker.add(s.id, s.timeoutMs, now)
+    if (this.tracker.size > 0) this.ctx.logger.info({ sessions: this.tracker.size }, 'sessions restored')
+  }
+
+  /**
+   * A SNAP replaced the tree: the session table is the new tree's (sessions
+   * created while this server was behind arrive only in it, and must be able
+   * to move here); a connect waiting for its createSession is answered if
+   * the snapshot holds the session.
+   */
+  restored(): void {
+    this.restore()
+    for (const id of this.pending.keys()) {
+      const s = this.tracker.get(id)
+      if (s !== undefined) this.acceptPending(id, s.timeoutMs)
+    }
+  }
+
+  connect(h: ClientHandler, req: ConnectRequest): void {
+    const { ctx, log } = this
+    const config = ctx.config
+    if (!ctx.canServe()) return h.close('this server is not serving clients (no quorum)')
+    if (req.lastZxidSeen > BigInt(ctx.db.lastZxid)) {
+      log.info(
+        { lastZxidSeen: req.lastZxidSeen.toString(), ours: ctx.db.lastZxid },
+        'client is ahead of us; refused',
+      )
+      return h.close(
+        `client has seen zxid ${req.lastZxidSeen}, this server only ${formatZxid(ctx.db.lastZxid)}`,
+      )
+    }
+    const timeoutMs = Math.min(Math.max(req.timeOut, config.minSessionTimeout), config.maxSessionTimeout)
+    if (req.sessionId !== 0n) return this.resume(h, req)
+    if (this.tracker.size + this.pending.size >= config.sessionsMax) {
+      log.warn({ sessionsMax: config.sessionsMax }, 'session limit reached; refused')
+      return h.close(`too many sessions (sessionsMax=${config.sessionsMax})`)
+    }
+    const id = this.ids.take((x) => ctx.db.hasSession(x) || this.pending.has(x))
+    this.pending.set(id, { handler: h, timeoutMs, deadline: ctx.clock.now() + timeoutMs })
+    if (ctx.isLeader()) this.submitInternal({ kind: 'createSession', sessionId: id, timeoutMs }, id)
+    else ctx.replicator.toLeader(encodeForward({ kind: 'createSession', sessionId: id, timeoutMs }))
+  }
+
+  private resume(h: ClientHandler, req: ConnectRequest): void {
+    const id = req.sessionId
+    const { ctx, log } = this
+    if (!checkSessionPassword(this.secret, id, req.passwd)) {
+      log.info({ session: hex(id) }, 'wrong session password; refused')
+      return h.reject('wrong session password')
+    }
+    const tracked = this.tracker.get(id)
+    if (!ctx.db.hasSession(id) || tracked === undefined || tracked.closing || this.closing.has(id)) {
+      log.info({ session: hex(id) }, 'session expired; told the client')
+      return h.reject('session expired')
+    }
+    const old = ctx.handlers.get(id)
+    if (old !== undefined && old !== h) old.close('session moved to another connection')
+    ctx.handlers.set(id, h)
+    this.touch(id)
+    h.accept(id, tracked.timeoutMs, sessionPassword(this.secret, id))
+    log.debug({ session: hex(id), timeoutMs: tracked.timeoutMs, conn: h.conn.id }, 'session resumed')
+  }
+
+  /** A session this server's client asked for exists now: the client gets its ConnectResponse. */
+  private acceptPending(id: bigint, timeoutMs: number): void {
+    const p = this.pending.get(id)
+    if (p === undefined) return
+    this.pending.delete(id)
+    this.ctx.handlers.set(id, p.handler)
+    p.handler.accept(id, timeoutMs, sessionPassword(this.secret, id))
+    this.log.debug({ session: hex(id), timeoutMs }, 'session created')
+  }
+
+  /** A connection ended: it no longer waits for a session. */
+  closed(h: ClientHandler): void {
+    for (const [id, p] of this.pending) if (p.handler === h) this.pending.delete(id)
+  }
+
+  /** Activity on a session: the leader's table, or the next report to it. */
+  touch(id: bigint): void {
+    if (this.ctx.isLeader()) this.tracker.touch(id, this.ctx.clock.now())
+    else this.touched.add(id)
+  }
+
+  /** Leader: a follower reports activity on these sessions. */
+  touchedElsewhere(ids: readonly bigint[]): void {
+    const now = this.ctx.clock.now()
+    for (const id of ids) this.tracker.touch(id, now)
+  }
+
+  /** The session is being closed (its closeSession is on its way): it is not resumed or expired again. */
+  markClosing(id: bigint): void {
+    this.closing.add(id)
+    this.tracker.setClosing(id)
+  }
+
+  /** Touches every session connected here (their pings wait unread while this server's throttle holds reading). */
+  keepAlive(): void {
+    for (const id of this.ctx.handlers.keys()) this.touch(id)
+  }
+
+  /**
+   * Periodic work: connects whose createSession is overdue are closed; a
+   * follower reports activity to its leader; the leader expires sessions.
+   */
+  tick(): void {
+    const { ctx } = this
+    const now = ctx.clock.now()
+    // A createSession that has not committed within the session timeout was lost on the
+    // way (a leader that dropped it, or died): the client should try again, not wait.
+    for (const p of this.pending.values())
+      if (now > p.deadline) p.handler.close('session not created within its timeout')
+    if (!ctx.isLeader()) {
+      if (this.touched.size > 0 && ctx.replicator.role !== 'looking') {
+        ctx.replicator.toLeader(encodeForward({ kind: 'touch', sessionIds: [...this.touched] }))
+        this.touched.clear()
+      }
+      return
+    }
+    for (const id of this.tracker.expire(now)) {
+      this.log.info({ session: hex(id) }, 'session expired')
+      this.expire(id)
+    }
+  }
+
+  private expire(id: bigint): void {
+    if (this.closing.has(id)) return
+    this.markClosing(id)
+    this.submitInternal({ kind: 'closeSession', sessionId: id }, id)
+  }
+
+  /** A createSession committed. */
+  created(id: bigint, timeoutMs: number): void {
+    this.tracker.add(id, timeoutMs, this.ctx.clock.now())
+    this.acceptPending(id, timeoutMs)
+  }
+
+  /** A closeSession committed: the session is gone from the table. */
+  removed(id: bigint): void {
+    this.tracker.remove(id)
+    this.closing.delete(id)
+  }
+
+  /**
+   * A session write of the server's own could not be proposed: `notReady`,
+   * this server does not lead (or not yet); otherwise prep refused it.
+   */
+  internalFailed(write: WriteRequest, sessionId: bigint, notReady: boolean): void {
+    if (write.kind === 'createSession')
+      this.pending.get(sessionId)?.handler.close(notReady ? 'leader is not ready' : 'session not created')
+    // An expiry that could not be proposed now is tried again at the next tick.
+    if (write.kind === 'closeSession' && notReady) this.retryExpiry(sessionId)
+  }
+
+  private retryExpiry(id: bigint): void {
+    this.closing.delete(id)
+    const t = this.tracker.get(id)?.timeoutMs
+    this.tracker.remove(id)
+    if (t !== undefined) this.tracker.add(id, t, this.ctx.clock.now() - t)
+  }
+
+  /**
+   * The role changed. Losing the leader (unless read-only) closes every
+   * connection, and connects waiting for a createSession (that proposal died
+   * with the leadership). Taking the lead starts a fresh id generator and
+   * rebuilds the table from the tree (expiry state of an earlier term is stale).
+   */
+  roleChanged(role: string): void {
+    const { ctx } = this
+    if (role === 'looking' && !ctx.config.readOnlyMode) {
+      for (const h of ctx.handlers.values()) h.close('server lost its leader')
+      for (const p of this.pending.values()) p.handler.close('server lost its leader')
+    }
+    if (role === 'leading') {
+      this.ids = new SessionIdGenerator(ctx.config.serverId, ctx.clock.now())
+      this.closing.clear()
+      this.restore()
+    }
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * SimServer: a simulated server's request path — the server's own
+ * RequestPipeline (server/request: sessions, write router, applier, reaper,
+ * client handlers) — bound to one incarnation of a SimNode: the scheduler's
+ * clock and timers, the node's TreeDb, and SimReplicator, the Replicator
+ * over the node's ZabDriver. Simulated clients reach it through SimLink
+ * connections that carry real jute packets.
+ *
+ * What is the simulator's own here: the clock (scheduler time from a fixed
+ * epoch), timers (gated by the node's incarnation and pauses), a silent
+ * logger, and the config (server defaults; the swarm's tick).
+ */
+import { pino } from 'pino'
+import { parseConfig, type ServerConfig } from '../../server/config.js'
+import type { Clock, Timers } from '../../server/core/clock.js'
+import type { ClientConnection } from '../../server/net/client-listener.js'
+import type { Replicator, ReplicatorEvents, Role } from '../../server/replicate/replicator.js'
+import type { ZabDriver } from '../../server/replicate/zab-driver.js'
+import { RequestPipeline } from '../../server/request/request-pipeline.js'
+import { ServerContext } from '../../server/request/server-context.js'
+import { TreeQuota } from '../../server/tree-quota.js'
+import type { RoleEvent, ServerId } from '../../server/zab/index.js'
+import { makeZxid, zxidEpoch } from '../../shared/zxid.js'
+import type { TreeStateMachine } from './tree-state-machine.js'
+
+/** Scheduler time 0 is this wall-clock time (Txn timestamps and TTLs look real). */
+const EPOCH_MS = 1_700_000_000_000
+const SECRET = 'simulation-secret'
+
+const ROLE: Record<RoleEvent['role'], Role> = {
+  LOOKING: 'looking',
+  FOLLOWING: 'following',
+  LEADING: 'leading',
+  OBSERVING: 'observing',
+}
+
+/** The Replicator interface over a simulated node's ZabDriver (as ZabReplicator is over the real one). */
+export class SimReplicator implements Replicator {
+  role: Role = 'looking'
+  epoch = 0
+  historyEnd = 0
+  private leaderId: ServerId | undefined
+
+  constructor(
+    private readonly driver: ZabDriver,
+    private readonly events: ReplicatorEvents,
+  ) {}
+
+  roleChanged(ev: RoleEvent): void {
+    this.role = ev.serving ? ROLE[ev.role] : 'looking'
+    this.epoch = ev.epoch
+    this.leaderId = ev.leaderId
+    if (this.role === 'leading') this.historyEnd = this.driver.peer.status().lastZxid
+    this.events.role(this.role, this.epoch)
+  }
+
+  app(from: ServerId, payload: Uint8Array): void {
+    if (this.role === 'leading') this.events.forwarded(from, payload)
+    else this.events.leaderMessage(payload)
+  }
+
+  lastLoggedZxid(): number {
+    return this.driver.peer.status().lastZxid
+  }
+
+  nextZxid(): number {
+    const st = this.driver.peer.status()
+    return zxidEpoch(st.lastZxid) === st.epoch ? st.lastZxid + 1 : makeZxid(st.epoch, 1)
+  }
+
+  propose(zxid: number, txn: Uint8Array): void {
+    const res = this.driver.propose(txn)
+    if (!res?.ok || res.zxid !== zxid)
+      throw new Error(`proposal got ${JSON.stringify(res)}, expected zxid ${zxid}`)
+  }
+
+  toLeader(payload: Uint8Array): void {
+    if (this.leaderId !== undefined) this.driver.appSend(this.leaderId, payload)
+  }
+
+  toFollower(serverId: number, payload: Uint8Array): void {
+    this.driver.appSend(serverId, payload)
+  }
+
+  sync(requestId: number): void {
+    this.driver.sync(requestId)
+  }
+
+  tick(): void {}
+
+  async close(): Promise<void> {}
+
+  describe(): Record<string, string | number> {
+    return {}
+  }
+}
+
+export interface SimServerOptions {
+  readonly serverId: ServerId
+  readonly tickMs: number
+  readonly sm: TreeStateMachine
+  readonly driver: ZabDriver
+  readonly now: () => number
+  /** Runs `fn` after `ms` in this incarnation, once the process is not paused. */
+  readonly after: (ms: number, fn: () => void) => { cancel(): void }
+}
+
+export class SimServer {
+  readonly pipeline: RequestPipeline
+  readonly replicator: SimReplicator
+  readonly events: ReplicatorEvents
+  private readonly config: ServerConfig
+
+  constructor(opts: SimServerOptions) {
+    this.config = parseConfig({
+      serverId: opts.serverId,
+      tickTime: Math.max(10, opts.tickMs),
+      minSessionTimeout: 10,
+      maxSessionTimeout: 600_000,
+    })
+    const clock: Clock = { now: () => EPOCH_MS + opts.now() }
+    const timers: Timers = { after: opts.after }
+    const logger = pino({ level: 'silent' })
+    const ctx = new ServerContext(this.config, clock, timers, logger, opts.sm.db)
+    this.pipeline = new RequestPipeline({
+      ctx,
+      secret: SECRET,
+      quota: new TreeQuota(1024 ** 3, logger),
+      log: { pendingBytes: () => 0, throttleBytes: 1024 ** 3 },
+      applied: () => {},
+      fatal: (err) => {
+        throw err
+      },
+    })
+    this.events = this.pipeline.events()
+    this.replicator = new SimReplicator(opts.driver, this.events)
+    ctx.attach(this.replicator)
+    opts.sm.applyTxn = (zxid, data) => this.pipeline.applier.apply(zxid, data)
+    this.pipeline.sessions.restore()
+    const tick = () => {
+      this.pipeline.tick()
+      opts.after(Math.max(5, Math.floor(this.config.tickTime / 2)), tick)
+    }
+    opts.after(1, tick)
+  }
+
+  accept(conn: ClientConnection): void {
+    this.pipeline.accept(conn)
+  }
+}
