@@ -708,10 +708,10 @@ public final class CuratorCheck {
     if (!latches.get(0).getLeader().getId().equals("p" + old))
       fail("getLeader() says " + latches.get(0).getLeader().getId() + " but p" + old + " has leadership");
     // 1. The leader's server dies. The leader gives up leadership while SUSPENDED; its client
-    // reconnects to another server within the session timeout, so its latch node (the
-    // lowest) survives and Curator 5.4's LeaderLatch, re-reading the children on
-    // RECONNECTED, leads again: leadership returns to it, as on ZooKeeper. Had its
-    // session been lost, its node would be gone and another participant would lead.
+    // reconnects to another server within the session timeout (a quorum is up), so its
+    // session and its latch node (the lowest) survive, and Curator 5.4's LeaderLatch,
+    // re-reading the children on RECONNECTED, leads again: leadership returns to it, as
+    // on ZooKeeper. (Had its session been lost, another participant would lead.)
     int port = serverPort(cs.get(old));
     boolean wasQuorumLeader = fourLetterWord(port, "srvr").contains("Mode: leader");
     long oldSession = sessionId(cs.get(old));
@@ -723,8 +723,10 @@ public final class CuratorCheck {
       fail("after killing p" + old + "'s server :" + port + " there is no single leader: " + latchState(latches, cs));
     boolean survived = sessionId(cs.get(old)) == oldSession;
     int afterKill = leaderIndex(latches);
-    if (survived != (afterKill == old))
-      fail("after killing p" + old + "'s server :" + port + " p" + old + "'s session " + (survived ? "survived" : "was lost") + " but p" + afterKill + " leads: " + latchState(latches, cs));
+    if (!survived)
+      fail("p" + old + "'s session 0x" + Long.toHexString(oldSession) + " was lost when its server :" + port + " died, although two servers were up and it had " + SESSION_MS + " ms to reconnect: " + latchState(latches, cs));
+    if (afterKill != old)
+      fail("after killing p" + old + "'s server :" + port + " p" + old + "'s session and latch node survived but p" + afterKill + " leads: " + latchState(latches, cs));
     command("start " + port);
     if (!waitUntil(allAgree, 20_000) || !waitStable(oneLeader, 1000, 10_000))
       fail("after restarting :" + port + " the participants do not agree on one leader: " + latchState(latches, cs));
@@ -739,8 +741,8 @@ public final class CuratorCheck {
     int third = leaderIndex(latches);
     if (!waitUntil(allAgree, 20_000) || !waitStable(moved, 1000, 10_000))
       fail("after p" + second + "'s session expired the participants do not agree on one leader: " + latchState(latches, cs));
-    return String.format("before %s; killed :%d (leader p%d's server, the ensemble's %s): p%d gave up leadership, its session %s, p%d leads %s; after restarting %s; p%d's session expired: leadership moved to p%d, %s; isLeader counts %s, notLeader counts %s",
-        before, port, old, wasQuorumLeader ? "leader" : "follower", old, survived ? "survived" : "was lost", afterKill, survived ? "again" : "instead", middle, second, third, latchState(latches, cs), gained, lost);
+    return String.format("before %s; killed :%d (leader p%d's server, the ensemble's %s): p%d gave up leadership, its session survived, p%d leads again; after restarting %s; p%d's session expired: leadership moved to p%d, %s; isLeader counts %s, notLeader counts %s",
+        before, port, old, wasQuorumLeader ? "leader" : "follower", old, afterKill, middle, second, third, latchState(latches, cs), gained, lost);
   }
 
   static String ZKPathsParent(LeaderLatch l) {
@@ -904,6 +906,7 @@ public final class CuratorCheck {
     if (!initialized.await(15, TimeUnit.SECONDS)) fail("the cache did not initialize within 15 s");
     for (int i = 0; i < 150; i++) change(w, rnd, known, root, ops);
     int port = serverPort(c);
+    long session = sessionId(c);
     command("kill " + port);
     for (int i = 0; i < 100; i++) change(w, rnd, known, root, ops);
     command("start " + port);
@@ -919,9 +922,10 @@ public final class CuratorCheck {
     }), 20_000);
     Map<String, String> truth = new TreeMap<>();
     walk(w, root, truth);
-    String detail = String.format("%d changes (100 while the cache's server :%d, the ensemble's leader, was down), %d znodes, %d cache events, cache %s",
-        ops[0], port, truth.size(), events.get(), converged ? "equals the tree (paths, versions, data)" : "differs: " + diff.get());
-    if (!converged) fail(detail);
+    boolean kept = sessionId(c) == session;
+    String detail = String.format("%d changes (100 while the cache's server :%d, the ensemble's leader, was down), %d znodes, %d cache events, the cache's session %s, cache %s",
+        ops[0], port, truth.size(), events.get(), kept ? "kept" : "LOST (0x" + Long.toHexString(session) + ")", converged ? "equals the tree (paths, versions, data)" : "differs: " + diff.get());
+    if (!converged || !kept) fail(detail);
     return detail;
   }
 
