@@ -1,7 +1,7 @@
 /**
  * ServerNode: the composition root of one Conclave server. It wires the
  * parts together and binds them to the real world, doing none of their work
- * itself: storage opened and the tree recovered (state.ts), the Replicator
+ * itself: storage opened and the tree recovered (state/), the Replicator
  * (standalone, or a ZAB ensemble member), the request path
  * (request/request-pipeline.ts: sessions, write router, applier, reaper) on
  * the event loop's clock and timers, the client listener, the admin port and
@@ -11,15 +11,17 @@ import { type Logger, pino } from 'pino'
 import { formatZxid } from '../shared/zxid.js'
 import { AdminServer } from './admin/admin-server.js'
 import { describe, type FourLetterSource, fourLetterWord, metrics } from './admin/four-letter-words.js'
-import { newSecret } from './auth/session-password.js'
 import type { ServerConfig } from './config.js'
 import type { Clock, Timers } from './core/clock.js'
 import { ClientListener } from './net/client-listener.js'
+import { createReplicator } from './replicate/create-replicator.js'
 import type { Replicator } from './replicate/replicator.js'
 import { ZabReplicator } from './replicate/zab-replicator.js'
 import { RequestPipeline } from './request/request-pipeline.js'
 import { ServerContext } from './request/server-context.js'
-import { createReplicator, openState, type ServerState } from './state.js'
+import { loadSecret } from './state/ensemble-secret.js'
+import { type RecoveredState, recoverState } from './state/recover-state.js'
+import { Snapshotter } from './state/snapshotter.js'
 import { defaultTreeBytesMax, TreeQuota } from './tree-quota.js'
 
 export const VERSION = '0.1.0'
@@ -41,6 +43,7 @@ export class ServerNode {
   private readonly ctx: ServerContext
   private readonly pipeline: RequestPipeline
   private readonly quota: TreeQuota
+  private readonly snapshotter: Snapshotter
   private listener: ClientListener | undefined
   private admin: AdminServer | undefined
   private ticker: NodeJS.Timeout | undefined
@@ -48,13 +51,19 @@ export class ServerNode {
 
   private constructor(
     readonly config: ServerConfig,
-    private readonly state: ServerState,
+    state: RecoveredState,
     secret: string,
     logger: Logger,
   ) {
     this.logger = logger
     this.quota = new TreeQuota(config.treeBytesMax ?? defaultTreeBytesMax(), logger)
-    this.ctx = new ServerContext(config, realClock, realTimers, logger, state.db)
+    this.snapshotter = new Snapshotter(
+      state.storage,
+      state.tree,
+      config.snapCount,
+      logger.child({ component: 'storage' }),
+    )
+    this.ctx = new ServerContext(config, realClock, realTimers, logger, state.tree)
     this.pipeline = new RequestPipeline({
       ctx: this.ctx,
       secret,
@@ -63,7 +72,7 @@ export class ServerNode {
         pendingBytes: () => state.storage.pendingBytes,
         throttleBytes: state.storage.writeThrottleBytes,
       },
-      applied: (zxid, txn) => state.applied(zxid, txn),
+      applied: () => this.snapshotter.applied(),
       fatal: (err) => this.fatal(err),
     })
     // Each group commit (and each drain) may bring the log back under the throttle point.
@@ -77,11 +86,10 @@ export class ServerNode {
 
   static async start(config: ServerConfig, logger?: Logger): Promise<ServerNode> {
     const log = logger ?? pino({ level: config.logLevel, base: { server: config.serverId } })
-    const state = await openState(config, log.child({ component: 'storage' }))
-    const secret = config.ensembleSecret ?? state.secret ?? newSecret()
-    if (state.secret === undefined && config.ensembleSecret === undefined) state.saveSecret(secret)
+    const state = recoverState(config, log.child({ component: 'storage' }))
+    const secret = loadSecret(config, state.storage, log)
     const node = new ServerNode(config, state, secret, log)
-    const replicator = createReplicator(config, state, node.pipeline.events(), log, secret)
+    const replicator = createReplicator(config, state, node.snapshotter, node.pipeline.events(), log, secret)
     node.ctx.attach(replicator)
     node.pipeline.sessions.restore()
     if (replicator instanceof ZabReplicator) await replicator.start()
@@ -96,9 +104,9 @@ export class ServerNode {
       {
         port: node.port,
         dataDir: config.dataDir,
-        zxid: formatZxid(state.db.lastZxid),
-        nodes: state.db.nodeCount(),
-        treeBytes: state.db.sizeEstimateBytes(),
+        zxid: formatZxid(state.tree.lastZxid),
+        nodes: state.tree.nodeCount(),
+        treeBytes: state.tree.sizeEstimateBytes(),
         treeBytesMax: node.quota.bytesMax,
       },
       'conclave server ready',
@@ -179,7 +187,7 @@ export class ServerNode {
     await this.listener?.close()
     await this.admin?.close()
     await this.replicator.close()
-    await this.state.close()
+    await this.snapshotter.close()
     this.logger.info('stopped')
     this.logger.flush()
   }
