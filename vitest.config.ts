@@ -10,5 +10,7 @@ export default defineConfig({
     fileParallelism: false,
     pool: 'forks',
     reporters: ['default'],
+    // Ends the run with a list of the suites skipped for a missing prerequisite (test/helpers/prerequisites.ts).
+    globalSetup: ['test/helpers/skip-summary.ts'],
   },
 })

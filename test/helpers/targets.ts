@@ -6,13 +6,16 @@
  * stall a client's connection without touching the server.
  *
  * To add a target, push one more `Target` into `targets` (the lead adds
- * `conclave`). `unavailable()` returns a reason to skip, or undefined.
+ * `conclave`). `unavailable()` says what is not installed (and its apt
+ * package), or undefined; a suite asks `targetCanRun`, which skips it with
+ * that reason, or fails it under CI=true (prerequisites.ts).
  * Invariants: `start()` resolves once the server accepts clients; `stop()`
  * reaps the process and its files. Test-only: imports node:* freely.
  */
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net'
 import { startConclave } from './conclave.js'
-import { startZooKeeper, zookeeperAvailable } from './zookeeper.js'
+import { canRun, describeMissing, type Missing, zookeeperMissing } from './prerequisites.js'
+import { startZooKeeper } from './zookeeper.js'
 
 export interface TargetInstance {
   /** e.g. `tcp://127.0.0.1:PORT` or `ws://127.0.0.1:PORT` (one server). */
@@ -29,8 +32,8 @@ export interface TargetStartOptions {
 
 export interface Target {
   name: string
-  /** A reason to skip this target, or undefined when it can run. */
-  unavailable(): string | undefined
+  /** What this target needs and is not installed, or undefined when it can run. */
+  unavailable(): Missing | undefined
   start(opts?: TargetStartOptions): Promise<TargetInstance>
   /** TTL and container nodes are removed within seconds (ZooKeeper polls every 60 s). */
   fastReaping: boolean
@@ -48,8 +51,7 @@ export interface Target {
 
 export const zookeeperTarget: Target = {
   name: 'zookeeper',
-  unavailable: () =>
-    zookeeperAvailable() ? undefined : 'Apache ZooKeeper is not installed (/usr/share/java/zookeeper.jar)',
+  unavailable: zookeeperMissing,
   start: async (opts = {}) => {
     const zk = await startZooKeeper(opts.tickTimeMs === undefined ? {} : { tickTime: opts.tickTimeMs })
     return { connectString: zk.connectString, stop: zk.stop }
@@ -84,7 +86,15 @@ export const targets: Target[] = [conclaveTarget, zookeeperTarget]
 /** Names the describe block, with the skip reason when the target cannot run. */
 export function targetTitle(t: Target): string {
   const why = t.unavailable()
-  return why === undefined ? t.name : `${t.name} (skipped: ${why})`
+  return why === undefined ? t.name : `${t.name} (skipped: ${describeMissing(why)})`
+}
+
+/**
+ * Whether `suite` can run against `t`: true, or (something not installed)
+ * false with one line saying so, or, under CI=true, an error (prerequisites.ts).
+ */
+export function targetCanRun(t: Target, suite: string): boolean {
+  return canRun(`${suite} against ${t.name}`, t.unavailable())
 }
 
 // ---------------------------------------------------------------- proxy

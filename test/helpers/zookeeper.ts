@@ -8,15 +8,17 @@
  * its whole connect timeout (seen once as a 20 s shell test failure).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fourLetterWord } from '../../server/cli/status-command.js'
+import { zookeeperMissing } from './prerequisites.js'
 import { freePort, tempDir, waitFor, waitForPort } from './wait.js'
 
 const JAR = '/usr/share/java/zookeeper.jar'
 
+/** The jar and Java are installed (prerequisites.ts's zookeeperMissing says which is not, and its apt package). */
 export function zookeeperAvailable(): boolean {
-  return existsSync(JAR) && existsSync('/usr/bin/java')
+  return zookeeperMissing() === undefined
 }
 
 export interface ZooKeeperProcess {

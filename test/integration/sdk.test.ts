@@ -25,7 +25,14 @@ import {
   type WatchEvent,
   ZkError,
 } from '../../client/index.js'
-import { type Target, type TargetInstance, TcpProxy, targets, targetTitle } from '../helpers/targets.js'
+import {
+  type Target,
+  type TargetInstance,
+  TcpProxy,
+  targetCanRun,
+  targets,
+  targetTitle,
+} from '../helpers/targets.js'
 import { freePort, waitFor } from '../helpers/wait.js'
 
 const MiB = 1024 * 1024
@@ -49,7 +56,7 @@ async function code(p: Promise<unknown>): Promise<string> {
 describe.each(targets.map((t) => ({ target: t, title: targetTitle(t) })))(
   'SDK against $title',
   ({ target }) => {
-    describe.skipIf(target.unavailable() !== undefined)('contract', () => {
+    describe.runIf(targetCanRun(target, 'SDK contract (sdk.test.ts)'))('contract', () => {
       suite(target)
     })
   },

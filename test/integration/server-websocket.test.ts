@@ -20,6 +20,7 @@ import { OpCode } from '../../shared/opcodes.js'
 import { decodeConnectResponse, encodeConnectRequest, encodeRequest } from '../../shared/records.js'
 import { CloseCode, encodeFrame, Opcode, type WsEvent, WsFrameDecoder } from '../../shared/websocket.js'
 import { type ConclaveProcess, startConclave, stopAllConclave } from '../helpers/conclave.js'
+import { canRun, WHATWG_WS_FLAGS, whatwgWebSocketMissing } from '../helpers/prerequisites.js'
 import { waitFor } from '../helpers/wait.js'
 
 let server: ConclaveProcess
@@ -110,42 +111,34 @@ async function stillServing(): Promise<void> {
   await c.close()
 }
 
-/** Node's flag for its built-in (undici) WebSocket; Node 22+ has it without the flag. */
-const WHATWG_FLAGS = ['--experimental-websocket', '--no-warnings']
-const HAS_WHATWG_WS =
-  spawnSync(process.execPath, [
-    ...WHATWG_FLAGS,
-    '-e',
-    'process.exit(typeof WebSocket === "function" ? 0 : 1)',
-  ]).status === 0
+const WHATWG_FLAGS = WHATWG_WS_FLAGS
 
-describe.skipIf(!HAS_WHATWG_WS)(
-  "a standards WebSocket as the client (Node's own, as browsers, Deno and Bun have)",
-  () => {
-    it('opens a session through the SDK, reads, writes, watches, runs a multi and closes it', () => {
-      const child = join(import.meta.dirname, 'fixtures', 'whatwg-ws-child.ts')
-      const r = spawnSync(
-        process.execPath,
-        [...WHATWG_FLAGS, ...tsSourceExecArgv(), child, server.connectString],
-        {
-          encoding: 'utf8',
-          timeout: 60_000,
-        },
-      )
-      const line = r.stdout.trim().split('\n').at(-1) ?? ''
-      expect(line, r.stderr).toMatch(/^\{/)
-      expect(JSON.parse(line)).toEqual({
-        path: '/whatwg',
-        data: 'hello',
-        event: 'dataChanged /whatwg',
-        multi: 2,
-        children: ['a'],
-        state: 'closed',
-      })
-      expect(r.status).toBe(0)
+describe.runIf(
+  canRun("Node's standards WebSocket against Conclave (server-websocket.test.ts)", whatwgWebSocketMissing()),
+)("a standards WebSocket as the client (Node's own, as browsers, Deno and Bun have)", () => {
+  it('opens a session through the SDK, reads, writes, watches, runs a multi and closes it', () => {
+    const child = join(import.meta.dirname, 'fixtures', 'whatwg-ws-child.ts')
+    const r = spawnSync(
+      process.execPath,
+      [...WHATWG_FLAGS, ...tsSourceExecArgv(), child, server.connectString],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    )
+    const line = r.stdout.trim().split('\n').at(-1) ?? ''
+    expect(line, r.stderr).toMatch(/^\{/)
+    expect(JSON.parse(line)).toEqual({
+      path: '/whatwg',
+      data: 'hello',
+      event: 'dataChanged /whatwg',
+      multi: 2,
+      children: ['a'],
+      state: 'closed',
     })
-  },
-)
+    expect(r.status).toBe(0)
+  })
+})
 
 describe('the ws package as the client', () => {
   it('opens a session through the SDK, reads and writes, and closes it', async () => {

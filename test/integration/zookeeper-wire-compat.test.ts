@@ -25,10 +25,10 @@ import { JuteWriter } from '../../shared/jute.js'
 import { OpCode } from '../../shared/opcodes.js'
 import { encodeRequest, type Request, type Response, readResponseBody } from '../../shared/records.js'
 import { type ConclaveProcess, startConclave, stopAllConclave } from '../helpers/conclave.js'
+import { canRun, kazooMissing, zookeeperMissing } from '../helpers/prerequisites.js'
 import { RawClient } from '../helpers/raw-client.js'
 import { startZooKeeper, type ZooKeeperProcess, zookeeperAvailable } from '../helpers/zookeeper.js'
 
-const KAZOO = spawnSync('/usr/bin/python3', ['-c', 'import kazoo'], { stdio: 'ignore' }).status === 0
 const OPEN = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }]
 const EMPTY = new Uint8Array(0)
 
@@ -73,30 +73,36 @@ describe('envi', () => {
     expect(Buffer.byteLength(text)).toBeLessThan(8192)
   })
 
-  it.runIf(zookeeperAvailable())('has the fields ZooKeeper has, in the same shape', async () => {
-    const zk = await fourLetterWord('127.0.0.1', zookeeper!.port, 'envi', 5000)
-    const ours = await fourLetterWord('127.0.0.1', conclave.port, 'envi')
-    const keys = (t: string) => t.split('\n').flatMap((l) => (l.includes('=') ? [l.split('=')[0]] : []))
-    expect(zk.split('\n')[0]).toBe('Environment:')
-    expect(kazooVersion(zk)).toEqual(kazooVersion(ours))
-    for (const k of ['zookeeper.version', 'host.name', 'os.name', 'os.arch', 'os.version', 'user.dir'])
-      expect(keys(zk).includes(k) && keys(ours).includes(k), k).toBe(true)
-  })
+  it.runIf(canRun("envi beside ZooKeeper's (zookeeper-wire-compat.test.ts)", zookeeperMissing()))(
+    'has the fields ZooKeeper has, in the same shape',
+    async () => {
+      const zk = await fourLetterWord('127.0.0.1', zookeeper!.port, 'envi', 5000)
+      const ours = await fourLetterWord('127.0.0.1', conclave.port, 'envi')
+      const keys = (t: string) => t.split('\n').flatMap((l) => (l.includes('=') ? [l.split('=')[0]] : []))
+      expect(zk.split('\n')[0]).toBe('Environment:')
+      expect(kazooVersion(zk)).toEqual(kazooVersion(ours))
+      for (const k of ['zookeeper.version', 'host.name', 'os.name', 'os.arch', 'os.version', 'user.dir'])
+        expect(keys(zk).includes(k) && keys(ours).includes(k), k).toBe(true)
+    },
+  )
 
-  it.runIf(KAZOO)("satisfies kazoo's server_version()", () => {
-    const r = spawnSync(
-      '/usr/bin/python3',
-      [
-        '-c',
-        'import sys; from kazoo.client import KazooClient\n' +
-          'c = KazooClient(sys.argv[1]); c.start(10)\n' +
-          'print(".".join(map(str, c.server_version()))); c.stop(); c.close()',
-        `127.0.0.1:${conclave.port}`,
-      ],
-      { encoding: 'utf8', timeout: 30_000 },
-    )
-    expect(r.stdout.trim(), r.stderr).toBe(ZOOKEEPER_COMPATIBLE_VERSION)
-  })
+  it.runIf(canRun("envi through kazoo's server_version() (zookeeper-wire-compat.test.ts)", kazooMissing()))(
+    "satisfies kazoo's server_version()",
+    () => {
+      const r = spawnSync(
+        '/usr/bin/python3',
+        [
+          '-c',
+          'import sys; from kazoo.client import KazooClient\n' +
+            'c = KazooClient(sys.argv[1]); c.start(10)\n' +
+            'print(".".join(map(str, c.server_version()))); c.stop(); c.close()',
+          `127.0.0.1:${conclave.port}`,
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      )
+      expect(r.stdout.trim(), r.stderr).toBe(ZOOKEEPER_COMPATIBLE_VERSION)
+    },
+  )
 })
 
 /** Sends one request on a fresh raw session and returns the error number and decoded body. */
@@ -210,27 +216,30 @@ describe('null data', () => {
     }
   })
 
-  it.runIf(KAZOO)('round-trips as None through kazoo (create, set, get)', () => {
-    const script = [
-      'import sys',
-      'from kazoo.client import KazooClient',
-      'c = KazooClient(sys.argv[1]); c.start(10)',
-      'base = "/kazoo-null"',
-      'c.ensure_path(base)',
-      'c.create(base + "/a", None)',
-      'print(repr(c.get(base + "/a")[0]))',
-      'c.set(base + "/a", b"x"); c.set(base + "/a", None)',
-      'print(repr(c.get(base + "/a")[0]))',
-      'c.create(base + "/e", b"")',
-      'print(repr(c.get(base + "/e")[0]))',
-      'c.delete(base, recursive=True); c.stop(); c.close()',
-    ].join('\n')
-    const r = spawnSync('/usr/bin/python3', ['-c', script, `127.0.0.1:${conclave.port}`], {
-      encoding: 'utf8',
-      timeout: 30_000,
-    })
-    expect(r.stdout.trim().split('\n'), r.stderr).toEqual(['None', 'None', "b''"])
-  })
+  it.runIf(canRun('null data through kazoo (zookeeper-wire-compat.test.ts)', kazooMissing()))(
+    'round-trips as None through kazoo (create, set, get)',
+    () => {
+      const script = [
+        'import sys',
+        'from kazoo.client import KazooClient',
+        'c = KazooClient(sys.argv[1]); c.start(10)',
+        'base = "/kazoo-null"',
+        'c.ensure_path(base)',
+        'c.create(base + "/a", None)',
+        'print(repr(c.get(base + "/a")[0]))',
+        'c.set(base + "/a", b"x"); c.set(base + "/a", None)',
+        'print(repr(c.get(base + "/a")[0]))',
+        'c.create(base + "/e", b"")',
+        'print(repr(c.get(base + "/e")[0]))',
+        'c.delete(base, recursive=True); c.stop(); c.close()',
+      ].join('\n')
+      const r = spawnSync('/usr/bin/python3', ['-c', script, `127.0.0.1:${conclave.port}`], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      })
+      expect(r.stdout.trim().split('\n'), r.stderr).toEqual(['None', 'None', "b''"])
+    },
+  )
 })
 
 describe('an ACL id with a null id string', () => {

@@ -31,6 +31,7 @@ import {
   writeReplyHeader,
   writeResponseBody,
 } from '../../../shared/records.js'
+import { canRun, opensslMissing } from '../../helpers/prerequisites.js'
 import { waitFor } from '../../helpers/wait.js'
 
 const stat = {
@@ -295,57 +296,58 @@ describe("the SDK's own WebSocket client (Node)", () => {
   })
 })
 
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0
-
-describe.skipIf(!hasOpenssl)('wss:// (TLS) with a private CA', () => {
-  /** A self-signed certificate for 127.0.0.1, made with openssl for this run. */
-  function selfSigned(): { key: string; cert: string } {
-    const dir = mkdtempSync(join(tmpdir(), 'conclave-tls-'))
-    closers.push(async () => rmSync(dir, { recursive: true, force: true }))
-    const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-    args.push('-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1')
-    args.push('-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1')
-    const r = spawnSync('openssl', args)
-    if (r.status !== 0) throw new Error(`openssl: ${r.stderr.toString()}`)
-    return {
-      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
-      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+describe.runIf(canRun('wss:// with a private CA (transports.test.ts)', opensslMissing()))(
+  'wss:// (TLS) with a private CA',
+  () => {
+    /** A self-signed certificate for 127.0.0.1, made with openssl for this run. */
+    function selfSigned(): { key: string; cert: string } {
+      const dir = mkdtempSync(join(tmpdir(), 'conclave-tls-'))
+      closers.push(async () => rmSync(dir, { recursive: true, force: true }))
+      const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+      args.push('-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1')
+      args.push('-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1')
+      const r = spawnSync('openssl', args)
+      if (r.status !== 0) throw new Error(`openssl: ${r.stderr.toString()}`)
+      return {
+        key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+        cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+      }
     }
-  }
 
-  async function wssServer(tls: { key: string; cert: string }): Promise<number> {
-    const https = createHttpsServer(tls)
-    const wss = new WebSocketServer({ server: https })
-    wss.on('connection', (ws) => {
-      let first = true
-      ws.on('message', (data: Buffer) => {
-        const out = answer(new Uint8Array(data), first)
-        first = false
-        if (out !== undefined) ws.send(out)
+    async function wssServer(tls: { key: string; cert: string }): Promise<number> {
+      const https = createHttpsServer(tls)
+      const wss = new WebSocketServer({ server: https })
+      wss.on('connection', (ws) => {
+        let first = true
+        ws.on('message', (data: Buffer) => {
+          const out = answer(new Uint8Array(data), first)
+          first = false
+          if (out !== undefined) ws.send(out)
+        })
+      })
+      await new Promise<void>((r) => https.listen(0, '127.0.0.1', r))
+      closers.push(async () => {
+        for (const c of wss.clients) c.terminate()
+        wss.close()
+        await new Promise<void>((r) => https.close(() => r()))
+      })
+      return (https.address() as { port: number }).port
+    }
+
+    it('establishes a session when the CA is given, and refuses an untrusted certificate', async () => {
+      const tls = selfSigned()
+      const port = await wssServer(tls)
+      const c = await Client.connect(`wss://127.0.0.1:${port}`, {
+        connectTimeoutMs: 5_000,
+        tls: { ca: tls.cert },
+      })
+      expect(new TextDecoder().decode((await c.getData('/tls')).data)).toBe('hi /tls')
+      await c.close()
+      await expect(
+        Client.connect(`wss://127.0.0.1:${port}`, { connectTimeoutMs: 1_500 }),
+      ).rejects.toMatchObject({
+        code: 'CONNECTION_LOSS',
       })
     })
-    await new Promise<void>((r) => https.listen(0, '127.0.0.1', r))
-    closers.push(async () => {
-      for (const c of wss.clients) c.terminate()
-      wss.close()
-      await new Promise<void>((r) => https.close(() => r()))
-    })
-    return (https.address() as { port: number }).port
-  }
-
-  it('establishes a session when the CA is given, and refuses an untrusted certificate', async () => {
-    const tls = selfSigned()
-    const port = await wssServer(tls)
-    const c = await Client.connect(`wss://127.0.0.1:${port}`, {
-      connectTimeoutMs: 5_000,
-      tls: { ca: tls.cert },
-    })
-    expect(new TextDecoder().decode((await c.getData('/tls')).data)).toBe('hi /tls')
-    await c.close()
-    await expect(
-      Client.connect(`wss://127.0.0.1:${port}`, { connectTimeoutMs: 1_500 }),
-    ).rejects.toMatchObject({
-      code: 'CONNECTION_LOSS',
-    })
-  })
-})
+  },
+)

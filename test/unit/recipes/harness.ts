@@ -14,7 +14,14 @@
  */
 import { afterAll, afterEach, beforeAll, describe } from 'vitest'
 import { Client, type ConnectOptions, type WatchEvent, type Watcher } from '../../../client/index.js'
-import { type Target, type TargetInstance, TcpProxy, targets, targetTitle } from '../../helpers/targets.js'
+import {
+  type Target,
+  type TargetInstance,
+  TcpProxy,
+  targetCanRun,
+  targets,
+  targetTitle,
+} from '../../helpers/targets.js'
 import { waitFor } from '../../helpers/wait.js'
 
 export const SESSION_TIMEOUT_MS = 4_000
@@ -39,7 +46,7 @@ export function forEachTarget(title: string, suite: (env: Env) => void): void {
   describe.each(list.map((t) => ({ target: t, name: targetTitle(t) })))(
     `${title} against $name`,
     ({ target }) => {
-      describe.skipIf(target.unavailable() !== undefined)('recipes', () => {
+      describe.runIf(targetCanRun(target, title))('recipes', () => {
         suite(makeEnv(target))
       })
     },
