@@ -4,22 +4,26 @@
  * through a PassThrough; tab completion through the live session. Runs
  * against every server in test/helpers/targets.ts (Apache ZooKeeper, the
  * oracle for zkCli's behaviour, over tcp://; Conclave once listed); a
- * target that cannot run is skipped.
+ * target that cannot run is skipped, or fails under CI=true
+ * (test/helpers/prerequisites.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ServerList } from '../../server/cli/shell-client.js'
-import { parseServerList } from '../../server/cli/shell-client.js'
-import { ShellHistory } from '../../server/cli/shell-history.js'
-import { connectWithSdk } from '../../server/cli/shell-sdk.js'
-import { ShellSession } from '../../server/cli/shell-session.js'
-import { type TargetInstance, targets, targetTitle } from '../helpers/targets.js'
+import type { ServerList } from '../../client/shell/shell-client.js'
+import { parseServerList } from '../../client/shell/shell-client.js'
+import { ShellHistory } from '../../client/shell/shell-history.js'
+import { connectWithSdk } from '../../client/shell/shell-sdk.js'
+import { ShellSession } from '../../client/shell/shell-session.js'
+import { type Target, type TargetInstance, targetCanRun, targets, targetTitle } from '../helpers/targets.js'
 import { freePort } from '../helpers/wait.js'
 import { runWithInput } from '../unit/shell/capture.js'
 
 const PROMPT = /\[conclave: [^\]]+\(CONNECTED\) \d+\] /g
 
+/** Runs, or skips with one line saying why (fails under CI=true), per test/helpers/prerequisites.ts. */
+const canRunShell = (t: Target): boolean => targetCanRun(t, 'conclave shell (shell.test.ts)')
+
 for (const target of targets)
-  describe.skipIf(target.unavailable() !== undefined)(`conclave shell against ${targetTitle(target)}`, () => {
+  describe.runIf(canRunShell(target))(`conclave shell against ${targetTitle(target)}`, () => {
     let instance: TargetInstance | undefined
     let server: string
     // A generous connect timeout: a JVM that just started can take seconds on a loaded machine.
