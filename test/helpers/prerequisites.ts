@@ -43,17 +43,25 @@ export function canRun(suite: string, missing: Missing | undefined): boolean {
     throw new Error(
       `${suite} cannot run under CI=true: ${why}. CI must install it (.ci/run), not skip the suite.`,
     )
+  skipped(suite, why)
+  return false
+}
+
+/**
+ * Says that `suite` is skipped and why (`why` names what is missing and its
+ * apt package): one line now, and one in the run's summary. For suites that
+ * check their prerequisites themselves and fail under CI=true on their own.
+ */
+export function skipped(suite: string, why: string): void {
   const line = `skipped: ${suite} (${why})`
   console.log(line)
   const file = process.env[SKIPPED_FILE_ENV]
-  if (file !== undefined) {
-    try {
-      appendFileSync(file, `${line}\n`)
-    } catch {
-      // The summary is a convenience; the line above was printed.
-    }
+  if (file === undefined) return
+  try {
+    appendFileSync(file, `${line}\n`)
+  } catch {
+    // The summary is a convenience; the line above was printed.
   }
-  return false
 }
 
 // ------------------------------------------------------------ the prerequisites

@@ -27,8 +27,8 @@ import { fourLetterWord } from '../../server/cli/status-command.js'
 import { startZooKeeperCluster, type ZkCluster } from '../bench/zookeeper-ensemble.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
+import { canRun, skipped, zookeeperMissing } from '../helpers/prerequisites.js'
 import { tempDir, waitFor } from '../helpers/wait.js'
-import { zookeeperAvailable } from '../helpers/zookeeper.js'
 
 const SOURCE = fileURLToPath(new URL('../compat/curator/CuratorCheck.java', import.meta.url))
 const JAVA = '/usr/bin/java'
@@ -89,7 +89,7 @@ function findClasspath(): { classpath: string[] } | { missing: string } {
 const found = findClasspath()
 const MISSING = 'missing' in found ? found.missing : undefined
 const CI = process.env.CI === 'true'
-if (MISSING !== undefined && !CI) console.log(`skipping the Curator tests: ${MISSING}`)
+if (MISSING !== undefined && !CI) skipped('Apache Curator recipes (curator.test.ts)', MISSING)
 
 /** Check name -> 'PASS' | 'FAIL', and every line the program printed. */
 interface Run {
@@ -231,7 +231,7 @@ describe.runIf(MISSING === undefined || CI)('Apache Curator recipes (Debian libc
     RUN_MS + 60_000,
   )
 
-  it.runIf(zookeeperAvailable())(
+  it.runIf(canRun('Curator against Apache ZooKeeper, the oracle (curator.test.ts)', zookeeperMissing()))(
     'passes the same checks against a 3-server Apache ZooKeeper (the oracle)',
     async () => {
       if (classes === undefined || 'missing' in found) throw new Error('CuratorCheck did not compile')

@@ -18,6 +18,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { skipped } from '../helpers/prerequisites.js'
 
 const RUN = fileURLToPath(new URL('../compat/kazoo/run.sh', import.meta.url))
 const DEADLINE_MS = 480_000
@@ -27,7 +28,7 @@ const MISSING =
     .status === 0
     ? undefined
     : 'python3-kazoo, python3-pytest or python3-objgraph is not installed for /usr/bin/python3 (apt-get install python3-kazoo python3-pytest python3-objgraph; .ci/run does)'
-if (MISSING !== undefined && !CI) console.log(`skipping kazoo's test suite: ${MISSING}`)
+if (MISSING !== undefined && !CI) skipped("kazoo's test suite (kazoo-suite.test.ts)", MISSING)
 
 interface Run {
   status: number | null
