@@ -22,7 +22,7 @@ import { ServerContext } from './request/server-context.js'
 import { loadSecret } from './state/ensemble-secret.js'
 import { type RecoveredState, recoverState } from './state/recover-state.js'
 import { Snapshotter } from './state/snapshotter.js'
-import { defaultTreeBytesMax, TreeQuota } from './tree-quota.js'
+import { defaultTreeBytesMax, TreeQuota } from './state/tree-quota.js'
 
 export const VERSION = '0.1.0'
 

@@ -31,7 +31,7 @@ export async function main(argv: string[]): Promise<number> {
         return await runCluster(rest)
       }
       case 'shell': {
-        const { runShell } = await import('./shell.js')
+        const { runShell } = await import('../../client/shell/shell.js')
         return await runShell(rest)
       }
       case 'status': {

@@ -1,7 +1,7 @@
 /**
  * Replicator: how a server gets a Txn committed. The standalone one logs to
  * its own storage and commits once the write is durable (a quorum of one);
- * the ZAB one (server/zab-driver.ts) runs the atomic broadcast. node.ts
+ * the ZAB one (zab-replicator.ts, on zab-driver.ts) runs the atomic broadcast. The request path
  * sees only this interface, so a standalone server and an ensemble member
  * run the same request path.
  */

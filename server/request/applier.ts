@@ -12,9 +12,9 @@
  */
 import { ErrorCode } from '../../shared/errors.js'
 import { OpCode } from '../../shared/opcodes.js'
-import { hex } from '../client-handler.js'
-import type { ApplyOutcome } from '../db.js'
-import { replyFor } from '../replies.js'
+import { formatSessionId } from '../../shared/session-id.js'
+import type { ApplyOutcome } from '../state/db.js'
+import { replyFor } from './replies.js'
 import type { ServerContext } from './server-context.js'
 import type { Sessions } from './sessions.js'
 import type { WriteRouter } from './write-router.js'
@@ -58,7 +58,10 @@ export class Applier {
     if (h === undefined || out.cxid === 0) return
     const entry = h.firstWaitingWrite()
     if (entry === undefined || entry.xid !== out.cxid) {
-      ctx.logger.warn({ session: hex(out.sessionId), cxid: out.cxid }, 'commit matches no waiting request')
+      ctx.logger.warn(
+        { session: formatSessionId(out.sessionId), cxid: out.cxid },
+        'commit matches no waiting request',
+      )
       return
     }
     h.complete(entry, replyFor(entry.req, out.result, zxid))

@@ -6,7 +6,7 @@
  * container's grace), so it looks again within a second while any remain.
  */
 import type { Timer } from '../core/clock.js'
-import type { WriteRequest } from '../db.js'
+import type { WriteRequest } from '../state/db.js'
 import type { ServerContext } from './server-context.js'
 
 /** A retry while candidates remain, at most this often. */

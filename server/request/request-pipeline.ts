@@ -20,23 +20,18 @@ import { ErrorCode } from '../../shared/errors.js'
 import { OpCode } from '../../shared/opcodes.js'
 import { pathError } from '../../shared/paths.js'
 import type { ConnectRequest, Request } from '../../shared/records.js'
-import {
-  ClientHandler,
-  type ClientHandlerHost,
-  hex,
-  type PendingRequest,
-  type Reply,
-} from '../client-handler.js'
+import { formatSessionId } from '../../shared/session-id.js'
 import type { ClientConnection } from '../net/client-listener.js'
-import { addAuth, type ReadContext, serveRead } from '../read-ops.js'
 import type { ReplicatorEvents, Role } from '../replicate/replicator.js'
-import type { TreeQuota } from '../tree-quota.js'
-import { WriteThrottle } from '../write-throttle.js'
+import type { TreeQuota } from '../state/tree-quota.js'
 import { Applier } from './applier.js'
+import { ClientHandler, type ClientHandlerHost, type PendingRequest, type Reply } from './client-handler.js'
+import { addAuth, type ReadContext, serveRead } from './read-ops.js'
 import { Reaper } from './reaper.js'
 import type { ServerContext } from './server-context.js'
 import { Sessions } from './sessions.js'
 import { WriteRouter } from './write-router.js'
+import { WriteThrottle } from './write-throttle.js'
 
 /** The log a leader's writes wait on (storage): its backlog and when it moves. */
 export interface LogBacklog {
@@ -87,6 +82,7 @@ export class RequestPipeline implements ClientHandlerHost {
       readingChanged: () => {
         for (const h of ctx.handlers.values()) h.refreshReading()
       },
+      now: () => ctx.clock.now(),
     })
     this.router = new WriteRouter(ctx, this.throttle, opts.quota)
     const submitInternal = this.router.submitInternal.bind(this.router)
@@ -184,6 +180,7 @@ export class RequestPipeline implements ClientHandlerHost {
     const req = entry.req
     if (req.op === OpCode.auth) {
       if (addAuth(this.readCtx, h, req.scheme, req.auth)) return { err: ErrorCode.OK, zxid: db.lastZxid }
+      // The failure reply goes first; the connection closes right after this turn.
       queueMicrotask(() => h.close('authentication failed'))
       return { err: ErrorCode.AUTH_FAILED, zxid: db.lastZxid }
     }
@@ -205,7 +202,7 @@ export class RequestPipeline implements ClientHandlerHost {
     for (const [id, s] of this.syncs) if (s.h === h) this.syncs.delete(id)
     if (h.sessionId !== 0n && this.ctx.handlers.get(h.sessionId) === h) this.ctx.handlers.delete(h.sessionId)
     this.sessions.closed(h)
-    this.logger.debug({ conn: h.conn.id, session: hex(h.sessionId), reason }, 'connection closed')
+    this.logger.debug({ conn: h.conn.id, session: formatSessionId(h.sessionId), reason }, 'connection closed')
   }
 
   private finishSync(id: number, err: ErrorCode): void {

@@ -10,12 +10,12 @@
  */
 import type { Logger } from 'pino'
 import { assert } from '../../shared/assert.js'
-import type { ClientHandler } from '../client-handler.js'
 import type { ServerConfig } from '../config.js'
 import type { Clock, Timers } from '../core/clock.js'
-import type { Db } from '../db.js'
 import type { Replicator } from '../replicate/replicator.js'
+import type { Db } from '../state/db.js'
 import { WatchTable } from '../watch/watch-table.js'
+import type { ClientHandler } from './client-handler.js'
 
 export class ServerContext {
   readonly watches = new WatchTable<ClientHandler>()

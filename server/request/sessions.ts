@@ -13,13 +13,14 @@
  * start, on taking the lead and after a SNAP.
  */
 import type { ConnectRequest } from '../../shared/records.js'
+import { formatSessionId } from '../../shared/session-id.js'
 import { formatZxid } from '../../shared/zxid.js'
 import { checkSessionPassword, sessionPassword } from '../auth/session-password.js'
-import { type ClientHandler, hex } from '../client-handler.js'
-import type { WriteRequest } from '../db.js'
-import { encodeForward } from '../forwarding.js'
 import { SessionIdGenerator } from '../session/session-ids.js'
 import { SessionTracker } from '../session/session-tracker.js'
+import type { WriteRequest } from '../state/db.js'
+import type { ClientHandler } from './client-handler.js'
+import { encodeForward } from './forwarding.js'
 import type { ServerContext } from './server-context.js'
 
 interface PendingConnect {
@@ -104,12 +105,12 @@ export class Sessions {
     const id = req.sessionId
     const { ctx, log } = this
     if (!checkSessionPassword(this.secret, id, req.passwd)) {
-      log.info({ session: hex(id) }, 'wrong session password; refused')
+      log.info({ session: formatSessionId(id) }, 'wrong session password; refused')
       return h.reject('wrong session password')
     }
     const tracked = this.tracker.get(id)
     if (!ctx.db.hasSession(id) || tracked === undefined || tracked.closing || this.closing.has(id)) {
-      log.info({ session: hex(id) }, 'session expired; told the client')
+      log.info({ session: formatSessionId(id) }, 'session expired; told the client')
       return h.reject('session expired')
     }
     const old = ctx.handlers.get(id)
@@ -117,7 +118,10 @@ export class Sessions {
     ctx.handlers.set(id, h)
     this.touch(id)
     h.accept(id, tracked.timeoutMs, sessionPassword(this.secret, id))
-    log.debug({ session: hex(id), timeoutMs: tracked.timeoutMs, conn: h.conn.id }, 'session resumed')
+    log.debug(
+      { session: formatSessionId(id), timeoutMs: tracked.timeoutMs, conn: h.conn.id },
+      'session resumed',
+    )
   }
 
   /** A session this server's client asked for exists now: the client gets its ConnectResponse. */
@@ -127,7 +131,7 @@ export class Sessions {
     this.pending.delete(id)
     this.ctx.handlers.set(id, p.handler)
     p.handler.accept(id, timeoutMs, sessionPassword(this.secret, id))
-    this.log.debug({ session: hex(id), timeoutMs }, 'session created')
+    this.log.debug({ session: formatSessionId(id), timeoutMs }, 'session created')
   }
 
   /** A connection ended: it no longer waits for a session. */
@@ -177,7 +181,7 @@ export class Sessions {
       return
     }
     for (const id of this.tracker.expire(now)) {
-      this.log.info({ session: hex(id) }, 'session expired')
+      this.log.info({ session: formatSessionId(id) }, 'session expired')
       this.expire(id)
     }
   }

@@ -9,9 +9,9 @@ import type { Logger } from 'pino'
 import { formatZxid } from '../../shared/zxid.js'
 import type { ServerConfig } from '../config.js'
 import { Storage } from '../storage/index.js'
-import { recoverDb, type TreeDb } from '../tree-db.js'
 import type { LogEntry } from '../zab/index.js'
 import { storageLimitsForTests } from './test-hooks.js'
+import { recoverDb, type TreeDb } from './tree-db.js'
 
 export interface RecoveredState {
   readonly storage: Storage

@@ -12,9 +12,9 @@
  */
 import type { Logger } from 'pino'
 import { formatZxid } from '../../shared/zxid.js'
-import { StallMonitor } from '../stall-monitor.js'
+import { StallMonitor } from '../admin/stall-monitor.js'
 import { type Storage, StorageError } from '../storage/index.js'
-import type { TreeDb } from '../tree-db.js'
+import type { TreeDb } from './tree-db.js'
 
 /** Time one snapshot slice may take before yielding to the event loop. */
 const SNAPSHOT_SLICE_MS = 4

@@ -22,7 +22,7 @@
  *   it again (flow control like stream.write).
  *
  * Must not import: anything of the pure core (tree, txn, zab, session, watch);
- * the composition root (server/node.ts) adapts this to the ZAB ports.
+ * the ZAB driver reaches it through replicate/zab-replicator.ts.
  */
 
 import { mkdirSync } from 'node:fs'

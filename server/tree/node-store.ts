@@ -5,7 +5,7 @@
  * small-integer range) are boxed; here they are 8 bytes each in one
  * Float64Array, and the small counters 4 bytes each in one Int32Array.
  * Memory per znode is a product target (ZooKeeper's ~460 bytes for a
- * 100-byte znode), measured by measure-memory.ts.
+ * 100-byte znode), measured by test/bench/measure-memory.ts.
  *
  * Growth: the columns are pages of PAGE_SLOTS slots (the first page grows
  * by doubling up to that size, so a small tree stays small). Growing one

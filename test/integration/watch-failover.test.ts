@@ -20,7 +20,7 @@
  * What today's behaviour leaves open, and a later issue (watches that resume)
  * will tighten: a persistent watch is re-added on the new server but the
  * changes made between the last event of the dead server and that re-adding
- * are not replayed (client/session.ts primeWatches, server/read-ops.ts
+ * are not replayed (client/session.ts primeWatches, server/request/read-ops.ts
  * setWatches), so in that gap changes may be missing; once watches resume
  * from the client's last zxid, every change after registration must arrive
  * exactly once, the gap included.

@@ -18,7 +18,7 @@ import type { Replicator, ReplicatorEvents, Role } from '../../server/replicate/
 import type { ZabDriver } from '../../server/replicate/zab-driver.js'
 import { RequestPipeline } from '../../server/request/request-pipeline.js'
 import { ServerContext } from '../../server/request/server-context.js'
-import { TreeQuota } from '../../server/tree-quota.js'
+import { TreeQuota } from '../../server/state/tree-quota.js'
 import type { RoleEvent, ServerId } from '../../server/zab/index.js'
 import { makeZxid, zxidEpoch } from '../../shared/zxid.js'
 import type { TreeStateMachine } from './tree-state-machine.js'

@@ -23,7 +23,7 @@
  * zxid, on the first server to apply it (prefix agreement makes that order
  * the committed order).
  */
-import type { TreeDb } from '../../server/tree-db.js'
+import type { TreeDb } from '../../server/state/tree-db.js'
 import type { SimNode } from './sim-node.js'
 import { closedSessionOf, TreeStateMachine } from './tree-state-machine.js'
 

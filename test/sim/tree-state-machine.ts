@@ -8,7 +8,7 @@
  * rebuilt from the chunks.
  *
  * This file is the only place the simulator touches the tree's API beyond
- * the Db interface (server/db.ts): building, snapshots, restore, replies.
+ * the TreeDb interface (server/state/tree-db.ts): building, snapshots, restore, replies.
  *
  * Invariants: entries are applied in strictly increasing zxid order, and a
  * Txn's own zxid (set by the leader's prep) is the zxid ZAB committed it at,
@@ -18,8 +18,8 @@
  * server apply a closeSession as a no-op (its session and ephemerals stay,
  * and all servers agree); `divergentClose` does so on server 1 only.
  */
-import type { ApplyOutcome } from '../../server/db.js'
-import { TreeDb } from '../../server/tree-db.js'
+import type { ApplyOutcome } from '../../server/state/db.js'
+import { TreeDb } from '../../server/state/tree-db.js'
 import { decodeTxn, encodeTxn } from '../../server/txn/codec.js'
 import type { LogEntry, Snapshot } from '../../server/zab/index.js'
 import { assert } from '../../shared/assert.js'

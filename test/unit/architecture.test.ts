@@ -2,7 +2,9 @@
  * The dependency rules of STYLE.md, as a test (in the spirit of
  * TigerBeetle's tidy.zig): the deterministic core uses no clock, timer,
  * randomness, async or I/O module; client/, recipes/ and shared/ never import
- * server/; shared/ imports nothing of ours and no node:* module; only
+ * server/; shared/ imports nothing of ours and no node:* module; the
+ * request path reads time only through its injected clock; the shell
+ * (client/shell) uses only the SDK's public entry and shared; only
  * server/storage imports better-sqlite3; shipped code imports only the
  * package's runtime dependencies (`ws` is a dev dependency: tests use it as an
  * independent WebSocket peer), and the client imports node:* only lazily.
@@ -47,7 +49,24 @@ function moduleSpecifiers(text: string): string[] {
   return patterns.flatMap((re) => [...text.matchAll(re)].map((m) => m[1]!))
 }
 
-const PURE = ['server/tree', 'server/txn', 'server/zab', 'server/session', 'server/watch']
+const PURE = [
+  'server/tree',
+  'server/txn',
+  'server/zab',
+  'server/session',
+  'server/watch',
+  'server/core',
+  // The one ZAB driver: the server, the simulation and the unit harness all run it.
+  'server/replicate/zab-driver.ts',
+]
+/** The request path: I/O reaches it through ports; time only through the injected Clock and Timers. */
+const CLOCKED = ['server/request']
+const CLOCK_CALLS: [RegExp, string][] = [
+  [/Date/, 'Date'],
+  [/performance\.now/, 'performance.now'],
+  [/\bsetTimeout\b|\bsetInterval\b|\bsetImmediate\b/, 'timers'],
+  [/Math\.random/, 'Math.random'],
+]
 const BANNED_CALLS: [RegExp, string][] = [
   [/\bDate\b/, 'Date'],
   [/performance\.now/, 'performance.now'],
@@ -64,19 +83,47 @@ describe('architecture', () => {
     const problems: string[] = []
     for (const dir of PURE) {
       for (const file of sources(dir)) {
-        // Measurement scripts are entry points run by hand, not part of the core.
-        if (/measure-|bench-/.test(file)) continue
         const text = code(file)
         for (const [re, name] of BANNED_CALLS) if (re.test(text)) problems.push(`${file} uses ${name}`)
         for (const spec of moduleSpecifiers(text)) {
           const target = spec.startsWith('.') ? relative(ROOT, join(ROOT, dirname(file), spec)) : spec
           // Pure modules may use each other (the tree applies Txns), never anything impure.
-          const ok = ['shared/', 'server/core/', ...PURE.map((d) => `${d}/`)].some((prefix) =>
-            target.startsWith(prefix),
+          const ok = ['shared/', 'server/core/', ...PURE.map((d) => (d.endsWith('.ts') ? d : `${d}/`))].some(
+            (prefix) => target.startsWith(prefix),
           )
           if (!ok) problems.push(`${file} imports ${spec}`)
         }
       }
+    }
+    expect(problems).toEqual([])
+  })
+
+  it('keeps time out of the request path: it reads the injected clock', () => {
+    const problems: string[] = []
+    for (const dir of CLOCKED) {
+      for (const file of sources(dir)) {
+        const text = code(file)
+        for (const [re, name] of CLOCK_CALLS) if (re.test(text)) problems.push(`${file} uses ${name}`)
+      }
+    }
+    expect(problems).toEqual([])
+  })
+
+  it('keeps the shell a client of the public SDK', () => {
+    const problems: string[] = []
+    for (const file of sources('client/shell')) {
+      for (const spec of moduleSpecifiers(code(file))) {
+        if (!spec.startsWith('.')) continue
+        const target = relative(ROOT, join(ROOT, dirname(file), spec))
+        const ok =
+          target.startsWith('client/shell/') || target === 'client/index.js' || target.startsWith('shared/')
+        if (!ok) problems.push(`${file} imports ${spec} (the shell uses client/index.ts and shared only)`)
+      }
+    }
+    for (const file of sources('client')) {
+      if (file.startsWith('client/shell/')) continue
+      for (const spec of moduleSpecifiers(code(file)))
+        if (/(^|\/)shell\//.test(spec)) problems.push(`${file} imports the shell (${spec})`)
     }
     expect(problems).toEqual([])
   })
@@ -126,7 +173,9 @@ describe('architecture', () => {
           const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!
           if (!runtime.has(name)) problems.push(`${file} imports ${spec}, not a runtime dependency`)
         }
-        if (dir === 'client' && /^\s*import\s+(?!type\b)[^(]*from\s*['"]node:/m.test(text))
+        // The shell is a Node program (a terminal); the SDK itself must bundle for browsers.
+        const sdk = dir === 'client' && !file.startsWith('client/shell/')
+        if (sdk && /^\s*import\s+(?!type\b)[^(]*from\s*['"]node:/m.test(text))
           problems.push(`${file} imports node:* statically (browser bundles must build without it)`)
       }
     }

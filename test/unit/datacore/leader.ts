@@ -3,7 +3,7 @@
  * against the OutstandingChanges overlay (the tree as prepped-but-unapplied
  * Txns leave it) → encodeTxn; later decodeTxn → DataTree.apply →
  * OutstandingChanges.applied. This is what the server's Db wrapper does
- * around these modules (server/tree-db.ts).
+ * around these modules (server/state/tree-db.ts).
  */
 
 import type { DataTree } from '../../../server/tree/data-tree.js'

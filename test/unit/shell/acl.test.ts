@@ -9,7 +9,7 @@ import {
   parseAclText,
   parsePerms,
   permString,
-} from '../../../server/cli/shell-acl.js'
+} from '../../../client/shell/shell-acl.js'
 import { Perms } from '../../../shared/opcodes.js'
 
 describe('ACL text', () => {

@@ -3,9 +3,9 @@
  * trailing command words, timeouts, schemes, chroots, usage errors.
  */
 import { describe, expect, it } from 'vitest'
-import { parseShellArgs } from '../../../server/cli/shell.js'
-import { parseServerList } from '../../../server/cli/shell-client.js'
-import { ShellUsageError } from '../../../server/cli/shell-tokenize.js'
+import { parseShellArgs } from '../../../client/shell/shell.js'
+import { parseServerList } from '../../../client/shell/shell-client.js'
+import { ShellUsageError } from '../../../client/shell/shell-tokenize.js'
 
 describe('parseShellArgs', () => {
   it('defaults to ws://127.0.0.1:2181, interactive', () => {

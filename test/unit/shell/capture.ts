@@ -3,7 +3,7 @@
  * runShell with in-memory streams (input fed from a list of lines).
  */
 import { PassThrough, Writable } from 'node:stream'
-import { runShell, type ShellIo } from '../../../server/cli/shell.js'
+import { runShell, type ShellIo } from '../../../client/shell/shell.js'
 
 export class Capture extends Writable {
   text = ''

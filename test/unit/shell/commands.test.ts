@@ -10,8 +10,8 @@ import {
   helpText,
   lookupCommand,
   parseCommand,
-} from '../../../server/cli/shell-commands.js'
-import { ShellUsageError, tokenize } from '../../../server/cli/shell-tokenize.js'
+} from '../../../client/shell/shell-commands.js'
+import { ShellUsageError, tokenize } from '../../../client/shell/shell-tokenize.js'
 import { Perms } from '../../../shared/opcodes.js'
 
 const parse = (line: string): Command => parseCommand(tokenize(line))

@@ -5,8 +5,8 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { completeLine, completePath, completionTarget } from '../../../server/cli/shell-complete.js'
-import { loadHistoryFile, ShellHistory } from '../../../server/cli/shell-history.js'
+import { completeLine, completePath, completionTarget } from '../../../client/shell/shell-complete.js'
+import { loadHistoryFile, ShellHistory } from '../../../client/shell/shell-history.js'
 import { tempDir } from '../../helpers/wait.js'
 
 const tree: Record<string, string[]> = { '/': ['app', 'apple', 'zoo'], '/app': ['b', 'a'] }

@@ -4,7 +4,7 @@
  * watches, raising ZkError as the SDK does. Not a model of ZooKeeper's
  * corner cases; only what the shell's commands exercise.
  */
-import type { ShellClient, ShellWatcher } from '../../../server/cli/shell-client.js'
+import type { ShellClient, ShellWatcher } from '../../../client/shell/shell-client.js'
 import type { Acl } from '../../../shared/acl.js'
 import { OPEN_ACL_UNSAFE } from '../../../shared/acl.js'
 import { ZkError } from '../../../shared/errors.js'

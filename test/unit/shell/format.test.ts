@@ -12,8 +12,8 @@ import {
   formatStat,
   formatStateEvent,
   formatWatchEvent,
-} from '../../../server/cli/shell-format.js'
-import { ShellUsageError } from '../../../server/cli/shell-tokenize.js'
+} from '../../../client/shell/shell-format.js'
+import { ShellUsageError } from '../../../client/shell/shell-tokenize.js'
 import { ZkError } from '../../../shared/errors.js'
 import type { Stat } from '../../../shared/stat.js'
 

@@ -4,9 +4,9 @@
  * redo, close and connect.
  */
 import { beforeEach, describe, expect, it } from 'vitest'
-import { parseServerList, type ShellClient } from '../../../server/cli/shell-client.js'
-import { ShellHistory } from '../../../server/cli/shell-history.js'
-import { connectFailure, ShellSession, stateWord } from '../../../server/cli/shell-session.js'
+import { parseServerList, type ShellClient } from '../../../client/shell/shell-client.js'
+import { ShellHistory } from '../../../client/shell/shell-history.js'
+import { connectFailure, ShellSession, stateWord } from '../../../client/shell/shell-session.js'
 import { ZkError } from '../../../shared/errors.js'
 import { FakeClient } from './fake-client.js'
 

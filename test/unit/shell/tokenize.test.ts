@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { quoteArg, ShellUsageError, tokenize } from '../../../server/cli/shell-tokenize.js'
+import { quoteArg, ShellUsageError, tokenize } from '../../../client/shell/shell-tokenize.js'
 
 describe('tokenize', () => {
   it('splits on runs of whitespace', () => {

@@ -8,9 +8,9 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { TreeDb } from '../../../server/state/tree-db.js'
 import { DataTree } from '../../../server/tree/data-tree.js'
 import { SnapshotFormatError } from '../../../server/tree/snapshot.js'
-import { TreeDb } from '../../../server/tree-db.js'
 import { encodeTxn } from '../../../server/txn/codec.js'
 import { OPEN_ACL_UNSAFE } from '../../../shared/acl.js'
 import { dumpTree, enc, Leader, sizeFromContents } from './harness.js'

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { base64, generateDigest, sha1 } from '../../../server/tree/sha1.js'
+import { base64, generateDigest, sha1 } from '../../helpers/sha1.js'
 
 describe('sha1', () => {
   it('matches FIPS 180 vectors', () => {

@@ -5,10 +5,10 @@
  * them is applied: pipelining).
  */
 import fc from 'fast-check'
-import { generateDigest } from '../../../server/tree/sha1.js'
 import type { MultiOpRequest, PrepRequest } from '../../../server/txn/request.js'
 import { type Acl, CREATOR_ALL_ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from '../../../shared/acl.js'
 import { CreateFlag, type CreateMode, Perms } from '../../../shared/opcodes.js'
+import { generateDigest } from '../../helpers/sha1.js'
 
 export const ALICE = { scheme: 'digest', id: generateDigest('alice:pw') }
 

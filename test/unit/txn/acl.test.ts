@@ -4,10 +4,10 @@
  * applies them (NO_AUTH per operation, INVALID_ACL).
  */
 import { describe, expect, it } from 'vitest'
-import { generateDigest } from '../../../server/tree/sha1.js'
 import { checkAcl, fixupAcl, ipMatches, isValidAclId } from '../../../server/txn/acl.js'
 import { type Acl, CREATOR_ALL_ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from '../../../shared/acl.js'
 import { Perms } from '../../../shared/opcodes.js'
+import { generateDigest } from '../../helpers/sha1.js'
 import { enc, errorCode, Leader } from '../tree/harness.js'
 
 const alice = { scheme: 'digest', id: generateDigest('alice:pw') }

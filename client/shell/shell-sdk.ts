@@ -5,7 +5,7 @@
  * Invariant: the Client must satisfy ShellClient structurally, which the
  * type checker verifies here.
  */
-import { Client } from '../../client/index.js'
+import { Client } from '../index.js'
 import type { ConnectFn, ShellClient } from './shell-client.js'
 
 /** Connects with the real SDK. */

@@ -1,6 +1,6 @@
 /**
  * A measurement script for the storage layer (run by hand, not by tests):
- *   npx tsc -p tsconfig.json && node dist/server/storage/bench-storage.js [--dir <path>] [--records N]
+ *   npx tsc -p tsconfig.json && node dist/test/bench/storage-bench.js [--dir <path>] [--records N]
  * It prints
  *   1. durable Txns/s when the caller waits for each group of 1, 10 and 100
  *      entries (100..1000 bytes) to be durable before issuing the next, and
@@ -19,9 +19,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import { Storage } from './storage.js'
-import type { StorageLogger } from './storage-options.js'
-import type { LogEntry } from './worker-protocol.js'
+import { Storage } from '../../server/storage/storage.js'
+import type { StorageLogger } from '../../server/storage/storage-options.js'
+import type { LogEntry } from '../../server/storage/worker-protocol.js'
 
 const quiet: StorageLogger = { info: () => {}, warn: () => {}, error: (o, m) => console.error(m, o) }
 const RECORD_BYTES = 140

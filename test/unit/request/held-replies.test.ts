@@ -4,9 +4,9 @@
  * leadership changes; the leader's 'failed' message carries the barrier.
  */
 import { describe, expect, it } from 'vitest'
-import { decodeForward, encodeForward } from '../../server/forwarding.js'
-import { HeldReplies } from '../../server/held-replies.js'
-import { ProtocolError } from '../../shared/jute.js'
+import { decodeForward, encodeForward } from '../../../server/request/forwarding.js'
+import { HeldReplies } from '../../../server/request/held-replies.js'
+import { ProtocolError } from '../../../shared/jute.js'
 
 describe('HeldReplies', () => {
   it('releases at once when the barrier is applied, else when applied() reaches it, in order', () => {

@@ -5,8 +5,8 @@
  * a forwarded write that failed in prep. Jute-encoded; decoding untrusted
  * bytes throws only ProtocolError.
  */
-import type { Id } from '../shared/acl.js'
-import { JuteReader, JuteWriter, ProtocolError } from '../shared/jute.js'
+import type { Id } from '../../shared/acl.js'
+import { JuteReader, JuteWriter, ProtocolError } from '../../shared/jute.js'
 
 export type ForwardMessage =
   /** A client write: the request packet as the client sent it, and the session's identity. */

@@ -6,7 +6,7 @@
  */
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
-import { WriteThrottle } from '../../server/write-throttle.js'
+import { WriteThrottle } from '../../../server/request/write-throttle.js'
 
 function setup(limit = 4) {
   const host = {
@@ -23,6 +23,9 @@ function setup(limit = 4) {
     },
     readingChanged() {
       host.pauses.push(t.paused)
+    },
+    now() {
+      return 0
     },
   }
   const t = new WriteThrottle(limit, host)

@@ -4,10 +4,10 @@
  * Field checks that need no tree (paths, create flags, TTL rules) happen in
  * prep too; this only reshapes.
  */
-import { ErrorCode } from '../shared/errors.js'
-import { OpCode } from '../shared/opcodes.js'
-import type { MultiWriteOp, Request } from '../shared/records.js'
-import type { WriteRequest } from './db.js'
+import { ErrorCode } from '../../shared/errors.js'
+import { OpCode } from '../../shared/opcodes.js'
+import type { MultiWriteOp, Request } from '../../shared/records.js'
+import type { WriteRequest } from '../state/db.js'
 
 function one(req: MultiWriteOp): WriteRequest {
   switch (req.op) {

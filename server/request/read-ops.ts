@@ -12,15 +12,15 @@
  * (ZooKeeper's "Packet len is out of range").
  */
 import { createHash } from 'node:crypto'
-import type { Id } from '../shared/acl.js'
-import { ErrorCode } from '../shared/errors.js'
-import { utf8Decode } from '../shared/jute.js'
-import { AddWatchMode, EventType, OpCode, Perms } from '../shared/opcodes.js'
-import { pathError } from '../shared/paths.js'
-import type { MultiResult, Request, SetWatchesRequest } from '../shared/records.js'
+import type { Id } from '../../shared/acl.js'
+import { ErrorCode } from '../../shared/errors.js'
+import { utf8Decode } from '../../shared/jute.js'
+import { AddWatchMode, EventType, OpCode, Perms } from '../../shared/opcodes.js'
+import { pathError } from '../../shared/paths.js'
+import type { MultiResult, Request, SetWatchesRequest } from '../../shared/records.js'
+import type { Db } from '../state/db.js'
+import type { WatchKind, WatchTable } from '../watch/watch-table.js'
 import type { ClientHandler, Reply } from './client-handler.js'
-import type { Db } from './db.js'
-import type { WatchKind, WatchTable } from './watch/watch-table.js'
 
 export interface ReadContext {
   db: Db

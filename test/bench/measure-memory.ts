@@ -6,13 +6,14 @@
  * znode, after full GCs. ZooKeeper's figure to beat: ~460 bytes per
  * 100-byte znode.
  *
- * Run: npx tsc -p tsconfig.json && node --expose-gc dist/server/tree/measure-memory.js [N…]
+ * Run: npx tsc -p tsconfig.json && node --expose-gc dist/test/bench/measure-memory.js [N…]
  *
  * An entry point run by hand, not part of the pure core (the architecture
  * test skips measure-* files): it reads process.memoryUsage.
  */
+
+import { DataTree } from '../../server/tree/data-tree.js'
 import { OPEN_ACL_UNSAFE } from '../../shared/acl.js'
-import { DataTree } from './data-tree.js'
 
 const gc = (globalThis as { gc?: () => void }).gc
 

@@ -35,6 +35,8 @@ export interface WriteThrottleHost {
   proposes(): boolean
   /** `paused` changed: every client connection should stop or resume reading to match it. */
   readingChanged(): void
+  /** Milliseconds, for the durations it logs (the server's clock). */
+  now(): number
 }
 
 export class WriteThrottle {
@@ -62,7 +64,7 @@ export class WriteThrottle {
     this.inFlight++
     if (this.paused || this.inFlight < this.limit) return
     this.paused = true
-    this.pausedAt = Date.now()
+    this.pausedAt = this.host.now()
     this.host.logger.warn(
       { inFlight: this.inFlight, limit: this.limit, deferred: this.deferred },
       'too many writes in flight; not reading from clients',
@@ -75,7 +77,7 @@ export class WriteThrottle {
     if (!this.paused || this.inFlight > this.limit / 2) return
     this.paused = false
     this.host.logger.info(
-      { inFlight: this.inFlight, pausedMs: Date.now() - this.pausedAt },
+      { inFlight: this.inFlight, pausedMs: this.host.now() - this.pausedAt },
       'reading from clients again',
     )
     this.host.readingChanged()
@@ -86,7 +88,7 @@ export class WriteThrottle {
     if (this.draining) return void this.queue.push(write)
     if (this.deferred === 0 && !(this.host.proposes() && this.backlogged(1))) return write()
     if (this.deferred === 0) {
-      this.deferringSince = Date.now()
+      this.deferringSince = this.host.now()
       this.host.logger.warn(
         { pendingBytes: this.host.logPendingBytes(), throttleBytes: this.host.logThrottleBytes },
         "this server's log is behind; deferring writes",
@@ -99,7 +101,7 @@ export class WriteThrottle {
   release(): void {
     if (this.deferred === 0 || this.backlogged(0.5)) return
     this.host.logger.info(
-      { deferred: this.deferred, deferredMs: Date.now() - this.deferringSince },
+      { deferred: this.deferred, deferredMs: this.host.now() - this.deferringSince },
       'log caught up; proposing deferred writes',
     )
     this.runAll()

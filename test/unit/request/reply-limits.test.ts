@@ -4,7 +4,7 @@
  * 3 bytes per UTF-16 unit decides the rest).
  */
 import { describe, expect, it } from 'vitest'
-import { childrenFit } from '../../server/read-ops.js'
+import { childrenFit } from '../../../server/request/read-ops.js'
 
 /** The reply's size as the server's check counts it: 100 bytes of header, count and Stat, then 4 + UTF-8 per name. */
 const size = (names: string[]) => 100 + names.reduce((n, s) => n + 4 + Buffer.byteLength(s), 0)

@@ -5,12 +5,12 @@
  * reaping, snapshots. node.ts and read-ops.ts program against this, so the
  * tree's internals stay its own.
  */
-import type { Acl, Id } from '../shared/acl.js'
-import type { ErrorCode } from '../shared/errors.js'
-import type { ZnodeData } from '../shared/records.js'
-import type { WireStat } from '../shared/stat.js'
-import type { TxnResult } from './txn/apply.js'
-import type { WatchChange } from './watch/watch-table.js'
+import type { Acl, Id } from '../../shared/acl.js'
+import type { ErrorCode } from '../../shared/errors.js'
+import type { ZnodeData } from '../../shared/records.js'
+import type { WireStat } from '../../shared/stat.js'
+import type { TxnResult } from '../txn/apply.js'
+import type { WatchChange } from '../watch/watch-table.js'
 
 export type { TxnResult }
 

@@ -16,9 +16,9 @@
  * not read (the connection is closed).
  */
 import type { Logger } from 'pino'
-import { type ErrorCode, errorNumber, ZkError } from '../shared/errors.js'
-import { JuteWriter, ProtocolError } from '../shared/jute.js'
-import { OpCode, Xid } from '../shared/opcodes.js'
+import { type ErrorCode, errorNumber } from '../../shared/errors.js'
+import { JuteWriter, ProtocolError } from '../../shared/jute.js'
+import { OpCode, Xid } from '../../shared/opcodes.js'
 import {
   type ConnectRequest,
   decodeConnectRequest,
@@ -31,8 +31,9 @@ import {
   writeReplyHeader,
   writeResponseBody,
   writeWatcherEvent,
-} from '../shared/records.js'
-import type { ClientConnection } from './net/client-listener.js'
+} from '../../shared/records.js'
+import { formatSessionId } from '../../shared/session-id.js'
+import type { ClientConnection } from '../net/client-listener.js'
 
 /** What a handler asks of the server it belongs to. */
 export interface ClientHandlerHost {
@@ -157,7 +158,7 @@ export class ClientHandler {
       }
       const reason = err instanceof ProtocolError ? err.message : String(err)
       this.host.logger.warn(
-        { conn: this.conn.id, session: hex(this.sessionId), reason },
+        { conn: this.conn.id, session: formatSessionId(this.sessionId), reason },
         'malformed request; closing',
       )
       this.close(`malformed request: ${reason}`)
@@ -328,7 +329,13 @@ export class ClientHandler {
   warnReplyTooLarge(op: number, path: string | undefined, size: string, refused = true): void {
     this.repliesTooLarge++
     if (this.repliesTooLarge % REPLY_TOO_LARGE_LOG_EVERY !== 1) return
-    const detail = { session: hex(this.sessionId), op, path, size, limit: this.host.replyBytesMax }
+    const detail = {
+      session: formatSessionId(this.sessionId),
+      op,
+      path,
+      size,
+      limit: this.host.replyBytesMax,
+    }
     this.host.logger.warn(
       { ...detail, count: this.repliesTooLarge },
       refused
@@ -370,13 +377,4 @@ export class ClientHandler {
     this.queue.length = 0
     this.host.closed(this, reason)
   }
-}
-
-export function hex(id: bigint): string {
-  return `0x${BigInt.asUintN(64, id).toString(16)}`
-}
-
-export function errorReply(err: unknown, zxid: number): Reply {
-  if (ZkError.is(err)) return { err: err.code, zxid }
-  throw err
 }

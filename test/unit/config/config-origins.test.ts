@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { configInput } from '../../server/cli/server-command.js'
-import { ConfigError, parseConfig, readConfigFile } from '../../server/config.js'
+import { configInput } from '../../../server/cli/server-command.js'
+import { ConfigError, parseConfig, readConfigFile } from '../../../server/config.js'
 
 const dirs: string[] = []
 afterEach(() => {

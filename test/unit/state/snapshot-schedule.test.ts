@@ -4,7 +4,7 @@
  * not all snapshot at the same zxid.
  */
 import { describe, expect, it } from 'vitest'
-import { nextSnapshotAfter } from '../../server/state/snapshotter.js'
+import { nextSnapshotAfter } from '../../../server/state/snapshotter.js'
 
 describe('snapshot schedule', () => {
   it('draws from [snapCount/2, snapCount], spread over the range', () => {

@@ -5,11 +5,11 @@
  * its own opcode asks). A failed prep becomes an error reply, or for a
  * multi, err 0 with one error result per op, as ZooKeeper replies.
  */
-import { ErrorCode, errorNumber } from '../shared/errors.js'
-import { OpCode } from '../shared/opcodes.js'
-import type { MultiResult, Request, Response } from '../shared/records.js'
+import { ErrorCode, errorNumber } from '../../shared/errors.js'
+import { OpCode } from '../../shared/opcodes.js'
+import type { MultiResult, Request, Response } from '../../shared/records.js'
+import type { TxnResult } from '../state/db.js'
 import type { Reply } from './client-handler.js'
-import type { TxnResult } from './db.js'
 
 type OpResult = Extract<TxnResult, { type: 'create' | 'delete' | 'setData' | 'check' }>
 
