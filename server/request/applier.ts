@@ -13,7 +13,7 @@
 import { ErrorCode } from '../../shared/errors.js'
 import { OpCode } from '../../shared/opcodes.js'
 import { formatSessionId } from '../../shared/session-id.js'
-import type { ApplyOutcome } from '../state/db.js'
+import type { ApplyOutcome } from '../state/tree-db.js'
 import { replyFor } from './replies.js'
 import type { ServerContext } from './server-context.js'
 import type { Sessions } from './sessions.js'

@@ -18,12 +18,12 @@ import { utf8Decode } from '../../shared/jute.js'
 import { AddWatchMode, EventType, OpCode, Perms } from '../../shared/opcodes.js'
 import { pathError } from '../../shared/paths.js'
 import type { MultiResult, Request, SetWatchesRequest } from '../../shared/records.js'
-import type { Db } from '../state/db.js'
+import type { TreeDb } from '../state/tree-db.js'
 import type { WatchKind, WatchTable } from '../watch/watch-table.js'
 import type { ClientHandler, Reply } from './client-handler.js'
 
 export interface ReadContext {
-  db: Db
+  db: TreeDb
   watches: WatchTable<ClientHandler>
   watchesPerSessionMax: number
   superDigest: string | undefined

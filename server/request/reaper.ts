@@ -6,7 +6,7 @@
  * container's grace), so it looks again within a second while any remain.
  */
 import type { Timer } from '../core/clock.js'
-import type { WriteRequest } from '../state/db.js'
+import type { PrepRequest } from '../txn/request.js'
 import type { ServerContext } from './server-context.js'
 
 /** A retry while candidates remain, at most this often. */
@@ -19,7 +19,7 @@ export class Reaper {
   constructor(
     private readonly ctx: ServerContext,
     private readonly reaping: Set<string>,
-    private readonly submitInternal: (write: WriteRequest, sessionId: bigint) => void,
+    private readonly submitInternal: (write: PrepRequest, sessionId: bigint) => void,
   ) {}
 
   /** After an apply (or at start): the tree's next reap time may have come closer. */
@@ -40,7 +40,7 @@ export class Reaper {
       for (const path of ctx.db.reapable(now)) {
         if (this.reaping.has(path)) continue
         this.reaping.add(path)
-        this.submitInternal({ kind: 'reap', path }, 0n)
+        this.submitInternal({ type: 'reap', path }, 0n)
       }
     }
     const next = ctx.db.nextReapAtMs()

@@ -8,7 +8,7 @@
 import { ErrorCode, errorNumber } from '../../shared/errors.js'
 import { OpCode } from '../../shared/opcodes.js'
 import type { MultiResult, Request, Response } from '../../shared/records.js'
-import type { TxnResult } from '../state/db.js'
+import type { TxnResult } from '../state/tree-db.js'
 import type { Reply } from './client-handler.js'
 
 type OpResult = Extract<TxnResult, { type: 'create' | 'delete' | 'setData' | 'check' }>

@@ -30,6 +30,7 @@ import { addAuth, type ReadContext, serveRead } from './read-ops.js'
 import { Reaper } from './reaper.js'
 import type { ServerContext } from './server-context.js'
 import { Sessions } from './sessions.js'
+import { isWriteOp } from './write-requests.js'
 import { WriteRouter } from './write-router.js'
 import { WriteThrottle } from './write-throttle.js'
 
@@ -150,21 +151,7 @@ export class RequestPipeline implements ClientHandlerHost {
   }
 
   isWrite(req: Request): boolean {
-    switch (req.op) {
-      case OpCode.create:
-      case OpCode.create2:
-      case OpCode.createContainer:
-      case OpCode.createTTL:
-      case OpCode.delete:
-      case OpCode.setData:
-      case OpCode.setACL:
-      case OpCode.check:
-      case OpCode.multi:
-      case OpCode.closeSession:
-        return true
-      default:
-        return false
-    }
+    return isWriteOp(req.op)
   }
 
   submitWrite(h: ClientHandler, entry: PendingRequest): void {

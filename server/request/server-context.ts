@@ -1,6 +1,6 @@
 /**
  * ServerContext: what the parts of one server's request path share — its
- * configuration, clock and logger, the replicated tree (Db), the watch
+ * configuration, clock and logger, the replicated tree (TreeDb), the watch
  * table, the connections of established sessions, and the Replicator (which
  * is attached after construction: the Replicator's events call back into
  * the parts). Each part (sessions, write router, applier, reaper, request
@@ -13,7 +13,7 @@ import { assert } from '../../shared/assert.js'
 import type { ServerConfig } from '../config.js'
 import type { Clock, Timers } from '../core/clock.js'
 import type { Replicator } from '../replicate/replicator.js'
-import type { Db } from '../state/db.js'
+import type { TreeDb } from '../state/tree-db.js'
 import { WatchTable } from '../watch/watch-table.js'
 import type { ClientHandler } from './client-handler.js'
 
@@ -28,7 +28,7 @@ export class ServerContext {
     readonly clock: Clock,
     readonly timers: Timers,
     readonly logger: Logger,
-    readonly db: Db,
+    readonly db: TreeDb,
   ) {}
 
   get replicator(): Replicator {

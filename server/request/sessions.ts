@@ -18,7 +18,7 @@ import { formatZxid } from '../../shared/zxid.js'
 import { checkSessionPassword, sessionPassword } from '../auth/session-password.js'
 import { SessionIdGenerator } from '../session/session-ids.js'
 import { SessionTracker } from '../session/session-tracker.js'
-import type { WriteRequest } from '../state/db.js'
+import type { PrepRequest } from '../txn/request.js'
 import type { ClientHandler } from './client-handler.js'
 import { encodeForward } from './forwarding.js'
 import type { ServerContext } from './server-context.js'
@@ -43,7 +43,7 @@ export class Sessions {
     private readonly ctx: ServerContext,
     private readonly secret: string,
     /** Proposes a write the server makes itself (through the write throttle). */
-    private readonly submitInternal: (write: WriteRequest, sessionId: bigint) => void,
+    private readonly submitInternal: (write: PrepRequest, sessionId: bigint) => void,
   ) {
     this.log = ctx.logger.child({ component: 'session' })
     this.tracker = new SessionTracker(ctx.config.tickTime)
@@ -97,7 +97,7 @@ export class Sessions {
     }
     const id = this.ids.take((x) => ctx.db.hasSession(x) || this.pending.has(x))
     this.pending.set(id, { handler: h, timeoutMs, deadline: ctx.clock.now() + timeoutMs })
-    if (ctx.isLeader()) this.submitInternal({ kind: 'createSession', sessionId: id, timeoutMs }, id)
+    if (ctx.isLeader()) this.submitInternal({ type: 'createSession', timeoutMs }, id)
     else ctx.replicator.toLeader(encodeForward({ kind: 'createSession', sessionId: id, timeoutMs }))
   }
 
@@ -189,7 +189,7 @@ export class Sessions {
   private expire(id: bigint): void {
     if (this.closing.has(id)) return
     this.markClosing(id)
-    this.submitInternal({ kind: 'closeSession', sessionId: id }, id)
+    this.submitInternal({ type: 'closeSession' }, id)
   }
 
   /** A createSession committed. */
@@ -208,11 +208,11 @@ export class Sessions {
    * A session write of the server's own could not be proposed: `notReady`,
    * this server does not lead (or not yet); otherwise prep refused it.
    */
-  internalFailed(write: WriteRequest, sessionId: bigint, notReady: boolean): void {
-    if (write.kind === 'createSession')
+  internalFailed(write: PrepRequest, sessionId: bigint, notReady: boolean): void {
+    if (write.type === 'createSession')
       this.pending.get(sessionId)?.handler.close(notReady ? 'leader is not ready' : 'session not created')
     // An expiry that could not be proposed now is tried again at the next tick.
-    if (write.kind === 'closeSession' && notReady) this.retryExpiry(sessionId)
+    if (write.type === 'closeSession' && notReady) this.retryExpiry(sessionId)
   }
 
   private retryExpiry(id: bigint): void {

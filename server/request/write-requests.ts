@@ -1,39 +1,66 @@
 /**
- * Maps a decoded wire request that writes (create*, delete, setData,
- * setACL, check, multi, closeSession) to the WriteRequest prep takes.
- * Field checks that need no tree (paths, create flags, TTL rules) happen in
- * prep too; this only reshapes.
+ * The write opcodes, and the one reshaping of a client's write on its way
+ * to prep: a decoded wire request (create*, delete, setData, setACL,
+ * check, multi, closeSession) becomes the PrepRequest prep takes (the create
+ * flags become a mode). Field checks that need no tree (paths, TTL rules,
+ * data size) happen in prep; this refuses only what has no PrepRequest
+ * shape (an unknown create flag, a container through the wrong opcode).
  */
 import { ErrorCode } from '../../shared/errors.js'
-import { OpCode } from '../../shared/opcodes.js'
+import { createModeOfFlag, OpCode } from '../../shared/opcodes.js'
 import type { MultiWriteOp, Request } from '../../shared/records.js'
-import type { WriteRequest } from '../state/db.js'
+import type { MultiOpRequest, PrepRequest } from '../txn/request.js'
 
-function one(req: MultiWriteOp): WriteRequest {
+/** Requests that go through the log (prep, propose, commit), in ZooKeeper's sense. */
+const WRITE_OPS: ReadonlySet<number> = new Set([
+  OpCode.create,
+  OpCode.create2,
+  OpCode.createContainer,
+  OpCode.createTTL,
+  OpCode.delete,
+  OpCode.setData,
+  OpCode.setACL,
+  OpCode.check,
+  OpCode.multi,
+  OpCode.closeSession,
+])
+
+export function isWriteOp(op: number): boolean {
+  return WRITE_OPS.has(op)
+}
+
+function one(req: MultiWriteOp): MultiOpRequest | { err: ErrorCode } {
   switch (req.op) {
     case OpCode.create:
     case OpCode.create2:
     case OpCode.createContainer:
-    case OpCode.createTTL:
-      return {
-        kind: 'create',
-        path: req.path,
-        data: req.data,
-        acl: req.acl,
-        flags: req.flags,
-        ttlMs: req.ttl,
-        op: req.op,
-      }
+    case OpCode.createTTL: {
+      const mode = createModeOfFlag(req.flags)
+      if (mode === undefined) return { err: ErrorCode.BAD_ARGUMENTS }
+      // A container is made by createContainer (or create/create2 with its flag), never by createTTL.
+      if (
+        req.op === OpCode.createContainer
+          ? mode !== 'container'
+          : mode === 'container' && req.op === OpCode.createTTL
+      )
+        return { err: ErrorCode.BAD_ARGUMENTS }
+      // Only createTTL carries a TTL; prep refuses a TTL mode without one.
+      if (req.op === OpCode.createTTL)
+        return { type: 'create', path: req.path, data: req.data, acl: req.acl, mode, ttlMs: req.ttl }
+      return { type: 'create', path: req.path, data: req.data, acl: req.acl, mode }
+    }
+    // Plain object literals, not spreads: this runs for every write.
     case OpCode.delete:
-      return { kind: 'delete', path: req.path, version: req.version }
+      return { type: 'delete', path: req.path, version: req.version }
     case OpCode.setData:
-      return { kind: 'setData', path: req.path, data: req.data, version: req.version }
+      return { type: 'setData', path: req.path, data: req.data, version: req.version }
     case OpCode.check:
-      return { kind: 'check', path: req.path, version: req.version }
+      return { type: 'check', path: req.path, version: req.version }
   }
 }
 
-export function toWriteRequest(req: Request, sessionId: bigint): WriteRequest | { err: ErrorCode } {
+/** The PrepRequest of a client's write, or the error it is refused with before prep. */
+export function toPrepRequest(req: Request): PrepRequest | { err: ErrorCode } {
   switch (req.op) {
     case OpCode.create:
     case OpCode.create2:
@@ -44,11 +71,18 @@ export function toWriteRequest(req: Request, sessionId: bigint): WriteRequest | 
     case OpCode.check:
       return one(req)
     case OpCode.setACL:
-      return { kind: 'setACL', path: req.path, acl: req.acl, version: req.version }
-    case OpCode.multi:
-      return { kind: 'multi', ops: req.ops.map(one) }
+      return { type: 'setACL', path: req.path, acl: req.acl, version: req.version }
+    case OpCode.multi: {
+      const ops: MultiOpRequest[] = []
+      for (const o of req.ops) {
+        const r = one(o)
+        if ('err' in r) return r
+        ops.push(r)
+      }
+      return { type: 'multi', ops }
+    }
     case OpCode.closeSession:
-      return { kind: 'closeSession', sessionId }
+      return { type: 'closeSession' }
     default:
       return { err: ErrorCode.UNIMPLEMENTED }
   }

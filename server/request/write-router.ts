@@ -17,15 +17,15 @@ import { ErrorCode, errorCodeOf, errorNumber } from '../../shared/errors.js'
 import { JuteReader, JuteWriter } from '../../shared/jute.js'
 import { OpCode } from '../../shared/opcodes.js'
 import { decodeRequest, type Request, readResponseBody, writeResponseBody } from '../../shared/records.js'
-import type { WriteRequest } from '../state/db.js'
 import type { TreeQuota } from '../state/tree-quota.js'
+import type { PrepRequest } from '../txn/request.js'
 import type { ClientHandler, PendingRequest, Reply } from './client-handler.js'
 import { decodeForward, encodeForward, type ForwardMessage } from './forwarding.js'
 import { HeldReplies } from './held-replies.js'
 import { failedReply } from './replies.js'
 import type { ServerContext } from './server-context.js'
 import type { Sessions } from './sessions.js'
-import { toWriteRequest } from './write-requests.js'
+import { toPrepRequest } from './write-requests.js'
 import type { WriteThrottle } from './write-throttle.js'
 
 export class WriteRouter {
@@ -96,7 +96,7 @@ export class WriteRouter {
   ): { reply: Reply; barrier: number } | undefined {
     const { ctx } = this
     const { db, replicator } = ctx
-    const write = toWriteRequest(req, sessionId)
+    const write = toPrepRequest(req)
     if ('err' in write) return { reply: { err: write.err, zxid: db.lastZxid }, barrier: 0 }
     if (!ctx.historyApplied())
       return { reply: { err: ErrorCode.CONNECTION_LOSS, zxid: db.lastZxid }, barrier: 0 }
@@ -126,10 +126,7 @@ export class WriteRouter {
     if (!ctx.isLeader()) return
     if (m.kind === 'touch') return this.sessions.touchedElsewhere(m.sessionIds)
     if (m.kind === 'createSession')
-      return this.submitInternal(
-        { kind: 'createSession', sessionId: m.sessionId, timeoutMs: m.timeoutMs },
-        m.sessionId,
-      )
+      return this.submitInternal({ type: 'createSession', timeoutMs: m.timeoutMs }, m.sessionId)
     if (m.kind !== 'write') return
     this.sessions.touchedElsewhere([m.sessionId])
     let req: Request
@@ -184,22 +181,22 @@ export class WriteRouter {
   }
 
   /** A write the server makes itself (session create/close, reaping). */
-  submitInternal(write: WriteRequest, sessionId: bigint): void {
+  submitInternal(write: PrepRequest, sessionId: bigint): void {
     this.throttle.admit(() => this.proposeInternal(write, sessionId))
   }
 
-  private proposeInternal(write: WriteRequest, sessionId: bigint): void {
+  private proposeInternal(write: PrepRequest, sessionId: bigint): void {
     const { ctx } = this
     if (!ctx.isLeader() || !ctx.historyApplied()) {
-      if (write.kind === 'reap') this.reaping.delete(write.path)
+      if (write.type === 'reap') this.reaping.delete(write.path)
       this.sessions.internalFailed(write, sessionId, true)
       return
     }
     const zxid = ctx.replicator.nextZxid()
     const out = ctx.db.prep(write, { zxid, timeMs: ctx.clock.now(), sessionId, cxid: 0, authIds: [] })
     if (!out.ok) {
-      ctx.logger.warn({ write: write.kind, err: out.err }, 'internal write refused by prep')
-      if (write.kind === 'reap') this.reaping.delete(write.path)
+      ctx.logger.warn({ write: write.type, err: out.err }, 'internal write refused by prep')
+      if (write.type === 'reap') this.reaping.delete(write.path)
       this.sessions.internalFailed(write, sessionId, false)
       return
     }

@@ -1,27 +1,53 @@
 /**
- * TreeDb: the Db the server runs on — the DataTree (server/tree) with prep
- * and its outstanding changes (server/txn) — and its recovery from storage:
- * the newest valid snapshot, then the log replayed over it (idempotently:
- * the snapshot is fuzzy).
+ * TreeDb: the replicated state, and its one name. It is the DataTree
+ * (server/tree: the znodes, pure) with prep and its outstanding changes
+ * (server/txn): reads, prepping a write into a Txn, applying a committed
+ * Txn, sessions, reaping, snapshots — and its recovery from storage: the
+ * newest valid snapshot, then the log replayed over it (idempotently: the
+ * snapshot is fuzzy). The request path (server/request) and the simulation
+ * program against this class; the tree's internals stay its own.
  */
 import type { Logger } from 'pino'
 import type { Acl, Id } from '../../shared/acl.js'
 import { ErrorCode } from '../../shared/errors.js'
 import { JuteWriter } from '../../shared/jute.js'
-import { createModeOfFlag, OpCode } from '../../shared/opcodes.js'
 import type { ZnodeData } from '../../shared/records.js'
 import type { WireStat } from '../../shared/stat.js'
 import { formatZxid } from '../../shared/zxid.js'
 import type { Recovery } from '../storage/index.js'
 import { DataTree } from '../tree/data-tree.js'
 import { checkAcl } from '../txn/acl.js'
+import type { TxnResult } from '../txn/apply.js'
 import { applyTxn, replayTxn } from '../txn/apply.js'
 import { decodeTxn, encodeTxn } from '../txn/codec.js'
 import { OutstandingChanges } from '../txn/outstanding-changes.js'
 import { prepAndRecord } from '../txn/prepare.js'
-import type { MultiOpRequest, PrepRequest } from '../txn/request.js'
+import type { PrepContext, PrepRequest } from '../txn/request.js'
 import type { Txn } from '../txn/txn.js'
-import type { ApplyOutcome, Db, NodeView, PrepContext, PrepOutcome, WriteRequest } from './db.js'
+import type { WatchChange } from '../watch/watch-table.js'
+
+export type { TxnResult }
+
+/** A znode as a read sees it: each part is looked up when first asked for. */
+export interface NodeView {
+  readonly stat: WireStat
+  readonly data: ZnodeData
+  readonly acl: readonly Acl[]
+}
+
+/** A failed multi carries one code per op. */
+export type PrepOutcome = { ok: true; txn: Uint8Array } | { ok: false; err: ErrorCode; multi?: ErrorCode[] }
+
+export interface ApplyOutcome {
+  sessionId: bigint
+  cxid: number
+  result: TxnResult
+  /** Watch changes, in the order they happened. */
+  changes: WatchChange[]
+  /** Sessions this Txn created or closed. */
+  sessionCreated?: { id: bigint; timeoutMs: number }
+  sessionClosed?: bigint
+}
 
 /**
  * A node seen through the tree. Each part is looked up when first asked
@@ -50,57 +76,7 @@ class LiveNode implements NodeView {
   }
 }
 
-class BadRequest {
-  constructor(readonly err: ErrorCode) {}
-}
-
-/** Maps the server's WriteRequest to prep's request (the create flags to a mode). */
-function toPrep(req: WriteRequest): PrepRequest {
-  switch (req.kind) {
-    case 'create': {
-      const mode = createModeOfFlag(req.flags)
-      if (mode === undefined) throw new BadRequest(ErrorCode.BAD_ARGUMENTS)
-      if (req.op === OpCode.createContainer && mode !== 'container')
-        throw new BadRequest(ErrorCode.BAD_ARGUMENTS)
-      if (
-        req.op !== OpCode.createContainer &&
-        mode === 'container' &&
-        req.op !== OpCode.create2 &&
-        req.op !== OpCode.create
-      )
-        throw new BadRequest(ErrorCode.BAD_ARGUMENTS)
-      // Only createTTL carries a TTL; prep refuses a TTL mode without one.
-      const ttlMs = req.op === OpCode.createTTL ? req.ttlMs : undefined
-      return {
-        type: 'create',
-        path: req.path,
-        data: req.data,
-        acl: req.acl,
-        mode,
-        ...(ttlMs === undefined ? {} : { ttlMs }),
-      }
-    }
-    // Plain object literals, not spreads: this runs for every write.
-    case 'delete':
-      return { type: 'delete', path: req.path, version: req.version }
-    case 'setData':
-      return { type: 'setData', path: req.path, data: req.data, version: req.version }
-    case 'check':
-      return { type: 'check', path: req.path, version: req.version }
-    case 'setACL':
-      return { type: 'setACL', path: req.path, acl: req.acl, version: req.version }
-    case 'multi':
-      return { type: 'multi', ops: req.ops.map((o) => toPrep(o) as MultiOpRequest) }
-    case 'createSession':
-      return { type: 'createSession', timeoutMs: req.timeoutMs }
-    case 'closeSession':
-      return { type: 'closeSession' }
-    case 'reap':
-      return { type: 'reap', path: req.path }
-  }
-}
-
-export class TreeDb implements Db {
+export class TreeDb {
   private changes: OutstandingChanges
   private readonly writer = new JuteWriter(1024)
   /**
@@ -150,17 +126,9 @@ export class TreeDb implements Db {
     return this.tree.hasSession(id)
   }
 
-  prep(req: WriteRequest, ctx: PrepContext): PrepOutcome {
-    let prepReq: PrepRequest
-    try {
-      prepReq = toPrep(req)
-    } catch (e) {
-      if (e instanceof BadRequest) return { ok: false, err: e.err }
-      throw e
-    }
-    const sessionId =
-      req.kind === 'createSession' || req.kind === 'closeSession' ? req.sessionId : ctx.sessionId
-    const txn = prepAndRecord(prepReq, this.changes, { ...ctx, sessionId })
+  /** Turns a write into a Txn, seeing earlier prepped-but-unapplied Txns. */
+  prep(req: PrepRequest, ctx: PrepContext): PrepOutcome {
+    const txn = prepAndRecord(req, this.changes, ctx)
     // A failed request is answered at once, in its session's order; it uses no zxid.
     if (txn.type === 'error')
       return { ok: false, err: txn.code, ...(txn.results ? { multi: txn.results } : {}) }

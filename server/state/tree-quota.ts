@@ -16,7 +16,8 @@
  */
 import { getHeapStatistics } from 'node:v8'
 import type { Logger } from 'pino'
-import type { Db, WriteRequest } from './db.js'
+import type { PrepRequest } from '../txn/request.js'
+import type { TreeDb } from './tree-db.js'
 
 /** The default limit: half the heap limit, leaving the rest for sessions, watches, snapshots and traffic. */
 export function defaultTreeBytesMax(): number {
@@ -24,8 +25,8 @@ export function defaultTreeBytesMax(): number {
 }
 
 /** Whether `w` would make the tree larger (new znodes, or more data in one). */
-export function growsTree(w: WriteRequest, db: Pick<Db, 'get'>): boolean {
-  switch (w.kind) {
+export function growsTree(w: PrepRequest, db: Pick<TreeDb, 'get'>): boolean {
+  switch (w.type) {
     case 'create':
       return true
     case 'setData':
@@ -46,7 +47,7 @@ export class TreeQuota {
   ) {}
 
   /** True when `w` must fail with QUOTA_EXCEEDED. Logs when the tree passes the limit and when it is back under. */
-  refuses(w: WriteRequest, db: Pick<Db, 'get' | 'sizeEstimateBytes' | 'nodeCount'>): boolean {
+  refuses(w: PrepRequest, db: Pick<TreeDb, 'get' | 'sizeEstimateBytes' | 'nodeCount'>): boolean {
     const size = db.sizeEstimateBytes()
     if (size < this.bytesMax) {
       if (this.over) {

@@ -18,7 +18,7 @@
  * server apply a closeSession as a no-op (its session and ephemerals stay,
  * and all servers agree); `divergentClose` does so on server 1 only.
  */
-import type { ApplyOutcome } from '../../server/state/db.js'
+import type { ApplyOutcome } from '../../server/state/tree-db.js'
 import { TreeDb } from '../../server/state/tree-db.js'
 import { decodeTxn, encodeTxn } from '../../server/txn/codec.js'
 import type { LogEntry, Snapshot } from '../../server/zab/index.js'

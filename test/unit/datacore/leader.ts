@@ -2,7 +2,7 @@
  * A leader's write path in miniature, built only on the data core: prep
  * against the OutstandingChanges overlay (the tree as prepped-but-unapplied
  * Txns leave it) → encodeTxn; later decodeTxn → DataTree.apply →
- * OutstandingChanges.applied. This is what the server's Db wrapper does
+ * OutstandingChanges.applied. This is what the server's TreeDb does
  * around these modules (server/state/tree-db.ts).
  */
 
