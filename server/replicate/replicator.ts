@@ -8,10 +8,7 @@
 
 export type Role = 'standalone' | 'leading' | 'following' | 'observing' | 'looking'
 
-export interface LogEntry {
-  zxid: number
-  data: Uint8Array
-}
+export type { LogEntry } from '../core/log-entry.js'
 
 export interface ReplicatorEvents {
   /** A Txn is committed; called in zxid order. */

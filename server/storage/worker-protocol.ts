@@ -16,10 +16,9 @@ import type { StorageErrorData } from './storage-error.js'
 
 export const PACKED_ENTRY_HEADER_BYTES = 12
 
-export interface LogEntry {
-  zxid: number
-  data: Uint8Array
-}
+import type { LogEntry } from '../core/log-entry.js'
+
+export type { LogEntry }
 
 export type WorkerOp =
   | { kind: 'append'; packed: Uint8Array; count: number }

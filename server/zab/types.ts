@@ -12,10 +12,9 @@
 export type ServerId = number
 
 /** One replicated transaction; `data` is an opaque Txn for the state machine. */
-export interface LogEntry {
-  readonly zxid: number
-  readonly data: Uint8Array
-}
+import type { LogEntry } from '../core/log-entry.js'
+
+export type { LogEntry }
 
 export type Role = 'LOOKING' | 'FOLLOWING' | 'LEADING' | 'OBSERVING'
 
