@@ -46,7 +46,30 @@ export interface HarnessOptions {
   historyDiffEntriesMax?: number
   initLimitTicks?: number
   syncLimitTicks?: number
+  /** Hears every send, write, durability, commit, restore and role change as it happens (datadriven.ts). */
+  onEvent?: (ev: HarnessEvent) => void
 }
+
+/** A durable write, as the harness's disk sees it. */
+export type DiskWrite =
+  | { kind: 'truncate'; zxid: number }
+  | { kind: 'snapshot'; zxid: number; endZxid: number | undefined; chunks: number }
+  | { kind: 'entries'; zxids: number[] }
+  | { kind: 'meta'; acceptedEpoch?: number; currentEpoch?: number }
+
+/**
+ * What happened, in order. `write` is a write issued (`held`: it waits for
+ * flush; otherwise it is durable at once); `durable` is a held write made
+ * durable by flush.
+ */
+export type HarnessEvent =
+  | { kind: 'sent'; sent: Sent; lost: boolean }
+  | { kind: 'trace'; id: number; event: string }
+  | { kind: 'write'; id: number; write: DiskWrite; held: boolean }
+  | { kind: 'durable'; id: number; write: DiskWrite }
+  | { kind: 'commit'; id: number; entry: LogEntry }
+  | { kind: 'restore'; id: number; snapshot: Snapshot }
+  | { kind: 'role'; id: number; role: RoleEvent }
 
 export interface Sent {
   from: number
@@ -69,6 +92,25 @@ type DiskOp =
   | { kind: 'entries'; entries: readonly LogEntry[] }
   | { kind: 'meta'; acceptedEpoch?: number; currentEpoch?: number; cb: DoneCallback }
 
+function diskWrite(op: DiskOp): DiskWrite {
+  switch (op.kind) {
+    case 'truncate':
+      return { kind: 'truncate', zxid: op.zxid }
+    case 'snapshot':
+      return { kind: 'snapshot', zxid: op.s.zxid, endZxid: op.s.endZxid, chunks: op.s.chunks.length }
+    case 'entries':
+      return { kind: 'entries', zxids: op.entries.map((e) => e.zxid) }
+    case 'meta': {
+      const { kind, acceptedEpoch, currentEpoch } = op
+      return {
+        kind,
+        ...(acceptedEpoch === undefined ? {} : { acceptedEpoch }),
+        ...(currentEpoch === undefined ? {} : { currentEpoch }),
+      }
+    }
+  }
+}
+
 const silent = { warn: () => {}, info: () => {}, debug: () => {}, isLevelEnabled: () => false }
 
 export class Harness {
@@ -86,6 +128,7 @@ export class Harness {
   private readonly held = new Set<number>()
   private readonly pending = new Map<number, DiskOp[]>()
   private readonly cuts = new Set<string>()
+  private readonly mutes = new Set<string>()
   private readonly conns = new Map<string, number>()
   private nextConn = 1
   private readonly timers: (() => void)[] = []
@@ -161,20 +204,28 @@ export class Harness {
       host: {
         reflectsThrough: () => sm.appliedZxid,
         cancelSnapshot: () => {},
-        restore: (s) => sm.restore(s),
+        restore: (s) => {
+          this.opts.onEvent?.({ kind: 'restore', id, snapshot: s })
+          sm.restore(s)
+        },
         commit: (e) => {
           sm.apply(e)
           this.committed.get(id)!.push(e)
+          this.opts.onEvent?.({ kind: 'commit', id, entry: e })
         },
         app: (from, payload) => this.apps.set(id, [...(this.apps.get(id) ?? []), { from, payload }]),
         syncDone: (requestId) => this.syncDone.set(id, [...(this.syncDone.get(id) ?? []), requestId]),
         syncFailed: () => {},
-        role: (ev) => this.roles.set(id, ev),
+        role: (ev) => {
+          this.roles.set(id, ev)
+          this.opts.onEvent?.({ kind: 'role', id, role: ev })
+        },
         fatal: (err) => {
           throw err
         },
       },
       logger: silent,
+      probes: { trace: (event) => this.opts.onEvent?.({ kind: 'trace', id, event }) },
       snapSliceMs: 0,
     })
     this.drivers.set(id, driver)
@@ -184,6 +235,7 @@ export class Harness {
   private storage(id: number): DriverStorage {
     const issue = (op: DiskOp) => {
       this.pending.get(id)!.push(op)
+      this.opts.onEvent?.({ kind: 'write', id, write: diskWrite(op), held: this.held.has(id) })
       if (!this.held.has(id)) this.flush(id)
     }
     let staged: { zxid: number; chunks: Uint8Array[] } | undefined
@@ -253,6 +305,15 @@ export class Harness {
     this.connect(a, b)
   }
 
+  /** Loses every message between a and b, silently: the link stays up (a stalled peer, a half-open connection). */
+  mute(a: number, b: number): void {
+    this.mutes.add(this.linkKey(a, b))
+  }
+
+  unmute(a: number, b: number): void {
+    this.mutes.delete(this.linkKey(a, b))
+  }
+
   isolate(id: number): void {
     for (const o of this.members) if (o !== id) this.cut(id, o)
   }
@@ -264,12 +325,13 @@ export class Harness {
 
   /** Makes `id`'s issued writes durable, in order (one fsync), and tells its driver. */
   flush(id: number): void {
-    this.held.delete(id)
+    const wasHeld = this.held.delete(id)
     const ops = this.pending.get(id)!.splice(0)
     const driver = this.drivers.get(id)!
     let lastEntry = 0
     for (const op of ops) {
       this.makeDurable(id, op)
+      if (wasHeld) this.opts.onEvent?.({ kind: 'durable', id, write: diskWrite(op) })
       if (op.kind === 'entries') lastEntry = op.entries[op.entries.length - 1]!.zxid
     }
     for (const op of ops) if (op.kind !== 'entries') op.cb(undefined)
@@ -321,7 +383,9 @@ export class Harness {
     // Through the wire codec, as the transport does.
     const m = { from, to, msg: decodePeerMessage(bytes) }
     this.sent.push(m)
-    this.queue.push(m)
+    const lost = this.mutes.has(this.linkKey(from, to))
+    if (!lost) this.queue.push(m)
+    this.opts.onEvent?.({ kind: 'sent', sent: m, lost })
     return true
   }
 
@@ -332,6 +396,28 @@ export class Harness {
       const m = this.queue.shift()!
       if (this.linked(m.from, m.to)) this.step(m.to, { kind: 'message', from: m.from, msg: m.msg })
     }
+  }
+
+  /** Delivers the oldest queued message (what it causes stays queued); undefined when none. */
+  deliverOne(): Sent | undefined {
+    const m = this.queue.shift()
+    if (m !== undefined && this.linked(m.from, m.to))
+      this.step(m.to, { kind: 'message', from: m.from, msg: m.msg })
+    return m
+  }
+
+  /** Messages sent and not yet delivered, oldest first. */
+  queued(): readonly Sent[] {
+    return [...this.queue]
+  }
+
+  /** Writes `id` issued that are not durable yet (held). */
+  pendingWrites(id: number): DiskWrite[] {
+    return (this.pending.get(id) ?? []).map(diskWrite)
+  }
+
+  isHeld(id: number): boolean {
+    return this.held.has(id)
   }
 
   /** One tick at every live peer (and the timers due), then delivery. */
