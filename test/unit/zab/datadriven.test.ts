@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { diffLines, parseCases, parseCommand, rewrite } from './datadriven.js'
-import { ZabScenario } from './zab-scenario.js'
+import { UsageError, ZabScenario } from './zab-scenario.js'
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'testdata')
 const files = readdirSync(dir)
@@ -47,9 +47,11 @@ describe('ZAB datadriven scenarios', () => {
           ? []
           : [`testdata/${file}:${c.line}: ${c.text}\n${diffLines(c.expected, actual[k]!)}`],
       )
-      expect(failures.join('\n\n'), 'golden output differs (- expected, + actual; UPDATE=1 rewrites)').toBe(
-        '',
-      )
+      if (failures.length > 0) {
+        expect.fail(
+          `golden output differs (- expected, + actual; UPDATE=1 rewrites):\n\n${failures.join('\n\n')}`,
+        )
+      }
     })
   }
 })
@@ -86,6 +88,19 @@ describe('datadriven format', () => {
     expect(rewrite(source, cases, ['new', 'ok'])).toBe(
       ['# c', 'new voters=1,2', '1: current=1', '----', 'new', '', 'status', '----', 'ok', ''].join('\n'),
     )
+  })
+
+  it('refuses a command it does not understand, so UPDATE=1 cannot record it as a golden', () => {
+    const s = new ZabScenario()
+    expect(() => s.run(parseCommand('settle', []))).toThrow(UsageError)
+    s.run(parseCommand('new voters=1,2,3', []))
+    expect(() => s.run(parseCommand('crash 9', []))).toThrow('no server 9')
+    expect(() => s.run(parseCommand('tick count=2', []))).toThrow('tick: unknown key count')
+    expect(() => s.run(parseCommand('frobnicate', []))).toThrow('unknown command frobnicate')
+    // What the ensemble cannot do is output, not a usage error.
+    s.run(parseCommand('crash 2', []))
+    s.run(parseCommand('crash 3', []))
+    expect(s.run(parseCommand('settle max=5', []))).toMatch(/^error: condition not reached/)
   })
 
   it('diffs line by line', () => {

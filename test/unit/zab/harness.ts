@@ -4,8 +4,10 @@
  * synchronous ports: an in-memory durable image per peer whose writes are
  * durable at once unless the test holds them, one global FIFO message queue
  * (so each link is FIFO), and deferred work run at once. Controls hold a
- * peer's durability, cut links, crash and restart. Every message goes
- * through the binary codec.
+ * peer's durability, cut links (or mute them: messages lost, link up),
+ * crash and restart. Every message goes through the binary codec; an
+ * optional onEvent hook hears each send, write and role change in order
+ * (the datadriven scenarios print them).
  *
  * Invariants: sendAfterDurable messages leave only after their batch is
  * durable (the driver's rule); a cut link drops messages (and both ends

@@ -17,6 +17,24 @@
  * Heartbeat PINGs are summarised in one line per command (`pings: 12 (4 lost)`)
  * unless the command says `pings=show`.
  *
+ * Commands (ids are server ids; `pings=show` on any command lists PINGs):
+ *   new voters=1,2,3 [observers=4] [init-limit=N] [sync-limit=N] [commit-log=N]
+ *       [snap-chunk=BYTES] [history=on] [history-max=N]
+ *     then optional input lines `<id>: accepted=E current=E log=1.1,1.2`
+ *     (entries as epoch.counter); a new ensemble, all linked
+ *   settle [among=1,2] [max=TICKS]   tick and deliver until a leader is established
+ *                                     and every live server (or those named) serves
+ *   deliver [n=N]                     deliver every queued message, or the next N
+ *   tick [n=N]                        N ticks at every live server, delivering after each
+ *   propose text=T [at=ID]            propose T at the leader (or at ID)
+ *   replay from=A to=B type=T [zxid=Z] step B again with the last such message A sent
+ *   hold ID… / flush ID…              withhold / make durable a server's writes
+ *   cut A B / heal [A B] / isolate ID / partition 1,2,3 4,5   break links (heal: all)
+ *   mute A B / unmute A B             lose messages on a link that stays up
+ *   crash ID / restart ID             lose pending writes and state / rebuild from disk
+ *   status / state / queued           per-server role and zxids / applied digest / in flight
+ *   log ID / disk ID                  in-memory log / durable epochs, snapshot, log, pending
+ *
  * Invariants: the output depends only on the commands (the harness is
  * deterministic: one FIFO queue, seeded Prng per peer, no clock); it never
  * contains a blank line (nothing at all prints `ok`).
@@ -316,6 +334,12 @@ export class ZabScenario {
     return this.harness
   }
 
+  private members(list: string): number[] {
+    const ids = parseIds(list)
+    for (const id of ids) if (!this.h.members.includes(id)) throw new UsageError(`no server ${id}`)
+    return ids
+  }
+
   private ids(cmd: Command): number[] {
     const ids = cmd.positional.map(Number)
     for (const id of ids) if (!this.h.members.includes(id)) throw new UsageError(`no server ${id}`)
@@ -351,7 +375,7 @@ export class ZabScenario {
       case 'crash':
         return this.crash(this.ids(cmd)[0]!)
       case 'partition':
-        return this.partition(cmd.positional.map(parseIds) as [number[], number[]])
+        return this.partition(cmd.positional.map((side) => this.members(side)) as [number[], number[]])
       case 'heal':
         return this.heal(this.ids(cmd))
       default:
@@ -397,11 +421,13 @@ export class ZabScenario {
       const [id, p] = parsePersisted(line)
       persisted[id] = p
     }
+    const history = a.get('history') ?? 'off'
+    if (history !== 'on' && history !== 'off') throw new UsageError(`history=${history}: on or off`)
     const opts: HarnessOptions = {
       voters: parseIds(a.get('voters') ?? '1,2,3'),
       observers: a.has('observers') ? parseIds(a.get('observers')!) : [],
       persisted,
-      history: a.get('history') === 'on',
+      history: history === 'on',
       onEvent: (ev) => this.events.push(ev),
     }
     const limits: [string, keyof HarnessOptions][] = [
@@ -412,6 +438,9 @@ export class ZabScenario {
       ['history-max', 'historyDiffEntriesMax'],
     ]
     for (const [key, opt] of limits) if (num(key) !== undefined) Object.assign(opts, { [opt]: num(key) })
+    const members = [...opts.voters, ...(opts.observers ?? [])]
+    for (const id of Object.keys(persisted).map(Number))
+      if (!members.includes(id)) throw new UsageError(`state for ${id}, not a member`)
     this.harness = new Harness(opts)
     return []
   }
