@@ -16,6 +16,7 @@
  * not read (the connection is closed).
  */
 import type { Logger } from 'pino'
+import { assert } from '../../shared/assert.js'
 import { type ErrorCode, errorNumber } from '../../shared/errors.js'
 import { JuteWriter, ProtocolError } from '../../shared/jute.js'
 import { OpCode, Xid } from '../../shared/opcodes.js'
@@ -217,6 +218,9 @@ export class ClientHandler {
 
   /** A submitted write finished (committed and applied, or failed). */
   complete(entry: PendingRequest, reply: Reply): void {
+    // Per-session FIFO rests on each request being answered once, after it was submitted.
+    assert(entry.submitted, 'a reply to a request never submitted')
+    assert(entry.reply === undefined, 'a request answered twice')
     entry.reply = reply
     if (entry.inFlight) {
       entry.inFlight = false

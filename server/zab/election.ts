@@ -19,6 +19,7 @@
  *
  * Must not import anything but shared/, server/core and server/zab (pure).
  */
+import { assert } from '../../shared/assert.js'
 import type { Prng } from '../core/prng.js'
 import type { PeerMessage } from './messages.js'
 import type { PeerState, ServerId, Vote } from './types.js'
@@ -115,7 +116,9 @@ export class Election {
     this.nextNotifyAt = now + this.notifyInterval + jitter
   }
 
-  private setProposal(v: Vote): void {
+  /** Within a round the proposal only ever gets better (ZooKeeper's FLE); a new round starts over. */
+  private setProposal(v: Vote, newRound = false): void {
+    assert(newRound || !this.better(this.proposal, v), 'the proposal got worse within a round')
     this.proposal = v
     this.finalizeAt = undefined
   }
@@ -157,7 +160,7 @@ export class Election {
     if (n.round > this.round) {
       this.round = n.round
       this.recv.clear()
-      this.setProposal(this.better(vote, this.self) ? vote : this.self)
+      this.setProposal(this.better(vote, this.self) ? vote : this.self, true)
       this.broadcast(now, send)
     } else if (n.round < this.round) {
       // Bring the sender to our round (ZooKeeper's WorkerReceiver does the same).
@@ -214,7 +217,8 @@ export class Election {
     const leaderSays = this.outOfElection.get(vote.leader)
     if (agree < this.cfg.quorum || leaderSays?.state !== 'LEADING') return undefined
     this.round = Math.max(this.round, n.round)
-    this.setProposal(vote)
+    // Joining an established leader, whatever our own vote was.
+    this.setProposal(vote, true)
     return { kind: 'follow', vote }
   }
 }

@@ -201,6 +201,8 @@ export class Learnership {
     if (this.observer || core.durableSeq < this.newLeaderSeq) return
     const zxid = core.durableZxid
     if (zxid <= this.ackedZxid) return
+    // An ACK vouches for the log up to zxid: durable, and in the log we hold.
+    assert(zxid <= core.log.lastZxid, `ACK for ${zxid} beyond the log (last ${core.log.lastZxid})`)
     this.ackedZxid = zxid
     core.out.send(this.leaderId, { type: 'ACK', zxid, newLeaderEpoch: 0 })
   }
