@@ -137,14 +137,8 @@ export class GroupMembership extends Emitter<GroupEvents> {
   }
 
   private async read(watch: (() => void) | undefined): Promise<Member[]> {
+    // Without a group node the watch is on its creation (childrenOrEmpty).
     const ids = await childrenOrEmpty(this.zk, this.path, watch)
-    // No group node, so no children watch either: watch for the node's creation instead.
-    if (
-      ids.length === 0 &&
-      watch !== undefined &&
-      (await retryOnLoss(() => this.zk.exists(this.path, { watch })))
-    )
-      this.dirty = true
     const reads = ids.map((id) =>
       retryOnLoss(() =>
         this.zk.getData(joinPath(this.path, id), watch === undefined ? undefined : { watch }),

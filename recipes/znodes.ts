@@ -114,14 +114,27 @@ export async function deleteQuietly(zk: Client, path: string, version = -1): Pro
   }
 }
 
-/** getChildren that treats a missing directory as empty. */
+/**
+ * getChildren that treats a missing directory as empty. With a watch, the
+ * watch also covers a directory that does not exist yet: ZooKeeper sets no
+ * children watch when getChildren fails with NO_NODE, so a waiter that looked
+ * before the first producer created the directory would never be woken (a
+ * consumer that starts first waited out its whole timeout). Then an exists
+ * watch, with the same watcher, fires when the directory is created; if it
+ * was created between the two reads, the directory is listed again.
+ */
 export async function childrenOrEmpty(zk: Client, dir: string, watch?: () => void): Promise<string[]> {
-  try {
-    return await retryOnLoss(() => zk.getChildren(dir, watch === undefined ? undefined : { watch }))
-  } catch (err) {
-    if (isCode(err, ErrorCode.NO_NODE)) return []
-    throw err
+  for (let i = 0; i < RETRIES_MAX; i++) {
+    try {
+      return await retryOnLoss(() => zk.getChildren(dir, watch === undefined ? undefined : { watch }))
+    } catch (err) {
+      if (!isCode(err, ErrorCode.NO_NODE)) throw err
+    }
+    if (watch === undefined) return []
+    if ((await retryOnLoss(() => zk.exists(dir, { watch }))) === null) return []
   }
+  // Created and removed again and again (a container): the exists watch set last covers it.
+  return []
 }
 
 /**

@@ -108,6 +108,31 @@ forEachTarget('Coordination recipes', (env) => {
       await b.close()
       await observer.close()
     })
+    it('an observer of an empty group, created or not yet, starts at once without spinning and sees the first member', async () => {
+      for (const created of [true, false]) {
+        const path = `${env.root('group-empty')}/svc`
+        const zk = await env.connect()
+        if (created) await zk.create(path.slice(0, path.lastIndexOf('/'))).then(() => zk.create(path))
+        let lists = 0
+        const counted = new Proxy(zk, {
+          get(target, prop) {
+            const value = Reflect.get(target, prop, target)
+            if (prop === 'getChildren') lists++
+            return typeof value === 'function' ? value.bind(target) : value
+          },
+        })
+        const observer = new GroupMembership(counted, path)
+        const started = observer.start().then(() => 'started')
+        const bound = new Promise((r) => setTimeout(r, 5_000, 'still starting'))
+        expect(await Promise.race([started, bound])).toBe('started')
+        expect(observer.current).toEqual([])
+        await new GroupMembership(await env.connect(), path).join('m-1', 'one')
+        await waitFor(() => ids(observer.current) === 'm-1=one', { what: 'the first member' })
+        // One look per change, not a loop over an empty listing.
+        expect(lists).toBeLessThan(10)
+        await observer.close()
+      }
+    })
   })
 
   describe('SharedCounter', () => {

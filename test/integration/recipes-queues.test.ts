@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest'
 import { type Client, ErrorCode, ZkError } from '../../client/index.js'
 import { DelayQueue, PriorityQueue, Queue } from '../../recipes/index.js'
+import { waitFor } from '../helpers/wait.js'
 import { dec, forEachTarget } from '../unit/recipes/harness.js'
 
 /** A client whose multi() "loses" its reply: applied on the server, CONNECTION_LOSS to the caller. */
@@ -22,6 +23,23 @@ function lossyMulti(zk: Client, when: 'after' | 'before', times: number): Client
         if (left-- <= 0) return target.multi(ops)
         if (when === 'after') await target.multi(ops)
         throw new ZkError(ErrorCode.CONNECTION_LOSS, undefined, 'CONNECTION_LOSS: reply lost')
+      }
+    },
+  })
+}
+
+/** A client that counts its reads that set a watch, once each has been answered (or failed). */
+function watchedReads(zk: Client, onRead: () => void): Client {
+  type Read = (p: string, o?: { watch?: unknown }) => Promise<unknown>
+  return new Proxy(zk, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target)
+      if (typeof value !== 'function') return value
+      if (prop !== 'getChildren' && prop !== 'exists') return value.bind(target)
+      return (path: string, opts?: { watch?: unknown }) => {
+        const r = (value as Read).call(target, path, opts)
+        if (opts?.watch !== undefined) void r.then(onRead, onRead)
+        return r
       }
     },
   })
@@ -94,6 +112,28 @@ forEachTarget('Queue recipes', (env) => {
       await q.put('c')
       expect(dec((await waiting)!)).toBe('c')
       expect(await q.size()).toBe(0)
+    })
+
+    it('consumers started before the queue node exists get the items put later, long before their timeout', async () => {
+      // Consumers first, producers after them, on a queue (and parent) that was never created: a
+      // getChildren watch on a missing node is not set, so a consumer must watch for the node's creation.
+      const path = `${env.root('q-consumers-first')}/jobs`
+      const consumers = await Promise.all([1, 2, 3].map(() => env.connect()))
+      const looked = consumers.map(() => 0)
+      const watched = consumers.map((zk, i) => watchedReads(zk, () => looked[i]!++))
+      const t0 = performance.now()
+      const takes = watched.map((zk) => new Queue(zk, path).take({ timeoutMs: 8_000 }))
+      const pq = new PriorityQueue(watched[0]!, `${path}-prio`).take({ timeoutMs: 8_000 })
+      // Every consumer has looked at the (missing) queue before anything is put.
+      await waitFor(() => looked.every((n) => n > 0), { timeoutMs: 5_000, what: 'the consumers to look' })
+      const producer = await env.connect()
+      for (const item of ['a', 'b', 'c']) await new Queue(producer, path).put(item)
+      await new PriorityQueue(producer, `${path}-prio`).put('p', 1)
+      const got = await Promise.all(takes)
+      expect(got.map((b) => (b === null ? null : dec(b))).sort()).toEqual(['a', 'b', 'c'])
+      expect(dec((await pq)!)).toBe('p')
+      // Handed over as the items came, not when the takes gave up.
+      expect(performance.now() - t0).toBeLessThan(7_000)
     })
 
     it('a take whose multi reply is lost returns its item once (claim node), none is lost', async () => {
