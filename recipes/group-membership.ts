@@ -25,10 +25,10 @@ import {
   checkNodeName,
   checkRecipePath,
   childrenOrEmpty,
-  deleteQuietly,
   ensurePath,
   isCode,
   joinPath,
+  releaseNode,
   retryOnLoss,
   sameSession,
 } from './znodes.js'
@@ -103,7 +103,8 @@ export class GroupMembership extends Emitter<GroupEvents> {
   async leave(): Promise<void> {
     const id = this.myId
     this.myId = undefined
-    if (id !== undefined) await deleteQuietly(this.zk, joinPath(this.path, id))
+    // After CONNECTION_LOSS the delete goes on in the background after the reconnect.
+    if (id !== undefined) await releaseNode(this.zk, joinPath(this.path, id))
   }
 
   /** Starts the live view without joining (an observer); resolves after the first list. */

@@ -36,6 +36,7 @@ import {
   isCode,
   joinPath,
   RETRIES_MAX,
+  releaseNode,
   retryOnLoss,
   sameSession,
   sortBySequence,
@@ -131,7 +132,7 @@ export class LeaderElection extends Emitter<ElectionEvents> implements EndSource
     })
     // resign() may have come while the create was in flight: then the node must not stay.
     if (this.running) this.node = node
-    else await deleteQuietly(this.zk, node.path)
+    else await releaseNode(this.zk, node.path)
   }
 
   private setRole(role: 'leader' | 'follower'): void {
@@ -232,7 +233,8 @@ export class LeaderElection extends Emitter<ElectionEvents> implements EndSource
     const node = this.node
     this.stop(new ZkError(ErrorCode.API_ERROR, this.path, 'API_ERROR: the candidate resigned'))
     this.node = undefined
-    if (node !== undefined) await deleteQuietly(this.zk, node.path)
+    // After CONNECTION_LOSS the delete goes on in the background: the node must not stay ahead of the others.
+    if (node !== undefined) await releaseNode(this.zk, node.path)
   }
 
   /** Resolves once this candidate leads; rejects OPERATION_TIMEOUT, the signal's reason, or why it stopped. */

@@ -10,7 +10,10 @@
  * Invariants: a contender that gives up (deadline, abort, session end, error)
  * deletes its node; a holder whose node disappears, or whose session ends or
  * is suspect, is told once ('lost', isHeld false, signal aborted) and its
- * next release() rejects with that error; fencing tokens of successive
+ * next release() rejects with that error; a released or lost holding is not
+ * held any more, and its node is deleted even if the connection is lost
+ * meanwhile (deleteGuaranteed), so it never blocks later contenders for
+ * longer than the connection's absence; fencing tokens of successive
  * holders strictly increase (a later node has a larger czxid).
  * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
  */
@@ -31,9 +34,10 @@ import {
 } from './wait.js'
 import {
   checkRecipePath,
-  deleteQuietly,
+  deleteGuaranteed,
   isCode,
   joinPath,
+  releaseNode,
   retryOnLoss,
   sortBySequence,
   stripProtected,
@@ -128,7 +132,8 @@ export async function acquireSequential(zk: Client, s: SequentialSpec): Promise<
     await waitForTurn(zk, s, node)
     return node
   } catch (err) {
-    await deleteQuietly(zk, node.path).catch(() => {})
+    // A delete that meets CONNECTION_LOSS goes on in the background, so the node cannot block others.
+    await releaseNode(zk, node.path).catch(() => {})
     throw err
   }
 }
@@ -284,12 +289,17 @@ export class SequentialLockBase extends Emitter<LockEvents> {
     this.finish(h, err)
     this.emit('lost', err)
     // A suspect session may still be alive: remove the node once we can, so the lock passes on.
-    if (err.code !== ErrorCode.NO_NODE) void deleteQuietly(this.zk, h.path).catch(() => {})
+    if (err.code !== ErrorCode.NO_NODE) void deleteGuaranteed(this.zk, h.path).catch(() => {})
   }
 
   /**
    * Releases one hold; the last release deletes the node. Rejects with the
    * error that ended the grant if the lock was lost, and API_ERROR if not held.
+   * This object no longer holds the lock once release() is called. If the
+   * delete meets CONNECTION_LOSS, release() resolves anyway and the delete
+   * goes on in the background after every reconnect until the node is gone
+   * or the session ends (Curator's guaranteed delete; CURATOR-678: otherwise
+   * the node would stay, and every later acquire() would wait behind it).
    */
   async release(): Promise<void> {
     const h = this.holding
@@ -302,6 +312,6 @@ export class SequentialLockBase extends Emitter<LockEvents> {
     if (h.holds > 0) return
     this.holding = undefined
     this.finish(h, new Error('released'))
-    await deleteQuietly(this.zk, h.path)
+    await releaseNode(this.zk, h.path)
   }
 }

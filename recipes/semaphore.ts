@@ -12,7 +12,8 @@
  *
  * Invariants: a lease is an ephemeral node, so it ends with its session; a
  * failed or cancelled acquire leaves neither a lease nor a mutex node; a
- * lease is released at most once.
+ * lease is released at most once, and its node (like the internal mutex's)
+ * is deleted even if the connection is lost meanwhile (releaseNode).
  * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
  */
 import type { Client, Data } from '../client/index.js'
@@ -33,8 +34,8 @@ import {
 import {
   checkRecipePath,
   childrenOrEmpty,
-  deleteQuietly,
   joinPath,
+  releaseNode,
   retryOnLoss,
   stripProtected,
 } from './znodes.js'
@@ -106,7 +107,7 @@ export class Semaphore extends Emitter<SemaphoreEvents> {
       try {
         return await this.takeLease(ctx, guard)
       } finally {
-        await deleteQuietly(this.zk, mutex.path).catch(() => {})
+        await releaseNode(this.zk, mutex.path).catch(() => {})
       }
     } finally {
       guard.dispose()
@@ -126,7 +127,7 @@ export class Semaphore extends Emitter<SemaphoreEvents> {
     try {
       await this.waitForRoom(node.name, ctx, guard)
     } catch (err) {
-      await deleteQuietly(this.zk, node.path).catch(() => {})
+      await releaseNode(this.zk, node.path).catch(() => {})
       throw err
     }
     return this.grant(node.path, node.stat.czxid)
@@ -153,7 +154,7 @@ export class Semaphore extends Emitter<SemaphoreEvents> {
       fencingToken: token,
       signal: controller.signal,
       release: async () => {
-        if (end(new Error('released'))) await deleteQuietly(this.zk, path)
+        if (end(new Error('released'))) await releaseNode(this.zk, path)
       },
     }
     this.held.add(lease)

@@ -114,6 +114,70 @@ export async function deleteQuietly(zk: Client, path: string, version = -1): Pro
   }
 }
 
+/** Bound on a guaranteed delete's attempts (each after a reconnect, or a pause of up to 1 s). */
+export const GUARANTEED_ATTEMPTS_MAX = 10_000
+
+/** Whether an error means the session is over (its ephemeral nodes are gone, or will be). */
+function sessionOver(err: unknown): boolean {
+  return isCode(err, ErrorCode.SESSION_EXPIRED) || isCode(err, ErrorCode.AUTH_FAILED)
+}
+
+/** Resolves after `ms` if the client is connected, else once it is connected again or finished. */
+function nextChance(zk: Client, ms: number): Promise<void> {
+  if (zk.state === 'connected') return new Promise((r) => setTimeout(r, ms))
+  // Finished: the next attempt learns it (SESSION_EXPIRED) at once.
+  if (zk.state !== 'disconnected' && zk.state !== 'connecting') return Promise.resolve()
+  return new Promise((resolve) => {
+    const off = zk.on('state', (s) => {
+      if (s === 'disconnected' || s === 'connecting') return
+      off()
+      resolve()
+    })
+  })
+}
+
+/**
+ * Curator's guaranteed delete: deletes `path` (a node of this session), and
+ * when the connection is lost keeps trying, after every reconnect (or a
+ * short pause while connected), until the node is gone or the session is
+ * over (an ephemeral node then goes with it). Resolves then; rejects only
+ * for an error a retry cannot fix (NO_AUTH, ...). A retried delete that
+ * meets NO_NODE means an earlier attempt (or the session's end) removed it;
+ * sequential names are never reused, so it cannot delete another's node.
+ */
+export async function deleteGuaranteed(zk: Client, path: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await zk.delete(path)
+      return
+    } catch (err) {
+      if (isCode(err, ErrorCode.NO_NODE) || sessionOver(err)) return
+      if (!isCode(err, ErrorCode.CONNECTION_LOSS) || attempt >= GUARANTEED_ATTEMPTS_MAX) throw err
+    }
+    await nextChance(zk, Math.min(1000, 25 * 2 ** Math.min(attempt, 6)))
+  }
+}
+
+/**
+ * Removes a node this session created to hold or wait for something (a
+ * lock, a lease, a candidacy, a membership). Resolves once it is deleted,
+ * or at once when the delete meets CONNECTION_LOSS: the delete then goes on
+ * in the background (deleteGuaranteed), so the node cannot outlive the
+ * connection's return and block everyone behind it (CURATOR-678). Rejects
+ * only for an error a retry cannot fix.
+ */
+export async function releaseNode(zk: Client, path: string): Promise<void> {
+  try {
+    await zk.delete(path)
+  } catch (err) {
+    if (isCode(err, ErrorCode.NO_NODE) || sessionOver(err)) return
+    if (!isCode(err, ErrorCode.CONNECTION_LOSS)) throw err
+    void deleteGuaranteed(zk, path).catch(() => {
+      // Not retryable (e.g. NO_AUTH on the parent): nothing more can be done; the session's end removes it.
+    })
+  }
+}
+
 /**
  * getChildren that treats a missing directory as empty. With a watch, the
  * watch also covers a directory that does not exist yet: ZooKeeper sets no

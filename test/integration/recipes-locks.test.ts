@@ -8,8 +8,8 @@
  *
  * Invariants: no mocks of the server; every wait has a deadline; loops are bounded.
  */
-import { describe, expect, it } from 'vitest'
-import { type Client, ErrorCode, ZkError } from '../../client/index.js'
+import { afterAll, describe, expect, it } from 'vitest'
+import { Client, ErrorCode, ZkError } from '../../client/index.js'
 import {
   FencedResource,
   Lock,
@@ -18,6 +18,7 @@ import {
   Semaphore,
   StaleTokenError,
 } from '../../recipes/index.js'
+import { startConclave, stopAllConclave } from '../helpers/conclave.js'
 import { waitFor } from '../helpers/wait.js'
 import { countingClient, dec, forEachTarget, SHORT_SESSION_MS } from '../unit/recipes/harness.js'
 
@@ -36,6 +37,22 @@ const children = (zk: Client, path: string): Promise<string[]> =>
     if (ZkError.is(err, ErrorCode.NO_NODE)) return []
     throw err
   })
+
+/** A client whose deletes fail with CONNECTION_LOSS, before they reach the server, while `link.down`. */
+function lossyDeletes(zk: Client): { lossy: Client; link: { down: boolean } } {
+  const link = { down: false }
+  const lossy = new Proxy(zk, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target)
+      if (prop !== 'delete') return typeof value === 'function' ? value.bind(target) : value
+      return (...args: Parameters<Client['delete']>) =>
+        link.down
+          ? Promise.reject(new ZkError(ErrorCode.CONNECTION_LOSS, args[0], 'CONNECTION_LOSS: test hook'))
+          : target.delete(...args)
+    },
+  })
+  return { lossy, link }
+}
 
 forEachTarget('Lock recipes', (env) => {
   describe('Lock', () => {
@@ -284,6 +301,30 @@ forEachTarget('Lock recipes', (env) => {
       await lock.release()
       expect(await children(zk, path)).toEqual([])
     })
+    it('a release whose delete meets CONNECTION_LOSS leaves the lock neither held nor stuck (CURATOR-678)', async () => {
+      const path = `${env.root('release-loss')}/lock`
+      const zk = await env.connect()
+      const { lossy, link } = lossyDeletes(zk)
+      const lock = new Lock(lossy, path)
+      await lock.acquire()
+      link.down = true
+      const released = await lock.release().then(
+        () => 'resolved',
+        (err: unknown) => err,
+      )
+      expect(lock.isHeld).toBe(false)
+      expect(released).toBe('resolved')
+      link.down = false
+      // The same object takes the lock again: its old node goes as soon as a delete gets through.
+      const again = await lock.acquire({ timeoutMs: 8_000 })
+      expect(lock.isHeld).toBe(true)
+      await lock.release()
+      const other = new Lock(await env.connect(), path)
+      await other.acquire({ timeoutMs: 8_000 })
+      expect(other.fencingToken).toBeGreaterThan(again.fencingToken)
+      await other.release()
+      expect(await children(zk, path)).toEqual([])
+    })
   })
 
   describe('ReadWriteLock', () => {
@@ -367,6 +408,22 @@ forEachTarget('Lock recipes', (env) => {
       await a.release()
       expect(await a.participants()).toEqual([])
     })
+    it('a lease whose release meets CONNECTION_LOSS does not keep its permit once the connection is back', async () => {
+      const path = env.root('sem-release-loss')
+      const zk = await env.connect()
+      const { lossy, link } = lossyDeletes(zk)
+      const sem = new Semaphore(lossy, path, 1)
+      const lease = await sem.acquire({ timeoutMs: 8_000 })
+      link.down = true
+      await lease.release()
+      expect(lease.signal.aborted).toBe(true)
+      expect(sem.leases).toEqual([])
+      link.down = false
+      const other = new Semaphore(await env.connect(), path, 1)
+      const next = await other.acquire({ timeoutMs: 8_000 })
+      await next.release()
+      expect(await other.participants()).toEqual([])
+    })
   })
 
   describe('MultiLock', () => {
@@ -392,5 +449,52 @@ forEachTarget('Lock recipes', (env) => {
       await second.release()
       expect(await children(a, `${root}/y`)).toEqual([])
     })
+  })
+})
+
+describe('Lock release while the server is down (Conclave, server process stopped)', () => {
+  afterAll(stopAllConclave)
+
+  it('a release that meets CONNECTION_LOSS deletes the node once the server is back; the lock is not stuck (CURATOR-678)', async () => {
+    // tickTime 2000: sessions of up to 40 s, so the session outlives the server's absence.
+    const server = await startConclave({ tickTime: 2_000 })
+    const zks: Client[] = []
+    try {
+      const connect = async (): Promise<Client> => {
+        const c = await Client.connect(server.connectString, {
+          sessionTimeoutMs: 40_000,
+          connectTimeoutMs: 15_000,
+          reconnectDelayMs: 200,
+        })
+        zks.push(c)
+        return c
+      }
+      const zk = await connect()
+      const path = '/locks/release-while-down'
+      const lock = new Lock(zk, path)
+      const grant = await lock.acquire()
+      await server.stop()
+      const released = await lock.release().then(
+        () => 'resolved',
+        (err: unknown) => err,
+      )
+      expect(lock.isHeld).toBe(false)
+      expect(grant.signal.aborted).toBe(true)
+      expect(released).toBe('resolved')
+      await server.restart()
+      await waitFor(() => zk.state === 'connected', { timeoutMs: 20_000, what: 'the client to reconnect' })
+      // Same session, so its old node would still be there if nobody deleted it.
+      const again = await lock.acquire({ timeoutMs: 10_000 })
+      expect(again.fencingToken).toBeGreaterThan(grant.fencingToken)
+      await lock.release()
+      const other = new Lock(await connect(), path)
+      await other.acquire({ timeoutMs: 10_000 })
+      await other.release()
+      expect(await children(zk, path)).toEqual([])
+    } finally {
+      await Promise.all(zks.map((c) => c.close().catch(() => {})))
+      await server.stop()
+      server.remove()
+    }
   })
 })
