@@ -105,7 +105,17 @@ export class SharedCounter {
     return this.trySetVersioned(cur.version, value)
   }
 
-  /** Adds `by` (default 1) atomically; resolves to the new value. */
+  /**
+   * Adds `by` (default 1) atomically; resolves to the new value. Rejects with
+   * CONNECTION_LOSS when the compare-and-set's reply is lost: it may or may
+   * not have been applied, and retrying could count it twice.
+   *
+   * TODO(issue 16, item 1 — exactly-once writes): once the SDK re-sends a
+   * write whose connection was lost and the ensemble answers it exactly once,
+   * the setData below no longer rejects with CONNECTION_LOSS against Conclave
+   * and increment() becomes exact; keep rejecting when exactlyOnce is off or
+   * the server is Apache ZooKeeper.
+   */
   async increment(by = 1, opts: IncrementOptions = {}): Promise<number> {
     checkValue(by)
     const attemptsMax = opts.attemptsMax ?? ATTEMPTS_MAX_DEFAULT
