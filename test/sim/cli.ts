@@ -9,6 +9,7 @@
  * clock is read only to report how long the runs took.
  */
 import { performance } from 'node:perf_hooks'
+import { MUTATIONS } from './mutations.js'
 import { faultCount, formatFailure, type Mutation, runSimulation } from './simulation.js'
 
 interface Args {
@@ -41,8 +42,12 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--seeds') a.seeds = parseNumber(flag, argv[++i])
     else if (flag === '--safety-ms') a.safetyMs = parseNumber(flag, argv[++i])
     else if (flag === '--echo') a.echo = true
-    else if (flag === '--mutation') a.mutation = argv[++i] as Mutation
-    else if (flag === '--state-machine') {
+    else if (flag === '--mutation') {
+      const v = argv[++i]
+      if (v !== 'none' && !(v !== undefined && Object.hasOwn(MUTATIONS, v)))
+        throw new Error(`--mutation needs none or one of ${Object.keys(MUTATIONS).join(', ')}; got ${v}`)
+      a.mutation = v as Mutation
+    } else if (flag === '--state-machine') {
       const v = argv[++i]
       if (v !== 'kv' && v !== 'tree') throw new Error(`--state-machine needs kv or tree, got ${v}`)
       a.stateMachine = v

@@ -41,6 +41,11 @@ export interface DiskParams {
    * once, ahead of queued log writes (the shape of ZOOKEEPER-4646).
    */
   metaFirst: boolean
+  /**
+   * Mutation for checker tests: a write cache that makes the last two log
+   * entries of a group commit durable in the wrong order.
+   */
+  reorder: boolean
 }
 
 /** Where the disk reports to: the driver of the incarnation that issued the writes. */
@@ -198,7 +203,7 @@ export class SimDisk implements DriverStorage {
       if (life !== this.epochOfLife) return
       this.fsyncs++
       this.inFlight = []
-      for (const op of ops) this.applyOp(op)
+      for (const op of p.reorder ? swapLastEntries(ops) : ops) this.applyOp(op)
       this.fsyncing = false
       if (this.pending.length > 0) this.startFsync()
       if (!p.lying) this.report(ops)
@@ -298,4 +303,17 @@ export class SimDisk implements DriverStorage {
       log: this.log.filter((e) => e.zxid > snapshotZxid),
     }
   }
+}
+
+/** reorder: the operations with their last two log entries swapped (the bug under test). */
+function swapLastEntries(ops: readonly Op[]): readonly Op[] {
+  const at: number[] = []
+  for (let i = 0; i < ops.length; i++) if (ops[i]!.kind === 'entry') at.push(i)
+  if (at.length < 2) return ops
+  const out = [...ops]
+  const a = at[at.length - 2]!
+  const b = at[at.length - 1]!
+  out[a] = ops[b]!
+  out[b] = ops[a]!
+  return out
 }

@@ -18,6 +18,12 @@
  *    connections need both directions open.
  *  - A crashed node's connections break; peers notice after a delay.
  *
+ * Mutations (mutations.ts; each breaks one of the promises above):
+ * `corruptProposal` flips a bit of every PROPOSAL's payload, `duplicateUpToDate`
+ * delivers every UPTODATE twice, `slowApp` carries APP messages apart from
+ * the connection's FIFO and slower, `noReconnect` never re-establishes a
+ * connection that broke.
+ *
  * Invariants: a message is delivered at most once, in order, and only on the
  * connection it was sent on (a process that has not yet noticed a break
  * cannot write into the next connection: the driver contract in
@@ -25,6 +31,7 @@
  * next peerConnected of the same pair at each end.
  */
 import type { Prng } from '../../server/core/prng.js'
+import { decodePeerMessage, encodePeerMessage } from '../../server/zab/index.js'
 import type { Scheduler } from './scheduler.js'
 
 export interface NetworkParams {
@@ -38,7 +45,14 @@ export interface NetworkParams {
   detectMsMax: number
   reconnectMs: number
   tcpTimeoutMs: number
+  /** A planted bug (mutations.ts), or none. */
+  mutation?: NetworkMutation | undefined
 }
+
+export type NetworkMutation = 'corruptProposal' | 'duplicateUpToDate' | 'slowApp' | 'noReconnect'
+
+/** slowApp: the most an APP message is delayed beyond the connection's latency. */
+const SLOW_APP_MS_MAX = 200
 
 export interface NetworkHooks {
   isUp(node: number): boolean
@@ -133,10 +147,20 @@ export class SimNetwork {
       this.stalls++
       delay += this.prng.int(1, this.params.stallMsMax)
     }
+    const gen = c.gen
+    const mutation = this.params.mutation
+    const type = mutation === undefined ? undefined : decodePeerMessage(bytes).type
+    if (mutation === 'slowApp' && type === 'APP') {
+      // The bug under test: its own, slower stream, not ordered with the ZAB messages.
+      this.sched.after(delay + this.prng.int(1, SLOW_APP_MS_MAX), () => this.arrive(c, gen, from, to, bytes))
+      return
+    }
+    if (mutation === 'corruptProposal' && type === 'PROPOSAL') bytes = flipLastPayloadBit(bytes)
     const at = Math.max(this.sched.now + delay, dir.lastDeliverAt)
     dir.lastDeliverAt = at
-    const gen = c.gen
     this.sched.at(at, () => this.arrive(c, gen, from, to, bytes))
+    if (mutation === 'duplicateUpToDate' && type === 'UPTODATE')
+      this.sched.at(at, () => this.arrive(c, gen, from, to, bytes))
   }
 
   private arrive(c: Conn, gen: number, from: number, to: number, bytes: Uint8Array): void {
@@ -174,8 +198,13 @@ export class SimNetwork {
     }
   }
 
+  /** noReconnect: a connection that was up once (and broke) stays down. */
+  private reconnectBroken(c: Conn): boolean {
+    return this.params.mutation === 'noReconnect' && c.gen > 0
+  }
+
   private scheduleRetry(c: Conn): void {
-    if (c.retrying) return
+    if (c.retrying || this.reconnectBroken(c)) return
     c.retrying = true
     this.sched.after(this.params.reconnectMs + this.prng.int(0, this.params.reconnectMs), () => {
       c.retrying = false
@@ -185,7 +214,7 @@ export class SimNetwork {
 
   private tryConnect(c: Conn): boolean {
     if (c.up) return true
-    if (c.pendingDown > 0) return false
+    if (c.pendingDown > 0 || this.reconnectBroken(c)) return false
     if (!this.hooks.isUp(c.a) || !this.hooks.isUp(c.b)) return false
     if (this.isBlocked(c.a, c.b) || this.isBlocked(c.b, c.a)) return false
     c.up = true
@@ -240,4 +269,14 @@ export class SimNetwork {
       if (!c.up) this.scheduleRetry(c)
     }
   }
+}
+
+/** corruptProposal: the payload's last byte with its low bit flipped (framing intact, so it decodes). */
+function flipLastPayloadBit(bytes: Uint8Array): Uint8Array {
+  const msg = decodePeerMessage(bytes)
+  if (msg.type !== 'PROPOSAL' || msg.data.length === 0) return bytes
+  const data = msg.data.slice()
+  const last = data.length - 1
+  data[last] = data[last]! ^ 1
+  return encodePeerMessage({ ...msg, data })
 }

@@ -38,7 +38,7 @@ import type { DiskParams } from './sim-disk.js'
 import { SimDisk } from './sim-disk.js'
 import { type LinkClient, SimLink } from './sim-link.js'
 import type { SimNetwork } from './sim-network.js'
-import { SimServer } from './sim-server.js'
+import { type ServerMutation, SimServer } from './sim-server.js'
 import { TreeStateMachine } from './tree-state-machine.js'
 
 export interface NodeConfig {
@@ -56,6 +56,10 @@ export interface NodeConfig {
   readonly disk: DiskParams
   /** Mutation: send sendAfterDurable at once. */
   readonly sendBeforeDurable: boolean
+  /** Mutation: a mutant peer (mutations.ts) instead of the server's ZabPeer. */
+  readonly makePeer?: (opts: ZabPeerOptions) => ZabPeer
+  /** Mutation: a bug in the simulated server's replicator (sim-server.ts). */
+  readonly serverMutation?: ServerMutation
   /** A fresh, empty state machine (called at every boot). */
   readonly makeStateMachine: () => SimStateMachine
   /** Run the server's request path (SimServer) over the tree state machine, for simulated clients. */
@@ -146,7 +150,7 @@ export class SimNode {
       snapshots: { takeSnapshot: () => this.sm.lazySnapshot?.() ?? this.sm.snapshot() },
       ...(c.historyDiff ? { history: { read: (from, max) => this.disk.historyFrom(from, max) } } : {}),
     }
-    this.peer = c.sendBeforeDurable ? new HastyPeer(opts) : new ZabPeer(opts)
+    this.peer = c.makePeer ? c.makePeer(opts) : c.sendBeforeDurable ? new HastyPeer(opts) : new ZabPeer(opts)
     this.driver = this.makeDriver()
     this.server =
       c.serve && this.sm instanceof TreeStateMachine
@@ -155,6 +159,7 @@ export class SimNode {
             tickMs: c.tickMs,
             sm: this.sm,
             driver: this.driver,
+            mutation: c.serverMutation,
             now: () => this.sched.now,
             after: (ms, fn) => {
               let live = true

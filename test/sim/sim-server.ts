@@ -9,6 +9,11 @@
  * What is the simulator's own here: the clock (scheduler time from a fixed
  * epoch), timers (gated by the node's incarnation and pauses), a silent
  * logger, and the config (server defaults; the swarm's tick).
+ *
+ * Mutations (mutations.ts), bugs of the leader between prep and ZAB:
+ * `applyOnPropose` applies each Txn to the tree when it is proposed, before
+ * it commits; `reuseSequence` renames a persistent sequential create to the
+ * lowest sequence number free in the tree instead of the parent's counter.
  */
 import { pino } from 'pino'
 import { parseConfig, type ServerConfig } from '../../server/config.js'
@@ -18,7 +23,9 @@ import type { Replicator, ReplicatorEvents, Role } from '../../server/replicate/
 import type { ZabDriver } from '../../server/replicate/zab-driver.js'
 import { RequestPipeline } from '../../server/request/request-pipeline.js'
 import { ServerContext } from '../../server/request/server-context.js'
+import type { TreeDb } from '../../server/state/tree-db.js'
 import { TreeQuota } from '../../server/state/tree-quota.js'
+import { decodeTxn, encodeTxn } from '../../server/txn/codec.js'
 import type { RoleEvent, ServerId } from '../../server/zab/index.js'
 import { makeZxid, zxidEpoch } from '../../shared/zxid.js'
 import type { TreeStateMachine } from './tree-state-machine.js'
@@ -34,16 +41,25 @@ const ROLE: Record<RoleEvent['role'], Role> = {
   OBSERVING: 'observing',
 }
 
+export type ServerMutation = 'applyOnPropose' | 'reuseSequence'
+
+/** A sequential child of the tree workload's queues (tree-workload.ts): `/q<n>/s-<10 digits>`. */
+const SEQUENTIAL = /^(\/q\d+)\/s-(\d{10})$/
+
 /** The Replicator interface over a simulated node's ZabDriver (as ZabReplicator is over the real one). */
 export class SimReplicator implements Replicator {
   role: Role = 'looking'
   epoch = 0
   historyEnd = 0
   private leaderId: ServerId | undefined
+  /** reuseSequence: sequential names this leader proposed (some may not be applied yet). */
+  private readonly proposedNames = new Set<string>()
 
   constructor(
     private readonly driver: ZabDriver,
     private readonly events: ReplicatorEvents,
+    private readonly db?: TreeDb,
+    private readonly mutation?: ServerMutation,
   ) {}
 
   roleChanged(ev: RoleEvent): void {
@@ -69,9 +85,35 @@ export class SimReplicator implements Replicator {
   }
 
   propose(zxid: number, txn: Uint8Array): void {
+    if (this.mutation === 'reuseSequence') txn = this.lowestFreeName(txn)
     const res = this.driver.propose(txn)
     if (!res?.ok || res.zxid !== zxid)
       throw new Error(`proposal got ${JSON.stringify(res)}, expected zxid ${zxid}`)
+    // The bug under test: the leader's tree runs ahead of what is committed.
+    if (this.mutation === 'applyOnPropose') this.db?.apply(zxid, txn)
+  }
+
+  /**
+   * reuseSequence: a persistent sequential create takes the lowest number
+   * that no znode has and no create in flight will take.
+   */
+  private lowestFreeName(bytes: Uint8Array): Uint8Array {
+    const txn = decodeTxn(bytes)
+    if (txn.type !== 'create') return bytes
+    const m = SEQUENTIAL.exec(txn.path)
+    if (!m || this.db === undefined) return bytes
+    let path = txn.path
+    if (txn.mode === 'persistentSequential') {
+      for (let n = 0; n < Number(m[2]); n++) {
+        const free = `${m[1]}/s-${String(n).padStart(10, '0')}`
+        if (this.db.get(free) === undefined && !this.proposedNames.has(free)) {
+          path = free
+          break
+        }
+      }
+    }
+    this.proposedNames.add(path)
+    return path === txn.path ? bytes : encodeTxn({ ...txn, path })
   }
 
   toLeader(payload: Uint8Array): void {
@@ -100,6 +142,7 @@ export interface SimServerOptions {
   readonly tickMs: number
   readonly sm: TreeStateMachine
   readonly driver: ZabDriver
+  readonly mutation?: ServerMutation | undefined
   readonly now: () => number
   /** Runs `fn` after `ms` in this incarnation, once the process is not paused. */
   readonly after: (ms: number, fn: () => void) => { cancel(): void }
@@ -133,7 +176,7 @@ export class SimServer {
       },
     })
     this.events = this.pipeline.events()
-    this.replicator = new SimReplicator(opts.driver, this.events)
+    this.replicator = new SimReplicator(opts.driver, this.events, opts.sm.db, opts.mutation)
     ctx.attach(this.replicator)
     opts.sm.applyTxn = (zxid, data) => this.pipeline.applier.apply(zxid, data)
     this.pipeline.sessions.restore()

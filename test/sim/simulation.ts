@@ -18,30 +18,24 @@ import type { ServerId } from '../../server/zab/index.js'
 import { AssertionError } from '../../shared/assert.js'
 import { Checker, SimViolation } from './checker.js'
 import { KvStateMachine } from './kv-state-machine.js'
+import { MUTATIONS, type Mutation, mutantPeer, mutantStateMachine } from './mutations.js'
 import { Scheduler } from './scheduler.js'
 import { SimNetwork } from './sim-network.js'
 import { SimNode } from './sim-node.js'
 import { drawSwarm, type Swarm } from './swarm.js'
 import { Trace } from './trace.js'
 import { TreeChecker } from './tree-checker.js'
-import { type TreeMutation, TreeStateMachine } from './tree-state-machine.js'
+import { TreeStateMachine } from './tree-state-machine.js'
 import { TreeWorkload } from './tree-workload.js'
 import { type SimWorkload, Workload } from './workload.js'
 
-export type Mutation =
-  | 'none'
-  | 'sendBeforeDurable'
-  | 'lyingDisk'
-  | 'noQuorum'
-  | 'metaFirst'
-  | Exclude<TreeMutation, 'none'>
-
-const TREE_MUTATIONS: readonly Mutation[] = ['skipClose', 'divergentClose']
+export type { Mutation }
 
 export interface SimOptions {
   seed: number
+  /** A planted bug (mutations.ts) that one checker must catch. */
   mutation?: Mutation
-  /** Overrides the swarm's choice (tree mutations imply 'tree'). */
+  /** Overrides the swarm's choice (a mutation whose checker needs one state machine implies it). */
   stateMachine?: 'kv' | 'tree'
   safetyMs?: number
   livenessMsMax?: number
@@ -94,6 +88,11 @@ export interface SimResult {
   stats: SimStats
 }
 
+/** `mutation` when it is one of `kinds` (the mutations one component plants), else undefined. */
+function planted<const T extends Mutation>(mutation: Mutation, kinds: readonly T[]): T | undefined {
+  return (kinds as readonly Mutation[]).includes(mutation) ? (mutation as T) : undefined
+}
+
 /** Faults injected in a run (everything but latency). */
 export function faultCount(s: SimStats): number {
   return s.crashes + s.partitions + s.powerLosses + s.pauses + s.connBreaks + s.stalls + s.slowFsyncs
@@ -121,7 +120,9 @@ class Run {
     this.prng = new Prng(opts.seed)
     this.swarm = drawSwarm(this.prng.fork('swarm'))
     if (opts.stateMachine) this.swarm.stateMachine = opts.stateMachine
-    if (TREE_MUTATIONS.includes(opts.mutation ?? 'none')) this.swarm.stateMachine = 'tree'
+    const mutation = opts.mutation ?? 'none'
+    const needs = mutation === 'none' ? undefined : MUTATIONS[mutation].stateMachine
+    if (needs) this.swarm.stateMachine = needs
     this.trace = new Trace(opts.traceLines ?? 200, () => this.sched.now, opts.echo ?? false)
     this.checker = new Checker(this.nodes, opts.mutation !== 'lyingDisk')
     const s = this.swarm
@@ -141,6 +142,7 @@ class Run {
         detectMsMax: s.detectMsMax,
         reconnectMs: 20,
         tcpTimeoutMs: 1000,
+        mutation: planted(mutation, ['corruptProposal', 'duplicateUpToDate', 'slowApp', 'noReconnect']),
       },
       {
         isUp: (n) => this.node(n).up,
@@ -164,6 +166,7 @@ class Run {
             pipelineMax: s.pipelineMax,
             sessionTimeoutMs: s.sessionTimeoutMs,
             requestTimeoutMs: 3000,
+            mutation: planted(mutation, ['requestedPath', 'lifoReplies']),
           },
           () => this.sched.now,
           (line) => this.trace.add(line),
@@ -173,6 +176,11 @@ class Run {
 
   node(id: ServerId): SimNode {
     return this.nodes[id - 1]!
+  }
+
+  /** Whether server `id` leads now (false while it is being built). */
+  private leading(id: ServerId): boolean {
+    return this.nodes[id - 1]?.peer?.status().role === 'LEADING'
   }
 
   private buildNodes(): void {
@@ -202,18 +210,18 @@ class Run {
           slowMsMax: s.fsyncSlowMsMax,
           lying: mutation === 'lyingDisk',
           metaFirst: mutation === 'metaFirst',
+          reorder: mutation === 'reorderingDisk',
         },
         sendBeforeDurable: mutation === 'sendBeforeDurable',
+        makePeer: mutantPeer(mutation),
+        serverMutation: planted(mutation, ['applyOnPropose', 'reuseSequence']),
         serve: s.stateMachine === 'tree',
         clientLatencyMsMax: s.latencyMsMax,
         makeStateMachine: () =>
-          s.stateMachine === 'tree'
-            ? new TreeStateMachine(
-                id,
-                s.snapshotChunkBytes,
-                TREE_MUTATIONS.includes(mutation) ? (mutation as TreeMutation) : 'none',
-              )
-            : new KvStateMachine(s.snapshotChunkBytes),
+          mutantStateMachine(mutation, id, s.snapshotChunkBytes, () => this.leading(id)) ??
+          (s.stateMachine === 'tree'
+            ? new TreeStateMachine(id, s.snapshotChunkBytes)
+            : new KvStateMachine(s.snapshotChunkBytes)),
       }
       this.nodes.push(new SimNode(cfg, this.sched, this.net, this.observer(), this.prng.fork(`node-${id}`)))
     }

@@ -16,7 +16,10 @@
  *
  * Mutations (to prove the tree checkers fail): `skipClose` makes every
  * server apply a closeSession as a no-op (its session and ephemerals stay,
- * and all servers agree); `divergentClose` does so on server 1 only.
+ * and all servers agree); `divergentClose` does so on server 1 only, and
+ * only while it is not leading: the leader applies every Txn first, so the
+ * divergence shows as a digest that differs from the leader's (equal-digests),
+ * never as the leader's own closed session left behind (ephemerals-closed).
  */
 import type { ApplyOutcome } from '../../server/state/tree-db.js'
 import { TreeDb } from '../../server/state/tree-db.js'
@@ -69,11 +72,15 @@ export class TreeStateMachine implements SimStateMachine {
     private readonly serverId: number,
     private readonly chunkBytes: number,
     private readonly mutation: TreeMutation = 'none',
+    /** Whether this server leads now (divergentClose spares a leader, so the leader's digest is the reference). */
+    private readonly isLeading: () => boolean = () => false,
   ) {}
 
   apply(entry: LogEntry): void {
     assert(entry.zxid > this.appliedZxid, `apply out of order: ${entry.zxid} after ${this.appliedZxid}`)
-    const skip = this.mutation === 'skipClose' || (this.mutation === 'divergentClose' && this.serverId === 1)
+    const skip =
+      this.mutation === 'skipClose' ||
+      (this.mutation === 'divergentClose' && this.serverId === 1 && !this.isLeading())
     const data = skip ? this.closeAsNoop(entry.data) : entry.data
     this.lastOutcome = this.applyTxn(entry.zxid, data)
     this.appliedZxid = entry.zxid

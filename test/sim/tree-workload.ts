@@ -21,6 +21,10 @@
  * back, successful writes' strictly increase); a successful write's zxid is
  * a committed entry (the Checker's acked writes); acknowledged creates go
  * to the TreeChecker.
+ *
+ * Mutations (mutations.ts), bugs of a client library: `requestedPath` takes
+ * the path a create asked for as the node it made (wrong for a sequential
+ * node); `lifoReplies` handles a write reply after the packet that follows it.
  */
 import type { Prng } from '../../server/core/prng.js'
 import type { Acl } from '../../shared/acl.js'
@@ -80,6 +84,8 @@ interface Client {
   seenZxid: number
   /** Sequential nodes this client created, to delete some later. */
   readonly mine: string[]
+  /** lifoReplies: a write reply held back until the next packet has been handled. */
+  held?: Uint8Array | undefined
 }
 
 export interface TreeWorkloadOptions {
@@ -88,6 +94,8 @@ export interface TreeWorkloadOptions {
   pipelineMax: number
   sessionTimeoutMs: number
   requestTimeoutMs: number
+  /** A planted client bug (mutations.ts), or none. */
+  mutation?: 'requestedPath' | 'lifoReplies' | undefined
 }
 
 const sid = (id: bigint | undefined) => (id === undefined ? '-' : id.toString(16))
@@ -232,7 +240,7 @@ export class TreeWorkload implements SimWorkload {
     if (serving.length === 0) return
     const n = this.prng.pick(serving)
     const link = n.openLink(
-      { packet: (p) => this.onPacket(c, link, p), closed: (why) => this.onClosed(c, link, why) },
+      { packet: (p) => this.receive(c, link, p), closed: (why) => this.onClosed(c, link, why) },
       this.prng.fork(`link-${c.index}`),
     )
     if (link === undefined) return
@@ -304,6 +312,7 @@ export class TreeWorkload implements SimWorkload {
     c.link = undefined
     c.session = undefined
     c.queue = []
+    c.held = undefined
   }
 
   private randomOp(c: Client): Op {
@@ -338,6 +347,19 @@ export class TreeWorkload implements SimWorkload {
     this.lose(c, `connection closed: ${why}`)
   }
 
+  /** A packet from the link (the lifoReplies mutation may hold a write reply back behind the next packet). */
+  private receive(c: Client, link: SimLink | undefined, packet: Uint8Array): void {
+    if (this.opts.mutation !== 'lifoReplies' || c.session === undefined) return this.onPacket(c, link, packet)
+    if (c.held === undefined && c.queue.length >= 2 && readReplyHeader(new JuteReader(packet)).xid > 0) {
+      c.held = packet
+      return
+    }
+    const held = c.held
+    c.held = undefined
+    this.onPacket(c, link, packet)
+    if (held !== undefined) this.onPacket(c, link, held)
+  }
+
   private onPacket(c: Client, link: SimLink | undefined, packet: Uint8Array): void {
     if (c.link !== link || link === undefined) return
     if (c.session === undefined) return this.onConnectResponse(c, packet)
@@ -370,7 +392,10 @@ export class TreeWorkload implements SimWorkload {
       )
     c.lastWriteZxid = zxid
     this.acked(zxid)
-    for (const path of createdPaths(p.op, body)) {
+    // requestedPath: the bug under test names a create's node by the path it asked for.
+    const created =
+      this.opts.mutation === 'requestedPath' && p.op.k === 'create' ? [p.op.p] : createdPaths(p.op, body)
+    for (const path of created) {
       this.tree.onAckedCreate(path, zxid)
       if (!path.includes('/s-')) continue
       if (c.mine.length < 16) c.mine.push(path)
