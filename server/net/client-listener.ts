@@ -4,7 +4,9 @@
  * framing (a 4-byte length before each packet): a connection whose first
  * bytes are an HTTP request line gets the WebSocket handshake
  * (ws-connection.ts); anything else is ZooKeeper TCP. Both become a
- * ClientConnection; everything after framing is shared.
+ * ClientConnection; everything after framing is shared. With TLS configured,
+ * a connection whose first byte starts a TLS record is handed to
+ * client-tls.ts, and its decrypted stream is sniffed the same way.
  *
  * Limits: frame size (checked before buffering), connections per IP; a
  * connection that breaks a limit is closed with a logged reason.
@@ -12,6 +14,13 @@
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { FrameDecoder } from '../../shared/framing.js'
+import {
+  acceptTls,
+  type ClientTlsIdentity,
+  type ClientTlsOptions,
+  refusePlaintext,
+  TLS_HANDSHAKE_RECORD,
+} from './client-tls.js'
 import { corkForTurn } from './cork.js'
 import { SocketConnection } from './socket-connection.js'
 import { readUpgrade, WsConnection } from './ws-connection.js'
@@ -19,7 +28,11 @@ import { readUpgrade, WsConnection } from './ws-connection.js'
 export interface ClientConnection {
   readonly id: number
   readonly remoteAddress: string
+  /** The client's port, when the transport has one (the admin's `cons`). */
+  readonly remotePort?: number | undefined
   readonly transport: 'ws' | 'tcp'
+  /** Set when the connection came over TLS; its client certificate's subject when it gave a verified one. */
+  tls?: ClientTlsIdentity | undefined
   /** Sends one packet (without a length prefix; the transport frames it). */
   send(packet: Uint8Array): void
   /** Bytes queued for the peer and not yet written. */
@@ -43,6 +56,8 @@ export interface ClientListenerOptions {
   onReject: (remoteAddress: string, reason: string) => void
   /** ZooKeeper's four-letter words (`echo srvr | nc host port`): the text to answer, or undefined if unknown. */
   fourLetterWord: (word: string) => string | undefined
+  /** TLS on this port (client-tls.ts); undefined: plaintext only. */
+  tls?: ClientTlsOptions | undefined
 }
 
 const HTTP_METHOD = /^(GET|HEAD|POST|PUT|OPTIONS) /
@@ -114,7 +129,31 @@ export class ClientListener {
       else this.perIp.set(addr, left)
     })
     socket.on('error', () => {})
+    const tls = this.opts.tls
+    if (tls === undefined) return this.sniff(socket, addr, undefined)
     socket.once('data', (first: Buffer) => {
+      if (first[0] === TLS_HANDSHAKE_RECORD)
+        return acceptTls(
+          socket,
+          first,
+          tls,
+          (secure, identity) => this.sniff(secure, addr, identity),
+          (why) => this.opts.onReject(addr, why),
+        )
+      if (tls.only) {
+        refusePlaintext(socket, first)
+        return this.opts.onReject(
+          addr,
+          'plaintext connection refused: this port takes only TLS (clientTlsOnly)',
+        )
+      }
+      this.sniff(socket, addr, undefined, first)
+    })
+  }
+
+  /** Tells a WebSocket upgrade, a four-letter word and ZooKeeper framing apart by the first bytes (decrypted, under TLS). */
+  private sniff(socket: Socket, addr: string, tls: ClientTlsIdentity | undefined, read?: Buffer): void {
+    const onFirst = (first: Buffer): void => {
       const head = first.subarray(0, 8).toString('latin1')
       if (FOUR_LETTERS.test(first.toString('latin1'))) {
         const answer = this.opts.fourLetterWord(first.toString('latin1', 0, 4))
@@ -128,14 +167,21 @@ export class ClientListener {
           socket,
           first,
           this.opts.allowedOrigins,
-          (rest) => this.opts.onConnection(new WsConnection(socket, addr, this.opts.frameBytesMax, rest)),
+          (rest) => {
+            const conn: ClientConnection = new WsConnection(socket, addr, this.opts.frameBytesMax, rest)
+            conn.tls = tls
+            this.opts.onConnection(conn)
+          },
           (why) => this.opts.onReject(addr, why),
         )
       } else {
-        const conn = new TcpConnection(socket, addr, this.opts.frameBytesMax, first)
+        const conn: ClientConnection = new TcpConnection(socket, addr, this.opts.frameBytesMax, first)
+        conn.tls = tls
         this.opts.onConnection(conn)
       }
-    })
+    }
+    if (read !== undefined) onFirst(read)
+    else socket.once('data', onFirst)
   }
 
   listen(): Promise<number> {
