@@ -260,33 +260,35 @@ class LossyIndexTree extends DataTree {
 /** unsortedIndex: the index lookup in the index's own (insertion) order: the sort is missing. */
 class UnsortedIndexTree extends DataTree {
   override ephemerals(sessionId: bigint): string[] {
-    const index = (this as unknown as { ephemeralIndex: Map<bigint, Iterable<string>> }).ephemeralIndex
+    // The tree's private index, read as its own code would (a test-only look inside).
+    const index = (this as unknown as { ephemeralIndex?: Map<bigint, Iterable<string>> }).ephemeralIndex
+    if (index === undefined) throw new Error('DataTree has no ephemeralIndex: update UnsortedIndexTree')
     return [...(index.get(sessionId) ?? [])]
   }
 }
 
-/** A tree state machine whose DataTree (from the start, and after every restore) is a mutant. */
+/** A tree state machine whose DataTree is a mutant: from the start, and after every restore. */
 class MutantTreeStateMachine extends TreeStateMachine {
   constructor(
     serverId: number,
     chunkBytes: number,
-    private readonly proto: object,
+    private readonly Tree: new () => DataTree,
   ) {
     super(serverId, chunkBytes)
-    this.db = new TreeDb(new DataTree())
-    Object.setPrototypeOf(this.db.tree, proto)
+    this.db = new TreeDb(new Tree())
   }
 
   override restore(s: Snapshot): void {
     super.restore(s)
-    Object.setPrototypeOf(this.db.tree, this.proto)
+    // DataTree.fromSnapshot builds a plain DataTree: the same state, with the mutant's methods.
+    Object.setPrototypeOf(this.db.tree, this.Tree.prototype)
   }
 }
 
-const MUTANT_TREES: Partial<Record<Mutation, object>> = {
-  truncatedOwner: TruncatedOwnerTree.prototype,
-  lossyIndex: LossyIndexTree.prototype,
-  unsortedIndex: UnsortedIndexTree.prototype,
+const MUTANT_TREES: Partial<Record<Mutation, new () => DataTree>> = {
+  truncatedOwner: TruncatedOwnerTree,
+  lossyIndex: LossyIndexTree,
+  unsortedIndex: UnsortedIndexTree,
 }
 
 /**
@@ -303,6 +305,6 @@ export function mutantStateMachine(
   if (mutation === 'skipClose') return new TreeStateMachine(id, snapshotChunkBytes, 'skipClose')
   if (mutation === 'divergentClose')
     return new TreeStateMachine(id, snapshotChunkBytes, 'divergentClose', isLeading)
-  const proto = MUTANT_TREES[mutation]
-  return proto ? new MutantTreeStateMachine(id, snapshotChunkBytes, proto) : undefined
+  const Tree = MUTANT_TREES[mutation]
+  return Tree ? new MutantTreeStateMachine(id, snapshotChunkBytes, Tree) : undefined
 }
