@@ -1,19 +1,27 @@
 /**
- * Test harness: a leader's write path in miniature — prep against the
- * outstanding changes, stamp zxids and times, apply (live), trim — plus a
- * full structural dump of a tree for comparisons.
+ * Test harness: the server's own write path, TreeDb (server/state/tree-db.ts),
+ * with the leader's bookkeeping around it as the request path does it
+ * (server/request/write-router.ts): a write is prepped at the next zxid
+ * against the Txns prepped but not yet applied (TreeDb.prep → encoded Txn);
+ * a write prep refuses takes no zxid and is answered at once; a prepped Txn
+ * is logged and later applied in zxid order (TreeDb.apply). Leader adds the
+ * clock, cxids, the log of what it proposed, a change of leader
+ * (dropOutstanding) and a restart from a snapshot.
  */
 
-import { DataTree, ZNODE_OVERHEAD_BYTES } from '../../../server/tree/data-tree.js'
-import type { ApplyResult } from '../../../server/txn/apply.js'
+import { type ApplyOutcome, TreeDb } from '../../../server/state/tree-db.js'
+import { DataTree } from '../../../server/tree/data-tree.js'
+import type { ChangeEvent, TxnResult } from '../../../server/txn/apply.js'
+import { decodeTxn } from '../../../server/txn/codec.js'
 import { OutstandingChanges } from '../../../server/txn/outstanding-changes.js'
-import { prepAndRecord } from '../../../server/txn/prepare.js'
-import type { PrepRequest } from '../../../server/txn/request.js'
+import type { PrepContext, PrepRequest } from '../../../server/txn/request.js'
 import type { Txn } from '../../../server/txn/txn.js'
 import type { Acl, Id } from '../../../shared/acl.js'
 import { OPEN_ACL_UNSAFE } from '../../../shared/acl.js'
+import type { ErrorCode } from '../../../shared/errors.js'
 import type { CreateMode } from '../../../shared/opcodes.js'
-import type { WireStat } from '../../../shared/stat.js'
+
+export type { PrepRequest }
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -25,51 +33,157 @@ export interface PrepOptions {
   dtMs?: number
 }
 
+/** A Txn the leader proposed: its zxid and its encoded bytes, as the log holds it. */
+export interface Proposal {
+  zxid: number
+  bytes: Uint8Array
+  /** The PrepContext it was prepped with. */
+  ctx: PrepContext
+}
+
+/** What prep gave: a proposal (it took the next zxid), or a refusal (it took none). */
+export type Prepped = ({ ok: true } & Proposal) | { ok: false; err: ErrorCode; multi?: ErrorCode[] }
+
+/** What the client hears: the applied Txn's result and changes, or prep's refusal as an error result. */
+export interface Reply {
+  /** The Txn's zxid; for a refusal, the last zxid applied (as the server's reply header). */
+  zxid: number
+  result: TxnResult
+  events: ChangeEvent[]
+}
+
+/** A new epoch's first zxid minus one: where a new leader's zxids start. */
+function nextEpoch(zxid: number): number {
+  return (Math.floor(zxid / 2 ** 32) + 1) * 2 ** 32
+}
+
 export class Leader {
-  readonly tree: DataTree
-  readonly changes: OutstandingChanges
-  readonly log: Txn[] = []
+  db: TreeDb
+  /** Every Txn proposed and not truncated away, in zxid order. */
+  readonly log: Proposal[] = []
+  /** Proposed, not yet applied, in zxid order. */
+  pending: Proposal[] = []
+  /** The last zxid proposed. */
   zxid: number
   timeMs: number
+  cxid = 0
 
-  constructor(tree = new DataTree(), startZxid = 0x100000000, startTimeMs = 1_700_000_000_000) {
-    this.tree = tree
-    this.changes = new OutstandingChanges(tree)
-    this.zxid = startZxid
-    this.timeMs = startTimeMs
-    // Session 1 is the default caller; prep refuses writes from unknown sessions.
-    if (!tree.hasSession(1n)) this.session(1n)
+  /** Sessions in `sessions` (default: session 1, the default caller) are opened unless the tree has them. */
+  constructor(
+    tree = new DataTree(),
+    o: { zxid?: number; timeMs?: number; sessions?: readonly bigint[] } = {},
+  ) {
+    this.db = new TreeDb(tree)
+    this.zxid = o.zxid ?? Math.max(tree.lastZxid, 0x100000000)
+    this.timeMs = o.timeMs ?? 1_700_000_000_000
+    for (const id of o.sessions ?? [1n]) if (!tree.hasSession(id)) this.session(id)
   }
 
-  /** Preps (and records) one request, as the leader's prep stage does; nothing is applied yet. */
-  prep(req: PrepRequest, o: PrepOptions = {}): Txn {
-    this.zxid++
+  get tree(): DataTree {
+    return this.db.tree
+  }
+
+  /** The PrepContext of the next write. */
+  nextCtx(o: PrepOptions = {}): PrepContext {
     this.timeMs += o.dtMs ?? 1
-    const ctx = {
-      zxid: this.zxid,
+    return {
+      zxid: this.zxid + 1,
       timeMs: this.timeMs,
       sessionId: o.sessionId ?? 1n,
-      cxid: this.zxid % 1000,
+      cxid: ++this.cxid,
       authIds: o.authIds ?? [],
       ...(o.superDigest === undefined ? {} : { superDigest: o.superDigest }),
     }
-    const txn = prepAndRecord(req, this.changes, ctx)
-    this.log.push(txn)
-    return txn
   }
 
-  /** Applies a prepped Txn (commit order = prep order) and trims the outstanding changes. */
-  commit(txn: Txn): ApplyResult {
-    const res = this.tree.apply(txn)
-    this.changes.applied(txn.zxid)
-    return res
+  /** Preps one request at the next zxid, as the leader's prep stage does; nothing is applied yet. */
+  prep(req: PrepRequest, o: PrepOptions = {}): Prepped {
+    return this.prepWith(req, this.nextCtx(o))
   }
 
-  run(req: PrepRequest, o: PrepOptions = {}): ApplyResult {
-    return this.commit(this.prep(req, o))
+  prepWith(req: PrepRequest, ctx: PrepContext): Prepped {
+    const out = this.db.prep(req, ctx)
+    if (!out.ok) return out
+    this.zxid = ctx.zxid
+    const p: Proposal = { zxid: ctx.zxid, bytes: out.txn, ctx }
+    this.log.push(p)
+    this.pending.push(p)
+    return { ok: true, ...p }
   }
 
-  session(id: bigint, timeoutMs = 10_000): ApplyResult {
+  /** Applies the oldest proposal not yet applied (commit order = zxid order). */
+  applyNext(): { p: Proposal; out: ApplyOutcome } {
+    const p = this.pending.shift()!
+    return { p, out: this.db.apply(p.zxid, p.bytes) }
+  }
+
+  applyAll(): ApplyOutcome[] {
+    const outs: ApplyOutcome[] = []
+    while (this.pending.length > 0) outs.push(this.applyNext().out)
+    return outs
+  }
+
+  /** Preps, then applies everything prepped so far; the reply to this request. */
+  run(req: PrepRequest, o: PrepOptions = {}): Reply {
+    const p = this.prep(req, o)
+    let mine: ApplyOutcome | undefined
+    while (this.pending.length > 0) {
+      const { p: q, out } = this.applyNext()
+      if (p.ok && q.zxid === p.zxid) mine = out
+    }
+    if (!p.ok) {
+      const result: TxnResult =
+        p.multi === undefined
+          ? { type: 'error', code: p.err }
+          : { type: 'error', code: p.err, results: p.multi }
+      return { zxid: this.db.lastZxid, result, events: [] }
+    }
+    return { zxid: p.zxid, result: mine!.result, events: mine!.changes as ChangeEvent[] }
+  }
+
+  /**
+   * A change of leader: the outstanding changes go (TreeDb.dropOutstanding).
+   * The proposals not yet applied were either committed by the next leader
+   * (applied now, `committed`) or never were (truncated: gone from the log).
+   * The next zxid starts a new epoch. Returns the proposals applied now.
+   */
+  leaderChange(committed: boolean): { p: Proposal; out: ApplyOutcome }[] {
+    this.db.dropOutstanding()
+    const applied: { p: Proposal; out: ApplyOutcome }[] = []
+    if (committed) while (this.pending.length > 0) applied.push(this.applyNext())
+    else {
+      this.log.splice(this.log.length - this.pending.length)
+      this.pending = []
+    }
+    this.zxid = nextEpoch(this.zxid)
+    return applied
+  }
+
+  /** Everything applied, the tree is rebuilt from its own snapshot, as a SNAP (TreeDb.replaceTree) does. */
+  restart(chunkBytes?: number): void {
+    this.applyAll()
+    const snap = this.db.snapshot(chunkBytes === undefined ? {} : { chunkBytes })
+    this.db.replaceTree(TreeDb.fromSnapshot(snap.chunks), snap.zxid)
+  }
+
+  /**
+   * Entries in TreeDb's outstanding changes. TreeDb keeps them private; the
+   * tests read the count to check that once everything prepped is applied,
+   * nothing is left (the overlay does not grow without bound).
+   */
+  overlaySize(): number {
+    const changes = (this.db as unknown as { changes: unknown }).changes
+    if (!(changes instanceof OutstandingChanges))
+      throw new Error('TreeDb no longer keeps its overlay in `changes`')
+    return changes.size
+  }
+
+  /** The logged Txns, decoded. */
+  txns(): Txn[] {
+    return this.log.map((p) => decodeTxn(p.bytes))
+  }
+
+  session(id: bigint, timeoutMs = 10_000): Reply {
     return this.run({ type: 'createSession', timeoutMs }, { sessionId: id })
   }
 
@@ -78,57 +192,20 @@ export class Leader {
     data = '',
     mode: CreateMode = 'persistent',
     o: PrepOptions & { acl?: readonly Acl[]; ttlMs?: number } = {},
-  ): ApplyResult {
+  ): Reply {
     const req: PrepRequest = { type: 'create', path, data: enc(data), acl: o.acl ?? OPEN_ACL_UNSAFE, mode }
     if (o.ttlMs !== undefined) req.ttlMs = o.ttlMs
     return this.run(req, o)
   }
 
   /** The created path, or the error code. */
-  createdPath(res: ApplyResult): string {
+  createdPath(res: Reply): string {
     if (res.result.type === 'create') return res.result.path
     if (res.result.type === 'error') return res.result.code
     throw new Error(`unexpected result ${res.result.type}`)
   }
 }
 
-export function errorCode(res: ApplyResult): string | undefined {
+export function errorCode(res: Reply): string | undefined {
   return res.result.type === 'error' ? res.result.code : undefined
-}
-
-export interface NodeDump {
-  stat: WireStat
-  /** Hex, or null for null data. */
-  data: string | null
-  acl: readonly Acl[]
-  children: string[]
-}
-
-/** Everything a client could observe of a tree, plus sessions and ephemerals. */
-export function dumpTree(tree: DataTree): {
-  nodes: Record<string, NodeDump>
-  sessions: { sessionId: bigint; timeoutMs: number }[]
-  ephemerals: Record<string, string[]>
-} {
-  const nodes: Record<string, NodeDump> = {}
-  for (const path of [...tree.paths()].sort()) {
-    const d = tree.getData(path)!
-    nodes[path] = {
-      stat: d.stat,
-      data: d.data === null ? null : Buffer.from(d.data).toString('hex'),
-      acl: tree.getAcl(path)!.acl,
-      children: tree.getChildren(path)!,
-    }
-  }
-  const sessions = tree.sessions().sort((a, b) => (a.sessionId < b.sessionId ? -1 : 1))
-  const ephemerals: Record<string, string[]> = {}
-  for (const s of sessions) ephemerals[s.sessionId.toString()] = tree.ephemerals(s.sessionId)
-  return { nodes, sessions, ephemerals }
-}
-
-/** The tree's size estimate computed from what it shows: per znode the overhead plus its path and data. */
-export function sizeFromContents(tree: DataTree): number {
-  let bytes = 0
-  for (const path of tree.paths()) bytes += ZNODE_OVERHEAD_BYTES + path.length + tree.stat(path)!.dataLength
-  return bytes
 }

@@ -1,14 +1,19 @@
 /**
- * Canonical dumps of a DataTree and of the reference model, for toEqual.
+ * Canonical dumps of a DataTree, for toEqual: what a client can observe
+ * (dumpTree; the reference model dumps itself in the same shape, see
+ * test/unit/state/model.ts), and everything replicas must agree on
+ * (fullDump: also the stored fields, the digest, the size estimate and what
+ * is reapable).
  */
-import type { DataTree } from '../../../server/tree/data-tree.js'
+
+import { expect } from 'vitest'
+import { type DataTree, ZNODE_OVERHEAD_BYTES } from '../../../server/tree/data-tree.js'
 import type { WireStat } from '../../../shared/stat.js'
-import type { Model } from './model.js'
 
 export interface NodeDump {
   stat: WireStat
-  /** null for null data. */
-  data: number[] | null
+  /** Hex; null for null data. */
+  data: string | null
   acl: { perms: number; scheme: string; id: string }[]
   children: string[]
 }
@@ -16,26 +21,30 @@ export interface NodeDump {
 export interface Dump {
   nodes: Record<string, NodeDump>
   sessions: [string, number][]
+  /** Per owner of an ephemeral znode (whether or not its session still exists), its ephemerals. */
   ephemerals: Record<string, string[]>
+}
+
+/** Hex of the bytes (cheap to compare), or null for null data. */
+export function hex(data: Uint8Array | null): string | null {
+  return data === null ? null : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('hex')
 }
 
 export function dumpTree(tree: DataTree): Dump {
   const nodes: Record<string, NodeDump> = {}
+  const owners = new Set<bigint>()
   for (const path of [...tree.paths()].sort()) {
     const { data, stat } = tree.getData(path)!
     nodes[path] = {
       stat,
-      data: data === null ? null : [...data],
-      acl: tree.getAcl(path)!.acl.map((a) => ({ perms: a.perms, scheme: a.id.scheme, id: a.id.id })),
+      data: hex(data),
+      acl: tree.aclOf(path)!.map((a) => ({ perms: a.perms, scheme: a.id.scheme, id: a.id.id })),
       children: tree.getChildren(path)!,
     }
+    // Only an ephemeral shows an owner.
+    if (stat.ephemeralOwner !== 0n) owners.add(stat.ephemeralOwner)
   }
   const ephemerals: Record<string, string[]> = {}
-  const owners = new Set<bigint>()
-  for (const path of tree.paths()) {
-    const m = tree.nodeMeta(path)!
-    if (m.kind === 'ephemeral') owners.add(m.ephemeralOwner)
-  }
   for (const id of owners) ephemerals[String(id)] = tree.ephemerals(id)
   return {
     nodes,
@@ -47,27 +56,17 @@ export function dumpTree(tree: DataTree): Dump {
   }
 }
 
-export function dumpModel(model: Model): Dump {
-  const nodes: Record<string, NodeDump> = {}
-  for (const path of [...model.nodes.keys()].sort()) {
-    const n = model.nodes.get(path)!
-    nodes[path] = {
-      stat: model.stat(path),
-      data: n.data === null ? null : [...n.data],
-      acl: n.acl.map((a) => ({ perms: a.perms, scheme: a.id.scheme, id: a.id.id })),
-      children: model.children(path),
-    }
-  }
-  const ephemerals: Record<string, string[]> = {}
-  for (const path of [...model.nodes.keys()].sort()) {
-    const n = model.nodes.get(path)!
-    if (n.kind === 'ephemeral') (ephemerals[String(n.owner)] ??= []).push(path)
-  }
-  return {
-    nodes,
-    sessions: [...model.sessions].map(([id, t]): [string, number] => [String(id), t]).sort(),
-    ephemerals: Object.fromEntries(Object.entries(ephemerals).sort()),
-  }
+const canonical = (_: string, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)
+
+/**
+ * expect(actual).toEqual(expected) for dumps (plain data: objects, arrays,
+ * strings, numbers, bigints, null), with a fast path: the same JSON (keys in
+ * the same order) is equal; anything else goes to toEqual, which decides
+ * and shows the difference.
+ */
+export function expectSameDump(actual: unknown, expected: unknown, message?: string): void {
+  if (JSON.stringify(actual, canonical) === JSON.stringify(expected, canonical)) return
+  expect(actual, message).toEqual(expected)
 }
 
 /** Everything a replica must agree on, including the internal (stored) fields and what is reapable. */
@@ -82,8 +81,16 @@ export function fullDump(tree: DataTree, nowMs = 0) {
     raw,
     lastZxid: tree.lastZxid,
     digest: tree.digest(),
+    sizeEstimateBytes: tree.sizeEstimateBytes(),
     reapable: tree.reapable(nowMs).sort(),
     reapableLater: tree.reapable(Number.MAX_SAFE_INTEGER).sort(),
     nextReapAtMs: tree.nextReapAtMs(),
   }
+}
+
+/** The tree's size estimate computed from what it shows: per znode the overhead plus its path and data. */
+export function sizeFromContents(tree: DataTree): number {
+  let bytes = 0
+  for (const path of tree.paths()) bytes += ZNODE_OVERHEAD_BYTES + path.length + tree.stat(path)!.dataLength
+  return bytes
 }

@@ -1,15 +1,17 @@
 /**
  * DataTree: ZooKeeper's Stat rules field by field, the initial tree,
  * sequential numbering, containers, TTL nodes, ephemerals and sessions,
- * change events, live-apply assertions and replay leniency.
+ * change events, live-apply assertions and replay leniency. Writes reach the
+ * tree the way the server makes them (test/unit/state/harness.ts: TreeDb).
  */
 import { describe, expect, it } from 'vitest'
 import { DataTree, nextVersion } from '../../../server/tree/data-tree.js'
 import { Kind } from '../../../server/tree/node-store.js'
 import { type NodeRecord, writeSnapshot } from '../../../server/tree/snapshot.js'
+import { decodeTxn } from '../../../server/txn/codec.js'
 import { OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from '../../../shared/acl.js'
 import { AssertionError } from '../../../shared/assert.js'
-import { enc, errorCode, Leader } from './harness.js'
+import { enc, errorCode, Leader } from '../state/harness.js'
 
 describe('initial tree', () => {
   it('has /, /zookeeper, /zookeeper/quota and /zookeeper/config as ZooKeeper 3.5+ does', () => {
@@ -62,8 +64,11 @@ describe('Stat rules', () => {
       pzxid: c.zxid,
       czxid: c.zxid,
       cversion: 0,
+      dataLength: 1,
     })
     expect(st.ctime).toBe(l.timeMs - 50)
+    l.run({ type: 'setData', path: '/a', data: enc('longer'), version: 1 })
+    expect(l.tree.stat('/a')).toMatchObject({ version: 2, dataLength: 6, ctime: st.ctime })
   })
 
   it('setACL: aversion+1 only; mzxid and version unchanged', () => {
@@ -117,6 +122,11 @@ describe('sequential numbering', () => {
     expect(l.createdPath(l.create('/q/item-', '', 'persistentSequential'))).toBe('/q/item-0000000002')
     l.run({ type: 'delete', path: '/q/item-0000000002', version: -1 })
     expect(l.createdPath(l.create('/q/', '', 'persistentSequential'))).toBe('/q/0000000003')
+    // Every sequential mode draws from the same counter.
+    expect(l.createdPath(l.create('/q/e-', '', 'ephemeralSequential'))).toBe('/q/e-0000000004')
+    expect(l.createdPath(l.create('/q/', '', 'persistentSequentialWithTtl', { ttlMs: 5 }))).toBe(
+      '/q/0000000005',
+    )
   })
 
   it('a failed multi uses no sequence number; two creates in one multi get consecutive ones', () => {
@@ -214,6 +224,7 @@ describe('TTL nodes', () => {
     // A child keeps it.
     l.create('/t/kid')
     expect(l.tree.nextReapAtMs()).toBeUndefined()
+    expect(errorCode(l.run({ type: 'reap', path: '/t' }))).toBe('NOT_EMPTY')
     l.run({ type: 'delete', path: '/t/kid', version: -1 })
     expect(l.tree.nextReapAtMs()).toBe(t1 + 1001)
     // Prep re-checks with its own clock.
@@ -254,9 +265,11 @@ describe('ephemerals and sessions', () => {
   it('closeSession deletes all of its ephemerals in one Txn, in path order, with events', () => {
     const l = new Leader()
     l.session(7n)
+    l.session(8n)
     l.create('/p')
     l.create('/p/b', '', 'ephemeral', { sessionId: 7n })
     l.create('/a', '', 'ephemeral', { sessionId: 7n })
+    l.create('/p/other', '', 'ephemeral', { sessionId: 8n })
     l.create('/keep')
     const r = l.run({ type: 'closeSession' }, { sessionId: 7n })
     expect(r.result).toEqual({ type: 'closeSession', deleted: ['/a', '/p/b'] })
@@ -269,6 +282,8 @@ describe('ephemerals and sessions', () => {
     expect(l.tree.hasSession(7n)).toBe(false)
     expect(l.tree.ephemerals(7n)).toEqual([])
     expect(l.tree.exists('/keep')).toBe(true)
+    // Another session's ephemerals stay.
+    expect(l.tree.ephemerals(8n)).toEqual(['/p/other'])
     expect(errorCode(l.create('/z', '', 'persistent', { sessionId: 7n }))).toBe('SESSION_EXPIRED')
   })
 
@@ -317,14 +332,9 @@ describe('events', () => {
 describe('apply', () => {
   it('asserts when a live Txn does not fit the tree, and replay skips it', () => {
     const l = new Leader()
-    const txn = l.prep({
-      type: 'create',
-      path: '/a',
-      data: enc(''),
-      acl: OPEN_ACL_UNSAFE,
-      mode: 'persistent',
-    })
-    l.commit(txn)
+    l.create('/a')
+    const txn = decodeTxn(l.log.at(-1)!.bytes)
+    expect(txn).toMatchObject({ type: 'create', path: '/a' })
     expect(() => l.tree.apply({ ...txn, zxid: txn.zxid + 1 })).toThrow(AssertionError)
     expect(() => l.tree.apply(txn)).toThrow(AssertionError) // zxid not after lastZxid
     const before = l.tree.digest()

@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest'
 import { SHARD_AT } from '../../../server/core/sharded-map.js'
 import { DataTree } from '../../../server/tree/data-tree.js'
 import { PAGE_SLOTS } from '../../../server/tree/node-store.js'
-import { enc, errorCode, Leader, sizeFromContents } from './harness.js'
+import { enc, errorCode, Leader } from '../state/harness.js'
+import { sizeFromContents } from './compare.js'
 
 const COUNT = PAGE_SLOTS + 4_000
 

@@ -8,7 +8,7 @@ import { checkAcl, fixupAcl, ipMatches, isValidAclId } from '../../../server/txn
 import { type Acl, CREATOR_ALL_ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from '../../../shared/acl.js'
 import { Perms } from '../../../shared/opcodes.js'
 import { generateDigest } from '../../helpers/sha1.js'
-import { enc, errorCode, Leader } from '../tree/harness.js'
+import { enc, errorCode, Leader } from '../state/harness.js'
 
 const alice = { scheme: 'digest', id: generateDigest('alice:pw') }
 const bob = { scheme: 'digest', id: generateDigest('bob:pw') }
@@ -80,6 +80,8 @@ describe('ACLs in prep', () => {
     const as = (authIds: { scheme: string; id: string }[]) => ({ authIds })
     expect(errorCode(l.create('/p/x', '', 'persistent', as([bob])))).toBe('NO_AUTH')
     expect(errorCode(l.run({ type: 'delete', path: '/p/c', version: -1 }, as([bob])))).toBe('NO_AUTH')
+    // ZooKeeper's order: the parent's DELETE is checked before whether the child exists.
+    expect(errorCode(l.run({ type: 'delete', path: '/p/missing', version: -1 }, as([bob])))).toBe('NO_AUTH')
     expect(errorCode(l.run({ type: 'setData', path: '/p/c', data: enc('x'), version: -1 }, as([bob])))).toBe(
       'NO_AUTH',
     )
@@ -95,6 +97,22 @@ describe('ACLs in prep', () => {
     ).toBe(undefined)
   })
 
+  it('matches ip ids by CIDR block', () => {
+    const l = new Leader()
+    l.create('/net', '', 'persistent', {
+      acl: [{ perms: Perms.ALL, id: { scheme: 'ip', id: '10.0.0.0/8' } }],
+    })
+    const set = (ip: string) =>
+      errorCode(
+        l.run(
+          { type: 'setData', path: '/net', data: enc(''), version: -1 },
+          { authIds: [{ scheme: 'ip', id: ip }] },
+        ),
+      )
+    expect(set('10.200.0.1')).toBeUndefined()
+    expect(set('11.0.0.1')).toBe('NO_AUTH')
+  })
+
   it('stores auth expanded, and answers INVALID_ACL when the creator has no authenticated id', () => {
     const l = new Leader()
     expect(errorCode(l.create('/a', '', 'persistent', { acl: CREATOR_ALL_ACL, authIds: [local] }))).toBe(
@@ -105,5 +123,8 @@ describe('ACLs in prep', () => {
     expect(errorCode(l.run({ type: 'setACL', path: '/a', acl: [], version: -1 }, { authIds: [alice] }))).toBe(
       'INVALID_ACL',
     )
+    const worldBob: Acl[] = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'bob' } }]
+    expect(errorCode(l.create('/b', '', 'persistent', { acl: worldBob }))).toBe('INVALID_ACL')
+    expect(errorCode(l.create('/b', '', 'persistent', { acl: [] }))).toBe('INVALID_ACL')
   })
 })

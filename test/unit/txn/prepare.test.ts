@@ -1,14 +1,18 @@
 /**
  * prep: every check of ZooKeeper's PrepRequestProcessor and its result
- * codes, and the outstanding-changes overlay under pipelining (requests
- * prepped before earlier ones are applied).
+ * codes, multi, and the outstanding-changes overlay under pipelining
+ * (requests prepped before earlier ones are applied). Requests go through
+ * the server's write path (TreeDb, test/unit/state/harness.ts), where a
+ * request prep refuses is answered at once and takes no zxid.
  */
 import { describe, expect, it } from 'vitest'
+import { decodeTxn } from '../../../server/txn/codec.js'
 import { DATA_BYTES_MAX, prep } from '../../../server/txn/prepare.js'
-import type { CreateRequest } from '../../../server/txn/request.js'
+import type { CreateRequest, PrepRequest } from '../../../server/txn/request.js'
+import type { Txn } from '../../../server/txn/txn.js'
 import { OPEN_ACL_UNSAFE } from '../../../shared/acl.js'
 import { TTL_MS_MAX } from '../../../shared/opcodes.js'
-import { enc, errorCode, Leader } from '../tree/harness.js'
+import { enc, errorCode, Leader, type PrepOptions } from '../state/harness.js'
 
 const create = (path: string, extra: Partial<CreateRequest> = {}): CreateRequest => ({
   type: 'create',
@@ -99,6 +103,7 @@ describe('prep checks', () => {
     expect(errorCode(l.run({ type: 'setData', path: '/a', data: enc('1'), version: 0 }))).toBeUndefined()
     expect(errorCode(l.run({ type: 'setData', path: '/a', data: enc('2'), version: -1 }))).toBeUndefined()
     expect(l.tree.stat('/a')!.version).toBe(2)
+    expect(errorCode(l.run({ type: 'setData', path: '/zz', data: enc('1'), version: -1 }))).toBe('NO_NODE')
     expect(errorCode(l.run({ type: 'setACL', path: '/a', acl: OPEN_ACL_UNSAFE, version: 1 }))).toBe(
       'BAD_VERSION',
     )
@@ -121,21 +126,37 @@ describe('prep checks', () => {
     )
   })
 
-  it('a failed request still is a Txn with the header (zxid, session, cxid, time) and changes only lastZxid', () => {
+  it('a failed request is an error Txn with the header (zxid, session, cxid, time) that changes only lastZxid', () => {
     const l = new Leader()
     const digest = l.tree.digest()
-    const txn = l.prep({ type: 'delete', path: '/none', version: -1 })
+    const ctx = l.nextCtx()
+    const txn = prep({ type: 'delete', path: '/none', version: -1 }, l.tree, ctx)
     expect(txn).toEqual({
       type: 'error',
       code: 'NO_NODE',
       sessionId: 1n,
-      cxid: txn.cxid,
-      zxid: l.zxid,
-      timeMs: l.timeMs,
+      cxid: ctx.cxid,
+      zxid: ctx.zxid,
+      timeMs: ctx.timeMs,
     })
-    l.commit(txn)
+    l.tree.apply(txn)
     expect(l.tree.lastZxid).toBe(txn.zxid)
     expect(l.tree.digest()).toBe(digest)
+  })
+
+  it('the server (TreeDb) answers a failed request at prep: no Txn, no zxid taken', () => {
+    const l = new Leader()
+    const zxid = l.zxid
+    const logged = l.log.length
+    expect(l.prep({ type: 'delete', path: '/none', version: -1 })).toEqual({ ok: false, err: 'NO_NODE' })
+    expect(l.prep({ type: 'multi', ops: [create('/m'), create('/m')] })).toEqual({
+      ok: false,
+      err: 'NODE_EXISTS',
+      multi: ['OK', 'NODE_EXISTS'],
+    })
+    expect(l.zxid).toBe(zxid)
+    expect(l.log).toHaveLength(logged)
+    expect(l.prep(create('/a'))).toMatchObject({ ok: true, zxid: zxid + 1 })
   })
 
   it('multi: OK before the failing op, its code, RUNTIME_INCONSISTENCY after; nothing applied', () => {
@@ -158,63 +179,88 @@ describe('prep checks', () => {
     })
     expect(l.tree.exists('/b')).toBe(false)
     expect(l.tree.digest()).toBe(digest)
-    expect(l.changes.size).toBe(0)
+    expect(l.overlaySize()).toBe(0)
     expect(l.run({ type: 'multi', ops: [] }).result).toEqual({ type: 'multi', results: [] })
   })
+
+  it('multi success: one result per op, each op seeing the ones before it', () => {
+    const l = new Leader()
+    const r = l.run({
+      type: 'multi',
+      ops: [
+        create('/m'),
+        { type: 'setData', path: '/m', data: enc('ab'), version: 0 },
+        { type: 'check', path: '/m', version: 1 },
+        create('/m/', { mode: 'persistentSequential' }),
+        { type: 'delete', path: '/m/0000000000', version: 0 },
+      ],
+    })
+    expect(r.result.type).toBe('multi')
+    if (r.result.type !== 'multi') return
+    expect(r.result.results.map((x) => x.type)).toEqual(['create', 'setData', 'check', 'create', 'delete'])
+    expect(r.result.results[1]).toMatchObject({ stat: { version: 1, dataLength: 2 } })
+    expect(r.result.results[3]).toMatchObject({ path: '/m/0000000000' })
+    expect(l.tree.stat('/m')).toMatchObject({ version: 1, cversion: 2, numChildren: 0 })
+  })
 })
+
+/** Preps through the harness; the Txn prep made, or the refusal. */
+function prepTxn(l: Leader, req: PrepRequest, o?: PrepOptions): Txn | { ok: false; err: string } {
+  const p = l.prep(req, o)
+  return p.ok ? decodeTxn(p.bytes) : p
+}
 
 describe('outstanding changes (pipelining)', () => {
   it('preps against effects of earlier, not yet applied Txns', () => {
     const l = new Leader()
-    const t1 = l.prep(create('/q'))
-    const t2 = l.prep(create('/q/x-', { mode: 'persistentSequential' }))
-    const t3 = l.prep(create('/q/x-', { mode: 'persistentSequential' }))
-    const t4 = l.prep({ type: 'setData', path: '/q', data: enc('1'), version: 0 })
-    const t5 = l.prep({ type: 'setData', path: '/q', data: enc('2'), version: 1 })
-    const t6 = l.prep({ type: 'delete', path: '/q/x-0000000000', version: -1 })
-    const t7 = l.prep(create('/q/x-', { mode: 'persistentSequential' }))
-    const t8 = l.prep({ type: 'delete', path: '/q', version: -1 })
-    expect([t2, t3, t7].map((t) => (t.type === 'create' ? t.path : t.type))).toEqual([
+    prepTxn(l, create('/q'))
+    const t2 = prepTxn(l, create('/q/x-', { mode: 'persistentSequential' }))
+    const t3 = prepTxn(l, create('/q/x-', { mode: 'persistentSequential' }))
+    prepTxn(l, { type: 'setData', path: '/q', data: enc('1'), version: 0 })
+    const t5 = prepTxn(l, { type: 'setData', path: '/q', data: enc('2'), version: 1 })
+    prepTxn(l, { type: 'delete', path: '/q/x-0000000000', version: -1 })
+    const t7 = prepTxn(l, create('/q/x-', { mode: 'persistentSequential' }))
+    const t8 = prepTxn(l, { type: 'delete', path: '/q', version: -1 })
+    expect([t2, t3, t7].map((t) => ('type' in t && t.type === 'create' ? t.path : t))).toEqual([
       '/q/x-0000000000',
       '/q/x-0000000001',
       '/q/x-0000000002',
     ])
-    expect(t5.type).toBe('setData')
-    expect(t8).toMatchObject({ type: 'error', code: 'NOT_EMPTY' })
+    expect(t5).toMatchObject({ type: 'setData', version: 2 })
+    expect(t8).toEqual({ ok: false, err: 'NOT_EMPTY' })
     // Nothing is applied yet: the tree has none of it.
     expect(l.tree.exists('/q')).toBe(false)
-    for (const t of [t1, t2, t3, t4, t5, t6, t7, t8]) l.commit(t)
+    expect(l.overlaySize()).toBeGreaterThan(0)
+    l.applyAll()
     expect(l.tree.getChildren('/q')).toEqual(['x-0000000001', 'x-0000000002'])
     expect(l.tree.stat('/q')!.version).toBe(2)
-    expect(l.changes.size).toBe(0)
+    expect(l.overlaySize()).toBe(0)
   })
 
   it('sees sessions and ephemerals prepped but not applied (closeSession lists them)', () => {
     const l = new Leader()
-    const s = l.prep({ type: 'createSession', timeoutMs: 3000 }, { sessionId: 9n })
-    const e = l.prep(create('/e', { mode: 'ephemeral' }), { sessionId: 9n })
-    const c = l.prep({ type: 'closeSession' }, { sessionId: 9n })
-    const late = l.prep(create('/f'), { sessionId: 9n })
+    prepTxn(l, { type: 'createSession', timeoutMs: 3000 }, { sessionId: 9n })
+    prepTxn(l, create('/e', { mode: 'ephemeral' }), { sessionId: 9n })
+    const c = prepTxn(l, { type: 'closeSession' }, { sessionId: 9n })
+    const late = prepTxn(l, create('/f'), { sessionId: 9n })
+    // Another session, prepped before any of it is applied, sees /e gone.
+    const other = prepTxn(l, { type: 'setACL', path: '/e', acl: OPEN_ACL_UNSAFE, version: -1 })
     expect(c).toMatchObject({ type: 'closeSession', paths: ['/e'] })
-    expect(late).toMatchObject({ type: 'error', code: 'SESSION_EXPIRED' })
-    for (const t of [s, e, c, late]) l.commit(t)
+    expect(late).toEqual({ ok: false, err: 'SESSION_EXPIRED' })
+    expect(other).toEqual({ ok: false, err: 'NO_NODE' })
+    expect(l.applyAll().map((o) => o.result.type)).toEqual(['createSession', 'create', 'closeSession'])
     expect(l.tree.exists('/e')).toBe(false)
     expect(l.tree.hasSession(9n)).toBe(false)
   })
 
-  it('a failed multi leaves no trace in the overlay; clear() forgets everything', () => {
+  it('a failed multi leaves no trace in the overlay; dropOutstanding() forgets everything', () => {
     const l = new Leader()
-    l.prep(create('/q'))
-    l.prep({ type: 'multi', ops: [create('/q/s-', { mode: 'persistentSequential' }), create('/zz/x')] })
-    const next = l.prep(create('/q/s-', { mode: 'persistentSequential' }))
+    prepTxn(l, create('/q'))
+    prepTxn(l, { type: 'multi', ops: [create('/q/s-', { mode: 'persistentSequential' }), create('/zz/x')] })
+    const next = prepTxn(l, create('/q/s-', { mode: 'persistentSequential' }))
     expect(next).toMatchObject({ path: '/q/s-0000000000' })
-    l.changes.clear()
-    expect(l.changes.size).toBe(0)
-    expect(
-      prep(create('/q/y'), l.changes, { zxid: 1, timeMs: 1, sessionId: 1n, cxid: 0, authIds: [] }),
-    ).toMatchObject({
-      type: 'error',
-      code: 'NO_NODE',
-    })
+    l.db.dropOutstanding()
+    expect(l.overlaySize()).toBe(0)
+    expect(prepTxn(l, create('/q/y'))).toEqual({ ok: false, err: 'NO_NODE' })
   })
 })

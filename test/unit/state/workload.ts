@@ -1,20 +1,23 @@
 /**
- * Random workloads for the data core: abstract commands (fast-check
- * arbitraries) made concrete against the reference model's current state
- * (so deletes, setData and versions hit real nodes often), and a driver
- * that runs them through a leader's write path in miniature — prep (with
- * the OutstandingChanges overlay), encodeTxn, decodeTxn, DataTree.apply — several
- * prepped before they are applied, as a leader pipelines them.
+ * Random workloads for the replicated state (TreeDb): abstract commands
+ * (fast-check arbitraries) made concrete against the reference model's
+ * current state (so deletes, setData and versions hit real nodes often), and
+ * a driver that runs them through the server's own write path (TreeDb.prep →
+ * encoded Txn at the next zxid; TreeDb.apply later, in zxid order; see
+ * harness.ts) and through the model side by side: several writes are
+ * prepped before they are applied, as a leader pipelines them; the leader
+ * changes now and then (TreeDb.dropOutstanding, the Txns in flight committed
+ * or truncated), and the tree is rebuilt from its own snapshot
+ * (TreeDb.replaceTree).
  */
 import fc from 'fast-check'
+import type { ApplyOutcome } from '../../../server/state/tree-db.js'
 import { DataTree } from '../../../server/tree/data-tree.js'
-import type { ApplyResult } from '../../../server/txn/apply.js'
-import type { MultiOpRequest } from '../../../server/txn/request.js'
-import type { Txn } from '../../../server/txn/txn.js'
+import type { MultiOpRequest, PrepContext } from '../../../server/txn/request.js'
 import type { Acl, Id } from '../../../shared/acl.js'
-import { OPEN_ACL_UNSAFE } from '../../../shared/acl.js'
+import { OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from '../../../shared/acl.js'
 import type { CreateMode } from '../../../shared/opcodes.js'
-import { Leader, type PrepRequest } from './leader.js'
+import { Leader, type Prepped, type PrepRequest, type Proposal } from './harness.js'
 import { type Ctx, Model, type MResult } from './model.js'
 
 export const ALICE: Id = { scheme: 'digest', id: 'alice:2bmR0t3Nh4Jd0Fh1Tz5XqNdnx1Y=' }
@@ -34,12 +37,27 @@ export const ACL_CHOICES: readonly Acl[][] = [
     { perms: 4 | 8, id: { scheme: 'world', id: 'anyone' } },
     { perms: 31, id: { scheme: 'ip', id: '10.1.2.3' } },
   ],
+  [...READ_ACL_UNSAFE],
+  [{ perms: 4 | 1 | 8, id: { scheme: 'world', id: 'anyone' } }],
   [{ perms: 31, id: { scheme: 'world', id: 'bob' } }], // invalid: INVALID_ACL
   [],
 ]
 
 /** Fixed paths (some nested, some bad) besides whatever exists in the model. */
-const UNIVERSE = ['/', '/a', '/a/b', '/a/b/c', '/c', '/c/d', '/q', '/q/x', '/e', '/e/f', '/zookeeper/quota']
+const UNIVERSE = [
+  '/',
+  '/a',
+  '/a/b',
+  '/a/b/c',
+  '/c',
+  '/c/d',
+  '/q',
+  '/q/x',
+  '/e',
+  '/e/f',
+  '/zookeeper/quota',
+  '/zookeeper/x',
+]
 const BAD_PATHS = ['a', '/a/', '/a//b', '/./x', '/a/..', '/x\u0001', '']
 
 export type Version = 'any' | 'match' | 'wrong'
@@ -73,13 +91,24 @@ export type Cmd = (
   | { t: 'closeSession'; id: number }
   | { t: 'reap'; n: number }
   | { t: 'apply'; count: number }
+  /** A change of leader: the Txns prepped but not applied were committed by the next one, or truncated. */
+  | { t: 'leaderChange'; committed: boolean }
+  /** Everything applied, the tree is rebuilt from its own snapshot (in chunks of `chunk` bytes). */
+  | { t: 'restart'; chunk: number }
 ) & { dt: number; session: number; auth: number }
 
 const pathPick = fc.record({ n: fc.nat(10_000), m: fc.nat(24) })
 const fixedPathPick = fc.record({ n: fc.nat(10_000), m: fc.integer({ min: 1, max: 24 }) })
 const version = fc.constantFrom<Version>('any', 'match', 'match', 'wrong')
-// Sometimes null: no data, which the data core keeps distinct from empty bytes.
-const data = fc.option(fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 6 }), { nil: null, freq: 6 })
+// Sometimes null: no data, which the tree keeps distinct from empty bytes; now and then
+// a larger value (so snapshot records cross chunk boundaries).
+const data = fc.option(
+  fc.oneof(
+    { weight: 12, arbitrary: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 6 }) },
+    { weight: 1, arbitrary: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 200 }) },
+  ),
+  { nil: null, freq: 6 },
+)
 
 const createCmd = fc.record({
   t: fc.constant('create' as const),
@@ -135,36 +164,55 @@ const common = {
   ),
 }
 
-export const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
-  { weight: 12, arbitrary: subCmd.chain((c) => fc.record(common).map((x) => ({ ...c, ...x }))) },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      t: fc.constant('multi' as const),
-      ops: fc.array(subCmd, { maxLength: 4 }),
-      ...common,
-    }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      t: fc.constant('createSession' as const),
-      id: fc.integer({ min: 1, max: 3 }),
-      timeout: fc.integer({ min: 2000, max: 40000 }),
-      ...common,
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      t: fc.constant('closeSession' as const),
-      id: fc.integer({ min: 1, max: 3 }),
-      ...common,
-    }),
-  },
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('reap' as const), n: fc.nat(1000), ...common }) },
-  { weight: 5, arbitrary: fc.record({ t: fc.constant('apply' as const), count: fc.nat(6), ...common }) },
-)
+function commandArb(restarts: boolean): fc.Arbitrary<Cmd> {
+  const cmds: fc.WeightedArbitrary<Cmd>[] = [
+    { weight: 12, arbitrary: subCmd.chain((c) => fc.record(common).map((x) => ({ ...c, ...x }))) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        t: fc.constant('multi' as const),
+        ops: fc.array(subCmd, { maxLength: 4 }),
+        ...common,
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        t: fc.constant('createSession' as const),
+        id: fc.integer({ min: 1, max: 3 }),
+        timeout: fc.integer({ min: 2000, max: 40000 }),
+        ...common,
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        t: fc.constant('closeSession' as const),
+        id: fc.integer({ min: 1, max: 3 }),
+        ...common,
+      }),
+    },
+    { weight: 3, arbitrary: fc.record({ t: fc.constant('reap' as const), n: fc.nat(1000), ...common }) },
+    { weight: 5, arbitrary: fc.record({ t: fc.constant('apply' as const), count: fc.nat(6), ...common }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({ t: fc.constant('leaderChange' as const), committed: fc.boolean(), ...common }),
+    },
+  ]
+  if (restarts)
+    cmds.push({
+      weight: 1,
+      arbitrary: fc.record({
+        t: fc.constant('restart' as const),
+        chunk: fc.integer({ min: 1, max: 600 }),
+        ...common,
+      }),
+    })
+  return fc.oneof(...cmds)
+}
+
+export const cmdArb: fc.Arbitrary<Cmd> = commandArb(true)
+const cmdArbNoRestart: fc.Arbitrary<Cmd> = commandArb(false)
 
 /** Sessions 1–3 open first (every write needs a live session), then random commands. */
 const PRELUDE: Cmd[] = [1, 2, 3].map((id) => ({
@@ -176,10 +224,13 @@ const PRELUDE: Cmd[] = [1, 2, 3].map((id) => ({
   auth: 0,
 }))
 
-export const cmdsArb = (maxLength = 120): fc.Arbitrary<Cmd[]> =>
-  fc.array(cmdArb, { minLength: 1, maxLength, size: 'max' }).map((cmds) => [...PRELUDE, ...cmds])
+/** `restarts: false` for tests that hold on to the tree object (a restart replaces it). */
+export const cmdsArb = (maxLength = 120, o: { restarts?: boolean } = {}): fc.Arbitrary<Cmd[]> =>
+  fc
+    .array(o.restarts === false ? cmdArbNoRestart : cmdArb, { minLength: 1, maxLength, size: 'max' })
+    .map((cmds) => [...PRELUDE, ...cmds])
 
-/** numRuns scaled by CONCLAVE_PROPERTY_RUNS (a multiplier, for soaking: `CONCLAVE_PROPERTY_RUNS=20 npx vitest run test/unit/data`). */
+/** numRuns scaled by CONCLAVE_PROPERTY_RUNS (a multiplier, for soaking: `CONCLAVE_PROPERTY_RUNS=20 npx vitest run test/unit/state`). */
 export function runs(n: number): number {
   return Math.max(1, Math.round(n * Number(process.env.CONCLAVE_PROPERTY_RUNS ?? 1)))
 }
@@ -267,44 +318,45 @@ export function concretize(model: Model, c: SubCmd): MultiOpRequest | PrepReques
 
 // ------------------------------------------------------------ driving
 
-export interface Pending {
-  zxid: number
-  bytes: Uint8Array
+/** A proposal not yet applied, with the request and what the model says applying it must give. */
+export interface Pending extends Proposal {
+  req: PrepRequest
   expected: MResult
 }
 
-export interface Step {
+export interface PrepStep {
   req: PrepRequest
-  ctx: Ctx
-  txn: Txn
+  ctx: PrepContext
+  /** What TreeDb.prep gave. */
+  out: Prepped
 }
 
 /**
- * Runs commands on the data core and the model side by side; the callbacks
- * compare (each prep, each apply).
+ * Runs commands on TreeDb (through Leader) and on the model side by side;
+ * the callbacks compare (each prep, each apply).
  */
-export class Driver {
-  readonly db: Leader
-  readonly model = new Model()
-  readonly pending: Pending[] = []
-  /** Every Txn proposed, in zxid order: (zxid, bytes). */
-  readonly log: { zxid: number; bytes: Uint8Array }[] = []
-  zxid = 0
-  time = 1_700_000_000_000
-  cxid = 0
+export class Driver extends Leader {
+  model = new Model()
+  /** Requests whose Txn applied with a result that is not an error. */
+  succeeded = 0
+  private readonly expected = new Map<number, { req: PrepRequest; expected: MResult }>()
+  /**
+   * The model as it was when the last proposal now pending was prepped on an
+   * idle leader, and the requests applied since: the model of the applied
+   * tree, to go back to when the proposals in flight are truncated.
+   */
+  private checkpoint: { model: Model; applied: { req: PrepRequest; ctx: Ctx }[] } | undefined
 
   constructor(
-    readonly onPrep: (step: Step, expected: MResult) => void = () => {},
-    readonly onApply: (p: Pending, out: ApplyResult) => void = () => {},
+    readonly onPrep: (step: PrepStep, expected: MResult) => void = () => {},
+    readonly onApply: (p: Pending, out: ApplyOutcome) => void = () => {},
     tree = new DataTree(),
   ) {
-    this.db = new Leader(tree)
+    super(tree, { zxid: tree.lastZxid, timeMs: 1_700_000_000_000, sessions: [] })
   }
 
-  request(c: Cmd): PrepRequest | undefined {
+  request(c: Cmd): PrepRequest {
     switch (c.t) {
-      case 'apply':
-        return undefined
       case 'multi':
         return { type: 'multi', ops: c.ops.map((o) => concretize(this.model, o) as MultiOpRequest) }
       case 'createSession':
@@ -313,58 +365,84 @@ export class Driver {
         return { type: 'closeSession' }
       case 'reap': {
         // Mostly what the applied tree says is reapable (as the server asks), else anything.
-        const ready = this.db.tree.reapable(this.time)
+        const ready = this.tree.reapable(this.timeMs)
         if (ready.length > 0 && c.n % 4 !== 0) return { type: 'reap', path: ready[c.n % ready.length]! }
         const all = [...this.model.nodes.keys()].filter((p) => c.n % 7 === 0 || !p.startsWith('/zookeeper'))
         return { type: 'reap', path: all.sort()[c.n % all.length]! }
       }
+      case 'apply':
+      case 'leaderChange':
+      case 'restart':
+        throw new Error(`${c.t} is not a request`)
       default:
         return concretize(this.model, c)
     }
   }
 
-  run(c: Cmd): void {
-    this.time += c.dt
-    if (c.t === 'apply') {
-      this.applySome(c.count === 0 ? this.pending.length : c.count)
-      return
+  /** Runs one command. */
+  step(c: Cmd): void {
+    this.timeMs += c.dt
+    switch (c.t) {
+      case 'apply':
+        this.applySome(c.count === 0 ? this.pending.length : c.count)
+        return
+      case 'leaderChange':
+        this.changeLeader(c.committed)
+        return
+      case 'restart':
+        this.restart(c.chunk)
+        return
     }
-    const req = this.request(c)!
-    const ctx: Ctx = {
-      zxid: this.zxid + 1,
-      timeMs: this.time,
+    const server = c.t === 'createSession' || c.t === 'closeSession' || c.t === 'reap'
+    const ctx = this.nextCtx({
+      dtMs: 0,
       sessionId:
         c.t === 'createSession' || c.t === 'closeSession'
           ? BigInt(c.id)
           : c.t === 'reap'
             ? 0n
             : BigInt(c.session),
-      authIds:
-        c.t === 'reap' || c.t === 'createSession' || c.t === 'closeSession' ? [] : AUTH_CHOICES[c.auth]!,
-    }
-    this.prepOne(req, ctx)
+      authIds: server ? [] : AUTH_CHOICES[c.auth]!,
+    })
+    this.prepOne(this.request(c), ctx)
   }
 
-  /** Every request becomes a Txn and takes a zxid (a failed one is an `error` Txn). */
-  prepOne(req: PrepRequest, ctx: Ctx): Txn {
-    const { txn, bytes } = this.db.prep(req, { ...ctx, cxid: ++this.cxid })
+  /** Preps on TreeDb and executes on the model; a refused request takes no zxid (nor changes the model). */
+  prepOne(req: PrepRequest, ctx: PrepContext): Prepped {
+    const before = this.pending.length === 0 ? this.model.clone() : undefined
+    const out = this.prepWith(req, ctx)
     const expected = this.model.exec(req, ctx)
-    this.onPrep({ req, ctx, txn }, expected)
-    this.zxid = ctx.zxid
-    this.pending.push({ zxid: ctx.zxid, bytes, expected })
-    this.log.push({ zxid: ctx.zxid, bytes })
-    return txn
+    this.onPrep({ req, ctx, out }, expected)
+    if (out.ok) {
+      if (before !== undefined) this.checkpoint = { model: before, applied: [] }
+      this.expected.set(out.zxid, { req, expected })
+    }
+    return out
+  }
+
+  override applyNext(): { p: Proposal; out: ApplyOutcome } {
+    const r = super.applyNext()
+    const e = this.expected.get(r.p.zxid)!
+    this.expected.delete(r.p.zxid)
+    this.checkpoint?.applied.push({ req: e.req, ctx: r.p.ctx })
+    if (r.out.result.type !== 'error') this.succeeded++
+    this.onApply({ ...r.p, ...e }, r.out)
+    return r
   }
 
   applySome(count: number): void {
-    for (let i = 0; i < count && this.pending.length > 0; i++) {
-      const p = this.pending.shift()!
-      const out = this.db.apply(p.zxid, p.bytes)
-      this.onApply(p, out)
-    }
+    for (let i = 0; i < count && this.pending.length > 0; i++) this.applyNext()
   }
 
-  applyAll(): void {
-    this.applySome(this.pending.length)
+  /** A change of leader; when the Txns in flight are truncated, the model goes back to the applied tree's state. */
+  changeLeader(committed: boolean): void {
+    if (!committed && this.pending.length > 0) {
+      const m = this.checkpoint!.model.clone()
+      for (const a of this.checkpoint!.applied) m.exec(a.req, a.ctx)
+      this.model = m
+      for (const p of this.pending) this.expected.delete(p.zxid)
+    }
+    this.checkpoint = undefined
+    this.leaderChange(committed)
   }
 }

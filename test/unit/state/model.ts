@@ -1,14 +1,18 @@
 /**
- * A deliberately naive reference model of the data core: a Map of path →
- * plain record, requests executed one at a time in prep order, ZooKeeper's
- * rules written out again from the spec (client-api.md) and the reference
- * notes (§2.2–2.5, 2.9), independently of server/tree and server/txn.
+ * The reference model of the replicated state (TreeDb around the DataTree):
+ * deliberately naive, a Map of path → plain record, requests executed one
+ * at a time in prep order, ZooKeeper's rules written out again from the spec
+ * (client-api.md) and the reference notes (§2.2–2.5, 2.9), independently of
+ * server/tree, server/txn and server/state. It gives what every request
+ * must answer (the code and a multi's per-op codes when it fails, else the
+ * result with its Stats) and the watch changes it makes.
  *
  * Visible cversion is kept as what the spec says clients see — child
  * creates plus child deletes — not as 2*creates − numChildren, so the
  * tree's 2*cversion − numChildren formula is checked, not copied. (The system nodes under
  * '/' and '/zookeeper' are there from the start without a create, which
- * ZooKeeper shows as −1 per such child.)
+ * ZooKeeper shows as −1 per such child.) Versions wrap as a signed int32 and
+ * skip −1, as ZooKeeper's checkAndIncVersion (ZOOKEEPER-4743).
  */
 
 import type { OpResult, TxnResult } from '../../../server/txn/apply.js'
@@ -18,6 +22,7 @@ import { OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from '../../../shared/acl.js'
 import type { ErrorCode } from '../../../shared/errors.js'
 import { pathError } from '../../../shared/paths.js'
 import type { WireStat } from '../../../shared/stat.js'
+import { type Dump, hex, type NodeDump } from '../tree/compare.js'
 
 export type Kind = 'normal' | 'ephemeral' | 'container' | 'ttl'
 
@@ -147,6 +152,12 @@ const MODES = [
   'persistentSequentialWithTtl',
 ]
 
+/** The version after `v`: a signed int32 that never becomes −1. */
+function nextVersion(v: number): number {
+  const n = (v + 1) | 0
+  return n === -1 ? 0 : n
+}
+
 function seq(n: number): string {
   return String(n).padStart(10, '0')
 }
@@ -219,6 +230,38 @@ export class Model {
 
   ephemeralsOf(id: bigint): string[] {
     return [...this.nodes].filter(([, n]) => n.kind === 'ephemeral' && n.owner === id).map(([p]) => p)
+  }
+
+  /** An independent copy (a state to go back to). */
+  clone(): Model {
+    const m = new Model()
+    m.nodes = this.copyNodes()
+    m.sessions = new Map(this.sessions)
+    return m
+  }
+
+  /** The model in the shape of dumpTree (test/unit/tree/compare.ts). */
+  dump(): Dump {
+    const nodes: Record<string, NodeDump> = {}
+    for (const path of [...this.nodes.keys()].sort()) {
+      const n = this.nodes.get(path)!
+      nodes[path] = {
+        stat: this.stat(path),
+        data: hex(n.data),
+        acl: n.acl.map((a) => ({ perms: a.perms, scheme: a.id.scheme, id: a.id.id })),
+        children: this.children(path),
+      }
+    }
+    const ephemerals: Record<string, string[]> = {}
+    for (const path of [...this.nodes.keys()].sort()) {
+      const n = this.nodes.get(path)!
+      if (n.kind === 'ephemeral') (ephemerals[String(n.owner)] ??= []).push(path)
+    }
+    return {
+      nodes,
+      sessions: [...this.sessions].map(([id, t]): [string, number] => [String(id), t]).sort(),
+      ephemerals: Object.fromEntries(Object.entries(ephemerals).sort()),
+    }
   }
 
   exec(req: PrepRequest, ctx: Ctx): MResult {
@@ -359,7 +402,7 @@ export class Model {
         if (!modelAllowed(n.acl, WRITE, ctx.authIds)) fail('NO_AUTH')
         this.version(req.version, n.version)
         n.data = req.data === null ? null : req.data.slice()
-        n.version++
+        n.version = nextVersion(n.version)
         n.mzxid = ctx.zxid
         n.mtime = ctx.timeMs
         changes.push({ type: 'dataChanged', path: req.path, zxid: ctx.zxid })
@@ -374,7 +417,7 @@ export class Model {
         if (!modelAllowed(n.acl, ADMIN, ctx.authIds)) fail('NO_AUTH')
         this.version(req.version, n.aversion)
         n.acl = acl
-        n.aversion++
+        n.aversion = nextVersion(n.aversion)
         return { type: 'setACL', stat: this.stat(req.path) }
       }
       case 'check': {
