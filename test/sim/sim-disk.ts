@@ -34,7 +34,11 @@ export interface DiskParams {
   fsyncMsMax: number
   slowProbability: number
   slowMsMax: number
-  /** Mutation for checker tests: report durability at once; really fsync only much later. */
+  /**
+   * Mutation for checker tests: the log lies, reporting its writes durable at
+   * once and really syncing them only much later; the epochs are kept apart,
+   * honestly (so the lie loses log entries, never an epoch promise).
+   */
   lying: boolean
   /**
    * Mutation for checker tests: epochs go to a separate file made durable at
@@ -166,8 +170,9 @@ export class SimDisk implements DriverStorage {
 
   setEpochs(meta: { acceptedEpoch?: number; currentEpoch?: number }, cb: DoneCallback): void {
     const op: Op = { kind: 'meta', ...meta, cb }
-    if (!this.params.metaFirst) return this.issue(op)
-    // The bug under test: the epochs are durable at once, ahead of the log writes queued before them.
+    if (!this.params.metaFirst && !this.params.lying) return this.issue(op)
+    // metaFirst, the bug under test: the epochs are durable at once, ahead of the log writes
+    // queued before them. lying: the epochs' own honest file, apart from the lying log.
     this.applyOp(op)
     const life = this.epochOfLife
     this.sched.after(0, () => {
