@@ -129,6 +129,8 @@ export class Session {
   /** Index of the server of the last session established; -1 before the first attempt. */
   private lastHostIndex = -1
   private everConnected = false
+  /** Why the last transport failed to open, for the error of a first connection that never came. */
+  private lastOpenError: string | undefined
 
   constructor(private readonly config: SessionConfig) {
     this.chroot = config.chroot
@@ -157,7 +159,11 @@ export class Session {
       if (signal?.aborted) onAbort()
       await this.connectLoop(now() + connectTimeoutMs)
       if (this.state === 'connected') await this.authSettled()
-      if (this.state !== 'connected') throw this.terminalError('could not establish a session')
+      if (this.state !== 'connected')
+        throw this.terminalError(
+          // Why the last transport failed to open (a refused TLS certificate, a 403, …), so it is not a mystery.
+          `could not establish a session${this.lastOpenError === undefined ? '' : ` (last attempt: ${this.lastOpenError})`}`,
+        )
     } catch (err) {
       await this.close()
       throw ZkError.is(err) ? err : new ZkError(ErrorCode.CONNECTION_LOSS, undefined, String(err))
@@ -340,7 +346,12 @@ export class Session {
             link.transport = t
             this.sendConnectRequest(t)
           },
-          () => link.settle('failed'),
+          (err: unknown) => {
+            // An attempt cut short by its own deadline says nothing new; keep the last real reason.
+            if (!abort.signal.aborted)
+              this.lastOpenError = `${endpoint.url}: ${err instanceof Error ? err.message : String(err)}`
+            link.settle('failed')
+          },
         )
     })
   }

@@ -88,6 +88,36 @@ export const ServerConfig = z
     syncLimit: z.number().int().min(1).default(5),
     /** Shared secret peers prove on connect, and the key of session passwords. */
     ensembleSecret: z.string().min(8).optional(),
+    /**
+     * A file holding ensembleSecret (its first line), so the secret is on no
+     * command line (`ps` shows those to every user of the machine).
+     */
+    secretFile: z.string().min(1).optional(),
+    /** The client port's TLS certificate (PEM, leaf first, then any intermediates) and key; both or neither. */
+    clientTlsCertFile: z.string().min(1).optional(),
+    clientTlsKeyFile: z.string().min(1).optional(),
+    /** CA certificates (PEM) that client certificates are checked against (the x509 ACL scheme). */
+    clientTlsCaFile: z.string().min(1).optional(),
+    /**
+     * Whether a TLS client is asked for a certificate: `none`; `want` (asked,
+     * checked when given); `need` (a client without one is refused).
+     * Default: `want` with clientTlsCaFile, else `none`.
+     */
+    clientTlsClientAuth: z.enum(['none', 'want', 'need']).optional(),
+    /** Refuse plaintext clients: only TLS on the client port (four-letter words too go over TLS). */
+    clientTlsOnly: z.boolean().default(false),
+    /** Quorum TLS: this server's certificate and key, and the ensemble's CA; all three or none. */
+    quorumTlsCertFile: z.string().min(1).optional(),
+    quorumTlsKeyFile: z.string().min(1).optional(),
+    quorumTlsCaFile: z.string().min(1).optional(),
+    /**
+     * Names a peer's certificate must carry one of, as its subject's CN or a
+     * subjectAltName (DNS, IP, URI or email); empty: any certificate the
+     * quorum CA issued.
+     */
+    quorumTlsAllowedNames: z.array(z.string().min(1)).default([]),
+    /** How often the TLS certificate, key and CA files are checked for changes (reloaded without a restart). */
+    tlsReloadIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
     /** A follower that loses its leader keeps serving reads (ZooKeeper's read-only mode). */
     readOnlyMode: z.boolean().default(false),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -99,6 +129,7 @@ export const ServerConfig = z
 export type ServerConfig = z.infer<typeof ServerConfig> & {
   minSessionTimeout: number
   maxSessionTimeout: number
+  clientTlsClientAuth: 'none' | 'want' | 'need'
 }
 
 export class ConfigError extends Error {
@@ -130,13 +161,64 @@ export function parseConfig(input: Record<string, unknown>): ServerConfig {
     throw new ConfigError(`minSessionTimeout (${min}) must not exceed maxSessionTimeout (${max})`)
   if (c.servers.length > 0 && !c.servers.some((s) => s.id === c.serverId))
     throw new ConfigError(`serverId (got ${c.serverId}): not in the servers list`)
-  if (c.servers.length > 1 && c.ensembleSecret === undefined)
+  const clientTlsClientAuth = checkTls(c)
+  const ensembleSecret = c.secretFile === undefined ? c.ensembleSecret : readSecretFile(c.secretFile)
+  if (c.servers.length > 1 && ensembleSecret === undefined && c.quorumTlsCertFile === undefined)
     throw new ConfigError(
-      'ensembleSecret: an ensemble needs a shared secret (set ensembleSecret, --secret or CONCLAVE_SECRET)',
+      'ensembleSecret: an ensemble needs a shared secret (ensembleSecret, secretFile, --secret-file or ' +
+        'CONCLAVE_SECRET), or quorum TLS (quorumTlsCertFile, quorumTlsKeyFile, quorumTlsCaFile)',
     )
   const ids = new Set(c.servers.map((s) => s.id))
   if (ids.size !== c.servers.length) throw new ConfigError('servers: duplicate server id')
-  return { ...c, minSessionTimeout: min, maxSessionTimeout: max }
+  return { ...c, ensembleSecret, minSessionTimeout: min, maxSessionTimeout: max, clientTlsClientAuth }
+}
+
+/** The TLS settings that only make sense together; returns clientTlsClientAuth with its default filled. */
+function checkTls(c: z.infer<typeof ServerConfig>): 'none' | 'want' | 'need' {
+  if ((c.clientTlsCertFile === undefined) !== (c.clientTlsKeyFile === undefined))
+    throw new ConfigError(
+      'clientTlsCertFile and clientTlsKeyFile: give both (the certificate and its key) or neither',
+    )
+  const clientTls = c.clientTlsCertFile !== undefined
+  if (!clientTls && c.clientTlsOnly)
+    throw new ConfigError('clientTlsOnly (got true): needs clientTlsCertFile and clientTlsKeyFile')
+  if (!clientTls && c.clientTlsCaFile !== undefined)
+    throw new ConfigError(
+      `clientTlsCaFile (got ${JSON.stringify(c.clientTlsCaFile)}): needs clientTlsCertFile and clientTlsKeyFile`,
+    )
+  const auth = c.clientTlsClientAuth ?? (c.clientTlsCaFile === undefined ? 'none' : 'want')
+  if (auth !== 'none' && c.clientTlsCaFile === undefined)
+    throw new ConfigError(
+      `clientTlsClientAuth (got ${JSON.stringify(auth)}): client certificates need clientTlsCaFile to be checked against`,
+    )
+  const quorum = [c.quorumTlsCertFile, c.quorumTlsKeyFile, c.quorumTlsCaFile]
+  if (quorum.some((f) => f !== undefined) && quorum.some((f) => f === undefined))
+    throw new ConfigError('quorumTlsCertFile, quorumTlsKeyFile and quorumTlsCaFile: give all three or none')
+  if (c.quorumTlsAllowedNames.length > 0 && c.quorumTlsCertFile === undefined)
+    throw new ConfigError(
+      'quorumTlsAllowedNames: needs quorum TLS (quorumTlsCertFile, quorumTlsKeyFile, quorumTlsCaFile)',
+    )
+  if (c.ensembleSecret !== undefined && c.secretFile !== undefined)
+    throw new ConfigError('ensembleSecret and secretFile: give one of them, not both')
+  return auth
+}
+
+/** The secret in a secretFile: its first line, at least 8 characters. */
+function readSecretFile(file: string): string {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(
+      `secretFile (got ${JSON.stringify(file)}): cannot read it: ${(err as Error).message}`,
+    )
+  }
+  const secret = text.split(/\r?\n/, 1)[0] ?? ''
+  if (secret.length < 8)
+    throw new ConfigError(
+      `secretFile (got ${JSON.stringify(file)}): its first line must hold a secret of at least 8 characters`,
+    )
+  return secret
 }
 
 /** Parses one `id=host:peerPort:clientPort[:observer]` entry. */
@@ -214,8 +296,8 @@ export function readConfigFile(file: string): Record<string, unknown> {
       continue
     }
     const mapped = key === 'myid' ? 'serverId' : key
-    if (mapped === 'allowedOrigins') {
-      out.allowedOrigins = splitList(value)
+    if (mapped === 'allowedOrigins' || mapped === 'quorumTlsAllowedNames') {
+      out[mapped] = splitList(value)
       continue
     }
     out[mapped] = NUMERIC.test(value)

@@ -14,6 +14,11 @@ import { describe, type FourLetterSource, fourLetterWord, metrics } from './admi
 import type { ServerConfig } from './config.js'
 import type { Clock, Timers } from './core/clock.js'
 import { ClientListener } from './net/client-listener.js'
+import {
+  clientTlsContext,
+  quorumTlsContext,
+  type ReloadingSecureContext,
+} from './net/reloading-secure-context.js'
 import { createReplicator } from './replicate/create-replicator.js'
 import type { Replicator } from './replicate/replicator.js'
 import { ZabReplicator } from './replicate/zab-replicator.js'
@@ -45,6 +50,8 @@ export class ServerNode {
   private readonly quota: TreeQuota
   private readonly snapshotter: Snapshotter
   private listener: ClientListener | undefined
+  /** The client port's TLS certificate, reloaded when its files change; undefined without client TLS. */
+  private clientTls: ReloadingSecureContext | undefined
   private admin: AdminServer | undefined
   private ticker: NodeJS.Timeout | undefined
   private stopped = false
@@ -86,10 +93,27 @@ export class ServerNode {
 
   static async start(config: ServerConfig, logger?: Logger): Promise<ServerNode> {
     const log = logger ?? pino({ level: config.logLevel, base: { server: config.serverId } })
+    // TLS files first: a file that does not load stops the start before anything is open.
+    const clientTls = clientTlsContext(config, log)
+    let quorumTls: ReloadingSecureContext | undefined
+    try {
+      quorumTls = quorumTlsContext(config, log)
+    } catch (err) {
+      clientTls?.close()
+      throw err
+    }
     const state = recoverState(config, log.child({ component: 'storage' }))
     const secret = loadSecret(config, state.storage, log)
     const node = new ServerNode(config, state, secret, log)
-    const replicator = createReplicator(config, state, node.snapshotter, node.pipeline.events(), log, secret)
+    node.clientTls = clientTls
+    const replicator = createReplicator(
+      config,
+      state,
+      node.snapshotter,
+      node.pipeline.events(),
+      log,
+      quorumTls,
+    )
     node.ctx.attach(replicator)
     node.pipeline.sessions.restore()
     if (replicator instanceof ZabReplicator) await replicator.start()
@@ -116,6 +140,7 @@ export class ServerNode {
 
   private async listen(): Promise<void> {
     const log = this.logger.child({ component: 'net' })
+    const tls = this.clientTls
     this.listener = new ClientListener({
       host: this.config.clientPortAddress,
       port: this.config.clientPort,
@@ -128,6 +153,14 @@ export class ServerNode {
       },
       onReject: (remote, reason) => log.warn({ remote, reason }, 'connection refused'),
       fourLetterWord: (w) => this.fourLetterWord(w),
+      tls:
+        tls === undefined
+          ? undefined
+          : {
+              context: () => tls.current(),
+              clientAuth: this.config.clientTlsClientAuth,
+              only: this.config.clientTlsOnly,
+            },
     })
     this.port = await this.listener.listen()
   }
@@ -185,6 +218,7 @@ export class ServerNode {
     if (this.ticker) clearInterval(this.ticker)
     this.pipeline.stop()
     await this.listener?.close()
+    this.clientTls?.close()
     await this.admin?.close()
     await this.replicator.close()
     await this.snapshotter.close()

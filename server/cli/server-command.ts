@@ -22,6 +22,15 @@ const FLAGS: Record<string, [string, boolean]> = {
   'snap-count': ['snapCount', true],
   'allowed-origins': ['allowedOrigins', true],
   secret: ['ensembleSecret', true],
+  'secret-file': ['secretFile', true],
+  'tls-cert': ['clientTlsCertFile', true],
+  'tls-key': ['clientTlsKeyFile', true],
+  'tls-ca': ['clientTlsCaFile', true],
+  'tls-client-auth': ['clientTlsClientAuth', true],
+  'tls-only': ['clientTlsOnly', false],
+  'quorum-tls-cert': ['quorumTlsCertFile', true],
+  'quorum-tls-key': ['quorumTlsKeyFile', true],
+  'quorum-tls-ca': ['quorumTlsCaFile', true],
   'read-only': ['readOnlyMode', false],
   config: ['', true],
 }
@@ -40,9 +49,16 @@ export function configInput(argv: string[]): Record<string, unknown> {
     else if (key === 'allowedOrigins') input.allowedOrigins = splitList(String(value))
     else
       input[key] =
-        value === true ? true : key === 'dataDir' || key === 'logLevel' ? value : numberOrText(value)
+        value === true
+          ? true
+          : key === 'dataDir' || key === 'logLevel' || key.endsWith('File')
+            ? value
+            : numberOrText(value)
   }
-  if (process.env.CONCLAVE_SECRET && input.ensembleSecret === undefined)
+  // A secret given by flag wins over the file's, whichever way each gives it.
+  if (flags.has('secret') && !flags.has('secret-file')) delete input.secretFile
+  if (flags.has('secret-file') && !flags.has('secret')) delete input.ensembleSecret
+  if (process.env.CONCLAVE_SECRET && input.ensembleSecret === undefined && input.secretFile === undefined)
     input.ensembleSecret = process.env.CONCLAVE_SECRET
   return input
 }
@@ -50,6 +66,11 @@ export function configInput(argv: string[]): Record<string, unknown> {
 export async function runServer(argv: string[]): Promise<number> {
   const config = parseConfig(configInput(argv))
   const server = await startServer(config)
+  if (argv.some((a) => a === '--secret' || a.startsWith('--secret=')))
+    server.logger.warn(
+      'the ensemble secret was given on the command line (--secret), where `ps` shows it to every user ' +
+        'of this machine; use --secret-file, secretFile or CONCLAVE_SECRET',
+    )
   return new Promise<number>((resolve) => {
     let stopping = false
     const stop = (signal: string) => {

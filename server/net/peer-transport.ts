@@ -7,6 +7,14 @@
  * a fresh nonce from the other end and both server ids, so a stray process
  * (or a server of another ensemble) cannot join or impersonate a member.
  *
+ * Quorum TLS (optional): the link is TLS with mutual authentication; each
+ * end checks the other's certificate against the ensemble's CA and, when
+ * names are configured, that it carries one of them; only then does the
+ * HMAC handshake run, inside TLS and bound to the TLS session (its exported
+ * keying material is part of the proof, so a proof cannot be relayed onto
+ * another connection). Without a secret, the HMAC is keyed with nothing and
+ * the certificate alone authenticates the peer.
+ *
  * A broken link is reported once (`onDown`); the dialer reconnects with
  * back-off (100 ms doubling to 2 s). Messages sent while a link is down are
  * dropped: ZAB recovers by re-synchronising, as over a broken TCP stream.
@@ -16,8 +24,10 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type Server, Socket } from 'node:net'
+import { type SecureContext, TLSSocket, connect as tlsConnect } from 'node:tls'
 import { FrameDecoder, frame } from '../../shared/framing.js'
 import { corkForTurn } from './cork.js'
+import { certificateNames, peerVerifyError, x509Subject } from './x509-identity.js'
 
 export interface PeerAddress {
   id: number
@@ -30,7 +40,10 @@ export interface PeerTransportOptions {
   listenHost: string
   listenPort: number
   peers: PeerAddress[]
-  secret: string
+  /** The ensemble secret both ends prove; undefined only with `tls` (the certificates authenticate). */
+  secret: string | undefined
+  /** Quorum TLS; undefined: plaintext links. */
+  tls?: PeerTlsOptions | undefined
   messageBytesMax: number
   onMessage: (from: number, payload: Uint8Array) => void
   /** A link came up; `conn` identifies it for `send`. */
@@ -39,15 +52,35 @@ export interface PeerTransportOptions {
   onWarn: (msg: string, detail: Record<string, unknown>) => void
 }
 
+export interface PeerTlsOptions {
+  /** The context for a new link: this server's certificate and key, the ensemble's CA (it follows the files). */
+  context: () => SecureContext
+  /** Names a peer's certificate must carry one of (certificateNames in x509-identity.ts); empty: any the CA issued. */
+  allowedNames: readonly string[]
+}
+
 const MAGIC = 'conclave-peer-v1'
 const NONCE_BYTES = 16
 const HANDSHAKE_TIMEOUT_MS = 5000
+/** The label of the TLS keying material the proofs are bound to (RFC 5705 exporter). */
+const TLS_EXPORTER_LABEL = 'EXPORTER-conclave-peer-v1'
 
-function proof(secret: string, nonce: Uint8Array, prover: number, verifier: number): Buffer {
-  return createHmac('sha256', secret).update(MAGIC).update(nonce).update(`${prover}>${verifier}`).digest()
+function proof(
+  secret: string,
+  nonce: Uint8Array,
+  prover: number,
+  verifier: number,
+  binding: Uint8Array,
+): Buffer {
+  return createHmac('sha256', secret)
+    .update(MAGIC)
+    .update(nonce)
+    .update(`${prover}>${verifier}`)
+    .update(binding)
+    .digest()
 }
 
-type Phase = 'await-nonce' | 'await-hello' | 'await-proof' | 'open' | 'closed'
+type Phase = 'tls' | 'await-nonce' | 'await-hello' | 'await-proof' | 'open' | 'closed'
 
 /** One authenticated link. Handshake messages are frames: [kind byte, …]. */
 let nextLinkId = 1
@@ -59,6 +92,10 @@ class Link {
   private readonly decoder: FrameDecoder
   private readonly myNonce = randomBytes(NONCE_BYTES)
   private readonly timer: NodeJS.Timeout
+  /** The TLS session's exported keying material the proofs are bound to (empty without TLS). */
+  private binding: Uint8Array = new Uint8Array(0)
+  /** The TCP connection is up (a dialer's TLS error before that is just an unreachable peer). */
+  private connected: boolean
 
   constructor(
     readonly socket: Socket,
@@ -67,15 +104,37 @@ class Link {
     readonly expectedPeer: number,
   ) {
     this.decoder = new FrameDecoder(t.opts.messageBytesMax)
-    this.phase = dialer ? 'await-nonce' : 'await-hello'
+    const secure = socket instanceof TLSSocket
+    this.phase = secure ? 'tls' : dialer ? 'await-nonce' : 'await-hello'
+    this.connected = !dialer
     socket.setNoDelay(true)
     socket.on('data', (c: Buffer) => this.feed(c))
-    socket.on('error', () => {})
+    socket.once('connect', () => {
+      this.connected = true
+    })
+    socket.on('error', (err) => {
+      if (this.phase === 'tls' && this.connected) this.fail(`TLS handshake failed: ${err.message}`)
+    })
     socket.on('close', () => this.closed())
     this.timer = setTimeout(() => this.fail('handshake timed out'), HANDSHAKE_TIMEOUT_MS)
     this.timer.unref()
-    // The acceptor speaks first: its nonce.
-    if (!dialer) this.write(Buffer.concat([Buffer.from([1]), this.myNonce]))
+    if (secure) socket.once(dialer ? 'secureConnect' : 'secure', () => this.secured(socket))
+    else if (!dialer) this.sendNonce()
+  }
+
+  /** The acceptor speaks first: its nonce. */
+  private sendNonce(): void {
+    this.write(Buffer.concat([Buffer.from([1]), this.myNonce]))
+  }
+
+  /** TLS is up: the peer's certificate must verify against the CA and carry an allowed name. */
+  private secured(socket: TLSSocket): void {
+    if (this.phase !== 'tls') return
+    const why = this.t.refusedCertificate(socket)
+    if (why !== undefined) return this.fail(why)
+    this.binding = socket.exportKeyingMaterial(32, TLS_EXPORTER_LABEL, Buffer.from(MAGIC))
+    this.phase = this.dialer ? 'await-nonce' : 'await-hello'
+    if (!this.dialer) this.sendNonce()
   }
 
   /** Messages written in one event-loop turn leave in one syscall (corkForTurn). */
@@ -100,13 +159,15 @@ class Link {
 
   /** Dialer: nonce → hello(id, nonce', proof). Acceptor: hello → proof back, open. Dialer: proof → open. */
   private handshake(f: Buffer): void {
-    const { secret, selfId } = this.t.opts
+    const { selfId } = this.t.opts
+    const secret = this.t.opts.secret ?? ''
+    const binding = this.binding
     if (this.phase === 'await-nonce' && f[0] === 1 && f.length === 1 + NONCE_BYTES) {
       const hello = Buffer.alloc(1 + 4 + NONCE_BYTES + 32)
       hello[0] = 2
       hello.writeInt32BE(selfId, 1)
       this.myNonce.copy(hello, 5)
-      proof(secret, f.subarray(1), selfId, this.expectedPeer).copy(hello, 5 + NONCE_BYTES)
+      proof(secret, f.subarray(1), selfId, this.expectedPeer, binding).copy(hello, 5 + NONCE_BYTES)
       this.write(hello)
       this.phase = 'await-proof'
       return
@@ -116,14 +177,14 @@ class Link {
       const theirNonce = f.subarray(5, 5 + NONCE_BYTES)
       const given = f.subarray(5 + NONCE_BYTES)
       if (!this.t.knows(id)) return this.fail(`unknown server id ${id}`)
-      if (!timingSafeEqual(given, proof(secret, this.myNonce, id, selfId)))
+      if (!timingSafeEqual(given, proof(secret, this.myNonce, id, selfId, binding)))
         return this.fail(`server ${id} does not know the ensemble secret`)
       this.peerId = id
-      this.write(Buffer.concat([Buffer.from([3]), proof(secret, theirNonce, selfId, id)]))
+      this.write(Buffer.concat([Buffer.from([3]), proof(secret, theirNonce, selfId, id, binding)]))
       return this.open()
     }
     if (this.phase === 'await-proof' && f[0] === 3 && f.length === 33) {
-      if (!timingSafeEqual(f.subarray(1), proof(secret, this.myNonce, this.expectedPeer, selfId)))
+      if (!timingSafeEqual(f.subarray(1), proof(secret, this.myNonce, this.expectedPeer, selfId, binding)))
         return this.fail(`server ${this.expectedPeer} does not know the ensemble secret`)
       this.peerId = this.expectedPeer
       return this.open()
@@ -139,7 +200,13 @@ class Link {
 
   fail(reason: string): void {
     if (this.phase === 'closed') return
-    this.t.opts.onWarn('peer link failed', { peer: this.peerId || this.expectedPeer, reason })
+    const peer = this.peerId || this.expectedPeer
+    // An acceptor does not know who is calling before the handshake: say where from.
+    this.t.opts.onWarn('peer link failed', {
+      peer: peer === 0 ? 'unknown' : peer,
+      ...(peer === 0 ? { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}` } : {}),
+      reason,
+    })
     this.socket.destroy()
     this.closed()
   }
@@ -167,8 +234,35 @@ export class PeerTransport {
   constructor(readonly opts: PeerTransportOptions) {
     this.server = createServer((socket) => {
       if (this.closing) return socket.destroy()
-      new Link(socket, false, this, 0)
+      const tls = this.opts.tls
+      new Link(
+        tls === undefined
+          ? socket
+          : new TLSSocket(socket, {
+              isServer: true,
+              secureContext: tls.context(),
+              requestCert: true,
+              // Judged in refusedCertificate, so that the reason is logged.
+              rejectUnauthorized: false,
+            }),
+        false,
+        this,
+        0,
+      )
     })
+  }
+
+  /** Why a peer's TLS certificate is refused (no certificate, not from the CA, no allowed name); undefined if it is not. */
+  refusedCertificate(socket: TLSSocket): string | undefined {
+    const cert = socket.getPeerX509Certificate()
+    if (cert === undefined) return 'peer certificate refused: the peer gave no TLS certificate'
+    const why = peerVerifyError(socket)
+    if (why !== undefined) return `peer certificate refused: ${why}; subject ${x509Subject(cert)}`
+    const allowed = this.opts.tls?.allowedNames ?? []
+    if (allowed.length === 0) return undefined
+    const names = certificateNames(cert)
+    if (names.some((n) => allowed.includes(n))) return undefined
+    return `peer certificate refused: none of its names (${names.join('; ')}) is in quorumTlsAllowedNames`
   }
 
   knows(id: number): boolean {
@@ -191,6 +285,19 @@ export class PeerTransport {
     if (this.closing || this.links.has(p.id) || this.dialing.has(p.id)) return
     if (this.blocked.has(p.id)) return this.retry(p)
     this.dialing.add(p.id)
+    const tls = this.opts.tls
+    if (tls !== undefined) {
+      const socket = tlsConnect({
+        host: p.host,
+        port: p.port,
+        secureContext: tls.context(),
+        // Judged in refusedCertificate: the CA, then quorumTlsAllowedNames instead of the host name.
+        rejectUnauthorized: false,
+        checkServerIdentity: () => undefined,
+      })
+      new Link(socket, true, this, p.id)
+      return
+    }
     const socket = new Socket()
     new Link(socket, true, this, p.id)
     socket.connect(p.port, p.host)

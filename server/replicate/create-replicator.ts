@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino'
 import type { ServerConfig } from '../config.js'
+import type { ReloadingSecureContext } from '../net/reloading-secure-context.js'
 import type { RecoveredState } from '../state/recover-state.js'
 import type { Snapshotter } from '../state/snapshotter.js'
 import { watchFaultFile } from '../state/test-hooks.js'
@@ -26,7 +27,7 @@ export function createReplicator(
   snapshotter: Snapshotter,
   events: ReplicatorEvents,
   logger: Logger,
-  secret: string,
+  quorumTls: ReloadingSecureContext | undefined,
 ): Replicator {
   const { storage, tree } = state
   storage.onFatal((err) => events.fatal(err))
@@ -57,7 +58,7 @@ export function createReplicator(
     },
     events,
     logger.child({ component: 'zab' }),
-    secret,
+    quorumTls,
   )
   watchFaultFile((ids) => zab.setBlockedPeers(ids), logger)
   return zab

@@ -17,6 +17,7 @@ import { StallMonitor } from '../admin/stall-monitor.js'
 import type { ServerConfig } from '../config.js'
 import { Prng } from '../core/prng.js'
 import { PeerTransport } from '../net/peer-transport.js'
+import type { ReloadingSecureContext } from '../net/reloading-secure-context.js'
 import type { Storage } from '../storage/index.js'
 import { type LogEntry, type RoleEvent, type Snapshot, ZabPeer } from '../zab/index.js'
 import type { Replicator, ReplicatorEvents, Role } from './replicator.js'
@@ -66,6 +67,8 @@ export class ZabReplicator implements Replicator {
   historyEnd = 0
   private readonly driver: ZabDriver
   private readonly transport: PeerTransport
+  /** Quorum TLS: this server's certificate and key and the ensemble's CA, reloaded when the files change. */
+  private readonly quorumTls: ReloadingSecureContext | undefined
   private timer: NodeJS.Timeout | undefined
   private leaderId: number | undefined
 
@@ -74,7 +77,8 @@ export class ZabReplicator implements Replicator {
     private readonly host: ZabHost,
     private readonly events: ReplicatorEvents,
     private readonly logger: Logger,
-    secret: string,
+    /** Quorum TLS (this replicator closes it); undefined: plaintext peer links. */
+    quorumTls: ReloadingSecureContext | undefined,
   ) {
     const voters = config.servers.filter((s) => !s.observer).map((s) => s.id)
     const observers = config.servers.filter((s) => s.observer).map((s) => s.id)
@@ -99,6 +103,7 @@ export class ZabReplicator implements Replicator {
     })
     const self = config.servers.find((s) => s.id === config.serverId)
     assert(self !== undefined, 'this server is not in the servers list')
+    this.quorumTls = quorumTls
     this.transport = new PeerTransport({
       selfId: config.serverId,
       listenHost: self.host,
@@ -106,7 +111,11 @@ export class ZabReplicator implements Replicator {
       peers: config.servers
         .filter((s) => s.id !== config.serverId)
         .map((s) => ({ id: s.id, host: s.host, port: s.peerPort })),
-      secret,
+      secret: config.ensembleSecret,
+      tls:
+        quorumTls === undefined
+          ? undefined
+          : { context: () => quorumTls.current(), allowedNames: config.quorumTlsAllowedNames },
       messageBytesMax: config.frameBytesMax * 2,
       onMessage: (from, payload) => this.driver.receive(from, payload),
       onUp: (peer, conn) => {
@@ -227,6 +236,7 @@ export class ZabReplicator implements Replicator {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer)
     this.driver.close()
+    this.quorumTls?.close()
     await this.transport.close()
   }
 

@@ -84,7 +84,7 @@ type Phase = 'handshake' | 'connecting' | 'connected' | 'closed'
 
 export class ClientHandler {
   sessionId = 0n
-  /** Authenticated ids of this connection (ip first; digest ids added by addAuth). */
+  /** Authenticated ids of this connection (ip first; x509 from a verified client certificate; digest ids added by addAuth). */
   readonly authIds: { scheme: string; id: string }[]
   private phase: Phase = 'handshake'
   private readonly queue: PendingRequest[] = []
@@ -104,6 +104,9 @@ export class ClientHandler {
     private readonly host: ClientHandlerHost,
   ) {
     this.authIds = [{ scheme: 'ip', id: conn.remoteAddress.replace(/^::ffff:/, '') }]
+    // A verified client certificate authenticates the connection (ZooKeeper's X509AuthenticationProvider).
+    const x509 = conn.tls?.x509Subject
+    if (x509 !== undefined) this.authIds.push({ scheme: 'x509', id: x509 })
     conn.onPacket = (p) => this.onPacket(p)
     conn.onClose = (reason) => this.onClosed(reason)
   }

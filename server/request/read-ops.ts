@@ -224,10 +224,14 @@ function setWatches(ctx: ReadContext, h: ClientHandler, req: SetWatchesRequest):
 
 /**
  * addAuth: digest credentials become a digest id (and the super id when they
- * match the configured super digest). Returns false for an unknown scheme or
- * malformed credentials (the caller answers AUTH_FAILED and closes).
+ * match the configured super digest). `x509` succeeds only on a connection
+ * whose TLS client certificate verified (its id is already there, from the
+ * handshake; the credentials are ignored, as ZooKeeper's
+ * X509AuthenticationProvider ignores them). Returns false for an unknown
+ * scheme or malformed credentials (the caller answers AUTH_FAILED and closes).
  */
 export function addAuth(ctx: ReadContext, h: ClientHandler, scheme: string, auth: Uint8Array): boolean {
+  if (scheme === 'x509') return h.authIds.some((x) => x.scheme === 'x509')
   if (scheme !== 'digest') return false
   const text = utf8Decode(auth)
   if (text.indexOf(':') <= 0) return false

@@ -3,7 +3,9 @@
  * PrepRequestProcessor.fixupACL apply them. Schemes: world (only
  * `world:anyone`), auth (expanded at create/setACL time to the caller's
  * authenticated ids), digest (`user:base64(sha1(user:password))`, matched
- * exactly), ip (an IPv4 address, or address/bits). A connection holding the
+ * exactly), ip (an IPv4 address, or address/bits), x509 (a TLS client
+ * certificate's subject DN in RFC 2253 form, matched exactly; ZooKeeper's
+ * X509AuthenticationProvider). A connection holding the
  * super id (scheme `super`, or the operator's super digest) passes every
  * check.
  *
@@ -16,7 +18,7 @@ import type { Acl, Id } from '../../shared/acl.js'
 import { Perms } from '../../shared/opcodes.js'
 
 /** Schemes whose ids an `auth` ACL expands to (ZooKeeper: providers with isAuthenticated()). */
-const AUTHENTICATED_SCHEMES: ReadonlySet<string> = new Set(['digest'])
+const AUTHENTICATED_SCHEMES: ReadonlySet<string> = new Set(['digest', 'x509'])
 
 /** Parses dotted-quad IPv4 into a 32-bit unsigned number; undefined if it is not one. */
 export function parseIpv4(text: string): number | undefined {
@@ -68,6 +70,9 @@ export function isValidAclId(id: Id): boolean {
     }
     case 'ip':
       return parseIpAcl(id.id) !== undefined
+    case 'x509':
+      // A distinguished name: at least one `type=value` (X500Principal parses it in ZooKeeper).
+      return /^[^=,+]+=/.test(id.id)
     default:
       return false
   }
