@@ -17,6 +17,7 @@ import { formatSessionId, parseSessionId } from '../shared/session-id.js'
 import type { Stat } from '../shared/stat.js'
 import { parseConnectString, shuffled } from './connect-string.js'
 import type { Listener } from './emitter.js'
+import { NotificationZxids } from './notification-zxid.js'
 import {
   authBytes,
   badArguments,
@@ -47,6 +48,7 @@ import type {
   Watcher,
   WatchOptions,
 } from './types.js'
+import { openWatchStream, type WatchStream, type WatchStreamOptions } from './watch-stream.js'
 
 export const SESSION_TIMEOUT_MS_DEFAULT = 30_000
 export const CONNECT_TIMEOUT_MS_DEFAULT = 10_000
@@ -80,13 +82,20 @@ function watcherOf(opts: WatchOptions | undefined, path: string): Watcher | unde
 }
 
 export class Client {
-  private constructor(private readonly session: Session) {}
+  private constructor(
+    private readonly session: Session,
+    /** The zxid of the watch notification being delivered (for watch()). */
+    private readonly zxids: NotificationZxids,
+    /** How this client was connected, for newSession(). */
+    private readonly origin: { connectString: string; opts: ConnectOptions },
+  ) {}
 
   /** Connects and establishes (or resumes) a session; rejects with CONNECTION_LOSS after connectTimeoutMs. */
   static async connect(connectString: string, opts: ConnectOptions = {}): Promise<Client> {
     const random = opts.random ?? Math.random
     const endpoints = shuffled(parseConnectString(connectString), random)
     const { id, password } = resumeId(opts)
+    const zxids = new NotificationZxids()
     const session = new Session({
       endpoints,
       sessionTimeoutMs: positiveInt(opts.sessionTimeoutMs, SESSION_TIMEOUT_MS_DEFAULT, 'sessionTimeoutMs'),
@@ -94,7 +103,7 @@ export class Client {
       sessionId: id,
       password,
       frameBytesMax: positiveInt(opts.frameBytesMax, FRAME_BYTES_MAX_DEFAULT, 'frameBytesMax'),
-      transport: opts.transport ?? openTransport,
+      transport: zxids.wrap(opts.transport ?? openTransport),
       WebSocket: opts.WebSocket,
       tls: opts.tls,
       random,
@@ -107,7 +116,17 @@ export class Client {
       'connectTimeoutMs',
     )
     await session.start(connectTimeoutMs, opts.signal)
-    return new Client(session)
+    return new Client(session, zxids, { connectString, opts })
+  }
+
+  /**
+   * Connects another client, with a new session, to the same servers with the
+   * same options (chroot, auth, timeouts, transport), e.g. to carry on after
+   * this session expired (PersistentNode does). The caller closes it.
+   */
+  newSession(opts: { connectTimeoutMs?: number; signal?: AbortSignal } = {}): Promise<Client> {
+    const { sessionId: _id, sessionPassword: _password, signal: _signal, ...rest } = this.origin.opts
+    return Client.connect(this.origin.connectString, { ...rest, ...opts })
   }
 
   // ------------------------------------------------------------ session
@@ -314,6 +333,17 @@ export class Client {
       stopped = true
       await this.session.removePersistent(path, mode, listener)
     }
+  }
+
+  /**
+   * A persistent watch as an async iterator: `for await (const ev of zk.watch('/app', { recursive: true, signal }))`.
+   * Every event carries the zxid of its change (-1 if the server sends none).
+   * `break`, close() or the signal's abort remove the watch on the server and
+   * end the iteration; a consumer more than `bufferSize` events behind gets one
+   * `{ type: 'resync' }` instead of them (see watch-stream.ts).
+   */
+  watch(path: string, opts?: WatchStreamOptions): WatchStream {
+    return openWatchStream(this, this.zxids, path, opts)
   }
 
   /**

@@ -23,6 +23,7 @@ export type { Stat } from '../shared/stat.js'
 export { Client, CONNECT_TIMEOUT_MS_DEFAULT, SESSION_TIMEOUT_MS_DEFAULT } from './client.js'
 export { type Endpoint, parseConnectString } from './connect-string.js'
 export { Emitter } from './emitter.js'
+export { EventStream, type EventStreamOptions } from './event-stream.js'
 export { DATA_BYTES_MAX } from './requests.js'
 export type {
   TlsOptions,
@@ -53,3 +54,10 @@ export type {
   Watcher,
   WatchOptions,
 } from './types.js'
+export {
+  WATCH_BUFFER_DEFAULT,
+  type WatchStream,
+  type WatchStreamEvent,
+  type WatchStreamEventType,
+  type WatchStreamOptions,
+} from './watch-stream.js'
