@@ -108,6 +108,27 @@ export function opensslMissing(): Missing | undefined {
     : { what: 'openssl', apt: 'openssl' }
 }
 
+/**
+ * The Netty jars ZooKeeper's TLS client needs beyond those Debian's
+ * zookeeper.jar names in its manifest (netty-codec, netty-resolver): without
+ * them ClientCnxnSocketNetty cannot load (NoClassDefFoundError:
+ * io/netty/handler/codec/ByteToMessageDecoder) and zkCli.sh only reports
+ * ConnectionLoss. The TLS tests put them on zkCli.sh's class path.
+ */
+export const ZK_NETTY_EXTRA_JARS = ['/usr/share/java/netty-codec.jar', '/usr/share/java/netty-resolver.jar']
+
+export function zkNettyJarsMissing(): Missing | undefined {
+  const missing = ZK_NETTY_EXTRA_JARS.filter((j) => !existsSync(j))
+  return missing.length === 0 ? undefined : { what: `Netty (${missing.join(', ')})`, apt: 'libnetty-java' }
+}
+
+/** Java's keytool (makes the trust store ZooKeeper's TLS clients read). */
+export function keytoolMissing(): Missing | undefined {
+  return spawnSync('keytool', ['-help'], { stdio: 'ignore' }).status === 0
+    ? undefined
+    : { what: "Java's keytool", apt: 'default-jre-headless' }
+}
+
 /** Node's flag for its built-in (undici) WebSocket; Node 22+ has it without the flag. */
 export const WHATWG_WS_FLAGS = ['--experimental-websocket', '--no-warnings']
 
