@@ -108,6 +108,7 @@ export class Client {
       tls: opts.tls,
       random,
       reconnectDelayMs: nonNegativeInt(opts.reconnectDelayMs, RECONNECT_DELAY_MS_DEFAULT, 'reconnectDelayMs'),
+      exactlyOnce: opts.exactlyOnce ?? true,
     })
     for (const a of opts.auth ?? []) session.addInitialAuth(a.scheme, authBytes(a.scheme, a.credentials))
     const connectTimeoutMs = positiveInt(
@@ -148,6 +149,15 @@ export class Client {
   /** The largest zxid seen in a reply. */
   get lastZxid(): number {
     return this.session.lastZxid
+  }
+
+  /**
+   * Writes are exactly-once on the current (or last) connection: the option
+   * is on and the server offers it. A write then never fails with
+   * CONNECTION_LOSS while the session lives: it is sent again and answered once.
+   */
+  get exactlyOnce(): boolean {
+    return this.session.exactlyOnce
   }
 
   /** The session timeout the server granted. */

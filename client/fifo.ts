@@ -41,6 +41,15 @@ export class Fifo<T> {
     return item
   }
 
+  /** The oldest item `pred` accepts. */
+  find(pred: (item: T) => boolean): T | undefined {
+    for (let i = 0; i < this.length; i++) {
+      const item = this.items[(this.head + i) & (this.items.length - 1)]!
+      if (pred(item)) return item
+    }
+    return undefined
+  }
+
   /** Removes and returns every item, oldest first. */
   drain(): T[] {
     const out: T[] = []

@@ -4,7 +4,8 @@
  * response into the value the API resolves with.
  *
  * Invariants: a Pending is settled exactly once (or never, for internal
- * requests, whose resolve/reject are no-ops); `req` is dropped once sent.
+ * requests, whose resolve/reject are no-ops); `req` is dropped once sent,
+ * except by an exactly-once write, which keeps it until answered.
  * Pure. Imports only shared/ and client/ (no node:*).
  */
 import { ZkError } from '../shared/errors.js'
@@ -18,6 +19,10 @@ const noop = (): void => {}
 
 export class Pending {
   xid = 0
+  /** Sent exactly-once: `req` is kept, to send again (same xid) if the connection is lost. */
+  once = false
+  /** Times sent exactly-once (bounded by EXACTLY_ONCE_SENDS_MAX). */
+  sends = 0
   resolve: (value: unknown) => void = noop
   reject: (err: ZkError) => void = noop
 

@@ -12,8 +12,15 @@
  * - A watch is registered while its reply is processed, before the next
  *   packet; events are delivered in a microtask, after the promises of the
  *   replies before them and before those of the replies after them.
- * - On reconnect, auth packets go first, then SetWatches, then queued
- *   requests (ClientCnxn.primeConnection).
+ * - On reconnect, auth packets go first, then SetWatches, then the
+ *   exactly-once writes the lost connection left unanswered (same xids),
+ *   then queued requests (ClientCnxn.primeConnection, plus the re-sends).
+ * - Exactly-once (against a server that offers it in its ConnectResponse):
+ *   every write goes with ConclaveOpCode.exactlyOnce, carrying the oldest
+ *   xid still unanswered (the server forgets results below it); a write
+ *   whose connection is lost, or that a server answers CONNECTION_LOSS, is
+ *   re-sent on the next connection of the session and answered once. xids
+ *   only grow over the session's life, across connections.
  * - 'expired', 'authFailed' and 'closed' are final (except -> 'closed').
  * The packet path is synchronous; promises live only at the API edge and in
  * the connect loop.
@@ -24,10 +31,13 @@ import { JuteReader, JuteWriter, ProtocolError } from '../shared/jute.js'
 import { AddWatchMode, OpCode, WatcherType, Xid } from '../shared/opcodes.js'
 import { applyChroot, stripChroot } from '../shared/paths.js'
 import {
+  ConclaveFeature,
   type ConnectResponse,
   decodeConnectResponse,
   encodeConnectRequest,
   encodeRequest,
+  isOnceWriteOp,
+  type OnceHeader,
   type Request,
   readReplyHeader,
   readResponseBody,
@@ -64,8 +74,16 @@ export const RECONNECT_DELAY_MS_DEFAULT = 1_000
 export const SET_WATCHES_BYTES_MAX = 128 * 1024
 /** close() waits at most this long for the server to confirm closeSession. */
 export const CLOSE_TIMEOUT_MS_MAX = 5_000
+/**
+ * An exactly-once write is sent at most this many times: a write whose every
+ * connection is lost before its answer (something about the write itself
+ * breaks them) then fails with CONNECTION_LOSS, its outcome unknown, rather
+ * than going round forever. A leader failover costs a write one or two sends.
+ */
+export const EXACTLY_ONCE_SENDS_MAX = 16
 
 const ERR_NO_NODE = -101
+const ERR_CONNECTION_LOSS = -4
 
 export interface SessionConfig {
   endpoints: Endpoint[]
@@ -79,6 +97,8 @@ export interface SessionConfig {
   tls: TlsOptions | undefined
   random: () => number
   reconnectDelayMs: number
+  /** Ask servers for exactly-once writes (used where the ConnectResponse grants it). */
+  exactlyOnce: boolean
 }
 
 type Outcome = 'connected' | 'failed'
@@ -113,6 +133,12 @@ export class Session {
   private attemptAbort: AbortController | undefined
   private readonly pending = new Fifo<Pending>(256)
   private waiting: Pending[] = []
+  /** Exactly-once writes a lost connection left unanswered, oldest first: re-sent on the next one. */
+  private resend: Pending[] = []
+  /** The connected server answers writes exactly once (its ConnectResponse said so). */
+  exactlyOnce = false
+  /** The largest request the connected server accepts, if it said (Conclave's ConnectResponse trailer). */
+  private serverRequestBytesMax: number | undefined
   private xid = 0
   private readonly writer = new JuteWriter(4096)
   private readonly auth: AuthEntry[] = []
@@ -220,6 +246,7 @@ export class Session {
     link?.transport?.close()
     this.state = state
     this.failPending(code)
+    this.failResend(code)
     this.failWaiting(code)
     this.watches.clear()
     this.events.emit('state', state)
@@ -230,6 +257,13 @@ export class Session {
     for (let p = this.pending.shift(); p !== undefined; p = this.pending.shift()) p.fail(code, why)
     for (let ws = this.authInFlight.shift(); ws !== undefined; ws = this.authInFlight.shift())
       for (const p of ws) p.fail(code)
+  }
+
+  /** The re-sends fail too (the session ended, or the next server cannot take them): their outcome is unknown. */
+  private failResend(code: ErrorCode, why?: string): void {
+    const resend = this.resend
+    this.resend = []
+    for (const p of resend) p.fail(code, why)
   }
 
   private failWaiting(code: ErrorCode): void {
@@ -366,6 +400,7 @@ export class Session {
       sessionId: this.sessionId,
       passwd: this.password,
       readOnly: false,
+      features: this.config.exactlyOnce ? ConclaveFeature.exactlyOnce : undefined,
     })
     w.setIntAt(0, w.pos - 4)
     t.sendFrame(w.finish())
@@ -401,9 +436,12 @@ export class Session {
     this.lastRecvMs = now()
     this.lastSendMs = this.lastRecvMs
     this.state = 'connected'
-    // Auth first, then watches, then whatever was queued (primeConnection's order).
+    this.exactlyOnce = this.config.exactlyOnce && ((resp.features ?? 0) & ConclaveFeature.exactlyOnce) !== 0
+    this.serverRequestBytesMax = (resp.requestBytesMax ?? 0) > 0 ? resp.requestBytesMax : undefined
+    // Auth first, then watches, then the re-sends, then whatever was queued (primeConnection's order).
     this.primeAuth()
     this.primeWatches()
+    this.primeResend()
     const waiting = this.waiting
     this.waiting = []
     for (const p of waiting) this.sendPending(p)
@@ -435,8 +473,10 @@ export class Session {
       return
     }
     this.state = 'disconnected'
-    // The outcome of what was in flight is unknown; say why the connection ended (e.g. the
-    // server's WebSocket close reason), so a refused request is not a mystery.
+    // Exactly-once writes go again on the next connection; the outcome of anything else in
+    // flight is unknown: say why the connection ended (e.g. the server's WebSocket close
+    // reason), so a refused request is not a mystery.
+    this.keepForResend()
     this.failPending(ErrorCode.CONNECTION_LOSS, reason)
     this.events.emit('state', 'disconnected')
     // A state listener may have closed the client.
@@ -451,7 +491,33 @@ export class Session {
     })
   }
 
+  /** Takes the unanswered exactly-once writes out of `pending`, in order, behind any already kept. */
+  private keepForResend(): void {
+    if (!this.exactlyOnce) return
+    const rest: Pending[] = []
+    for (let p = this.pending.shift(); p !== undefined; p = this.pending.shift()) {
+      if (p.once && p.sends < EXACTLY_ONCE_SENDS_MAX) this.resend.push(p)
+      else rest.push(p)
+    }
+    for (const p of rest) this.pending.push(p)
+  }
+
   // ------------------------------------------------------------ priming
+
+  /** Re-sends the writes the last connection left unanswered, with their xids, if this server can take them. */
+  private primeResend(): void {
+    if (this.resend.length === 0) return
+    if (!this.exactlyOnce) {
+      this.failResend(
+        ErrorCode.CONNECTION_LOSS,
+        'the connection was lost, and the server reached next does not offer exactly-once writes: outcome unknown',
+      )
+      return
+    }
+    const resend = this.resend
+    this.resend = []
+    for (const p of resend) this.sendPending(p)
+  }
 
   private primeAuth(): void {
     for (const entry of this.auth) {
@@ -542,13 +608,23 @@ export class Session {
 
   private sendPending(p: Pending): void {
     if (p.xid === 0) p.xid = this.xid = this.xid >= 0x7fffffff ? 1 : this.xid + 1
-    const frame = this.encodePacket(p.xid, p.req!)
-    p.req = undefined
+    // An exactly-once write keeps its record until answered: it may have to go again.
+    p.once = this.exactlyOnce && isOnceWriteOp(p.op)
+    const frame = this.encodePacket(
+      p.xid,
+      p.req!,
+      p.once ? { ackXid: this.oldestUnanswered(p.xid) } : undefined,
+    )
+    if (!p.once) p.req = undefined
+    else p.sends++
     const bytes = frame.length - 4
-    if (bytes > this.config.frameBytesMax) {
+    const own = this.config.frameBytesMax
+    const limit = Math.min(own, this.serverRequestBytesMax ?? own)
+    if (bytes > limit) {
       // Sent, it would make the server drop the connection (CONNECTION_LOSS, outcome unknown)
       // although nothing happened: refuse it here, and nothing is sent.
-      const why = `the request is ${bytes} bytes, more than frameBytesMax (${this.config.frameBytesMax}); split it (e.g. a smaller multi)`
+      const which = limit < own ? "the server's frameBytesMax" : 'frameBytesMax'
+      const why = `the request is ${bytes} bytes, more than ${which} (${limit}); split it (e.g. a smaller multi)`
       p.reject(new ZkError(ErrorCode.BAD_ARGUMENTS, p.path, `BAD_ARGUMENTS: ${why}`))
       return
     }
@@ -560,11 +636,16 @@ export class Session {
     this.sendFrame(this.encodePacket(xid, req))
   }
 
+  /** The oldest xid still awaiting a reply (every one before it is answered), `xid` if none is. */
+  private oldestUnanswered(xid: number): number {
+    return this.pending.find((p) => p.xid > 0)?.xid ?? xid
+  }
+
   /** A request as a frame: its length (int32), then the packet. */
-  private encodePacket(xid: number, req: Request): Uint8Array {
+  private encodePacket(xid: number, req: Request, once?: OnceHeader): Uint8Array {
     const w = this.writer.reset()
     w.int(0)
-    encodeRequest(w, xid, req)
+    encodeRequest(w, xid, req, once)
     w.setIntAt(0, w.pos - 4)
     return w.finish()
   }
@@ -634,6 +715,13 @@ export class Session {
       throw new ProtocolError(`reply xid ${hdr.xid} out of order (expected ${p?.xid ?? 'none'})`)
     this.pending.shift()
     if (hdr.zxid > 0) this.lastZxid = hdr.zxid
+    if (p.once && hdr.err === ERR_CONNECTION_LOSS && p.sends < EXACTLY_ONCE_SENDS_MAX) {
+      // The server lost its ensemble (or its leader changed) while the write was on its way:
+      // it may have been applied. Ask again elsewhere, with everything after it.
+      this.resend.push(p)
+      this.dropConnection('the server answered CONNECTION_LOSS to an exactly-once write')
+      return
+    }
     try {
       this.settle(p, hdr.err, r)
     } catch (err) {

@@ -109,6 +109,14 @@ export interface ConnectOptions {
   reconnectDelayMs?: number | undefined
   /** Source of randomness for the server order and reconnect delays, in [0, 1). Default Math.random. */
   random?: (() => number) | undefined
+  /**
+   * Exactly-once writes (default true): against Conclave servers, a write
+   * whose connection is lost is sent again on the session's next connection
+   * and answered once — with its original result if it had been applied,
+   * else by applying it — instead of failing with CONNECTION_LOSS. false
+   * restores ZooKeeper's behaviour; against ZooKeeper servers it is always so.
+   */
+  exactlyOnce?: boolean | undefined
 }
 
 export type ClientEvents = {

@@ -76,6 +76,14 @@ export const ServerConfig = z
     allowedOrigins: z.array(z.string().min(1)).default([]),
     /** Watches one session may hold. */
     watchesPerSessionMax: z.number().int().min(1).default(1_000_000),
+    /**
+     * Results of exactly-once writes remembered per session, in the
+     * replicated state (the oldest go first: a re-sent write whose result
+     * was dropped is answered OUTCOME_UNKNOWN, never applied twice). Results
+     * the client has acknowledged go at once, so a session holds about as
+     * many as it has writes in flight.
+     */
+    sessionWriteResultsMax: z.number().int().min(1).max(100_000).default(1000),
     /** `user:base64(sha1(user:password))`: this digest id bypasses ACL checks. */
     superDigest: z.string().optional(),
     /** Txns between snapshots: a random count in [snapCount/2, snapCount] (as ZooKeeper). */

@@ -36,6 +36,7 @@ export const ErrorCode = {
   RECONFIG_DISABLED: 'RECONFIG_DISABLED',
   QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
   THROTTLED_OP: 'THROTTLED_OP',
+  OUTCOME_UNKNOWN: 'OUTCOME_UNKNOWN',
 } as const
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
@@ -72,6 +73,9 @@ const NUMBERS: Record<ErrorCode, number> = {
   RECONFIG_DISABLED: -123,
   QUOTA_EXCEEDED: -125,
   THROTTLED_OP: -127,
+  // Conclave's own, outside ZooKeeper's range: only an exactly-once write is answered with it
+  // (the ensemble no longer remembers whether that write was applied).
+  OUTCOME_UNKNOWN: -200,
 }
 
 const BY_NUMBER = new Map<number, ErrorCode>(

@@ -42,6 +42,21 @@ export const OpCode = {
 } as const
 export type OpCodeNumber = (typeof OpCode)[keyof typeof OpCode]
 
+/**
+ * Conclave's own opcodes, outside ZooKeeper's table (kept apart so OpCode
+ * stays the table of the ZooKeeper release Conclave serves). No ZooKeeper
+ * client sends them; the SDK sends them only to a server whose
+ * ConnectResponse offered the feature (records.ts, ConclaveFeature).
+ */
+export const ConclaveOpCode = {
+  /**
+   * A write with its exactly-once header: int ackXid (every reply below it has
+   * reached the client), int opcode (create*, delete, setData, setACL, check,
+   * multi), then that write's own record. Its xid names it within the session.
+   */
+  exactlyOnce: 1001,
+} as const
+
 /** Reserved xids. */
 export const Xid = {
   notification: -1,

@@ -9,7 +9,7 @@
  */
 import type { Acl, Id } from './acl.js'
 import { JuteReader, type JuteWriter, ProtocolError } from './jute.js'
-import { OpCode } from './opcodes.js'
+import { ConclaveOpCode, OpCode } from './opcodes.js'
 import type { WireStat } from './stat.js'
 
 // ---------------------------------------------------------------- common
@@ -111,6 +111,24 @@ export type ZnodeData = Uint8Array | null
 
 // ---------------------------------------------------------------- connect
 
+/**
+ * Conclave's extension of the handshake: after the readOnly flag, a
+ * ConnectRequest may carry int CONCLAVE_MAGIC and an int of ConclaveFeature
+ * bits the client asks for; a Conclave server then answers with a trailer
+ * of its own in its ConnectResponse: CONCLAVE_MAGIC, the bits it grants,
+ * and the largest request packet it accepts (its frameBytesMax, so the SDK
+ * can refuse a larger write before sending it, rather than re-send a write
+ * that makes the server drop the connection). ZooKeeper's servers read the
+ * readOnly flag and ignore what follows it, and a client that sends no
+ * trailer gets ZooKeeper's ConnectResponse unchanged.
+ */
+export const CONCLAVE_MAGIC = 0x434e434c // 'CNCL'
+
+export const ConclaveFeature = {
+  /** Writes carry ConclaveOpCode.exactlyOnce and are answered once (see the request header below). */
+  exactlyOnce: 1,
+} as const
+
 export interface ConnectRequest {
   protocolVersion: number
   lastZxidSeen: bigint
@@ -119,6 +137,8 @@ export interface ConnectRequest {
   passwd: Uint8Array
   /** Absent in packets from very old clients. */
   readOnly: boolean | undefined
+  /** ConclaveFeature bits asked for; undefined: no Conclave trailer (every ZooKeeper client). Needs readOnly. */
+  features?: number | undefined
 }
 
 export interface ConnectResponse {
@@ -127,11 +147,24 @@ export interface ConnectResponse {
   sessionId: bigint
   passwd: Uint8Array
   readOnly: boolean
+  /** ConclaveFeature bits granted; undefined: no Conclave trailer (a ZooKeeper server, or none asked for). */
+  features?: number | undefined
+  /** With `features`: the largest request packet the server accepts (0: not said). */
+  requestBytesMax?: number | undefined
 }
 
 export function encodeConnectRequest(w: JuteWriter, c: ConnectRequest): void {
   w.int(c.protocolVersion).long(c.lastZxidSeen).int(c.timeOut).long(c.sessionId).buffer(c.passwd)
   if (c.readOnly !== undefined) w.bool(c.readOnly)
+  if (c.readOnly !== undefined && c.features !== undefined) w.int(CONCLAVE_MAGIC).int(c.features)
+}
+
+/** The Conclave trailer (magic, feature bits), if the rest of the packet is one. */
+function readFeatures(r: JuteReader, what: string): number | undefined {
+  if (r.remaining === 0) return undefined
+  if (r.remaining !== 8 || r.int() !== CONCLAVE_MAGIC)
+    throw new ProtocolError(`trailing bytes after the ${what}`)
+  return r.int()
 }
 
 export function decodeConnectRequest(bytes: Uint8Array): ConnectRequest {
@@ -142,12 +175,16 @@ export function decodeConnectRequest(bytes: Uint8Array): ConnectRequest {
   const sessionId = r.long()
   const passwd = r.buffer() ?? EMPTY
   const readOnly = r.remaining >= 1 ? r.bool() : undefined
+  const features = readOnly === undefined ? undefined : readFeatures(r, 'ConnectRequest')
   r.done('ConnectRequest')
-  return { protocolVersion, lastZxidSeen, timeOut, sessionId, passwd, readOnly }
+  const req: ConnectRequest = { protocolVersion, lastZxidSeen, timeOut, sessionId, passwd, readOnly }
+  if (features !== undefined) req.features = features
+  return req
 }
 
 export function encodeConnectResponse(w: JuteWriter, c: ConnectResponse): void {
   w.int(c.protocolVersion).int(c.timeOut).long(c.sessionId).buffer(c.passwd).bool(c.readOnly)
+  if (c.features !== undefined) w.int(CONCLAVE_MAGIC).int(c.features).int(c.requestBytesMax ?? 0)
 }
 
 export function decodeConnectResponse(bytes: Uint8Array): ConnectResponse {
@@ -157,7 +194,14 @@ export function decodeConnectResponse(bytes: Uint8Array): ConnectResponse {
   const sessionId = r.long()
   const passwd = r.buffer() ?? EMPTY
   const readOnly = r.remaining >= 1 ? r.bool() : false
-  return { protocolVersion, timeOut, sessionId, passwd, readOnly }
+  // Anything else after readOnly that is not Conclave's trailer is ignored, as before.
+  let features: number | undefined
+  let requestBytesMax: number | undefined
+  if (r.remaining >= 12 && r.int() === CONCLAVE_MAGIC) {
+    features = r.int()
+    requestBytesMax = r.int()
+  }
+  return { protocolVersion, timeOut, sessionId, passwd, readOnly, features, requestBytesMax }
 }
 
 // ---------------------------------------------------------------- headers
@@ -260,10 +304,34 @@ export type Request =
   | RemoveWatchesRequest
   | AuthRequest
 
-/** Encodes one request packet: RequestHeader then the body. */
-export function encodeRequest(w: JuteWriter, xid: number, req: Request): void {
-  w.int(xid).int(req.op)
+/** The exactly-once header of a write (ConclaveOpCode.exactlyOnce). */
+export interface OnceHeader {
+  /** The client has the reply of every request whose xid is below this (it is at most the write's own xid). */
+  ackXid: number
+}
+
+/** Encodes one request packet: RequestHeader then the body; with `once`, wrapped in ConclaveOpCode.exactlyOnce. */
+export function encodeRequest(w: JuteWriter, xid: number, req: Request, once?: OnceHeader): void {
+  if (once !== undefined) w.int(xid).int(ConclaveOpCode.exactlyOnce).int(once.ackXid).int(req.op)
+  else w.int(xid).int(req.op)
   writeRequestBody(w, req)
+}
+
+/** The writes ConclaveOpCode.exactlyOnce may carry. */
+export function isOnceWriteOp(op: number): boolean {
+  switch (op) {
+    case OpCode.create:
+    case OpCode.create2:
+    case OpCode.createContainer:
+    case OpCode.createTTL:
+    case OpCode.delete:
+    case OpCode.setData:
+    case OpCode.setACL:
+    case OpCode.check:
+    case OpCode.multi:
+      return true
+  }
+  return false
 }
 
 function writeCreate(w: JuteWriter, req: CreateRequest): void {
@@ -348,14 +416,20 @@ export class UnknownOpError extends ProtocolError {
   }
 }
 
-/** Decodes one request packet (after framing). */
-export function decodeRequest(bytes: Uint8Array): { xid: number; req: Request } {
+/** Decodes one request packet (after framing); `once` when it came wrapped in ConclaveOpCode.exactlyOnce. */
+export function decodeRequest(bytes: Uint8Array): { xid: number; req: Request; once?: OnceHeader } {
   const r = new JuteReader(bytes)
   const xid = r.int()
-  const op = r.int()
+  let op = r.int()
+  let once: OnceHeader | undefined
+  if (op === ConclaveOpCode.exactlyOnce) {
+    once = { ackXid: r.int() }
+    op = r.int()
+    if (!isOnceWriteOp(op)) throw new ProtocolError(`opcode ${op} cannot be sent exactly-once`)
+  }
   const req = readRequestBody(r, op, false)
   r.done(`request (opcode ${op})`)
-  return { xid, req }
+  return once === undefined ? { xid, req } : { xid, req, once }
 }
 
 /** Reads just the header (for replying to an unknown opcode with its xid). */

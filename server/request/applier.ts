@@ -6,9 +6,11 @@
  * replies held behind this zxid are released, and the host learns of the
  * apply (snapshot scheduling, reaping).
  *
- * Invariants: a commit answers at most the oldest waiting write of its
- * session, and only if the cxids match (per-session FIFO); watches fire
- * before the reply leaves (ZooKeeper's order: the event, then the result).
+ * Invariants: a commit answers at most one waiting write of its session,
+ * the one with its cxid (usually the oldest; an exactly-once write re-sent
+ * on this connection may still wait for its answer while later writes are
+ * applied); replies still leave in request order (ClientHandler); watches
+ * fire before the reply leaves (ZooKeeper's order: the event, then the result).
  */
 import { ErrorCode } from '../../shared/errors.js'
 import { OpCode } from '../../shared/opcodes.js'
@@ -54,10 +56,13 @@ export class Applier {
     if (out.sessionClosed !== undefined) return this.closed(out.sessionClosed, zxid)
     const reaping = this.router.reaping
     if (out.changes.length > 0 && reaping.size > 0) for (const c of out.changes) reaping.delete(c.path)
+    if (out.remembered !== undefined) this.router.writeApplied(out.sessionId, out.cxid, zxid, out.remembered)
     const h = ctx.handlers.get(out.sessionId)
     if (h === undefined || out.cxid === 0) return
-    const entry = h.firstWaitingWrite()
-    if (entry === undefined || entry.xid !== out.cxid) {
+    const entry = h.waitingWrite(out.cxid)
+    if (entry === undefined) {
+      // An exactly-once write re-sent here may have been answered by the leader already.
+      if (out.remembered !== undefined) return
       ctx.logger.warn(
         { session: formatSessionId(out.sessionId), cxid: out.cxid },
         'commit matches no waiting request',

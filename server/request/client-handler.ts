@@ -21,11 +21,13 @@ import { type ErrorCode, errorNumber } from '../../shared/errors.js'
 import { JuteWriter, ProtocolError } from '../../shared/jute.js'
 import { OpCode, Xid } from '../../shared/opcodes.js'
 import {
+  ConclaveFeature,
   type ConnectRequest,
   decodeConnectRequest,
   decodeRequest,
   encodeConnectResponse,
   peekRequestHeader,
+  type OnceHeader,
   type Request,
   type Response,
   UnknownOpError,
@@ -69,6 +71,8 @@ export interface Reply {
 export interface PendingRequest {
   xid: number
   req: Request
+  /** An exactly-once write (ConclaveOpCode.exactlyOnce): answered once, however often it is sent. */
+  once?: OnceHeader
   /** The packet as received (forwarded to the leader as is). */
   packet: Uint8Array
   submitted: boolean
@@ -76,6 +80,9 @@ export interface PendingRequest {
   /** A submitted write the host counts as in flight (until answered or abandoned). */
   inFlight?: boolean
 }
+
+/** The Conclave features a client may ask for in its ConnectRequest (records.ts, ConclaveFeature). */
+const FEATURES_SERVED = ConclaveFeature.exactlyOnce
 
 /** After the first, one in this many replies over replyBytesMax is logged per connection. */
 const REPLY_TOO_LARGE_LOG_EVERY = 100
@@ -90,6 +97,8 @@ export class ClientHandler {
   private readonly queue: PendingRequest[] = []
   /** Packets that arrived before the session was established (clients pipeline auth and setWatches). */
   private early: Uint8Array[] = []
+  /** Conclave features the client asked for (undefined: it sent no Conclave trailer, as ZooKeeper clients do). */
+  private featuresAsked: number | undefined
   /** Too many requests outstanding on this connection. */
   private paused = false
   /** What the connection was last told: paused here or by the host. */
@@ -130,6 +139,7 @@ export class ClientHandler {
         return
       }
       this.phase = 'connecting'
+      this.featuresAsked = req.features
       this.host.connect(this, req)
       return
     }
@@ -145,8 +155,9 @@ export class ClientHandler {
   private onRequestPacket(packet: Uint8Array): void {
     let xid: number
     let req: Request
+    let once: OnceHeader | undefined
     try {
-      ;({ xid, req } = decodeRequest(packet))
+      ;({ xid, req, once } = decodeRequest(packet))
     } catch (err) {
       const head = peekRequestHeader(packet)
       if (err instanceof UnknownOpError && head !== undefined) {
@@ -169,7 +180,9 @@ export class ClientHandler {
       return
     }
     if (req.op === OpCode.closeSession && xid === Xid.ping) return this.close('bad xid')
-    this.enqueue({ xid, req, packet, submitted: false, reply: undefined })
+    const entry: PendingRequest = { xid, req, packet, submitted: false, reply: undefined }
+    if (once !== undefined) entry.once = once
+    this.enqueue(entry)
   }
 
   private enqueue(entry: PendingRequest): void {
@@ -187,7 +200,18 @@ export class ClientHandler {
     this.sessionId = sessionId
     this.phase = 'connected'
     const w = this.writer.reset()
-    encodeConnectResponse(w, { protocolVersion: 0, timeOut: timeoutMs, sessionId, passwd, readOnly })
+    // The Conclave trailer only for a client that sent one: ZooKeeper clients get ZooKeeper's response.
+    const features = this.featuresAsked === undefined ? undefined : this.featuresAsked & FEATURES_SERVED
+    const requestBytesMax = this.host.replyBytesMax
+    encodeConnectResponse(w, {
+      protocolVersion: 0,
+      timeOut: timeoutMs,
+      sessionId,
+      passwd,
+      readOnly,
+      features,
+      requestBytesMax,
+    })
     this.conn.send(w.finish())
     const early = this.early
     this.early = []
@@ -250,6 +274,19 @@ export class ClientHandler {
   firstWaitingWrite(): PendingRequest | undefined {
     for (const e of this.queue) if (e.submitted && e.reply === undefined) return e
     return undefined
+  }
+
+  /**
+   * The submitted write with this xid still waiting. Usually the oldest; an
+   * exactly-once write re-sent on this connection may wait for an answer from
+   * the leader while writes after it are applied.
+   */
+  waitingWrite(cxid: number): PendingRequest | undefined {
+    const first = this.firstWaitingWrite()
+    if (first === undefined || first.xid === cxid) return first
+    return this.queue.find(
+      (x) => x.submitted && x.reply === undefined && x.xid === cxid && this.host.isWrite(x.req),
+    )
   }
 
   /** Re-runs the queue (e.g. a write or a waiting sync finished). Re-entrant calls are folded into one loop. */

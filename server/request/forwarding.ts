@@ -1,8 +1,9 @@
 /**
  * Messages between a follower and its leader that ride ZAB's application
  * channel (FIFO with PROPOSAL/COMMIT on the same link): forwarded client
- * writes, session creation and session activity, and the leader's answer to
- * a forwarded write that failed in prep. Jute-encoded; decoding untrusted
+ * writes, session creation and session activity, the leader's answer to
+ * a forwarded write that failed in prep, and its answer to an exactly-once
+ * write that had been applied already (re-sent after a lost connection). Jute-encoded; decoding untrusted
  * bytes throws only ProtocolError.
  */
 import type { Id } from '../../shared/acl.js'
@@ -20,13 +21,19 @@ export type ForwardMessage =
    * the last zxid the leader prepped before this write.
    */
   | { kind: 'failed'; sessionId: bigint; cxid: number; barrier: number; err: number; body: Uint8Array }
+  /**
+   * Leader → follower: a forwarded exactly-once write was applied already (at
+   * `barrier`); `result` is its remembered result (server/txn/result-codec.ts).
+   * The follower answers with it once it has applied `barrier`.
+   */
+  | { kind: 'answered'; sessionId: bigint; cxid: number; barrier: number; result: Uint8Array }
 
 function zxidOf(n: bigint): number {
   if (n < 0n || n > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError(`zxid ${n} out of range`)
   return Number(n)
 }
 
-const KIND = { write: 1, createSession: 2, touch: 3, failed: 4 } as const
+const KIND = { write: 1, createSession: 2, touch: 3, failed: 4, answered: 5 } as const
 
 export function encodeForward(m: ForwardMessage): Uint8Array {
   const w = new JuteWriter(64)
@@ -45,6 +52,9 @@ export function encodeForward(m: ForwardMessage): Uint8Array {
       break
     case 'failed':
       w.long(m.sessionId).int(m.cxid).long(BigInt(m.barrier)).int(m.err).buffer(m.body)
+      break
+    case 'answered':
+      w.long(m.sessionId).int(m.cxid).long(BigInt(m.barrier)).buffer(m.result)
       break
   }
   return w.finish()
@@ -78,6 +88,15 @@ export function decodeForward(bytes: Uint8Array): ForwardMessage {
         barrier: zxidOf(r.long()),
         err: r.int(),
         body: r.buffer() ?? new Uint8Array(0),
+      }
+      break
+    case KIND.answered:
+      m = {
+        kind: 'answered',
+        sessionId: r.long(),
+        cxid: r.int(),
+        barrier: zxidOf(r.long()),
+        result: r.buffer() ?? new Uint8Array(0),
       }
       break
     default:

@@ -9,30 +9,64 @@
  * prep could have seen (HeldReplies), so the reply never runs ahead of
  * writes before it.
  *
+ * An exactly-once write (a client's write sent with ConclaveOpCode.exactlyOnce,
+ * possibly again after a lost connection) is looked up first, by (session,
+ * xid): applied already, it is answered with its remembered result (a
+ * follower gets the result to answer with); prepped and on its way, it is
+ * answered when that Txn is applied; forgotten (acknowledged, or evicted
+ * past sessionWriteResultsMax), it is answered OUTCOME_UNKNOWN; otherwise it
+ * is prepped, and even a failure is then logged (an error Txn), so a late
+ * copy of it finds the answer the client may already have.
+ *
  * Invariants: a proposal gets the zxid prep used (asserted by the
  * Replicator); a forwarded write deferred past a change of leadership is
- * dropped (its follower has answered its client already).
+ * dropped (its follower has answered its client already); an exactly-once
+ * write is prepped only if no Txn of it is applied or in flight.
  */
 import { ErrorCode, errorCodeOf, errorNumber } from '../../shared/errors.js'
 import { JuteReader, JuteWriter } from '../../shared/jute.js'
 import { OpCode } from '../../shared/opcodes.js'
-import { decodeRequest, type Request, readResponseBody, writeResponseBody } from '../../shared/records.js'
+import {
+  decodeRequest,
+  type OnceHeader,
+  type Request,
+  readResponseBody,
+  writeResponseBody,
+} from '../../shared/records.js'
+import { formatSessionId } from '../../shared/session-id.js'
 import type { TreeQuota } from '../state/tree-quota.js'
-import type { PrepRequest } from '../txn/request.js'
+import { xidBefore } from '../tree/write-memory.js'
+import type { PrepContext, PrepRequest } from '../txn/request.js'
+import { decodeResult } from '../txn/result-codec.js'
 import type { ClientHandler, PendingRequest, Reply } from './client-handler.js'
 import { decodeForward, encodeForward, type ForwardMessage } from './forwarding.js'
 import { HeldReplies } from './held-replies.js'
-import { failedReply } from './replies.js'
+import { failedReply, replyFor } from './replies.js'
 import type { ServerContext } from './server-context.js'
 import type { Sessions } from './sessions.js'
 import { toPrepRequest } from './write-requests.js'
 import type { WriteThrottle } from './write-throttle.js'
+
+/**
+ * What became of a write at the leader's prep: undefined (proposed; the
+ * commit answers it), failed (answered once the barrier is applied), or an
+ * exactly-once write met again (applied already, or in flight).
+ */
+type PrepResult =
+  | undefined
+  | { kind: 'failed'; reply: Reply; barrier: number }
+  | { kind: 'remembered'; zxid: number; result: Uint8Array }
+  | { kind: 'inFlight'; zxid: number }
 
 export class WriteRouter {
   /** Failed-prep replies waiting for the tree to catch up with the Txns prepped before them. */
   readonly held = new HeldReplies()
   /** Paths with a reap proposed and not yet applied (or failed). */
   readonly reaping = new Set<string>()
+  /** Exactly-once writes met again at prep: answered from memory, waited for in flight, forgotten. */
+  readonly onceStats = { remembered: 0, inFlight: 0, forgotten: 0 }
+  /** Leader: followers waiting for an exactly-once write in flight ("session/xid" -> follower ids). */
+  private readonly awaitingApply = new Map<string, Set<number>>()
   private sessions!: Sessions
 
   constructor(
@@ -66,11 +100,28 @@ export class WriteRouter {
       }
       return ctx.replicator.toLeader(encodeForward(fwd))
     }
-    const failed = this.prepAndPropose(entry.req, h.sessionId, entry.xid, h.authIds)
-    if (failed === undefined) return
-    this.held.hold(failed.barrier, ctx.db.lastZxid, (ok) =>
-      h.complete(entry, this.releasedReply(failed.reply, ok)),
-    )
+    const out = this.prepAndPropose(entry.req, h.sessionId, entry.xid, h.authIds, entry.once)
+    if (out === undefined) return
+    switch (out.kind) {
+      case 'failed':
+        return this.held.hold(out.barrier, ctx.db.lastZxid, (ok) =>
+          h.complete(entry, this.releasedReply(out.reply, ok)),
+        )
+      case 'remembered':
+        return this.held.hold(out.zxid, ctx.db.lastZxid, (ok) =>
+          h.complete(entry, this.rememberedReply(entry.req, out.result, out.zxid, ok)),
+        )
+      case 'inFlight':
+        // The Applier answers it on this connection when out.zxid is applied.
+        return
+    }
+  }
+
+  /** The reply to an exactly-once write applied already: its remembered result. */
+  private rememberedReply(req: Request, result: Uint8Array, zxid: number, ok: boolean): Reply {
+    const lastZxid = this.ctx.db.lastZxid
+    if (!ok) return { err: ErrorCode.CONNECTION_LOSS, zxid: lastZxid }
+    return replyFor(req, decodeResult(result), Math.max(zxid, lastZxid))
   }
 
   /** A held failed-prep reply, stamped with the zxid it is released at; CONNECTION_LOSS if leadership changed. */
@@ -93,24 +144,85 @@ export class WriteRouter {
     sessionId: bigint,
     cxid: number,
     authIds: ClientHandler['authIds'],
-  ): { reply: Reply; barrier: number } | undefined {
+    once?: OnceHeader,
+  ): PrepResult {
     const { ctx } = this
     const { db, replicator } = ctx
     const write = toPrepRequest(req)
-    if ('err' in write) return { reply: { err: write.err, zxid: db.lastZxid }, barrier: 0 }
-    if (!ctx.historyApplied())
-      return { reply: { err: ErrorCode.CONNECTION_LOSS, zxid: db.lastZxid }, barrier: 0 }
-    if (this.quota.refuses(write, db))
+    if ('err' in write) return this.failed(write.err, 0)
+    if (!ctx.historyApplied()) return this.failed(ErrorCode.CONNECTION_LOSS, 0)
+    const prepCtx: PrepContext = { zxid: 0, timeMs: ctx.clock.now(), sessionId, cxid, authIds }
+    if (once !== undefined) {
+      const met = this.recall(sessionId, cxid, once)
+      if (met !== undefined) return met
+      prepCtx.remember = { ackXid: once.ackXid, resultsMax: ctx.config.sessionWriteResultsMax }
+    }
+    if (this.quota.refuses(write, db)) {
+      if (prepCtx.remember === undefined) return this.failed(ErrorCode.QUOTA_EXCEEDED, replicator.lastLoggedZxid())
+      prepCtx.zxid = replicator.nextZxid()
+      replicator.propose(prepCtx.zxid, db.prepRefusal(ErrorCode.QUOTA_EXCEEDED, prepCtx))
+      return undefined
+    }
+    prepCtx.zxid = replicator.nextZxid()
+    const out = db.prep(write, prepCtx)
+    if (!out.ok)
       return {
-        reply: { err: ErrorCode.QUOTA_EXCEEDED, zxid: db.lastZxid },
+        kind: 'failed',
+        reply: failedReply(out.err, out.multi, db.lastZxid),
         barrier: replicator.lastLoggedZxid(),
       }
-    const zxid = replicator.nextZxid()
-    const out = db.prep(write, { zxid, timeMs: ctx.clock.now(), sessionId, cxid, authIds })
-    if (!out.ok)
-      return { reply: failedReply(out.err, out.multi, db.lastZxid), barrier: replicator.lastLoggedZxid() }
-    replicator.propose(zxid, out.txn)
+    replicator.propose(prepCtx.zxid, out.txn)
     return undefined
+  }
+
+  private failed(err: ErrorCode, barrier: number): PrepResult {
+    return { kind: 'failed', reply: { err, zxid: this.ctx.db.lastZxid }, barrier }
+  }
+
+  /**
+   * An exactly-once write at prep: what the state knows of it (undefined:
+   * nothing, prep it). The leader has applied its whole history before it
+   * preps anything, so "neither applied nor in flight" is the truth.
+   */
+  private recall(sessionId: bigint, cxid: number, once: OnceHeader): PrepResult {
+    // The SDK's xids are positive, and it acknowledges only replies it has (below this write).
+    if (cxid <= 0 || once.ackXid <= 0 || xidBefore(cxid, once.ackXid)) return this.failed(ErrorCode.BAD_ARGUMENTS, 0)
+    const r = this.ctx.db.recallWrite(sessionId, cxid)
+    switch (r.kind) {
+      case 'remembered':
+        this.onceStats.remembered++
+        return { kind: 'remembered', zxid: r.zxid, result: r.result }
+      case 'inFlight':
+        this.onceStats.inFlight++
+        return { kind: 'inFlight', zxid: r.zxid }
+      case 'forgotten':
+        this.onceStats.forgotten++
+        this.ctx.logger.info(
+          { session: formatSessionId(sessionId), xid: cxid, why: r.why },
+          'exactly-once write met again after its result was dropped: OUTCOME_UNKNOWN',
+        )
+        return this.failed(ErrorCode.OUTCOME_UNKNOWN, 0)
+      case 'unknown':
+        return undefined
+    }
+  }
+
+  /**
+   * Leader: an exactly-once write was applied. Followers that forwarded it
+   * again while it was in flight get its result (their own apply answers
+   * their connection too if the write waits there already; one answer wins).
+   */
+  writeApplied(sessionId: bigint, cxid: number, zxid: number, result: Uint8Array): void {
+    if (this.awaitingApply.size === 0) return
+    const key = `${sessionId}/${cxid}`
+    const followers = this.awaitingApply.get(key)
+    if (followers === undefined) return
+    this.awaitingApply.delete(key)
+    for (const f of followers) this.sendAnswered(f, sessionId, cxid, zxid, result)
+  }
+
+  private sendAnswered(to: number, sessionId: bigint, cxid: number, zxid: number, result: Uint8Array): void {
+    this.ctx.replicator.toFollower(to, encodeForward({ kind: 'answered', sessionId, cxid, barrier: zxid, result }))
   }
 
   /** Leader: a follower forwarded a write, a new session, or session activity. */
@@ -130,8 +242,9 @@ export class WriteRouter {
     if (m.kind !== 'write') return
     this.sessions.touchedElsewhere([m.sessionId])
     let req: Request
+    let once: OnceHeader | undefined
     try {
-      req = decodeRequest(m.packet).req
+      ;({ req, once } = decodeRequest(m.packet))
     } catch {
       return this.sendFailed(from, m.sessionId, m.cxid, { err: ErrorCode.MARSHALLING_ERROR, zxid: 0 }, 0)
     }
@@ -140,8 +253,21 @@ export class WriteRouter {
     this.throttle.admit(() => {
       // Deferred past a change of leadership: the follower has answered its client already.
       if (!ctx.isLeader() || ctx.replicator.epoch !== term) return
-      const failed = this.prepAndPropose(req, m.sessionId, m.cxid, m.authIds)
-      if (failed !== undefined) this.sendFailed(from, m.sessionId, m.cxid, failed.reply, failed.barrier)
+      const out = this.prepAndPropose(req, m.sessionId, m.cxid, m.authIds, once)
+      if (out === undefined) return
+      switch (out.kind) {
+        case 'failed':
+          return this.sendFailed(from, m.sessionId, m.cxid, out.reply, out.barrier)
+        case 'remembered':
+          return this.sendAnswered(from, m.sessionId, m.cxid, out.zxid, out.result)
+        case 'inFlight': {
+          const key = `${m.sessionId}/${m.cxid}`
+          let followers = this.awaitingApply.get(key)
+          if (followers === undefined) this.awaitingApply.set(key, (followers = new Set()))
+          followers.add(from)
+          return
+        }
+      }
     })
   }
 
@@ -172,12 +298,24 @@ export class WriteRouter {
       ctx.logger.error({ err: (err as Error).message }, 'malformed message from the leader')
       return
     }
+    if (m.kind === 'answered') return this.answeredByLeader(m.sessionId, m.cxid, m.barrier, m.result)
     if (m.kind !== 'failed') return
     const reply: Reply = { err: errorCodeOf(m.err), zxid: 0 }
     if (m.body.length > 0) reply.body = readResponseBody(new JuteReader(m.body), OpCode.multi)
     this.held.hold(m.barrier, ctx.db.lastZxid, (ok) =>
       ctx.handlers.get(m.sessionId)?.completeWrite(m.cxid, this.releasedReply(reply, ok)),
     )
+  }
+
+  /** Follower: a forwarded exactly-once write had been applied; its connection gets the remembered result. */
+  private answeredByLeader(sessionId: bigint, cxid: number, barrier: number, result: Uint8Array): void {
+    this.held.hold(barrier, this.ctx.db.lastZxid, (ok) => {
+      const h = this.ctx.handlers.get(sessionId)
+      const entry = h?.waitingWrite(cxid)
+      // Answered already: its Txn was applied here while the write waited on this connection.
+      if (h === undefined || entry === undefined) return
+      h.complete(entry, this.rememberedReply(entry.req, result, barrier, ok))
+    })
   }
 
   /** A write the server makes itself (session create/close, reaping). */
@@ -205,6 +343,7 @@ export class WriteRouter {
 
   /** The role changed: held replies of the old term fail; deferred writes go now, each under the new role. */
   roleChanged(): void {
+    this.awaitingApply.clear()
     this.held.dropAll()
     this.throttle.flush()
   }

@@ -23,7 +23,7 @@ import { decodeTxn, encodeTxn } from '../txn/codec.js'
 import { OutstandingChanges } from '../txn/outstanding-changes.js'
 import { prepAndRecord } from '../txn/prepare.js'
 import type { PrepContext, PrepRequest } from '../txn/request.js'
-import type { Txn } from '../txn/txn.js'
+import { type Txn, withHeader } from '../txn/txn.js'
 import type { WatchChange } from '../watch/watch-table.js'
 
 export type { TxnResult }
@@ -38,6 +38,17 @@ export interface NodeView {
 /** A failed multi carries one code per op. */
 export type PrepOutcome = { ok: true; txn: Uint8Array } | { ok: false; err: ErrorCode; multi?: ErrorCode[] }
 
+/** What is known of a session's exactly-once write when it arrives (again) at the leader's prep. */
+export type WriteRecall =
+  /** Applied: its result, encoded (server/txn/result-codec.ts). */
+  | { kind: 'remembered'; zxid: number; result: Uint8Array }
+  /** Prepped and on its way: its result comes when `zxid` is applied. */
+  | { kind: 'inFlight'; zxid: number }
+  /** Acknowledged by the client, or evicted: it must not be prepped (OUTCOME_UNKNOWN). */
+  | { kind: 'forgotten'; why: 'acknowledged' | 'evicted' }
+  /** Never prepped (that the state knows of): prep it. */
+  | { kind: 'unknown' }
+
 export interface ApplyOutcome {
   sessionId: bigint
   cxid: number
@@ -47,6 +58,8 @@ export interface ApplyOutcome {
   /** Sessions this Txn created or closed. */
   sessionCreated?: { id: bigint; timeoutMs: number }
   sessionClosed?: bigint
+  /** An exactly-once write, applied live: its result as remembered (encoded). */
+  remembered?: Uint8Array
 }
 
 /**
@@ -126,13 +139,31 @@ export class TreeDb {
     return this.tree.hasSession(id)
   }
 
-  /** Turns a write into a Txn, seeing earlier prepped-but-unapplied Txns. */
+  /**
+   * Turns a write into a Txn, seeing earlier prepped-but-unapplied Txns. An
+   * exactly-once write (`ctx.remember`) that fails becomes an error Txn as
+   * well: it is logged, so its result is remembered like any other.
+   */
   prep(req: PrepRequest, ctx: PrepContext): PrepOutcome {
     const txn = prepAndRecord(req, this.changes, ctx)
     // A failed request is answered at once, in its session's order; it uses no zxid.
-    if (txn.type === 'error')
+    if (txn.type === 'error' && ctx.remember === undefined)
       return { ok: false, err: txn.code, ...(txn.results ? { multi: txn.results } : {}) }
     return { ok: true, txn: encodeTxn(txn, this.writer) }
+  }
+
+  /** An exactly-once write refused before prep (e.g. the tree quota): an error Txn, logged and remembered. */
+  prepRefusal(code: ErrorCode, ctx: PrepContext): Uint8Array {
+    const txn = withHeader({ type: 'error', code }, ctx)
+    this.changes.record(txn)
+    return encodeTxn(txn, this.writer)
+  }
+
+  /** What the applied state and the writes in flight know of the session's exactly-once write `xid`. */
+  recallWrite(sessionId: bigint, xid: number): WriteRecall {
+    const zxid = this.changes.writeInFlight(sessionId, xid)
+    if (zxid !== undefined) return { kind: 'inFlight', zxid }
+    return this.tree.recallWrite(sessionId, xid)
   }
 
   apply(zxid: number, bytes: Uint8Array): ApplyOutcome {
@@ -141,6 +172,7 @@ export class TreeDb {
     const r = applyTxn(this.tree, txn)
     this.changes.applied(zxid)
     const out: ApplyOutcome = { sessionId: r.sessionId, cxid: r.cxid, result: r.result, changes: r.events }
+    if (r.remembered !== undefined) out.remembered = r.remembered
     if (r.result.type === 'createSession')
       out.sessionCreated = { id: r.sessionId, timeoutMs: r.result.timeoutMs }
     if (r.result.type === 'closeSession') out.sessionClosed = r.sessionId

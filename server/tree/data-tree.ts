@@ -1,7 +1,9 @@
 /**
  * DataTree: the replicated state — znodes with ZooKeeper's exact Stat
- * rules, the session table, the ephemeral index, container/TTL reap
- * candidates, ACLs (interned), and an incrementally maintained digest.
+ * rules, the session table (and each session's write memory, the results
+ * of its exactly-once writes: write-memory.ts), the ephemeral index,
+ * container/TTL reap candidates, ACLs (interned), and an incrementally
+ * maintained digest.
  *
  * Mutation is through absolute-valued primitives (createNode, deleteNode,
  * setData, setAcl, createSession, closeSession) that the Txn dispatcher
@@ -34,6 +36,7 @@ import { Kind, NodeStore } from './node-store.js'
 import { ReapIndex } from './reap-index.js'
 import { type NodeRecord, readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot.js'
 import type { ApplyMode, ChangeEvent, CreateNodeArgs, NodeKindName, NodeMeta } from './tree-types.js'
+import { type Recalled, type RememberedWrite, WriteMemory } from './write-memory.js'
 import { dataLength, fromBytes, toBytes } from './znode-data.js'
 
 const KIND_NAMES: readonly NodeKindName[] = ['persistent', 'ephemeral', 'container', 'ttl']
@@ -97,6 +100,8 @@ export class DataTree {
   /** Session -> its ephemerals' paths (a ShardedSet for a session with very many). */
   private readonly ephemeralIndex = new Map<bigint, ScalingSet<string>>()
   private readonly sessionTable = new Map<bigint, number>()
+  /** Per session, the results of its last exactly-once writes (write-memory.ts). */
+  private readonly writes = new WriteMemory()
   private readonly reap = new ReapIndex()
   private sumA = 0
   /** fromSnapshot only: place/link/drop leave the digest alone; it is computed once at the end. */
@@ -238,9 +243,19 @@ export class DataTree {
     return set === undefined ? [] : [...set].sort(compareNames)
   }
 
-  /** The tree digest: equal for equal trees (znodes, stats, data, ACLs, sessions). */
+  /** The tree digest: equal for equal trees (znodes, stats, data, ACLs, sessions, their write memories). */
   digest(): string {
-    return formatLanes(this.sumA, this.sumB)
+    return formatLanes((this.sumA + this.writes.sumA) >>> 0, (this.sumB + this.writes.sumB) >>> 0)
+  }
+
+  /** What the session's write memory knows of its write `xid` (an exactly-once write re-sent). */
+  recallWrite(sessionId: bigint, xid: number): Recalled {
+    return this.writes.recall(sessionId, xid)
+  }
+
+  /** Results held in write memories: sessions with one, and results over all of them. */
+  writeMemoryStats(): { sessions: number; results: number } {
+    return { sessions: this.writes.sessionCount, results: this.writes.size }
   }
 
   /** Container/TTL znodes eligible for removal at nowMs, earliest first. */
@@ -438,6 +453,20 @@ export class DataTree {
     return this.wireStat(slot)
   }
 
+  /**
+   * Remembers an exactly-once write's result in its session's write memory
+   * (nothing if the session is gone: its memory went with it).
+   */
+  rememberWrite(
+    sessionId: bigint,
+    write: RememberedWrite,
+    spec: { ackXid: number; resultsMax: number },
+    mode: ApplyMode,
+  ): void {
+    if (!this.sessionTable.has(sessionId)) return
+    this.writes.remember(sessionId, write, spec, mode)
+  }
+
   createSession(sessionId: bigint, timeoutMs: number, mode: ApplyMode): void {
     assert(Number.isSafeInteger(timeoutMs) && timeoutMs > 0, `bad session timeout ${timeoutMs}`)
     const old = this.sessionTable.get(sessionId)
@@ -486,6 +515,7 @@ export class DataTree {
       this.hashSession(sessionId, old, -1)
       this.sessionTable.delete(sessionId)
     }
+    this.writes.drop(sessionId)
     return deleted
   }
 
@@ -627,7 +657,10 @@ export class DataTree {
     function* nodes(): Generator<NodeRecord> {
       for (const slot of self.store.liveSlots()) yield self.record(slot)
     }
-    return { zxid, chunks: writeSnapshot(zxid, this.sessionTable.entries(), nodes(), opts.chunkBytes) }
+    // Write memories last: a record read after every znode is never older than them, so a
+    // write it lacks is replayed over znodes that already reflect everything before it.
+    const writes = this.writes.records()
+    return { zxid, chunks: writeSnapshot(zxid, this.sessionTable.entries(), nodes(), opts.chunkBytes, writes) }
   }
 
   /** Rebuilds a tree (sessions included) from snapshot chunks. Throws SnapshotFormatError on bad input. */
@@ -644,6 +677,7 @@ export class DataTree {
         if (old !== undefined) tree.dropUnlinked(old)
         tree.place(r)
       },
+      writes: (r) => tree.writes.load(r),
     })
     if (!tree.index.has('/')) throw new SnapshotFormatError('snapshot has no root')
     // A fuzzy snapshot can hold a node whose parent was deleted while it was

@@ -8,7 +8,13 @@
  * Layout: the first chunk opens with MAGIC, FORMAT_VERSION, zxid (the last
  * zxid applied when the snapshot began). Then records, each a tag and a
  * body: SESSION (id, timeout), ACL (local id, list), NODE (path, data,
- * ACL local id, kind, owner, ttl, stat), and one END (counts) last. Data
+ * ACL local id, kind, owner, ttl, stat), WRITES (a session's write memory:
+ * id, ackXid, evictedXid, count, then per write xid, zxid and its encoded
+ * result; after every NODE, so a fuzzy snapshot's write memory is never
+ * older than its znodes) and one END (counts) last. Format 1, written
+ * before exactly-once writes, has no WRITES records and three counts in
+ * END; it is still read. A server from before format 2 refuses a format-2
+ * snapshot with "unsupported snapshot format 2". Data
  * is a jute buffer, length -1 for null data (kept distinct from empty
  * bytes); snapshots written before null was kept never hold -1 there and
  * read as before, so FORMAT_VERSION is unchanged. A
@@ -26,13 +32,16 @@ import { JuteReader, JuteWriter, ProtocolError } from '../../shared/jute.js'
 import type { ZnodeData } from '../../shared/records.js'
 import { aclKey } from './acl-cache.js'
 import type { Kind } from './node-store.js'
+import type { SessionWritesRecord } from './write-memory.js'
 
 export class SnapshotFormatError extends Error {
   override name = 'SnapshotFormatError'
 }
 
 export const SNAPSHOT_MAGIC = 0x434e534e // 'CNSN'
-export const SNAPSHOT_FORMAT_VERSION = 1
+export const SNAPSHOT_FORMAT_VERSION = 2
+/** The format written before exactly-once writes: no WRITES records. */
+const FORMAT_NO_WRITES = 1
 export const SNAPSHOT_CHUNK_BYTES_DEFAULT = 512 * 1024
 const CHUNK_BYTES_MIN = 1
 
@@ -40,6 +49,7 @@ const TAG_SESSION = 1
 const TAG_ACL = 2
 const TAG_NODE = 3
 const TAG_END = 4
+const TAG_WRITES = 5
 
 /** A znode as stored in a snapshot (stored cversion, internal kind and owner). */
 export interface NodeRecord {
@@ -70,12 +80,24 @@ function writeNode(w: JuteWriter, r: NodeRecord, aclId: number): void {
   w.int(r.version).int(r.cversion).int(r.aversion)
 }
 
-/** Writes sessions, then znodes, lazily: one chunk per `next()`. */
+function writeWrites(w: JuteWriter, r: SessionWritesRecord): void {
+  w.int(TAG_WRITES).long(r.sessionId).int(r.ackXid).int(r.evictedXid).int(r.writes.length)
+  for (const x of r.writes) w.int(x.xid).long(x.zxid).buffer(x.result)
+}
+
+function writesBytesMax(r: SessionWritesRecord): number {
+  let n = 24
+  for (const x of r.writes) n += 16 + x.result.length
+  return n
+}
+
+/** Writes sessions, then znodes, then write memories, lazily: one chunk per `next()`. */
 export function* writeSnapshot(
   zxid: number,
   sessions: Iterable<[bigint, number]>,
   nodes: Iterable<NodeRecord>,
   chunkBytes = SNAPSHOT_CHUNK_BYTES_DEFAULT,
+  writes: Iterable<SessionWritesRecord> = [],
 ): Generator<Uint8Array, void, void> {
   const limit = Math.max(CHUNK_BYTES_MIN, chunkBytes)
   const w = new JuteWriter(limit + 1024)
@@ -103,7 +125,14 @@ export function* writeSnapshot(
     nodeCount++
     if (w.pos >= limit) yield takeChunk(w)
   }
-  w.int(TAG_END).int(sessionCount).int(aclIds.size).int(nodeCount)
+  let writesCount = 0
+  for (const r of writes) {
+    if (w.pos > 0 && w.pos + writesBytesMax(r) > limit) yield takeChunk(w)
+    writeWrites(w, r)
+    writesCount++
+    if (w.pos >= limit) yield takeChunk(w)
+  }
+  w.int(TAG_END).int(sessionCount).int(aclIds.size).int(nodeCount).int(writesCount)
   yield takeChunk(w)
 }
 
@@ -123,6 +152,26 @@ function recordBytesMax(r: NodeRecord, withAcl: boolean): number {
 export interface SnapshotSink {
   session(id: bigint, timeoutMs: number): void
   node(record: NodeRecord): void
+  writes(record: SessionWritesRecord): void
+}
+
+function readWrites(r: JuteReader): SessionWritesRecord {
+  const sessionId = r.long()
+  const ackXid = r.int()
+  const evictedXid = r.int()
+  const n = r.int()
+  // Each write takes at least 16 bytes (xid, zxid, buffer length), so n is bounded by what is left.
+  if (n < 0 || n * 16 > r.remaining) throw new SnapshotFormatError(`bad write count ${n}`)
+  const writes: SessionWritesRecord['writes'] = []
+  for (let i = 0; i < n; i++) {
+    const xid = r.int()
+    const zxid = r.safeLong('zxid')
+    const result = r.buffer()
+    if (result === null) throw new SnapshotFormatError(`write ${xid} of session ${sessionId} has no result`)
+    // A copy: the record outlives the chunk it was read from.
+    writes.push({ xid, zxid, result: result.slice() })
+  }
+  return { sessionId, ackXid, evictedXid, writes }
 }
 
 function readAcl(r: JuteReader): Acl[] {
@@ -179,13 +228,14 @@ export function readSnapshot(chunks: Iterable<Uint8Array>, sink: SnapshotSink): 
 
 function readAll(chunks: Iterable<Uint8Array>, sink: SnapshotSink): number {
   let zxid: number | undefined
+  let version = 0
   let ended = false
-  const counts = { sessions: 0, nodes: 0 }
+  const counts = { sessions: 0, nodes: 0, writes: 0 }
   const acls = new Map<number, Acl[]>()
   for (const chunk of chunks) {
     if (ended) throw new SnapshotFormatError('data after the end record')
     const r = new JuteReader(chunk)
-    if (zxid === undefined) zxid = readHeader(r)
+    if (zxid === undefined) ({ zxid, version } = readHeader(r))
     while (r.remaining > 0) {
       const tag = r.int()
       if (tag === TAG_SESSION) {
@@ -197,8 +247,11 @@ function readAll(chunks: Iterable<Uint8Array>, sink: SnapshotSink): number {
       } else if (tag === TAG_NODE) {
         sink.node(readNode(r, acls))
         counts.nodes++
+      } else if (tag === TAG_WRITES && version !== FORMAT_NO_WRITES) {
+        sink.writes(readWrites(r))
+        counts.writes++
       } else if (tag === TAG_END) {
-        checkEnd(r, counts, acls.size)
+        checkEnd(r, counts, acls.size, version)
         ended = true
       } else throw new SnapshotFormatError(`unknown record tag ${tag}`)
     }
@@ -208,20 +261,26 @@ function readAll(chunks: Iterable<Uint8Array>, sink: SnapshotSink): number {
   return zxid
 }
 
-function readHeader(r: JuteReader): number {
+function readHeader(r: JuteReader): { zxid: number; version: number } {
   if (r.remaining < 16 || r.int() !== SNAPSHOT_MAGIC) throw new SnapshotFormatError('not a Conclave snapshot')
   const version = r.int()
-  if (version !== SNAPSHOT_FORMAT_VERSION)
+  if (version !== SNAPSHOT_FORMAT_VERSION && version !== FORMAT_NO_WRITES)
     throw new SnapshotFormatError(`unsupported snapshot format ${version}`)
-  return r.safeLong('zxid')
+  return { zxid: r.safeLong('zxid'), version }
 }
 
-function checkEnd(r: JuteReader, counts: { sessions: number; nodes: number }, aclCount: number): void {
+function checkEnd(
+  r: JuteReader,
+  counts: { sessions: number; nodes: number; writes: number },
+  aclCount: number,
+  version: number,
+): void {
   const sessions = r.int()
   const acls = r.int()
   const nodes = r.int()
+  const writes = version === FORMAT_NO_WRITES ? 0 : r.int()
   r.done('end record')
-  if (sessions !== counts.sessions || acls !== aclCount || nodes !== counts.nodes)
+  if (sessions !== counts.sessions || acls !== aclCount || nodes !== counts.nodes || writes !== counts.writes)
     throw new SnapshotFormatError('snapshot record counts do not match its end record')
 }
 

@@ -7,7 +7,9 @@
  * Invariants: live apply of a Txn prep produced against the same state
  * always succeeds (anything else is a programmer error: the tree asserts,
  * fail-stop); replay skips what no longer fits; events come in the order
- * the changes happen; a failed (error) Txn changes nothing but lastZxid.
+ * the changes happen; a failed (error) Txn changes nothing but lastZxid
+ * (and, for an exactly-once write, its session's write memory: every
+ * result of such a write is remembered, failures too).
  * Must not import anything but shared/, server/txn/ and server/tree/ types.
  */
 import type { Acl } from '../../shared/acl.js'
@@ -15,8 +17,11 @@ import { assert } from '../../shared/assert.js'
 import type { ErrorCode } from '../../shared/errors.js'
 import type { ZnodeData } from '../../shared/records.js'
 import type { WireStat } from '../../shared/stat.js'
+import { JuteWriter } from '../../shared/jute.js'
 import type { ApplyMode, ChangeEvent, ChangeType, CreateNodeArgs } from '../tree/tree-types.js'
-import type { SubTxn, Txn } from './txn.js'
+import type { RememberedWrite } from '../tree/write-memory.js'
+import { encodeResult } from './result-codec.js'
+import type { RememberSpec, SubTxn, Txn } from './txn.js'
 
 export type { ApplyMode, ChangeEvent, ChangeType, CreateNodeArgs }
 
@@ -35,6 +40,8 @@ export interface TxnTarget {
   ): WireStat | undefined
   setAcl(path: string, acl: readonly Acl[], aversion: number, mode: ApplyMode): WireStat | undefined
   createSession(sessionId: bigint, timeoutMs: number, mode: ApplyMode): void
+  /** Keeps an exactly-once write's result in its session's write memory. */
+  rememberWrite(sessionId: bigint, write: RememberedWrite, spec: RememberSpec, mode: ApplyMode): void
   closeSession(
     sessionId: bigint,
     paths: readonly string[],
@@ -66,22 +73,38 @@ export interface ApplyResult {
   result: TxnResult
   /** Changes in the order they happened (deleted before the parent's childrenChanged, etc.). */
   events: ChangeEvent[]
+  /** An exactly-once write: its result as its session's write memory keeps it (result-codec.ts). */
+  remembered?: Uint8Array
 }
+
+/** Reused for every remembered result (encodeResult returns a copy). */
+const resultWriter = new JuteWriter(256)
 
 /** Applies a committed Txn to the tree (live). */
 export function applyTxn(tree: TxnTarget, txn: Txn): ApplyResult {
   const events: ChangeEvent[] = []
   tree.beginTxn(txn.zxid, 'live')
   const result = dispatch(tree, txn, 'live', events)
-  return { zxid: txn.zxid, sessionId: txn.sessionId, cxid: txn.cxid, result, events }
+  const out: ApplyResult = { zxid: txn.zxid, sessionId: txn.sessionId, cxid: txn.cxid, result, events }
+  if (txn.remember !== undefined) out.remembered = remember(tree, txn, txn.remember, result, 'live')
+  return out
 }
 
 /** Applies a logged Txn during recovery, over a (possibly fuzzy) snapshot: idempotent. */
 export function replayTxn(tree: TxnTarget, txn: Txn): ChangeEvent[] {
   const events: ChangeEvent[] = []
   tree.beginTxn(txn.zxid, 'replay')
-  dispatch(tree, txn, 'replay', events)
+  const result = dispatch(tree, txn, 'replay', events)
+  // A result replay computed while skipping (the tree was ahead) is never kept: the write
+  // memory, read after every znode in a fuzzy snapshot, already holds such a write's result.
+  if (txn.remember !== undefined) remember(tree, txn, txn.remember, result, 'replay')
   return events
+}
+
+function remember(tree: TxnTarget, txn: Txn, spec: RememberSpec, result: TxnResult, mode: ApplyMode): Uint8Array {
+  const bytes = encodeResult(result, resultWriter)
+  tree.rememberWrite(txn.sessionId, { xid: txn.cxid, zxid: txn.zxid, result: bytes }, spec, mode)
+  return bytes
 }
 
 function dispatch(tree: TxnTarget, txn: Txn, mode: ApplyMode, events: ChangeEvent[]): TxnResult {

@@ -6,7 +6,11 @@
  * create 1, delete 2, setData 5, setACL 7, check 13, multi 14,
  * deleteContainer 20, createSession -10, closeSession -11, error -1), then
  * the header (long sessionId, int cxid, long zxid, long timeMs), then the
- * body. Create modes are ZooKeeper's CreateMode flags; error codes their
+ * body. An exactly-once write (a Txn with `remember`) is format
+ * TXN_FORMAT_REMEMBERED instead: the same with int ackXid, int resultsMax
+ * after the header. Every other Txn is written as before, so logs written
+ * before exactly-once writes read unchanged (a server from before them
+ * refuses a format-2 Txn with a clear "unsupported Txn format 2"). Create modes are ZooKeeper's CreateMode flags; error codes their
  * wire numbers. Data is a jute buffer, length -1 for null data (none, kept
  * distinct from empty bytes): logs written before null was kept never hold
  * -1 there and read as before, so the format version is unchanged.
@@ -21,9 +25,11 @@ import type { Acl } from '../../shared/acl.js'
 import { type ErrorCode, errorCodeOf, errorNumber } from '../../shared/errors.js'
 import { JuteReader, JuteWriter, ProtocolError } from '../../shared/jute.js'
 import { CreateFlag, createModeOfFlag, OpCode } from '../../shared/opcodes.js'
-import { type SubTxn, type Txn, type TxnBody, withHeader } from './txn.js'
+import { type RememberSpec, type SubTxn, type Txn, type TxnBody, withHeader } from './txn.js'
 
 export const TXN_FORMAT_VERSION = 1
+/** The format of an exactly-once write's Txn: TXN_FORMAT_VERSION plus its RememberSpec. */
+export const TXN_FORMAT_REMEMBERED = 2
 
 export class TxnDecodeError extends Error {
   override name = 'TxnDecodeError'
@@ -91,8 +97,10 @@ function writeBody(w: JuteWriter, b: TxnBody): void {
 /** Encodes a Txn. Reusing `w` saves an allocation per Txn (the result is a copy). */
 export function encodeTxn(txn: Txn, w = new JuteWriter(256)): Uint8Array {
   w.reset()
-  w.int(TXN_FORMAT_VERSION).int(TYPE_CODE[txn.type])
+  const remember = txn.remember
+  w.int(remember === undefined ? TXN_FORMAT_VERSION : TXN_FORMAT_REMEMBERED).int(TYPE_CODE[txn.type])
   w.long(txn.sessionId).int(txn.cxid).long(txn.zxid).long(txn.timeMs)
+  if (remember !== undefined) w.int(remember.ackXid).int(remember.resultsMax)
   writeBody(w, txn)
   return w.finish()
 }
@@ -102,19 +110,28 @@ export function decodeTxn(bytes: Uint8Array): Txn {
   try {
     const r = new JuteReader(bytes)
     const format = r.int()
-    if (format !== TXN_FORMAT_VERSION) throw new TxnDecodeError(`unsupported Txn format ${format}`)
+    if (format !== TXN_FORMAT_VERSION && format !== TXN_FORMAT_REMEMBERED)
+      throw new TxnDecodeError(`unsupported Txn format ${format}`)
     const type = r.int()
     const sessionId = r.long()
     const cxid = r.int()
     const zxid = r.safeLong('zxid')
     const timeMs = r.safeLong('time')
+    const remember = format === TXN_FORMAT_REMEMBERED ? readRemember(r) : undefined
     const body = readBody(r, type, false)
     r.done('Txn')
-    return withHeader(body, { sessionId, cxid, zxid, timeMs })
+    return withHeader(body, { sessionId, cxid, zxid, timeMs, remember })
   } catch (e) {
     if (e instanceof ProtocolError) throw new TxnDecodeError(`bad Txn: ${e.message}`)
     throw e
   }
+}
+
+function readRemember(r: JuteReader): RememberSpec {
+  const ackXid = r.int()
+  const resultsMax = r.int()
+  if (resultsMax < 1) throw new TxnDecodeError(`bad resultsMax ${resultsMax}`)
+  return { ackXid, resultsMax }
 }
 
 function readAcl(r: JuteReader): Acl[] {

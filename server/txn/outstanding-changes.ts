@@ -7,6 +7,9 @@
  * adds a prepped Txn's effects, `applied(zxid)` forgets what the tree now
  * reflects, `clear()` drops everything (leader change).
  *
+ * It also knows the exactly-once writes prepped and not yet applied
+ * (session, xid -> zxid), so a write re-sent meanwhile is not prepped twice.
+ *
  * Invariants: an entry stores a znode's or session's whole state as of the
  * newest prepped Txn touching it (null = deleted), with that Txn's zxid; an
  * entry is dropped once a Txn with an equal or larger zxid is applied; a
@@ -47,6 +50,11 @@ export class OutstandingChanges implements PrepView {
   private queueZxids: number[] = []
   private queueKeys: (string | bigint)[] = []
   private head = 0
+  /** Exactly-once writes prepped, not yet applied: session -> xid -> zxid. */
+  private readonly writesInFlight = new Map<bigint, Map<number, number>>()
+  /** The same, in prep order, for dropping them once applied. */
+  private writesQueue: { zxid: number; sessionId: bigint; xid: number }[] = []
+  private writesHead = 0
 
   constructor(private readonly base: PrepView) {}
 
@@ -81,9 +89,38 @@ export class OutstandingChanges implements PrepView {
     return out.sort(compareNames)
   }
 
-  /** Records the effects of a prepped Txn (an error Txn has none). */
+  /** Records the effects of a prepped Txn (an error Txn has none, but an exactly-once one is in flight). */
   record(txn: Txn): void {
     this.recordBody(txn, txn)
+    if (txn.remember !== undefined) this.recordWrite(txn.sessionId, txn.cxid, txn.zxid)
+  }
+
+  /** The zxid of the session's exactly-once write `xid`, if it was prepped and is not applied yet. */
+  writeInFlight(sessionId: bigint, xid: number): number | undefined {
+    return this.writesInFlight.get(sessionId)?.get(xid)
+  }
+
+  private recordWrite(sessionId: bigint, xid: number, zxid: number): void {
+    let m = this.writesInFlight.get(sessionId)
+    if (m === undefined) this.writesInFlight.set(sessionId, (m = new Map()))
+    m.set(xid, zxid)
+    this.writesQueue.push({ zxid, sessionId, xid })
+  }
+
+  private appliedWrites(zxid: number): void {
+    const q = this.writesQueue
+    while (this.writesHead < q.length && q[this.writesHead]!.zxid <= zxid) {
+      const w = q[this.writesHead++]!
+      const m = this.writesInFlight.get(w.sessionId)
+      if (m?.get(w.xid) === w.zxid) {
+        m.delete(w.xid)
+        if (m.size === 0) this.writesInFlight.delete(w.sessionId)
+      }
+    }
+    if (this.writesHead > 1024 && this.writesHead * 2 > q.length) {
+      this.writesQueue = q.slice(this.writesHead)
+      this.writesHead = 0
+    }
   }
 
   /** Records one Txn body's effects under a header's zxid, session and time. */
@@ -197,6 +234,7 @@ export class OutstandingChanges implements PrepView {
 
   /** The tree has applied every Txn up to `zxid`: drop what it now reflects. */
   applied(zxid: number): void {
+    if (this.writesQueue.length > this.writesHead) this.appliedWrites(zxid)
     const zxids = this.queueZxids
     const keys = this.queueKeys
     while (this.head < zxids.length && zxids[this.head]! <= zxid) {
@@ -229,5 +267,8 @@ export class OutstandingChanges implements PrepView {
     this.queueZxids = []
     this.queueKeys = []
     this.head = 0
+    this.writesInFlight.clear()
+    this.writesQueue = []
+    this.writesHead = 0
   }
 }

@@ -10,6 +10,7 @@
 import type { Acl, Id } from '../../shared/acl.js'
 import type { CreateMode } from '../../shared/opcodes.js'
 import type { ZnodeData } from '../../shared/records.js'
+import type { RememberSpec } from './txn.js'
 
 export interface CreateRequest {
   type: 'create'
@@ -104,4 +105,10 @@ export interface PrepContext {
   superDigest?: string
   /** Largest znode data accepted; defaults to DATA_BYTES_MAX (1 MiB). */
   dataBytesMax?: number
+  /**
+   * A client's exactly-once write: the Txn carries this, and a failed prep
+   * is an `error` Txn too (logged and remembered, so a copy of the write
+   * that arrives late is answered with it instead of being prepped again).
+   */
+  remember?: RememberSpec
 }

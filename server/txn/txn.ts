@@ -13,7 +13,8 @@
  * `sessionId` is a signed 64-bit bigint; multi sub-ops are only create,
  * delete, setData, check; a failed multi is an `error` Txn whose `results`
  * has one code per op (OK before the failing op, its code, then
- * RUNTIME_INCONSISTENCY).
+ * RUNTIME_INCONSISTENCY); a Txn with `remember` is a client's exactly-once
+ * write, whose result (an `error` one too) every server remembers.
  * Must not import anything but shared/ and server/txn/.
  */
 import type { Acl } from '../../shared/acl.js'
@@ -29,6 +30,20 @@ export interface TxnHeader {
   zxid: number
   /** The leader's clock when it prepped the request (ctime/mtime, TTL expiry). */
   timeMs: number
+  /** An exactly-once write: applying it also remembers its result under (sessionId, cxid). */
+  remember?: RememberSpec | undefined
+}
+
+/**
+ * What an exactly-once write's Txn tells every server about its session's
+ * write memory (server/tree/write-memory.ts). Absolute values from the
+ * leader, so every server applies the same change.
+ */
+export interface RememberSpec {
+  /** The client has the reply of every xid below this one: their results are dropped. */
+  ackXid: number
+  /** The session keeps at most this many results (the leader's sessionWriteResultsMax); the oldest go first. */
+  resultsMax: number
 }
 
 export interface CreateTxn {
@@ -128,5 +143,6 @@ export function withHeader(body: TxnBody, h: TxnHeader): Txn {
   txn.cxid = h.cxid
   txn.zxid = h.zxid
   txn.timeMs = h.timeMs
+  if (h.remember !== undefined) txn.remember = h.remember
   return txn
 }

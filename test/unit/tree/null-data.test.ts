@@ -98,9 +98,9 @@ describe('null data in snapshots', () => {
   })
 
   it('reads a snapshot written before null data was kept (empty buffers) as before', () => {
-    // The format as it was written (SNAPSHOT_FORMAT_VERSION 1, data always a buffer).
+    // The format as it was written (format 1, data always a buffer; format 2 added write memories).
     const w = new JuteWriter()
-    w.int(SNAPSHOT_MAGIC).int(SNAPSHOT_FORMAT_VERSION).long(7)
+    w.int(SNAPSHOT_MAGIC).int(1).long(7)
     w.int(2).int(0) // ACL record 0: world:anyone ALL
     w.vector(OPEN_ACL_UNSAFE, (x, a) => x.int(a.perms).ustring(a.id.scheme).ustring(a.id.id))
     const node = (path: string, data: Uint8Array, czxid: number) => {
@@ -112,7 +112,7 @@ describe('null data in snapshots', () => {
     node('/a', EMPTY, 5)
     node('/b', enc('x'), 6)
     w.int(4).int(0).int(1).int(3) // END: 0 sessions, 1 ACL, 3 znodes
-    expect(SNAPSHOT_FORMAT_VERSION).toBe(1)
+    expect(SNAPSHOT_FORMAT_VERSION).toBe(2)
     const t = DataTree.fromSnapshot([w.finish()])
     expect(t.lastZxid).toBe(7)
     expect(t.getData('/a')!.data).toEqual(EMPTY)

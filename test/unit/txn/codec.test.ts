@@ -82,7 +82,7 @@ describe('Txn codec', () => {
 
   it('throws TxnDecodeError, and only that, on garbage and corruption', () => {
     expect(() => decodeTxn(new Uint8Array(0))).toThrow(TxnDecodeError)
-    expect(() => decodeTxn(Uint8Array.of(0, 0, 0, 2, 0, 0, 0, 1))).toThrow(/format/)
+    expect(() => decodeTxn(Uint8Array.of(0, 0, 0, 3, 0, 0, 0, 1))).toThrow(/format/)
     const good = encodeTxn({ sessionId: 1n, cxid: 1, zxid: 5, timeMs: 9, type: 'delete', path: '/a' })
     expect(() => decodeTxn(Uint8Array.of(...good, 0))).toThrow(/trailing/)
     for (let n = 0; n < good.length; n++) expect(() => decodeTxn(good.subarray(0, n))).toThrow(TxnDecodeError)
