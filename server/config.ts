@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
+import { FOUR_LETTER_WORDS, isFourLetterWord } from './admin/four-letter-words.js'
 
 export const PeerSpec = z.object({
   id: z.number().int().min(1).max(254),
@@ -129,6 +130,19 @@ export const ServerConfig = z
     /** A follower that loses its leader keeps serving reads (ZooKeeper's read-only mode). */
     readOnlyMode: z.boolean().default(false),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /**
+     * The four-letter words the client port answers (ZooKeeper's
+     * `4lw.commands.whitelist`, its name in a key=value file too); `*`: all.
+     * `srvr` is always answered. Default: server/admin/four-letter-words.ts,
+     * DEFAULT_WHITELIST.
+     */
+    fourLetterWordWhitelist: z
+      .array(
+        z.string().refine((w) => w === '*' || isFourLetterWord(w), {
+          message: `expected * or one of ${FOUR_LETTER_WORDS.join(', ')}`,
+        }),
+      )
+      .optional(),
     /** HTTP admin port (health, metrics, stat); 0 = off. */
     adminPort: z.number().int().min(0).max(65535).default(0),
   })
@@ -303,7 +317,12 @@ export function readConfigFile(file: string): Record<string, unknown> {
       servers.push(parseServerSpec(key.slice(7), value))
       continue
     }
-    const mapped = key === 'myid' ? 'serverId' : key
+    const mapped =
+      key === 'myid' ? 'serverId' : key === '4lw.commands.whitelist' ? 'fourLetterWordWhitelist' : key
+    if (mapped === 'fourLetterWordWhitelist') {
+      out[mapped] = splitList(value)
+      continue
+    }
     if (mapped === 'allowedOrigins' || mapped === 'quorumTlsAllowedNames') {
       out[mapped] = splitList(value)
       continue

@@ -10,7 +10,15 @@
 import { type Logger, pino } from 'pino'
 import { formatZxid } from '../shared/zxid.js'
 import { AdminServer } from './admin/admin-server.js'
-import { describe, type FourLetterSource, fourLetterWord, metrics } from './admin/four-letter-words.js'
+import type { AdminView } from './admin/admin-view.js'
+import {
+  allowedWords,
+  describe,
+  type FourLetterWord,
+  fourLetterWord,
+  metrics,
+} from './admin/four-letter-words.js'
+import { ServerMetrics } from './admin/server-metrics.js'
 import type { ServerConfig } from './config.js'
 import type { Clock, Timers } from './core/clock.js'
 import { ClientListener } from './net/client-listener.js'
@@ -53,6 +61,9 @@ export class ServerNode {
   /** The client port's TLS certificate, reloaded when its files change; undefined without client TLS. */
   private clientTls: ReloadingSecureContext | undefined
   private admin: AdminServer | undefined
+  /** Prometheus metrics (admin/server-metrics.ts), and the request path's probe. */
+  readonly serverMetrics: ServerMetrics
+  private readonly allowedWords: ReadonlySet<FourLetterWord>
   private ticker: NodeJS.Timeout | undefined
   private stopped = false
 
@@ -85,6 +96,10 @@ export class ServerNode {
     // Each group commit (and each drain) may bring the log back under the throttle point.
     state.storage.onDurable(() => this.pipeline.throttle.release())
     state.storage.onDrain(() => this.pipeline.throttle.release())
+    this.allowedWords = allowedWords(config.fourLetterWordWhitelist, config.readOnlyMode)
+    this.serverMetrics = new ServerMetrics(this.adminView, { ensemble: config.servers.length > 1 })
+    this.ctx.probe = this.serverMetrics
+    state.storage.onGroupCommit((ms, bytes) => this.serverMetrics.groupCommitted(ms, bytes))
   }
 
   private get replicator(): Replicator {
@@ -115,13 +130,21 @@ export class ServerNode {
       quorumTls,
     )
     node.ctx.attach(replicator)
+    if (replicator instanceof ZabReplicator)
+      replicator.onSending = (msg) => node.serverMetrics.peerMessage(msg)
     node.pipeline.sessions.restore()
     if (replicator instanceof ZabReplicator) await replicator.start()
     await node.listen()
     node.ticker = setInterval(() => node.pipeline.tick(), Math.max(10, Math.floor(config.tickTime / 2)))
     node.pipeline.reaper.schedule()
     if (config.adminPort > 0) {
-      node.admin = new AdminServer(node)
+      node.admin = new AdminServer({
+        view: node.adminView,
+        metrics: async () => ({
+          text: await node.serverMetrics.text(),
+          contentType: node.serverMetrics.contentType,
+        }),
+      })
       await node.admin.listen(config.adminPort, config.clientPortAddress)
     }
     log.info(
@@ -171,13 +194,15 @@ export class ServerNode {
 
   // ------------------------------------------------------------ admin
 
-  /** What the four-letter words and the admin port read (server/admin/four-letter-words.ts). */
-  private readonly adminView: FourLetterSource = {
+  /** What the four-letter words, the admin port and the metrics read (server/admin/admin-view.ts). */
+  private readonly adminView: AdminView = {
     version: VERSION,
     serverId: () => this.config.serverId,
     readOnlyMode: () => this.config.readOnlyMode,
     treeBytesMax: () => this.quota.bytesMax,
     role: () => this.replicator.role,
+    serving: () => this.ctx.canServe(),
+    ready: () => this.replicator.role !== 'looking' && this.ctx.historyApplied(),
     epoch: () => this.replicator.epoch,
     lastZxid: () => this.ctx.db.lastZxid,
     sessionCount: () => this.pipeline.sessions.size,
@@ -191,10 +216,33 @@ export class ServerNode {
     writesDeferred: () => this.pipeline.throttle.deferred,
     readingPaused: () => this.pipeline.throttle.paused,
     replication: () => this.replicator.describe(),
+    config: () => ({ ...this.config, fourLetterWordWhitelist: [...this.allowedWords] }),
+    connections: () => this.ctx.handlers.values(),
+    sessions: () => this.ctx.db.sessions(),
+    sessionDeadlines: () => (this.ctx.isLeader() ? this.sessionDeadlines() : undefined),
+    ephemerals: (id) => this.ctx.db.ephemerals(id),
+    watches: () => this.watchesBySession(),
+    statsTimeToEpochMs: (t) => performance.timeOrigin + t,
+    resetConnectionStats: () => {
+      for (const h of this.ctx.handlers.values()) h.stats.reset()
+    },
+  }
+
+  private *sessionDeadlines(): Generator<{ id: bigint; deadlineMs: number }> {
+    const table = this.pipeline.sessions.table
+    for (const id of table.ids()) {
+      const s = table.get(id)
+      if (s !== undefined && !s.closing) yield { id, deadlineMs: s.deadlineMs }
+    }
+  }
+
+  private *watchesBySession(): Generator<{ sessionId: bigint; paths: string[] }> {
+    for (const { watcher, watches } of this.ctx.watches.watchers())
+      yield { sessionId: watcher.sessionId, paths: watches.map((w) => w.path) }
   }
 
   fourLetterWord(word: string): string | undefined {
-    return fourLetterWord(this.adminView, word)
+    return fourLetterWord(this.adminView, word, this.allowedWords)
   }
 
   describe(): Record<string, string | number> {

@@ -18,6 +18,7 @@ let nextConnectionId = 1
 
 export abstract class SocketConnection implements Omit<ClientConnection, 'transport' | 'send' | 'close'> {
   readonly id = nextConnectionId++
+  readonly remotePort: number | undefined
   onPacket: (packet: Uint8Array) => void = () => {}
   onClose: (reason: string) => void = () => {}
   protected closed = false
@@ -29,6 +30,7 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
     /** Bytes read before this connection took the socket over (the sniffed first chunk, or what followed a handshake). */
     first: Uint8Array,
   ) {
+    this.remotePort = socket.remotePort
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => {
       if (!this.closed) this.feed(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))

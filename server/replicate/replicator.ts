@@ -13,6 +13,8 @@ export type { LogEntry } from '../core/log-entry.js'
 export interface ReplicatorEvents {
   /** A Txn is committed; called in zxid order. */
   commit(zxid: number, txn: Uint8Array): void
+  /** Leader or standalone: a Txn was proposed (its commit follows; commit latency is measured between). */
+  proposed?(zxid: number): void
   /** The role changed (serving clients opens or closes). */
   role(role: Role, epoch: number): void
   /** A follower forwarded a request to us (the leader). */

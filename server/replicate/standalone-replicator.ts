@@ -49,6 +49,7 @@ export class StandaloneReplicator implements Replicator {
   propose(zxid: number, txn: Uint8Array): void {
     assert(zxid === this.nextZxid(), `proposal zxid ${zxid} is not the next one after ${this.last}`)
     this.last = zxid
+    this.events.proposed?.(zxid)
     const entry = { zxid, data: txn }
     this.inflight.push(entry)
     this.batch.push(entry)

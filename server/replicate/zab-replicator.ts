@@ -19,7 +19,7 @@ import { Prng } from '../core/prng.js'
 import { PeerTransport } from '../net/peer-transport.js'
 import type { ReloadingSecureContext } from '../net/reloading-secure-context.js'
 import type { Storage } from '../storage/index.js'
-import { type LogEntry, type RoleEvent, type Snapshot, ZabPeer } from '../zab/index.js'
+import { type LogEntry, type PeerMessage, type RoleEvent, type Snapshot, ZabPeer } from '../zab/index.js'
 import type { Replicator, ReplicatorEvents, Role } from './replicator.js'
 import { type DriverTimers, ZabDriver } from './zab-driver.js'
 
@@ -71,6 +71,8 @@ export class ZabReplicator implements Replicator {
   private readonly quorumTls: ReloadingSecureContext | undefined
   private timer: NodeJS.Timeout | undefined
   private leaderId: number | undefined
+  /** Sees every message to a peer as it leaves (metrics: DIFF, TRUNC, SNAP and its bytes). */
+  onSending: ((msg: PeerMessage) => void) | undefined
 
   constructor(
     readonly config: ServerConfig,
@@ -151,7 +153,7 @@ export class ZabReplicator implements Replicator {
         fatal: (err) => events.fatal(err),
       },
       logger,
-      probes: { measureStalls: () => new StallMonitor() },
+      probes: { measureStalls: () => new StallMonitor(), sending: (_to, msg) => this.onSending?.(msg) },
       snapSliceMs: SNAP_SLICE_MS,
     })
     storage.onDurable((upTo) => this.driver.entriesDurable(upTo))
@@ -210,6 +212,7 @@ export class ZabReplicator implements Replicator {
   }
 
   propose(zxid: number, txn: Uint8Array): void {
+    this.events.proposed?.(zxid)
     const res = this.driver.propose(txn)
     assert(res?.ok && res.zxid === zxid, `proposal got ${JSON.stringify(res)}, expected zxid ${zxid}`)
   }

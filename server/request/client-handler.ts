@@ -37,6 +37,7 @@ import {
 } from '../../shared/records.js'
 import { formatSessionId } from '../../shared/session-id.js'
 import type { ClientConnection } from '../net/client-listener.js'
+import { ConnectionStats, type RequestProbe } from './request-probe.js'
 
 /** What a handler asks of the server it belongs to. */
 export interface ClientHandlerHost {
@@ -60,6 +61,8 @@ export interface ClientHandlerHost {
   serveRead(h: ClientHandler, entry: PendingRequest): Reply | 'wait'
   /** The connection ended. */
   closed(h: ClientHandler, reason: string): void
+  /** Instruments (request latency, connection statistics); none: nothing is measured. */
+  readonly probe?: RequestProbe
 }
 
 export interface Reply {
@@ -79,6 +82,8 @@ export interface PendingRequest {
   reply: Reply | undefined
   /** A submitted write the host counts as in flight (until answered or abandoned). */
   inFlight?: boolean
+  /** When it arrived, as the host's probe marks it. */
+  mark?: number
 }
 
 /** The Conclave features a client may ask for in its ConnectRequest (records.ts, ConclaveFeature). */
@@ -107,6 +112,8 @@ export class ClientHandler {
   private repump = false
   private readonly writer = new JuteWriter(1024)
   private repliesTooLarge = 0
+  /** Packets and latencies of this connection (`cons`), kept through the host's probe. */
+  readonly stats = new ConnectionStats()
 
   constructor(
     readonly conn: ClientConnection,
@@ -118,6 +125,7 @@ export class ClientHandler {
     if (x509 !== undefined) this.authIds.push({ scheme: 'x509', id: x509 })
     conn.onPacket = (p) => this.onPacket(p)
     conn.onClose = (reason) => this.onClosed(reason)
+    host.probe?.connected(this.stats)
   }
 
   get isConnected(): boolean {
@@ -128,8 +136,14 @@ export class ClientHandler {
     return this.queue.length
   }
 
+  /** Whether the connection is being read (not paused by its own limit or the host's). */
+  get reading(): boolean {
+    return !this.readingStopped
+  }
+
   private onPacket(packet: Uint8Array): void {
     if (this.phase === 'closed') return
+    this.stats.received++
     if (this.phase === 'handshake') {
       let req: ConnectRequest
       try {
@@ -186,6 +200,7 @@ export class ClientHandler {
   }
 
   private enqueue(entry: PendingRequest): void {
+    if (this.host.probe !== undefined) entry.mark = this.host.probe.received()
     this.queue.push(entry)
     if (!this.paused && this.queue.length >= this.host.outstandingRequestsMax) {
       this.paused = true
@@ -318,6 +333,7 @@ export class ClientHandler {
         if (i === 0) {
           this.queue.shift()
           this.sendReply(e.xid, e.reply, this.host.isWrite(e.req))
+          this.host.probe?.replied(this.stats, e.req.op, e.xid, e.reply.zxid, e.mark ?? 0)
         } else i++
         continue
       }
@@ -395,9 +411,11 @@ export class ClientHandler {
     writeReplyHeader(w, { xid: Xid.notification, zxid, err: 0 })
     writeWatcherEvent(w, { type, state: 3, path })
     this.send(w.finish())
+    this.host.probe?.notified()
   }
 
   private send(packet: Uint8Array): void {
+    this.stats.sent++
     this.conn.send(packet)
     if (this.conn.bufferedBytes() > this.host.sendBufferBytesMax)
       this.close(`client is not reading: more than ${this.host.sendBufferBytesMax} bytes queued`)

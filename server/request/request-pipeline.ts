@@ -28,6 +28,7 @@ import { Applier } from './applier.js'
 import { ClientHandler, type ClientHandlerHost, type PendingRequest, type Reply } from './client-handler.js'
 import { addAuth, type ReadContext, serveRead } from './read-ops.js'
 import { Reaper } from './reaper.js'
+import type { RequestProbe } from './request-probe.js'
 import type { ServerContext } from './server-context.js'
 import { Sessions } from './sessions.js'
 import { isWriteOp } from './write-requests.js'
@@ -112,7 +113,11 @@ export class RequestPipeline implements ClientHandlerHost {
   /** The Replicator's events, bound to this pipeline. */
   events(): ReplicatorEvents {
     return {
-      commit: (zxid, txn) => this.applier.apply(zxid, txn),
+      commit: (zxid, txn) => {
+        this.applier.apply(zxid, txn)
+        this.ctx.probe.committed(zxid)
+      },
+      proposed: (zxid) => this.ctx.probe.proposed(zxid),
       role: (role, epoch) => this.roleChanged(role, epoch),
       forwarded: (from, payload) => this.router.forwarded(from, payload),
       leaderMessage: (payload) => this.router.fromLeader(payload),
@@ -136,6 +141,10 @@ export class RequestPipeline implements ClientHandlerHost {
 
   get readingPaused(): boolean {
     return this.throttle.paused
+  }
+
+  get probe(): RequestProbe {
+    return this.ctx.probe
   }
 
   writeStarted(): void {
@@ -206,6 +215,7 @@ export class RequestPipeline implements ClientHandlerHost {
 
   private roleChanged(role: Role, epoch: number): void {
     this.logger.info({ component: 'zab', role, epoch }, 'role')
+    this.ctx.probe.roleChanged(role)
     // Txns prepped under an earlier leadership will never be applied by this one.
     if (role !== 'standalone') this.ctx.db.dropOutstanding()
     // Deferred writes go now, each the way the new role sends it (refused, forwarded or dropped).

@@ -1,7 +1,8 @@
 /**
  * ServerContext: what the parts of one server's request path share — its
  * configuration, clock and logger, the replicated tree (TreeDb), the watch
- * table, the connections of established sessions, and the Replicator (which
+ * table, the connections of established sessions, the probe (metrics,
+ * request-probe.ts), and the Replicator (which
  * is attached after construction: the Replicator's events call back into
  * the parts). Each part (sessions, write router, applier, reaper, request
  * pipeline) holds one and does one job with it.
@@ -16,11 +17,14 @@ import type { Replicator } from '../replicate/replicator.js'
 import type { TreeDb } from '../state/tree-db.js'
 import { WatchTable } from '../watch/watch-table.js'
 import type { ClientHandler } from './client-handler.js'
+import { NO_PROBE, type RequestProbe } from './request-probe.js'
 
 export class ServerContext {
   readonly watches = new WatchTable<ClientHandler>()
   /** The connection of each established session on this server. */
   readonly handlers = new Map<bigint, ClientHandler>()
+  /** The request path's instruments (the server's metrics; none in the simulation). */
+  probe: RequestProbe = NO_PROBE
   private attached: Replicator | undefined
 
   constructor(

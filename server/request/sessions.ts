@@ -54,6 +54,11 @@ export class Sessions {
     return this.tracker.size
   }
 
+  /** The session table, read-only (the admin's `dump`: expiry buckets on the leader). */
+  get table(): Pick<SessionTracker, 'ids' | 'get'> {
+    return this.tracker
+  }
+
   /** Rebuilds the session table from the tree (at start, on leading, after a SNAP): what it held before is stale. */
   restore(): void {
     this.tracker = new SessionTracker(this.ctx.config.tickTime)
@@ -131,6 +136,7 @@ export class Sessions {
     this.pending.delete(id)
     this.ctx.handlers.set(id, p.handler)
     p.handler.accept(id, timeoutMs, sessionPassword(this.secret, id))
+    this.ctx.probe.sessionOpened()
     this.log.debug({ session: formatSessionId(id), timeoutMs }, 'session created')
   }
 
@@ -182,6 +188,7 @@ export class Sessions {
     }
     for (const id of this.tracker.expire(now)) {
       this.log.info({ session: formatSessionId(id) }, 'session expired')
+      this.ctx.probe.sessionExpired()
       this.expire(id)
     }
   }

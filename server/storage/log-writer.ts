@@ -158,6 +158,7 @@ export class LogWriter {
       ids: [],
       purgeAfter: false,
     }
+    const began = performance.now()
     this.db.exec('BEGIN IMMEDIATE')
     try {
       while (this.queue.length > 0 && result.bytes < this.init.batchBytesMax) {
@@ -174,7 +175,14 @@ export class LogWriter {
     // COMMIT returned: with synchronous=FULL the WAL is fsynced, so this is durable.
     if (result.purgeAfter || this.leftoversDue) this.purger.schedule()
     this.leftoversDue = false
-    this.post({ kind: 'committed', durableUpTo: result.durableUpTo, bytes: result.bytes, ids: result.ids })
+    const commitMs = performance.now() - began
+    this.post({
+      kind: 'committed',
+      durableUpTo: result.durableUpTo,
+      bytes: result.bytes,
+      ids: result.ids,
+      commitMs,
+    })
     if (this.tailCheckpointDue) this.checkpointTail()
     this.checkpointIfDue(result.bytes)
   }

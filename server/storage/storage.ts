@@ -68,6 +68,7 @@ export class Storage {
   private readonly durableListeners: DurableListener[] = []
   private readonly fatalListeners: FatalListener[] = []
   private readonly drainListeners: DrainListener[] = []
+  private readonly commitListeners: ((commitMs: number, bytes: number) => void)[] = []
   private needDrain = false
   private readonly pending = new Map<number, Pending>()
   private nextOpId = 1
@@ -146,6 +147,11 @@ export class Storage {
   /** Called after each group commit that appended entries, with the highest zxid now durable. */
   onDurable(listener: DurableListener): void {
     this.durableListeners.push(listener)
+  }
+
+  /** Called after every group commit, with how long it took (BEGIN to COMMIT, the fsync included) and its bytes. */
+  onGroupCommit(listener: (commitMs: number, bytes: number) => void): void {
+    this.commitListeners.push(listener)
   }
 
   /** Called when pending bytes fall below the high water mark after a write returned false. */
@@ -413,6 +419,7 @@ export class Storage {
   private onReport(report: WorkerReport): void {
     switch (report.kind) {
       case 'committed':
+        for (const listener of this.commitListeners) listener(report.commitMs, report.bytes)
         return this.onCommitted(report.durableUpTo, report.bytes, report.ids)
       case 'fatal':
         return this.fail(StorageError.fromData(report.error))

@@ -53,6 +53,8 @@ export type WorkerReport =
       bytes: number
       /** Ids of ops made durable by this transaction, in issue order. */
       ids: number[]
+      /** How long the transaction took, BEGIN to COMMIT (its fsync included), in ms. */
+      commitMs: number
     }
   | { kind: 'fatal'; error: StorageErrorData }
   | { kind: 'log'; level: 'info' | 'warn'; obj: Record<string, unknown>; msg: string }

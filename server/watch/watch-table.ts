@@ -141,6 +141,18 @@ export class WatchTable<W> {
     }
   }
 
+  /** Every watcher and its watches, watcher by watcher, in insertion order (the admin's wchc, wchp). */
+  *watchers(): Generator<{ watcher: W; watches: { kind: WatchKind; path: string }[] }> {
+    for (const [watcher, keys] of this.byWatcher) {
+      const watches: { kind: WatchKind; path: string }[] = []
+      for (const key of keys) {
+        const at = key.indexOf('\u0000')
+        watches.push({ kind: key.slice(0, at) as WatchKind, path: key.slice(at + 1) })
+      }
+      yield { watcher, watches }
+    }
+  }
+
   /** Paths a watcher watches with the given kind (for dumps and tests). */
   pathsOf(kind: WatchKind, w: W): string[] {
     const out: string[] = []
