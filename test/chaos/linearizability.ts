@@ -111,21 +111,28 @@ export function checkOperations<S, I, O>(
   if (n === 0) return { result: 'ok', steps: 0, order: [] }
   const head = buildEntries(ops)
   const linearized = new Uint8Array(n)
+  // The set of linearized operations, hashed incrementally (Zobrist: a random 64-bit word per
+  // operation, XORed in and out), so a step costs O(1) instead of O(n) to key the cache.
+  const zob = new Uint32Array(2 * n)
+  let seed = 0x9e3779b9
+  for (let i = 0; i < zob.length; i++) {
+    seed ^= seed << 13
+    seed ^= seed >>> 17
+    seed ^= seed << 5
+    zob[i] = seed >>> 0
+  }
+  let h1 = 0
+  let h2 = 0
+  const flip = (op: number) => {
+    h1 ^= zob[2 * op]!
+    h2 ^= zob[2 * op + 1]!
+  }
   const cache = new Set<string>()
   const stack: { call: Entry; state: S }[] = []
   let state = model.init()
   let entry = head.next
   let steps = 0
   let longest: number[] = []
-  const bits = () => {
-    let s = ''
-    for (let i = 0; i < n; i += 16) {
-      let v = 0
-      for (let j = i; j < Math.min(n, i + 16); j++) if (linearized[j]) v |= 1 << (j - i)
-      s += String.fromCharCode(v + 1)
-    }
-    return s
-  }
   while (entry !== undefined) {
     if (++steps > maxSteps) return { result: 'unknown', steps }
     if (entry.isCall) {
@@ -133,7 +140,8 @@ export function checkOperations<S, I, O>(
       const r = model.step(state, op.input, op.output)
       if (r.ok) {
         linearized[entry.op] = 1
-        const k = `${bits()}|${model.key(r.state)}`
+        flip(entry.op)
+        const k = `${h1}:${h2}|${model.key(r.state)}`
         if (!cache.has(k)) {
           cache.add(k)
           stack.push({ call: entry, state })
@@ -143,6 +151,7 @@ export function checkOperations<S, I, O>(
           continue
         }
         linearized[entry.op] = 0
+        flip(entry.op)
       }
       entry = entry.next
       continue
@@ -153,6 +162,7 @@ export function checkOperations<S, I, O>(
     const top = stack.pop()!
     state = top.state
     linearized[top.call.op] = 0
+    flip(top.call.op)
     unlift(top.call)
     entry = top.call.next
   }
