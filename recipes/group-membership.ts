@@ -15,12 +15,14 @@
  * updated, one owned by another session is NODE_EXISTS); the view refreshes
  * one at a time and coalesces bursts; 'change' never repeats an equal list;
  * when the session ends the view emits 'error' (SESSION_EXPIRED) and stops.
+ * Async-iterable: `for await (const members of group)` (see changes()).
  * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
  */
 import type { Client, Data } from '../client/index.js'
 import { Emitter, ErrorCode } from '../client/index.js'
 import { TURNS_MAX } from './lock-core.js'
 import { SessionGuard } from './session-guard.js'
+import { type IterateOptions, newest, StreamSet } from './streams.js'
 import {
   checkNodeName,
   checkRecipePath,
@@ -56,6 +58,9 @@ export class GroupMembership extends Emitter<GroupEvents> {
   private dirty = false
   private loop: Promise<void> | undefined
   private readonly onWatch = (): void => void this.refresh()
+  private readonly streams = new StreamSet<Member[]>()
+  /** The live view runs only for iterators (no start() or join() asked for it): it stops with the last one. */
+  private viewForIterators = false
 
   constructor(
     private readonly zk: Client,
@@ -108,17 +113,50 @@ export class GroupMembership extends Emitter<GroupEvents> {
   }
 
   /** Starts the live view without joining (an observer); resolves after the first list. */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.viewForIterators = false
+    return this.startView()
+  }
+
+  private async startView(): Promise<void> {
     if (this.guard === undefined) {
       const guard = new SessionGuard(this.zk)
       this.guard = guard
       guard.onEnd((err) => {
-        this.stopView()
+        this.stopView(err)
         this.emit('error', err)
       })
       guard.on('reconnected', () => void this.refresh())
+      // Already over: say so to the iterators (start() itself stays quiet, as it always has).
+      if (guard.endError !== undefined) this.stopView(guard.endError)
     }
     await this.refresh()
+  }
+
+  /**
+   * The member list (sorted by id) as an async iterator: the current list,
+   * then every new one. It starts the live view if nothing has (and stops it
+   * again when the last iterator ends). A slow consumer gets the newest list,
+   * not every one in between. `break`, the signal or close() end it; the end
+   * of the session throws SESSION_EXPIRED.
+   */
+  changes(opts: IterateOptions = {}): AsyncIterableIterator<Member[]> {
+    const stream = this.streams.open(opts, 1, newest, () => {
+      if (this.streams.size === 0 && this.viewForIterators) this.stopView()
+    })
+    if (!stream.open) return stream
+    // The last list first (when the view starts again, a newer one follows if it changed).
+    if (this.view !== undefined) stream.push(this.view)
+    if (this.guard === undefined) {
+      this.viewForIterators = true
+      this.startView().catch((err: unknown) => stream.fail(err))
+    }
+    return stream
+  }
+
+  /** `for await (const members of group)`: see changes(). */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Member[]> {
+    return this.changes()
   }
 
   /** Leaves (if joined) and stops the live view. */
@@ -127,9 +165,13 @@ export class GroupMembership extends Emitter<GroupEvents> {
     await this.leave()
   }
 
-  private stopView(): void {
+  /** Stops the live view; its iterators end, or throw `err` (the end of the session). */
+  private stopView(err?: unknown): void {
     this.guard?.dispose()
     this.guard = undefined
+    this.viewForIterators = false
+    if (err === undefined) this.streams.endAll()
+    else this.streams.failAll(err)
   }
 
   /** The members now, read from the server, sorted by id. */
@@ -169,6 +211,7 @@ export class GroupMembership extends Emitter<GroupEvents> {
           const members = await this.read(this.onWatch)
           if (this.view === undefined || !sameMembers(this.view, members)) {
             this.view = members
+            this.streams.push(members)
             this.emit('change', members)
           }
         } catch (err) {

@@ -14,7 +14,12 @@ export { DELAY_PREFIX, DelayQueue } from './delay-queue.js'
 export { DoubleBarrier, READY_NODE } from './double-barrier.js'
 export { FencedResource, STALE_FENCING_TOKEN, StaleTokenError } from './fenced-resource.js'
 export { GroupMembership, type Member } from './group-membership.js'
-export { LATCH_PREFIX, LeaderElection, type LeaderElectionOptions } from './leader-election.js'
+export {
+  type ElectionRole,
+  LATCH_PREFIX,
+  LeaderElection,
+  type LeaderElectionOptions,
+} from './leader-election.js'
 export { LOCK_PREFIX, Lock, type LockGrant, type LockOptions } from './lock.js'
 export { TURNS_MAX, type Turn, type TurnPredicate } from './lock-core.js'
 export { type Lockable, MultiLock, type MultiLockGrant } from './multi-lock.js'
@@ -26,5 +31,11 @@ export { READ_PREFIX, ReadLock, ReadWriteLock, WRITE_PREFIX, WriteLock } from '.
 export { LEASE_PREFIX, type Lease, Semaphore, type SemaphoreOptions } from './semaphore.js'
 export { SessionGuard } from './session-guard.js'
 export { type IncrementOptions, SharedCounter, type VersionedValue } from './shared-counter.js'
-export { TreeCache, type TreeCacheEvent, type TreeCacheEventType } from './tree-cache.js'
+export type { IterateOptions } from './streams.js'
+export {
+  TREE_BUFFER_DEFAULT,
+  TreeCache,
+  type TreeCacheEvent,
+  type TreeCacheEventType,
+} from './tree-cache.js'
 export type { WaitOptions } from './wait.js'

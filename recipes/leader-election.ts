@@ -20,6 +20,7 @@
  * drops, well before the server can expire the session and let another
  * candidate lead); 'leader' and 'follower' alternate; resign() steps down
  * before it deletes the node, so leaders never overlap.
+ * Async-iterable: `for await (const role of election)` (see changes()).
  * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
  */
 import type { Client } from '../client/index.js'
@@ -27,6 +28,7 @@ import { Emitter, ErrorCode, ZkError } from '../client/index.js'
 import { TURNS_MAX } from './lock-core.js'
 import { type CreatedNode, protectedCreate } from './protected-create.js'
 import { SessionGuard } from './session-guard.js'
+import { dropOldestPair, type IterateOptions, StreamSet } from './streams.js'
 import { contextOf, type EndSource, Latch, timeoutError, type WaitOptions, waitLatch } from './wait.js'
 import {
   checkRecipePath,
@@ -56,6 +58,9 @@ export interface LeaderElectionOptions {
 
 type ElectionEvents = { leader: []; follower: []; error: [err: unknown] }
 
+/** A candidate's role, as its iterator yields it. */
+export type ElectionRole = 'leader' | 'follower'
+
 const isLatch = (n: string): boolean => stripProtected(n).startsWith(LATCH_PREFIX)
 
 export class LeaderElection extends Emitter<ElectionEvents> implements EndSource {
@@ -71,6 +76,7 @@ export class LeaderElection extends Emitter<ElectionEvents> implements EndSource
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   /** One watcher function for every watch we set, so repeated looks never pile up watches. */
   private readonly onWatch = (): void => void this.requestCheck()
+  private readonly streams = new StreamSet<ElectionRole>()
 
   constructor(
     private readonly zk: Client,
@@ -138,7 +144,28 @@ export class LeaderElection extends Emitter<ElectionEvents> implements EndSource
   private setRole(role: 'leader' | 'follower'): void {
     if (this.role === role) return
     this.role = role
+    this.streams.push(role)
     this.emit(role)
+  }
+
+  /**
+   * The candidate's role as an async iterator: the current one (once known),
+   * then every change; 'leader' and 'follower' alternate. It does not start
+   * the candidate: call start() too. A consumer that falls behind (more than
+   * `bufferSize`, default 16, changes) loses the oldest pairs of changes, so
+   * the roles still alternate and the last one is current. resign() ends the
+   * iteration; the end of the session throws SESSION_EXPIRED.
+   */
+  changes(opts: IterateOptions = {}): AsyncIterableIterator<ElectionRole> {
+    const stream = this.streams.open(opts, 16, dropOldestPair)
+    if (!stream.open) return stream
+    if (this.role !== 'none') stream.push(this.role)
+    return stream
+  }
+
+  /** `for await (const role of election)`: see changes(). */
+  [Symbol.asyncIterator](): AsyncIterableIterator<ElectionRole> {
+    return this.changes()
   }
 
   private requestCheck(): Promise<void> {
@@ -224,6 +251,8 @@ export class LeaderElection extends Emitter<ElectionEvents> implements EndSource
     this.setRole('follower')
     this.guard?.dispose()
     this.guard = undefined
+    if (wasSession) this.streams.failAll(err)
+    else this.streams.endAll()
     this.stopped.emit('stop', err)
     if (wasSession) this.emit('error', err)
   }

@@ -12,12 +12,14 @@
  * Invariants: 'change' fires only when the node appears, disappears, or its
  * czxid or mzxid changes (not for the initial load made by start()); when the
  * session ends the cache emits 'error' (SESSION_EXPIRED) and stops.
+ * Async-iterable: `for await (const node of cache)` (see changes()).
  * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
  */
 import type { Client, Stat } from '../client/index.js'
 import { Emitter, ErrorCode } from '../client/index.js'
 import { TURNS_MAX } from './lock-core.js'
 import { SessionGuard } from './session-guard.js'
+import { type IterateOptions, newest, StreamSet } from './streams.js'
 import { checkRecipePath, isCode, retryOnLoss } from './znodes.js'
 
 export interface CachedNode {
@@ -39,6 +41,9 @@ export class NodeCache extends Emitter<NodeCacheEvents> {
   private dirty = false
   private loop: Promise<void> | undefined
   private readonly onWatch = (): void => void this.refresh()
+  private readonly streams = new StreamSet<CachedNode | null>()
+  /** Started only for iterators (not by start()): it stops with the last one. */
+  private forIterators = false
 
   constructor(
     private readonly zk: Client,
@@ -54,16 +59,48 @@ export class NodeCache extends Emitter<NodeCacheEvents> {
   }
 
   /** Loads the node and starts following it. */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.forIterators = false
+    return this.startCache()
+  }
+
+  private async startCache(): Promise<void> {
     if (this.guard !== undefined) return
     const guard = new SessionGuard(this.zk)
     this.guard = guard
     guard.onEnd((err) => {
-      this.stop()
+      this.stop(err)
       this.emit('error', err)
     })
     guard.on('reconnected', () => void this.refresh())
+    if (guard.endError !== undefined) this.stop(guard.endError)
     await this.refresh()
+  }
+
+  /**
+   * The node as an async iterator: its state once loaded ({ data, stat }, or
+   * null when absent), then every change. It starts the cache if nothing has
+   * (and stops it when the last iterator ends). A slow consumer gets the
+   * newest state, not every one in between. `break`, the signal or close()
+   * end it; the end of the session throws SESSION_EXPIRED.
+   */
+  changes(opts: IterateOptions = {}): AsyncIterableIterator<CachedNode | null> {
+    const stream = this.streams.open(opts, 1, newest, () => {
+      if (this.streams.size === 0 && this.forIterators) this.stop()
+    })
+    if (!stream.open) return stream
+    // The last state first (when the cache starts again, a newer one follows if it changed).
+    if (this.node !== undefined) stream.push(this.node)
+    if (this.guard === undefined) {
+      this.forIterators = true
+      this.startCache().catch((err: unknown) => stream.fail(err))
+    }
+    return stream
+  }
+
+  /** `for await (const node of cache)`: see changes(). */
+  [Symbol.asyncIterator](): AsyncIterableIterator<CachedNode | null> {
+    return this.changes()
   }
 
   /** Stops following the node (pending one-shot watches fire into nothing). */
@@ -71,9 +108,13 @@ export class NodeCache extends Emitter<NodeCacheEvents> {
     this.stop()
   }
 
-  private stop(): void {
+  /** Stops following; iterators end, or throw `err` (the end of the session). */
+  private stop(err?: unknown): void {
     this.guard?.dispose()
     this.guard = undefined
+    this.forIterators = false
+    if (err === undefined) this.streams.endAll()
+    else this.streams.failAll(err)
   }
 
   private async read(): Promise<CachedNode | null | 'again'> {
@@ -106,6 +147,8 @@ export class NodeCache extends Emitter<NodeCacheEvents> {
           const first = this.node === undefined
           const changed = first || !sameNode(this.node ?? null, node)
           this.node = node
+          // Iterators get the first load too; 'change' listeners only what follows.
+          if (changed) this.streams.push(node)
           if (changed && !first) this.emit('change', node)
         } catch (err) {
           if (!isCode(err, ErrorCode.CONNECTION_LOSS) && !isCode(err, ErrorCode.SESSION_EXPIRED))

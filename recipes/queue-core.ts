@@ -151,6 +151,41 @@ export class QueueCore {
     throw new ZkError(ErrorCode.SYSTEM_ERROR, this.path, `SYSTEM_ERROR: gave up after ${TURNS_MAX} turns`)
   }
 
+  /**
+   * Takes items one after another as an async iterator: each next() is a
+   * take() with no deadline, so nothing is taken before the consumer asks
+   * for it (no buffer). `break` or the signal end it; an item already taken
+   * when the signal aborts is still handed over, so none is lost. The end of
+   * the session throws SESSION_EXPIRED.
+   */
+  items(opts: { signal?: AbortSignal | undefined } = {}): AsyncIterableIterator<Uint8Array> {
+    const stop = new AbortController()
+    const onAbort = (): void => stop.abort(opts.signal?.reason)
+    if (opts.signal?.aborted) onAbort()
+    else opts.signal?.addEventListener('abort', onAbort, { once: true })
+    const finish = (): IteratorResult<Uint8Array> => {
+      opts.signal?.removeEventListener('abort', onAbort)
+      if (!stop.signal.aborted) stop.abort()
+      return { value: undefined, done: true }
+    }
+    const iterator: AsyncIterableIterator<Uint8Array> = {
+      next: async () => {
+        if (stop.signal.aborted) return finish()
+        try {
+          const item = await this.take({ signal: stop.signal })
+          return item === null ? finish() : { value: item, done: false }
+        } catch (err) {
+          if (stop.signal.aborted) return finish()
+          finish()
+          throw err
+        }
+      },
+      return: async () => finish(),
+      [Symbol.asyncIterator]: () => iterator,
+    }
+    return iterator
+  }
+
   /** For a head item that is not due yet: a latch for its due time or a new item. */
   private dueWait(key: string): { latch: Latch; cancel: () => void } | undefined {
     const due = this.layout.dueAt?.(key)

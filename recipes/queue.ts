@@ -48,4 +48,17 @@ export class Queue {
   size(): Promise<number> {
     return this.core.size()
   }
+
+  /**
+   * Takes items as they come: `for await (const item of queue)`. Each step is
+   * a take() (exactly-once), made only when the loop asks for the next item;
+   * `break` or the signal end it (see QueueCore.items).
+   */
+  items(opts: { signal?: AbortSignal | undefined } = {}): AsyncIterableIterator<Uint8Array> {
+    return this.core.items(opts)
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
+    return this.core.items()
+  }
 }

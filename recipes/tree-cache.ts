@@ -15,15 +15,20 @@
  * arrive parents first); removing a node removes its cached subtree, children
  * first; a per-path ticket keeps an older read from overwriting a newer one;
  * when the session ends the cache emits 'error' (SESSION_EXPIRED) and stops.
+ * Async-iterable: `for await (const event of tree)` (see changes()).
  * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
  */
 import type { Client, WatchEvent } from '../client/index.js'
 import { Emitter, ErrorCode } from '../client/index.js'
 import type { CachedNode } from './node-cache.js'
 import { SessionGuard } from './session-guard.js'
+import { type IterateOptions, newestPerKey, StreamSet } from './streams.js'
 import { baseName, checkRecipePath, isCode, joinPath, retryOnLoss } from './znodes.js'
 
 export type TreeCacheEventType = 'added' | 'updated' | 'removed'
+
+/** Events waiting for a slow iterator before they are folded to one per path. */
+export const TREE_BUFFER_DEFAULT = 10_000
 
 export interface TreeCacheEvent {
   type: TreeCacheEventType
@@ -55,6 +60,9 @@ export class TreeCache extends Emitter<TreeCacheEvents> {
   private inFlight = 0
   private guard: SessionGuard | undefined
   private stopWatch: (() => Promise<void>) | undefined
+  private readonly streams = new StreamSet<TreeCacheEvent>()
+  /** Started only for iterators (not by start()): it stops with the last one. */
+  private forIterators = false
   private readonly onEvent = (ev: WatchEvent): void => void this.refresh(ev.path).catch(this.onError)
   private readonly onError = (err: unknown): void => {
     if (!isCode(err, ErrorCode.CONNECTION_LOSS) && !isCode(err, ErrorCode.SESSION_EXPIRED))
@@ -70,14 +78,23 @@ export class TreeCache extends Emitter<TreeCacheEvents> {
   }
 
   /** Watches the subtree and loads it; resolves after the first walk ('initialized'). */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.forIterators = false
+    return this.startCache()
+  }
+
+  private async startCache(): Promise<void> {
     if (this.guard !== undefined) return
     const guard = new SessionGuard(this.zk)
     this.guard = guard
     guard.onEnd((err) => {
-      void this.close()
+      void this.stopCache(err)
       this.emit('error', err)
     })
+    if (guard.endError !== undefined) {
+      await this.stopCache(guard.endError)
+      throw guard.endError
+    }
     guard.on('reconnected', () => {
       void this.walk(this.root)
         .then(() => this.emit('resynced'))
@@ -89,11 +106,59 @@ export class TreeCache extends Emitter<TreeCacheEvents> {
   }
 
   async close(): Promise<void> {
+    await this.stopCache()
+  }
+
+  /** Stops the cache; its iterators end, or throw `err` (the end of the session). */
+  private async stopCache(err?: unknown): Promise<void> {
     this.guard?.dispose()
     this.guard = undefined
+    this.forIterators = false
+    if (err === undefined) this.streams.endAll()
+    else this.streams.failAll(err)
     const stop = this.stopWatch
     this.stopWatch = undefined
     await stop?.().catch(() => {})
+  }
+
+  /**
+   * The changes as an async iterator of { type, path, node }: first an
+   * 'added' for every node already cached (parents first), then every change
+   * (so a consumer can keep its own mirror). It starts the cache if nothing
+   * has (the first walk then yields the 'added's; it stops when the last
+   * iterator ends). A consumer more than `bufferSize` (default 10,000) events
+   * behind gets the newest event of each path instead, in order of their last
+   * change: applying them still gives the current tree. `break`, the signal
+   * or close() end it; the end of the session throws SESSION_EXPIRED.
+   */
+  changes(opts: IterateOptions = {}): AsyncIterableIterator<TreeCacheEvent> {
+    const stream = this.streams.open(
+      opts,
+      TREE_BUFFER_DEFAULT,
+      newestPerKey((e) => e.path),
+      () => {
+        if (this.streams.size === 0 && this.forIterators) void this.stopCache()
+      },
+    )
+    if (!stream.open) return stream
+    // What is cached now (parents sort before their children); a (re)started walk adds the rest.
+    const paths = [...this.nodes.keys()].sort()
+    for (const path of paths) stream.push({ type: 'added', path, node: this.nodes.get(path) })
+    if (this.guard === undefined) {
+      this.forIterators = true
+      this.startCache().catch((err: unknown) => stream.fail(err))
+    }
+    return stream
+  }
+
+  /** `for await (const event of tree)`: see changes(). */
+  [Symbol.asyncIterator](): AsyncIterableIterator<TreeCacheEvent> {
+    return this.changes()
+  }
+
+  private emitChange(event: TreeCacheEvent): void {
+    this.streams.push(event)
+    this.emit('change', event)
   }
 
   /** The cached node at `path`. */
@@ -166,9 +231,9 @@ export class TreeCache extends Emitter<TreeCacheEvents> {
       if (set === undefined) this.kids.set(parent, (set = new Set()))
       set.add(baseName(path))
     }
-    if (prev === undefined) this.emit('change', { type: 'added', path, node })
+    if (prev === undefined) this.emitChange({ type: 'added', path, node })
     else if (prev.stat.mzxid !== node.stat.mzxid || prev.stat.czxid !== node.stat.czxid)
-      this.emit('change', { type: 'updated', path, node })
+      this.emitChange({ type: 'updated', path, node })
   }
 
   private removeSubtree(path: string): void {
@@ -178,6 +243,6 @@ export class TreeCache extends Emitter<TreeCacheEvents> {
     const prev = this.nodes.get(path)
     if (prev === undefined) return
     this.nodes.delete(path)
-    this.emit('change', { type: 'removed', path, node: undefined })
+    this.emitChange({ type: 'removed', path, node: undefined })
   }
 }
