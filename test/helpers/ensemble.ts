@@ -44,6 +44,8 @@ export async function startEnsemble(
     extraArgs?: string[]
     /** Extra environment for every member (test hooks). */
     env?: Record<string, string>
+    /** Extra arguments for one member (its own admin port, say), after extraArgs. */
+    memberArgs?: (id: number) => string[]
   } = {},
 ): Promise<Ensemble> {
   const size = opts.size ?? 3
@@ -68,7 +70,14 @@ export async function startEnsemble(
       port: m.clientPort,
       dataDir: join(dir.path, `node-${m.id}`),
       tickTime: opts.tickTime ?? 200,
-      extraArgs: ['--id', String(m.id), '--servers', servers, ...(opts.extraArgs ?? [])],
+      extraArgs: [
+        '--id',
+        String(m.id),
+        '--servers',
+        servers,
+        ...(opts.extraArgs ?? []),
+        ...(opts.memberArgs?.(m.id) ?? []),
+      ],
       env: { CONCLAVE_SECRET: 'ensemble-test-secret', CONCLAVE_FAULT_FILE: m.faultFile, ...opts.env },
     })
   }

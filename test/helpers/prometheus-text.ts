@@ -105,6 +105,8 @@ export function parseExposition(text: string): Map<string, Family> {
   const pending = new Map<string, { help?: string; type?: MetricType }>()
   const seen = new Set<string>()
   let current: Family | undefined
+  /** The family the previous line belonged to: a family's lines (HELP, TYPE, samples) are one group. */
+  let group: string | undefined
   if (!text.endsWith('\n')) throw new ExpositionError('the exposition must end with a newline')
   const lines = text.slice(0, -1).split('\n')
   for (const [n, raw] of lines.entries()) {
@@ -115,6 +117,8 @@ export function parseExposition(text: string): Map<string, Family> {
       const [, kind, name, rest] = meta as unknown as [string, 'HELP' | 'TYPE', string, string]
       if (!METRIC_NAME.test(name)) fail(line, `bad metric name ${JSON.stringify(name)}`)
       if (families.has(name)) fail(line, `${kind} for ${name} after its samples`)
+      if (pending.has(name) && group !== name) fail(line, `the lines of ${name} are not one group`)
+      group = name
       const p = pending.get(name) ?? {}
       if (kind === 'HELP') {
         if (p.help !== undefined) fail(line, `HELP for ${name} twice`)
@@ -142,7 +146,10 @@ export function parseExposition(text: string): Map<string, Family> {
     const parts = rest.trim().split(/\s+/)
     if (!rest.startsWith(' ') || parts.length < 1 || parts.length > 2) fail(line, `bad sample: ${raw}`)
     const sample: Sample = { name, labels, value: parseValue(parts[0]!, line) }
-    let family = current !== undefined && sampleFamily(name, new Map([[current.name, current]]))
+    // A sample named exactly like a family whose HELP and TYPE just came starts that family
+    // (`x_count` may be a gauge of its own after a family `x`).
+    let family =
+      current !== undefined && !pending.has(name) && sampleFamily(name, new Map([[current.name, current]]))
     if (!family) {
       let base: string | undefined
       for (const suffix of ['', '_bucket', '_sum', '_count']) {
@@ -153,8 +160,8 @@ export function parseExposition(text: string): Map<string, Family> {
         }
       }
       if (base === undefined) fail(line, `sample ${name} without TYPE and HELP`)
-      if (families.has(base) || sampleFamily(name, families) !== undefined)
-        fail(line, `family ${base} split in two (samples of another family in between)`)
+      if (families.has(base) || sampleFamily(name, families) !== undefined || group !== base)
+        fail(line, `family ${base} split in two (lines of another family in between)`)
       const p = pending.get(base)!
       if (p.type === undefined || p.help === undefined)
         fail(line, `family ${base} lacks ${p.type ? 'HELP' : 'TYPE'}`)
@@ -163,6 +170,7 @@ export function parseExposition(text: string): Map<string, Family> {
       pending.delete(base)
       current = family
     }
+    group = family.name
     checkSampleName(family, sample, line)
     const key = `${name}${JSON.stringify(Object.entries(labels).sort())}`
     if (seen.has(key)) fail(line, `duplicate sample ${key}`)

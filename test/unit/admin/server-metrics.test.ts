@@ -218,3 +218,40 @@ describe('the admin commands', () => {
     })
   })
 })
+
+describe('the strict Prometheus text parser (test/helpers/prometheus-text.ts) refuses', () => {
+  const ok = '# HELP a_total A counter.\n# TYPE a_total counter\na_total 1\n'
+  const hist = (buckets: string) =>
+    `# HELP h A histogram.\n# TYPE h histogram\n${buckets}h_sum 3\nh_count 2\n`
+
+  it('nothing that is well formed', () => {
+    expect(parseExposition(ok).get('a_total')?.samples).toEqual([{ name: 'a_total', labels: {}, value: 1 }])
+    checkHistograms(parseExposition(hist('h_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\n')))
+  })
+
+  it('a sample without HELP or TYPE, metadata after samples, a split family, a bad value or label', () => {
+    expect(() => parseExposition('# TYPE a gauge\na 1\n')).toThrow(/lacks HELP/)
+    expect(() => parseExposition('a 1\n')).toThrow(/without TYPE/)
+    expect(() => parseExposition(`${ok}# HELP a_total again\n`)).toThrow(/after its samples/)
+    const b = '# HELP b B.\n# TYPE b gauge\nb 2\n'
+    expect(() => parseExposition(`${ok.replace('a_total 1\n', '')}${b}a_total 1\n`)).toThrow(
+      /without TYPE|split/,
+    )
+    expect(() => parseExposition(ok.replace('a_total 1', 'a_total one'))).toThrow(/bad value/)
+    expect(() => parseExposition(ok.replace('a_total 1', 'a_total{x=1} 1'))).toThrow(/not quoted/)
+    expect(() => parseExposition(ok.replace('a_total 1', 'a_total -1'))).toThrow(/counter/)
+    expect(() => parseExposition(`${ok}a_total 2\n`)).toThrow(/duplicate/)
+    expect(() => parseExposition(ok.trimEnd())).toThrow(/newline/)
+  })
+
+  it('inconsistent histogram buckets, and a counter that went down between scrapes', () => {
+    const bad = (b: string) => () => checkHistograms(parseExposition(hist(b)))
+    expect(bad('h_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\n')).toThrow(/cumulative/)
+    expect(bad('h_bucket{le="1"} 1\n')).toThrow(/\+Inf/)
+    expect(bad('h_bucket{le="1"} 1\nh_bucket{le="+Inf"} 3\n')).toThrow(/_count/)
+    expect(bad('h_bucket{le="+Inf"} 2\nh_bucket{le="1"} 1\n')).toThrow(/ascending/)
+    expect(() =>
+      checkMonotonic(parseExposition(ok), parseExposition(ok.replace('a_total 1', 'a_total 0'))),
+    ).toThrow(/went down/)
+  })
+})
