@@ -1,53 +1,77 @@
 /**
  * The `conclave` command: `server`, `cluster`, `shell`, `status`, `help`.
  * Returns the process exit code: 0 ok, 1 runtime failure, 2 usage or
- * configuration error.
+ * configuration error. Each command's module is loaded only when it runs
+ * (`server` loads the native storage module; `shell` and `status` do not).
+ * `conclave <command> --help` (or `conclave help <command>`) prints that
+ * command's options with their defaults.
  */
 import { ConfigError } from '../config.js'
 import { UsageError } from './args.js'
 
 const HELP = `conclave — a ZooKeeper-style coordination service
 
-usage:
-  conclave server [--port 2181] [--data-dir ./data] [--tick-time 2000]
-                  [--min-session-timeout MS] [--max-session-timeout MS]
-                  [--id N --servers 1=host:peerPort:clientPort,2=…] [--config FILE]
-  conclave cluster [--size 3|5|7] [--observers N] [--base-port 2181] [--data-dir ./data]
-  conclave shell [ws://host:port,...] [-c "command"]
-  conclave status [ws://host:port,...]
-  conclave help
+usage: conclave <command> [options]
+
+commands:
+  server    run one server, standalone or a member of an ensemble
+  cluster   run a local ensemble on 127.0.0.1, one process per server
+  shell     the interactive shell (Conclave's zkCli.sh), or one command with -c
+  status    ask servers for their role, zxid and sessions (srvr)
+  help      this help; \`conclave help <command>\` for a command's options
+
+\`conclave <command> --help\` lists the command's options and their defaults.
 `
+
+const COMMANDS = ['server', 'cluster', 'shell', 'status'] as const
+
+async function run(cmd: string, rest: string[]): Promise<number> {
+  switch (cmd) {
+    case 'server': {
+      const { runServer } = await import('./server-command.js')
+      return runServer(rest)
+    }
+    case 'cluster': {
+      const { runCluster } = await import('./cluster-command.js')
+      return runCluster(rest)
+    }
+    case 'shell': {
+      const { runShell } = await import('../../client/shell/shell.js')
+      return runShell(rest)
+    }
+    case 'status': {
+      const { runStatus } = await import('./status-command.js')
+      return runStatus(rest)
+    }
+    default:
+      throw new UsageError(`unknown command '${cmd}'`)
+  }
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv
-  try {
-    switch (cmd) {
-      case 'server': {
-        const { runServer } = await import('./server-command.js')
-        return await runServer(rest)
-      }
-      case 'cluster': {
-        const { runCluster } = await import('./cluster-command.js')
-        return await runCluster(rest)
-      }
-      case 'shell': {
-        const { runShell } = await import('../../client/shell/shell.js')
-        return await runShell(rest)
-      }
-      case 'status': {
-        const { runStatus } = await import('./status-command.js')
-        return await runStatus(rest)
-      }
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        process.stdout.write(HELP)
-        return cmd === undefined ? 2 : 0
-      default:
-        process.stderr.write(`conclave: unknown command '${cmd}'\n\n${HELP}`)
-        return 2
+  if (cmd === undefined) {
+    process.stderr.write(HELP)
+    return 2
+  }
+  if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    const topic = rest[0]
+    if (topic === undefined) {
+      process.stdout.write(HELP)
+      return 0
     }
+    if (!(COMMANDS as readonly string[]).includes(topic)) {
+      process.stderr.write(`conclave help: unknown command '${topic}'\n\n${HELP}`)
+      return 2
+    }
+    return main([topic, '--help'])
+  }
+  if (!(COMMANDS as readonly string[]).includes(cmd)) {
+    process.stderr.write(`conclave: unknown command '${cmd}'\n\n${HELP}`)
+    return 2
+  }
+  try {
+    return await run(cmd, rest)
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) {
       process.stderr.write(`conclave ${cmd}: ${err.message}\n`)

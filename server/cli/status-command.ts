@@ -5,7 +5,20 @@
  * Apache ZooKeeper too (where `srvr` is whitelisted).
  */
 import { Socket } from 'node:net'
-import { UsageError } from './args.js'
+import { type CommandSpec, formatHelp, parseCommandArgs, UsageError } from './args.js'
+
+export const STATUS_COMMAND: CommandSpec = {
+  name: 'status',
+  usage: '[options] [ws://host:port,...]',
+  summary:
+    'Asks each server (default ws://127.0.0.1:2181) for the four-letter word srvr and prints\n' +
+    'its answer: mode, epoch, zxid, sessions. Works against Apache ZooKeeper too. Exits 1\n' +
+    'only if no server answered.',
+  options: {
+    timeout: { value: 'MS', default: '3000', help: 'how long to wait for each server' },
+  },
+  positionals: true,
+}
 
 export function parseHostPort(text: string): { host: string; port: number } {
   const m = /^(?:(?:ws|wss|tcp):\/\/)?([^:/]+):(\d+)\/?$/.exec(text.trim())
@@ -35,13 +48,21 @@ export function fourLetterWord(host: string, port: number, word: string, timeout
 }
 
 export async function runStatus(argv: string[]): Promise<number> {
-  const list = argv.length > 0 ? argv.join(',') : 'ws://127.0.0.1:2181'
+  const { flags, positionals, help } = parseCommandArgs(argv, STATUS_COMMAND)
+  if (help) {
+    process.stdout.write(formatHelp(STATUS_COMMAND))
+    return 0
+  }
+  const timeout = String(flags.get('timeout') ?? '3000')
+  if (!/^\d+$/.test(timeout) || Number(timeout) < 1)
+    throw new UsageError(`--timeout (got ${JSON.stringify(timeout)}): expected a positive integer (ms)`)
+  const list = positionals.length > 0 ? positionals.join(',') : 'ws://127.0.0.1:2181'
   const servers = list.split(',').filter((s) => s.trim() !== '')
+  const addresses = servers.map(parseHostPort)
   let failed = 0
-  for (const s of servers) {
-    const { host, port } = parseHostPort(s)
+  for (const { host, port } of addresses) {
     try {
-      const text = await fourLetterWord(host, port, 'srvr')
+      const text = await fourLetterWord(host, port, 'srvr', Number(timeout))
       process.stdout.write(`== ${host}:${port}\n${text.trimEnd()}\n`)
     } catch (err) {
       failed++
