@@ -177,6 +177,12 @@ export function parseExposition(text: string): Map<string, Family> {
     seen.add(key)
     family.samples.push(sample)
   }
+  // A family with no samples yet (a histogram nothing was observed in) is still a family.
+  for (const [name, p] of pending) {
+    if (p.type === undefined || p.help === undefined)
+      throw new ExpositionError(`family ${name} lacks ${p.type === undefined ? 'TYPE' : 'HELP'}`)
+    families.set(name, { name, help: p.help, type: p.type, samples: [] })
+  }
   return families
 }
 
