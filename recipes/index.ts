@@ -20,15 +20,38 @@ export {
   LeaderElection,
   type LeaderElectionOptions,
 } from './leader-election.js'
+export {
+  LeaderSelector,
+  type LeaderSelectorOptions,
+  type LeadershipCallback,
+  type LeadershipTerm,
+} from './leader-selector.js'
 export { LOCK_PREFIX, Lock, type LockGrant, type LockOptions } from './lock.js'
 export { TURNS_MAX, type Turn, type TurnPredicate } from './lock-core.js'
 export { type Lockable, MultiLock, type MultiLockGrant } from './multi-lock.js'
 export { type CachedNode, NodeCache } from './node-cache.js'
+export {
+  PersistentNode,
+  type PersistentNodeOptions,
+  PersistentTtlNode,
+  type PersistentTtlNodeOptions,
+} from './persistent-node.js'
 export { PRIORITY_PREFIX, PriorityQueue } from './priority-queue.js'
 export { QUEUE_PREFIX, Queue } from './queue.js'
 export { CLAIMS_DIR } from './queue-core.js'
 export { READ_PREFIX, ReadLock, ReadWriteLock, WRITE_PREFIX, WriteLock } from './read-write-lock.js'
 export { LEASE_PREFIX, type Lease, Semaphore, type SemaphoreOptions } from './semaphore.js'
+export {
+  type ProviderOptions,
+  type ProviderStrategy,
+  parseInstance,
+  ServiceCache,
+  ServiceDiscovery,
+  type ServiceInstance,
+  ServiceProvider,
+  type ServiceRegistration,
+  type ServiceType,
+} from './service-discovery.js'
 export { SessionGuard } from './session-guard.js'
 export { type IncrementOptions, SharedCounter, type VersionedValue } from './shared-counter.js'
 export type { IterateOptions } from './streams.js'

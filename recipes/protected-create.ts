@@ -34,6 +34,8 @@ export interface ProtectedCreateOptions {
   prefix: string
   data?: Data | undefined
   mode: CreateMode
+  /** For the TTL modes. */
+  ttlMs?: number | undefined
   /** Mode of missing parents: containers for lock-like directories. */
   parentMode?: CreateMode | undefined
   ctx: WaitContext
@@ -72,7 +74,7 @@ async function attempt(zk: Client, o: ProtectedCreateOptions, guid: string): Pro
     )
   }
   try {
-    const create = zk.create(joinPath(o.dir, name), o.data, { mode: o.mode })
+    const create = zk.create(joinPath(o.dir, name), o.data, { mode: o.mode, ttlMs: o.ttlMs })
     return await bounded(create, o.ctx, o.end, `create in ${o.dir}`, abandon)
   } catch (err) {
     if (isCode(err, ErrorCode.CONNECTION_LOSS)) return await findByGuid(zk, o.dir, guid)
