@@ -22,6 +22,7 @@ async function main(): Promise<number> {
       faults: { type: 'string', default: FAULTS.join(',') },
       seed: { type: 'string' },
       reads: { type: 'string', default: 'sync' },
+      target: { type: 'string', default: 'conclave' },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -29,7 +30,7 @@ async function main(): Promise<number> {
   })
   if (values.help) {
     console.log(
-      'usage: npm run chaos -- [--minutes 1] [--runs 1] [--servers 3|5] [--clients 5] [--keys 3] [--faults kill,pause,partition] [--seed N] [--reads sync|plain] [--out DIR]',
+      'usage: npm run chaos -- [--minutes 1] [--runs 1] [--servers 3|5] [--clients 5] [--keys 3] [--faults kill,pause,partition] [--seed N] [--reads sync|plain] [--target conclave|zookeeper] [--out DIR]',
     )
     return 0
   }
@@ -50,6 +51,9 @@ async function main(): Promise<number> {
   if (values.reads !== 'sync' && values.reads !== 'plain')
     throw new Error(`--reads: sync or plain, got ${values.reads}`)
   const reads = values.reads
+  if (values.target !== 'conclave' && values.target !== 'zookeeper')
+    throw new Error(`--target: conclave or zookeeper, got ${values.target}`)
+  const target = values.target
   let bad = 0
   for (let run = 0; run < runs; run++) {
     const seed =
@@ -62,12 +66,13 @@ async function main(): Promise<number> {
       faults,
       seed,
       reads,
+      target,
       ...(values.out !== undefined ? { outDir: join(values.out, `run-${seed}`) } : {}),
       log: (line) => console.log(`[${seed}] ${line}`),
     })
     const verdict = r.anomalies.length > 0 ? 'ANOMALY' : r.unknown.length > 0 ? 'UNKNOWN' : 'ok'
     console.log(
-      `run ${run + 1}/${runs} seed ${seed}: ${verdict} — ${r.operations} ops (${r.ok} ok, ${r.failed} failed, ${r.indeterminate} indeterminate), faults ${JSON.stringify(r.faults)}, ${r.checkSteps} check steps`,
+      `run ${run + 1}/${runs} ${target} seed ${seed}: ${verdict} — ${r.operations} ops (${r.ok} ok, ${r.failed} failed, ${r.indeterminate} indeterminate), faults ${JSON.stringify(r.faults)}, ${r.checkSteps} check steps`,
     )
     for (const a of r.anomalies) console.log(`anomaly on ${a.key}:\n${a.detail}`)
     if (verdict !== 'ok') bad++

@@ -18,8 +18,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Client, ZkError } from '../../client/index.js'
+import { fourLetterWord } from '../../server/cli/status-command.js'
 import { Prng } from '../../server/core/prng.js'
-import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
+import { startZooKeeperCluster } from '../bench/zookeeper-ensemble.js'
+import { startEnsemble } from '../helpers/ensemble.js'
 import {
   checkPartitioned,
   type Operation,
@@ -30,6 +32,67 @@ import {
 
 export type Fault = 'kill' | 'pause' | 'partition'
 
+/** What the nemesis and the clients need of the system under test. */
+export interface ChaosCluster {
+  readonly name: string
+  readonly connectString: string
+  readonly ids: readonly number[]
+  /** The current leader, if one is known within the deadline. */
+  leader(): Promise<number | undefined>
+  kill9(id: number): Promise<void>
+  start(id: number): Promise<void>
+  pause(id: number): void
+  resume(id: number): void
+  /** Cuts `id` off from its peers (undefined: this target cannot). */
+  partition?(id: number, from: number[]): void
+  heal?(): void
+  stop(): Promise<void>
+}
+
+/** A Conclave ensemble (test/helpers/ensemble.ts). */
+export async function conclaveCluster(servers: number): Promise<ChaosCluster> {
+  const e = await startEnsemble({ size: servers, tickTime: 200 })
+  const ids = e.members.filter((m) => !m.observer).map((m) => m.id)
+  const proc = (id: number) => e.members.find((m) => m.id === id)?.proc
+  return {
+    name: 'conclave',
+    connectString: e.connectString,
+    ids,
+    leader: () => e.leader(5000).catch(() => undefined),
+    kill9: (id) => e.kill9(id),
+    start: (id) => e.start(id),
+    pause: (id) => void proc(id)?.child.kill('SIGSTOP'),
+    resume: (id) => void proc(id)?.child.kill('SIGCONT'),
+    partition: (id, from) => e.partition(id, from),
+    heal: () => e.heal(),
+    stop: () => e.stop(),
+  }
+}
+
+/** An Apache ZooKeeper ensemble (Debian's package), for comparison: no partitions (no fault hook). */
+export async function zookeeperCluster(servers: 1 | 3): Promise<ChaosCluster> {
+  const zk = await startZooKeeperCluster({ size: servers, tickTime: 200 })
+  const ids = zk.members.map((m) => m.id)
+  const index = (id: number) => ids.indexOf(id)
+  return {
+    name: 'zookeeper',
+    connectString: zk.members.map((m) => `tcp://127.0.0.1:${m.clientPort}`).join(','),
+    ids,
+    async leader() {
+      for (const m of zk.members) {
+        const srvr = await fourLetterWord('127.0.0.1', m.clientPort, 'srvr', 1000).catch(() => '')
+        if (/Mode: (leader|standalone)/.test(srvr)) return m.id
+      }
+      return undefined
+    },
+    kill9: (id) => zk.kill9(index(id)),
+    start: (id) => zk.restart(index(id)),
+    pause: (id) => void zk.members[index(id)]?.child.kill('SIGSTOP'),
+    resume: (id) => void zk.members[index(id)]?.child.kill('SIGCONT'),
+    stop: () => zk.stop(),
+  }
+}
+
 export interface ChaosOptions {
   durationMs: number
   servers: number
@@ -37,6 +100,8 @@ export interface ChaosOptions {
   keys: number
   faults: readonly Fault[]
   seed: number
+  /** The system under test (default: a Conclave ensemble of `servers`). */
+  target?: 'conclave' | 'zookeeper'
   /**
    * 'sync' (default): sync then getData, which must be linearizable. 'plain':
    * getData alone, which ZooKeeper's model allows to be stale on a lagging
@@ -49,6 +114,7 @@ export interface ChaosOptions {
 }
 
 export interface ChaosReport {
+  target: string
   seed: number
   servers: number
   durationMs: number
@@ -79,7 +145,10 @@ const dec = new TextDecoder()
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const log = opts.log ?? (() => {})
   const prng = new Prng(opts.seed)
-  const ensemble = await startEnsemble({ size: opts.servers, tickTime: 200 })
+  const cluster =
+    opts.target === 'zookeeper'
+      ? await zookeeperCluster(opts.servers === 1 ? 1 : 3)
+      : await conclaveCluster(opts.servers)
   const history = new Map<string, Op[]>()
   const counts = { ok: 0, failed: 0, indeterminate: 0 }
   const faults: Record<string, number> = {}
@@ -87,7 +156,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   try {
     for (let i = 0; i < opts.clients; i++)
       clients.push(
-        await Client.connect(ensemble.connectString, { sessionTimeoutMs: 8000, connectTimeoutMs: 5000 }),
+        await Client.connect(cluster.connectString, { sessionTimeoutMs: 8000, connectTimeoutMs: 5000 }),
       )
     const start = performance.now()
     const deadline = start + opts.durationMs
@@ -101,16 +170,17 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const workers = clients.map((c, i) =>
       worker(c, i, prng.fork(`client-${i}`), opts.keys, reads, deadline, now, record, counts),
     )
-    const nemesis = runNemesis(ensemble, prng.fork('nemesis'), opts.faults, deadline, faults, log)
+    const nemesis = runNemesis(cluster, prng.fork('nemesis'), opts.faults, deadline, faults, log)
     await Promise.all([...workers, nemesis])
     log(`workload done: ${counts.ok} ok, ${counts.failed} failed, ${counts.indeterminate} indeterminate`)
   } finally {
     await Promise.allSettled(clients.map((c) => c.close()))
-    await ensemble.stop()
+    await cluster.stop()
   }
   const checked = checkPartitioned(znodeRegister, history)
   const operations = [...history.values()].reduce((n, l) => n + l.length, 0)
   const report: ChaosReport = {
+    target: opts.target ?? 'conclave',
     seed: opts.seed,
     servers: opts.servers,
     durationMs: opts.durationMs,
@@ -225,7 +295,7 @@ async function perform(
 
 /** One fault at a time, short of a majority; each healed before the next. */
 async function runNemesis(
-  ensemble: Ensemble,
+  cluster: ChaosCluster,
   prng: Prng,
   kinds: readonly Fault[],
   deadline: number,
@@ -233,34 +303,34 @@ async function runNemesis(
   log: (line: string) => void,
 ): Promise<void> {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-  const ids = ensemble.members.filter((m) => !m.observer).map((m) => m.id)
+  const ids = cluster.ids
+  const usable = kinds.filter((k) => k !== 'partition' || cluster.partition !== undefined)
   // Quiet at the end, so the ensemble settles and late writes complete before the check.
   const quietMs = 2000
-  while (performance.now() < deadline - quietMs && kinds.length > 0) {
+  while (performance.now() < deadline - quietMs && usable.length > 0) {
     await sleep(prng.int(500, 1500))
     if (performance.now() > deadline - quietMs) break
-    const kind = prng.pick([...kinds])
-    let target = prng.pick(ids)
-    if (prng.chance(0.5)) target = await ensemble.leader(5000).catch(() => target)
-    const m = ensemble.members.find((x) => x.id === target)!
+    const kind = prng.pick([...usable])
+    let target = prng.pick([...ids])
+    if (prng.chance(0.5)) target = (await cluster.leader()) ?? target
     const holdMs = prng.int(500, 2500)
     faults[kind] = (faults[kind] ?? 0) + 1
     log(`nemesis: ${kind} n${target} for ${holdMs} ms`)
     if (kind === 'kill') {
-      await ensemble.kill9(target)
+      await cluster.kill9(target)
       await sleep(holdMs)
-      await ensemble.start(target)
+      await cluster.start(target)
     } else if (kind === 'pause') {
-      m.proc?.child.kill('SIGSTOP')
+      cluster.pause(target)
       await sleep(holdMs)
-      m.proc?.child.kill('SIGCONT')
+      cluster.resume(target)
     } else {
-      ensemble.partition(
+      cluster.partition!(
         target,
         ids.filter((x) => x !== target),
       )
       await sleep(holdMs)
-      ensemble.heal()
+      cluster.heal!()
     }
   }
   while (performance.now() < deadline) await sleep(100)
