@@ -40,13 +40,16 @@ describe('conclave --help and usage errors', () => {
     expect(r.stdout).toMatch(/--port N .*\[default: 2181\]/)
   })
 
-  it.each(['cluster', 'status'])('conclave %s --help prints its help, as conclave help <command> does', (cmd) => {
-    const a = conclave(cmd, '--help')
-    const b = conclave('help', cmd)
-    expect(a.status).toBe(0)
-    expect(a.stdout).toMatch(new RegExp(`^usage: conclave ${cmd} `))
-    expect(b.stdout).toBe(a.stdout)
-  })
+  it.each(['cluster', 'status'])(
+    'conclave %s --help prints its help, as conclave help <command> does',
+    (cmd) => {
+      const a = conclave(cmd, '--help')
+      const b = conclave('help', cmd)
+      expect(a.status).toBe(0)
+      expect(a.stdout).toMatch(new RegExp(`^usage: conclave ${cmd} `))
+      expect(b.stdout).toBe(a.stdout)
+    },
+  )
 
   it('conclave --help lists the commands; no command is a usage error', () => {
     const r = conclave('--help')
