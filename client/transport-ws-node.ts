@@ -26,6 +26,7 @@ import {
   headerTokens,
   Opcode,
   parseHeaderLines,
+  type WsEvent,
   WsFrameDecoder,
   WsProtocolError,
 } from '../shared/websocket.js'
@@ -129,15 +130,24 @@ class NodeWsTransport implements Transport {
   feed(chunk: Uint8Array): void {
     if (this.closed) return
     let events: ReturnType<WsFrameDecoder['push']>
+    let breach: WsProtocolError | undefined
     try {
       events = this.decoder.push(chunk)
     } catch (err) {
-      const code = err instanceof WsProtocolError ? err.closeCode : CloseCode.protocolError
-      const reason = `bad frame from server: ${(err as Error).message}`
-      this.shutdown(code, reason)
-      this.handlers.onClose(reason)
-      return
+      // What came before the breach is delivered first (as ws does), then the connection closes.
+      breach =
+        err instanceof WsProtocolError ? err : new WsProtocolError(CloseCode.protocolError, String(err))
+      events = breach.events
     }
+    this.handle(events)
+    if (breach !== undefined && !this.closed) {
+      const reason = `bad frame from server: ${breach.message}`
+      this.shutdown(breach.closeCode, reason)
+      this.handlers.onClose(reason)
+    }
+  }
+
+  private handle(events: WsEvent[]): void {
     for (const ev of events) {
       if (this.closed) return
       if (ev.kind === 'message') this.handlers.onPacket(ev.data)

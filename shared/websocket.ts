@@ -2,13 +2,20 @@
  * The WebSocket framing of RFC 6455, as much of it as Conclave speaks: binary
  * messages (one ZooKeeper packet each), ping/pong and the closing handshake;
  * no extensions, no subprotocols, no text. Shared by the server's client port
- * (server/net/ws-server.ts) and the SDK's Node transport
+ * (server/net/ws-connection.ts) and the SDK's Node transport
  * (client/transport-ws-node.ts), which do their own opening handshakes.
  *
  * WsFrameDecoder is an explicit parser (as FrameDecoder is for TCP): it
  * checks a frame's header (reserved bits, opcode, masking, control-frame
  * rules, length against the limit) before buffering anything of its payload,
- * and throws WsProtocolError carrying the close code to answer with.
+ * and throws WsProtocolError carrying the close code to answer with. It
+ * refuses what ws's Receiver refuses, with the same close codes
+ * (test/unit/shared/websocket-differential.test.ts fuzzes the two side by
+ * side), except text, which it refuses with 1003.
+ *
+ * Memory: what a decoder holds is at most about twice the bytes of the
+ * unfinished frame and message, plus a constant, however the peer cuts
+ * them into frames and TCP segments (issue 15).
  *
  * Invariants: pure, no node:* imports (the SDK runs in browsers); the decoder
  * takes ownership of the chunks it is given (masked payloads are unmasked in
@@ -38,6 +45,9 @@ export const CloseCode = {
 
 /** A breach of the framing rules; `closeCode` is what to close the connection with. */
 export class WsProtocolError extends Error {
+  /** Events decoded from the same push before the breach: deliver them, then close. */
+  events: WsEvent[] = []
+
   constructor(
     readonly closeCode: number,
     message: string,
@@ -165,98 +175,150 @@ export interface WsDecoderOptions {
   messageBytesMax: number
 }
 
+/** The first size of the buffer a fragmented message is gathered in. */
+const MESSAGE_BUFFER_BYTES_MIN = 1024
+
 export class WsFrameDecoder {
   private readonly queue = new ByteQueue()
-  /** The frame whose payload is awaited, once its header is consumed. */
-  private frame: { fin: boolean; opcode: number; length: number; key: Uint8Array | undefined } | undefined
-  /** Fragments of a binary message still missing its final frame. */
-  private fragments: Uint8Array[] | undefined
-  private fragmentBytes = 0
+  /**
+   * The frame whose payload is awaited, once its header is consumed. Fields,
+   * not an object per frame: a peer may send millions of tiny frames.
+   */
+  private inFrame = false
+  private frameFin = false
+  private frameOpcode = 0
+  private frameLength = 0
+  private frameMasked = false
+  private readonly frameKey = new Uint8Array(4)
+  /** A binary message is missing its final frame. */
+  private continuing = false
+  /**
+   * The fragments so far, copied end to end: kept as views, one-byte
+   * fragments cost ~100 bytes each and pin the chunks they came in; empty
+   * ones cost nothing here (issue 15). Capacity at most twice the bytes held,
+   * or MESSAGE_BUFFER_BYTES_MIN.
+   */
+  private gathered: Uint8Array | undefined
+  private gatheredBytes = 0
+  /** A close frame was read: the peer sends nothing after it (RFC 6455 section 5.5.1). */
+  private closed = false
+  private failed: WsProtocolError | undefined
   private readonly scratch = new Uint8Array(14)
 
   constructor(private readonly opts: WsDecoderOptions) {}
 
-  /** Bytes held for an incomplete frame. */
+  /** Bytes held for an incomplete frame or message. */
   get pendingBytes(): number {
-    return this.queue.length + this.fragmentBytes
+    return this.queue.length + this.gatheredBytes
   }
 
-  /** Feeds bytes (taking ownership of them); returns every complete event. Throws WsProtocolError. */
+  /**
+   * Feeds bytes (taking ownership of them); returns every complete event.
+   * Throws WsProtocolError, carrying the events decoded before the breach
+   * (a receiver delivers them first, as ws does, so what a peer's frames do
+   * does not depend on how TCP cut them); the decoder then refuses
+   * everything. Bytes after a close frame are ignored.
+   */
   push(chunk: Uint8Array): WsEvent[] {
+    if (this.failed !== undefined) throw this.failed
+    if (this.closed) return []
     this.queue.push(chunk)
     const out: WsEvent[] = []
-    for (;;) {
-      if (this.frame === undefined && !this.readHeader()) return out
-      const f = this.frame!
-      if (this.queue.length < f.length) return out
-      const payload = this.queue.take(f.length)
-      this.frame = undefined
-      if (f.key !== undefined) unmask(payload, f.key)
-      const ev = this.complete(f.fin, f.opcode, payload)
-      if (ev !== undefined) out.push(ev)
+    try {
+      this.decode(out)
+    } catch (err) {
+      if (!(err instanceof WsProtocolError)) throw err
+      err.events = out
+      this.failed = new WsProtocolError(err.closeCode, err.message)
+      throw err
     }
+    return out
   }
 
-  /** Consumes a whole header if it has arrived; validates it before any payload is buffered. */
+  private decode(out: WsEvent[]): void {
+    while (!this.closed) {
+      if (!this.inFrame && !this.readHeader()) return
+      if (this.queue.length < this.frameLength) return
+      const payload = this.queue.take(this.frameLength)
+      this.inFrame = false
+      if (this.frameMasked) unmask(payload, this.frameKey)
+      const ev = this.complete(this.frameFin, this.frameOpcode, payload)
+      if (ev !== undefined) out.push(ev)
+    }
+    this.queue.drop(this.queue.length)
+  }
+
+  /**
+   * Consumes a whole header if it has arrived. Everything the first two bytes
+   * can break is checked on them, in the order ws's receiver checks it; the
+   * length is checked against the limit before any payload is buffered.
+   */
   private readHeader(): boolean {
-    if (this.queue.length < 2) return false
-    const h = this.queue.peek(2, this.scratch)
+    const avail = Math.min(this.queue.length, 14)
+    if (avail < 2) return false
+    // One copy of what there is of the header (at most 14 bytes), looked at in place.
+    const h = this.queue.peek(avail, this.scratch)
     const b0 = h[0]!
     const b1 = h[1]!
     const fin = (b0 & 0x80) !== 0
     const opcode = b0 & 0x0f
     const masked = (b1 & 0x80) !== 0
     const len7 = b1 & 0x7f
+    this.checkFirstBytes(b0, fin, opcode, masked, len7)
+    const ext = len7 === 126 ? 2 : len7 === 127 ? 8 : 0
+    if (avail < 2 + ext) return false
+    let length = len7
+    if (ext === 2) length = (h[2]! << 8) | h[3]!
+    else if (ext === 8) {
+      const high = ((h[2]! << 24) | (h[3]! << 16) | (h[4]! << 8) | h[5]!) >>> 0
+      // Beyond 2^53 cannot be a length we accept; the limit check below catches the rest.
+      if (high > 0x1fffff) throw new WsProtocolError(CloseCode.tooBig, 'frame length beyond 2^53')
+      length = high * 2 ** 32 + (((h[6]! << 24) | (h[7]! << 16) | (h[8]! << 8) | h[9]!) >>> 0)
+    }
+    if (opcode < 0x8 && this.gatheredBytes + length > this.opts.messageBytesMax)
+      throw new WsProtocolError(
+        CloseCode.tooBig,
+        `message of ${this.gatheredBytes + length} bytes exceeds the limit of ${this.opts.messageBytesMax}`,
+      )
+    // The limits are checked: now wait for the masking key, if any.
+    const headBytes = 2 + ext + (masked ? 4 : 0)
+    if (avail < headBytes) return false
+    if (masked) for (let i = 0; i < 4; i++) this.frameKey[i] = h[headBytes - 4 + i]!
+    this.queue.drop(headBytes)
+    this.inFrame = true
+    this.frameFin = fin
+    this.frameOpcode = opcode
+    this.frameLength = length
+    this.frameMasked = masked
+    return true
+  }
+
+  /** The rules a frame's first two bytes can break. */
+  private checkFirstBytes(b0: number, fin: boolean, opcode: number, masked: boolean, len7: number): void {
     if ((b0 & 0x70) !== 0)
       throw new WsProtocolError(CloseCode.protocolError, 'reserved bits set (no extension was agreed)')
-    const control = opcode >= 0x8
-    if (control) {
+    if (opcode >= 0x8) {
       if (opcode !== Opcode.close && opcode !== Opcode.ping && opcode !== Opcode.pong)
         throw new WsProtocolError(CloseCode.protocolError, `unknown opcode 0x${opcode.toString(16)}`)
       if (!fin) throw new WsProtocolError(CloseCode.protocolError, 'fragmented control frame')
       if (len7 > CONTROL_PAYLOAD_MAX)
         throw new WsProtocolError(CloseCode.protocolError, 'control frame longer than 125 bytes')
+      if (opcode === Opcode.close && len7 === 1)
+        throw new WsProtocolError(CloseCode.protocolError, 'close frame of one byte')
     } else if (opcode > Opcode.binary) {
       throw new WsProtocolError(CloseCode.protocolError, `unknown opcode 0x${opcode.toString(16)}`)
+    } else if (opcode === Opcode.continuation && !this.continuing) {
+      throw new WsProtocolError(CloseCode.protocolError, 'continuation frame without a message to continue')
+    } else if (opcode !== Opcode.continuation && this.continuing) {
+      throw new WsProtocolError(CloseCode.protocolError, 'new message before the previous one was finished')
     }
     if (masked !== this.opts.expectMasked)
       throw new WsProtocolError(
         CloseCode.protocolError,
         this.opts.expectMasked ? 'unmasked frame from a client' : 'masked frame from a server',
       )
-    const ext = len7 === 126 ? 2 : len7 === 127 ? 8 : 0
-    if (this.queue.length < 2 + ext) return false
-    const full = this.queue.peek(2 + ext, this.scratch)
-    let length = len7
-    if (ext === 2) length = (full[2]! << 8) | full[3]!
-    else if (ext === 8) {
-      const v = new DataView(full.buffer, full.byteOffset, 2 + ext)
-      const high = v.getUint32(2)
-      // Beyond 2^53 cannot be a length we accept; the limit check below catches the rest.
-      if (high > 0x1fffff) throw new WsProtocolError(CloseCode.tooBig, 'frame length beyond 2^53')
-      length = high * 2 ** 32 + v.getUint32(6)
-    }
-    if (!control) {
-      if (opcode === Opcode.text)
-        throw new WsProtocolError(CloseCode.unsupportedData, 'text messages are not part of the protocol')
-      const continuing = this.fragments !== undefined
-      if (opcode === Opcode.continuation && !continuing)
-        throw new WsProtocolError(CloseCode.protocolError, 'continuation frame without a message to continue')
-      if (opcode !== Opcode.continuation && continuing)
-        throw new WsProtocolError(CloseCode.protocolError, 'new message before the previous one was finished')
-      if (this.fragmentBytes + length > this.opts.messageBytesMax)
-        throw new WsProtocolError(
-          CloseCode.tooBig,
-          `message of ${this.fragmentBytes + length} bytes exceeds the limit of ${this.opts.messageBytesMax}`,
-        )
-    }
-    // The limits are checked: now wait for the masking key, if any.
-    const headBytes = 2 + ext + (masked ? 4 : 0)
-    if (this.queue.length < headBytes) return false
-    const key = masked ? this.queue.peek(headBytes, this.scratch).slice(headBytes - 4, headBytes) : undefined
-    this.queue.drop(headBytes)
-    this.frame = { fin, opcode, length, key }
-    return true
+    if (opcode === Opcode.text)
+      throw new WsProtocolError(CloseCode.unsupportedData, 'text messages are not part of the protocol')
   }
 
   private complete(fin: boolean, opcode: number, payload: Uint8Array): WsEvent | undefined {
@@ -266,23 +328,36 @@ export class WsFrameDecoder {
       case Opcode.pong:
         return { kind: 'pong' }
       case Opcode.close:
+        this.closed = true
         return this.closeEvent(payload)
     }
     // A data frame: binary or a continuation of one.
-    if (fin && this.fragments === undefined) return { kind: 'message', data: payload }
-    this.fragments ??= []
-    this.fragments.push(payload)
-    this.fragmentBytes += payload.length
+    if (fin && !this.continuing) return { kind: 'message', data: payload }
+    this.continuing = !fin
+    this.gather(payload)
     if (!fin) return undefined
-    const data = concat(this.fragments, this.fragmentBytes)
-    this.fragments = undefined
-    this.fragmentBytes = 0
+    const data = this.gathered?.subarray(0, this.gatheredBytes) ?? new Uint8Array(0)
+    this.gathered = undefined
+    this.gatheredBytes = 0
     return { kind: 'message', data }
+  }
+
+  /** Appends a fragment to the message so far, growing its buffer by doubling (within the limit). */
+  private gather(payload: Uint8Array): void {
+    if (payload.length === 0) return
+    const need = this.gatheredBytes + payload.length
+    if (this.gathered === undefined || need > this.gathered.length) {
+      const doubled = Math.max(MESSAGE_BUFFER_BYTES_MIN, 2 * (this.gathered?.length ?? 0))
+      const grown = new Uint8Array(Math.max(need, Math.min(doubled, this.opts.messageBytesMax)))
+      if (this.gathered !== undefined) grown.set(this.gathered.subarray(0, this.gatheredBytes))
+      this.gathered = grown
+    }
+    this.gathered.set(payload, this.gatheredBytes)
+    this.gatheredBytes = need
   }
 
   private closeEvent(payload: Uint8Array): WsEvent {
     if (payload.length === 0) return { kind: 'close', code: CloseCode.noStatus, reason: '' }
-    if (payload.length === 1) throw new WsProtocolError(CloseCode.protocolError, 'close frame of one byte')
     const code = (payload[0]! << 8) | payload[1]!
     if (!validCloseCode(code))
       throw new WsProtocolError(CloseCode.protocolError, `invalid close code ${code}`)
@@ -294,14 +369,4 @@ export class WsFrameDecoder {
     }
     return { kind: 'close', code, reason }
   }
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
 }

@@ -4,7 +4,8 @@
  * fed whole and one byte at a time), fragments are reassembled around an
  * interleaved ping, and every rule the decoder enforces throws the close
  * code to answer with — a length over the limit before any of its payload
- * is buffered.
+ * is buffered; and what a peer can make the decoder hold: nothing for empty
+ * fragments, the bytes themselves for one-byte ones (issue 15).
  */
 import { describe, expect, it } from 'vitest'
 import {
@@ -190,5 +191,72 @@ describe('rule breaches', () => {
     const d = server(1000)
     d.push(rawFrame(Opcode.binary, bytes(600), KEY))
     expect(errorOf(() => d.push(rawFrame(0x80, bytes(600), KEY))).closeCode).toBe(CloseCode.tooBig)
+  })
+})
+
+describe('what a peer can make the decoder hold (issue 15)', () => {
+  it('holds nothing for empty continuation frames, however many', () => {
+    const d = server()
+    d.push(rawFrame(Opcode.binary, new Uint8Array(0), KEY))
+    const empty = rawFrame(Opcode.continuation, new Uint8Array(0), KEY)
+    let events = 0
+    for (let i = 0; i < 100_000; i++) events += d.push(empty.slice()).length
+    expect(events).toBe(0)
+    expect(d.pendingBytes).toBe(0)
+    expect(d.push(rawFrame(0x80, bytes(3), KEY))).toEqual([{ kind: 'message', data: bytes(3) }])
+  })
+
+  it('gathers one-byte fragments into one buffer, and the limit counts their bytes', () => {
+    const d = server(5000)
+    const whole = bytes(4000)
+    d.push(rawFrame(Opcode.binary, whole.subarray(0, 1), KEY))
+    let events = 0
+    for (let i = 1; i < whole.length - 1; i++)
+      events += d.push(rawFrame(Opcode.continuation, whole.subarray(i, i + 1), KEY)).length
+    expect(events).toBe(0)
+    expect(d.pendingBytes).toBe(whole.length - 1)
+    const [ev] = d.push(rawFrame(0x80, whole.subarray(whole.length - 1), KEY))
+    expect(ev).toEqual({ kind: 'message', data: whole })
+    const over = server(100)
+    over.push(rawFrame(Opcode.binary, bytes(1), KEY))
+    for (let i = 1; i < 100; i++) over.push(rawFrame(Opcode.continuation, bytes(1), KEY))
+    expect(errorOf(() => over.push(rawFrame(Opcode.continuation, bytes(1), KEY))).closeCode).toBe(
+      CloseCode.tooBig,
+    )
+  })
+
+  it('carries the events before a breach on its error, then refuses everything', () => {
+    const d = server()
+    const chunk = new Uint8Array([
+      ...encodeFrame(Opcode.binary, bytes(5), KEY),
+      ...encodeFrame(Opcode.ping, bytes(2), KEY),
+      ...rawFrame(0x83, bytes(1), KEY),
+    ])
+    const err = errorOf(() => d.push(chunk))
+    expect(err.closeCode).toBe(CloseCode.protocolError)
+    expect(err.events).toEqual([
+      { kind: 'message', data: bytes(5) },
+      { kind: 'ping', data: bytes(2) },
+    ])
+    expect(errorOf(() => d.push(encodeFrame(Opcode.binary, bytes(1), KEY))).events).toEqual([])
+  })
+
+  it('ignores every byte after a close frame', () => {
+    const d = server()
+    const chunk = new Uint8Array([
+      ...encodeFrame(Opcode.close, closePayload(1000, ''), KEY),
+      ...rawFrame(0x83, bytes(1), KEY),
+    ])
+    expect(d.push(chunk)).toEqual([{ kind: 'close', code: 1000, reason: '' }])
+    expect(d.push(new Uint8Array([0xff, 0xff, 0xff]))).toEqual([])
+    expect(d.pendingBytes).toBe(0)
+  })
+
+  it.each([
+    ['a close frame of one byte', new Uint8Array([0x88, 0x81])],
+    ['a continuation with nothing to continue', new Uint8Array([0x80, 0xff])],
+    ['a text frame', new Uint8Array([0x81, 0xff])],
+  ])('refuses %s from its first two bytes', (_what, head) => {
+    expect(errorOf(() => server().push(head)).closeCode).toBeGreaterThan(1000)
   })
 })
