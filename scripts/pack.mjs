@@ -19,7 +19,7 @@
 // Plain Node (no TypeScript, no dependency but the typescript compiler the
 // repository's devDependencies bring), so it runs before anything is built.
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -53,8 +53,31 @@ function prepare() {
   tsc('tsconfig.json')
 }
 
+/** The newest mtime among the shipped sources, their directories (a rename changes those) and the configs. */
+function newestSourceMs() {
+  let newest = 0
+  const visit = (p) => {
+    const st = statSync(p)
+    newest = Math.max(newest, st.mtimeMs)
+    if (st.isDirectory()) for (const name of readdirSync(p)) visit(join(p, name))
+  }
+  for (const dir of SHIPPED) visit(join(ROOT, dir))
+  for (const f of ['tsconfig.json', 'tsconfig.build.json', 'package.json']) visit(join(ROOT, f))
+  return newest
+}
+
+// Written after a build without errors; a build is skipped while it is newer than every
+// source (packing both packages compiles once; `npm pack` in packages/client right after
+// the root's takes a second instead of a tsc start-up and check).
+const BUILD_STAMP = join(ROOT, 'dist', '.pack-build-ok')
+
 function build() {
-  tsc('tsconfig.build.json')
+  const fresh = existsSync(BUILD_STAMP) && statSync(BUILD_STAMP).mtimeMs > newestSourceMs()
+  if (!fresh) {
+    rmSync(BUILD_STAMP, { force: true })
+    tsc('tsconfig.build.json')
+    writeFileSync(BUILD_STAMP, `${new Date().toISOString()}\n`)
+  }
   // An output without its source (foo.js, foo.d.ts, foo.js.map from a foo.ts since removed).
   let pruned = 0
   for (const dir of SHIPPED) {

@@ -1,5 +1,5 @@
 /**
- * SLOW (about a minute; every step bounded, 240 s in all): the two npm
+ * SLOW (25 to 60 s; every step bounded, 240 s in all): the two npm
  * packages, packed and installed as a user would (docs/packaging.md).
  *
  * `npm pack` (whose prepack builds the code) makes `conclave` from the
