@@ -89,7 +89,8 @@ export interface ServerMetricsOptions {
 export class ServerMetrics implements RequestProbe {
   readonly registry = new Registry()
   private readonly requestLatency: FastHistogram<'op'>
-  private readonly bySeries = new Map<number, Series>()
+  /** Per opcode: its latency series and its abbreviation (one lookup per reply). */
+  private readonly byOp = new Map<number, { series: Series; short: string }>()
   private readonly commitLatency: Series
   private readonly fsyncTime: Series
   private readonly electionTime: Series
@@ -167,13 +168,17 @@ export class ServerMetrics implements RequestProbe {
   replied(stats: ConnectionStats, op: number, cxid: number, zxid: number, mark: number): void {
     const now = performance.now()
     const ms = now - mark
-    let series = this.bySeries.get(op)
-    if (series === undefined) {
-      series = this.requestLatency.series({ op: OP_NAMES.get(op) ?? 'other' })
-      this.bySeries.set(op, series)
+    let entry = this.byOp.get(op)
+    if (entry === undefined) {
+      const name = OP_NAMES.get(op)
+      entry = {
+        series: this.requestLatency.series({ op: name ?? 'other' }),
+        short: (name === undefined ? undefined : OP_SHORT[name]) ?? 'NA',
+      }
+      this.byOp.set(op, entry)
     }
-    series.observe(ms / 1000)
-    stats.lastOp = OP_SHORT[OP_NAMES.get(op) ?? ''] ?? 'NA'
+    entry.series.observe(ms / 1000)
+    stats.lastOp = entry.short
     if (cxid >= 0) stats.lastCxid = cxid
     stats.lastZxid = zxid
     stats.lastResponseAt = now
