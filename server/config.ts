@@ -68,6 +68,13 @@ export const ServerConfig = z
       .min(1024 * 1024)
       .default(64 * 1024 * 1024),
     /**
+     * A client connection whose session handshake (TLS, WebSocket upgrade,
+     * ConnectRequest answered) is not done this long after it was accepted
+     * is closed, so silent sockets cannot pile up (ZooKeeper's
+     * zookeeper.nio.sessionlessCnxnTimeout, 10 s).
+     */
+    handshakeTimeoutMs: ms(100).max(600_000).default(10_000),
+    /**
      * Browser origins allowed to open a WebSocket (`https://app.example.com`,
      * or `*` for any). A handshake without an Origin header (Node, the CLI,
      * every non-browser client) is always accepted; one with an Origin not

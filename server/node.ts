@@ -170,6 +170,7 @@ export class ServerNode {
       frameBytesMax: this.config.frameBytesMax,
       connectionsPerIpMax: this.config.maxClientCnxns,
       allowedOrigins: this.config.allowedOrigins,
+      handshakeTimeoutMs: this.config.handshakeTimeoutMs,
       onConnection: (conn) => {
         log.debug({ conn: conn.id, remote: conn.remoteAddress, transport: conn.transport }, 'connection')
         this.pipeline.accept(conn)

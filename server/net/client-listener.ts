@@ -8,8 +8,13 @@
  * a connection whose first byte starts a TLS record is handed to
  * client-tls.ts, and its decrypted stream is sniffed the same way.
  *
- * Limits: frame size (checked before buffering), connections per IP; a
- * connection that breaks a limit is closed with a logged reason.
+ * Limits: frame size (checked before buffering), connections per IP, and a
+ * deadline: a connection without a session handshake done (ConnectRequest
+ * answered) within handshakeTimeoutMs of being accepted is closed, whatever
+ * stage it is in — silent, mid-TLS, mid-upgrade, upgraded and silent (issue
+ * 15). A connection that breaks a limit is closed with a logged reason.
+ * The first bytes are sniffed only once they tell: a first read of `G` or
+ * `ru` waits for more.
  * The only node:net importer for clients, with ws-connection.ts.
  */
 import { createServer, type Server, type Socket } from 'node:net'
@@ -39,6 +44,8 @@ export interface ClientConnection {
   bufferedBytes(): number
   /** `normal`: the client asked for the end (WebSocket close code 1000); otherwise 1008 with the reason. */
   close(reason: string, normal?: boolean): void
+  /** The session handshake is done (a ConnectRequest answered): the handshake deadline no longer applies. */
+  established(): void
   pauseReading(): void
   resumeReading(): void
   onPacket: (packet: Uint8Array) => void
@@ -58,10 +65,51 @@ export interface ClientListenerOptions {
   fourLetterWord: (word: string) => string | undefined
   /** TLS on this port (client-tls.ts); undefined: plaintext only. */
   tls?: ClientTlsOptions | undefined
+  /** A connection whose session handshake is not done this long after it was accepted is closed. */
+  handshakeTimeoutMs: number
 }
 
-const HTTP_METHOD = /^(GET|HEAD|POST|PUT|OPTIONS) /
-const FOUR_LETTERS = /^[a-z]{4}\r?\n?$/
+const HTTP_METHODS = ['GET ', 'HEAD ', 'POST ', 'PUT ', 'DELETE ', 'CONNECT ', 'OPTIONS ', 'TRACE ', 'PATCH ']
+
+/** What a connection's first bytes say it is; 'more' while they could still be more than one thing. */
+export type FirstBytes = 'http' | 'four-letter' | 'zookeeper' | 'more'
+
+function isLower(b: Uint8Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (b[i]! < 0x61 || b[i]! > 0x7a) return false
+  return true
+}
+
+/**
+ * An HTTP request line starts with an upper-case method and a space, a
+ * four-letter word with four lower-case letters; ZooKeeper framing starts
+ * with a length (its first byte is 0 for any packet under 16 MiB), and so
+ * does anything else, which the frame limit then refuses.
+ */
+export function sniffFirstBytes(b: Uint8Array): FirstBytes {
+  if (b.length === 0) return 'more'
+  const c = b[0]!
+  if (c >= 0x61 && c <= 0x7a) {
+    if (b.length < 4) return isLower(b, b.length) ? 'more' : 'zookeeper'
+    return isLower(b, 4) ? 'four-letter' : 'zookeeper'
+  }
+  if (c < 0x41 || c > 0x5a) return 'zookeeper'
+  let prefix = false
+  for (const m of HTTP_METHODS) {
+    const n = Math.min(m.length, b.length)
+    let same = true
+    for (let i = 0; i < n && same; i++) same = b[i] === m.charCodeAt(i)
+    if (!same) continue
+    if (b.length >= m.length) return 'http'
+    prefix = true
+  }
+  return prefix ? 'more' : 'zookeeper'
+}
+
+/** One accepted socket's handshake deadline, and the connection made of it once there is one. */
+interface HandshakeDeadline {
+  timer: NodeJS.Timeout | undefined
+  conn: ClientConnection | undefined
+}
 
 class TcpConnection extends SocketConnection implements ClientConnection {
   readonly transport = 'tcp' as const
@@ -129,15 +177,16 @@ export class ClientListener {
       else this.perIp.set(addr, left)
     })
     socket.on('error', () => {})
+    const deadline = this.armDeadline(socket, addr)
     const tls = this.opts.tls
-    if (tls === undefined) return this.sniff(socket, addr, undefined)
+    if (tls === undefined) return this.sniff(socket, addr, undefined, deadline)
     socket.once('data', (first: Buffer) => {
       if (first[0] === TLS_HANDSHAKE_RECORD)
         return acceptTls(
           socket,
           first,
           tls,
-          (secure, identity) => this.sniff(secure, addr, identity),
+          (secure, identity) => this.sniff(secure, addr, identity, deadline),
           (why) => this.opts.onReject(addr, why),
         )
       if (tls.only) {
@@ -147,41 +196,88 @@ export class ClientListener {
           'plaintext connection refused: this port takes only TLS (clientTlsOnly)',
         )
       }
-      this.sniff(socket, addr, undefined, first)
+      this.sniff(socket, addr, undefined, deadline, first)
     })
   }
 
+  /** Closes the socket, or the connection made of it, if its session handshake is not done in time. */
+  private armDeadline(socket: Socket, addr: string): HandshakeDeadline {
+    const ms = this.opts.handshakeTimeoutMs
+    const d: HandshakeDeadline = { timer: undefined, conn: undefined }
+    d.timer = setTimeout(() => {
+      const reason = `no session within handshakeTimeoutMs (${ms} ms)`
+      if (d.conn !== undefined) d.conn.close(reason)
+      else socket.destroy()
+      this.opts.onReject(addr, reason)
+    }, ms)
+    d.timer.unref()
+    socket.once('close', () => clearTimeout(d.timer))
+    return d
+  }
+
+  /** A connection is made: the deadline now closes it (with a reason it can read), until its session is established. */
+  private adopt(
+    conn: WsConnection | TcpConnection,
+    tls: ClientTlsIdentity | undefined,
+    deadline: HandshakeDeadline,
+  ): void {
+    const client: ClientConnection = conn
+    client.tls = tls
+    deadline.conn = conn
+    conn.onEstablished = () => clearTimeout(deadline.timer)
+    this.opts.onConnection(conn)
+  }
+
   /** Tells a WebSocket upgrade, a four-letter word and ZooKeeper framing apart by the first bytes (decrypted, under TLS). */
-  private sniff(socket: Socket, addr: string, tls: ClientTlsIdentity | undefined, read?: Buffer): void {
-    const onFirst = (first: Buffer): void => {
-      const head = first.subarray(0, 8).toString('latin1')
-      if (FOUR_LETTERS.test(first.toString('latin1'))) {
-        const answer = this.opts.fourLetterWord(first.toString('latin1', 0, 4))
-        if (answer !== undefined) {
-          socket.end(answer)
-          return
-        }
-      }
-      if (HTTP_METHOD.test(head)) {
-        readUpgrade(
-          socket,
-          first,
-          this.opts.allowedOrigins,
-          (rest) => {
-            const conn: ClientConnection = new WsConnection(socket, addr, this.opts.frameBytesMax, rest)
-            conn.tls = tls
-            this.opts.onConnection(conn)
-          },
-          (why) => this.opts.onReject(addr, why),
-        )
-      } else {
-        const conn: ClientConnection = new TcpConnection(socket, addr, this.opts.frameBytesMax, first)
-        conn.tls = tls
-        this.opts.onConnection(conn)
+  private sniff(
+    socket: Socket,
+    addr: string,
+    tls: ClientTlsIdentity | undefined,
+    deadline: HandshakeDeadline,
+    read?: Buffer,
+  ): void {
+    let first = read ?? Buffer.alloc(0)
+    const decided = (): boolean => {
+      const kind = sniffFirstBytes(first)
+      if (kind === 'more') return false
+      this.dispatch(kind, socket, addr, tls, deadline, first)
+      return true
+    }
+    if (read !== undefined && decided()) return
+    const more = (chunk: Buffer): void => {
+      first = first.length === 0 ? chunk : Buffer.concat([first, chunk])
+      // Whatever takes the socket over listens from the next chunk on: this one is its `first`.
+      if (decided()) socket.off('data', more)
+    }
+    socket.on('data', more)
+  }
+
+  private dispatch(
+    kind: Exclude<FirstBytes, 'more'>,
+    socket: Socket,
+    addr: string,
+    tls: ClientTlsIdentity | undefined,
+    deadline: HandshakeDeadline,
+    first: Buffer,
+  ): void {
+    if (kind === 'four-letter') {
+      const answer = this.opts.fourLetterWord(first.toString('latin1', 0, 4))
+      if (answer !== undefined) {
+        socket.end(answer)
+        return
       }
     }
-    if (read !== undefined) onFirst(read)
-    else socket.once('data', onFirst)
+    if (kind === 'http') {
+      readUpgrade(
+        socket,
+        first,
+        this.opts.allowedOrigins,
+        (rest) => this.adopt(new WsConnection(socket, addr, this.opts.frameBytesMax, rest), tls, deadline),
+        (why) => this.opts.onReject(addr, why),
+      )
+      return
+    }
+    this.adopt(new TcpConnection(socket, addr, this.opts.frameBytesMax, first), tls, deadline)
   }
 
   listen(): Promise<number> {

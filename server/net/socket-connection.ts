@@ -21,6 +21,8 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
   readonly remotePort: number | undefined
   onPacket: (packet: Uint8Array) => void = () => {}
   onClose: (reason: string) => void = () => {}
+  /** Called once, when the session handshake is done (the listener's handshake deadline stops). */
+  onEstablished: () => void = () => {}
   protected closed = false
   protected reason = 'peer closed the connection'
 
@@ -47,6 +49,12 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
 
   /** Bytes from the client, in order. */
   protected abstract feed(chunk: Uint8Array): void
+
+  established(): void {
+    const f = this.onEstablished
+    this.onEstablished = () => {}
+    f()
+  }
 
   bufferedBytes(): number {
     return this.socket.writableLength

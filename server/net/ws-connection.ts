@@ -14,11 +14,16 @@
  * A handshake carrying an Origin header (a browser) is accepted only from an
  * origin in allowedOrigins (or with `*` there); non-browser clients send none.
  *
- * Invariants: a request head is at most REQUEST_HEAD_BYTES_MAX bytes and
- * must be complete within HANDSHAKE_TIMEOUT_MS; anything that is not a valid
- * upgrade gets an HTTP error answer and the socket is closed. A frame that
- * breaks the framing rules or the size limit closes the connection with the
- * matching close code before its payload is buffered.
+ * Invariants: a request head is at most REQUEST_HEAD_BYTES_MAX bytes, its
+ * lines end in CRLF, and it is read in one pass over the bytes as they come
+ * (no re-scan, one concatenation); anything that is not a valid upgrade gets
+ * an HTTP error answer and the socket is closed. (The listener closes a
+ * connection with no session within handshakeTimeoutMs, head or not.) A
+ * frame that breaks the framing rules or the size limit closes the
+ * connection with the matching close code before its payload is buffered.
+ * A client's pings are answered with at most one pong waiting to be sent:
+ * a client that pings and never reads costs no memory for them (RFC 6455
+ * section 5.5.3 allows answering only the latest ping).
  */
 import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
@@ -31,6 +36,7 @@ import {
   headerTokens,
   Opcode,
   parseHeaderLines,
+  type WsEvent,
   WsFrameDecoder,
   WsProtocolError,
 } from '../../shared/websocket.js'
@@ -39,7 +45,6 @@ import { corkForTurn } from './cork.js'
 import { SocketConnection } from './socket-connection.js'
 
 export const REQUEST_HEAD_BYTES_MAX = 8 * 1024
-export const HANDSHAKE_TIMEOUT_MS = 10_000
 const HEADERS_MAX = 64
 const KEY = /^[A-Za-z0-9+/]{22}==$/
 
@@ -80,6 +85,8 @@ export function parseUpgradeRequest(
   if (method !== 'GET') return { status: 405, text: 'a WebSocket upgrade must be a GET' }
   if (Number(major) < 1 || (major === '1' && Number(minor) < 1))
     return { status: 400, text: 'a WebSocket upgrade needs HTTP/1.1' }
+  // RFC 7230 section 5.4: a server must answer 400 to an HTTP/1.1 request without Host.
+  if (!headers.has('host')) return { status: 400, text: 'missing Host header' }
   if (!headerTokens(headers, 'connection').includes('upgrade'))
     return { status: 400, text: 'Connection header must include Upgrade' }
   if (headers.get('sec-websocket-version') !== '13')
@@ -119,12 +126,58 @@ export function refusalResponse(r: Refusal): string {
   )
 }
 
-const HEAD_END = Buffer.from('\r\n\r\n')
+const CR = 0x0d
+const LF = 0x0a
+
+/** The end of a request head, or why it is refused. */
+export type HeadResult = { head: string; rest: Buffer } | Refusal
+
+/**
+ * Reads a request head as its bytes arrive, each byte looked at once: lines
+ * must end in CRLF (a bare LF or CR is refused at once, not left to wait for
+ * a CRLF CRLF that never comes), and the head must end within
+ * REQUEST_HEAD_BYTES_MAX bytes. The chunks are joined once, at the end.
+ */
+export class RequestHeadReader {
+  private readonly chunks: Buffer[] = []
+  private bytes = 0
+  /** Bytes on the current line so far, CR excluded. */
+  private lineBytes = 0
+  private sawCr = false
+
+  /** Feeds a chunk; returns the head and what followed it, a refusal, or undefined for more. */
+  push(chunk: Buffer): HeadResult | undefined {
+    this.chunks.push(chunk)
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i]!
+      if (this.sawCr && b !== LF) return { status: 400, text: 'a CR not followed by LF in the request head' }
+      if (b === LF) {
+        if (!this.sawCr) return { status: 400, text: 'request head lines must end in CRLF, not a bare LF' }
+        this.sawCr = false
+        if (this.lineBytes === 0) return this.finish(this.bytes + i + 1)
+        this.lineBytes = 0
+      } else if (b === CR) this.sawCr = true
+      else this.lineBytes++
+      if (this.bytes + i + 1 >= REQUEST_HEAD_BYTES_MAX)
+        return { status: 431, text: `request head over ${REQUEST_HEAD_BYTES_MAX} bytes` }
+    }
+    this.bytes += chunk.length
+    return undefined
+  }
+
+  /** `end`: bytes up to and including the blank line's LF. */
+  private finish(end: number): HeadResult {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks)
+    // The head without its final CRLF CRLF, as parseUpgradeRequest takes it.
+    return { head: all.toString('latin1', 0, end - 4), rest: all.subarray(end) }
+  }
+}
 
 /**
  * Reads a request head from `socket` (starting with `first`, already read),
  * then either answers 101 and calls `onUpgrade` with the bytes that followed
- * the head, or answers with an HTTP error and closes the socket.
+ * the head, or answers with an HTTP error and closes the socket. How long it
+ * may take is the listener's handshake deadline.
  */
 export function readUpgrade(
   socket: Socket,
@@ -133,37 +186,24 @@ export function readUpgrade(
   onUpgrade: (rest: Buffer) => void,
   onRefused: (why: string) => void,
 ): void {
-  let head = first
-  const timer = setTimeout(() => {
-    socket.off('data', more)
-    socket.destroy()
-    onRefused('no complete WebSocket handshake within the handshake timeout')
-  }, HANDSHAKE_TIMEOUT_MS)
-  // A client that goes away mid-handshake is not a timeout (nor worth a warning).
-  socket.once('close', () => clearTimeout(timer))
+  const reader = new RequestHeadReader()
   const refuse = (r: Refusal): void => {
     socket.end(refusalResponse(r))
     setTimeout(() => socket.destroy(), 1000).unref()
     onRefused(`refused handshake (${r.status}): ${r.text}`)
   }
-  const tryParse = (): void => {
-    const end = head.indexOf(HEAD_END)
-    if (end < 0 && head.length <= REQUEST_HEAD_BYTES_MAX) return
-    clearTimeout(timer)
+  const more = (chunk: Buffer): void => {
+    const r = reader.push(chunk)
+    if (r === undefined) return
     socket.off('data', more)
-    if (end < 0 || end > REQUEST_HEAD_BYTES_MAX)
-      return refuse({ status: 431, text: `request head over ${REQUEST_HEAD_BYTES_MAX} bytes` })
-    const req = parseUpgradeRequest(head.toString('latin1', 0, end), allowedOrigins)
+    if ('status' in r) return refuse(r)
+    const req = parseUpgradeRequest(r.head, allowedOrigins)
     if ('status' in req) return refuse(req)
     socket.write(upgradeResponse(req.key))
-    onUpgrade(head.subarray(end + HEAD_END.length))
-  }
-  const more = (chunk: Buffer): void => {
-    head = Buffer.concat([head, chunk])
-    tryParse()
+    onUpgrade(r.rest)
   }
   socket.on('data', more)
-  tryParse()
+  more(first)
 }
 
 /** A client connection over WebSocket: one ZooKeeper packet per binary message. */
@@ -171,6 +211,9 @@ export class WsConnection extends SocketConnection implements ClientConnection {
   readonly transport = 'ws' as const
   private readonly decoder: WsFrameDecoder
   private closeSent = false
+  /** A pong is written and not yet handed to the kernel; `nextPong` answers the latest ping since. */
+  private pongWaiting = false
+  private nextPong: Uint8Array | undefined
 
   constructor(socket: Socket, remoteAddress: string, frameBytesMax: number, rest: Buffer) {
     super(socket, remoteAddress, new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength))
@@ -178,14 +221,19 @@ export class WsConnection extends SocketConnection implements ClientConnection {
   }
 
   protected feed(chunk: Uint8Array): void {
-    let events: ReturnType<WsFrameDecoder['push']>
+    let events: WsEvent[]
+    let breach: WsProtocolError | undefined
     try {
       events = this.decoder.push(chunk)
     } catch (err) {
-      const code = err instanceof WsProtocolError ? err.closeCode : CloseCode.protocolError
-      this.shut(code, `bad frame: ${(err as Error).message}`)
-      return
+      breach = err instanceof WsProtocolError ? err : new WsProtocolError(CloseCode.protocolError, String(err))
+      events = breach.events
     }
+    this.handle(events)
+    if (breach !== undefined) this.shut(breach.closeCode, `bad frame: ${breach.message}`)
+  }
+
+  private handle(events: WsEvent[]): void {
     for (const ev of events) {
       if (this.closed) return
       switch (ev.kind) {
@@ -193,7 +241,7 @@ export class WsConnection extends SocketConnection implements ClientConnection {
           this.onPacket(ev.data)
           break
         case 'ping':
-          this.writeFrame(Opcode.pong, ev.data)
+          this.pong(ev.data)
           break
         case 'pong':
           break
@@ -208,6 +256,26 @@ export class WsConnection extends SocketConnection implements ClientConnection {
         }
       }
     }
+  }
+
+  /**
+   * Answers a ping. While a pong is still waiting to be sent (the client does
+   * not read), a later ping only replaces the one waiting after it.
+   */
+  private pong(data: Uint8Array): void {
+    if (this.pongWaiting) {
+      // A copy: the payload is a view of the chunk it came in (up to 64 KiB).
+      this.nextPong = data.slice()
+      return
+    }
+    this.pongWaiting = true
+    corkForTurn(this.socket)
+    this.socket.write(encodeFrame(Opcode.pong, data), () => {
+      this.pongWaiting = false
+      const next = this.nextPong
+      this.nextPong = undefined
+      if (next !== undefined && !this.closed) this.pong(next)
+    })
   }
 
   private writeFrame(opcode: number, payload: Uint8Array): void {

@@ -228,6 +228,7 @@ export class ClientHandler {
       requestBytesMax,
     })
     this.conn.send(w.finish())
+    this.conn.established()
     const early = this.early
     this.early = []
     this.refreshReading()

@@ -6,7 +6,9 @@
  * bad upgrades get an HTTP error, and so does a browser origin not in
  * allowedOrigins; frames that break the rules get the close
  * code RFC 6455 asks for; a fragmented ConnectRequest with a ping inside
- * establishes a session. The server keeps serving throughout.
+ * establishes a session; a head without Host or with bare-LF lines is
+ * refused at once, and a first read of `G` is not taken for ZooKeeper
+ * framing (issue 15). The server keeps serving throughout.
  */
 import { spawnSync } from 'node:child_process'
 import { connect, type Socket } from 'node:net'
@@ -258,6 +260,49 @@ describe('the handshake', () => {
     expect(answer).toContain('Sec-WebSocket-Version: 13')
   })
 
+  it('refuses a head without Host, and one whose lines end in a bare LF, at once with 400 (issue 15)', async () => {
+    const noHost = await Raw.open()
+    const a = await noHost.request(
+      'GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    )
+    expect(a.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request')
+    expect(noHost.received.toString()).toContain('missing Host header')
+    // Before, a bare-LF head waited for a CRLF CRLF that never came, until the handshake timeout.
+    const bareLf = await Raw.open()
+    const b = await bareLf.request(
+      'GET / HTTP/1.1\nHost: x\nUpgrade: websocket\nConnection: Upgrade\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n\n',
+    )
+    expect(b.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request')
+    expect(bareLf.received.toString()).toContain('bare LF')
+    await waitFor(() => noHost.closed && bareLf.closed, { what: 'close after the refusals' })
+    await stillServing()
+  })
+
+  it('waits for more than a first read of `G` before telling HTTP from ZooKeeper framing (issue 15)', async () => {
+    const raw = await Raw.open()
+    const head =
+      'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
+    // One byte, then the rest once the server has had a turn to read it alone.
+    for (const part of [head.slice(0, 1), head.slice(1, 2), head.slice(2)]) {
+      raw.socket.write(part)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    await waitFor(() => raw.received.includes('\r\n\r\n') || raw.closed, { what: '101' })
+    expect(raw.received.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /)
+    raw.socket.destroy()
+    // A four-letter word cut the same way is still a four-letter word.
+    const word = await Raw.open()
+    for (const part of ['r', 'uo', 'k']) {
+      word.socket.write(part)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    await waitFor(() => word.closed, { what: 'the answer to ruok' })
+    expect(word.received.toString()).toBe('imok')
+  })
+
   it('accepts a request head that arrives a few bytes at a time', async () => {
     const raw = await Raw.open()
     const head =
@@ -302,6 +347,25 @@ describe('frames after the handshake', () => {
     const events = raw.events()
     expect(events.at(-1)).toMatchObject({ kind: 'close', code })
     await stillServing()
+  })
+
+  it('answers the message and ping before a bad frame in the same segment, then closes (as ws does)', async () => {
+    const raw = await Raw.open()
+    await raw.upgrade()
+    const bad = encodeFrame(Opcode.binary, new Uint8Array(1), KEY)
+    bad[0] = 0x83
+    raw.socket.write(
+      Buffer.concat([
+        encodeFrame(Opcode.binary, connectRequest(), KEY),
+        encodeFrame(Opcode.ping, new TextEncoder().encode('p'), KEY),
+        bad,
+      ]),
+    )
+    await waitFor(() => raw.closed, { what: 'server closes' })
+    const kinds = raw.events().map((e) => (e.kind === 'close' ? `close ${e.code}` : e.kind))
+    // The ConnectRequest is answered when its createSession commits, after the pong and possibly after the close.
+    expect(kinds).toContain('pong')
+    expect(kinds).toContain(`close ${CloseCode.protocolError}`)
   })
 
   it('establishes a session from a ConnectRequest in three fragments with a ping between them', async () => {

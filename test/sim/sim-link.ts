@@ -72,6 +72,9 @@ export class SimLink implements ClientConnection {
     return 0
   }
 
+  /** The session handshake is done: a simulated link has no handshake deadline. */
+  established(): void {}
+
   close(reason: string): void {
     if (this.serverClosed) return
     this.serverClosed = true
