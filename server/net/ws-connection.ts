@@ -226,7 +226,8 @@ export class WsConnection extends SocketConnection implements ClientConnection {
     try {
       events = this.decoder.push(chunk)
     } catch (err) {
-      breach = err instanceof WsProtocolError ? err : new WsProtocolError(CloseCode.protocolError, String(err))
+      breach =
+        err instanceof WsProtocolError ? err : new WsProtocolError(CloseCode.protocolError, String(err))
       events = breach.events
     }
     this.handle(events)
