@@ -124,6 +124,7 @@ export class ServiceCache<P = unknown> extends Emitter<CacheEvents<P>> {
     zk: Client,
     basePath: string,
     readonly name: string,
+    private readonly onClose?: () => void,
   ) {
     super()
     this.group = new GroupMembership(
@@ -166,6 +167,7 @@ export class ServiceCache<P = unknown> extends Emitter<CacheEvents<P>> {
   }
 
   async close(): Promise<void> {
+    this.onClose?.()
     await this.group.close()
   }
 }
@@ -311,7 +313,7 @@ export class ServiceDiscovery<P = unknown> {
 
   /** A live view of a service's instances ('change' events, async iteration). Call start(), or iterate it. */
   cache(name: string): ServiceCache<P> {
-    const c = new ServiceCache<P>(this.zk, this.basePath, name)
+    const c: ServiceCache<P> = new ServiceCache<P>(this.zk, this.basePath, name, () => this.opened.delete(c))
     this.opened.add(c)
     return c
   }
