@@ -184,7 +184,10 @@ export function decodeConnectRequest(bytes: Uint8Array): ConnectRequest {
 
 export function encodeConnectResponse(w: JuteWriter, c: ConnectResponse): void {
   w.int(c.protocolVersion).int(c.timeOut).long(c.sessionId).buffer(c.passwd).bool(c.readOnly)
-  if (c.features !== undefined) w.int(CONCLAVE_MAGIC).int(c.features).int(c.requestBytesMax ?? 0)
+  if (c.features !== undefined)
+    w.int(CONCLAVE_MAGIC)
+      .int(c.features)
+      .int(c.requestBytesMax ?? 0)
 }
 
 export function decodeConnectResponse(bytes: Uint8Array): ConnectResponse {

@@ -158,7 +158,8 @@ export class WriteRouter {
       prepCtx.remember = { ackXid: once.ackXid, resultsMax: ctx.config.sessionWriteResultsMax }
     }
     if (this.quota.refuses(write, db)) {
-      if (prepCtx.remember === undefined) return this.failed(ErrorCode.QUOTA_EXCEEDED, replicator.lastLoggedZxid())
+      if (prepCtx.remember === undefined)
+        return this.failed(ErrorCode.QUOTA_EXCEEDED, replicator.lastLoggedZxid())
       prepCtx.zxid = replicator.nextZxid()
       replicator.propose(prepCtx.zxid, db.prepRefusal(ErrorCode.QUOTA_EXCEEDED, prepCtx))
       return undefined
@@ -186,7 +187,8 @@ export class WriteRouter {
    */
   private recall(sessionId: bigint, cxid: number, once: OnceHeader): PrepResult {
     // The SDK's xids are positive, and it acknowledges only replies it has (below this write).
-    if (cxid <= 0 || once.ackXid <= 0 || xidBefore(cxid, once.ackXid)) return this.failed(ErrorCode.BAD_ARGUMENTS, 0)
+    if (cxid <= 0 || once.ackXid <= 0 || xidBefore(cxid, once.ackXid))
+      return this.failed(ErrorCode.BAD_ARGUMENTS, 0)
     const r = this.ctx.db.recallWrite(sessionId, cxid)
     switch (r.kind) {
       case 'remembered':
@@ -222,7 +224,10 @@ export class WriteRouter {
   }
 
   private sendAnswered(to: number, sessionId: bigint, cxid: number, zxid: number, result: Uint8Array): void {
-    this.ctx.replicator.toFollower(to, encodeForward({ kind: 'answered', sessionId, cxid, barrier: zxid, result }))
+    this.ctx.replicator.toFollower(
+      to,
+      encodeForward({ kind: 'answered', sessionId, cxid, barrier: zxid, result }),
+    )
   }
 
   /** Leader: a follower forwarded a write, a new session, or session activity. */

@@ -660,7 +660,10 @@ export class DataTree {
     // Write memories last: a record read after every znode is never older than them, so a
     // write it lacks is replayed over znodes that already reflect everything before it.
     const writes = this.writes.records()
-    return { zxid, chunks: writeSnapshot(zxid, this.sessionTable.entries(), nodes(), opts.chunkBytes, writes) }
+    return {
+      zxid,
+      chunks: writeSnapshot(zxid, this.sessionTable.entries(), nodes(), opts.chunkBytes, writes),
+    }
   }
 
   /** Rebuilds a tree (sessions included) from snapshot chunks. Throws SnapshotFormatError on bad input. */

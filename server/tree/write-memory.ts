@@ -11,7 +11,9 @@
  * again), and `evictedXid`, the highest xid dropped because the session had
  * more than `resultsMax` results (a re-sent write at or below it cannot be
  * told apart from one never applied: it is answered OUTCOME_UNKNOWN).
- * Xids are compared in serial order (int32 that wraps from 2^31 - 1 to 1).
+ * Xids are compared in serial order: a client's xids are positive int32s
+ * that wrap from 2^31 - 1 to 1, so `a` is before `b` when going forward
+ * from `a` reaches `b` within half the space (RFC 1982's rule, mod 2^31).
  *
  * Invariants: within a record, xids are distinct and none is below ackXid or
  * at or below evictedXid; live, a remembered xid is never remembered again
@@ -24,9 +26,9 @@ import { assert } from '../../shared/assert.js'
 import { Hasher } from './hash.js'
 import type { ApplyMode } from './tree-types.js'
 
-/** `a` comes before `b` in the serial order of xids. */
+/** `a` comes before `b` in the serial order of xids (mod 2^31: 2^31 - 1 is before 1). */
 export function xidBefore(a: number, b: number): boolean {
-  return ((a - b) | 0) < 0
+  return ((a - b) & 0x7fffffff) > 0x40000000
 }
 
 export interface RememberedWrite {
@@ -70,7 +72,8 @@ class SessionWrites {
 
   find(xid: number): Entry | undefined {
     // Newest first: a re-sent write is usually one of the last.
-    for (let i = this.entries.length - 1; i >= 0; i--) if (this.entries[i]!.xid === xid) return this.entries[i]
+    for (let i = this.entries.length - 1; i >= 0; i--)
+      if (this.entries[i]!.xid === xid) return this.entries[i]
     return undefined
   }
 

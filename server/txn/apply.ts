@@ -15,9 +15,9 @@
 import type { Acl } from '../../shared/acl.js'
 import { assert } from '../../shared/assert.js'
 import type { ErrorCode } from '../../shared/errors.js'
+import { JuteWriter } from '../../shared/jute.js'
 import type { ZnodeData } from '../../shared/records.js'
 import type { WireStat } from '../../shared/stat.js'
-import { JuteWriter } from '../../shared/jute.js'
 import type { ApplyMode, ChangeEvent, ChangeType, CreateNodeArgs } from '../tree/tree-types.js'
 import type { RememberedWrite } from '../tree/write-memory.js'
 import { encodeResult } from './result-codec.js'
@@ -101,7 +101,13 @@ export function replayTxn(tree: TxnTarget, txn: Txn): ChangeEvent[] {
   return events
 }
 
-function remember(tree: TxnTarget, txn: Txn, spec: RememberSpec, result: TxnResult, mode: ApplyMode): Uint8Array {
+function remember(
+  tree: TxnTarget,
+  txn: Txn,
+  spec: RememberSpec,
+  result: TxnResult,
+  mode: ApplyMode,
+): Uint8Array {
   const bytes = encodeResult(result, resultWriter)
   tree.rememberWrite(txn.sessionId, { xid: txn.cxid, zxid: txn.zxid, result: bytes }, spec, mode)
   return bytes
