@@ -4,11 +4,13 @@
 //
 //   node scripts/pack.mjs prepare        the conclave package's prepare: after `npm install` or
 //                                        `npm ci` in the repository, build everything, tests too
-//                                        (tsconfig.json); under `npm pack` and `npm publish`,
+//                                        (tsconfig.json) and the browser build (dist/browser:
+//                                        scripts/build-browser.mjs); under `npm pack` and `npm publish`,
 //                                        which run prepare after prepack, nothing more (prepack
 //                                        has built what is shipped)
 //   node scripts/pack.mjs build          the conclave package's prepack: compile the shipped
-//                                        code (tsconfig.build.json, no tests) into dist/ and
+//                                        code (tsconfig.build.json, no tests) into dist/, and the
+//                                        browser build into dist/browser, and
 //                                        drop outputs whose source is gone, so a renamed or
 //                                        deleted module is never shipped
 //   node scripts/pack.mjs stage-client   conclave-client's prepack: the same build, then a copy
@@ -16,7 +18,7 @@
 //                                        without source maps) into packages/client/dist
 //   node scripts/pack.mjs clean-client   conclave-client's postpack: remove that copy
 //
-// Plain Node (no TypeScript, no dependency but the typescript compiler the
+// Plain Node (no TypeScript, no dependency but the typescript compiler and esbuild the
 // repository's devDependencies bring), so it runs before anything is built.
 import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -47,10 +49,19 @@ function tsc(config) {
   if (r.status !== 0) process.exit(r.status ?? 1)
 }
 
+/** The browser build (scripts/build-browser.mjs, esbuild): dist/browser, the SDK bundle and the web console. */
+function browser(...args) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-browser.mjs'), ...args], {
+    stdio: [0, 2, 2],
+  })
+  if (r.status !== 0) process.exit(r.status ?? 1)
+}
+
 function prepare() {
   const command = process.env.npm_command
   if (command === 'pack' || command === 'publish') return
   tsc('tsconfig.json')
+  browser()
 }
 
 /** The newest mtime among the shipped sources, their directories (a rename changes those) and the configs. */
@@ -78,6 +89,7 @@ function build() {
     tsc('tsconfig.build.json')
     writeFileSync(BUILD_STAMP, `${new Date().toISOString()}\n`)
   }
+  browser('--if-stale')
   // An output without its source (foo.js, foo.d.ts, foo.js.map from a foo.ts since removed).
   let pruned = 0
   for (const dir of SHIPPED) {

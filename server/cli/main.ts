@@ -1,5 +1,5 @@
 /**
- * The `conclave` command: `server`, `cluster`, `shell`, `status`, `help`.
+ * The `conclave` command: `server`, `cluster`, `shell`, `status`, `console`, `help`.
  * Returns the process exit code: 0 ok, 1 runtime failure, 2 usage or
  * configuration error. Each command's module is loaded only when it runs
  * (`server` loads the native storage module; `shell` and `status` do not).
@@ -18,12 +18,13 @@ commands:
   cluster   run a local ensemble on 127.0.0.1, one process per server
   shell     the interactive shell (Conclave's zkCli.sh), or one command with -c
   status    ask servers for their role, zxid and sessions (srvr)
+  console   serve the web console (tree, live events, locks, elections, ensemble, sessions)
   help      this help; \`conclave help <command>\` for a command's options
 
 \`conclave <command> --help\` lists the command's options and their defaults.
 `
 
-const COMMANDS = ['server', 'cluster', 'shell', 'status'] as const
+const COMMANDS = ['server', 'cluster', 'shell', 'status', 'console'] as const
 
 async function run(cmd: string, rest: string[]): Promise<number> {
   switch (cmd) {
@@ -42,6 +43,10 @@ async function run(cmd: string, rest: string[]): Promise<number> {
     case 'status': {
       const { runStatus } = await import('./status-command.js')
       return runStatus(rest)
+    }
+    case 'console': {
+      const { runConsole } = await import('./console-command.js')
+      return runConsole(rest)
     }
     default:
       throw new UsageError(`unknown command '${cmd}'`)

@@ -63,6 +63,7 @@ describe('package.json (conclave: the server, the CLI, the SDK and the recipes)'
 
   it('packs every export and the bin, and builds them before packing', () => {
     expect(Object.keys(pkg.exports).sort()).toEqual([
+      './browser',
       './client',
       './package.json',
       './recipes',
