@@ -341,9 +341,9 @@ export class Driver extends Leader {
   succeeded = 0
   private readonly expected = new Map<number, { req: PrepRequest; expected: MResult }>()
   /**
-   * The model as it was when the last proposal now pending was prepped on an
-   * idle leader, and the requests applied since: the model of the applied
-   * tree, to go back to when the proposals in flight are truncated.
+   * The model as it was when the leader was last idle (nothing pending) and
+   * a write was prepped, and the requests applied since: together, the model
+   * of the applied tree, to go back to when the proposals in flight are truncated.
    */
   private checkpoint: { model: Model; applied: { req: PrepRequest; ctx: Ctx }[] } | undefined
 

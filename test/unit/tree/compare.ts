@@ -57,15 +57,34 @@ export function dumpTree(tree: DataTree): Dump {
 }
 
 const canonical = (_: string, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)
+const json = (v: unknown) => JSON.stringify(v, canonical)
+
+/** The first place where two dumps differ: its path of keys, and the two values there. */
+function firstDifference(
+  a: unknown,
+  b: unknown,
+  at: string[] = [],
+): { at: string[]; a: unknown; b: unknown } {
+  const plain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
+  if (!plain(a) || !plain(b) || Array.isArray(a) !== Array.isArray(b)) return { at, a, b }
+  const keys = Object.keys(a)
+  if (json(keys) !== json(Object.keys(b))) return { at, a, b }
+  for (const k of keys) if (json(a[k]) !== json(b[k])) return firstDifference(a[k], b[k], [...at, k])
+  return { at, a, b }
+}
 
 /**
  * expect(actual).toEqual(expected) for dumps (plain data: objects, arrays,
- * strings, numbers, bigints, null), with a fast path: the same JSON (keys in
- * the same order) is equal; anything else goes to toEqual, which decides
- * and shows the difference.
+ * strings, numbers, bigints, null): the same JSON (keys in the same order)
+ * is equal; otherwise toEqual judges the first part that differs, named by
+ * its path of keys (cheap, also while fast-check shrinks a failure).
  */
 export function expectSameDump(actual: unknown, expected: unknown, message?: string): void {
-  if (JSON.stringify(actual, canonical) === JSON.stringify(expected, canonical)) return
+  if (json(actual) === json(expected)) return
+  const d = firstDifference(actual, expected)
+  const where = d.at.length === 0 ? 'the whole dump' : d.at.join(' › ')
+  expect(d.a, `${message === undefined ? '' : `${message}: `}${where}`).toEqual(d.b)
+  // Only key order differs (the JSON did, toEqual did not): judge the whole.
   expect(actual, message).toEqual(expected)
 }
 
