@@ -110,7 +110,9 @@ export class CoordinationView implements View {
         ),
       )
     const section = (title: string, id: string, items: HTMLElement[]): HTMLElement | null =>
-      items.length === 0 ? null : h('section', { 'aria-labelledby': id }, h('h3', { id }, title), items)
+      items.length === 0
+        ? null
+        : h('section', { 'aria-labelledby': id }, h('h3', { id }, title), h('div', { class: 'cards' }, items))
     replace(
       byId('coord-results'),
       r.structures.length === 0 ? h('p', null, 'No locks, elections, groups or queues here.') : null,
@@ -178,7 +180,7 @@ export class CoordinationView implements View {
                   'li',
                   null,
                   `${m.id} (session ${m.session})`,
-                  m.data !== '' ? h('code', null, m.data.slice(0, 80)) : null,
+                  m.data !== '' ? h('code', null, ` ${m.data.slice(0, 80)}`) : null,
                 ),
               ),
             ),

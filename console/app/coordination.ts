@@ -177,7 +177,8 @@ export async function scan(zk: Client, root: string, maxNodes = 5_000): Promise<
         try {
           names = await zk.getChildren(dir)
         } catch (err) {
-          if (ZkError.is(err, ErrorCode.NO_NODE)) return
+          // Gone, or not readable with this session's credentials: nothing to decode there.
+          if (ZkError.is(err, ErrorCode.NO_NODE) || ZkError.is(err, ErrorCode.NO_AUTH)) return
           throw err
         }
         if (visited + names.length > maxNodes) {
@@ -195,12 +196,13 @@ export async function scan(zk: Client, root: string, maxNodes = 5_000): Promise<
                   const { data, stat } = await zk.getData(p)
                   return { name, stat, data: new TextDecoder().decode(data.subarray(0, 256)) }
                 }
-                const stat = await zk.exists(p)
-                return stat === null ? undefined : { name, stat }
               } catch (err) {
                 if (ZkError.is(err, ErrorCode.NO_NODE)) return undefined
-                throw err
+                if (!ZkError.is(err, ErrorCode.NO_AUTH)) throw err
+                // Not readable: its Stat still is (exists needs no permission).
               }
+              const stat = await zk.exists(p)
+              return stat === null ? undefined : { name, stat }
             }),
           )
         ).filter((c): c is ChildInfo => c !== undefined)

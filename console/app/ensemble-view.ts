@@ -41,7 +41,8 @@ function spark(values: number[], label: string): SVGSVGElement {
   svg.setAttribute('aria-label', `${label}: ${last === undefined ? 'no data' : last.toFixed(0)} now`)
   svg.classList.add('spark')
   const max = Math.max(1, ...values)
-  const pts = values.map((v, i) => `${(i * w) / (HISTORY - 1)},${hgt - 2 - (v / max) * (hgt - 4)}`).join(' ')
+  const step = w / Math.max(1, values.length - 1)
+  const pts = values.map((v, i) => `${i * step},${hgt - 2 - (v / max) * (hgt - 4)}`).join(' ')
   const line = document.createElementNS(ns, 'polyline')
   line.setAttribute('points', pts)
   svg.append(line)
@@ -153,12 +154,12 @@ export class EnsembleView implements View {
           h('td', null, String(m.srvr.Watches ?? '—')),
           h(
             'td',
-            null,
-            spark(s.requests, `requests per second at ${m.address}`),
+            { class: 'chart' },
             h('span', { class: 'now' }, (s.requests.at(-1) ?? 0).toFixed(0)),
+            spark(s.requests, `requests per second at ${m.address}`),
           ),
-          h('td', null, spark(s.connections, `connections at ${m.address}`)),
-          h('td', null, spark(s.znodes, `znodes at ${m.address}`)),
+          h('td', { class: 'chart' }, spark(s.connections, `connections at ${m.address}`)),
+          h('td', { class: 'chart' }, spark(s.znodes, `znodes at ${m.address}`)),
         )
       }),
     )

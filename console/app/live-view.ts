@@ -63,6 +63,9 @@ export class LiveView implements View {
       return this.app.notify(errorText(err), 'error')
     }
     this.stream = stream
+    // Requests of a session are answered in order: once this read is answered, the watch is registered.
+    await zk.exists(path).catch(() => null)
+    if (this.stream !== stream) return
     this.watching = `${path}${recursive ? ' and below' : ''}`
     this.updateControls()
     try {
@@ -88,7 +91,7 @@ export class LiveView implements View {
     const s = this.stream
     this.stream = undefined
     this.watching = undefined
-    if (s !== undefined) void s.return?.(undefined)
+    if (s !== undefined) void s.close()
     this.updateControls()
   }
 

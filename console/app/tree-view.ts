@@ -12,7 +12,16 @@
 import { type Acl, type Client, type CreateMode, ErrorCode, type Stat, ZkError } from '../../client/index.js'
 import type { AppContext, View } from './context.js'
 import { byId, errorText, h, labelled, replace } from './dom.js'
-import { type DataFormat, editable, encode, lineDiff, render, time, zxidHex } from './format.js'
+import {
+  type DataFormat,
+  editable,
+  encode,
+  lineDiff,
+  parseJsonText,
+  render,
+  time,
+  zxidHex,
+} from './format.js'
 import {
   checkDocument,
   deleteRecursive,
@@ -480,7 +489,7 @@ export class TreeView implements View {
           h('h3', { id: 'data-h' }, `Data (${stat.dataLength} bytes)`),
           labelled('Show data as', formatSelect),
           shown.note === undefined ? null : h('p', { class: 'note', id: 'data-note' }, shown.note),
-          h('pre', { id: 'data-view', 'aria-label': 'Data', tabindex: 0 }, shown.text),
+          h('pre', { id: 'data-view', 'aria-label': 'Data of the znode', tabindex: 0 }, shown.text),
         ),
       ),
     )
@@ -570,7 +579,9 @@ export class TreeView implements View {
     const { data, stat } = await zk.getData(path)
     this.current = { ...this.current!, data, stat }
     const theirs = editable(data, this.format)
-    const diff = lineDiff(theirs, mine)
+    // JSON is compared formatted, so the diff shows the fields that differ.
+    const mineJson = this.format === 'json' ? parseJsonText(mine) : undefined
+    const diff = lineDiff(theirs, mineJson?.ok === true ? mineJson.formatted : mine)
     this.renderDetails(
       h(
         'section',
