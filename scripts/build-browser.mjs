@@ -49,7 +49,7 @@ export async function openNodeWebSocket() {
 `
 
 /** An esbuild plugin: stubs the Node transports, refuses node:* and bare (node_modules) imports. */
-const browserOnly = {
+export const browserOnly = {
   name: 'conclave-browser-only',
   setup(build) {
     build.onResolve({ filter: /^node:|^[a-z@]/ }, (args) => ({
@@ -114,28 +114,33 @@ export async function buildBrowser() {
     legalComments: 'none',
     plugins: [browserOnly],
   }
-  const sdk = await esbuild.build({
-    ...common,
-    entryPoints: [join(ROOT, 'browser', 'conclave.ts')],
-    outfile: join(tmp, 'conclave.js'),
-    banner: { js: '// Conclave SDK and recipes, browser build (conclave/browser). Apache-2.0.' },
-  })
-  const app = await esbuild.build({
-    ...common,
-    entryPoints: [join(ROOT, 'console', 'app', 'main.ts')],
-    outfile: join(tmp, 'console', 'app.js'),
-    minify: true,
-  })
-  writeFileSync(
-    join(tmp, 'conclave.d.ts'),
-    '// Types of dist/browser/conclave.js: the SDK and the recipes (conclave/client, conclave/recipes).\n' +
-      "export * from '../client/index.js'\nexport * from '../recipes/index.js'\n",
-  )
-  copyFileSync(join(ROOT, 'console', 'static', 'index.html'), join(tmp, 'console', 'index.html'))
-  copyFileSync(join(ROOT, 'console', 'static', 'console.css'), join(tmp, 'console', 'console.css'))
-  mkdirSync(join(OUT, 'console'), { recursive: true })
-  for (const f of OUTPUTS) renameSync(join(tmp, f), join(OUT, f))
-  rmSync(tmp, { recursive: true, force: true })
+  let sdk
+  let app
+  try {
+    sdk = await esbuild.build({
+      ...common,
+      entryPoints: [join(ROOT, 'browser', 'conclave.ts')],
+      outfile: join(tmp, 'conclave.js'),
+      banner: { js: '// Conclave SDK and recipes, browser build (conclave/browser). Apache-2.0.' },
+    })
+    app = await esbuild.build({
+      ...common,
+      entryPoints: [join(ROOT, 'console', 'app', 'main.ts')],
+      outfile: join(tmp, 'console', 'app.js'),
+      minify: true,
+    })
+    writeFileSync(
+      join(tmp, 'conclave.d.ts'),
+      '// Types of dist/browser/conclave.js: the SDK and the recipes (conclave/client, conclave/recipes).\n' +
+        "export * from '../client/index.js'\nexport * from '../recipes/index.js'\n",
+    )
+    copyFileSync(join(ROOT, 'console', 'static', 'index.html'), join(tmp, 'console', 'index.html'))
+    copyFileSync(join(ROOT, 'console', 'static', 'console.css'), join(tmp, 'console', 'console.css'))
+    mkdirSync(join(OUT, 'console'), { recursive: true })
+    for (const f of OUTPUTS) renameSync(join(tmp, f), join(OUT, f))
+  } finally {
+    rmSync(tmp, { recursive: true, force: true })
+  }
   const inputs = (r) => Object.keys(r.metafile.inputs)
   const bytes = (f) => statSync(join(OUT, f)).size
   return {

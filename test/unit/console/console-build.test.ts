@@ -59,6 +59,31 @@ describe('the browser build', () => {
     expect(built.app.bytes).toBeLessThan(400 * 1024)
   })
 
+  it('fails a bundle that would take a Node built-in or a package', async () => {
+    const { browserOnly } = (await import(join(ROOT, 'scripts', 'build-browser.mjs'))) as {
+      browserOnly: unknown
+    }
+    const esbuild = await import('esbuild')
+    const dir = tempDir('conclave-browser-refused-')
+    try {
+      for (const spec of ['node:fs', 'ws']) {
+        const entry = join(dir.path, 'entry.ts')
+        writeFileSync(entry, `import * as m from '${spec}'\nexport const x = m\n`)
+        await expect(
+          esbuild.build({
+            entryPoints: [entry],
+            bundle: true,
+            write: false,
+            logLevel: 'silent',
+            plugins: [browserOnly as import('esbuild').Plugin],
+          }),
+        ).rejects.toThrow(`${spec} imported by`)
+      }
+    } finally {
+      dir.remove()
+    }
+  })
+
   it('type-checks the console and the browser entry with the DOM types', { timeout: 120_000 }, () => {
     const r = tsc(['-p', 'console/tsconfig.json'])
     expect(r.output).toBe('')
