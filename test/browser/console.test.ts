@@ -215,6 +215,37 @@ describe.runIf(canRun('the web console in Chromium', chromiumMissing()))('the we
     await waitText(page, '#notice', 'Deleted 5 nodes (/app/tmp)')
     expect(await zk.exists('/app/tmp')).toBeNull()
 
+    // A large directory is listed a page at a time; the "more" row loads the next page from the keyboard.
+    await zk.create('/wide', '')
+    await zk.multi(
+      Array.from({ length: 150 }, (_, i) => ({
+        op: 'create' as const,
+        path: `/wide/n${String(i).padStart(3, '0')}`,
+      })),
+    )
+    await page.getByLabel('Go to path').fill('/wide')
+    await page.getByLabel('Go to path').press('Enter')
+    await waitText(page, '#node-path', /^\/wide$/)
+    await page.locator('[role=treeitem][data-path="/wide"]').click()
+    await page.keyboard.press('ArrowRight')
+    const more = page.locator('[role=treeitem].more', { hasText: 'Show 50 more (100 of 150 shown)' })
+    await more.waitFor()
+    expect(await page.locator('[role=treeitem][data-path^="/wide/"]').count()).toBe(100)
+    await page.locator('[role=treeitem][data-path="/wide/n099"]').click()
+    await page.keyboard.press('ArrowDown')
+    await page.keyboard.press('Enter')
+    await page.locator('[role=treeitem][data-path="/wide/n149"]').waitFor()
+    expect(await page.locator('[role=treeitem][data-path^="/wide/"]').count()).toBe(150)
+    await waitText(page, '#node-path', '/wide/n100')
+
+    // Binary data as hex.
+    await zk.create('/bin', new Uint8Array([0, 1, 0xfe, 0x41]))
+    await page.getByLabel('Go to path').fill('/bin')
+    await page.getByLabel('Go to path').press('Enter')
+    await waitText(page, '#data-note', 'not UTF-8 text: shown as hex')
+    await page.getByLabel('Show data as').selectOption('hex')
+    await waitText(page, '#data-view', '00000000  00 01 fe 41')
+
     // Export /app, import the JSON as /copy.
     await page.getByLabel('Go to path').fill('/app')
     await page.getByLabel('Go to path').press('Enter')
