@@ -26,7 +26,6 @@ import {
   refusePlaintext,
   TLS_HANDSHAKE_RECORD,
 } from './client-tls.js'
-import { corkForTurn } from './cork.js'
 import { SocketConnection } from './socket-connection.js'
 import { readUpgrade, WsConnection } from './ws-connection.js'
 
@@ -138,9 +137,7 @@ class TcpConnection extends SocketConnection implements ClientConnection {
     if (this.closed) return
     const head = Buffer.allocUnsafe(4)
     head.writeInt32BE(packet.length, 0)
-    corkForTurn(this.socket)
-    this.socket.write(head)
-    this.socket.write(packet)
+    this.output(head, packet)
   }
 
   close(reason: string): void {

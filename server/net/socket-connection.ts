@@ -5,14 +5,27 @@
  * report that once, end the socket with a second's grace for the peer to
  * read what was sent, and pause or resume reading for backpressure.
  *
+ * Output: what a connection sends during one turn of the event loop is
+ * gathered into one buffer and written once at the end of the turn (a
+ * packet of GATHER_BYTES_MAX or more is written as it is, after what was
+ * gathered). Written packet by packet, replies to a client that does not
+ * read piled up as two Buffers and a write request each: 17 MiB of `exists`
+ * requests held 264 MiB of heap and 79 MiB of buffers and stalled the
+ * server for 20 s in garbage collection (issue 15); gathered, what is
+ * queued costs its bytes.
+ *
  * Invariants: onClose is called exactly once, with the first reason set;
- * nothing is fed after the connection is closed.
+ * nothing is fed after the connection is closed; bytes leave in the order
+ * they were output.
  */
 import type { Socket } from 'node:net'
 import type { ClientConnection } from './client-listener.js'
 
 /** How long a peer has to read what was sent before an ended socket is destroyed. */
 const END_GRACE_MS = 1000
+/** Output smaller than this is gathered for the turn's one write; larger output is written at once. */
+const GATHER_BYTES_MAX = 16 * 1024
+const GATHER_BUFFER_BYTES_MIN = 4 * 1024
 
 let nextConnectionId = 1
 
@@ -25,6 +38,10 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
   onEstablished: () => void = () => {}
   protected closed = false
   protected reason = 'peer closed the connection'
+  /** Output gathered this turn (see the header). */
+  private gather: Uint8Array | undefined
+  private gathered = 0
+  private flushScheduled = false
 
   constructor(
     protected readonly socket: Socket,
@@ -56,8 +73,47 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
     f()
   }
 
+  /** Bytes queued for the peer and not yet written: in the socket, and gathered this turn. */
   bufferedBytes(): number {
-    return this.socket.writableLength
+    return this.socket.writableLength + this.gathered
+  }
+
+  /** Sends `parts` after everything output before them (see the header). */
+  protected output(...parts: Uint8Array[]): void {
+    let total = 0
+    for (const p of parts) total += p.length
+    if (total >= GATHER_BYTES_MAX) {
+      this.flushOutput()
+      this.socket.cork()
+      for (const p of parts) this.socket.write(p)
+      this.socket.uncork()
+      return
+    }
+    const need = this.gathered + total
+    if (this.gather === undefined || need > this.gather.length) {
+      const grown = new Uint8Array(Math.max(GATHER_BUFFER_BYTES_MIN, need, 2 * (this.gather?.length ?? 0)))
+      if (this.gather !== undefined) grown.set(this.gather.subarray(0, this.gathered))
+      this.gather = grown
+    }
+    for (const p of parts) {
+      this.gather.set(p, this.gathered)
+      this.gathered += p.length
+    }
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    setImmediate(() => {
+      this.flushScheduled = false
+      this.flushOutput()
+    })
+  }
+
+  /** Writes what was gathered this turn. */
+  protected flushOutput(): void {
+    if (this.gathered === 0) return
+    const bytes = this.gather!.subarray(0, this.gathered)
+    this.gather = undefined
+    this.gathered = 0
+    if (!this.socket.destroyed) this.socket.write(bytes)
   }
 
   pauseReading(): void {
@@ -72,6 +128,7 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
   protected end(reason: string): void {
     if (this.closed) return
     this.reason = reason
+    this.flushOutput()
     this.socket.end()
     setTimeout(() => this.socket.destroy(), END_GRACE_MS).unref()
     this.finish()

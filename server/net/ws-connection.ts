@@ -41,7 +41,6 @@ import {
   WsProtocolError,
 } from '../../shared/websocket.js'
 import type { ClientConnection } from './client-listener.js'
-import { corkForTurn } from './cork.js'
 import { SocketConnection } from './socket-connection.js'
 
 export const REQUEST_HEAD_BYTES_MAX = 8 * 1024
@@ -270,7 +269,8 @@ export class WsConnection extends SocketConnection implements ClientConnection {
       return
     }
     this.pongWaiting = true
-    corkForTurn(this.socket)
+    // Written now, not gathered: its callback says when the pong has left.
+    this.flushOutput()
     this.socket.write(encodeFrame(Opcode.pong, data), () => {
       this.pongWaiting = false
       const next = this.nextPong
@@ -280,15 +280,12 @@ export class WsConnection extends SocketConnection implements ClientConnection {
   }
 
   private writeFrame(opcode: number, payload: Uint8Array): void {
-    corkForTurn(this.socket)
-    this.socket.write(encodeFrame(opcode, payload))
+    this.output(encodeFrame(opcode, payload))
   }
 
   send(packet: Uint8Array): void {
     if (this.closed) return
-    corkForTurn(this.socket)
-    this.socket.write(frameHeader(Opcode.binary, packet.length, false))
-    this.socket.write(packet)
+    this.output(frameHeader(Opcode.binary, packet.length, false), packet)
   }
 
   close(reason: string, normal = false): void {

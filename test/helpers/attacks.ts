@@ -26,6 +26,8 @@ export interface AttackRun {
   buffered: number
   /** The attack's connections, still open unless the server closed them. */
   sockets: HostileSocket[]
+  /** What else the attacker was told (replies by error code, say). */
+  detail?: () => string
 }
 
 export interface Attack {
@@ -188,5 +190,6 @@ export function outcome(run: AttackRun): string {
     }
   }
   const how = codes.size > 0 ? ` (${[...codes].join(', ')})` : ''
-  return `${closed} of ${run.sockets.length} closed${how}`
+  const detail = run.detail === undefined ? '' : `; ${run.detail()}`
+  return `${closed} of ${run.sockets.length} closed${how}${detail}`
 }

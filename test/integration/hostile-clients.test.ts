@@ -12,6 +12,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { frame } from '../../shared/framing.js'
+import { OpCode } from '../../shared/opcodes.js'
 import { CloseCode, Opcode } from '../../shared/websocket.js'
 import { loopbackAddress } from '../helpers/attacks.js'
 import { stopAllConclave } from '../helpers/conclave.js'
@@ -26,6 +27,7 @@ import {
 } from '../helpers/hostile.js'
 import { RawClient } from '../helpers/raw-client.js'
 import { type Cost, costDelta, type MeasuredServer, startMeasured } from '../helpers/server-cost.js'
+import { ZkSession } from '../helpers/session-attacks.js'
 import { tempDir, waitFor } from '../helpers/wait.js'
 
 const HANDSHAKE_TIMEOUT_MS = 1000
@@ -165,6 +167,23 @@ describe('byte streams that cost the server more than they send (issue 15)', () 
     // Before: 104 MiB of heap and 60 MiB outside it, a pong queued for each ping.
     expect(await heldSince(before)).toBeLessThan(12 * MiB)
     s.destroy()
+  })
+
+  it('queues replies to a client that never reads as their bytes, and closes it past sendBufferBytesMax', async () => {
+    const z = await ZkSession.open(port, false, SESSION_TIMEOUT_MS)
+    const exists = () => ({ op: OpCode.exists, path: '/', watch: false }) as const
+    const before = await m.cost()
+    // About 26 MiB of replies (under the 64 MiB limit) to 6.6 MiB of requests.
+    await whileServing(() => z.flood(300_000, exists))
+    // Before: 17 MiB of requests held 264 MiB of heap and 79 MiB of buffers and stalled the server 20 s.
+    expect(await heldSince(before)).toBeLessThan(64 * MiB)
+    expect(z.s.closed).toBe(false)
+    // Past 64 MiB queued the server closes the connection: the rest of the requests do not get through.
+    const sent = await whileServing(() => z.flood(800_000, exists))
+    expect(sent).toBeLessThan(800_000 * 22)
+    // Reading now, the client gets what was sent before the close, then the close.
+    z.s.socket.resume()
+    await z.s.waitClosed()
   })
 
   it.each([
