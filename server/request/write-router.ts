@@ -48,6 +48,41 @@ import { toPrepRequest } from './write-requests.js'
 import type { WriteThrottle } from './write-throttle.js'
 
 /**
+ * Per-session order for exactly-once writes answered CONNECTION_LOSS (a
+ * leader that has not applied its history yet, a server looking for one):
+ * the client sends such a write again, and must not find a later write of
+ * its session applied before it. Once xid `b` is refused, the key's later
+ * xids are refused too, until `b` comes again, or the client's ack passes
+ * it (the client gave it up).
+ */
+interface KeyedXids<K> {
+  get(key: K): number | undefined
+  set(key: K, xid: number): unknown
+  delete(key: K): boolean
+  has(key: K): boolean
+}
+
+class RefusalBarriers<K> {
+  /** A Map, or a WeakMap for connections (a barrier goes with its connection). */
+  constructor(private readonly from: KeyedXids<K>) {}
+
+  /** Must this write be refused for an earlier one refused? Clears the barrier it passes. */
+  blocks(key: K, xid: number, ackXid: number): boolean {
+    const b = this.from.get(key)
+    if (b === undefined) return false
+    if (xid === b || xidBefore(b, ackXid)) {
+      this.from.delete(key)
+      return false
+    }
+    return xidBefore(b, xid)
+  }
+
+  refused(key: K, xid: number): void {
+    if (!this.from.has(key)) this.from.set(key, xid)
+  }
+}
+
+/**
  * What became of a write at the leader's prep: undefined (proposed; the
  * commit answers it), failed (answered once the barrier is applied), or an
  * exactly-once write met again (applied already, or in flight).
@@ -67,6 +102,10 @@ export class WriteRouter {
   readonly onceStats = { remembered: 0, inFlight: 0, forgotten: 0 }
   /** Leader: followers waiting for an exactly-once write in flight ("session/xid" -> follower ids). */
   private readonly awaitingApply = new Map<string, Set<number>>()
+  /** Leader: sessions with an exactly-once write refused for want of the applied history. */
+  private sessionBarriers = new RefusalBarriers<bigint>(new Map())
+  /** Connections with an exactly-once write refused while this server looked for a leader. */
+  private readonly connectionBarriers = new RefusalBarriers<ClientHandler>(new WeakMap())
   private sessions!: Sessions
 
   constructor(
@@ -88,8 +127,14 @@ export class WriteRouter {
   /** A client's write, once admitted: refused while looking, forwarded by a follower, proposed by the leader. */
   private route(h: ClientHandler, entry: PendingRequest): void {
     const { ctx } = this
-    if (ctx.replicator.role === 'looking')
+    const once = entry.once
+    if (
+      ctx.replicator.role === 'looking' ||
+      (once && this.connectionBarriers.blocks(h, entry.xid, once.ackXid))
+    ) {
+      if (once !== undefined) this.connectionBarriers.refused(h, entry.xid)
       return h.complete(entry, { err: ErrorCode.CONNECTION_LOSS, zxid: ctx.db.lastZxid })
+    }
     if (!ctx.isLeader()) {
       const fwd: ForwardMessage = {
         kind: 'write',
@@ -150,7 +195,10 @@ export class WriteRouter {
     const { db, replicator } = ctx
     const write = toPrepRequest(req)
     if ('err' in write) return this.failed(write.err, 0)
-    if (!ctx.historyApplied()) return this.failed(ErrorCode.CONNECTION_LOSS, 0)
+    if (!ctx.historyApplied() || (once && this.sessionBarriers.blocks(sessionId, cxid, once.ackXid))) {
+      if (once !== undefined) this.sessionBarriers.refused(sessionId, cxid)
+      return this.failed(ErrorCode.CONNECTION_LOSS, 0)
+    }
     const prepCtx: PrepContext = { zxid: 0, timeMs: ctx.clock.now(), sessionId, cxid, authIds }
     if (once !== undefined) {
       const met = this.recall(sessionId, cxid, once)
@@ -349,6 +397,7 @@ export class WriteRouter {
   /** The role changed: held replies of the old term fail; deferred writes go now, each under the new role. */
   roleChanged(): void {
     this.awaitingApply.clear()
+    this.sessionBarriers = new RefusalBarriers<bigint>(new Map())
     this.held.dropAll()
     this.throttle.flush()
   }

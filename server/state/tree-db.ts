@@ -141,10 +141,14 @@ export class TreeDb {
 
   /**
    * Turns a write into a Txn, seeing earlier prepped-but-unapplied Txns. An
-   * exactly-once write (`ctx.remember`) that fails becomes an error Txn as
-   * well: it is logged, so its result is remembered like any other.
+   * exactly-once write (`ctx.remember`) of a live session that fails becomes
+   * an error Txn as well: it is logged, so its result is remembered like any
+   * other. (A session that has ended never comes back: its writes all fail
+   * with SESSION_EXPIRED, and there is nothing to remember.)
    */
   prep(req: PrepRequest, ctx: PrepContext): PrepOutcome {
+    if (ctx.remember !== undefined && !this.changes.hasSession(ctx.sessionId))
+      ctx = { ...ctx, remember: undefined }
     const txn = prepAndRecord(req, this.changes, ctx)
     // A failed request is answered at once, in its session's order; it uses no zxid.
     if (txn.type === 'error' && ctx.remember === undefined)

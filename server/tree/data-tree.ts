@@ -454,17 +454,19 @@ export class DataTree {
   }
 
   /**
-   * Remembers an exactly-once write's result in its session's write memory
-   * (nothing if the session is gone: its memory went with it).
+   * Remembers an exactly-once write's result in its session's write memory.
+   * False if the session is gone (its memory went with it; the write, prepped
+   * after its session ended, failed with SESSION_EXPIRED and changed nothing).
    */
   rememberWrite(
     sessionId: bigint,
     write: RememberedWrite,
     spec: { ackXid: number; resultsMax: number },
     mode: ApplyMode,
-  ): void {
-    if (!this.sessionTable.has(sessionId)) return
+  ): boolean {
+    if (!this.sessionTable.has(sessionId)) return false
     this.writes.remember(sessionId, write, spec, mode)
+    return true
   }
 
   createSession(sessionId: bigint, timeoutMs: number, mode: ApplyMode): void {

@@ -40,8 +40,8 @@ export interface TxnTarget {
   ): WireStat | undefined
   setAcl(path: string, acl: readonly Acl[], aversion: number, mode: ApplyMode): WireStat | undefined
   createSession(sessionId: bigint, timeoutMs: number, mode: ApplyMode): void
-  /** Keeps an exactly-once write's result in its session's write memory. */
-  rememberWrite(sessionId: bigint, write: RememberedWrite, spec: RememberSpec, mode: ApplyMode): void
+  /** Keeps an exactly-once write's result in its session's write memory; false if the session is gone. */
+  rememberWrite(sessionId: bigint, write: RememberedWrite, spec: RememberSpec, mode: ApplyMode): boolean
   closeSession(
     sessionId: bigint,
     paths: readonly string[],
@@ -73,7 +73,7 @@ export interface ApplyResult {
   result: TxnResult
   /** Changes in the order they happened (deleted before the parent's childrenChanged, etc.). */
   events: ChangeEvent[]
-  /** An exactly-once write: its result as its session's write memory keeps it (result-codec.ts). */
+  /** An exactly-once write of a live session: its result as its write memory keeps it (result-codec.ts). */
   remembered?: Uint8Array
 }
 
@@ -86,7 +86,10 @@ export function applyTxn(tree: TxnTarget, txn: Txn): ApplyResult {
   tree.beginTxn(txn.zxid, 'live')
   const result = dispatch(tree, txn, 'live', events)
   const out: ApplyResult = { zxid: txn.zxid, sessionId: txn.sessionId, cxid: txn.cxid, result, events }
-  if (txn.remember !== undefined) out.remembered = remember(tree, txn, txn.remember, result, 'live')
+  if (txn.remember !== undefined) {
+    const bytes = remember(tree, txn, txn.remember, result, 'live')
+    if (bytes !== undefined) out.remembered = bytes
+  }
   return out
 }
 
@@ -107,10 +110,10 @@ function remember(
   spec: RememberSpec,
   result: TxnResult,
   mode: ApplyMode,
-): Uint8Array {
+): Uint8Array | undefined {
   const bytes = encodeResult(result, resultWriter)
-  tree.rememberWrite(txn.sessionId, { xid: txn.cxid, zxid: txn.zxid, result: bytes }, spec, mode)
-  return bytes
+  const kept = tree.rememberWrite(txn.sessionId, { xid: txn.cxid, zxid: txn.zxid, result: bytes }, spec, mode)
+  return kept ? bytes : undefined
 }
 
 function dispatch(tree: TxnTarget, txn: Txn, mode: ApplyMode, events: ChangeEvent[]): TxnResult {

@@ -25,6 +25,8 @@
  *   ephemeral-owner-live  truncatedOwner      ephemeral-index       lossyIndex
  *   ephemerals-agree      unsortedIndex       tree-apply            applyOnPropose
  *   acked-create-lost     requestedPath       session-fifo          lifoReplies
+ *   once-applied-twice    amnesicWrites       once-result           offByOneRecall
+ *   once-forgotten        oneResultMemory
  *
  * Invariants: with mutation 'none' nothing here is used; every mutation is
  * deterministic given the seed (a mutated seed replays exactly).
@@ -33,6 +35,7 @@
 import { TreeDb } from '../../server/state/tree-db.js'
 import { DataTree } from '../../server/tree/data-tree.js'
 import type { ApplyMode, ChangeEvent, CreateNodeArgs } from '../../server/tree/tree-types.js'
+import type { Recalled, RememberedWrite } from '../../server/tree/write-memory.js'
 import type { Input, Output, Snapshot, ZabPeerOptions } from '../../server/zab/index.js'
 import { ZabPeer } from '../../server/zab/index.js'
 import { ZabLog } from '../../server/zab/zab-log.js'
@@ -63,6 +66,9 @@ export type Mutation =
   | 'applyOnPropose'
   | 'requestedPath'
   | 'lifoReplies'
+  | 'amnesicWrites'
+  | 'offByOneRecall'
+  | 'oneResultMemory'
 
 export interface MutationInfo {
   /** The one invariant that must catch it. */
@@ -174,6 +180,21 @@ export const MUTATIONS: Readonly<Record<Exclude<Mutation, 'none'>, MutationInfo>
     stateMachine: 'tree',
     bug: 'a client handles a write reply after the packet that follows it (a reply queue popped from the wrong end)',
   },
+  amnesicWrites: {
+    catches: 'once-applied-twice',
+    stateMachine: 'tree',
+    bug: "applying an exactly-once write does not keep its result in the session's write memory",
+  },
+  offByOneRecall: {
+    catches: 'once-result',
+    stateMachine: 'tree',
+    bug: 'the write memory answers a re-sent write with the result kept before the one it asked for',
+  },
+  oneResultMemory: {
+    catches: 'once-forgotten',
+    stateMachine: 'tree',
+    bug: 'the write memory keeps one result per session (resultsMax read as 1)',
+  },
 }
 
 // ------------------------------------------------------------ ZAB peers
@@ -267,6 +288,37 @@ class UnsortedIndexTree extends DataTree {
   }
 }
 
+/** amnesicWrites: says it kept an exactly-once write's result, keeps nothing (a re-sent write runs again). */
+class AmnesicWritesTree extends DataTree {
+  override rememberWrite(sessionId: bigint): boolean {
+    return this.hasSession(sessionId)
+  }
+}
+
+/** offByOneRecall: a create's result is looked up one xid too low (when that was a create too). */
+class OffByOneRecallTree extends DataTree {
+  override recallWrite(sessionId: bigint, xid: number): Recalled {
+    const hit = super.recallWrite(sessionId, xid)
+    const before = super.recallWrite(sessionId, xid - 1)
+    if (hit.kind !== 'remembered' || before.kind !== 'remembered') return hit
+    // Both creates (type 1 in bytes 4-7 of the encoding, result-codec.ts), so the answer is well formed.
+    const create = (r: Uint8Array) => r[7] === 1 && r[4] === 0 && r[5] === 0 && r[6] === 0
+    return create(hit.result) && create(before.result) ? before : hit
+  }
+}
+
+/** oneResultMemory: every session keeps its newest result only. */
+class OneResultTree extends DataTree {
+  override rememberWrite(
+    sessionId: bigint,
+    write: RememberedWrite,
+    spec: { ackXid: number; resultsMax: number },
+    mode: ApplyMode,
+  ): boolean {
+    return super.rememberWrite(sessionId, write, { ...spec, resultsMax: 1 }, mode)
+  }
+}
+
 /** A tree state machine whose DataTree is a mutant: from the start, and after every restore. */
 class MutantTreeStateMachine extends TreeStateMachine {
   constructor(
@@ -289,6 +341,9 @@ const MUTANT_TREES: Partial<Record<Mutation, new () => DataTree>> = {
   truncatedOwner: TruncatedOwnerTree,
   lossyIndex: LossyIndexTree,
   unsortedIndex: UnsortedIndexTree,
+  amnesicWrites: AmnesicWritesTree,
+  offByOneRecall: OffByOneRecallTree,
+  oneResultMemory: OneResultTree,
 }
 
 /**

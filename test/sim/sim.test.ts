@@ -41,6 +41,10 @@ describe('simulation', () => {
       ackedCreates: 0,
       sequentialCreates: 0,
       ephemeralsDeletedOnClose: 0,
+      // Exactly-once clients moved their sessions and sent unanswered writes again; some of those
+      // had been applied already, and were answered from the write memory.
+      onceResent: 0,
+      onceFromMemory: 0,
     }
     for (let seed = FIRST_SEED; seed < FIRST_SEED + SEEDS; seed++) {
       // Seeds run synchronously: yield now and then, so that vitest's worker can answer its
@@ -67,6 +71,8 @@ describe('simulation', () => {
         tree.ackedCreates += r.stats.ackedCreates
         tree.sequentialCreates += r.stats.sequentialCreates
         tree.ephemeralsDeletedOnClose += r.stats.ephemeralsDeletedOnClose
+        tree.onceResent += r.stats.onceResent
+        tree.onceFromMemory += r.stats.onceFromMemory
       }
     }
     const ms = Math.round(performance.now() - started)
@@ -241,5 +247,20 @@ describe('simulation', () => {
   it('catches a client that handles pipelined replies out of order', () => {
     const r = firstFailure('lifoReplies', 6)
     expect(r?.violation?.invariant).toBe('session-fifo')
+  })
+
+  it('catches a write memory that keeps nothing (a re-sent exactly-once write applied twice)', () => {
+    const r = firstFailure('amnesicWrites', 6)
+    expect(r?.violation?.invariant).toBe('once-applied-twice')
+  })
+
+  it('catches a write memory that answers a re-sent write with another write of its session', () => {
+    const r = firstFailure('offByOneRecall', 20)
+    expect(r?.violation?.invariant).toBe('once-result')
+  })
+
+  it('catches a write memory that keeps one result per session (a re-sent write forgotten)', () => {
+    const r = firstFailure('oneResultMemory', 6)
+    expect(r?.violation?.invariant).toBe('once-forgotten')
   })
 })

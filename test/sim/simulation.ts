@@ -77,6 +77,12 @@ export interface SimStats {
   prepFailures: number
   /** Prep failures of a forwarded write that reached its server while an earlier write still waited. */
   failuresBehindWaiting: number
+  /** Exactly-once clients (tree seeds): sessions moved to another server, writes sent again, */
+  onceMoves: number
+  onceResent: number
+  /** replies to writes sent more than once, of which applied before they were sent again. */
+  onceAnsweredAgain: number
+  onceFromMemory: number
 }
 
 export interface SimResult {
@@ -395,6 +401,10 @@ function emptyStats(): SimStats {
     ephemeralsDeletedOnClose: 0,
     prepFailures: 0,
     failuresBehindWaiting: 0,
+    onceMoves: 0,
+    onceResent: 0,
+    onceAnsweredAgain: 0,
+    onceFromMemory: 0,
   }
 }
 
@@ -430,6 +440,10 @@ function collectStats(run: Run, livenessMs: number): SimStats {
     s.sessionExpiries = w.expiries
     s.prepFailures = w.prepFailures
     s.failuresBehindWaiting = w.failuresBehindWaiting
+    s.onceMoves = w.moves
+    s.onceResent = w.resent
+    s.onceAnsweredAgain = run.workload.once.stats.answeredAgain
+    s.onceFromMemory = run.workload.once.stats.fromMemory
     s.ackedCreates = run.tree.ackedCreates
     s.sequentialCreates = run.tree.sequentialCreates
     s.ephemeralsDeletedOnClose = run.tree.ephemeralsDeletedOnClose

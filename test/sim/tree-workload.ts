@@ -14,7 +14,13 @@
  * session table, held failed-prep replies, per-session FIFO. A connection
  * the server closes (LOOKING, expiry, crash) or a request unanswered for
  * `requestTimeoutMs` makes the client give its session up and open a new
- * one elsewhere.
+ * one elsewhere — unless it is an exactly-once client (about two in
+ * three): those ask for the feature in their ConnectRequest, send their
+ * writes with ConclaveOpCode.exactlyOnce, and after a lost connection (or a
+ * CONNECTION_LOSS answer) resume the same session on another server and
+ * send every unanswered write again, same xids, oldest first, as the SDK
+ * does. The OnceChecker (once-checker.ts) holds their writes to
+ * exactly-once: applied at most once, answered with that one result.
  *
  * Invariants checked here: per-session FIFO (replies arrive in request
  * order; a session's Txns commit in cxid order; replies' zxids never go
@@ -32,15 +38,18 @@ import { errorCodeOf } from '../../shared/errors.js'
 import { JuteReader, JuteWriter } from '../../shared/jute.js'
 import { OpCode, Xid } from '../../shared/opcodes.js'
 import {
+  ConclaveFeature,
   decodeConnectResponse,
   encodeConnectRequest,
   encodeRequest,
+  isOnceWriteOp,
   type MultiWriteOp,
   type Request,
   readReplyHeader,
   readResponseBody,
 } from '../../shared/records.js'
 import type { Checker } from './checker.js'
+import { clientReply, OnceChecker } from './once-checker.js'
 import type { SimLink } from './sim-link.js'
 import type { SimNode } from './sim-node.js'
 import type { TreeChecker } from './tree-checker.js'
@@ -63,16 +72,27 @@ type Op =
 interface Pending {
   readonly xid: number
   readonly op: Op
-  readonly issuedAt: number
+  issuedAt: number
   /** Another write of the session was unanswered when this one was sent. */
   readonly behind: boolean
+  /** Times sent (an exactly-once client sends it again on its session's next connection). */
+  sends: number
+  /** The highest zxid applied anywhere when it was last sent. */
+  sentAtZxid: number
 }
 
 interface Client {
   readonly index: number
+  /** Asks for exactly-once writes, and keeps its session (and its unanswered writes) across connections. */
+  readonly once: boolean
   link: SimLink | undefined
-  /** Set once the ConnectResponse arrives. */
+  /** Waiting for the ConnectResponse of this connection. */
+  handshake: boolean
+  /** Set once the ConnectResponse arrives; kept across connections by an exactly-once client. */
   session: bigint | undefined
+  password: Uint8Array
+  /** The server granted exactly-once writes on this connection. */
+  granted: boolean
   server: number
   nextXid: number
   queue: Pending[]
@@ -162,6 +182,7 @@ function createdPaths(op: Op, body: ReturnType<typeof readResponseBody> | undefi
 
 export class TreeWorkload implements SimWorkload {
   private readonly clients: Client[] = []
+  readonly once: OnceChecker
   /** Per session, the cxid of its last committed Txn (first apply of each zxid only). */
   private readonly lastCommittedCxid = new Map<bigint, number>()
   private maxAppliedZxid = 0
@@ -178,6 +199,10 @@ export class TreeWorkload implements SimWorkload {
     connectionLosses: 0,
     multis: 0,
     failuresBehindWaiting: 0,
+    /** Exactly-once clients: sessions resumed elsewhere, writes sent again, writes left unanswered by an expiry. */
+    moves: 0,
+    resent: 0,
+    lostWithSession: 0,
   }
 
   constructor(
@@ -189,11 +214,16 @@ export class TreeWorkload implements SimWorkload {
     private readonly clock: () => number,
     private readonly trace: (line: string) => void,
   ) {
+    this.once = new OnceChecker((inv, detail) => this.checker.fail(inv, detail))
     for (let i = 0; i < opts.clients; i++) {
       this.clients.push({
         index: i,
+        once: i % 3 !== 2,
         link: undefined,
+        handshake: false,
         session: undefined,
+        password: new Uint8Array(PASSWORD_BYTES),
+        granted: false,
         server: 0,
         nextXid: 1,
         queue: [],
@@ -216,9 +246,9 @@ export class TreeWorkload implements SimWorkload {
     const c = this.prng.pick(this.clients)
     if (c.link === undefined) return this.connect(c)
     const head = c.queue[0]
-    if (head && now - head.issuedAt > this.opts.requestTimeoutMs) return this.lose(c, 'request timed out')
-    if (c.session === undefined) {
-      if (now - c.connectAt > this.opts.requestTimeoutMs) this.lose(c, 'connect timed out')
+    if (head && now - head.issuedAt > this.opts.requestTimeoutMs) return this.drop(c, 'request timed out')
+    if (c.handshake) {
+      if (now - c.connectAt > this.opts.requestTimeoutMs) this.drop(c, 'connect timed out')
       return
     }
     if (c.queue.length >= this.opts.pipelineMax) return
@@ -235,47 +265,65 @@ export class TreeWorkload implements SimWorkload {
 
   onApp(_node: SimNode, _from: number, _payload: Uint8Array): void {}
 
+  /** Opens a connection: a new session, or (an exactly-once client's) the session it has, resumed. */
   private connect(c: Client): void {
     const serving = this.nodes.filter((n) => n.up && !n.paused && n.server && n.peer.status().serving)
     if (serving.length === 0) return
-    const n = this.prng.pick(serving)
+    // A session moving on goes to another server when there is one.
+    const elsewhere = serving.filter((n) => n.id !== c.server)
+    const n = this.prng.pick(c.session !== undefined && elsewhere.length > 0 ? elsewhere : serving)
     const link = n.openLink(
       { packet: (p) => this.receive(c, link, p), closed: (why) => this.onClosed(c, link, why) },
       this.prng.fork(`link-${c.index}`),
     )
     if (link === undefined) return
+    const resume = c.session !== undefined
     c.link = link
-    c.session = undefined
+    c.handshake = true
     c.server = n.id
-    c.nextXid = 1
-    c.queue = []
     c.connectAt = this.clock()
     c.lastPingAt = c.connectAt
-    c.lastReplyZxid = 0
-    c.lastWriteZxid = 0
-    this.writesIssued++
-    this.trace(`client ${c.index} -> n${n.id} connect (seen 0x${c.seenZxid.toString(16)})`)
+    if (!resume) {
+      c.nextXid = 1
+      c.queue = []
+      c.lastReplyZxid = 0
+      c.lastWriteZxid = 0
+      this.writesIssued++
+    }
+    this.trace(
+      `client ${c.index} -> n${n.id} ${resume ? `resume ${sid(c.session)}` : 'connect'} (seen 0x${c.seenZxid.toString(16)})`,
+    )
     const w = new JuteWriter(64)
     encodeConnectRequest(w, {
       protocolVersion: 0,
       lastZxidSeen: BigInt(c.seenZxid),
       timeOut: this.opts.sessionTimeoutMs,
-      sessionId: 0n,
-      passwd: new Uint8Array(PASSWORD_BYTES),
+      sessionId: c.session ?? 0n,
+      passwd: c.password,
       readOnly: false,
+      features: c.once ? ConclaveFeature.exactlyOnce : undefined,
     })
     link.write(w.finish())
   }
 
+  /** Sends a write; an exactly-once client's go with the oldest xid it still waits on. */
   private send(c: Client, xid: number, req: Request): void {
     const w = new JuteWriter(128)
-    encodeRequest(w, xid, req)
+    const once = c.granted && isOnceWriteOp(req.op) ? { ackXid: c.queue[0]!.xid } : undefined
+    encodeRequest(w, xid, req, once)
     c.link!.write(w.finish())
   }
 
   private submit(c: Client, op: Op): void {
     const xid = c.nextXid++
-    c.queue.push({ xid, op, issuedAt: this.clock(), behind: c.queue.length > 0 })
+    c.queue.push({
+      xid,
+      op,
+      issuedAt: this.clock(),
+      behind: c.queue.length > 0,
+      sends: 1,
+      sentAtZxid: this.maxAppliedZxid,
+    })
     this.writesIssued++
     if (op.k === 'multi') this.stats.multis++
     this.trace(`client ${c.index} -> n${c.server} ${sid(c.session)}#${xid} ${describe(op)}`)
@@ -284,12 +332,7 @@ export class TreeWorkload implements SimWorkload {
 
   /** Pings every third of the session timeout, as ZooKeeper clients do. */
   private ping(c: Client, now: number): void {
-    if (
-      c.session === undefined ||
-      c.link === undefined ||
-      now - c.lastPingAt < this.opts.sessionTimeoutMs / 3
-    )
-      return
+    if (c.handshake || c.link === undefined || now - c.lastPingAt < this.opts.sessionTimeoutMs / 3) return
     c.lastPingAt = now
     this.send(c, Xid.ping, { op: OpCode.ping })
   }
@@ -307,10 +350,25 @@ export class TreeWorkload implements SimWorkload {
     this.reset(c)
   }
 
+  /** The connection is gone: an exactly-once client with a session moves it elsewhere; others give it up. */
+  private drop(c: Client, why: string): void {
+    if (!c.once || c.session === undefined) return this.lose(c, why)
+    this.stats.moves++
+    this.trace(`client ${c.index} session ${sid(c.session)} moves on (${c.queue.length} unanswered): ${why}`)
+    c.link?.hangUp()
+    c.link = undefined
+    c.handshake = false
+    c.granted = false
+    c.held = undefined
+  }
+
   private reset(c: Client): void {
     c.link?.hangUp()
     c.link = undefined
+    c.handshake = false
+    c.granted = false
     c.session = undefined
+    c.password = new Uint8Array(PASSWORD_BYTES)
     c.queue = []
     c.held = undefined
   }
@@ -344,12 +402,12 @@ export class TreeWorkload implements SimWorkload {
   private onClosed(c: Client, link: SimLink | undefined, why: string): void {
     if (c.link !== link || link === undefined) return
     c.link = undefined
-    this.lose(c, `connection closed: ${why}`)
+    this.drop(c, `connection closed: ${why}`)
   }
 
   /** A packet from the link (the lifoReplies mutation may hold a write reply back behind the next packet). */
   private receive(c: Client, link: SimLink | undefined, packet: Uint8Array): void {
-    if (this.opts.mutation !== 'lifoReplies' || c.session === undefined) return this.onPacket(c, link, packet)
+    if (this.opts.mutation !== 'lifoReplies' || c.handshake) return this.onPacket(c, link, packet)
     if (c.held === undefined && c.queue.length >= 2 && readReplyHeader(new JuteReader(packet)).xid > 0) {
       c.held = packet
       return
@@ -362,7 +420,7 @@ export class TreeWorkload implements SimWorkload {
 
   private onPacket(c: Client, link: SimLink | undefined, packet: Uint8Array): void {
     if (c.link !== link || link === undefined) return
-    if (c.session === undefined) return this.onConnectResponse(c, packet)
+    if (c.handshake) return this.onConnectResponse(c, packet)
     const r = new JuteReader(packet)
     const h = readReplyHeader(r)
     if (h.zxid > 0n) c.seenZxid = Math.max(c.seenZxid, Number(h.zxid))
@@ -370,13 +428,23 @@ export class TreeWorkload implements SimWorkload {
     const p = c.queue.shift()
     if (p === undefined || p.xid !== h.xid)
       return this.checker.fail('session-fifo', `client ${c.index}: reply to #${h.xid}, expected #${p?.xid}`)
-    const zxid = Number(h.zxid)
+    let zxid = Number(h.zxid)
     const err = errorCodeOf(h.err)
     if (zxid < c.lastReplyZxid)
       this.checker.fail('session-fifo', `client ${c.index}: reply zxid went back to 0x${zxid.toString(16)}`)
     c.lastReplyZxid = zxid
     this.trace(`client ${c.index} <- #${p.xid} ${err} 0x${zxid.toString(16)}`)
+    const exactlyOnce = c.granted && p.op.k !== 'closeSession'
+    if (exactlyOnce && err === 'CONNECTION_LOSS') {
+      // It may have been applied: send it again, with everything after it, on another connection.
+      c.queue.unshift(p)
+      return this.drop(c, `#${p.xid} answered CONNECTION_LOSS`)
+    }
     const body = err === 'OK' && r.remaining > 0 ? readResponseBody(r, OP_OF[p.op.k]) : undefined
+    // An exactly-once write's reply is its one apply's result; its zxid is that apply's (the
+    // reply's may be later: a write answered again is answered once the server has applied it).
+    if (exactlyOnce)
+      zxid = this.once.onReply(c.session!, p.xid, clientReply(err, body), p.sends, p.sentAtZxid) ?? zxid
     // A failed multi is answered OK with an error result per op (as ZooKeeper does).
     const multiFailed =
       body !== undefined && 'results' in body && body.results.some((x) => x.type === OpCode.error)
@@ -409,12 +477,33 @@ export class TreeWorkload implements SimWorkload {
 
   private onConnectResponse(c: Client, packet: Uint8Array): void {
     const res = decodeConnectResponse(packet)
-    if (res.timeOut <= 0) return this.lose(c, 'session refused')
+    const resumed = c.session !== undefined
+    if (res.timeOut <= 0 || (resumed && res.sessionId !== c.session)) {
+      // The session expired meanwhile: what it had in flight is lost (applied at most once).
+      this.stats.lostWithSession += c.queue.length
+      return this.lose(c, resumed ? 'session expired while it moved' : 'session refused')
+    }
+    c.handshake = false
     c.session = res.sessionId
-    this.stats.sessions++
-    this.writesAcked++
-    this.lastAckAt = this.clock()
-    this.trace(`client ${c.index} <- session ${sid(c.session)} (${res.timeOut} ms)`)
+    c.password = res.passwd.slice()
+    c.granted = c.once && ((res.features ?? 0) & ConclaveFeature.exactlyOnce) !== 0
+    if (!resumed) {
+      this.stats.sessions++
+      this.writesAcked++
+      this.lastAckAt = this.clock()
+    }
+    this.trace(
+      `client ${c.index} <- session ${sid(c.session)} (${res.timeOut} ms${resumed ? ', resumed' : ''})`,
+    )
+    // Every unanswered write again, oldest first, same xid (they were all sent exactly-once).
+    for (const p of c.queue) {
+      p.sends++
+      p.issuedAt = this.clock()
+      p.sentAtZxid = this.maxAppliedZxid
+      this.stats.resent++
+      this.trace(`client ${c.index} -> n${c.server} ${sid(c.session)}#${p.xid} again (${p.sends}x)`)
+      this.send(c, p.xid, toRequest(p.op))
+    }
   }
 
   private acked(zxid: number): void {
@@ -430,6 +519,7 @@ export class TreeWorkload implements SimWorkload {
     this.maxAppliedZxid = zxid
     const out = (n.sm as TreeStateMachine).lastOutcome
     if (out === undefined) return
+    this.once.onApplied(out, zxid)
     if (out.sessionClosed !== undefined) {
       if (out.cxid === 0) this.stats.expiries++
       this.lastCommittedCxid.delete(out.sessionClosed)
