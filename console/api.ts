@@ -1,5 +1,5 @@
 /**
- * The JSON the console server (server/cli/console-server.ts) answers and the
+ * The JSON the console server (server/console/console-server.ts) answers and the
  * console app (console/app) reads: what the members say about themselves,
  * from their admin port's JSON when the console was given it, else from the
  * four-letter words on their client port (a browser cannot speak raw TCP).

@@ -152,6 +152,11 @@ export const ServerConfig = z
       .optional(),
     /** HTTP admin port (health, metrics, stat); 0 = off. */
     adminPort: z.number().int().min(0).max(65535).default(0),
+    /**
+     * Serve the web console (docs/console.md) on the admin port at /console/;
+     * the admin port's origin is then allowed on the client port. Off by default.
+     */
+    adminConsole: z.boolean().default(false),
   })
   .strict()
 
@@ -209,6 +214,10 @@ function checkTls(c: z.infer<typeof ServerConfig>): 'none' | 'want' | 'need' {
       'clientTlsCertFile and clientTlsKeyFile: give both (the certificate and its key) or neither',
     )
   const clientTls = c.clientTlsCertFile !== undefined
+  if (c.adminConsole && c.adminPort === 0)
+    throw new ConfigError(
+      'adminConsole (got true): needs adminPort (the console is served on the admin port)',
+    )
   if (!clientTls && c.clientTlsOnly)
     throw new ConfigError('clientTlsOnly (got true): needs clientTlsCertFile and clientTlsKeyFile')
   if (!clientTls && c.clientTlsCaFile !== undefined)

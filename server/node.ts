@@ -7,9 +7,11 @@
  * the event loop's clock and timers, the client listener, the admin port and
  * the four-letter words (admin/four-letter-words.ts).
  */
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { type Logger, pino } from 'pino'
 import { formatZxid } from '../shared/zxid.js'
-import { AdminServer } from './admin/admin-server.js'
+import { AdminServer, type AdminSource } from './admin/admin-server.js'
 import type { AdminView } from './admin/admin-view.js'
 import {
   allowedWords,
@@ -20,6 +22,7 @@ import {
 } from './admin/four-letter-words.js'
 import { ServerMetrics } from './admin/server-metrics.js'
 import type { ServerConfig } from './config.js'
+import { consoleRoutes, hostAllowed } from './console/console-server.js'
 import type { Clock, Timers } from './core/clock.js'
 import { ClientListener } from './net/client-listener.js'
 import {
@@ -144,6 +147,7 @@ export class ServerNode {
           text: await node.serverMetrics.text(),
           contentType: node.serverMetrics.contentType,
         }),
+        ...(config.adminConsole ? { console: node.webConsole() } : {}),
       })
       await node.admin.listen(config.adminPort, config.clientPortAddress)
     }
@@ -161,6 +165,47 @@ export class ServerNode {
     return node
   }
 
+  /**
+   * The origins of the web console this server's admin port serves
+   * (adminConsole): its page connects to this client port from there.
+   */
+  private webConsoleOrigins(): string[] {
+    const c = this.config
+    if (!c.adminConsole || c.adminPort === 0) return []
+    const host = c.clientPortAddress.includes(':') ? `[${c.clientPortAddress}]` : c.clientPortAddress
+    const origins = [`http://${host}:${c.adminPort}`]
+    if (['127.0.0.1', '::1', 'localhost'].includes(c.clientPortAddress))
+      origins.push(
+        `http://127.0.0.1:${c.adminPort}`,
+        `http://localhost:${c.adminPort}`,
+        `http://[::1]:${c.adminPort}`,
+      )
+    return [...new Set(origins)]
+  }
+
+  /**
+   * The web console on the admin port (adminConsole): the page connects to
+   * this server's client port; the ensemble and sessions views report on
+   * every member (this one through its own admin port, the others through
+   * their four-letter words).
+   */
+  private webConsole(): NonNullable<AdminSource['console']> {
+    const c = this.config
+    const url = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`
+    const self = url(c.clientPortAddress, this.port)
+    const others = c.servers.filter((m) => m.id !== c.serverId).map((m) => url(m.host, m.clientPort))
+    const routes = consoleRoutes({
+      servers: `ws://${self}`,
+      members: [self, ...others].join(','),
+      admin: [`http://${url(c.clientPortAddress, c.adminPort)}`],
+      assetsDir: join(dirname(fileURLToPath(import.meta.url)), '..', 'browser'),
+    })
+    return {
+      handle: (path, origin, res) => routes.handle(path, origin, res),
+      hostAllowed: (host) => hostAllowed(c.clientPortAddress, c.adminPort, host),
+    }
+  }
+
   private async listen(): Promise<void> {
     const log = this.logger.child({ component: 'net' })
     const tls = this.clientTls
@@ -169,7 +214,7 @@ export class ServerNode {
       port: this.config.clientPort,
       frameBytesMax: this.config.frameBytesMax,
       connectionsPerIpMax: this.config.maxClientCnxns,
-      allowedOrigins: this.config.allowedOrigins,
+      allowedOrigins: [...this.config.allowedOrigins, ...this.webConsoleOrigins()],
       handshakeTimeoutMs: this.config.handshakeTimeoutMs,
       onConnection: (conn) => {
         log.debug({ conn: conn.id, remote: conn.remoteAddress, transport: conn.transport }, 'connection')

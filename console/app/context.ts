@@ -4,7 +4,7 @@
  */
 import type { Client } from '../../client/index.js'
 
-/** GET /api/config from the console server (server/cli/console-server.ts). */
+/** GET /api/config from the console server (server/console/console-server.ts). */
 export interface ConsoleConfig {
   /** The connect string the console was started with. */
   servers: string

@@ -4,7 +4,7 @@
  * credentials), the views as tabs (#tree, #live, #coordination, #ensemble,
  * #sessions, kept in the URL's hash), notices. The console is a client of
  * the ensemble through the SDK's browser build; the console server
- * (server/cli/console-server.ts) serves it and answers what a browser
+ * (server/console/console-server.ts) serves it and answers what a browser
  * cannot ask itself (four-letter words, the admin port's JSON).
  * Browser only; imports only the SDK's public entry and console/app.
  */

@@ -11,6 +11,8 @@
  *   answer as JSON (admin-commands.ts), by ZooKeeper's AdminServer name or
  *   its four-letter word; a command that changes something only by POST.
  * - `GET /stat`: `srvr` as a JSON object (kept from before /commands).
+ * - `GET /console/`: the web console and its JSON API (console-server.ts's
+ *   consoleRoutes), when the server was given it (adminConsole; off by default).
  *
  * Data never changes through this port; connection_stat_reset (POST) resets
  * statistics. Any other method is 405, any other path 404.
@@ -24,6 +26,15 @@ export interface AdminSource {
   readonly view: AdminView
   /** The Prometheus text and its content type. */
   metrics(): Promise<{ text: string; contentType: string }>
+  /**
+   * The web console, mounted at /console/: answers a GET for a path below it
+   * (`/`, `/app.js`, `/api/…`) with the page's origin, false for another path.
+   */
+  console?: {
+    handle(path: string, origin: string, res: ServerResponse): Promise<boolean>
+    /** Whether a request with this Host header may be answered (DNS rebinding). */
+    hostAllowed(host: string | undefined): boolean
+  }
 }
 
 const MODE_KEY = 'Mode'
@@ -56,6 +67,19 @@ export class AdminServer {
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end('method not allowed\n')
       return
+    }
+    const web = this.source.console
+    if (web !== undefined && (path === '/console' || path.startsWith('/console/'))) {
+      if (!web.hostAllowed(req.headers.host)) {
+        res.writeHead(421, { 'content-type': 'text/plain' }).end('unexpected Host\n')
+        return
+      }
+      // The page's relative URLs (app.js, api/…) need the trailing slash.
+      if (path === '/console') {
+        res.writeHead(301, { location: '/console/' }).end()
+        return
+      }
+      if (await web.handle(path.slice('/console'.length), `http://${req.headers.host}`, res)) return
     }
     const view = this.source.view
     const mode = () => describe(view)[MODE_KEY]

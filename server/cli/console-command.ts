@@ -13,8 +13,8 @@
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { originReport, startConsoleServer } from '../console/console-server.js'
 import { type CommandSpec, formatHelp, parseCommandArgs, UsageError } from './args.js'
-import { originReport, startConsoleServer } from './console-server.js'
 
 export const CONSOLE_COMMAND: CommandSpec = {
   name: 'console',

@@ -67,6 +67,11 @@ const FLAGS: Record<string, ServerFlag> = {
     default: '0 (off)',
     help: 'HTTP admin port (health, metrics)',
   },
+  'admin-console': {
+    key: 'adminConsole',
+    default: 'off',
+    help: 'serve the web console on the admin port at /console/',
+  },
   'log-level': {
     key: 'logLevel',
     value: 'LEVEL',

@@ -20,7 +20,7 @@ import {
   utf8Bytes,
 } from '../../../console/app/format.js'
 import { checkDocument } from '../../../console/app/subtree.js'
-import { membersOf, parseCons, parseDump, parseWordLines } from '../../../server/cli/console-server.js'
+import { membersOf, parseCons, parseDump, parseWordLines } from '../../../server/console/console-server.js'
 
 function stat(over: Partial<Stat> = {}): Stat {
   return {

@@ -1,8 +1,10 @@
 /**
- * The console server (`conclave console`): serves the web console (the
- * assets scripts/build-browser.mjs writes to dist/browser/console, and the
- * SDK's browser build dist/browser/conclave.js) and answers, as JSON, what a
- * browser cannot ask the members itself (console/api.ts):
+ * The console server: serves the web console (the assets
+ * scripts/build-browser.mjs writes to dist/browser/console, and the SDK's
+ * browser build dist/browser/conclave.js) and answers, as JSON, what a
+ * browser cannot ask the members itself (console/api.ts). consoleRoutes()
+ * is mounted by `conclave console` (startConsoleServer: its own HTTP server,
+ * at /) and by a server's admin port with adminConsole (at /console/):
  *
  *   GET /api/config     the connect string, the page's origin, the members
  *   GET /api/ensemble   each member's srvr and mntr: from its admin port's JSON
@@ -17,7 +19,7 @@
  * console server never relays client traffic. It talks only to the members
  * it was started with (no address comes from a request), answers GET only,
  * and, on a loopback address, only requests whose Host is that address (a
- * page on another site cannot read it through DNS rebinding).
+ * page on another site cannot read it through DNS rebinding: hostAllowed).
  */
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
@@ -32,20 +34,12 @@ import type {
   ReportSource,
   SessionsReport,
 } from '../../console/api.js'
-import { fourLetterWord } from './status-command.js'
+import { fourLetterWord } from '../cli/status-command.js'
 
-export interface ConsoleServerOptions {
+export interface ConsoleServerOptions extends ConsoleRoutesOptions {
   host: string
   /** 0 picks a free port. */
   port: number
-  /** The connect string the console connects to by default (ws://…, comma-separated). */
-  servers: string
-  /** The members' admin ports (http://host:port), in the order of `servers`; may be shorter or empty. */
-  admin: string[]
-  /** dist/browser: conclave.js and console/. */
-  assetsDir: string
-  /** How long a member may take to answer a word or an admin command. */
-  timeoutMs?: number
 }
 
 export interface ConsoleServer {
@@ -322,56 +316,108 @@ const SECURITY_HEADERS = {
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1'])
 
-export async function startConsoleServer(opts: ConsoleServerOptions): Promise<ConsoleServer> {
-  const members = membersOf(opts.servers, opts.admin)
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
+  res.writeHead(status, { 'content-type': type, ...SECURITY_HEADERS })
+  res.end(body)
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body))
+}
+
+/**
+ * Whether a request may be answered: on a loopback address, only with a Host
+ * of that address and port (a page elsewhere cannot read the answers through
+ * DNS rebinding); elsewhere, any Host.
+ */
+export function hostAllowed(listenHost: string, port: number, hostHeader: string | undefined): boolean {
+  if (!LOOPBACK.has(listenHost)) return true
+  const h = listenHost.includes(':') ? `[${listenHost}]` : listenHost
+  return new Set([`${h}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]).has(
+    hostHeader ?? '',
+  )
+}
+
+export interface ConsoleRoutesOptions {
+  /** The connect string the page connects to by default. */
+  servers: string
+  /** The members the reports are about (host:port of their client ports); default: those of `servers`. */
+  members?: string
+  /** The members' admin ports, in the order of the members. */
+  admin: string[]
+  /** dist/browser: conclave.js and console/. */
+  assetsDir: string
+  timeoutMs?: number
+}
+
+export interface ConsoleRoutes {
+  members: Member[]
+  /**
+   * Answers a GET for `path` (relative to where the console is mounted: `/`,
+   * `/app.js`, `/api/ensemble`, …) with the page's `origin`; false when the
+   * path is not the console's.
+   */
+  handle(path: string, origin: string, res: ServerResponse): Promise<boolean>
+}
+
+/** The console's files and JSON API, for `conclave console` and the admin port. */
+export function consoleRoutes(opts: ConsoleRoutesOptions): ConsoleRoutes {
+  const members = membersOf(opts.members ?? opts.servers, opts.admin)
   const timeoutMs = opts.timeoutMs ?? 2000
+  return {
+    members,
+    async handle(path, origin, res) {
+      switch (path) {
+        case '/api/config':
+          json(res, 200, { servers: opts.servers, origin, members: members.map((m) => m.address) })
+          return true
+        case '/api/ensemble': {
+          const report: EnsembleReport = {
+            members: await Promise.all(members.map((m) => memberReport(m, timeoutMs))),
+            at: Date.now(),
+          }
+          json(res, 200, report)
+          return true
+        }
+        case '/api/sessions': {
+          const report: SessionsReport = {
+            members: await Promise.all(members.map((m) => memberSessions(m, timeoutMs))),
+            at: Date.now(),
+          }
+          json(res, 200, report)
+          return true
+        }
+        case '/api/origin':
+          json(res, 200, await originReport(members, origin))
+          return true
+      }
+      const asset = ASSETS[path]
+      if (asset === undefined) return false
+      try {
+        send(res, 200, asset.type, await readFile(join(opts.assetsDir, asset.file)))
+      } catch {
+        send(res, 500, 'text/plain; charset=utf-8', `missing ${asset.file}: run npm run build\n`)
+      }
+      return true
+    },
+  }
+}
+
+/** Serves the console at the root of its own HTTP server (`conclave console`). */
+export async function startConsoleServer(opts: ConsoleServerOptions): Promise<ConsoleServer> {
+  const routes = consoleRoutes(opts)
   let port = opts.port
   const urlHost = opts.host.includes(':') ? `[${opts.host}]` : opts.host
-  const allowedHosts = (): Set<string> =>
-    new Set([`${urlHost}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`])
-
-  const send = (res: ServerResponse, status: number, type: string, body: string | Buffer): void => {
-    res.writeHead(status, { 'content-type': type, ...SECURITY_HEADERS })
-    res.end(body)
-  }
-  const json = (res: ServerResponse, status: number, body: unknown): void =>
-    send(res, status, 'application/json; charset=utf-8', JSON.stringify(body))
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const hostHeader = req.headers.host ?? ''
-    if (LOOPBACK.has(opts.host) && !allowedHosts().has(hostHeader))
+    if (!hostAllowed(opts.host, port, hostHeader))
       return send(res, 421, 'text/plain; charset=utf-8', `unexpected Host ${JSON.stringify(hostHeader)}\n`)
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return send(res, 405, 'text/plain; charset=utf-8', 'GET only\n')
     const url = new URL(req.url ?? '/', 'http://console')
-    const origin = `http://${hostHeader}`
-    switch (url.pathname) {
-      case '/api/config':
-        return json(res, 200, { servers: opts.servers, origin, members: members.map((m) => m.address) })
-      case '/api/ensemble': {
-        const report: EnsembleReport = {
-          members: await Promise.all(members.map((m) => memberReport(m, timeoutMs))),
-          at: Date.now(),
-        }
-        return json(res, 200, report)
-      }
-      case '/api/sessions': {
-        const report: SessionsReport = {
-          members: await Promise.all(members.map((m) => memberSessions(m, timeoutMs))),
-          at: Date.now(),
-        }
-        return json(res, 200, report)
-      }
-      case '/api/origin':
-        return json(res, 200, await originReport(members, origin))
-    }
-    const asset = ASSETS[url.pathname]
-    if (asset === undefined) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n')
-    try {
-      send(res, 200, asset.type, await readFile(join(opts.assetsDir, asset.file)))
-    } catch {
-      send(res, 500, 'text/plain; charset=utf-8', `missing ${asset.file}: run npm run build\n`)
-    }
+    if (!(await routes.handle(url.pathname, `http://${hostHeader}`, res)))
+      send(res, 404, 'text/plain; charset=utf-8', 'not found\n')
   }
 
   const server = createServer((req, res) => {
@@ -393,7 +439,7 @@ export async function startConsoleServer(opts: ConsoleServerOptions): Promise<Co
     port,
     url: `http://${urlHost}:${port}/`,
     origin: `http://${urlHost}:${port}`,
-    members,
+    members: routes.members,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()
