@@ -85,6 +85,26 @@ export const ServerConfig = z
     /** Watches one session may hold. */
     watchesPerSessionMax: z.number().int().min(1).default(1_000_000),
     /**
+     * Requests per second one session may make, and the sessions of one IP
+     * address together; past either, a request is answered THROTTLED_OP
+     * without being served (pings and closeSession always pass). 0: no limit
+     * (the default; ZooKeeper has none).
+     */
+    requestsPerSecondPerSessionMax: z.number().int().min(0).default(0),
+    requestsPerSecondPerIpMax: z.number().int().min(0).default(0),
+    /**
+     * Identities one connection may hold (its ip, an x509 subject, digest
+     * ids from addAuth): every ACL check and forwarded write carries them
+     * all, and an `auth` ACL expands to them. One more addAuth gets
+     * AUTH_FAILED and the connection is closed.
+     */
+    authIdsPerConnectionMax: z.number().int().min(2).max(1024).default(16),
+    /**
+     * Entries an ACL list may have, as sent and after `auth` entries expand;
+     * a create or setACL with more gets INVALID_ACL.
+     */
+    aclEntriesMax: z.number().int().min(1).max(65_536).default(64),
+    /**
      * Results of exactly-once writes remembered per session, in the
      * replicated state (the oldest go first: a re-sent write whose result
      * was dropped is answered OUTCOME_UNKNOWN, never applied twice). Results

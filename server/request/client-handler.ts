@@ -13,7 +13,8 @@
  * limit and resumes below half of it); writes in flight over the whole
  * server (the host counts them, see write-throttle.ts, and pauses every
  * connection through refreshReading); bytes queued to a client that does
- * not read (the connection is closed).
+ * not read (the connection is closed); requests over the rate limits
+ * (request-rate.ts; off by default) are answered THROTTLED_OP in their turn.
  */
 import type { Logger } from 'pino'
 import { assert } from '../../shared/assert.js'
@@ -59,6 +60,8 @@ export interface ClientHandlerHost {
   submitWrite(h: ClientHandler, entry: PendingRequest): void
   /** Serves a read (or ping, auth, setWatches, sync) now; returns the reply. */
   serveRead(h: ClientHandler, entry: PendingRequest): Reply | 'wait'
+  /** Whether a request is within the rate limits (request-rate.ts); if not it is answered THROTTLED_OP. */
+  admit(h: ClientHandler, req: Request): boolean
   /** The connection ended. */
   closed(h: ClientHandler, reason: string): void
   /** Instruments (request latency, connection statistics); none: nothing is measured. */
@@ -194,6 +197,17 @@ export class ClientHandler {
       return
     }
     if (req.op === OpCode.closeSession && xid === Xid.ping) return this.close('bad xid')
+    if (!this.host.admit(this, req)) {
+      // Over the rate limit: answered in its turn, without being served (issue 15).
+      this.enqueue({
+        xid,
+        req: { op: OpCode.ping },
+        packet,
+        submitted: true,
+        reply: { err: 'THROTTLED_OP', zxid: 0 },
+      })
+      return
+    }
     const entry: PendingRequest = { xid, req, packet, submitted: false, reply: undefined }
     if (once !== undefined) entry.once = once
     this.enqueue(entry)

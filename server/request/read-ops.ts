@@ -26,6 +26,8 @@ export interface ReadContext {
   db: TreeDb
   watches: WatchTable<ClientHandler>
   watchesPerSessionMax: number
+  /** Identities (ip, digest ids from addAuth, super) one connection may hold. */
+  authIdsPerConnectionMax: number
   superDigest: string | undefined
   /** The largest packet a reply may be (the server's frameBytesMax). */
   replyBytesMax: number
@@ -200,6 +202,21 @@ function setWatches(ctx: ReadContext, h: ClientHandler, req: SetWatchesRequest):
   const { db } = ctx
   const rel = req.relativeZxid
   const zxid = db.lastZxid
+  // Checked whole before anything is set or sent (issue 15): every path valid, and room for every
+  // watch (a path that fires at once takes none, but is counted: the check stays one pass).
+  const lists = [
+    req.dataWatches,
+    req.existWatches,
+    req.childWatches,
+    req.persistentWatches,
+    req.persistentRecursiveWatches,
+  ]
+  let paths = 0
+  for (const list of lists) {
+    for (const path of list) if (pathError(path) !== null) return fail(ErrorCode.BAD_ARGUMENTS, zxid)
+    paths += list.length
+  }
+  if (ctx.watches.countFor(h) + paths > ctx.watchesPerSessionMax) return fail(ErrorCode.THROTTLED_OP, zxid)
   const send = (type: number, path: string) => h.notify(type, path, zxid)
   for (const path of req.dataWatches) {
     const node = db.get(path)
@@ -227,19 +244,27 @@ function setWatches(ctx: ReadContext, h: ClientHandler, req: SetWatchesRequest):
  * match the configured super digest). `x509` succeeds only on a connection
  * whose TLS client certificate verified (its id is already there, from the
  * handshake; the credentials are ignored, as ZooKeeper's
- * X509AuthenticationProvider ignores them). Returns false for an unknown
- * scheme or malformed credentials (the caller answers AUTH_FAILED and closes).
+ * X509AuthenticationProvider ignores them). 'failed' for an unknown scheme
+ * or malformed credentials, 'too many' past authIdsPerConnectionMax
+ * identities; either way the caller answers AUTH_FAILED and closes.
  */
-export function addAuth(ctx: ReadContext, h: ClientHandler, scheme: string, auth: Uint8Array): boolean {
-  if (scheme === 'x509') return h.authIds.some((x) => x.scheme === 'x509')
-  if (scheme !== 'digest') return false
+export function addAuth(
+  ctx: ReadContext,
+  h: ClientHandler,
+  scheme: string,
+  auth: Uint8Array,
+): 'ok' | 'failed' | 'too many' {
+  if (scheme === 'x509') return h.authIds.some((x) => x.scheme === 'x509') ? 'ok' : 'failed'
+  if (scheme !== 'digest') return 'failed'
   const text = utf8Decode(auth)
-  if (text.indexOf(':') <= 0) return false
+  if (text.indexOf(':') <= 0) return 'failed'
   const id = digestId(text)
-  const push = (i: Id) => {
-    if (!h.authIds.some((x) => x.scheme === i.scheme && x.id === i.id)) h.authIds.push(i)
-  }
-  push({ scheme: 'digest', id })
-  if (ctx.superDigest !== undefined && id === ctx.superDigest) push({ scheme: 'super', id: '' })
-  return true
+  const fresh = (i: Id) => !h.authIds.some((x) => x.scheme === i.scheme && x.id === i.id)
+  const ids: Id[] = [{ scheme: 'digest', id }]
+  if (ctx.superDigest !== undefined && id === ctx.superDigest) ids.push({ scheme: 'super', id: '' })
+  const added = ids.filter(fresh)
+  // Every ACL check and forwarded write carries them all, and an `auth` ACL expands to them (issue 15).
+  if (h.authIds.length + added.length > ctx.authIdsPerConnectionMax) return 'too many'
+  h.authIds.push(...added)
+  return 'ok'
 }

@@ -29,6 +29,7 @@ import { ClientHandler, type ClientHandlerHost, type PendingRequest, type Reply 
 import { addAuth, type ReadContext, serveRead } from './read-ops.js'
 import { Reaper } from './reaper.js'
 import type { RequestProbe } from './request-probe.js'
+import { RequestRateLimits } from './request-rate.js'
 import type { ServerContext } from './server-context.js'
 import { Sessions } from './sessions.js'
 import { isWriteOp } from './write-requests.js'
@@ -65,6 +66,9 @@ export class RequestPipeline implements ClientHandlerHost {
   readonly stats = { received: 0, connections: 0 }
   private readonly ctx: ServerContext
   private readonly readCtx: ReadContext
+  private readonly rates: RequestRateLimits
+  /** Connections told THROTTLED_OP, so each is logged once. */
+  private readonly throttledLogged = new WeakSet<ClientHandler>()
   private readonly syncs = new Map<number, { h: ClientHandler; entry: PendingRequest; path: string }>()
   private nextSyncId = 1
 
@@ -99,9 +103,14 @@ export class RequestPipeline implements ClientHandlerHost {
       db: ctx.db,
       watches: ctx.watches,
       watchesPerSessionMax: config.watchesPerSessionMax,
+      authIdsPerConnectionMax: config.authIdsPerConnectionMax,
       replyBytesMax: this.replyBytesMax,
       superDigest: config.superDigest,
     }
+    this.rates = new RequestRateLimits({
+      perSessionPerSecond: config.requestsPerSecondPerSessionMax,
+      perIpPerSecond: config.requestsPerSecondPerIpMax,
+    })
   }
 
   /** A new client connection: its handler runs the session handshake and its requests through here. */
@@ -135,6 +144,7 @@ export class RequestPipeline implements ClientHandlerHost {
     this.throttle.release()
     this.ctx.replicator.tick(this.ctx.clock.now())
     this.sessions.tick()
+    this.rates.sweep(this.ctx.clock.now())
   }
 
   // ------------------------------------------------------------ ClientHandlerHost
@@ -175,9 +185,19 @@ export class RequestPipeline implements ClientHandlerHost {
     const { db, replicator } = this.ctx
     const req = entry.req
     if (req.op === OpCode.auth) {
-      if (addAuth(this.readCtx, h, req.scheme, req.auth)) return { err: ErrorCode.OK, zxid: db.lastZxid }
+      const outcome = addAuth(this.readCtx, h, req.scheme, req.auth)
+      if (outcome === 'ok') return { err: ErrorCode.OK, zxid: db.lastZxid }
+      const why =
+        outcome === 'too many'
+          ? `too many identities (authIdsPerConnectionMax=${this.readCtx.authIdsPerConnectionMax})`
+          : 'authentication failed'
+      if (outcome === 'too many')
+        this.logger.warn(
+          { conn: h.conn.id, session: formatSessionId(h.sessionId) },
+          `addAuth refused: ${why}`,
+        )
       // The failure reply goes first; the connection closes right after this turn.
-      queueMicrotask(() => h.close('authentication failed'))
+      queueMicrotask(() => h.close(why))
       return { err: ErrorCode.AUTH_FAILED, zxid: db.lastZxid }
     }
     if (req.op === OpCode.sync) {
@@ -193,7 +213,20 @@ export class RequestPipeline implements ClientHandlerHost {
     return serveRead(this.readCtx, h, req)
   }
 
+  admit(h: ClientHandler, req: Request): boolean {
+    if (this.rates.admit(h, h.conn.remoteAddress, req.op, this.ctx.clock.now())) return true
+    if (!this.throttledLogged.has(h)) {
+      this.throttledLogged.add(h)
+      this.logger.warn(
+        { conn: h.conn.id, session: formatSessionId(h.sessionId), remote: h.conn.remoteAddress },
+        'requests over the rate limit (requestsPerSecondPerSessionMax, requestsPerSecondPerIpMax) answered THROTTLED_OP',
+      )
+    }
+    return false
+  }
+
   closed(h: ClientHandler, reason: string): void {
+    this.rates.forget(h)
     this.ctx.watches.removeWatcher(h)
     for (const [id, s] of this.syncs) if (s.h === h) this.syncs.delete(id)
     if (h.sessionId !== 0n && this.ctx.handlers.get(h.sessionId) === h) this.ctx.handlers.delete(h.sessionId)

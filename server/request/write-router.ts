@@ -199,7 +199,14 @@ export class WriteRouter {
       if (once !== undefined) this.sessionBarriers.refused(sessionId, cxid)
       return this.failed(ErrorCode.CONNECTION_LOSS, 0)
     }
-    const prepCtx: PrepContext = { zxid: 0, timeMs: ctx.clock.now(), sessionId, cxid, authIds }
+    const prepCtx: PrepContext = {
+      zxid: 0,
+      timeMs: ctx.clock.now(),
+      sessionId,
+      cxid,
+      authIds,
+      aclEntriesMax: ctx.config.aclEntriesMax,
+    }
     if (once !== undefined) {
       const met = this.recall(sessionId, cxid, once)
       if (met !== undefined) return met

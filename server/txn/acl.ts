@@ -110,18 +110,36 @@ export function checkAcl(
   return false
 }
 
-function sameAcl(x: Acl, y: Acl): boolean {
-  return x.perms === y.perms && x.id.scheme === y.id.scheme && x.id.id === y.id.id
+/** Entries an ACL list may have unless the server says otherwise (its aclEntriesMax). */
+export const ACL_ENTRIES_MAX_DEFAULT = 64
+
+/** One key per distinct entry (JSON: no two entries share one). */
+function aclEntryKey(a: Acl): string {
+  return JSON.stringify([a.perms, a.id.scheme, a.id.id])
 }
 
 /**
  * ZooKeeper's fixupACL: removes duplicates, rejects an empty list, bad
  * perms, unknown schemes and malformed ids, and expands `auth` entries to
- * the caller's authenticated ids. Returns undefined for INVALID_ACL.
+ * the caller's authenticated ids. Returns undefined for INVALID_ACL, which
+ * is also the answer to more than `entriesMax` entries, as sent or as
+ * expanded (issue 15: 18,000 entries took seconds of a leader's CPU when
+ * duplicates were found by comparing every pair).
  */
-export function fixupAcl(acl: readonly Acl[], authIds: readonly Id[]): Acl[] | undefined {
+export function fixupAcl(
+  acl: readonly Acl[],
+  authIds: readonly Id[],
+  entriesMax = ACL_ENTRIES_MAX_DEFAULT,
+): Acl[] | undefined {
+  if (acl.length > entriesMax) return undefined
+  const seen = new Set<string>()
   const unique: Acl[] = []
-  for (const a of acl) if (!unique.some((u) => sameAcl(u, a))) unique.push(a)
+  for (const a of acl) {
+    const key = aclEntryKey(a)
+    if (seen.has(key)) continue
+    seen.add(key)
+    unique.push(a)
+  }
   if (unique.length === 0) return undefined
   const out: Acl[] = []
   for (const a of unique) {
@@ -135,5 +153,5 @@ export function fixupAcl(acl: readonly Acl[], authIds: readonly Id[]): Acl[] | u
       out.push({ perms: a.perms, id: { scheme: a.id.scheme, id: a.id.id } })
     }
   }
-  return out
+  return out.length <= entriesMax ? out : undefined
 }

@@ -169,7 +169,7 @@ function prepCreate(req: CreateRequest, view: PrepView, ctx: PrepContext): Outco
   if (!dataFits(req.data, ctx)) return ErrorCode.BAD_ARGUMENTS
   const sequential = isSequentialMode(req.mode)
   if (pathError(req.path, sequential) !== null) return ErrorCode.BAD_ARGUMENTS
-  const acl = fixupAcl(req.acl, ctx.authIds)
+  const acl = fixupAcl(req.acl, ctx.authIds, ctx.aclEntriesMax)
   if (acl === undefined) return ErrorCode.INVALID_ACL
   const parentName = parentPath(req.path)
   const parent = lookup(view, parentName, Perms.CREATE, ctx)
@@ -205,7 +205,7 @@ function prepDelete(path: string, version: number, view: PrepView, ctx: PrepCont
 function prepSetAcl(req: SetAclRequest, view: PrepView, ctx: PrepContext): Outcome<TxnBody> {
   if (!view.hasSession(ctx.sessionId)) return ErrorCode.SESSION_EXPIRED
   if (pathError(req.path) !== null) return ErrorCode.BAD_ARGUMENTS
-  const acl = fixupAcl(req.acl, ctx.authIds)
+  const acl = fixupAcl(req.acl, ctx.authIds, ctx.aclEntriesMax)
   if (acl === undefined) return ErrorCode.INVALID_ACL
   const node = lookup(view, req.path, Perms.ADMIN, ctx)
   if (failed(node)) return node

@@ -105,6 +105,8 @@ export interface PrepContext {
   superDigest?: string
   /** Largest znode data accepted; defaults to DATA_BYTES_MAX (1 MiB). */
   dataBytesMax?: number
+  /** Most entries an ACL list may have, as sent and as expanded; defaults to ACL_ENTRIES_MAX_DEFAULT. */
+  aclEntriesMax?: number
   /**
    * A client's exactly-once write: the Txn carries this, and a failed prep
    * is an `error` Txn too (logged and remembered, so a copy of the write

@@ -24,6 +24,8 @@ export class ZkSession {
   notifications = 0
   replies = 0
   private readonly decoder = new FrameDecoder(64 * 1024 * 1024)
+  /** The xids call() waits for, and their replies' error codes once in. */
+  private readonly byXid = new Map<number, number | undefined>()
   private connected = false
   private nextXid = 1
   private constructor(readonly s: HostileSocket) {
@@ -32,8 +34,13 @@ export class ZkSession {
     })
   }
 
-  static async open(port: number, read = true, timeoutMs = 40_000): Promise<ZkSession> {
-    const s = await HostileSocket.open(port)
+  static async open(
+    port: number,
+    read = true,
+    timeoutMs = 40_000,
+    localAddress?: string,
+  ): Promise<ZkSession> {
+    const s = await HostileSocket.open(port, { localAddress })
     const z = new ZkSession(s)
     await s.write(frame(connectRequestPacket(timeoutMs)))
     await waitFor(() => z.connected || s.closed, { what: 'ConnectResponse' })
@@ -54,6 +61,22 @@ export class ZkSession {
     }
     this.replies++
     this.errors.set(h.err, (this.errors.get(h.err) ?? 0) + 1)
+    if (this.byXid.has(h.xid)) this.byXid.set(h.xid, h.err)
+  }
+
+  /** Sends `req` and waits for its reply; returns the reply's error code. */
+  async call(req: Request, timeoutMs = 30_000): Promise<number> {
+    const xid = this.nextXid++
+    this.byXid.set(xid, undefined)
+    if (!(await this.s.write(this.packetOf(req, xid)))) throw new Error('connection closed')
+    await waitFor(() => this.byXid.get(xid) !== undefined || this.s.closed, {
+      timeoutMs,
+      what: `the reply to xid ${xid}`,
+    })
+    const err = this.byXid.get(xid)
+    if (err === undefined) throw new Error('connection closed')
+    this.byXid.delete(xid)
+    return err
   }
 
   /** One request packet. */
