@@ -12,6 +12,8 @@
  *    hook does refuse `conclave/server`, so the check can fail);
  *  - the server project's `npx conclave server --help` works and every export
  *    of `conclave` imports;
+ *  - `npx conclave console` serves the web console from the installed package,
+ *    its page and the SDK bundle shipped built;
  *  - `npx conclave server`, started from the installed package, serves a
  *    script of the client-only project that connects, creates, watches and
  *    takes a lock with the installed SDK and recipes; SIGTERM stops it (0).
@@ -256,6 +258,11 @@ describe('npm packages (SLOW: packs and installs both tarballs)', () => {
       'dist/client/shell/shell.js',
       'dist/recipes/index.js',
       'dist/shared/index.js',
+      // The SDK's browser build and the web console's page (scripts/build-browser.mjs).
+      'dist/browser/conclave.js',
+      'dist/browser/conclave.d.ts',
+      'dist/browser/console/index.html',
+      'dist/browser/console/app.js',
       'docs/api.md',
     ])
       expect(server.paths).toContain(p)
@@ -270,7 +277,7 @@ describe('npm packages (SLOW: packs and installs both tarballs)', () => {
     expect(
       outside(
         server.paths,
-        /^(bin\/conclave\.js|dist\/(server|client|recipes|shared)\/|docs\/|package\.json|README\.md)/,
+        /^(bin\/conclave\.js|dist\/(server|client|recipes|shared|browser)\/|docs\/|package\.json|README\.md)/,
       ),
     ).toEqual([])
     expect(outside(client.paths, /^(dist\/(client|recipes|shared)\/|package\.json|README\.md)/)).toEqual([])
@@ -371,5 +378,35 @@ console.log(typeof c.Client, typeof r.Lock, typeof s.startServer, typeof sh.Erro
       timeoutMs: 15_000,
       what: 'every process of npx conclave server to exit',
     })
+  })
+
+  it('serves the web console from the installed package, built (`npx conclave console`)', async () => {
+    const port = await freePort()
+    let out = ''
+    const c = spawn(
+      'npx',
+      ['--no', 'conclave', 'console', '--port', String(port), '--servers', 'ws://127.0.0.1:1'],
+      { cwd: serverDir, env: cleanEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    c.stdout!.on('data', (b: Buffer) => (out += b.toString()))
+    c.stderr!.on('data', (b: Buffer) => (out += b.toString()))
+    const exited = new Promise<number | null>((r) => c.once('close', (code) => r(code)))
+    try {
+      await waitFor(() => out.includes(`console: http://127.0.0.1:${port}/`), {
+        timeoutMs: 60_000,
+        what: `npx conclave console to listen:\n${out}`,
+      })
+      // The page and the SDK bundle ship built: nothing is built in an installed package.
+      expect(out).not.toContain('building the browser assets')
+      for (const path of ['/', '/app.js', '/console.css', '/conclave.js']) {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`)
+        expect(res.status, path).toBe(200)
+      }
+    } finally {
+      killGroup(c, 'SIGTERM')
+      await exited
+    }
+    const pgid = c.pid!
+    await waitFor(() => !groupAlive(pgid), { timeoutMs: 15_000, what: 'npx conclave console to exit' })
   })
 })
