@@ -38,10 +38,9 @@ import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { canRun } from '../helpers/prerequisites.js'
 import { freePort, tempDir, waitFor } from '../helpers/wait.js'
 
-const SCREENSHOTS =
-  process.env.CONCLAVE_CONSOLE_SCREENSHOTS === '1'
-    ? join(import.meta.dirname, '..', '..', 'docs', 'console')
-    : tempDir('conclave-console-shots-').path
+const shotsTemp =
+  process.env.CONCLAVE_CONSOLE_SCREENSHOTS === '1' ? undefined : tempDir('conclave-console-shots-')
+const SCREENSHOTS = shotsTemp?.path ?? join(import.meta.dirname, '..', '..', 'docs', 'console')
 
 /** Waits until the element matched by `selector` contains `text`. */
 async function waitText(
@@ -101,6 +100,7 @@ describe.runIf(canRun('the web console in Chromium', chromiumMissing()))('the we
     for (const c of clients) await c.close().catch(() => {})
     await closeAll()
     await ensemble?.stop()
+    shotsTemp?.remove()
   })
 
   it('browses with the keyboard, edits with compare-and-set, and a second tab sees the watch fire', async () => {
