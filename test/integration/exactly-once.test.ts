@@ -1,0 +1,371 @@
+/**
+ * Exactly-once writes (issue 16, item 1) with real server processes on
+ * 127.0.0.1.
+ *
+ * - On the wire: a write sent with ConclaveOpCode.exactlyOnce and sent again
+ *   (same session, same xid) on another connection is answered with its
+ *   first result — the same sequential name and the same Stat — and made
+ *   once; the memory of it survives a leader killed with -9, a follower that
+ *   caught up by SNAP and then leads, and a restart of every server; past
+ *   sessionWriteResultsMax a re-sent write is answered OUTCOME_UNKNOWN.
+ * - The SDK through a proxy whose connections are cut: pipelined writes all
+ *   succeed, each applied once; with `exactlyOnce: false`, or against
+ *   Apache ZooKeeper (whose handshake ignores the SDK's Conclave trailer),
+ *   in-flight writes fail with CONNECTION_LOSS as they always did.
+ * - A history: writers on a 3-server ensemble through repeated kill -9 of
+ *   the leader (bounded in time and count); no write is reported failed,
+ *   and each appears exactly once; SharedCounter.increment is exact.
+ */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { Client, type ConnectOptions, ZkError } from '../../client/index.js'
+import { SharedCounter } from '../../recipes/index.js'
+import { JuteReader, JuteWriter } from '../../shared/jute.js'
+import { OpCode } from '../../shared/opcodes.js'
+import {
+  ConclaveFeature,
+  decodeConnectResponse,
+  encodeConnectRequest,
+  encodeRequest,
+  type Request,
+  readReplyHeader,
+} from '../../shared/records.js'
+import { stopAllConclave } from '../helpers/conclave.js'
+import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
+import { RawClient } from '../helpers/raw-client.js'
+import { type TargetInstance, TcpProxy, targetCanRun, targets, targetTitle } from '../helpers/targets.js'
+import { tempDir, waitFor } from '../helpers/wait.js'
+
+const OPEN = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }]
+const dec = new TextDecoder()
+
+let ensemble: Ensemble | undefined
+const clients: Client[] = []
+const raws: RawClient[] = []
+const dirs: { remove(): void }[] = []
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close().catch(() => {})
+  for (const r of raws.splice(0)) r.close()
+  await ensemble?.stop()
+  ensemble = undefined
+  for (const d of dirs.splice(0)) d.remove()
+})
+
+afterAll(stopAllConclave)
+
+async function connect(connectString: string, opts: ConnectOptions = {}): Promise<Client> {
+  const c = await Client.connect(connectString, {
+    sessionTimeoutMs: 20_000,
+    connectTimeoutMs: 15_000,
+    reconnectDelayMs: 0,
+    ...opts,
+  })
+  clients.push(c)
+  return c
+}
+
+/** A session on the wire, as the SDK's exactly-once writes are: this test picks the xids. */
+class WireSession {
+  sessionId = 0n
+  password = new Uint8Array(16)
+  private conn: RawClient | undefined
+
+  /** Connects to `port`, creating the session or resuming it; the server must grant exactly-once. */
+  async open(port: number): Promise<void> {
+    this.conn?.close()
+    const c = await RawClient.connect(port)
+    raws.push(c)
+    const w = new JuteWriter()
+    encodeConnectRequest(w, {
+      protocolVersion: 0,
+      lastZxidSeen: 0n,
+      timeOut: 30_000,
+      sessionId: this.sessionId,
+      passwd: this.password,
+      readOnly: false,
+      features: ConclaveFeature.exactlyOnce,
+    })
+    c.sendPacket(w.finish())
+    await waitFor(() => c.packets.length > 0 || c.closed, { what: 'ConnectResponse' })
+    if (c.packets.length === 0) throw new Error(`port ${port} closed the connection`)
+    const res = decodeConnectResponse(c.packets.shift()!)
+    if (res.timeOut <= 0) throw new Error('session refused')
+    expect(res.features).toBe(ConclaveFeature.exactlyOnce)
+    this.sessionId = res.sessionId
+    this.password = res.passwd.slice()
+    this.conn = c
+  }
+
+  /** Sends an exactly-once write; resolves to its error number and its reply body (bytes after the header). */
+  async write(xid: number, req: Request, ackXid = xid): Promise<{ err: number; body: Uint8Array }> {
+    const c = this.conn!
+    const w = new JuteWriter()
+    encodeRequest(w, xid, req, { ackXid })
+    c.sendPacket(w.finish())
+    let reply: { err: number; body: Uint8Array } | undefined
+    await waitFor(
+      () => {
+        const at = c.packets.findIndex((p) => readReplyHeader(new JuteReader(p)).xid === xid)
+        if (at < 0) {
+          if (c.closed) throw new Error('connection closed')
+          return false
+        }
+        const p = c.packets.splice(at, 1)[0]!
+        // The ReplyHeader is xid, zxid, err (16 bytes); the zxid may differ between answers.
+        reply = { err: readReplyHeader(new JuteReader(p)).err, body: p.slice(16) }
+        return true
+      },
+      { timeoutMs: 20_000, what: `the reply to xid ${xid}` },
+    )
+    return reply!
+  }
+}
+
+/** A sequential create2 (the reply carries the Stat). */
+const seq = (prefix: string, data: string): Request => ({
+  op: OpCode.create2,
+  path: prefix,
+  data: new TextEncoder().encode(data),
+  acl: OPEN,
+  flags: 2,
+  ttl: 0,
+})
+
+function pathOf(body: Uint8Array): string {
+  return new JuteReader(body).string('path')
+}
+
+/** Retries `fn` while the ensemble has no leader to take it (a connect refused, CONNECTION_LOSS). */
+async function untilServed<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  return waitFor(
+    async () => {
+      try {
+        return { v: await fn() }
+      } catch (err) {
+        if (err instanceof Error && /refused|closed|CONNECTION_LOSS|timed out/.test(err.message))
+          return undefined
+        throw err
+      }
+    },
+    { timeoutMs: 30_000, intervalMs: 100, what },
+  ).then((x) => x.v)
+}
+
+describe('exactly-once writes on the wire, 3-server ensemble', () => {
+  it('a re-sent write gets its first result (same name, same Stat) after a kill -9 of the leader, from a follower that caught up by SNAP and leads, and after a restart of every server', async () => {
+    // Frequent snapshots, so a follower that misses 700 writes is brought back by SNAP.
+    ensemble = await startEnsemble({ extraArgs: ['--snap-count', '200', '--log-level', 'info'] })
+    const e = ensemble
+    const port = (id: number) => e.members.find((m) => m.id === id)!.clientPort
+    const leader = await e.leader()
+    const others = e.members.map((m) => m.id).filter((id) => id !== leader)
+    // `snapped` will miss writes, catch up by SNAP, and (the higher id, equal history) lead next.
+    const snapped = Math.max(...others)
+    const plain = Math.min(...others)
+    const s = new WireSession()
+    await s.open(port(plain))
+    const setup = await connect(e.url(plain))
+    await setup.create('/eo', '')
+    const first = await s.write(7, seq('/eo/s-', 'seven'))
+    expect(first.err).toBe(0)
+    expect(pathOf(first.body)).toBe('/eo/s-0000000000')
+    // Sent again on the same connection: answered from memory.
+    expect(await s.write(7, seq('/eo/s-', 'seven'))).toEqual(first)
+
+    await e.kill9(snapped)
+    // A write the SNAPped server learns of only from the snapshot: 3,000 writes after it, the
+    // leader has snapshotted past it, and purged the log back to its three newest snapshots.
+    const second = await s.write(8, seq('/eo/s-', 'eight'), 7)
+    expect(pathOf(second.body)).toBe('/eo/s-0000000001')
+    const bulk: Promise<unknown>[] = []
+    for (let i = 0; i < 3000; i++) bulk.push(setup.setData('/eo', String(i)))
+    await Promise.all(bulk)
+    const leaderOutput = () => e.members.find((m) => m.id === leader)!.proc!.output()
+    await e.start(snapped)
+    await waitFor(() => leaderOutput().includes('"snapshot sent"'), { timeoutMs: 30_000, what: 'the SNAP' })
+    await waitFor(async () => (await e.status(snapped).catch(() => ({ Mode: '' }))).Mode === 'follower', {
+      timeoutMs: 30_000,
+      what: 'the SNAPped follower to serve',
+    })
+
+    // kill -9 of the leader: the SNAPped server, with the higher id, is elected.
+    await e.kill9(leader)
+    expect(await e.leader(30_000)).toBe(snapped)
+    await untilServed('the session on the new leader', () => s.open(port(plain)))
+    expect(await untilServed('the re-sent write', () => s.write(7, seq('/eo/s-', 'seven')))).toEqual(first)
+    expect(await s.write(8, seq('/eo/s-', 'eight'), 7)).toEqual(second)
+    await e.start(leader)
+
+    // Every server killed and started again: the memory comes back from disk.
+    for (const m of e.members) await e.kill9(m.id)
+    for (const m of e.members) await e.start(m.id)
+    await e.leader(30_000)
+    await untilServed('the session after the restart', () => s.open(port(plain)))
+    expect(await untilServed('the re-sent write', () => s.write(8, seq('/eo/s-', 'eight'), 7))).toEqual(
+      second,
+    )
+    const reader = await connect(e.url(plain))
+    await reader.sync('/eo')
+    expect(await reader.getChildren('/eo')).toEqual(['s-0000000000', 's-0000000001'])
+    expect(dec.decode((await reader.getData('/eo/s-0000000001')).data)).toBe('eight')
+  })
+
+  it('answers OUTCOME_UNKNOWN to a write re-sent after sessionWriteResultsMax newer results pushed it out, and remembers the newest', async () => {
+    const dir = tempDir('conclave-eo-config-')
+    dirs.push(dir)
+    const file = join(dir.path, 'conclave.json')
+    writeFileSync(file, JSON.stringify({ sessionWriteResultsMax: 2 }))
+    ensemble = await startEnsemble({ extraArgs: ['--config', file] })
+    const e = ensemble
+    const leader = await e.leader()
+    const follower = e.members.find((m) => m.id !== leader)!
+    const s = new WireSession()
+    await s.open(follower.clientPort)
+    const setup = await connect(e.url(leader))
+    await setup.create('/lim', '')
+    // The client acknowledges nothing (ack 1): results 1 and 2 are pushed out by 3 and 4.
+    const results = []
+    for (let xid = 1; xid <= 4; xid++) results.push(await s.write(xid, seq('/lim/s-', String(xid)), 1))
+    expect((await s.write(1, seq('/lim/s-', '1'), 1)).err).toBe(-200)
+    expect(await s.write(4, seq('/lim/s-', '4'), 1)).toEqual(results[3])
+    expect(await s.write(3, seq('/lim/s-', '3'), 1)).toEqual(results[2])
+    expect((await setup.getChildren('/lim')).length).toBe(4)
+  })
+})
+
+describe.each(targets.map((t) => ({ target: t, title: targetTitle(t) })))(
+  'the SDK through a cut connection, $title',
+  ({ target }) => {
+    let server: TargetInstance | undefined
+    let proxy: TcpProxy | undefined
+
+    afterEach(async () => {
+      await proxy?.stop()
+      proxy = undefined
+      await server?.stop()
+      server = undefined
+    })
+
+    it.runIf(targetCanRun(target, 'exactly-once writes through a cut connection (exactly-once.test.ts)'))(
+      'exactly-once: pipelined writes all succeed, each applied once; off (or against ZooKeeper): in-flight writes fail with CONNECTION_LOSS',
+      async () => {
+        server = await target.start({ tickTimeMs: 500 })
+        proxy = await TcpProxy.start(server.connectString)
+        const through = proxy.connectString(server.connectString)
+        const conclave = target.name === 'conclave'
+        for (const exactlyOnce of [true, false]) {
+          const c = await connect(through, { exactlyOnce })
+          expect(c.exactlyOnce).toBe(exactlyOnce && conclave)
+          const root = await c.create(`/cut-${exactlyOnce}`, '')
+          const n = 300
+          const writes = Array.from({ length: n }, (_, i) =>
+            c.create(`${root}/n-`, String(i), { mode: 'persistentSequential' }).then(
+              (path) => ({ path }),
+              (err: unknown) => ({ err: ZkError.is(err) ? err.code : String(err) }),
+            ),
+          )
+          // Cut while the pipeline is full, and again while the re-sent writes are on their way.
+          proxy.cut()
+          await waitFor(() => c.state === 'connected', { what: 'reconnect' })
+          proxy.cut()
+          const outcomes = await Promise.all(writes)
+          await waitFor(() => c.state === 'connected', { what: 'reconnect' })
+          const failed = outcomes.filter((o) => 'err' in o)
+          const children = await c.getChildren(root)
+          if (exactlyOnce && conclave) {
+            expect(failed).toEqual([])
+            expect(children.length).toBe(n)
+            // Each write's own node, holding its own data: a re-sent create got its first name.
+            for (const [i, o] of outcomes.entries())
+              expect(dec.decode((await c.getData((o as { path: string }).path)).data)).toBe(String(i))
+          } else {
+            expect(failed.length).toBeGreaterThan(0)
+            expect(new Set(failed.map((o) => (o as { err: string }).err))).toEqual(
+              new Set(['CONNECTION_LOSS']),
+            )
+            expect(children.length).toBeLessThanOrEqual(n)
+          }
+        }
+      },
+    )
+  },
+)
+
+describe('a history through repeated kill -9 of the leader, 3-server ensemble', () => {
+  it('every write of every writer succeeds, and is applied exactly once; SharedCounter.increment is exact', async () => {
+    ensemble = await startEnsemble()
+    const e = ensemble
+    const WRITERS = 6
+    const KILLS = 3
+    const deadline = Date.now() + 120_000
+    const setup = await connect(e.connectString)
+    await setup.create('/h', '')
+    const writers = await Promise.all(
+      Array.from({ length: WRITERS }, () => connect(e.connectString, { sessionTimeoutMs: 30_000 })),
+    )
+    // Connections lost with writes in flight: the writer's server died, or lost its leader.
+    let disconnects = 0
+    for (const zk of writers) zk.on('state', (s) => void (s === 'disconnected' && disconnects++))
+    const counter = (zk: Client) => new SharedCounter(zk, '/h-counter')
+    // Writer w creates /h/w<w>-<seq> holding "w:i", and increments the shared counter every
+    // third write. Everything it was told succeeded goes in `acked`; nothing may fail.
+    const acked: { writer: number; i: number; path: string }[] = []
+    const failures: string[] = []
+    let increments = 0
+    let stop = false
+    const runs = writers.map(async (zk, w) => {
+      for (let i = 0; !stop && i < 5_000 && Date.now() < deadline; i++) {
+        try {
+          const path = await zk.create(`/h/w${w}-`, `${w}:${i}`, { mode: 'persistentSequential' })
+          acked.push({ writer: w, i, path })
+          if (i % 3 === 0) {
+            await counter(zk).increment()
+            increments++
+          }
+        } catch (err) {
+          failures.push(`writer ${w} write ${i}: ${ZkError.is(err) ? err.code : String(err)}`)
+        }
+      }
+    })
+    for (let k = 0; k < KILLS; k++) {
+      const before = acked.length
+      await waitFor(() => acked.length >= before + 100, {
+        timeoutMs: 60_000,
+        what: `writes before kill ${k + 1}`,
+      })
+      const leader = await e.leader(30_000)
+      await e.kill9(leader)
+      await waitFor(() => acked.length >= before + 150, {
+        timeoutMs: 60_000,
+        what: `writes after kill ${k + 1}`,
+      })
+      await e.start(leader)
+    }
+    stop = true
+    await Promise.all(runs)
+    expect(failures).toEqual([])
+    expect(disconnects).toBeGreaterThanOrEqual(KILLS)
+
+    const reader = await connect(e.connectString)
+    await reader.sync('/h')
+    const names = await reader.getChildren('/h')
+    // Exactly the acknowledged writes: none lost, none twice (a re-sent create applied again
+    // would leave a node no writer was told of).
+    expect(names.length).toBe(acked.length)
+    expect(new Set(acked.map((a) => a.path)).size).toBe(acked.length)
+    const byPath = new Map(acked.map((a) => [a.path, `${a.writer}:${a.i}`]))
+    for (const name of names)
+      expect(dec.decode((await reader.getData(`/h/${name}`)).data)).toBe(byPath.get(`/h/${name}`))
+    // Each writer's writes all there, in order.
+    for (let w = 0; w < WRITERS; w++) {
+      const mine = acked.filter((a) => a.writer === w).map((a) => a.i)
+      expect(mine).toEqual(Array.from({ length: mine.length }, (_, i) => i))
+    }
+    expect(await counter(reader).get()).toBe(increments)
+    console.log(
+      `history: ${acked.length} creates and ${increments} increments by ${WRITERS} writers through ${KILLS} kills of the leader (${disconnects} connections lost), none failed`,
+    )
+  })
+})
