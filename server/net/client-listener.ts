@@ -234,17 +234,16 @@ export class ClientListener {
     read?: Buffer,
   ): void {
     let first = read ?? Buffer.alloc(0)
-    const decided = (): boolean => {
-      const kind = sniffFirstBytes(first)
-      if (kind === 'more') return false
-      this.dispatch(kind, socket, addr, tls, deadline, first)
-      return true
-    }
-    if (read !== undefined && decided()) return
+    const known = read === undefined ? 'more' : sniffFirstBytes(read)
+    if (known !== 'more') return this.dispatch(known, socket, addr, tls, deadline, first)
     const more = (chunk: Buffer): void => {
       first = first.length === 0 ? chunk : Buffer.concat([first, chunk])
-      // Whatever takes the socket over listens from the next chunk on: this one is its `first`.
-      if (decided()) socket.off('data', more)
+      const kind = sniffFirstBytes(first)
+      if (kind === 'more') return
+      // Off before the hand-over: whatever takes the socket over reads from the next chunk on
+      // (this one is its `first`), and may put bytes back (unshift) without them coming here.
+      socket.off('data', more)
+      this.dispatch(kind, socket, addr, tls, deadline, first)
     }
     socket.on('data', more)
   }
