@@ -1,8 +1,12 @@
 /**
  * prep: a write request + the current state (tree + outstanding changes)
  * -> a Txn, with every check ZooKeeper's PrepRequestProcessor makes, in its
- * order. A user error becomes an `error` Txn carrying the ErrorCode (it
- * still takes a zxid and goes through the log); prep never throws for one.
+ * order. A user error becomes an `error` Txn carrying the ErrorCode; prep
+ * never throws for one. The caller decides its fate: TreeDb.prep answers a
+ * plain failed write at once, with no zxid (its reply is held until the
+ * Txns prepped before it are applied: server/request/write-router.ts); an
+ * exactly-once write's failure is logged as its error Txn, so a retry finds
+ * the answer.
  *
  * Invariants: pure (reads the view, never mutates it); the Txn carries
  * absolute values (final path, new versions, the parent's new stored

@@ -1,8 +1,9 @@
 /**
  * Txn: what the leader proposes, every server logs and applies. Prep turns
- * a client request into one; a failed request becomes an `error` Txn that
- * still takes a zxid and goes through the log (ZooKeeper does the same, so
- * per-session FIFO holds across failures).
+ * a client request into one; a failed request becomes an `error` Txn, which
+ * the server answers without logging (the reply held behind the Txns
+ * prepped before it, so per-session FIFO holds across failures) — except an
+ * exactly-once write's, which is logged so that a retry finds its answer.
  *
  * Every Txn carries absolute resulting values (the create's parent
  * cversion, the new version, the final sequential path, the ephemerals a
