@@ -217,12 +217,15 @@ describe('server limits', () => {
     }
   })
 
-  it('refuses a request over frameBytesMax in the SDK (BAD_ARGUMENTS, nothing sent); past a smaller server limit the loss says why', async () => {
+  it("refuses a request over frameBytesMax in the SDK (BAD_ARGUMENTS, nothing sent), its own or the server's; past a smaller server limit it did not learn, the loss says why", async () => {
     const s = await startWithConfig({ frameBytesMax: 64 * 1024 })
     // The SDK's limit matches the server's: the request never leaves, the connection stays.
     const small = await Client.connect(s.connectString, { frameBytesMax: 64 * 1024 })
-    // The SDK's limit is its default (larger): the server refuses the frame and closes the connection.
-    const large = await Client.connect(s.connectString)
+    // The SDK's limit is its default (larger), but an exactly-once client learns the server's
+    // in the handshake (a write that made the server drop the connection would go again).
+    const learned = await Client.connect(s.connectString)
+    // Without exactly-once the SDK does not ask: the server refuses the frame and closes the connection.
+    const large = await Client.connect(s.connectString, { exactlyOnce: false })
     try {
       const ops = Array.from({ length: 40 }, (_, i) => ({
         op: 'create' as const,
@@ -234,6 +237,12 @@ describe('server limits', () => {
       expect(String(refused)).toMatch(/the request is \d+ bytes, more than frameBytesMax \(65536\)/)
       expect(small.state).toBe('connected')
       expect(await small.exists('/m0')).toBeNull()
+      const refusedToo = await learned.multi(ops).catch((e: unknown) => e)
+      expect(refusedToo).toMatchObject({ code: 'BAD_ARGUMENTS' })
+      expect(String(refusedToo)).toMatch(
+        /the request is \d+ bytes, more than the server's frameBytesMax \(65536\)/,
+      )
+      expect(learned.state).toBe('connected')
       const lost = await large.multi(ops).catch((e: unknown) => e)
       expect(lost).toMatchObject({ code: 'CONNECTION_LOSS' })
       expect(String(lost)).toMatch(
@@ -244,6 +253,7 @@ describe('server limits', () => {
       expect(await large.exists('/m0')).toBeNull()
     } finally {
       await small.close()
+      await learned.close()
       await large.close()
     }
   })
