@@ -35,6 +35,9 @@ export interface Accept {
   /** Negotiated timeout; 0 means "session expired". */
   timeOut: number
   passwd?: Uint8Array
+  /** Conclave's trailer: the features granted (ConclaveFeature bits) and the largest request taken. */
+  features?: number
+  requestBytesMax?: number
 }
 
 export class FakeConn implements Transport {
@@ -84,6 +87,8 @@ export class FakeConn implements Transport {
       sessionId: a.sessionId,
       passwd: a.passwd ?? new Uint8Array(16).fill(7),
       readOnly: false,
+      features: a.features,
+      requestBytesMax: a.requestBytesMax,
     })
     this.deliver(w.finish())
   }

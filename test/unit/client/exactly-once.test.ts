@@ -1,0 +1,218 @@
+/**
+ * The SDK's side of exactly-once writes (issue 16), against the in-memory
+ * server (fake-net.ts): it asks in its ConnectRequest and uses the feature
+ * only where the ConnectResponse grants it; granted, every write goes as
+ * ConclaveOpCode.exactlyOnce with the oldest xid still unanswered; a write
+ * whose connection is lost, or that is answered CONNECTION_LOSS, is not
+ * failed but sent again on the next connection (after auth and watches,
+ * before new requests, same xid, in order) and its promise settles with that
+ * answer; reads in flight still fail; a server that does not grant it, the
+ * session's end or EXACTLY_ONCE_SENDS_MAX end the wait; a write larger than
+ * the server's frameBytesMax is refused before it is sent.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { Client, type ConnectOptions, ZkError } from '../../../client/index.js'
+import { EXACTLY_ONCE_SENDS_MAX } from '../../../client/session.js'
+import { OpCode, Xid } from '../../../shared/opcodes.js'
+import { ConclaveFeature, decodeRequest } from '../../../shared/records.js'
+import { waitFor } from '../../helpers/wait.js'
+import { type FakeConn, FakeNet } from './fake-net.js'
+
+const SESSION = 0x1234abcdn
+const GRANT = {
+  sessionId: SESSION,
+  timeOut: 9_000,
+  features: ConclaveFeature.exactlyOnce,
+  requestBytesMax: 4096,
+}
+
+const clients: Client[] = []
+afterEach(() => {
+  for (const c of clients.splice(0)) void c.close()
+})
+
+async function connect(net: FakeNet, opts: ConnectOptions = {}): Promise<Client> {
+  const c = await Client.connect('ws://fake:1,ws://fake:2', {
+    transport: net.factory,
+    connectTimeoutMs: 2_000,
+    reconnectDelayMs: 0,
+    ...opts,
+  })
+  clients.push(c)
+  return c
+}
+
+/** The requests a connection carried (no pings), with their exactly-once headers. */
+function sent(conn: FakeConn) {
+  return conn.sent
+    .slice(1)
+    .map((p) => decodeRequest(p))
+    .filter((r) => r.xid !== Xid.ping)
+}
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p
+    return 'resolved'
+  } catch (err) {
+    if (!ZkError.is(err)) throw err
+    return err.code
+  }
+}
+
+/** Waits for the next connection (after a drop) to be established. */
+async function reconnected(net: FakeNet, c: Client, before: number): Promise<FakeConn> {
+  await waitFor(() => net.conns.length > before && c.state === 'connected', { what: 'reconnect' })
+  return net.last
+}
+
+describe('exactly-once writes in the SDK', () => {
+  it('asks in the ConnectRequest; against a server that does not grant it (ZooKeeper), writes go as before and fail with CONNECTION_LOSS', async () => {
+    const net = new FakeNet()
+    const c = await connect(net)
+    expect(net.last.connectRequest().features).toBe(ConclaveFeature.exactlyOnce)
+    expect(c.exactlyOnce).toBe(false)
+    const w = c.create('/a', 'x')
+    expect(sent(net.last)[0]).toEqual({ xid: 1, req: expect.objectContaining({ op: OpCode.create }) })
+    expect(sent(net.last)[0]!.once).toBeUndefined()
+    net.last.drop()
+    expect(await code(w)).toBe('CONNECTION_LOSS')
+    // exactlyOnce: false does not even ask.
+    const off = new FakeNet()
+    off.autoAccept = GRANT
+    const z = await connect(off, { exactlyOnce: false })
+    expect(off.last.connectRequest().features).toBeUndefined()
+    expect(z.exactlyOnce).toBe(false)
+  })
+
+  it('granted: writes carry the oldest unanswered xid; a lost connection re-sends them (same xids, in order, after SetWatches, before new requests) and their promises get those answers', async () => {
+    const net = new FakeNet()
+    net.autoAccept = GRANT
+    const c = await connect(net)
+    expect(c.exactlyOnce).toBe(true)
+    const first = net.last
+    const watched = c.exists('/w', { watch: () => {} })
+    first.reply(1, 10, -101)
+    await watched
+    const a = c.create('/q/s-', 'a', { mode: 'persistentSequential' })
+    const read = c.getData('/q')
+    const b = c.setData('/q', 'b')
+    expect(sent(first).slice(1)).toEqual([
+      { xid: 2, req: expect.objectContaining({ op: OpCode.create }), once: { ackXid: 2 } },
+      { xid: 3, req: expect.objectContaining({ op: OpCode.getData }) },
+      { xid: 4, req: expect.objectContaining({ op: OpCode.setData }), once: { ackXid: 2 } },
+    ])
+    first.drop()
+    // The read's outcome is simply unknown; the writes wait for the next connection.
+    expect(await code(read)).toBe('CONNECTION_LOSS')
+    const later = c.delete('/q/x')
+    const second = await reconnected(net, c, 1)
+    const again = sent(second)
+    expect(again.map((r) => [r.xid, r.req.op, r.once?.ackXid])).toEqual([
+      [Xid.setWatches, OpCode.setWatches, undefined],
+      [2, OpCode.create, 2],
+      [4, OpCode.setData, 2],
+      [5, OpCode.delete, 2],
+    ])
+    second.reply(Xid.setWatches, 11)
+    second.reply(2, 12, 0, { op: OpCode.create, path: '/q/s-0000000007' })
+    second.reply(4, 13, 0, { op: OpCode.setData, stat: statOf(13) })
+    second.reply(5, 14, 0, { op: OpCode.delete })
+    expect(await a).toBe('/q/s-0000000007')
+    expect((await b).mzxid).toBe(13)
+    await later
+    // Answered: the next write acknowledges them all.
+    void c.create('/z', '')
+    expect(sent(second).at(-1)).toEqual({
+      xid: 6,
+      req: expect.objectContaining({ op: OpCode.create }),
+      once: { ackXid: 6 },
+    })
+  })
+
+  it('a write answered CONNECTION_LOSS drops the connection and goes again, with every write after it', async () => {
+    const net = new FakeNet()
+    net.autoAccept = GRANT
+    const c = await connect(net)
+    const first = net.last
+    const a = c.create('/a', '')
+    const b = c.create('/b', '')
+    first.reply(1, 5, -4)
+    const second = await reconnected(net, c, 1)
+    expect(first.closed).toBe(true)
+    expect(sent(second).map((r) => r.xid)).toEqual([1, 2])
+    second.reply(1, 6, 0, { op: OpCode.create, path: '/a' })
+    second.reply(2, 7, -110)
+    expect(await a).toBe('/a')
+    expect(await code(b)).toBe('NODE_EXISTS')
+  })
+
+  it('fails the writes it was re-sending when the next server does not grant it, or the session has expired', async () => {
+    const net = new FakeNet()
+    net.autoAccept = GRANT
+    const c = await connect(net)
+    const w = c.setData('/a', 'x')
+    net.autoAccept = { sessionId: SESSION, timeOut: 9_000 }
+    net.last.drop()
+    await reconnected(net, c, 1)
+    const err = await w.catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'CONNECTION_LOSS' })
+    expect(String(err)).toMatch(/does not offer exactly-once writes: outcome unknown/)
+    expect(c.exactlyOnce).toBe(false)
+
+    const net2 = new FakeNet()
+    net2.autoAccept = GRANT
+    const d = await connect(net2)
+    const x = d.setData('/a', 'x')
+    net2.autoAccept = { sessionId: 0n, timeOut: 0 }
+    net2.last.drop()
+    expect(await code(x)).toBe('SESSION_EXPIRED')
+    expect(d.state).toBe('expired')
+  })
+
+  it(`gives a write up after ${EXACTLY_ONCE_SENDS_MAX} sends whose connections were all lost (CONNECTION_LOSS)`, async () => {
+    const net = new FakeNet()
+    net.autoAccept = GRANT
+    const c = await connect(net)
+    const w = c.create('/poison', '')
+    let outcome: string | undefined
+    void code(w).then((o) => (outcome = o))
+    for (let i = 1; i < EXACTLY_ONCE_SENDS_MAX; i++) {
+      const before = net.conns.length
+      net.last.drop()
+      const next = await reconnected(net, c, before)
+      expect(sent(next).map((r) => r.xid)).toEqual([1])
+    }
+    expect(outcome).toBeUndefined()
+    net.last.drop()
+    await waitFor(() => outcome !== undefined, { what: 'the write to fail' })
+    expect(outcome).toBe('CONNECTION_LOSS')
+  })
+
+  it("refuses a write larger than the server's frameBytesMax before sending it (BAD_ARGUMENTS), the connection kept", async () => {
+    const net = new FakeNet()
+    net.autoAccept = GRANT
+    const c = await connect(net)
+    const err = await c.create('/big', new Uint8Array(8192)).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'BAD_ARGUMENTS' })
+    expect(String(err)).toMatch(/more than the server's frameBytesMax \(4096\)/)
+    expect(sent(net.last)).toEqual([])
+    expect(c.state).toBe('connected')
+  })
+})
+
+function statOf(zxid: number) {
+  return {
+    czxid: 1,
+    mzxid: zxid,
+    ctime: 1,
+    mtime: 2,
+    version: 1,
+    cversion: 0,
+    aversion: 0,
+    ephemeralOwner: 0n,
+    dataLength: 1,
+    numChildren: 0,
+    pzxid: 1,
+  }
+}
