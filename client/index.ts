@@ -25,6 +25,7 @@ export { type Endpoint, parseConnectString } from './connect-string.js'
 export { Emitter } from './emitter.js'
 export { EventStream, type EventStreamOptions } from './event-stream.js'
 export { DATA_BYTES_MAX } from './requests.js'
+export { EXACTLY_ONCE_SENDS_MAX } from './session.js'
 export type {
   TlsOptions,
   Transport,

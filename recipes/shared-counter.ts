@@ -12,6 +12,14 @@
  * after a short random pause, at most `attemptsMax` times (then
  * OPERATION_TIMEOUT); values stay safe integers. The node is created with
  * `initial` on first use.
+ *
+ * Exact: with exactly-once writes (the SDK's default against Conclave), a
+ * compare-and-set whose connection is lost is sent again and answered once
+ * (its own result if it had been applied), so an increment neither fails
+ * with CONNECTION_LOSS nor counts twice. A client without them (Apache
+ * ZooKeeper, or `exactlyOnce: false`) cannot know whether a write that met
+ * CONNECTION_LOSS happened: increment then rejects with CONNECTION_LOSS,
+ * saying so, and never retries it blindly.
  * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
  */
 import type { Client } from '../client/index.js'
@@ -124,10 +132,27 @@ export class SharedCounter {
       const cur = await this.getVersioned()
       const next = cur.value + by
       checkValue(next)
-      if (await this.trySetVersioned(cur.version, next)) return next
+      if (await this.setOrLoss(cur.version, next)) return next
       await this.backoff(attempt)
     }
     throw timeoutError(`increment lost ${attemptsMax} races`, this.path)
+  }
+
+  /** trySetVersioned, whose CONNECTION_LOSS (a client without exactly-once writes) says what it means here. */
+  private async setOrLoss(version: number, value: number): Promise<boolean> {
+    try {
+      return await this.trySetVersioned(version, value)
+    } catch (err) {
+      if (!isCode(err, ErrorCode.CONNECTION_LOSS)) throw err
+      throw new ZkError(
+        ErrorCode.CONNECTION_LOSS,
+        this.path,
+        `CONNECTION_LOSS: ${this.path}: the increment to ${value} may or may not have happened ` +
+          (this.zk.exactlyOnce
+            ? '(its write was sent as often as the SDK sends one, and never answered)'
+            : '(the client has no exactly-once writes: Apache ZooKeeper, or exactlyOnce: false)'),
+      )
+    }
   }
 
   /** A short random pause that grows with the number of lost races, so contenders spread out. */
