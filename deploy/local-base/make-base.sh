@@ -119,7 +119,7 @@ import_rootfs() {
   say "importing $1 as $2"
   case $ENGINE in
     podman)
-      tar -C "$1" --numeric-owner -cf - . | podman import \
+      tar -C "$1" --numeric-owner -cf - . | podman import --quiet \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change "ENV NODE_VERSION=$NODE_VERSION" --change 'CMD ["node"]' - "$2" >/dev/null
       ;;
