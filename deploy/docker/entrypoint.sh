@@ -126,7 +126,6 @@ servers() {
   SERVER_LINES=''
   SERVER_COUNT=0
   SERVER_IDS=' '
-  MY_ENTRY=''
   list=$(printf '%s' "${CONCLAVE_SERVERS-}" | tr ',\n\t' '   ')
   explicit='' positional='' n=0
   for entry in $list; do
@@ -189,6 +188,8 @@ servers() {
 server_id() {
   id=${CONCLAVE_ID-}
   if [ "$id" = ordinal ]; then
+    # HOSTNAME: set by Docker, podman and the kubelet (not by sh itself).
+    # shellcheck disable=SC3028
     host=${HOSTNAME:-$(cat /proc/sys/kernel/hostname 2>/dev/null || hostname)}
     ord=${CONCLAVE_ORDINAL:-${host##*-}}
     offset=${CONCLAVE_ID_OFFSET:-1}
@@ -218,7 +219,7 @@ server_id() {
   [ "$SERVER_COUNT" -gt 0 ] || return 0
   case $SERVER_IDS in
     *" $MY_ID "*) ;;
-    *) fail "CONCLAVE_ID (got \"${CONCLAVE_ID-}\", server id $MY_ID): not one of the ids in CONCLAVE_SERVERS ($(echo $SERVER_IDS | tr ' ' ','))" ;;
+    *) fail "CONCLAVE_ID (got \"${CONCLAVE_ID-}\", server id $MY_ID): not one of the ids in CONCLAVE_SERVERS ($(printf '%s' "$SERVER_IDS" | sed 's/^ //; s/ $//' | tr ' ' ','))" ;;
   esac
   # This server's own peer port listens on CONCLAVE_PEER_LISTEN_ADDRESS (default 0.0.0.0:
   # every address of the container) instead of the address its host name resolves to, which a
