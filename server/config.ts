@@ -112,6 +112,18 @@ export const ServerConfig = z
      * many as it has writes in flight.
      */
     sessionWriteResultsMax: z.number().int().min(1).max(100_000).default(1000),
+    /**
+     * … and at most this many bytes of them (each result's bytes plus 64): a
+     * multi's result holds a path and a Stat per op, so a session that never
+     * acknowledges could otherwise keep sessionWriteResultsMax of them on
+     * every server. The newest result always stays. Counted in treeBytesMax.
+     */
+    sessionWriteResultBytesMax: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
     /** `user:base64(sha1(user:password))`: this digest id bypasses ACL checks. */
     superDigest: z.string().optional(),
     /** Txns between snapshots: a random count in [snapCount/2, snapCount] (as ZooKeeper). */

@@ -210,7 +210,11 @@ export class WriteRouter {
     if (once !== undefined) {
       const met = this.recall(sessionId, cxid, once)
       if (met !== undefined) return met
-      prepCtx.remember = { ackXid: once.ackXid, resultsMax: ctx.config.sessionWriteResultsMax }
+      prepCtx.remember = {
+        ackXid: once.ackXid,
+        resultsMax: ctx.config.sessionWriteResultsMax,
+        resultBytesMax: ctx.config.sessionWriteResultBytesMax,
+      }
     }
     if (this.quota.refuses(write, db)) {
       if (prepCtx.remember === undefined)

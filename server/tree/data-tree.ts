@@ -36,7 +36,7 @@ import { Kind, NodeStore } from './node-store.js'
 import { ReapIndex } from './reap-index.js'
 import { type NodeRecord, readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot.js'
 import type { ApplyMode, ChangeEvent, CreateNodeArgs, NodeKindName, NodeMeta } from './tree-types.js'
-import { type Recalled, type RememberedWrite, WriteMemory } from './write-memory.js'
+import { type Recalled, type RememberedWrite, type RememberLimits, WriteMemory } from './write-memory.js'
 import { dataLength, fromBytes, toBytes } from './znode-data.js'
 
 const KIND_NAMES: readonly NodeKindName[] = ['persistent', 'ephemeral', 'container', 'ttl']
@@ -132,9 +132,12 @@ export class DataTree {
     return this.zxid
   }
 
-  /** The tree's estimated size in bytes: per znode an overhead plus its path and data (see ZNODE_OVERHEAD_BYTES). */
+  /**
+   * The tree's estimated size in bytes: per znode an overhead plus its path
+   * and data (see ZNODE_OVERHEAD_BYTES), plus the sessions' write memories.
+   */
   sizeEstimateBytes(): number {
-    return this.sizeBytes
+    return this.sizeBytes + this.writes.bytes
   }
 
   nodeCount(): number {
@@ -458,12 +461,7 @@ export class DataTree {
    * False if the session is gone (its memory went with it; the write, prepped
    * after its session ended, failed with SESSION_EXPIRED and changed nothing).
    */
-  rememberWrite(
-    sessionId: bigint,
-    write: RememberedWrite,
-    spec: { ackXid: number; resultsMax: number },
-    mode: ApplyMode,
-  ): boolean {
+  rememberWrite(sessionId: bigint, write: RememberedWrite, spec: RememberLimits, mode: ApplyMode): boolean {
     if (!this.sessionTable.has(sessionId)) return false
     this.writes.remember(sessionId, write, spec, mode)
     return true

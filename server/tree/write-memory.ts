@@ -9,8 +9,9 @@
  * in the order applied) and two watermarks: `ackXid`, below which the client
  * has every reply (results below it are dropped: the client never asks
  * again), and `evictedXid`, the highest xid dropped because the session had
- * more than `resultsMax` results (a re-sent write at or below it cannot be
- * told apart from one never applied: it is answered OUTCOME_UNKNOWN).
+ * more than `resultsMax` results, or more than `resultBytesMax` bytes of
+ * them (a re-sent write at or below it cannot be told apart from one never
+ * applied: it is answered OUTCOME_UNKNOWN). The newest result always stays.
  * Xids are compared in serial order: a client's xids are positive int32s
  * that wrap from 2^31 - 1 to 1, so `a` is before `b` when going forward
  * from `a` reaches `b` within half the space (RFC 1982's rule, mod 2^31).
@@ -50,6 +51,13 @@ export interface SessionWritesRecord {
   writes: RememberedWrite[]
 }
 
+/** The bounds a write's Txn carries (server/txn/txn.ts RememberSpec), so every server keeps the same. */
+export interface RememberLimits {
+  ackXid: number
+  resultsMax: number
+  resultBytesMax: number
+}
+
 export type Recalled =
   | { kind: 'remembered'; zxid: number; result: Uint8Array }
   /** Acknowledged by the client (a late duplicate), or evicted past resultsMax. */
@@ -62,10 +70,17 @@ interface Entry extends RememberedWrite {
   hashB: number
 }
 
+/** What one remembered result is taken to cost beyond its bytes (the entry, its place in the list). */
+export const RESULT_OVERHEAD_BYTES = 64
+
+const costOf = (w: RememberedWrite): number => RESULT_OVERHEAD_BYTES + w.result.length
+
 class SessionWrites {
   ackXid = 0
   evictedXid = 0
   entries: Entry[] = []
+  /** Σ costOf(entries). */
+  bytes = 0
   /** Hash of (session, ackXid, evictedXid), included in the digest. */
   headA = 0
   headB = 0
@@ -90,6 +105,7 @@ export class WriteMemory {
   sumA = 0
   sumB = 0
   private resultCount = 0
+  private resultBytes = 0
 
   /** Sessions with a record. */
   get sessionCount(): number {
@@ -99,6 +115,11 @@ export class WriteMemory {
   /** Results held, over every session. */
   get size(): number {
     return this.resultCount
+  }
+
+  /** Their estimated size (each result's bytes plus RESULT_OVERHEAD_BYTES), for the tree's size estimate. */
+  get bytes(): number {
+    return this.resultBytes
   }
 
   recall(sessionId: bigint, xid: number): Recalled {
@@ -112,15 +133,10 @@ export class WriteMemory {
 
   /**
    * Remembers a write's result (apply of an exactly-once write's Txn); drops
-   * the results the client acknowledged, then the oldest past `resultsMax`.
-   * Replay skips a write the record already reflects.
+   * the results the client acknowledged, then the oldest past `resultsMax`
+   * or `resultBytesMax`. Replay skips a write the record already reflects.
    */
-  remember(
-    sessionId: bigint,
-    write: RememberedWrite,
-    spec: { ackXid: number; resultsMax: number },
-    mode: ApplyMode,
-  ): void {
+  remember(sessionId: bigint, write: RememberedWrite, spec: RememberLimits, mode: ApplyMode): void {
     let rec = this.bySession.get(sessionId)
     if (rec !== undefined && (rec.find(write.xid) !== undefined || rec.forgotten(write.xid) !== undefined)) {
       assert(mode === 'replay', `write ${write.xid} of session ${sessionId} remembered twice`)
@@ -131,19 +147,19 @@ export class WriteMemory {
       this.bySession.set(sessionId, rec)
       this.rehashHead(sessionId, rec)
     }
-    const h = entryHash(sessionId, write)
-    rec.entries.push({ xid: write.xid, zxid: write.zxid, result: write.result, hashA: h.a, hashB: h.b })
-    this.add(h.a, h.b)
-    this.resultCount++
+    this.keep(sessionId, rec, write)
     let headChanged = false
     if (spec.ackXid !== 0 && (rec.ackXid === 0 || xidBefore(rec.ackXid, spec.ackXid))) {
       rec.ackXid = spec.ackXid
       this.dropAcknowledged(rec)
       headChanged = true
     }
-    while (rec.entries.length > Math.max(1, spec.resultsMax)) {
+    while (
+      rec.entries.length > 1 &&
+      (rec.entries.length > spec.resultsMax || rec.bytes > spec.resultBytesMax)
+    ) {
       const e = rec.entries.shift()!
-      this.forget(e)
+      this.forget(rec, e)
       if (rec.evictedXid === 0 || xidBefore(rec.evictedXid, e.xid)) rec.evictedXid = e.xid
       headChanged = true
     }
@@ -154,14 +170,25 @@ export class WriteMemory {
     const ack = rec.ackXid
     let kept = 0
     for (const e of rec.entries) {
-      if (xidBefore(e.xid, ack)) this.forget(e)
+      if (xidBefore(e.xid, ack)) this.forget(rec, e)
       else rec.entries[kept++] = e
     }
     rec.entries.length = kept
   }
 
-  private forget(e: Entry): void {
+  private keep(sessionId: bigint, rec: SessionWrites, w: RememberedWrite): void {
+    const h = entryHash(sessionId, w)
+    rec.entries.push({ xid: w.xid, zxid: w.zxid, result: w.result, hashA: h.a, hashB: h.b })
+    rec.bytes += costOf(w)
+    this.resultBytes += costOf(w)
+    this.add(h.a, h.b)
+    this.resultCount++
+  }
+
+  private forget(rec: SessionWrites, e: Entry): void {
     this.add(-e.hashA, -e.hashB)
+    rec.bytes -= costOf(e)
+    this.resultBytes -= costOf(e)
     this.resultCount--
   }
 
@@ -169,7 +196,7 @@ export class WriteMemory {
   drop(sessionId: bigint): void {
     const rec = this.bySession.get(sessionId)
     if (rec === undefined) return
-    for (const e of rec.entries) this.forget(e)
+    for (const e of rec.entries) this.forget(rec, e)
     this.add(-rec.headA, -rec.headB)
     this.bySession.delete(sessionId)
   }
@@ -188,13 +215,7 @@ export class WriteMemory {
     const rec = new SessionWrites()
     rec.ackXid = r.ackXid
     rec.evictedXid = r.evictedXid
-    for (const w of r.writes) {
-      if (rec.find(w.xid) !== undefined) continue
-      const h = entryHash(r.sessionId, w)
-      rec.entries.push({ xid: w.xid, zxid: w.zxid, result: w.result, hashA: h.a, hashB: h.b })
-      this.add(h.a, h.b)
-      this.resultCount++
-    }
+    for (const w of r.writes) if (rec.find(w.xid) === undefined) this.keep(r.sessionId, rec, w)
     this.bySession.set(r.sessionId, rec)
     this.rehashHead(r.sessionId, rec)
   }

@@ -7,8 +7,8 @@
  * deleteContainer 20, createSession -10, closeSession -11, error -1), then
  * the header (long sessionId, int cxid, long zxid, long timeMs), then the
  * body. An exactly-once write (a Txn with `remember`) is format
- * TXN_FORMAT_REMEMBERED instead: the same with int ackXid, int resultsMax
- * after the header. Every other Txn is written as before, so logs written
+ * TXN_FORMAT_REMEMBERED instead: the same with int ackXid, int resultsMax,
+ * int resultBytesMax after the header. Every other Txn is written as before, so logs written
  * before exactly-once writes read unchanged (a server from before them
  * refuses a format-2 Txn with a clear "unsupported Txn format 2"). Create modes are ZooKeeper's CreateMode flags; error codes their
  * wire numbers. Data is a jute buffer, length -1 for null data (none, kept
@@ -100,7 +100,7 @@ export function encodeTxn(txn: Txn, w = new JuteWriter(256)): Uint8Array {
   const remember = txn.remember
   w.int(remember === undefined ? TXN_FORMAT_VERSION : TXN_FORMAT_REMEMBERED).int(TYPE_CODE[txn.type])
   w.long(txn.sessionId).int(txn.cxid).long(txn.zxid).long(txn.timeMs)
-  if (remember !== undefined) w.int(remember.ackXid).int(remember.resultsMax)
+  if (remember !== undefined) w.int(remember.ackXid).int(remember.resultsMax).int(remember.resultBytesMax)
   writeBody(w, txn)
   return w.finish()
 }
@@ -130,8 +130,10 @@ export function decodeTxn(bytes: Uint8Array): Txn {
 function readRemember(r: JuteReader): RememberSpec {
   const ackXid = r.int()
   const resultsMax = r.int()
+  const resultBytesMax = r.int()
   if (resultsMax < 1) throw new TxnDecodeError(`bad resultsMax ${resultsMax}`)
-  return { ackXid, resultsMax }
+  if (resultBytesMax < 1) throw new TxnDecodeError(`bad resultBytesMax ${resultBytesMax}`)
+  return { ackXid, resultsMax, resultBytesMax }
 }
 
 function readAcl(r: JuteReader): Acl[] {

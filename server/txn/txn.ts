@@ -45,6 +45,8 @@ export interface RememberSpec {
   ackXid: number
   /** The session keeps at most this many results (the leader's sessionWriteResultsMax); the oldest go first. */
   resultsMax: number
+  /** … and at most this many bytes of them (sessionWriteResultBytesMax); the newest always stays. */
+  resultBytesMax: number
 }
 
 export interface CreateTxn {

@@ -35,7 +35,7 @@
 import { TreeDb } from '../../server/state/tree-db.js'
 import { DataTree } from '../../server/tree/data-tree.js'
 import type { ApplyMode, ChangeEvent, CreateNodeArgs } from '../../server/tree/tree-types.js'
-import type { Recalled, RememberedWrite } from '../../server/tree/write-memory.js'
+import type { Recalled, RememberedWrite, RememberLimits } from '../../server/tree/write-memory.js'
 import type { Input, Output, Snapshot, ZabPeerOptions } from '../../server/zab/index.js'
 import { ZabPeer } from '../../server/zab/index.js'
 import { ZabLog } from '../../server/zab/zab-log.js'
@@ -312,7 +312,7 @@ class OneResultTree extends DataTree {
   override rememberWrite(
     sessionId: bigint,
     write: RememberedWrite,
-    spec: { ackXid: number; resultsMax: number },
+    spec: RememberLimits,
     mode: ApplyMode,
   ): boolean {
     return super.rememberWrite(sessionId, write, { ...spec, resultsMax: 1 }, mode)

@@ -34,7 +34,7 @@ class Leader {
   private ctx(sessionId: bigint, cxid: number, ackXid?: number): PrepContext {
     this.timeMs += 1
     const ctx: PrepContext = { zxid: this.nextZxid(), timeMs: this.timeMs, sessionId, cxid, authIds: [] }
-    if (ackXid !== undefined) ctx.remember = { ackXid, resultsMax: RESULTS_MAX }
+    if (ackXid !== undefined) ctx.remember = { ackXid, resultsMax: RESULTS_MAX, resultBytesMax: 1 << 20 }
     return ctx
   }
 
@@ -231,7 +231,7 @@ describe('codecs of exactly-once writes', () => {
     const plain = encodeTxn(base)
     expect(plain[3]).toBe(1)
     expect(decodeTxn(plain)).toEqual(base)
-    const remembered: Txn = { ...base, remember: { ackXid: 5, resultsMax: 1000 } }
+    const remembered: Txn = { ...base, remember: { ackXid: 5, resultsMax: 1000, resultBytesMax: 4096 } }
     const bytes = encodeTxn(remembered)
     expect(bytes[3]).toBe(2)
     expect(decodeTxn(bytes)).toEqual(remembered)
@@ -242,7 +242,7 @@ describe('codecs of exactly-once writes', () => {
       timeMs: 11,
       type: 'error',
       code: 'NODE_EXISTS',
-      remember: { ackXid: 1, resultsMax: 3 },
+      remember: { ackXid: 1, resultsMax: 3, resultBytesMax: 2048 },
     }
     expect(decodeTxn(encodeTxn(error))).toEqual(error)
     for (let n = 0; n < bytes.length; n++)

@@ -10,14 +10,23 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { type RememberedWrite, WriteMemory, xidBefore } from '../../../server/tree/write-memory.js'
+import {
+  RESULT_OVERHEAD_BYTES,
+  type RememberedWrite,
+  WriteMemory,
+  xidBefore,
+} from '../../../server/tree/write-memory.js'
 import { AssertionError } from '../../../shared/assert.js'
 
 const S = 0x10n
 const T = 0x20n
 const res = (n: number): Uint8Array => Uint8Array.of(n & 0xff, (n >> 8) & 0xff)
 const w = (xid: number, zxid = 100 + xid): RememberedWrite => ({ xid, zxid, result: res(xid) })
-const spec = (ackXid: number, resultsMax = 10) => ({ ackXid, resultsMax })
+const spec = (ackXid: number, resultsMax = 10, resultBytesMax = 1 << 20) => ({
+  ackXid,
+  resultsMax,
+  resultBytesMax,
+})
 
 describe('WriteMemory', () => {
   it('answers a remembered write with its zxid and result, and knows nothing of other xids or sessions', () => {
@@ -52,6 +61,27 @@ describe('WriteMemory', () => {
     expect(m.recall(S, 2)).toEqual({ kind: 'forgotten', why: 'evicted' })
     for (const x of [3, 4, 5]) expect(m.recall(S, x).kind).toBe('remembered')
     expect(m.recall(S, 6)).toEqual({ kind: 'unknown' })
+  })
+
+  it('keeps at most resultBytesMax bytes of results (each costs its bytes plus RESULT_OVERHEAD_BYTES), and always the newest', () => {
+    const m = new WriteMemory()
+    const big = (xid: number, n: number): RememberedWrite => ({
+      xid,
+      zxid: 100 + xid,
+      result: new Uint8Array(n),
+    })
+    const limit = 3 * (RESULT_OVERHEAD_BYTES + 100)
+    for (let x = 1; x <= 5; x++) m.remember(S, big(x, 100), spec(1, 1000, limit), 'live')
+    expect(m.size).toBe(3)
+    expect(m.bytes).toBe(limit)
+    expect(m.recall(S, 2)).toEqual({ kind: 'forgotten', why: 'evicted' })
+    // One result larger than the limit pushes out every other, and stays.
+    m.remember(S, big(6, 10_000), spec(1, 1000, limit), 'live')
+    expect(m.size).toBe(1)
+    expect(m.recall(S, 6).kind).toBe('remembered')
+    expect(m.recall(S, 5)).toEqual({ kind: 'forgotten', why: 'evicted' })
+    m.drop(S)
+    expect(m.bytes).toBe(0)
   })
 
   it('compares xids in serial order: a session past 2^31 - 1 wraps to 1 and goes on', () => {
@@ -162,10 +192,10 @@ describe('WriteMemory against a reference model', () => {
           }
           while (ms.writes.length > op.max) ms.evicted = Math.max(ms.evicted, ms.writes.shift()!.xid)
           const write = { xid: op.xid, zxid, result: res(op.xid) }
-          m.remember(id, write, { ackXid: ack, resultsMax: op.max }, 'live')
-          twin.remember(id, write, { ackXid: ack, resultsMax: op.max }, 'live')
+          m.remember(id, write, { ackXid: ack, resultsMax: op.max, resultBytesMax: 1 << 20 }, 'live')
+          twin.remember(id, write, { ackXid: ack, resultsMax: op.max, resultBytesMax: 1 << 20 }, 'live')
           // Replaying what was just applied changes nothing.
-          m.remember(id, write, { ackXid: ack, resultsMax: op.max }, 'replay')
+          m.remember(id, write, { ackXid: ack, resultsMax: op.max, resultBytesMax: 1 << 20 }, 'replay')
         }
         expect([m.sumA, m.sumB]).toEqual([twin.sumA, twin.sumB])
         for (let s = 1; s <= 3; s++) {
