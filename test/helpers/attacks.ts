@@ -58,10 +58,17 @@ export function paddedHead(bytes: number): string {
   return UPGRADE_HEAD.replace('\r\n\r\n', `\r\nX-Pad: ${'a'.repeat(pad)}\r\n\r\n`)
 }
 
-/** An upgraded connection, reading or not. */
+/**
+ * An upgraded connection with a session (so the handshake deadline leaves it
+ * alone: what is measured is the stream, not the deadline), reading or not.
+ */
 async function upgraded(port: number, read = true): Promise<HostileSocket> {
-  const s = await HostileSocket.open(port, { read })
+  const s = await HostileSocket.open(port)
   await s.upgrade()
+  // The longest session timeout the server allows by default: the attacker sends no pings.
+  await s.write(clientFrame(Opcode.binary, connectRequestPacket(40_000)))
+  await waitFor(() => s.events().some((e) => e.kind === 'message') || s.closed, { what: 'ConnectResponse' })
+  if (!read) s.socket.pause()
   return s
 }
 
