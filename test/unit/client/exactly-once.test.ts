@@ -151,11 +151,11 @@ describe('exactly-once writes in the SDK', () => {
     const net = new FakeNet()
     net.autoAccept = GRANT
     const c = await connect(net)
-    const w = c.setData('/a', 'x')
+    const failed = c.setData('/a', 'x').catch((e: unknown) => e)
     net.autoAccept = { sessionId: SESSION, timeOut: 9_000 }
     net.last.drop()
     await reconnected(net, c, 1)
-    const err = await w.catch((e: unknown) => e)
+    const err = await failed
     expect(err).toMatchObject({ code: 'CONNECTION_LOSS' })
     expect(String(err)).toMatch(/does not offer exactly-once writes: outcome unknown/)
     expect(c.exactlyOnce).toBe(false)
@@ -163,10 +163,10 @@ describe('exactly-once writes in the SDK', () => {
     const net2 = new FakeNet()
     net2.autoAccept = GRANT
     const d = await connect(net2)
-    const x = d.setData('/a', 'x')
+    const expired = code(d.setData('/a', 'x'))
     net2.autoAccept = { sessionId: 0n, timeOut: 0 }
     net2.last.drop()
-    expect(await code(x)).toBe('SESSION_EXPIRED')
+    expect(await expired).toBe('SESSION_EXPIRED')
     expect(d.state).toBe('expired')
   })
 
