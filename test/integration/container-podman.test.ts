@@ -7,10 +7,10 @@
  * Left out of `npm test` and CI (without the variable it is skipped with one
  * line): it needs root podman, podman-compose and, on a machine that cannot
  * pull node images, debootstrap and the Debian mirror to make local base
- * images (deploy/local-base/make-base.sh: ~5 minutes), then compiles
- * better-sqlite3 inside the build (~3 minutes on 2 cores); CI's machine would
- * spend ~10 of its 90 minutes on it, and the sandbox needs the engine
- * workarounds below.
+ * images (deploy/local-base/make-base.sh), then compiles better-sqlite3
+ * inside the build: 5 min 25 s from no base image and no build cache here,
+ * plus apt-get of the tools on a new machine, and the sandbox needs the
+ * engine workarounds below. About a minute once the images are there.
  *
  * What it does, every step bounded:
  *  1. The base images (CONCLAVE_CONTAINER_BUILD_IMAGE / _RUNTIME_IMAGE,
