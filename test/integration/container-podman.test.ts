@@ -4,8 +4,8 @@
  *
  *   CONCLAVE_CONTAINER_TEST=1 npx vitest run test/integration/container-podman.test.ts
  *
- * Left out of `npm test` and CI (without the variable it is skipped with one
- * line): it needs root podman, podman-compose and, on a machine that cannot
+ * Left out of `npm test` and CI (without the variable it is skipped, with one
+ * line on stdout): it needs root podman, podman-compose and, on a machine that cannot
  * pull node images, debootstrap and the Debian mirror to make local base
  * images (deploy/local-base/make-base.sh), then compiles better-sqlite3
  * inside the build: 5 min 25 s from no base image and no build cache here,
@@ -46,12 +46,14 @@ import { chmodSync, chownSync, mkdirSync, statSync, writeFileSync } from 'node:f
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client } from '../../client/index.js'
-import { skipped } from '../helpers/prerequisites.js'
 import { freePort, tempDir, waitFor } from '../helpers/wait.js'
 
 const ENABLED = process.env.CONCLAVE_CONTAINER_TEST === '1'
 const SUITE = 'the container image built and run with podman (container-podman.test.ts)'
-if (!ENABLED) skipped(SUITE, 'opt-in: CONCLAVE_CONTAINER_TEST=1; left out of CI, see docs/container.md')
+// One line, not the run's summary of skipped suites: that summary lists missing prerequisites,
+// which fail under CI=true, and this suite is skipped under CI=true too, by choice.
+if (!ENABLED)
+  console.log(`skipped: ${SUITE} (opt-in: CONCLAVE_CONTAINER_TEST=1; left out of CI, see docs/container.md)`)
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const BUILD_IMAGE = process.env.CONCLAVE_CONTAINER_BUILD_IMAGE ?? 'localhost/conclave-base:build'
