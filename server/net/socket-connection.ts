@@ -107,10 +107,18 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
     })
   }
 
-  /** Writes what was gathered this turn. */
+  /**
+   * Writes what was gathered this turn. A buffer less than three quarters
+   * full is written as a copy of its bytes, so what waits in the socket for
+   * a client that does not read is at most a third more than its bytes (a
+   * doubled buffer written as it is pinned up to twice: 65 MiB of replies
+   * held 104 MiB), and a small reply does not pin a 4 KiB buffer.
+   */
   protected flushOutput(): void {
     if (this.gathered === 0) return
-    const bytes = this.gather!.subarray(0, this.gathered)
+    const gather = this.gather!
+    const full = 4 * this.gathered >= 3 * gather.length
+    const bytes = full ? gather.subarray(0, this.gathered) : gather.slice(0, this.gathered)
     this.gather = undefined
     this.gathered = 0
     if (!this.socket.destroyed) this.socket.write(bytes)
