@@ -10,4 +10,6 @@ if (!existsSync(entry)) {
   process.exit(2)
 }
 const { main } = await import(entry.href)
-process.exitCode = await main(process.argv.slice(2))
+// Exit once the command is done: a peer link still connecting, or a DNS lookup of a peer that
+// does not resolve, must not hold a stopped server's process open (seen in containers: 5-30 s).
+process.exit(await main(process.argv.slice(2)))

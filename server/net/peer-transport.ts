@@ -230,10 +230,19 @@ export class PeerTransport {
   private readonly dialing = new Set<number>()
   private blocked = new Set<number>()
   private closing = false
+  /** Every socket this transport opened or accepted and not yet closed: close() ends them all, handshaking ones too. */
+  private readonly sockets = new Set<Socket>()
+
+  private own<S extends Socket>(socket: S): S {
+    this.sockets.add(socket)
+    socket.once('close', () => this.sockets.delete(socket))
+    return socket
+  }
 
   constructor(readonly opts: PeerTransportOptions) {
     this.server = createServer((socket) => {
       if (this.closing) return socket.destroy()
+      this.own(socket)
       const tls = this.opts.tls
       new Link(
         tls === undefined
@@ -287,18 +296,20 @@ export class PeerTransport {
     this.dialing.add(p.id)
     const tls = this.opts.tls
     if (tls !== undefined) {
-      const socket = tlsConnect({
-        host: p.host,
-        port: p.port,
-        secureContext: tls.context(),
-        // Judged in refusedCertificate: the CA, then quorumTlsAllowedNames instead of the host name.
-        rejectUnauthorized: false,
-        checkServerIdentity: () => undefined,
-      })
+      const socket = this.own(
+        tlsConnect({
+          host: p.host,
+          port: p.port,
+          secureContext: tls.context(),
+          // Judged in refusedCertificate: the CA, then quorumTlsAllowedNames instead of the host name.
+          rejectUnauthorized: false,
+          checkServerIdentity: () => undefined,
+        }),
+      )
       new Link(socket, true, this, p.id)
       return
     }
-    const socket = new Socket()
+    const socket = this.own(new Socket())
     new Link(socket, true, this, p.id)
     socket.connect(p.port, p.host)
   }
@@ -374,6 +385,8 @@ export class PeerTransport {
     this.closing = true
     for (const t of this.timers.values()) clearTimeout(t)
     for (const l of this.links.values()) l.socket.destroy()
+    // Links still connecting or in their handshake would otherwise hold the process open until they time out.
+    for (const s of this.sockets) s.destroy()
     await new Promise<void>((r) => this.server.close(() => r()))
   }
 }

@@ -145,8 +145,10 @@ describe('standalone server', () => {
     await waitFor(() => acked.length >= 200, { timeoutMs: 20_000, what: '200 acknowledged writes' })
     await s.kill9()
     stop = true
-    await writer
+    // An exactly-once SDK holds the write in flight across the lost connection and re-sends it
+    // once the server is back (it does not fail with CONNECTION_LOSS): restart, then wait for it.
     await s.restart()
+    await writer
     await waitFor(() => c.state === 'connected', { timeoutMs: 15_000, what: 'reconnect' })
     const children = new Set((await c.getChildren('/acked')).map((n) => `/acked/${n}`))
     const missing = acked.filter((p) => !children.has(p))
