@@ -6,9 +6,9 @@
  * read what was sent, and pause or resume reading for backpressure.
  *
  * Output: what a connection sends during one turn of the event loop is
- * gathered into one buffer and written once at the end of the turn (a
- * packet of GATHER_BYTES_MAX or more is written as it is, after what was
- * gathered). Written packet by packet, replies to a client that does not
+ * gathered and written once at the end of the turn, as one buffer of
+ * exactly its bytes (a packet of GATHER_BYTES_MAX or more is written as it
+ * is, after what was gathered). Written packet by packet, replies to a client that does not
  * read piled up as two Buffers and a write request each: 17 MiB of `exists`
  * requests held 264 MiB of heap and 79 MiB of buffers and stalled the
  * server for 20 s in garbage collection (issue 15); gathered, what is
@@ -25,7 +25,6 @@ import type { ClientConnection } from './client-listener.js'
 const END_GRACE_MS = 1000
 /** Output smaller than this is gathered for the turn's one write; larger output is written at once. */
 const GATHER_BYTES_MAX = 16 * 1024
-const GATHER_BUFFER_BYTES_MIN = 4 * 1024
 
 let nextConnectionId = 1
 
@@ -38,8 +37,8 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
   onEstablished: () => void = () => {}
   protected closed = false
   protected reason = 'peer closed the connection'
-  /** Output gathered this turn (see the header). */
-  private gather: Uint8Array | undefined
+  /** Output gathered this turn (see the header), and its bytes. */
+  private parts: Uint8Array[] = []
   private gathered = 0
   private flushScheduled = false
 
@@ -78,7 +77,7 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
     return this.socket.writableLength + this.gathered
   }
 
-  /** Sends `parts` after everything output before them (see the header). */
+  /** Sends `parts` after everything output before them (see the header); they must not change after. */
   protected output(...parts: Uint8Array[]): void {
     let total = 0
     for (const p of parts) total += p.length
@@ -89,16 +88,8 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
       this.socket.uncork()
       return
     }
-    const need = this.gathered + total
-    if (this.gather === undefined || need > this.gather.length) {
-      const grown = new Uint8Array(Math.max(GATHER_BUFFER_BYTES_MIN, need, 2 * (this.gather?.length ?? 0)))
-      if (this.gather !== undefined) grown.set(this.gather.subarray(0, this.gathered))
-      this.gather = grown
-    }
-    for (const p of parts) {
-      this.gather.set(p, this.gathered)
-      this.gathered += p.length
-    }
+    for (const p of parts) this.parts.push(p)
+    this.gathered += total
     if (this.flushScheduled) return
     this.flushScheduled = true
     setImmediate(() => {
@@ -108,18 +99,14 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
   }
 
   /**
-   * Writes what was gathered this turn. A buffer less than three quarters
-   * full is written as a copy of its bytes, so what waits in the socket for
-   * a client that does not read is at most a third more than its bytes (a
-   * doubled buffer written as it is pinned up to twice: 65 MiB of replies
-   * held 104 MiB), and a small reply does not pin a 4 KiB buffer.
+   * Writes what was gathered this turn as one buffer of exactly its bytes
+   * (Buffer.concat: from Node's shared pool when small), so what waits for a
+   * client that does not read is its bytes and one write request per turn.
    */
   protected flushOutput(): void {
     if (this.gathered === 0) return
-    const gather = this.gather!
-    const full = 4 * this.gathered >= 3 * gather.length
-    const bytes = full ? gather.subarray(0, this.gathered) : gather.slice(0, this.gathered)
-    this.gather = undefined
+    const bytes = Buffer.concat(this.parts, this.gathered)
+    this.parts = []
     this.gathered = 0
     if (!this.socket.destroyed) this.socket.write(bytes)
   }
