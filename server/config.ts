@@ -87,8 +87,9 @@ export const ServerConfig = z
     /**
      * Requests per second one session may make, and the sessions of one IP
      * address together; past either, a request is answered THROTTLED_OP
-     * without being served (pings and closeSession always pass). 0: no limit
-     * (the default; ZooKeeper has none).
+     * without being served and its connection is not read for a second
+     * (pings and closeSession never count). 0: no limit (the default;
+     * ZooKeeper has none).
      */
     requestsPerSecondPerSessionMax: z.number().int().min(0).default(0),
     requestsPerSecondPerIpMax: z.number().int().min(0).default(0),

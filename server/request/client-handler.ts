@@ -109,6 +109,8 @@ export class ClientHandler {
   private featuresAsked: number | undefined
   /** Too many requests outstanding on this connection. */
   private paused = false
+  /** Over a request rate limit: not read until the host lets go (request-rate.ts). */
+  private rateHeld = false
   /** What the connection was last told: paused here or by the host. */
   private readingStopped = false
   private pumping = false
@@ -251,11 +253,17 @@ export class ClientHandler {
 
   /** Pauses or resumes reading to match this connection's own limit and the host's. */
   refreshReading(): void {
-    const stop = this.paused || this.host.readingPaused
+    const stop = this.paused || this.rateHeld || this.host.readingPaused
     if (stop === this.readingStopped || this.phase === 'closed') return
     this.readingStopped = stop
     if (stop) this.conn.pauseReading()
     else this.conn.resumeReading()
+  }
+
+  /** Holds reading (a request was over the rate limit) or lets it go. */
+  holdForRate(held: boolean): void {
+    this.rateHeld = held
+    this.refreshReading()
   }
 
   /** Session refused (expired, wrong password): ZooKeeper answers timeOut 0, then closes. */

@@ -42,6 +42,9 @@ export interface LogBacklog {
   readonly throttleBytes: number
 }
 
+/** How long a connection over a request rate limit is not read (at most a tick: sessions time out after two). */
+const RATE_HOLD_MS_MAX = 1000
+
 export interface RequestPipelineOptions {
   readonly ctx: ServerContext
   readonly secret: string
@@ -69,6 +72,8 @@ export class RequestPipeline implements ClientHandlerHost {
   private readonly rates: RequestRateLimits
   /** Connections told THROTTLED_OP, so each is logged once. */
   private readonly throttledLogged = new WeakSet<ClientHandler>()
+  /** Connections not read for a while, over a rate limit. */
+  private readonly rateHeld = new Set<ClientHandler>()
   private readonly syncs = new Map<number, { h: ClientHandler; entry: PendingRequest; path: string }>()
   private nextSyncId = 1
 
@@ -215,6 +220,17 @@ export class RequestPipeline implements ClientHandlerHost {
 
   admit(h: ClientHandler, req: Request): boolean {
     if (this.rates.admit(h, h.conn.remoteAddress, req.op, this.ctx.clock.now())) return true
+    // What the connection sent already is answered THROTTLED_OP; nothing more is read for a
+    // second (or a tick), so a flood costs the server a second's requests and a read's worth of
+    // errors a second, not an error reply for every request it can send.
+    if (!this.rateHeld.has(h)) {
+      this.rateHeld.add(h)
+      h.holdForRate(true)
+      this.ctx.timers.after(Math.min(RATE_HOLD_MS_MAX, this.ctx.config.tickTime), () => {
+        this.rateHeld.delete(h)
+        h.holdForRate(false)
+      })
+    }
     if (!this.throttledLogged.has(h)) {
       this.throttledLogged.add(h)
       this.logger.warn(
@@ -227,6 +243,7 @@ export class RequestPipeline implements ClientHandlerHost {
 
   closed(h: ClientHandler, reason: string): void {
     this.rates.forget(h)
+    this.rateHeld.delete(h)
     this.ctx.watches.removeWatcher(h)
     for (const [id, s] of this.syncs) if (s.h === h) this.syncs.delete(id)
     if (h.sessionId !== 0n && this.ctx.handlers.get(h.sessionId) === h) this.ctx.handlers.delete(h.sessionId)

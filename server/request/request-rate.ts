@@ -3,10 +3,10 @@
  * connection it is on) and one per client IP address, each refilled
  * continuously at its rate and holding at most one second's worth. Both off
  * (0) by default; ZooKeeper has neither. A request that finds either bucket
- * empty is answered THROTTLED_OP without being served, and takes no token;
- * pings and closeSession always pass, so a throttled session stays alive
- * and can close. What one flooding session or address costs is then the
- * decoding and the error reply of each request, not its work.
+ * empty is answered THROTTLED_OP without being served, and takes no token
+ * (the pipeline then stops reading that connection for a second); pings and
+ * closeSession always pass, so a throttled session stays alive and can
+ * close.
  *
  * Time comes from the caller (nowMs), so the simulation can run it.
  * Imports nothing but shared/.

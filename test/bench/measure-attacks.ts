@@ -6,7 +6,7 @@
  * was told, and whether a well-behaved session was served meanwhile (its
  * answers and its slowest one). Prints a Markdown table (docs/security.md).
  *
- *   node dist/test/bench/measure-attacks.js [--only id,id] [--config '{"key":value}'] [--close-wait-ms N]
+ *   node dist/test/bench/measure-attacks.js [--only id,id] [--config '{"key":value}'] [--size N] [--close-wait-ms N]
  *
  * Run by hand; not part of npm test. Imports nothing of server/.
  */
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
   )
   console.log('|---|---|---|---|---|---|---|---|---|')
   for (const a of attacks) {
-    const size = SIZES[a.id] ?? 0
+    const size = Number(arg('size') ?? SIZES[a.id] ?? 0)
     try {
       const r = await measure(a, size, config, closeWaitMs)
       console.log(
