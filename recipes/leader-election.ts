@@ -31,13 +31,13 @@ import { SessionGuard } from './session-guard.js'
 import { dropOldestPair, type IterateOptions, StreamSet } from './streams.js'
 import { contextOf, type EndSource, Latch, timeoutError, type WaitOptions, waitLatch } from './wait.js'
 import {
+  candidatesData,
   checkRecipePath,
   childrenOrEmpty,
   deleteQuietly,
-  fromUtf8,
+  firstCandidateData,
   isCode,
   joinPath,
-  RETRIES_MAX,
   releaseNode,
   retryOnLoss,
   sameSession,
@@ -283,30 +283,11 @@ export class LeaderElection extends Emitter<ElectionEvents> implements EndSource
 
   /** The current leader's id, or null if there is no candidate. */
   async leader(): Promise<string | null> {
-    for (let i = 0; i < RETRIES_MAX; i++) {
-      const first = sortBySequence((await childrenOrEmpty(this.zk, this.path)).filter(isLatch))[0]
-      if (first === undefined) return null
-      try {
-        return fromUtf8((await retryOnLoss(() => this.zk.getData(joinPath(this.path, first)))).data)
-      } catch (err) {
-        if (!isCode(err, ErrorCode.NO_NODE)) throw err
-      }
-    }
-    throw new ZkError(ErrorCode.SYSTEM_ERROR, this.path, 'SYSTEM_ERROR: the candidates kept changing')
+    return firstCandidateData(this.zk, this.path, isLatch)
   }
 
   /** Every candidate's id, leader first. */
   async participants(): Promise<string[]> {
-    const sorted = sortBySequence((await childrenOrEmpty(this.zk, this.path)).filter(isLatch))
-    const reads = sorted.map((n) =>
-      retryOnLoss(() => this.zk.getData(joinPath(this.path, n))).then(
-        (r) => fromUtf8(r.data),
-        (err: unknown) => {
-          if (isCode(err, ErrorCode.NO_NODE)) return undefined
-          throw err
-        },
-      ),
-    )
-    return (await Promise.all(reads)).filter((x): x is string => x !== undefined)
+    return candidatesData(this.zk, this.path, isLatch)
   }
 }

@@ -35,14 +35,10 @@ import { LOCK_PREFIX, Lock, type LockGrant } from './lock.js'
 import { TURNS_MAX } from './lock-core.js'
 import { Latch, timerLatch } from './wait.js'
 import {
+  candidatesData,
   checkRecipePath,
-  childrenOrEmpty,
-  fromUtf8,
+  firstCandidateData,
   isCode,
-  joinPath,
-  RETRIES_MAX,
-  retryOnLoss,
-  sortBySequence,
   stripProtected,
   utf8,
 } from './znodes.js'
@@ -224,30 +220,11 @@ export class LeaderSelector extends Emitter<SelectorEvents> {
 
   /** The current leader's id (the first lock node's data), or null if there is no candidate. */
   async leader(): Promise<string | null> {
-    for (let i = 0; i < RETRIES_MAX; i++) {
-      const first = sortBySequence((await childrenOrEmpty(this.zk, this.path)).filter(isLockNode))[0]
-      if (first === undefined) return null
-      try {
-        return fromUtf8((await retryOnLoss(() => this.zk.getData(joinPath(this.path, first)))).data)
-      } catch (err) {
-        if (!isCode(err, ErrorCode.NO_NODE)) throw err
-      }
-    }
-    throw new ZkError(ErrorCode.SYSTEM_ERROR, this.path, 'SYSTEM_ERROR: the candidates kept changing')
+    return firstCandidateData(this.zk, this.path, isLockNode)
   }
 
   /** Every candidate's id, the leader first. */
   async participants(): Promise<string[]> {
-    const sorted = sortBySequence((await childrenOrEmpty(this.zk, this.path)).filter(isLockNode))
-    const reads = sorted.map((n) =>
-      retryOnLoss(() => this.zk.getData(joinPath(this.path, n))).then(
-        (r) => fromUtf8(r.data),
-        (err: unknown) => {
-          if (isCode(err, ErrorCode.NO_NODE)) return undefined
-          throw err
-        },
-      ),
-    )
-    return (await Promise.all(reads)).filter((x): x is string => x !== undefined)
+    return candidatesData(this.zk, this.path, isLockNode)
   }
 }

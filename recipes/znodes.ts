@@ -217,6 +217,47 @@ export function sortBySequence(names: readonly string[]): string[] {
     .sort((a, b) => sequenceOf(a) - sequenceOf(b) || (a < b ? -1 : a > b ? 1 : 0))
 }
 
+/**
+ * The data (UTF-8) of the first candidate under `dir` in sequence order (an
+ * election's leader), or null when there is none; read again while the
+ * first one vanishes between the listing and the read (bounded).
+ */
+export async function firstCandidateData(
+  zk: Client,
+  dir: string,
+  isCandidate: (name: string) => boolean,
+): Promise<string | null> {
+  for (let i = 0; i < RETRIES_MAX; i++) {
+    const first = sortBySequence((await childrenOrEmpty(zk, dir)).filter(isCandidate))[0]
+    if (first === undefined) return null
+    try {
+      return fromUtf8((await retryOnLoss(() => zk.getData(joinPath(dir, first)))).data)
+    } catch (err) {
+      if (!isCode(err, ErrorCode.NO_NODE)) throw err
+    }
+  }
+  throw new ZkError(ErrorCode.SYSTEM_ERROR, dir, 'SYSTEM_ERROR: the candidates kept changing')
+}
+
+/** Every candidate's data under `dir`, in sequence order (those gone before they are read left out). */
+export async function candidatesData(
+  zk: Client,
+  dir: string,
+  isCandidate: (name: string) => boolean,
+): Promise<string[]> {
+  const sorted = sortBySequence((await childrenOrEmpty(zk, dir)).filter(isCandidate))
+  const reads = sorted.map((n) =>
+    retryOnLoss(() => zk.getData(joinPath(dir, n))).then(
+      (r) => fromUtf8(r.data),
+      (err: unknown) => {
+        if (isCode(err, ErrorCode.NO_NODE)) return undefined
+        throw err
+      },
+    ),
+  )
+  return (await Promise.all(reads)).filter((x): x is string => x !== undefined)
+}
+
 export function newGuid(): string {
   return globalThis.crypto.randomUUID()
 }
