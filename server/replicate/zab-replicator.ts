@@ -12,15 +12,15 @@
  */
 import type { Logger } from 'pino'
 import { assert } from '../../shared/assert.js'
-import { makeZxid, zxidEpoch } from '../../shared/zxid.js'
 import { StallMonitor } from '../admin/stall-monitor.js'
 import type { ServerConfig } from '../config.js'
 import { Prng } from '../core/prng.js'
 import { PeerTransport } from '../net/peer-transport.js'
 import type { ReloadingSecureContext } from '../net/reloading-secure-context.js'
 import type { Storage } from '../storage/index.js'
-import { type LogEntry, type PeerMessage, type RoleEvent, type Snapshot, ZabPeer } from '../zab/index.js'
-import type { Replicator, ReplicatorEvents, Role } from './replicator.js'
+import { type LogEntry, type PeerMessage, type Snapshot, ZabPeer } from '../zab/index.js'
+import { DriverReplicator } from './driver-replicator.js'
+import type { ReplicatorEvents } from './replicator.js'
 import { type DriverTimers, ZabDriver } from './zab-driver.js'
 
 /** ZAB's clock: a tick every 50 ms, whatever tickTime is, so elections take milliseconds, not seconds. */
@@ -48,40 +48,29 @@ export interface ZabHost {
   restoreSnapshot(s: Snapshot): void
 }
 
-const ROLE: Record<RoleEvent['role'], Role> = {
-  LOOKING: 'looking',
-  FOLLOWING: 'following',
-  LEADING: 'leading',
-  OBSERVING: 'observing',
-}
-
 const eventLoopTimers: DriverTimers = {
   now: () => performance.now(),
   defer: (fn) => setImmediate(fn),
   after: (ms, fn) => setTimeout(fn, ms).unref(),
 }
 
-export class ZabReplicator implements Replicator {
-  role: Role = 'looking'
-  epoch = 0
-  historyEnd = 0
-  private readonly driver: ZabDriver
+export class ZabReplicator extends DriverReplicator {
   private readonly transport: PeerTransport
   /** Quorum TLS: this server's certificate and key and the ensemble's CA, reloaded when the files change. */
   private readonly quorumTls: ReloadingSecureContext | undefined
   private timer: NodeJS.Timeout | undefined
-  private leaderId: number | undefined
   /** Sees every message to a peer as it leaves (metrics: DIFF, TRUNC, SNAP and its bytes). */
   onSending: ((msg: PeerMessage) => void) | undefined
 
   constructor(
     readonly config: ServerConfig,
     private readonly host: ZabHost,
-    private readonly events: ReplicatorEvents,
+    events: ReplicatorEvents,
     private readonly logger: Logger,
     /** Quorum TLS (this replicator closes it); undefined: plaintext peer links. */
     quorumTls: ReloadingSecureContext | undefined,
   ) {
+    super(events)
     const voters = config.servers.filter((s) => !s.observer).map((s) => s.id)
     const observers = config.servers.filter((s) => s.observer).map((s) => s.id)
     const epochs = host.storage.epochs
@@ -145,11 +134,10 @@ export class ZabReplicator implements Replicator {
         cancelSnapshot: () => host.cancelSnapshot(),
         restore: (s) => host.restoreSnapshot(s),
         commit: (e) => events.commit(e.zxid, e.data),
-        app: (from, payload) =>
-          this.role === 'leading' ? events.forwarded(from, payload) : events.leaderMessage(payload),
+        app: (from, payload) => this.app(from, payload),
         syncDone: (id) => events.syncDone(id),
         syncFailed: (id) => events.syncFailed?.(id),
-        role: (ev) => this.onRole(ev),
+        role: (ev) => this.roleChanged(ev),
         fatal: (err) => events.fatal(err),
       },
       logger,
@@ -171,15 +159,6 @@ export class ZabReplicator implements Replicator {
     this.transport.setBlocked(ids)
   }
 
-  private onRole(ev: RoleEvent): void {
-    this.role = ev.serving ? ROLE[ev.role] : 'looking'
-    this.epoch = ev.epoch
-    this.leaderId = ev.leaderId
-    // No proposal of the new epoch exists yet: the log's end is the history taken over.
-    if (this.role === 'leading') this.historyEnd = this.driver.peer.status().lastZxid
-    this.events.role(this.role, this.epoch)
-  }
-
   /**
    * Durable log entries from `from` on, for a DIFF older than the in-memory
    * log: only where the log is one stretch of history (after the newest
@@ -198,42 +177,6 @@ export class ZabReplicator implements Replicator {
       )
       return []
     }
-  }
-
-  // ------------------------------------------------------------ Replicator
-
-  lastLoggedZxid(): number {
-    return this.driver.peer.status().lastZxid
-  }
-
-  nextZxid(): number {
-    const st = this.driver.peer.status()
-    return zxidEpoch(st.lastZxid) === st.epoch ? st.lastZxid + 1 : makeZxid(st.epoch, 1)
-  }
-
-  propose(zxid: number, txn: Uint8Array): void {
-    this.events.proposed?.(zxid)
-    const res = this.driver.propose(txn)
-    assert(res?.ok && res.zxid === zxid, `proposal got ${JSON.stringify(res)}, expected zxid ${zxid}`)
-  }
-
-  toLeader(payload: Uint8Array): void {
-    if (this.leaderId === undefined) return
-    this.driver.appSend(this.leaderId, payload)
-  }
-
-  toFollower(serverId: number, payload: Uint8Array): void {
-    this.driver.appSend(serverId, payload)
-  }
-
-  sync(requestId: number): void {
-    this.driver.sync(requestId)
-  }
-
-  tick(): void {}
-
-  get leader(): number | undefined {
-    return this.leaderId
   }
 
   async close(): Promise<void> {
