@@ -25,7 +25,8 @@ export class ServerContext {
   readonly handlers = new Map<bigint, ClientHandler>()
   /** The request path's instruments (the server's metrics; none in the simulation). */
   probe: RequestProbe = NO_PROBE
-  private attached: Replicator | undefined
+  /** Attached once, before any request is served (read on every request: a plain field). */
+  replicator!: Replicator
 
   constructor(
     readonly config: ServerConfig,
@@ -35,14 +36,9 @@ export class ServerContext {
     readonly db: TreeDb,
   ) {}
 
-  get replicator(): Replicator {
-    assert(this.attached !== undefined, 'no replicator attached')
-    return this.attached
-  }
-
   attach(replicator: Replicator): void {
-    assert(this.attached === undefined, 'a replicator is attached already')
-    this.attached = replicator
+    assert(this.replicator === undefined, 'a replicator is attached already')
+    this.replicator = replicator
   }
 
   /** Leader or standalone: this server preps and proposes writes. */
