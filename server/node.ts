@@ -23,7 +23,7 @@ import {
 import { ServerMetrics } from './admin/server-metrics.js'
 import type { ServerConfig } from './config.js'
 import { consoleRoutes, hostAllowed } from './console/console-server.js'
-import type { Clock, Timers } from './core/clock.js'
+import { eventLoopTimers, wallClock } from './event-loop.js'
 import { ClientListener } from './net/client-listener.js'
 import {
   clientTlsContext,
@@ -41,16 +41,6 @@ import { Snapshotter } from './state/snapshotter.js'
 import { defaultTreeBytesMax, TreeQuota } from './state/tree-quota.js'
 
 export const VERSION = '0.1.0'
-
-/** The event loop's clock and timers: the only place the request path meets them. */
-const realClock: Clock = { now: () => Date.now() }
-const realTimers: Timers = {
-  after(ms, fn) {
-    const t = setTimeout(fn, ms)
-    t.unref()
-    return { cancel: () => clearTimeout(t) }
-  },
-}
 
 export class ServerNode {
   readonly logger: Logger
@@ -84,7 +74,7 @@ export class ServerNode {
       config.snapCount,
       logger.child({ component: 'storage' }),
     )
-    this.ctx = new ServerContext(config, realClock, realTimers, logger, state.tree)
+    this.ctx = new ServerContext(config, wallClock, eventLoopTimers, logger, state.tree)
     this.pipeline = new RequestPipeline({
       ctx: this.ctx,
       secret,

@@ -31,6 +31,7 @@
  */
 import { assert } from '../../shared/assert.js'
 import { formatZxid } from '../../shared/zxid.js'
+import type { Timers } from '../core/clock.js'
 import {
   decodePeerMessage,
   type Envelope,
@@ -89,13 +90,12 @@ export interface DriverTransport {
   bufferedBytes(peer: ServerId): number
 }
 
-export interface DriverTimers {
+/** Time for the driver: a monotonic clock (slice budgets, durations), work deferred, and timers (server/core/clock.ts). */
+export interface DriverTimers extends Timers {
   /** Milliseconds, monotonic; only differences are used. */
   now(): number
   /** Runs `fn` soon, after other pending work (setImmediate). */
   defer(fn: () => void): void
-  /** Runs `fn` after `ms`. */
-  after(ms: number, fn: () => void): void
 }
 
 export interface DriverLogger {

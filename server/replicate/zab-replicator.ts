@@ -15,13 +15,14 @@ import { assert } from '../../shared/assert.js'
 import { StallMonitor } from '../admin/stall-monitor.js'
 import type { ServerConfig } from '../config.js'
 import { Prng } from '../core/prng.js'
+import { eventLoopTimers } from '../event-loop.js'
 import { PeerTransport } from '../net/peer-transport.js'
 import type { ReloadingSecureContext } from '../net/reloading-secure-context.js'
 import type { Storage } from '../storage/index.js'
 import { type LogEntry, type PeerMessage, type Snapshot, ZabPeer } from '../zab/index.js'
 import { DriverReplicator } from './driver-replicator.js'
 import type { ReplicatorEvents } from './replicator.js'
-import { type DriverTimers, ZabDriver } from './zab-driver.js'
+import { ZabDriver } from './zab-driver.js'
 
 /** ZAB's clock: a tick every 50 ms, whatever tickTime is, so elections take milliseconds, not seconds. */
 export const ZAB_TICK_MS = 50
@@ -46,12 +47,6 @@ export interface ZabHost {
   /** Abandons the application's own snapshot being written (a SNAP is about to be installed). */
   cancelSnapshot(): void
   restoreSnapshot(s: Snapshot): void
-}
-
-const eventLoopTimers: DriverTimers = {
-  now: () => performance.now(),
-  defer: (fn) => setImmediate(fn),
-  after: (ms, fn) => setTimeout(fn, ms).unref(),
 }
 
 export class ZabReplicator extends DriverReplicator {

@@ -14,6 +14,7 @@
  * is the production driver: persist ordering, durable sequence numbers,
  * deferred sends, SNAP streaming and installs.
  */
+import type { Timer } from '../../server/core/clock.js'
 import type { Prng } from '../../server/core/prng.js'
 import {
   type DoneCallback,
@@ -161,14 +162,7 @@ export class SimNode {
             driver: this.driver,
             mutation: c.serverMutation,
             now: () => this.sched.now,
-            after: (ms, fn) => {
-              let live = true
-              this.sched.after(
-                ms,
-                this.gate(() => live && fn()),
-              )
-              return { cancel: () => (live = false) }
-            },
+            after: (ms, fn) => this.after(ms, fn),
           })
         : undefined
     const inc = this.incarnation
@@ -180,6 +174,16 @@ export class SimNode {
       this.sched.after(c.tickMs, tick)
     }
     this.sched.after(this.prng.int(1, c.tickMs), tick)
+  }
+
+  /** A timer of this incarnation: fires once it is not paused, never after a crash or a cancel. */
+  private after(ms: number, fn: () => void): Timer {
+    let live = true
+    this.sched.after(
+      ms,
+      this.gate(() => live && fn()),
+    )
+    return { cancel: () => (live = false) }
   }
 
   /** Runs `fn` in this incarnation of the process, once it is not paused; never after a crash. */
@@ -230,7 +234,7 @@ export class SimNode {
       timers: {
         now: () => this.sched.now,
         defer: (fn) => this.sched.after(0, this.gate(fn)),
-        after: (ms, fn) => this.sched.after(ms, this.gate(fn)),
+        after: (ms, fn) => this.after(ms, fn),
       },
       host: {
         reflectsThrough: () => Math.max(this.sm.appliedZxid, this.sm.fuzzyEndZxid ?? 0),

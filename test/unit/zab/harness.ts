@@ -202,7 +202,19 @@ export class Harness {
         bufferedBytes: () => 0,
       },
       // Deferred work runs at once; timers wait for the next tick.
-      timers: { now: () => 0, defer: (fn) => fn(), after: (_ms, fn) => this.timers.push(fn) },
+      timers: {
+        now: () => 0,
+        defer: (fn) => fn(),
+        after: (_ms, fn) => {
+          this.timers.push(fn)
+          return {
+            cancel: () => {
+              const i = this.timers.indexOf(fn)
+              if (i >= 0) this.timers.splice(i, 1)
+            },
+          }
+        },
+      },
       host: {
         reflectsThrough: () => sm.appliedZxid,
         cancelSnapshot: () => {},
