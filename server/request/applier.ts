@@ -16,6 +16,7 @@ import { ErrorCode } from '../../shared/errors.js'
 import { OpCode } from '../../shared/opcodes.js'
 import { formatSessionId } from '../../shared/session-id.js'
 import type { ApplyOutcome } from '../state/tree-db.js'
+import type { Reaper } from './reaper.js'
 import { replyFor } from './replies.js'
 import type { ServerContext } from './server-context.js'
 import type { Sessions } from './sessions.js'
@@ -33,6 +34,7 @@ export class Applier {
     private readonly ctx: ServerContext,
     private readonly sessions: Sessions,
     private readonly router: WriteRouter,
+    private readonly reaper: Reaper,
     /** Called after every applied Txn. */
     private readonly applied: (zxid: number, txn: Uint8Array) => void,
   ) {}
@@ -54,8 +56,7 @@ export class Applier {
     if (out.sessionCreated !== undefined)
       return this.sessions.created(out.sessionCreated.id, out.sessionCreated.timeoutMs)
     if (out.sessionClosed !== undefined) return this.closed(out.sessionClosed, zxid)
-    const reaping = this.router.reaping
-    if (out.changes.length > 0 && reaping.size > 0) for (const c of out.changes) reaping.delete(c.path)
+    this.reaper.changed(out.changes)
     if (out.remembered !== undefined) this.router.writeApplied(out.sessionId, out.cxid, zxid, out.remembered)
     const h = ctx.handlers.get(out.sessionId)
     if (h === undefined || out.cxid === 0) return

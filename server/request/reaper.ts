@@ -15,12 +15,23 @@ const REAP_RETRY_MS = 1000
 export class Reaper {
   private timer: Timer | undefined
   private at = Number.POSITIVE_INFINITY
+  /** Paths with a reap proposed and not yet applied (or failed): proposed once each. */
+  private readonly reaping = new Set<string>()
 
   constructor(
     private readonly ctx: ServerContext,
-    private readonly reaping: Set<string>,
     private readonly submitInternal: (write: PrepRequest, sessionId: bigint) => void,
   ) {}
+
+  /** Paths a committed Txn changed: a reap of one of them is over (applied, or moot). */
+  changed(changes: readonly { path: string }[]): void {
+    if (this.reaping.size > 0) for (const c of changes) this.reaping.delete(c.path)
+  }
+
+  /** A reap could not be proposed (not leading, or refused by prep): it may be proposed again. */
+  dropped(path: string): void {
+    this.reaping.delete(path)
+  }
 
   /** After an apply (or at start): the tree's next reap time may have come closer. */
   schedule(): void {

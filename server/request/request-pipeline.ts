@@ -98,9 +98,9 @@ export class RequestPipeline implements ClientHandlerHost {
     this.router = new WriteRouter(ctx, this.throttle, opts.quota)
     const submitInternal = this.router.submitInternal.bind(this.router)
     this.sessions = new Sessions(ctx, opts.secret, submitInternal)
-    this.router.bind(this.sessions)
-    this.reaper = new Reaper(ctx, this.router.reaping, submitInternal)
-    this.applier = new Applier(ctx, this.sessions, this.router, (zxid, txn) => {
+    this.reaper = new Reaper(ctx, submitInternal)
+    this.router.bind(this.sessions, this.reaper)
+    this.applier = new Applier(ctx, this.sessions, this.router, this.reaper, (zxid, txn) => {
       opts.applied(zxid, txn)
       this.reaper.schedule()
     })

@@ -41,6 +41,7 @@ import { decodeResult } from '../txn/result-codec.js'
 import type { ClientHandler, PendingRequest, Reply } from './client-handler.js'
 import { decodeForward, encodeForward, type ForwardMessage } from './forwarding.js'
 import { HeldReplies } from './held-replies.js'
+import type { Reaper } from './reaper.js'
 import { failedReply, replyFor } from './replies.js'
 import type { ServerContext } from './server-context.js'
 import type { Sessions } from './sessions.js'
@@ -96,8 +97,6 @@ type PrepResult =
 export class WriteRouter {
   /** Failed-prep replies waiting for the tree to catch up with the Txns prepped before them. */
   readonly held = new HeldReplies()
-  /** Paths with a reap proposed and not yet applied (or failed). */
-  readonly reaping = new Set<string>()
   /** Exactly-once writes met again at prep: answered from memory, waited for in flight, forgotten. */
   readonly onceStats = { remembered: 0, inFlight: 0, forgotten: 0 }
   /** Leader: followers waiting for an exactly-once write in flight ("session/xid" -> follower ids). */
@@ -107,6 +106,7 @@ export class WriteRouter {
   /** Connections with an exactly-once write refused while this server looked for a leader. */
   private readonly connectionBarriers = new RefusalBarriers<ClientHandler>(new WeakMap())
   private sessions!: Sessions
+  private reaper!: Reaper
 
   constructor(
     private readonly ctx: ServerContext,
@@ -114,8 +114,9 @@ export class WriteRouter {
     private readonly quota: TreeQuota,
   ) {}
 
-  bind(sessions: Sessions): void {
+  bind(sessions: Sessions, reaper: Reaper): void {
     this.sessions = sessions
+    this.reaper = reaper
   }
 
   /** A client's write, from its connection. */
@@ -390,7 +391,7 @@ export class WriteRouter {
   private proposeInternal(write: PrepRequest, sessionId: bigint): void {
     const { ctx } = this
     if (!ctx.isLeader() || !ctx.historyApplied()) {
-      if (write.type === 'reap') this.reaping.delete(write.path)
+      if (write.type === 'reap') this.reaper.dropped(write.path)
       this.sessions.internalFailed(write, sessionId, true)
       return
     }
@@ -398,7 +399,7 @@ export class WriteRouter {
     const out = ctx.db.prep(write, { zxid, timeMs: ctx.clock.now(), sessionId, cxid: 0, authIds: [] })
     if (!out.ok) {
       ctx.logger.warn({ write: write.type, err: out.err }, 'internal write refused by prep')
-      if (write.type === 'reap') this.reaping.delete(write.path)
+      if (write.type === 'reap') this.reaper.dropped(write.path)
       this.sessions.internalFailed(write, sessionId, false)
       return
     }
