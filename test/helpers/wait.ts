@@ -28,17 +28,41 @@ export async function waitFor<T>(
   }
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
+/**
+ * A port that was free a moment ago on 127.0.0.1.
+ *
+ * Ports come from 20000-32767, below Linux's ephemeral range (32768-60999):
+ * a port the kernel picked for `listen(0)` is one it may also give, a moment
+ * later, to an outgoing connection's source port (every client socket in a
+ * test makes one), and then the server that was meant to bind it fails with
+ * EADDRINUSE. Outside that range only another listener can take it; a random
+ * start per process and a set of ports already handed out keep test files and
+ * concurrent runs apart, and a bind check skips ports that are taken.
+ */
+const FIRST_PORT = 20_000
+const PORT_SPAN = 12_768
+const handedOut = new Set<number>()
+let nextPort = FIRST_PORT + ((process.pid * 7919 + Math.floor(Math.random() * PORT_SPAN)) % PORT_SPAN)
+
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = nextPort
+    nextPort = FIRST_PORT + ((nextPort - FIRST_PORT + 1 + Math.floor(Math.random() * 64)) % PORT_SPAN)
+    if (handedOut.has(port)) continue
+    if (await canBind(port)) {
+      handedOut.add(port)
+      return port
+    }
+  }
+  throw new Error('freePort: no free port found in 200 attempts')
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer()
     srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      if (addr === null || typeof addr === 'string') return reject(new Error('no address'))
-      srv.close(() => resolve(addr.port))
-    })
+    srv.once('error', () => resolve(false))
+    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)))
   })
 }
 
