@@ -11,7 +11,7 @@
 import type { Acl } from '../shared/acl.js'
 import { ErrorCode, ZkError } from '../shared/errors.js'
 import { FRAME_BYTES_MAX_DEFAULT } from '../shared/framing.js'
-import { AddWatchMode, OpCode, WatcherType } from '../shared/opcodes.js'
+import { AddWatchMode, ConclaveOpCode, OpCode, WatcherType } from '../shared/opcodes.js'
 import { applyChroot, pathError } from '../shared/paths.js'
 import { formatSessionId, parseSessionId } from '../shared/session-id.js'
 import type { Stat } from '../shared/stat.js'
@@ -34,6 +34,9 @@ import { RECONNECT_DELAY_MS_DEFAULT, Session } from './session.js'
 import { openTransport } from './transport.js'
 import type {
   AclResult,
+  ChildrenIterationOptions,
+  ChildrenPage,
+  ChildrenPageOptions,
   ChildrenResult,
   ClientEvents,
   ClientInfo,
@@ -52,6 +55,8 @@ import { openWatchStream, type WatchStream, type WatchStreamOptions } from './wa
 
 export const SESSION_TIMEOUT_MS_DEFAULT = 30_000
 export const CONNECT_TIMEOUT_MS_DEFAULT = 10_000
+/** Names per page of getChildrenPage and children() unless told. */
+export const CHILDREN_PAGE_DEFAULT = 1_000
 
 function positiveInt(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback
@@ -278,6 +283,56 @@ export class Client {
 
   getChildrenWithStat(path: string, opts?: WatchOptions): Promise<ChildrenResult> {
     return this.read(OpCode.getChildren2, path, opts)
+  }
+
+  /**
+   * One page of a znode's children, names ascending (a Conclave request:
+   * against ZooKeeper it rejects with UNIMPLEMENTED). Pass the page's `next`
+   * as `after` for the next one; the order is the name order, so a page
+   * read after a concurrent change still continues where the last ended
+   * (names created behind the cursor are not seen, names deleted ahead of it
+   * are not listed). Compare `stat.cversion` between pages to know whether
+   * the children changed meanwhile.
+   */
+  getChildrenPage(path: string, opts: ChildrenPageOptions = {}): Promise<ChildrenPage> {
+    try {
+      checkPath(path)
+      const limit = opts.limit ?? CHILDREN_PAGE_DEFAULT
+      if (!Number.isInteger(limit) || limit < 1 || limit > 2 ** 31 - 1)
+        throw badArguments(path, `limit must be a positive integer, not ${String(limit)}`)
+      const after = opts.after ?? ''
+      if (typeof after !== 'string' || after.includes('/') || after === '.' || after === '..')
+        throw badArguments(path, `after must be a child name (no '/'), not ${JSON.stringify(after)}`)
+      const maxBytes = nonNegativeInt(opts.maxBytes, 0, 'maxBytes')
+      const watch = watcherOf(opts, path)
+      const op = ConclaveOpCode.getChildrenPage
+      const req = { op, path: this.wire(path), after, maxCount: limit, maxBytes, watch: watch !== undefined }
+      return this.session.request(op, req, path, watch)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Every child name of a znode, ascending, fetched a page at a time:
+   * `for await (const name of zk.children('/q', { pageSize: 1000 }))`. Each
+   * name comes once; names created behind the cursor during the listing are
+   * not seen. `watch` is a child watch set with the first page. Breaking out
+   * of the loop stops fetching.
+   */
+  async *children(
+    path: string,
+    opts: ChildrenIterationOptions = {},
+  ): AsyncGenerator<string, void, undefined> {
+    const limit = opts.pageSize ?? CHILDREN_PAGE_DEFAULT
+    let page = await this.getChildrenPage(path, { limit, watch: opts.watch })
+    for (;;) {
+      opts.signal?.throwIfAborted()
+      yield* page.children
+      if (page.next === undefined) return
+      opts.signal?.throwIfAborted()
+      page = await this.getChildrenPage(path, { limit, after: page.next })
+    }
   }
 
   getACL(path: string): Promise<AclResult> {

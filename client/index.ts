@@ -39,6 +39,9 @@ export { openTransport } from './transport.js'
 export type {
   AclResult,
   AuthInfo,
+  ChildrenIterationOptions,
+  ChildrenPage,
+  ChildrenPageOptions,
   ChildrenResult,
   ClientEvents,
   ClientInfo,

@@ -9,7 +9,7 @@
  * Pure. Imports only shared/ and client/ (no node:*).
  */
 import { ZkError } from '../shared/errors.js'
-import { OpCode } from '../shared/opcodes.js'
+import { ConclaveOpCode, OpCode } from '../shared/opcodes.js'
 import { stripChroot } from '../shared/paths.js'
 import type { MultiWriteOp, Request, Response } from '../shared/records.js'
 import { clientPath, multiOutcome, toStat } from './results.js'
@@ -93,6 +93,15 @@ export function replyValue(p: Pending, res: Response, chroot: string | undefined
       return res.total
     case OpCode.whoAmI:
       return res.clientInfo.map((c) => ({ scheme: c.authScheme, id: c.user }))
+    case ConclaveOpCode.getChildrenPage: {
+      // In the server's order (already ascending): a page is a range, not a set to sort.
+      const page: { children: string[]; next?: string; stat: ReturnType<typeof toStat> } = {
+        children: res.children,
+        stat: toStat(res.stat),
+      }
+      if (res.more && res.children.length > 0) page.next = res.children[res.children.length - 1]!
+      return page
+    }
     default:
       return undefined
   }

@@ -28,7 +28,7 @@
  */
 import { ErrorCode, errorCodeOf, ZkError } from '../shared/errors.js'
 import { JuteReader, JuteWriter, ProtocolError } from '../shared/jute.js'
-import { AddWatchMode, OpCode, WatcherType, Xid } from '../shared/opcodes.js'
+import { AddWatchMode, ConclaveOpCode, OpCode, WatcherType, Xid } from '../shared/opcodes.js'
 import { applyChroot, stripChroot } from '../shared/paths.js'
 import {
   ConclaveFeature,
@@ -137,6 +137,8 @@ export class Session {
   private resend: Pending[] = []
   /** The connected server answers writes exactly once (its ConnectResponse said so). */
   exactlyOnce = false
+  /** The ConclaveFeature bits the connected server granted (0: none, e.g. a ZooKeeper server). */
+  features = 0
   /** The largest request the connected server accepts, if it said (Conclave's ConnectResponse trailer). */
   private serverRequestBytesMax: number | undefined
   private xid = 0
@@ -400,7 +402,7 @@ export class Session {
       sessionId: this.sessionId,
       passwd: this.password,
       readOnly: false,
-      features: this.config.exactlyOnce ? ConclaveFeature.exactlyOnce : undefined,
+      features: ConclaveFeature.childrenPage | (this.config.exactlyOnce ? ConclaveFeature.exactlyOnce : 0),
     })
     w.setIntAt(0, w.pos - 4)
     t.sendFrame(w.finish())
@@ -436,7 +438,8 @@ export class Session {
     this.lastRecvMs = now()
     this.lastSendMs = this.lastRecvMs
     this.state = 'connected'
-    this.exactlyOnce = this.config.exactlyOnce && ((resp.features ?? 0) & ConclaveFeature.exactlyOnce) !== 0
+    this.features = resp.features ?? 0
+    this.exactlyOnce = this.config.exactlyOnce && (this.features & ConclaveFeature.exactlyOnce) !== 0
     this.serverRequestBytesMax = (resp.requestBytesMax ?? 0) > 0 ? resp.requestBytesMax : undefined
     // Auth first, then watches, then the re-sends, then whatever was queued (primeConnection's order).
     this.primeAuth()
@@ -607,6 +610,14 @@ export class Session {
   }
 
   private sendPending(p: Pending): void {
+    if (p.op === ConclaveOpCode.getChildrenPage && (this.features & ConclaveFeature.childrenPage) === 0) {
+      // A ZooKeeper server drops a packet of an opcode it does not know, unanswered: never send it one.
+      p.fail(
+        ErrorCode.UNIMPLEMENTED,
+        'the server does not offer paginated getChildren (not a Conclave server)',
+      )
+      return
+    }
     if (p.xid === 0) p.xid = this.xid = this.xid >= 0x7fffffff ? 1 : this.xid + 1
     // An exactly-once write keeps its record until answered: it may have to go again.
     p.once = this.exactlyOnce && isOnceWriteOp(p.op)
@@ -759,7 +770,12 @@ export class Session {
     let kind: OneShotKind | PersistentWatchMode
     if (forced !== undefined) kind = forced
     else if (p.op === OpCode.getData || p.op === OpCode.exists) kind = 'data'
-    else if (p.op === OpCode.getChildren || p.op === OpCode.getChildren2) kind = 'child'
+    else if (
+      p.op === OpCode.getChildren ||
+      p.op === OpCode.getChildren2 ||
+      p.op === ConclaveOpCode.getChildrenPage
+    )
+      kind = 'child'
     else if (p.op === OpCode.addWatch)
       kind = p.watchMode === AddWatchMode.persistentRecursive ? 'persistentRecursive' : 'persistent'
     else return

@@ -61,6 +61,37 @@ export interface ChildrenResult {
   stat: Stat
 }
 
+/** Options of getChildrenPage. */
+export interface ChildrenPageOptions {
+  /** Most names in the page: 1 .. the server's childrenPageMax (10 000 by default). Default 1 000. */
+  limit?: number | undefined
+  /** Start after this name (the previous page's `next`); absent: from the first name. */
+  after?: string | undefined
+  /** Most bytes of names (each: 4 + its UTF-8 length); a page still holds at least one name. Default: the server's frame limit only. */
+  maxBytes?: number | undefined
+  /** A one-shot child watch, set with this page (as getChildren's). */
+  watch?: Watcher | undefined
+}
+
+/** One page of a znode's children, names ascending (JavaScript's default string order). */
+export interface ChildrenPage {
+  children: string[]
+  /** Where the next page starts (pass it as `after`); absent on the last page. */
+  next?: string | undefined
+  /** The parent's Stat when the page was read: a different cversion or pzxid than another page's means the children changed in between. */
+  stat: Stat
+}
+
+/** Options of children(): an async iterator over every child name, a page at a time. */
+export interface ChildrenIterationOptions {
+  /** Names fetched per request. Default 1 000. */
+  pageSize?: number | undefined
+  /** A one-shot child watch, set with the first page: it fires on any change to the children after the listing began. */
+  watch?: Watcher | undefined
+  /** Aborting it ends the iteration (with the signal's reason). */
+  signal?: AbortSignal | undefined
+}
+
 export interface AclResult {
   acl: Acl[]
   stat: Stat

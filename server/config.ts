@@ -85,6 +85,12 @@ export const ServerConfig = z
     /** Watches one session may hold. */
     watchesPerSessionMax: z.number().int().min(1).default(1_000_000),
     /**
+     * Most names one page of a paginated getChildren may ask for (its
+     * maxCount); a request for more is BAD_ARGUMENTS. A page also stays
+     * within frameBytesMax, whatever it asks for.
+     */
+    childrenPageMax: z.number().int().min(1).max(1_000_000).default(10_000),
+    /**
      * Requests per second one session may make, and the sessions of one IP
      * address together; past either, a request is answered THROTTLED_OP
      * without being served and its connection is not read for a second

@@ -55,6 +55,13 @@ export const ConclaveOpCode = {
    * multi), then that write's own record. Its xid names it within the session.
    */
   exactlyOnce: 1001,
+  /**
+   * A page of a znode's children in name order: ustring path, ustring after
+   * (the last name of the previous page; empty: from the first), int
+   * maxCount, int maxBytes (0: only the server's limit), bool watch (a child
+   * watch). Reply: vector<ustring> children, bool more, the parent's Stat.
+   */
+  getChildrenPage: 1002,
 } as const
 
 /** Reserved xids. */

@@ -127,6 +127,8 @@ export const CONCLAVE_MAGIC = 0x434e434c // 'CNCL'
 export const ConclaveFeature = {
   /** Writes carry ConclaveOpCode.exactlyOnce and are answered once (see the request header below). */
   exactlyOnce: 1,
+  /** ConclaveOpCode.getChildrenPage is served. */
+  childrenPage: 2,
 } as const
 
 export interface ConnectRequest {
@@ -290,6 +292,16 @@ export type RemoveWatchesRequest = {
   type: number
 }
 export type AuthRequest = { op: Op['auth']; authType: number; scheme: string; auth: Uint8Array }
+export type ChildrenPageRequest = {
+  op: (typeof ConclaveOpCode)['getChildrenPage']
+  path: string
+  /** The last name of the previous page; '' for the first page. */
+  after: string
+  maxCount: number
+  /** 0: no limit but the server's. */
+  maxBytes: number
+  watch: boolean
+}
 
 export type Request =
   | CreateRequest
@@ -306,6 +318,7 @@ export type Request =
   | AddWatchRequest
   | RemoveWatchesRequest
   | AuthRequest
+  | ChildrenPageRequest
 
 /** The exactly-once header of a write (ConclaveOpCode.exactlyOnce). */
 export interface OnceHeader {
@@ -408,6 +421,9 @@ function writeRequestBody(w: JuteWriter, req: Request): void {
       return
     case OpCode.auth:
       w.int(req.authType).ustring(req.scheme).buffer(req.auth)
+      return
+    case ConclaveOpCode.getChildrenPage:
+      w.ustring(req.path).ustring(req.after).int(req.maxCount).int(req.maxBytes).bool(req.watch)
       return
   }
 }
@@ -512,6 +528,15 @@ function readRequestBody(r: JuteReader, op: number, inMulti: boolean): Request {
       return { op, path: r.string('path'), type: r.int() }
     case OpCode.auth:
       return { op, authType: r.int(), scheme: r.string('scheme'), auth: r.buffer() ?? EMPTY }
+    case ConclaveOpCode.getChildrenPage:
+      return {
+        op,
+        path: r.string('path'),
+        after: r.ustring() ?? '',
+        maxCount: r.int(),
+        maxBytes: r.int(),
+        watch: r.bool(),
+      }
   }
   throw new UnknownOpError(op)
 }
@@ -576,6 +601,7 @@ export type Response =
   | { op: Op['whoAmI']; clientInfo: { authScheme: string; user: string }[] }
   | { op: Op['delete'] | Op['check'] | Op['ping'] | Op['closeSession'] | Op['auth'] | Op['setWatches'] }
   | { op: Op['setWatches2'] | Op['addWatch'] | Op['removeWatches'] | Op['checkWatches'] }
+  | { op: (typeof ConclaveOpCode)['getChildrenPage']; children: string[]; more: boolean; stat: WireStat }
 
 /** Writes a successful response body (after the ReplyHeader). */
 export function writeResponseBody(w: JuteWriter, res: Response): void {
@@ -623,6 +649,11 @@ export function writeResponseBody(w: JuteWriter, res: Response): void {
       return
     case OpCode.whoAmI:
       w.vector(res.clientInfo, (x, c) => x.ustring(c.authScheme).ustring(c.user))
+      return
+    case ConclaveOpCode.getChildrenPage:
+      writeStringList(w, res.children)
+      w.bool(res.more)
+      writeStat(w, res.stat)
       return
     default:
       return
@@ -706,6 +737,8 @@ export function readResponseBody(r: JuteReader, op: number): Response {
     case OpCode.removeWatches:
     case OpCode.checkWatches:
       return { op }
+    case ConclaveOpCode.getChildrenPage:
+      return { op, children: readStringList(r), more: r.bool(), stat: readStat(r) }
   }
   throw new UnknownOpError(op)
 }

@@ -90,7 +90,7 @@ export interface PendingRequest {
 }
 
 /** The Conclave features a client may ask for in its ConnectRequest (records.ts, ConclaveFeature). */
-const FEATURES_SERVED = ConclaveFeature.exactlyOnce
+const FEATURES_SERVED = ConclaveFeature.exactlyOnce | ConclaveFeature.childrenPage
 
 /** After the first, one in this many replies over replyBytesMax is logged per connection. */
 const REPLY_TOO_LARGE_LOG_EVERY = 100

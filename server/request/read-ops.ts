@@ -15,9 +15,9 @@ import { createHash } from 'node:crypto'
 import type { Id } from '../../shared/acl.js'
 import { ErrorCode } from '../../shared/errors.js'
 import { utf8Decode } from '../../shared/jute.js'
-import { AddWatchMode, EventType, OpCode, Perms } from '../../shared/opcodes.js'
+import { AddWatchMode, ConclaveOpCode, EventType, OpCode, Perms } from '../../shared/opcodes.js'
 import { pathError } from '../../shared/paths.js'
-import type { MultiResult, Request, SetWatchesRequest } from '../../shared/records.js'
+import type { ChildrenPageRequest, MultiResult, Request, SetWatchesRequest } from '../../shared/records.js'
 import type { TreeDb } from '../state/tree-db.js'
 import type { WatchKind, WatchTable } from '../watch/watch-table.js'
 import type { ClientHandler, Reply } from './client-handler.js'
@@ -31,6 +31,8 @@ export interface ReadContext {
   superDigest: string | undefined
   /** The largest packet a reply may be (the server's frameBytesMax). */
   replyBytesMax: number
+  /** The most names a getChildrenPage may ask for. */
+  childrenPageMax: number
 }
 
 /** Room in a getChildren2 reply for everything but the names: reply header, list length, Stat. */
@@ -156,10 +158,44 @@ export function serveRead(ctx: ReadContext, h: ClientHandler, req: Request): Rep
     case OpCode.removeWatches:
     case OpCode.checkWatches:
       return removeWatches(ctx, h, req.op, req.path, req.type)
+    case ConclaveOpCode.getChildrenPage:
+      return childrenPage(ctx, h, req)
     default:
       return fail(ErrorCode.UNIMPLEMENTED, zxid)
   }
 }
+
+/**
+ * A page of children in name order (ConclaveOpCode.getChildrenPage). Bad
+ * input (maxCount outside 1..childrenPageMax, negative maxBytes, an `after`
+ * that could not be a name: with a '/', or '.'/'..') is BAD_ARGUMENTS and
+ * sets no watch. The names fit in maxBytes (0: no limit) and in a reply
+ * packet, but a page holds at least one name while any is left. The watch,
+ * if asked for, is a child watch set with this page.
+ */
+function childrenPage(ctx: ReadContext, h: ClientHandler, req: ChildrenPageRequest): Reply {
+  const { db } = ctx
+  const zxid = db.lastZxid
+  const { after, maxCount, maxBytes } = req
+  if (maxCount < 1 || maxCount > ctx.childrenPageMax || maxBytes < 0)
+    return fail(ErrorCode.BAD_ARGUMENTS, zxid)
+  if (after.includes('/') || after === '.' || after === '..') return fail(ErrorCode.BAD_ARGUMENTS, zxid)
+  const node = db.get(req.path)
+  if (node === undefined) return fail(ErrorCode.NO_NODE, zxid)
+  if (!db.canAccess(node.acl, Perms.READ, h.authIds)) return fail(ErrorCode.NO_AUTH, zxid)
+  const room = ctx.replyBytesMax - PAGE_REPLY_OVERHEAD_BYTES
+  const page = db.childrenPage(req.path, after, maxCount, maxBytes === 0 ? room : Math.min(maxBytes, room))
+  if (page === undefined) return fail(ErrorCode.NO_NODE, zxid)
+  if (req.watch && !addWatch(ctx, h, 'child', req.path)) return fail(ErrorCode.THROTTLED_OP, zxid)
+  return {
+    err: ErrorCode.OK,
+    zxid,
+    body: { op: req.op, children: page.names, more: page.more, stat: node.stat },
+  }
+}
+
+/** Room in a getChildrenPage reply for everything but the names: header, list length, more, Stat. */
+const PAGE_REPLY_OVERHEAD_BYTES = 16 + 4 + 1 + 80
 
 function multiReadOne(ctx: ReadContext, h: ClientHandler, o: { op: number; path: string }): MultiResult {
   if (pathError(o.path) !== null) return { type: OpCode.error, err: -8 }

@@ -110,6 +110,7 @@ export class RequestPipeline implements ClientHandlerHost {
       watchesPerSessionMax: config.watchesPerSessionMax,
       authIdsPerConnectionMax: config.authIdsPerConnectionMax,
       replyBytesMax: this.replyBytesMax,
+      childrenPageMax: config.childrenPageMax,
       superDigest: config.superDigest,
     }
     this.rates = new RequestRateLimits({

@@ -119,6 +119,16 @@ export class TreeDb {
     return this.tree.getChildren(path)
   }
 
+  /** A page of a znode's children in order (DataTree.childrenPage). */
+  childrenPage(
+    path: string,
+    after: string,
+    maxCount: number,
+    maxBytes: number,
+  ): { names: string[]; more: boolean } | undefined {
+    return this.tree.childrenPage(path, after, maxCount, maxBytes)
+  }
+
   canAccess(acl: readonly Acl[], perm: number, authIds: readonly Id[]): boolean {
     return checkAcl(acl, perm, authIds)
   }

@@ -35,6 +35,7 @@ import { formatLanes, Hasher } from './hash.js'
 import { Kind, NodeStore } from './node-store.js'
 import { ReapIndex } from './reap-index.js'
 import { type NodeRecord, readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot.js'
+import { SortedNames } from './sorted-names.js'
 import type { ApplyMode, ChangeEvent, CreateNodeArgs, NodeKindName, NodeMeta } from './tree-types.js'
 import { type Recalled, type RememberedWrite, type RememberLimits, WriteMemory } from './write-memory.js'
 import { dataLength, fromBytes, toBytes } from './znode-data.js'
@@ -85,6 +86,14 @@ export interface SnapshotOptions {
  */
 export const ZNODE_OVERHEAD_BYTES = 256
 
+/** Children at which a paged parent gets an ordered index (below it, a page sorts them: cheap). */
+export const ORDERED_MIN = 256
+/**
+ * Parents with an ordered index at most (the least recently paged goes):
+ * each costs about 8 bytes a child on top of the tree.
+ */
+export const ORDERED_PARENTS_MAX = 64
+
 /** The estimated size of one znode (see ZNODE_OVERHEAD_BYTES). */
 export function znodeSizeEstimate(pathLength: number, dataLength: number): number {
   return ZNODE_OVERHEAD_BYTES + pathLength + dataLength
@@ -110,6 +119,13 @@ export class DataTree {
   private zxid = 0
   /** Σ znodeSizeEstimate over the live znodes. */
   private sizeBytes = 0
+  /**
+   * Parent slot -> its children's names in order, for the large parents that
+   * were paged (childrenPage), least recently paged first; kept up to date by
+   * link and removeSubtree. Derived from the tree (not in the digest or
+   * snapshots): what it holds depends on the reads a server served.
+   */
+  private readonly ordered = new Map<number, SortedNames>()
 
   /** A tree as a fresh ZooKeeper has it: '/', '/zookeeper', '/zookeeper/quota', '/zookeeper/config'. */
   constructor(bare = false) {
@@ -182,6 +198,68 @@ export class DataTree {
     const names: string[] = []
     for (const k of kids) names.push(baseName(this.store.path(k)))
     return names.sort(compareNames)
+  }
+
+  /**
+   * A page of a znode's children in JS default string order: the names after
+   * `after` ('' : from the first), at most `maxCount` of them and at most
+   * `maxBytes` of them as the wire carries them (a 4-byte length and the
+   * UTF-8 of each), but always at least one if any is left; `more` when
+   * names are left after the page. Undefined if there is no such znode.
+   * Cost: O(log n + page) for a parent with an ordered index (built once,
+   * O(n log n), the first time a parent of over ORDERED_MIN children is
+   * paged; then kept up to date at O(log n) a create or delete), else a sort
+   * of its (few) children.
+   */
+  childrenPage(
+    path: string,
+    after: string,
+    maxCount: number,
+    maxBytes: number,
+  ): { names: string[]; more: boolean } | undefined {
+    const slot = this.index.get(path)
+    if (slot === undefined) return undefined
+    const names: string[] = []
+    let bytes = 0
+    let more = false
+    for (const name of this.orderedChildren(slot, after)) {
+      const size = 4 + utf8Length(name)
+      if (names.length >= maxCount || (names.length > 0 && bytes + size > maxBytes)) {
+        more = true
+        break
+      }
+      names.push(name)
+      bytes += size
+    }
+    return { names, more }
+  }
+
+  /** Parents with an ordered index (for tests and the admin's view). */
+  orderedParents(): number {
+    return this.ordered.size
+  }
+
+  private orderedChildren(slot: number, after: string): Iterable<string> {
+    const kids = this.store.children(slot)
+    if (kids === undefined) return []
+    let sorted = this.ordered.get(slot)
+    if (sorted === undefined) {
+      if (kids.size < ORDERED_MIN) {
+        const names: string[] = []
+        for (const k of kids) {
+          const name = baseName(this.store.path(k))
+          if (after === '' || after < name) names.push(name)
+        }
+        return names.sort(compareNames)
+      }
+      const names: string[] = []
+      for (const k of kids) names.push(baseName(this.store.path(k)))
+      sorted = SortedNames.of(names)
+      if (this.ordered.size >= ORDERED_PARENTS_MAX) this.ordered.delete(this.ordered.keys().next().value!)
+    } else this.ordered.delete(slot)
+    // Most recently paged last: the first key is the one evicted.
+    this.ordered.set(slot, sorted)
+    return sorted.after(after)
   }
 
   /** The internal view of a znode that prep reads (stored cversion, kind, owner, TTL, ACL). */
@@ -404,6 +482,7 @@ export class DataTree {
     this.unhash(parent)
     this.store.removeChild(parent, slot)
     this.rehash(parent)
+    this.ordered.get(parent)?.delete(baseName(path))
     this.reap.delete(path)
     this.dropUnlinked(slot)
     events.push({ type: 'deleted', path, zxid })
@@ -558,6 +637,7 @@ export class DataTree {
         this.unhash(parent)
         this.store.addChild(parent, slot)
         this.rehash(parent)
+        this.ordered.get(parent)?.add(baseName(path))
       }
       this.updateReap(parent)
     }
@@ -715,8 +795,27 @@ export class DataTree {
       if (set.size === 0) this.ephemeralIndex.delete(owner)
     }
     this.acls.release(this.store.aclRef(slot))
+    this.ordered.delete(slot)
     this.store.release(slot)
   }
+}
+
+/** UTF-8 bytes of a string (what jute's ustring writes after its length). */
+function utf8Length(s: string): number {
+  let n = s.length
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) continue
+    if (c < 0x800) n += 1
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 2 // a surrogate pair: 2 units, 4 bytes
+        i++
+      } else n += 2
+    } else n += 2
+  }
+  return n
 }
 
 /** A znode's data hash: its bytes, or for null data a length word of -1 (as jute writes null), which no bytes give. */

@@ -70,18 +70,20 @@ describe('exactly-once writes in the SDK', () => {
   it('asks in the ConnectRequest; against a server that does not grant it (ZooKeeper), writes go as before and fail with CONNECTION_LOSS', async () => {
     const net = new FakeNet()
     const c = await connect(net)
-    expect(net.last.connectRequest().features).toBe(ConclaveFeature.exactlyOnce)
+    expect(net.last.connectRequest().features).toBe(
+      ConclaveFeature.exactlyOnce | ConclaveFeature.childrenPage,
+    )
     expect(c.exactlyOnce).toBe(false)
     const w = c.create('/a', 'x')
     expect(sent(net.last)[0]).toEqual({ xid: 1, req: expect.objectContaining({ op: OpCode.create }) })
     expect(sent(net.last)[0]!.once).toBeUndefined()
     net.last.drop()
     expect(await code(w)).toBe('CONNECTION_LOSS')
-    // exactlyOnce: false does not even ask.
+    // exactlyOnce: false does not even ask (only for the other features, paginated getChildren).
     const off = new FakeNet()
     off.autoAccept = GRANT
     const z = await connect(off, { exactlyOnce: false })
-    expect(off.last.connectRequest().features).toBeUndefined()
+    expect(off.last.connectRequest().features).toBe(ConclaveFeature.childrenPage)
     expect(z.exactlyOnce).toBe(false)
   })
 
