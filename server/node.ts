@@ -4,8 +4,9 @@
  * itself: storage opened and the tree recovered (state/), the Replicator
  * (standalone, or a ZAB ensemble member), the request path
  * (request/request-pipeline.ts: sessions, write router, applier, reaper) on
- * the event loop's clock and timers, the client listener, the admin port and
- * the four-letter words (admin/four-letter-words.ts).
+ * the event loop's clock and timers, the client listener, the admin port,
+ * the four-letter words (admin/four-letter-words.ts) and the snapshot
+ * endpoint (admin/snapshot-endpoint.ts).
  */
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +22,7 @@ import {
   metrics,
 } from './admin/four-letter-words.js'
 import { ServerMetrics } from './admin/server-metrics.js'
+import { SnapshotEndpoint } from './admin/snapshot-endpoint.js'
 import type { ServerConfig } from './config.js'
 import { consoleRoutes, hostAllowed } from './console/console-server.js'
 import { eventLoopTimers, wallClock } from './event-loop.js'
@@ -212,6 +214,7 @@ export class ServerNode {
       },
       onReject: (remote, reason) => log.warn({ remote, reason }, 'connection refused'),
       fourLetterWord: (w) => this.fourLetterWord(w),
+      plainRequest: (socket, req) => this.snapshots.handle(socket, req),
       tls:
         tls === undefined
           ? undefined
@@ -223,6 +226,20 @@ export class ServerNode {
     })
     this.port = await this.listener.listen()
   }
+
+  /** `GET /conclave/snapshot` on the client port (`conclave snapshot save`). */
+  private readonly snapshots = new SnapshotEndpoint({
+    db: () => this.ctx.db,
+    serverId: () => this.config.serverId,
+    superDigest: () => this.config.superDigest,
+    unavailable: () => {
+      if (this.replicator.role === 'looking') return 'this server is not in a quorum'
+      const db = this.ctx.db
+      if (db.fuzzyEndZxid > db.lastZxid) return 'this server is still catching up with its leader'
+      return undefined
+    },
+    log: (obj, msg) => this.logger.info({ component: 'snapshot', ...obj }, msg),
+  })
 
   serving(): boolean {
     return this.ctx.canServe()

@@ -23,6 +23,8 @@ export interface OptionSpec {
   default?: string
   /** One line of help. */
   help: string
+  /** A one-letter alias (`o` for `-o`). */
+  short?: string
 }
 
 export interface CommandSpec {
@@ -55,7 +57,10 @@ export function parseCommandArgs(argv: string[], spec: CommandSpec): ParsedArgs 
     help: { type: 'boolean', short: 'h' },
   }
   for (const [name, o] of Object.entries(spec.options))
-    options[name] = { type: o.value === undefined ? 'boolean' : 'string' }
+    options[name] = {
+      type: o.value === undefined ? 'boolean' : 'string',
+      ...(o.short === undefined ? {} : { short: o.short }),
+    }
   // strict: false, then our own checks on the tokens: Node's strict-mode messages do not
   // say how to fix the mistake, and ours name the command's help.
   const { tokens } = parseNodeArgs({
@@ -120,7 +125,8 @@ function editDistance(a: string, b: string): number {
 /** The command's help: usage, summary, every option with its default, footer. */
 export function formatHelp(spec: CommandSpec): string {
   const rows = Object.entries({ ...spec.options, help: HELP_OPTION }).map(([name, o]) => {
-    const left = `--${name}${name === 'help' ? ', -h' : ''}${o.value === undefined ? '' : ` ${o.value}`}`
+    const short = name === 'help' ? 'h' : o.short
+    const left = `--${name}${short === undefined ? '' : `, -${short}`}${o.value === undefined ? '' : ` ${o.value}`}`
     return { left, right: o.default === undefined ? o.help : `${o.help} [default: ${o.default}]` }
   })
   const width = Math.min(34, Math.max(...rows.map((r) => r.left.length)) + 2)

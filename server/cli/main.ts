@@ -1,5 +1,6 @@
 /**
- * The `conclave` command: `server`, `cluster`, `shell`, `status`, `console`, `help`.
+ * The `conclave` command: `server`, `cluster`, `shell`, `status`, `console`,
+ * `snapshot`, `log`, `help`.
  * Returns the process exit code: 0 ok, 1 runtime failure, 2 usage or
  * configuration error. Each command's module is loaded only when it runs
  * (`server` loads the native storage module; `shell` and `status` do not).
@@ -19,12 +20,15 @@ commands:
   shell     the interactive shell (Conclave's zkCli.sh), or one command with -c
   status    ask servers for their role, zxid and sessions (srvr)
   console   serve the web console (tree, live events, locks, elections, ensemble, sessions)
+  snapshot  save a consistent snapshot from a live server, restore a data directory from it,
+            inspect a snapshot file or a data directory (save | restore | inspect)
+  log       dump a data directory's transaction log (log dump DIR)
   help      this help; \`conclave help <command>\` for a command's options
 
 \`conclave <command> --help\` lists the command's options and their defaults.
 `
 
-const COMMANDS = ['server', 'cluster', 'shell', 'status', 'console'] as const
+const COMMANDS = ['server', 'cluster', 'shell', 'status', 'console', 'snapshot', 'log'] as const
 
 async function run(cmd: string, rest: string[]): Promise<number> {
   switch (cmd) {
@@ -47,6 +51,14 @@ async function run(cmd: string, rest: string[]): Promise<number> {
     case 'console': {
       const { runConsole } = await import('./console-command.js')
       return runConsole(rest)
+    }
+    case 'snapshot': {
+      const { runSnapshot } = await import('./snapshot-command.js')
+      return runSnapshot(rest)
+    }
+    case 'log': {
+      const { runLog } = await import('./log-command.js')
+      return runLog(rest)
     }
     default:
       throw new UsageError(`unknown command '${cmd}'`)

@@ -14,11 +14,13 @@
  * stage it is in — silent, mid-TLS, mid-upgrade, upgraded and silent (issue
  * 15). A connection that breaks a limit is closed with a logged reason.
  * The first bytes are sniffed only once they tell: a first read of `G` or
- * `ru` waits for more.
+ * `ru` waits for more. A plain HTTP GET that is not an upgrade may be taken
+ * by `plainRequest` (the snapshot endpoint, admin/snapshot-endpoint.ts).
  * The only node:net importer for clients, with ws-connection.ts.
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { FrameDecoder } from '../../shared/framing.js'
+import { headerTokens, parseHeaderLines } from '../../shared/websocket.js'
 import {
   acceptTls,
   type ClientTlsIdentity,
@@ -66,6 +68,32 @@ export interface ClientListenerOptions {
   tls?: ClientTlsOptions | undefined
   /** A connection whose session handshake is not done this long after it was accepted is closed. */
   handshakeTimeoutMs: number
+  /**
+   * A plain HTTP request (not a WebSocket upgrade), such as the snapshot
+   * endpoint's: true if it took the socket (the handshake deadline then no
+   * longer applies), false to answer it as a bad upgrade.
+   */
+  plainRequest?: (socket: Socket, req: PlainHttpRequest) => boolean
+}
+
+/** A plain HTTP request's head, as the listener parsed it. */
+export interface PlainHttpRequest {
+  method: string
+  path: string
+  /** Field names lower-cased. */
+  headers: Map<string, string>
+  remoteAddress: string
+  tls: ClientTlsIdentity | undefined
+}
+
+/** A request head that is not a WebSocket upgrade, parsed; undefined if it is an upgrade or malformed. */
+export function parsePlainRequest(head: string): Omit<PlainHttpRequest, 'remoteAddress' | 'tls'> | undefined {
+  const lines = head.split('\r\n')
+  const line = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(lines[0] ?? '')
+  if (line === null || lines.length > 65) return undefined
+  const headers = parseHeaderLines(lines.slice(1))
+  if (headers === undefined || headerTokens(headers, 'upgrade').includes('websocket')) return undefined
+  return { method: line[1]!, path: line[2]!, headers }
 }
 
 const HTTP_METHODS = ['GET ', 'HEAD ', 'POST ', 'PUT ', 'DELETE ', 'CONNECT ', 'OPTIONS ', 'TRACE ', 'PATCH ']
@@ -270,6 +298,13 @@ export class ClientListener {
         this.opts.allowedOrigins,
         (rest) => this.adopt(new WsConnection(socket, addr, this.opts.frameBytesMax, rest), tls, deadline),
         (why) => this.opts.onReject(addr, why),
+        (head) => {
+          const plain = this.opts.plainRequest
+          const req = plain === undefined ? undefined : parsePlainRequest(head)
+          if (req === undefined || !plain!(socket, { ...req, remoteAddress: addr, tls })) return false
+          clearTimeout(deadline.timer)
+          return true
+        },
       )
       return
     }

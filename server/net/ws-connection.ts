@@ -174,7 +174,8 @@ export class RequestHeadReader {
 
 /**
  * Reads a request head from `socket` (starting with `first`, already read),
- * then either answers 101 and calls `onUpgrade` with the bytes that followed
+ * offers it to `onPlainRequest` (which may take the socket over), then
+ * either answers 101 and calls `onUpgrade` with the bytes that followed
  * the head, or answers with an HTTP error and closes the socket. How long it
  * may take is the listener's handshake deadline.
  */
@@ -184,6 +185,8 @@ export function readUpgrade(
   allowedOrigins: readonly string[],
   onUpgrade: (rest: Buffer) => void,
   onRefused: (why: string) => void,
+  /** A request that is not an upgrade may be someone else's (the snapshot endpoint): true if it took the socket. */
+  onPlainRequest?: (head: string) => boolean,
 ): void {
   const reader = new RequestHeadReader()
   const refuse = (r: Refusal): void => {
@@ -196,6 +199,7 @@ export function readUpgrade(
     if (r === undefined) return
     socket.off('data', more)
     if ('status' in r) return refuse(r)
+    if (onPlainRequest?.(r.head) === true) return
     const req = parseUpgradeRequest(r.head, allowedOrigins)
     if ('status' in req) return refuse(req)
     socket.write(upgradeResponse(req.key))

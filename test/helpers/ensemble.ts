@@ -46,6 +46,8 @@ export async function startEnsemble(
     env?: Record<string, string>
     /** Extra arguments for one member (its own admin port, say), after extraArgs. */
     memberArgs?: (id: number) => string[]
+    /** A member's data directory (a restored one, say); default: a new one under the ensemble's temp dir. */
+    dataDir?: (id: number) => string
   } = {},
 ): Promise<Ensemble> {
   const size = opts.size ?? 3
@@ -68,7 +70,7 @@ export async function startEnsemble(
     writeFileSync(m.faultFile, '{}')
     m.proc = await startConclave({
       port: m.clientPort,
-      dataDir: join(dir.path, `node-${m.id}`),
+      dataDir: opts.dataDir?.(m.id) ?? join(dir.path, `node-${m.id}`),
       tickTime: opts.tickTime ?? 200,
       extraArgs: [
         '--id',

@@ -1,0 +1,208 @@
+/**
+ * `GET /conclave/snapshot` on the client port: a consistent snapshot of
+ * this server's state, streamed as a snapshot file (state/snapshot-file.ts)
+ * to `conclave snapshot save`.
+ *
+ * Why the client port and not the admin HTTP port: the client port is
+ * always open (the admin port is off unless configured), it is the address
+ * operators and `--server ws://host:port` already name, and it is where
+ * callers authenticate: the same identities a session gets (its address as
+ * `ip`, a verified TLS client certificate as `x509`, digest credentials as
+ * `digest`, the super digest as `super`) are checked against the same ACLs.
+ * The request is a plain HTTP GET on that port (ClientListener hands it
+ * here instead of upgrading it), so a snapshot needs no session.
+ *
+ * Who may take one (ZooKeeper 3.9.0-3.9.3 let any authenticated caller run
+ * its snapshot command: CVE-2025-58457, fixed in 3.9.4 by requiring ALL on
+ * `/`). Here the caller must present credentials (`Authorization: digest
+ * user:password`, or a verified client certificate with `Authorization:
+ * x509`), else 401; and then be the super user or be granted every one of
+ * READ, WRITE, CREATE, DELETE and ADMIN on `/` by entries naming its own
+ * identities, each permission checked on its own, else 403. A `world:anyone`
+ * entry grants nothing here: a snapshot holds every znode's data, whatever
+ * their ACLs, so an open root (the default) must not open it to everyone.
+ *
+ * Consistency: the snapshot is serialized in one turn of the event loop
+ * (no Txn is applied meanwhile), so it is exactly the state at its zxid and
+ * its digest is the tree's digest then. That turn is the cost: about
+ * 3 µs per znode (docs/operations.md). Limits: one snapshot at a time per
+ * server (a second caller gets 503), a caller that stops reading for
+ * SEND_IDLE_MS is cut off, a request with a body or a bad head is refused.
+ */
+import type { Socket } from 'node:net'
+import type { Id } from '../../shared/acl.js'
+import { Perms } from '../../shared/opcodes.js'
+import { formatZxid } from '../../shared/zxid.js'
+import type { ClientTlsIdentity } from '../net/client-tls.js'
+import { digestId } from '../request/read-ops.js'
+import { encodeSnapshotFile } from '../state/snapshot-file.js'
+import type { TreeDb } from '../state/tree-db.js'
+import { checkAcl, isSuper } from '../txn/acl.js'
+
+export const SNAPSHOT_PATH = '/conclave/snapshot'
+/** A caller that reads nothing for this long is cut off (it holds the snapshot's bytes). */
+const SEND_IDLE_MS = 30_000
+const PERMISSIONS: [string, number][] = [
+  ['READ', Perms.READ],
+  ['WRITE', Perms.WRITE],
+  ['CREATE', Perms.CREATE],
+  ['DELETE', Perms.DELETE],
+  ['ADMIN', Perms.ADMIN],
+]
+
+export interface SnapshotSource {
+  db(): TreeDb
+  serverId(): number
+  superDigest(): string | undefined
+  /** Why this server cannot give a consistent snapshot now (not serving, still catching up), or undefined. */
+  unavailable(): string | undefined
+  log(obj: Record<string, unknown>, msg: string): void
+}
+
+export interface PlainRequest {
+  method: string
+  path: string
+  headers: Map<string, string>
+  remoteAddress: string
+  tls: ClientTlsIdentity | undefined
+}
+
+function answer(socket: Socket, status: number, text: string, extra: Record<string, string> = {}): void {
+  const reason: Record<number, string> = {
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    405: 'Method Not Allowed',
+    503: 'Service Unavailable',
+  }
+  const body = `${text}\n`
+  let head = `HTTP/1.1 ${status} ${reason[status] ?? 'Error'}\r\nContent-Type: text/plain\r\n`
+  for (const [k, v] of Object.entries(extra)) head += `${k}: ${v}\r\n`
+  head += `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`
+  socket.end(head + body)
+  setTimeout(() => socket.destroy(), 1000).unref()
+}
+
+/** The caller's identities, or why it has none worth checking (401). */
+export function callerIds(req: PlainRequest, superDigest: string | undefined): Id[] | string {
+  const ids: Id[] = [{ scheme: 'ip', id: req.remoteAddress.replace(/^::ffff:/, '') }]
+  const auth = req.headers.get('authorization')
+  if (auth === undefined)
+    return 'a snapshot needs credentials: Authorization: digest user:password (conclave snapshot save --auth digest:user:password)'
+  const space = auth.indexOf(' ')
+  const scheme = (space < 0 ? auth : auth.slice(0, space)).toLowerCase()
+  const cred = space < 0 ? '' : auth.slice(space + 1).trim()
+  if (scheme === 'digest') {
+    if (cred.indexOf(':') <= 0) return 'digest credentials must be user:password'
+    const id = digestId(cred)
+    ids.push({ scheme: 'digest', id })
+    if (superDigest !== undefined && id === superDigest) ids.push({ scheme: 'super', id: '' })
+  } else if (scheme === 'x509') {
+    const subject = req.tls?.x509Subject
+    if (subject === undefined) return 'x509 needs a TLS connection with a verified client certificate'
+    ids.push({ scheme: 'x509', id: subject })
+  } else return `unknown auth scheme '${scheme.slice(0, 40)}' (digest or x509)`
+  return ids
+}
+
+/** The permissions on `/` the caller lacks (each checked on its own; world:anyone grants none here). */
+export function missingPermissions(db: TreeDb, ids: Id[], superDigest: string | undefined): string[] {
+  if (isSuper(ids, superDigest)) return []
+  const root = db.get('/')
+  const acl = (root?.acl ?? []).filter((a) => !(a.id.scheme === 'world' && a.id.id === 'anyone'))
+  return PERMISSIONS.filter(([, p]) => acl.length === 0 || !checkAcl(acl, p, ids)).map(([n]) => n)
+}
+
+export class SnapshotEndpoint {
+  private sending = false
+
+  constructor(private readonly source: SnapshotSource) {}
+
+  /** Serves a plain HTTP request for SNAPSHOT_PATH; false for any other path (not ours). */
+  handle(socket: Socket, req: PlainRequest): boolean {
+    if (req.path !== SNAPSHOT_PATH && !req.path.startsWith(`${SNAPSHOT_PATH}?`)) return false
+    const who = { remote: req.remoteAddress }
+    if (req.method !== 'GET') {
+      answer(socket, 405, 'use GET', { Allow: 'GET' })
+      return true
+    }
+    if ((req.headers.get('content-length') ?? '0') !== '0' || req.headers.has('transfer-encoding')) {
+      answer(socket, 405, 'a snapshot request has no body')
+      return true
+    }
+    const ids = callerIds(req, this.source.superDigest())
+    if (typeof ids === 'string') {
+      this.source.log({ ...who, reason: ids }, 'snapshot refused (401)')
+      answer(socket, 401, `refused: ${ids}`, { 'WWW-Authenticate': 'digest' })
+      return true
+    }
+    const db = this.source.db()
+    const missing = missingPermissions(db, ids, this.source.superDigest())
+    const named = ids.filter((i) => i.scheme !== 'ip').map((i) => `${i.scheme}:${i.id.split(':')[0]}`)
+    if (missing.length > 0) {
+      this.source.log({ ...who, ids: named, missing }, 'snapshot refused (403)')
+      answer(
+        socket,
+        403,
+        `refused: ${named.join(', ')} lacks ${missing.join(', ')} on / (a snapshot needs ALL on / ` +
+          'granted to the caller itself, not to world:anyone, or the super user)',
+      )
+      return true
+    }
+    const why = this.source.unavailable()
+    if (why !== undefined) {
+      answer(socket, 503, `not now: ${why}`, { 'Retry-After': '1' })
+      return true
+    }
+    if (this.sending) {
+      answer(socket, 503, 'not now: another snapshot is being sent from this server', { 'Retry-After': '5' })
+      return true
+    }
+    this.send(socket, db, named)
+    return true
+  }
+
+  private send(socket: Socket, db: TreeDb, ids: string[]): void {
+    const started = performance.now()
+    // One turn, nothing applied meanwhile: the snapshot is the state at its zxid.
+    const { zxid, chunks } = db.snapshot()
+    const all = [...chunks]
+    const digest = db.digest()
+    const pauseMs = performance.now() - started
+    const file = encodeSnapshotFile({ zxid, digest, chunks: all }, this.source.serverId())
+    const blockedMs = performance.now() - started
+    this.sending = true
+    const head =
+      'HTTP/1.1 200 OK\r\nContent-Type: application/vnd.conclave.snapshot\r\n' +
+      `Content-Length: ${file.bytes}\r\nX-Conclave-Zxid: ${formatZxid(zxid)}\r\n` +
+      `X-Conclave-Digest: ${digest}\r\nConnection: close\r\n\r\n`
+    socket.setTimeout(SEND_IDLE_MS, () => socket.destroy())
+    const parts = [Buffer.from(head, 'latin1'), ...file.parts]
+    let i = 0
+    const done = (): void => {
+      if (!this.sending) return
+      this.sending = false
+      socket.setTimeout(0)
+    }
+    socket.once('close', done)
+    const pump = (): void => {
+      while (i < parts.length) {
+        if (!socket.write(parts[i++]!)) return void socket.once('drain', pump)
+      }
+      socket.end()
+      this.source.log(
+        {
+          ids,
+          zxid: formatZxid(zxid),
+          digest,
+          znodes: file.header.counts.znodes,
+          bytes: file.bytes,
+          pauseMs: Math.round(pauseMs * 10) / 10,
+          blockedMs: Math.round(blockedMs * 10) / 10,
+        },
+        'snapshot sent',
+      )
+    }
+    pump()
+  }
+}

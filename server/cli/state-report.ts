@@ -1,0 +1,110 @@
+/**
+ * What a snapshot stream holds, for `conclave snapshot inspect`: counts,
+ * the largest znodes by data size and by child count, and the sessions with
+ * their timeouts and ephemerals. Read from the records (server/tree/
+ * snapshot.ts), so the same report describes a snapshot file and a data
+ * directory's state. Also its text and JSON forms.
+ */
+import { formatSessionId } from '../../shared/session-id.js'
+import { formatZxid } from '../../shared/zxid.js'
+import type { SnapshotCounts } from '../state/snapshot-file.js'
+import { Kind } from '../tree/node-store.js'
+import { readSnapshot } from '../tree/snapshot.js'
+
+export interface StateReport {
+  zxid: number
+  counts: SnapshotCounts
+  dataBytes: number
+  largestByData: { path: string; bytes: number }[]
+  largestByChildren: { path: string; children: number }[]
+  sessions: { id: string; timeoutMs: number; ephemerals: number }[]
+}
+
+/** Keeps the `n` largest of what it is offered (a small sorted list: n is a few dozen at most). */
+class TopN<T> {
+  readonly items: { key: number; value: T }[] = []
+  constructor(private readonly n: number) {}
+  offer(key: number, value: T): void {
+    if (this.n <= 0) return
+    if (this.items.length === this.n && key <= this.items[this.items.length - 1]!.key) return
+    let at = this.items.findIndex((x) => x.key < key)
+    if (at < 0) at = this.items.length
+    this.items.splice(at, 0, { key, value })
+    if (this.items.length > this.n) this.items.pop()
+  }
+}
+
+function parentOf(path: string): string | undefined {
+  if (path === '/') return undefined
+  const at = path.lastIndexOf('/')
+  return at === 0 ? '/' : path.slice(0, at)
+}
+
+export function stateReport(chunks: readonly Uint8Array[], top: number): StateReport {
+  const counts: SnapshotCounts = {
+    znodes: 0,
+    ephemerals: 0,
+    containers: 0,
+    ttl: 0,
+    sessions: 0,
+    writeMemories: 0,
+  }
+  let dataBytes = 0
+  const byData = new TopN<string>(top)
+  const children = new Map<string, number>()
+  const sessions = new Map<bigint, { timeoutMs: number; ephemerals: number }>()
+  const owners = new Map<bigint, number>()
+  const zxid = readSnapshot(chunks, {
+    session: (id, timeoutMs) => {
+      counts.sessions++
+      sessions.set(id, { timeoutMs, ephemerals: 0 })
+    },
+    node: (r) => {
+      counts.znodes++
+      const bytes = r.data?.length ?? 0
+      dataBytes += bytes
+      byData.offer(bytes, r.path)
+      const parent = parentOf(r.path)
+      if (parent !== undefined) children.set(parent, (children.get(parent) ?? 0) + 1)
+      if (r.kind === Kind.ephemeral) {
+        counts.ephemerals++
+        owners.set(r.owner, (owners.get(r.owner) ?? 0) + 1)
+      } else if (r.kind === Kind.container) counts.containers++
+      else if (r.kind === Kind.ttl) counts.ttl++
+    },
+    writes: () => {
+      counts.writeMemories++
+    },
+  })
+  const byChildren = new TopN<string>(top)
+  for (const [path, n] of children) byChildren.offer(n, path)
+  for (const [owner, n] of owners) {
+    const s = sessions.get(owner)
+    if (s !== undefined) s.ephemerals = n
+  }
+  return {
+    zxid,
+    counts,
+    dataBytes,
+    largestByData: byData.items.map((x) => ({ path: x.value, bytes: x.key })),
+    largestByChildren: byChildren.items.map((x) => ({ path: x.value, children: x.key })),
+    sessions: [...sessions].map(([id, s]) => ({ id: formatSessionId(id), ...s })),
+  }
+}
+
+/** The report as text lines. */
+export function formatStateReport(r: StateReport): string {
+  const c = r.counts
+  const lines = [
+    `zxid:       ${formatZxid(r.zxid)}`,
+    `znodes:     ${c.znodes} (${c.ephemerals} ephemeral, ${c.containers} container, ${c.ttl} TTL), ${r.dataBytes} bytes of data`,
+    `sessions:   ${c.sessions} (${c.writeMemories} with exactly-once write memories)`,
+    'largest znodes by data:',
+    ...r.largestByData.map((x) => `  ${String(x.bytes).padStart(10)}  ${x.path}`),
+    'largest znodes by children:',
+    ...r.largestByChildren.map((x) => `  ${String(x.children).padStart(10)}  ${x.path}`),
+    'sessions:',
+    ...r.sessions.map((s) => `  ${s.id}  timeout ${s.timeoutMs} ms  ${s.ephemerals} ephemerals`),
+  ]
+  return `${lines.join('\n')}\n`
+}
