@@ -15,6 +15,16 @@
  * - On reconnect, auth packets go first, then SetWatches, then the
  *   exactly-once writes the lost connection left unanswered (same xids),
  *   then queued requests (ClientCnxn.primeConnection, plus the re-sends).
+ * - Watches resume (against a server that offers it): instead of SetWatches
+ *   one resumeWatches carries every watch and the position of the events
+ *   delivered so far (WatchPosition); the server replays what they missed,
+ *   in order, and the events it sends again are dropped here, so each
+ *   reaches its listeners once. When the server's history does not reach
+ *   back (a watchesCompacted event), or the server cannot resume (Apache
+ *   ZooKeeper), every persistent listener gets one { type: 'resync' }: it
+ *   missed events and must read the state again.
+ * - Every event a listener gets carries its change's zxid (-1 if the server
+ *   sent none).
  * - Exactly-once (against a server that offers it in its ConnectResponse):
  *   every write goes with ConclaveOpCode.exactlyOnce, carrying the oldest
  *   xid still unanswered (the server forgets results below it); a write
@@ -28,7 +38,14 @@
  */
 import { ErrorCode, errorCodeOf, ZkError } from '../shared/errors.js'
 import { JuteReader, JuteWriter, ProtocolError } from '../shared/jute.js'
-import { AddWatchMode, ConclaveOpCode, OpCode, WatcherType, Xid } from '../shared/opcodes.js'
+import {
+  AddWatchMode,
+  ConclaveEventType,
+  ConclaveOpCode,
+  OpCode,
+  WatcherType,
+  Xid,
+} from '../shared/opcodes.js'
 import { applyChroot, stripChroot } from '../shared/paths.js'
 import {
   ConclaveFeature,
@@ -42,6 +59,7 @@ import {
   readReplyHeader,
   readResponseBody,
   readWatcherEvent,
+  type SetWatchesRequest,
 } from '../shared/records.js'
 import type { Endpoint } from './connect-string.js'
 import { Emitter } from './emitter.js'
@@ -55,8 +73,9 @@ import type {
   TransportHandlers,
   WebSocketConstructor,
 } from './transport.js'
-import type { ClientEvents, ClientState, PersistentWatchMode, Watcher } from './types.js'
+import type { ClientEvents, ClientState, PersistentWatchMode, WatchEvent, Watcher } from './types.js'
 import { type OneShotKind, WatchManager } from './watch-manager.js'
+import { WatchPosition } from './watch-position.js'
 
 /** Ping at least this often when idle (ClientCnxn.MAX_SEND_PING_INTERVAL). */
 export const PING_INTERVAL_MS_MAX = 10_000
@@ -72,6 +91,8 @@ export const ATTEMPT_TIMEOUT_MS_MIN = 1_000
 export const RECONNECT_DELAY_MS_DEFAULT = 1_000
 /** SetWatches batches stay near this many bytes of paths (ZOOKEEPER-706). */
 export const SET_WATCHES_BYTES_MAX = 128 * 1024
+/** Room in a resumeWatches packet for everything but its paths (headers, fromZxid, list lengths). */
+const RESUME_OVERHEAD_BYTES = 64
 /** close() waits at most this long for the server to confirm closeSession. */
 export const CLOSE_TIMEOUT_MS_MAX = 5_000
 /**
@@ -128,6 +149,8 @@ export class Session {
   password: Uint8Array
   lastZxid = 0
   negotiatedTimeoutMs = 0
+  /** How far the watch events delivered go (for resuming them on the next connection). */
+  readonly position = new WatchPosition()
 
   private link: Link | undefined
   private attemptAbort: AbortController | undefined
@@ -139,6 +162,8 @@ export class Session {
   exactlyOnce = false
   /** The ConclaveFeature bits the connected server granted (0: none, e.g. a ZooKeeper server). */
   features = 0
+  /** The connected server resumes watches (its ConnectResponse said so). */
+  resumableWatches = false
   /** The largest request the connected server accepts, if it said (Conclave's ConnectResponse trailer). */
   private serverRequestBytesMax: number | undefined
   private xid = 0
@@ -397,12 +422,16 @@ export class Session {
     w.int(0)
     encodeConnectRequest(w, {
       protocolVersion: 0,
-      lastZxidSeen: BigInt(this.lastZxid),
+      // A server behind what this session has seen refuses it (so no resume can skip events).
+      lastZxidSeen: BigInt(Math.max(this.lastZxid, this.position.zxid)),
       timeOut: this.config.sessionTimeoutMs,
       sessionId: this.sessionId,
       passwd: this.password,
       readOnly: false,
-      features: ConclaveFeature.childrenPage | (this.config.exactlyOnce ? ConclaveFeature.exactlyOnce : 0),
+      features:
+        ConclaveFeature.childrenPage |
+        ConclaveFeature.resumableWatches |
+        (this.config.exactlyOnce ? ConclaveFeature.exactlyOnce : 0),
     })
     w.setIntAt(0, w.pos - 4)
     t.sendFrame(w.finish())
@@ -440,6 +469,7 @@ export class Session {
     this.state = 'connected'
     this.features = resp.features ?? 0
     this.exactlyOnce = this.config.exactlyOnce && (this.features & ConclaveFeature.exactlyOnce) !== 0
+    this.resumableWatches = (this.features & ConclaveFeature.resumableWatches) !== 0
     this.serverRequestBytesMax = (resp.requestBytesMax ?? 0) > 0 ? resp.requestBytesMax : undefined
     // Auth first, then watches, then the re-sends, then whatever was queued (primeConnection's order).
     this.primeAuth()
@@ -543,13 +573,60 @@ export class Session {
     return done
   }
 
-  /** Re-registers every watch with SetWatches(2), relative to the last zxid seen. */
+  /**
+   * Re-registers every watch: resumed from the events' position with one
+   * resumeWatches if the server offers it and they fit in one packet, else
+   * with SetWatches(2) relative to the last zxid seen, and then the
+   * persistent listeners are told to resync.
+   */
   private primeWatches(): void {
     const paths = this.watches.paths()
     const lists = [paths.data, paths.exist, paths.child, paths.persistent, paths.persistentRecursive]
     if (lists.every((l) => l.length === 0)) return
+    if (this.resumableWatches && this.sendResume(lists)) return
     const op = this.watches.hasPersistent() ? OpCode.setWatches2 : OpCode.setWatches
     this.sendSetWatches(op, lists)
+    this.resyncPersistent(-1)
+  }
+
+  /** One resumeWatches with every watch; false if it would not fit in a packet. */
+  private sendResume(lists: string[][]): boolean {
+    const wire = lists.map((list) => list.map((path) => applyChroot(this.chroot, path)))
+    let bytes = RESUME_OVERHEAD_BYTES
+    // At most 3 bytes of UTF-8 per UTF-16 unit, and a 4-byte length each.
+    for (const list of wire) for (const path of list) bytes += 4 + 3 * path.length
+    const own = this.config.frameBytesMax
+    if (bytes > Math.min(own, this.serverRequestBytesMax ?? own)) return false
+    const req: SetWatchesRequest = {
+      op: ConclaveOpCode.resumeWatches,
+      relativeZxid: this.position.resumeFrom(),
+      dataWatches: wire[0]!,
+      existWatches: wire[1]!,
+      childWatches: wire[2]!,
+      persistentWatches: wire[3]!,
+      persistentRecursiveWatches: wire[4]!,
+    }
+    const p = new Pending(ConclaveOpCode.resumeWatches, req, undefined)
+    p.xid = Xid.setWatches
+    this.sendPending(p)
+    return true
+  }
+
+  /** Every persistent listener gets one 'resync': it missed events and must read the state again. */
+  private resyncPersistent(zxid: number): void {
+    const targets = this.watches.persistentListeners()
+    if (targets.length === 0) return
+    queueMicrotask(() => {
+      for (const { path, listener } of targets) this.call(listener, { type: 'resync', path, zxid })
+    })
+  }
+
+  private call(listener: Watcher, ev: WatchEvent): void {
+    try {
+      listener(ev)
+    } catch (err) {
+      this.events.onListenerError?.(err)
+    }
   }
 
   private sendSetWatches(op: typeof OpCode.setWatches | typeof OpCode.setWatches2, lists: string[][]): void {
@@ -713,7 +790,7 @@ export class Session {
     const hdr = readReplyHeader(r)
     switch (hdr.xid) {
       case Xid.notification:
-        this.onNotification(r)
+        this.onNotification(r, hdr.zxid)
         return
       case Xid.ping:
         return
@@ -725,7 +802,17 @@ export class Session {
     if (p === undefined || p.xid !== hdr.xid)
       throw new ProtocolError(`reply xid ${hdr.xid} out of order (expected ${p?.xid ?? 'none'})`)
     this.pending.shift()
-    if (hdr.zxid > 0) this.lastZxid = hdr.zxid
+    if (p.op === ConclaveOpCode.resumeWatches && hdr.err !== 0) {
+      // Refused (this server is behind the session, or a limit): the watches are not registered
+      // here, and the position stays where it was; another connection resumes them.
+      this.dropConnection(`the server refused to resume the watches (error ${hdr.err})`)
+      return
+    }
+    if (hdr.zxid > 0) {
+      this.lastZxid = hdr.zxid
+      this.position.reply(hdr.zxid)
+    }
+    if (p.op === ConclaveOpCode.resumeWatches) return
     if (p.once && hdr.err === ERR_CONNECTION_LOSS && p.sends < EXACTLY_ONCE_SENDS_MAX) {
       // The server lost its ensemble (or its leader changed) while the write was on its way:
       // it may have been applied. Ask again elsewhere, with everything after it.
@@ -798,22 +885,25 @@ export class Session {
     }
   }
 
-  private onNotification(r: JuteReader): void {
+  private onNotification(r: JuteReader, zxid: number): void {
     const ev = readWatcherEvent(r)
+    if (ev.type === ConclaveEventType.watchesCompacted) {
+      // The server's history does not reach back to the resume: what was missed is lost.
+      this.position.compacted(zxid)
+      this.resyncPersistent(zxid)
+      return
+    }
     const type = eventTypeName(ev.type)
     if (type === undefined) return
+    // A resume's replay may send again an event delivered before the connection was lost.
+    if (!this.position.event(zxid, ev.type, ev.path)) return
     const path = this.chroot === undefined ? ev.path : stripChroot(this.chroot, ev.path)
     if (path === undefined) return
     const listeners = this.watches.route(ev.type, path)
     if (listeners.size === 0) return
+    const event: WatchEvent = { type, path, zxid: zxid > 0 ? zxid : -1 }
     queueMicrotask(() => {
-      for (const listener of listeners) {
-        try {
-          listener({ type, path })
-        } catch (err) {
-          this.events.onListenerError?.(err)
-        }
-      }
+      for (const listener of listeners) this.call(listener, event)
     })
   }
 

@@ -10,12 +10,20 @@ import type { TlsOptions, TransportFactory, WebSocketConstructor } from './trans
 
 export type ClientState = 'connecting' | 'connected' | 'disconnected' | 'expired' | 'closed' | 'authFailed'
 
-export type WatchEventType = 'created' | 'deleted' | 'dataChanged' | 'childrenChanged'
+/**
+ * 'resync' reaches only persistent watches: after a reconnect whose missed
+ * events could not be replayed (the server's history no longer reached back
+ * that far, or an Apache ZooKeeper server), so the listener must read the
+ * state again; live events follow it.
+ */
+export type WatchEventType = 'created' | 'deleted' | 'dataChanged' | 'childrenChanged' | 'resync'
 
 export interface WatchEvent {
   type: WatchEventType
-  /** The znode's path, relative to the chroot. */
+  /** The znode's path, relative to the chroot ('resync': the watched path). */
   path: string
+  /** The zxid of the change; -1 if the server sent none (ZooKeeper before 3.9); for 'resync', the zxid from which live events follow, or -1. */
+  zxid?: number
 }
 
 export type Watcher = (event: WatchEvent) => void

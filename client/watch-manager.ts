@@ -134,6 +134,14 @@ export class WatchManager {
     }
   }
 
+  /** Every persistent listener with the path it watches (one entry per listener and path). */
+  persistentListeners(): { path: string; listener: Watcher }[] {
+    const out: { path: string; listener: Watcher }[] = []
+    for (const table of [this.tables.persistent, this.tables.persistentRecursive])
+      for (const [path, set] of table) for (const listener of set) out.push({ path, listener })
+    return out
+  }
+
   /** The one-shot kinds registered on a path. */
   oneShotKindsAt(path: string): OneShotKind[] {
     return (['data', 'exist', 'child'] as const).filter((k) => this.tables[k].has(path))

@@ -7,11 +7,13 @@
  *
  *   for await (const ev of zk.watch('/app', { recursive: true, signal })) { ev.type; ev.path; ev.zxid }
  *
- * The zxid is the one the server put in the notification (see
- * notification-zxid.ts); -1 where the server sends none (Apache ZooKeeper
- * before 3.9). Events missed while reconnecting are not replayed today; the
- * iterator yields whatever the session's watch manager delivers, so when
- * watches resume it carries the replayed events and the 'resync' marker too.
+ * The zxid is the one the server put in the notification; -1 where the
+ * server sends none (Apache ZooKeeper before 3.9). After a reconnect, to the
+ * same server or another, a Conclave server replays the events missed
+ * meanwhile (the session resumes its watches: client/session.ts), so the
+ * iteration goes on with none lost and none twice; when it cannot (its
+ * history no longer reaches back, or an Apache ZooKeeper server) the
+ * iterator yields one `{ type: 'resync', path, zxid }`, then live events.
  *
  * A slow consumer: at most `bufferSize` events wait (default 1,024). When one
  * more arrives, the waiting events are dropped and replaced by a single
@@ -91,9 +93,8 @@ export function openWatchStream(
   })
   if (!stream.open) return stream
   const listener: Watcher = (ev: WatchEvent) => {
-    // A session that resumes watches may hand the zxid (and 'resync') over itself.
-    const own = ev as WatchEvent & { zxid?: number; type: WatchStreamEventType }
-    stream.push({ type: own.type, path: ev.path, zxid: own.zxid ?? zxids.current })
+    // The session hands the zxid over (and 'resync'); the tap's is for a session that would not.
+    stream.push({ type: ev.type, path: ev.path, zxid: ev.zxid ?? zxids.current })
   }
   offState = host.on('state', (s) => {
     if (s === 'closed') stream.end()

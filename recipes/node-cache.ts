@@ -3,7 +3,10 @@
  * NodeCache), kept current by one-shot watches: getData's watch while the
  * node exists, exists' watch while it does not. A single watcher function is
  * registered, so watches never pile up; refreshes run one at a time and
- * coalesce bursts. After a reconnect the node is read again.
+ * coalesce bursts. After a reconnect the node is not read again: the
+ * session re-registers the watch, and it fires if the node changed meanwhile
+ * (replayed from a Conclave server's history, or ZooKeeper's SetWatches
+ * rule: a change after the last zxid seen fires at once).
  *
  *   const cache = new NodeCache(zk, '/config/flags')
  *   cache.on('change', (node) => ...)  // { data, stat } or null when deleted
@@ -72,7 +75,6 @@ export class NodeCache extends Emitter<NodeCacheEvents> {
       this.stop(err)
       this.emit('error', err)
     })
-    guard.on('reconnected', () => void this.refresh())
     if (guard.endError !== undefined) this.stop(guard.endError)
     await this.refresh()
   }

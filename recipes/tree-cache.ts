@@ -3,9 +3,12 @@
  * kept current by one persistentRecursive watch. Every event makes the cache
  * read that node again (getData), so the cache applies the server's state,
  * not the event; replies come back in request order, so the last reply for a
- * path wins. ZooKeeper re-adds persistent watches after a reconnect but does
- * not replay the events missed meanwhile (ZOOKEEPER-4655), so after every
- * reconnect the cache walks the subtree again and repairs the difference.
+ * path wins. After a reconnect a Conclave server replays the events the
+ * watch missed (watches resume: client/session.ts), so the cache reads only
+ * what changed; when it cannot (its history no longer reaches back, or an
+ * Apache ZooKeeper server, which re-adds the watch without the missed
+ * events) the watch gets a 'resync' and the cache walks the subtree again
+ * and repairs the difference ('resynced').
  *
  *   const tree = new TreeCache(zk, '/config')
  *   tree.on('change', ({ type, path, node }) => ...)  // 'added' | 'updated' | 'removed'
@@ -41,7 +44,7 @@ type TreeCacheEvents = {
   change: [event: TreeCacheEvent]
   /** The first walk after start() is complete. */
   initialized: []
-  /** A walk after a reconnect is complete. */
+  /** A walk after a reconnect that could not resume the watch is complete. */
   resynced: []
   error: [err: unknown]
 }
@@ -63,7 +66,10 @@ export class TreeCache extends Emitter<TreeCacheEvents> {
   private readonly streams = new StreamSet<TreeCacheEvent>()
   /** Started only for iterators (not by start()): it stops with the last one. */
   private forIterators = false
-  private readonly onEvent = (ev: WatchEvent): void => void this.refresh(ev.path).catch(this.onError)
+  private readonly onEvent = (ev: WatchEvent): void => {
+    if (ev.type === 'resync') this.resync()
+    else void this.refresh(ev.path).catch(this.onError)
+  }
   private readonly onError = (err: unknown): void => {
     if (!isCode(err, ErrorCode.CONNECTION_LOSS) && !isCode(err, ErrorCode.SESSION_EXPIRED))
       this.emit('error', err)
@@ -95,11 +101,6 @@ export class TreeCache extends Emitter<TreeCacheEvents> {
       await this.stopCache(guard.endError)
       throw guard.endError
     }
-    guard.on('reconnected', () => {
-      void this.walk(this.root)
-        .then(() => this.emit('resynced'))
-        .catch(this.onError)
-    })
     this.stopWatch = await this.zk.addWatch(this.root, 'persistentRecursive', this.onEvent)
     await this.walk(this.root)
     this.emit('initialized')
@@ -107,6 +108,15 @@ export class TreeCache extends Emitter<TreeCacheEvents> {
 
   async close(): Promise<void> {
     await this.stopCache()
+  }
+
+  /** The watch missed events it cannot replay: read the whole subtree again. */
+  private resync(): void {
+    void this.walk(this.root)
+      .then(() => {
+        if (this.guard !== undefined) this.emit('resynced')
+      })
+      .catch(this.onError)
   }
 
   /** Stops the cache; its iterators end, or throw `err` (the end of the session). */

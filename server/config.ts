@@ -91,6 +91,25 @@ export const ServerConfig = z
      */
     childrenPageMax: z.number().int().min(1).max(1_000_000).default(10_000),
     /**
+     * The history of recent changes a reconnecting client's watches resume
+     * from (server/watch/change-ring.ts): at most this many changes (a
+     * znode created, deleted, changed, or its children changed) …
+     */
+    watchHistoryChangesMax: z.number().int().min(0).max(10_000_000).default(100_000),
+    /** … and at most this many estimated bytes of them (each change: 64 plus twice its path's length). */
+    watchHistoryBytesMax: z
+      .number()
+      .int()
+      .min(0)
+      .max(1024 * 1024 * 1024)
+      .default(16 * 1024 * 1024),
+    /**
+     * Watch resumes one connection may ask for (the SDK asks once per
+     * connection); past it, THROTTLED_OP. Each replays up to the whole
+     * history, so a client may not loop on it.
+     */
+    watchResumesPerConnectionMax: z.number().int().min(1).max(1000).default(4),
+    /**
      * Requests per second one session may make, and the sessions of one IP
      * address together; past either, a request is answered THROTTLED_OP
      * without being served and its connection is not read for a second

@@ -268,6 +268,20 @@ export class ServerNode {
     writesInFlight: () => this.pipeline.throttle.inFlight,
     writesDeferred: () => this.pipeline.throttle.deferred,
     readingPaused: () => this.pipeline.throttle.paused,
+    watchHistory: () => {
+      const h = this.ctx.watchHistory
+      return { changes: h.size, bytes: h.bytes, startZxid: h.startZxid }
+    },
+    watchResumes: () => ({ ...this.ctx.resumeStats }),
+    exactlyOnce: () => {
+      const m = this.ctx.db.writeMemoryStats()
+      return {
+        ...this.pipeline.router.onceStats,
+        memorySessions: m.sessions,
+        memoryResults: m.results,
+        memoryBytes: m.bytes,
+      }
+    },
     replication: () => this.replicator.describe(),
     config: () => ({ ...this.config, fourLetterWordWhitelist: [...this.allowedWords] }),
     connections: () => this.ctx.handlers.values(),

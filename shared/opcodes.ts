@@ -62,6 +62,33 @@ export const ConclaveOpCode = {
    * watch). Reply: vector<ustring> children, bool more, the parent's Stat.
    */
   getChildrenPage: 1002,
+  /**
+   * Re-registers a reconnecting client's watches and replays what they
+   * missed (ConclaveFeature.resumableWatches): the body of setWatches2
+   * (long fromZxid, then the data, exist, child, persistent and
+   * persistentRecursive path lists). The server sends, as notifications, the
+   * events the changes after fromZxid fired on those watches, each with its
+   * change's zxid, in zxid order — or, when its history no longer reaches
+   * fromZxid, one ConclaveEventType.watchesCompacted first and then
+   * setWatches2's rules — and registers the watches in the same step, so
+   * nothing falls between the replay and the live events. The reply body is
+   * empty. (server/watch/watch-resume.ts)
+   */
+  resumeWatches: 1010,
+} as const
+
+/**
+ * Conclave's own watch event types (a WatcherEvent's type), sent only in
+ * answer to ConclaveOpCode.resumeWatches, so never to a ZooKeeper client.
+ */
+export const ConclaveEventType = {
+  /**
+   * The server's history of changes does not reach back to the resume's
+   * fromZxid: missed events are lost, the client must read the state again.
+   * Its path is '/', its zxid the server's last zxid; it comes before any
+   * other notification of the resume.
+   */
+  watchesCompacted: 1010,
 } as const
 
 /** Reserved xids. */

@@ -129,6 +129,8 @@ export const ConclaveFeature = {
   exactlyOnce: 1,
   /** ConclaveOpCode.getChildrenPage is served. */
   childrenPage: 2,
+  /** Watches resume after a reconnect: ConclaveOpCode.resumeWatches replays what they missed. */
+  resumableWatches: 4,
 } as const
 
 export interface ConnectRequest {
@@ -277,7 +279,8 @@ export type MultiRequest = { op: Op['multi']; ops: MultiWriteOp[] }
 export type MultiReadRequest = { op: Op['multiRead']; ops: MultiReadOp[] }
 export type EmptyRequest = { op: Op['ping'] | Op['closeSession'] | Op['whoAmI'] }
 export type SetWatchesRequest = {
-  op: Op['setWatches'] | Op['setWatches2']
+  /** resumeWatches: Conclave's, with setWatches2's body (relativeZxid is then its fromZxid). */
+  op: Op['setWatches'] | Op['setWatches2'] | (typeof ConclaveOpCode)['resumeWatches']
   relativeZxid: number
   dataWatches: string[]
   existWatches: string[]
@@ -403,11 +406,12 @@ function writeRequestBody(w: JuteWriter, req: Request): void {
       return
     case OpCode.setWatches:
     case OpCode.setWatches2:
+    case ConclaveOpCode.resumeWatches:
       w.long(req.relativeZxid)
       writeStringList(w, req.dataWatches)
       writeStringList(w, req.existWatches)
       writeStringList(w, req.childWatches)
-      if (req.op === OpCode.setWatches2) {
+      if (req.op !== OpCode.setWatches) {
         writeStringList(w, req.persistentWatches)
         writeStringList(w, req.persistentRecursiveWatches)
       }
@@ -503,12 +507,13 @@ function readRequestBody(r: JuteReader, op: number, inMulti: boolean): Request {
     case OpCode.whoAmI:
       return { op }
     case OpCode.setWatches:
-    case OpCode.setWatches2: {
+    case OpCode.setWatches2:
+    case ConclaveOpCode.resumeWatches: {
       const relativeZxid = r.safeLong('relativeZxid')
       const dataWatches = readStringList(r)
       const existWatches = readStringList(r)
       const childWatches = readStringList(r)
-      const two = op === OpCode.setWatches2
+      const two = op !== OpCode.setWatches
       const persistentWatches = two ? readStringList(r) : []
       const persistentRecursiveWatches = two ? readStringList(r) : []
       return {
@@ -602,6 +607,7 @@ export type Response =
   | { op: Op['delete'] | Op['check'] | Op['ping'] | Op['closeSession'] | Op['auth'] | Op['setWatches'] }
   | { op: Op['setWatches2'] | Op['addWatch'] | Op['removeWatches'] | Op['checkWatches'] }
   | { op: (typeof ConclaveOpCode)['getChildrenPage']; children: string[]; more: boolean; stat: WireStat }
+  | { op: (typeof ConclaveOpCode)['resumeWatches'] }
 
 /** Writes a successful response body (after the ReplyHeader). */
 export function writeResponseBody(w: JuteWriter, res: Response): void {
@@ -736,6 +742,7 @@ export function readResponseBody(r: JuteReader, op: number): Response {
     case OpCode.addWatch:
     case OpCode.removeWatches:
     case OpCode.checkWatches:
+    case ConclaveOpCode.resumeWatches:
       return { op }
     case ConclaveOpCode.getChildrenPage:
       return { op, children: readStringList(r), more: r.bool(), stat: readStat(r) }

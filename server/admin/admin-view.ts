@@ -50,6 +50,23 @@ export interface AdminView {
   writesInFlight(): number
   writesDeferred(): number
   readingPaused(): boolean
+  /** The history watches resume from: changes and estimated bytes held, and the zxid it is complete above. */
+  watchHistory(): { changes: number; bytes: number; startZxid: number }
+  /** Watch resumes answered by this server: replayed (and the events replayed) or told compacted. */
+  watchResumes(): { resumed: number; compacted: number; replayedEvents: number }
+  /**
+   * Exactly-once writes: re-sent ones this server (as leader) answered from
+   * the write memory with their original result, found still in flight, or
+   * found forgotten (OUTCOME_UNKNOWN); and the write memories held.
+   */
+  exactlyOnce(): {
+    remembered: number
+    inFlight: number
+    forgotten: number
+    memorySessions: number
+    memoryResults: number
+    memoryBytes: number
+  }
   /** The Replicator's own srvr lines (followers, leader, …). */
   replication(): Record<string, string | number>
   /** The effective configuration (secrets included: the renderers leave them out). */

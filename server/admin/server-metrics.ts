@@ -9,10 +9,14 @@
  *   fsync included), election time (LOOKING to serving).
  * - Counters: sessions opened and expired, watch notifications, packets
  *   received, DIFF/TRUNC/SNAP sent to learners and the SNAP bytes, bytes
- *   made durable.
+ *   made durable; watch resumes (replayed, compacted, events replayed);
+ *   re-sent exactly-once writes (answered from the write memory, found in
+ *   flight, found forgotten).
  * - Gauges, read from the AdminView when scraped: the tree, sessions,
  *   connections, watches, queue depths (writes in flight and deferred, the
- *   most requests outstanding on one connection), role, ready; and
+ *   most requests outstanding on one connection), the watch history
+ *   (changes, bytes, oldest zxid), the write memories (results, bytes,
+ *   sessions), role, ready; and
  *   prom-client's default process and Node.js metrics.
  *
  * Cost on the hot path: two performance.now() calls and a FastHistogram
@@ -309,6 +313,36 @@ export class ServerMetrics implements RequestProbe {
       'Bytes of log entries and snapshot chunks made durable by group commits.',
       () => counts.durableBytes,
     )
+    counter(
+      'conclave_watch_resumes_total',
+      'Watch resumes answered by replaying the missed events from the history (a reconnecting Conclave SDK).',
+      () => view.watchResumes().resumed,
+    )
+    counter(
+      'conclave_watch_resume_compacted_total',
+      "Watch resumes answered 'compacted': the history no longer reached back to the client's position (it resyncs).",
+      () => view.watchResumes().compacted,
+    )
+    counter(
+      'conclave_watch_replayed_events_total',
+      'Watch events replayed to resuming clients (also counted in conclave_watch_notifications_total).',
+      () => view.watchResumes().replayedEvents,
+    )
+    counter(
+      'conclave_exactly_once_remembered_total',
+      'Leader or standalone: re-sent exactly-once writes answered from the write memory with their original result (not applied again).',
+      () => view.exactlyOnce().remembered,
+    )
+    counter(
+      'conclave_exactly_once_in_flight_total',
+      'Leader or standalone: re-sent exactly-once writes found still in flight (answered once they commit, not proposed again).',
+      () => view.exactlyOnce().inFlight,
+    )
+    counter(
+      'conclave_exactly_once_forgotten_total',
+      'Leader or standalone: re-sent exactly-once writes whose result was already dropped (answered OUTCOME_UNKNOWN).',
+      () => view.exactlyOnce().forgotten,
+    )
     const reported = { DIFF: 0, TRUNC: 0, SNAP: 0 }
     const syncs = new Counter({
       name: 'conclave_learner_syncs_total',
@@ -349,6 +383,36 @@ export class ServerMetrics implements RequestProbe {
     )
     gauge('conclave_session_count', "Live sessions (the whole ensemble's, as this server knows them).", () =>
       view.sessionCount(),
+    )
+    gauge(
+      'conclave_watch_history_changes',
+      'Changes held in the history watches resume from (watchHistoryChangesMax).',
+      () => view.watchHistory().changes,
+    )
+    gauge(
+      'conclave_watch_history_bytes',
+      'Estimated bytes of the history watches resume from (watchHistoryBytesMax).',
+      () => view.watchHistory().bytes,
+    )
+    gauge(
+      'conclave_watch_history_oldest_zxid',
+      'The history watches resume from is complete above this zxid; a client that saw less gets a resync.',
+      () => view.watchHistory().startZxid,
+    )
+    gauge(
+      'conclave_exactly_once_memory_results',
+      'Results of exactly-once writes held in the write memories (replicated state).',
+      () => view.exactlyOnce().memoryResults,
+    )
+    gauge(
+      'conclave_exactly_once_memory_bytes',
+      'Their estimated bytes (sessionWriteResultBytesMax per session; counted in the tree size).',
+      () => view.exactlyOnce().memoryBytes,
+    )
+    gauge(
+      'conclave_exactly_once_memory_sessions',
+      'Sessions with an exactly-once write memory.',
+      () => view.exactlyOnce().memorySessions,
     )
     gauge('conclave_last_zxid', 'The last zxid applied to the tree.', () => view.lastZxid())
     gauge('conclave_epoch', 'The current epoch.', () => view.epoch())

@@ -1,6 +1,7 @@
 /**
  * Applier: the last stage of a write on every server. A committed Txn is
- * applied to the tree, in zxid order; its changes fire watches; a session
+ * applied to the tree, in zxid order; its changes fire watches and join the
+ * history watches resume from (ChangeRing); a session
  * it creates or closes enters or leaves the session table; and the server
  * the client is connected to answers the request that made it. Failed-prep
  * replies held behind this zxid are released, and the host learns of the
@@ -42,6 +43,7 @@ export class Applier {
   apply(zxid: number, txn: Uint8Array): ApplyOutcome {
     const { ctx } = this
     const out = ctx.db.apply(zxid, txn)
+    ctx.watchHistory.append(zxid, out.changes)
     for (const c of out.changes) {
       for (const d of ctx.watches.fire(c)) d.watcher.notify(EVENT_TYPE[d.type], d.path, zxid)
     }

@@ -90,7 +90,8 @@ export interface PendingRequest {
 }
 
 /** The Conclave features a client may ask for in its ConnectRequest (records.ts, ConclaveFeature). */
-const FEATURES_SERVED = ConclaveFeature.exactlyOnce | ConclaveFeature.childrenPage
+const FEATURES_SERVED =
+  ConclaveFeature.exactlyOnce | ConclaveFeature.childrenPage | ConclaveFeature.resumableWatches
 
 /** After the first, one in this many replies over replyBytesMax is logged per connection. */
 const REPLY_TOO_LARGE_LOG_EVERY = 100
@@ -119,6 +120,8 @@ export class ClientHandler {
   private repliesTooLarge = 0
   /** Packets and latencies of this connection (`cons`), kept through the host's probe. */
   readonly stats = new ConnectionStats()
+  /** Watch resumes this connection asked for (read-ops.ts, watchResumesPerConnectionMax). */
+  watchResumes = 0
 
   constructor(
     readonly conn: ClientConnection,

@@ -2,7 +2,8 @@
  * Reads and session-local requests, served by the server the client is
  * connected to, from its own tree: exists, getData, getChildren(2),
  * getACL, getEphemerals, getAllChildrenNumber, whoAmI, multiRead, ping,
- * auth, setWatches(2), addWatch, removeWatches/checkWatches.
+ * auth, setWatches(2), Conclave's resumeWatches, addWatch,
+ * removeWatches/checkWatches.
  *
  * A watch is registered before the reply is sent, so a client never misses
  * a change that follows the data it read. A child list too large for one
@@ -15,17 +16,30 @@ import { createHash } from 'node:crypto'
 import type { Id } from '../../shared/acl.js'
 import { ErrorCode } from '../../shared/errors.js'
 import { utf8Decode } from '../../shared/jute.js'
-import { AddWatchMode, ConclaveOpCode, EventType, OpCode, Perms } from '../../shared/opcodes.js'
+import {
+  AddWatchMode,
+  ConclaveEventType,
+  ConclaveOpCode,
+  EventType,
+  OpCode,
+  Perms,
+} from '../../shared/opcodes.js'
 import { pathError } from '../../shared/paths.js'
 import type { ChildrenPageRequest, MultiResult, Request, SetWatchesRequest } from '../../shared/records.js'
 import type { TreeDb } from '../state/tree-db.js'
-import type { WatchKind, WatchTable } from '../watch/watch-table.js'
+import type { ChangeRing } from '../watch/change-ring.js'
+import { planResume, type ResumedWatch } from '../watch/watch-resume.js'
+import type { ChangeType, WatchKind, WatchTable } from '../watch/watch-table.js'
 import type { ClientHandler, Reply } from './client-handler.js'
 
 export interface ReadContext {
   db: TreeDb
   watches: WatchTable<ClientHandler>
   watchesPerSessionMax: number
+  /** Recent changes, replayed to watches that resume. */
+  watchHistory: ChangeRing
+  watchResumesPerConnectionMax: number
+  resumeStats: { resumed: number; compacted: number; replayedEvents: number }
   /** Identities (ip, digest ids from addAuth, super) one connection may hold. */
   authIdsPerConnectionMax: number
   superDigest: string | undefined
@@ -148,6 +162,8 @@ export function serveRead(ctx: ReadContext, h: ClientHandler, req: Request): Rep
     case OpCode.setWatches:
     case OpCode.setWatches2:
       return setWatches(ctx, h, req)
+    case ConclaveOpCode.resumeWatches:
+      return resumeWatches(ctx, h, req)
     case OpCode.addWatch: {
       if (req.mode !== AddWatchMode.persistent && req.mode !== AddWatchMode.persistentRecursive)
         return fail(ErrorCode.BAD_ARGUMENTS, zxid)
@@ -230,16 +246,11 @@ function removeWatches(ctx: ReadContext, h: ClientHandler, op: number, path: str
 }
 
 /**
- * Re-registers a reconnecting client's watches, firing at once whatever
- * changed since its last zxid (ZooKeeper's DataTree.setWatches rules).
- * Persistent watches are re-added; their missed events are not replayed.
+ * Checked whole before anything is set or sent (issue 15): every path
+ * valid, and room for every watch (a path that fires at once takes none,
+ * but is counted: the check stays one pass). An error, or undefined.
  */
-function setWatches(ctx: ReadContext, h: ClientHandler, req: SetWatchesRequest): Reply {
-  const { db } = ctx
-  const rel = req.relativeZxid
-  const zxid = db.lastZxid
-  // Checked whole before anything is set or sent (issue 15): every path valid, and room for every
-  // watch (a path that fires at once takes none, but is counted: the check stays one pass).
+function checkSetWatches(ctx: ReadContext, h: ClientHandler, req: SetWatchesRequest): ErrorCode | undefined {
   const lists = [
     req.dataWatches,
     req.existWatches,
@@ -249,10 +260,31 @@ function setWatches(ctx: ReadContext, h: ClientHandler, req: SetWatchesRequest):
   ]
   let paths = 0
   for (const list of lists) {
-    for (const path of list) if (pathError(path) !== null) return fail(ErrorCode.BAD_ARGUMENTS, zxid)
+    for (const path of list) if (pathError(path) !== null) return ErrorCode.BAD_ARGUMENTS
     paths += list.length
   }
-  if (ctx.watches.countFor(h) + paths > ctx.watchesPerSessionMax) return fail(ErrorCode.THROTTLED_OP, zxid)
+  if (ctx.watches.countFor(h) + paths > ctx.watchesPerSessionMax) return ErrorCode.THROTTLED_OP
+  return undefined
+}
+
+/**
+ * Re-registers a reconnecting client's watches, firing at once whatever
+ * changed since its last zxid (ZooKeeper's DataTree.setWatches rules).
+ * Persistent watches are re-added; their missed events are not replayed
+ * (resumeWatches does that).
+ */
+function setWatches(ctx: ReadContext, h: ClientHandler, req: SetWatchesRequest): Reply {
+  const zxid = ctx.db.lastZxid
+  const err = checkSetWatches(ctx, h, req)
+  if (err !== undefined) return fail(err, zxid)
+  registerAsSetWatches(ctx, h, req)
+  return { err: ErrorCode.OK, zxid, body: { op: req.op } }
+}
+
+function registerAsSetWatches(ctx: ReadContext, h: ClientHandler, req: SetWatchesRequest): void {
+  const { db } = ctx
+  const rel = req.relativeZxid
+  const zxid = db.lastZxid
   const send = (type: number, path: string) => h.notify(type, path, zxid)
   for (const path of req.dataWatches) {
     const node = db.get(path)
@@ -272,7 +304,55 @@ function setWatches(ctx: ReadContext, h: ClientHandler, req: SetWatchesRequest):
   }
   for (const path of req.persistentWatches) addWatch(ctx, h, 'persistent', path)
   for (const path of req.persistentRecursiveWatches) addWatch(ctx, h, 'persistentRecursive', path)
-  return { err: ErrorCode.OK, zxid, body: { op: req.op } }
+}
+
+/** The wire's event type of a change (Watcher.Event.EventType). */
+const EVENT_TYPE: Record<ChangeType, number> = {
+  created: EventType.nodeCreated,
+  deleted: EventType.nodeDeleted,
+  dataChanged: EventType.nodeDataChanged,
+  childrenChanged: EventType.nodeChildrenChanged,
+}
+
+/**
+ * Conclave's resumeWatches (ConclaveFeature.resumableWatches): the
+ * reconnecting client's watches, and every event they missed since its
+ * `relativeZxid` replayed from the history (server/watch/watch-resume.ts),
+ * each with its change's zxid, in zxid order, then registered — all in this
+ * one synchronous step, so no Txn is applied between the replay and the
+ * registration. If the history does not reach back that far, a
+ * watchesCompacted notification goes first, then setWatches2's rules apply.
+ * A client ahead of this server (it saw a zxid this server has not applied)
+ * is refused (CONNECTION_LOSS: it tries another server) rather than given a
+ * replay with a hole: the SDK never is, since the server refuses such a
+ * session at connect (sessions.ts), and the resume follows the connect.
+ */
+function resumeWatches(ctx: ReadContext, h: ClientHandler, req: SetWatchesRequest): Reply {
+  const zxid = ctx.db.lastZxid
+  const err = checkSetWatches(ctx, h, req)
+  if (err !== undefined) return fail(err, zxid)
+  if (h.watchResumes >= ctx.watchResumesPerConnectionMax) return fail(ErrorCode.THROTTLED_OP, zxid)
+  h.watchResumes++
+  const from = req.relativeZxid
+  if (from > zxid) return fail(ErrorCode.CONNECTION_LOSS, zxid)
+  const watches: ResumedWatch[] = []
+  for (const path of req.dataWatches) watches.push({ kind: 'data', path })
+  for (const path of req.existWatches) watches.push({ kind: 'data', path })
+  for (const path of req.childWatches) watches.push({ kind: 'child', path })
+  for (const path of req.persistentWatches) watches.push({ kind: 'persistent', path })
+  for (const path of req.persistentRecursiveWatches) watches.push({ kind: 'persistentRecursive', path })
+  const plan = planResume(ctx.watchHistory, from, watches)
+  if (plan.kind === 'compacted') {
+    ctx.resumeStats.compacted++
+    h.notify(ConclaveEventType.watchesCompacted, '/', zxid)
+    registerAsSetWatches(ctx, h, req)
+  } else {
+    ctx.resumeStats.resumed++
+    ctx.resumeStats.replayedEvents += plan.events.length
+    for (const ev of plan.events) h.notify(EVENT_TYPE[ev.type], ev.path, ev.zxid)
+    for (const w of plan.register) addWatch(ctx, h, w.kind, w.path)
+  }
+  return { err: ErrorCode.OK, zxid, body: { op: ConclaveOpCode.resumeWatches } }
 }
 
 /**

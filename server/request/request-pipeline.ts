@@ -108,6 +108,9 @@ export class RequestPipeline implements ClientHandlerHost {
       db: ctx.db,
       watches: ctx.watches,
       watchesPerSessionMax: config.watchesPerSessionMax,
+      watchHistory: ctx.watchHistory,
+      watchResumesPerConnectionMax: config.watchResumesPerConnectionMax,
+      resumeStats: ctx.resumeStats,
       authIdsPerConnectionMax: config.authIdsPerConnectionMax,
       replyBytesMax: this.replyBytesMax,
       childrenPageMax: config.childrenPageMax,
@@ -139,7 +142,11 @@ export class RequestPipeline implements ClientHandlerHost {
       syncDone: (id) => this.finishSync(id, ErrorCode.OK),
       syncFailed: (id) => this.finishSync(id, ErrorCode.CONNECTION_LOSS),
       fatal: (err) => this.opts.fatal(err),
-      restored: () => this.sessions.restored(),
+      restored: () => {
+        // The tree was replaced by a snapshot: no history of how it got there.
+        this.ctx.watchHistory.reset(this.ctx.db.lastZxid)
+        this.sessions.restored()
+      },
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * ServerContext: what the parts of one server's request path share — its
  * configuration, clock and logger, the replicated tree (TreeDb), the watch
- * table, the connections of established sessions, the probe (metrics,
+ * table and the history of recent changes watches resume from, the connections of established sessions, the probe (metrics,
  * request-probe.ts), and the Replicator (which
  * is attached after construction: the Replicator's events call back into
  * the parts). Each part (sessions, write router, applier, reaper, request
@@ -15,12 +15,17 @@ import type { ServerConfig } from '../config.js'
 import type { Clock, Timers } from '../core/clock.js'
 import type { Replicator } from '../replicate/replicator.js'
 import type { TreeDb } from '../state/tree-db.js'
+import { ChangeRing } from '../watch/change-ring.js'
 import { WatchTable } from '../watch/watch-table.js'
 import type { ClientHandler } from './client-handler.js'
 import { NO_PROBE, type RequestProbe } from './request-probe.js'
 
 export class ServerContext {
   readonly watches = new WatchTable<ClientHandler>()
+  /** Recent changes, for watches that resume (the Applier appends; a restored snapshot resets it). */
+  readonly watchHistory: ChangeRing
+  /** Watch resumes answered (read-ops.ts): replayed from the history, or told it was compacted; events replayed. */
+  readonly resumeStats = { resumed: 0, compacted: 0, replayedEvents: 0 }
   /** The connection of each established session on this server. */
   readonly handlers = new Map<bigint, ClientHandler>()
   /** The request path's instruments (the server's metrics; none in the simulation). */
@@ -34,7 +39,12 @@ export class ServerContext {
     readonly timers: Timers,
     readonly logger: Logger,
     readonly db: TreeDb,
-  ) {}
+  ) {
+    this.watchHistory = new ChangeRing(
+      { changesMax: config.watchHistoryChangesMax, bytesMax: config.watchHistoryBytesMax },
+      db.lastZxid,
+    )
+  }
 
   attach(replicator: Replicator): void {
     assert(this.replicator === undefined, 'a replicator is attached already')

@@ -260,6 +260,11 @@ export class TreeDb {
     return this.tree.sizeEstimateBytes()
   }
 
+  /** The exactly-once write memories: sessions with one, results held, their estimated bytes. */
+  writeMemoryStats(): { sessions: number; results: number; bytes: number } {
+    return this.tree.writeMemoryStats()
+  }
+
   /** Replaces the whole tree (a SNAP from the leader), which may reflect entries up to `fuzzyEndZxid`. */
   replaceTree(tree: DataTree, fuzzyEndZxid = 0): void {
     this.tree = tree

@@ -334,9 +334,9 @@ export class DataTree {
     return this.writes.recall(sessionId, xid)
   }
 
-  /** Results held in write memories: sessions with one, and results over all of them. */
-  writeMemoryStats(): { sessions: number; results: number } {
-    return { sessions: this.writes.sessionCount, results: this.writes.size }
+  /** Results held in write memories: sessions with one, results over all of them, and their estimated bytes. */
+  writeMemoryStats(): { sessions: number; results: number; bytes: number } {
+    return { sessions: this.writes.sessionCount, results: this.writes.size, bytes: this.writes.bytes }
   }
 
   /** Container/TTL znodes eligible for removal at nowMs, earliest first. */

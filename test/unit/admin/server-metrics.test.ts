@@ -49,6 +49,16 @@ function view(role = 'leading'): AdminView {
     writesInFlight: () => 3,
     writesDeferred: () => 0,
     readingPaused: () => false,
+    watchHistory: () => ({ changes: 12, bytes: 1500, startZxid: 0x400000001 }),
+    watchResumes: () => ({ resumed: 3, compacted: 1, replayedEvents: 40 }),
+    exactlyOnce: () => ({
+      remembered: 2,
+      inFlight: 1,
+      forgotten: 0,
+      memorySessions: 1,
+      memoryResults: 5,
+      memoryBytes: 700,
+    }),
     replication: () => ({ Leader: 2 }),
     config: () => parseConfig({}),
     connections: () => [

@@ -70,8 +70,9 @@ describe('exactly-once writes in the SDK', () => {
   it('asks in the ConnectRequest; against a server that does not grant it (ZooKeeper), writes go as before and fail with CONNECTION_LOSS', async () => {
     const net = new FakeNet()
     const c = await connect(net)
+    // Asked for with the other features (paginated getChildren, resumable watches).
     expect(net.last.connectRequest().features).toBe(
-      ConclaveFeature.exactlyOnce | ConclaveFeature.childrenPage,
+      ConclaveFeature.exactlyOnce | ConclaveFeature.childrenPage | ConclaveFeature.resumableWatches,
     )
     expect(c.exactlyOnce).toBe(false)
     const w = c.create('/a', 'x')
@@ -79,11 +80,13 @@ describe('exactly-once writes in the SDK', () => {
     expect(sent(net.last)[0]!.once).toBeUndefined()
     net.last.drop()
     expect(await code(w)).toBe('CONNECTION_LOSS')
-    // exactlyOnce: false does not even ask (only for the other features, paginated getChildren).
+    // exactlyOnce: false does not even ask (only for the other features: paginated getChildren, resumable watches).
     const off = new FakeNet()
     off.autoAccept = GRANT
     const z = await connect(off, { exactlyOnce: false })
-    expect(off.last.connectRequest().features).toBe(ConclaveFeature.childrenPage)
+    expect(off.last.connectRequest().features).toBe(
+      ConclaveFeature.childrenPage | ConclaveFeature.resumableWatches,
+    )
     expect(z.exactlyOnce).toBe(false)
   })
 

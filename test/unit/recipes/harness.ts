@@ -39,6 +39,8 @@ export interface Env {
   /** Ends `zk`'s session at once, as the server would on expiry (its ephemerals go now). */
   killSession(zk: Client): Promise<void>
   readonly connectString: string
+  /** The target's name: 'conclave' or 'zookeeper'. */
+  readonly target: string
 }
 
 export function forEachTarget(title: string, suite: (env: Env) => void): void {
@@ -87,6 +89,7 @@ function makeEnv(target: Target): Env {
     get connectString() {
       return cs()
     },
+    target: target.name,
     connect: (opts) => connectTo(cs(), opts),
     async connectProxied(opts) {
       const proxy = await TcpProxy.start(cs())
