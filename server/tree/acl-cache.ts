@@ -36,9 +36,24 @@ export class AclCache {
   private readonly byKey = new Map<string, number>()
   private readonly free: number[] = []
 
+  /**
+   * The last list interned and its key: loading a snapshot interns the same
+   * (frozen) list object for every znode that shares it (the reader decodes
+   * each ACL once), and building the key was ~9% of recovering 1M znodes.
+   */
+  private lastAcl: readonly Acl[] | undefined
+  private lastKey = ''
+
   /** Takes one reference to the list, interning it if new; returns its ref. */
   intern(acl: readonly Acl[]): number {
-    const key = aclKey(acl)
+    let key: string
+    if (acl === this.lastAcl) key = this.lastKey
+    else {
+      key = aclKey(acl)
+      // Only a frozen list can be remembered by identity: it cannot have changed since.
+      this.lastAcl = Object.isFrozen(acl) ? acl : undefined
+      this.lastKey = key
+    }
     const known = this.byKey.get(key)
     if (known !== undefined) {
       this.entries[known]!.count++

@@ -601,8 +601,9 @@ export class DataTree {
   // -------------------------------------------------------- internal upkeep
 
   /** Allocates and fills a znode (not yet linked to its parent). */
-  private place(r: NodeRecord): number {
-    assert(!this.index.has(r.path), `place ${r.path}: exists`)
+  /** Stores a znode (not yet linked to its parent). `absent`: the caller has just seen `r.path` is not in the index. */
+  private place(r: NodeRecord, absent = false): number {
+    assert(absent || !this.index.has(r.path), `place ${r.path}: exists`)
     const s = this.store
     const slot = s.alloc(r.path, fromBytes(r.data))
     this.sizeBytes += znodeSizeEstimate(r.path.length, r.data?.length ?? 0)
@@ -627,10 +628,10 @@ export class DataTree {
   }
 
   /** Adds a placed znode to its parent's children and updates reap candidacy. */
-  private link(slot: number): void {
+  private link(slot: number, knownParent?: number): void {
     const path = this.store.path(slot)
     if (path !== '/') {
-      const parent = this.index.get(parentPath(path))
+      const parent = knownParent ?? this.index.get(parentPath(path))
       assert(parent !== undefined, `link ${path}: no parent`)
       if (this.bulkLoading) this.store.addChild(parent, slot)
       else {
@@ -758,27 +759,65 @@ export class DataTree {
       node: (r) => {
         const old = tree.index.get(r.path)
         if (old !== undefined) tree.dropUnlinked(old)
-        tree.place(r)
+        tree.place(r, true)
       },
       writes: (r) => tree.writes.load(r),
     })
     if (!tree.index.has('/')) throw new SnapshotFormatError('snapshot has no root')
     // A fuzzy snapshot can hold a node whose parent was deleted while it was
     // written; the log replayed after it removes such a node too, so skip it.
-    // (Deleting from the index while iterating it is well defined; an orphan's
-    // descendants fail hasAncestors too, whatever the order.)
+    // Whether a slot's ancestors all exist is decided once per slot and
+    // remembered (one parent lookup per znode instead of one per ancestor);
+    // orphans are dropped after the walk, so a verdict never changes under it.
+    const rooted = new Uint8Array(tree.store.slotCapacity())
+    const parents = new Int32Array(rooted.length)
+    const orphans: number[] = []
     for (const slot of tree.store.liveSlots()) {
-      const path = tree.store.path(slot)
-      if (path !== '/' && !hasAncestors(tree.index, path)) {
-        tree.dropUnlinked(slot)
-        continue
-      }
-      tree.link(slot)
+      if (tree.isRooted(slot, rooted, parents))
+        tree.link(slot, parents[slot]! < 0 ? undefined : parents[slot])
+      else orphans.push(slot)
     }
+    for (const slot of orphans) tree.dropUnlinked(slot)
     tree.bulkLoading = false
     for (const slot of tree.store.liveSlots()) tree.rehash(slot)
     tree.zxid = zxid
     return tree
+  }
+
+  /**
+   * fromSnapshot only: whether every ancestor of `slot` is in the tree,
+   * memoised in `rooted` (0 unknown, 1 yes, 2 no) with the parent's slot in
+   * `parents` (-1 for the root). Iterative: a chain of unknown ancestors is
+   * walked up once and then settled top-down.
+   */
+  private isRooted(slot: number, rooted: Uint8Array, parents: Int32Array): boolean {
+    const chain: number[] = []
+    let s = slot
+    let verdict: boolean
+    for (;;) {
+      const known = rooted[s]
+      if (known !== 0) {
+        verdict = known === 1
+        break
+      }
+      const path = this.store.path(s)
+      if (path === '/') {
+        parents[s] = -1
+        rooted[s] = 1
+        verdict = true
+        break
+      }
+      chain.push(s)
+      const parent = this.index.get(parentPath(path))
+      if (parent === undefined) {
+        verdict = false
+        break
+      }
+      parents[s] = parent
+      s = parent
+    }
+    for (const c of chain) rooted[c] = verdict ? 1 : 2
+    return verdict
   }
 
   /** Drops a znode no parent lists (unlinked by a delete, or a duplicate record in a fuzzy snapshot). */
@@ -834,11 +873,4 @@ function concatChunks(chunks: Iterable<Uint8Array>): Uint8Array {
     at += c.length
   }
   return out
-}
-
-function hasAncestors(index: ShardedMap<string, number>, path: string): boolean {
-  for (let p = parentPath(path); ; p = parentPath(p)) {
-    if (!index.has(p)) return false
-    if (p === '/') return true
-  }
 }

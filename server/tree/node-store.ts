@@ -134,6 +134,11 @@ export class NodeStore {
     this.firstCap = cap
   }
 
+  /** One past the highest slot ever handed out: every slot is below it. */
+  slotCapacity(): number {
+    return this.next
+  }
+
   /** Live slots in slot order (memory order: a walk of the whole tree touches it sequentially). */
   *liveSlots(): Generator<number> {
     for (let slot = 0; slot < this.next; slot++)

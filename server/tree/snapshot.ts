@@ -110,16 +110,28 @@ export function* writeSnapshot(
     if (w.pos >= limit) yield takeChunk(w)
   }
   const aclIds = new Map<string, number>()
+  // Znodes sharing an ACL hand out the cache's one frozen list: reuse its id without building the key.
+  let lastAcl: readonly Acl[] | undefined
+  let lastAclId = 0
   for (const r of nodes) {
-    const key = aclKey(r.acl)
-    let aclId = aclIds.get(key)
+    let key: string | undefined
+    let aclId: number | undefined
+    if (r.acl === lastAcl) aclId = lastAclId
+    else {
+      key = aclKey(r.acl)
+      aclId = aclIds.get(key)
+    }
     // Cut before a record that would overflow the chunk, unless it would be alone anyway.
     if (w.pos > 0 && w.pos + recordBytesMax(r, aclId === undefined) > limit) yield takeChunk(w)
     if (aclId === undefined) {
       aclId = aclIds.size
-      aclIds.set(key, aclId)
+      aclIds.set(key ?? aclKey(r.acl), aclId)
       w.int(TAG_ACL).int(aclId)
       writeAcl(w, r.acl)
+    }
+    if (Object.isFrozen(r.acl)) {
+      lastAcl = r.acl
+      lastAclId = aclId
     }
     writeNode(w, r, aclId)
     nodeCount++
@@ -174,13 +186,14 @@ function readWrites(r: JuteReader): SessionWritesRecord {
   return { sessionId, ackXid, evictedXid, writes }
 }
 
-function readAcl(r: JuteReader): Acl[] {
-  return (
-    r.vector((x) => ({ perms: x.int(), id: { scheme: x.string('scheme'), id: x.string('id') } }), 12) ?? []
+/** Frozen: every znode record that names this ACL shares the one list (see AclCache.intern). */
+function readAcl(r: JuteReader): readonly Acl[] {
+  return Object.freeze(
+    r.vector((x) => ({ perms: x.int(), id: { scheme: x.string('scheme'), id: x.string('id') } }), 12) ?? [],
   )
 }
 
-function readNode(r: JuteReader, acls: Map<number, Acl[]>): NodeRecord {
+function readNode(r: JuteReader, acls: Map<number, readonly Acl[]>): NodeRecord {
   const path = r.string('path')
   const data = r.buffer()
   const aclId = r.int()
@@ -231,7 +244,7 @@ function readAll(chunks: Iterable<Uint8Array>, sink: SnapshotSink): number {
   let version = 0
   let ended = false
   const counts = { sessions: 0, nodes: 0, writes: 0 }
-  const acls = new Map<number, Acl[]>()
+  const acls = new Map<number, readonly Acl[]>()
   for (const chunk of chunks) {
     if (ended) throw new SnapshotFormatError('data after the end record')
     const r = new JuteReader(chunk)
