@@ -101,9 +101,10 @@ export class FakeConn implements Transport {
     this.deliver(w.finish())
   }
 
-  notify(type: number, path: string): void {
+  /** A watch notification; `zxid` is its change's (-1: none, as ZooKeeper before 3.9 sends). */
+  notify(type: number, path: string, zxid = -1): void {
     const w = new JuteWriter()
-    writeReplyHeader(w, { xid: -1, zxid: -1, err: 0 })
+    writeReplyHeader(w, { xid: -1, zxid, err: 0 })
     writeWatcherEvent(w, { type, state: 3, path })
     this.deliver(w.finish())
   }
