@@ -136,8 +136,8 @@ export function encodeFrame(opcode: number, payload: Uint8Array, maskKey?: Uint8
   }
   const k = head.length - 4
   out.set(maskKey.subarray(0, 4), k)
-  const at = head.length
-  for (let i = 0; i < payload.length; i++) out[at + i] = payload[i]! ^ maskKey[i & 3]!
+  out.set(payload, head.length)
+  applyMask(out.subarray(head.length), maskKey)
   return out
 }
 
@@ -162,8 +162,37 @@ function validCloseCode(code: number): boolean {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
 }
 
-function unmask(data: Uint8Array, key: Uint8Array): void {
-  for (let i = 0; i < data.length; i++) data[i] = data[i]! ^ key[i & 3]!
+/** Payloads shorter than this are (un)masked a byte at a time; longer ones a 32-bit word at a time. */
+const WORD_MASK_BYTES_MIN = 32
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
+
+/**
+ * XORs `data` in place with the 4-byte masking key, byte i with key[i & 3]
+ * (masking and unmasking are the same). Longer payloads go a 32-bit word at
+ * a time over the 4-aligned middle of the buffer: a byte loop was ~6% of a
+ * standalone server's busy time under 1 KiB writes (every client frame is
+ * masked), and the SDK masks every frame it sends the same way.
+ */
+export function applyMask(data: Uint8Array, key: Uint8Array): void {
+  const n = data.length
+  if (n < WORD_MASK_BYTES_MIN) {
+    for (let i = 0; i < n; i++) data[i] = data[i]! ^ key[i & 3]!
+    return
+  }
+  // Bytes up to the first 4-aligned address, then whole words, then the tail.
+  const head = (4 - (data.byteOffset & 3)) & 3
+  for (let i = 0; i < head; i++) data[i] = data[i]! ^ key[i & 3]!
+  const b0 = key[head & 3]!
+  const b1 = key[(head + 1) & 3]!
+  const b2 = key[(head + 2) & 3]!
+  const b3 = key[(head + 3) & 3]!
+  const word = LITTLE_ENDIAN
+    ? b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)
+    : (b0 << 24) | (b1 << 16) | (b2 << 8) | b3
+  const words = (n - head) >>> 2
+  const w = new Int32Array(data.buffer, data.byteOffset + head, words)
+  for (let i = 0; i < words; i++) w[i] = w[i]! ^ word
+  for (let i = head + words * 4; i < n; i++) data[i] = data[i]! ^ key[i & 3]!
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -241,7 +270,7 @@ export class WsFrameDecoder {
       if (this.queue.length < this.frameLength) return
       const payload = this.queue.take(this.frameLength)
       this.inFrame = false
-      if (this.frameMasked) unmask(payload, this.frameKey)
+      if (this.frameMasked) applyMask(payload, this.frameKey)
       const ev = this.complete(this.frameFin, this.frameOpcode, payload)
       if (ev !== undefined) out.push(ev)
     }

@@ -7,8 +7,11 @@
  * is buffered; and what a peer can make the decoder hold: nothing for empty
  * fragments, the bytes themselves for one-byte ones (issue 15).
  */
+
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
+  applyMask,
   CloseCode,
   closePayload,
   encodeFrame,
@@ -50,6 +53,33 @@ function errorOf(fn: () => unknown): WsProtocolError {
   }
   throw new Error('expected a WsProtocolError')
 }
+
+describe('masking', () => {
+  it('applyMask equals the byte-wise XOR of RFC 6455 section 5.3 for every length, key and buffer offset, and is its own inverse', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 300, size: 'max' }),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        fc.integer({ min: 0, max: 7 }),
+        (payload, key, offset) => {
+          // The payload sits at `offset` in a larger buffer, as a frame's payload does in a chunk.
+          const backing = new Uint8Array(offset + payload.length + 5).fill(0xa5)
+          const view = backing.subarray(offset, offset + payload.length)
+          view.set(payload)
+          applyMask(view, key)
+          const expected = payload.map((b, i) => b ^ key[i & 3]!)
+          expect(Array.from(view)).toEqual(Array.from(expected))
+          // Nothing outside the view was touched.
+          expect(backing.subarray(0, offset).every((b) => b === 0xa5)).toBe(true)
+          expect(backing.subarray(offset + payload.length).every((b) => b === 0xa5)).toBe(true)
+          applyMask(view, key)
+          expect(Array.from(view)).toEqual(Array.from(payload))
+        },
+      ),
+      { numRuns: 500 },
+    )
+  })
+})
 
 describe('frames', () => {
   it.each([0, 1, 125, 126, 65535, 65536, 70_000])(
