@@ -25,6 +25,7 @@ import {
 import { withTimeout } from './load.js'
 import { killAllSync } from './reaper.js'
 import { machineInfo, type Row, renderTable, writeJson } from './report.js'
+import { clientOptions } from './sessions.js'
 import {
   type BenchCase,
   type BenchOptions,
@@ -50,6 +51,7 @@ const USAGE = `usage: npm run bench -- [flags]
   --znodes N[,N]          memory workload sizes (default 100000,1000000; quick 100000); resync uses the largest
   --sessions N            scale workload sessions (default 10000)
   --cpu-prof DIR          profile every Conclave server (node --cpu-prof) into DIR; servers stop with SIGTERM
+  --exactly-once on|off   the SDK's exactly-once write retries (default on): off measures what they cost
   --help`
 
 interface CliArgs {
@@ -123,6 +125,10 @@ function applyFlag(a: CliArgs, name: string, v: string | undefined): void {
       return
     case 'sessions':
       o.scaleSessions = intFlag(name, v)
+      return
+    case 'exactly-once':
+      if (v !== 'on' && v !== 'off') throw new Error('--exactly-once: on|off')
+      clientOptions.exactlyOnce = v === 'on'
       return
     case 'cpu-prof':
       if (v === undefined || v === '') throw new Error('--cpu-prof needs a directory')
