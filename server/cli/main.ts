@@ -1,6 +1,6 @@
 /**
  * The `conclave` command: `server`, `cluster`, `shell`, `status`, `console`,
- * `snapshot`, `log`, `help`.
+ * `snapshot`, `log`, `migrate`, `help`.
  * Returns the process exit code: 0 ok, 1 runtime failure, 2 usage or
  * configuration error. Each command's module is loaded only when it runs
  * (`server` loads the native storage module; `shell` and `status` do not).
@@ -23,12 +23,13 @@ commands:
   snapshot  save a consistent snapshot from a live server, restore a data directory from it,
             inspect a snapshot file or a data directory (save | restore | inspect)
   log       dump a data directory's transaction log (log dump DIR)
+  migrate   copy a tree from a live ZooKeeper into Conclave, then follow its changes
   help      this help; \`conclave help <command>\` for a command's options
 
 \`conclave <command> --help\` lists the command's options and their defaults.
 `
 
-const COMMANDS = ['server', 'cluster', 'shell', 'status', 'console', 'snapshot', 'log'] as const
+const COMMANDS = ['server', 'cluster', 'shell', 'status', 'console', 'snapshot', 'log', 'migrate'] as const
 
 async function run(cmd: string, rest: string[]): Promise<number> {
   switch (cmd) {
@@ -59,6 +60,10 @@ async function run(cmd: string, rest: string[]): Promise<number> {
     case 'log': {
       const { runLog } = await import('./log-command.js')
       return runLog(rest)
+    }
+    case 'migrate': {
+      const { runMigrate } = await import('./migrate-command.js')
+      return runMigrate(rest)
     }
     default:
       throw new UsageError(`unknown command '${cmd}'`)

@@ -23,6 +23,8 @@ export function zookeeperAvailable(): boolean {
 
 export interface ZooKeeperProcess {
   port: number
+  /** Its dataDir (snapshots and logs under version-2/). */
+  dataDir: string
   connectString: string
   stop: () => Promise<void>
 }
@@ -78,5 +80,5 @@ export async function startZooKeeper(opts: { tickTime?: number } = {}): Promise<
     await stop()
     throw err
   }
-  return { port, connectString: `tcp://127.0.0.1:${port}`, stop }
+  return { port, dataDir: join(dir.path, 'data'), connectString: `tcp://127.0.0.1:${port}`, stop }
 }
