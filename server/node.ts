@@ -52,6 +52,8 @@ export class ServerNode {
   private readonly pipeline: RequestPipeline
   private readonly quota: TreeQuota
   private readonly snapshotter: Snapshotter
+  /** This server's log (the snapshot endpoint reads the Txns applied while it streams). */
+  private readonly storage: RecoveredState['storage']
   private listener: ClientListener | undefined
   /** The client port's TLS certificate, reloaded when its files change; undefined without client TLS. */
   private clientTls: ReloadingSecureContext | undefined
@@ -70,6 +72,7 @@ export class ServerNode {
   ) {
     this.logger = logger
     this.quota = new TreeQuota(config.treeBytesMax ?? defaultTreeBytesMax(), logger)
+    this.storage = state.storage
     this.snapshotter = new Snapshotter(
       state.storage,
       state.tree,
@@ -239,6 +242,7 @@ export class ServerNode {
       return undefined
     },
     log: (obj, msg) => this.logger.info({ component: 'snapshot', ...obj }, msg),
+    storage: () => this.storage,
   })
 
   serving(): boolean {

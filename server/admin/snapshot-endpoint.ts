@@ -22,12 +22,16 @@
  * entry grants nothing here: a snapshot holds every znode's data, whatever
  * their ACLs, so an open root (the default) must not open it to everyone.
  *
- * Consistency: the snapshot is serialized in one turn of the event loop
- * (no Txn is applied meanwhile), so it is exactly the state at its zxid and
- * its digest is the tree's digest then. That turn is the cost: about
- * 3 µs per znode (docs/operations.md). Limits: one snapshot at a time per
- * server (a second caller gets 503), a caller that stops reading for
- * SEND_IDLE_MS is cut off, a request with a body or a bad head is refused.
+ * Consistency without a pause: the snapshot is written fuzzy, a slice of
+ * SLICE_MS per event-loop turn while Txns keep being applied, then the Txns
+ * logged from its start through the zxid applied when its last chunk was
+ * written, then that zxid and the tree's digest at that moment
+ * (state/snapshot-transfer.ts). The caller replays the log over the
+ * snapshot and must arrive at that digest: the exact state at one zxid.
+ * Limits: one snapshot at a time per server (a second caller gets 503), a
+ * caller that stops reading for SEND_IDLE_MS is cut off, a request with a
+ * body or a bad head is refused; a SNAP from the leader replacing the tree
+ * meanwhile ends the stream without its end frame (the caller retries).
  */
 import type { Socket } from 'node:net'
 import type { Id } from '../../shared/acl.js'
@@ -35,13 +39,21 @@ import { Perms } from '../../shared/opcodes.js'
 import { formatZxid } from '../../shared/zxid.js'
 import type { ClientTlsIdentity } from '../net/client-tls.js'
 import { digestId } from '../request/read-ops.js'
-import { encodeSnapshotFile } from '../state/snapshot-file.js'
+import { chunkFrame, endFrame, logFrame, startFrame } from '../state/snapshot-transfer.js'
 import type { TreeDb } from '../state/tree-db.js'
+import type { LogEntry } from '../storage/index.js'
 import { checkAcl, isSuper } from '../txn/acl.js'
 
 export const SNAPSHOT_PATH = '/conclave/snapshot'
 /** A caller that reads nothing for this long is cut off (it holds the snapshot's bytes). */
 const SEND_IDLE_MS = 30_000
+/** Time one slice of the snapshot may take before the event loop gets a turn. */
+const SLICE_MS = 4
+/** How long to wait for the Txns applied during the snapshot to be durable in this server's log. */
+const DURABLE_WAIT_MS = 10_000
+const LOG_BATCH = 1000
+/** Small chunks: one is made per generator step, so this bounds a slice (~2-5 ms per 64 KiB). */
+const TRANSFER_CHUNK_BYTES = 64 * 1024
 const PERMISSIONS: [string, number][] = [
   ['READ', Perms.READ],
   ['WRITE', Perms.WRITE],
@@ -57,6 +69,8 @@ export interface SnapshotSource {
   /** Why this server cannot give a consistent snapshot now (not serving, still catching up), or undefined. */
   unavailable(): string | undefined
   log(obj: Record<string, unknown>, msg: string): void
+  /** This server's log: the Txns applied while the snapshot was written are read back from it. */
+  storage(): { readonly durableZxid: number; readLogFrom(fromZxid: number, maxEntries: number): LogEntry[] }
 }
 
 export interface PlainRequest {
@@ -163,46 +177,132 @@ export class SnapshotEndpoint {
   }
 
   private send(socket: Socket, db: TreeDb, ids: string[]): void {
-    const started = performance.now()
-    // One turn, nothing applied meanwhile: the snapshot is the state at its zxid.
-    const { zxid, chunks } = db.snapshot()
-    const all = [...chunks]
-    const digest = db.digest()
-    const pauseMs = performance.now() - started
-    const file = encodeSnapshotFile({ zxid, digest, chunks: all }, this.source.serverId())
-    const blockedMs = performance.now() - started
     this.sending = true
-    const head =
-      'HTTP/1.1 200 OK\r\nContent-Type: application/vnd.conclave.snapshot\r\n' +
-      `Content-Length: ${file.bytes}\r\nX-Conclave-Zxid: ${formatZxid(zxid)}\r\n` +
-      `X-Conclave-Digest: ${digest}\r\nConnection: close\r\n\r\n`
-    socket.setTimeout(SEND_IDLE_MS, () => socket.destroy())
-    const parts = [Buffer.from(head, 'latin1'), ...file.parts]
-    let i = 0
-    const done = (): void => {
-      if (!this.sending) return
+    socket.setTimeout(SEND_IDLE_MS, () => socket.destroy(new Error('the caller read nothing for 30 s')))
+    let closed = false
+    socket.once('close', () => {
+      closed = true
       this.sending = false
-      socket.setTimeout(0)
+    })
+    this.stream(socket, db, () => closed).then(
+      (sent) => {
+        socket.setTimeout(0)
+        if (sent === undefined) return void socket.destroy()
+        socket.end()
+        this.source.log({ ids, ...sent }, 'snapshot sent')
+      },
+      (err: Error) => {
+        this.source.log({ ids, err: err.message }, 'snapshot not sent')
+        socket.destroy()
+      },
+    )
+  }
+
+  /**
+   * Writes the transfer (state/snapshot-transfer.ts): the fuzzy snapshot a
+   * slice per event-loop turn, then the log through the zxid applied when it
+   * ended, then that zxid and the digest. Undefined if the caller left or
+   * the tree was replaced meanwhile (a SNAP from the leader): the stream
+   * stops without its end frame, which the caller reports as incomplete.
+   */
+  private async stream(
+    socket: Socket,
+    db: TreeDb,
+    gone: () => boolean,
+  ): Promise<Record<string, unknown> | undefined> {
+    const started = performance.now()
+    const tree = db.tree
+    const write = async (parts: Buffer[]): Promise<void> => {
+      let ok = true
+      for (const p of parts) ok = socket.write(p)
+      if (!ok && !gone()) await new Promise<void>((r) => socket.once('drain', r).once('close', r))
     }
-    socket.once('close', done)
-    const pump = (): void => {
-      while (i < parts.length) {
-        if (!socket.write(parts[i++]!)) return void socket.once('drain', pump)
+    socket.write(
+      'HTTP/1.1 200 OK\r\nContent-Type: application/vnd.conclave.snapshot-transfer\r\n' +
+        'Cache-Control: no-store\r\nConnection: close\r\n\r\n',
+    )
+    const { zxid: zxidStart, chunks } = db.snapshot({ chunkBytes: TRANSFER_CHUNK_BYTES })
+    await write(
+      startFrame({
+        serverId: this.source.serverId(),
+        zxidStart,
+        znodes: db.nodeCount(),
+        treeBytesEstimate: db.sizeEstimateBytes(),
+      }),
+    )
+    let chunkCount = 0
+    let bytes = 0
+    let longestSliceMs = 0
+    for (;;) {
+      const slice = performance.now()
+      let next = chunks.next()
+      const parts: Buffer[] = []
+      while (next.done !== true) {
+        parts.push(...chunkFrame(next.value))
+        chunkCount++
+        bytes += next.value.byteLength
+        if (performance.now() - slice >= SLICE_MS) break
+        next = chunks.next()
       }
-      socket.end()
-      this.source.log(
-        {
-          ids,
-          zxid: formatZxid(zxid),
-          digest,
-          znodes: file.header.counts.znodes,
-          bytes: file.bytes,
-          pauseMs: Math.round(pauseMs * 10) / 10,
-          blockedMs: Math.round(blockedMs * 10) / 10,
-        },
-        'snapshot sent',
-      )
+      // The end of the walk and the zxid/digest read in the same turn: they describe one state.
+      const end = next.done === true ? { zxidEnd: db.lastZxid, digest: db.digest() } : undefined
+      longestSliceMs = Math.max(longestSliceMs, performance.now() - slice)
+      if (db.tree !== tree || gone()) return undefined
+      await write(parts)
+      if (end !== undefined)
+        return this.finish(socket, db, write, gone, zxidStart, end, chunkCount, bytes, {
+          started,
+          longestSliceMs,
+        })
+      await new Promise<void>((r) => setImmediate(r))
+      if (db.tree !== tree || gone()) return undefined
     }
-    pump()
+  }
+
+  private async finish(
+    socket: Socket,
+    _db: TreeDb,
+    write: (parts: Buffer[]) => Promise<void>,
+    gone: () => boolean,
+    zxidStart: number,
+    end: { zxidEnd: number; digest: string },
+    chunkCount: number,
+    chunkBytes: number,
+    timing: { started: number; longestSliceMs: number },
+  ): Promise<Record<string, unknown> | undefined> {
+    const storage = this.source.storage()
+    // Every applied Txn is logged here; a leader may apply one before its own write is durable.
+    const deadline = Date.now() + DURABLE_WAIT_MS
+    while (storage.durableZxid < end.zxidEnd) {
+      if (gone() || Date.now() > deadline) return undefined
+      await new Promise<void>((r) => setTimeout(r, 5))
+    }
+    let entries = 0
+    let from = zxidStart + 1
+    while (from <= end.zxidEnd) {
+      const batch = storage.readLogFrom(from, LOG_BATCH)
+      const parts: Buffer[] = []
+      for (const e of batch) {
+        if (e.zxid > end.zxidEnd) break
+        parts.push(...logFrame(e.zxid, e.data))
+        entries++
+        from = e.zxid + 1
+      }
+      if (parts.length === 0) break
+      if (gone()) return undefined
+      await write(parts)
+    }
+    if (gone()) return undefined
+    socket.write(Buffer.concat(endFrame({ ...end, chunks: chunkCount, entries })))
+    return {
+      zxidStart: formatZxid(zxidStart),
+      zxid: formatZxid(end.zxidEnd),
+      digest: end.digest,
+      chunks: chunkCount,
+      chunkBytes,
+      logEntries: entries,
+      ms: Math.round(performance.now() - timing.started),
+      longestSliceMs: Math.round(timing.longestSliceMs * 10) / 10,
+    }
   }
 }

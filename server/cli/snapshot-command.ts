@@ -3,10 +3,12 @@
  * state, and what is in them.
  *
  * - save: GET /conclave/snapshot on the server's client port
- *   (admin/snapshot-endpoint.ts: ACL-checked, consistent) into FILE, by way
- *   of a temporary file beside it that is checked end to end (length,
- *   SHA-256, the tree rebuilt and its digest compared) and fsynced before it
- *   is renamed: FILE either is a complete, sound snapshot or does not exist.
+ *   (admin/snapshot-endpoint.ts: ACL-checked): a fuzzy snapshot and the log
+ *   that makes it exact (state/snapshot-transfer.ts), replayed here into the
+ *   state at one zxid whose digest must be the server's; that state is
+ *   written as a snapshot file, by way of a temporary file beside FILE that
+ *   is fsynced and read back before it is renamed: FILE either is a
+ *   complete, sound snapshot or does not exist.
  * - restore: checks FILE the same way before anything is written, then
  *   seeds a data directory with it (storage/data-dir.ts); refuses a
  *   directory a running server holds, and a non-empty one without --force.
@@ -29,7 +31,14 @@ import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { basename, dirname, join, resolve } from 'node:path'
 import { formatZxid, zxidEpoch } from '../../shared/zxid.js'
-import { SnapshotFileError, type SnapshotFileHeader, verifySnapshotFile } from '../state/snapshot-file.js'
+import {
+  encodeSnapshotFile,
+  readSnapshotFile,
+  SnapshotFileError,
+  type SnapshotFileHeader,
+  verifySnapshotFile,
+} from '../state/snapshot-file.js'
+import { type TransferEnd, TransferReader, type TransferStart } from '../state/snapshot-transfer.js'
 import { TreeDb } from '../state/tree-db.js'
 import { DataDirReader, dataDirInUse, seedDataDir } from '../storage/data-dir.js'
 import { DataTree } from '../tree/data-tree.js'
@@ -202,23 +211,26 @@ async function save(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal)
   const where = `${target.secure ? 'wss' : 'ws'}://${target.host}:${target.port}`
   try {
-    const got = await download(target, auth, tls, timeoutMs, tmp, where)
+    const got = await download(target, auth, tls, timeoutMs, where)
     if (typeof got === 'string') return fail(got)
-    let header: SnapshotFileHeader
-    try {
-      header = verifySnapshotFile(readFileSync(tmp)).header
-    } catch (err) {
-      if (err instanceof SnapshotFileError)
-        return fail(`the snapshot from ${where} does not check: ${err.message}`)
-      throw err
+    const built = rebuild(got)
+    if (typeof built === 'string') return fail(`the snapshot from ${where} does not check: ${built}`)
+    const encoded = encodeSnapshotFile(built, got.start.serverId)
+    const fd = openSync(tmp, 'w')
+    for (const part of encoded.parts) {
+      let off = 0
+      while (off < part.byteLength) off += writeSync(fd, part, off, part.byteLength - off)
     }
-    if (header.zxidHex !== got.zxid || header.digest !== got.digest)
-      return fail(
-        `the file's zxid/digest (${header.zxidHex} ${header.digest}) differ from the server's answer`,
-      )
-    const fd = openSync(tmp, 'r')
     fsyncSync(fd)
     closeSync(fd)
+    let header: SnapshotFileHeader
+    try {
+      // What reached the disk, read back: length, SHA-256, every record, the counts.
+      header = readSnapshotFile(readFileSync(tmp)).header
+    } catch (err) {
+      if (err instanceof SnapshotFileError) return fail(`${tmp} does not read back: ${err.message}`)
+      throw err
+    }
     renameSync(tmp, file)
     const dfd = openSync(dirname(file), 'r')
     fsyncSync(dfd)
@@ -226,7 +238,8 @@ async function save(argv: string[]): Promise<number> {
     const c = header.counts
     process.stdout.write(
       `saved ${out}: zxid ${header.zxidHex}, digest ${header.digest}, ${c.znodes} znodes, ` +
-        `${c.sessions} sessions, ${got.bytes} bytes, from server ${header.serverId} at ${where}\n`,
+        `${c.sessions} sessions, ${encoded.bytes} bytes, from server ${header.serverId} at ${where} ` +
+        `(snapshot from ${formatZxid(got.start.zxidStart)} + ${got.entries.length} log entries replayed)\n`,
     )
     return 0
   } finally {
@@ -236,18 +249,54 @@ async function save(argv: string[]): Promise<number> {
   }
 }
 
-/** Downloads the snapshot into `tmp`; its zxid and digest as the server announced them, or why it failed. */
+interface Received {
+  start: TransferStart
+  end: TransferEnd
+  chunks: Uint8Array[]
+  entries: { zxid: number; data: Uint8Array }[]
+}
+
+/**
+ * The fuzzy snapshot with the log replayed over it: the state at the end
+ * zxid, which must have the server's digest. The consistent snapshot of it,
+ * or why not.
+ */
+function rebuild(r: Received): { zxid: number; digest: string; chunks: Uint8Array[] } | string {
+  const { end } = r
+  if (r.chunks.length !== end.chunks || r.entries.length !== end.entries)
+    return `${r.chunks.length} chunks and ${r.entries.length} log entries arrived, the server sent ${end.chunks} and ${end.entries}`
+  let db: TreeDb
+  try {
+    db = new TreeDb(DataTree.fromSnapshot(r.chunks))
+    db.replayThrough(end.zxidEnd)
+    let last = r.start.zxidStart
+    for (const e of r.entries) {
+      if (e.zxid <= last) return `log entry ${formatZxid(e.zxid)} out of order`
+      db.replay(e.zxid, e.data)
+      last = e.zxid
+    }
+  } catch (err) {
+    return (err as Error).message
+  }
+  if (db.lastZxid !== end.zxidEnd)
+    return `the log replayed ends at ${formatZxid(db.lastZxid)}, the server's state at ${formatZxid(end.zxidEnd)}`
+  const digest = db.digest()
+  if (digest !== end.digest)
+    return `the rebuilt tree's digest ${digest} differs from the server's ${end.digest} at ${formatZxid(end.zxidEnd)}`
+  return { zxid: end.zxidEnd, digest, chunks: [...db.snapshot().chunks] }
+}
+
+/** Receives the transfer (state/snapshot-transfer.ts), or says why it failed. */
 function download(
   target: Target,
   auth: string | undefined,
   tls: Record<string, Buffer>,
   timeoutMs: number,
-  tmp: string,
   where: string,
-): Promise<{ zxid: string; digest: string; bytes: number } | string> {
+): Promise<Received | string> {
   return new Promise((resolvePromise) => {
     let settled = false
-    const finish = (v: { zxid: string; digest: string; bytes: number } | string): void => {
+    const finish = (v: Received | string): void => {
       if (settled) return
       settled = true
       resolvePromise(v)
@@ -276,30 +325,38 @@ function download(
         res.on('error', (err) => finish(`${where}: ${err.message}`))
         return
       }
-      const total = Number(res.headers['content-length'])
-      const zxid = String(res.headers['x-conclave-zxid'] ?? '')
-      const digest = String(res.headers['x-conclave-digest'] ?? '')
-      const progress = new Progress(`snapshot ${zxid} from ${where}`, {
-        unit: 'bytes',
-        total: Number.isSafeInteger(total) ? total : undefined,
-      })
-      const fd = openSync(tmp, 'w')
+      const reader = new TransferReader()
+      const progress = new Progress(`snapshot from ${where}`, { unit: 'bytes' })
+      const got: Partial<Received> & Pick<Received, 'chunks' | 'entries'> = { chunks: [], entries: [] }
       let bytes = 0
       res.on('data', (c: Buffer) => {
-        let off = 0
-        while (off < c.length) off += writeSync(fd, c, off, c.length - off)
         bytes += c.length
-        progress.update(bytes)
+        try {
+          for (const f of reader.push(c)) {
+            if (f.type === 'start') {
+              got.start = f.start
+              progress.total = f.start.treeBytesEstimate
+            } else if (f.type === 'chunk') got.chunks.push(f.data)
+            else if (f.type === 'log') got.entries.push({ zxid: f.zxid, data: f.data })
+            else got.end = f.end
+          }
+        } catch (err) {
+          res.destroy()
+          progress.clear()
+          return finish(`${where} sent a malformed snapshot stream: ${(err as Error).message}`)
+        }
+        progress.update(bytes, got.end === undefined ? '(total estimated)' : '')
       })
       res.on('end', () => {
-        closeSync(fd)
+        progress.total = bytes
         progress.done(bytes)
-        if (res.complete !== true || (Number.isSafeInteger(total) && bytes !== total))
-          finish(`the connection to ${where} ended after ${bytes} of ${total} bytes: nothing was saved`)
-        else finish({ zxid, digest, bytes })
+        if (got.start === undefined || got.end === undefined || !reader.ended)
+          finish(
+            `the snapshot stream from ${where} ended after ${bytes} bytes, incomplete: nothing was saved (try again)`,
+          )
+        else finish({ start: got.start, end: got.end, chunks: got.chunks, entries: got.entries })
       })
       res.on('error', (err) => {
-        closeSync(fd)
         progress.clear()
         finish(`${where}: ${err.message} after ${bytes} bytes: nothing was saved`)
       })

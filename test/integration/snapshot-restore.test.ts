@@ -117,6 +117,14 @@ describe('conclave snapshot save / restore / inspect, and log dump', () => {
     await c.create('/app/box/item', 'in the box')
     await c.create('/app/ttl', 'lives an hour', { mode: 'persistentWithTtl', ttlMs: 3_600_000 })
     await c.create('/app/live', 'ephemeral', { mode: 'ephemeral' })
+    // Enough bytes (8 MB) that the server streams the snapshot over many event-loop turns.
+    await c.create('/bulk', '')
+    for (let i = 0; i < 2000; i += 100) {
+      const ops = []
+      for (let j = i; j < i + 100; j++)
+        ops.push({ op: 'create' as const, path: `/bulk/n${j}`, data: 'b'.repeat(4096) })
+      await c.multi(ops)
+    }
     await c.create(SEQ_PARENT, '')
     for (let i = 0; i < 5; i++)
       await c.create(`${SEQ_PARENT}/job-`, `job ${i}`, { mode: 'persistentSequential' })
@@ -193,6 +201,8 @@ describe('conclave snapshot save / restore / inspect, and log dump', () => {
     const m = /zxid (0x[0-9a-f]+), digest (\S+),/.exec(r.stdout)
     expect(m).not.toBeNull()
     saved = { zxid: m![1]!, digest: m![2]! }
+    // A fuzzy snapshot plus the log applied while it was streamed, replayed by `save`.
+    expect(r.stdout).toMatch(/\(snapshot from 0x[0-9a-f]+ \+ \d+ log entries replayed\)/)
     expect(existsSync(file)).toBe(true)
     expect(readdirSync(work.path).filter((n) => n.includes('partial'))).toEqual([])
     // The plain (non-terminal) progress lines end at 100%.
@@ -209,7 +219,7 @@ describe('conclave snapshot save / restore / inspect, and log dump', () => {
     expect(j.counts.containers).toBe(1)
     expect(j.counts.ttl).toBe(1)
     expect(j.counts.sessions).toBeGreaterThanOrEqual(2)
-    expect(j.largestByChildren[0].path).toBe('/load')
+    expect(j.largestByChildren[0].path).toBe('/bulk')
     expect(j.largestByData.length).toBe(3)
     expect(j.sessions.some((s: { timeoutMs: number; ephemerals: number }) => s.ephemerals === 1)).toBe(true)
     const text = conclave('snapshot', 'inspect', file)
