@@ -16,36 +16,42 @@
  * sends again (the same ones, in the same order: the same changes through
  * the same watches) are recognised by (type, path) and dropped.
  *
- * Invariants: `zxid` never decreases; `partial` is set only for an event's
- * zxid; `skip` only while a resume's replay may still resend events of `zxid`.
+ * Invariants: `zxid` never decreases; `got` holds events only while the
+ * position is partial; `skip` only while a resume's replay may still resend
+ * events of `zxid`.
  * Pure. Imports nothing.
  */
 
 export class WatchPosition {
-  /** Every event up to here has been delivered (all of them if `partial` is undefined). */
+  /** Every event up to here has been delivered (all of them if `complete`). */
   zxid = 0
-  /** The events of `zxid` delivered so far, by type and path (undefined: all of them). */
-  private partial: Map<string, number> | undefined
-  /** Events of `zxid` a resume's replay sends again, still to drop. */
+  private complete = true
+  /** The events of `zxid` delivered so far, as type, path, type, path, … (reused: no allocation per event). */
+  private readonly got: (number | string)[] = []
+  /** Events of `zxid` a resume's replay sends again, still to drop (by type and path). */
   private skip: Map<string, number> | undefined
 
   /** An event arrived; false if it is one delivered before (a resume's replay sends it again): drop it. */
   event(zxid: number, type: number, path: string): boolean {
     if (zxid < 0) return true // a server that does not stamp its events
-    const key = `${type}\u0000${path}`
     if (zxid > this.zxid) {
       this.zxid = zxid
-      this.partial = new Map([[key, 1]])
+      this.complete = false
+      this.got.length = 0
+      this.got.push(type, path)
       this.skip = undefined
       return true
     }
-    if (zxid < this.zxid) return true
-    const left = this.skip?.get(key) ?? 0
-    if (left > 0) {
-      this.skip!.set(key, left - 1)
-      return false
+    if (zxid < this.zxid || this.complete) return true
+    if (this.skip !== undefined) {
+      const key = `${type}\u0000${path}`
+      const left = this.skip.get(key) ?? 0
+      if (left > 0) {
+        this.skip.set(key, left - 1)
+        return false
+      }
     }
-    this.partial?.set(key, (this.partial.get(key) ?? 0) + 1)
+    this.got.push(type, path)
     return true
   }
 
@@ -53,7 +59,8 @@ export class WatchPosition {
   reply(zxid: number): void {
     if (zxid <= 0 || zxid < this.zxid) return
     this.zxid = zxid
-    this.partial = undefined
+    this.complete = true
+    if (this.got.length > 0) this.got.length = 0
     this.skip = undefined
   }
 
@@ -67,11 +74,14 @@ export class WatchPosition {
 
   /** Where a resume starts (the events after it are asked for); arms the dropping of resent ones. */
   resumeFrom(): number {
-    if (this.partial === undefined) {
-      this.skip = undefined
-      return this.zxid
+    this.skip = undefined
+    if (this.complete) return this.zxid
+    const skip = new Map<string, number>()
+    for (let i = 0; i < this.got.length; i += 2) {
+      const key = `${this.got[i]}\u0000${this.got[i + 1]}`
+      skip.set(key, (skip.get(key) ?? 0) + 1)
     }
-    this.skip = new Map(this.partial)
+    this.skip = skip
     return this.zxid - 1
   }
 }
