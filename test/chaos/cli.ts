@@ -1,15 +1,22 @@
 /**
- * `npm run chaos -- [--minutes N] [--runs K] [--servers 3|5] [--clients C]
- * [--keys K] [--faults kill,pause,partition] [--seed S] [--out DIR]`: runs
- * the Jepsen-style chaos harness (run.ts) K times and prints each run's
- * report; exit code 1 if any history is not linearizable (or could not be
- * decided). Histories and reports go to DIR/run-<seed>/ when --out is given.
+ * `npm run chaos -- [options]`: runs the Jepsen-style chaos harness (run.ts)
+ * K times and prints each run's report; exit code 1 if any checker found an
+ * anomaly or could not decide. Each run's history.jsonl, report.txt,
+ * report.json and timeline.svg go to DIR/run-<seed>/ (--out, default
+ * chaos-runs/). `--check DIR` re-checks a kept run folder's history.
  */
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { type Fault, runChaos } from './run.js'
+import { readHistory } from './history.js'
+import { FAULT_NAMES } from './nemesis.js'
+import { formatReport, verdictWord } from './report.js'
+import { runChaos } from './run.js'
+import { WORKLOAD_NAMES, workloadsNamed } from './workloads/index.js'
 
-const FAULTS: readonly Fault[] = ['kill', 'pause', 'partition']
+const USAGE = `usage: npm run chaos -- [--minutes 1] [--runs 1] [--servers 3|5] [--observer]
+  [--workloads ${WORKLOAD_NAMES.join(',')}] [--faults ${FAULT_NAMES.join(',')}] [--majority] [--no-faults]
+  [--clients 5] [--keys 5] [--seed N] [--reads sync|plain] [--target conclave|zookeeper] [--out chaos-runs]
+       npm run chaos -- --check chaos-runs/run-N [--workloads …]`
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -17,22 +24,38 @@ async function main(): Promise<number> {
       minutes: { type: 'string', default: '1' },
       runs: { type: 'string', default: '1' },
       servers: { type: 'string', default: '3' },
+      observer: { type: 'boolean', default: false },
       clients: { type: 'string', default: '5' },
-      keys: { type: 'string', default: '3' },
-      faults: { type: 'string', default: FAULTS.join(',') },
+      keys: { type: 'string', default: '5' },
+      workloads: { type: 'string' },
+      faults: { type: 'string' },
+      'no-faults': { type: 'boolean', default: false },
+      majority: { type: 'boolean', default: false },
       seed: { type: 'string' },
       reads: { type: 'string', default: 'sync' },
       target: { type: 'string', default: 'conclave' },
-      out: { type: 'string' },
+      out: { type: 'string', default: 'chaos-runs' },
+      check: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
   })
   if (values.help) {
-    console.log(
-      'usage: npm run chaos -- [--minutes 1] [--runs 1] [--servers 3|5] [--clients 5] [--keys 3] [--faults kill,pause,partition] [--seed N] [--reads sync|plain] [--target conclave|zookeeper] [--out DIR]',
-    )
+    console.log(USAGE)
     return 0
+  }
+  const list = (text: string | undefined) => text?.split(',').filter((x) => x !== '')
+  if (values.check !== undefined) {
+    const { events } = readHistory(join(values.check, 'history.jsonl'))
+    const present = new Set(events.map((e) => e.workload))
+    let bad = 0
+    for (const w of workloadsNamed(list(values.workloads) ?? WORKLOAD_NAMES.filter((n) => present.has(n)))) {
+      const v = w.check(events)
+      console.log(`${w.name}: ${verdictWord(v.valid)} — ${v.summary}`)
+      for (const p of v.problems) console.log(`  - ${p}`)
+      if (v.valid !== true) bad++
+    }
+    return bad === 0 ? 0 : 1
   }
   const num = (name: string, text: string, min: number, max: number): number => {
     const n = Number(text)
@@ -42,40 +65,45 @@ async function main(): Promise<number> {
   }
   const minutes = num('minutes', values.minutes, 0.1, 600)
   const runs = num('runs', values.runs, 1, 1000)
+  const target = values.target
+  if (target !== 'conclave' && target !== 'zookeeper')
+    throw new Error(`--target: conclave or zookeeper, got ${target}`)
   const servers = num('servers', values.servers, 1, 7)
+  if (target === 'conclave' && servers !== 3 && servers !== 5) throw new Error('--servers: 3 or 5')
+  if (target === 'zookeeper' && servers !== 1 && servers !== 3)
+    throw new Error('--servers: 1 or 3 for ZooKeeper')
+  if (target === 'zookeeper' && values.observer) throw new Error('--observer: Conclave only')
   const clients = num('clients', values.clients, 1, 64)
   const keys = num('keys', values.keys, 1, 100)
-  const faults = values.faults.split(',').filter((f) => f !== '') as Fault[]
-  for (const f of faults)
-    if (!FAULTS.includes(f)) throw new Error(`--faults: unknown fault ${f} (kill, pause, partition)`)
+  const workloads = list(values.workloads)
+  workloadsNamed(workloads)
   if (values.reads !== 'sync' && values.reads !== 'plain')
     throw new Error(`--reads: sync or plain, got ${values.reads}`)
   const reads = values.reads
-  if (values.target !== 'conclave' && values.target !== 'zookeeper')
-    throw new Error(`--target: conclave or zookeeper, got ${values.target}`)
-  const target = values.target
+  const faults = values['no-faults'] ? [] : list(values.faults)
   let bad = 0
   for (let run = 0; run < runs; run++) {
     const seed =
       values.seed !== undefined ? num('seed', values.seed, 0, 2 ** 32) + run : (Date.now() + run) >>> 0
+    const outDir = join(values.out, `run-${seed}`)
     const r = await runChaos({
       durationMs: minutes * 60_000,
       servers,
+      observer: values.observer,
       clients,
       keys,
       faults,
+      majority: values.majority,
+      workloads,
       seed,
       reads,
       target,
-      ...(values.out !== undefined ? { outDir: join(values.out, `run-${seed}`) } : {}),
+      outDir,
       log: (line) => console.log(`[${seed}] ${line}`),
     })
-    const verdict = r.anomalies.length > 0 ? 'ANOMALY' : r.unknown.length > 0 ? 'UNKNOWN' : 'ok'
-    console.log(
-      `run ${run + 1}/${runs} ${target} seed ${seed}: ${verdict} — ${r.operations} ops (${r.ok} ok, ${r.failed} failed, ${r.indeterminate} indeterminate), faults ${JSON.stringify(r.faults)}, ${r.checkSteps} check steps`,
-    )
-    for (const a of r.anomalies) console.log(`anomaly on ${a.key}:\n${a.detail}`)
-    if (verdict !== 'ok') bad++
+    console.log(formatReport(r))
+    console.log(`run ${run + 1}/${runs} seed ${seed}: ${verdictWord(r.valid)} (${outDir})`)
+    if (r.valid !== true) bad++
   }
   console.log(`${runs - bad} passed, ${bad} failed`)
   return bad === 0 ? 0 : 1

@@ -14,6 +14,16 @@
  * invoked — or never, since placing it after everything else observes
  * nothing (Jepsen's :info operations).
  *
+ * Indeterminate operations with the same input are interchangeable once
+ * both are invoked (both return at infinity), so the cache keys the
+ * linearized set as a multiset of them: linearizing one of k identical
+ * pending operations is searched once, not k ways, which is what decides
+ * histories with hundreds of timeouts (a ZooKeeper leader's death). The
+ * register workload makes more of them identical by writing '?' for the
+ * value of every indeterminate write that no read ever saw
+ * (anonymizeUnobserved): the value cannot matter to any read, only the
+ * version it bumps.
+ *
  * Bounded: the search gives up after `maxSteps` model steps and says so
  * (unknown), never silently passes.
  *
@@ -27,6 +37,8 @@ export interface Model<S, I, O> {
   /** A string identifying a state (for the cache). */
   key(state: S): string
   describe?(input: I, output: O | undefined): string
+  /** Identifies an input, so identical indeterminate operations are searched once (default JSON). */
+  inputKey?(input: I): string
 }
 
 export interface Operation<I, O> {
@@ -111,8 +123,21 @@ export function checkOperations<S, I, O>(
   if (n === 0) return { result: 'ok', steps: 0, order: [] }
   const head = buildEntries(ops)
   const linearized = new Uint8Array(n)
-  // The set of linearized operations, hashed incrementally (Zobrist: a random 64-bit word per
-  // operation, XORed in and out), so a step costs O(1) instead of O(n) to key the cache.
+  // The set of linearized operations, hashed incrementally (Zobrist-style: a random 64-bit word
+  // per operation, added in and subtracted out), so a step costs O(1) instead of O(n) to key the
+  // cache. Identical indeterminate operations share a word, making the key a multiset.
+  const word = new Int32Array(n)
+  const classes = new Map<string, number>()
+  for (let i = 0; i < n; i++) {
+    const o = ops[i]!
+    if (o.output !== undefined) word[i] = i
+    else {
+      const k = model.inputKey?.(o.input) ?? JSON.stringify(o.input)
+      let c = classes.get(k)
+      if (c === undefined) classes.set(k, (c = i))
+      word[i] = c
+    }
+  }
   const zob = new Uint32Array(2 * n)
   let seed = 0x9e3779b9
   for (let i = 0; i < zob.length; i++) {
@@ -123,9 +148,13 @@ export function checkOperations<S, I, O>(
   }
   let h1 = 0
   let h2 = 0
-  const flip = (op: number) => {
-    h1 ^= zob[2 * op]!
-    h2 ^= zob[2 * op + 1]!
+  const add = (op: number) => {
+    h1 = (h1 + zob[2 * word[op]!]!) >>> 0
+    h2 = (h2 + zob[2 * word[op]! + 1]!) >>> 0
+  }
+  const remove = (op: number) => {
+    h1 = (h1 - zob[2 * word[op]!]!) >>> 0
+    h2 = (h2 - zob[2 * word[op]! + 1]!) >>> 0
   }
   const cache = new Set<string>()
   const stack: { call: Entry; state: S }[] = []
@@ -140,7 +169,7 @@ export function checkOperations<S, I, O>(
       const r = model.step(state, op.input, op.output)
       if (r.ok) {
         linearized[entry.op] = 1
-        flip(entry.op)
+        add(entry.op)
         const k = `${h1}:${h2}|${model.key(r.state)}`
         if (!cache.has(k)) {
           cache.add(k)
@@ -151,7 +180,7 @@ export function checkOperations<S, I, O>(
           continue
         }
         linearized[entry.op] = 0
-        flip(entry.op)
+        remove(entry.op)
       }
       entry = entry.next
       continue
@@ -162,7 +191,7 @@ export function checkOperations<S, I, O>(
     const top = stack.pop()!
     state = top.state
     linearized[top.call.op] = 0
-    flip(top.call.op)
+    remove(top.call.op)
     unlift(top.call)
     entry = top.call.next
   }
@@ -188,6 +217,25 @@ export function checkPartitioned<S, I, O>(
 }
 
 // ---------------------------------------------------------------- a znode register
+
+/**
+ * Writes '?' for the value of every indeterminate write, create or
+ * compare-and-set whose value no completed operation returned: no read can
+ * tell such values apart (only the version they bump matters), and with one
+ * value they become identical, so the search treats them as a multiset.
+ * The history is linearizable exactly when the anonymized one is.
+ */
+export function anonymizeUnobserved(
+  ops: readonly Operation<RegisterInput, RegisterOutput>[],
+): Operation<RegisterInput, RegisterOutput>[] {
+  const seen = new Set<string>()
+  for (const o of ops) if (o.output?.ok && o.output.value !== undefined) seen.add(o.output.value)
+  return ops.map((o) =>
+    o.output === undefined && 'value' in o.input && !seen.has(o.input.value)
+      ? { ...o, input: { ...o.input, value: '?' } }
+      : o,
+  )
+}
 
 /** A znode used as a register: its data and version, or absent. */
 export interface ZnodeState {

@@ -32,6 +32,12 @@ export interface Ensemble {
   start(id: number): Promise<void>
   /** Cut this member's links to these peers (and theirs to it). */
   partition(id: number, from: number[]): void
+  /**
+   * Cuts exactly these peer links (each pair both ways: a link is one TCP
+   * connection, so a cut is always symmetric) and heals every other: any
+   * partition shape (halves, a bridge, …) in one step.
+   */
+  cut(links: readonly (readonly [number, number])[]): void
   heal(): void
   stop(): Promise<void>
 }
@@ -144,6 +150,17 @@ export async function startEnsemble(
         const other = member(p)
         writeFileSync(other.faultFile, JSON.stringify({ blockPeers: [id] }))
       }
+    },
+    cut(links) {
+      const blocked = new Map<number, Set<number>>(members.map((m) => [m.id, new Set<number>()]))
+      for (const [a, b] of links) {
+        member(a)
+        member(b)
+        blocked.get(a)!.add(b)
+        blocked.get(b)!.add(a)
+      }
+      for (const m of members)
+        writeFileSync(m.faultFile, JSON.stringify({ blockPeers: [...blocked.get(m.id)!] }))
     },
     heal() {
       for (const m of members) writeFileSync(m.faultFile, '{}')

@@ -1,0 +1,87 @@
+/**
+ * The system under test, as the chaos harness sees it: members it can kill
+ * (-9) and restart, pause (SIGSTOP/SIGCONT) and — where the target has a
+ * fault hook — cut off from each other, and the connect strings its clients
+ * use (the whole ensemble, or one member for readers pinned to it).
+ *
+ * Conclave: test/helpers/ensemble.ts (3 or 5 voters, optionally an
+ * observer; partitions through each server's CONCLAVE_FAULT_FILE, which
+ * cuts peer links — client links stay up, so a cut-off server keeps
+ * answering its clients as long as it believes it may). Apache ZooKeeper
+ * (Debian's package, test/bench/zookeeper-ensemble.ts): kills and pauses
+ * only — it has no fault hook.
+ */
+import { fourLetterWord } from '../../server/cli/status-command.js'
+import { startZooKeeperCluster } from '../bench/zookeeper-ensemble.js'
+import { startEnsemble } from '../helpers/ensemble.js'
+
+export interface ChaosMember {
+  readonly id: number
+  readonly observer: boolean
+  /** A connect string naming this member alone. */
+  readonly connectString: string
+}
+
+export interface ChaosCluster {
+  readonly name: 'conclave' | 'zookeeper'
+  readonly connectString: string
+  readonly members: readonly ChaosMember[]
+  /** The voting members' ids. */
+  readonly voters: readonly number[]
+  /** The current leader, if one is known within the deadline. */
+  leader(): Promise<number | undefined>
+  kill9(id: number): Promise<void>
+  start(id: number): Promise<void>
+  pause(id: number): void
+  resume(id: number): void
+  /** Cuts exactly these peer links, healing the others (undefined: this target cannot). */
+  cut?(links: readonly (readonly [number, number])[]): void
+  heal?(): void
+  stop(): Promise<void>
+}
+
+/** A Conclave ensemble of `servers` voters and `observers` observers. */
+export async function conclaveCluster(servers: number, observers = 0): Promise<ChaosCluster> {
+  const e = await startEnsemble({ size: servers, observers, tickTime: 200 })
+  const proc = (id: number) => e.members.find((m) => m.id === id)?.proc
+  return {
+    name: 'conclave',
+    connectString: e.connectString,
+    members: e.members.map((m) => ({ id: m.id, observer: m.observer, connectString: e.url(m.id) })),
+    voters: e.members.filter((m) => !m.observer).map((m) => m.id),
+    leader: () => e.leader(5000).catch(() => undefined),
+    kill9: (id) => e.kill9(id),
+    start: (id) => e.start(id),
+    pause: (id) => void proc(id)?.child.kill('SIGSTOP'),
+    resume: (id) => void proc(id)?.child.kill('SIGCONT'),
+    cut: (links) => e.cut(links),
+    heal: () => e.heal(),
+    stop: () => e.stop(),
+  }
+}
+
+/** An Apache ZooKeeper ensemble (Debian's package), for comparison: no partitions (no fault hook). */
+export async function zookeeperCluster(servers: 1 | 3): Promise<ChaosCluster> {
+  const zk = await startZooKeeperCluster({ size: servers, tickTime: 200 })
+  const ids = zk.members.map((m) => m.id)
+  const index = (id: number) => ids.indexOf(id)
+  const url = (port: number) => `tcp://127.0.0.1:${port}`
+  return {
+    name: 'zookeeper',
+    connectString: zk.members.map((m) => url(m.clientPort)).join(','),
+    members: zk.members.map((m) => ({ id: m.id, observer: false, connectString: url(m.clientPort) })),
+    voters: ids,
+    async leader() {
+      for (const m of zk.members) {
+        const srvr = await fourLetterWord('127.0.0.1', m.clientPort, 'srvr', 1000).catch(() => '')
+        if (/Mode: (leader|standalone)/.test(srvr)) return m.id
+      }
+      return undefined
+    },
+    kill9: (id) => zk.kill9(index(id)),
+    start: (id) => zk.restart(index(id)),
+    pause: (id) => void zk.members[index(id)]?.child.kill('SIGSTOP'),
+    resume: (id) => void zk.members[index(id)]?.child.kill('SIGCONT'),
+    stop: () => zk.stop(),
+  }
+}

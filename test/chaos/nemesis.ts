@@ -1,0 +1,217 @@
+/**
+ * The nemesis: a list of pluggable fault kinds, one injected at a time at
+ * random (each healed before the next), recorded in the history with its
+ * start and end. A kind says whether it applies to the cluster (partitions
+ * need a fault hook; a bridge needs 3 voters) and whether it belongs to the
+ * --majority mode (faults that take a majority away: the ensemble must stop
+ * answering writes, and every checker must still pass). Adding a kind — a
+ * membership change, say — is one entry in FAULT_KINDS.
+ *
+ * Partitions cut peer links through the ensemble helper's hook; a link is one
+ * TCP connection, so a cut is always symmetric (one-way partitions would
+ * need a proxy in every link). There is no storage fault hook in the server
+ * (server/storage has limits, not delays), so no slow-disk fault; and no
+ * clock fault (see docs/chaos.md).
+ */
+import type { Prng } from '../../server/core/prng.js'
+import type { ChaosCluster } from './cluster.js'
+import type { History } from './history.js'
+
+export interface Injected {
+  readonly targets: readonly number[]
+  readonly detail: string
+  heal(): Promise<void>
+}
+
+export interface FaultKind {
+  readonly name: string
+  /** Only in --majority mode (the fault takes a majority of the voters away). */
+  readonly majority?: boolean
+  /** Whether this cluster can take it. */
+  applies(cluster: ChaosCluster): boolean
+  inject(cluster: ChaosCluster, prng: Prng): Promise<Injected>
+}
+
+/** Voters that may be lost while a majority stays: 1 of 3, 2 of 5. */
+const minority = (c: ChaosCluster) => Math.floor((c.voters.length - 1) / 2)
+
+function shuffle<T>(prng: Prng, xs: readonly T[]): T[] {
+  const a = [...xs]
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = prng.int(0, i)
+    ;[a[i], a[j]] = [a[j]!, a[i]!]
+  }
+  return a
+}
+
+/** `count` voters, the current leader among them half the time. */
+async function pickVoters(c: ChaosCluster, prng: Prng, count: number): Promise<number[]> {
+  const picked = shuffle(prng, c.voters).slice(0, count)
+  if (prng.chance(0.5)) {
+    const leader = await c.leader()
+    if (leader !== undefined && !picked.includes(leader)) picked[0] = leader
+  }
+  return picked
+}
+
+/** Any member (observers too), the leader half the time. */
+async function pickOne(c: ChaosCluster, prng: Prng): Promise<number> {
+  if (prng.chance(0.5)) {
+    const leader = await c.leader()
+    if (leader !== undefined) return leader
+  }
+  return prng.pick(c.members.map((m) => m.id))
+}
+
+function killing(ids: readonly number[], c: ChaosCluster): Promise<Injected> {
+  return Promise.all(ids.map((id) => c.kill9(id))).then(() => ({
+    targets: ids,
+    detail: `kill -9 n${ids.join(',n')}`,
+    heal: async () => {
+      await Promise.all(ids.map((id) => c.start(id)))
+    },
+  }))
+}
+
+function pausing(ids: readonly number[], c: ChaosCluster): Injected {
+  for (const id of ids) c.pause(id)
+  return {
+    targets: ids,
+    detail: `SIGSTOP n${ids.join(',n')}`,
+    heal: async () => {
+      for (const id of ids) c.resume(id)
+    },
+  }
+}
+
+/** Cuts every link between the two sides (members in neither keep all their links); the targets are side `a`. */
+function cutting(c: ChaosCluster, a: readonly number[], b: readonly number[], detail: string): Injected {
+  const links: [number, number][] = []
+  for (const x of a) for (const y of b) links.push([x, y])
+  c.cut!(links)
+  return {
+    targets: a,
+    detail,
+    heal: async () => c.heal!(),
+  }
+}
+
+const canCut = (c: ChaosCluster) => c.cut !== undefined
+const names = (ids: readonly number[]) => ids.map((i) => `n${i}`).join(',')
+
+export const FAULT_KINDS: FaultKind[] = [
+  { name: 'kill', applies: () => true, inject: async (c, p) => killing([await pickOne(c, p)], c) },
+  { name: 'pause', applies: () => true, inject: async (c, p) => pausing([await pickOne(c, p)], c) },
+  {
+    name: 'kill-minority',
+    applies: (c) => minority(c) >= 2,
+    inject: async (c, p) => killing(await pickVoters(c, p, minority(c)), c),
+  },
+  {
+    name: 'pause-minority',
+    applies: (c) => minority(c) >= 2,
+    inject: async (c, p) => pausing(await pickVoters(c, p, minority(c)), c),
+  },
+  {
+    name: 'kill-majority',
+    majority: true,
+    applies: () => true,
+    inject: async (c, p) => killing(await pickVoters(c, p, minority(c) + 1), c),
+  },
+  {
+    name: 'pause-majority',
+    majority: true,
+    applies: () => true,
+    inject: async (c, p) => pausing(await pickVoters(c, p, minority(c) + 1), c),
+  },
+  {
+    // One member (the leader half the time) cut off from every peer.
+    name: 'partition',
+    applies: canCut,
+    async inject(c, p) {
+      const id = await pickOne(c, p)
+      const rest = c.members.map((m) => m.id).filter((x) => x !== id)
+      return cutting(c, [id], rest, `n${id} | ${names(rest)}`)
+    },
+  },
+  {
+    // The leader cut off from every peer (a deposed leader that still has its clients).
+    name: 'partition-leader',
+    applies: canCut,
+    async inject(c, p) {
+      const id = (await c.leader()) ?? p.pick([...c.voters])
+      const rest = c.members.map((m) => m.id).filter((x) => x !== id)
+      return cutting(c, [id], rest, `leader n${id} | ${names(rest)}`)
+    },
+  },
+  {
+    // A minority of the voters (and the observer, on either side) against the majority.
+    name: 'partition-halves',
+    applies: (c) => canCut(c) && c.members.length >= 3,
+    async inject(c, p) {
+      const voters = shuffle(p, c.voters)
+      const small = voters.slice(0, Math.max(1, minority(c)))
+      const big = voters.slice(small.length)
+      for (const m of c.members) if (m.observer) (p.chance(0.5) ? small : big).push(m.id)
+      return cutting(c, small, big, `${names(small)} | ${names(big)}`)
+    },
+  },
+  {
+    // Two sides that cannot see each other, and one member that sees both (with 5 voters,
+    // each side plus the bridge is a majority).
+    name: 'partition-bridge',
+    applies: (c) => canCut(c) && c.voters.length >= 3,
+    async inject(c, p) {
+      const voters = shuffle(p, c.voters)
+      const bridge = voters.pop()!
+      const left = voters.slice(0, Math.floor(voters.length / 2))
+      const right = voters.slice(left.length)
+      for (const m of c.members) if (m.observer) (p.chance(0.5) ? left : right).push(m.id)
+      return cutting(c, left, right, `${names(left)} | ${names(right)}, bridge n${bridge}`)
+    },
+  },
+]
+
+export const FAULT_NAMES = FAULT_KINDS.map((k) => k.name)
+
+/** The kinds a run uses: those named (default: every kind that applies; the majority kinds only in majority mode). */
+export function faultKinds(
+  cluster: ChaosCluster,
+  named: readonly string[] | undefined,
+  majorityMode: boolean,
+): FaultKind[] {
+  for (const n of named ?? []) {
+    const k = FAULT_KINDS.find((x) => x.name === n)
+    if (k === undefined) throw new Error(`unknown fault ${n} (${FAULT_NAMES.join(', ')})`)
+    if (k.majority && !majorityMode) throw new Error(`fault ${n} takes a majority away: only with --majority`)
+  }
+  return FAULT_KINDS.filter(
+    (k) => (named === undefined ? !k.majority || majorityMode : named.includes(k.name)) && k.applies(cluster),
+  )
+}
+
+/** Faults until `deadline - quietMs` (the quiet end lets the ensemble settle before the final reads). */
+export async function runNemesis(
+  cluster: ChaosCluster,
+  prng: Prng,
+  kinds: readonly FaultKind[],
+  deadline: number,
+  history: History,
+  log: (line: string) => void,
+  quietMs = 2000,
+): Promise<void> {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+  while (performance.now() < deadline - quietMs && kinds.length > 0) {
+    await sleep(prng.int(500, 1500))
+    if (performance.now() > deadline - quietMs) break
+    const kind = prng.pick([...kinds])
+    const holdMs = prng.int(500, 2500)
+    const startAt = history.now()
+    const f = await kind.inject(cluster, prng.fork(`${kind.name}-${startAt}`))
+    log(`nemesis: ${kind.name} ${f.detail} for ${holdMs} ms`)
+    await sleep(holdMs)
+    await f.heal()
+    history.fault({ kind: kind.name, targets: f.targets, detail: f.detail, startAt, endAt: history.now() })
+  }
+  while (performance.now() < deadline) await sleep(100)
+}
