@@ -7,7 +7,9 @@
  *   first result — the same sequential name and the same Stat — and made
  *   once; the memory of it survives a leader killed with -9, a follower that
  *   caught up by SNAP and then leads, and a restart of every server; past
- *   sessionWriteResultsMax a re-sent write is answered OUTCOME_UNKNOWN.
+ *   sessionWriteResultsMax a re-sent write is answered OUTCOME_UNKNOWN; the
+ *   leader's metrics count the writes answered from the write memory and the
+ *   one found forgotten, and every member's count the results it holds.
  * - The SDK through a proxy whose connections are cut: pipelined writes all
  *   succeed, each applied once; with `exactlyOnce: false`, or against
  *   Apache ZooKeeper (whose handshake ignores the SDK's Conclave trailer),
@@ -33,9 +35,10 @@ import {
 } from '../../shared/records.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
+import { parseExposition, sampleValue } from '../helpers/prometheus-text.js'
 import { RawClient } from '../helpers/raw-client.js'
 import { type TargetInstance, TcpProxy, targetCanRun, targets, targetTitle } from '../helpers/targets.js'
-import { tempDir, waitFor } from '../helpers/wait.js'
+import { freePort, tempDir, waitFor } from '../helpers/wait.js'
 
 const OPEN = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }]
 const dec = new TextDecoder()
@@ -217,7 +220,12 @@ describe('exactly-once writes on the wire, 3-server ensemble', () => {
     dirs.push(dir)
     const file = join(dir.path, 'conclave.json')
     writeFileSync(file, JSON.stringify({ sessionWriteResultsMax: 2 }))
-    ensemble = await startEnsemble({ extraArgs: ['--config', file] })
+    const admin = new Map<number, number>()
+    for (const id of [1, 2, 3]) admin.set(id, await freePort())
+    ensemble = await startEnsemble({
+      extraArgs: ['--config', file],
+      memberArgs: (id) => ['--admin-port', String(admin.get(id))],
+    })
     const e = ensemble
     const leader = await e.leader()
     const follower = e.members.find((m) => m.id !== leader)!
@@ -232,6 +240,23 @@ describe('exactly-once writes on the wire, 3-server ensemble', () => {
     expect(await s.write(4, seq('/lim/s-', '4'), 1)).toEqual(results[3])
     expect(await s.write(3, seq('/lim/s-', '3'), 1)).toEqual(results[2])
     expect((await setup.getChildren('/lim')).length).toBe(4)
+    const metrics = async (id: number) =>
+      parseExposition(await (await fetch(`http://127.0.0.1:${admin.get(id)}/metrics`)).text())
+    // The leader answered the re-sends (followers forward them): two from the memory, one forgotten.
+    const lm = await metrics(leader)
+    expect(sampleValue(lm, 'conclave_exactly_once_remembered_total')).toBe(2)
+    expect(sampleValue(lm, 'conclave_exactly_once_forgotten_total')).toBe(1)
+    expect(sampleValue(lm, 'conclave_exactly_once_in_flight_total')).toBe(0)
+    // The memory is replicated state: every member holds the wire session's two newest results,
+    // and the SDK session's one (its create of /lim).
+    await setup.sync('/')
+    for (const m of e.members) {
+      const fm = await metrics(m.id)
+      expect(sampleValue(fm, 'conclave_exactly_once_memory_results')).toBe(3)
+      expect(sampleValue(fm, 'conclave_exactly_once_memory_sessions')).toBe(2)
+      expect(sampleValue(fm, 'conclave_exactly_once_memory_bytes')).toBeGreaterThan(0)
+    }
+    expect(sampleValue(await metrics(follower.id), 'conclave_exactly_once_remembered_total')).toBe(0)
   })
 })
 

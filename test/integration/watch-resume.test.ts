@@ -16,6 +16,12 @@
  * - A history of 5 changes (watchHistoryChangesMax): the resume is older
  *   than it, so the iterator yields one 'resync' and then live events; the
  *   TreeCache walks the tree again ('resynced') and converges.
+ * - A NodeCache whose node did not change while it was away reads nothing
+ *   after the reconnect (the server's getData and exists counts stay), and
+ *   follows the next change.
+ * - The request's bounds, sent raw: a bad path is BAD_ARGUMENTS and sets
+ *   nothing; a position the server has not reached is CONNECTION_LOSS; past
+ *   watchResumesPerConnectionMax, THROTTLED_OP.
  * - A 3-server ensemble: A is cut off from every member during the writes,
  *   then let back to the others only, so it moves to another member, which
  *   replays from its own history: A's events are exactly C's.
@@ -28,9 +34,13 @@ import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Client, type WatchEvent, type WatchStreamEvent } from '../../client/index.js'
 import { NodeCache, TreeCache } from '../../recipes/index.js'
+import { errorNumber } from '../../shared/errors.js'
+import { ConclaveOpCode } from '../../shared/opcodes.js'
+import type { SetWatchesRequest } from '../../shared/records.js'
 import { type ConclaveProcess, startConclave, stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { parseExposition, sampleValue } from '../helpers/prometheus-text.js'
+import { RawClient } from '../helpers/raw-client.js'
 import { TcpProxy } from '../helpers/targets.js'
 import { freePort, tempDir, waitFor } from '../helpers/wait.js'
 
@@ -80,6 +90,12 @@ async function server(
 async function metric(admin: number, name: string, labels: Record<string, string> = {}): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${admin}/metrics`)
   return sampleValue(parseExposition(await res.text()), name, labels) ?? 0
+}
+
+/** Reads of one node the server served (getData, exists). */
+async function nodeReads(admin: number): Promise<number> {
+  const count = 'conclave_request_duration_seconds_count'
+  return (await metric(admin, count, { op: 'getData' })) + (await metric(admin, count, { op: 'exists' }))
 }
 
 /** Listings the server served (a TreeCache's walk lists every node it visits). */
@@ -248,6 +264,56 @@ describe('watches that resume', () => {
     expect(await metric(admin, 'conclave_watch_history_changes')).toBeLessThanOrEqual(5)
     await stream.close()
     await tree.close()
+  })
+
+  it('a NodeCache reads nothing after a reconnect when its node did not change, and follows the next change', async () => {
+    const { proc, admin } = await server()
+    const w = await connect(proc.connectString)
+    await w.create('/quiet', 'q0')
+    await w.create('/busy', '')
+    const proxy = await TcpProxy.start(proc.connectString)
+    proxies.push(proxy)
+    const a = await connect(proxy.connectString(proc.connectString))
+    const node = new NodeCache(a, '/quiet')
+    await node.start()
+    const reads = await nodeReads(admin)
+    proxy.stall()
+    await waitFor(() => a.state !== 'connected', { what: 'A to lose its connection' })
+    for (let i = 0; i < 5; i++) await w.create(`/busy/n${i}`, '')
+    proxy.resume()
+    await waitFor(() => a.state === 'connected', { timeoutMs: 15_000, what: 'A to reconnect' })
+    await a.sync('/')
+    expect(await nodeReads(admin)).toBe(reads)
+    await w.setData('/quiet', 'q1')
+    await waitFor(() => new TextDecoder().decode(node.current?.data) === 'q1', { what: 'the NodeCache' })
+    await node.close()
+  })
+
+  it('the resume request is checked: bad paths, a position ahead of the server, too many resumes', async () => {
+    const { proc } = await server({ watchResumesPerConnectionMax: 3 })
+    const raw = await RawClient.session(proc.port)
+    const resume = (xid: number, from: number, path: string): Promise<{ err: number }> => {
+      const req: SetWatchesRequest = {
+        op: ConclaveOpCode.resumeWatches,
+        relativeZxid: from,
+        dataWatches: [],
+        existWatches: [],
+        childWatches: [],
+        persistentWatches: [],
+        persistentRecursiveWatches: [path],
+      }
+      raw.sendRequest(xid, req)
+      return raw.reply(xid)
+    }
+    try {
+      expect((await resume(1, 0, 'no-slash')).err).toBe(errorNumber('BAD_ARGUMENTS'))
+      expect((await resume(2, 2 ** 40, '/')).err).toBe(errorNumber('CONNECTION_LOSS'))
+      expect((await resume(3, 0, '/')).err).toBe(0)
+      expect((await resume(4, 0, '/')).err).toBe(0)
+      expect((await resume(5, 0, '/')).err).toBe(errorNumber('THROTTLED_OP'))
+    } finally {
+      raw.close()
+    }
   })
 
   it('3-server ensemble: moved to another server, the client gets every missed event once, in order', async () => {
