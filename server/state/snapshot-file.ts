@@ -9,6 +9,7 @@
  *   u32 BE                     file format version (FILE_FORMAT_VERSION)
  *   u32 BE                     length of the header that follows
  *   header                     UTF-8 JSON: SnapshotFileHeader
+ *   u32 BE                     CRC-32 of the header's bytes
  *   chunks                     each: u32 BE length, then the chunk's bytes
  *
  * The header names the zxid, the tree digest (DataTree.digest(): equal for
@@ -22,6 +23,7 @@
  * the reason, never another error; nothing here writes to disk.
  */
 import { createHash } from 'node:crypto'
+import { crc32 } from 'node:zlib'
 import { formatZxid } from '../../shared/zxid.js'
 import { DataTree } from '../tree/data-tree.js'
 import { Kind } from '../tree/node-store.js'
@@ -136,7 +138,9 @@ export function encodeSnapshotFile(
   head.write(FILE_MAGIC, 0, 'latin1')
   head.writeUInt32BE(FILE_FORMAT_VERSION, 8)
   head.writeUInt32BE(json.byteLength, 12)
-  const parts = [head, json, ...body]
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(crc32(json) >>> 0)
+  const parts = [head, json, crc, ...body]
   let bytes = 0
   for (const p of parts) bytes += p.byteLength
   return { header, parts, bytes }
@@ -157,7 +161,9 @@ export function readSnapshotFileHeader(bytes: Uint8Array): {
     )
   const length = buf.readUInt32BE(12)
   if (length > HEADER_BYTES_MAX) throw new SnapshotFileError(`header of ${length} bytes is too long`)
-  if (buf.byteLength < 16 + length) throw new SnapshotFileError('file is truncated inside its header')
+  if (buf.byteLength < 20 + length) throw new SnapshotFileError('file is truncated inside its header')
+  if (buf.readUInt32BE(16 + length) !== crc32(buf.subarray(16, 16 + length)) >>> 0)
+    throw new SnapshotFileError('the header does not match its checksum: the file is damaged')
   let header: SnapshotFileHeader
   try {
     header = JSON.parse(buf.toString('utf8', 16, 16 + length)) as SnapshotFileHeader
@@ -165,7 +171,7 @@ export function readSnapshotFileHeader(bytes: Uint8Array): {
     throw new SnapshotFileError(`unreadable header: ${(err as Error).message}`)
   }
   checkHeader(header)
-  return { header, bodyOffset: 16 + length }
+  return { header, bodyOffset: 20 + length }
 }
 
 function checkHeader(h: SnapshotFileHeader): void {

@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Acl, Client, OPEN_ACL_UNSAFE, Perms } from '../../client/index.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
+import { canRun } from '../helpers/prerequisites.js'
 import { tempDir, waitFor } from '../helpers/wait.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
@@ -209,6 +210,49 @@ describe('conclave snapshot save / restore / inspect, and log dump', () => {
     expect(r.stderr).toMatch(/\(100%\)/)
   }, 90_000)
 
+  const hasScript = canRun('progress on a terminal (util-linux script)', scriptMissing())
+
+  it.runIf(hasScript)(
+    'draws a progress bar on a terminal',
+    async () => {
+      const out = join(work.path, 'tty.snap')
+      const args = [
+        'snapshot',
+        'save',
+        '--server',
+        source!.url(1),
+        '--auth',
+        'digest:admin:admin-pw',
+        '-o',
+        out,
+      ]
+      const r = await new Promise<{ status: number | null; output: string }>((resolve) => {
+        const child = spawn(
+          'script',
+          ['-qefc', `exec ${[process.execPath, BIN, ...args].join(' ')}`, '/dev/null'],
+          {
+            stdio: ['pipe', 'pipe', 'pipe'],
+          },
+        )
+        let output = ''
+        child.stdout.on('data', (c: Buffer) => {
+          output += c.toString()
+        })
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+        child.on('exit', (status) => {
+          clearTimeout(timer)
+          resolve({ status, output })
+        })
+      })
+      expect(r.status).toBe(0)
+      // Redrawn in place (carriage return, erase line), ending full.
+      expect(r.output).toContain('\r\x1b[K')
+      expect(r.output).toMatch(/\[#{30}\] 100% \d+\/\d+ bytes/)
+      expect(existsSync(out)).toBe(true)
+    },
+    60_000,
+  )
+
   it('inspects the file: zxid, digest, counts, largest znodes, sessions', () => {
     const r = conclave('snapshot', 'inspect', file, '--json', '--top', '3')
     expect(r.status).toBe(0)
@@ -260,6 +304,10 @@ describe('conclave snapshot save / restore / inspect, and log dump', () => {
     expect(f.status).toBe(1)
     expect(f.stderr).toContain('not empty')
     expect(readdirSync(full)).toEqual(['keep.txt'])
+    // --force replaces what a stopped (or never started) server's directory holds.
+    const forced = conclave('snapshot', 'restore', file, '--data-dir', full, '--force')
+    expect(forced.status).toBe(0)
+    expect(readdirSync(full)).toEqual(['conclave.db'])
   })
 
   it('a new ensemble on three restored directories serves the same tree', async () => {
@@ -362,3 +410,8 @@ describe('help for the backup commands', () => {
     expect(existsSync(out)).toBe(false)
   })
 })
+
+function scriptMissing() {
+  const r = spawnSync('script', ['--version'], { encoding: 'utf8' })
+  return r.status === 0 ? undefined : { what: 'util-linux script', apt: 'bsdutils' }
+}
