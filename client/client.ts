@@ -114,6 +114,13 @@ export class Client {
       random,
       reconnectDelayMs: nonNegativeInt(opts.reconnectDelayMs, RECONNECT_DELAY_MS_DEFAULT, 'reconnectDelayMs'),
       exactlyOnce: opts.exactlyOnce ?? true,
+      canBeReadOnly: opts.canBeReadOnly ?? false,
+      // Probes need the real network: a custom transport (tests, custom networks) gets none.
+      probeReadWrite:
+        opts.transport === undefined
+          ? async (endpoint, timeoutMs) =>
+              (await import('./probe-rw.js')).askIsro(endpoint, opts.tls, timeoutMs)
+          : undefined,
     })
     for (const a of opts.auth ?? []) session.addInitialAuth(a.scheme, authBytes(a.scheme, a.credentials))
     const connectTimeoutMs = positiveInt(
@@ -163,6 +170,11 @@ export class Client {
    */
   get exactlyOnce(): boolean {
     return this.session.exactlyOnce
+  }
+
+  /** Connected to a read-only server (state 'connectedReadOnly', with canBeReadOnly): writes fail NOT_READ_ONLY. */
+  get readOnly(): boolean {
+    return this.session.state === 'connectedReadOnly'
   }
 
   /** The session timeout the server granted. */

@@ -6,7 +6,9 @@
  * same session when the connection is lost.
  *
  * Invariants:
- * - state 'connected' <=> `link` is open and the session is established.
+ * - state 'connected' or 'connectedReadOnly' <=> `link` is open and the
+ *   session is established ('connectedReadOnly': a read-only server's
+ *   session, with canBeReadOnly; see "Read-only" below).
  * - Replies come in request order: a reply whose xid is not the oldest
  *   pending one is a protocol error and drops the connection.
  * - A watch is registered while its reply is processed, before the next
@@ -32,6 +34,17 @@
  *   re-sent on the next connection of the session and answered once. xids
  *   only grow over the session's life, across connections.
  * - 'expired', 'authFailed' and 'closed' are final (except -> 'closed').
+ * - Read-only (ZooKeeper's canBeReadOnly): the ConnectRequest says the
+ *   client accepts a read-only server (one without a quorum, readOnlyMode
+ *   on); such a server answers readOnly and the state is
+ *   'connectedReadOnly': reads work, writes fail NOT_READ_ONLY. Meanwhile
+ *   the other servers are asked with `isro` (backing off from
+ *   READ_ONLY_PROBE_MS_MIN to _MAX) and the first that answers 'rw' is
+ *   connected to (the read-only connection dropped). Until the session has
+ *   been on a read-write server (its id is then the ensemble's), a connect
+ *   asks for a new session: a read-only server's new session is its own
+ *   (ZooKeeper's seenRwServerBefore). Exactly-once re-sends wait for a
+ *   read-write connection.
  * The packet path is synchronous; promises live only at the API edge and in
  * the connect loop.
  * Imports only shared/ and client/ (no node:*, no ws: transports load them).
@@ -103,6 +116,13 @@ export const CLOSE_TIMEOUT_MS_MAX = 5_000
  */
 export const EXACTLY_ONCE_SENDS_MAX = 16
 
+/** Read-only: the first probe for a read-write server after this long; each next one twice as late, up to _MAX. */
+export const READ_ONLY_PROBE_MS_MIN = 250
+export const READ_ONLY_PROBE_MS_MAX = 10_000
+
+/** What `isro` says of a server: read-write, read-only, neither (or unreachable); undefined: cannot ask here. */
+export type IsroAnswer = 'rw' | 'ro' | 'none' | undefined
+
 const ERR_NO_NODE = -101
 const ERR_CONNECTION_LOSS = -4
 
@@ -120,12 +140,18 @@ export interface SessionConfig {
   reconnectDelayMs: number
   /** Ask servers for exactly-once writes (used where the ConnectResponse grants it). */
   exactlyOnce: boolean
+  /** Accept a read-only server's session when no read-write server can be reached. */
+  canBeReadOnly: boolean
+  /** Asks a server whether it is read-write (ZooKeeper's `isro`); undefined: no probing (the state moves back only when the read-only connection ends). */
+  probeReadWrite: ((endpoint: Endpoint, timeoutMs: number) => Promise<IsroAnswer>) | undefined
 }
 
 type Outcome = 'connected' | 'failed'
 
 interface Link {
   endpoint: Endpoint
+  /** The session id the ConnectRequest carried (0: a new session). */
+  sentSessionId: bigint
   transport: Transport | undefined
   open: boolean
   settle: (outcome: Outcome) => void
@@ -182,6 +208,11 @@ export class Session {
   /** Index of the server of the last session established; -1 before the first attempt. */
   private lastHostIndex = -1
   private everConnected = false
+  /** The session is the ensemble's (it was created or resumed on a read-write server, or given to connect). */
+  private seenRw: boolean
+  private probeTimer: ReturnType<typeof setTimeout> | undefined
+  private probeDelayMs = READ_ONLY_PROBE_MS_MIN
+  private probeIndex = 0
   /** Why the last transport failed to open, for the error of a first connection that never came. */
   private lastOpenError: string | undefined
 
@@ -189,6 +220,7 @@ export class Session {
     this.chroot = config.chroot
     this.sessionId = config.sessionId
     this.password = config.password
+    this.seenRw = config.sessionId !== 0n
     let reporting = false
     this.events.onListenerError = (err) => {
       // An 'error' listener that throws is not reported again (no recursion).
@@ -211,8 +243,8 @@ export class Session {
     try {
       if (signal?.aborted) onAbort()
       await this.connectLoop(now() + connectTimeoutMs)
-      if (this.state === 'connected') await this.authSettled()
-      if (this.state !== 'connected')
+      if (this.isConnected()) await this.authSettled()
+      if (!this.isConnected())
         throw this.terminalError(
           // Why the last transport failed to open (a refused TLS certificate, a 403, …), so it is not a mystery.
           `could not establish a session${this.lastOpenError === undefined ? '' : ` (last attempt: ${this.lastOpenError})`}`,
@@ -231,7 +263,7 @@ export class Session {
   }
 
   private async doClose(): Promise<void> {
-    if (this.state === 'connected' && !this.closing) {
+    if (this.isConnected() && !this.closing) {
       this.closing = true
       const p = new Pending(OpCode.closeSession, { op: OpCode.closeSession }, undefined)
       const confirmed = new Promise<void>((resolve) => {
@@ -250,6 +282,11 @@ export class Session {
     this.teardown('closed', ErrorCode.SESSION_EXPIRED)
   }
 
+  /** Established on an open connection: read-write or read-only. */
+  isConnected(): boolean {
+    return this.state === 'connected' || this.state === 'connectedReadOnly'
+  }
+
   private isFinal(): boolean {
     return this.state === 'closed' || this.state === 'expired' || this.state === 'authFailed'
   }
@@ -266,6 +303,7 @@ export class Session {
   private teardown(state: ClientState, code: ErrorCode): void {
     if (this.state === state) return
     this.stopTimer()
+    this.stopProbing()
     this.attemptAbort?.abort()
     this.wake?.()
     const link = this.link
@@ -315,7 +353,7 @@ export class Session {
   private async connectLoop(deadline: number | undefined): Promise<void> {
     const n = this.config.endpoints.length
     for (;;) {
-      if (this.isFinal() || this.state === 'connected' || this.closing) return
+      if (this.isFinal() || this.isConnected() || this.closing) return
       const index = this.hostIndex
       this.hostIndex = (index + 1) % n
       const delay = this.reconnectDelay(index)
@@ -371,6 +409,7 @@ export class Session {
       let settled = false
       const link: Link = {
         endpoint,
+        sentSessionId: 0n,
         transport: undefined,
         open: false,
         settle: (outcome) => {
@@ -405,7 +444,7 @@ export class Session {
           (t) => {
             if (settled || this.link !== link) return t.close()
             link.transport = t
-            this.sendConnectRequest(t)
+            this.sendConnectRequest(link, t)
           },
           (err: unknown) => {
             // An attempt cut short by its own deadline says nothing new; keep the last real reason.
@@ -417,17 +456,20 @@ export class Session {
     })
   }
 
-  private sendConnectRequest(t: Transport): void {
+  private sendConnectRequest(link: Link, t: Transport): void {
     const w = this.writer.reset()
     w.int(0)
+    // A read-only server's own session is unknown elsewhere: ask for a new one until on a read-write server.
+    const fresh = this.config.canBeReadOnly && !this.seenRw
+    link.sentSessionId = fresh ? 0n : this.sessionId
     encodeConnectRequest(w, {
       protocolVersion: 0,
       // A server behind what this session has seen refuses it (so no resume can skip events).
       lastZxidSeen: BigInt(Math.max(this.lastZxid, this.position.zxid)),
       timeOut: this.config.sessionTimeoutMs,
-      sessionId: this.sessionId,
-      passwd: this.password,
-      readOnly: false,
+      sessionId: link.sentSessionId,
+      passwd: fresh ? new Uint8Array(16) : this.password,
+      readOnly: this.config.canBeReadOnly,
       features:
         ConclaveFeature.childrenPage |
         ConclaveFeature.resumableWatches |
@@ -445,7 +487,7 @@ export class Session {
       link.settle('failed')
       return
     }
-    const moved = this.sessionId !== 0n && resp.sessionId !== this.sessionId
+    const moved = link.sentSessionId !== 0n && resp.sessionId !== link.sentSessionId
     if (resp.timeOut <= 0 || moved) {
       // The server no longer knows the session (ClientCnxn.onConnected: negotiatedSessionTimeout <= 0).
       this.teardown('expired', ErrorCode.SESSION_EXPIRED)
@@ -466,7 +508,9 @@ export class Session {
     link.open = true
     this.lastRecvMs = now()
     this.lastSendMs = this.lastRecvMs
-    this.state = 'connected'
+    const readOnly = resp.readOnly && this.config.canBeReadOnly
+    this.state = readOnly ? 'connectedReadOnly' : 'connected'
+    if (!readOnly) this.seenRw = true
     this.features = resp.features ?? 0
     this.exactlyOnce = this.config.exactlyOnce && (this.features & ConclaveFeature.exactlyOnce) !== 0
     this.resumableWatches = (this.features & ConclaveFeature.resumableWatches) !== 0
@@ -474,12 +518,14 @@ export class Session {
     // Auth first, then watches, then the re-sends, then whatever was queued (primeConnection's order).
     this.primeAuth()
     this.primeWatches()
-    this.primeResend()
+    // A read-only server can take no write: the re-sends wait for a read-write one.
+    if (!readOnly) this.primeResend()
     const waiting = this.waiting
     this.waiting = []
     for (const p of waiting) this.sendPending(p)
     this.armTimer(this.pingIntervalMs)
-    this.events.emit('state', 'connected')
+    if (readOnly) this.startProbing(link)
+    this.events.emit('state', this.state)
   }
 
   private onLinkClosed(link: Link, reason: string): void {
@@ -501,6 +547,7 @@ export class Session {
   private lose(reason: string): void {
     this.link = undefined
     this.stopTimer()
+    this.stopProbing()
     if (this.closing) {
       this.failPending(ErrorCode.SESSION_EXPIRED)
       return
@@ -663,7 +710,7 @@ export class Session {
 
   /** Sends now if connected, queues while (re)connecting, else rejects. */
   submit(p: Pending): void {
-    if (this.state === 'connected' && !this.closing) this.sendPending(p)
+    if (this.isConnected() && !this.closing) this.sendPending(p)
     else if (this.closing || this.state === 'closed' || this.state === 'expired')
       p.fail(ErrorCode.SESSION_EXPIRED)
     else if (this.state === 'authFailed') p.fail(ErrorCode.AUTH_FAILED)
@@ -755,7 +802,7 @@ export class Session {
     }
     const entry: AuthEntry = { scheme, auth, waiters: [p] }
     this.auth.push(entry)
-    if (this.state === 'connected') {
+    if (this.isConnected()) {
       this.writePacket(Xid.auth, { op: OpCode.auth, authType: 0, scheme, auth })
       this.authInFlight.push(entry.waiters)
       entry.waiters = []
@@ -923,7 +970,7 @@ export class Session {
   /** Removes a persistent listener; the server forgets the watch once no listener is left. */
   async removePersistent(path: string, mode: PersistentWatchMode, listener: Watcher): Promise<void> {
     if (!this.watches.remove(mode, path, listener)) return
-    if (this.state !== 'connected' || this.closing) return
+    if (!this.isConnected() || this.closing) return
     const serverPath = applyChroot(this.chroot, path)
     const removed = this.request(
       OpCode.removeWatches,
@@ -962,7 +1009,7 @@ export class Session {
 
   private readonly onTick = (): void => {
     this.timer = undefined
-    if (this.state !== 'connected') return
+    if (!this.isConnected()) return
     const t = now()
     if (t - this.lastRecvMs >= this.readTimeoutMs) {
       this.dropConnection(`nothing received for ${Math.round(t - this.lastRecvMs)} ms`)
@@ -971,6 +1018,56 @@ export class Session {
     if (t - this.lastSendMs >= this.pingIntervalMs) this.writePacket(Xid.ping, { op: OpCode.ping })
     const next = Math.min(this.lastRecvMs + this.readTimeoutMs, this.lastSendMs + this.pingIntervalMs)
     this.armTimer(next - t)
+  }
+
+  // ------------------------------------------------------------ read-only
+
+  /** Connected read-only: look for a read-write server, backing off. */
+  private startProbing(link: Link): void {
+    if (this.config.probeReadWrite === undefined || this.config.endpoints.length < 2) return
+    this.probeDelayMs = READ_ONLY_PROBE_MS_MIN
+    this.probeIndex = this.config.endpoints.indexOf(link.endpoint)
+    this.scheduleProbe(link)
+  }
+
+  private scheduleProbe(link: Link): void {
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined
+      this.probeOnce(link)
+    }, this.probeDelayMs)
+    this.probeDelayMs = Math.min(this.probeDelayMs * 2, READ_ONLY_PROBE_MS_MAX)
+  }
+
+  /** Asks the next other server; one that is read-write is connected to at once. */
+  private probeOnce(link: Link): void {
+    const endpoints = this.config.endpoints
+    this.probeIndex = (this.probeIndex + 1) % endpoints.length
+    if (endpoints[this.probeIndex] === link.endpoint)
+      this.probeIndex = (this.probeIndex + 1) % endpoints.length
+    const index = this.probeIndex
+    const endpoint = endpoints[index]!
+    const timeoutMs = Math.min(this.attemptTimeoutMs(), 5_000)
+    this.config.probeReadWrite!(endpoint, timeoutMs).then(
+      (answer) => {
+        if (this.link !== link || this.state !== 'connectedReadOnly' || this.closing) return
+        if (answer === undefined) return // this runtime cannot ask: no more probes
+        if (answer === 'rw') {
+          // ZooKeeper's RWServerFoundException: drop the read-only connection, connect there next.
+          this.hostIndex = index
+          this.dropConnection(`read-write server found: ${endpoint.url}`)
+          return
+        }
+        this.scheduleProbe(link)
+      },
+      () => {
+        if (this.link === link && this.state === 'connectedReadOnly') this.scheduleProbe(link)
+      },
+    )
+  }
+
+  private stopProbing(): void {
+    if (this.probeTimer !== undefined) clearTimeout(this.probeTimer)
+    this.probeTimer = undefined
   }
 
   /** The server currently connected to, if any. */

@@ -8,7 +8,15 @@ import type { CreateMode } from '../shared/opcodes.js'
 import type { Stat } from '../shared/stat.js'
 import type { TlsOptions, TransportFactory, WebSocketConstructor } from './transport.js'
 
-export type ClientState = 'connecting' | 'connected' | 'disconnected' | 'expired' | 'closed' | 'authFailed'
+export type ClientState =
+  | 'connecting'
+  | 'connected'
+  /** Connected to a read-only server (no quorum), with canBeReadOnly: reads only (ZooKeeper's ConnectedReadOnly). */
+  | 'connectedReadOnly'
+  | 'disconnected'
+  | 'expired'
+  | 'closed'
+  | 'authFailed'
 
 /**
  * 'resync' reaches only persistent watches: after a reconnect whose missed
@@ -156,6 +164,14 @@ export interface ConnectOptions {
    * restores ZooKeeper's behaviour; against ZooKeeper servers it is always so.
    */
   exactlyOnce?: boolean | undefined
+  /**
+   * Accept a read-only server (ZooKeeper's canBeReadOnly; default false):
+   * when no server of the ensemble has a quorum, one started with read-only
+   * mode gives the client a read-only session: state 'connectedReadOnly',
+   * reads served, writes NOT_READ_ONLY. The SDK keeps asking the other
+   * servers (`isro`) and moves to the first read-write one.
+   */
+  canBeReadOnly?: boolean | undefined
 }
 
 export type ClientEvents = {

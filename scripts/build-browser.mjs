@@ -15,7 +15,8 @@
 // No Node built-in may end up in a browser bundle: the SDK's Node transports
 // (client/transport-tcp.ts, client/transport-ws-node.ts, which load node:net,
 // node:tls and node:crypto lazily) are replaced by a stub that refuses tcp://
-// in a browser, and the build fails if anything else imports node:* or a
+// in a browser, and so is the read-only probe (client/probe-rw.ts: a browser
+// cannot ask `isro`), and the build fails if anything else imports node:* or a
 // package from node_modules.
 //
 // Plain Node (no TypeScript), so it runs before anything is compiled.
@@ -36,8 +37,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const OUT = join(ROOT, 'dist', 'browser')
 const SOURCES = ['client', 'recipes', 'shared', 'browser', 'console']
 
-/** The Node-only transports, replaced in browser bundles. */
-const NODE_TRANSPORTS = /[\\/]client[\\/]transport-(tcp|ws-node)\.(js|ts)$/
+/** The Node-only transports (and the read-only probe), replaced in browser bundles. */
+const NODE_TRANSPORTS = /[\\/]client[\\/](transport-(tcp|ws-node)|probe-rw)\.(js|ts)$/
 
 const STUB = `
 export async function openTcp() {
@@ -45,6 +46,9 @@ export async function openTcp() {
 }
 export async function openNodeWebSocket() {
   throw new Error("the SDK's Node WebSocket client is not part of the browser build")
+}
+export async function askIsro() {
+  return undefined
 }
 `
 
@@ -59,7 +63,7 @@ export const browserOnly = {
         },
       ],
     }))
-    build.onResolve({ filter: /transport-(tcp|ws-node)\.js$/ }, (args) => {
+    build.onResolve({ filter: /(transport-(tcp|ws-node)|probe-rw)\.js$/ }, (args) => {
       const resolved = join(dirname(args.importer), args.path)
       return NODE_TRANSPORTS.test(resolved) ? { path: resolved, namespace: 'conclave-stub' } : undefined
     })

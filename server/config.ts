@@ -192,7 +192,11 @@ export const ServerConfig = z
     quorumTlsAllowedNames: z.array(z.string().min(1)).default([]),
     /** How often the TLS certificate, key and CA files are checked for changes (reloaded without a restart). */
     tlsReloadIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
-    /** A follower that loses its leader keeps serving reads (ZooKeeper's read-only mode). */
+    /**
+     * ZooKeeper's read-only mode: a server without a quorum gives read-only
+     * sessions to the clients that ask for one (ConnectRequest readOnly),
+     * serves their reads and answers writes NOT_READ_ONLY (sessions.ts).
+     */
     readOnlyMode: z.boolean().default(false),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /**

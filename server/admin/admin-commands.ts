@@ -30,7 +30,7 @@ function serverStats(v: AdminView): Record<string, unknown> {
   return {
     version: v.version,
     zookeeper_version: ZOOKEEPER_COMPATIBLE_VERSION,
-    read_only: v.role() === 'looking' && v.readOnlyMode(),
+    read_only: v.role() === 'looking' && v.serving(),
     server_stats: describe(v),
     node_count: v.nodeCount(),
   }
@@ -100,7 +100,7 @@ export const ADMIN_COMMANDS: readonly AdminCommand[] = [
   {
     name: 'is_read_only',
     aliases: ['isro'],
-    run: (v) => ({ read_only: v.role() === 'looking' && v.readOnlyMode() }),
+    run: (v) => ({ read_only: v.role() === 'looking' && v.serving() }),
   },
   { name: 'leader', aliases: ['lead'], run: leader },
   { name: 'monitor', aliases: ['mntr'], run: (v) => metrics(v) },

@@ -118,7 +118,8 @@ export function fourLetterWord(
     case 'mntr':
       return lines(metrics(s), '\t')
     case 'isro':
-      return s.role() === 'looking' && s.readOnlyMode() ? 'ro' : 'rw'
+      // ZooKeeper's IsroCommand: 'null' when not serving at all (no quorum, read-only mode off).
+      return s.role() !== 'looking' ? 'rw' : s.serving() ? 'ro' : 'null'
     case 'envi':
       return `Environment:\n${lines(environment(s), '=')}`
     default:

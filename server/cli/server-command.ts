@@ -157,7 +157,11 @@ const FLAGS: Record<string, ServerFlag> = {
     default: 'none',
     help: "the ensemble's quorum CA (PEM)",
   },
-  'read-only': { key: 'readOnlyMode', default: 'off', help: 'serve reads without a leader (read-only mode)' },
+  'read-only': {
+    key: 'readOnlyMode',
+    default: 'off',
+    help: 'without a quorum, serve reads to read-only clients',
+  },
   config: { key: '', value: 'FILE', default: 'none', help: 'JSON or ZooKeeper-style key=value config file' },
 }
 

@@ -100,6 +100,8 @@ type Phase = 'handshake' | 'connecting' | 'connected' | 'closed'
 
 export class ClientHandler {
   sessionId = 0n
+  /** The session was granted read-only (its ConnectResponse said so): every write is NOT_READ_ONLY. */
+  readOnly = false
   /** Authenticated ids of this connection (ip first; x509 from a verified client certificate; digest ids added by addAuth). */
   readonly authIds: { scheme: string; id: string }[]
   private phase: Phase = 'handshake'
@@ -228,14 +230,20 @@ export class ClientHandler {
     this.pump()
   }
 
-  /** Session established: send the ConnectResponse and process what the client pipelined. */
+  /**
+   * Session established: send the ConnectResponse and process what the
+   * client pipelined. `readOnly`: a read-only session (no exactly-once
+   * writes either: none can be made).
+   */
   accept(sessionId: bigint, timeoutMs: number, passwd: Uint8Array, readOnly = false): void {
     if (this.phase !== 'connecting') return
     this.sessionId = sessionId
+    this.readOnly = readOnly
     this.phase = 'connected'
     const w = this.writer.reset()
     // The Conclave trailer only for a client that sent one: ZooKeeper clients get ZooKeeper's response.
-    const features = this.featuresAsked === undefined ? undefined : this.featuresAsked & FEATURES_SERVED
+    const served = readOnly ? FEATURES_SERVED & ~ConclaveFeature.exactlyOnce : FEATURES_SERVED
+    const features = this.featuresAsked === undefined ? undefined : this.featuresAsked & served
     const requestBytesMax = this.host.replyBytesMax
     encodeConnectResponse(w, {
       protocolVersion: 0,

@@ -189,6 +189,15 @@ export class RequestPipeline implements ClientHandlerHost {
   submitWrite(h: ClientHandler, entry: PendingRequest): void {
     this.stats.received++
     this.sessions.touch(h.sessionId)
+    if (h.readOnly) {
+      // A read-only session (ZooKeeper's ReadOnlyRequestProcessor): closeSession only ends the
+      // connection (the session, if the ensemble has it, expires there); every write is refused.
+      const zxid = this.ctx.db.lastZxid
+      if (entry.req.op === OpCode.closeSession)
+        h.complete(entry, { err: ErrorCode.OK, zxid, body: { op: OpCode.closeSession } })
+      else h.complete(entry, { err: ErrorCode.NOT_READ_ONLY, zxid })
+      return
+    }
     this.router.submit(h, entry)
   }
 
@@ -215,6 +224,8 @@ export class RequestPipeline implements ClientHandlerHost {
     }
     if (req.op === OpCode.sync) {
       if (pathError(req.path) !== null) return { err: ErrorCode.BAD_ARGUMENTS, zxid: db.lastZxid }
+      // No leader to sync with (ZooKeeper's read-only server refuses sync the same way).
+      if (h.readOnly) return { err: ErrorCode.NOT_READ_ONLY, zxid: db.lastZxid }
       if (replicator.role === 'standalone')
         return { err: ErrorCode.OK, zxid: db.lastZxid, body: { op: OpCode.sync, path: req.path } }
       // A quorum round through the leader: sync + read is linearizable (ZOOKEEPER-1675 fixed).
@@ -274,6 +285,7 @@ export class RequestPipeline implements ClientHandlerHost {
   private roleChanged(role: Role, epoch: number): void {
     this.logger.info({ component: 'zab', role, epoch }, 'role')
     this.ctx.probe.roleChanged(role)
+    this.ctx.noteRole(role)
     // Txns prepped under an earlier leadership will never be applied by this one.
     if (role !== 'standalone') this.ctx.db.dropOutstanding()
     // Deferred writes go now, each the way the new role sends it (refused, forwarded or dropped).

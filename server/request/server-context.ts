@@ -20,6 +20,9 @@ import { WatchTable } from '../watch/watch-table.js'
 import type { ClientHandler } from './client-handler.js'
 import { NO_PROBE, type RequestProbe } from './request-probe.js'
 
+/** A server must have been without a quorum this long (or half a tick, if longer) before it is read-only. */
+export const READ_ONLY_GRACE_MS_MIN = 1_000
+
 export class ServerContext {
   readonly watches = new WatchTable<ClientHandler>()
   /** Recent changes, for watches that resume (the Applier appends; a restored snapshot resets it). */
@@ -32,6 +35,15 @@ export class ServerContext {
   probe: RequestProbe = NO_PROBE
   /** Attached once, before any request is served (read on every request: a plain field). */
   replicator!: Replicator
+  /** When the role last became LOOKING (a server starts LOOKING, unless standalone). */
+  private lookingSinceMs: number
+  /**
+   * This server has been in a quorum since it started. Until then it is
+   * never read-only: its tree may lack what the ensemble committed (a
+   * restarted member holds its log's tail as pending until a leader says
+   * what committed), and a server starting is LOOKING for a while anyway.
+   */
+  private hadQuorum = false
 
   constructor(
     readonly config: ServerConfig,
@@ -44,6 +56,7 @@ export class ServerContext {
       { changesMax: config.watchHistoryChangesMax, bytesMax: config.watchHistoryBytesMax },
       db.lastZxid,
     )
+    this.lookingSinceMs = clock.now()
   }
 
   attach(replicator: Replicator): void {
@@ -57,9 +70,33 @@ export class ServerContext {
     return r === 'standalone' || r === 'leading'
   }
 
-  /** Serving clients: in a quorum, or started read-only. */
+  /** Serving clients: in a quorum, or read-only (below). */
   canServe(): boolean {
-    return this.replicator.role !== 'looking' || this.config.readOnlyMode
+    return this.replicator.role !== 'looking' || this.isReadOnly()
+  }
+
+  /**
+   * Read-only (ZooKeeper's read-only mode, with readOnlyMode on): a quorum
+   * this server had is lost (LOOKING) for READ_ONLY_GRACE_MS_MIN or half a tick, whichever is longer, so
+   * only clients that asked for read-only get a session; reads are served
+   * from this server's tree and every write is NOT_READ_ONLY. The grace
+   * (ZooKeeper's, in QuorumPeer, is the longer of 2 s and a tick) keeps an
+   * ordinary election, or a server's start, from handing out read-only
+   * sessions that the new quorum would end a moment later. Shorter than
+   * ZooKeeper's, so that a client reaches a read-only server within kazoo's
+   * 6 s (TestReadOnlyMode, which ZooKeeper 3.8 fails) even when the server
+   * was the leader, which notices the lost quorum at its next tick.
+   */
+  isReadOnly(): boolean {
+    if (this.replicator.role !== 'looking' || !this.config.readOnlyMode || !this.hadQuorum) return false
+    const grace = Math.max(READ_ONLY_GRACE_MS_MIN, this.config.tickTime / 2)
+    return this.clock.now() - this.lookingSinceMs >= grace
+  }
+
+  /** The role changed (the request pipeline tells): when LOOKING began, and whether a quorum was ever had. */
+  noteRole(role: string): void {
+    if (role === 'looking') this.lookingSinceMs = this.clock.now()
+    else if (role !== 'standalone') this.hadQuorum = true
   }
 
   /** A new leader preps only once its tree holds the whole history it took over. */

@@ -7,10 +7,21 @@
  * when it does not, and closes connections whose createSession never
  * committed.
  *
+ * Read-only mode (readOnlyMode, while this server has no quorum: ZooKeeper's
+ * ReadOnlyZooKeeperServer): only a ConnectRequest with readOnly=true gets a
+ * session, and its ConnectResponse says readOnly. A session the tree knows
+ * (the client's, from before the quorum was lost) is resumed as it is; a new
+ * one is local: an id no other session has, known only to this server, never
+ * replicated (it can make no write), gone when its connection ends. Losing
+ * the quorum closes every connection (the clients that can be read-only come
+ * back as such); regaining it closes the read-only ones (they come back
+ * read-write).
+ *
  * Time comes from the context's clock. Invariants: a connection waits in
  * `pending` until its createSession commits (or fails, or times out); an
  * id in `closing` is never resumed; the table is rebuilt from the tree at
- * start, on taking the lead and after a SNAP.
+ * start, on taking the lead and after a SNAP; a local read-only session's id
+ * is in `local` exactly while its connection is open.
  */
 import type { ConnectRequest } from '../../shared/records.js'
 import { formatSessionId } from '../../shared/session-id.js'
@@ -37,6 +48,8 @@ export class Sessions {
   private readonly closing = new Set<bigint>()
   /** Followers: sessions with traffic since the last report to the leader. */
   private readonly touched = new Set<bigint>()
+  /** Read-only sessions made here (not replicated), with their connections. */
+  private readonly local = new Map<bigint, ClientHandler>()
   private readonly log
 
   constructor(
@@ -95,6 +108,7 @@ export class Sessions {
       )
     }
     const timeoutMs = Math.min(Math.max(req.timeOut, config.minSessionTimeout), config.maxSessionTimeout)
+    if (ctx.isReadOnly()) return this.connectReadOnly(h, req, timeoutMs)
     if (req.sessionId !== 0n) return this.resume(h, req)
     if (this.tracker.size + this.pending.size >= config.sessionsMax) {
       log.warn({ sessionsMax: config.sessionsMax }, 'session limit reached; refused')
@@ -129,6 +143,45 @@ export class Sessions {
     )
   }
 
+  /** A ConnectRequest to a read-only server (see the header). */
+  private connectReadOnly(h: ClientHandler, req: ConnectRequest, timeoutMs: number): void {
+    const { ctx, log } = this
+    if (req.readOnly !== true) {
+      log.info({ conn: h.conn.id }, 'read-only: refused a client that did not ask for a read-only session')
+      return h.close('this server is read-only (it has no quorum), and the client did not ask for read-only')
+    }
+    const id = req.sessionId
+    if (id === 0n) {
+      if (this.tracker.size + this.pending.size + this.local.size >= ctx.config.sessionsMax) {
+        log.warn({ sessionsMax: ctx.config.sessionsMax }, 'session limit reached; refused')
+        return h.close(`too many sessions (sessionsMax=${ctx.config.sessionsMax})`)
+      }
+      const local = this.ids.take((x) => ctx.db.hasSession(x) || this.pending.has(x) || this.local.has(x))
+      this.local.set(local, h)
+      ctx.handlers.set(local, h)
+      h.accept(local, timeoutMs, sessionPassword(this.secret, local), true)
+      log.debug({ session: formatSessionId(local), conn: h.conn.id }, 'read-only session created (local)')
+      return
+    }
+    if (!checkSessionPassword(this.secret, id, req.passwd)) {
+      log.info({ session: formatSessionId(id) }, 'wrong session password; refused')
+      return h.reject('wrong session password')
+    }
+    const tracked = this.tracker.get(id)
+    const known = ctx.db.hasSession(id) && tracked !== undefined && !tracked.closing && !this.closing.has(id)
+    const localOld = this.local.get(id)
+    if (!known && localOld === undefined) {
+      log.info({ session: formatSessionId(id) }, 'session expired (or unknown here); told the client')
+      return h.reject('session expired')
+    }
+    const old = ctx.handlers.get(id)
+    if (old !== undefined && old !== h) old.close('session moved to another connection')
+    if (localOld !== undefined) this.local.set(id, h)
+    ctx.handlers.set(id, h)
+    h.accept(id, tracked?.timeoutMs ?? timeoutMs, sessionPassword(this.secret, id), true)
+    log.debug({ session: formatSessionId(id), conn: h.conn.id }, 'session resumed read-only')
+  }
+
   /** A session this server's client asked for exists now: the client gets its ConnectResponse. */
   private acceptPending(id: bigint, timeoutMs: number): void {
     const p = this.pending.get(id)
@@ -140,13 +193,20 @@ export class Sessions {
     this.log.debug({ session: formatSessionId(id), timeoutMs }, 'session created')
   }
 
-  /** A connection ended: it no longer waits for a session. */
+  /** A connection ended: it no longer waits for a session, and a local read-only session ends with it. */
   closed(h: ClientHandler): void {
     for (const [id, p] of this.pending) if (p.handler === h) this.pending.delete(id)
+    if (h.readOnly && this.local.get(h.sessionId) === h) this.local.delete(h.sessionId)
+  }
+
+  /** Read-only sessions made here and open now. */
+  get localSessions(): number {
+    return this.local.size
   }
 
   /** Activity on a session: the leader's table, or the next report to it. */
   touch(id: bigint): void {
+    if (this.local.has(id)) return
     if (this.ctx.isLeader()) this.tracker.touch(id, this.ctx.clock.now())
     else this.touched.add(id)
   }
@@ -230,16 +290,24 @@ export class Sessions {
   }
 
   /**
-   * The role changed. Losing the leader (unless read-only) closes every
-   * connection, and connects waiting for a createSession (that proposal died
-   * with the leadership). Taking the lead starts a fresh id generator and
-   * rebuilds the table from the tree (expiry state of an earlier term is stale).
+   * The role changed. Losing the leader closes every connection (with
+   * readOnlyMode, the clients that can be read-only come back as such, as
+   * ZooKeeper's do when its server restarts read-only), and connects waiting
+   * for a createSession (that proposal died with the leadership). Regaining
+   * a quorum closes the read-only connections: their clients come back
+   * read-write (a local session's client with a new session). Taking the
+   * lead starts a fresh id generator and rebuilds the table from the tree
+   * (expiry state of an earlier term is stale).
    */
   roleChanged(role: string): void {
     const { ctx } = this
-    if (role === 'looking' && !ctx.config.readOnlyMode) {
-      for (const h of ctx.handlers.values()) h.close('server lost its leader')
-      for (const p of this.pending.values()) p.handler.close('server lost its leader')
+    if (role === 'looking') {
+      for (const h of [...ctx.handlers.values()]) h.close('server lost its leader')
+      for (const p of [...this.pending.values()]) p.handler.close('server lost its leader')
+    } else {
+      for (const h of [...ctx.handlers.values()])
+        if (h.readOnly) h.close('server is in a quorum again: reconnect read-write')
+      this.local.clear()
     }
     if (role === 'leading') {
       this.ids = new SessionIdGenerator(ctx.config.serverId, ctx.clock.now())

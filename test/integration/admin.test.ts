@@ -268,7 +268,8 @@ describe('an ensemble', () => {
     const readyz = JSON.parse((await get(admin.get(f2)!, '/readyz')).body)
     expect(readyz).toEqual({ status: 'not ready', mode: 'looking' })
     expect(await status(f2, '/livez')).toBe(200)
-    expect(await status(f2, '/health')).toBe(200) // read-only: still serving reads
+    // Read-only once without a quorum for its grace (1 s or half a tick): still serving reads.
+    await waitFor(async () => (await status(f2, '/health')) === 200, { timeoutMs: 20_000, what: 'read-only' })
     expect(await word(e.members[f2 - 1]!.clientPort, 'isro')).toBe('ro')
 
     await e.start(f1)

@@ -67,6 +67,8 @@ SECRET = "kazoo-compat-secret"
 # The harness's -Dzookeeper.DigestAuthenticationProvider.superDigest (password "test").
 SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
 START_TIMEOUT = 30.0
+# How long run() waits for a restarted member to join (it goes on regardless: see run()).
+JOIN_WAIT = 10.0
 
 
 def _free_port():
@@ -144,9 +146,12 @@ class ConclaveServer(object):
             json.dump(config, f, indent=2)
         return path
 
-    def run(self):
-        """Start the server and wait until it listens (not for a quorum: the
-        tests restart one member while others are down)."""
+    def run(self, join_wait=JOIN_WAIT):
+        """Start the server and wait until it listens, then (up to JOIN_WAIT
+        seconds, without failing: the tests restart one member while others
+        are down) until it has joined the ensemble, so that the next test
+        does not start against a member still LOOKING (kazoo's read-only
+        test would then find the survivor it keeps behind the client)."""
         if self.running:
             return
         config = self._write_config()
@@ -170,13 +175,16 @@ class ConclaveServer(object):
                                    % (self.server_id, code, self.log_tail()))
             try:
                 socket.create_connection((self.host, self.client_port), timeout=1).close()
-                return
+                break
             except OSError:
                 if time.time() > deadline:
                     self.stop()
                     raise RuntimeError("conclave server %d did not listen within %ss:\n%s"
                                        % (self.server_id, START_TIMEOUT, self.log_tail()))
                 time.sleep(0.05)
+        joined = time.time() + join_wait
+        while time.time() < joined and self.mode() not in ("leader", "follower", "observer", "standalone"):
+            time.sleep(0.05)
 
     def mode(self):
         try:
@@ -240,7 +248,7 @@ class ConclaveCluster(object):
 
     def start(self):
         for server in reversed(self.members):
-            server.run()
+            server.run(join_wait=0)
         # Instead of the harness's sleep(2): wait until every member serves
         # (leader, follower or standalone), so no test starts mid-election.
         deadline = time.time() + START_TIMEOUT

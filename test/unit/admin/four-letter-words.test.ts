@@ -132,8 +132,11 @@ describe('the other words', () => {
     expect(mntr).toContain('conclave_znode_count\t11\n')
     expect(metrics(s)).toMatchObject({ conclave_server_state: 'following', conclave_tree_bytes_max: 1 << 30 })
     expect(fourLetterWord(s, 'isro')).toBe('rw')
-    expect(fourLetterWord(source({ role: () => 'looking', readOnlyMode: () => true }), 'isro')).toBe('ro')
-    expect(fourLetterWord(source({ role: () => 'looking' }), 'isro')).toBe('rw')
+    const looking = { role: () => 'looking', readOnlyMode: () => true }
+    expect(fourLetterWord(source({ ...looking, serving: () => true }), 'isro')).toBe('ro')
+    // No quorum and not serving (read-only mode off, or still in its grace): ZooKeeper's IsroCommand prints null.
+    expect(fourLetterWord(source({ ...looking, serving: () => false }), 'isro')).toBe('null')
+    expect(fourLetterWord(source({ role: () => 'looking', serving: () => false }), 'isro')).toBe('null')
   })
 
   it('answers nothing for a word it does not know (the client port then reads it as a packet)', () => {
