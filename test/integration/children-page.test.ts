@@ -132,7 +132,7 @@ describe('getChildrenPage on Conclave', () => {
     expect(page.next).toBeUndefined()
     await zk.create('/w/b')
     await waitFor(() => events.length === 1, { timeoutMs: 10_000, what: 'the child watch' })
-    expect(events[0]).toEqual({ type: 'childrenChanged', path: '/w' })
+    expect(events[0]).toMatchObject({ type: 'childrenChanged', path: '/w' })
     // children() sets it with its first page.
     const more: WatchEvent[] = []
     const names: string[] = []
