@@ -38,6 +38,8 @@ export interface Accept {
   /** Conclave's trailer: the features granted (ConclaveFeature bits) and the largest request taken. */
   features?: number
   requestBytesMax?: number
+  /** A read-only server's answer (ConnectResponse readOnly). */
+  readOnly?: boolean
 }
 
 export class FakeConn implements Transport {
@@ -86,7 +88,7 @@ export class FakeConn implements Transport {
       timeOut: a.timeOut,
       sessionId: a.sessionId,
       passwd: a.passwd ?? new Uint8Array(16).fill(7),
-      readOnly: false,
+      readOnly: a.readOnly ?? false,
       features: a.features,
       requestBytesMax: a.requestBytesMax,
     })
