@@ -38,6 +38,8 @@ interface Row {
   /** Data bytes (create, setData), create mode, error code, a multi's ops. */
   dataBytes?: number
   mode?: string
+  /** A TTL node's TTL. */
+  ttlMs?: number
   error?: string
   ops?: { type: string; path: string; dataBytes?: number }[]
 }
@@ -61,6 +63,7 @@ export function txnRow(zxid: number, bytes: number, txn: Txn): Row {
       row.path = txn.path
       row.mode = txn.mode
       row.dataBytes = txn.data?.length ?? 0
+      if (txn.ttlMs > 0) row.ttlMs = txn.ttlMs
       break
     case 'setData':
       row.path = txn.path
@@ -90,7 +93,7 @@ export function txnRow(zxid: number, bytes: number, txn: Txn): Row {
 function textLine(r: Row): string {
   let line = `${r.zxid.padEnd(14)} ${r.session} ${r.type.padEnd(14)} ${r.path ?? ''}`
   const extra: string[] = [`${r.bytes} B`]
-  if (r.mode !== undefined) extra.push(r.mode)
+  if (r.mode !== undefined) extra.push(r.ttlMs === undefined ? r.mode : `${r.mode} ${r.ttlMs} ms`)
   if (r.dataBytes !== undefined) extra.push(`data ${r.dataBytes} B`)
   if (r.error !== undefined) extra.push(`error ${r.error}`)
   line = `${line.trimEnd()}  (${extra.join(', ')})`

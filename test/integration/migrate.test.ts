@@ -233,6 +233,14 @@ describe.runIf(run)('conclave migrate from a real ZooKeeper', () => {
     expect(j.counts.containers).toBe(1)
     expect(j.counts.ttl).toBe(1)
     expect(j.counts.ephemerals).toBe(0)
+    // The TTL came along (Conclave's own log says what it created).
+    const dump = conclave('log', 'dump', server!.dataDir, '--json')
+    const ttlCreate = dump.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((row) => row.type === 'create' && row.path === '/app/ttl')
+    expect(ttlCreate).toMatchObject({ mode: 'persistentWithTtl', ttlMs: 3_600_000 })
     // Sequential names continue without a clash on the target.
     const next = await dst.create('/app/jobs/job-', 'on conclave', { mode: 'persistentSequential' })
     expect(Number(next.slice(-10))).toBeGreaterThan(Number(seq.slice(-10)))
