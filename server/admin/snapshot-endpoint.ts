@@ -52,6 +52,7 @@ const SLICE_MS = 4
 /** How long to wait for the Txns applied during the snapshot to be durable in this server's log. */
 const DURABLE_WAIT_MS = 10_000
 const LOG_BATCH = 1000
+const REFUSAL_LOG_MS = 1000
 /** Small chunks: one is made per generator step, so this bounds a slice (~2-5 ms per 64 KiB). */
 const TRANSFER_CHUNK_BYTES = 64 * 1024
 const PERMISSIONS: [string, number][] = [
@@ -129,6 +130,9 @@ export function missingPermissions(db: TreeDb, ids: Id[], superDigest: string | 
 
 export class SnapshotEndpoint {
   private sending = false
+  /** Refusals are logged at most once per REFUSAL_LOG_MS (a flood of them must not flood the log). */
+  private lastRefusalLog = 0
+  private refusalsUnlogged = 0
 
   constructor(private readonly source: SnapshotSource) {}
 
@@ -146,7 +150,7 @@ export class SnapshotEndpoint {
     }
     const ids = callerIds(req, this.source.superDigest())
     if (typeof ids === 'string') {
-      this.source.log({ ...who, reason: ids }, 'snapshot refused (401)')
+      this.refused({ ...who, reason: ids }, 'snapshot refused (401)')
       answer(socket, 401, `refused: ${ids}`, { 'WWW-Authenticate': 'digest' })
       return true
     }
@@ -154,7 +158,7 @@ export class SnapshotEndpoint {
     const missing = missingPermissions(db, ids, this.source.superDigest())
     const named = ids.filter((i) => i.scheme !== 'ip').map((i) => `${i.scheme}:${i.id.split(':')[0]}`)
     if (missing.length > 0) {
-      this.source.log({ ...who, ids: named, missing }, 'snapshot refused (403)')
+      this.refused({ ...who, ids: named, missing }, 'snapshot refused (403)')
       answer(
         socket,
         403,
@@ -174,6 +178,18 @@ export class SnapshotEndpoint {
     }
     this.send(socket, db, named)
     return true
+  }
+
+  private refused(obj: Record<string, unknown>, msg: string): void {
+    const now = Date.now()
+    if (now - this.lastRefusalLog < REFUSAL_LOG_MS) {
+      this.refusalsUnlogged++
+      return
+    }
+    this.lastRefusalLog = now
+    const more = this.refusalsUnlogged
+    this.refusalsUnlogged = 0
+    this.source.log(more > 0 ? { ...obj, refusedSinceLastLine: more } : obj, msg)
   }
 
   private send(socket: Socket, db: TreeDb, ids: string[]): void {

@@ -295,6 +295,15 @@ async function followChanges(
     }
   }
   let offState = source.on('state', onState)
+  // Writes that failed while the target was away are made good by comparing everything again.
+  let targetAway = false
+  const offTarget = m.targetClient.on('state', (state) => {
+    if (state === 'disconnected') targetAway = true
+    if (state === 'connected' && targetAway) {
+      targetAway = false
+      resync('a reconnect to the target')
+    }
+  })
   const onSignal = (): void => stop.abort()
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
@@ -350,6 +359,7 @@ async function followChanges(
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     offState()
+    offTarget()
     if (source !== initial) await source.close().catch(() => {})
     report(true)
   }

@@ -137,7 +137,7 @@ export class Migration {
 
   constructor(
     private source: Client,
-    private readonly target: Client,
+    readonly targetClient: Client,
     private readonly opts: MigrationOptions,
   ) {}
 
@@ -216,7 +216,7 @@ export class Migration {
       async (n) => {
         const to = this.targetPath(n.path)
         try {
-          const { data } = await this.target.getData(to)
+          const { data } = await this.targetClient.getData(to)
           if (!sameBytes(data, n.data))
             found.push({
               path: to,
@@ -270,7 +270,7 @@ export class Migration {
     try {
       let existing: { data: Uint8Array } | undefined
       try {
-        existing = await this.target.getData(to)
+        existing = await this.targetClient.getData(to)
       } catch (err) {
         if (!isCode(err, 'NO_NODE')) throw err
       }
@@ -281,12 +281,12 @@ export class Migration {
       }
       let changed = false
       if (!sameBytes(existing.data, n.data)) {
-        await this.target.setData(to, n.data)
+        await this.targetClient.setData(to, n.data)
         changed = true
       }
-      const { acl } = await this.target.getACL(to)
+      const { acl } = await this.targetClient.getACL(to)
       if (aclKey(acl) !== aclKey(n.acl)) {
-        await this.target.setACL(to, n.acl)
+        await this.targetClient.setACL(to, n.acl)
         changed = true
       }
       if (changed) this.report.updated++
@@ -299,7 +299,7 @@ export class Migration {
   private async create(to: string, n: SourceNode): Promise<void> {
     const mode = n.kind === 'container' ? 'container' : n.kind === 'ttl' ? 'persistentWithTtl' : 'persistent'
     try {
-      await this.target.create(to, n.data, {
+      await this.targetClient.create(to, n.data, {
         acl: n.acl,
         mode,
         ...(n.kind === 'ttl' ? { ttlMs: n.ttlMs } : {}),
@@ -308,7 +308,7 @@ export class Migration {
       // The target base's parents (a --to path below /) are made as plain znodes.
       if (!isCode(err, 'NO_NODE') || to !== this.opts.toPath) throw err
       await this.ensureParents(to)
-      await this.target.create(to, n.data, {
+      await this.targetClient.create(to, n.data, {
         acl: n.acl,
         mode,
         ...(n.kind === 'ttl' ? { ttlMs: n.ttlMs } : {}),
@@ -322,7 +322,7 @@ export class Migration {
     for (const p of parts.slice(0, -1)) {
       at += `/${p}`
       try {
-        await this.target.create(at, new Uint8Array(0))
+        await this.targetClient.create(at, new Uint8Array(0))
       } catch (err) {
         if (!isCode(err, 'NODE_EXISTS')) throw err
       }
@@ -346,7 +346,7 @@ export class Migration {
     for (const n of nodes) {
       if (n.kind === 'ephemeral' || n.cversion === 0) continue
       const to = this.targetPath(n.path)
-      const stat = await this.target.exists(to).catch(() => null)
+      const stat = await this.targetClient.exists(to).catch(() => null)
       if (stat === null || stat.cversion >= n.cversion) continue
       const gap = n.cversion - stat.cversion
       const scratch = join(to, SEQ_SCRATCH)
@@ -357,7 +357,7 @@ export class Migration {
           const ops = []
           for (let i = 0; i < pairs; i++)
             ops.push({ op: 'create' as const, path: scratch }, { op: 'delete' as const, path: scratch })
-          await this.target.multi(ops)
+          await this.targetClient.multi(ops)
           left -= pairs
         }
         this.report.counters.push({ path: to, raisedBy: gap })
@@ -394,14 +394,14 @@ export class Migration {
   private async deleteTree(path: string): Promise<void> {
     for (;;) {
       try {
-        await this.target.delete(path)
+        await this.targetClient.delete(path)
         this.report.deleted++
         return
       } catch (err) {
         if (isCode(err, 'NO_NODE')) return
         if (!isCode(err, 'NOT_EMPTY')) throw err
       }
-      for (const c of await this.target.getChildren(path).catch(() => [] as string[]))
+      for (const c of await this.targetClient.getChildren(path).catch(() => [] as string[]))
         await this.deleteTree(join(path, c))
     }
   }
@@ -428,7 +428,7 @@ export class Migration {
     // Target znodes under the base the source no longer has.
     const extra: string[] = []
     const walk = async (path: string): Promise<void> => {
-      for (const c of await this.target.getChildren(path).catch(() => [] as string[])) {
+      for (const c of await this.targetClient.getChildren(path).catch(() => [] as string[])) {
         const p = join(path, c)
         if (this.skipped(p)) continue
         if (!wanted.has(p)) extra.push(p)

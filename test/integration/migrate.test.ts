@@ -294,6 +294,48 @@ describe.runIf(run)('conclave migrate from a real ZooKeeper', () => {
     expect(await exited).toBe(0)
   }, 90_000)
 
+  it('compares everything again after the target was unreachable: changes made meanwhile arrive', async () => {
+    const proxy = await TcpProxy.start(server!.connectString)
+    proxies.push(proxy)
+    await src.create('/tc', '')
+    await src.create('/tc/one', 'v1')
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'migrate',
+        '--from',
+        `zk://127.0.0.1:${zk!.port}/tc`,
+        '--to',
+        `ws://127.0.0.1:${proxy.port}/tc`,
+        '--follow',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    children.add(child)
+    let out = ''
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString()
+    })
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    await waitFor(() => out.includes('following changes under /tc'), {
+      timeoutMs: 30_000,
+      what: 'the follow phase',
+    })
+    proxy.stall()
+    await src.setData('/tc/one', 'v2')
+    await src.create('/tc/two', 'made while the target was unreachable')
+    proxy.resume()
+    await waitFor(
+      async () =>
+        (await dst.exists('/tc/two')) !== null &&
+        Buffer.from((await dst.getData('/tc/one')).data).toString() === 'v2',
+      { timeoutMs: 30_000, what: `the changes made while the target was away (${out})` },
+    )
+    child.kill('SIGINT')
+    expect(await exited).toBe(0)
+  }, 90_000)
+
   it("names a znode over the target's limits, with the reason", () => {
     const r = conclave(
       'migrate',
