@@ -12,7 +12,8 @@
  * session, and its ConnectResponse says readOnly. A session the tree knows
  * (the client's, from before the quorum was lost) is resumed as it is; a new
  * one is local: an id no other session has, known only to this server, never
- * replicated (it can make no write), gone when its connection ends. Losing
+ * replicated (it can make no write); its client may resume it here until
+ * its timeout has passed without a connection (ZooKeeper's local sessions). Losing
  * the quorum closes every connection (the clients that can be read-only come
  * back as such); regaining it closes the read-only ones (they come back
  * read-write).
@@ -20,8 +21,8 @@
  * Time comes from the context's clock. Invariants: a connection waits in
  * `pending` until its createSession commits (or fails, or times out); an
  * id in `closing` is never resumed; the table is rebuilt from the tree at
- * start, on taking the lead and after a SNAP; a local read-only session's id
- * is in `local` exactly while its connection is open.
+ * start, on taking the lead and after a SNAP; a local read-only session is
+ * in `local` while connected and for its timeout after, while read-only.
  */
 import type { ConnectRequest } from '../../shared/records.js'
 import { formatSessionId } from '../../shared/session-id.js'
@@ -33,6 +34,13 @@ import type { PrepRequest } from '../txn/request.js'
 import type { ClientHandler } from './client-handler.js'
 import { encodeForward } from './forwarding.js'
 import type { ServerContext } from './server-context.js'
+
+interface LocalSession {
+  handler: ClientHandler | undefined
+  timeoutMs: number
+  /** Without a connection: gone at this time (the context's clock). */
+  expiresAt: number
+}
 
 interface PendingConnect {
   handler: ClientHandler
@@ -48,8 +56,8 @@ export class Sessions {
   private readonly closing = new Set<bigint>()
   /** Followers: sessions with traffic since the last report to the leader. */
   private readonly touched = new Set<bigint>()
-  /** Read-only sessions made here (not replicated), with their connections. */
-  private readonly local = new Map<bigint, ClientHandler>()
+  /** Read-only sessions made here (not replicated): their connection, or when they expire without one. */
+  private readonly local = new Map<bigint, LocalSession>()
   private readonly log
 
   constructor(
@@ -157,7 +165,7 @@ export class Sessions {
         return h.close(`too many sessions (sessionsMax=${ctx.config.sessionsMax})`)
       }
       const local = this.ids.take((x) => ctx.db.hasSession(x) || this.pending.has(x) || this.local.has(x))
-      this.local.set(local, h)
+      this.local.set(local, { handler: h, timeoutMs, expiresAt: Number.POSITIVE_INFINITY })
       ctx.handlers.set(local, h)
       h.accept(local, timeoutMs, sessionPassword(this.secret, local), true)
       log.debug({ session: formatSessionId(local), conn: h.conn.id }, 'read-only session created (local)')
@@ -169,16 +177,20 @@ export class Sessions {
     }
     const tracked = this.tracker.get(id)
     const known = ctx.db.hasSession(id) && tracked !== undefined && !tracked.closing && !this.closing.has(id)
-    const localOld = this.local.get(id)
+    const found = this.local.get(id)
+    const localOld = found !== undefined && ctx.clock.now() <= found.expiresAt ? found : undefined
     if (!known && localOld === undefined) {
       log.info({ session: formatSessionId(id) }, 'session expired (or unknown here); told the client')
       return h.reject('session expired')
     }
     const old = ctx.handlers.get(id)
     if (old !== undefined && old !== h) old.close('session moved to another connection')
-    if (localOld !== undefined) this.local.set(id, h)
+    if (localOld !== undefined) {
+      localOld.handler = h
+      localOld.expiresAt = Number.POSITIVE_INFINITY
+    }
     ctx.handlers.set(id, h)
-    h.accept(id, tracked?.timeoutMs ?? timeoutMs, sessionPassword(this.secret, id), true)
+    h.accept(id, tracked?.timeoutMs ?? localOld!.timeoutMs, sessionPassword(this.secret, id), true)
     log.debug({ session: formatSessionId(id), conn: h.conn.id }, 'session resumed read-only')
   }
 
@@ -193,10 +205,14 @@ export class Sessions {
     this.log.debug({ session: formatSessionId(id), timeoutMs }, 'session created')
   }
 
-  /** A connection ended: it no longer waits for a session, and a local read-only session ends with it. */
+  /** A connection ended: it no longer waits for a session; a local read-only session's timeout starts. */
   closed(h: ClientHandler): void {
     for (const [id, p] of this.pending) if (p.handler === h) this.pending.delete(id)
-    if (h.readOnly && this.local.get(h.sessionId) === h) this.local.delete(h.sessionId)
+    const local = h.readOnly ? this.local.get(h.sessionId) : undefined
+    if (local?.handler === h) {
+      local.handler = undefined
+      local.expiresAt = this.ctx.clock.now() + local.timeoutMs
+    }
   }
 
   /** Read-only sessions made here and open now. */
@@ -235,6 +251,7 @@ export class Sessions {
   tick(): void {
     const { ctx } = this
     const now = ctx.clock.now()
+    for (const [id, l] of this.local) if (now > l.expiresAt) this.local.delete(id)
     // A createSession that has not committed within the session timeout was lost on the
     // way (a leader that dropped it, or died): the client should try again, not wait.
     for (const p of this.pending.values())

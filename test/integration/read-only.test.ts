@@ -17,8 +17,11 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { Client, type ClientState, ZkError } from '../../client/index.js'
 import { fourLetterWord } from '../../server/cli/status-command.js'
 import { ErrorCode } from '../../shared/errors.js'
+import { JuteWriter } from '../../shared/jute.js'
+import { type ConnectResponse, decodeConnectResponse, encodeConnectRequest } from '../../shared/records.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { canRun, kazooMissing, ZKCLI, zkCliMissing } from '../helpers/prerequisites.js'
+import { RawClient } from '../helpers/raw-client.js'
 import { waitFor } from '../helpers/wait.js'
 
 let ensemble: Ensemble | undefined
@@ -28,6 +31,19 @@ afterAll(async () => {
   await Promise.all(clients.map((c) => c.close().catch(() => {})))
   await ensemble?.stop()
 })
+
+/** A ConnectRequest on a raw connection, as ZooKeeper's clients send it; the ConnectResponse, or 'closed'. */
+async function rawConnect(
+  port: number,
+  c: { sessionId: bigint; passwd: Uint8Array; readOnly: boolean },
+): Promise<{ raw: RawClient; res: ConnectResponse | 'closed' }> {
+  const raw = await RawClient.connect(port)
+  const w = new JuteWriter()
+  encodeConnectRequest(w, { protocolVersion: 0, lastZxidSeen: 0n, timeOut: 10_000, ...c })
+  raw.sendPacket(w.finish())
+  await waitFor(() => raw.packets.length > 0 || raw.closed, { what: 'ConnectResponse' })
+  return { raw, res: raw.packets.length > 0 ? decodeConnectResponse(raw.packets.shift()!) : 'closed' }
+}
 
 async function code(p: Promise<unknown>): Promise<string> {
   const err = await p.then(
@@ -107,6 +123,31 @@ describe('read-only mode', () => {
     const localSession = fresh.sessionId
     expect(new TextDecoder().decode((await fresh.getData('/ro')).data)).toBe('before')
     expect(await code(fresh.create('/ro/f'))).toBe('NOT_READ_ONLY')
+
+    // On the wire, as kazoo does it: a local session resumed after its connection dropped (within
+    // its timeout), a wrong password refused, a client that does not ask for read-only closed.
+    const zero = new Uint8Array(16)
+    const first = await rawConnect(port, { sessionId: 0n, passwd: zero, readOnly: true })
+    if (first.res === 'closed') throw new Error('read-only ConnectRequest refused')
+    expect(first.res.readOnly).toBe(true)
+    expect(first.res.timeOut).toBeGreaterThan(0) // 10 s asked, clamped to the server's maximum
+    first.raw.close()
+    const again = await rawConnect(port, {
+      sessionId: first.res.sessionId,
+      passwd: first.res.passwd,
+      readOnly: true,
+    })
+    expect(again.res).toMatchObject({
+      readOnly: true,
+      sessionId: first.res.sessionId,
+      timeOut: first.res.timeOut,
+    })
+    again.raw.close()
+    const wrong = await rawConnect(port, { sessionId: first.res.sessionId, passwd: zero, readOnly: true })
+    expect(wrong.res).toMatchObject({ timeOut: 0 })
+    wrong.raw.close()
+    const rw = await rawConnect(port, { sessionId: 0n, passwd: zero, readOnly: false })
+    expect(rw.res).toBe('closed')
 
     // kazoo (read_only=True) and zkCli (-r) the same way.
     if (canRun('kazoo read-only (read-only.test.ts)', kazooMissing())) {
