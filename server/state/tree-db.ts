@@ -25,8 +25,34 @@ import { prepAndRecord } from '../txn/prepare.js'
 import type { PrepContext, PrepRequest } from '../txn/request.js'
 import { type Txn, withHeader } from '../txn/txn.js'
 import type { WatchChange } from '../watch/watch-table.js'
+import {
+  type ConfigAt,
+  decodeConfigEntry,
+  isConfigEntry,
+  type MemberConfig,
+  parseConfigText,
+} from '../zab/index.js'
 
 export type { TxnResult }
+
+/** ZooKeeper's node for the membership config. */
+export const CONFIG_NODE = '/zookeeper/config'
+
+const utf8 = new TextEncoder()
+
+/** /zookeeper/config's data for `config` made by the entry at `zxid`: its lines, then `version=<hex>`. */
+export function configNodeData(config: MemberConfig, zxid: number): Uint8Array {
+  return utf8.encode(`${config.text}\nversion=${zxid.toString(16)}`)
+}
+
+/** The config /zookeeper/config's data describes (undefined when empty: none committed yet). */
+export function memberConfigOf(data: Uint8Array | null): ConfigAt | undefined {
+  if (data === null || data.length === 0) return undefined
+  const text = new TextDecoder().decode(data)
+  const v = /(?:^|\n)version=([0-9a-f]+)\s*$/.exec(text)
+  if (!v) throw new Error('/zookeeper/config has no version line')
+  return { zxid: Number.parseInt(v[1]!, 16), config: parseConfigText(text) }
+}
 
 /** A znode as a read sees it: each part is looked up when first asked for. */
 export interface NodeView {
@@ -181,6 +207,7 @@ export class TreeDb {
   }
 
   apply(zxid: number, bytes: Uint8Array): ApplyOutcome {
+    if (isConfigEntry(bytes)) return this.applyConfig(zxid, bytes)
     const txn = decodeTxn(bytes)
     if (zxid <= this.fuzzyEnd) return this.applyOverFuzzy(zxid, txn)
     const r = applyTxn(this.tree, txn)
@@ -193,8 +220,44 @@ export class TreeDb {
     return out
   }
 
-  replay(_zxid: number, bytes: Uint8Array): void {
+  replay(zxid: number, bytes: Uint8Array): void {
+    if (isConfigEntry(bytes)) {
+      this.applyConfig(zxid, bytes)
+      return
+    }
     replayTxn(this.tree, decodeTxn(bytes))
+  }
+
+  /**
+   * A membership config entry (server/zab/membership.ts): /zookeeper/config
+   * becomes its text and `version=<zxid in hex>`, as ZooKeeper's does; its
+   * watchers fire. Idempotent (a replay over a fuzzy snapshot that already
+   * holds it changes nothing but lastZxid).
+   */
+  private applyConfig(zxid: number, bytes: Uint8Array): ApplyOutcome {
+    const config = decodeConfigEntry(bytes)
+    if (config === undefined) throw new Error('not a config entry')
+    const data = configNodeData(config, zxid)
+    const cur = this.tree.getData(CONFIG_NODE)
+    const header = { sessionId: 0n, cxid: 0, zxid, timeMs: 0 }
+    // Already there, or a later one is (a fuzzy snapshot caught it): the version must not move.
+    const held = memberConfigOf(cur?.data ?? null)?.zxid ?? 0
+    const same = held >= zxid
+    const txn: Txn = same
+      ? withHeader({ type: 'error', code: ErrorCode.OK }, header)
+      : withHeader(
+          { type: 'setData', path: CONFIG_NODE, data, version: (cur?.stat.version ?? -1) + 1 },
+          header,
+        )
+    const r = zxid <= this.fuzzyEnd ? undefined : applyTxn(this.tree, txn)
+    const changes = r === undefined ? replayTxn(this.tree, txn) : r.events
+    this.changes.applied(zxid)
+    return { sessionId: 0n, cxid: 0, result: r?.result ?? { type: 'error', code: ErrorCode.OK }, changes }
+  }
+
+  /** The membership config the tree holds (/zookeeper/config), undefined while it holds none. */
+  memberConfig(): ConfigAt | undefined {
+    return memberConfigOf(this.tree.getData(CONFIG_NODE)?.data ?? null)
   }
 
   /**

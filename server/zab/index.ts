@@ -7,6 +7,18 @@
  */
 export type { Decision } from './election.js'
 export {
+  CONFIG_MEMBERS_MAX,
+  type ConfigAt,
+  ConfigError,
+  configOfIds,
+  decodeConfigEntry,
+  encodeConfigEntry,
+  isConfigEntry,
+  type MemberConfig,
+  Membership,
+  parseConfigText,
+} from './membership.js'
+export {
   decodePeerMessage,
   describePeerMessage,
   encodePeerMessage,

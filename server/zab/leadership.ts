@@ -22,6 +22,7 @@
  */
 import { assert } from '../../shared/assert.js'
 import { makeZxid, ZXID_COUNTER_MAX, ZXID_EPOCH_MAX, zxidCounter, zxidEpoch } from '../../shared/zxid.js'
+import { ConfigError, decodeConfigEntry, isConfigEntry, type MemberConfig } from './membership.js'
 import type { PeerMessage } from './messages.js'
 import type { ProposeResult } from './output.js'
 import type { PeerCore } from './peer-core.js'
@@ -64,16 +65,8 @@ function forwarded(l: Learner): boolean {
   return l.phase === 'syncing' || synced(l)
 }
 
-/** Inserts z into the first n entries of arr (sorted descending); returns n + 1. */
-function insertDescending(arr: number[], n: number, z: number): number {
-  let i = n
-  while (i > 0 && arr[i - 1]! < z) {
-    arr[i] = arr[i - 1]!
-    i--
-  }
-  arr[i] = z
-  return n + 1
-}
+/** Learners outside every config of our view (joiners) a leader keeps at most. */
+const NON_MEMBER_LEARNERS_MAX = 8
 
 export class Leadership {
   newEpoch: number | undefined
@@ -86,6 +79,18 @@ export class Leadership {
   private round = 0
   private pendingSyncs: PendingSync[] = []
   private readonly ackScratch: number[] = []
+  /**
+   * Set when this leader committed a config it does not vote in: it leaves at
+   * its next tick. Until then it may still propose: its view is the new
+   * config alone, in which it does not count, so what it commits a quorum of
+   * the new voters has.
+   */
+  stepDown: string | undefined
+  private readonly ackOf = (id: ServerId): number | undefined => {
+    if (id === this.core.id) return this.selfDurable() ? this.core.durableZxid : undefined
+    const l = this.learners.get(id)
+    return l !== undefined && !l.observer && synced(l) ? l.ackedZxid : undefined
+  }
 
   constructor(private readonly core: PeerCore) {
     this.startedAt = core.now
@@ -103,7 +108,7 @@ export class Leadership {
     switch (m.type) {
       case 'FOLLOWERINFO':
       case 'OBSERVERINFO':
-        return this.onLearnerInfo(from, m.acceptedEpoch, m.type === 'OBSERVERINFO')
+        return this.onLearnerInfo(from, m.acceptedEpoch)
       case 'ACKEPOCH':
         return this.onAckEpoch(from, m)
       case 'ACK':
@@ -120,9 +125,20 @@ export class Leadership {
     }
   }
 
-  private onLearnerInfo(from: ServerId, acceptedEpoch: number, observer: boolean): void {
-    if (observer !== this.core.observers.has(from)) return
+  private onLearnerInfo(from: ServerId, acceptedEpoch: number): void {
+    // How it takes part is ours to say (LEADERINFO tells it): an observer of our view observes,
+    // anyone else follows — a learner whose own view is older (it asked as an observer, but a
+    // config it has not seen yet makes it a voter) must ACK, or that config could never commit.
+    const observer = this.core.membership.isObserver(from)
+    // Anyone may learn: voters and observers of our view, a joiner outside it (a non-voting
+    // follower until a config names it), a server our view does not know of yet. Only voters of
+    // our view count in its quorums; outsiders are few (NON_MEMBER_LEARNERS_MAX).
     let l = this.learners.get(from)
+    if (l === undefined && !this.core.membership.isMember(from)) {
+      let outsiders = 0
+      for (const x of this.learners.values()) if (!this.core.membership.isMember(x.id)) outsiders++
+      if (outsiders >= NON_MEMBER_LEARNERS_MAX) return
+    }
     if (l && l.phase !== 'info') {
       // A new session from a learner we still track: forget the old one.
       this.learners.delete(from)
@@ -149,14 +165,18 @@ export class Leadership {
     else this.sendLeaderInfo(l)
   }
 
+  /** A learner that counts in our quorums (a voter of our view, connected as a follower) and `pred` holds for. */
+  private counts(id: ServerId, pred: (l: Learner) => boolean): boolean {
+    if (id === this.core.id) return false
+    const l = this.learners.get(id)
+    return l !== undefined && !l.observer && pred(l)
+  }
+
   private maybeChooseEpoch(): void {
-    let voters = 1
     let maxEpoch = this.core.acceptedEpoch
-    for (const l of this.learners.values()) {
-      if (!l.observer) voters++
-      maxEpoch = Math.max(maxEpoch, l.acceptedEpoch)
-    }
-    if (voters < this.core.quorum) return
+    for (const l of this.learners.values()) maxEpoch = Math.max(maxEpoch, l.acceptedEpoch)
+    const { membership, id } = this.core
+    if (!membership.hasQuorum((v) => v === id || this.counts(v, () => true))) return
     assert(maxEpoch < ZXID_EPOCH_MAX, 'epoch space exhausted')
     this.newEpoch = maxEpoch + 1
     // LEADERINFO goes out only after our own acceptedEpoch is durable (sendAfterDurable).
@@ -169,7 +189,7 @@ export class Leadership {
   private sendLeaderInfo(l: Learner): void {
     if (l.phase !== 'info' || this.newEpoch === undefined) return
     l.leaderInfoSent = true
-    this.core.out.sendDurable(l.id, { type: 'LEADERINFO', newEpoch: this.newEpoch })
+    this.core.out.sendDurable(l.id, { type: 'LEADERINFO', newEpoch: this.newEpoch, observer: l.observer })
   }
 
   private isAhead(currentEpoch: number, lastZxid: number): boolean {
@@ -182,7 +202,14 @@ export class Leadership {
     if (l?.phase !== 'info' || !l.leaderInfoSent || m.epoch !== this.newEpoch) return
     // An observer only ever holds committed entries, which we have: truncate it
     // instead of abandoning leadership (ZooKeeper would abort here too).
-    if (!m.reAck && !l.observer && this.isAhead(m.currentEpoch, m.lastZxid)) {
+    // So may a follower outside every config of our view (a joiner, a removed server): it holds
+    // nothing our quorums vouched for. A voter of our view must not be ahead of us.
+    if (
+      !m.reAck &&
+      !l.observer &&
+      this.core.membership.isVoter(from) &&
+      this.isAhead(m.currentEpoch, m.lastZxid)
+    ) {
       return this.core.goLooking(`learner ${from} is ahead of the leader`)
     }
     l.phase = 'epochAcked'
@@ -194,11 +221,9 @@ export class Leadership {
 
   private checkEpochQuorum(): void {
     if (this.epochQuorum || this.core.durableSeq < this.acceptedEpochSeq) return
-    let acks = 1
-    for (const l of this.learners.values()) {
-      if (!l.observer && l.phase === 'epochAcked' && !l.reAck) acks++
-    }
-    if (acks < this.core.quorum) return
+    const { membership, id } = this.core
+    const acked = (l: Learner) => l.phase === 'epochAcked' && !l.reAck
+    if (!membership.hasQuorum((v) => v === id || this.counts(v, acked))) return
     this.epochQuorum = true
     assert(this.newEpoch !== undefined, 'epoch quorum without an epoch')
     // Our history is our log; our own NEWLEADER ack counts once currentEpoch is durable.
@@ -265,7 +290,13 @@ export class Leadership {
     const snap = core.snapshots.takeSnapshot()
     assert(snap.zxid >= core.log.baseZxid, `snapshot 0x${snap.zxid.toString(16)} older than the log base`)
     assert(snap.zxid <= core.commitZxid, 'snapshot includes uncommitted entries')
-    core.out.sendSnapshot(to, new SnapshotStream(snap.zxid, snap.chunks, core.limits.snapChunkBytesMax))
+    // Our committed config: the one as of the snapshot (commits are applied before the next
+    // step, so the snapshot is at our commit point), or a newer one we adopted while LOOKING
+    // (committed: true either way; its entry, if we have it, follows the snapshot).
+    core.out.sendSnapshot(
+      to,
+      new SnapshotStream(snap.zxid, snap.chunks, core.limits.snapChunkBytesMax, core.membership.committed),
+    )
     return snap.zxid
   }
 
@@ -295,9 +326,8 @@ export class Leadership {
 
   private checkEstablished(): void {
     if (this.established || !this.epochQuorum) return
-    let acks = this.selfDurable() ? 1 : 0
-    for (const l of this.learners.values()) if (!l.observer && synced(l)) acks++
-    if (acks < this.core.quorum) return
+    const { membership, id } = this.core
+    if (!membership.hasQuorum((v) => (v === id ? this.selfDurable() : this.counts(v, synced)))) return
     this.established = true
     this.core.trace(`leader: established epoch ${this.newEpoch}`)
     // Commit the initial history first, so UPTODATE carries it.
@@ -311,15 +341,10 @@ export class Leadership {
   /** Commits the largest zxid durable on a quorum (the leader only once its currentEpoch is durable). */
   private tryCommit(): void {
     if (!this.established) return
-    // The quorum-th highest acknowledged zxid, kept in a reused array sorted
-    // descending (insertion: at most 7 voters; this runs on every ACK).
-    const acks = this.ackScratch
-    let n = 0
-    if (this.selfDurable()) n = insertDescending(acks, n, this.core.durableZxid)
-    for (const l of this.learners.values())
-      if (!l.observer && synced(l)) n = insertDescending(acks, n, l.ackedZxid)
-    if (n < this.core.quorum) return
-    const target = Math.min(acks[this.core.quorum - 1]!, this.core.log.lastZxid)
+    // For each config of the view the quorum-th highest acknowledged zxid, the least of those:
+    // a reconfig commits only once a quorum of the old voters AND one of the new have it.
+    const acked = this.core.membership.quorumZxid(this.ackOf, this.ackScratch)
+    const target = Math.min(acked, this.core.log.lastZxid)
     if (target <= this.core.commitZxid) return
     this.core.commitThrough(target)
     let commit: PeerMessage | undefined
@@ -338,6 +363,10 @@ export class Leadership {
 
   propose(data: Uint8Array): ProposeResult {
     if (!this.established || this.newEpoch === undefined) return { ok: false, reason: 'not-ready' }
+    if (isConfigEntry(data)) {
+      const refused = this.refuseReconfig(data)
+      if (refused !== undefined) return refused
+    }
     const last = this.core.log.lastZxid
     if (zxidEpoch(last) === this.newEpoch && zxidCounter(last) === ZXID_COUNTER_MAX) {
       // The counter is exhausted: a new election gives a new epoch (as ZooKeeper does).
@@ -352,6 +381,32 @@ export class Leadership {
       if (!l.observer && forwarded(l)) this.core.out.send(l.id, msg)
     }
     return { ok: true, zxid }
+  }
+
+  /**
+   * Why a reconfig (a config entry) cannot be proposed now, or undefined:
+   * one is in flight already (our view holds an uncommitted config: one at a
+   * time keeps views to two configs and the rule simple), the entry is
+   * malformed, or a quorum of the new config's voters is not synced with us
+   * (it could not commit: ZooKeeper's NEW_CONFIG_NO_QUORUM; a new voter must
+   * first catch up as a learner).
+   */
+  private refuseReconfig(data: Uint8Array): ProposeResult | undefined {
+    const { core } = this
+    if (core.membership.pending.length > 0) return { ok: false, reason: 'reconfig-in-progress' }
+    let config: MemberConfig | undefined
+    try {
+      config = decodeConfigEntry(data)
+    } catch (e) {
+      if (e instanceof ConfigError) return { ok: false, reason: 'bad-config' }
+      throw e
+    }
+    if (config === undefined) return { ok: false, reason: 'bad-config' }
+    const voters = new Set(config.voters)
+    let ready = 0
+    for (const v of voters) if (v === core.id || this.counts(v, synced)) ready++
+    if (ready < Math.floor(voters.size / 2) + 1) return { ok: false, reason: 'new-config-no-quorum' }
+    return undefined
   }
 
   /** A sync at the leader itself; false if we cannot serve it. */
@@ -374,10 +429,10 @@ export class Leadership {
 
   private checkPendingSyncs(): void {
     let done = 0
+    const { membership, id } = this.core
     for (const p of this.pendingSyncs) {
-      let acks = 1
-      for (const l of this.learners.values()) if (!l.observer && synced(l) && l.pingRound >= p.round) acks++
-      if (acks < this.core.quorum) break
+      const answered = (l: Learner) => synced(l) && l.pingRound >= p.round
+      if (!membership.hasQuorum((v) => v === id || this.counts(v, answered))) break
       done++
       if (p.origin === this.core.id) this.core.out.syncDone.push({ requestId: p.requestId, zxid: p.zxid })
       else this.core.out.send(p.origin, { type: 'SYNCREPLY', requestId: p.requestId, zxid: p.zxid })
@@ -393,6 +448,7 @@ export class Leadership {
 
   onTick(): void {
     const { core } = this
+    if (this.stepDown !== undefined) return core.goLooking(this.stepDown)
     this.round++
     this.sendPings()
     if (!this.established) {
@@ -400,17 +456,28 @@ export class Leadership {
         core.goLooking('not established within initLimit')
       return
     }
-    let alive = 1
     for (const l of [...this.learners.values()]) {
       const limit = synced(l) ? core.limits.syncLimitTicks : core.limits.initLimitTicks
       if (core.now - l.lastHeard > limit) {
         this.dropLearner(l.id)
         core.out.disconnect.push(l.id)
-      } else if (!l.observer && synced(l)) {
-        alive++
       }
     }
-    if (alive < core.quorum) core.goLooking('no quorum within syncLimit')
+    if (!core.membership.hasQuorum((v) => v === core.id || this.counts(v, synced)))
+      core.goLooking('no quorum within syncLimit')
+  }
+
+  /**
+   * Our membership view changed: a learner that takes part as our view no
+   * longer says (an observer now a voter, a voter now an observer) starts
+   * its session over, and is told its new part in the next LEADERINFO.
+   */
+  membershipChanged(): void {
+    for (const l of [...this.learners.values()]) {
+      if (l.observer === this.core.membership.isObserver(l.id)) continue
+      this.dropLearner(l.id)
+      this.core.out.disconnect.push(l.id)
+    }
   }
 
   dropLearner(id: ServerId): void {

@@ -24,6 +24,7 @@
  * Must not import anything but shared/, server/core and server/zab (pure).
  */
 import { assert } from '../../shared/assert.js'
+import { type ConfigAt, ConfigError, parseConfigText } from './membership.js'
 import type { PeerMessage } from './messages.js'
 import type { PeerCore } from './peer-core.js'
 import type { ServerId } from './types.js'
@@ -39,7 +40,7 @@ export class Learnership {
   private lastHeard: number
   /** True once DIFF/TRUNC/SNAP arrived in this session. */
   private syncHeader = false
-  private snap: { zxid: number; chunks: Uint8Array[] } | undefined
+  private snap: { zxid: number; chunks: Uint8Array[]; config: ConfigAt } | undefined
   /** Snapshot bytes received in this sync (a SNAP too large to finish within initLimit is a hint to give). */
   private snapBytes = 0
   /** requestId -> zxid to reach (undefined while the leader has not replied). */
@@ -52,7 +53,8 @@ export class Learnership {
   constructor(
     private readonly core: PeerCore,
     readonly leaderId: ServerId,
-    readonly observer: boolean,
+    /** As our view says until LEADERINFO, then as the leader's says (it decides). */
+    public observer: boolean,
   ) {
     this.startedAt = core.now
     this.lastHeard = core.now
@@ -91,7 +93,7 @@ export class Learnership {
     this.lastHeard = this.core.now
     switch (m.type) {
       case 'LEADERINFO':
-        return this.onLeaderInfo(m.newEpoch)
+        return this.onLeaderInfo(m.newEpoch, m.observer)
       case 'DIFF':
         this.onSyncHeader('DIFF')
         return
@@ -122,9 +124,12 @@ export class Learnership {
     }
   }
 
-  private onLeaderInfo(newEpoch: number): void {
+  private onLeaderInfo(newEpoch: number, observer: boolean): void {
     if (this.phase !== 'discovery' || this.newEpoch !== undefined) return
     const { core } = this
+    if (observer !== this.observer)
+      core.trace(`leader ${this.leaderId} says: ${observer ? 'observe' : 'follow'}`)
+    this.observer = observer
     if (newEpoch < core.acceptedEpoch) {
       return core.goLooking(`leader epoch ${newEpoch} is below our accepted epoch ${core.acceptedEpoch}`)
     }
@@ -164,7 +169,14 @@ export class Learnership {
 
   private onSnap(m: Msg<'SNAP'>): void {
     if (!this.onSyncHeader('SNAP')) return
-    this.snap = { zxid: m.zxid, chunks: [] }
+    let config: ConfigAt
+    try {
+      config = { zxid: m.configZxid, config: parseConfigText(m.config) }
+    } catch (e) {
+      if (e instanceof ConfigError) return this.core.protocolError(`SNAP with a bad config: ${e.message}`)
+      throw e
+    }
+    this.snap = { zxid: m.zxid, chunks: [], config }
   }
 
   private onSnapChunk(m: Msg<'SNAPCHUNK'>): void {
@@ -179,7 +191,7 @@ export class Learnership {
     if (!s || m.chunkCount !== s.chunks.length || m.endZxid < s.zxid)
       return this.core.protocolError('unexpected SNAPEND')
     this.snap = undefined
-    this.core.installSnapshot({ zxid: s.zxid, chunks: s.chunks, endZxid: m.endZxid })
+    this.core.installSnapshot({ zxid: s.zxid, chunks: s.chunks, endZxid: m.endZxid, config: s.config })
   }
 
   private onProposal(m: Msg<'PROPOSAL'>): void {

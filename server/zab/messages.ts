@@ -26,16 +26,34 @@ export type PeerMessage =
       peerEpoch: number
       round: number
       state: PeerState
+      /**
+       * The sender's committed membership config and its zxid (ZooKeeper's
+       * notifications carry it too): a server that knows an older one adopts
+       * it, so a new config's voters that missed the commit still learn it.
+       */
+      configZxid: number
+      config: string
+      /** The zxid of the newest config in the sender's view (accepted, maybe not committed). */
+      viewZxid: number
     }
   | { type: 'FOLLOWERINFO'; acceptedEpoch: number }
   | { type: 'OBSERVERINFO'; acceptedEpoch: number }
-  | { type: 'LEADERINFO'; newEpoch: number }
+  /**
+   * `observer`: how the learner takes part in this session, as the leader's
+   * membership view says (an observer gets INFORMs and never ACKs; anyone
+   * else follows, counted only if a voter of that view).
+   */
+  | { type: 'LEADERINFO'; newEpoch: number; observer: boolean }
   /** `reAck`: the learner had already accepted `epoch` (ZooKeeper sends currentEpoch -1). */
   | { type: 'ACKEPOCH'; epoch: number; currentEpoch: number; lastZxid: number; reAck: boolean }
   | { type: 'DIFF'; lastZxid: number }
   | { type: 'TRUNC'; zxid: number }
-  /** A snapshot taken at `zxid` follows as SNAPCHUNKs (indexes 0, 1, …), then SNAPEND. */
-  | { type: 'SNAP'; zxid: number }
+  /**
+   * A snapshot taken at `zxid` follows as SNAPCHUNKs (indexes 0, 1, …), then
+   * SNAPEND. `config` is the membership config committed as of `zxid` (its
+   * dynamic-config text) and `configZxid` the entry that made it (0: static).
+   */
+  | { type: 'SNAP'; zxid: number; configZxid: number; config: string }
   | { type: 'SNAPCHUNK'; index: number; data: Uint8Array }
   /**
    * The snapshot's end: `chunkCount` chunks were sent. It was written while
@@ -58,8 +76,11 @@ export type PeerMessage =
 
 export type PeerMessageType = PeerMessage['type']
 
-/** 2: SNAP is streamed (no chunk count up front; SNAPEND closes it). */
-const VERSION = 2
+const utf8 = new TextEncoder()
+const utf8Strict = new TextDecoder('utf-8', { fatal: true })
+
+/** 2: SNAP is streamed (no chunk count up front; SNAPEND closes it). 3: SNAP carries the membership config. */
+const VERSION = 3
 
 const TYPE_CODES: Record<PeerMessageType, number> = {
   PROPOSAL: 2,
@@ -213,6 +234,16 @@ class Reader {
     return out
   }
 
+  utf8(): string {
+    const at = this.pos
+    try {
+      return utf8Strict.decode(this.bytes())
+    } catch (e) {
+      if (e instanceof PeerMessageDecodeError) throw e
+      throw new PeerMessageDecodeError('bad UTF-8', at)
+    }
+  }
+
   end(): void {
     if (this.pos !== this.buf.length) {
       throw new PeerMessageDecodeError(`${this.buf.length - this.pos} trailing bytes`, this.pos)
@@ -228,12 +259,15 @@ function writeFields(w: Writer, m: PeerMessage): void {
       w.epoch(m.peerEpoch)
       w.u53(m.round)
       w.u8(PEER_STATES.indexOf(m.state))
-      return
+      w.u53(m.configZxid)
+      w.bytes(utf8.encode(m.config))
+      return w.u53(m.viewZxid)
     case 'FOLLOWERINFO':
     case 'OBSERVERINFO':
       return w.epoch(m.acceptedEpoch)
     case 'LEADERINFO':
-      return w.epoch(m.newEpoch)
+      w.epoch(m.newEpoch)
+      return w.u8(m.observer ? 1 : 0)
     case 'ACKEPOCH':
       w.epoch(m.epoch)
       w.epoch(m.currentEpoch)
@@ -244,7 +278,9 @@ function writeFields(w: Writer, m: PeerMessage): void {
     case 'TRUNC':
       return w.u53(m.zxid)
     case 'SNAP':
-      return w.u53(m.zxid)
+      w.u53(m.zxid)
+      w.u53(m.configZxid)
+      return w.bytes(utf8.encode(m.config))
     case 'SNAPEND':
       w.u32(m.chunkCount)
       return w.u53(m.endZxid)
@@ -293,6 +329,9 @@ export function payloadBytes(m: PeerMessage): number {
     case 'INFORM':
     case 'SNAPCHUNK':
       return m.data.length
+    case 'SNAP':
+    case 'NOTIFICATION':
+      return m.config.length * 3
     case 'APP':
       return m.payload.length
     default:
@@ -314,13 +353,18 @@ function readFields(r: Reader, type: PeerMessageType): PeerMessage {
       const zxid = r.u53()
       const peerEpoch = r.epoch()
       const round = r.u53()
-      return { type, leader, zxid, peerEpoch, round, state: readState(r) }
+      const state = readState(r)
+      const configZxid = r.u53()
+      const config = r.utf8()
+      return { type, leader, zxid, peerEpoch, round, state, configZxid, config, viewZxid: r.u53() }
     }
     case 'FOLLOWERINFO':
     case 'OBSERVERINFO':
       return { type, acceptedEpoch: r.epoch() }
-    case 'LEADERINFO':
-      return { type, newEpoch: r.epoch() }
+    case 'LEADERINFO': {
+      const newEpoch = r.epoch()
+      return { type, newEpoch, observer: r.bool() }
+    }
     case 'ACKEPOCH': {
       const epoch = r.epoch()
       const currentEpoch = r.epoch()
@@ -331,8 +375,11 @@ function readFields(r: Reader, type: PeerMessageType): PeerMessage {
       return { type, lastZxid: r.u53() }
     case 'TRUNC':
       return { type, zxid: r.u53() }
-    case 'SNAP':
-      return { type, zxid: r.u53() }
+    case 'SNAP': {
+      const zxid = r.u53()
+      const configZxid = r.u53()
+      return { type, zxid, configZxid, config: r.utf8() }
+    }
     case 'SNAPEND': {
       const chunkCount = r.u32()
       return { type, chunkCount, endZxid: r.u53() }
@@ -387,7 +434,7 @@ export function describePeerMessage(m: PeerMessage): string {
   const hex = (z: number) => `0x${z.toString(16)}`
   switch (m.type) {
     case 'NOTIFICATION':
-      return `NOTIFICATION(${m.state} vote=${m.leader}/${m.peerEpoch}/${hex(m.zxid)} round=${m.round})`
+      return `NOTIFICATION(${m.state} vote=${m.leader}/${m.peerEpoch}/${hex(m.zxid)} round=${m.round} config=${hex(m.configZxid)})`
     case 'PROPOSAL':
     case 'INFORM':
       return `${m.type}(${hex(m.zxid)} ${m.data.length}B)`

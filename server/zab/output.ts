@@ -55,7 +55,17 @@ export interface RoleEvent {
   readonly serving: boolean
 }
 
-export type ProposeResult = { ok: true; zxid: number } | { ok: false; reason: 'not-leader' | 'not-ready' }
+/**
+ * A proposal's fate at the leader. A reconfig (a config entry) may also be
+ * refused: another one is in flight, a quorum of the new config is not
+ * synced with the leader, or the config is malformed.
+ */
+export type ProposeResult =
+  | { ok: true; zxid: number }
+  | {
+      ok: false
+      reason: 'not-leader' | 'not-ready' | 'reconfig-in-progress' | 'new-config-no-quorum' | 'bad-config'
+    }
 
 export interface Output {
   readonly persist: PersistBatch | undefined

@@ -10,6 +10,7 @@
  *
  * Must not import anything but shared/, server/core and server/zab (pure).
  */
+import type { Membership } from './membership.js'
 import type { OutputBuilder } from './output.js'
 import type { HistorySource, LogEntry, ServerId, Snapshot, SnapshotSource } from './types.js'
 import type { ZabLog } from './zab-log.js'
@@ -24,9 +25,8 @@ export interface PeerLimits {
 
 export interface PeerCore {
   readonly id: ServerId
-  readonly voters: ReadonlySet<ServerId>
-  readonly observers: ReadonlySet<ServerId>
-  readonly quorum: number
+  /** Who votes and what a quorum is: the committed config and those accepted after it (membership.ts). */
+  readonly membership: Membership
   readonly limits: PeerLimits
   readonly log: ZabLog
   readonly snapshots: SnapshotSource

@@ -15,6 +15,7 @@
  * Must not import anything but shared/ and server/zab (pure module).
  */
 import { assert } from '../../shared/assert.js'
+import type { ConfigAt } from './membership.js'
 import type { PeerMessage } from './messages.js'
 
 type Msg<T extends PeerMessage['type']> = Extract<PeerMessage, { type: T }>
@@ -30,13 +31,15 @@ export class SnapshotStream {
     readonly zxid: number,
     chunks: Iterable<Uint8Array>,
     private readonly maxBytes: number,
+    /** The membership config committed as of `zxid`, which the SNAP header carries. */
+    private readonly config: ConfigAt,
   ) {
     assert(maxBytes > 0, 'snapshot chunks need a positive size')
     this.source = chunks[Symbol.iterator]()
   }
 
   header(): Msg<'SNAP'> {
-    return { type: 'SNAP', zxid: this.zxid }
+    return { type: 'SNAP', zxid: this.zxid, configZxid: this.config.zxid, config: this.config.config.text }
   }
 
   /** The next SNAPCHUNK, or undefined once the snapshot is exhausted. */

@@ -16,6 +16,8 @@ import type { LogEntry } from '../core/log-entry.js'
 
 export type { LogEntry }
 
+import type { ConfigAt } from './membership.js'
+
 export type Role = 'LOOKING' | 'FOLLOWING' | 'LEADING' | 'OBSERVING'
 
 /** Election states on the wire, in this order (a 2-bit code). */
@@ -40,6 +42,13 @@ export interface PersistedState {
   readonly snapshotZxid: number
   /** Durable log entries with zxid > snapshotZxid, in zxid order. */
   readonly log: readonly LogEntry[]
+  /**
+   * The membership config committed as of the snapshot (the application's
+   * state holds it: ZooKeeper's /zookeeper/config); undefined: none was ever
+   * committed, the static one from the config file applies. Config entries
+   * in `log` after it are accepted, not known committed.
+   */
+  readonly config?: ConfigAt | undefined
 }
 
 /**
@@ -52,6 +61,8 @@ export interface Snapshot {
   readonly zxid: number
   readonly chunks: readonly Uint8Array[]
   readonly endZxid?: number
+  /** The membership config committed as of `zxid` (a SNAP carries it; absent: unchanged). */
+  readonly config?: ConfigAt
 }
 
 /**

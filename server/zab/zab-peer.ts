@@ -25,9 +25,18 @@
  */
 import { assert } from '../../shared/assert.js'
 import type { Prng } from '../core/prng.js'
-import { type Decision, Election, type NotificationMsg } from './election.js'
+import { type Decision, Election, NOBODY, type NotificationMsg, notificationOf } from './election.js'
 import { Leadership } from './leadership.js'
 import { Learnership } from './learnership.js'
+import {
+  type ConfigAt,
+  ConfigError,
+  configOfIds,
+  decodeConfigEntry,
+  type MemberConfig,
+  Membership,
+  parseConfigText,
+} from './membership.js'
 import type { PeerMessage } from './messages.js'
 import { type Output, OutputBuilder, type RoleEvent } from './output.js'
 import type { PeerCore, PeerLimits } from './peer-core.js'
@@ -45,8 +54,11 @@ import { ZabLog } from './zab-log.js'
 
 export interface ZabPeerOptions {
   readonly id: ServerId
+  /** The static configuration (the config file's), used until a config entry is committed. */
   readonly voters: readonly ServerId[]
   readonly observers: readonly ServerId[]
+  /** The static configuration with its text (addresses); overrides voters/observers when given. */
+  readonly initialConfig?: MemberConfig
   /** Ticks a leader may take to reach a quorum of synced followers, and a learner to sync. */
   readonly initLimitTicks: number
   /** Ticks without hearing from a quorum (leader) or from the leader (learner) before LOOKING. */
@@ -98,9 +110,7 @@ export const LOOKING_TRACE = 'LOOKING: '
 
 export class ZabPeer implements PeerCore {
   readonly id: ServerId
-  readonly voters: ReadonlySet<ServerId>
-  readonly observers: ReadonlySet<ServerId>
-  readonly quorum: number
+  readonly membership: Membership
   readonly limits: PeerLimits
   readonly log: ZabLog
   readonly snapshots: SnapshotSource
@@ -129,16 +139,17 @@ export class ZabPeer implements PeerCore {
   private readonly pendingBatches: { seq: number; lastZxid: number }[] = []
   private lastRole: RoleEvent
   private readonly commitLogCount: number
+  /** The membership view changed in this step: the role may have to follow (afterMembershipChange). */
+  private membershipChanged = false
 
   constructor(opts: ZabPeerOptions) {
     const p = opts.persisted
-    assert(opts.voters.includes(opts.id) || opts.observers.includes(opts.id), 'peer is not a member')
     assert(p.acceptedEpoch >= p.currentEpoch, 'persisted acceptedEpoch below currentEpoch')
     assert(opts.initLimitTicks > 0 && opts.syncLimitTicks > 0, 'limits must be positive')
     this.id = opts.id
-    this.voters = new Set(opts.voters)
-    this.observers = new Set(opts.observers)
-    this.quorum = Math.floor(this.voters.size / 2) + 1
+    this.membership = this.makeMembership(
+      p.config ?? { zxid: 0, config: opts.initialConfig ?? configOfIds(opts.voters, opts.observers) },
+    )
     this.limits = {
       initLimitTicks: opts.initLimitTicks,
       syncLimitTicks: opts.syncLimitTicks,
@@ -154,10 +165,13 @@ export class ZabPeer implements PeerCore {
     // Only the snapshot is known committed; the log tail is committed again by a leader.
     this.commitZxid = p.snapshotZxid
     this.durableZxid = this.log.lastZxid
+    // Config entries accepted after the committed config: not known committed (after a restart
+    // only the snapshot is), so the view is joint until a leader commits them again.
+    for (const e of p.log) this.noteConfigEntry(e)
+    this.membershipChanged = false
     this.election = new Election({
       id: this.id,
-      voters: this.voters,
-      quorum: this.quorum,
+      membership: this.membership,
       finalizeWaitTicks: opts.finalizeWaitTicks ?? 2,
       connected: this.connected,
       notifyIntervalTicksMin: opts.notifyIntervalTicksMin ?? 1,
@@ -176,7 +190,37 @@ export class ZabPeer implements PeerCore {
       this.startLooking()
     }
     this.dispatch(input)
+    if (this.membershipChanged) this.afterMembershipChange()
     return this.finish()
+  }
+
+  /** The membership view; a mutant peer (the simulator's mutations) may plant a bug in it. */
+  protected makeMembership(committed: ConfigAt): Membership {
+    return new Membership(committed)
+  }
+
+  /** Follows a membership change with the role: a removed leader steps down, a learner whose kind changed rejoins. */
+  private afterMembershipChange(): void {
+    this.membershipChanged = false
+    const m = this.membership
+    this.trace(`membership: ${m.describe()}`)
+    if (this.leadership && !m.isVoter(this.id)) {
+      // It has committed its own removal: it steps down at its next tick (Leadership.onTick),
+      // once the COMMITs are out and the application has seen this step's commits as a leader's.
+      this.leadership.stepDown = `no longer a voter (config 0x${m.committed.zxid.toString(16)})`
+    }
+    if (this.role === 'LOOKING') return this.goLooking('the config changed: a new round under it')
+    // A learner takes part as its leader says; the leader re-decides (membershipChanged).
+    this.leadership?.membershipChanged()
+  }
+
+  /** Notes a config entry just appended (or recovered) to the log. */
+  private noteConfigEntry(e: LogEntry): void {
+    if (e.zxid <= this.membership.latest.zxid) return
+    const config = decodeConfigEntry(e.data)
+    if (config === undefined) return
+    this.membership.appended({ zxid: e.zxid, config })
+    this.membershipChanged = true
   }
 
   private dispatch(input: Input): void {
@@ -240,7 +284,9 @@ export class ZabPeer implements PeerCore {
   }
 
   private onMessage(from: ServerId, msg: PeerMessage): void {
-    if (!this.voters.has(from) && !this.observers.has(from)) return
+    // Servers outside our view are heard too: a joiner syncs as a non-voting learner, and a
+    // server our view does not know yet may be a member of a newer config. Which links exist
+    // at all is the transport's business (it connects only servers it has an address for).
     if (from === this.id) return
     if (msg.type === 'NOTIFICATION') return this.onNotification(from, msg)
     if (msg.type === 'APP') {
@@ -259,20 +305,29 @@ export class ZabPeer implements PeerCore {
   }
 
   private onNotification(from: ServerId, n: NotificationMsg): void {
+    if (this.role === 'LOOKING' && n.configZxid > this.membership.committed.zxid) {
+      // A newer committed config than ours: commits are facts, so adopt it and start a new
+      // round under it (afterMembershipChange). Only while LOOKING: a leader or learner learns
+      // configs from its log, and quorums do not change under a running sync.
+      let config: MemberConfig
+      try {
+        config = parseConfigText(n.config)
+      } catch (e) {
+        if (e instanceof ConfigError)
+          return this.protocolError(`notification with a bad config: ${e.message}`)
+        throw e
+      }
+      this.membership.adoptCommitted({ zxid: n.configZxid, config })
+      this.membershipChanged = true
+      this.trace(`adopted config 0x${n.configZxid.toString(16)} from ${from}`)
+      return
+    }
     if (this.role === 'LOOKING') {
       return this.decide(this.election.onNotification(from, n, this.now, this.sendFn))
     }
     // Settled: tell a LOOKING peer whom we follow, so it can join (FastLeaderElection does so).
     if (n.state !== 'LOOKING' || this.settledVote === undefined) return
-    const v = this.settledVote
-    this.out.send(from, {
-      type: 'NOTIFICATION',
-      leader: v.leader,
-      zxid: v.zxid,
-      peerEpoch: v.epoch,
-      round: this.election.round,
-      state: this.role,
-    })
+    this.out.send(from, notificationOf(this.settledVote, this.election.round, this.role, this.membership))
   }
 
   private onDurable(seq: number): void {
@@ -300,7 +355,9 @@ export class ZabPeer implements PeerCore {
 
   // ---- roles ----
 
+  /** Our vote as a candidate: for ourselves if we vote in our view, else for nobody (server id 0). */
   private selfVote(): Vote {
+    if (!this.membership.isVoter(this.id)) return { leader: NOBODY, zxid: 0, epoch: 0 }
     return { leader: this.id, zxid: this.log.lastZxid, epoch: this.currentEpoch }
   }
 
@@ -312,16 +369,17 @@ export class ZabPeer implements PeerCore {
 
   private decide(d: Decision | undefined): void {
     if (!d) return
-    assert(this.voters.has(d.vote.leader), 'elected a non-voter')
+    assert(d.vote.leader !== NOBODY, 'elected nobody')
     this.settledVote = d.vote
     if (d.kind === 'lead') {
-      assert(this.voters.has(this.id), 'an observer cannot lead')
+      assert(this.membership.isVoter(this.id), 'an observer cannot lead')
       this.role = 'LEADING'
       this.trace(`elected leader (round ${this.election.round})`)
       this.leadership = new Leadership(this)
       return
     }
-    const observer = this.observers.has(this.id)
+    // A server outside the view follows as a non-voting follower (a joiner catching up).
+    const observer = this.membership.isObserver(this.id)
     this.role = observer ? 'OBSERVING' : 'FOLLOWING'
     this.trace(`${this.role} ${d.vote.leader} (round ${this.election.round})`)
     this.learnership = new Learnership(this, d.vote.leader, observer)
@@ -358,10 +416,11 @@ export class ZabPeer implements PeerCore {
     if (this.learnership) {
       const l = this.learnership
       return {
-        role: this.role,
+        role: l.observer ? 'OBSERVING' : 'FOLLOWING',
         epoch: l.newEpoch ?? this.acceptedEpoch,
         leaderId: l.leaderId,
-        serving: l.serving,
+        // A joiner, or a removed server, follows but serves no clients.
+        serving: l.serving && this.membership.isMember(this.id),
       }
     }
     return { role: 'LOOKING', epoch: this.currentEpoch, leaderId: undefined, serving: false }
@@ -389,12 +448,17 @@ export class ZabPeer implements PeerCore {
   append(entry: LogEntry): void {
     this.log.append(entry)
     this.out.persistEntry(entry)
+    this.noteConfigEntry(entry)
   }
 
   truncateAfter(zxid: number): void {
     assert(zxid >= this.commitZxid, 'truncating committed entries')
     this.log.truncateAfter(zxid)
     this.out.persistTruncate(zxid)
+    if (this.membership.latest.zxid > zxid) {
+      this.membership.truncatedAfter(zxid)
+      this.membershipChanged = true
+    }
   }
 
   installSnapshot(s: Snapshot): void {
@@ -403,6 +467,10 @@ export class ZabPeer implements PeerCore {
     this.commitZxid = s.zxid
     this.out.persistSnapshot(s)
     this.out.restore = s
+    if (s.config !== undefined) {
+      this.membership.reset(s.config)
+      this.membershipChanged = true
+    }
   }
 
   commitThrough(zxid: number): void {
@@ -412,6 +480,10 @@ export class ZabPeer implements PeerCore {
     assert(entries.length > 0 && entries[entries.length - 1]!.zxid === zxid, 'commit target is not an entry')
     this.commitZxid = zxid
     for (const e of entries) this.out.commit.push(e)
+    if (this.membership.pending.length > 0 && this.membership.pending[0]!.zxid <= zxid) {
+      this.membership.committedThrough(zxid)
+      this.membershipChanged = true
+    }
     this.learnership?.onCommitted()
   }
 

@@ -12,7 +12,7 @@
  * restore() replaces the whole state, digest included.
  */
 
-import type { LogEntry, Snapshot } from '../../server/zab/index.js'
+import { type ConfigAt, decodeConfigEntry, type LogEntry, type Snapshot } from '../../server/zab/index.js'
 import { assert } from '../../shared/assert.js'
 
 /** The port a replicated state machine offers the simulator. */
@@ -32,6 +32,8 @@ export interface SimStateMachine {
   restore(s: Snapshot): void
   /** The server's role, epoch, leader or serving state changed (optional). */
   roleChanged?(): void
+  /** The membership config the state holds (the last config entry applied; undefined: none). */
+  readonly config: ConfigAt | undefined
 }
 
 export interface WriteData {
@@ -63,13 +65,17 @@ export class KvStateMachine implements SimStateMachine {
   private h1 = 0x811c9dc5
   private h2 = 0x2545f491
   private readonly map = new Map<string, { value: string; zxid: number }>()
+  /** The last config entry applied (ZooKeeper keeps it in /zookeeper/config; snapshots carry it). */
+  config: ConfigAt | undefined
 
   constructor(private readonly chunkBytes = 48) {}
 
   apply(entry: LogEntry): void {
     assert(entry.zxid > this.appliedZxid, `apply out of order: ${entry.zxid} after ${this.appliedZxid}`)
     this.appliedZxid = entry.zxid
-    const w = decodeWrite(entry.data)
+    const config = decodeConfigEntry(entry.data)
+    if (config !== undefined) this.config = { zxid: entry.zxid, config }
+    const w = config === undefined ? decodeWrite(entry.data) : undefined
     if (w) this.map.set(w.key, { value: w.value, zxid: entry.zxid })
     this.h1 = mix(this.h1, entry.zxid % 2 ** 32)
     this.h2 = mix(this.h2, Math.floor(entry.zxid / 2 ** 32))
@@ -88,7 +94,12 @@ export class KvStateMachine implements SimStateMachine {
   }
 
   snapshot(): Snapshot {
-    const text = JSON.stringify({ z: this.appliedZxid, h: [this.h1, this.h2], m: [...this.map] })
+    const text = JSON.stringify({
+      z: this.appliedZxid,
+      h: [this.h1, this.h2],
+      m: [...this.map],
+      c: this.config,
+    })
     const bytes = enc.encode(text)
     const chunks: Uint8Array[] = []
     for (let off = 0; off < bytes.length; off += this.chunkBytes)
@@ -108,6 +119,7 @@ export class KvStateMachine implements SimStateMachine {
       z: number
       h: [number, number]
       m: [string, { value: string; zxid: number }][]
+      c?: ConfigAt
     }
     assert(parsed.z === s.zxid, 'snapshot zxid does not match its content')
     this.appliedZxid = parsed.z
@@ -115,5 +127,6 @@ export class KvStateMachine implements SimStateMachine {
     this.h2 = parsed.h[1]
     this.map.clear()
     for (const [k, v] of parsed.m) this.map.set(k, v)
+    this.config = parsed.c
   }
 }

@@ -26,7 +26,7 @@
  *   ephemerals-agree      unsortedIndex       tree-apply            applyOnPropose
  *   acked-create-lost     requestedPath       session-fifo          lifoReplies
  *   once-applied-twice    amnesicWrites       once-result           offByOneRecall
- *   once-forgotten        oneResultMemory
+ *   once-forgotten        oneResultMemory     reconfig-quorums      oneConfigQuorum
  *
  * Invariants: with mutation 'none' nothing here is used; every mutation is
  * deterministic given the seed (a mutated seed replays exactly).
@@ -37,7 +37,7 @@ import { DataTree } from '../../server/tree/data-tree.js'
 import type { ApplyMode, ChangeEvent, CreateNodeArgs } from '../../server/tree/tree-types.js'
 import type { Recalled, RememberedWrite, RememberLimits } from '../../server/tree/write-memory.js'
 import type { Input, Output, Snapshot, ZabPeerOptions } from '../../server/zab/index.js'
-import { ZabPeer } from '../../server/zab/index.js'
+import { type ConfigAt, Membership, ZabPeer } from '../../server/zab/index.js'
 import { ZabLog } from '../../server/zab/zab-log.js'
 import { KvStateMachine } from './kv-state-machine.js'
 import { TreeStateMachine } from './tree-state-machine.js'
@@ -69,6 +69,7 @@ export type Mutation =
   | 'amnesicWrites'
   | 'offByOneRecall'
   | 'oneResultMemory'
+  | 'oneConfigQuorum'
 
 export interface MutationInfo {
   /** The one invariant that must catch it. */
@@ -195,6 +196,10 @@ export const MUTATIONS: Readonly<Record<Exclude<Mutation, 'none'>, MutationInfo>
     stateMachine: 'tree',
     bug: 'the write memory keeps one result per session (resultsMax read as 1)',
   },
+  oneConfigQuorum: {
+    catches: 'reconfig-quorums',
+    bug: 'a leader commits a reconfig once a quorum of the new config alone has it (not the old one too)',
+  },
 }
 
 // ------------------------------------------------------------ ZAB peers
@@ -238,8 +243,30 @@ class LocalSyncPeer extends ZabPeer {
 }
 
 /** The peer a mutation runs (undefined: the server's own ZabPeer, or sim-node's HastyPeer). */
+/** oneConfigQuorum: commits count only the newest config's voters (a reconfig commits on the new quorum alone). */
+class NewestOnlyMembership extends Membership {
+  override quorumZxid(ackOf: (id: number) => number | undefined): number {
+    const acks: number[] = []
+    for (const v of this.latest.config.voters) {
+      const a = ackOf(v)
+      if (a !== undefined) acks.push(a)
+    }
+    acks.sort((a, b) => b - a)
+    const q = Math.floor(this.latest.config.voters.length / 2) + 1
+    return acks.length < q ? 0 : acks[q - 1]!
+  }
+}
+
+class OneConfigQuorumPeer extends ZabPeer {
+  protected override makeMembership(committed: ConfigAt): Membership {
+    return new NewestOnlyMembership(committed)
+  }
+}
+
 export function mutantPeer(mutation: Mutation): ((opts: ZabPeerOptions) => ZabPeer) | undefined {
   switch (mutation) {
+    case 'oneConfigQuorum':
+      return (opts) => new OneConfigQuorumPeer(opts)
     case 'forgetfulEpoch':
       return (opts) => new ForgetfulEpochPeer(opts)
     case 'baseBlindLog':

@@ -26,7 +26,9 @@ import {
   decodePeerMessage,
   describePeerMessage,
   type Envelope,
+  encodeConfigEntry,
   type Input,
+  type MemberConfig,
   type Output,
   type ProposeResult,
   type ServerId,
@@ -147,7 +149,8 @@ export class SimNode {
       commitLogCount: c.commitLogCount,
       snapChunkBytesMax: c.snapChunkBytesMax,
       prng: this.prng.fork(`peer-${this.incarnation}`),
-      persisted: this.disk.recover(),
+      // The config the restored state holds (ZooKeeper's /zookeeper/config), as the server reads its tree.
+      persisted: { ...this.disk.recover(), config: this.sm.config },
       snapshots: { takeSnapshot: () => this.sm.lazySnapshot?.() ?? this.sm.snapshot() },
       ...(c.historyDiff ? { history: { read: (from, max) => this.disk.historyFrom(from, max) } } : {}),
     }
@@ -338,6 +341,11 @@ export class SimNode {
   private whenRunning(fn: () => void): void {
     if (this.paused) this.deferred.push(fn)
     else fn()
+  }
+
+  /** A membership change proposed here (the reconfig nemesis); undefined while down. */
+  reconfig(config: MemberConfig): ProposeResult | undefined {
+    return this.up && !this.paused ? this.driver.propose(encodeConfigEntry(config)) : undefined
   }
 
   /** The application (the workload) proposes, at the leader. */

@@ -169,6 +169,24 @@ describe('simulation', () => {
     expect(new Set(catches).size).toBe(catches.length)
   })
 
+  it('catches a leader that commits a reconfig on the new quorum alone (not the old one too)', () => {
+    const r = firstFailure('oneConfigQuorum', 5)
+    expect(r?.violation?.invariant).toBe('reconfig-quorums')
+  })
+
+  it('changes membership under faults: reconfigs commit, and voters change, over a few seeds', () => {
+    let committed = 0
+    let votersChanged = 0
+    for (let seed = 1; seed <= 20; seed++) {
+      const r = runSimulation({ seed })
+      expect(r.violation).toBeUndefined()
+      committed += r.stats.reconfigsCommitted
+      votersChanged += r.stats.votersChanged
+    }
+    expect(committed).toBeGreaterThan(20)
+    expect(votersChanged).toBeGreaterThan(20)
+  })
+
   it('catches a peer that keeps its acceptedEpoch only on disk (epochs out of order in memory)', () => {
     const r = firstFailure('forgetfulEpoch', 3)
     expect(r?.violation?.invariant).toBe('epochs')

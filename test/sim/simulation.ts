@@ -14,11 +14,12 @@
  */
 
 import { Prng } from '../../server/core/prng.js'
-import type { ServerId } from '../../server/zab/index.js'
+import { configOfIds, type ServerId } from '../../server/zab/index.js'
 import { AssertionError } from '../../shared/assert.js'
 import { Checker, SimViolation } from './checker.js'
 import { KvStateMachine } from './kv-state-machine.js'
 import { MUTATIONS, type Mutation, mutantPeer, mutantStateMachine } from './mutations.js'
+import { ReconfigChecker } from './reconfig-checker.js'
 import { Scheduler } from './scheduler.js'
 import { SimNetwork } from './sim-network.js'
 import { SimNode } from './sim-node.js'
@@ -83,6 +84,12 @@ export interface SimStats {
   /** replies to writes sent more than once, of which applied before they were sent again. */
   onceAnsweredAgain: number
   onceFromMemory: number
+  /** Membership changes: proposed at a leader, refused there (in flight, no quorum synced), first committed. */
+  reconfigsProposed: number
+  reconfigsRefused: number
+  reconfigsCommitted: number
+  /** Committed ones that changed the voters. */
+  votersChanged: number
 }
 
 export interface SimResult {
@@ -112,6 +119,9 @@ class Run {
   readonly nodes: SimNode[] = []
   readonly checker: Checker
   readonly tree: TreeChecker | undefined
+  readonly reconfig: ReconfigChecker
+  reconfigsProposed = 0
+  reconfigsRefused = 0
   readonly net: SimNetwork
   readonly workload: SimWorkload
   safety = true
@@ -126,6 +136,11 @@ class Run {
     this.prng = new Prng(opts.seed)
     this.swarm = drawSwarm(this.prng.fork('swarm'))
     if (opts.stateMachine) this.swarm.stateMachine = opts.stateMachine
+    // Its checker watches membership changes: make them happen, often.
+    if (opts.mutation === 'oneConfigQuorum') {
+      this.swarm.reconfigEveryMs = 200
+      this.swarm.spares = 2
+    }
     const mutation = opts.mutation ?? 'none'
     const needs = mutation === 'none' ? undefined : MUTATIONS[mutation].stateMachine
     if (needs) this.swarm.stateMachine = needs
@@ -159,6 +174,12 @@ class Run {
         trace: (l) => this.trace.add(l),
       },
     )
+    this.reconfig = new ReconfigChecker(
+      this.nodes,
+      configOfIds(this.initialVoters(), this.initialObservers()),
+      (inv, detail) => this.checker.fail(inv, detail),
+      opts.mutation !== 'lyingDisk',
+    )
     this.buildNodes()
     this.workload = this.tree
       ? new TreeWorkload(
@@ -189,13 +210,23 @@ class Run {
     return this.nodes[id - 1]?.peer?.status().role === 'LEADING'
   }
 
+  private initialVoters(): number[] {
+    return Array.from({ length: this.swarm.voters }, (_, i) => i + 1)
+  }
+
+  private initialObservers(): number[] {
+    return Array.from({ length: this.swarm.observers }, (_, i) => this.swarm.voters + i + 1)
+  }
+
   private buildNodes(): void {
     const s = this.swarm
     const mutation = this.opts.mutation ?? 'none'
-    const voters = Array.from({ length: s.voters }, (_, i) => i + 1)
-    const observers = Array.from({ length: s.observers }, (_, i) => s.voters + i + 1)
+    const voters = this.initialVoters()
+    const observers = this.initialObservers()
+    // Spares start outside the config (joiners): they sync as non-voting learners until a reconfig names them.
+    const spares = Array.from({ length: s.spares }, (_, i) => s.voters + s.observers + i + 1)
     const skew = this.prng.fork('skew')
-    for (const id of [...voters, ...observers]) {
+    for (const id of [...voters, ...observers, ...spares]) {
       const isVoter = id <= s.voters
       const cfg = {
         id,
@@ -244,6 +275,7 @@ class Run {
       sending: (node, env) => this.checker.onSend(node, env),
       committed: (node, zxid, data, prev) => {
         this.checker.onCommit(node, zxid, data, prev)
+        this.reconfig.onCommit(node, zxid, data)
         this.tree?.onCommit(node, zxid, data)
         this.workload.onCommitted(node, zxid, data)
       },
@@ -304,9 +336,63 @@ class Run {
       p.pick(this.nodes).pause(p.int(1, s.pauseMsMax))
     })
     this.every(s.partitionEveryMs, () => this.partition(p))
+    this.every(s.reconfigEveryMs, () => this.reconfigure(p))
     this.every(s.appSnapshotEveryMs, () => p.pick(this.nodes).takeAppSnapshot(), true)
     this.every(s.writeEveryMs, () => this.workload.issueWrite(), true)
     if (s.stateMachine === 'kv') this.every(s.syncEveryMs, () => this.workload.issueSync(), true)
+  }
+
+  /**
+   * A membership change at the leader: add a server (a spare, an observer
+   * promoted), remove a voter, demote one to observer, or replace the whole
+   * voter set with a random one (possibly disjoint from the old). Sometimes
+   * the leader crashes, or the network splits, right after (in the middle of
+   * the change).
+   */
+  private reconfigure(p: Prng): void {
+    const leader = this.nodes.find((n) => n.up && !n.paused && n.peer.status().role === 'LEADING')
+    if (leader === undefined || !leader.peer.status().serving) return
+    const view = leader.peer.membership.latest.config
+    const ids = this.nodes.map((n) => n.id)
+    let voters = [...view.voters]
+    let observers = [...view.observers]
+    const kind = p.pick(['add', 'remove', 'demote', 'replace', 'replace'] as const)
+    const outside = ids.filter((id) => !voters.includes(id))
+    if (kind === 'add' && outside.length > 0) {
+      const id = p.pick(outside)
+      voters.push(id)
+      observers = observers.filter((o) => o !== id)
+    } else if ((kind === 'remove' || kind === 'demote') && voters.length > 1) {
+      const id = p.pick(voters)
+      voters = voters.filter((v) => v !== id)
+      if (kind === 'demote') observers.push(id)
+    } else {
+      const shuffled = p.shuffle([...ids])
+      voters = shuffled.slice(0, p.int(1, Math.min(7, ids.length)))
+      observers = shuffled.slice(voters.length).filter(() => p.chance(0.3))
+    }
+    const config = configOfIds(voters, observers)
+    const r = leader.reconfig(config)
+    this.reconfigsProposed++
+    this.trace.add(
+      `reconfig at n${leader.id}: voters [${config.voters}] observers [${config.observers}] -> ${r?.ok ? `0x${r.zxid.toString(16)}` : r?.reason}`,
+    )
+    if (!r?.ok) {
+      this.reconfigsRefused++
+      return
+    }
+    // In the middle of it: the leader dies, or the network splits, before the change commits.
+    const crashLeader = p.chance(0.2)
+    if (crashLeader) {
+      this.sched.after(p.int(0, 30), () => {
+        if (!leader.up || !this.safety) return
+        leader.crash()
+        this.net.nodeDown(leader.id)
+        this.sched.after(p.int(1, this.swarm.downMsMax), () => this.restart(leader))
+      })
+      return
+    }
+    if (p.chance(0.2)) this.sched.after(p.int(0, 30), () => this.safety && this.partition(p))
   }
 
   /** A rack loses power: a majority (or everyone) crashes at the same instant. */
@@ -405,6 +491,10 @@ function emptyStats(): SimStats {
     onceResent: 0,
     onceAnsweredAgain: 0,
     onceFromMemory: 0,
+    reconfigsProposed: 0,
+    reconfigsRefused: 0,
+    reconfigsCommitted: 0,
+    votersChanged: 0,
   }
 }
 
@@ -428,6 +518,10 @@ function collectStats(run: Run, livenessMs: number): SimStats {
     s.lossyCrashes += n.disk.lossyCrashes
   }
   s.livenessMs = livenessMs
+  s.reconfigsProposed = run.reconfigsProposed
+  s.reconfigsRefused = run.reconfigsRefused
+  s.reconfigsCommitted = run.reconfig.committed
+  s.votersChanged = run.reconfig.votersChanged
   s.diffs = run.checker.syncKinds.DIFF
   s.truncs = run.checker.syncKinds.TRUNC
   s.snaps = run.checker.syncKinds.SNAP

@@ -47,6 +47,10 @@ export interface Swarm {
   sessionTimeoutMs: number
   /** Leaders DIFF learners older than the in-memory log from durable history (else SNAP). */
   historyDiff: boolean
+  /** Servers outside the initial config (joiners a reconfig may add). */
+  spares: number
+  /** Mean ms between membership changes proposed at the leader (0 = none). */
+  reconfigEveryMs: number
 }
 
 export function drawSwarm(p: Prng): Swarm {
@@ -85,5 +89,8 @@ export function drawSwarm(p: Prng): Swarm {
     sessionTimeoutMs: p.pick([200, 1000]),
     // Drawn after everything else, for the same reason.
     historyDiff: p.chance(0.5),
+    // Drawn after everything else, for the same reason.
+    spares: p.pick([0, 1, 2]),
+    reconfigEveryMs: p.pick([0, 300, 1000]),
   }
 }

@@ -24,7 +24,7 @@
 import type { ApplyOutcome } from '../../server/state/tree-db.js'
 import { TreeDb } from '../../server/state/tree-db.js'
 import { decodeTxn, encodeTxn } from '../../server/txn/codec.js'
-import type { LogEntry, Snapshot } from '../../server/zab/index.js'
+import { type ConfigAt, isConfigEntry, type LogEntry, type Snapshot } from '../../server/zab/index.js'
 import { assert } from '../../shared/assert.js'
 import type { SimStateMachine } from './kv-state-machine.js'
 
@@ -48,6 +48,7 @@ export function replyOf(out: ApplyOutcome): TreeReply {
 
 /** The session a committed closeSession Txn closes, read from its bytes (independent of apply). */
 export function closedSessionOf(data: Uint8Array): bigint | undefined {
+  if (isConfigEntry(data)) return undefined
   const txn = decodeTxn(data)
   return txn.type === 'closeSession' ? txn.sessionId : undefined
 }
@@ -89,6 +90,7 @@ export class TreeStateMachine implements SimStateMachine {
 
   /** Mutation: a closeSession becomes a Txn that changes nothing (an error Txn). */
   private closeAsNoop(data: Uint8Array): Uint8Array {
+    if (isConfigEntry(data)) return data
     const txn = decodeTxn(data)
     if (txn.type !== 'closeSession') return data
     const { sessionId, cxid, zxid, timeMs } = txn
@@ -119,6 +121,10 @@ export class TreeStateMachine implements SimStateMachine {
     const s = this.db.tree.snapshot({ chunkBytes: this.chunkBytes })
     assert(s.zxid === this.appliedZxid, `snapshot at ${s.zxid}, applied ${this.appliedZxid}`)
     return s
+  }
+
+  get config(): ConfigAt | undefined {
+    return this.db.memberConfig()
   }
 
   restore(s: Snapshot): void {

@@ -144,7 +144,7 @@ describe('ServerMetrics', () => {
     m.roleChanged('looking')
     m.roleChanged('leading')
     m.peerMessage({ type: 'DIFF', lastZxid: 1 })
-    m.peerMessage({ type: 'SNAP', zxid: 1 })
+    m.peerMessage({ type: 'SNAP', zxid: 1, configZxid: 0, config: '' })
     m.peerMessage({ type: 'SNAPCHUNK', index: 0, data: new Uint8Array(100) })
     m.peerMessage({ type: 'SNAPCHUNK', index: 1, data: new Uint8Array(23) })
     m.peerMessage({ type: 'COMMIT', zxid: 1 })

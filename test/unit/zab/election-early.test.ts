@@ -6,12 +6,12 @@
 import { describe, expect, it } from 'vitest'
 import { Prng } from '../../../server/core/prng.js'
 import { Election, type NotificationMsg } from '../../../server/zab/election.js'
+import { configOfIds, Membership } from '../../../server/zab/membership.js'
 
 function election(connected: Set<number>): Election {
   return new Election({
     id: 2,
-    voters: new Set([1, 2, 3]),
-    quorum: 2,
+    membership: new Membership({ zxid: 0, config: configOfIds([1, 2, 3]) }),
     finalizeWaitTicks: 2,
     connected,
     notifyIntervalTicksMin: 1,
@@ -27,6 +27,9 @@ const voteFor2 = (round: number): NotificationMsg => ({
   peerEpoch: 1,
   round,
   state: 'LOOKING',
+  configZxid: 0,
+  config: configOfIds([1, 2, 3]).text,
+  viewZxid: 0,
 })
 
 describe('election: deciding without the finalize wait', () => {

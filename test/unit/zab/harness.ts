@@ -40,6 +40,8 @@ export interface Disk {
 export interface HarnessOptions {
   voters: number[]
   observers?: number[]
+  /** Servers outside the initial config (joiners: they learn as non-voting followers until a reconfig names them). */
+  spares?: number[]
   persisted?: Record<number, PersistedState>
   commitLogCount?: number
   snapChunkBytesMax?: number
@@ -151,7 +153,7 @@ export class Harness {
   }
 
   get members(): number[] {
-    return [...this.opts.voters, ...(this.opts.observers ?? [])]
+    return [...this.opts.voters, ...(this.opts.observers ?? []), ...(this.opts.spares ?? [])]
   }
 
   private boot(id: number): void {
@@ -189,6 +191,8 @@ export class Harness {
         currentEpoch: d.currentEpoch,
         snapshotZxid,
         log: d.log.filter((e) => e.zxid > snapshotZxid),
+        // The config the restored state holds (the server reads /zookeeper/config).
+        config: sm.config,
       },
       snapshots: { takeSnapshot: () => sm.snapshot() },
     })
@@ -468,7 +472,12 @@ export class Harness {
   settle(maxTicks = 200): number {
     this.until(() => {
       const l = this.leader()
-      return l !== undefined && this.members.every((id) => this.down.has(id) || this.roles.get(id)?.serving)
+      // Members of the leader's view serve; others (joiners, removed servers) only follow.
+      const view = l === undefined ? undefined : this.peers.get(l)!.membership
+      return (
+        view !== undefined &&
+        this.members.every((id) => this.down.has(id) || this.roles.get(id)?.serving || !view.isMember(id))
+      )
     }, maxTicks)
     return this.leader()!
   }

@@ -17,14 +17,24 @@ const bytes = new Uint8Array([1, 2, 3, 250])
 const Z = 5 * 2 ** 32 + 7
 
 const EXAMPLES: PeerMessage[] = [
-  { type: 'NOTIFICATION', leader: 3, zxid: Z, peerEpoch: 5, round: 2 ** 40, state: 'OBSERVING' },
+  {
+    type: 'NOTIFICATION',
+    leader: 3,
+    zxid: Z,
+    peerEpoch: 5,
+    round: 2 ** 40,
+    state: 'OBSERVING',
+    configZxid: Z,
+    config: 'server.3=h:1:2;h:3',
+    viewZxid: Z + 1,
+  },
   { type: 'FOLLOWERINFO', acceptedEpoch: 4 },
   { type: 'OBSERVERINFO', acceptedEpoch: 0 },
-  { type: 'LEADERINFO', newEpoch: 2 ** 21 - 1 },
+  { type: 'LEADERINFO', newEpoch: 2 ** 21 - 1, observer: true },
   { type: 'ACKEPOCH', epoch: 6, currentEpoch: 5, lastZxid: Z, reAck: true },
   { type: 'DIFF', lastZxid: Z },
   { type: 'TRUNC', zxid: 0 },
-  { type: 'SNAP', zxid: Z },
+  { type: 'SNAP', zxid: Z, configZxid: Z, config: 'server.1=h:1:2:participant;h:3\nserver.2=ü:1:2:observer' },
   { type: 'SNAPCHUNK', index: 2, data: bytes },
   { type: 'SNAPEND', chunkCount: 3, endZxid: Z },
   { type: 'PROPOSAL', zxid: Z, data: new Uint8Array() },
@@ -52,12 +62,15 @@ const arbMessage: fc.Arbitrary<PeerMessage> = fc.oneof(
     peerEpoch: epoch,
     round: zxid,
     state: fc.constantFrom('LOOKING', 'FOLLOWING', 'LEADING', 'OBSERVING' as const),
+    configZxid: zxid,
+    config: fc.string({ maxLength: 40 }),
+    viewZxid: zxid,
   }),
   fc.record({
     type: fc.constantFrom('FOLLOWERINFO' as const, 'OBSERVERINFO' as const),
     acceptedEpoch: epoch,
   }),
-  fc.record({ type: fc.constant('LEADERINFO' as const), newEpoch: epoch }),
+  fc.record({ type: fc.constant('LEADERINFO' as const), newEpoch: epoch, observer: fc.boolean() }),
   fc.record({
     type: fc.constant('ACKEPOCH' as const),
     epoch,
@@ -67,7 +80,12 @@ const arbMessage: fc.Arbitrary<PeerMessage> = fc.oneof(
   }),
   fc.record({ type: fc.constant('DIFF' as const), lastZxid: zxid }),
   fc.record({ type: fc.constantFrom('TRUNC' as const, 'COMMIT' as const), zxid }),
-  fc.record({ type: fc.constant('SNAP' as const), zxid }),
+  fc.record({
+    type: fc.constant('SNAP' as const),
+    zxid,
+    configZxid: zxid,
+    config: fc.string({ maxLength: 40 }),
+  }),
   fc.record({ type: fc.constant('SNAPEND' as const), chunkCount: u32, endZxid: zxid }),
   fc.record({ type: fc.constant('SNAPCHUNK' as const), index: u32, data }),
   fc.record({ type: fc.constantFrom('PROPOSAL' as const, 'INFORM' as const), zxid, data }),
@@ -123,10 +141,10 @@ describe('peer message codec', () => {
 
   it('pins the wire format (hex fixture)', () => {
     expect(hex(encodePeerMessage({ type: 'PROPOSAL', zxid: Z, data: bytes }))).toBe(
-      '02020000000500000007000000040102 03fa'.replace(' ', ''),
+      '03020000000500000007000000040102 03fa'.replace(' ', ''),
     )
     expect(hex(encodePeerMessage({ type: 'ACK', zxid: 1, newLeaderEpoch: 2 }))).toBe(
-      '0203000000000000000100000002',
+      '0303000000000000000100000002',
     )
   })
 
@@ -139,9 +157,9 @@ describe('peer message codec', () => {
 
   it('rejects unknown versions and types, trailing bytes and out-of-range fields', () => {
     const ack = encodePeerMessage({ type: 'ACK', zxid: 1, newLeaderEpoch: 0 })
-    expectDecodeError(Uint8Array.of(1, ...ack.subarray(1)))
-    expectDecodeError(Uint8Array.of(3, ...ack.subarray(1)))
-    expectDecodeError(Uint8Array.of(2, 99))
+    expectDecodeError(Uint8Array.of(2, ...ack.subarray(1)))
+    expectDecodeError(Uint8Array.of(4, ...ack.subarray(1)))
+    expectDecodeError(Uint8Array.of(3, 99))
     expectDecodeError(Uint8Array.of(...ack, 0))
     const ackEpoch = encodePeerMessage({
       type: 'ACKEPOCH',
@@ -158,11 +176,12 @@ describe('peer message codec', () => {
     // version" refusals again) and each answered by its own specific error.
     const v = ack[0] as number
     // LEADERINFO with the largest epoch decodes; one more is refused as too large.
-    expect(decodePeerMessage(Uint8Array.of(v, 17, 0x00, 0x1f, 0xff, 0xff))).toEqual({
+    expect(decodePeerMessage(Uint8Array.of(v, 17, 0x00, 0x1f, 0xff, 0xff, 0))).toEqual({
       type: 'LEADERINFO',
       newEpoch: 2 ** 21 - 1,
+      observer: false,
     })
-    expectDecodeErrorWith(Uint8Array.of(v, 17, 0x00, 0x20, 0x00, 0x00), 'epoch 2097152 too large', 2)
+    expectDecodeErrorWith(Uint8Array.of(v, 17, 0x00, 0x20, 0x00, 0x00, 0), 'epoch 2097152 too large', 2)
     // COMMIT with the largest safe zxid decodes; 2**53 is refused.
     expect(decodePeerMessage(Uint8Array.of(v, 4, 0x00, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))).toEqual({
       type: 'COMMIT',
@@ -172,6 +191,12 @@ describe('peer message codec', () => {
     // APP claiming a 4 GiB payload with none following: refused by the length
     // check before anything is allocated or read.
     expectDecodeErrorWith(Uint8Array.of(v, 35, 0xff, 0xff, 0xff, 0xff), 'truncated: need 4294967295 more', 6)
+    // A SNAP's config text must be UTF-8.
+    expectDecodeErrorWith(
+      Uint8Array.of(v, 15, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff),
+      'bad UTF-8',
+      18,
+    )
     // Unknown versions name themselves.
     expectDecodeErrorWith(Uint8Array.of(v + 1, ...ack.subarray(1)), `unknown version ${v + 1}`, 0)
   })

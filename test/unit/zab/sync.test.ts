@@ -6,11 +6,15 @@
  */
 import { describe, expect, it } from 'vitest'
 import { Prng } from '../../../server/core/prng.js'
+import { configOfIds } from '../../../server/zab/membership.js'
 import type { PeerMessage } from '../../../server/zab/messages.js'
 import { planSync } from '../../../server/zab/sync-plan.js'
 import { ZabLog } from '../../../server/zab/zab-log.js'
 import { LOOKING_TRACE, ZabPeer } from '../../../server/zab/zab-peer.js'
 import { entry, Harness, zx } from './harness.js'
+
+/** The config a SNAP carries: the static 3-voter one. */
+const CFG = { configZxid: 0, config: configOfIds([1, 2, 3]).text }
 
 describe('planSync', () => {
   const log = new ZabLog(zx(1, 2), [entry(1, 3), entry(1, 4), entry(2, 1), entry(2, 2)])
@@ -136,7 +140,16 @@ describe('synchronisation', () => {
       persisted: { acceptedEpoch: 1, currentEpoch: 1, snapshotZxid: 0, log: [entry(1, 1)] },
       snapshots: { takeSnapshot: () => ({ zxid: 0, chunks: [] }) },
     })
-    const vote = { type: 'NOTIFICATION', leader: 3, zxid: zx(1, 1), peerEpoch: 1, round: 1 } as const
+    const vote = {
+      type: 'NOTIFICATION',
+      leader: 3,
+      zxid: zx(1, 1),
+      peerEpoch: 1,
+      round: 1,
+      configZxid: 0,
+      config: CFG.config,
+      viewZxid: 0,
+    } as const
     f.step({ kind: 'message', from: 1, msg: { ...vote, state: 'FOLLOWING' } })
     f.step({ kind: 'message', from: 3, msg: { ...vote, state: 'LEADING' } })
     return f
@@ -146,7 +159,7 @@ describe('synchronisation', () => {
     const f = followerOf3()
     const from = 3
     expect(f.status().role).toBe('FOLLOWING')
-    const info = f.step({ kind: 'message', from, msg: { type: 'LEADERINFO', newEpoch: 2 } })
+    const info = f.step({ kind: 'message', from, msg: { type: 'LEADERINFO', newEpoch: 2, observer: false } })
     expect(info.persist?.meta).toEqual({ acceptedEpoch: 2 })
     expect(info.sendNow.filter((e) => e.msg.type === 'ACKEPOCH')).toEqual([])
     expect(info.sendAfterDurable.map((e) => e.msg.type)).toEqual(['ACKEPOCH'])
@@ -173,7 +186,7 @@ describe('synchronisation', () => {
   /** A follower of leader 3 in the sync phase (LEADERINFO accepted). */
   function syncingFollower(): ZabPeer {
     const f = followerOf3()
-    f.step({ kind: 'message', from: 3, msg: { type: 'LEADERINFO', newEpoch: 2 } })
+    f.step({ kind: 'message', from: 3, msg: { type: 'LEADERINFO', newEpoch: 2, observer: false } })
     return f
   }
 
@@ -182,7 +195,7 @@ describe('synchronisation', () => {
     const a = new Uint8Array([1, 2])
     const b = new Uint8Array([3])
     for (const msg of [
-      { type: 'SNAP', zxid: zx(1, 3) },
+      { type: 'SNAP', zxid: zx(1, 3), ...CFG },
       { type: 'SNAPCHUNK', index: 0, data: a },
       { type: 'SNAPCHUNK', index: 1, data: b },
     ] as const) {
@@ -195,7 +208,12 @@ describe('synchronisation', () => {
       from: 3,
       msg: { type: 'SNAPEND', chunkCount: 2, endZxid: zx(1, 5) },
     })
-    const snap = { zxid: zx(1, 3), chunks: [a, b], endZxid: zx(1, 5) }
+    const snap = {
+      zxid: zx(1, 3),
+      chunks: [a, b],
+      endZxid: zx(1, 5),
+      config: { zxid: 0, config: configOfIds([1, 2, 3]) },
+    }
     expect(end.restore).toEqual(snap)
     expect(end.persist?.snapshot).toEqual(snap)
     expect(f.protocolErrors).toBe(0)
@@ -207,7 +225,7 @@ describe('synchronisation', () => {
 
   it('a learner not synchronised within initLimit while taking a SNAP says how much it got and what to raise', () => {
     const f = syncingFollower()
-    f.step({ kind: 'message', from: 3, msg: { type: 'SNAP', zxid: zx(1, 3) } })
+    f.step({ kind: 'message', from: 3, msg: { type: 'SNAP', zxid: zx(1, 3), ...CFG } })
     f.step({ kind: 'message', from: 3, msg: { type: 'SNAPCHUNK', index: 0, data: new Uint8Array(100) } })
     for (let i = 0; i < 12 && f.status().role !== 'LOOKING'; i++) {
       f.step({ kind: 'tick' })
@@ -223,20 +241,20 @@ describe('synchronisation', () => {
     const bad: (readonly PeerMessage[])[] = [
       [{ type: 'SNAPCHUNK', index: 0, data: new Uint8Array(1) }],
       [
-        { type: 'SNAP', zxid: zx(1, 3) },
+        { type: 'SNAP', zxid: zx(1, 3), ...CFG },
         { type: 'SNAPCHUNK', index: 1, data: new Uint8Array(1) },
       ],
       [
-        { type: 'SNAP', zxid: zx(1, 3) },
+        { type: 'SNAP', zxid: zx(1, 3), ...CFG },
         { type: 'SNAPCHUNK', index: 0, data: new Uint8Array(1) },
         { type: 'SNAPEND', chunkCount: 2, endZxid: zx(1, 3) },
       ],
       [
-        { type: 'SNAP', zxid: zx(1, 3) },
+        { type: 'SNAP', zxid: zx(1, 3), ...CFG },
         { type: 'SNAPEND', chunkCount: 1, endZxid: zx(1, 3) },
       ],
       [
-        { type: 'SNAP', zxid: zx(1, 3) },
+        { type: 'SNAP', zxid: zx(1, 3), ...CFG },
         { type: 'SNAPEND', chunkCount: 0, endZxid: zx(1, 2) },
       ],
       [{ type: 'SNAPEND', chunkCount: 0, endZxid: zx(1, 3) }],
@@ -261,11 +279,24 @@ describe('synchronisation', () => {
       persisted: { acceptedEpoch: 5, currentEpoch: 4, snapshotZxid: 0, log: [] },
       snapshots: { takeSnapshot: () => ({ zxid: 0, chunks: [] }) },
     })
-    const vote = { type: 'NOTIFICATION', leader: 3, zxid: 0, peerEpoch: 4, round: 1 } as const
+    const vote = {
+      type: 'NOTIFICATION',
+      leader: 3,
+      zxid: 0,
+      peerEpoch: 4,
+      round: 1,
+      configZxid: 0,
+      config: CFG.config,
+      viewZxid: 0,
+    } as const
     f.step({ kind: 'message', from: 1, msg: { ...vote, state: 'FOLLOWING' } })
     f.step({ kind: 'message', from: 3, msg: { ...vote, state: 'LEADING' } })
     expect(f.status().role).toBe('FOLLOWING')
-    const out = f.step({ kind: 'message', from: 3, msg: { type: 'LEADERINFO', newEpoch: 4 } })
+    const out = f.step({
+      kind: 'message',
+      from: 3,
+      msg: { type: 'LEADERINFO', newEpoch: 4, observer: false },
+    })
     expect(f.status().role).toBe('LOOKING')
     expect(f.status().acceptedEpoch).toBe(5)
     expect(out.persist).toBeUndefined()
