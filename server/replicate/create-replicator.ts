@@ -51,6 +51,7 @@ export function createReplicator(
       takeSnapshot: () => tree.snapshot({ chunkBytes: SNAP_SOURCE_CHUNK_BYTES }),
       reflectsThrough: () => tree.reflectsThrough,
       cancelSnapshot: () => snapshotter.cancel(),
+      memberConfig: () => tree.memberConfig(),
       restoreSnapshot: (s) => {
         tree.replaceTree(TreeDb.fromSnapshot(s.chunks), s.endZxid ?? s.zxid)
         events.restored?.()
