@@ -27,6 +27,7 @@
  *   acked-create-lost     requestedPath       session-fifo          lifoReplies
  *   once-applied-twice    amnesicWrites       once-result           offByOneRecall
  *   once-forgotten        oneResultMemory     reconfig-quorums      oneConfigQuorum
+ *   watch-resume          amnesicHistory
  *
  * Invariants: with mutation 'none' nothing here is used; every mutation is
  * deterministic given the seed (a mutated seed replays exactly).
@@ -70,6 +71,7 @@ export type Mutation =
   | 'offByOneRecall'
   | 'oneResultMemory'
   | 'oneConfigQuorum'
+  | 'amnesicHistory'
 
 export interface MutationInfo {
   /** The one invariant that must catch it. */
@@ -199,6 +201,11 @@ export const MUTATIONS: Readonly<Record<Exclude<Mutation, 'none'>, MutationInfo>
   oneConfigQuorum: {
     catches: 'reconfig-quorums',
     bug: 'a leader commits a reconfig once a quorum of the new config alone has it (not the old one too)',
+  },
+  amnesicHistory: {
+    catches: 'watch-resume',
+    stateMachine: 'tree',
+    bug: 'the watch history forgets where it starts: after dropping its oldest Txns, or a reset by a SNAP, it claims to start where it began (a resume older than it is replayed with a hole, not compacted)',
   },
 }
 

@@ -34,7 +34,7 @@ import type { TreeStateMachine } from './tree-state-machine.js'
 const EPOCH_MS = 1_700_000_000_000
 const SECRET = 'simulation-secret'
 
-export type ServerMutation = 'applyOnPropose' | 'reuseSequence'
+export type ServerMutation = 'applyOnPropose' | 'reuseSequence' | 'amnesicHistory'
 
 /** A sequential child of the tree workload's queues (tree-workload.ts): `/q<n>/s-<10 digits>`. */
 const SEQUENTIAL = /^(\/q\d+)\/s-(\d{10})$/
@@ -114,11 +114,19 @@ export class SimServer {
       tickTime: Math.max(10, opts.tickMs),
       minSessionTimeout: 10,
       maxSessionTimeout: 600_000,
+      // A short history, so a watch resume meets a compacted one within a seed (watch-resumer.ts).
+      watchHistoryChangesMax: 200,
     })
     const clock: Clock = { now: () => EPOCH_MS + opts.now() }
     const timers: Timers = { after: opts.after }
     const logger = pino({ level: 'silent' })
     const ctx = new ServerContext(this.config, clock, timers, logger, opts.sm.db)
+    if (opts.mutation === 'amnesicHistory') {
+      // The watch history forgets where it starts (after dropping its oldest Txns, or a reset by a
+      // SNAP): a resume older than what it holds is replayed with a hole, not compacted.
+      const first = ctx.watchHistory.startZxid
+      Object.defineProperty(ctx.watchHistory, 'start', { get: () => first, set: () => {} })
+    }
     this.pipeline = new RequestPipeline({
       ctx,
       secret: SECRET,

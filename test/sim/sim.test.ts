@@ -45,6 +45,11 @@ describe('simulation', () => {
       // had been applied already, and were answered from the write memory.
       onceResent: 0,
       onceFromMemory: 0,
+      // Watchers resumed their watch on '/' and got every applied change once, in order; some
+      // were away longer than the servers' history and were told to resync.
+      watchEvents: 0,
+      watchResumes: 0,
+      watchResyncs: 0,
     }
     for (let seed = FIRST_SEED; seed < FIRST_SEED + SEEDS; seed++) {
       // Seeds run synchronously: yield now and then, so that vitest's worker can answer its
@@ -73,6 +78,9 @@ describe('simulation', () => {
         tree.ephemeralsDeletedOnClose += r.stats.ephemeralsDeletedOnClose
         tree.onceResent += r.stats.onceResent
         tree.onceFromMemory += r.stats.onceFromMemory
+        tree.watchEvents += r.stats.watchEvents
+        tree.watchResumes += r.stats.watchResumes
+        tree.watchResyncs += r.stats.watchResyncs
       }
     }
     const ms = Math.round(performance.now() - started)
@@ -280,5 +288,10 @@ describe('simulation', () => {
   it('catches a write memory that keeps one result per session (a re-sent write forgotten)', () => {
     const r = firstFailure('oneResultMemory', 6)
     expect(r?.violation?.invariant).toBe('once-forgotten')
+  })
+
+  it('catches a watch history that forgets it dropped its oldest changes (a resume replayed with a hole)', () => {
+    const r = firstFailure('amnesicHistory', 40)
+    expect(r?.violation?.invariant).toBe('watch-resume')
   })
 })

@@ -90,6 +90,10 @@ export interface SimStats {
   reconfigsCommitted: number
   /** Committed ones that changed the voters. */
   votersChanged: number
+  /** Watchers (tree seeds): events checked against the applied changes, resumes, compacted answers. */
+  watchEvents: number
+  watchResumes: number
+  watchResyncs: number
 }
 
 export interface SimResult {
@@ -251,7 +255,7 @@ class Run {
         },
         sendBeforeDurable: mutation === 'sendBeforeDurable',
         makePeer: mutantPeer(mutation),
-        serverMutation: planted(mutation, ['applyOnPropose', 'reuseSequence']),
+        serverMutation: planted(mutation, ['applyOnPropose', 'reuseSequence', 'amnesicHistory']),
         serve: s.stateMachine === 'tree',
         clientLatencyMsMax: s.latencyMsMax,
         makeStateMachine: () =>
@@ -495,6 +499,9 @@ function emptyStats(): SimStats {
     reconfigsRefused: 0,
     reconfigsCommitted: 0,
     votersChanged: 0,
+    watchEvents: 0,
+    watchResumes: 0,
+    watchResyncs: 0,
   }
 }
 
@@ -538,6 +545,9 @@ function collectStats(run: Run, livenessMs: number): SimStats {
     s.onceResent = w.resent
     s.onceAnsweredAgain = run.workload.once.stats.answeredAgain
     s.onceFromMemory = run.workload.once.stats.fromMemory
+    s.watchEvents = run.workload.watchers.stats.watchEvents
+    s.watchResumes = run.workload.watchers.stats.watchResumes
+    s.watchResyncs = run.workload.watchers.stats.watchResyncs
     s.ackedCreates = run.tree.ackedCreates
     s.sequentialCreates = run.tree.sequentialCreates
     s.ephemeralsDeletedOnClose = run.tree.ephemeralsDeletedOnClose

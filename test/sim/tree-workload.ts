@@ -22,6 +22,10 @@
  * does. The OnceChecker (once-checker.ts) holds their writes to
  * exactly-once: applied at most once, answered with that one result.
  *
+ * Two more clients hold a persistent-recursive watch on '/' and resume it
+ * after every lost connection (watch-resumer.ts): their events must be
+ * exactly the applied changes, in order, once each.
+ *
  * Invariants checked here: per-session FIFO (replies arrive in request
  * order; a session's Txns commit in cxid order; replies' zxids never go
  * back, successful writes' strictly increase); a successful write's zxid is
@@ -54,11 +58,14 @@ import type { SimLink } from './sim-link.js'
 import type { SimNode } from './sim-node.js'
 import type { TreeChecker } from './tree-checker.js'
 import type { TreeStateMachine } from './tree-state-machine.js'
+import { WatchResumer } from './watch-resumer.js'
 import type { SimWorkload } from './workload.js'
 
 const enc = new TextEncoder()
 const ACL: Acl[] = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }]
 const PASSWORD_BYTES = 16
+/** Clients holding a resumable watch on '/' (watch-resumer.ts). */
+const WATCHERS = 2
 
 /** A client write, as generated (converted to a wire request when sent). */
 type Op =
@@ -183,6 +190,7 @@ function createdPaths(op: Op, body: ReturnType<typeof readResponseBody> | undefi
 export class TreeWorkload implements SimWorkload {
   private readonly clients: Client[] = []
   readonly once: OnceChecker
+  readonly watchers: WatchResumer
   /** Per session, the cxid of its last committed Txn (first apply of each zxid only). */
   private readonly lastCommittedCxid = new Map<bigint, number>()
   private maxAppliedZxid = 0
@@ -215,6 +223,15 @@ export class TreeWorkload implements SimWorkload {
     private readonly trace: (line: string) => void,
   ) {
     this.once = new OnceChecker((inv, detail) => this.checker.fail(inv, detail))
+    this.watchers = new WatchResumer(
+      nodes,
+      prng.fork('watchers'),
+      WATCHERS,
+      opts.sessionTimeoutMs,
+      clock,
+      (inv, detail) => this.checker.fail(inv, detail),
+      trace,
+    )
     for (let i = 0; i < opts.clients; i++) {
       this.clients.push({
         index: i,
@@ -243,6 +260,7 @@ export class TreeWorkload implements SimWorkload {
   issueWrite(): void {
     const now = this.clock()
     for (const c of this.clients) this.ping(c, now)
+    this.watchers.tick()
     const c = this.prng.pick(this.clients)
     if (c.link === undefined) return this.connect(c)
     const head = c.queue[0]
@@ -515,6 +533,7 @@ export class TreeWorkload implements SimWorkload {
   // ------------------------------------------------------------ what the servers apply
 
   onCommitted(n: SimNode, zxid: number, _data: Uint8Array): void {
+    this.watchers.onCommitted(n, zxid)
     if (zxid <= this.maxAppliedZxid) return
     this.maxAppliedZxid = zxid
     const out = (n.sm as TreeStateMachine).lastOutcome
