@@ -37,6 +37,8 @@ export interface ChaosCluster {
   /** Cuts exactly these peer links, healing the others (undefined: this target cannot). */
   cut?(links: readonly (readonly [number, number])[]): void
   heal?(): void
+  /** Members that exited without being asked to (a crash), each with the end of its output. */
+  crashes(): readonly string[]
   stop(): Promise<void>
 }
 
@@ -44,19 +46,44 @@ export interface ChaosCluster {
 export async function conclaveCluster(servers: number, observers = 0): Promise<ChaosCluster> {
   const e = await startEnsemble({ size: servers, observers, tickTime: 200 })
   const proc = (id: number) => e.members.find((m) => m.id === id)?.proc
+  // A member that exits while nobody killed or stopped it crashed: keep what it said last.
+  const crashes: string[] = []
+  const killing = new Set<number>()
+  let stopping = false
+  const watch = (id: number) => {
+    const p = proc(id)
+    p?.child.once('exit', (code, signal) => {
+      if (killing.has(id) || stopping) return
+      crashes.push(
+        `n${id} exited unasked (code ${code}, signal ${signal}); its last output:\n${p.output().slice(-3000)}`,
+      )
+    })
+  }
+  for (const m of e.members) watch(m.id)
   return {
     name: 'conclave',
     connectString: e.connectString,
     members: e.members.map((m) => ({ id: m.id, observer: m.observer, connectString: e.url(m.id) })),
     voters: e.members.filter((m) => !m.observer).map((m) => m.id),
     leader: () => e.leader(5000).catch(() => undefined),
-    kill9: (id) => e.kill9(id),
-    start: (id) => e.start(id),
+    async kill9(id) {
+      killing.add(id)
+      await e.kill9(id)
+    },
+    async start(id) {
+      await e.start(id)
+      killing.delete(id)
+      watch(id)
+    },
     pause: (id) => void proc(id)?.child.kill('SIGSTOP'),
     resume: (id) => void proc(id)?.child.kill('SIGCONT'),
     cut: (links) => e.cut(links),
     heal: () => e.heal(),
-    stop: () => e.stop(),
+    crashes: () => crashes,
+    async stop() {
+      stopping = true
+      await e.stop()
+    },
   }
 }
 
@@ -82,6 +109,7 @@ export async function zookeeperCluster(servers: 1 | 3): Promise<ChaosCluster> {
     start: (id) => zk.restart(index(id)),
     pause: (id) => void zk.members[index(id)]?.child.kill('SIGSTOP'),
     resume: (id) => void zk.members[index(id)]?.child.kill('SIGCONT'),
+    crashes: () => [],
     stop: () => zk.stop(),
   }
 }

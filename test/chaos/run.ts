@@ -129,7 +129,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await cluster.stop()
   }
   const checkStart = performance.now()
-  const verdicts = workloads.map((w) => w.check(history.events))
+  const crashes = cluster.crashes()
+  const verdicts: Verdict[] = [
+    ...workloads.map((w) => w.check(history.events)),
+    {
+      workload: 'servers',
+      valid: crashes.length === 0,
+      problems: crashes,
+      summary: `${crashes.length} server crashes (exits nobody asked for)`,
+    },
+  ]
   const checkMs = Math.round(performance.now() - checkStart)
   const counts: Record<string, WorkloadCounts> = {}
   for (const w of workloads) counts[w.name] = { ok: 0, fail: 0, info: 0 }

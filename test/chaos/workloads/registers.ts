@@ -47,7 +47,7 @@ export function checkRegisters(events: readonly ChaosEvent[], maxSteps = REGISTE
   const r = checkPartitioned(znodeRegister, byKey, maxSteps)
   const ops = [...byKey.values()].reduce((a, l) => a + l.length, 0)
   const problems = [
-    ...r.illegal.map((i) => `${i.key} is not linearizable; ${describe(byKey.get(i.key) ?? [], i.longest)}`),
+    ...r.illegal.map((i) => `${i.key} is not linearizable:\n${describe(byKey.get(i.key) ?? [], i.longest)}`),
     ...r.unknown.map((k) => `${k}: undecided after ${maxSteps} steps (${byKey.get(k)?.length ?? 0} ops)`),
   ]
   return {
@@ -77,14 +77,43 @@ export function registerHistories(events: readonly ChaosEvent[]): Map<string, Op
   return byKey
 }
 
+/**
+ * The anomaly, minimised for reading: the first operation the search could
+ * not place (the earliest-returning one outside the longest linearizable
+ * prefix), every operation that overlapped it, and the last operations the
+ * prefix placed (in that order, so the register's state is readable). The
+ * whole history stays in the run folder.
+ */
 function describe(ops: readonly Op[], linearized: readonly number[]): string {
   const set = new Set(linearized)
-  const lines = ops.map((o, i) => {
-    const mark = set.has(i) ? '*' : ' '
+  const line = (i: number, mark: string) => {
+    const o = ops[i]!
     const end = o.returnedAt === Number.POSITIVE_INFINITY ? '?' : o.returnedAt.toFixed(1)
     return `${mark} c${o.client} [${o.invokedAt.toFixed(1)}, ${end}] ${znodeRegister.describe!(o.input, o.output)}`
+  }
+  let culprit: number | undefined
+  ops.forEach((o, i) => {
+    if (
+      !set.has(i) &&
+      Number.isFinite(o.returnedAt) &&
+      (culprit === undefined || o.returnedAt < ops[culprit]!.returnedAt)
+    )
+      culprit = i
   })
-  return `longest linearizable prefix marked *:\n${lines.join('\n')}`
+  if (culprit === undefined) return 'no operation left unplaced'
+  const c = ops[culprit]!
+  const overlapping = ops
+    .map((_, i) => i)
+    .filter((i) => i !== culprit && ops[i]!.invokedAt <= c.returnedAt && ops[i]!.returnedAt >= c.invokedAt)
+    .slice(0, 30)
+  return [
+    `the last ${Math.min(8, linearized.length)} operations placed, in order:`,
+    ...linearized.slice(-8).map((i) => line(i, '*')),
+    'could not place:',
+    line(culprit, '!'),
+    `overlapping it (${overlapping.length}${overlapping.length === 30 ? '+' : ''}; * placed):`,
+    ...overlapping.map((i) => line(i, set.has(i) ? '*' : ' ')),
+  ].join('\n')
 }
 
 const classify = classifier(['NO_NODE', 'BAD_VERSION', 'NODE_EXISTS'])
