@@ -32,6 +32,8 @@ export interface ChaosEvent {
   readonly invokedAt: number
   /** +Infinity for info. */
   readonly returnedAt: number
+  /** The server the client was connected to when the operation completed (ws://… or tcp://…), if known. */
+  readonly server?: string | undefined
 }
 
 export interface FaultEvent {
@@ -41,6 +43,8 @@ export interface FaultEvent {
   readonly targets: readonly number[]
   /** A readable description (the partition's sides, say). */
   readonly detail: string
+  /** The leader when the fault began, if one was known. */
+  readonly leader?: number | undefined
   readonly startAt: number
   readonly endAt: number
 }
@@ -69,16 +73,27 @@ export class History {
     op: () => Promise<T>,
     classify: (err: unknown) => { type: 'fail' | 'info'; error: string; result?: unknown },
     resultOf: (r: T) => unknown = (r) => r,
+    server?: () => string | undefined,
   ): Promise<{ type: Outcome; result?: T }> {
     const invokedAt = this.now()
     try {
       const r = await op()
-      this.add({ ...base, type: 'ok', result: resultOf(r), invokedAt, returnedAt: this.now() })
+      const at = server?.()
+      this.add({
+        ...base,
+        type: 'ok',
+        result: resultOf(r),
+        invokedAt,
+        returnedAt: this.now(),
+        ...(at !== undefined ? { server: at } : {}),
+      })
       return { type: 'ok', result: r }
     } catch (err) {
       const c = classify(err)
+      const at = server?.()
       this.add({
         ...base,
+        ...(at !== undefined ? { server: at } : {}),
         type: c.type,
         error: c.error,
         ...(c.result !== undefined ? { result: c.result } : {}),

@@ -206,12 +206,20 @@ export async function runNemesis(
     if (performance.now() > deadline - quietMs) break
     const kind = prng.pick([...kinds])
     const holdMs = prng.int(500, 2500)
+    const leader = await cluster.leader()
     const startAt = history.now()
     const f = await kind.inject(cluster, prng.fork(`${kind.name}-${startAt}`))
-    log(`nemesis: ${kind.name} ${f.detail} for ${holdMs} ms`)
+    log(`nemesis: ${kind.name} ${f.detail} for ${holdMs} ms (leader n${leader ?? '?'})`)
     await sleep(holdMs)
     await f.heal()
-    history.fault({ kind: kind.name, targets: f.targets, detail: f.detail, startAt, endAt: history.now() })
+    history.fault({
+      kind: kind.name,
+      targets: f.targets,
+      detail: f.detail,
+      leader,
+      startAt,
+      endAt: history.now(),
+    })
   }
   while (performance.now() < deadline) await sleep(100)
 }

@@ -30,7 +30,9 @@ export function formatReport(r: ChaosReport): string {
     `faults: ${r.faults.length} (${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}); times in s from the start:`,
   )
   for (const f of r.faults)
-    out.push(`  ${s(f.startAt).padStart(7)}–${s(f.endAt).padEnd(7)} ${f.kind}: ${f.detail}`)
+    out.push(
+      `  ${s(f.startAt).padStart(7)}–${s(f.endAt).padEnd(7)} ${f.kind}: ${f.detail}${f.leader !== undefined ? ` (leader was n${f.leader})` : ''}`,
+    )
   out.push('')
   out.push(`checkers (${r.checkMs} ms):`)
   for (const v of r.verdicts) {

@@ -85,6 +85,8 @@ export const ephemeral: Workload = {
           { workload: NAME, process: lane, f: 'read', key: path, value: ctx.reads },
           () => exists(zk, path, ctx.reads),
           classify,
+          undefined,
+          () => zk.server,
         )
         await sleep(got.type === 'info' ? 100 : 10)
       }
@@ -234,7 +236,8 @@ export function checkEphemerals(all: readonly ChaosEvent[]): Verdict {
     if (end.value === 'expired') expiredAlive++
     const readsOk = list.filter((e) => (e.f === 'read' || e.f === 'final') && e.type === 'ok')
     readsChecked += readsOk.length
-    const fmt = (e: ChaosEvent) => `c${e.process} [${e.invokedAt.toFixed(0)}, ${e.returnedAt.toFixed(0)}] ms`
+    const fmt = (e: ChaosEvent) =>
+      `c${e.process} [${e.invokedAt.toFixed(0)}, ${e.returnedAt.toFixed(0)}] ms${e.server !== undefined ? ` on ${e.server}` : ''}`
     // Never gone before the session ended.
     if (end.value === 'killed')
       for (const r of readsOk)

@@ -58,6 +58,9 @@ export function checkRegisters(events: readonly ChaosEvent[], maxSteps = REGISTE
   }
 }
 
+/** The server each operation completed on, for describing an anomaly. */
+const servers = new WeakMap<Op, string>()
+
 /** Each key's operations, as the checker takes them (indeterminate reads dropped). */
 export function registerHistories(events: readonly ChaosEvent[]): Map<string, Op[]> {
   const byKey = new Map<string, Op[]>()
@@ -66,13 +69,15 @@ export function registerHistories(events: readonly ChaosEvent[]): Map<string, Op
     if (e.type === 'info' && e.f === 'read') continue
     let list = byKey.get(e.key)
     if (list === undefined) byKey.set(e.key, (list = []))
-    list.push({
+    const op: Op = {
       client: e.process,
       input: e.value as RegisterInput,
       output: e.type === 'info' ? undefined : (e.result as RegisterOutput),
       invokedAt: e.invokedAt,
       returnedAt: e.type === 'info' ? Number.POSITIVE_INFINITY : e.returnedAt,
-    })
+    }
+    if (e.server !== undefined) servers.set(op, ` (${e.server})`)
+    list.push(op)
   }
   return byKey
 }
@@ -89,7 +94,8 @@ function describe(ops: readonly Op[], linearized: readonly number[]): string {
   const line = (i: number, mark: string) => {
     const o = ops[i]!
     const end = o.returnedAt === Number.POSITIVE_INFINITY ? '?' : o.returnedAt.toFixed(1)
-    return `${mark} c${o.client} [${o.invokedAt.toFixed(1)}, ${end}] ${znodeRegister.describe!(o.input, o.output)}`
+    const at = servers.get(o) ?? ''
+    return `${mark} c${o.client} [${o.invokedAt.toFixed(1)}, ${end}] ${znodeRegister.describe!(o.input, o.output)}${at}`
   }
   let culprit: number | undefined
   ops.forEach((o, i) => {
@@ -140,6 +146,8 @@ async function worker(zk: Client, lane: number, prng: Prng, ctx: WorkloadContext
         const c = classify(err)
         return c.type === 'fail' ? { ...c, result: { ok: false, error: c.error } } : c
       },
+      undefined,
+      () => zk.server,
     )
     if (got.type === 'ok' && got.result?.ok) lastVersion = got.result.version
     if (got.type === 'info') await sleep(50)
