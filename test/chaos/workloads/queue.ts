@@ -97,7 +97,19 @@ export function checkQueue(all: readonly ChaosEvent[]): Verdict {
     taken.set(item, (taken.get(item) ?? 0) + 1)
     if (!put.has(item)) problems.push(`${item} taken but never put`)
   }
-  for (const [item, n] of taken) if (n > 1) problems.push(`${item} taken ${n} times`)
+  const fmt = (e: ChaosEvent) =>
+    `[${e.invokedAt.toFixed(0)}, ${Number.isFinite(e.returnedAt) ? e.returnedAt.toFixed(0) : '?'}] ms`
+  for (const [item, n] of taken) {
+    if (n === 1) continue
+    const p = events.find((e) => e.f === 'put' && e.value === item)
+    const t = events.filter(
+      (e) => (e.f === 'take' || e.f === 'drain') && e.type === 'ok' && e.result === item,
+    )
+    const early = p !== undefined && t.some((e) => e.returnedAt < p.returnedAt)
+    problems.push(
+      `${item} taken ${n} times (${t.map(fmt).join(', ')}; its put ${p !== undefined ? fmt(p) : 'not recorded'}${early ? ': taken before its put returned, so the put made the item again' : ''})`,
+    )
+  }
   const lost = [...acked].filter((i) => !taken.has(i))
   const drained = events.some((e) => e.f === 'drain' && e.type === 'ok' && e.result === null)
   if (lost.length > unsureTakes)
