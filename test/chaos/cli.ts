@@ -16,7 +16,7 @@ import { WORKLOAD_NAMES, workloadsNamed } from './workloads/index.js'
 const USAGE = `usage: npm run chaos -- [--minutes 1] [--runs 1] [--servers 3|5] [--observer]
   [--workloads ${WORKLOAD_NAMES.join(',')}] [--faults ${FAULT_NAMES.join(',')}] [--majority] [--no-faults]
   [--clients 5] [--keys 5] [--seed N] [--reads sync|plain] [--target conclave|zookeeper] [--out chaos-runs]
-       npm run chaos -- --check chaos-runs/run-N [--workloads …]`
+       npm run chaos -- --check chaos-runs/run-N|history.jsonl [--workloads …]`
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -46,7 +46,9 @@ async function main(): Promise<number> {
   }
   const list = (text: string | undefined) => text?.split(',').filter((x) => x !== '')
   if (values.check !== undefined) {
-    const { events } = readHistory(join(values.check, 'history.jsonl'))
+    // A run folder, or a history file (a minimised one, say).
+    const file = values.check.endsWith('.jsonl') ? values.check : join(values.check, 'history.jsonl')
+    const { events } = readHistory(file)
     const present = new Set(events.map((e) => e.workload))
     let bad = 0
     for (const w of workloadsNamed(list(values.workloads) ?? WORKLOAD_NAMES.filter((n) => present.has(n)))) {
