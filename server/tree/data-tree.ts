@@ -86,13 +86,11 @@ export interface SnapshotOptions {
  */
 export const ZNODE_OVERHEAD_BYTES = 256
 
-/** Children at which a paged parent gets an ordered index (below it, a page sorts them: cheap). */
-export const ORDERED_MIN = 256
 /**
- * Parents with an ordered index at most (the least recently paged goes):
- * each costs about 8 bytes a child on top of the tree.
+ * Children at which a parent gets an ordered index of them, kept from then
+ * on (below it, a page sorts them: cheap). About 8 bytes a child.
  */
-export const ORDERED_PARENTS_MAX = 64
+export const ORDERED_MIN = 256
 
 /** The estimated size of one znode (see ZNODE_OVERHEAD_BYTES). */
 export function znodeSizeEstimate(pathLength: number, dataLength: number): number {
@@ -120,12 +118,15 @@ export class DataTree {
   /** Σ znodeSizeEstimate over the live znodes. */
   private sizeBytes = 0
   /**
-   * Parent slot -> its children's names in order, for the large parents that
-   * were paged (childrenPage), least recently paged first; kept up to date by
-   * link and removeSubtree. Derived from the tree (not in the digest or
-   * snapshots): what it holds depends on the reads a server served.
+   * Parent slot -> its children's slots in name order, for every parent
+   * that reached ORDERED_MIN children since this tree was made (built then,
+   * from ORDERED_MIN names) or since it was loaded from a snapshot (built at
+   * its first page); kept up to date by link and removeSubtree, dropped with
+   * the parent. Derived from the tree (not in the digest or snapshots).
    */
-  private readonly ordered = new Map<number, SortedNames>()
+  private readonly ordered = new Map<number, SortedNames<number>>()
+  /** A slot's name: what the ordered indexes sort by. */
+  private readonly nameOf = (slot: number): string => baseName(this.store.path(slot))
 
   /** A tree as a fresh ZooKeeper has it: '/', '/zookeeper', '/zookeeper/quota', '/zookeeper/config'. */
   constructor(bare = false) {
@@ -206,10 +207,10 @@ export class DataTree {
    * `maxBytes` of them as the wire carries them (a 4-byte length and the
    * UTF-8 of each), but always at least one if any is left; `more` when
    * names are left after the page. Undefined if there is no such znode.
-   * Cost: O(log n + page) for a parent with an ordered index (built once,
-   * O(n log n), the first time a parent of over ORDERED_MIN children is
-   * paged; then kept up to date at O(log n) a create or delete), else a sort
-   * of its (few) children.
+   * Cost: O(log n + page) for a parent with an ordered index (every parent
+   * of ORDERED_MIN children or more, its index kept up to date at O(log n)
+   * a create or delete; after a snapshot load, built at the parent's first
+   * page: one sort of its names), else a sort of its (few) children.
    */
   childrenPage(
     path: string,
@@ -234,32 +235,30 @@ export class DataTree {
     return { names, more }
   }
 
-  /** Parents with an ordered index (for tests and the admin's view). */
+  /** Parents with an ordered index (for tests). */
   orderedParents(): number {
     return this.ordered.size
   }
 
-  private orderedChildren(slot: number, after: string): Iterable<string> {
+  private *orderedChildren(slot: number, after: string): Generator<string, void, undefined> {
     const kids = this.store.children(slot)
-    if (kids === undefined) return []
+    if (kids === undefined) return
     let sorted = this.ordered.get(slot)
     if (sorted === undefined) {
       if (kids.size < ORDERED_MIN) {
         const names: string[] = []
         for (const k of kids) {
-          const name = baseName(this.store.path(k))
+          const name = this.nameOf(k)
           if (after === '' || after < name) names.push(name)
         }
-        return names.sort(compareNames)
+        yield* names.sort(compareNames)
+        return
       }
-      const names: string[] = []
-      for (const k of kids) names.push(baseName(this.store.path(k)))
-      sorted = SortedNames.of(names)
-      if (this.ordered.size >= ORDERED_PARENTS_MAX) this.ordered.delete(this.ordered.keys().next().value!)
-    } else this.ordered.delete(slot)
-    // Most recently paged last: the first key is the one evicted.
-    this.ordered.set(slot, sorted)
-    return sorted.after(after)
+      // A large parent loaded from a snapshot: indexed from its first page on.
+      sorted = SortedNames.of(kids, this.nameOf)
+      this.ordered.set(slot, sorted)
+    }
+    for (const k of sorted.after(after)) yield this.nameOf(k)
   }
 
   /** The internal view of a znode that prep reads (stored cversion, kind, owner, TTL, ACL). */
@@ -482,7 +481,7 @@ export class DataTree {
     this.unhash(parent)
     this.store.removeChild(parent, slot)
     this.rehash(parent)
-    this.ordered.get(parent)?.delete(baseName(path))
+    this.ordered.get(parent)?.delete(slot)
     this.reap.delete(path)
     this.dropUnlinked(slot)
     events.push({ type: 'deleted', path, zxid })
@@ -638,11 +637,19 @@ export class DataTree {
         this.unhash(parent)
         this.store.addChild(parent, slot)
         this.rehash(parent)
-        this.ordered.get(parent)?.add(baseName(path))
+        this.indexChild(parent, slot)
       }
       this.updateReap(parent)
     }
     this.updateReap(slot)
+  }
+
+  /** Keeps a parent's ordered index: the new child added, or the index built as the parent reaches ORDERED_MIN. */
+  private indexChild(parent: number, slot: number): void {
+    const sorted = this.ordered.get(parent)
+    if (sorted !== undefined) sorted.add(slot)
+    else if (this.store.numChildren(parent) === ORDERED_MIN)
+      this.ordered.set(parent, SortedNames.of(this.store.children(parent)!, this.nameOf))
   }
 
   /** Container: candidate once it had a child and has none. TTL: once childless, at mtime + ttl + 1. */

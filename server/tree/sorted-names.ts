@@ -1,16 +1,19 @@
 /**
- * SortedNames: a set of strings kept in JS default string order (UTF-16
- * code units, data-tree.ts compareNames) as a list of chunks, so that
- * adding or removing a name costs O(log n + CHUNK_MAX) and reading a page of
- * k names after a given name costs O(log n + k), instead of sorting all n.
+ * SortedNames: a set of items kept in the JS default string order (UTF-16
+ * code units, data-tree.ts compareNames) of their names, as a list of
+ * chunks, so that adding or removing one costs O(log n + CHUNK_MAX) and
+ * reading a page of k items after a given name costs O(log n + k), instead
+ * of sorting all n. An item is its name (strings) or anything a `nameOf`
+ * function names: the tree keeps slots (8 bytes each in a chunk) and names
+ * them from their paths, so the index holds no string of its own.
  *
  * Why: a znode's children are an unordered Set of slots (node-store.ts);
  * a paginated getChildren over them would sort every child for every page
- * (data-tree.ts keeps one of these for each large parent that was paged).
+ * (data-tree.ts keeps one of these for each large parent).
  *
  * Invariants: every chunk is non-empty and sorted; the last name of a chunk
  * is below the first of the next; no name appears twice; a chunk holds at
- * most CHUNK_MAX names (a full one is split in halves).
+ * most CHUNK_MAX items (a full one is split in halves).
  * Must not import anything (pure data structure).
  */
 
@@ -21,40 +24,46 @@ function less(a: string, b: string): boolean {
   return a < b
 }
 
-/** Index of the first name in sorted `list` that is not below `name` (list.length if none). */
-function lowerBound(list: readonly string[], name: string): number {
-  let lo = 0
-  let hi = list.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (less(list[mid]!, name)) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
+const identity = <T>(x: T): string => x as unknown as string
 
-/** Index of the first name in sorted `list` above `name`. */
-function upperBound(list: readonly string[], name: string): number {
-  let lo = 0
-  let hi = list.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (less(name, list[mid]!)) hi = mid
-    else lo = mid + 1
-  }
-  return lo
-}
-
-export class SortedNames {
-  private readonly chunks: string[][] = []
+export class SortedNames<T = string> {
+  private readonly chunks: T[][] = []
   private count = 0
 
-  /** Builds the set from names in any order (sorted once: O(n log n)). */
-  static of(names: Iterable<string>): SortedNames {
-    const s = new SortedNames()
-    const all = [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    for (let i = 0; i < all.length; i += CHUNK_MAX / 2) s.chunks.push(all.slice(i, i + CHUNK_MAX / 2))
-    s.count = all.length
+  constructor(private readonly nameOf: (item: T) => string = identity) {}
+
+  /** Index of the first item in sorted `list` whose name is not below `name` (list.length if none). */
+  private lowerBound(list: readonly T[], name: string): number {
+    let lo = 0
+    let hi = list.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (less(this.nameOf(list[mid]!), name)) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  /** Index of the first item in sorted `list` whose name is above `name`. */
+  private upperBound(list: readonly T[], name: string): number {
+    let lo = 0
+    let hi = list.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (less(name, this.nameOf(list[mid]!))) hi = mid
+      else lo = mid + 1
+    }
+    return lo
+  }
+
+  /** Builds the set from items in any order (sorted once: O(n log n), each name taken once). */
+  static of<T = string>(items: Iterable<T>, nameOf?: (item: T) => string): SortedNames<T> {
+    const s = new SortedNames<T>(nameOf)
+    const named = Array.from(items, (item) => ({ item, name: s.nameOf(item) }))
+    named.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    for (let i = 0; i < named.length; i += CHUNK_MAX / 2)
+      s.chunks.push(named.slice(i, i + CHUNK_MAX / 2).map((x) => x.item))
+    s.count = named.length
     return s
   }
 
@@ -70,62 +79,66 @@ export class SortedNames {
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
       const c = chunks[mid]!
-      if (less(c[c.length - 1]!, name)) lo = mid + 1
+      if (less(this.nameOf(c[c.length - 1]!), name)) lo = mid + 1
       else hi = mid
     }
     return lo
   }
 
-  /** Adds a name; false if it was there. */
-  add(name: string): boolean {
+  /** Adds an item; false if one of its name was there. */
+  add(item: T): boolean {
     if (this.chunks.length === 0) {
-      this.chunks.push([name])
+      this.chunks.push([item])
       this.count = 1
       return true
     }
+    const name = this.nameOf(item)
     const ci = this.chunkFor(name)
     const chunk = this.chunks[ci]!
-    const at = lowerBound(chunk, name)
-    if (chunk[at] === name) return false
-    chunk.splice(at, 0, name)
+    const at = this.lowerBound(chunk, name)
+    if (at < chunk.length && this.nameOf(chunk[at]!) === name) return false
+    chunk.splice(at, 0, item)
     this.count++
     if (chunk.length > CHUNK_MAX) this.chunks.splice(ci + 1, 0, chunk.splice(chunk.length >>> 1))
     return true
   }
 
-  /** Removes a name; false if it was not there. */
-  delete(name: string): boolean {
+  /** Removes the item of this item's name; false if there was none. */
+  delete(item: T): boolean {
     if (this.chunks.length === 0) return false
+    const name = this.nameOf(item)
     const ci = this.chunkFor(name)
     const chunk = this.chunks[ci]!
-    const at = lowerBound(chunk, name)
-    if (chunk[at] !== name) return false
+    const at = this.lowerBound(chunk, name)
+    if (at >= chunk.length || this.nameOf(chunk[at]!) !== name) return false
     chunk.splice(at, 1)
     this.count--
     if (chunk.length === 0) this.chunks.splice(ci, 1)
     return true
   }
 
+  /** Whether an item of this name is in the set. */
   has(name: string): boolean {
     if (this.chunks.length === 0) return false
     const chunk = this.chunks[this.chunkFor(name)]!
-    return chunk[lowerBound(chunk, name)] === name
+    const at = this.lowerBound(chunk, name)
+    return at < chunk.length && this.nameOf(chunk[at]!) === name
   }
 
-  /** The names above `after` ('' : all), in order; stops when the caller stops. */
-  *after(after: string): Generator<string, void, undefined> {
+  /** The items whose names are above `after` ('' : all), in order; stops when the caller stops. */
+  *after(after: string): Generator<T, void, undefined> {
     const chunks = this.chunks
     if (chunks.length === 0) return
     let ci = after === '' ? 0 : this.chunkFor(after)
-    let i = after === '' ? 0 : upperBound(chunks[ci]!, after)
+    let i = after === '' ? 0 : this.upperBound(chunks[ci]!, after)
     for (; ci < chunks.length; ci++, i = 0) {
       const chunk = chunks[ci]!
       for (; i < chunk.length; i++) yield chunk[i]!
     }
   }
 
-  /** Every name, in order. */
-  toArray(): string[] {
+  /** Every item, in order. */
+  toArray(): T[] {
     return this.chunks.flat()
   }
 }

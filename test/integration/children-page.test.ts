@@ -74,7 +74,7 @@ describe('getChildrenPage on Conclave', () => {
     const rest = times.slice(1).sort((a, b) => a - b)
     const median = rest[rest.length >> 1]!
     console.log(
-      `children-page: ${N} children, 1,000 a page: first page ${times[0]!.toFixed(1)} ms (builds the ordered index), ` +
+      `children-page: ${N} children, 1,000 a page: first page ${times[0]!.toFixed(1)} ms, ` +
         `later pages median ${median.toFixed(2)} ms, max ${rest[rest.length - 1]!.toFixed(2)} ms; ` +
         `one getChildren of all of them ${whole.toFixed(1)} ms`,
     )

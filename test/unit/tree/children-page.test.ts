@@ -2,13 +2,13 @@
  * Paginated children (DataTree.childrenPage over SortedNames): pages are
  * ranges of the name order that getChildren lists, whether the parent is
  * small (sorted per page) or large (an ordered index kept up to date by
- * creates and deletes); maxCount and maxBytes bound a page but never empty
- * it; the index is dropped with its parent and evicted past
- * ORDERED_PARENTS_MAX. Random operations are checked against a plain
- * sorted array.
+ * creates and deletes from the moment a parent reaches ORDERED_MIN
+ * children, or from its first page after a snapshot load); maxCount and
+ * maxBytes bound a page but never empty it; the index goes with its parent.
+ * Random operations are checked against a plain sorted array.
  */
 import { describe, expect, it } from 'vitest'
-import { ORDERED_MIN, ORDERED_PARENTS_MAX } from '../../../server/tree/data-tree.js'
+import { ORDERED_MIN } from '../../../server/tree/data-tree.js'
 import { CHUNK_MAX, SortedNames } from '../../../server/tree/sorted-names.js'
 import { Leader } from '../state/harness.js'
 
@@ -92,8 +92,8 @@ describe('DataTree.childrenPage', () => {
       l.create(`/q/a${i}`)
       live.add(`a${i}`)
     }
+    expect(l.tree.orderedParents()).toBe(1) // built as /q reached ORDERED_MIN, before any page
     expect(l.tree.childrenPage('/q', '', 1, 1000)!.names).toEqual(['a0'])
-    expect(l.tree.orderedParents()).toBe(1)
     for (let i = 0; i < 600; i++) {
       const name = `a${Math.floor(rnd() * 1000)}`
       if (live.has(name)) {
@@ -133,20 +133,30 @@ describe('DataTree.childrenPage', () => {
     expect(l.tree.childrenPage('/p', 'bbbb', 100, 18)).toEqual({ names: ['cccc', 'ééé'], more: false })
   })
 
-  it("drops a deleted parent's index and keeps at most ORDERED_PARENTS_MAX of them", () => {
+  it('is built as a parent reaches ORDERED_MIN, goes with the parent, and after a snapshot load is built at the first page', () => {
     const l = new Leader()
-    for (let p = 0; p <= ORDERED_PARENTS_MAX; p++) {
-      l.create(`/p${p}`)
-      for (let i = 0; i < ORDERED_MIN; i++) l.create(`/p${p}/c${i}`)
-      l.tree.childrenPage(`/p${p}`, '', 1, 100)
-    }
-    expect(l.tree.orderedParents()).toBe(ORDERED_PARENTS_MAX)
-    for (let i = 0; i < ORDERED_MIN; i++) l.run({ type: 'delete', path: `/p1/c${i}`, version: -1 })
-    l.run({ type: 'delete', path: '/p1', version: -1 })
-    expect(l.tree.orderedParents()).toBe(ORDERED_PARENTS_MAX - 1)
-    // A new /p1 (its slot may be reused) starts without an index, and pages right.
-    l.create('/p1')
-    l.create('/p1/x')
-    expect(l.tree.childrenPage('/p1', '', 10, 100)).toEqual({ names: ['x'], more: false })
+    l.create('/p')
+    for (let i = 0; i < ORDERED_MIN - 1; i++) l.create(`/p/c${i}`)
+    expect(l.tree.orderedParents()).toBe(0)
+    l.create('/p/last')
+    expect(l.tree.orderedParents()).toBe(1)
+    for (const name of l.tree.getChildren('/p')!) l.run({ type: 'delete', path: `/p/${name}`, version: -1 })
+    l.run({ type: 'delete', path: '/p', version: -1 })
+    expect(l.tree.orderedParents()).toBe(0)
+    // A new /p (its slot may be reused) starts without an index, and pages right.
+    l.create('/p')
+    l.create('/p/x')
+    expect(l.tree.childrenPage('/p', '', 10, 100)).toEqual({ names: ['x'], more: false })
+
+    l.create('/big')
+    for (let i = 0; i < ORDERED_MIN * 2; i++) l.create(`/big/n${(i * 37) % (ORDERED_MIN * 2)}`)
+    const want = l.tree.getChildren('/big')!
+    l.restart(4096)
+    expect(l.tree.orderedParents()).toBe(0)
+    expect(pageAll(l, '/big', 50)).toEqual(want)
+    expect(l.tree.orderedParents()).toBe(1)
+    l.create('/big/zz')
+    l.run({ type: 'delete', path: '/big/n0', version: -1 })
+    expect(pageAll(l, '/big', 50)).toEqual(l.tree.getChildren('/big'))
   })
 })
