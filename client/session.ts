@@ -26,7 +26,7 @@
  *   ZooKeeper), every persistent listener gets one { type: 'resync' }: it
  *   missed events and must read the state again.
  * - Every event a listener gets carries its change's zxid (-1 if the server
- *   sent none).
+ *   sent none), as a property that is not enumerable ('resync': enumerable).
  * - Exactly-once (against a server that offers it in its ConnectResponse):
  *   every write goes with ConclaveOpCode.exactlyOnce, carrying the oldest
  *   xid still unanswered (the server forgets results below it); a write
@@ -948,7 +948,10 @@ export class Session {
     if (path === undefined) return
     const listeners = this.watches.route(ev.type, path)
     if (listeners.size === 0) return
-    const event: WatchEvent = { type, path, zxid: zxid > 0 ? zxid : -1 }
+    // The zxid goes along not enumerable: the event still compares equal to { type, path }, the
+    // shape the published contract gives a WatchEvent.
+    const event: WatchEvent = { type, path }
+    Object.defineProperty(event, 'zxid', { value: zxid > 0 ? zxid : -1, enumerable: false })
     queueMicrotask(() => {
       for (const listener of listeners) this.call(listener, event)
     })

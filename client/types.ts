@@ -30,7 +30,11 @@ export interface WatchEvent {
   type: WatchEventType
   /** The znode's path, relative to the chroot ('resync': the watched path). */
   path: string
-  /** The zxid of the change; -1 if the server sent none (ZooKeeper before 3.9); for 'resync', the zxid from which live events follow, or -1. */
+  /**
+   * The zxid of the change; -1 if the server sent none (ZooKeeper before
+   * 3.9). Not enumerable, so an event still compares equal to `{ type, path }`;
+   * for 'resync' (enumerable) the zxid from which live events follow, or -1.
+   */
   zxid?: number
 }
 
