@@ -193,6 +193,11 @@ describe('read-only mode', () => {
     expect(fresh.sessionId).not.toBe(localSession) // a local session is not the ensemble's: a new one
     await had.create('/ro/b')
     await fresh.create('/ro/f')
+    // The setup client (no canBeReadOnly) was cut off too: a request made while it reconnects fails
+    // at its next failed attempt (a killed server), so wait for it; then sync, as its server may not
+    // have applied the others' writes yet.
+    await waitFor(() => setup.state === 'connected', { timeoutMs: 30_000, what: 'the setup client back' })
+    await setup.sync('/ro')
     expect(await setup.getChildren('/ro')).toEqual(['a', 'b', 'f'])
   }, 180_000)
 
