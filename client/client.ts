@@ -17,7 +17,6 @@ import { formatSessionId, parseSessionId } from '../shared/session-id.js'
 import type { Stat } from '../shared/stat.js'
 import { parseConnectString, shuffled } from './connect-string.js'
 import type { Listener } from './emitter.js'
-import { NotificationZxids } from './notification-zxid.js'
 import {
   authBytes,
   badArguments,
@@ -89,8 +88,6 @@ function watcherOf(opts: WatchOptions | undefined, path: string): Watcher | unde
 export class Client {
   private constructor(
     private readonly session: Session,
-    /** The zxid of the watch notification being delivered (for watch()). */
-    private readonly zxids: NotificationZxids,
     /** How this client was connected, for newSession(). */
     private readonly origin: { connectString: string; opts: ConnectOptions },
   ) {}
@@ -100,7 +97,6 @@ export class Client {
     const random = opts.random ?? Math.random
     const endpoints = shuffled(parseConnectString(connectString), random)
     const { id, password } = resumeId(opts)
-    const zxids = new NotificationZxids()
     const session = new Session({
       endpoints,
       sessionTimeoutMs: positiveInt(opts.sessionTimeoutMs, SESSION_TIMEOUT_MS_DEFAULT, 'sessionTimeoutMs'),
@@ -108,7 +104,7 @@ export class Client {
       sessionId: id,
       password,
       frameBytesMax: positiveInt(opts.frameBytesMax, FRAME_BYTES_MAX_DEFAULT, 'frameBytesMax'),
-      transport: zxids.wrap(opts.transport ?? openTransport),
+      transport: opts.transport ?? openTransport,
       WebSocket: opts.WebSocket,
       tls: opts.tls,
       random,
@@ -129,7 +125,7 @@ export class Client {
       'connectTimeoutMs',
     )
     await session.start(connectTimeoutMs, opts.signal)
-    return new Client(session, zxids, { connectString, opts })
+    return new Client(session, { connectString, opts })
   }
 
   /**
@@ -420,7 +416,7 @@ export class Client {
    * `{ type: 'resync' }` instead of them (see watch-stream.ts).
    */
   watch(path: string, opts?: WatchStreamOptions): WatchStream {
-    return openWatchStream(this, this.zxids, path, opts)
+    return openWatchStream(this, path, opts)
   }
 
   /**

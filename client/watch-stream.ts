@@ -27,7 +27,6 @@
  */
 import { ErrorCode, ZkError } from '../shared/errors.js'
 import { EventStream } from './event-stream.js'
-import type { NotificationZxids } from './notification-zxid.js'
 import { badArguments, checkPath } from './requests.js'
 import type { ClientState, PersistentWatchMode, WatchEvent, WatchEventType, Watcher } from './types.js'
 
@@ -67,12 +66,7 @@ export interface WatchHost {
   readonly state: ClientState
 }
 
-export function openWatchStream(
-  host: WatchHost,
-  zxids: NotificationZxids,
-  path: string,
-  opts: WatchStreamOptions = {},
-): WatchStream {
+export function openWatchStream(host: WatchHost, path: string, opts: WatchStreamOptions = {}): WatchStream {
   checkPath(path)
   const bufferSize = opts.bufferSize ?? WATCH_BUFFER_DEFAULT
   if (!Number.isInteger(bufferSize) || bufferSize < 1)
@@ -93,8 +87,8 @@ export function openWatchStream(
   })
   if (!stream.open) return stream
   const listener: Watcher = (ev: WatchEvent) => {
-    // The session hands the zxid over (and 'resync'); the tap's is for a session that would not.
-    stream.push({ type: ev.type, path: ev.path, zxid: ev.zxid ?? zxids.current })
+    // The session hands every event's zxid over (client/session.ts).
+    stream.push({ type: ev.type, path: ev.path, zxid: ev.zxid ?? -1 })
   }
   offState = host.on('state', (s) => {
     if (s === 'closed') stream.end()

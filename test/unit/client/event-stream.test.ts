@@ -6,7 +6,6 @@
  */
 import { describe, expect, it } from 'vitest'
 import { EventStream } from '../../../client/index.js'
-import { notificationZxid } from '../../../client/notification-zxid.js'
 
 describe('EventStream', () => {
   it('hands events over in order, to waiting and later next() calls', async () => {
@@ -90,26 +89,5 @@ describe('EventStream', () => {
     expect(pre.open).toBe(false)
     expect(await pre.next()).toEqual({ value: undefined, done: true })
     expect(() => new EventStream<number>({ bufferSize: 0 })).toThrow(RangeError)
-  })
-})
-
-describe('notificationZxid', () => {
-  const header = (xid: number, zxid: bigint): Uint8Array => {
-    const b = new Uint8Array(24)
-    const v = new DataView(b.buffer)
-    v.setInt32(0, xid)
-    v.setBigInt64(4, zxid)
-    return b
-  }
-
-  it('reads the zxid of a notification (xid -1) and nothing else', () => {
-    expect(notificationZxid(header(-1, 0x1_0000_0005n))).toBe(2 ** 32 + 5)
-    expect(notificationZxid(header(-1, -1n))).toBe(-1)
-    expect(notificationZxid(header(7, 42n))).toBeUndefined()
-    expect(notificationZxid(header(-1, 42n).subarray(0, 10))).toBeUndefined()
-    // A view into a larger buffer.
-    const big = new Uint8Array(40)
-    big.set(header(-1, 99n), 8)
-    expect(notificationZxid(big.subarray(8, 32))).toBe(99)
   })
 })
