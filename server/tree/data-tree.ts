@@ -32,7 +32,7 @@ import { type ApplyResult, applyTxn, replayTxn } from '../txn/apply.js'
 import type { Txn } from '../txn/txn.js'
 import { AclCache } from './acl-cache.js'
 import { formatLanes, Hasher } from './hash.js'
-import { Kind, NodeStore } from './node-store.js'
+import { type ChildSlots, Kind, NodeStore } from './node-store.js'
 import { ReapIndex } from './reap-index.js'
 import { type NodeRecord, readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot.js'
 import { SortedNames } from './sorted-names.js'
@@ -196,6 +196,9 @@ export class DataTree {
     if (slot === undefined) return undefined
     const kids = this.store.children(slot)
     if (kids === undefined) return []
+    // A large parent's ordered index lists them in order already: no sort.
+    const sorted = this.orderedIndex(slot, kids)
+    if (sorted !== undefined) return sorted.toArray().map(this.nameOf)
     const names: string[] = []
     for (const k of kids) names.push(baseName(this.store.path(k)))
     return names.sort(compareNames)
@@ -243,22 +246,27 @@ export class DataTree {
   private *orderedChildren(slot: number, after: string): Generator<string, void, undefined> {
     const kids = this.store.children(slot)
     if (kids === undefined) return
-    let sorted = this.ordered.get(slot)
+    const sorted = this.orderedIndex(slot, kids)
     if (sorted === undefined) {
-      if (kids.size < ORDERED_MIN) {
-        const names: string[] = []
-        for (const k of kids) {
-          const name = this.nameOf(k)
-          if (after === '' || after < name) names.push(name)
-        }
-        yield* names.sort(compareNames)
-        return
+      const names: string[] = []
+      for (const k of kids) {
+        const name = this.nameOf(k)
+        if (after === '' || after < name) names.push(name)
       }
-      // A large parent loaded from a snapshot: indexed from its first page on.
+      yield* names.sort(compareNames)
+      return
+    }
+    for (const k of sorted.after(after)) yield this.nameOf(k)
+  }
+
+  /** A parent's ordered index; built now for a large parent loaded from a snapshot; undefined for a small one. */
+  private orderedIndex(slot: number, kids: ChildSlots): SortedNames<number> | undefined {
+    let sorted = this.ordered.get(slot)
+    if (sorted === undefined && kids.size >= ORDERED_MIN) {
       sorted = SortedNames.of(kids, this.nameOf)
       this.ordered.set(slot, sorted)
     }
-    for (const k of sorted.after(after)) yield this.nameOf(k)
+    return sorted
   }
 
   /** The internal view of a znode that prep reads (stored cversion, kind, owner, TTL, ACL). */

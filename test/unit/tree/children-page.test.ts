@@ -74,6 +74,9 @@ describe('DataTree.childrenPage', () => {
     for (let i = 0; i < 30; i++) l.create(`/small/c${(i * 7) % 30}`)
     const n = ORDERED_MIN * 4
     for (let i = 0; i < n; i++) l.create(`/big/k${(i * 7919) % n}`)
+    // getChildren of a large parent reads its index (no sort): the same names, sorted.
+    const bigNames = Array.from({ length: n }, (_, i) => `k${i}`)
+    expect(l.tree.getChildren('/big')).toEqual(bigNames.sort(byCodeUnits))
     for (const p of ['/small', '/big']) {
       const all = l.tree.getChildren(p)!
       for (const size of [1, 7, 100, 5000]) expect(pageAll(l, p, size)).toEqual(all)
