@@ -86,6 +86,49 @@ async function attempt(zk: Client, o: ProtectedCreateOptions, guid: string): Pro
   }
 }
 
+/**
+ * A protected sequential node that others may delete as soon as it exists
+ * (a queue item). Gone is not "never created" here: a consumer may have
+ * taken it already. So a create that succeeded is final (its node is not
+ * looked at again), and after CONNECTION_LOSS the node is looked for by its
+ * GUID once: found, it is the result; not found, the outcome cannot be known
+ * and the caller gets CONNECTION_LOSS instead of a second copy. (Found by
+ * the chaos harness: `Queue.put` made an item twice when a consumer took it
+ * before the put's existence check, which then created it again.)
+ */
+export async function protectedCreateConsumable(zk: Client, o: ProtectedCreateOptions): Promise<string> {
+  const guid = newGuid()
+  const name = protectedName(guid, o.prefix)
+  for (let i = 0; i < RETRIES_MAX; i++) {
+    checkContext(o.ctx, o.end, `create in ${o.dir}`, o.dir)
+    const abandon = (p: Promise<string>): void => {
+      void p.then(
+        (path) => deleteQuietly(zk, path).catch(() => {}),
+        () => deleteByGuid(zk, o.dir, guid),
+      )
+    }
+    try {
+      const create = zk.create(joinPath(o.dir, name), o.data, { mode: o.mode, ttlMs: o.ttlMs })
+      return await bounded(create, o.ctx, o.end, `create in ${o.dir}`, abandon)
+    } catch (err) {
+      if (isCode(err, ErrorCode.NO_NODE)) {
+        // Certain: nothing was created. Make the directory and try again.
+        await ensurePath(zk, o.dir, o.parentMode ?? 'persistent', true)
+        continue
+      }
+      if (!isCode(err, ErrorCode.CONNECTION_LOSS)) throw err
+      const found = await retryOnLoss(() => findByGuid(zk, o.dir, guid))
+      if (found !== undefined) return found
+      throw new ZkError(
+        ErrorCode.CONNECTION_LOSS,
+        o.dir,
+        `CONNECTION_LOSS: the create in ${o.dir} may have happened (no node with its GUID is there now: it may have been taken already); it was not made again`,
+      )
+    }
+  }
+  throw new ZkError(ErrorCode.CONNECTION_LOSS, o.dir, `CONNECTION_LOSS: could not create a node in ${o.dir}`)
+}
+
 /** Creates a protected sequential node in `o.dir` and returns it with its Stat. */
 export async function protectedCreate(zk: Client, o: ProtectedCreateOptions): Promise<CreatedNode> {
   const guid = newGuid()

@@ -17,7 +17,7 @@
 import type { Client, Data } from '../client/index.js'
 import { ErrorCode, ZkError } from '../client/index.js'
 import { TURNS_MAX } from './lock-core.js'
-import { protectedCreate } from './protected-create.js'
+import { protectedCreateConsumable } from './protected-create.js'
 import { SessionGuard } from './session-guard.js'
 import {
   anyLatch,
@@ -77,14 +77,14 @@ export class QueueCore {
 
   /** Adds an item named `<prefix><keyPart>` + sequence; resolves to its path. */
   async put(data: Data, keyPart = ''): Promise<string> {
-    const node = await protectedCreate(this.zk, {
+    // Consumable: a consumer may take the item before this call returns (see protectedCreateConsumable).
+    return await protectedCreateConsumable(this.zk, {
       dir: this.path,
       prefix: `${this.layout.prefix}${keyPart}`,
       data,
       mode: 'persistentSequential',
       ctx: { deadline: undefined, signal: undefined },
     })
-    return node.path
   }
 
   /** The items, in take order (listing with a watch on the queue's children). */

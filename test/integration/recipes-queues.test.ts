@@ -151,6 +151,82 @@ forEachTarget('Queue recipes', (env) => {
     })
   })
 
+  describe('Queue.put and a fast consumer (found by the chaos harness)', () => {
+    /**
+     * A client whose create() of an item under `dir` lets `between` run after the create was
+     * applied and before its caller hears of it, then either answers (lose: false) or "loses" the
+     * reply (CONNECTION_LOSS). Other creates (the queue's own node) go through untouched.
+     */
+    function slowCreate(zk: Client, dir: string, between: () => Promise<void>, lose: boolean): Client {
+      return new Proxy(zk, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target)
+          if (prop !== 'create') return typeof value === 'function' ? value.bind(target) : value
+          return async (...args: Parameters<Client['create']>) => {
+            const created = await target.create(...args)
+            if (!args[0].startsWith(`${dir}/`)) return created
+            await between()
+            if (lose) throw new ZkError(ErrorCode.CONNECTION_LOSS, args[0], 'CONNECTION_LOSS: reply lost')
+            return created
+          }
+        },
+      })
+    }
+
+    it('an item taken before put returns is made once', async () => {
+      const [pz, cz] = [await env.connect(), await env.connect()]
+      const path = env.root('q-fast-consumer')
+      const consumer = new Queue(cz, path)
+      const taken: string[] = []
+      const producer = new Queue(
+        slowCreate(
+          pz,
+          path,
+          async () => void taken.push(dec((await consumer.take({ timeoutMs: 5_000 }))!)),
+          false,
+        ),
+        path,
+      )
+      await producer.put('once')
+      expect(taken).toEqual(['once'])
+      expect(await consumer.take({ timeoutMs: 300 })).toBeNull()
+      expect(await consumer.size()).toBe(0)
+    })
+
+    it('a put whose reply is lost after its item was taken rejects CONNECTION_LOSS and makes nothing more', async () => {
+      const [pz, cz] = [await env.connect(), await env.connect()]
+      const path = env.root('q-lost-put')
+      const consumer = new Queue(cz, path)
+      const taken: string[] = []
+      const producer = new Queue(
+        slowCreate(
+          pz,
+          path,
+          async () => void taken.push(dec((await consumer.take({ timeoutMs: 5_000 }))!)),
+          true,
+        ),
+        path,
+      )
+      const err = await producer.put('maybe').then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(err).toBeInstanceOf(ZkError)
+      expect((err as ZkError).code).toBe(ErrorCode.CONNECTION_LOSS)
+      expect(taken).toEqual(['maybe'])
+      expect(await consumer.take({ timeoutMs: 300 })).toBeNull()
+      // A reply lost while the item is still there: found by its GUID, put resolves to it.
+      const stays = new Queue(
+        slowCreate(pz, path, async () => {}, true),
+        path,
+      )
+      const put = await stays.put('kept')
+      expect(put.startsWith(`${path}/`)).toBe(true)
+      expect(dec((await consumer.take({ timeoutMs: 5_000 }))!)).toBe('kept')
+      expect(await consumer.size()).toBe(0)
+    })
+  })
+
   describe('PriorityQueue', () => {
     it('takes the lowest priority number first, FIFO within a priority', async () => {
       const zk = await env.connect()
