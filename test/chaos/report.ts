@@ -15,6 +15,9 @@ export function formatReport(r: ChaosReport): string {
   out.push(
     `chaos run: ${r.target}, ${r.servers} voters${r.observer ? ' + 1 observer' : ''}, seed ${r.seed}, ${s(r.durationMs)} s, reads ${r.reads}${r.majority ? ', majority mode' : ''}`,
   )
+  out.push(
+    `members: ${r.members.map((m) => `n${m.id}${m.observer ? ' (observer)' : ''} ${m.connectString}`).join(', ')}`,
+  )
   out.push(`verdict: ${verdictWord(r.valid)}`)
   out.push('')
   out.push('operations (ok / failed / indeterminate):')

@@ -64,6 +64,8 @@ export interface ChaosReport {
   majority: boolean
   durationMs: number
   reads: 'sync' | 'plain'
+  /** Each member's id and address (operations record the address they completed on). */
+  members: { id: number; observer: boolean; connectString: string }[]
   workloads: Record<string, WorkloadCounts>
   operations: number
   faults: FaultEvent[]
@@ -154,6 +156,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     majority: opts.majority ?? false,
     durationMs: opts.durationMs,
     reads,
+    members: cluster.members.map((m) => ({ id: m.id, observer: m.observer, connectString: m.connectString })),
     workloads: counts,
     operations: history.events.length,
     faults: history.faults,

@@ -15,12 +15,10 @@
  * the last two: when exactly it ended is not known.
  */
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Client } from '../../../client/index.js'
 import type { ChaosEvent } from '../history.js'
 import {
+  chaosScript,
   codeOf,
   INDETERMINATE,
   retrying,
@@ -33,17 +31,7 @@ import {
 const NAME = 'ephemeral'
 const PARENT = '/chaos-ephemeral'
 const SESSION_TIMEOUT_MS = 2000
-/** The compiled holder (dist/), found from source (vitest) and from dist/ alike. */
-function holderScript(): string {
-  let dir = fileURLToPath(new URL('.', import.meta.url))
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'bin', 'conclave.js')))
-      return join(dir, 'dist', 'test', 'chaos', 'ephemeral-holder.js')
-    dir = join(dir, '..')
-  }
-  throw new Error('cannot find the repository root (bin/conclave.js)')
-}
-const HOLDER = holderScript()
+const HOLDER = chaosScript('ephemeral-holder')
 
 const classify = (err: unknown) => {
   const code = codeOf(err)

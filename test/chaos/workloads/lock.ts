@@ -1,10 +1,14 @@
 /**
  * A lock with fencing tokens (recipes/lock.ts, recipes/fenced-resource.ts):
- * three clients contend for one lock; a holder makes a few protected writes
- * to a resource guarded by a FencedResource (the check a real store makes
- * atomically with its write), each recorded with its token and whether the
- * fence accepted it, then releases. A holder's grant ends at its release or
- * when the recipe reports the lock lost (session expired or suspect).
+ * three client processes (../lock-holder.ts) contend for one lock; a holder
+ * makes a few protected writes, which the harness checks against a
+ * FencedResource as they arrive (the check a real store makes atomically
+ * with its write), each recorded with its token and whether the fence
+ * accepted it, then releases. Every few seconds the harness freezes a
+ * holder (SIGSTOP) past its session's expiry — mostly one that holds the
+ * lock — so another is granted it while the frozen one still believes it
+ * holds. A grant ends at its release or when the recipe reports the lock
+ * lost (session expired or suspect).
  *
  * Checked: the accepted protected writes are in token order (never an older
  * token after a newer one); no two grants share a token; and whenever two
@@ -12,116 +16,156 @@
  * lock), the later one carries the higher token — so the fence rejects the
  * older holder's writes. Overlaps are counted: they are what fencing is for.
  */
+import { spawn } from 'node:child_process'
 import { FencedResource, StaleTokenError } from '../../../recipes/fenced-resource.js'
-import { Lock } from '../../../recipes/lock.js'
 import type { ChaosEvent } from '../history.js'
-import { codeOf, sleep, type Verdict, type Workload } from './workload.js'
+import { chaosScript, sleep, type Verdict, type Workload } from './workload.js'
 
 const NAME = 'lock'
 const PATH = '/chaos-lock'
 const RESOURCE = 'resource'
+
+/** The holders' session timeout; a client pause is longer, so the paused holder's session expires. */
+const SESSION_TIMEOUT_MS = 2000
 
 export const lock: Workload = {
   name: NAME,
   async run(ctx) {
     const guard = new FencedResource()
     const h = ctx.history
-    await Promise.all(
-      [0, 1, 2].map(async (w) => {
-        const zk = await ctx.connect({ sessionTimeoutMs: 4000 })
-        const lane = ctx.lane()
-        const prng = ctx.prng.fork(`lock-${w}`)
-        const l = new Lock(zk, PATH)
-        let n = 0
-        while (performance.now() < ctx.deadline) {
-          const invokedAt = h.now()
-          let grant: Awaited<ReturnType<Lock['acquire']>>
-          try {
-            grant = await l.acquire({ timeoutMs: 3000 })
-          } catch (err) {
-            h.add({
-              workload: NAME,
-              process: lane,
+    const script = chaosScript('lock-holder')
+    const holders = [0, 1, 2].map((w) => {
+      const lane = ctx.lane()
+      const child = spawn(
+        process.execPath,
+        [script, ctx.cluster.connectString, PATH, String(SESSION_TIMEOUT_MS)],
+        {
+          stdio: ['ignore', 'pipe', 'ignore'],
+        },
+      )
+      let acquiringAt = 0
+      let releasingAt = 0
+      let holding = false
+      const add = (e: Omit<ChaosEvent, 'workload' | 'process' | 'key'> & { key?: string }) =>
+        h.add({ workload: NAME, process: lane, key: PATH, ...e })
+      const onLine = (line: string) => {
+        const [what, a = '', b = ''] = line.split(' ')
+        const now = h.now()
+        const token = Number(a)
+        switch (what) {
+          case 'acquiring':
+            acquiringAt = now
+            break
+          case 'acquired':
+            holding = true
+            add({ f: 'acquire', type: 'ok', result: token, invokedAt: acquiringAt, returnedAt: now })
+            break
+          case 'acquire-failed':
+            add({
               f: 'acquire',
-              key: PATH,
               type: 'info',
-              error: `${codeOf(err)}: ${(err as Error).message}`.slice(0, 200),
-              invokedAt,
+              error: a,
+              invokedAt: acquiringAt,
               returnedAt: Number.POSITIVE_INFINITY,
             })
-            await sleep(100)
-            continue
-          }
-          const token = grant.fencingToken
-          h.add({
-            workload: NAME,
-            process: lane,
-            f: 'acquire',
-            key: PATH,
-            type: 'ok',
-            result: token,
-            invokedAt,
-            returnedAt: h.now(),
-          })
-          let lostAt: number | undefined
-          const onLost = () => {
-            lostAt = h.now()
-          }
-          grant.signal.addEventListener('abort', onLost, { once: true })
-          for (let i = 0; i < 3 && lostAt === undefined; i++) {
-            const at = h.now()
-            const value = `c${lane}-${n++}`
+            break
+          case 'write':
+            // The store's side of fencing: the check happens as the write arrives.
             try {
-              guard.run(RESOURCE, token, () => value)
-              h.add({
-                workload: NAME,
-                process: lane,
+              guard.run(RESOURCE, token, () => b)
+              add({
                 f: 'write',
                 key: RESOURCE,
-                value: { token, value },
+                value: { token, value: b },
                 type: 'ok',
-                invokedAt: at,
-                returnedAt: at,
+                invokedAt: now,
+                returnedAt: now,
               })
             } catch (err) {
               if (!(err instanceof StaleTokenError)) throw err
-              h.add({
-                workload: NAME,
-                process: lane,
+              add({
                 f: 'write',
                 key: RESOURCE,
-                value: { token, value },
+                value: { token, value: b },
                 type: 'fail',
                 error: err.code,
-                invokedAt: at,
-                returnedAt: at,
+                invokedAt: now,
+                returnedAt: now,
               })
             }
-            await sleep(prng.int(10, 80))
-          }
-          const releaseAt = h.now()
-          if (lostAt !== undefined)
-            h.add({
-              workload: NAME,
-              process: lane,
-              f: 'lost',
-              key: PATH,
+            break
+          case 'lost':
+            add({ f: 'lost', value: token, type: 'ok', invokedAt: now, returnedAt: now })
+            break
+          case 'releasing':
+            releasingAt = now
+            holding = false
+            break
+          case 'released':
+            add({
+              f: 'release',
               value: token,
               type: 'ok',
-              invokedAt: lostAt,
-              returnedAt: lostAt,
+              result: releasingAt,
+              invokedAt: releasingAt,
+              returnedAt: now,
             })
-          grant.signal.removeEventListener('abort', onLost)
-          await h.record(
-            { workload: NAME, process: lane, f: 'release', key: PATH, value: token },
-            () => l.release(),
-            (err) => ({ type: 'info', error: `${codeOf(err)}` }),
-            () => releaseAt,
-          )
-          await sleep(prng.int(0, 50))
+            break
+          case 'release-failed':
+            add({
+              f: 'release',
+              type: 'info',
+              error: a,
+              invokedAt: releasingAt,
+              returnedAt: Number.POSITIVE_INFINITY,
+            })
+            break
+          default:
+            ctx.log(`lock holder c${lane}: ${line}`)
         }
-      }),
-    )
+      }
+      let buf = ''
+      child.stdout.on('data', (d: Buffer) => {
+        buf += d.toString()
+        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+          onLine(buf.slice(0, nl))
+          buf = buf.slice(nl + 1)
+        }
+      })
+      const exited = new Promise<void>((r) => child.once('exit', () => r()))
+      return { lane, child, exited, holding: () => holding, w }
+    })
+    // Now and then a holder freezes (SIGSTOP, a GC pause of the Jepsen papers) past its
+    // session's expiry, mostly while it holds the lock; it wakes still believing it does.
+    const prng = ctx.prng.fork('lock-pauses')
+    try {
+      while (performance.now() < ctx.deadline - 6000) {
+        await sleep(prng.int(2000, 5000))
+        const holding = holders.filter((x) => x.holding())
+        const victim = holding.length > 0 && prng.chance(0.8) ? prng.pick(holding) : prng.pick(holders)
+        const ms = prng.int(SESSION_TIMEOUT_MS + 500, SESSION_TIMEOUT_MS + 2000)
+        const at = h.now()
+        victim.child.kill('SIGSTOP')
+        await sleep(ms)
+        victim.child.kill('SIGCONT')
+        h.add({
+          workload: NAME,
+          process: victim.lane,
+          f: 'client-pause',
+          value: ms,
+          type: 'ok',
+          invokedAt: at,
+          returnedAt: h.now(),
+        })
+      }
+      while (performance.now() < ctx.deadline) await sleep(100)
+    } finally {
+      for (const x of holders) {
+        x.child.kill('SIGCONT')
+        x.child.kill('SIGKILL')
+      }
+      await Promise.all(holders.map((x) => x.exited))
+    }
   },
   check: (events) => checkLock(events),
 }

@@ -6,6 +6,9 @@
  * it can be self-tested on known-good and known-bad histories
  * (test/unit/chaos/) and re-run on a kept history.
  */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Client, ZkError } from '../../../client/index.js'
 import type { Prng } from '../../../server/core/prng.js'
 import type { ChaosCluster } from '../cluster.js'
@@ -90,6 +93,16 @@ export async function retrying<T>(what: string, fn: () => Promise<T>, timeoutMs 
       await sleep(200)
     }
   }
+}
+
+/** A compiled client-process script of the harness (dist/test/chaos/NAME.js), found from source (vitest) and dist/ alike. */
+export function chaosScript(name: string): string {
+  let dir = fileURLToPath(new URL('.', import.meta.url))
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'bin', 'conclave.js'))) return join(dir, 'dist', 'test', 'chaos', `${name}.js`)
+    dir = join(dir, '..')
+  }
+  throw new Error('cannot find the repository root (bin/conclave.js)')
 }
 
 export { Client }
