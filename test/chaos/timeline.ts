@@ -7,7 +7,8 @@
  * invocation and a faded bar up to the lane's next operation, as it never
  * returned). Consecutive operations of a lane with the same outcome that
  * touch within a pixel merge into one bar. Hovering a bar shows the
- * operation (or how many were merged).
+ * operation (or how many were merged). A client process the harness froze
+ * (the lock workload's holders) shows the freeze in the pause colour.
  */
 import type { ChaosEvent, FaultEvent } from './history.js'
 
@@ -112,7 +113,7 @@ export function timelineSvg(
       )
       const op = bar.type === 'info' ? ' opacity="0.35"' : ''
       out.push(
-        `<rect x="${bar.from.toFixed(1)}" y="${y}" width="${Math.max(0.6, bar.to - bar.from).toFixed(1)}" height="${LANE - 4}" fill="${COLOURS[bar.type]}"${op}><title>${title}</title></rect>`,
+        `<rect x="${bar.from.toFixed(1)}" y="${y}" width="${Math.max(0.6, bar.to - bar.from).toFixed(1)}" height="${LANE - 4}" fill="${bar.first.f === 'client-pause' ? faultColour('pause') : COLOURS[bar.type]}"${op}><title>${title}</title></rect>`,
       )
       if (bar.type === 'info')
         out.push(
@@ -124,7 +125,14 @@ export function timelineSvg(
       const from = x(e.invokedAt)
       // An indeterminate operation never returns: drawn (faded) up to the lane's next operation.
       const to = Number.isFinite(e.returnedAt) ? x(e.returnedAt) : x(list[k + 1]?.invokedAt ?? end)
-      if (bar !== undefined && e.type !== 'info' && bar.type === e.type && from <= bar.to + 1) {
+      if (
+        bar !== undefined &&
+        e.type !== 'info' &&
+        bar.type === e.type &&
+        e.f !== 'client-pause' &&
+        bar.first.f !== 'client-pause' &&
+        from <= bar.to + 1
+      ) {
         bar.to = Math.max(bar.to, to)
         bar.n++
         continue
