@@ -119,6 +119,24 @@ export function checkOperations<S, I, O>(
   ops: readonly Operation<I, O>[],
   maxSteps = 2_000_000,
 ): CheckResult {
+  const r = search(model, ops, maxSteps, undefined)
+  if (r.result !== 'illegal') return r
+  // The longest linearizable prefix, for the report: copying the stack each time the search got
+  // deeper cost O(n²) on long histories (minutes for a 5-minute run), so the search only measures
+  // the depth, and a replay (the search is deterministic) copies the stack when it first gets there.
+  const again = search(model, ops, maxSteps, r.deepest)
+  return { result: 'illegal', steps: r.steps, longest: again.result === 'illegal' ? again.longest : [] }
+}
+
+function search<S, I, O>(
+  model: Model<S, I, O>,
+  ops: readonly Operation<I, O>[],
+  maxSteps: number,
+  captureAt: number | undefined,
+):
+  | { result: 'ok'; steps: number; order: number[] }
+  | { result: 'illegal'; steps: number; longest: number[]; deepest: number }
+  | { result: 'unknown'; steps: number } {
   const n = ops.length
   if (n === 0) return { result: 'ok', steps: 0, order: [] }
   const head = buildEntries(ops)
@@ -162,6 +180,7 @@ export function checkOperations<S, I, O>(
   let entry = head.next
   let steps = 0
   let longest: number[] = []
+  let deepest = 0
   while (entry !== undefined) {
     if (++steps > maxSteps) return { result: 'unknown', steps }
     if (entry.isCall) {
@@ -186,8 +205,11 @@ export function checkOperations<S, I, O>(
       continue
     }
     // A return: the operation it ends was not linearized before it; back up.
-    if (stack.length === 0) return { result: 'illegal', steps, longest }
-    if (stack.length > longest.length) longest = stack.map((s) => s.call.op)
+    if (stack.length === 0) return { result: 'illegal', steps, longest, deepest }
+    if (stack.length > deepest) {
+      deepest = stack.length
+      if (deepest === captureAt) longest = stack.map((s) => s.call.op)
+    }
     const top = stack.pop()!
     state = top.state
     linearized[top.call.op] = 0

@@ -130,6 +130,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await Promise.allSettled(clients.map((c) => c.close()))
     await cluster.stop()
   }
+  // The history first: a check that is slow or fails never costs the run's record.
+  if (opts.outDir !== undefined) {
+    mkdirSync(opts.outDir, { recursive: true })
+    writeFileSync(join(opts.outDir, 'history.jsonl'), historyToJsonLines(history.events, history.faults))
+  }
+  log(`checking ${history.events.length} operations`)
   const checkStart = performance.now()
   const crashes = cluster.crashes()
   const verdicts: Verdict[] = [
@@ -169,8 +175,6 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     checkMs,
   }
   if (opts.outDir !== undefined) {
-    mkdirSync(opts.outDir, { recursive: true })
-    writeFileSync(join(opts.outDir, 'history.jsonl'), historyToJsonLines(history.events, history.faults))
     writeFileSync(join(opts.outDir, 'report.txt'), formatReport(report))
     writeFileSync(join(opts.outDir, 'report.json'), JSON.stringify(report, null, 2))
     writeFileSync(
