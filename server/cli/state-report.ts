@@ -7,9 +7,8 @@
  */
 import { formatSessionId } from '../../shared/session-id.js'
 import { formatZxid } from '../../shared/zxid.js'
-import type { SnapshotCounts } from '../state/snapshot-file.js'
+import { countSnapshot, type SnapshotCounts } from '../state/snapshot-file.js'
 import { Kind } from '../tree/node-store.js'
-import { readSnapshot } from '../tree/snapshot.js'
 
 export interface StateReport {
   zxid: number
@@ -41,39 +40,22 @@ function parentOf(path: string): string | undefined {
 }
 
 export function stateReport(chunks: readonly Uint8Array[], top: number): StateReport {
-  const counts: SnapshotCounts = {
-    znodes: 0,
-    ephemerals: 0,
-    containers: 0,
-    ttl: 0,
-    sessions: 0,
-    writeMemories: 0,
-  }
   let dataBytes = 0
   const byData = new TopN<string>(top)
   const children = new Map<string, number>()
   const sessions = new Map<bigint, { timeoutMs: number; ephemerals: number }>()
   const owners = new Map<bigint, number>()
-  const zxid = readSnapshot(chunks, {
+  const { zxid, counts } = countSnapshot(chunks, {
     session: (id, timeoutMs) => {
-      counts.sessions++
       sessions.set(id, { timeoutMs, ephemerals: 0 })
     },
     node: (r) => {
-      counts.znodes++
       const bytes = r.data?.length ?? 0
       dataBytes += bytes
       byData.offer(bytes, r.path)
       const parent = parentOf(r.path)
       if (parent !== undefined) children.set(parent, (children.get(parent) ?? 0) + 1)
-      if (r.kind === Kind.ephemeral) {
-        counts.ephemerals++
-        owners.set(r.owner, (owners.get(r.owner) ?? 0) + 1)
-      } else if (r.kind === Kind.container) counts.containers++
-      else if (r.kind === Kind.ttl) counts.ttl++
-    },
-    writes: () => {
-      counts.writeMemories++
+      if (r.kind === Kind.ephemeral) owners.set(r.owner, (owners.get(r.owner) ?? 0) + 1)
     },
   })
   const byChildren = new TopN<string>(top)

@@ -27,7 +27,12 @@ import { crc32 } from 'node:zlib'
 import { formatZxid } from '../../shared/zxid.js'
 import { DataTree } from '../tree/data-tree.js'
 import { Kind } from '../tree/node-store.js'
-import { readSnapshot, SNAPSHOT_FORMAT_VERSION, SnapshotFormatError } from '../tree/snapshot.js'
+import {
+  readSnapshot,
+  SNAPSHOT_FORMAT_VERSION,
+  SnapshotFormatError,
+  type SnapshotSink,
+} from '../tree/snapshot.js'
 
 export class SnapshotFileError extends Error {
   override name = 'SnapshotFileError'
@@ -76,8 +81,14 @@ export interface SnapshotFile {
   chunks: Uint8Array[]
 }
 
-/** Counts what a snapshot stream holds (reads it; throws SnapshotFormatError if it is malformed). */
-export function countSnapshot(chunks: readonly Uint8Array[]): { zxid: number; counts: SnapshotCounts } {
+/**
+ * Counts what a snapshot stream holds (reads it; throws SnapshotFormatError
+ * if it is malformed); `also` sees every record too (the CLI's state report).
+ */
+export function countSnapshot(
+  chunks: readonly Uint8Array[],
+  also?: Partial<SnapshotSink>,
+): { zxid: number; counts: SnapshotCounts } {
   const counts: SnapshotCounts = {
     znodes: 0,
     ephemerals: 0,
@@ -87,17 +98,20 @@ export function countSnapshot(chunks: readonly Uint8Array[]): { zxid: number; co
     writeMemories: 0,
   }
   const zxid = readSnapshot(chunks, {
-    session: () => {
+    session: (id, timeoutMs) => {
       counts.sessions++
+      also?.session?.(id, timeoutMs)
     },
     node: (r) => {
       counts.znodes++
       if (r.kind === Kind.ephemeral) counts.ephemerals++
       else if (r.kind === Kind.container) counts.containers++
       else if (r.kind === Kind.ttl) counts.ttl++
+      also?.node?.(r)
     },
-    writes: () => {
+    writes: (r) => {
       counts.writeMemories++
+      also?.writes?.(r)
     },
   })
   return { zxid, counts }

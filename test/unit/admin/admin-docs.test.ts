@@ -8,11 +8,10 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { ADMIN_COMMANDS } from '../../../server/admin/admin-commands.js'
-import type { AdminView } from '../../../server/admin/admin-view.js'
 import { FOUR_LETTER_WORDS } from '../../../server/admin/four-letter-words.js'
 import { ServerMetrics } from '../../../server/admin/server-metrics.js'
-import { parseConfig } from '../../../server/config.js'
 import { parseExposition } from '../../helpers/prometheus-text.js'
+import { fakeAdminView } from './fake-admin-view.js'
 
 const ROOT = new URL('../../../', import.meta.url)
 const operations = readFileSync(new URL('docs/operations.md', ROOT), 'utf8')
@@ -21,46 +20,7 @@ const dashboard = JSON.parse(readFileSync(new URL('docs/grafana-dashboard.json',
   templating: { list: { definition?: string }[] }
 }
 
-const view: AdminView = {
-  version: '0.0.0',
-  serverId: () => 1,
-  readOnlyMode: () => false,
-  treeBytesMax: () => 1,
-  role: () => 'standalone',
-  serving: () => true,
-  ready: () => true,
-  epoch: () => 1,
-  lastZxid: () => 0,
-  sessionCount: () => 0,
-  connectionCount: () => 0,
-  nodeCount: () => 0,
-  watchCount: () => 0,
-  digest: () => '',
-  treeBytesEstimate: () => 0,
-  packetsReceived: () => 0,
-  writesInFlight: () => 0,
-  writesDeferred: () => 0,
-  readingPaused: () => false,
-  watchHistory: () => ({ changes: 12, bytes: 1500, startZxid: 0x400000001 }),
-  watchResumes: () => ({ resumed: 3, compacted: 1, replayedEvents: 40 }),
-  exactlyOnce: () => ({
-    remembered: 2,
-    inFlight: 1,
-    forgotten: 0,
-    memorySessions: 1,
-    memoryResults: 5,
-    memoryBytes: 700,
-  }),
-  replication: () => ({}),
-  config: () => parseConfig({}),
-  connections: () => [],
-  sessions: () => [],
-  sessionDeadlines: () => undefined,
-  ephemerals: () => [],
-  watches: () => [],
-  statsTimeToEpochMs: (t) => t,
-  resetConnectionStats: () => {},
-}
+const view = fakeAdminView({ role: () => 'standalone' })
 
 async function families() {
   return parseExposition(await new ServerMetrics(view, { ensemble: true }).text())

@@ -26,49 +26,10 @@ import {
 import { parseConfig, readConfigFile } from '../../../server/config.js'
 import { ConnectionStats } from '../../../server/request/request-probe.js'
 import { OpCode } from '../../../shared/opcodes.js'
+import { fakeAdminView } from './fake-admin-view.js'
 
 function source(over: Partial<FourLetterSource> = {}): FourLetterSource {
-  return {
-    version: '9.9.9',
-    serverId: () => 3,
-    readOnlyMode: () => false,
-    treeBytesMax: () => 1 << 30,
-    role: () => 'following',
-    serving: () => true,
-    ready: () => true,
-    epoch: () => 4,
-    lastZxid: () => 0x400000007,
-    sessionCount: () => 2,
-    connectionCount: () => 5,
-    nodeCount: () => 11,
-    watchCount: () => 6,
-    digest: () => 'abcdef0123456789',
-    treeBytesEstimate: () => 4096,
-    packetsReceived: () => 99,
-    writesInFlight: () => 1,
-    writesDeferred: () => 0,
-    readingPaused: () => false,
-    watchHistory: () => ({ changes: 12, bytes: 1500, startZxid: 0x400000001 }),
-    watchResumes: () => ({ resumed: 3, compacted: 1, replayedEvents: 40 }),
-    exactlyOnce: () => ({
-      remembered: 2,
-      inFlight: 1,
-      forgotten: 0,
-      memorySessions: 1,
-      memoryResults: 5,
-      memoryBytes: 700,
-    }),
-    replication: () => ({ Leader: 1 }),
-    config: () => parseConfig({ dataDir: '/nonexistent-conclave-dir' }),
-    connections: () => [],
-    sessions: () => [],
-    sessionDeadlines: () => undefined,
-    ephemerals: () => [],
-    watches: () => [],
-    statsTimeToEpochMs: (t) => t,
-    resetConnectionStats: () => {},
-    ...over,
-  }
+  return fakeAdminView(over)
 }
 
 /** kazoo's KazooClient.server_version(): key=value lines, then the leading digits and dots. */

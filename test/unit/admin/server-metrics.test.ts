@@ -27,38 +27,17 @@ import {
   parseExposition,
   sampleValue,
 } from '../../helpers/prometheus-text.js'
+import { fakeAdminView } from './fake-admin-view.js'
 
 function view(role = 'leading'): AdminView {
-  return {
-    version: '9.9.9',
+  return fakeAdminView({
     serverId: () => 2,
-    readOnlyMode: () => false,
-    treeBytesMax: () => 1 << 30,
     role: () => role,
     serving: () => role !== 'looking',
     ready: () => role !== 'looking',
-    epoch: () => 4,
-    lastZxid: () => 0x400000007,
-    sessionCount: () => 2,
     connectionCount: () => 1,
-    nodeCount: () => 11,
-    watchCount: () => 6,
     digest: () => 'abcdef',
-    treeBytesEstimate: () => 4096,
-    packetsReceived: () => 99,
     writesInFlight: () => 3,
-    writesDeferred: () => 0,
-    readingPaused: () => false,
-    watchHistory: () => ({ changes: 12, bytes: 1500, startZxid: 0x400000001 }),
-    watchResumes: () => ({ resumed: 3, compacted: 1, replayedEvents: 40 }),
-    exactlyOnce: () => ({
-      remembered: 2,
-      inFlight: 1,
-      forgotten: 0,
-      memorySessions: 1,
-      memoryResults: 5,
-      memoryBytes: 700,
-    }),
     replication: () => ({ Leader: 2 }),
     config: () => parseConfig({}),
     connections: () => [
@@ -70,13 +49,7 @@ function view(role = 'leading'): AdminView {
         stats: new ConnectionStats(),
       },
     ],
-    sessions: () => [],
-    sessionDeadlines: () => undefined,
-    ephemerals: () => [],
-    watches: () => [],
-    statsTimeToEpochMs: (t) => t,
-    resetConnectionStats: () => {},
-  }
+  })
 }
 
 describe('ServerMetrics', () => {
