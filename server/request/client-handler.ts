@@ -117,6 +117,8 @@ export class ClientHandler {
   /** What the connection was last told: paused here or by the host. */
   private readingStopped = false
   private pumping = false
+  /** The highest zxid a reply on this connection has carried. */
+  private lastReplyZxid = 0
   private repump = false
   private readonly writer = new JuteWriter(1024)
   private repliesTooLarge = 0
@@ -366,6 +368,11 @@ export class ClientHandler {
       if (e.reply !== undefined) {
         if (i === 0) {
           this.queue.shift()
+          // Replies leave in request order but are stamped when they complete (a held failed-prep
+          // reply may complete after a later write's): a zxid never goes back on a connection,
+          // and the server has applied whatever it sent before.
+          e.reply.zxid = Math.max(e.reply.zxid, this.lastReplyZxid)
+          this.lastReplyZxid = e.reply.zxid
           this.sendReply(e.xid, e.reply, this.host.isWrite(e.req))
           this.host.probe?.replied(this.stats, e.req.op, e.xid, e.reply.zxid, e.mark ?? 0)
         } else i++
