@@ -74,7 +74,8 @@ export class RequestPipeline implements ClientHandlerHost {
   private readonly throttledLogged = new WeakSet<ClientHandler>()
   /** Connections not read for a while, over a rate limit. */
   private readonly rateHeld = new Set<ClientHandler>()
-  private readonly syncs = new Map<number, { h: ClientHandler; entry: PendingRequest; path: string }>()
+  /** Syncs through the leader in flight: a client's sync request, or a resume's catch-up (Sessions). */
+  private readonly syncs = new Map<number, { h: ClientHandler; done: (err: ErrorCode) => void }>()
   private nextSyncId = 1
 
   constructor(private readonly opts: RequestPipelineOptions) {
@@ -97,7 +98,7 @@ export class RequestPipeline implements ClientHandlerHost {
     })
     this.router = new WriteRouter(ctx, this.throttle, opts.quota)
     const submitInternal = this.router.submitInternal.bind(this.router)
-    this.sessions = new Sessions(ctx, opts.secret, submitInternal)
+    this.sessions = new Sessions(ctx, opts.secret, submitInternal, (h, done) => this.startSync(h, done))
     this.reaper = new Reaper(ctx, submitInternal)
     this.router.bind(this.sessions, this.reaper)
     this.applier = new Applier(ctx, this.sessions, this.router, this.reaper, (zxid, txn) => {
@@ -229,9 +230,15 @@ export class RequestPipeline implements ClientHandlerHost {
       if (replicator.role === 'standalone')
         return { err: ErrorCode.OK, zxid: db.lastZxid, body: { op: OpCode.sync, path: req.path } }
       // A quorum round through the leader: sync + read is linearizable (ZOOKEEPER-1675 fixed).
-      const id = this.nextSyncId++
-      this.syncs.set(id, { h, entry, path: req.path })
-      replicator.sync(id)
+      const path = req.path
+      this.startSync(h, (err) =>
+        h.complete(
+          entry,
+          err === ErrorCode.OK
+            ? { err, zxid: db.lastZxid, body: { op: OpCode.sync, path } }
+            : { err, zxid: db.lastZxid },
+        ),
+      )
       return 'wait'
     }
     return serveRead(this.readCtx, h, req)
@@ -270,16 +277,22 @@ export class RequestPipeline implements ClientHandlerHost {
     this.logger.debug({ conn: h.conn.id, session: formatSessionId(h.sessionId), reason }, 'connection closed')
   }
 
+  /**
+   * A sync through the leader for connection `h`: `done(OK)` once everything
+   * committed before it began is applied here, CONNECTION_LOSS without a
+   * leader; never called if the connection closes first.
+   */
+  private startSync(h: ClientHandler, done: (err: ErrorCode) => void): void {
+    const id = this.nextSyncId++
+    this.syncs.set(id, { h, done })
+    this.ctx.replicator.sync(id)
+  }
+
   private finishSync(id: number, err: ErrorCode): void {
     const s = this.syncs.get(id)
     if (s === undefined) return
     this.syncs.delete(id)
-    const lastZxid = this.ctx.db.lastZxid
-    const reply: Reply =
-      err === ErrorCode.OK
-        ? { err, zxid: lastZxid, body: { op: OpCode.sync, path: s.path } }
-        : { err, zxid: lastZxid }
-    s.h.complete(s.entry, reply)
+    s.done(err)
   }
 
   private roleChanged(role: Role, epoch: number): void {

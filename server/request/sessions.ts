@@ -18,12 +18,25 @@
  * back as such); regaining it closes the read-only ones (they come back
  * read-write).
  *
+ * Resuming on a server that lags: a follower or observer may not have
+ * applied a session's createSession yet (a slow disk, a pause, a healed
+ * partition), and a client that has not seen a zxid past it says nothing
+ * that would reveal it (a ConnectResponse carries no zxid, a ping reply
+ * does not count). Before telling such a client its session expired (which
+ * is terminal for it), the server catches up: one sync through the leader
+ * per ConnectRequest, only once the password checked out, the connection
+ * closed if the sync does not finish within the session timeout or the
+ * leader is lost; only a session still unknown (or closing) after it is
+ * expired. The leader and a standalone server answer at once.
+ *
  * Time comes from the context's clock. Invariants: a connection waits in
  * `pending` until its createSession commits (or fails, or times out); an
  * id in `closing` is never resumed; the table is rebuilt from the tree at
  * start, on taking the lead and after a SNAP; a local read-only session is
  * in `local` while connected and for its timeout after, while read-only.
  */
+
+import { ErrorCode } from '../../shared/errors.js'
 import type { ConnectRequest } from '../../shared/records.js'
 import { formatSessionId } from '../../shared/session-id.js'
 import { formatZxid } from '../../shared/zxid.js'
@@ -42,6 +55,16 @@ interface LocalSession {
   expiresAt: number
 }
 
+/** Catches this server up through the leader; `done` is not called if `h` closes first. */
+export type SyncWithLeader = (h: ClientHandler, done: (err: ErrorCode) => void) => void
+
+/** A resume waiting for its catch-up sync. */
+interface ResumingConnect {
+  readonly sessionId: bigint
+  /** Past this (the negotiated session timeout), the connection is closed: the client tries elsewhere. */
+  readonly deadline: number
+}
+
 interface PendingConnect {
   handler: ClientHandler
   timeoutMs: number
@@ -58,6 +81,8 @@ export class Sessions {
   private readonly touched = new Set<bigint>()
   /** Read-only sessions made here (not replicated): their connection, or when they expire without one. */
   private readonly local = new Map<bigint, LocalSession>()
+  /** Resumes of a session unknown here, waiting for this server to catch up with the leader. */
+  private readonly resuming = new Map<ClientHandler, ResumingConnect>()
   private readonly log
 
   constructor(
@@ -65,6 +90,8 @@ export class Sessions {
     private readonly secret: string,
     /** Proposes a write the server makes itself (through the write throttle). */
     private readonly submitInternal: (write: PrepRequest, sessionId: bigint) => void,
+    /** A sync through the leader (the pipeline's, as for a client's sync request). */
+    private readonly syncWithLeader: SyncWithLeader,
   ) {
     this.log = ctx.logger.child({ component: 'session' })
     this.tracker = new SessionTracker(ctx.config.tickTime)
@@ -117,7 +144,7 @@ export class Sessions {
     }
     const timeoutMs = Math.min(Math.max(req.timeOut, config.minSessionTimeout), config.maxSessionTimeout)
     if (ctx.isReadOnly()) return this.connectReadOnly(h, req, timeoutMs)
-    if (req.sessionId !== 0n) return this.resume(h, req)
+    if (req.sessionId !== 0n) return this.resume(h, req, timeoutMs)
     if (this.tracker.size + this.pending.size >= config.sessionsMax) {
       log.warn({ sessionsMax: config.sessionsMax }, 'session limit reached; refused')
       return h.close(`too many sessions (sessionsMax=${config.sessionsMax})`)
@@ -128,27 +155,55 @@ export class Sessions {
     else ctx.replicator.toLeader(encodeForward({ kind: 'createSession', sessionId: id, timeoutMs }))
   }
 
-  private resume(h: ClientHandler, req: ConnectRequest): void {
+  private resume(h: ClientHandler, req: ConnectRequest, timeoutMs: number): void {
     const id = req.sessionId
     const { ctx, log } = this
     if (!checkSessionPassword(this.secret, id, req.passwd)) {
       log.info({ session: formatSessionId(id) }, 'wrong session password; refused')
       return h.reject('wrong session password')
     }
-    const tracked = this.tracker.get(id)
-    if (!ctx.db.hasSession(id) || tracked === undefined || tracked.closing || this.closing.has(id)) {
-      log.info({ session: formatSessionId(id) }, 'session expired; told the client')
-      return h.reject('session expired')
+    if (this.resumable(id)) return this.resumed(h, id)
+    // Unknown or closing here. The leader (or a standalone server) knows: the session expired.
+    // A follower or observer may only lag behind its createSession: it catches up first.
+    if (ctx.isLeader() || ctx.replicator.role === 'standalone') return this.expired(h, id)
+    if (this.resuming.size >= ctx.config.sessionsMax) {
+      log.warn({ sessionsMax: ctx.config.sessionsMax }, 'too many resumes waiting to catch up; refused')
+      return h.close(`too many sessions resuming (sessionsMax=${ctx.config.sessionsMax})`)
     }
+    this.resuming.set(h, { sessionId: id, deadline: ctx.clock.now() + timeoutMs })
+    log.debug(
+      { session: formatSessionId(id), conn: h.conn.id },
+      'session unknown here; syncing before resuming',
+    )
+    this.syncWithLeader(h, (err) => {
+      if (this.resuming.get(h)?.sessionId !== id) return
+      this.resuming.delete(h)
+      if (err !== ErrorCode.OK) return h.close('could not catch up with the leader to resume the session')
+      if (this.resumable(id)) this.resumed(h, id)
+      else this.expired(h, id)
+    })
+  }
+
+  /** This server knows the session, and not as closing. */
+  private resumable(id: bigint): boolean {
+    const tracked = this.tracker.get(id)
+    return this.ctx.db.hasSession(id) && tracked !== undefined && !tracked.closing && !this.closing.has(id)
+  }
+
+  private expired(h: ClientHandler, id: bigint): void {
+    this.log.info({ session: formatSessionId(id) }, 'session expired; told the client')
+    h.reject('session expired')
+  }
+
+  private resumed(h: ClientHandler, id: bigint): void {
+    const { ctx, log } = this
+    const timeoutMs = this.tracker.get(id)!.timeoutMs
     const old = ctx.handlers.get(id)
     if (old !== undefined && old !== h) old.close('session moved to another connection')
     ctx.handlers.set(id, h)
     this.touch(id)
-    h.accept(id, tracked.timeoutMs, sessionPassword(this.secret, id))
-    log.debug(
-      { session: formatSessionId(id), timeoutMs: tracked.timeoutMs, conn: h.conn.id },
-      'session resumed',
-    )
+    h.accept(id, timeoutMs, sessionPassword(this.secret, id))
+    log.debug({ session: formatSessionId(id), timeoutMs, conn: h.conn.id }, 'session resumed')
   }
 
   /** A ConnectRequest to a read-only server (see the header). */
@@ -208,6 +263,7 @@ export class Sessions {
   /** A connection ended: it no longer waits for a session; a local read-only session's timeout starts. */
   closed(h: ClientHandler): void {
     for (const [id, p] of this.pending) if (p.handler === h) this.pending.delete(id)
+    this.resuming.delete(h)
     const local = h.readOnly ? this.local.get(h.sessionId) : undefined
     if (local?.handler === h) {
       local.handler = undefined
@@ -256,6 +312,8 @@ export class Sessions {
     // way (a leader that dropped it, or died): the client should try again, not wait.
     for (const p of this.pending.values())
       if (now > p.deadline) p.handler.close('session not created within its timeout')
+    for (const [h, r] of this.resuming)
+      if (now > r.deadline) h.close('could not catch up with the leader in time to resume the session')
     if (!ctx.isLeader()) {
       if (this.touched.size > 0 && ctx.replicator.role !== 'looking') {
         ctx.replicator.toLeader(encodeForward({ kind: 'touch', sessionIds: [...this.touched] }))
@@ -314,13 +372,15 @@ export class Sessions {
    * a quorum closes the read-only connections: their clients come back
    * read-write (a local session's client with a new session). Taking the
    * lead starts a fresh id generator and rebuilds the table from the tree
-   * (expiry state of an earlier term is stale).
+   * (expiry state of an earlier term is stale); following a new leader
+   * forgets this server's closing marks.
    */
   roleChanged(role: string): void {
     const { ctx } = this
     if (role === 'looking') {
       for (const h of [...ctx.handlers.values()]) h.close('server lost its leader')
       for (const p of [...this.pending.values()]) p.handler.close('server lost its leader')
+      for (const h of [...this.resuming.keys()]) h.close('server lost its leader')
     } else {
       for (const h of [...ctx.handlers.values()])
         if (h.readOnly) h.close('server is in a quorum again: reconnect read-write')
@@ -328,6 +388,12 @@ export class Sessions {
     }
     if (role === 'leading') {
       this.ids = new SessionIdGenerator(ctx.config.serverId, ctx.clock.now())
+      this.closing.clear()
+      this.restore()
+    } else if (role !== 'looking' && this.closing.size > 0) {
+      // A closeSession forwarded from here under the last leader either is in the new leader's
+      // history (it commits, and the session goes) or was lost (the session lives on there):
+      // this server's own marks are stale either way, and must not refuse a resume.
       this.closing.clear()
       this.restore()
     }

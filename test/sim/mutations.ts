@@ -28,6 +28,7 @@
  *   once-applied-twice    amnesicWrites       once-result           offByOneRecall
  *   once-forgotten        oneResultMemory     reconfig-quorums      oneConfigQuorum
  *   watch-resume          amnesicHistory
+ *   resume-live           localResumeSync
  *
  * Invariants: with mutation 'none' nothing here is used; every mutation is
  * deterministic given the seed (a mutated seed replays exactly).
@@ -72,6 +73,7 @@ export type Mutation =
   | 'oneResultMemory'
   | 'oneConfigQuorum'
   | 'amnesicHistory'
+  | 'localResumeSync'
 
 export interface MutationInfo {
   /** The one invariant that must catch it. */
@@ -206,6 +208,11 @@ export const MUTATIONS: Readonly<Record<Exclude<Mutation, 'none'>, MutationInfo>
     catches: 'watch-resume',
     stateMachine: 'tree',
     bug: 'the watch history forgets where it starts: after dropping its oldest Txns, or a reset by a SNAP, it claims to start where it began (a resume older than it is replayed with a hole, not compacted)',
+  },
+  localResumeSync: {
+    catches: 'resume-live',
+    stateMachine: 'tree',
+    bug: "a server catches up for a resume without the leader's round trip (a sync answered from its own state)",
   },
 }
 

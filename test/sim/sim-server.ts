@@ -13,7 +13,10 @@
  * Mutations (mutations.ts), bugs of the leader between prep and ZAB:
  * `applyOnPropose` applies each Txn to the tree when it is proposed, before
  * it commits; `reuseSequence` renames a persistent sequential create to the
- * lowest sequence number free in the tree instead of the parent's counter.
+ * lowest sequence number free in the tree instead of the parent's counter;
+ * `localResumeSync` answers every sync at once from this server's own state,
+ * without the leader's round trip (the tree workload syncs only to resume a
+ * session this server does not know: it resumes it without catching up).
  */
 import { pino } from 'pino'
 import { parseConfig, type ServerConfig } from '../../server/config.js'
@@ -34,7 +37,7 @@ import type { TreeStateMachine } from './tree-state-machine.js'
 const EPOCH_MS = 1_700_000_000_000
 const SECRET = 'simulation-secret'
 
-export type ServerMutation = 'applyOnPropose' | 'reuseSequence' | 'amnesicHistory'
+export type ServerMutation = 'applyOnPropose' | 'reuseSequence' | 'amnesicHistory' | 'localResumeSync'
 
 /** A sequential child of the tree workload's queues (tree-workload.ts): `/q<n>/s-<10 digits>`. */
 const SEQUENTIAL = /^(\/q\d+)\/s-(\d{10})$/
@@ -84,6 +87,12 @@ export class SimReplicator extends DriverReplicator {
     return path === txn.path ? bytes : encodeTxn({ ...txn, path })
   }
 
+  override sync(requestId: number): void {
+    // The bug under test: "caught up" with nothing fetched from the leader.
+    if (this.mutation === 'localResumeSync') return this.events.syncDone(requestId)
+    super.sync(requestId)
+  }
+
   override async close(): Promise<void> {}
 
   override describe(): Record<string, string | number> {
@@ -107,6 +116,8 @@ export class SimServer {
   readonly replicator: SimReplicator
   readonly events: ReplicatorEvents
   private readonly config: ServerConfig
+  /** The server's clock (the context's): scheduler time from a fixed epoch. */
+  readonly now: () => number
 
   constructor(opts: SimServerOptions) {
     this.config = parseConfig({
@@ -117,7 +128,8 @@ export class SimServer {
       // A short history, so a watch resume meets a compacted one within a seed (watch-resumer.ts).
       watchHistoryChangesMax: 200,
     })
-    const clock: Clock = { now: () => EPOCH_MS + opts.now() }
+    this.now = () => EPOCH_MS + opts.now()
+    const clock: Clock = { now: this.now }
     const timers: Timers = { after: opts.after }
     const logger = pino({ level: 'silent' })
     const ctx = new ServerContext(this.config, clock, timers, logger, opts.sm.db)
@@ -147,6 +159,11 @@ export class SimServer {
       opts.after(Math.max(5, Math.floor(this.config.tickTime / 2)), tick)
     }
     opts.after(1, tick)
+  }
+
+  /** The server's tickTime (session deadlines are rounded up to it). */
+  get tickTime(): number {
+    return this.config.tickTime
   }
 
   accept(conn: ClientConnection): void {

@@ -285,13 +285,22 @@ describe('simulation', () => {
     expect(r?.violation?.invariant).toBe('once-result')
   })
 
+  it('catches a server that tells a session moving to it that it expired while it lives on the leader', () => {
+    const r = firstFailure('localResumeSync', 6)
+    expect(r?.violation?.invariant).toBe('resume-live')
+  })
+
   it('catches a write memory that keeps one result per session (a re-sent write forgotten)', () => {
-    const r = firstFailure('oneResultMemory', 6)
+    const r = firstFailure('oneResultMemory', 12)
     expect(r?.violation?.invariant).toBe('once-forgotten')
   })
 
-  it('catches a watch history that forgets it dropped its oldest changes (a resume replayed with a hole)', () => {
-    const r = firstFailure('amnesicHistory', 40)
+  // A rare bug to meet (a resume older than a history that dropped its start): seed 52 is the
+  // first to show it since the workload moves sessions to lagging servers (seed 5 before).
+  it('catches a watch history that forgets it dropped its oldest changes (a resume replayed with a hole)', {
+    timeout: 240_000,
+  }, () => {
+    const r = firstFailure('amnesicHistory', 60)
     expect(r?.violation?.invariant).toBe('watch-resume')
   })
 })

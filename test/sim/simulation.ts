@@ -84,6 +84,9 @@ export interface SimStats {
   /** replies to writes sent more than once, of which applied before they were sent again. */
   onceAnsweredAgain: number
   onceFromMemory: number
+  /** Sessions moved right after they were created; resumes a server answered EXPIRED. */
+  quickMoves: number
+  resumesExpired: number
   /** Membership changes: proposed at a leader, refused there (in flight, no quorum synced), first committed. */
   reconfigsProposed: number
   reconfigsRefused: number
@@ -255,7 +258,12 @@ class Run {
         },
         sendBeforeDurable: mutation === 'sendBeforeDurable',
         makePeer: mutantPeer(mutation),
-        serverMutation: planted(mutation, ['applyOnPropose', 'reuseSequence', 'amnesicHistory']),
+        serverMutation: planted(mutation, [
+          'applyOnPropose',
+          'reuseSequence',
+          'amnesicHistory',
+          'localResumeSync',
+        ]),
         serve: s.stateMachine === 'tree',
         clientLatencyMsMax: s.latencyMsMax,
         makeStateMachine: () =>
@@ -495,6 +503,8 @@ function emptyStats(): SimStats {
     onceResent: 0,
     onceAnsweredAgain: 0,
     onceFromMemory: 0,
+    quickMoves: 0,
+    resumesExpired: 0,
     reconfigsProposed: 0,
     reconfigsRefused: 0,
     reconfigsCommitted: 0,
@@ -548,6 +558,8 @@ function collectStats(run: Run, livenessMs: number): SimStats {
     s.watchEvents = run.workload.watchers.stats.watchEvents
     s.watchResumes = run.workload.watchers.stats.watchResumes
     s.watchResyncs = run.workload.watchers.stats.watchResyncs
+    s.quickMoves = w.quickMoves
+    s.resumesExpired = run.workload.resumes.refusals
     s.ackedCreates = run.tree.ackedCreates
     s.sequentialCreates = run.tree.sequentialCreates
     s.ephemeralsDeletedOnClose = run.tree.ephemeralsDeletedOnClose

@@ -26,6 +26,15 @@
  * after every lost connection (watch-resumer.ts): their events must be
  * exactly the applied changes, in order, once each.
  *
+ * Sessions moving to a server that lags: an exactly-once client sometimes
+ * moves its session on right after the server answered its ConnectRequest,
+ * and a session moving on goes, half the time, to the serving server that
+ * has applied the least. A ping reply's zxid does not count as seen (as in
+ * ZooKeeper's client and the SDK), and a ConnectResponse carries none: the
+ * client's lastZxidSeen does not protect it there. The ResumeChecker
+ * (resume-checker.ts) watches every EXPIRED answer to a resume, where the
+ * server sends it.
+ *
  * Invariants checked here: per-session FIFO (replies arrive in request
  * order; a session's Txns commit in cxid order; replies' zxids never go
  * back, successful writes' strictly increase); a successful write's zxid is
@@ -54,6 +63,7 @@ import {
 } from '../../shared/records.js'
 import type { Checker } from './checker.js'
 import { clientReply, OnceChecker } from './once-checker.js'
+import { ResumeChecker } from './resume-checker.js'
 import type { SimLink } from './sim-link.js'
 import type { SimNode } from './sim-node.js'
 import type { TreeChecker } from './tree-checker.js'
@@ -127,6 +137,9 @@ export interface TreeWorkloadOptions {
 
 const sid = (id: bigint | undefined) => (id === undefined ? '-' : id.toString(16))
 
+/** The last zxid a server has applied. */
+const applied = (n: SimNode) => (n.sm as TreeStateMachine).db.lastZxid
+
 function describe(op: Op): string {
   switch (op.k) {
     case 'create':
@@ -191,6 +204,7 @@ export class TreeWorkload implements SimWorkload {
   private readonly clients: Client[] = []
   readonly once: OnceChecker
   readonly watchers: WatchResumer
+  readonly resumes: ResumeChecker
   /** Per session, the cxid of its last committed Txn (first apply of each zxid only). */
   private readonly lastCommittedCxid = new Map<bigint, number>()
   private maxAppliedZxid = 0
@@ -209,6 +223,8 @@ export class TreeWorkload implements SimWorkload {
     failuresBehindWaiting: 0,
     /** Exactly-once clients: sessions resumed elsewhere, writes sent again, writes left unanswered by an expiry. */
     moves: 0,
+    /** Of those, moved right after the session was created (to catch a server that lags behind it). */
+    quickMoves: 0,
     resent: 0,
     lostWithSession: 0,
   }
@@ -232,6 +248,7 @@ export class TreeWorkload implements SimWorkload {
       (inv, detail) => this.checker.fail(inv, detail),
       trace,
     )
+    this.resumes = new ResumeChecker(nodes, (inv, detail) => this.checker.fail(inv, detail))
     for (let i = 0; i < opts.clients; i++) {
       this.clients.push({
         index: i,
@@ -289,13 +306,19 @@ export class TreeWorkload implements SimWorkload {
     if (serving.length === 0) return
     // A session moving on goes to another server when there is one.
     const elsewhere = serving.filter((n) => n.id !== c.server)
-    const n = this.prng.pick(c.session !== undefined && elsewhere.length > 0 ? elsewhere : serving)
+    const moving = c.session !== undefined && elsewhere.length > 0
+    // Half the time to the server that has applied the least (it may not know the session yet).
+    const n =
+      moving && this.prng.chance(0.5)
+        ? elsewhere.reduce((a, b) => (applied(b) < applied(a) ? b : a))
+        : this.prng.pick(moving ? elsewhere : serving)
     const link = n.openLink(
       { packet: (p) => this.receive(c, link, p), closed: (why) => this.onClosed(c, link, why) },
       this.prng.fork(`link-${c.index}`),
     )
     if (link === undefined) return
     const resume = c.session !== undefined
+    if (resume) this.watchResume(n, link, c.session!)
     c.link = link
     c.handshake = true
     c.server = n.id
@@ -322,6 +345,22 @@ export class TreeWorkload implements SimWorkload {
       features: c.once ? ConclaveFeature.exactlyOnce : undefined,
     })
     link.write(w.finish())
+  }
+
+  /** The server's first packet on `link` is its answer to the resume: an EXPIRED one goes to the ResumeChecker. */
+  private watchResume(n: SimNode, link: SimLink, session: bigint): void {
+    const send = link.send.bind(link)
+    let answered = false
+    link.send = (packet) => {
+      if (!answered) {
+        answered = true
+        if (decodeConnectResponse(packet).timeOut <= 0) {
+          this.trace(`n${n.id} tells ${sid(session)} it expired`)
+          this.resumes.onRefused(n, session)
+        }
+      }
+      send(packet)
+    }
   }
 
   /** Sends a write; an exactly-once client's go with the oldest xid it still waits on. */
@@ -441,8 +480,10 @@ export class TreeWorkload implements SimWorkload {
     if (c.handshake) return this.onConnectResponse(c, packet)
     const r = new JuteReader(packet)
     const h = readReplyHeader(r)
+    // A ping reply's zxid is not taken as seen (ZooKeeper's client and the SDK return before).
+    if (h.xid === Xid.ping) return
     if (h.zxid > 0n) c.seenZxid = Math.max(c.seenZxid, Number(h.zxid))
-    if (h.xid === Xid.ping || h.xid === Xid.notification) return
+    if (h.xid === Xid.notification) return
     const p = c.queue.shift()
     if (p === undefined || p.xid !== h.xid)
       return this.checker.fail('session-fifo', `client ${c.index}: reply to #${h.xid}, expected #${p?.xid}`)
@@ -521,6 +562,12 @@ export class TreeWorkload implements SimWorkload {
       this.stats.resent++
       this.trace(`client ${c.index} -> n${c.server} ${sid(c.session)}#${p.xid} again (${p.sends}x)`)
       this.send(c, p.xid, toRequest(p.op))
+    }
+    // Sometimes a new session moves on at once (its server died, say): to a server that may lag.
+    if (!resumed && c.once && this.prng.chance(0.2)) {
+      this.stats.quickMoves++
+      this.drop(c, 'moves right after its session was created')
+      this.connect(c)
     }
   }
 
