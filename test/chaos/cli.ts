@@ -8,7 +8,7 @@
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { readHistory } from './history.js'
-import { FAULT_NAMES } from './nemesis.js'
+import { checkFaultNames, FAULT_NAMES } from './nemesis.js'
 import { formatReport, verdictWord } from './report.js'
 import { runChaos } from './run.js'
 import { WORKLOAD_NAMES, workloadsNamed } from './workloads/index.js'
@@ -83,6 +83,7 @@ async function main(): Promise<number> {
     throw new Error(`--reads: sync or plain, got ${values.reads}`)
   const reads = values.reads
   const faults = values['no-faults'] ? [] : list(values.faults)
+  checkFaultNames(faults, values.majority)
   let bad = 0
   for (let run = 0; run < runs; run++) {
     const seed =

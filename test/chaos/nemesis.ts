@@ -174,17 +174,22 @@ export const FAULT_KINDS: FaultKind[] = [
 
 export const FAULT_NAMES = FAULT_KINDS.map((k) => k.name)
 
+/** Throws on a name that is no fault kind, or a majority kind outside majority mode. */
+export function checkFaultNames(named: readonly string[] | undefined, majorityMode: boolean): void {
+  for (const n of named ?? []) {
+    const k = FAULT_KINDS.find((x) => x.name === n)
+    if (k === undefined) throw new Error(`unknown fault ${n} (${FAULT_NAMES.join(', ')})`)
+    if (k.majority && !majorityMode) throw new Error(`fault ${n} takes a majority away: only with --majority`)
+  }
+}
+
 /** The kinds a run uses: those named (default: every kind that applies; the majority kinds only in majority mode). */
 export function faultKinds(
   cluster: ChaosCluster,
   named: readonly string[] | undefined,
   majorityMode: boolean,
 ): FaultKind[] {
-  for (const n of named ?? []) {
-    const k = FAULT_KINDS.find((x) => x.name === n)
-    if (k === undefined) throw new Error(`unknown fault ${n} (${FAULT_NAMES.join(', ')})`)
-    if (k.majority && !majorityMode) throw new Error(`fault ${n} takes a majority away: only with --majority`)
-  }
+  checkFaultNames(named, majorityMode)
   return FAULT_KINDS.filter(
     (k) => (named === undefined ? !k.majority || majorityMode : named.includes(k.name)) && k.applies(cluster),
   )
