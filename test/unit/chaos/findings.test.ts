@@ -6,7 +6,7 @@
  * - conclave-201-queue-duplicate: Queue.put's protected create made an item
  *   twice — a consumer took the first copy before the put's own check that
  *   its node exists, which found it gone and created it again (the same on
- *   ZooKeeper: zookeeper-104-queue-duplicate).
+ *   ZooKeeper: zookeeper-104-queue-duplicate). Fixed in 2fcd9fe.
  * - zookeeper-101-ephemeral-stale-read, zookeeper-105-ephemeral-stale-read:
  *   on Apache ZooKeeper, `sync` + `exists` on one server found an ephemeral
  *   gone after its create was acknowledged, right after that server woke
@@ -38,6 +38,8 @@ describe('kept chaos findings', () => {
     expect(v.problems.join()).toMatch(/e-16-2: read c20 \[17506, 17507\] ms found it gone/)
     const w = checkEphemerals(finding('zookeeper-105-ephemeral-stale-read'))
     expect(w.valid).toBe(false)
-    expect(w.problems.join()).toMatch(/e-12-6: read c13 \[42184, 42191\] ms on tcp:\/\/127.0.0.1:24729 found it gone/)
+    expect(w.problems.join()).toMatch(
+      /e-12-6: read c13 \[42184, 42191\] ms on tcp:\/\/127.0.0.1:24729 found it gone/,
+    )
   })
 })
