@@ -11,6 +11,7 @@
  * (Debian's package, test/bench/zookeeper-ensemble.ts): kills and pauses
  * only — it has no fault hook.
  */
+import { readFileSync } from 'node:fs'
 import { fourLetterWord } from '../../server/cli/status-command.js'
 import { startZooKeeperCluster } from '../bench/zookeeper-ensemble.js'
 import { startEnsemble } from '../helpers/ensemble.js'
@@ -37,6 +38,10 @@ export interface ChaosCluster {
   /** Cuts exactly these peer links, healing the others (undefined: this target cannot). */
   cut?(links: readonly (readonly [number, number])[]): void
   heal?(): void
+  /** Each member's cut peers, as its fault hook holds them now (Conclave only; for tests). */
+  blocked?(): Map<number, number[]>
+  /** Each running member's role (leader, follower, observer), or undefined if it does not answer. */
+  roles?(): Promise<Map<number, string | undefined>>
   /** Members that exited without being asked to (a crash), each with the end of its output. */
   crashes(): readonly string[]
   stop(): Promise<void>
@@ -79,6 +84,18 @@ export async function conclaveCluster(servers: number, observers = 0): Promise<C
     resume: (id) => void proc(id)?.child.kill('SIGCONT'),
     cut: (links) => e.cut(links),
     heal: () => e.heal(),
+    blocked: () =>
+      new Map(
+        e.members.map((m) => [
+          m.id,
+          (JSON.parse(readFileSync(m.faultFile, 'utf8')) as { blockPeers?: number[] }).blockPeers ?? [],
+        ]),
+      ),
+    async roles() {
+      const out = new Map<number, string | undefined>()
+      for (const m of e.members) out.set(m.id, (await e.status(m.id).catch(() => undefined))?.Mode)
+      return out
+    },
     crashes: () => crashes,
     async stop() {
       stopping = true
