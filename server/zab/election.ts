@@ -233,11 +233,11 @@ export class Election {
       this.finalizeAt = undefined
       return undefined
     }
-    let all = true
-    for (const v of m.voters) if (!this.agrees(v)) all = false
     // Deciding at once is for peers that see the ensemble alike: if a peer's view holds another
     // config than ours, the candidate may need votes our view does not count: wait finalizeWait,
     // so a better vote that its quorum brings can still reach us.
+    let all = !this.viewsDiffer
+    for (const v of m.voters) if (!this.agrees(v)) all = false
     all ||= !this.viewsDiffer && this.everyReachableAgrees()
     if (all || finalizing || this.cfg.finalizeWaitTicks === 0) return this.decide(this.proposal)
     this.finalizeAt ??= now + this.cfg.finalizeWaitTicks
