@@ -184,6 +184,31 @@ describe('reconfiguration between peers', () => {
     h.flush(others[1]!)
   })
 
+  it('an observer made a voter follows, as its leader tells it, and its ACKs count', () => {
+    const h = new Harness({ voters: [1, 2, 3], observers: [4] })
+    const l = h.settle()
+    expect(h.role(4)?.role).toBe('OBSERVING')
+    const r = reconfig(h, [1, 2, 3, 4])
+    expect(r?.ok).toBe(true)
+    h.deliver()
+    h.tick(2)
+    h.deliver()
+    expect(h.peers.get(l)!.membership.committed.config.voters).toEqual([1, 2, 3, 4])
+    h.settle()
+    expect(h.role(4)?.role).toBe('FOLLOWING')
+    expect(h.role(4)?.serving).toBe(true)
+    // Three of four must have a write now: with two followers' disks held, the leader and 4 are not enough.
+    const others = [1, 2, 3].filter((id) => id !== h.leader())
+    for (const id of others) h.hold(id)
+    const z = h.propose('needs 4')
+    h.deliver()
+    expect(h.peers.get(h.leader()!)!.status().commitZxid).toBeLessThan(z)
+    h.flush(others[0]!)
+    h.deliver()
+    expect(h.peers.get(h.leader()!)!.status().commitZxid).toBe(z)
+    h.flush(others[1]!)
+  })
+
   it('a leader that removes itself commits, steps down and follows a voter of the new config', () => {
     const h = new Harness({ voters: [1, 2, 3], spares: [4] })
     const l = h.settle()
