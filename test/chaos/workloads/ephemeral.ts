@@ -229,10 +229,13 @@ export function checkEphemerals(all: readonly ChaosEvent[]): Verdict {
     // Never gone before the session ended.
     if (end.value === 'killed')
       for (const r of readsOk)
-        if (r.result === false && r.invokedAt >= create.returnedAt && r.returnedAt <= end.invokedAt)
+        if (r.result === false && r.invokedAt >= create.returnedAt && r.returnedAt <= end.invokedAt) {
+          // Seen again later: the node was there all along, and this read was stale.
+          const stale = readsOk.some((x) => x.result === true && x.invokedAt > r.returnedAt)
           problems.push(
-            `${path}: read ${fmt(r)} found it gone; its session lived until ${end.invokedAt.toFixed(0)} ms`,
+            `${path}: read ${fmt(r)} found it gone; its session lived until ${end.invokedAt.toFixed(0)} ms${stale ? ' and later reads found it (a stale read)' : ''}`,
           )
+        }
     // Gone everywhere once a read saw it gone.
     const gone = readsOk.filter((r) => r.result === false && r.invokedAt >= create.returnedAt)
     if (reads === 'sync') {
