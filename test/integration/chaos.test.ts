@@ -28,7 +28,7 @@ describe('chaos (short run)', () => {
     // The run did something: every workload's operations succeeded often, and faults of several kinds.
     for (const [w, c] of Object.entries(r.workloads)) expect(c.ok, w).toBeGreaterThan(10)
     expect(r.workloads.registers!.ok).toBeGreaterThan(500)
-    expect(r.faults.length).toBeGreaterThanOrEqual(8)
+    expect(r.faults.length).toBeGreaterThanOrEqual(6)
     expect(new Set(r.faults.map((f) => f.kind)).size).toBeGreaterThanOrEqual(3)
   })
 })
