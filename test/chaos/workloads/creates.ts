@@ -17,7 +17,15 @@
  */
 import { CreateMode } from '../../../client/index.js'
 import type { ChaosEvent } from '../history.js'
-import { classifier, retrying, sleep, type Verdict, type Workload, type WorkloadContext } from './workload.js'
+import {
+  classifier,
+  live,
+  retrying,
+  sleep,
+  type Verdict,
+  type Workload,
+  type WorkloadContext,
+} from './workload.js'
 
 const PARENTS = 2
 
@@ -29,7 +37,7 @@ function createsWorkload(name: 'sequential' | 'exactly-once', exactlyOnce: boole
     async run(ctx) {
       await Promise.all(
         [0, 1].map(async (w) => {
-          const zk = await ctx.connect({ exactlyOnce })
+          let zk = await ctx.connect({ exactlyOnce })
           const lane = ctx.lane()
           const prng = ctx.prng.fork(`${name}-${w}`)
           for (let i = 0; i < PARENTS; i++)
@@ -41,6 +49,7 @@ function createsWorkload(name: 'sequential' | 'exactly-once', exactlyOnce: boole
             )
           let n = 0
           while (performance.now() < ctx.deadline) {
+            zk = await live(ctx, zk, { exactlyOnce })
             const p = parent(prng.int(0, PARENTS - 1))
             const token = `c${lane}-${n++}`
             const got = await ctx.history.record(

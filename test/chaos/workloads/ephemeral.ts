@@ -21,6 +21,7 @@ import {
   chaosScript,
   codeOf,
   INDETERMINATE,
+  live,
   retrying,
   sleep,
   type Verdict,
@@ -57,18 +58,19 @@ export const ephemeral: Workload = {
         return ''
       }),
     )
-    const live: Live = new Set()
+    const watched: Live = new Set()
     const readers = ctx.cluster.members.map(async (m) => {
-      const zk = await ctx.connect({ connectString: m.connectString })
+      let zk = await ctx.connect({ connectString: m.connectString })
       const lane = ctx.lane()
       const prng = ctx.prng.fork(`reader-${m.id}`)
       while (performance.now() < ctx.deadline) {
-        const paths = [...live]
+        const paths = [...watched]
         if (paths.length === 0) {
           await sleep(20)
           continue
         }
         const path = prng.pick(paths)
+        zk = await live(ctx, zk, { connectString: m.connectString })
         const got = await ctx.history.record(
           { workload: NAME, process: lane, f: 'read', key: path, value: ctx.reads },
           () => exists(zk, path, ctx.reads),
@@ -79,7 +81,7 @@ export const ephemeral: Workload = {
         await sleep(got.type === 'info' ? 100 : 10)
       }
     })
-    const holders = [0, 1].map((w) => holderLoop(ctx, w, live))
+    const holders = [0, 1].map((w) => holderLoop(ctx, w, watched))
     await Promise.all([...readers, ...holders])
   },
   async finish(ctx) {
@@ -108,10 +110,10 @@ export const ephemeral: Workload = {
 }
 
 /** One holder process after another: spawn, create, hold, kill -9, then watch the node go. */
-async function holderLoop(ctx: WorkloadContext, w: number, live: Live): Promise<void> {
+async function holderLoop(ctx: WorkloadContext, w: number, watched: Live): Promise<void> {
   const h = ctx.history
   const lane = ctx.lane()
-  const watcher = await ctx.connect()
+  let watcher = await ctx.connect()
   const prng = ctx.prng.fork(`holder-${w}`)
   let n = 0
   while (performance.now() < ctx.deadline - 2 * SESSION_TIMEOUT_MS) {
@@ -125,7 +127,7 @@ async function holderLoop(ctx: WorkloadContext, w: number, live: Live): Promise<
     )
     let expiredAt: number | undefined
     const invokedAt = h.now()
-    live.add(path)
+    watched.add(path)
     const created = await new Promise<'created' | string>((resolve) => {
       const timer = setTimeout(() => resolve('timeout'), 20_000)
       let buf = ''
@@ -191,6 +193,7 @@ async function holderLoop(ctx: WorkloadContext, w: number, live: Live): Promise<
     // Watch it go (bounded), then leave it to the readers a little longer.
     const until = performance.now() + 3 * SESSION_TIMEOUT_MS + 10_000
     while (performance.now() < until && performance.now() < ctx.deadline) {
+      watcher = await live(ctx, watcher)
       const got = await h.record(
         { workload: NAME, process: lane, f: 'read', key: path, value: ctx.reads },
         () => exists(watcher, path, ctx.reads),
@@ -199,7 +202,7 @@ async function holderLoop(ctx: WorkloadContext, w: number, live: Live): Promise<
       if (got.type === 'ok' && got.result === false) break
       await sleep(got.type === 'info' ? 100 : 50)
     }
-    setTimeout(() => live.delete(path), 1000).unref()
+    setTimeout(() => watched.delete(path), 1000).unref()
   }
 }
 

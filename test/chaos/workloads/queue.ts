@@ -8,7 +8,7 @@
  */
 import { Queue } from '../../../recipes/queue.js'
 import type { ChaosEvent } from '../history.js'
-import { codeOf, INDETERMINATE, sleep, type Verdict, type Workload } from './workload.js'
+import { codeOf, INDETERMINATE, live, sleep, type Verdict, type Workload } from './workload.js'
 
 const NAME = 'queue'
 const PATH = '/chaos-queue'
@@ -24,10 +24,13 @@ export const queue: Workload = {
   name: NAME,
   async run(ctx) {
     const producers = [0, 1].map(async (w) => {
-      const q = new Queue(await ctx.connect(), PATH)
+      let zk = await ctx.connect()
+      let q = new Queue(zk, PATH)
       const lane = ctx.lane()
       let n = 0
       while (performance.now() < ctx.deadline) {
+        const next = await live(ctx, zk)
+        if (next !== zk) q = new Queue((zk = next), PATH)
         const item = `c${lane}-${n++}`
         const got = await ctx.history.record(
           { workload: NAME, process: lane, f: 'put', key: PATH, value: item },
@@ -39,9 +42,12 @@ export const queue: Workload = {
       }
     })
     const consumers = [0, 1].map(async () => {
-      const q = new Queue(await ctx.connect(), PATH)
+      let zk = await ctx.connect()
+      let q = new Queue(zk, PATH)
       const lane = ctx.lane()
       while (performance.now() < ctx.deadline) {
+        const next = await live(ctx, zk)
+        if (next !== zk) q = new Queue((zk = next), PATH)
         const got = await ctx.history.record(
           { workload: NAME, process: lane, f: 'take', key: PATH },
           () => q.take({ timeoutMs: 500 }),

@@ -17,7 +17,7 @@ import {
   type RegisterOutput,
   znodeRegister,
 } from '../linearizability.js'
-import { classifier, sleep, type Verdict, type Workload, type WorkloadContext } from './workload.js'
+import { classifier, live, sleep, type Verdict, type Workload, type WorkloadContext } from './workload.js'
 
 const NAME = 'registers'
 const dec = new TextDecoder()
@@ -29,8 +29,12 @@ export const registers: Workload = {
     const n = Math.max(2, ctx.clients)
     await Promise.all(
       Array.from({ length: n }, async (_, i) => {
-        const zk = await ctx.connect({ sessionTimeoutMs: 8000 })
-        await worker(zk, ctx.lane(), ctx.prng.fork(`registers-${i}`), ctx)
+        await worker(
+          await ctx.connect({ sessionTimeoutMs: 8000 }),
+          ctx.lane(),
+          ctx.prng.fork(`registers-${i}`),
+          ctx,
+        )
       }),
     )
   },
@@ -124,10 +128,12 @@ function describe(ops: readonly Op[], linearized: readonly number[]): string {
 
 const classify = classifier(['NO_NODE', 'BAD_VERSION', 'NODE_EXISTS'])
 
-async function worker(zk: Client, lane: number, prng: Prng, ctx: WorkloadContext): Promise<void> {
+async function worker(first: Client, lane: number, prng: Prng, ctx: WorkloadContext): Promise<void> {
   let seq = 0
   let lastVersion = 0
+  let zk = first
   while (performance.now() < ctx.deadline) {
+    zk = await live(ctx, zk, { sessionTimeoutMs: 8000 })
     const key = `/chaos-reg-${prng.int(0, ctx.keys - 1)}`
     const r = prng.int(0, 99)
     const value = `c${lane}-${seq++}`

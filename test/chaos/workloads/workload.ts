@@ -80,6 +80,22 @@ export function classifier(definite: readonly string[]) {
   }
 }
 
+/**
+ * The client to use next: `zk`, or a new session in its place once `zk`'s has
+ * expired (a server down longer than the session timeout ends the sessions of
+ * the clients pinned to it) — so a long run keeps every client working.
+ */
+export async function live(
+  ctx: WorkloadContext,
+  zk: Client,
+  opts?: Parameters<WorkloadContext['connect']>[0],
+): Promise<Client> {
+  if (zk.state !== 'expired' && zk.state !== 'closed') return zk
+  await zk.close().catch(() => {})
+  ctx.log(`a client's session ended (${zk.state}): connecting a new one`)
+  return ctx.connect(opts)
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** Retries a final-phase read until it succeeds or the deadline passes (the healed ensemble may still be electing). */
