@@ -40,11 +40,10 @@ export function timelineSvg(
   const lanes = new Map<number, string>()
   for (const e of events) if (!lanes.has(e.process)) lanes.set(e.process, e.workload)
   const clientLanes = [...lanes.keys()].sort((a, b) => a - b)
-  const end = Math.max(
-    durationMs,
-    ...events.map((e) => (Number.isFinite(e.returnedAt) ? e.returnedAt : e.invokedAt)),
-    ...faults.map((f) => f.endAt),
-  )
+  // A loop, not Math.max(...): a 5-minute run's 130,000 arguments overflow the stack.
+  let end = durationMs
+  for (const e of events) end = Math.max(end, Number.isFinite(e.returnedAt) ? e.returnedAt : e.invokedAt)
+  for (const f of faults) end = Math.max(end, f.endAt)
   const x = (t: number) => LEFT + (Math.min(t, end) / end) * (WIDTH - LEFT - 10)
   const top = 30
   const serverY = (i: number) => top + i * LANE

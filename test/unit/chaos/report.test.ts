@@ -59,6 +59,11 @@ describe('chaos outputs', () => {
     expect(svg).toContain('partition-halves: n1 | n2,n3')
   })
 
+  it('draws a long run (200,000 operations) without overflowing the stack', () => {
+    const many = Array.from({ length: 200_000 }, (_, i) => op(i % 8, 'read', i, i + 0.5))
+    expect(timelineSvg(many, faults, [1, 2, 3], 200_000)).toContain('server n3')
+  })
+
   it('reports the setup, the counts, the faults and each problem', () => {
     const r: ChaosReport = {
       target: 'conclave',
