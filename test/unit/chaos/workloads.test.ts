@@ -123,6 +123,12 @@ describe('queue checker', () => {
       /z taken but never put/,
     )
     expect(checkQueue([put('a'), take('a')]).valid).toBe('unknown')
+    // Items left when the drain gave up are undecided, not lost.
+    const r = checkQueue([put('a'), put('b'), put('c'), take('a'), take('c', 5, 'drain')])
+    expect(r.valid).toBe('unknown')
+    expect(r.problems.join()).toMatch(
+      /gave up before the queue was empty: 1 acknowledged items not taken yet \(b\)/,
+    )
   })
 })
 
