@@ -2,7 +2,7 @@
  * ResumeChecker: a live session is never told it expired. When a server
  * answers a resume (a ConnectRequest with a session id) with EXPIRED, the
  * simulation looks at the leader at that moment, with its global view: if
- * the leader (the one of the highest epoch) has the session in its session
+ * the leader (the established one of the highest epoch) has the session in its session
  * table, not closing, and its deadline is more than a tick away, the
  * refusal is a violation (`resume-live`). EXPIRED is terminal for a
  * ZooKeeper client: its application drops its locks and leadership while
@@ -42,14 +42,19 @@ export class ResumeChecker {
     )
   }
 
-  /** The serving leader of the highest epoch, if any. */
+  /**
+   * The established (serving) leader of the highest epoch, if any. One not yet established
+   * has restored its table from its tree, with fresh deadlines: the leader still serving
+   * decides until it is (ZooKeeper's leader, too, tells a session it expired once it has
+   * begun closing it, before the closeSession commits).
+   */
   private leader(): SimNode | undefined {
     let best: SimNode | undefined
     let bestEpoch = -1
     for (const n of this.nodes) {
       if (!n.up || n.server === undefined) continue
       const st = n.peer.status()
-      if (st.role === 'LEADING' && st.epoch > bestEpoch) {
+      if (st.role === 'LEADING' && st.serving && st.epoch > bestEpoch) {
         best = n
         bestEpoch = st.epoch
       }
