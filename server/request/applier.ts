@@ -1,7 +1,8 @@
 /**
  * Applier: the last stage of a write on every server. A committed Txn is
  * applied to the tree, in zxid order; its changes fire watches and join the
- * history watches resume from (ChangeRing); a session
+ * history watches resume from (ChangeRing; not an entry replayed over a
+ * fuzzy snapshot: watch-history.ts); a session
  * it creates or closes enters or leaves the session table; and the server
  * the client is connected to answers the request that made it. Failed-prep
  * replies held behind this zxid are released, and the host learns of the
@@ -21,6 +22,7 @@ import type { Reaper } from './reaper.js'
 import { replyFor } from './replies.js'
 import type { ServerContext } from './server-context.js'
 import type { Sessions } from './sessions.js'
+import { recordApplied } from './watch-history.js'
 import type { WriteRouter } from './write-router.js'
 
 const EVENT_TYPE = {
@@ -43,7 +45,7 @@ export class Applier {
   apply(zxid: number, txn: Uint8Array): ApplyOutcome {
     const { ctx } = this
     const out = ctx.db.apply(zxid, txn)
-    ctx.watchHistory.append(zxid, out.changes)
+    recordApplied(ctx.watchHistory, zxid, out)
     for (const c of out.changes) {
       for (const d of ctx.watches.fire(c)) d.watcher.notify(EVENT_TYPE[d.type], d.path, zxid)
     }

@@ -32,6 +32,7 @@ import type { RequestProbe } from './request-probe.js'
 import { RequestRateLimits } from './request-rate.js'
 import type { ServerContext } from './server-context.js'
 import { Sessions } from './sessions.js'
+import { restartHistory } from './watch-history.js'
 import { isWriteOp } from './write-requests.js'
 import { WriteRouter } from './write-router.js'
 import { WriteThrottle } from './write-throttle.js'
@@ -144,8 +145,8 @@ export class RequestPipeline implements ClientHandlerHost {
       syncFailed: (id) => this.finishSync(id, ErrorCode.CONNECTION_LOSS),
       fatal: (err) => this.opts.fatal(err),
       restored: () => {
-        // The tree was replaced by a snapshot: no history of how it got there.
-        this.ctx.watchHistory.reset(this.ctx.db.lastZxid)
+        // The tree was replaced by a snapshot: no history of how it got there (nor of its fuzzy window).
+        restartHistory(this.ctx.watchHistory, this.ctx.db)
         this.sessions.restored()
       },
     }

@@ -15,10 +15,11 @@ import type { ServerConfig } from '../config.js'
 import type { Clock, Timers } from '../core/clock.js'
 import type { Replicator } from '../replicate/replicator.js'
 import type { TreeDb } from '../state/tree-db.js'
-import { ChangeRing } from '../watch/change-ring.js'
+import type { ChangeRing } from '../watch/change-ring.js'
 import { WatchTable } from '../watch/watch-table.js'
 import type { ClientHandler } from './client-handler.js'
 import { NO_PROBE, type RequestProbe } from './request-probe.js'
+import { newHistory } from './watch-history.js'
 
 /** A server must have been without a quorum this long (or half a tick, if longer) before it is read-only. */
 export const READ_ONLY_GRACE_MS_MIN = 1_000
@@ -52,9 +53,9 @@ export class ServerContext {
     readonly logger: Logger,
     readonly db: TreeDb,
   ) {
-    this.watchHistory = new ChangeRing(
+    this.watchHistory = newHistory(
       { changesMax: config.watchHistoryChangesMax, bytesMax: config.watchHistoryBytesMax },
-      db.lastZxid,
+      db,
     )
     this.lookingSinceMs = clock.now()
   }

@@ -86,6 +86,12 @@ export interface ApplyOutcome {
   sessionClosed?: bigint
   /** An exactly-once write, applied live: its result as remembered (encoded). */
   remembered?: Uint8Array
+  /**
+   * Replayed over a fuzzy snapshot that may already have held it (zxid at or
+   * below the fuzzy end): `changes` are what the replay still changed, not
+   * necessarily what the Txn did, so they are no history of it.
+   */
+  replayed?: true
 }
 
 /**
@@ -252,7 +258,14 @@ export class TreeDb {
     const r = zxid <= this.fuzzyEnd ? undefined : applyTxn(this.tree, txn)
     const changes = r === undefined ? replayTxn(this.tree, txn) : r.events
     this.changes.applied(zxid)
-    return { sessionId: 0n, cxid: 0, result: r?.result ?? { type: 'error', code: ErrorCode.OK }, changes }
+    const out: ApplyOutcome = {
+      sessionId: 0n,
+      cxid: 0,
+      result: r?.result ?? { type: 'error', code: ErrorCode.OK },
+      changes,
+    }
+    if (r === undefined) out.replayed = true
+    return out
   }
 
   /** The membership config the tree holds (/zookeeper/config), undefined while it holds none. */
@@ -274,6 +287,7 @@ export class TreeDb {
       cxid: 0,
       result: { type: 'error', code: ErrorCode.OK },
       changes,
+      replayed: true,
     }
     if (txn.type === 'createSession') out.sessionCreated = { id: txn.sessionId, timeoutMs: txn.timeoutMs }
     if (txn.type === 'closeSession') out.sessionClosed = txn.sessionId
