@@ -47,6 +47,7 @@ import type {
   MultiOp,
   OpResult,
   PersistentWatchMode,
+  ReconfigOptions,
   Watcher,
   WatchOptions,
 } from './types.js'
@@ -226,6 +227,47 @@ export class Client {
       const req = { op: OpCode.setData, path: this.wire(path), data: toData(data, path), version }
       checkVersion(version, path)
       return this.session.request(OpCode.setData, req, path)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Changes the ensemble's membership (ZooKeeper's reconfig; the server must
+   * run with reconfigEnabled, and the session be the super user or hold
+   * WRITE on /zookeeper/config's ACL). Resolves to the new config as
+   * /zookeeper/config holds it (its lines, then `version=<hex>`) and that
+   * node's Stat, once the change is committed and applied on this session's
+   * server.
+   */
+  reconfig(opts: ReconfigOptions): Promise<DataResult> {
+    const path = '/zookeeper/config'
+    try {
+      const list = (v: unknown, name: string): string => {
+        if (v === undefined || v === null) return ''
+        const parts = typeof v === 'string' || typeof v === 'number' ? [v] : v
+        if (!Array.isArray(parts)) throw badArguments(path, `${name} must be a string or a list`)
+        return parts
+          .map((x) => {
+            if (typeof x !== 'string' && typeof x !== 'number')
+              throw badArguments(path, `${name} entries must be strings`)
+            return String(x).trim()
+          })
+          .join(',')
+      }
+      const joiningServers = list(opts.joining, 'joining')
+      const leavingServers = list(opts.leaving, 'leaving')
+      const newMembers = list(opts.newMembers, 'newMembers')
+      if (newMembers !== '' && (joiningServers !== '' || leavingServers !== ''))
+        throw badArguments(path, 'give joining/leaving or newMembers, not both')
+      if (newMembers === '' && joiningServers === '' && leavingServers === '')
+        throw badArguments(path, 'nothing to change: give joining/leaving or newMembers')
+      const from = opts.fromConfig ?? -1
+      const curConfigId = typeof from === 'bigint' ? Number(from) : from
+      if (!Number.isSafeInteger(curConfigId) || curConfigId < -1)
+        throw badArguments(path, `fromConfig must be a config version (a zxid) or -1, not ${String(from)}`)
+      const req = { op: OpCode.reconfig, joiningServers, leavingServers, newMembers, curConfigId }
+      return this.session.request(OpCode.reconfig, req, path)
     } catch (err) {
       return Promise.reject(err)
     }

@@ -53,6 +53,7 @@ export type {
   MultiOp,
   OpResult,
   PersistentWatchMode,
+  ReconfigOptions,
   WatchEvent,
   WatchEventType,
   Watcher,

@@ -64,6 +64,7 @@ export function replyValue(p: Pending, res: Response, chroot: string | undefined
     case OpCode.createTTL:
       return clientPath(chroot, res.path)
     case OpCode.getData:
+    case OpCode.reconfig:
       // A copy, so the value does not pin the whole receive buffer. Null data (a znode
       // created or set with none: the wire's length -1) is empty bytes here, as the
       // SDK's DataResult.data is always a Uint8Array (docs: client API).

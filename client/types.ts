@@ -70,6 +70,20 @@ export type OpResult =
   | { op: 'setData'; stat: Stat }
   | { op: 'check' }
 
+/**
+ * A membership change (ZooKeeper's reconfig): incremental (`joining` server
+ * lines added or replacing their id's, `leaving` ids removed) or whole
+ * (`newMembers`, the complete new list). `fromConfig` is the config version
+ * (the hex number on /zookeeper/config's `version=` line) it is made from;
+ * omitted, whatever is current.
+ */
+export interface ReconfigOptions {
+  joining?: string | readonly string[] | undefined
+  leaving?: string | number | readonly (string | number)[] | undefined
+  newMembers?: string | readonly string[] | undefined
+  fromConfig?: number | bigint | undefined
+}
+
 export interface DataResult {
   data: Uint8Array
   stat: Stat

@@ -198,6 +198,12 @@ export const ServerConfig = z
      * serves their reads and answers writes NOT_READ_ONLY (sessions.ts).
      */
     readOnlyMode: z.boolean().default(false),
+    /**
+     * ZooKeeper's reconfigEnabled: whether the reconfig request is served
+     * (off: RECONFIG_DISABLED). Even on, only the super user or an id with
+     * WRITE on /zookeeper/config's ACL may reconfig (server/request/reconfig.ts).
+     */
+    reconfigEnabled: z.boolean().default(false),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /**
      * The four-letter words the client port answers (ZooKeeper's

@@ -306,7 +306,21 @@ export type ChildrenPageRequest = {
   watch: boolean
 }
 
+/** ZooKeeper's ReconfigRequest (opcode 16): incremental (joining/leaving) or whole (newMembers). */
+export type ReconfigRequest = {
+  op: Op['reconfig']
+  /** Comma-separated server lines to add or change; '' for none. */
+  joiningServers: string
+  /** Comma-separated server ids to remove; '' for none. */
+  leavingServers: string
+  /** Comma-separated server lines making the whole new config; '' for an incremental change. */
+  newMembers: string
+  /** The config version the change is made from (its zxid); -1: whatever is current. */
+  curConfigId: number
+}
+
 export type Request =
+  | ReconfigRequest
   | CreateRequest
   | DeleteRequest
   | SetDataRequest
@@ -391,6 +405,12 @@ function writeRequestBody(w: JuteWriter, req: Request): void {
       w.ustring(req.path)
       writeAclList(w, req.acl)
       w.int(req.version)
+      return
+    case OpCode.reconfig:
+      w.ustring(req.joiningServers || null)
+        .ustring(req.leavingServers || null)
+        .ustring(req.newMembers || null)
+        .long(BigInt(req.curConfigId))
       return
     case OpCode.multi:
     case OpCode.multiRead:
@@ -528,6 +548,15 @@ function readRequestBody(r: JuteReader, op: number, inMulti: boolean): Request {
     }
     case OpCode.addWatch:
       return { op, path: r.string('path'), mode: r.int() }
+    case OpCode.reconfig: {
+      const joiningServers = r.ustring() ?? ''
+      const leavingServers = r.ustring() ?? ''
+      const newMembers = r.ustring() ?? ''
+      const id = r.long()
+      if (id < -1n || id > BigInt(Number.MAX_SAFE_INTEGER))
+        throw new ProtocolError(`reconfig curConfigId ${id} out of range`)
+      return { op, joiningServers, leavingServers, newMembers, curConfigId: Number(id) }
+    }
     case OpCode.removeWatches:
     case OpCode.checkWatches:
       return { op, path: r.string('path'), type: r.int() }
@@ -595,7 +624,7 @@ export type Response =
   | { op: Op['create']; path: string }
   | { op: Op['create2'] | Op['createContainer'] | Op['createTTL']; path: string; stat: WireStat }
   | { op: Op['exists'] | Op['setData'] | Op['setACL']; stat: WireStat }
-  | { op: Op['getData']; data: ZnodeData; stat: WireStat }
+  | { op: Op['getData'] | Op['reconfig']; data: ZnodeData; stat: WireStat }
   | { op: Op['getChildren']; children: string[] }
   | { op: Op['getChildren2']; children: string[]; stat: WireStat }
   | { op: Op['getACL']; acl: Acl[]; stat: WireStat }
@@ -628,6 +657,7 @@ export function writeResponseBody(w: JuteWriter, res: Response): void {
       writeStat(w, res.stat)
       return
     case OpCode.getData:
+    case OpCode.reconfig:
       w.buffer(res.data)
       writeStat(w, res.stat)
       return
@@ -712,6 +742,7 @@ export function readResponseBody(r: JuteReader, op: number): Response {
     case OpCode.setACL:
       return { op, stat: readStat(r) }
     case OpCode.getData:
+    case OpCode.reconfig:
       return { op, data: r.buffer(), stat: readStat(r) }
     case OpCode.getChildren:
       return { op, children: readStringList(r) }

@@ -1,6 +1,6 @@
 /**
  * The `conclave` command: `server`, `cluster`, `shell`, `status`, `console`,
- * `snapshot`, `log`, `migrate`, `help`.
+ * `snapshot`, `log`, `migrate`, `reconfig`, `help`.
  * Returns the process exit code: 0 ok, 1 runtime failure, 2 usage or
  * configuration error. Each command's module is loaded only when it runs
  * (`server` loads the native storage module; `shell` and `status` do not).
@@ -24,12 +24,23 @@ commands:
             inspect a snapshot file or a data directory (save | restore | inspect)
   log       dump a data directory's transaction log (log dump DIR)
   migrate   copy a tree from a live ZooKeeper into Conclave, then follow its changes
+  reconfig  change the ensemble's membership (add, remove, promote, demote servers)
   help      this help; \`conclave help <command>\` for a command's options
 
 \`conclave <command> --help\` lists the command's options and their defaults.
 `
 
-const COMMANDS = ['server', 'cluster', 'shell', 'status', 'console', 'snapshot', 'log', 'migrate'] as const
+const COMMANDS = [
+  'server',
+  'cluster',
+  'shell',
+  'status',
+  'console',
+  'snapshot',
+  'log',
+  'migrate',
+  'reconfig',
+] as const
 
 async function run(cmd: string, rest: string[]): Promise<number> {
   switch (cmd) {
@@ -64,6 +75,10 @@ async function run(cmd: string, rest: string[]): Promise<number> {
     case 'migrate': {
       const { runMigrate } = await import('./migrate-command.js')
       return runMigrate(rest)
+    }
+    case 'reconfig': {
+      const { runReconfig } = await import('./reconfig-command.js')
+      return runReconfig(rest)
     }
     default:
       throw new UsageError(`unknown command '${cmd}'`)

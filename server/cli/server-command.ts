@@ -157,6 +157,11 @@ const FLAGS: Record<string, ServerFlag> = {
     default: 'none',
     help: "the ensemble's quorum CA (PEM)",
   },
+  'reconfig-enabled': {
+    key: 'reconfigEnabled',
+    default: 'off',
+    help: 'serve reconfig requests (the super user, or WRITE on /zookeeper/config)',
+  },
   'read-only': {
     key: 'readOnlyMode',
     default: 'off',

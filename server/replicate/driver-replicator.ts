@@ -10,7 +10,7 @@
  */
 import { assert } from '../../shared/assert.js'
 import { makeZxid, zxidEpoch } from '../../shared/zxid.js'
-import type { RoleEvent, ServerId } from '../zab/index.js'
+import type { Membership, ProposeResult, RoleEvent, ServerId } from '../zab/index.js'
 import type { Replicator, ReplicatorEvents, Role } from './replicator.js'
 import type { ZabDriver } from './zab-driver.js'
 
@@ -64,6 +64,16 @@ export abstract class DriverReplicator implements Replicator {
     this.events.proposed?.(zxid)
     const res = this.driver.propose(txn)
     assert(res?.ok && res.zxid === zxid, `proposal got ${JSON.stringify(res)}, expected zxid ${zxid}`)
+  }
+
+  proposeConfig(entry: Uint8Array): ProposeResult {
+    const res = this.driver.propose(entry) ?? { ok: false, reason: 'not-ready' }
+    if (res.ok) this.events.proposed?.(res.zxid)
+    return res
+  }
+
+  membership(): Membership {
+    return this.driver.peer.membership
   }
 
   toLeader(payload: Uint8Array): void {

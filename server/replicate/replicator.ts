@@ -10,6 +10,8 @@ export type Role = 'standalone' | 'leading' | 'following' | 'observing' | 'looki
 
 export type { LogEntry } from '../core/log-entry.js'
 
+import type { Membership, ProposeResult } from '../zab/index.js'
+
 export interface ReplicatorEvents {
   /** A Txn is committed; called in zxid order. */
   commit(zxid: number, txn: Uint8Array): void
@@ -46,6 +48,14 @@ export interface Replicator {
   lastLoggedZxid(): number
   /** Leader or standalone: replicate a prepped Txn at `zxid` (which must be nextZxid()). */
   propose(zxid: number, txn: Uint8Array): void
+  /**
+   * Leader: propose a membership config entry (server/zab/membership.ts),
+   * which the ZAB core may refuse (one in flight already, no synced quorum
+   * of the new config, malformed); standalone: always refused (not-leader).
+   */
+  proposeConfig(entry: Uint8Array): ProposeResult
+  /** The membership view of the ZAB core (committed config, configs in flight); undefined standalone. */
+  membership(): Pick<Membership, 'committed' | 'pending'> | undefined
   /** Follower or observer: send a payload to the leader, FIFO with everything else. */
   toLeader(payload: Uint8Array): void
   /** Leader: send a payload to one follower, FIFO after the commits already sent to it. */

@@ -6,6 +6,7 @@
  */
 import { assert } from '../../shared/assert.js'
 import { makeZxid, ZXID_COUNTER_MAX, zxidCounter, zxidEpoch } from '../../shared/zxid.js'
+import type { ProposeResult } from '../zab/index.js'
 import type { LogEntry, Replicator, ReplicatorEvents, Role } from './replicator.js'
 
 export interface LogPort {
@@ -44,6 +45,15 @@ export class StandaloneReplicator implements Replicator {
   nextZxid(): number {
     if (zxidEpoch(this.last) === this.epoch && zxidCounter(this.last) === ZXID_COUNTER_MAX) this.epoch++
     return zxidEpoch(this.last) < this.epoch ? makeZxid(this.epoch, 1) : this.last + 1
+  }
+
+  /** A standalone server has no membership to change (ZooKeeper's standalone server refuses reconfig too). */
+  proposeConfig(_entry: Uint8Array): ProposeResult {
+    return { ok: false, reason: 'not-leader' }
+  }
+
+  membership(): undefined {
+    return undefined
   }
 
   propose(zxid: number, txn: Uint8Array): void {

@@ -3,7 +3,8 @@
  * channel (FIFO with PROPOSAL/COMMIT on the same link): forwarded client
  * writes, session creation and session activity, the leader's answer to
  * a forwarded write that failed in prep, and its answer to an exactly-once
- * write that had been applied already (re-sent after a lost connection). Jute-encoded; decoding untrusted
+ * write that had been applied already (re-sent after a lost connection),
+ * and its note that a forwarded reconfig was proposed. Jute-encoded; decoding untrusted
  * bytes throws only ProtocolError.
  */
 import type { Id } from '../../shared/acl.js'
@@ -27,13 +28,18 @@ export type ForwardMessage =
    * The follower answers with it once it has applied `barrier`.
    */
   | { kind: 'answered'; sessionId: bigint; cxid: number; barrier: number; result: Uint8Array }
+  /**
+   * Leader → follower: a forwarded reconfig was proposed at `barrier`; the
+   * follower answers with /zookeeper/config once it has applied it.
+   */
+  | { kind: 'reconfigured'; sessionId: bigint; cxid: number; barrier: number }
 
 function zxidOf(n: bigint): number {
   if (n < 0n || n > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError(`zxid ${n} out of range`)
   return Number(n)
 }
 
-const KIND = { write: 1, createSession: 2, touch: 3, failed: 4, answered: 5 } as const
+const KIND = { write: 1, createSession: 2, touch: 3, failed: 4, answered: 5, reconfigured: 6 } as const
 
 export function encodeForward(m: ForwardMessage): Uint8Array {
   const w = new JuteWriter(64)
@@ -55,6 +61,9 @@ export function encodeForward(m: ForwardMessage): Uint8Array {
       break
     case 'answered':
       w.long(m.sessionId).int(m.cxid).long(BigInt(m.barrier)).buffer(m.result)
+      break
+    case 'reconfigured':
+      w.long(m.sessionId).int(m.cxid).long(BigInt(m.barrier))
       break
   }
   return w.finish()
@@ -98,6 +107,9 @@ export function decodeForward(bytes: Uint8Array): ForwardMessage {
         barrier: zxidOf(r.long()),
         result: r.buffer() ?? new Uint8Array(0),
       }
+      break
+    case KIND.reconfigured:
+      m = { kind: 'reconfigured', sessionId: r.long(), cxid: r.int(), barrier: zxidOf(r.long()) }
       break
     default:
       throw new ProtocolError(`unknown forward message kind ${kind}`)

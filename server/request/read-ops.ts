@@ -25,8 +25,15 @@ import {
   Perms,
 } from '../../shared/opcodes.js'
 import { pathError } from '../../shared/paths.js'
-import type { ChildrenPageRequest, MultiResult, Request, SetWatchesRequest } from '../../shared/records.js'
-import type { TreeDb } from '../state/tree-db.js'
+import type {
+  ChildrenPageRequest,
+  MultiResult,
+  Request,
+  SetWatchesRequest,
+  ZnodeData,
+} from '../../shared/records.js'
+import type { WireStat } from '../../shared/stat.js'
+import { CONFIG_NODE, type TreeDb } from '../state/tree-db.js'
 import type { ChangeRing } from '../watch/change-ring.js'
 import { planResume, type ResumedWatch } from '../watch/watch-resume.js'
 import type { ChangeType, WatchKind, WatchTable } from '../watch/watch-table.js'
@@ -47,6 +54,15 @@ export interface ReadContext {
   replyBytesMax: number
   /** The most names a getChildrenPage may ask for. */
   childrenPageMax: number
+  /** /zookeeper/config's data until a reconfig commits one: the config file's servers (reconfig.ts). */
+  staticConfigData: Uint8Array | undefined
+}
+
+/** A node's data and Stat as reads show them: /zookeeper/config shows the static config until a reconfig. */
+function shown(ctx: ReadContext, path: string, node: { data: ZnodeData; stat: WireStat }) {
+  if (path !== CONFIG_NODE || ctx.staticConfigData === undefined || (node.data?.length ?? 0) > 0) return node
+  const data = ctx.staticConfigData
+  return { data, stat: { ...node.stat, dataLength: data.length } }
 }
 
 /** Room in a getChildren2 reply for everything but the names: reply header, list length, Stat. */
@@ -106,7 +122,8 @@ export function serveRead(ctx: ReadContext, h: ClientHandler, req: Request): Rep
       if (node === undefined) return fail(ErrorCode.NO_NODE, zxid)
       if (!db.canAccess(node.acl, Perms.READ, h.authIds)) return fail(ErrorCode.NO_AUTH, zxid)
       if (req.watch && !addWatch(ctx, h, 'data', req.path)) return fail(ErrorCode.THROTTLED_OP, zxid)
-      return { err: ErrorCode.OK, zxid, body: { op: req.op, data: node.data, stat: node.stat } }
+      const { data, stat } = shown(ctx, req.path, node)
+      return { err: ErrorCode.OK, zxid, body: { op: req.op, data, stat } }
     }
     case OpCode.getChildren:
     case OpCode.getChildren2: {
@@ -218,7 +235,7 @@ function multiReadOne(ctx: ReadContext, h: ClientHandler, o: { op: number; path:
   const node = ctx.db.get(o.path)
   if (node === undefined) return { type: OpCode.error, err: -101 }
   if (!ctx.db.canAccess(node.acl, Perms.READ, h.authIds)) return { type: OpCode.error, err: -102 }
-  if (o.op === OpCode.getData) return { type: OpCode.getData, data: node.data, stat: node.stat }
+  if (o.op === OpCode.getData) return { type: OpCode.getData, ...shown(ctx, o.path, node) }
   return { type: OpCode.getChildren, children: ctx.db.children(o.path) ?? [] }
 }
 

@@ -28,6 +28,7 @@ import { Applier } from './applier.js'
 import { ClientHandler, type ClientHandlerHost, type PendingRequest, type Reply } from './client-handler.js'
 import { addAuth, type ReadContext, serveRead } from './read-ops.js'
 import { Reaper } from './reaper.js'
+import { staticConfigNodeData } from './reconfig.js'
 import type { RequestProbe } from './request-probe.js'
 import { RequestRateLimits } from './request-rate.js'
 import type { ServerContext } from './server-context.js'
@@ -117,6 +118,7 @@ export class RequestPipeline implements ClientHandlerHost {
       replyBytesMax: this.replyBytesMax,
       childrenPageMax: config.childrenPageMax,
       superDigest: config.superDigest,
+      staticConfigData: staticConfigNodeData(config.servers),
     }
     this.rates = new RequestRateLimits({
       perSessionPerSecond: config.requestsPerSecondPerSessionMax,

@@ -23,6 +23,8 @@ const WRITE_OPS: ReadonlySet<number> = new Set([
   OpCode.check,
   OpCode.multi,
   OpCode.closeSession,
+  // Not prepped into a Txn: the leader turns it into a config entry (reconfig.ts).
+  OpCode.reconfig,
 ])
 
 export function isWriteOp(op: number): boolean {

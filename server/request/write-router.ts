@@ -29,6 +29,7 @@ import { OpCode } from '../../shared/opcodes.js'
 import {
   decodeRequest,
   type OnceHeader,
+  type ReconfigRequest,
   type Request,
   readResponseBody,
   writeResponseBody,
@@ -42,6 +43,7 @@ import type { ClientHandler, PendingRequest, Reply } from './client-handler.js'
 import { decodeForward, encodeForward, type ForwardMessage } from './forwarding.js'
 import { HeldReplies } from './held-replies.js'
 import type { Reaper } from './reaper.js'
+import { proposeReconfig, reconfigReply } from './reconfig.js'
 import { failedReply, replyFor } from './replies.js'
 import type { ServerContext } from './server-context.js'
 import type { Sessions } from './sessions.js'
@@ -93,6 +95,8 @@ type PrepResult =
   | { kind: 'failed'; reply: Reply; barrier: number }
   | { kind: 'remembered'; zxid: number; result: Uint8Array }
   | { kind: 'inFlight'; zxid: number }
+  /** A reconfig proposed at `zxid`: answered with /zookeeper/config once that entry is applied. */
+  | { kind: 'config'; zxid: number }
 
 export class WriteRouter {
   /** Failed-prep replies waiting for the tree to catch up with the Txns prepped before them. */
@@ -160,7 +164,36 @@ export class WriteRouter {
       case 'inFlight':
         // The Applier answers it on this connection when out.zxid is applied.
         return
+      case 'config':
+        return this.held.hold(out.zxid, ctx.db.lastZxid, (ok) =>
+          h.complete(entry, this.reconfiguredReply(ok)),
+        )
     }
+  }
+
+  /** The reply to a reconfig once its entry is applied here (or CONNECTION_LOSS if leadership changed first). */
+  private reconfiguredReply(ok: boolean): Reply {
+    if (!ok) return { err: ErrorCode.CONNECTION_LOSS, zxid: this.ctx.db.lastZxid }
+    return reconfigReply(this.ctx)
+  }
+
+  /** Leader: a reconfig (server/request/reconfig.ts), checked and proposed, or refused with the reason logged. */
+  private reconfig(req: ReconfigRequest, sessionId: bigint, authIds: ClientHandler['authIds']): PrepResult {
+    const { ctx } = this
+    if (!ctx.historyApplied()) return this.failed(ErrorCode.CONNECTION_LOSS, 0)
+    const out = proposeReconfig(ctx, req, authIds)
+    if (out.ok) {
+      ctx.logger.info(
+        { session: formatSessionId(sessionId), zxid: out.zxid.toString(16) },
+        'reconfig proposed',
+      )
+      return { kind: 'config', zxid: out.zxid }
+    }
+    ctx.logger.warn(
+      { session: formatSessionId(sessionId), err: out.err, why: out.why },
+      `reconfig refused: ${out.why}`,
+    )
+    return this.failed(out.err, ctx.replicator.lastLoggedZxid())
   }
 
   /** The reply to an exactly-once write applied already: its remembered result. */
@@ -194,6 +227,7 @@ export class WriteRouter {
   ): PrepResult {
     const { ctx } = this
     const { db, replicator } = ctx
+    if (req.op === OpCode.reconfig) return this.reconfig(req, sessionId, authIds)
     const write = toPrepRequest(req)
     if ('err' in write) return this.failed(write.err, 0)
     if (!ctx.historyApplied() || (once && this.sessionBarriers.blocks(sessionId, cxid, once.ackXid))) {
@@ -332,6 +366,11 @@ export class WriteRouter {
           followers.add(from)
           return
         }
+        case 'config':
+          return ctx.replicator.toFollower(
+            from,
+            encodeForward({ kind: 'reconfigured', sessionId: m.sessionId, cxid: m.cxid, barrier: out.zxid }),
+          )
       }
     })
   }
@@ -364,6 +403,10 @@ export class WriteRouter {
       return
     }
     if (m.kind === 'answered') return this.answeredByLeader(m.sessionId, m.cxid, m.barrier, m.result)
+    if (m.kind === 'reconfigured')
+      return this.held.hold(m.barrier, ctx.db.lastZxid, (ok) =>
+        ctx.handlers.get(m.sessionId)?.completeWrite(m.cxid, this.reconfiguredReply(ok)),
+      )
     if (m.kind !== 'failed') return
     const reply: Reply = { err: errorCodeOf(m.err), zxid: 0 }
     if (m.body.length > 0) reply.body = readResponseBody(new JuteReader(m.body), OpCode.multi)

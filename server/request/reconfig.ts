@@ -1,0 +1,281 @@
+/**
+ * The reconfig request (ZooKeeper's opcode 16) at the leader: who may ask,
+ * what the new configuration is, and whether this server can carry it out.
+ * A follower forwards it like a write; the leader checks it here, in
+ * ZooKeeper's order, then proposes the new config as a config entry (the
+ * ZAB core, server/zab/membership.ts, has the last word: one change in
+ * flight, a synced quorum of the new voters):
+ *
+ *   reconfigEnabled off           → RECONFIG_DISABLED
+ *   standalone                    → UNIMPLEMENTED
+ *   a change in flight already    → RECONFIG_IN_PROGRESS
+ *   fromConfig not the current version (-1: any) → BAD_VERSION
+ *   malformed (both incremental and whole, a bad line or id, an id leaving
+ *   that is not a member — ZooKeeper ignores that one —, no participant left)
+ *                                 → BAD_ARGUMENTS
+ *   not the super user and no WRITE on /zookeeper/config's ACL → NO_AUTH
+ *   a server the peer transport does not know (a new id, or a known id at a
+ *   new address): PeerTransport's peer list is fixed at startup, so such a
+ *   change could not be carried out → BAD_ARGUMENTS
+ *   a quorum of the new voters not synced with the leader → NEW_CONFIG_NO_QUORUM
+ *
+ * The reason for every refusal is logged (the wire carries only a code).
+ * The answer is /zookeeper/config's data and Stat once the new config's
+ * entry is applied on the answering server.
+ *
+ * Invariant: what is proposed names only servers of the config file, each
+ * at its configured address, in the form staticMemberConfig writes.
+ */
+import { ErrorCode } from '../../shared/errors.js'
+import { OpCode, Perms } from '../../shared/opcodes.js'
+import type { ReconfigRequest } from '../../shared/records.js'
+import type { PeerSpec } from '../config.js'
+import { staticMemberConfig } from '../replicate/zab-replicator.js'
+import { CONFIG_NODE, configNodeData } from '../state/tree-db.js'
+import {
+  type ConfigAt,
+  ConfigError,
+  encodeConfigEntry,
+  type MemberConfig,
+  parseConfigText,
+} from '../zab/index.js'
+import type { ClientHandler, Reply } from './client-handler.js'
+import type { ServerContext } from './server-context.js'
+
+/** Most characters of one of a request's strings (255 servers' lines fit easily). */
+export const RECONFIG_STRING_CHARS_MAX = 64 * 1024
+
+/** A refusal: the code the client gets and why (logged). */
+export interface ReconfigRefusal {
+  readonly err: ErrorCode
+  readonly why: string
+}
+
+/** What the leader did with a reconfig: proposed at `zxid`, or refused. */
+export type ReconfigOutcome = { ok: true; zxid: number } | ({ ok: false } & ReconfigRefusal)
+
+function refuse(err: ErrorCode, why: string): { ok: false } & ReconfigRefusal {
+  return { ok: false, err, why }
+}
+
+/** The members a config file lists, by id. */
+function knownServers(servers: readonly PeerSpec[]): Map<number, PeerSpec> {
+  return new Map(servers.map((s) => [s.id, s]))
+}
+
+/** One `server.N=...` line of the config file's servers in our canonical form. */
+function lineOf(s: PeerSpec, role: 'participant' | 'observer'): string {
+  return `server.${s.id}=${s.host}:${s.peerPort}:${s.peerPort}:${role};${s.host}:${s.clientPort}`
+}
+
+/** Splits a comma- or newline-separated list, dropping blanks. */
+function items(list: string): string[] {
+  return list
+    .split(/[,\n]/)
+    .map((x) => x.trim())
+    .filter((x) => x !== '')
+}
+
+/**
+ * Checks one requested server line against the config file: the server must
+ * be known, at its configured host and peer port (election port the same:
+ * Conclave has one peer port) and client port. Returns its canonical line.
+ */
+function checkKnown(
+  line: string,
+  parsed: MemberConfig,
+  known: Map<number, PeerSpec>,
+): string | ReconfigRefusal {
+  const id = parsed.voters[0] ?? parsed.observers[0]!
+  const spec = known.get(id)
+  if (spec === undefined)
+    return {
+      err: ErrorCode.BAD_ARGUMENTS,
+      why: `server.${id} is not in this ensemble's server list: the peer transport connects only to the servers configured at startup (add it to --servers on every member and restart them first)`,
+    }
+  const m = /^server\.\d+=([^;]*)(?:;(.*))?$/.exec(line.trim())!
+  const [host, quorumPort, electionPort] = m[1]!.split(':')
+  if (host !== spec.host || Number(quorumPort) !== spec.peerPort || Number(electionPort) !== spec.peerPort)
+    return {
+      err: ErrorCode.BAD_ARGUMENTS,
+      why: `server.${id} is configured at ${spec.host}:${spec.peerPort}:${spec.peerPort} (host:peerPort:peerPort, one peer port for quorum and election); the peer transport cannot follow it to ${m[1]}`,
+    }
+  const client = m[2]?.trim()
+  if (client !== undefined && client !== '') {
+    const port = Number(client.slice(client.lastIndexOf(':') + 1))
+    if (port !== spec.clientPort)
+      return {
+        err: ErrorCode.BAD_ARGUMENTS,
+        why: `server.${id}'s client port is ${spec.clientPort}, not ${client}`,
+      }
+  }
+  return lineOf(spec, parsed.voters.length > 0 ? 'participant' : 'observer')
+}
+
+/** A line as parseConfigText takes one alone: an observer line needs a participant beside it. */
+function parseOne(line: string): MemberConfig {
+  const m = /^server\.(\d+)=/.exec(line)
+  if (m === null) throw new ConfigError(`not a server line: ${JSON.stringify(line.slice(0, 80))}`)
+  const other = Number(m[1]) === 1 ? 2 : 1
+  const c = parseConfigText(`${line}\nserver.${other}=h:1:1:participant`)
+  return { voters: c.voters.filter((v) => v !== other), observers: c.observers, text: line }
+}
+
+/**
+ * The new configuration a request asks for, from `current`: incremental
+ * (joining lines added or replacing their id's, leaving ids removed) or
+ * whole (newMembers). Checks the form only (transportable() checks the
+ * servers it names).
+ */
+export function nextConfig(req: ReconfigRequest, current: MemberConfig): MemberConfig | ReconfigRefusal {
+  const bad = (why: string) => ({ err: ErrorCode.BAD_ARGUMENTS, why })
+  for (const s of [req.joiningServers, req.leavingServers, req.newMembers])
+    if (s.length > RECONFIG_STRING_CHARS_MAX)
+      return bad(`a reconfig string is over ${RECONFIG_STRING_CHARS_MAX} characters`)
+  const incremental = req.joiningServers.trim() !== '' || req.leavingServers.trim() !== ''
+  const whole = req.newMembers.trim() !== ''
+  if (incremental && whole) return bad('joining/leaving and newMembers cannot be given together')
+  if (!incremental && !whole) return bad('nothing to change: give joining/leaving or newMembers')
+  const lines = new Map<number, string>()
+  const take = (line: string): ReconfigRefusal | undefined => {
+    let one: MemberConfig
+    try {
+      one = parseOne(line)
+    } catch (e) {
+      if (e instanceof ConfigError) return bad(e.message)
+      throw e
+    }
+    lines.set(one.voters[0] ?? one.observers[0]!, line)
+    return undefined
+  }
+  if (whole) {
+    const seen = new Set<string>()
+    for (const line of items(req.newMembers)) {
+      const id = /^server\.(\d+)=/.exec(line)?.[1]
+      if (id !== undefined && seen.has(id)) return bad(`server.${id} appears twice in newMembers`)
+      if (id !== undefined) seen.add(id)
+      const r = take(line)
+      if (r !== undefined) return r
+    }
+  } else {
+    for (const line of current.text.split('\n')) {
+      const id = Number(/^server\.(\d+)=/.exec(line)?.[1])
+      lines.set(id, line)
+    }
+    for (const leaving of items(req.leavingServers)) {
+      if (!/^\d+$/.test(leaving)) return bad(`leaving must list server ids, got ${JSON.stringify(leaving)}`)
+      const id = Number(leaving)
+      if (!lines.has(id)) return bad(`server.${id} is not in the current configuration`)
+      lines.delete(id)
+    }
+    for (const line of items(req.joiningServers)) {
+      const r = take(line)
+      if (r !== undefined) return r
+    }
+  }
+  try {
+    return parseConfigText([...lines.values()].join('\n'))
+  } catch (e) {
+    if (e instanceof ConfigError) return bad(e.message)
+    throw e
+  }
+}
+
+/**
+ * The config as this ensemble can carry it out: every server it names must
+ * be in the config file at its configured address (PeerTransport's peer
+ * list is fixed at startup); its lines rewritten in staticMemberConfig's form.
+ */
+export function transportable(
+  next: MemberConfig,
+  servers: readonly PeerSpec[],
+): MemberConfig | ReconfigRefusal {
+  const known = knownServers(servers)
+  const lines: string[] = []
+  for (const line of next.text.split('\n')) {
+    const checked = checkKnown(line, parseOne(line), known)
+    if (typeof checked !== 'string') return checked
+    lines.push(checked)
+  }
+  return parseConfigText(lines.join('\n'))
+}
+
+/** The config in force at the leader: the newest committed one (the config file's until a reconfig). */
+function currentConfig(ctx: ServerContext): { at: ConfigAt; inFlight: boolean } | undefined {
+  const m = ctx.replicator.membership()
+  if (m === undefined) return undefined
+  return { at: m.committed, inFlight: m.pending.length > 0 }
+}
+
+/** Leader: checks a reconfig and proposes its config entry. */
+export function proposeReconfig(
+  ctx: ServerContext,
+  req: ReconfigRequest,
+  authIds: ClientHandler['authIds'],
+): ReconfigOutcome {
+  const { config, db } = ctx
+  if (!config.reconfigEnabled)
+    return refuse(ErrorCode.RECONFIG_DISABLED, 'reconfigEnabled is off (--reconfig-enabled)')
+  const cur = currentConfig(ctx)
+  if (cur === undefined)
+    return refuse(ErrorCode.UNIMPLEMENTED, 'a standalone server has no membership to change')
+  if (cur.inFlight) return refuse(ErrorCode.RECONFIG_IN_PROGRESS, 'another reconfig is in flight')
+  if (req.curConfigId !== -1 && req.curConfigId !== cur.at.zxid)
+    return refuse(
+      ErrorCode.BAD_VERSION,
+      `fromConfig ${req.curConfigId.toString(16)} is not the current config version ${cur.at.zxid.toString(16)}`,
+    )
+  const asked = nextConfig(req, cur.at.config)
+  if ('err' in asked) return refuse(asked.err, asked.why)
+  // ZooKeeper checks the ACL after the request's form (kazoo's tests rely on that), before any change.
+  const node = db.get(CONFIG_NODE)
+  if (node === undefined || !db.canAccess(node.acl, Perms.WRITE, authIds))
+    return refuse(
+      ErrorCode.NO_AUTH,
+      `only the super user or an id with WRITE on ${CONFIG_NODE}'s ACL may reconfig`,
+    )
+  const next = transportable(asked, config.servers)
+  if ('err' in next) return refuse(next.err, next.why)
+  const res = ctx.replicator.proposeConfig(encodeConfigEntry(next))
+  if (res.ok) return { ok: true, zxid: res.zxid }
+  switch (res.reason) {
+    case 'reconfig-in-progress':
+      return refuse(ErrorCode.RECONFIG_IN_PROGRESS, 'another reconfig is in flight')
+    case 'new-config-no-quorum':
+      return refuse(
+        ErrorCode.NEW_CONFIG_NO_QUORUM,
+        'no majority of the new configuration’s voters is synced with the leader',
+      )
+    case 'bad-config':
+      return refuse(ErrorCode.BAD_ARGUMENTS, 'the new configuration is malformed')
+    default:
+      return refuse(ErrorCode.CONNECTION_LOSS, `the leader cannot propose now (${res.reason})`)
+  }
+}
+
+/**
+ * /zookeeper/config's data before any reconfig: the config file's servers
+ * and version=0 (ZooKeeper shows the static config from the start; the
+ * tree's node stays empty until a config entry is applied). Undefined
+ * standalone.
+ */
+export function staticConfigNodeData(servers: readonly PeerSpec[]): Uint8Array | undefined {
+  if (servers.length === 0) return undefined
+  return configNodeData(staticMemberConfig(servers), 0)
+}
+
+/** The answer to a reconfig whose entry is applied here: /zookeeper/config's data and Stat. */
+export function reconfigReply(ctx: ServerContext): Reply {
+  const zxid = ctx.db.lastZxid
+  const node = ctx.db.get(CONFIG_NODE)
+  if (node === undefined) return { err: ErrorCode.SYSTEM_ERROR, zxid }
+  const data =
+    node.data !== null && node.data.length > 0
+      ? node.data
+      : (staticConfigNodeData(ctx.config.servers) ?? new Uint8Array(0))
+  return {
+    err: ErrorCode.OK,
+    zxid,
+    body: { op: OpCode.reconfig, data, stat: { ...node.stat, dataLength: data.length } },
+  }
+}
