@@ -30,7 +30,6 @@ import { ErrorCode } from '../../shared/errors.js'
 import { OpCode, Perms } from '../../shared/opcodes.js'
 import type { ReconfigRequest } from '../../shared/records.js'
 import type { PeerSpec } from '../config.js'
-import { staticMemberConfig } from '../replicate/zab-replicator.js'
 import { CONFIG_NODE, configNodeData } from '../state/tree-db.js'
 import {
   type ConfigAt,
@@ -261,7 +260,9 @@ export function proposeReconfig(
  */
 export function staticConfigNodeData(servers: readonly PeerSpec[]): Uint8Array | undefined {
   if (servers.length === 0) return undefined
-  return configNodeData(staticMemberConfig(servers), 0)
+  // The form ZabReplicator's staticMemberConfig gives the ZAB core (without importing the replicator here).
+  const text = servers.map((s) => lineOf(s, s.observer ? 'observer' : 'participant')).join('\n')
+  return configNodeData(parseConfigText(text), 0)
 }
 
 /** The answer to a reconfig whose entry is applied here: /zookeeper/config's data and Stat. */

@@ -12,7 +12,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, ZkError } from '../../client/index.js'
@@ -231,6 +231,36 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
     const down = await su.reconfig({ joining: lineFor(4, 'observer') })
     await configEverywhere(parse(down.data).version, down.data)
   }, 60_000)
+
+  it('replaces a dead voter: removed, restarted with an empty data directory, added back', async () => {
+    const leader = await ens.leader()
+    const dead = [1, 2, 3].find((id) => id !== leader)!
+    const m = ens.members.find((x) => x.id === dead)!
+    const dataDir = m.proc!.dataDir
+    await ens.kill9(dead)
+    const su = await connect(ens.url(leader), true)
+    const removed = await su.reconfig({ leaving: String(dead) })
+    expect(parse(removed.data).lines.has(dead)).toBe(false)
+    await su.create('/while-replaced', 'x')
+    rmSync(dataDir, { recursive: true, force: true })
+    await ens.start(dead)
+    // Outside the config it follows (counted nowhere) and catches up; then it can be a voter again.
+    const back = await waitFor(
+      async () => {
+        try {
+          return await su.reconfig({ joining: lineFor(dead, 'participant') })
+        } catch (err) {
+          if (err instanceof ZkError && err.code === 'NEW_CONFIG_NO_QUORUM') return undefined
+          throw err
+        }
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: `server ${dead} to be synced and added back` },
+    )
+    expect(parse(back.data).lines.get(dead)).toBe(lineFor(dead, 'participant'))
+    await configEverywhere(parse(back.data).version, back.data)
+    const c = await connect(ens.url(dead))
+    expect(dec((await c.getData('/while-replaced')).data)).toBe('x')
+  }, 90_000)
 
   it('conclave reconfig changes the membership and reports refusals', () => {
     const run = (...args: string[]) =>
