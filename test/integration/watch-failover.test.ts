@@ -13,7 +13,9 @@
  * changes made meanwhile are replayed (client/session.ts primeWatches,
  * server/request/read-ops.ts resumeWatches). One-shot data watches on /w/x
  * and /w/y (set before the kill) fire exactly once each, only after a change
- * to their node made after they were set (/w/x changes from the kill on,
+ * to their node made after they were set — not at one made after the
+ * registration that the getData setting them already read: /w/x changes once
+ * between the registration and its one-shot's getData, and from the kill on,
  * often in the gap: then the resume's replay fires it with that change's
  * zxid; /w/y only once A is on its new server), and never again.
  */
@@ -76,19 +78,23 @@ describe('watches across a kill -9 of the client’s server', () => {
     expect(followers).toContain(firstServer)
 
     // B writes change k: a create of /w/n<k>, or a setData of /w/x or /w/y when `xNow(k)` or
-    // `yNow(k)` says so. /w/x changes before the registration and from the kill on (first
+    // `yNow(k)` says so. /w/x changes before the registration, once between the registration and
+    // its one-shot's getData (which reads that change: the one-shot must not fire for it, though
+    // the recursive watch does), and from the kill on (first
     // thing after it, so often in the reconnect gap); /w/y only once A is on its new server.
     const changes: Change[] = []
     const created: { k: number; path: string }[] = []
-    let phase: 'before registration' | 'registered' | 'killed' = 'before registration'
-    let xWritesAfterRegistration = 0
+    let phase = 'before registration' as 'before registration' | 'registered' | 'killed'
+    // /w/x's one write between the registration and its one-shot: issued, and landed on the leader.
+    let xBeforeOneShot: 'no' | 'issued' | 'landed' = 'no'
+    let xWritesAfterKill = 0
     let yWrites = 0
     let stopWriting = false
     let writesAfterResume = -1
     const xNow = (k: number): boolean => {
       if (phase === 'before registration') return k % 10 === 5
-      if (phase === 'registered') return false
-      return xWritesAfterRegistration === 0 || k % 10 === 5
+      if (phase === 'registered') return xBeforeOneShot === 'no'
+      return xWritesAfterKill === 0 || k % 10 === 5
     }
     const yNow = (k: number): boolean => writesAfterResume >= 0 && (yWrites === 0 || k % 10 === 7)
     const writer = (async () => {
@@ -99,8 +105,10 @@ describe('watches across a kill -9 of the client’s server', () => {
           const stat = await b.setData('/w/y', String(k))
           changes.push({ k, type: 'dataChanged', path: '/w/y', zxid: stat.mzxid })
         } else if (xNow(k)) {
-          if (phase !== 'before registration') xWritesAfterRegistration++
+          if (phase === 'registered') xBeforeOneShot = 'issued'
+          if (phase === 'killed') xWritesAfterKill++
           const stat = await b.setData('/w/x', String(k))
+          if (xBeforeOneShot === 'issued') xBeforeOneShot = 'landed'
           changes.push({ k, type: 'dataChanged', path: '/w/x', zxid: stat.mzxid })
         } else {
           const path = `/w/n${String(k).padStart(6, '0')}`
@@ -120,7 +128,10 @@ describe('watches across a kill -9 of the client’s server', () => {
       if (s !== 'connected' && eventsBeforeDisconnect < 0) eventsBeforeDisconnect = events.length
     })
     let registeredAt = 0
-    // Each one-shot firing, with how many writes to its node B had sent (after the registration).
+    // The mzxid each one-shot's getData saw: its node's last change before the watch was set.
+    let xSetAfter = 0
+    let ySetAfter = 0
+    // Each one-shot firing, with how many writes to its node B had sent (/w/x: after the kill).
     const oneShotX: { event: WatchEvent; writesSent: number }[] = []
     const oneShotY: { event: WatchEvent; writesSent: number }[] = []
     try {
@@ -129,17 +140,23 @@ describe('watches across a kill -9 of the client’s server', () => {
       // Every change with a larger zxid happened after the watch was set on the server.
       registeredAt = a.lastZxid
       phase = 'registered'
-      // No change to /w/x or /w/y from here until the kill: the one-shots set now must cross the
-      // failover.
-      // A write to it issued before the switch has landed once B finished two more changes,
-      // and A's server has it once a sync returns.
+      // One change to /w/x, then none to /w/x or /w/y until the kill: the one-shots set now must
+      // cross the failover. The write has landed once B finished two more changes (a write
+      // issued before the switch too), and A's server has it once a sync returns.
+      await waitFor(() => xBeforeOneShot === 'landed', { what: 'the change to /w/x before its one-shot' })
       const after = changes.length + 2
       await waitFor(() => changes.length >= after, { what: 'changes after the registration' })
       await a.sync('/w/x')
-      await a.getData('/w/x', {
-        watch: (event) => oneShotX.push({ event, writesSent: xWritesAfterRegistration }),
+      // The state each one-shot is set on: it fires at the first change after that one, not at
+      // the one just made (after `registeredAt`, so in `expected`, but read by this getData).
+      const xRead = await a.getData('/w/x', {
+        watch: (event) => oneShotX.push({ event, writesSent: xWritesAfterKill }),
       })
-      await a.getData('/w/y', { watch: (event) => oneShotY.push({ event, writesSent: yWrites }) })
+      xSetAfter = xRead.stat.mzxid
+      const yRead = await a.getData('/w/y', {
+        watch: (event) => oneShotY.push({ event, writesSent: yWrites }),
+      })
+      ySetAfter = yRead.stat.mzxid
 
       await waitFor(() => events.length >= 100, { what: '100 events before the kill' })
       phase = 'killed'
@@ -220,16 +237,18 @@ describe('watches across a kill -9 of the client’s server', () => {
     expect(missed).toEqual([])
     expect(events.map((ev) => ev.zxid)).toEqual(expected.map((c) => c.zxid))
 
-    // The one-shots: once each, and only after B had sent a change to their node made after
-    // the registration (/w/x: in the gap or just after it; /w/y: on the new server), though
-    // both nodes changed again later.
-    const firstXChange = expected.find((c) => c.path === '/w/x')!
+    // The one-shots: once each, at the first change to their node after the state their
+    // getData read (/w/x: in the gap or just after it; /w/y: on the new server), though both
+    // nodes changed again later — not at a change the read had already seen, even one after
+    // `registeredAt` (a replay from before it would be wrong).
+    expect(xSetAfter).toBeGreaterThan(registeredAt) // /w/x's one-shot read a change after it
+    const firstXChange = expected.find((c) => c.path === '/w/x' && c.zxid > xSetAfter)!
     expect(oneShotX.map((o) => o.event)).toEqual([{ type: 'dataChanged', path: '/w/x' }])
     expect(oneShotX[0]!.event.zxid).toBe(firstXChange.zxid)
     expect(oneShotX[0]!.writesSent).toBeGreaterThan(0)
-    expect(xWritesAfterRegistration).toBeGreaterThan(1)
+    expect(xWritesAfterKill).toBeGreaterThan(1)
     expect(oneShotY.map((o) => o.event)).toEqual([{ type: 'dataChanged', path: '/w/y' }])
-    expect(oneShotY[0]!.event.zxid).toBe(expected.find((c) => c.path === '/w/y')!.zxid)
+    expect(oneShotY[0]!.event.zxid).toBe(expected.find((c) => c.path === '/w/y' && c.zxid > ySetAfter)!.zxid)
     expect(oneShotY[0]!.writesSent).toBeGreaterThan(0)
     expect(yWrites).toBeGreaterThan(1)
 
@@ -238,7 +257,9 @@ describe('watches across a kill -9 of the client’s server', () => {
       `watch failover: ${changes.length} changes, ${expected.length} after the registration, ` +
         `${events.length} events (${eventsBeforeDisconnect} before the kill); ` +
         `${inGap} changes in the reconnect gap, replayed; the /w/x one-shot fired ` +
-        (firstXChange.zxid <= resumedAt ? 'in the replay (its change was in the gap)' : 'on the new server'),
+        (firstXChange.zxid <= resumedAt ? 'in the replay (its change was in the gap)' : 'on the new server') +
+        `; ${expected.filter((c) => c.path === '/w/x' && c.zxid <= xSetAfter).length} /w/x change(s) ` +
+        'after the registration and before its one-shot (not fired for)',
     )
   })
 })

@@ -84,6 +84,56 @@ describe('watches that resume (SDK)', () => {
     expect(third.connectRequest().lastZxidSeen).toBe(8n)
   })
 
+  it('a one-shot set after a change it read resumes from past that read: the replay fires it at the next change, not that one', async () => {
+    // test/integration/watch-failover.test.ts's flake: a change to /app/x (6) lands after the
+    // recursive watch's registration (5), then a getData sets a one-shot on /app/x on the state
+    // it made (reply 7, mzxid 6). The one-shot's event is the first change after 6 (10, in the
+    // reconnect gap, replayed), never 6 itself — whatever the recursive watch saw.
+    const net = new FakeNet()
+    net.autoAccept = RESUMES
+    const { c, events, conn } = await setup(net)
+    conn.notify(EventType.nodeDataChanged, '/app/x', 6)
+    const oneShot: WatchEvent[] = []
+    const read = c.getData('/app/x', { watch: (ev) => oneShot.push(ev) })
+    const get = conn.requests().at(-1)!
+    expect(get.req.op).toBe(OpCode.getData)
+    const stat = { czxid: 3, mzxid: 6, ctime: 0, mtime: 0, version: 1, cversion: 0, aversion: 0 }
+    conn.reply(get.xid, 7, 0, {
+      op: OpCode.getData,
+      data: new TextEncoder().encode('55'),
+      stat: { ...stat, ephemeralOwner: 0n, dataLength: 2, numChildren: 0, pzxid: 3 },
+    })
+    expect((await read).stat.mzxid).toBe(6)
+    conn.notify(EventType.nodeCreated, '/app/n8', 8)
+    conn.notify(EventType.nodeCreated, '/app/n9', 9)
+    const next = await reconnect(net, c)
+    const req = next.requests().find((r) => r.req.op === ConclaveOpCode.resumeWatches)!
+      .req as SetWatchesRequest
+    // From before the last Txn it got events of (9, perhaps partly): past the read that set the
+    // one-shot (7), so 6 is not replayed.
+    expect(req.relativeZxid).toBe(8)
+    expect(req.dataWatches).toEqual(['/app/x'])
+    expect(req.persistentRecursiveWatches).toEqual(['/app'])
+    // The server's replay after 8 (planResume): 9 again (dropped: delivered), then /app/x's
+    // change at 10 (one event for both watches).
+    next.notify(EventType.nodeCreated, '/app/n9', 9)
+    next.notify(EventType.nodeDataChanged, '/app/x', 10)
+    next.notify(EventType.nodeCreated, '/app/n11', 11)
+    next.reply(Xid.setWatches, 11)
+    // Live: /app/x again; the one-shot is spent.
+    next.notify(EventType.nodeDataChanged, '/app/x', 12)
+    await roundTrip(c, next)
+    expect(oneShot.map(show)).toEqual(['10 dataChanged /app/x'])
+    expect(events.map(show)).toEqual([
+      '6 dataChanged /app/x',
+      '8 created /app/n8',
+      '9 created /app/n9',
+      '10 dataChanged /app/x',
+      '11 created /app/n11',
+      '12 dataChanged /app/x',
+    ])
+  })
+
   it("a watchesCompacted answer gives each persistent listener one 'resync', then live events", async () => {
     const net = new FakeNet()
     net.autoAccept = RESUMES

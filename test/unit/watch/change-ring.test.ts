@@ -114,6 +114,31 @@ describe('planResume', () => {
   const zxids = (plan: ReturnType<typeof planResume>) =>
     plan.kind === 'replay' ? plan.events.map((e) => `${e.zxid} ${e.type} ${e.path}`) : plan.kind
 
+  it('a one-shot fires at the first matching change after the position, and only there', () => {
+    // The history of test/integration/watch-failover.test.ts's flake: /w/x changed at 61 (before
+    // the one-shot on it was set), creates under /w, then /w/x at 163 and 165 (the gap).
+    const ring = new ChangeRing(BIG, 50)
+    ring.append(61, [changed('/w/x')])
+    for (let z = 62; z < 163; z++) ring.append(z, [created(`/w/n${z}`), kids('/w')])
+    ring.append(163, [changed('/w/x')])
+    ring.append(164, [created('/w/n164'), kids('/w')])
+    ring.append(165, [changed('/w/x')])
+    const watches: ResumedWatch[] = [
+      { kind: 'persistentRecursive', path: '/w' },
+      { kind: 'data', path: '/w/x' },
+    ]
+    // From past the one-shot's read (the SDK's position is at least its reply's zxid): it fires
+    // at 163; 165 is the recursive watch's alone (one event per change either way).
+    const plan = planResume(ring, 120, watches)
+    const xs = (zxids(plan) as string[]).filter((e) => e.endsWith('/w/x'))
+    expect(xs).toEqual(['163 dataChanged /w/x', '165 dataChanged /w/x'])
+    expect(plan.kind === 'replay' && plan.register).toEqual([{ kind: 'persistentRecursive', path: '/w' }])
+    // A one-shot alone: fired by 163, then gone, so 165 sends nothing and it is not registered.
+    const alone = planResume(ring, 120, [{ kind: 'data', path: '/w/x' }])
+    expect(zxids(alone)).toEqual(['163 dataChanged /w/x'])
+    expect(alone.kind === 'replay' && alone.register).toEqual([])
+  })
+
   it('a recursive watch gets every change below it after fromZxid, in order, never childrenChanged', () => {
     const plan = planResume(history(), 101, [{ kind: 'persistentRecursive', path: '/app' }])
     expect(zxids(plan)).toEqual([
