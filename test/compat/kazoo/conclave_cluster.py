@@ -132,6 +132,9 @@ class ConclaveServer(object):
             "syncLimit": 2,
             "maxClientCnxns": 0,
             "readOnlyMode": True,
+            # As kazoo's own harness runs ZooKeeper (reconfigEnabled=true): kazoo 2.8 does not know
+            # RECONFIG_DISABLED (-123) and retries a reconfig refused with it forever.
+            "reconfigEnabled": True,
             "superDigest": SUPER_DIGEST,
             "logLevel": os.environ.get("CONCLAVE_KAZOO_LOG_LEVEL", "warn"),
         }
