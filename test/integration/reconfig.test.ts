@@ -194,6 +194,20 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
     expect(Number(dec((await loader.getData('/load')).data))).toBe(writes - 1)
   }, 60_000)
 
+  it('a reconfig sent to the observer is forwarded to the leader and answered there once applied', async () => {
+    const leader = await ens.leader()
+    const voter = [1, 2, 3].find((id) => id !== leader)!
+    const obs = await connect(ens.url(4), true)
+    expect(await codeOf(obs.reconfig({ leaving: String(voter), fromConfig: 7 }))).toBe('BAD_VERSION')
+    const out = await obs.reconfig({ leaving: String(voter) })
+    expect(parse(out.data).lines.has(voter)).toBe(false)
+    // Applied on the observer before it answered: its own read shows it.
+    expect(dec((await obs.getData('/zookeeper/config')).data)).toBe(dec(out.data))
+    const back = await obs.reconfig({ joining: lineFor(voter, 'participant') })
+    expect(parse(back.data).lines.get(voter)).toBe(lineFor(voter, 'participant'))
+    await configEverywhere(parse(back.data).version, back.data)
+  }, 60_000)
+
   it('promotes the observer to a voter and demotes it again', async () => {
     const su = await connect(ens.url(1), true)
     const up = await su.reconfig({ joining: lineFor(4, 'participant') })
