@@ -116,6 +116,15 @@ export const CLOSE_TIMEOUT_MS_MAX = 5_000
  */
 export const EXACTLY_ONCE_SENDS_MAX = 16
 
+/**
+ * Exactly-once writes kept unanswered at most, when the server does not say
+ * its sessionWriteResultsMax (the server's default). The server remembers
+ * that many results per session, oldest dropped first: with more unanswered,
+ * a lost connection could leave a write whose result its own later writes
+ * pushed out, answered OUTCOME_UNKNOWN when re-sent.
+ */
+export const WRITE_RESULTS_MAX_DEFAULT = 1000
+
 /** Read-only: the first probe for a read-write server after this long; each next one twice as late, up to _MAX. */
 export const READ_ONLY_PROBE_MS_MIN = 250
 export const READ_ONLY_PROBE_MS_MAX = 10_000
@@ -181,7 +190,12 @@ export class Session {
   private link: Link | undefined
   private attemptAbort: AbortController | undefined
   private readonly pending = new Fifo<Pending>(256)
+  /** Requests issued while not connected, or behind a full exactly-once window: sent in order, later. */
   private waiting: Pending[] = []
+  /** Exactly-once writes in `pending` (sent, unanswered): at most writeResultsMax. */
+  private onceUnanswered = 0
+  /** The connected server's sessionWriteResultsMax (its ConnectResponse trailer), or the default. */
+  private writeResultsMax = WRITE_RESULTS_MAX_DEFAULT
   /** Exactly-once writes a lost connection left unanswered, oldest first: re-sent on the next one. */
   private resend: Pending[] = []
   /** The connected server answers writes exactly once (its ConnectResponse said so). */
@@ -320,6 +334,7 @@ export class Session {
   /** Rejects every request awaiting a reply; `why` (how the connection ended) goes into the message. */
   private failPending(code: ErrorCode, why?: string): void {
     for (let p = this.pending.shift(); p !== undefined; p = this.pending.shift()) p.fail(code, why)
+    this.onceUnanswered = 0
     for (let ws = this.authInFlight.shift(); ws !== undefined; ws = this.authInFlight.shift())
       for (const p of ws) p.fail(code)
   }
@@ -515,14 +530,13 @@ export class Session {
     this.exactlyOnce = this.config.exactlyOnce && (this.features & ConclaveFeature.exactlyOnce) !== 0
     this.resumableWatches = (this.features & ConclaveFeature.resumableWatches) !== 0
     this.serverRequestBytesMax = (resp.requestBytesMax ?? 0) > 0 ? resp.requestBytesMax : undefined
+    this.writeResultsMax = (resp.writeResultsMax ?? 0) > 0 ? resp.writeResultsMax! : WRITE_RESULTS_MAX_DEFAULT
     // Auth first, then watches, then the re-sends, then whatever was queued (primeConnection's order).
     this.primeAuth()
     this.primeWatches()
     // A read-only server can take no write: the re-sends wait for a read-write one.
     if (!readOnly) this.primeResend()
-    const waiting = this.waiting
-    this.waiting = []
-    for (const p of waiting) this.sendPending(p)
+    this.sendWaiting()
     this.armTimer(this.pingIntervalMs)
     if (readOnly) this.startProbing(link)
     this.events.emit('state', this.state)
@@ -580,6 +594,7 @@ export class Session {
       else rest.push(p)
     }
     for (const p of rest) this.pending.push(p)
+    this.onceUnanswered = 0
   }
 
   // ------------------------------------------------------------ priming
@@ -710,8 +725,11 @@ export class Session {
 
   /** Sends now if connected, queues while (re)connecting, else rejects. */
   submit(p: Pending): void {
-    if (this.isConnected() && !this.closing) this.sendPending(p)
-    else if (this.closing || this.state === 'closed' || this.state === 'expired')
+    if (this.isConnected() && !this.closing) {
+      // Behind a full exactly-once window, everything waits its turn (per-session order).
+      if (this.waiting.length > 0 || this.onceWindowFull(p)) this.waiting.push(p)
+      else this.sendPending(p)
+    } else if (this.closing || this.state === 'closed' || this.state === 'expired')
       p.fail(ErrorCode.SESSION_EXPIRED)
     else if (this.state === 'authFailed') p.fail(ErrorCode.AUTH_FAILED)
     else this.waiting.push(p)
@@ -731,6 +749,23 @@ export class Session {
     })
     this.submit(p)
     return promise
+  }
+
+  /**
+   * Would sending `p` leave more exactly-once writes unanswered than the
+   * server remembers results for? Then a lost connection could make the
+   * oldest unknowable (OUTCOME_UNKNOWN): it waits for an answer first.
+   */
+  private onceWindowFull(p: Pending): boolean {
+    return this.exactlyOnce && isOnceWriteOp(p.op) && this.onceUnanswered >= this.writeResultsMax
+  }
+
+  /** Sends the waiting requests, in order, as far as the exactly-once window lets them. */
+  private sendWaiting(): void {
+    let i = 0
+    while (i < this.waiting.length && this.isConnected() && !this.onceWindowFull(this.waiting[i]!))
+      this.sendPending(this.waiting[i++]!)
+    if (i > 0) this.waiting.splice(0, i)
   }
 
   private sendPending(p: Pending): void {
@@ -764,6 +799,7 @@ export class Session {
       return
     }
     this.pending.push(p)
+    if (p.once) this.onceUnanswered++
     this.sendFrame(frame)
   }
 
@@ -849,6 +885,11 @@ export class Session {
     if (p === undefined || p.xid !== hdr.xid)
       throw new ProtocolError(`reply xid ${hdr.xid} out of order (expected ${p?.xid ?? 'none'})`)
     this.pending.shift()
+    if (p.once) {
+      this.onceUnanswered--
+      // Room in the window: what waits behind it goes now (after this reply is settled).
+      if (this.waiting.length > 0) queueMicrotask(() => this.sendWaiting())
+    }
     if (p.op === ConclaveOpCode.resumeWatches && hdr.err !== 0) {
       // Refused (this server is behind the session, or a limit): the watches are not registered
       // here, and the position stays where it was; another connection resumes them.

@@ -155,6 +155,13 @@ export interface ConnectResponse {
   features?: number | undefined
   /** With `features`: the largest request packet the server accepts (0: not said). */
   requestBytesMax?: number | undefined
+  /**
+   * With `features`: how many exactly-once write results the server keeps per
+   * session (its sessionWriteResultsMax; 0 or absent: not said). The SDK keeps
+   * at most this many exactly-once writes unanswered, so a lost connection
+   * never leaves one whose result was pushed out by its own later writes.
+   */
+  writeResultsMax?: number | undefined
 }
 
 export function encodeConnectRequest(w: JuteWriter, c: ConnectRequest): void {
@@ -192,6 +199,7 @@ export function encodeConnectResponse(w: JuteWriter, c: ConnectResponse): void {
     w.int(CONCLAVE_MAGIC)
       .int(c.features)
       .int(c.requestBytesMax ?? 0)
+      .int(c.writeResultsMax ?? 0)
 }
 
 export function decodeConnectResponse(bytes: Uint8Array): ConnectResponse {
@@ -204,11 +212,14 @@ export function decodeConnectResponse(bytes: Uint8Array): ConnectResponse {
   // Anything else after readOnly that is not Conclave's trailer is ignored, as before.
   let features: number | undefined
   let requestBytesMax: number | undefined
+  let writeResultsMax: number | undefined
   if (r.remaining >= 12 && r.int() === CONCLAVE_MAGIC) {
     features = r.int()
     requestBytesMax = r.int()
+    // Servers before it end the trailer here.
+    if (r.remaining >= 4) writeResultsMax = r.int()
   }
-  return { protocolVersion, timeOut, sessionId, passwd, readOnly, features, requestBytesMax }
+  return { protocolVersion, timeOut, sessionId, passwd, readOnly, features, requestBytesMax, writeResultsMax }
 }
 
 // ---------------------------------------------------------------- headers

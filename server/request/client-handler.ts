@@ -47,6 +47,8 @@ export interface ClientHandlerHost {
   readonly sendBufferBytesMax: number
   /** The largest reply packet: a read's larger reply becomes MARSHALLING_ERROR (the server's frameBytesMax). */
   readonly replyBytesMax: number
+  /** Exactly-once write results kept per session (sessionWriteResultsMax), told to the client in the handshake. */
+  readonly writeResultsMax: number
   /** Reading from every connection is paused (too many writes in flight on this server). */
   readonly readingPaused: boolean
   /** A write was submitted / a submitted write was answered or abandoned (one call each per write). */
@@ -255,6 +257,7 @@ export class ClientHandler {
       readOnly,
       features,
       requestBytesMax,
+      writeResultsMax: this.host.writeResultsMax,
     })
     this.conn.send(w.finish())
     this.conn.established()

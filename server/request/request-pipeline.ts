@@ -63,6 +63,7 @@ export class RequestPipeline implements ClientHandlerHost {
   readonly outstandingRequestsMax: number
   readonly sendBufferBytesMax: number
   readonly replyBytesMax: number
+  readonly writeResultsMax: number
   readonly sessions: Sessions
   readonly throttle: WriteThrottle
   readonly router: WriteRouter
@@ -88,6 +89,7 @@ export class RequestPipeline implements ClientHandlerHost {
     this.outstandingRequestsMax = config.outstandingRequestsMax
     this.sendBufferBytesMax = config.sendBufferBytesMax
     this.replyBytesMax = config.frameBytesMax
+    this.writeResultsMax = config.sessionWriteResultsMax
     this.throttle = new WriteThrottle(config.globalOutstandingLimit, {
       logger: ctx.logger,
       logPendingBytes: () => opts.log.pendingBytes(),

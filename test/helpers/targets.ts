@@ -107,6 +107,7 @@ export function targetCanRun(t: Target, suite: string): boolean {
  */
 export class TcpProxy {
   private readonly sockets = new Set<Socket>()
+  private readonly upstreams = new Map<Socket, Socket>()
   private stalled = false
 
   private constructor(
@@ -152,6 +153,16 @@ export class TcpProxy {
     }
     client.pipe(upstream)
     upstream.pipe(client)
+    this.upstreams.set(upstream, client)
+    upstream.on('close', () => this.upstreams.delete(upstream))
+  }
+
+  /** Stops passing the server's bytes to the open connections' clients (they wait unread) until cut(). */
+  holdReplies(): void {
+    for (const [upstream, client] of this.upstreams) {
+      upstream.unpipe(client)
+      upstream.pause()
+    }
   }
 
   /** Drops every open connection (clients reconnect at once). */

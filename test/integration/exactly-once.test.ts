@@ -33,7 +33,7 @@ import {
   type Request,
   readReplyHeader,
 } from '../../shared/records.js'
-import { stopAllConclave } from '../helpers/conclave.js'
+import { type ConclaveProcess, startConclave, stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { parseExposition, sampleValue } from '../helpers/prometheus-text.js'
 import { RawClient } from '../helpers/raw-client.js'
@@ -392,5 +392,55 @@ describe('a history through repeated kill -9 of the leader, 3-server ensemble', 
     console.log(
       `history: ${acked.length} creates and ${increments} increments by ${WRITERS} writers through ${KILLS} kills of the leader (${disconnects} connections lost), none failed`,
     )
+  })
+})
+
+describe('the SDK keeps at most sessionWriteResultsMax exactly-once writes unanswered', () => {
+  let server: ConclaveProcess | undefined
+  let proxy: TcpProxy | undefined
+
+  afterEach(async () => {
+    await proxy?.stop()
+    proxy = undefined
+    await server?.stop()
+    server = undefined
+  })
+
+  it('a connection lost with many more writes issued than the server remembers: every write succeeds, once (no OUTCOME_UNKNOWN)', async () => {
+    // Before the window, all 200 went out at once with the same ackXid; the server applied them
+    // and kept the newest 8 results, so when the connection was lost before the replies arrived
+    // the re-sent oldest ones were answered OUTCOME_UNKNOWN (the integration tests' 3,000
+    // pipelined setData through a read timeout did exactly that with the default 1,000).
+    const dir = tempDir('conclave-eo-window-')
+    dirs.push(dir)
+    const file = join(dir.path, 'conclave.json')
+    writeFileSync(file, JSON.stringify({ sessionWriteResultsMax: 8 }))
+    server = await startConclave({ extraArgs: ['--config', file] })
+    proxy = await TcpProxy.start(server.connectString)
+    const c = await connect(proxy.connectString(server.connectString))
+    const direct = await connect(server.connectString)
+    const root = await c.create('/window', '')
+    const n = 200
+    // The server's replies stop at the proxy: nothing is answered as far as the SDK knows.
+    proxy.holdReplies()
+    const writes = Array.from({ length: n }, (_, i) =>
+      c.create(`${root}/n-`, String(i), { mode: 'persistentSequential' }).then(
+        (path) => ({ path }),
+        (err: unknown) => ({ err: ZkError.is(err) ? err.code : String(err) }),
+      ),
+    )
+    // The server applies what it was sent: the SDK's window (8), not all 200.
+    await waitFor(async () => (await direct.getChildren(root)).length >= 8, { what: 'the first 8 applied' })
+    const applied = async () => (await direct.getChildren(root)).length
+    await direct.sync(root)
+    const appliedBeforeCut = await applied()
+    proxy.cut()
+    const outcomes = await Promise.all(writes)
+    expect(outcomes.filter((o) => 'err' in o)).toEqual([])
+    expect(appliedBeforeCut).toBe(8)
+    const children = await direct.getChildren(root)
+    expect(children.length).toBe(n)
+    for (const [i, o] of outcomes.entries())
+      expect(dec.decode((await direct.getData((o as { path: string }).path)).data)).toBe(String(i))
   })
 })

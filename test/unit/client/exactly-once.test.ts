@@ -135,6 +135,52 @@ describe('exactly-once writes in the SDK', () => {
     })
   })
 
+  it("keeps at most the server's writeResultsMax exactly-once writes unanswered: the rest wait (with whatever was issued after them) and go as replies come, re-sends included", async () => {
+    const net = new FakeNet()
+    net.autoAccept = { ...GRANT, writeResultsMax: 2 }
+    const c = await connect(net)
+    const first = net.last
+    const w = [0, 1, 2].map((i) => c.create(`/n${i}`, ''))
+    const read = c.getData('/n0')
+    const w3 = c.setData('/n0', 'x')
+    // Two in flight; the third write, and the read and write issued after it, wait their turn.
+    expect(sent(first).map((r) => [r.xid, r.req.op, r.once?.ackXid])).toEqual([
+      [1, OpCode.create, 1],
+      [2, OpCode.create, 1],
+    ])
+    first.reply(1, 10, 0, { op: OpCode.create, path: '/n0' })
+    expect(await w[0]).toBe('/n0')
+    // Room for one: the third write goes, and the read behind it; the next write waits again.
+    expect(
+      sent(first)
+        .slice(2)
+        .map((r) => [r.xid, r.req.op, r.once?.ackXid]),
+    ).toEqual([
+      [3, OpCode.create, 2],
+      [4, OpCode.getData, undefined],
+    ])
+    // Lost with two writes unanswered: both go again (the server holds both results), then the rest.
+    first.drop()
+    expect(await code(read)).toBe('CONNECTION_LOSS')
+    const second = await reconnected(net, c, 1)
+    expect(sent(second).map((r) => [r.xid, r.req.op, r.once?.ackXid])).toEqual([
+      [2, OpCode.create, 2],
+      [3, OpCode.create, 2],
+    ])
+    second.reply(2, 11, 0, { op: OpCode.create, path: '/n1' })
+    expect(await w[1]).toBe('/n1')
+    await waitFor(() => sent(second).length === 3, { what: 'the waiting write' })
+    expect(sent(second)[2]).toEqual({
+      xid: 5,
+      req: expect.objectContaining({ op: OpCode.setData }),
+      once: { ackXid: 3 },
+    })
+    second.reply(3, 12, 0, { op: OpCode.create, path: '/n2' })
+    second.reply(5, 13, 0, { op: OpCode.setData, stat: statOf(13) })
+    expect(await w[2]).toBe('/n2')
+    expect((await w3).mzxid).toBe(13)
+  })
+
   it('a write answered CONNECTION_LOSS drops the connection and goes again, with every write after it', async () => {
     const net = new FakeNet()
     net.autoAccept = GRANT

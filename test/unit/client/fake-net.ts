@@ -38,6 +38,8 @@ export interface Accept {
   /** Conclave's trailer: the features granted (ConclaveFeature bits) and the largest request taken. */
   features?: number
   requestBytesMax?: number
+  /** …and how many exactly-once write results it keeps per session (sessionWriteResultsMax). */
+  writeResultsMax?: number
   /** A read-only server's answer (ConnectResponse readOnly). */
   readOnly?: boolean
 }
@@ -91,6 +93,7 @@ export class FakeConn implements Transport {
       readOnly: a.readOnly ?? false,
       features: a.features,
       requestBytesMax: a.requestBytesMax,
+      writeResultsMax: a.writeResultsMax,
     })
     this.deliver(w.finish())
   }
