@@ -222,6 +222,8 @@ export class Session {
   /** Index of the server of the last session established; -1 before the first attempt. */
   private lastHostIndex = -1
   private everConnected = false
+  /** Exactly-once writes answered CONNECTION_LOSS in a row (reconnectDelay backs off); 0 after any other answer. */
+  private lossAnswers = 0
   /** The session is the ensemble's (it was created or resumed on a read-write server, or given to connect). */
   private seenRw: boolean
   private probeTimer: ReturnType<typeof setTimeout> | undefined
@@ -394,13 +396,21 @@ export class Session {
     }
   }
 
-  /** ZooKeeper's pacing: jitter once a session has existed, a spin delay on coming back round. */
+  /**
+   * ZooKeeper's pacing: jitter once a session has existed, a spin delay on
+   * coming back round; plus a backoff while servers keep answering an
+   * exactly-once write CONNECTION_LOSS (they are looking for a leader):
+   * 25 ms doubling to 1 s, so its EXACTLY_ONCE_SENDS_MAX sends outlast an
+   * election (about 11 s) instead of being spent in one when
+   * reconnectDelayMs is small (a history test lost writes that way).
+   */
   private reconnectDelay(index: number): number {
     const base = this.config.reconnectDelayMs
-    if (base <= 0) return 0
+    const backoff = this.lossAnswers === 0 ? 0 : Math.min(1000, 25 * 2 ** (this.lossAnswers - 1))
+    if (base <= 0) return backoff
     const spin = index === this.lastHostIndex ? base : 0
     const jitter = this.everConnected ? Math.floor(this.config.random() * base) : 0
-    return spin + jitter
+    return spin + jitter + backoff
   }
 
   private pause(ms: number): Promise<void> {
@@ -903,11 +913,13 @@ export class Session {
     if (p.op === ConclaveOpCode.resumeWatches) return
     if (p.once && hdr.err === ERR_CONNECTION_LOSS && p.sends < EXACTLY_ONCE_SENDS_MAX) {
       // The server lost its ensemble (or its leader changed) while the write was on its way:
-      // it may have been applied. Ask again elsewhere, with everything after it.
+      // it may have been applied. Ask again elsewhere, with everything after it, after a backoff.
+      this.lossAnswers++
       this.resend.push(p)
       this.dropConnection('the server answered CONNECTION_LOSS to an exactly-once write')
       return
     }
+    this.lossAnswers = 0
     try {
       this.settle(p, hdr.err, r)
     } catch (err) {

@@ -198,6 +198,32 @@ describe('exactly-once writes in the SDK', () => {
     expect(await code(b)).toBe('NODE_EXISTS')
   })
 
+  it('backs off while servers keep answering CONNECTION_LOSS (25 ms doubling), even with reconnectDelayMs 0, and stops backing off after an answer', async () => {
+    const net = new FakeNet()
+    net.autoAccept = GRANT
+    const c = await connect(net)
+    const w = c.create('/a', '')
+    const gaps: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const before = net.conns.length
+      const at = Date.now()
+      net.last.reply(1, 5, -4)
+      await reconnected(net, c, before)
+      gaps.push(Date.now() - at)
+    }
+    // 25, 50, 100, 200, 400 ms (timers fire no earlier than asked).
+    expect(gaps[3]).toBeGreaterThanOrEqual(195)
+    expect(gaps[4]).toBeGreaterThanOrEqual(395)
+    net.last.reply(1, 6, 0, { op: OpCode.create, path: '/a' })
+    expect(await w).toBe('/a')
+    // Answered: the next lost connection is reconnected at once again.
+    const before = net.conns.length
+    const at = Date.now()
+    net.last.drop()
+    await reconnected(net, c, before)
+    expect(Date.now() - at).toBeLessThan(150)
+  })
+
   it('fails the writes it was re-sending when the next server does not grant it, or the session has expired', async () => {
     const net = new FakeNet()
     net.autoAccept = GRANT
