@@ -64,18 +64,27 @@ export async function deleteByGuid(zk: Client, dir: string, guid: string): Promi
   }
 }
 
-/** One create attempt: the path, or undefined when the attempt should be repeated. */
-async function attempt(zk: Client, o: ProtectedCreateOptions, guid: string): Promise<string | undefined> {
-  const name = protectedName(guid, o.prefix)
+/**
+ * Sends the create of `<dir>/<protected name>`, bounded by the call's
+ * deadline, abort and end; a create given up on is deleted as soon as it
+ * lands (or looked for by its GUID and deleted, if its outcome is unknown).
+ */
+function createBounded(zk: Client, o: ProtectedCreateOptions, guid: string): Promise<string> {
   const abandon = (p: Promise<string>): void => {
     void p.then(
       (path) => deleteQuietly(zk, path).catch(() => {}),
       () => deleteByGuid(zk, o.dir, guid),
     )
   }
+  const path = joinPath(o.dir, protectedName(guid, o.prefix))
+  const create = zk.create(path, o.data, { mode: o.mode, ttlMs: o.ttlMs })
+  return bounded(create, o.ctx, o.end, `create in ${o.dir}`, abandon)
+}
+
+/** One create attempt: the path, or undefined when the attempt should be repeated. */
+async function attempt(zk: Client, o: ProtectedCreateOptions, guid: string): Promise<string | undefined> {
   try {
-    const create = zk.create(joinPath(o.dir, name), o.data, { mode: o.mode, ttlMs: o.ttlMs })
-    return await bounded(create, o.ctx, o.end, `create in ${o.dir}`, abandon)
+    return await createBounded(zk, o, guid)
   } catch (err) {
     if (isCode(err, ErrorCode.CONNECTION_LOSS)) return await findByGuid(zk, o.dir, guid)
     if (isCode(err, ErrorCode.NO_NODE)) {
@@ -98,18 +107,10 @@ async function attempt(zk: Client, o: ProtectedCreateOptions, guid: string): Pro
  */
 export async function protectedCreateConsumable(zk: Client, o: ProtectedCreateOptions): Promise<string> {
   const guid = newGuid()
-  const name = protectedName(guid, o.prefix)
   for (let i = 0; i < RETRIES_MAX; i++) {
     checkContext(o.ctx, o.end, `create in ${o.dir}`, o.dir)
-    const abandon = (p: Promise<string>): void => {
-      void p.then(
-        (path) => deleteQuietly(zk, path).catch(() => {}),
-        () => deleteByGuid(zk, o.dir, guid),
-      )
-    }
     try {
-      const create = zk.create(joinPath(o.dir, name), o.data, { mode: o.mode, ttlMs: o.ttlMs })
-      return await bounded(create, o.ctx, o.end, `create in ${o.dir}`, abandon)
+      return await createBounded(zk, o, guid)
     } catch (err) {
       if (isCode(err, ErrorCode.NO_NODE)) {
         // Certain: nothing was created. Make the directory and try again.

@@ -173,20 +173,19 @@ forEachTarget('Queue recipes', (env) => {
       })
     }
 
-    it('an item taken before put returns is made once', async () => {
+    /** A producer whose item a consumer takes between its create and put's return (reply lost or not). */
+    async function racedQueue(name: string, lose: boolean) {
       const [pz, cz] = [await env.connect(), await env.connect()]
-      const path = env.root('q-fast-consumer')
+      const path = env.root(name)
       const consumer = new Queue(cz, path)
       const taken: string[] = []
-      const producer = new Queue(
-        slowCreate(
-          pz,
-          path,
-          async () => void taken.push(dec((await consumer.take({ timeoutMs: 5_000 }))!)),
-          false,
-        ),
-        path,
-      )
+      const takeOne = async () => void taken.push(dec((await consumer.take({ timeoutMs: 5_000 }))!))
+      const producer = new Queue(slowCreate(pz, path, takeOne, lose), path)
+      return { pz, path, consumer, taken, producer }
+    }
+
+    it('an item taken before put returns is made once', async () => {
+      const { consumer, taken, producer } = await racedQueue('q-fast-consumer', false)
       await producer.put('once')
       expect(taken).toEqual(['once'])
       expect(await consumer.take({ timeoutMs: 300 })).toBeNull()
@@ -194,19 +193,7 @@ forEachTarget('Queue recipes', (env) => {
     })
 
     it('a put whose reply is lost after its item was taken rejects CONNECTION_LOSS and makes nothing more', async () => {
-      const [pz, cz] = [await env.connect(), await env.connect()]
-      const path = env.root('q-lost-put')
-      const consumer = new Queue(cz, path)
-      const taken: string[] = []
-      const producer = new Queue(
-        slowCreate(
-          pz,
-          path,
-          async () => void taken.push(dec((await consumer.take({ timeoutMs: 5_000 }))!)),
-          true,
-        ),
-        path,
-      )
+      const { pz, path, consumer, taken, producer } = await racedQueue('q-lost-put', true)
       const err = await producer.put('maybe').then(
         () => undefined,
         (e: unknown) => e,
