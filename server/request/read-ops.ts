@@ -235,7 +235,11 @@ function multiReadOne(ctx: ReadContext, h: ClientHandler, o: { op: number; path:
   const node = ctx.db.get(o.path)
   if (node === undefined) return { type: OpCode.error, err: -101 }
   if (!ctx.db.canAccess(node.acl, Perms.READ, h.authIds)) return { type: OpCode.error, err: -102 }
-  if (o.op === OpCode.getData) return { type: OpCode.getData, ...shown(ctx, o.path, node) }
+  if (o.op === OpCode.getData) {
+    // Named, not spread: a NodeView's data and stat are getters, which a spread does not copy.
+    const { data, stat } = shown(ctx, o.path, node)
+    return { type: OpCode.getData, data, stat }
+  }
   return { type: OpCode.getChildren, children: ctx.db.children(o.path) ?? [] }
 }
 
