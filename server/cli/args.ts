@@ -143,3 +143,35 @@ export function formatHelp(spec: CommandSpec): string {
 export function numberOrText(v: string): number | string {
   return /^-?\d+$/.test(v) ? Number(v) : v
 }
+
+/**
+ * A flag that must be a positive integer: `fallback` when absent, else its
+ * value; a UsageError naming the flag otherwise (`unit` says what it counts,
+ * as in "(ms)").
+ */
+export function positiveIntFlag(
+  flag: string,
+  v: string | true | undefined,
+  fallback: number,
+  unit?: string,
+): number {
+  if (v === undefined) return fallback
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || Number(v) < 1)
+    throw new UsageError(
+      `${flag} (got ${JSON.stringify(v)}): expected a positive integer${unit === undefined ? '' : ` (${unit})`}`,
+    )
+  return Number(v)
+}
+
+/** An --auth-style flag, scheme:credentials (digest:user:password), as the SDK's auth list ([] when absent). */
+export function authFlag(
+  flag: string,
+  v: string | true | undefined,
+): { scheme: string; credentials: string }[] {
+  if (v === undefined) return []
+  const text = String(v)
+  const at = text.indexOf(':')
+  if (at <= 0 || at === text.length - 1)
+    throw new UsageError(`${flag} '${text}': expected scheme:credentials (digest:user:password)`)
+  return [{ scheme: text.slice(0, at), credentials: text.slice(at + 1) }]
+}

@@ -12,7 +12,7 @@ import { formatZxid } from '../../shared/zxid.js'
 import { DataDirReader } from '../storage/data-dir.js'
 import { decodeTxn, TxnDecodeError } from '../txn/codec.js'
 import type { SubTxn, Txn } from '../txn/txn.js'
-import { type CommandSpec, formatHelp, parseCommandArgs, UsageError } from './args.js'
+import { type CommandSpec, formatHelp, parseCommandArgs, positiveIntFlag, UsageError } from './args.js'
 
 export const LOG_COMMAND: CommandSpec = {
   name: 'log',
@@ -129,13 +129,7 @@ export async function runLog(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError('expected one data directory DIR')
   const from = parseZxidFlag(flags.get('from-zxid'))
-  const limitFlag = flags.get('limit')
-  if (
-    limitFlag !== undefined &&
-    (typeof limitFlag !== 'string' || !/^\d+$/.test(limitFlag) || Number(limitFlag) < 1)
-  )
-    throw new UsageError(`--limit (got ${JSON.stringify(limitFlag)}): expected a positive integer`)
-  const limit = limitFlag === undefined ? Number.POSITIVE_INFINITY : Number(limitFlag)
+  const limit = positiveIntFlag('--limit', flags.get('limit'), Number.POSITIVE_INFINITY)
   const json = flags.get('json') === true
   const dir = positionals[0]!
   if (!existsSync(dir)) {

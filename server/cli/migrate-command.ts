@@ -10,7 +10,14 @@
  */
 import { Client, parseConnectString, ZkError } from '../../client/index.js'
 import { formatZxid } from '../../shared/zxid.js'
-import { type CommandSpec, formatHelp, parseCommandArgs, UsageError } from './args.js'
+import {
+  authFlag,
+  type CommandSpec,
+  formatHelp,
+  parseCommandArgs,
+  positiveIntFlag,
+  UsageError,
+} from './args.js'
 import { Migration, type MigrationOptions } from './migration.js'
 import { Progress } from './progress.js'
 import { readZooKeeperKinds, type ZkKind, ZkKindsError } from './zookeeper-kinds.js'
@@ -79,22 +86,6 @@ export function parseMigrateUrl(
   return { connect, path }
 }
 
-function authOf(flag: string, v: string | true | undefined): { scheme: string; credentials: string }[] {
-  if (v === undefined) return []
-  const text = String(v)
-  const at = text.indexOf(':')
-  if (at <= 0 || at === text.length - 1)
-    throw new UsageError(`${flag} '${text}': expected scheme:credentials (digest:user:password)`)
-  return [{ scheme: text.slice(0, at), credentials: text.slice(at + 1) }]
-}
-
-function positiveInt(flag: string, v: string | true | undefined, fallback: number): number {
-  if (v === undefined) return fallback
-  if (typeof v !== 'string' || !/^\d+$/.test(v) || Number(v) < 1)
-    throw new UsageError(`${flag} (got ${JSON.stringify(v)}): expected a positive integer (ms)`)
-  return Number(v)
-}
-
 async function open(
   side: 'source' | 'target',
   what: string,
@@ -131,12 +122,14 @@ export async function runMigrate(argv: string[]): Promise<number> {
   if (typeof fromText !== 'string') throw new UsageError('--from zk://host:port/path is required')
   const from = parseMigrateUrl('--from', fromText, ['zk', 'tcp'])
   const to = parseMigrateUrl('--to', String(flags.get('to') ?? 'ws://127.0.0.1:2181/'), ['ws', 'wss', 'tcp'])
-  const timeoutMs = positiveInt('--timeout', flags.get('timeout'), 10_000)
-  const followMs = flags.has('follow-ms') ? positiveInt('--follow-ms', flags.get('follow-ms'), 0) : undefined
+  const timeoutMs = positiveIntFlag('--timeout', flags.get('timeout'), 10_000, 'ms')
+  const followMs = flags.has('follow-ms')
+    ? positiveIntFlag('--follow-ms', flags.get('follow-ms'), 0, 'ms')
+    : undefined
   const follow = flags.get('follow') === true || followMs !== undefined
   const overwrite = flags.get('overwrite') === true
-  const fromAuth = authOf('--from-auth', flags.get('from-auth'))
-  const toAuth = authOf('--to-auth', flags.get('to-auth'))
+  const fromAuth = authFlag('--from-auth', flags.get('from-auth'))
+  const toAuth = authFlag('--to-auth', flags.get('to-auth'))
   const zkDir = flags.get('zk-data-dir')
   let kindOf: MigrationOptions['kindOf']
   if (typeof zkDir === 'string') {

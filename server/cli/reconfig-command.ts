@@ -7,7 +7,14 @@
  * code and what it usually means), 2 usage.
  */
 import { Client, parseConnectString, ZkError } from '../../client/index.js'
-import { type CommandSpec, formatHelp, parseCommandArgs, UsageError } from './args.js'
+import {
+  authFlag,
+  type CommandSpec,
+  formatHelp,
+  parseCommandArgs,
+  positiveIntFlag,
+  UsageError,
+} from './args.js'
 
 export const RECONFIG_COMMAND: CommandSpec = {
   name: 'reconfig',
@@ -80,20 +87,11 @@ export async function runReconfig(argv: string[]): Promise<number> {
       throw new UsageError(`--from '${fromText}': expected a hex config version (the version= line)`)
     fromConfig = Number.parseInt(fromText.replace(/^0x/, ''), 16)
   }
-  const authText = text('auth')
-  const auth: { scheme: string; credentials: string }[] = []
-  if (authText !== undefined) {
-    const at = authText.indexOf(':')
-    if (at <= 0 || at === authText.length - 1)
-      throw new UsageError(`--auth '${authText}': expected scheme:credentials (digest:user:password)`)
-    auth.push({ scheme: authText.slice(0, at), credentials: authText.slice(at + 1) })
-  }
-  const timeout = text('timeout') ?? '10000'
-  if (!/^\d+$/.test(timeout) || Number(timeout) < 1)
-    throw new UsageError(`--timeout (got ${JSON.stringify(timeout)}): expected a positive integer (ms)`)
+  const auth = authFlag('--auth', text('auth'))
+  const timeout = positiveIntFlag('--timeout', text('timeout'), 10_000, 'ms')
   let zk: Client
   try {
-    zk = await Client.connect(server, { connectTimeoutMs: Number(timeout), auth })
+    zk = await Client.connect(server, { connectTimeoutMs: timeout, auth })
   } catch (err) {
     process.stderr.write(`conclave reconfig: cannot connect to ${server}: ${(err as Error).message}\n`)
     return 1

@@ -42,7 +42,7 @@ import { type TransferEnd, TransferReader, type TransferStart } from '../state/s
 import { TreeDb } from '../state/tree-db.js'
 import { DataDirReader, dataDirInUse, seedDataDir } from '../storage/data-dir.js'
 import { DataTree } from '../tree/data-tree.js'
-import { type CommandSpec, formatHelp, parseCommandArgs, UsageError } from './args.js'
+import { type CommandSpec, formatHelp, parseCommandArgs, positiveIntFlag, UsageError } from './args.js'
 import { Progress } from './progress.js'
 import { formatStateReport, stateReport } from './state-report.js'
 
@@ -135,13 +135,6 @@ export async function runSnapshot(argv: string[]): Promise<number> {
   }
 }
 
-function positiveInt(flag: string, v: string | true | undefined, fallback: number): number {
-  if (v === undefined) return fallback
-  if (typeof v !== 'string' || !/^\d+$/.test(v) || Number(v) < 1)
-    throw new UsageError(`${flag} (got ${JSON.stringify(v)}): expected a positive integer`)
-  return Number(v)
-}
-
 function fail(message: string): number {
   process.stderr.write(`conclave snapshot: ${message}\n`)
   return 1
@@ -187,7 +180,7 @@ async function save(argv: string[]): Promise<number> {
   if (typeof out !== 'string') throw new UsageError('-o FILE is required (where to write the snapshot)')
   const target = parseServerUrl(String(flags.get('server') ?? 'ws://127.0.0.1:2181'))
   const auth = authHeader(flags.get('auth'))
-  const timeoutMs = positiveInt('--timeout', flags.get('timeout'), 30_000)
+  const timeoutMs = positiveIntFlag('--timeout', flags.get('timeout'), 30_000)
   const file = resolve(out)
   if (!existsSync(dirname(file)))
     return fail(`cannot write ${out}: directory ${dirname(file)} does not exist`)
@@ -383,7 +376,7 @@ async function restore(argv: string[]): Promise<number> {
   const dataDir = flags.get('data-dir')
   if (typeof dataDir !== 'string') throw new UsageError('--data-dir DIR is required')
   const sid = flags.get('server-id')
-  const serverId = sid === undefined ? undefined : positiveInt('--server-id', sid, 0)
+  const serverId = sid === undefined ? undefined : positiveIntFlag('--server-id', sid, 0)
   const force = flags.get('force') === true
   const path = positionals[0]!
   if (!existsSync(path)) return fail(`no such file: ${path}`)
@@ -432,7 +425,7 @@ async function inspect(argv: string[]): Promise<number> {
     return 0
   }
   if (positionals.length !== 1) throw new UsageError('expected one snapshot FILE or data directory DIR')
-  const top = positiveInt('--top', flags.get('top'), 10)
+  const top = positiveIntFlag('--top', flags.get('top'), 10)
   const json = flags.get('json') === true
   const path = positionals[0]!
   if (!existsSync(path)) return fail(`no such file or directory: ${path}`)

@@ -5,7 +5,7 @@
  * Apache ZooKeeper too (where `srvr` is whitelisted).
  */
 import { Socket } from 'node:net'
-import { type CommandSpec, formatHelp, parseCommandArgs, UsageError } from './args.js'
+import { type CommandSpec, formatHelp, parseCommandArgs, positiveIntFlag, UsageError } from './args.js'
 
 export const STATUS_COMMAND: CommandSpec = {
   name: 'status',
@@ -53,16 +53,14 @@ export async function runStatus(argv: string[]): Promise<number> {
     process.stdout.write(formatHelp(STATUS_COMMAND))
     return 0
   }
-  const timeout = String(flags.get('timeout') ?? '3000')
-  if (!/^\d+$/.test(timeout) || Number(timeout) < 1)
-    throw new UsageError(`--timeout (got ${JSON.stringify(timeout)}): expected a positive integer (ms)`)
+  const timeout = positiveIntFlag('--timeout', flags.get('timeout'), 3000, 'ms')
   const list = positionals.length > 0 ? positionals.join(',') : 'ws://127.0.0.1:2181'
   const servers = list.split(',').filter((s) => s.trim() !== '')
   const addresses = servers.map(parseHostPort)
   let failed = 0
   for (const { host, port } of addresses) {
     try {
-      const text = await fourLetterWord(host, port, 'srvr', Number(timeout))
+      const text = await fourLetterWord(host, port, 'srvr', timeout)
       process.stdout.write(`== ${host}:${port}\n${text.trimEnd()}\n`)
     } catch (err) {
       failed++
