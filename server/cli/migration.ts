@@ -30,6 +30,7 @@
  */
 import type { Acl, Client, Stat } from '../../client/index.js'
 import { ZkError } from '../../client/index.js'
+import { joinPath } from '../../shared/paths.js'
 
 export type NodeKind = 'persistent' | 'container' | 'ttl' | 'ephemeral'
 
@@ -107,11 +108,6 @@ function aclKey(acl: readonly Acl[]): string {
   return JSON.stringify([...acl].map((a) => [a.perms, a.id.scheme, a.id.id]).sort())
 }
 
-export function join(base: string, rel: string): string {
-  if (rel === '') return base
-  return base === '/' ? `/${rel}` : `${base}/${rel}`
-}
-
 /** Runs `fn` over `items` with at most `n` at once, in any order. */
 async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0
@@ -150,7 +146,7 @@ export class Migration {
   targetPath(sourcePath: string): string {
     const base = this.opts.fromPath
     const rel = base === '/' ? sourcePath.slice(1) : sourcePath.slice(base.length + 1)
-    return join(this.opts.toPath, rel)
+    return rel === '' ? this.opts.toPath : joinPath(this.opts.toPath, rel)
   }
 
   private skipped(path: string): boolean {
@@ -196,7 +192,7 @@ export class Migration {
         ])
         if (node === undefined) return
         found.push(node)
-        for (const c of children) next.push(join(path, c))
+        for (const c of children) next.push(joinPath(path, c))
         progress?.('reading', out.length + found.length)
       })
       found.sort((a, b) => (a.path < b.path ? -1 : 1))
@@ -349,7 +345,7 @@ export class Migration {
       const stat = await this.targetClient.exists(to).catch(() => null)
       if (stat === null || stat.cversion >= n.cversion) continue
       const gap = n.cversion - stat.cversion
-      const scratch = join(to, SEQ_SCRATCH)
+      const scratch = joinPath(to, SEQ_SCRATCH)
       try {
         let left = Math.ceil(gap / 2)
         while (left > 0) {
@@ -402,7 +398,7 @@ export class Migration {
         if (!isCode(err, 'NOT_EMPTY')) throw err
       }
       for (const c of await this.targetClient.getChildren(path).catch(() => [] as string[]))
-        await this.deleteTree(join(path, c))
+        await this.deleteTree(joinPath(path, c))
     }
   }
 
@@ -429,7 +425,7 @@ export class Migration {
     const extra: string[] = []
     const walk = async (path: string): Promise<void> => {
       for (const c of await this.targetClient.getChildren(path).catch(() => [] as string[])) {
-        const p = join(path, c)
+        const p = joinPath(path, c)
         if (this.skipped(p)) continue
         if (!wanted.has(p)) extra.push(p)
         else await walk(p)

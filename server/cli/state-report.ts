@@ -5,6 +5,7 @@
  * snapshot.ts), so the same report describes a snapshot file and a data
  * directory's state. Also its text and JSON forms.
  */
+import { parentPath } from '../../shared/paths.js'
 import { formatSessionId } from '../../shared/session-id.js'
 import { formatZxid } from '../../shared/zxid.js'
 import { countSnapshot, type SnapshotCounts } from '../state/snapshot-file.js'
@@ -33,12 +34,6 @@ class TopN<T> {
   }
 }
 
-function parentOf(path: string): string | undefined {
-  if (path === '/') return undefined
-  const at = path.lastIndexOf('/')
-  return at === 0 ? '/' : path.slice(0, at)
-}
-
 export function stateReport(chunks: readonly Uint8Array[], top: number): StateReport {
   let dataBytes = 0
   const byData = new TopN<string>(top)
@@ -53,8 +48,10 @@ export function stateReport(chunks: readonly Uint8Array[], top: number): StateRe
       const bytes = r.data?.length ?? 0
       dataBytes += bytes
       byData.offer(bytes, r.path)
-      const parent = parentOf(r.path)
-      if (parent !== undefined) children.set(parent, (children.get(parent) ?? 0) + 1)
+      if (r.path !== '/') {
+        const parent = parentPath(r.path)
+        children.set(parent, (children.get(parent) ?? 0) + 1)
+      }
       if (r.kind === Kind.ephemeral) owners.set(r.owner, (owners.get(r.owner) ?? 0) + 1)
     },
   })
