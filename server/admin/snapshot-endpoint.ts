@@ -37,14 +37,13 @@ import type { Socket } from 'node:net'
 import type { Id } from '../../shared/acl.js'
 import { Perms } from '../../shared/opcodes.js'
 import { formatZxid } from '../../shared/zxid.js'
-import type { ClientTlsIdentity } from '../net/client-tls.js'
+import type { PlainHttpRequest } from '../net/client-listener.js'
 import { digestId } from '../request/read-ops.js'
-import { chunkFrame, endFrame, logFrame, startFrame } from '../state/snapshot-transfer.js'
+import { chunkFrame, endFrame, logFrame, SNAPSHOT_PATH, startFrame } from '../state/snapshot-transfer.js'
 import type { TreeDb } from '../state/tree-db.js'
 import type { LogEntry } from '../storage/index.js'
 import { checkAcl, isSuper } from '../txn/acl.js'
 
-export const SNAPSHOT_PATH = '/conclave/snapshot'
 /** A caller that reads nothing for this long is cut off (it holds the snapshot's bytes). */
 const SEND_IDLE_MS = 30_000
 /** Time one slice of the snapshot may take before the event loop gets a turn. */
@@ -74,14 +73,6 @@ export interface SnapshotSource {
   storage(): { readonly durableZxid: number; readLogFrom(fromZxid: number, maxEntries: number): LogEntry[] }
 }
 
-export interface PlainRequest {
-  method: string
-  path: string
-  headers: Map<string, string>
-  remoteAddress: string
-  tls: ClientTlsIdentity | undefined
-}
-
 function answer(socket: Socket, status: number, text: string, extra: Record<string, string> = {}): void {
   const reason: Record<number, string> = {
     401: 'Unauthorized',
@@ -99,7 +90,7 @@ function answer(socket: Socket, status: number, text: string, extra: Record<stri
 }
 
 /** The caller's identities, or why it has none worth checking (401). */
-export function callerIds(req: PlainRequest, superDigest: string | undefined): Id[] | string {
+export function callerIds(req: PlainHttpRequest, superDigest: string | undefined): Id[] | string {
   const ids: Id[] = [{ scheme: 'ip', id: req.remoteAddress.replace(/^::ffff:/, '') }]
   const auth = req.headers.get('authorization')
   if (auth === undefined)
@@ -137,7 +128,7 @@ export class SnapshotEndpoint {
   constructor(private readonly source: SnapshotSource) {}
 
   /** Serves a plain HTTP request for SNAPSHOT_PATH; false for any other path (not ours). */
-  handle(socket: Socket, req: PlainRequest): boolean {
+  handle(socket: Socket, req: PlainHttpRequest): boolean {
     if (req.path !== SNAPSHOT_PATH && !req.path.startsWith(`${SNAPSHOT_PATH}?`)) return false
     const who = { remote: req.remoteAddress }
     if (req.method !== 'GET') {
@@ -266,7 +257,7 @@ export class SnapshotEndpoint {
       if (db.tree !== tree || gone()) return undefined
       await write(parts)
       if (end !== undefined)
-        return this.finish(socket, db, write, gone, zxidStart, end, chunkCount, bytes, {
+        return this.finish(socket, write, gone, zxidStart, end, chunkCount, bytes, {
           started,
           longestSliceMs,
         })
@@ -277,7 +268,6 @@ export class SnapshotEndpoint {
 
   private async finish(
     socket: Socket,
-    _db: TreeDb,
     write: (parts: Buffer[]) => Promise<void>,
     gone: () => boolean,
     zxidStart: number,

@@ -38,7 +38,12 @@ import {
   type SnapshotFileHeader,
   verifySnapshotFile,
 } from '../state/snapshot-file.js'
-import { type TransferEnd, TransferReader, type TransferStart } from '../state/snapshot-transfer.js'
+import {
+  SNAPSHOT_PATH,
+  type TransferEnd,
+  TransferReader,
+  type TransferStart,
+} from '../state/snapshot-transfer.js'
 import { TreeDb } from '../state/tree-db.js'
 import { DataDirReader, dataDirInUse, seedDataDir } from '../storage/data-dir.js'
 import { DataTree } from '../tree/data-tree.js'
@@ -46,7 +51,6 @@ import { type CommandSpec, formatHelp, parseCommandArgs, positiveIntFlag, UsageE
 import { Progress } from './progress.js'
 import { formatStateReport, stateReport } from './state-report.js'
 
-const SNAPSHOT_PATH = '/conclave/snapshot'
 /** Refusal bodies longer than this are cut (a server answers a line). */
 const ERROR_BODY_MAX = 64 * 1024
 

@@ -20,6 +20,9 @@
  * without 'E' is incomplete (the caller says so).
  */
 
+/** Where the client port serves the transfer (GET). */
+export const SNAPSHOT_PATH = '/conclave/snapshot'
+
 export class TransferError extends Error {
   override name = 'TransferError'
 }
