@@ -10,29 +10,23 @@
  * data, ACLs; kinds read from Conclave's data directory with `snapshot
  * inspect`); a znode over Conclave's limits is named with the reason.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import type { ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Acl, Client, OPEN_ACL_UNSAFE, Perms } from '../../client/index.js'
+import { runCli as conclave, startCli } from '../helpers/cli.js'
 import { type ConclaveProcess, startConclave, stopAllConclave } from '../helpers/conclave.js'
 import { canRun, zookeeperMissing } from '../helpers/prerequisites.js'
+import { generateDigest } from '../helpers/sha1.js'
 import { TcpProxy } from '../helpers/targets.js'
 import { tempDir, waitFor } from '../helpers/wait.js'
 import { startZooKeeper, type ZooKeeperProcess } from '../helpers/zookeeper.js'
 
-const ROOT = join(import.meta.dirname, '..', '..')
-const BIN = join(ROOT, 'bin', 'conclave.js')
 const AUTH = 'digest:admin:admin-pw'
 
-function conclave(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 })
-}
-
 function digestAcl(user: string, password: string, perms: number): Acl {
-  const hash = createHash('sha1').update(`${user}:${password}`).digest('base64')
-  return { perms, id: { scheme: 'digest', id: `${user}:${hash}` } }
+  return { perms, id: { scheme: 'digest', id: generateDigest(`${user}:${password}`) } }
 }
 
 const run = canRun('conclave migrate from ZooKeeper', zookeeperMissing())
@@ -159,44 +153,30 @@ describe.runIf(run)('conclave migrate from a real ZooKeeper', () => {
   }, 30_000)
 
   it('copies the tree, follows changes made in ZooKeeper, and ends with equal trees', async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'migrate',
-        '--from',
-        `zk://127.0.0.1:${zk!.port}/app`,
-        '--to',
-        `${server!.connectString}/app`,
-        '--from-auth',
-        AUTH,
-        '--to-auth',
-        AUTH,
-        '--overwrite',
-        '--follow',
-        '--zk-data-dir',
-        zk!.dataDir,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+    const cli = startCli(
+      'migrate',
+      '--from',
+      `zk://127.0.0.1:${zk!.port}/app`,
+      '--to',
+      `${server!.connectString}/app`,
+      '--from-auth',
+      AUTH,
+      '--to-auth',
+      AUTH,
+      '--overwrite',
+      '--follow',
+      '--zk-data-dir',
+      zk!.dataDir,
     )
-    children.add(child)
-    let out = ''
-    let err = ''
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString()
-    })
-    child.stderr!.on('data', (c: Buffer) => {
-      err += c.toString()
-    })
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-    await waitFor(() => out.includes('following changes under /app'), {
+    children.add(cli.child)
+    await waitFor(() => cli.stdout().includes('following changes under /app'), {
       timeoutMs: 30_000,
-      what: `the follow phase (${out} ${err})`,
+      what: `the follow phase (${cli.stdout()} ${cli.stderr()})`,
     })
-    expect(out).toMatch(/copied \/app → \/app: 11 created, 1 updated/)
-    expect(out).toContain('1 ephemeral znode(s) not copied')
-    expect(out).toMatch(/ {2}\/app\/live \(session 0x[0-9a-f]+\)/)
-    expect(out).toContain('child counter of /app/jobs raised by')
+    expect(cli.stdout()).toMatch(/copied \/app → \/app: 11 created, 1 updated/)
+    expect(cli.stdout()).toContain('1 ephemeral znode(s) not copied')
+    expect(cli.stdout()).toMatch(/ {2}\/app\/live \(session 0x[0-9a-f]+\)/)
+    expect(cli.stdout()).toContain('child counter of /app/jobs raised by')
     await expect(dst.exists('/app/live')).resolves.toBeNull()
 
     // Changes in ZooKeeper while following.
@@ -213,12 +193,12 @@ describe.runIf(run)('conclave migrate from a real ZooKeeper', () => {
         (await dst.exists(seq)) !== null &&
         (await dst.exists('/app/jobs/job-0000000000')) === null &&
         (await dst.exists('/app/empty')) === null,
-      { timeoutMs: 20_000, what: `the follow phase to apply the changes (${err})` },
+      { timeoutMs: 20_000, what: `the follow phase to apply the changes (${cli.stderr()})` },
     )
-    child.kill('SIGINT')
-    expect(await exited).toBe(0)
-    expect(out).toContain('stopped following')
-    expect(err).toMatch(
+    cli.child.kill('SIGINT')
+    expect(await cli.exited).toBe(0)
+    expect(cli.stdout()).toContain('stopped following')
+    expect(cli.stderr()).toMatch(
       /following \/app: \d+ change\(s\) applied, 0 waiting, last applied source zxid 0x[0-9a-f]+, lag \d+ ms/,
     )
 
@@ -253,26 +233,16 @@ describe.runIf(run)('conclave migrate from a real ZooKeeper', () => {
     await src.create('/rc', '')
     await src.create('/rc/gone', 'deleted while away')
     await src.create('/rc/kept', 'v1')
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'migrate',
-        '--from',
-        `zk://127.0.0.1:${proxy.port}/rc`,
-        '--to',
-        `${server!.connectString}/rc`,
-        '--follow',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+    const cli = startCli(
+      'migrate',
+      '--from',
+      `zk://127.0.0.1:${proxy.port}/rc`,
+      '--to',
+      `${server!.connectString}/rc`,
+      '--follow',
     )
-    children.add(child)
-    let out = ''
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString()
-    })
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-    await waitFor(() => out.includes('following changes under /rc'), {
+    children.add(cli.child)
+    await waitFor(() => cli.stdout().includes('following changes under /rc'), {
       timeoutMs: 30_000,
       what: 'the follow phase',
     })
@@ -287,11 +257,11 @@ describe.runIf(run)('conclave migrate from a real ZooKeeper', () => {
         (await dst.exists('/rc/while-away')) !== null &&
         (await dst.exists('/rc/gone')) === null &&
         Buffer.from((await dst.getData('/rc/kept')).data).toString() === 'v2',
-      { timeoutMs: 30_000, what: `the changes made while away (${out})` },
+      { timeoutMs: 30_000, what: `the changes made while away (${cli.stdout()})` },
     )
-    expect(out).toContain('resynced after a reconnect to the source')
-    child.kill('SIGTERM')
-    expect(await exited).toBe(0)
+    expect(cli.stdout()).toContain('resynced after a reconnect to the source')
+    cli.child.kill('SIGTERM')
+    expect(await cli.exited).toBe(0)
   }, 90_000)
 
   it('compares everything again after the target was unreachable: changes made meanwhile arrive', async () => {
@@ -299,26 +269,16 @@ describe.runIf(run)('conclave migrate from a real ZooKeeper', () => {
     proxies.push(proxy)
     await src.create('/tc', '')
     await src.create('/tc/one', 'v1')
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'migrate',
-        '--from',
-        `zk://127.0.0.1:${zk!.port}/tc`,
-        '--to',
-        `ws://127.0.0.1:${proxy.port}/tc`,
-        '--follow',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+    const cli = startCli(
+      'migrate',
+      '--from',
+      `zk://127.0.0.1:${zk!.port}/tc`,
+      '--to',
+      `ws://127.0.0.1:${proxy.port}/tc`,
+      '--follow',
     )
-    children.add(child)
-    let out = ''
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString()
-    })
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-    await waitFor(() => out.includes('following changes under /tc'), {
+    children.add(cli.child)
+    await waitFor(() => cli.stdout().includes('following changes under /tc'), {
       timeoutMs: 30_000,
       what: 'the follow phase',
     })
@@ -330,10 +290,10 @@ describe.runIf(run)('conclave migrate from a real ZooKeeper', () => {
       async () =>
         (await dst.exists('/tc/two')) !== null &&
         Buffer.from((await dst.getData('/tc/one')).data).toString() === 'v2',
-      { timeoutMs: 30_000, what: `the changes made while the target was away (${out})` },
+      { timeoutMs: 30_000, what: `the changes made while the target was away (${cli.stdout()})` },
     )
-    child.kill('SIGINT')
-    expect(await exited).toBe(0)
+    cli.child.kill('SIGINT')
+    expect(await cli.exited).toBe(0)
   }, 90_000)
 
   it("names a znode over the target's limits, with the reason", () => {

@@ -16,6 +16,7 @@ import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, ZkError } from '../../client/index.js'
+import { runCli } from '../helpers/cli.js'
 import { startConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { canRun, ZKCLI, zkCliMissing } from '../helpers/prerequisites.js'
@@ -24,7 +25,6 @@ import { tempDir, waitFor } from '../helpers/wait.js'
 const SUPER_PASSWORD = 'reconfig-test'
 const SUPER_DIGEST = `super:${createHash('sha1').update(`super:${SUPER_PASSWORD}`).digest('base64')}`
 const AUTH = [{ scheme: 'digest', credentials: `super:${SUPER_PASSWORD}` }]
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'conclave.js')
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b)
 
@@ -278,14 +278,7 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
 
   it('conclave reconfig changes the membership and reports refusals', () => {
     const run = (...args: string[]) =>
-      spawnSync(
-        process.execPath,
-        [BIN, 'reconfig', '--server', `127.0.0.1:${ens.members[0]!.clientPort}`, ...args],
-        {
-          encoding: 'utf8',
-          timeout: 30_000,
-        },
-      )
+      runCli('reconfig', '--server', `127.0.0.1:${ens.members[0]!.clientPort}`, ...args)
     const denied = run('--remove', '3')
     expect(denied.status).toBe(1)
     expect(denied.stderr).toContain('NO_AUTH')

@@ -17,43 +17,15 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Acl, Client, OPEN_ACL_UNSAFE, Perms } from '../../client/index.js'
+import { CLI_BIN, runCli as conclave, runCliAsync as conclaveAsync } from '../helpers/cli.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { canRun } from '../helpers/prerequisites.js'
+import { generateDigest } from '../helpers/sha1.js'
 import { tempDir, waitFor } from '../helpers/wait.js'
 
-const ROOT = join(import.meta.dirname, '..', '..')
-const BIN = join(ROOT, 'bin', 'conclave.js')
-
-function conclave(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 })
-}
-
-/** Runs the CLI without blocking the event loop (the test's own clients keep working meanwhile). */
-function conclaveAsync(
-  ...args: string[]
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString()
-    })
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString()
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.on('exit', (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
-  })
-}
-
 function digestAcl(user: string, password: string, perms: number): Acl {
-  const hash = createHash('sha1').update(`${user}:${password}`).digest('base64')
-  return { perms, id: { scheme: 'digest', id: `${user}:${hash}` } }
+  return { perms, id: { scheme: 'digest', id: generateDigest(`${user}:${password}`) } }
 }
 
 const sha = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex')
@@ -229,7 +201,7 @@ describe('conclave snapshot save / restore / inspect, and log dump', () => {
       const r = await new Promise<{ status: number | null; output: string }>((resolve) => {
         const child = spawn(
           'script',
-          ['-qefc', `exec ${[process.execPath, BIN, ...args].join(' ')}`, '/dev/null'],
+          ['-qefc', `exec ${[process.execPath, CLI_BIN, ...args].join(' ')}`, '/dev/null'],
           {
             stdio: ['pipe', 'pipe', 'pipe'],
           },

@@ -6,17 +6,14 @@
  * (no certificate to verify) gets 401; a server certificate the CLI does
  * not trust is a clear error. Needs openssl (test/helpers/certs.ts).
  */
-import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, OPEN_ACL_UNSAFE, Perms } from '../../client/index.js'
 import { type Ca, type CertFiles, Pki } from '../helpers/certs.js'
+import { runCliAsync as conclave } from '../helpers/cli.js'
 import { type ConclaveProcess, startConclave, stopAllConclave } from '../helpers/conclave.js'
 import { canRun, opensslMissing } from '../helpers/prerequisites.js'
 
-const ROOT = join(import.meta.dirname, '..', '..')
-const BIN = join(ROOT, 'bin', 'conclave.js')
 const ready = canRun('snapshot save over TLS with client certificates', opensslMissing())
 
 let pki: Pki
@@ -25,25 +22,6 @@ let otherCa: Ca
 let clientA: CertFiles
 let clientB: CertFiles
 let server: ConclaveProcess | undefined
-
-function conclave(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString()
-    })
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString()
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.on('exit', (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
-  })
-}
 
 beforeAll(async () => {
   if (!ready) return
