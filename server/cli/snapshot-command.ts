@@ -468,7 +468,7 @@ function inspectDir(dir: string, top: number, json: boolean): number {
     const meta = reader.meta()
     const snapshots = reader.snapshotList()
     const log = reader.logRange()
-    const newest = reader.newestSnapshot()
+    const newest = reader.newestSnapshot(snapshots)
     const db = new TreeDb(
       newest === undefined ? new DataTree() : DataTree.fromSnapshot(reader.snapshotChunks(newest)),
     )

@@ -209,9 +209,13 @@ export class DataDirReader {
     return rows.map((r) => ({ ...r, problem: r.state === 'complete' ? this.snapshots.verify(r) : undefined }))
   }
 
-  /** The newest complete snapshot that verifies, or undefined. */
-  newestSnapshot(): SnapshotSummary | undefined {
-    return this.snapshotList()
+  /**
+   * The newest complete snapshot of `list` (snapshotList()'s) that verifies,
+   * or undefined. Takes the list rather than reading it again: each
+   * snapshotList() reads every complete snapshot's chunks to verify them.
+   */
+  newestSnapshot(list: readonly SnapshotSummary[]): SnapshotSummary | undefined {
+    return list
       .filter((s) => s.state === 'complete' && s.problem === undefined)
       .sort((a, b) => b.zxidEnd - a.zxidEnd || b.id - a.id)[0]
   }
