@@ -19,6 +19,7 @@
  * out of order and data after 'E' are TransferError; a stream that ends
  * without 'E' is incomplete (the caller says so).
  */
+import { ByteQueue } from '../../shared/byte-queue.js'
 
 /** Where the client port serves the transfer (GET). */
 export const SNAPSHOT_PATH = '/conclave/snapshot'
@@ -92,27 +93,28 @@ function json<T>(payload: Buffer, what: string): T {
 
 /** Parses frames from bytes as they arrive, checking their order. */
 export class TransferReader {
-  private pending: Buffer = Buffer.alloc(0)
+  /** What has arrived of the next frames (a frame's pieces are copied together once, when it is whole). */
+  private readonly queue = new ByteQueue()
+  private readonly head = new Uint8Array(5)
   private state: 'start' | 'body' | 'ended' = 'start'
 
   get ended(): boolean {
     return this.state === 'ended'
   }
 
-  push(bytes: Buffer): Frame[] {
-    this.pending = this.pending.length === 0 ? bytes : Buffer.concat([this.pending, bytes])
+  push(bytes: Uint8Array): Frame[] {
+    this.queue.push(bytes)
     const out: Frame[] = []
-    let at = 0
-    while (this.pending.length - at >= 5) {
-      const type = this.pending.readUInt8(at)
-      const len = this.pending.readUInt32BE(at + 1)
+    while (this.queue.length >= 5) {
+      const head = this.queue.peek(5, this.head)
+      const len = new DataView(head.buffer, 1, 4).getUint32(0)
       if (len > FRAME_BYTES_MAX) throw new TransferError(`a frame of ${len} bytes is too long`)
-      if (this.pending.length - at - 5 < len) break
-      const payload = this.pending.subarray(at + 5, at + 5 + len)
-      at += 5 + len
-      out.push(this.decode(type, payload))
+      if (this.queue.length - 5 < len) break
+      const type = head[0]!
+      this.queue.drop(5)
+      const payload = this.queue.take(len)
+      out.push(this.decode(type, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)))
     }
-    this.pending = this.pending.subarray(at)
     return out
   }
 
