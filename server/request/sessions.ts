@@ -18,16 +18,18 @@
  * back as such); regaining it closes the read-only ones (they come back
  * read-write).
  *
- * Resuming on a server that lags: a follower or observer may not have
+ * Resuming on a follower or observer: it may lag either way — not have
  * applied a session's createSession yet (a slow disk, a pause, a healed
- * partition), and a client that has not seen a zxid past it says nothing
- * that would reveal it (a ConnectResponse carries no zxid, a ping reply
- * does not count). Before telling such a client its session expired (which
- * is terminal for it), the server catches up: one sync through the leader
- * per ConnectRequest, only once the password checked out, the connection
- * closed if the sync does not finish within the session timeout or the
- * leader is lost; only a session still unknown (or closing) after it is
- * expired. The leader and a standalone server answer at once.
+ * partition; a client that has not seen a zxid past it says nothing that
+ * would reveal it: a ConnectResponse carries no zxid, a ping reply does not
+ * count), or not have applied the closeSession of a session the leader has
+ * expired (it would resume it, and serve it a tree where its ephemerals,
+ * a lock node say, still exist). So before deciding, it catches up, as
+ * ZooKeeper's followers revalidate a session with the leader: one sync
+ * through the leader per ConnectRequest, only once the password checked
+ * out, the connection closed if the sync does not finish within the session
+ * timeout or the leader is lost; then the session is resumed if it lives,
+ * else expired. The leader and a standalone server answer at once.
  *
  * Time comes from the context's clock. Invariants: a connection waits in
  * `pending` until its createSession commits (or fails, or times out); an
@@ -162,10 +164,13 @@ export class Sessions {
       log.info({ session: formatSessionId(id) }, 'wrong session password; refused')
       return h.reject('wrong session password')
     }
-    if (this.resumable(id)) return this.resumed(h, id)
-    // Unknown or closing here. The leader (or a standalone server) knows: the session expired.
-    // A follower or observer may only lag behind its createSession: it catches up first.
-    if (ctx.isLeader() || ctx.replicator.role === 'standalone') return this.expired(h, id)
+    // The leader (or a standalone server) knows whether the session lives.
+    if (ctx.isLeader() || ctx.replicator.role === 'standalone')
+      return this.resumable(id) ? this.resumed(h, id) : this.expired(h, id)
+    // A follower or observer may lag either way: behind the session's createSession (it would
+    // call a live session expired) or behind its closeSession (it would resume a session the
+    // leader has expired, and serve it reads of a tree where its ephemerals — a lock node —
+    // still exist). So it catches up first, as ZooKeeper's followers revalidate with the leader.
     if (this.resuming.size >= ctx.config.sessionsMax) {
       log.warn({ sessionsMax: ctx.config.sessionsMax }, 'too many resumes waiting to catch up; refused')
       return h.close(`too many sessions resuming (sessionsMax=${ctx.config.sessionsMax})`)
@@ -173,7 +178,7 @@ export class Sessions {
     this.resuming.set(h, { sessionId: id, deadline: ctx.clock.now() + timeoutMs })
     log.debug(
       { session: formatSessionId(id), conn: h.conn.id },
-      'session unknown here; syncing before resuming',
+      'syncing with the leader before resuming the session',
     )
     this.syncWithLeader(h, (err) => {
       if (this.resuming.get(h)?.sessionId !== id) return

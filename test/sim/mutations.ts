@@ -28,7 +28,7 @@
  *   once-applied-twice    amnesicWrites       once-result           offByOneRecall
  *   once-forgotten        oneResultMemory     reconfig-quorums      oneConfigQuorum
  *   watch-resume          amnesicHistory
- *   resume-live           localResumeSync
+ *   resume-live           localResumeSync (and resume-closed)
  *
  * Invariants: with mutation 'none' nothing here is used; every mutation is
  * deterministic given the seed (a mutated seed replays exactly).

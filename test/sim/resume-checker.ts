@@ -26,6 +26,38 @@ export class ResumeChecker {
     private readonly fail: (invariant: string, detail: string) => never,
   ) {}
 
+  /** Resumes accepted. */
+  accepted = 0
+
+  /**
+   * Whether the serving leader has closed `sessionId` now: gone from its table
+   * and its tree. Taken when the client sends its resume, for onAccepted.
+   */
+  closedOnLeader(sessionId: bigint): boolean {
+    const leader = this.leader()
+    if (leader === undefined) return false
+    const server = leader.server!
+    return (
+      server.pipeline.sessions.table.get(sessionId) === undefined && !server.context.db.hasSession(sessionId)
+    )
+  }
+
+  /**
+   * Server `at` resumed `sessionId`; `closedBefore` is closedOnLeader() from
+   * when the client sent the resume. A session the leader had closed before
+   * the request left must not be resumed (`resume-closed`): a lagging
+   * follower would serve it a tree where its ephemerals, a lock node say,
+   * still exist.
+   */
+  onAccepted(at: SimNode, sessionId: bigint, closedBefore: boolean): void {
+    this.accepted++
+    if (!closedBefore) return
+    this.fail(
+      'resume-closed',
+      `n${at.id} resumed session ${sessionId.toString(16)}, which the leader had closed before the client asked`,
+    )
+  }
+
   /** Server `at` answered a resume of `sessionId` with EXPIRED, now. */
   onRefused(at: SimNode, sessionId: bigint): void {
     this.refusals++

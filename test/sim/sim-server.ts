@@ -113,6 +113,8 @@ export interface SimServerOptions {
 
 export class SimServer {
   readonly pipeline: RequestPipeline
+  /** The server's context (its TreeDb, clock, config): what a checker may read. */
+  readonly context: ServerContext
   readonly replicator: SimReplicator
   readonly events: ReplicatorEvents
   private readonly config: ServerConfig
@@ -133,6 +135,7 @@ export class SimServer {
     const timers: Timers = { after: opts.after }
     const logger = pino({ level: 'silent' })
     const ctx = new ServerContext(this.config, clock, timers, logger, opts.sm.db)
+    this.context = ctx
     if (opts.mutation === 'amnesicHistory') {
       // The watch history forgets where it starts (after dropping its oldest Txns, or a reset by a
       // SNAP): a resume older than what it holds is replayed with a hole, not compacted.

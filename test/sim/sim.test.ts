@@ -285,9 +285,14 @@ describe('simulation', () => {
     expect(r?.violation?.invariant).toBe('once-result')
   })
 
-  it('catches a server that tells a session moving to it that it expired while it lives on the leader', () => {
-    const r = firstFailure('localResumeSync', 6)
-    expect(r?.violation?.invariant).toBe('resume-live')
+  it('catches a server that decides a resume from its own stale state: a live session told it expired, a closed one resumed', () => {
+    // The planted bug breaks both directions; each seed stops at the first violation it meets.
+    const caught = new Set<string>()
+    for (let seed = 1; seed <= 40 && caught.size < 2; seed++) {
+      const r = runSimulation({ seed, mutation: 'localResumeSync' })
+      if (!r.ok) caught.add(r.violation!.invariant)
+    }
+    expect([...caught].sort()).toEqual(['resume-closed', 'resume-live'])
   })
 
   it('catches a write memory that keeps one result per session (a re-sent write forgotten)', () => {

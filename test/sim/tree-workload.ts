@@ -350,6 +350,7 @@ export class TreeWorkload implements SimWorkload {
   /** The server's first packet on `link` is its answer to the resume: an EXPIRED one goes to the ResumeChecker. */
   private watchResume(n: SimNode, link: SimLink, session: bigint): void {
     const send = link.send.bind(link)
+    const closedBefore = this.resumes.closedOnLeader(session)
     let answered = false
     link.send = (packet) => {
       if (!answered) {
@@ -357,7 +358,7 @@ export class TreeWorkload implements SimWorkload {
         if (decodeConnectResponse(packet).timeOut <= 0) {
           this.trace(`n${n.id} tells ${sid(session)} it expired`)
           this.resumes.onRefused(n, session)
-        }
+        } else this.resumes.onAccepted(n, session, closedBefore)
       }
       send(packet)
     }
