@@ -7,15 +7,13 @@
  * Node only: a browser opens no raw sockets, so there `askIsro` resolves
  * undefined (the SDK then stops probing; it moves back to a read-write
  * server when the read-only connection ends).
- * Imports node:net and node:tls only dynamically, through non-literal
- * specifiers, so browser bundles build without them.
+ * Its sockets are the Node WebSocket transport's (connectSocket: node:net
+ * and node:tls, loaded dynamically), so browser bundles build without them.
  */
 import type { Endpoint } from './connect-string.js'
 import type { IsroAnswer } from './session.js'
 import type { TlsOptions } from './transport.js'
-
-const NODE_NET = 'node:net'
-const NODE_TLS = 'node:tls'
+import { connectSocket } from './transport-ws-node.js'
 
 /** Longest answer read: 'null' is the longest the word has. */
 const ANSWER_BYTES_MAX = 64
@@ -25,9 +23,6 @@ function isNode(): boolean {
   return typeof p?.versions?.node === 'string'
 }
 
-type PemInput = string | Uint8Array
-const pem = (x: PemInput): string => (typeof x === 'string' ? x : new TextDecoder().decode(x))
-
 export async function askIsro(
   endpoint: Endpoint,
   tls: TlsOptions | undefined,
@@ -35,14 +30,8 @@ export async function askIsro(
 ): Promise<IsroAnswer> {
   if (!isNode()) return undefined
   const secure = endpoint.url.startsWith('wss:')
-  const connect = (): import('node:net').Socket =>
-    secure ? tlsConnect(endpoint, tls ?? {}, tlsModule!) : netModule!.connect(endpoint.port, endpoint.host)
-  let netModule: typeof import('node:net') | undefined
-  let tlsModule: typeof import('node:tls') | undefined
-  if (secure) tlsModule = (await import(/* @vite-ignore */ NODE_TLS)) as typeof import('node:tls')
-  else netModule = (await import(/* @vite-ignore */ NODE_NET)) as typeof import('node:net')
+  const socket = await connectSocket(endpoint, tls, secure)
   return new Promise<IsroAnswer>((resolve) => {
-    const socket = connect()
     let text = ''
     const done = (answer: IsroAnswer): void => {
       clearTimeout(timer)
@@ -60,23 +49,5 @@ export async function askIsro(
       const t = text.trim()
       done(t === 'rw' ? 'rw' : t === 'ro' ? 'ro' : 'none')
     })
-  })
-}
-
-function tlsConnect(
-  endpoint: Endpoint,
-  tls: TlsOptions,
-  mod: typeof import('node:tls'),
-): import('node:net').Socket {
-  const servername = tls.servername ?? (/^[\d.]+$|:/.test(endpoint.host) ? undefined : endpoint.host)
-  return mod.connect({
-    host: endpoint.host,
-    port: endpoint.port,
-    ...(servername === undefined ? {} : { servername }),
-    ...(tls.ca === undefined
-      ? {}
-      : { ca: Array.isArray(tls.ca) ? tls.ca.map(pem) : pem(tls.ca as PemInput) }),
-    ...(tls.cert === undefined ? {} : { cert: pem(tls.cert) }),
-    ...(tls.key === undefined ? {} : { key: pem(tls.key) }),
   })
 }

@@ -31,7 +31,7 @@ import {
   WsProtocolError,
 } from '../shared/websocket.js'
 import type { Endpoint } from './connect-string.js'
-import type { Transport, TransportHandlers, TransportOptions } from './transport.js'
+import type { TlsOptions, Transport, TransportHandlers, TransportOptions } from './transport.js'
 
 type Socket = import('node:net').Socket
 type Crypto = typeof import('node:crypto')
@@ -168,6 +168,31 @@ function pem(x: PemInput): string | Buffer {
   return typeof x === 'string' ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength)
 }
 
+/**
+ * A socket to the endpoint's host and port: TLS (`secure`, wss://) or plain
+ * TCP. SNI takes a host name, never an address. The read-only probe
+ * (probe-rw.ts) opens its sockets here too.
+ */
+export async function connectSocket(
+  endpoint: Endpoint,
+  tls: TlsOptions | undefined,
+  secure: boolean,
+): Promise<Socket> {
+  const { host, port } = endpoint
+  if (!secure)
+    return ((await import(/* @vite-ignore */ NODE_NET)) as typeof import('node:net')).connect({ host, port })
+  const t = tls ?? {}
+  const servername = t.servername ?? (/^[\d.]+$|:/.test(host) ? undefined : host)
+  return ((await import(/* @vite-ignore */ NODE_TLS)) as typeof import('node:tls')).connect({
+    host,
+    port,
+    ...(servername === undefined ? {} : { servername }),
+    ...(t.ca === undefined ? {} : { ca: Array.isArray(t.ca) ? t.ca.map(pem) : pem(t.ca as PemInput) }),
+    ...(t.cert === undefined ? {} : { cert: pem(t.cert) }),
+    ...(t.key === undefined ? {} : { key: pem(t.key) }),
+  })
+}
+
 /** Checks the server's answer to the opening handshake; returns why it is refused, or undefined. */
 export function checkHandshakeResponse(head: string, expectedAccept: string): string | undefined {
   const lines = head.split('\r\n')
@@ -196,24 +221,7 @@ export async function openNodeWebSocket(
   const url = new URL(endpoint.url)
   const secure = url.protocol === 'wss:'
   const crypto = (await import(/* @vite-ignore */ NODE_CRYPTO)) as Crypto
-  const tls = options.tls ?? {}
-  // SNI takes a host name, never an address.
-  const servername = tls.servername ?? (/^[\d.]+$|:/.test(endpoint.host) ? undefined : endpoint.host)
-  const socket: Socket = secure
-    ? ((await import(/* @vite-ignore */ NODE_TLS)) as typeof import('node:tls')).connect({
-        host: endpoint.host,
-        port: endpoint.port,
-        ...(servername === undefined ? {} : { servername }),
-        ...(tls.ca === undefined
-          ? {}
-          : { ca: Array.isArray(tls.ca) ? tls.ca.map(pem) : pem(tls.ca as PemInput) }),
-        ...(tls.cert === undefined ? {} : { cert: pem(tls.cert) }),
-        ...(tls.key === undefined ? {} : { key: pem(tls.key) }),
-      })
-    : ((await import(/* @vite-ignore */ NODE_NET)) as typeof import('node:net')).connect({
-        host: endpoint.host,
-        port: endpoint.port,
-      })
+  const socket = await connectSocket(endpoint, options.tls, secure)
   if (options.signal.aborted) {
     socket.destroy()
     options.signal.throwIfAborted()
