@@ -11,12 +11,12 @@
  * the server's frameBytesMax is refused before it is sent.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { Client, type ConnectOptions, ZkError } from '../../../client/index.js'
+import { type Client, ZkError } from '../../../client/index.js'
 import { EXACTLY_ONCE_SENDS_MAX } from '../../../client/session.js'
 import { OpCode, Xid } from '../../../shared/opcodes.js'
 import { ConclaveFeature, decodeRequest } from '../../../shared/records.js'
 import { waitFor } from '../../helpers/wait.js'
-import { type FakeConn, FakeNet } from './fake-net.js'
+import { closeFakeClients, connectFake as connect, type FakeConn, FakeNet } from './fake-net.js'
 
 const SESSION = 0x1234abcdn
 const GRANT = {
@@ -26,21 +26,7 @@ const GRANT = {
   requestBytesMax: 4096,
 }
 
-const clients: Client[] = []
-afterEach(() => {
-  for (const c of clients.splice(0)) void c.close()
-})
-
-async function connect(net: FakeNet, opts: ConnectOptions = {}): Promise<Client> {
-  const c = await Client.connect('ws://fake:1,ws://fake:2', {
-    transport: net.factory,
-    connectTimeoutMs: 2_000,
-    reconnectDelayMs: 0,
-    ...opts,
-  })
-  clients.push(c)
-  return c
-}
+afterEach(closeFakeClients)
 
 /** The requests a connection carried (no pings), with their exactly-once headers. */
 function sent(conn: FakeConn) {

@@ -8,12 +8,13 @@
  * exactly what would go on the wire; `autoAccept` answers ConnectRequests in
  * a microtask (never re-entrantly).
  */
-import type {
+import {
   Client,
-  Endpoint,
-  Transport,
-  TransportFactory,
-  TransportHandlers,
+  type ConnectOptions,
+  type Endpoint,
+  type Transport,
+  type TransportFactory,
+  type TransportHandlers,
 } from '../../../client/index.js'
 import { JuteWriter } from '../../../shared/jute.js'
 import { OpCode, Xid } from '../../../shared/opcodes.js'
@@ -29,6 +30,33 @@ import {
   writeResponseBody,
   writeWatcherEvent,
 } from '../../../shared/records.js'
+
+/** The clients connectFake opened and closeFakeClients has not closed yet. */
+const opened: Client[] = []
+
+/**
+ * A client on the fake network (two servers unless told), giving up on the
+ * first connection after 2 s and reconnecting at once; `opts` override.
+ */
+export async function connectFake(
+  net: FakeNet,
+  opts: ConnectOptions = {},
+  connectString = 'ws://fake:1,ws://fake:2',
+): Promise<Client> {
+  const c = await Client.connect(connectString, {
+    transport: net.factory,
+    connectTimeoutMs: 2_000,
+    reconnectDelayMs: 0,
+    ...opts,
+  })
+  opened.push(c)
+  return c
+}
+
+/** Closes every client connectFake opened (an afterEach), without waiting on a server that may never answer. */
+export function closeFakeClients(): void {
+  for (const c of opened.splice(0)) void c.close()
+}
 
 export interface Accept {
   sessionId: bigint

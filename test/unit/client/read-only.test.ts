@@ -9,27 +9,13 @@
  * canBeReadOnly nothing changes.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { Client, type ClientState, type ConnectOptions } from '../../../client/index.js'
+import type { Client, ClientState } from '../../../client/index.js'
 import { OpCode, Xid } from '../../../shared/opcodes.js'
 import { ConclaveFeature, decodeRequest } from '../../../shared/records.js'
 import { waitFor } from '../../helpers/wait.js'
-import { type FakeConn, FakeNet } from './fake-net.js'
+import { closeFakeClients, connectFake as connect, type FakeConn, FakeNet } from './fake-net.js'
 
-const clients: Client[] = []
-afterEach(() => {
-  for (const c of clients.splice(0)) void c.close()
-})
-
-async function connect(net: FakeNet, opts: ConnectOptions = {}): Promise<Client> {
-  const c = await Client.connect('ws://fake:1,ws://fake:2', {
-    transport: net.factory,
-    connectTimeoutMs: 2_000,
-    reconnectDelayMs: 0,
-    ...opts,
-  })
-  clients.push(c)
-  return c
-}
+afterEach(closeFakeClients)
 
 function writes(conn: FakeConn) {
   return conn.sent
