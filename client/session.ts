@@ -202,8 +202,6 @@ export class Session {
   exactlyOnce = false
   /** The ConclaveFeature bits the connected server granted (0: none, e.g. a ZooKeeper server). */
   features = 0
-  /** The connected server resumes watches (its ConnectResponse said so). */
-  resumableWatches = false
   /** The largest request the connected server accepts, if it said (Conclave's ConnectResponse trailer). */
   private serverRequestBytesMax: number | undefined
   private xid = 0
@@ -538,7 +536,6 @@ export class Session {
     if (!readOnly) this.seenRw = true
     this.features = resp.features ?? 0
     this.exactlyOnce = this.config.exactlyOnce && (this.features & ConclaveFeature.exactlyOnce) !== 0
-    this.resumableWatches = (this.features & ConclaveFeature.resumableWatches) !== 0
     this.serverRequestBytesMax = (resp.requestBytesMax ?? 0) > 0 ? resp.requestBytesMax : undefined
     this.writeResultsMax = (resp.writeResultsMax ?? 0) > 0 ? resp.writeResultsMax! : WRITE_RESULTS_MAX_DEFAULT
     // Auth first, then watches, then the re-sends, then whatever was queued (primeConnection's order).
@@ -655,15 +652,16 @@ export class Session {
     const paths = this.watches.paths()
     const lists = [paths.data, paths.exist, paths.child, paths.persistent, paths.persistentRecursive]
     if (lists.every((l) => l.length === 0)) return
-    if (this.resumableWatches && this.sendResume(lists)) return
+    // The server's paths, once for either request.
+    const wire = lists.map((list) => list.map((path) => applyChroot(this.chroot, path)))
+    if ((this.features & ConclaveFeature.resumableWatches) !== 0 && this.sendResume(wire)) return
     const op = this.watches.hasPersistent() ? OpCode.setWatches2 : OpCode.setWatches
-    this.sendSetWatches(op, lists)
+    this.sendSetWatches(op, wire)
     this.resyncPersistent(-1)
   }
 
-  /** One resumeWatches with every watch; false if it would not fit in a packet. */
-  private sendResume(lists: string[][]): boolean {
-    const wire = lists.map((list) => list.map((path) => applyChroot(this.chroot, path)))
+  /** One resumeWatches with every watch (server paths); false if it would not fit in a packet. */
+  private sendResume(wire: string[][]): boolean {
     let bytes = RESUME_OVERHEAD_BYTES
     // At most 3 bytes of UTF-8 per UTF-16 unit, and a 4-byte length each.
     for (const list of wire) for (const path of list) bytes += 4 + 3 * path.length
@@ -701,7 +699,8 @@ export class Session {
     }
   }
 
-  private sendSetWatches(op: typeof OpCode.setWatches | typeof OpCode.setWatches2, lists: string[][]): void {
+  /** SetWatches(2) batches of the watches (server paths), relative to the last zxid seen. */
+  private sendSetWatches(op: typeof OpCode.setWatches | typeof OpCode.setWatches2, wire: string[][]): void {
     const batch: string[][] = [[], [], [], [], []]
     let bytes = 0
     const flush = (): void => {
@@ -720,9 +719,8 @@ export class Session {
       for (let i = 0; i < 5; i++) batch[i] = []
       bytes = 0
     }
-    lists.forEach((list, kind) => {
-      for (const path of list) {
-        const serverPath = applyChroot(this.chroot, path)
+    wire.forEach((list, kind) => {
+      for (const serverPath of list) {
         batch[kind]!.push(serverPath)
         bytes += serverPath.length
         if (bytes > SET_WATCHES_BYTES_MAX) flush()
@@ -1045,8 +1043,9 @@ export class Session {
   private restoreWatchesAt(path: string): void {
     const kinds = this.watches.oneShotKindsAt(path)
     if (kinds.length > 0) {
-      const lists = (['data', 'exist', 'child'] as const).map((k) => (kinds.includes(k) ? [path] : []))
-      this.sendSetWatches(OpCode.setWatches, lists)
+      const serverPath = applyChroot(this.chroot, path)
+      const wire = (['data', 'exist', 'child'] as const).map((k) => (kinds.includes(k) ? [serverPath] : []))
+      this.sendSetWatches(OpCode.setWatches, wire)
     }
     this.reassertPersistent(path)
   }
