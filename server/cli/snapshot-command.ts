@@ -49,7 +49,7 @@ import { DataDirReader, dataDirInUse, seedDataDir } from '../storage/data-dir.js
 import { DataTree } from '../tree/data-tree.js'
 import { type CommandSpec, formatHelp, parseCommandArgs, positiveIntFlag, UsageError } from './args.js'
 import { Progress } from './progress.js'
-import { formatStateReport, stateReport } from './state-report.js'
+import { formatStateReport, stateReport, stateReportSink } from './state-report.js'
 
 /** Refusal bodies longer than this are cut (a server answers a line). */
 const ERROR_BODY_MAX = 64 * 1024
@@ -434,15 +434,17 @@ async function inspect(argv: string[]): Promise<number> {
   const path = positionals[0]!
   if (!existsSync(path)) return fail(`no such file or directory: ${path}`)
   if (statSync(path).isDirectory()) return inspectDir(path, top, json)
+  // The report is gathered in the pass that checks the file's counts, not in a pass of its own.
+  const collect = stateReportSink(top)
   let file: ReturnType<typeof verifySnapshotFile>
   try {
-    file = verifySnapshotFile(readFileSync(path))
+    file = verifySnapshotFile(readFileSync(path), collect.sink)
   } catch (err) {
     if (err instanceof SnapshotFileError) return fail(`${path} does not check: ${err.message}`)
     throw err
   }
   const h = file.header
-  const report = stateReport(file.chunks, top)
+  const report = collect.finish({ zxid: h.zxid, counts: h.counts })
   if (json) {
     process.stdout.write(`${JSON.stringify({ file: path, header: h, ...report, zxid: h.zxidHex })}\n`)
     return 0

@@ -10,6 +10,7 @@ import { formatSessionId } from '../../shared/session-id.js'
 import { formatZxid } from '../../shared/zxid.js'
 import { countSnapshot, type SnapshotCounts } from '../state/snapshot-file.js'
 import { Kind } from '../tree/node-store.js'
+import type { SnapshotSink } from '../tree/snapshot.js'
 
 export interface StateReport {
   zxid: number
@@ -34,13 +35,21 @@ class TopN<T> {
   }
 }
 
-export function stateReport(chunks: readonly Uint8Array[], top: number): StateReport {
+/**
+ * The report gathered while something else reads the snapshot: `sink` sees
+ * its records (countSnapshot's `also`, or verifySnapshotFile's), `finish`
+ * makes the report from what it saw and the stream's zxid and counts.
+ */
+export function stateReportSink(top: number): {
+  sink: Partial<SnapshotSink>
+  finish(read: { zxid: number; counts: SnapshotCounts }): StateReport
+} {
   let dataBytes = 0
   const byData = new TopN<string>(top)
   const children = new Map<string, number>()
   const sessions = new Map<bigint, { timeoutMs: number; ephemerals: number }>()
   const owners = new Map<bigint, number>()
-  const { zxid, counts } = countSnapshot(chunks, {
+  const sink: Partial<SnapshotSink> = {
     session: (id, timeoutMs) => {
       sessions.set(id, { timeoutMs, ephemerals: 0 })
     },
@@ -54,21 +63,30 @@ export function stateReport(chunks: readonly Uint8Array[], top: number): StateRe
       }
       if (r.kind === Kind.ephemeral) owners.set(r.owner, (owners.get(r.owner) ?? 0) + 1)
     },
-  })
-  const byChildren = new TopN<string>(top)
-  for (const [path, n] of children) byChildren.offer(n, path)
-  for (const [owner, n] of owners) {
-    const s = sessions.get(owner)
-    if (s !== undefined) s.ephemerals = n
   }
-  return {
-    zxid,
-    counts,
-    dataBytes,
-    largestByData: byData.items.map((x) => ({ path: x.value, bytes: x.key })),
-    largestByChildren: byChildren.items.map((x) => ({ path: x.value, children: x.key })),
-    sessions: [...sessions].map(([id, s]) => ({ id: formatSessionId(id), ...s })),
+  const finish = ({ zxid, counts }: { zxid: number; counts: SnapshotCounts }): StateReport => {
+    const byChildren = new TopN<string>(top)
+    for (const [path, n] of children) byChildren.offer(n, path)
+    for (const [owner, n] of owners) {
+      const s = sessions.get(owner)
+      if (s !== undefined) s.ephemerals = n
+    }
+    return {
+      zxid,
+      counts,
+      dataBytes,
+      largestByData: byData.items.map((x) => ({ path: x.value, bytes: x.key })),
+      largestByChildren: byChildren.items.map((x) => ({ path: x.value, children: x.key })),
+      sessions: [...sessions].map(([id, s]) => ({ id: formatSessionId(id), ...s })),
+    }
   }
+  return { sink, finish }
+}
+
+/** The report of a snapshot stream, read for it alone. */
+export function stateReport(chunks: readonly Uint8Array[], top: number): StateReport {
+  const { sink, finish } = stateReportSink(top)
+  return finish(countSnapshot(chunks, sink))
 }
 
 /** The report as text lines. */

@@ -205,9 +205,10 @@ function checkHeader(h: SnapshotFileHeader): void {
 /**
  * Parses a whole file and checks it against its header: chunk count and
  * bytes, SHA-256, nothing after the last chunk, the stream's own zxid and
- * counts. Does not rebuild the tree (verifySnapshotFile does).
+ * counts. Does not rebuild the tree (verifySnapshotFile does). `also` sees
+ * every record of the pass that counts them (the CLI's state report).
  */
-export function readSnapshotFile(bytes: Uint8Array): SnapshotFile {
+export function readSnapshotFile(bytes: Uint8Array, also?: Partial<SnapshotSink>): SnapshotFile {
   const { header, bodyOffset } = readSnapshotFileHeader(bytes)
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const sha = createHash('sha256')
@@ -238,7 +239,7 @@ export function readSnapshotFile(bytes: Uint8Array): SnapshotFile {
     throw new SnapshotFileError('SHA-256 of the chunks does not match the header: the file is damaged')
   let inside: ReturnType<typeof countSnapshot>
   try {
-    inside = countSnapshot(chunks)
+    inside = countSnapshot(chunks, also)
   } catch (err) {
     if (err instanceof SnapshotFormatError) throw new SnapshotFileError(err.message)
     throw err
@@ -258,10 +259,13 @@ export function readSnapshotFile(bytes: Uint8Array): SnapshotFile {
 /**
  * readSnapshotFile, then the tree rebuilt and its digest compared with the
  * header's: the state the file restores is the state that was saved.
- * Returns the tree.
+ * Returns the tree. `also`: as readSnapshotFile's.
  */
-export function verifySnapshotFile(bytes: Uint8Array): SnapshotFile & { tree: DataTree } {
-  const file = readSnapshotFile(bytes)
+export function verifySnapshotFile(
+  bytes: Uint8Array,
+  also?: Partial<SnapshotSink>,
+): SnapshotFile & { tree: DataTree } {
+  const file = readSnapshotFile(bytes, also)
   let tree: DataTree
   try {
     tree = DataTree.fromSnapshot(file.chunks)
