@@ -202,8 +202,15 @@ export class Migration {
     return out
   }
 
-  /** Target paths that exist with other data: a conflict unless `overwrite`. */
-  async conflicts(nodes: SourceNode[]): Promise<{ path: string; why: string }[]> {
+  /**
+   * Target paths that exist with other data: a conflict unless `overwrite`.
+   * `seen` gets what each target path held (null: absent), so the copy need
+   * not read it again.
+   */
+  private async conflicts(
+    nodes: SourceNode[],
+    seen: Map<string, Uint8Array | null>,
+  ): Promise<{ path: string; why: string }[]> {
     const found: { path: string; why: string }[] = []
     let done = 0
     await pool(
@@ -211,8 +218,10 @@ export class Migration {
       this.opts.concurrency ?? 32,
       async (n) => {
         const to = this.targetPath(n.path)
+        seen.set(to, null)
         try {
           const { data } = await this.targetClient.getData(to)
+          seen.set(to, data)
           if (!sameBytes(data, n.data))
             found.push({
               path: to,
@@ -233,8 +242,9 @@ export class Migration {
    */
   async copy(): Promise<boolean> {
     const nodes = await this.readTree()
+    const seen = new Map<string, Uint8Array | null>()
     if (!this.opts.overwrite) {
-      const conflicts = await this.conflicts(nodes)
+      const conflicts = await this.conflicts(nodes, seen)
       if (conflicts.length > 0) {
         this.report.conflicts = conflicts
         return false
@@ -247,7 +257,7 @@ export class Migration {
         this.noteEphemeral(n)
         continue
       }
-      await this.upsert(n)
+      await this.upsert(n, seen.get(this.targetPath(n.path)))
       this.appliedZxid = Math.max(this.appliedZxid, n.mzxid)
       this.opts.progress?.('copying', ++done, nodes.length)
     }
@@ -260,23 +270,35 @@ export class Migration {
     this.report.ephemerals.push({ path: n.path, owner: n.owner })
   }
 
-  /** Makes the target znode equal to `n` (created if missing, data and ACL set if different). */
-  async upsert(n: SourceNode): Promise<void> {
+  /**
+   * Makes the target znode equal to `n` (created if missing, data and ACL
+   * set if different). `known`: its target's data as conflicts() read it
+   * (null: absent), instead of reading it again.
+   */
+  private async upsert(n: SourceNode, known?: Uint8Array | null): Promise<void> {
     const to = this.targetPath(n.path)
     try {
-      let existing: { data: Uint8Array } | undefined
-      try {
-        existing = await this.targetClient.getData(to)
-      } catch (err) {
-        if (!isCode(err, 'NO_NODE')) throw err
-      }
-      if (existing === undefined) {
-        await this.create(to, n)
+      let existing = known
+      if (existing === undefined)
+        try {
+          existing = (await this.targetClient.getData(to)).data
+        } catch (err) {
+          if (!isCode(err, 'NO_NODE')) throw err
+          existing = null
+        }
+      if (existing === null) {
+        try {
+          await this.create(to, n)
+        } catch (err) {
+          // Created on the target since conflicts() found it absent: compare it as it is now.
+          if (known === null && isCode(err, 'NODE_EXISTS')) return this.upsert(n)
+          throw err
+        }
         this.report.copied++
         return
       }
       let changed = false
-      if (!sameBytes(existing.data, n.data)) {
+      if (!sameBytes(existing, n.data)) {
         await this.targetClient.setData(to, n.data)
         changed = true
       }
