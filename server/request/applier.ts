@@ -18,19 +18,13 @@ import { ErrorCode } from '../../shared/errors.js'
 import { OpCode } from '../../shared/opcodes.js'
 import { formatSessionId } from '../../shared/session-id.js'
 import type { ApplyOutcome } from '../state/tree-db.js'
+import { EVENT_TYPE } from '../watch/watch-table.js'
 import type { Reaper } from './reaper.js'
 import { replyFor } from './replies.js'
 import type { ServerContext } from './server-context.js'
 import type { Sessions } from './sessions.js'
 import { recordApplied } from './watch-history.js'
 import type { WriteRouter } from './write-router.js'
-
-const EVENT_TYPE = {
-  created: 1,
-  deleted: 2,
-  dataChanged: 3,
-  childrenChanged: 4,
-} as const
 
 export class Applier {
   constructor(

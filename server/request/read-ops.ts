@@ -36,7 +36,7 @@ import type { WireStat } from '../../shared/stat.js'
 import { CONFIG_NODE, type TreeDb } from '../state/tree-db.js'
 import type { ChangeRing } from '../watch/change-ring.js'
 import { planResume, type ResumedWatch } from '../watch/watch-resume.js'
-import type { ChangeType, WatchKind, WatchTable } from '../watch/watch-table.js'
+import { EVENT_TYPE, type WatchKind, type WatchTable } from '../watch/watch-table.js'
 import type { ClientHandler, Reply } from './client-handler.js'
 
 export interface ReadContext {
@@ -325,14 +325,6 @@ function registerAsSetWatches(ctx: ReadContext, h: ClientHandler, req: SetWatche
   }
   for (const path of req.persistentWatches) addWatch(ctx, h, 'persistent', path)
   for (const path of req.persistentRecursiveWatches) addWatch(ctx, h, 'persistentRecursive', path)
-}
-
-/** The wire's event type of a change (Watcher.Event.EventType). */
-const EVENT_TYPE: Record<ChangeType, number> = {
-  created: EventType.nodeCreated,
-  deleted: EventType.nodeDeleted,
-  dataChanged: EventType.nodeDataChanged,
-  childrenChanged: EventType.nodeChildrenChanged,
 }
 
 /**

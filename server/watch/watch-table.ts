@@ -11,9 +11,18 @@
  * paths must not rehash all at once inside one getData.
  * Imports only shared/ and server/core/.
  */
+import { EventType } from '../../shared/opcodes.js'
 import { ShardedMap } from '../core/sharded-map.js'
 
 export type ChangeType = 'created' | 'deleted' | 'dataChanged' | 'childrenChanged'
+
+/** The wire's event type of a change (Watcher.Event.EventType): what a watcher is notified with. */
+export const EVENT_TYPE: Readonly<Record<ChangeType, number>> = {
+  created: EventType.nodeCreated,
+  deleted: EventType.nodeDeleted,
+  dataChanged: EventType.nodeDataChanged,
+  childrenChanged: EventType.nodeChildrenChanged,
+}
 
 export interface WatchChange {
   type: ChangeType
