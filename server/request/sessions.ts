@@ -235,8 +235,7 @@ export class Sessions {
       log.info({ session: formatSessionId(id) }, 'wrong session password; refused')
       return h.reject('wrong session password')
     }
-    const tracked = this.tracker.get(id)
-    const known = ctx.db.hasSession(id) && tracked !== undefined && !tracked.closing && !this.closing.has(id)
+    const known = this.resumable(id)
     const found = this.local.get(id)
     const localOld = found !== undefined && ctx.clock.now() <= found.expiresAt ? found : undefined
     if (!known && localOld === undefined) {
@@ -250,7 +249,8 @@ export class Sessions {
       localOld.expiresAt = Number.POSITIVE_INFINITY
     }
     ctx.handlers.set(id, h)
-    h.accept(id, tracked?.timeoutMs ?? localOld!.timeoutMs, sessionPassword(this.secret, id), true)
+    const keptMs = known ? this.tracker.get(id)!.timeoutMs : localOld!.timeoutMs
+    h.accept(id, keptMs, sessionPassword(this.secret, id), true)
     log.debug({ session: formatSessionId(id), conn: h.conn.id }, 'session resumed read-only')
   }
 
