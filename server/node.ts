@@ -255,7 +255,6 @@ export class ServerNode {
   private readonly adminView: AdminView = {
     version: VERSION,
     serverId: () => this.config.serverId,
-    readOnlyMode: () => this.config.readOnlyMode,
     treeBytesMax: () => this.quota.bytesMax,
     role: () => this.replicator.role,
     serving: () => this.ctx.canServe(),

@@ -30,7 +30,6 @@ export interface AdminView {
   /** Conclave's version. */
   readonly version: string
   serverId(): number
-  readOnlyMode(): boolean
   treeBytesMax(): number
   /** The Replicator's role: standalone, leading, following, observing or looking. */
   role(): string

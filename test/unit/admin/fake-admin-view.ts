@@ -12,7 +12,6 @@ export function fakeAdminView(over: Partial<AdminView> = {}): AdminView {
   return {
     version: '9.9.9',
     serverId: () => 3,
-    readOnlyMode: () => false,
     treeBytesMax: () => 1 << 30,
     role: () => 'following',
     serving: () => true,

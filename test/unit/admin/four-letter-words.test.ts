@@ -93,7 +93,7 @@ describe('the other words', () => {
     expect(mntr).toContain('conclave_znode_count\t11\n')
     expect(metrics(s)).toMatchObject({ conclave_server_state: 'following', conclave_tree_bytes_max: 1 << 30 })
     expect(fourLetterWord(s, 'isro')).toBe('rw')
-    const looking = { role: () => 'looking', readOnlyMode: () => true }
+    const looking = { role: () => 'looking' }
     expect(fourLetterWord(source({ ...looking, serving: () => true }), 'isro')).toBe('ro')
     // No quorum and not serving (read-only mode off, or still in its grace): ZooKeeper's IsroCommand prints null.
     expect(fourLetterWord(source({ ...looking, serving: () => false }), 'isro')).toBe('null')
