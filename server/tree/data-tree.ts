@@ -227,7 +227,7 @@ export class DataTree {
     let bytes = 0
     let more = false
     for (const name of this.orderedChildren(slot, after)) {
-      const size = 4 + utf8Length(name)
+      const size = 4 + Buffer.byteLength(name, 'utf8')
       if (names.length >= maxCount || (names.length > 0 && bytes + size > maxBytes)) {
         more = true
         break
@@ -852,24 +852,6 @@ export class DataTree {
     this.ordered.delete(slot)
     this.store.release(slot)
   }
-}
-
-/** UTF-8 bytes of a string (what jute's ustring writes after its length). */
-function utf8Length(s: string): number {
-  let n = s.length
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x80) continue
-    if (c < 0x800) n += 1
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1)
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n += 2 // a surrogate pair: 2 units, 4 bytes
-        i++
-      } else n += 2
-    } else n += 2
-  }
-  return n
 }
 
 /** A znode's data hash: its bytes, or for null data a length word of -1 (as jute writes null), which no bytes give. */
