@@ -153,28 +153,42 @@ function cacheLines(cache: TreeCache): string[] {
   return [...cache.snapshot()].map(([p, n]) => `${p}=${new TextDecoder().decode(n.data)}`).sort()
 }
 
+/** The subtree each test starts from: the root, and a, b and n under it. */
+async function seed(w: Client, root: string): Promise<void> {
+  await w.create(root, 'r')
+  for (const k of ['a', 'b', 'n']) await w.create(`${root}/${k}`, `${k}0`)
+}
+
+/** Client A, reaching `proc` through a proxy the test can stall. */
+async function throughProxy(proc: ConclaveProcess): Promise<{ a: Client; proxy: TcpProxy }> {
+  const proxy = await TcpProxy.start(proc.connectString)
+  proxies.push(proxy)
+  return { a: await connect(proxy.connectString(proc.connectString)), proxy }
+}
+
+/** A's recursive watch iterator on `root` (its events in `seen`) and a started TreeCache, its 'resynced' counted. */
+async function watchTree(a: Client, root: string) {
+  const stream = a.watch(root, { recursive: true })
+  const seen = collect(stream)
+  const tree = new TreeCache(a, root)
+  const counts = { resynced: 0 }
+  tree.on('resynced', () => counts.resynced++)
+  await tree.start()
+  return { stream, seen, tree, counts }
+}
+
 describe('watches that resume', () => {
   it('standalone: the missed events are replayed once each, in order, with their zxids; the caches read no tree again', async () => {
     const { proc, admin } = await server()
     const root = '/resume'
     const w = await connect(proc.connectString)
-    await w.create(root, 'r')
-    await w.create(`${root}/a`, 'a0')
-    await w.create(`${root}/b`, 'b0')
-    await w.create(`${root}/n`, 'n0')
+    await seed(w, root)
     const c = await connect(proc.connectString)
     const truth: WatchEvent[] = []
     await c.addWatch(root, 'persistentRecursive', (ev) => truth.push(ev))
 
-    const proxy = await TcpProxy.start(proc.connectString)
-    proxies.push(proxy)
-    const a = await connect(proxy.connectString(proc.connectString))
-    const stream = a.watch(root, { recursive: true })
-    const seen = collect(stream)
-    const tree = new TreeCache(a, root)
-    let resynced = 0
-    tree.on('resynced', () => resynced++)
-    await tree.start()
+    const { a, proxy } = await throughProxy(proc)
+    const { stream, seen, tree, counts } = await watchTree(a, root)
     const node = new NodeCache(a, `${root}/n`)
     await node.start()
     // Let the iterator's watch be registered (the first live event reaches it).
@@ -206,7 +220,7 @@ describe('watches that resume', () => {
     const expected = await readTree(w, root)
     await waitFor(() => cacheLines(tree).join() === expected.join(), { what: 'the TreeCache to converge' })
     await waitFor(() => new TextDecoder().decode(node.current?.data) === 'n-gap', { what: 'the NodeCache' })
-    expect(resynced).toBe(0)
+    expect(counts.resynced).toBe(0)
     // Nothing was listed again but by readTree (one listing per node): the cache read only the
     // nodes the replayed events named.
     expect(await listings(admin)).toBe(listed + expected.length)
@@ -225,19 +239,9 @@ describe('watches that resume', () => {
     const { proc, admin } = await server({ watchHistoryChangesMax: 5 })
     const root = '/compacted'
     const w = await connect(proc.connectString)
-    await w.create(root, 'r')
-    await w.create(`${root}/a`, 'a0')
-    await w.create(`${root}/b`, 'b0')
-    await w.create(`${root}/n`, 'n0')
-    const proxy = await TcpProxy.start(proc.connectString)
-    proxies.push(proxy)
-    const a = await connect(proxy.connectString(proc.connectString))
-    const stream = a.watch(root, { recursive: true })
-    const seen = collect(stream)
-    const tree = new TreeCache(a, root)
-    let resynced = 0
-    tree.on('resynced', () => resynced++)
-    await tree.start()
+    await seed(w, root)
+    const { a, proxy } = await throughProxy(proc)
+    const { stream, seen, tree, counts } = await watchTree(a, root)
     await w.setData(`${root}/a`, 'a1')
     await waitFor(() => seen.length === 1, { what: 'the first event' })
 
@@ -246,7 +250,7 @@ describe('watches that resume', () => {
     await waitFor(() => a.state !== 'connected', { what: 'A to lose its connection' })
     await missedWrites(w, root)
     proxy.resume()
-    await waitFor(() => resynced === 1, { timeoutMs: 15_000, what: "the TreeCache's resync" })
+    await waitFor(() => counts.resynced === 1, { timeoutMs: 15_000, what: "the TreeCache's resync" })
     const live = await w.create(`${root}/after`, 'x')
     await waitFor(() => seen.some((e) => e.path === live), { what: 'a live event after the resync' })
 
@@ -271,9 +275,7 @@ describe('watches that resume', () => {
     const w = await connect(proc.connectString)
     await w.create('/quiet', 'q0')
     await w.create('/busy', '')
-    const proxy = await TcpProxy.start(proc.connectString)
-    proxies.push(proxy)
-    const a = await connect(proxy.connectString(proc.connectString))
+    const { a, proxy } = await throughProxy(proc)
     const node = new NodeCache(a, '/quiet')
     await node.start()
     const reads = await nodeReads(admin)
@@ -322,10 +324,7 @@ describe('watches that resume', () => {
     const leader = await e.leader()
     const root = '/moved'
     const w = await connect(e.url(leader))
-    await w.create(root, 'r')
-    await w.create(`${root}/a`, 'a0')
-    await w.create(`${root}/b`, 'b0')
-    await w.create(`${root}/n`, 'n0')
+    await seed(w, root)
     // A reaches each member through a proxy of its own; the member A is on, by its proxy's port.
     const byPort = new Map<number, { id: number; proxy: TcpProxy }>()
     for (const m of e.members) {
