@@ -115,7 +115,7 @@ export function serveRead(ctx: ReadContext, h: ClientHandler, req: Request): Rep
       const node = db.get(req.path)
       if (req.watch && !addWatch(ctx, h, 'data', req.path)) return fail(ErrorCode.THROTTLED_OP, zxid)
       if (node === undefined) return fail(ErrorCode.NO_NODE, zxid)
-      return { err: ErrorCode.OK, zxid, body: { op: req.op, stat: node.stat } }
+      return { err: ErrorCode.OK, zxid, body: { op: req.op, stat: shown(ctx, req.path, node).stat } }
     }
     case OpCode.getData: {
       const node = db.get(req.path)
