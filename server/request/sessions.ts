@@ -147,10 +147,7 @@ export class Sessions {
     const timeoutMs = Math.min(Math.max(req.timeOut, config.minSessionTimeout), config.maxSessionTimeout)
     if (ctx.isReadOnly()) return this.connectReadOnly(h, req, timeoutMs)
     if (req.sessionId !== 0n) return this.resume(h, req, timeoutMs)
-    if (this.tracker.size + this.pending.size >= config.sessionsMax) {
-      log.warn({ sessionsMax: config.sessionsMax }, 'session limit reached; refused')
-      return h.close(`too many sessions (sessionsMax=${config.sessionsMax})`)
-    }
+    if (this.refusedAtLimit(h)) return
     const id = this.ids.take((x) => ctx.db.hasSession(x) || this.pending.has(x))
     this.pending.set(id, { handler: h, timeoutMs, deadline: ctx.clock.now() + timeoutMs })
     if (ctx.isLeader()) this.submitInternal({ type: 'createSession', timeoutMs }, id)
@@ -160,10 +157,7 @@ export class Sessions {
   private resume(h: ClientHandler, req: ConnectRequest, timeoutMs: number): void {
     const id = req.sessionId
     const { ctx, log } = this
-    if (!checkSessionPassword(this.secret, id, req.passwd)) {
-      log.info({ session: formatSessionId(id) }, 'wrong session password; refused')
-      return h.reject('wrong session password')
-    }
+    if (this.refusedPassword(h, id, req.passwd)) return
     // The leader (or a standalone server) knows whether the session lives.
     if (ctx.isLeader() || ctx.replicator.role === 'standalone')
       return this.resumable(id) ? this.resumed(h, id) : this.expired(h, id)
@@ -187,6 +181,23 @@ export class Sessions {
       if (this.resumable(id)) this.resumed(h, id)
       else this.expired(h, id)
     })
+  }
+
+  /** Refuses a new session past sessionsMax (sessions known, being created, and local read-only ones). */
+  private refusedAtLimit(h: ClientHandler): boolean {
+    const max = this.ctx.config.sessionsMax
+    if (this.tracker.size + this.pending.size + this.local.size < max) return false
+    this.log.warn({ sessionsMax: max }, 'session limit reached; refused')
+    h.close(`too many sessions (sessionsMax=${max})`)
+    return true
+  }
+
+  /** Refuses a resume whose password is not the session's. */
+  private refusedPassword(h: ClientHandler, id: bigint, passwd: Uint8Array): boolean {
+    if (checkSessionPassword(this.secret, id, passwd)) return false
+    this.log.info({ session: formatSessionId(id) }, 'wrong session password; refused')
+    h.reject('wrong session password')
+    return true
   }
 
   /** This server knows the session, and not as closing. */
@@ -220,10 +231,7 @@ export class Sessions {
     }
     const id = req.sessionId
     if (id === 0n) {
-      if (this.tracker.size + this.pending.size + this.local.size >= ctx.config.sessionsMax) {
-        log.warn({ sessionsMax: ctx.config.sessionsMax }, 'session limit reached; refused')
-        return h.close(`too many sessions (sessionsMax=${ctx.config.sessionsMax})`)
-      }
+      if (this.refusedAtLimit(h)) return
       const local = this.ids.take((x) => ctx.db.hasSession(x) || this.pending.has(x) || this.local.has(x))
       this.local.set(local, { handler: h, timeoutMs, expiresAt: Number.POSITIVE_INFINITY })
       ctx.handlers.set(local, h)
@@ -231,10 +239,7 @@ export class Sessions {
       log.debug({ session: formatSessionId(local), conn: h.conn.id }, 'read-only session created (local)')
       return
     }
-    if (!checkSessionPassword(this.secret, id, req.passwd)) {
-      log.info({ session: formatSessionId(id) }, 'wrong session password; refused')
-      return h.reject('wrong session password')
-    }
+    if (this.refusedPassword(h, id, req.passwd)) return
     const known = this.resumable(id)
     const found = this.local.get(id)
     const localOld = found !== undefined && ctx.clock.now() <= found.expiresAt ? found : undefined
