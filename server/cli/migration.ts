@@ -31,6 +31,7 @@
 import type { Acl, Client, Stat } from '../../client/index.js'
 import { ZkError } from '../../client/index.js'
 import { joinPath } from '../../shared/paths.js'
+import { kindOfOwner } from './zookeeper-kinds.js'
 
 export type NodeKind = 'persistent' | 'container' | 'ttl' | 'ephemeral'
 
@@ -79,21 +80,17 @@ export interface MigrationOptions {
   ) => { kind: 'container' } | { kind: 'ttl'; ttlMs: number } | undefined
 }
 
-const CONTAINER_OWNER = '0x8000000000000000'
 const SEQ_SCRATCH = '.conclave-migrate-counter'
 /** create+delete pairs per multi when raising a child counter. */
 const COUNTER_PAIRS_PER_MULTI = 250
 
 /** ZooKeeper's ephemeralOwner encoding of what a znode is. */
 export function kindOf(stat: Stat): { kind: NodeKind; ttlMs: number } {
-  const owner = stat.ephemeralOwner
-  if (owner === '0x0' || owner === '0') return { kind: 'persistent', ttlMs: 0 }
-  if (owner === CONTAINER_OWNER) return { kind: 'container', ttlMs: 0 }
-  const v = BigInt(owner)
-  // EphemeralType.TTL: 0xff in the top byte, extended type 0x0000 next, the TTL in the low 48 bits.
-  if (v >> 56n === 0xffn && ((v >> 48n) & 0xffn) === 0n)
-    return { kind: 'ttl', ttlMs: Number(v & 0xffffffffffffn) }
-  return { kind: 'ephemeral', ttlMs: 0 }
+  const owner = BigInt(stat.ephemeralOwner)
+  if (owner === 0n) return { kind: 'persistent', ttlMs: 0 }
+  const k = kindOfOwner(owner)
+  if (k === undefined) return { kind: 'ephemeral', ttlMs: 0 }
+  return { kind: k.kind, ttlMs: k.kind === 'ttl' ? k.ttlMs : 0 }
 }
 
 function isCode(err: unknown, ...codes: string[]): boolean {

@@ -26,7 +26,7 @@ export type ZkKind = { kind: 'container' } | { kind: 'ttl'; ttlMs: number }
 
 const SNAP_MAGIC = 0x5a4b534e // ZKSN
 const LOG_MAGIC = 0x5a4b4c47 // ZKLG
-const CONTAINER_OWNER = -(2n ** 63n)
+const CONTAINER_OWNER = 2n ** 63n
 
 const T = {
   create: 1,
@@ -40,10 +40,15 @@ const T = {
 
 export class ZkKindsError extends Error {}
 
-/** Kind of an ephemeralOwner as ZooKeeper stores it (not as clients see it). */
-function kindOfOwner(owner: bigint): ZkKind | undefined {
-  if (owner === CONTAINER_OWNER) return { kind: 'container' }
+/**
+ * The container or TTL kind ZooKeeper encodes in an ephemeralOwner
+ * (EphemeralType), signed as its files store it or unsigned as a Stat's
+ * 0x… text reads; undefined for anything else (0, or a session's id).
+ */
+export function kindOfOwner(owner: bigint): ZkKind | undefined {
   const u = BigInt.asUintN(64, owner)
+  if (u === CONTAINER_OWNER) return { kind: 'container' }
+  // TTL: 0xff in the top byte, extended type 0x0000 next, the TTL in the low 48 bits.
   if (u >> 56n === 0xffn && ((u >> 48n) & 0xffn) === 0n)
     return { kind: 'ttl', ttlMs: Number(u & 0xffffffffffffn) }
   return undefined
