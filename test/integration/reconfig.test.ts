@@ -116,6 +116,11 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
     expect([...lines.keys()]).toEqual([1, 2, 3, 4])
     expect(lines.get(1)).toBe(lineFor(1, 'participant'))
     expect(lines.get(4)).toBe(lineFor(4, 'observer'))
+    // Every read of the node shows the same static data: exists' Stat too (it said 0 once).
+    const c = await connect(ens.url(3))
+    const { data, stat } = await c.getData('/zookeeper/config')
+    expect(stat.dataLength).toBe(data.length)
+    expect((await c.exists('/zookeeper/config'))?.dataLength).toBe(data.length)
   })
 
   it('refuses a caller without rights, bad input, unknown servers and a stale fromConfig, changing nothing', async () => {
