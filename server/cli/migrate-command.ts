@@ -316,18 +316,19 @@ async function followChanges(
     while (!stop.signal.aborted) {
       try {
         for await (const ev of current()) {
+          if (ev.type === 'resync') {
+            resync('missed events (the watch overflowed)')
+            continue
+          }
           const arrived = Date.now()
           pending++
-          if (ev.type === 'resync') resync('missed events (the watch overflowed)')
-          else
-            serial(async () => {
-              await m.apply(ev.path)
-              pending--
-              applied++
-              lagMs = Date.now() - arrived
-              lastAppliedAt = Date.now()
-            })
-          if (ev.type === 'resync') pending--
+          serial(async () => {
+            await m.apply(ev.path)
+            pending--
+            applied++
+            lagMs = Date.now() - arrived
+            lastAppliedAt = Date.now()
+          })
         }
       } catch (err) {
         if (!(err instanceof ZkError) || (err.code !== 'SESSION_EXPIRED' && err.code !== 'CONNECTION_LOSS'))
