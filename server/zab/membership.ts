@@ -246,13 +246,14 @@ export class Membership {
     if (this.pendingC.length !== before) this.recompute()
   }
 
-  /** Everything up to `zxid` is committed. */
-  committedThrough(zxid: number): void {
+  /** Everything up to `zxid` is committed; true if that committed a pending config (the view changed). */
+  committedThrough(zxid: number): boolean {
     let last: Compiled | undefined
     while (this.pendingC.length > 0 && this.pendingC[0]!.at.zxid <= zxid) last = this.pendingC.shift()
-    if (last === undefined) return
+    if (last === undefined) return false
     this.committedC = last
     this.recompute()
+    return true
   }
 
   /**

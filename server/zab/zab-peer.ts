@@ -480,10 +480,7 @@ export class ZabPeer implements PeerCore {
     assert(entries.length > 0 && entries[entries.length - 1]!.zxid === zxid, 'commit target is not an entry')
     this.commitZxid = zxid
     for (const e of entries) this.out.commit.push(e)
-    if (this.membership.pending.length > 0 && this.membership.pending[0]!.zxid <= zxid) {
-      this.membership.committedThrough(zxid)
-      this.membershipChanged = true
-    }
+    if (this.membership.committedThrough(zxid)) this.membershipChanged = true
     this.learnership?.onCommitted()
   }
 
