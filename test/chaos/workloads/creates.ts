@@ -16,6 +16,7 @@
  *   no token appears twice (a create applied twice would).
  */
 import { CreateMode } from '../../../client/index.js'
+import { ensurePath } from '../../../recipes/znodes.js'
 import type { ChaosEvent } from '../history.js'
 import {
   classifier,
@@ -41,12 +42,7 @@ function createsWorkload(name: 'sequential' | 'exactly-once', exactlyOnce: boole
           const lane = ctx.lane()
           const prng = ctx.prng.fork(`${name}-${w}`)
           for (let i = 0; i < PARENTS; i++)
-            await retrying(`create ${parent(i)}`, () =>
-              zk.create(parent(i), '').catch((err: unknown) => {
-                if ((err as { code?: string }).code !== 'NODE_EXISTS') throw err
-                return ''
-              }),
-            )
+            await retrying(`create ${parent(i)}`, () => ensurePath(zk, parent(i)))
           let n = 0
           while (performance.now() < ctx.deadline) {
             zk = await live(ctx, zk, { exactlyOnce })

@@ -16,6 +16,7 @@
  */
 import { spawn } from 'node:child_process'
 import type { Client } from '../../../client/index.js'
+import { ensurePath } from '../../../recipes/znodes.js'
 import type { ChaosEvent } from '../history.js'
 import {
   chaosScript,
@@ -52,12 +53,7 @@ export const ephemeral: Workload = {
   name: NAME,
   async run(ctx) {
     const setup = await ctx.connect()
-    await retrying(`create ${PARENT}`, () =>
-      setup.create(PARENT, '').catch((err: unknown) => {
-        if (codeOf(err) !== 'NODE_EXISTS') throw err
-        return ''
-      }),
-    )
+    await retrying(`create ${PARENT}`, () => ensurePath(setup, PARENT))
     const watched: Live = new Set()
     const readers = ctx.cluster.members.map(async (m) => {
       let zk = await ctx.connect({ connectString: m.connectString })
