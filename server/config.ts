@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { FOUR_LETTER_WORDS, isFourLetterWord } from './admin/four-letter-words.js'
+import { type MemberConfig, parseConfigText } from './zab/index.js'
 
 export const PeerSpec = z.object({
   id: z.number().int().min(1).max(254),
@@ -17,6 +18,22 @@ export const PeerSpec = z.object({
   observer: z.boolean().default(false),
 })
 export type PeerSpec = z.infer<typeof PeerSpec>
+
+/**
+ * One server as a ZooKeeper dynamic-config line,
+ * `server.N=host:peerPort:peerPort:role;host:clientPort` (Conclave has one
+ * peer port: it stands for both of ZooKeeper's quorum and election ports).
+ */
+export function memberLine(s: PeerSpec, role: 'participant' | 'observer'): string {
+  return `server.${s.id}=${s.host}:${s.peerPort}:${s.peerPort}:${role};${s.host}:${s.clientPort}`
+}
+
+/** The config file's servers as a membership config: the static one, in force until a reconfig commits one. */
+export function staticMemberConfig(servers: readonly PeerSpec[]): MemberConfig {
+  return parseConfigText(
+    servers.map((s) => memberLine(s, s.observer ? 'observer' : 'participant')).join('\n'),
+  )
+}
 
 const ms = (min: number) => z.number().int().min(min)
 

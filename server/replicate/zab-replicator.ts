@@ -13,21 +13,13 @@
 import type { Logger } from 'pino'
 import { assert } from '../../shared/assert.js'
 import { StallMonitor } from '../admin/stall-monitor.js'
-import type { PeerSpec, ServerConfig } from '../config.js'
+import { type ServerConfig, staticMemberConfig } from '../config.js'
 import { Prng } from '../core/prng.js'
 import { eventLoopTimers } from '../event-loop.js'
 import { PeerTransport } from '../net/peer-transport.js'
 import type { ReloadingSecureContext } from '../net/reloading-secure-context.js'
 import type { Storage } from '../storage/index.js'
-import {
-  type ConfigAt,
-  type LogEntry,
-  type MemberConfig,
-  type PeerMessage,
-  parseConfigText,
-  type Snapshot,
-  ZabPeer,
-} from '../zab/index.js'
+import { type ConfigAt, type LogEntry, type PeerMessage, type Snapshot, ZabPeer } from '../zab/index.js'
 import { DriverReplicator } from './driver-replicator.js'
 import type { ReplicatorEvents } from './replicator.js'
 import { ZabDriver } from './zab-driver.js'
@@ -57,22 +49,6 @@ export interface ZabHost {
   restoreSnapshot(s: Snapshot): void
   /** The membership config the recovered state holds (/zookeeper/config); undefined: none committed yet. */
   memberConfig(): ConfigAt | undefined
-}
-
-/**
- * The config file's servers as ZooKeeper dynamic-config text: the static
- * config, in force until a reconfig commits one (Conclave has one peer
- * port: it stands for both of ZooKeeper's quorum and election ports).
- */
-export function staticMemberConfig(servers: readonly PeerSpec[]): MemberConfig {
-  return parseConfigText(
-    servers
-      .map(
-        (s) =>
-          `server.${s.id}=${s.host}:${s.peerPort}:${s.peerPort}:${s.observer ? 'observer' : 'participant'};${s.host}:${s.clientPort}`,
-      )
-      .join('\n'),
-  )
 }
 
 export class ZabReplicator extends DriverReplicator {

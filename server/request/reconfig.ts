@@ -24,12 +24,12 @@
  * entry is applied on the answering server.
  *
  * Invariant: what is proposed names only servers of the config file, each
- * at its configured address, in the form staticMemberConfig writes.
+ * at its configured address, in the form staticMemberConfig (server/config.ts) writes.
  */
 import { ErrorCode } from '../../shared/errors.js'
 import { OpCode, Perms } from '../../shared/opcodes.js'
 import type { ReconfigRequest } from '../../shared/records.js'
-import type { PeerSpec } from '../config.js'
+import { memberLine, type PeerSpec, staticMemberConfig } from '../config.js'
 import { CONFIG_NODE, configNodeData } from '../state/tree-db.js'
 import {
   type ConfigAt,
@@ -60,11 +60,6 @@ function refuse(err: ErrorCode, why: string): { ok: false } & ReconfigRefusal {
 /** The members a config file lists, by id. */
 function knownServers(servers: readonly PeerSpec[]): Map<number, PeerSpec> {
   return new Map(servers.map((s) => [s.id, s]))
-}
-
-/** One `server.N=...` line of the config file's servers in our canonical form. */
-function lineOf(s: PeerSpec, role: 'participant' | 'observer'): string {
-  return `server.${s.id}=${s.host}:${s.peerPort}:${s.peerPort}:${role};${s.host}:${s.clientPort}`
 }
 
 /** Splits a comma- or newline-separated list, dropping blanks. */
@@ -108,7 +103,7 @@ function checkKnown(
         why: `server.${id}'s client port is ${spec.clientPort}, not ${client}`,
       }
   }
-  return lineOf(spec, parsed.voters.length > 0 ? 'participant' : 'observer')
+  return memberLine(spec, parsed.voters.length > 0 ? 'participant' : 'observer')
 }
 
 /** A line as parseConfigText takes one alone: an observer line needs a participant beside it. */
@@ -260,9 +255,7 @@ export function proposeReconfig(
  */
 export function staticConfigNodeData(servers: readonly PeerSpec[]): Uint8Array | undefined {
   if (servers.length === 0) return undefined
-  // The form ZabReplicator's staticMemberConfig gives the ZAB core (without importing the replicator here).
-  const text = servers.map((s) => lineOf(s, s.observer ? 'observer' : 'participant')).join('\n')
-  return configNodeData(parseConfigText(text), 0)
+  return configNodeData(staticMemberConfig(servers), 0)
 }
 
 /** The answer to a reconfig whose entry is applied here: /zookeeper/config's data and Stat. */

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { PeerSpec } from '../../../server/config.js'
-import { staticMemberConfig } from '../../../server/replicate/zab-replicator.js'
+import { staticMemberConfig } from '../../../server/config.js'
 import { nextConfig, staticConfigNodeData, transportable } from '../../../server/request/reconfig.js'
 import { configNodeData } from '../../../server/state/tree-db.js'
 import { OpCode } from '../../../shared/opcodes.js'

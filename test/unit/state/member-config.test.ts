@@ -7,8 +7,7 @@
  * the config file's servers become ZooKeeper dynamic-config text.
  */
 import { describe, expect, it } from 'vitest'
-import { PeerSpec } from '../../../server/config.js'
-import { staticMemberConfig } from '../../../server/replicate/zab-replicator.js'
+import { PeerSpec, staticMemberConfig } from '../../../server/config.js'
 import { CONFIG_NODE, TreeDb } from '../../../server/state/tree-db.js'
 import { configOfIds, encodeConfigEntry } from '../../../server/zab/index.js'
 
