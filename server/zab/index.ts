@@ -16,6 +16,7 @@ export {
   isConfigEntry,
   type MemberConfig,
   Membership,
+  majority,
   parseConfigText,
 } from './membership.js'
 export {

@@ -22,7 +22,7 @@
  */
 import { assert } from '../../shared/assert.js'
 import { makeZxid, ZXID_COUNTER_MAX, ZXID_EPOCH_MAX, zxidCounter, zxidEpoch } from '../../shared/zxid.js'
-import { ConfigError, decodeConfigEntry, isConfigEntry, type MemberConfig } from './membership.js'
+import { ConfigError, decodeConfigEntry, isConfigEntry, type MemberConfig, majority } from './membership.js'
 import type { PeerMessage } from './messages.js'
 import type { ProposeResult } from './output.js'
 import type { PeerCore } from './peer-core.js'
@@ -402,10 +402,9 @@ export class Leadership {
       throw e
     }
     if (config === undefined) return { ok: false, reason: 'bad-config' }
-    const voters = new Set(config.voters)
     let ready = 0
-    for (const v of voters) if (v === core.id || this.counts(v, synced)) ready++
-    if (ready < Math.floor(voters.size / 2) + 1) return { ok: false, reason: 'new-config-no-quorum' }
+    for (const v of config.voters) if (v === core.id || this.counts(v, synced)) ready++
+    if (ready < majority(config.voters.length)) return { ok: false, reason: 'new-config-no-quorum' }
     return undefined
   }
 

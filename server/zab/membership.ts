@@ -135,7 +135,8 @@ export function decodeConfigEntry(data: Uint8Array): MemberConfig | undefined {
   return parseConfigText(text)
 }
 
-function majority(n: number): number {
+/** The quorum of a config with `n` voters. */
+export function majority(n: number): number {
   return Math.floor(n / 2) + 1
 }
 

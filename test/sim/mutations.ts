@@ -39,7 +39,7 @@ import { DataTree } from '../../server/tree/data-tree.js'
 import type { ApplyMode, ChangeEvent, CreateNodeArgs } from '../../server/tree/tree-types.js'
 import type { Recalled, RememberedWrite, RememberLimits } from '../../server/tree/write-memory.js'
 import type { Input, Output, Snapshot, ZabPeerOptions } from '../../server/zab/index.js'
-import { type ConfigAt, Membership, ZabPeer } from '../../server/zab/index.js'
+import { type ConfigAt, Membership, majority, ZabPeer } from '../../server/zab/index.js'
 import { ZabLog } from '../../server/zab/zab-log.js'
 import { KvStateMachine } from './kv-state-machine.js'
 import { TreeStateMachine } from './tree-state-machine.js'
@@ -266,7 +266,7 @@ class NewestOnlyMembership extends Membership {
       if (a !== undefined) acks.push(a)
     }
     acks.sort((a, b) => b - a)
-    const q = Math.floor(this.latest.config.voters.length / 2) + 1
+    const q = majority(this.latest.config.voters.length)
     return acks.length < q ? 0 : acks[q - 1]!
   }
 }
