@@ -68,14 +68,10 @@ export class ZabReplicator extends DriverReplicator {
     quorumTls: ReloadingSecureContext | undefined,
   ) {
     super(events)
-    const voters = config.servers.filter((s) => !s.observer).map((s) => s.id)
-    const observers = config.servers.filter((s) => s.observer).map((s) => s.id)
     const epochs = host.storage.epochs
     const ticks = (n: number) => Math.max(2, Math.ceil((n * config.tickTime) / ZAB_TICK_MS))
     const peer = new ZabPeer({
       id: config.serverId,
-      voters,
-      observers,
       initialConfig: staticMemberConfig(config.servers),
       initLimitTicks: ticks(config.initLimit),
       syncLimitTicks: ticks(config.syncLimit),

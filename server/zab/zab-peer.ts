@@ -31,7 +31,6 @@ import { Learnership } from './learnership.js'
 import {
   type ConfigAt,
   ConfigError,
-  configOfIds,
   decodeConfigEntry,
   type MemberConfig,
   Membership,
@@ -54,11 +53,8 @@ import { ZabLog } from './zab-log.js'
 
 export interface ZabPeerOptions {
   readonly id: ServerId
-  /** The static configuration (the config file's), used until a config entry is committed. */
-  readonly voters: readonly ServerId[]
-  readonly observers: readonly ServerId[]
-  /** The static configuration with its text (addresses); overrides voters/observers when given. */
-  readonly initialConfig?: MemberConfig
+  /** The static configuration (the config file's; configOfIds for ids alone), used until a config entry is committed. */
+  readonly initialConfig: MemberConfig
   /** Ticks a leader may take to reach a quorum of synced followers, and a learner to sync. */
   readonly initLimitTicks: number
   /** Ticks without hearing from a quorum (leader) or from the leader (learner) before LOOKING. */
@@ -147,9 +143,7 @@ export class ZabPeer implements PeerCore {
     assert(p.acceptedEpoch >= p.currentEpoch, 'persisted acceptedEpoch below currentEpoch')
     assert(opts.initLimitTicks > 0 && opts.syncLimitTicks > 0, 'limits must be positive')
     this.id = opts.id
-    this.membership = this.makeMembership(
-      p.config ?? { zxid: 0, config: opts.initialConfig ?? configOfIds(opts.voters, opts.observers) },
-    )
+    this.membership = this.makeMembership(p.config ?? { zxid: 0, config: opts.initialConfig })
     this.limits = {
       initLimitTicks: opts.initLimitTicks,
       syncLimitTicks: opts.syncLimitTicks,

@@ -23,6 +23,7 @@ import {
   ZabDriver,
 } from '../../server/replicate/zab-driver.js'
 import {
+  configOfIds,
   decodePeerMessage,
   describePeerMessage,
   type Envelope,
@@ -142,8 +143,7 @@ export class SimNode {
     if (this.disk.snapshot) this.sm.restore(this.disk.snapshot)
     const opts: ZabPeerOptions = {
       id: c.id,
-      voters: c.voters,
-      observers: c.observers,
+      initialConfig: configOfIds(c.voters, c.observers),
       initLimitTicks: c.initLimitTicks,
       syncLimitTicks: c.syncLimitTicks,
       commitLogCount: c.commitLogCount,

@@ -17,6 +17,7 @@
 import { Prng } from '../../../server/core/prng.js'
 import { type DoneCallback, type DriverStorage, ZabDriver } from '../../../server/replicate/zab-driver.js'
 import {
+  configOfIds,
   decodePeerMessage,
   type Input,
   type LogEntry,
@@ -166,8 +167,7 @@ export class Harness {
     const snapshotZxid = d.snapshot?.zxid ?? 0
     const peer = new ZabPeer({
       id,
-      voters: this.opts.voters,
-      observers: this.opts.observers ?? [],
+      initialConfig: configOfIds(this.opts.voters, this.opts.observers),
       initLimitTicks: this.opts.initLimitTicks ?? 10,
       syncLimitTicks: this.opts.syncLimitTicks ?? 5,
       commitLogCount: this.opts.commitLogCount,

@@ -132,8 +132,7 @@ describe('synchronisation', () => {
   function followerOf3(): ZabPeer {
     const f = new ZabPeer({
       id: 2,
-      voters: [1, 2, 3],
-      observers: [],
+      initialConfig: configOfIds([1, 2, 3]),
       initLimitTicks: 10,
       syncLimitTicks: 5,
       prng: new Prng(1),
@@ -271,8 +270,7 @@ describe('synchronisation', () => {
   it('refuses a leader epoch below its acceptedEpoch', () => {
     const f = new ZabPeer({
       id: 2,
-      voters: [1, 2, 3],
-      observers: [],
+      initialConfig: configOfIds([1, 2, 3]),
       initLimitTicks: 10,
       syncLimitTicks: 5,
       prng: new Prng(1),
