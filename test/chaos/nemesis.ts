@@ -16,6 +16,7 @@
 import type { Prng } from '../../server/core/prng.js'
 import type { ChaosCluster } from './cluster.js'
 import type { History } from './history.js'
+import { sleep } from './workloads/workload.js'
 
 export interface Injected {
   readonly targets: readonly number[]
@@ -35,18 +36,9 @@ export interface FaultKind {
 /** Voters that may be lost while a majority stays: 1 of 3, 2 of 5. */
 const minority = (c: ChaosCluster) => Math.floor((c.voters.length - 1) / 2)
 
-function shuffle<T>(prng: Prng, xs: readonly T[]): T[] {
-  const a = [...xs]
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = prng.int(0, i)
-    ;[a[i], a[j]] = [a[j]!, a[i]!]
-  }
-  return a
-}
-
 /** `count` voters, the current leader among them half the time. */
 async function pickVoters(c: ChaosCluster, prng: Prng, count: number): Promise<number[]> {
-  const picked = shuffle(prng, c.voters).slice(0, count)
+  const picked = prng.shuffle([...c.voters]).slice(0, count)
   if (prng.chance(0.5)) {
     const leader = await c.leader()
     if (leader !== undefined && !picked.includes(leader)) picked[0] = leader
@@ -149,7 +141,7 @@ export const FAULT_KINDS: FaultKind[] = [
     name: 'partition-halves',
     applies: (c) => canCut(c) && c.members.length >= 3,
     async inject(c, p) {
-      const voters = shuffle(p, c.voters)
+      const voters = p.shuffle([...c.voters])
       const small = voters.slice(0, Math.max(1, minority(c)))
       const big = voters.slice(small.length)
       for (const m of c.members) if (m.observer) (p.chance(0.5) ? small : big).push(m.id)
@@ -162,7 +154,7 @@ export const FAULT_KINDS: FaultKind[] = [
     name: 'partition-bridge',
     applies: (c) => canCut(c) && c.voters.length >= 3,
     async inject(c, p) {
-      const voters = shuffle(p, c.voters)
+      const voters = p.shuffle([...c.voters])
       const bridge = voters.pop()!
       const left = voters.slice(0, Math.floor(voters.length / 2))
       const right = voters.slice(left.length)
@@ -205,7 +197,6 @@ export async function runNemesis(
   log: (line: string) => void,
   quietMs = 2000,
 ): Promise<void> {
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
   while (performance.now() < deadline - quietMs && kinds.length > 0) {
     await sleep(prng.int(500, 1500))
     if (performance.now() > deadline - quietMs) break
