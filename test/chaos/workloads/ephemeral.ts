@@ -20,8 +20,7 @@ import { ensurePath } from '../../../recipes/znodes.js'
 import type { ChaosEvent } from '../history.js'
 import {
   chaosScript,
-  codeOf,
-  INDETERMINATE,
+  classifier,
   live,
   retrying,
   sleep,
@@ -35,11 +34,8 @@ const PARENT = '/chaos-ephemeral'
 const SESSION_TIMEOUT_MS = 2000
 const HOLDER = chaosScript('ephemeral-holder')
 
-const classify = (err: unknown) => {
-  const code = codeOf(err)
-  if (INDETERMINATE.has(code)) return { type: 'info' as const, error: code }
-  throw err
-}
+/** No definite failures: an indeterminate code is info, anything else a harness bug. */
+const classify = classifier([])
 
 async function exists(zk: Client, path: string, reads: 'sync' | 'plain'): Promise<boolean> {
   if (reads === 'sync') await zk.sync(path)
