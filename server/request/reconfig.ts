@@ -262,14 +262,8 @@ export function staticConfigNodeData(servers: readonly PeerSpec[]): Uint8Array |
 export function reconfigReply(ctx: ServerContext): Reply {
   const zxid = ctx.db.lastZxid
   const node = ctx.db.get(CONFIG_NODE)
-  if (node === undefined) return { err: ErrorCode.SYSTEM_ERROR, zxid }
-  const data =
-    node.data !== null && node.data.length > 0
-      ? node.data
-      : (staticConfigNodeData(ctx.config.servers) ?? new Uint8Array(0))
-  return {
-    err: ErrorCode.OK,
-    zxid,
-    body: { op: OpCode.reconfig, data, stat: { ...node.stat, dataLength: data.length } },
-  }
+  // Applying the entry wrote the node (its text and version=): never empty here.
+  const data = node?.data
+  if (node === undefined || !data?.length) return { err: ErrorCode.SYSTEM_ERROR, zxid }
+  return { err: ErrorCode.OK, zxid, body: { op: OpCode.reconfig, data, stat: node.stat } }
 }
