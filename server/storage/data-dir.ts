@@ -18,10 +18,10 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { chunkCrc, foldChunkCrc, snapshotHeaderCrc } from './checksum.js'
 import { LogReader } from './log-reader.js'
 import { ensureSchema, MetaKey, openConnection, readMeta, readMetaNumber, writeMeta } from './schema.js'
 import { type SnapshotInfo, SnapshotReader } from './snapshot-reader.js'
+import { SnapshotRows } from './snapshot-rows.js'
 import { StorageError, StorageErrorCode, toStorageError } from './storage-error.js'
 import { DB_FILE_NAME, STORAGE_LIMIT_DEFAULTS } from './storage-options.js'
 import type { LogEntry } from './worker-protocol.js'
@@ -79,34 +79,9 @@ export function seedDataDir(o: SeedOptions): string {
   try {
     ensureSchema(db, file)
     db.transaction(() => {
-      const id = Number(
-        db.prepare("INSERT INTO snapshots (state, zxid_start) VALUES ('writing', ?)").run(o.zxid)
-          .lastInsertRowid,
-      )
-      const insert = db.prepare(
-        'INSERT INTO snapshot_chunks (snapshot_id, seq, data, crc) VALUES (?, ?, ?, ?)',
-      )
-      let folded = 0
-      let bytes = 0
-      o.chunks.forEach((c, seq) => {
-        const crc = chunkCrc(id, seq, c)
-        insert.run(id, seq, c, crc)
-        folded = foldChunkCrc(folded, crc)
-        bytes += c.byteLength
-      })
-      const fields = {
-        id,
-        zxidStart: o.zxid,
-        zxidEnd: o.zxid,
-        digest: o.digest,
-        chunkCount: o.chunks.length,
-        totalBytes: bytes,
-        chunksCrc: folded,
-      }
-      db.prepare(
-        `UPDATE snapshots SET state = 'complete', zxid_end = ?, digest = ?, chunk_count = ?,
-           total_bytes = ?, chunks_crc = ?, crc = ? WHERE id = ?`,
-      ).run(o.zxid, o.digest, fields.chunkCount, bytes, folded, snapshotHeaderCrc(fields), id)
+      const rows = new SnapshotRows(db, SnapshotRows.insertChunkStatement(db), o.zxid)
+      for (const c of o.chunks) rows.writeChunk(c)
+      rows.finish(o.zxid, o.digest)
       writeMeta(db, MetaKey.ACCEPTED_EPOCH, String(o.epoch))
       writeMeta(db, MetaKey.CURRENT_EPOCH, String(o.epoch))
       if (o.serverId !== undefined) writeMeta(db, MetaKey.SERVER_ID, String(o.serverId))

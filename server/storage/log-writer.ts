@@ -22,9 +22,10 @@
  */
 import type Database from 'better-sqlite3'
 import { assert, unreachable } from '../../shared/assert.js'
-import { chunkCrc, foldChunkCrc, logRecordCrc, snapshotHeaderCrc } from './checksum.js'
+import { logRecordCrc } from './checksum.js'
 import { Purger } from './purger.js'
 import { ensureSchema, openConnection, writeMeta } from './schema.js'
+import { SnapshotRows } from './snapshot-rows.js'
 import { toStorageError } from './storage-error.js'
 import {
   PACKED_ENTRY_HEADER_BYTES,
@@ -51,19 +52,11 @@ interface GroupResult {
   purgeAfter: boolean
 }
 
-interface OpenSnapshot {
-  id: number
-  seq: number
-  chunksCrc: number
-  totalBytes: number
-  zxidStart: number
-}
-
 export class LogWriter {
   private readonly queue: WorkerOp[] = []
   /** Byte offset into the packed buffer of the append op at the queue head, when a group split it. */
   private appendOffset = 0
-  private snapshot: OpenSnapshot | undefined
+  private snapshot: SnapshotRows | undefined
   private readonly purger: Purger
   private state: 'open' | 'closed' | 'failed' = 'open'
   private leftoversDue = false
@@ -81,9 +74,7 @@ export class LogWriter {
     private readonly post: (report: WorkerReport) => void,
   ) {
     this.insertLog = db.prepare('INSERT INTO txnlog (zxid, data, crc) VALUES (?, ?, ?)')
-    this.insertChunk = db.prepare(
-      'INSERT INTO snapshot_chunks (snapshot_id, seq, data, crc) VALUES (?, ?, ?, ?)',
-    )
+    this.insertChunk = SnapshotRows.insertChunkStatement(db)
     this.purger = new Purger(db, init, (obj, msg) => post({ kind: 'log', level: 'info', obj, msg }))
   }
 
@@ -297,47 +288,23 @@ export class LogWriter {
 
   private beginSnapshot(zxidStart: number): void {
     assert(this.snapshot === undefined, 'beginSnapshot while another snapshot is open')
-    const info = this.db
-      .prepare("INSERT INTO snapshots (state, zxid_start) VALUES ('writing', ?)")
-      .run(zxidStart)
-    this.snapshot = { id: Number(info.lastInsertRowid), seq: 0, chunksCrc: 0, totalBytes: 0, zxidStart }
+    this.snapshot = new SnapshotRows(this.db, this.insertChunk, zxidStart)
   }
 
   private writeChunk(data: Uint8Array): void {
-    const snap = this.snapshot
-    assert(snap !== undefined, 'snapshot chunk without beginSnapshot')
-    const crc = chunkCrc(snap.id, snap.seq, data)
-    this.insertChunk.run(snap.id, snap.seq, data, crc)
-    snap.chunksCrc = foldChunkCrc(snap.chunksCrc, crc)
-    snap.seq += 1
-    snap.totalBytes += data.byteLength
+    assert(this.snapshot !== undefined, 'snapshot chunk without beginSnapshot')
+    this.snapshot.writeChunk(data)
   }
 
   private finishSnapshot(zxidEnd: number, digest: string): void {
-    const snap = this.snapshot
-    assert(snap !== undefined, 'finishSnapshot without beginSnapshot')
-    const fields = {
-      id: snap.id,
-      zxidStart: snap.zxidStart,
-      zxidEnd,
-      digest,
-      chunkCount: snap.seq,
-      totalBytes: snap.totalBytes,
-      chunksCrc: snap.chunksCrc,
-    }
-    this.db
-      .prepare(
-        `UPDATE snapshots SET state = 'complete', zxid_end = ?, digest = ?, chunk_count = ?,
-           total_bytes = ?, chunks_crc = ?, crc = ? WHERE id = ?`,
-      )
-      .run(zxidEnd, digest, snap.seq, snap.totalBytes, snap.chunksCrc, snapshotHeaderCrc(fields), snap.id)
+    assert(this.snapshot !== undefined, 'finishSnapshot without beginSnapshot')
+    this.snapshot.finish(zxidEnd, digest)
     this.snapshot = undefined
     this.purger.applyRetention()
   }
 
   private abortSnapshot(): void {
-    if (this.snapshot === undefined) return
-    this.db.prepare("UPDATE snapshots SET state = 'garbage' WHERE id = ?").run(this.snapshot.id)
+    this.snapshot?.abort()
     this.snapshot = undefined
   }
 
