@@ -46,6 +46,26 @@ import {
 /** Bound on how many times a contender looks at the directory (each look follows a change). */
 export const TURNS_MAX = 1_000_000
 
+/**
+ * How many times in a row a winning answer that came back late is asked
+ * again (after a sync) before it is trusted anyway: a machine so slow that
+ * every answer takes a third of the session timeout must still make progress.
+ */
+export const LATE_ANSWER_RETRIES_MAX = 3
+
+/**
+ * True when a listing asked for at `askedAt` (performance.now()) came back
+ * too late to grant on: after a third of the session timeout, the session
+ * may have expired, and the node with it, while the answer waited — in a
+ * paused process (a GC pause, SIGSTOP) the answer sits in the socket while
+ * the server expires the session, and is read on waking. The same third as
+ * SessionGuard's suspicion of a disconnection.
+ */
+function answerIsLate(zk: Client, askedAt: number): boolean {
+  const t = zk.sessionTimeoutMs
+  return t > 0 && performance.now() - askedAt > t / 3
+}
+
 /** The predicate's verdict: we hold the lock, or we must watch one earlier node. */
 export type Turn = { acquired: true } | { acquired: false; watch: string }
 
@@ -87,8 +107,10 @@ export const mutexPredicate: TurnPredicate = (sorted, i) =>
 /** Waits until the predicate says our node holds the lock. */
 async function waitForTurn(zk: Client, s: SequentialSpec, ours: CreatedNode): Promise<void> {
   const isContender = s.isContender ?? ((n: string) => stripProtected(n).startsWith(s.prefix))
+  let lateAnswers = 0
   for (let i = 0; i < TURNS_MAX; i++) {
     checkContext(s.ctx, s.end, 'lock acquisition timed out', s.dir)
+    const askedAt = performance.now()
     const children = await bounded(
       retryOnLoss(() => zk.getChildren(s.dir)),
       s.ctx,
@@ -102,7 +124,20 @@ async function waitForTurn(zk: Client, s: SequentialSpec, ours: CreatedNode): Pr
       throw new ZkError(ErrorCode.NO_NODE, ours.path, `NO_NODE: our lock node ${ours.path} disappeared`)
     }
     const turn = s.predicate(sorted, index)
-    if (turn.acquired) return
+    if (turn.acquired) {
+      // A grant must not rest on an answer the session may have outlived: a late
+      // one is asked again once a sync has brought the server up to the leader
+      // (our node gone → NO_NODE above; the session gone → SESSION_EXPIRED).
+      if (!answerIsLate(zk, askedAt) || lateAnswers >= LATE_ANSWER_RETRIES_MAX) return
+      lateAnswers++
+      await bounded(
+        retryOnLoss(() => zk.sync(s.dir)),
+        s.ctx,
+        s.end,
+        'sync',
+      )
+      continue
+    }
     const latch = new Latch()
     try {
       const read = retryOnLoss(() => zk.getData(joinPath(s.dir, turn.watch), { watch: latch.open }))

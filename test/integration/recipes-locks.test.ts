@@ -216,6 +216,47 @@ forEachTarget('Lock recipes', (env) => {
       await b.release()
     })
 
+    // The paused waiter (chaos run 220): the listing that makes a waiter the holder is answered,
+    // then its process freezes past its session; the session expires and its node goes, another
+    // contender is granted; the waiter wakes and reads the old answer. Here the answer is held
+    // (a proxy over the real client) while the node is deleted: the late answer must be asked
+    // again after a sync, and the acquire must fail instead of granting a node that is gone.
+    it('a winning answer that came back late is asked again after a sync: a waiter whose node went meanwhile is not granted', async () => {
+      const path = `${env.root('late-answer')}/lock`
+      const admin = await env.connect()
+      const holder = new Lock(await env.connect(), path)
+      const held = await holder.acquire()
+      const zk = await env.connect({ sessionTimeoutMs: SHORT_SESSION_MS })
+      let holdAnswer: (() => Promise<void>) | undefined
+      const late = new Proxy(zk, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target)
+          if (prop !== 'getChildren') return typeof value === 'function' ? value.bind(target) : value
+          return async (...args: unknown[]) => {
+            const answer = await (value as (...a: unknown[]) => Promise<string[]>).apply(target, args)
+            const hold = holdAnswer
+            holdAnswer = undefined
+            if (hold !== undefined) await hold()
+            return answer
+          }
+        },
+      })
+      const waiter = new Lock(late, path)
+      const taking = rejection(waiter.acquire({ timeoutMs: 30_000 }))
+      await waitFor(async () => (await children(admin, path)).length === 2, { what: 'the waiter to queue' })
+      const holderName = held.path.slice(path.length + 1)
+      const waiterName = (await children(admin, path)).find((n) => n !== holderName)!
+      holdAnswer = async () => {
+        await admin.delete(`${path}/${waiterName}`)
+        await new Promise((r) => setTimeout(r, SHORT_SESSION_MS / 3 + 200))
+      }
+      await holder.release()
+      const err = await taking
+      expect(ZkError.is(err, ErrorCode.NO_NODE)).toBe(true)
+      expect(holdAnswer).toBeUndefined()
+      expect(waiter.isHeld).toBe(false)
+    })
+
     it('serialises concurrent acquire calls on one object, each with its own deadline', async () => {
       const path = `${env.root('same-object')}/lock`
       const other = new Lock(await env.connect(), path)
