@@ -13,11 +13,18 @@
  *   from a SIGSTOP (in run 105 the server was the leader, paused 2.2 s) — a
  *   stale read after sync, ZOOKEEPER-1675; reads on the other servers at
  *   the same time found it.
+ * - conclave-220-lock-late-answer: a lock waiter frozen (SIGSTOP) right after
+ *   its winning getChildren was answered woke 3.4 s later, past its 2-s
+ *   session, and granted itself its old node's token while a newer holder
+ *   held the lock (the fence rejected the late holder's writes). Fixed in
+ *   recipes/lock-core.ts: a winning answer that came back after a third of
+ *   the session timeout is asked again after a sync.
  */
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { readHistory } from '../../chaos/history.js'
 import { checkEphemerals } from '../../chaos/workloads/ephemeral.js'
+import { checkLock } from '../../chaos/workloads/lock.js'
 import { checkQueue } from '../../chaos/workloads/queue.js'
 
 const finding = (name: string) =>
@@ -40,6 +47,14 @@ describe('kept chaos findings', () => {
     expect(w.valid).toBe(false)
     expect(w.problems.join()).toMatch(
       /e-12-6: read c13 \[42184, 42191\] ms on tcp:\/\/127.0.0.1:24729 found it gone/,
+    )
+  })
+
+  it('a lock granted on an answer read after the session expired (Conclave run 220)', () => {
+    const v = checkLock(finding('conclave-220-lock-late-answer'))
+    expect(v.valid).toBe(false)
+    expect(v.problems.join()).toMatch(
+      /c0 was granted token 30064771255 at 55326 ms while c1 held token 30064771509/,
     )
   })
 })
