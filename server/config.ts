@@ -28,6 +28,68 @@ export function memberLine(s: PeerSpec, role: 'participant' | 'observer'): strin
   return `server.${s.id}=${s.host}:${s.peerPort}:${s.peerPort}:${role};${s.host}:${s.clientPort}`
 }
 
+/** One server of a dynamic-config line (ZooKeeper's form): its id, role, peer address and client address. */
+export interface MemberLine {
+  readonly id: number
+  readonly role: 'participant' | 'observer'
+  readonly host: string
+  /** ZooKeeper's quorum port: Conclave's peer port. */
+  readonly peerPort: number
+  /** ZooKeeper's election port: kept as written (Conclave has one peer port, the one above). */
+  readonly electionPort: number
+  /** The client address; undefined when the line has none. */
+  readonly client: { readonly host: string; readonly port: number } | undefined
+}
+
+/** Most characters of a host name in a server line (RFC 1035's name length). */
+const MEMBER_HOST_CHARS_MAX = 253
+
+function port(text: string | undefined): number | undefined {
+  if (text === undefined || !/^\d{1,5}$/.test(text)) return undefined
+  const n = Number(text)
+  return n >= 1 && n <= 65535 ? n : undefined
+}
+
+/**
+ * Parses one `server.N=host:quorumPort:electionPort[:role][;[clientHost:]clientPort]`
+ * line as ZooKeeper's QuorumServer reads it (a client port alone listens on
+ * 0.0.0.0). Returns the reason it is not one as a string.
+ */
+export function parseMemberLine(line: string): MemberLine | string {
+  const m = /^server\.(\d{1,10})=([^;]*)(?:;(.*))?$/.exec(line.trim())
+  if (m === null) return `not a server line: ${JSON.stringify(line.slice(0, 80))}`
+  const id = Number(m[1])
+  const parts = m[2]!.split(':')
+  const [host, quorum, election, role = 'participant'] = parts
+  if (parts.length < 3 || parts.length > 4)
+    return `server.${id} needs host:quorumPort:electionPort[:role], got ${JSON.stringify(m[2])}`
+  if (host === undefined || !/^[A-Za-z0-9._-]+$/.test(host) || host.length > MEMBER_HOST_CHARS_MAX)
+    return `server.${id}: bad host ${JSON.stringify(host)}`
+  const peerPort = port(quorum)
+  const electionPort = port(election)
+  if (peerPort === undefined || electionPort === undefined)
+    return `server.${id}: ports must be 1-65535, got ${JSON.stringify(`${quorum}:${election}`)}`
+  if (role !== 'participant' && role !== 'observer')
+    return `server.${id}: role must be participant or observer, got ${JSON.stringify(role)}`
+  const clientText = m[3]?.trim() ?? ''
+  let client: MemberLine['client']
+  if (clientText !== '') {
+    const at = clientText.lastIndexOf(':')
+    const clientHost = at < 0 ? '0.0.0.0' : clientText.slice(0, at)
+    const clientPort = port(clientText.slice(at + 1))
+    if (clientPort === undefined || !/^[A-Za-z0-9._-]+$/.test(clientHost))
+      return `server.${id}: bad client address ${JSON.stringify(clientText)} (expected [host:]port)`
+    client = { host: clientHost, port: clientPort }
+  }
+  return { id, role, host, peerPort, electionPort, client }
+}
+
+/** A server line in ZooKeeper's form (QuorumServer.toString): what /zookeeper/config shows. */
+export function formatMemberLine(s: MemberLine): string {
+  const client = s.client === undefined ? '' : `;${s.client.host}:${s.client.port}`
+  return `server.${s.id}=${s.host}:${s.peerPort}:${s.electionPort}:${s.role}${client}`
+}
+
 /** The config file's servers as a membership config: the static one, in force until a reconfig commits one. */
 export function staticMemberConfig(servers: readonly PeerSpec[]): MemberConfig {
   return parseConfigText(
@@ -221,6 +283,15 @@ export const ServerConfig = z
      * WRITE on /zookeeper/config's ACL may reconfig (server/request/reconfig.ts).
      */
     reconfigEnabled: z.boolean().default(false),
+    /**
+     * Peer links from servers that no configuration this server knows names
+     * (a joining server catching up before a reconfig adds it, a removed
+     * one) it keeps at most; one more is refused (and logged). Each proved
+     * the ensemble secret (or its quorum TLS certificate).
+     */
+    peerOutsiderLinksMax: z.number().int().min(0).max(254).default(8),
+    /** Incoming peer connections still in their handshake (5 s at most each) at once; more are closed at once. */
+    peerHandshakesMax: z.number().int().min(1).max(10_000).default(64),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /**
      * The four-letter words the client port answers (ZooKeeper's

@@ -19,6 +19,15 @@
  * back-off (100 ms doubling to 2 s). Messages sent while a link is down are
  * dropped: ZAB recovers by re-synchronising, as over a broken TCP stream.
  *
+ * The peers follow the membership (`setPeers`, from the configurations the
+ * server's ZAB view holds): a new id, or a known id at a new address, is
+ * dialed there (by the higher id, as always); a server gone from every
+ * configuration has its link closed. A dialer no configuration names yet (a
+ * joining server that follows until a reconfig adds it) is accepted once it
+ * has proved the secret (or its certificate), up to `outsiderLinksMax`
+ * such links; connections still in their handshake are at most
+ * `handshakesMax`. A limit hit is logged (at most every LIMIT_LOG_INTERVAL_MS).
+ *
  * Fault injection for tests: `setBlocked(ids)` drops links to those peers
  * and refuses new ones (a partition), without touching the process.
  */
@@ -39,7 +48,12 @@ export interface PeerTransportOptions {
   selfId: number
   listenHost: string
   listenPort: number
+  /** The other members and their peer addresses (setPeers changes them). */
   peers: PeerAddress[]
+  /** Open links from servers not in `peers` kept at most (config peerOutsiderLinksMax). */
+  outsiderLinksMax: number
+  /** Accepted connections in their handshake at once, at most (config peerHandshakesMax). */
+  handshakesMax: number
   /** The ensemble secret both ends prove; undefined only with `tls` (the certificates authenticate). */
   secret: string | undefined
   /** Quorum TLS; undefined: plaintext links. */
@@ -62,6 +76,12 @@ export interface PeerTlsOptions {
 const MAGIC = 'conclave-peer-v1'
 const NONCE_BYTES = 16
 const HANDSHAKE_TIMEOUT_MS = 5000
+/** A limit hit is logged at most this often (a refused dialer retries every 2 s). */
+const LIMIT_LOG_INTERVAL_MS = 10_000
+/** A link closed because its peer left the configuration: its last messages get this long to leave. */
+const RETIRE_LINGER_MS = 1000
+/** Server ids a link may carry (the configuration's range: server/config.ts PeerSpec). */
+const SERVER_ID_MAX = 254
 /** The label of the TLS keying material the proofs are bound to (RFC 5705 exporter). */
 const TLS_EXPORTER_LABEL = 'EXPORTER-conclave-peer-v1'
 
@@ -96,6 +116,10 @@ class Link {
   private binding: Uint8Array = new Uint8Array(0)
   /** The TCP connection is up (a dialer's TLS error before that is just an unreachable peer). */
   private connected: boolean
+  /** A dial that a newer address or a removal replaced: its end schedules no retry. */
+  superseded = false
+  /** An accepted connection counted in the transport's handshakes until it opens or closes. */
+  private handshaking: boolean
 
   constructor(
     readonly socket: Socket,
@@ -107,6 +131,8 @@ class Link {
     const secure = socket instanceof TLSSocket
     this.phase = secure ? 'tls' : dialer ? 'await-nonce' : 'await-hello'
     this.connected = !dialer
+    this.handshaking = !dialer
+    if (!dialer) t.handshakes(1)
     socket.setNoDelay(true)
     socket.on('data', (c: Buffer) => this.feed(c))
     socket.once('connect', () => {
@@ -176,9 +202,12 @@ class Link {
       const id = f.readInt32BE(1)
       const theirNonce = f.subarray(5, 5 + NONCE_BYTES)
       const given = f.subarray(5 + NONCE_BYTES)
-      if (!this.t.knows(id)) return this.fail(`unknown server id ${id}`)
+      if (id < 1 || id > SERVER_ID_MAX || id === selfId) return this.fail(`bad server id ${id}`)
       if (!timingSafeEqual(given, proof(secret, this.myNonce, id, selfId, binding)))
         return this.fail(`server ${id} does not know the ensemble secret`)
+      // Only a proven peer is weighed against the limits, so a stranger cannot use them up.
+      const refused = this.t.refusal(id)
+      if (refused !== undefined) return this.fail(refused, false)
       this.peerId = id
       this.write(Buffer.concat([Buffer.from([3]), proof(secret, theirNonce, selfId, id, binding)]))
       return this.open()
@@ -192,31 +221,53 @@ class Link {
     this.fail(`unexpected handshake message in phase ${this.phase}`)
   }
 
+  private handshakeOver(): void {
+    if (!this.handshaking) return
+    this.handshaking = false
+    this.t.handshakes(-1)
+  }
+
   private open(): void {
     clearTimeout(this.timer)
+    this.handshakeOver()
     this.phase = 'open'
     this.t.linkUp(this)
   }
 
-  fail(reason: string): void {
+  /** Closes the link now; `log`: say why (a limit's refusal is logged by the transport, throttled). */
+  fail(reason: string, log = true): void {
     if (this.phase === 'closed') return
     const peer = this.peerId || this.expectedPeer
     // An acceptor does not know who is calling before the handshake: say where from.
-    this.t.opts.onWarn('peer link failed', {
-      peer: peer === 0 ? 'unknown' : peer,
-      ...(peer === 0 ? { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}` } : {}),
-      reason,
-    })
+    if (log)
+      this.t.opts.onWarn('peer link failed', {
+        peer: peer === 0 ? 'unknown' : peer,
+        ...(peer === 0 ? { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}` } : {}),
+        reason,
+      })
     this.socket.destroy()
     this.closed()
   }
 
-  private closed(): void {
+  /**
+   * Ends the link because its peer left the configuration: reported down at
+   * once, but the messages already written (the COMMIT of that change) may
+   * still leave before the connection closes.
+   */
+  retire(): void {
+    if (this.phase !== 'open') return this.fail('removed from the configuration', false)
+    this.closed(false)
+    this.socket.end()
+    setTimeout(() => this.socket.destroy(), RETIRE_LINGER_MS).unref()
+  }
+
+  private closed(destroy = true): void {
     if (this.phase === 'closed') return
     const wasOpen = this.phase === 'open'
     this.phase = 'closed'
     clearTimeout(this.timer)
-    this.socket.destroy()
+    this.handshakeOver()
+    if (destroy) this.socket.destroy()
     this.t.linkDown(this, wasOpen)
   }
 }
@@ -226,8 +277,14 @@ export class PeerTransport {
   private readonly links = new Map<number, Link>()
   private readonly backoff = new Map<number, number>()
   private readonly timers = new Map<number, NodeJS.Timeout>()
-  /** Peers we are dialing now (one attempt at a time per peer). */
-  private readonly dialing = new Set<number>()
+  /** Peers we are dialing now, and the attempt (one at a time per peer). */
+  private readonly dialing = new Map<number, Link>()
+  /** The other members' addresses, by id: the newest configuration naming each (setPeers). */
+  private book = new Map<number, PeerAddress>()
+  /** Accepted connections still in their handshake. */
+  private handshaking = 0
+  /** When each limit was last logged (LIMIT_LOG_INTERVAL_MS). */
+  private readonly limitLogged = new Map<string, number>()
   private blocked = new Set<number>()
   private closing = false
   /** Every socket this transport opened or accepted and not yet closed: close() ends them all, handshaking ones too. */
@@ -240,8 +297,17 @@ export class PeerTransport {
   }
 
   constructor(readonly opts: PeerTransportOptions) {
+    for (const p of opts.peers) if (p.id !== opts.selfId) this.book.set(p.id, p)
     this.server = createServer((socket) => {
       if (this.closing) return socket.destroy()
+      if (this.handshaking >= this.opts.handshakesMax) {
+        this.limitHit('handshakes', 'too many peer connections in their handshake; closing a new one', {
+          remote: `${socket.remoteAddress}:${socket.remotePort}`,
+          limit: this.opts.handshakesMax,
+          setting: 'peerHandshakesMax',
+        })
+        return socket.destroy()
+      }
       this.own(socket)
       const tls = this.opts.tls
       new Link(
@@ -274,8 +340,80 @@ export class PeerTransport {
     return `peer certificate refused: none of its names (${names.join('; ')}) is in quorumTlsAllowedNames`
   }
 
-  knows(id: number): boolean {
-    return id !== this.opts.selfId && this.opts.peers.some((p) => p.id === id) && !this.blocked.has(id)
+  /** Why a proven peer `id` may not have a link now (blocked, or one outsider too many); undefined: it may. */
+  refusal(id: number): string | undefined {
+    if (this.blocked.has(id)) return 'peer blocked'
+    if (this.book.has(id)) return undefined
+    let outsiders = 0
+    for (const l of this.links.values()) if (!this.book.has(l.peerId)) outsiders++
+    if (outsiders < this.opts.outsiderLinksMax) return undefined
+    const why = `server ${id} is in no configuration this server knows, and ${outsiders} such links are open (peerOutsiderLinksMax)`
+    this.limitHit('outsiders', 'peer link refused: too many links from servers outside the configuration', {
+      peer: id,
+      limit: this.opts.outsiderLinksMax,
+      setting: 'peerOutsiderLinksMax',
+    })
+    return why
+  }
+
+  /** Counts accepted connections in their handshake (Link calls it). */
+  handshakes(delta: number): void {
+    this.handshaking += delta
+  }
+
+  /** Logs that a limit refused a connection, at most once per LIMIT_LOG_INTERVAL_MS per limit. */
+  private limitHit(limit: string, msg: string, detail: Record<string, unknown>): void {
+    const now = Date.now()
+    if (now - (this.limitLogged.get(limit) ?? Number.NEGATIVE_INFINITY) < LIMIT_LOG_INTERVAL_MS) return
+    this.limitLogged.set(limit, now)
+    this.opts.onWarn(msg, detail)
+  }
+
+  /** The other members' addresses as this transport follows them now. */
+  peers(): PeerAddress[] {
+    return [...this.book.values()]
+  }
+
+  /**
+   * The members and their addresses changed (a configuration was seen): a
+   * new peer, or one at a new address, is dialed there (if we dial it: the
+   * higher id does; an attempt at its old address is abandoned); a peer in
+   * none of them has its link closed and is no longer dialed. A link that is
+   * up stays up when its peer's address changes: it reached that peer.
+   */
+  setPeers(peers: readonly PeerAddress[]): void {
+    const next = new Map<number, PeerAddress>()
+    for (const p of peers) if (p.id !== this.opts.selfId) next.set(p.id, p)
+    const before = this.book
+    this.book = next
+    for (const id of before.keys()) if (!next.has(id)) this.forget(id)
+    for (const p of next.values()) {
+      const old = before.get(p.id)
+      if (old !== undefined && old.host === p.host && old.port === p.port) continue
+      if (p.id > this.opts.selfId || this.links.has(p.id)) continue
+      this.stopDialing(p.id)
+      this.backoff.delete(p.id)
+      this.dial(p.id)
+    }
+  }
+
+  /** A peer left every configuration: no more dialing, its link (if any) ends. */
+  private forget(id: number): void {
+    this.stopDialing(id)
+    this.backoff.delete(id)
+    this.links.get(id)?.retire()
+  }
+
+  /** Cancels a pending retry and an attempt in progress to `id`. */
+  private stopDialing(id: number): void {
+    const t = this.timers.get(id)
+    if (t !== undefined) clearTimeout(t)
+    this.timers.delete(id)
+    const attempt = this.dialing.get(id)
+    if (attempt === undefined) return
+    attempt.superseded = true
+    this.dialing.delete(id)
+    attempt.fail('superseded', false)
   }
 
   async start(): Promise<void> {
@@ -283,17 +421,23 @@ export class PeerTransport {
       this.server.once('error', reject)
       this.server.listen(this.opts.listenPort, this.opts.listenHost, () => resolve())
     })
-    for (const p of this.opts.peers) if (p.id < this.opts.selfId) this.dial(p)
+    this.dialLower()
   }
 
-  private dial(p: PeerAddress): void {
+  /** Dials every peer with a lower id that has no link (the higher id of a pair dials). */
+  private dialLower(): void {
+    for (const id of this.book.keys()) if (id < this.opts.selfId && !this.blocked.has(id)) this.dial(id)
+  }
+
+  private dial(id: number): void {
     // Forget the timer first: a stale entry would block every later retry.
-    const t = this.timers.get(p.id)
+    const t = this.timers.get(id)
     if (t !== undefined) clearTimeout(t)
-    this.timers.delete(p.id)
-    if (this.closing || this.links.has(p.id) || this.dialing.has(p.id)) return
-    if (this.blocked.has(p.id)) return this.retry(p)
-    this.dialing.add(p.id)
+    this.timers.delete(id)
+    // The address is looked up now: a retry goes where the newest configuration says.
+    const p = this.book.get(id)
+    if (p === undefined || this.closing || this.links.has(id) || this.dialing.has(id)) return
+    if (this.blocked.has(id)) return this.retry(id)
     const tls = this.opts.tls
     if (tls !== undefined) {
       const socket = this.own(
@@ -306,25 +450,25 @@ export class PeerTransport {
           checkServerIdentity: () => undefined,
         }),
       )
-      new Link(socket, true, this, p.id)
+      this.dialing.set(id, new Link(socket, true, this, id))
       return
     }
     const socket = this.own(new Socket())
-    new Link(socket, true, this, p.id)
+    this.dialing.set(id, new Link(socket, true, this, id))
     socket.connect(p.port, p.host)
   }
 
-  private retry(p: PeerAddress): void {
-    if (this.closing || this.timers.has(p.id)) return
-    const delay = Math.min(2000, (this.backoff.get(p.id) ?? 50) * 2)
-    this.backoff.set(p.id, delay)
-    const t = setTimeout(() => this.dial(p), delay)
+  private retry(id: number): void {
+    if (this.closing || this.timers.has(id) || !this.book.has(id)) return
+    const delay = Math.min(2000, (this.backoff.get(id) ?? 50) * 2)
+    this.backoff.set(id, delay)
+    const t = setTimeout(() => this.dial(id), delay)
     t.unref()
-    this.timers.set(p.id, t)
+    this.timers.set(id, t)
   }
 
   linkUp(link: Link): void {
-    if (link.dialer) this.dialing.delete(link.expectedPeer)
+    if (link.dialer && this.dialing.get(link.expectedPeer) === link) this.dialing.delete(link.expectedPeer)
     const old = this.links.get(link.peerId)
     if (old !== undefined || this.blocked.has(link.peerId) || this.closing) {
       // One link per pair: a newer duplicate replaces nothing.
@@ -337,15 +481,12 @@ export class PeerTransport {
   }
 
   linkDown(link: Link, wasOpen: boolean): void {
-    if (link.dialer && !wasOpen) this.dialing.delete(link.expectedPeer)
+    if (link.dialer && this.dialing.get(link.expectedPeer) === link) this.dialing.delete(link.expectedPeer)
     if (wasOpen && this.links.get(link.peerId) === link) {
       this.links.delete(link.peerId)
       this.opts.onDown(link.peerId)
     }
-    if (link.dialer) {
-      const p = this.opts.peers.find((x) => x.id === link.expectedPeer)
-      if (p !== undefined) this.retry(p)
-    }
+    if (link.dialer && !link.superseded) this.retry(link.expectedPeer)
   }
 
   /**
@@ -378,7 +519,7 @@ export class PeerTransport {
   setBlocked(ids: number[]): void {
     this.blocked = new Set(ids)
     for (const id of ids) this.links.get(id)?.fail('blocked by fault injection')
-    for (const p of this.opts.peers) if (p.id < this.opts.selfId && !this.blocked.has(p.id)) this.dial(p)
+    this.dialLower()
   }
 
   async close(): Promise<void> {

@@ -122,6 +122,8 @@ export interface DriverHost {
   syncDone(requestId: number, zxid: number): void
   syncFailed(requestId: number): void
   role(ev: RoleEvent): void
+  /** The peer's membership view changed (peer.membership): who the other members are, and where. */
+  viewChanged?(): void
   /** A durability failure this server must not continue from. */
   fatal(err: Error): void
 }
@@ -199,6 +201,8 @@ export class ZabDriver {
   private resumeInstall: (() => void) | undefined
   /** SNAP streams in progress, by learner. */
   private readonly snapSends = new Map<ServerId, SnapshotSend>()
+  /** The membership view's version the host last heard of (viewChanged). */
+  private viewVersion: number
   private lastEncoded: { msg: PeerMessage | undefined; bytes: Uint8Array } = {
     msg: undefined,
     bytes: new Uint8Array(0),
@@ -214,6 +218,7 @@ export class ZabDriver {
     this.probes = opts.probes ?? {}
     this.snapSliceMs = opts.snapSliceMs
     this.snapSliceChunks = opts.snapSliceChunks
+    this.viewVersion = opts.peer.membership.version
   }
 
   // ------------------------------------------------------------ inputs
@@ -335,6 +340,12 @@ export class ZabDriver {
     for (const s of out.syncDone) this.host.syncDone(s.requestId, s.zxid)
     for (const id of out.syncFailed) this.host.syncFailed(id)
     if (out.role !== undefined) this.host.role(out.role)
+    // After this step's sends: the COMMIT of a change that removes a server leaves before its link ends.
+    const view = this.peer.membership.version
+    if (view !== this.viewVersion) {
+      this.viewVersion = view
+      this.host.viewChanged?.()
+    }
   }
 
   private drainEvents(): void {

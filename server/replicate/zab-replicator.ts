@@ -5,7 +5,11 @@
  * (server/net/peer-transport.ts), the event loop's timers and a tick every
  * ZAB_TICK_MS. It translates the driver's role events into the server's
  * roles and routes application payloads: to the leader they are forwarded
- * requests, to a learner the leader's answers.
+ * requests, to a learner the leader's answers. The peer links follow the
+ * membership view: the other members and their addresses are those of the
+ * configurations the view holds (the newest naming each), so a restarted
+ * server follows the configuration on its disk, not a stale --servers, and
+ * a reconfig that adds a server or moves one is carried out.
  *
  * Must not: step the peer itself (the driver does), or read storage beyond
  * the history a DIFF needs.
@@ -13,10 +17,16 @@
 import type { Logger } from 'pino'
 import { assert } from '../../shared/assert.js'
 import { StallMonitor } from '../admin/stall-monitor.js'
-import { type ServerConfig, staticMemberConfig } from '../config.js'
+import {
+  type MemberLine,
+  type PeerSpec,
+  parseMemberLine,
+  type ServerConfig,
+  staticMemberConfig,
+} from '../config.js'
 import { Prng } from '../core/prng.js'
 import { eventLoopTimers } from '../event-loop.js'
-import { PeerTransport } from '../net/peer-transport.js'
+import { type PeerAddress, PeerTransport } from '../net/peer-transport.js'
 import type { ReloadingSecureContext } from '../net/reloading-secure-context.js'
 import type { Storage } from '../storage/index.js'
 import { type ConfigAt, type LogEntry, type PeerMessage, type Snapshot, ZabPeer } from '../zab/index.js'
@@ -49,6 +59,50 @@ export interface ZabHost {
   restoreSnapshot(s: Snapshot): void
   /** The membership config the recovered state holds (/zookeeper/config); undefined: none committed yet. */
   memberConfig(): ConfigAt | undefined
+}
+
+/** The members a membership view names, by id: each at the address of the newest config naming it. */
+export function viewMembers(configs: readonly ConfigAt[]): Map<number, MemberLine> {
+  const out = new Map<number, MemberLine>()
+  for (const c of configs) {
+    for (const line of c.config.text.split('\n')) {
+      const m = parseMemberLine(line)
+      if (typeof m !== 'string') out.set(m.id, m)
+    }
+  }
+  return out
+}
+
+/** The other members' peer addresses in a view. */
+function peerAddresses(members: ReadonlyMap<number, MemberLine>, selfId: number): PeerAddress[] {
+  const out: PeerAddress[] = []
+  for (const m of members.values())
+    if (m.id !== selfId) out.push({ id: m.id, host: m.host, port: m.peerPort })
+  return out
+}
+
+/** `host:port` of a peer address, for logs. */
+const where = (a: { host: string; port?: number; peerPort?: number }) => `${a.host}:${a.port ?? a.peerPort}`
+
+/** What differs between two sets of peer addresses: added, removed, moved ids. */
+interface AddressChanges {
+  added: string[]
+  removed: string[]
+  moved: string[]
+}
+
+function addressChanges(before: readonly PeerAddress[], after: readonly PeerAddress[]): AddressChanges {
+  const old = new Map(before.map((p) => [p.id, p]))
+  const added: string[] = []
+  const moved: string[] = []
+  for (const p of after) {
+    const o = old.get(p.id)
+    if (o === undefined) added.push(`${p.id}@${where(p)}`)
+    else if (where(o) !== where(p)) moved.push(`${p.id}@${where(o)}->${where(p)}`)
+    old.delete(p.id)
+  }
+  const removed = [...old.values()].map((p) => `${p.id}@${where(p)}`)
+  return { added, removed, moved }
 }
 
 export class ZabReplicator extends DriverReplicator {
@@ -95,9 +149,9 @@ export class ZabReplicator extends DriverReplicator {
       selfId: config.serverId,
       listenHost: self.host,
       listenPort: self.peerPort,
-      peers: config.servers
-        .filter((s) => s.id !== config.serverId)
-        .map((s) => ({ id: s.id, host: s.host, port: s.peerPort })),
+      peers: this.startingPeers(peer, self),
+      outsiderLinksMax: config.peerOutsiderLinksMax,
+      handshakesMax: config.peerHandshakesMax,
       secret: config.ensembleSecret,
       tls:
         quorumTls === undefined
@@ -134,6 +188,7 @@ export class ZabReplicator extends DriverReplicator {
         syncDone: (id) => events.syncDone(id),
         syncFailed: (id) => events.syncFailed?.(id),
         role: (ev) => this.roleChanged(ev),
+        viewChanged: () => this.followView(),
         fatal: (err) => events.fatal(err),
       },
       logger,
@@ -142,6 +197,45 @@ export class ZabReplicator extends DriverReplicator {
     })
     storage.onDurable((upTo) => this.driver.entriesDurable(upTo))
     storage.onDrain(() => this.driver.drained())
+  }
+
+  /**
+   * The peers to link with at startup: the members of the view recovered from
+   * disk (the static --servers config when no reconfig has been seen). Says
+   * so when that differs from --servers, and when the view puts this server
+   * somewhere other than where it listens (a moved server, until a reconfig
+   * names its new address).
+   */
+  private startingPeers(peer: ZabPeer, self: PeerSpec): PeerAddress[] {
+    const members = viewMembers(peer.membership.configs)
+    const peers = peerAddresses(members, this.config.serverId)
+    const flags = this.config.servers
+      .filter((s) => s.id !== self.id)
+      .map((s) => ({ id: s.id, host: s.host, port: s.peerPort }))
+    const diff = addressChanges(flags, peers)
+    const version = `0x${peer.membership.latest.zxid.toString(16)}`
+    if (diff.added.length + diff.removed.length + diff.moved.length > 0)
+      this.logger.warn(
+        { version, ...diff },
+        'the membership on disk differs from --servers: following the configuration on disk',
+      )
+    const named = members.get(self.id)
+    if (named !== undefined && (named.host !== self.host || named.peerPort !== self.peerPort))
+      this.logger.warn(
+        { version, configured: where(named), listening: where(self) },
+        'this server listens at another peer address than its configuration names: reconfig its address (server.N=host:port:port;client)',
+      )
+    return peers
+  }
+
+  /** The membership view changed: the peer links follow its members and addresses. */
+  private followView(): void {
+    const m = this.driver.peer.membership
+    const next = peerAddresses(viewMembers(m.configs), this.config.serverId)
+    const diff = addressChanges(this.transport.peers(), next)
+    if (diff.added.length + diff.removed.length + diff.moved.length === 0) return
+    this.logger.info({ view: m.describe(), ...diff }, 'peer links follow the membership')
+    this.transport.setPeers(next)
   }
 
   async start(): Promise<void> {

@@ -14,22 +14,29 @@
  *   that is not a member — ZooKeeper ignores that one —, no participant left)
  *                                 → BAD_ARGUMENTS
  *   not the super user and no WRITE on /zookeeper/config's ACL → NO_AUTH
- *   a server the peer transport does not know (a new id, or a known id at a
- *   new address): PeerTransport's peer list is fixed at startup, so such a
- *   change could not be carried out → BAD_ARGUMENTS
+ *   a server id Conclave cannot run (above 254: session ids carry it in a
+ *   byte) → BAD_ARGUMENTS (after the ACL, as kazoo's test_no_super_auth
+ *   expects NO_AUTH for server.999)
  *   a quorum of the new voters not synced with the leader → NEW_CONFIG_NO_QUORUM
+ *   (at once, as ZooKeeper's PrepRequestProcessor: Leader.isQuorumSynced)
+ *
+ * A server may be new (a new id at any address: the peer links follow the
+ * configuration, zab-replicator.ts) or move (a known id at a new address).
+ * An observer nobody runs is accepted, as ZooKeeper does; a participant
+ * counts toward the new config's quorum only once it is synced.
  *
  * The reason for every refusal is logged (the wire carries only a code).
  * The answer is /zookeeper/config's data and Stat once the new config's
  * entry is applied on the answering server.
  *
- * Invariant: what is proposed names only servers of the config file, each
- * at its configured address, in the form staticMemberConfig (server/config.ts) writes.
+ * Invariant: every proposed line is in ZooKeeper's form
+ * (`server.N=host:quorumPort:electionPort:role[;clientHost:clientPort]`,
+ * formatMemberLine), so a joining line written that way comes back verbatim.
  */
 import { ErrorCode } from '../../shared/errors.js'
 import { OpCode, Perms } from '../../shared/opcodes.js'
 import type { ReconfigRequest } from '../../shared/records.js'
-import { memberLine, type PeerSpec, staticMemberConfig } from '../config.js'
+import { formatMemberLine, type PeerSpec, parseMemberLine, staticMemberConfig } from '../config.js'
 import { CONFIG_NODE, configNodeData } from '../state/tree-db.js'
 import {
   type ConfigAt,
@@ -57,10 +64,8 @@ function refuse(err: ErrorCode, why: string): { ok: false } & ReconfigRefusal {
   return { ok: false, err, why }
 }
 
-/** The members a config file lists, by id. */
-function knownServers(servers: readonly PeerSpec[]): Map<number, PeerSpec> {
-  return new Map(servers.map((s) => [s.id, s]))
-}
+/** The highest server id Conclave runs (server/config.ts PeerSpec: a session id carries it in a byte). */
+const SERVER_ID_MAX = 254
 
 /** Splits a comma- or newline-separated list, dropping blanks. */
 function items(list: string): string[] {
@@ -71,55 +76,10 @@ function items(list: string): string[] {
 }
 
 /**
- * Checks one requested server line against the config file: the server must
- * be known, at its configured host and peer port (election port the same:
- * Conclave has one peer port) and client port. Returns its canonical line.
- */
-function checkKnown(
-  line: string,
-  parsed: MemberConfig,
-  known: Map<number, PeerSpec>,
-): string | ReconfigRefusal {
-  const id = parsed.voters[0] ?? parsed.observers[0]!
-  const spec = known.get(id)
-  if (spec === undefined)
-    return {
-      err: ErrorCode.BAD_ARGUMENTS,
-      why: `server.${id} is not in this ensemble's server list: the peer transport connects only to the servers configured at startup (add it to --servers on every member and restart them first)`,
-    }
-  const m = /^server\.\d+=([^;]*)(?:;(.*))?$/.exec(line.trim())!
-  const [host, quorumPort, electionPort] = m[1]!.split(':')
-  if (host !== spec.host || Number(quorumPort) !== spec.peerPort || Number(electionPort) !== spec.peerPort)
-    return {
-      err: ErrorCode.BAD_ARGUMENTS,
-      why: `server.${id} is configured at ${spec.host}:${spec.peerPort}:${spec.peerPort} (host:peerPort:peerPort, one peer port for quorum and election); the peer transport cannot follow it to ${m[1]}`,
-    }
-  const client = m[2]?.trim()
-  if (client !== undefined && client !== '') {
-    const port = Number(client.slice(client.lastIndexOf(':') + 1))
-    if (port !== spec.clientPort)
-      return {
-        err: ErrorCode.BAD_ARGUMENTS,
-        why: `server.${id}'s client port is ${spec.clientPort}, not ${client}`,
-      }
-  }
-  return memberLine(spec, parsed.voters.length > 0 ? 'participant' : 'observer')
-}
-
-/** A line as parseConfigText takes one alone: an observer line needs a participant beside it. */
-function parseOne(line: string): MemberConfig {
-  const m = /^server\.(\d+)=/.exec(line)
-  if (m === null) throw new ConfigError(`not a server line: ${JSON.stringify(line.slice(0, 80))}`)
-  const other = Number(m[1]) === 1 ? 2 : 1
-  const c = parseConfigText(`${line}\nserver.${other}=h:1:1:participant`)
-  return { voters: c.voters.filter((v) => v !== other), observers: c.observers, text: line }
-}
-
-/**
  * The new configuration a request asks for, from `current`: incremental
  * (joining lines added or replacing their id's, leaving ids removed) or
- * whole (newMembers). Checks the form only (transportable() checks the
- * servers it names).
+ * whole (newMembers), every requested line in ZooKeeper's form. Checks
+ * the form only (runnable() checks the ids).
  */
 export function nextConfig(req: ReconfigRequest, current: MemberConfig): MemberConfig | ReconfigRefusal {
   const bad = (why: string) => ({ err: ErrorCode.BAD_ARGUMENTS, why })
@@ -132,14 +92,9 @@ export function nextConfig(req: ReconfigRequest, current: MemberConfig): MemberC
   if (!incremental && !whole) return bad('nothing to change: give joining/leaving or newMembers')
   const lines = new Map<number, string>()
   const take = (line: string): ReconfigRefusal | undefined => {
-    let one: MemberConfig
-    try {
-      one = parseOne(line)
-    } catch (e) {
-      if (e instanceof ConfigError) return bad(e.message)
-      throw e
-    }
-    lines.set(one.voters[0] ?? one.observers[0]!, line)
+    const one = parseMemberLine(line)
+    if (typeof one === 'string') return bad(one)
+    lines.set(one.id, formatMemberLine(one))
     return undefined
   }
   if (whole) {
@@ -175,23 +130,15 @@ export function nextConfig(req: ReconfigRequest, current: MemberConfig): MemberC
   }
 }
 
-/**
- * The config as this ensemble can carry it out: every server it names must
- * be in the config file at its configured address (PeerTransport's peer
- * list is fixed at startup); its lines rewritten in staticMemberConfig's form.
- */
-export function transportable(
-  next: MemberConfig,
-  servers: readonly PeerSpec[],
-): MemberConfig | ReconfigRefusal {
-  const known = knownServers(servers)
-  const lines: string[] = []
-  for (const line of next.text.split('\n')) {
-    const checked = checkKnown(line, parseOne(line), known)
-    if (typeof checked !== 'string') return checked
-    lines.push(checked)
-  }
-  return parseConfigText(lines.join('\n'))
+/** The config if Conclave can run every server it names (ids up to SERVER_ID_MAX). */
+export function runnable(next: MemberConfig): MemberConfig | ReconfigRefusal {
+  for (const id of [...next.voters, ...next.observers])
+    if (id > SERVER_ID_MAX)
+      return {
+        err: ErrorCode.BAD_ARGUMENTS,
+        why: `server.${id}: Conclave server ids are 1-${SERVER_ID_MAX} (a session id carries it in a byte)`,
+      }
+  return next
 }
 
 /** The config in force at the leader: the newest committed one (the config file's until a reconfig). */
@@ -228,7 +175,7 @@ export function proposeReconfig(
       ErrorCode.NO_AUTH,
       `only the super user or an id with WRITE on ${CONFIG_NODE}'s ACL may reconfig`,
     )
-  const next = transportable(asked, config.servers)
+  const next = runnable(asked)
   if ('err' in next) return refuse(next.err, next.why)
   const res = ctx.replicator.proposeConfig(encodeConfigEntry(next))
   if (res.ok) return { ok: true, zxid: res.zxid }

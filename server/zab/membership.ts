@@ -158,6 +158,8 @@ export class Membership {
   private pendingC: Compiled[] = []
   private all: Compiled[]
   private votersUnion: Set<ServerId> = new Set()
+  /** Counts changes of the view (a driver compares it to follow the view: the peer links' addresses). */
+  private changes = 0
 
   constructor(committed: ConfigAt) {
     this.committedC = compile(committed)
@@ -177,6 +179,16 @@ export class Membership {
   /** The newest config of the view (committed or not). */
   get latest(): ConfigAt {
     return this.all[this.all.length - 1]!.at
+  }
+
+  /** Every config of the view, oldest (the committed one) first. */
+  get configs(): readonly ConfigAt[] {
+    return this.all.map((c) => c.at)
+  }
+
+  /** A number that changes whenever the view does. */
+  get version(): number {
+    return this.changes
   }
 
   /** Voters of any config of the view. */
@@ -287,6 +299,7 @@ export class Membership {
   }
 
   private recompute(): void {
+    this.changes++
     this.all = [this.committedC, ...this.pendingC]
     this.votersUnion = new Set()
     for (const c of this.all) for (const v of c.voters) this.votersUnion.add(v)

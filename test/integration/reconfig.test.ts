@@ -1,11 +1,12 @@
 /**
  * The reconfig request (opcode 16) against real server processes: an
- * ensemble of three voters and an observer (all four in every member's
- * --servers: the peer transport knows only those), started with
+ * ensemble of three voters and an observer, started with
  * --reconfig-enabled and a super digest. A voter is removed under a write
- * load and added back, the observer is promoted and demoted; a second
- * change while one is in flight, malformed and unknown servers, a stale
- * fromConfig and a caller without rights are refused; the answer carries
+ * load and added back, the observer is promoted and demoted; an observer
+ * nobody runs is added (its line comes back verbatim, as kazoo expects) and
+ * removed; a second change while one is in flight, malformed lines, ids
+ * Conclave cannot run, participants nobody runs (NEW_CONFIG_NO_QUORUM), a
+ * stale fromConfig and a caller without rights are refused; the answer carries
  * /zookeeper/config's data and Stat; /zookeeper/config shows the static
  * config before the first change; zkCli.sh's `reconfig` and `conclave
  * reconfig` work; a server without --reconfig-enabled refuses.
@@ -134,13 +135,16 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
     const su = await connect(ens.url(2), true)
     expect(await codeOf(su.reconfig({ joining: 'some thing' }))).toBe('BAD_ARGUMENTS')
     expect(await codeOf(su.reconfig({ leaving: '9' }))).toBe('BAD_ARGUMENTS')
-    // A server the peer transport does not know: a new id, or a known id at a new address.
+    // A bad port, and an id Conclave cannot run (a session id carries it in a byte).
     expect(
-      await codeOf(su.reconfig({ joining: 'server.9=127.0.0.1:1234:1234:participant;127.0.0.1:1235' })),
+      await codeOf(su.reconfig({ joining: 'server.9=127.0.0.1:1234:99999:participant;127.0.0.1:1235' })),
     ).toBe('BAD_ARGUMENTS')
     expect(
-      await codeOf(su.reconfig({ joining: 'server.3=127.0.0.1:1234:1234:participant;127.0.0.1:1235' })),
+      await codeOf(su.reconfig({ joining: 'server.300=127.0.0.1:1234:1234:observer;127.0.0.1:1235' })),
     ).toBe('BAD_ARGUMENTS')
+    // Three participants nobody runs: 6 voters, 3 synced, no quorum (ZooKeeper's isQuorumSynced).
+    const ghosts = [9, 10, 11].map((id) => `server.${id}=127.0.0.1:1:2:participant;127.0.0.1:3`)
+    expect(await codeOf(su.reconfig({ joining: ghosts.join(',') }))).toBe('NEW_CONFIG_NO_QUORUM')
     // Removing every voter leaves no participant.
     expect(await codeOf(su.reconfig({ leaving: '1,2,3' }))).toBe('BAD_ARGUMENTS')
     expect(await codeOf(su.reconfig({ leaving: '3', fromConfig: 0x100000001 }))).toBe('BAD_VERSION')
@@ -197,6 +201,19 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
     }
     expect(failures).toBe(0)
     expect(Number(dec((await loader.getData('/load')).data))).toBe(writes - 1)
+  }, 60_000)
+
+  it('adds an observer nobody runs (its line verbatim, as ZooKeeper and kazoo) and removes it', async () => {
+    const su = await connect(ens.url(1), true)
+    const joining = 'server.100=0.0.0.0:1:2:observer;0.0.0.0:3'
+    const added = await su.reconfig({ joining })
+    expect(dec(added.data).split('\n')).toContain(joining)
+    await configEverywhere(parse(added.data).version)
+    // The ensemble goes on writing with it in the config (nobody dials an observer of a higher id).
+    await su.create('/with-a-ghost', 'x')
+    const removed = await su.reconfig({ leaving: '100' })
+    expect(dec(removed.data)).not.toContain('server.100=')
+    await configEverywhere(parse(removed.data).version)
   }, 60_000)
 
   it('a reconfig sent to the observer is forwarded to the leader and answered there once applied', async () => {

@@ -1,13 +1,14 @@
 /**
  * The reconfig request's new configuration (server/request/reconfig.ts):
  * incremental and whole changes from the current config, the request's form,
- * and the servers the peer transport can reach (the config file's, at their
- * addresses). The request path with real processes: test/integration/reconfig.test.ts.
+ * ZooKeeper's line form (a joining line comes back verbatim), new servers and
+ * new addresses, and the ids Conclave can run. The request path with real
+ * processes: test/integration/reconfig.test.ts and reconfig-join.test.ts.
  */
 import { describe, expect, it } from 'vitest'
 import type { PeerSpec } from '../../../server/config.js'
 import { staticMemberConfig } from '../../../server/config.js'
-import { nextConfig, staticConfigNodeData, transportable } from '../../../server/request/reconfig.js'
+import { nextConfig, runnable, staticConfigNodeData } from '../../../server/request/reconfig.js'
 import { configNodeData } from '../../../server/state/tree-db.js'
 import { OpCode } from '../../../shared/opcodes.js'
 import type { ReconfigRequest } from '../../../shared/records.js'
@@ -37,7 +38,7 @@ function req(r: Partial<ReconfigRequest>): ReconfigRequest {
 function plan(r: Partial<ReconfigRequest>) {
   const asked = nextConfig(req(r), current)
   if ('err' in asked) return asked
-  return transportable(asked, servers)
+  return runnable(asked)
 }
 
 describe('the new configuration of a reconfig', () => {
@@ -52,14 +53,37 @@ describe('the new configuration of a reconfig', () => {
     expect(whole).toMatchObject({ voters: [1, 2], observers: [] })
   })
 
-  it('writes every line in the config file form (a client port alone is accepted)', () => {
-    const c = plan({ joiningServers: `server.4=127.0.0.1:2004:2004:participant;3004` })
+  it("writes every line in ZooKeeper's form: a client port alone listens on 0.0.0.0, the role defaults to participant", () => {
+    const c = plan({ joiningServers: `server.4=127.0.0.1:2004:2004;3004` })
     expect('text' in c && c.text.split('\n')).toEqual([
       line(1, 'participant'),
       line(2, 'participant'),
       line(3, 'participant'),
-      line(4, 'participant'),
+      line(4, 'participant', 2004, '0.0.0.0:3004'),
     ])
+  })
+
+  it("keeps kazoo's joining observer line verbatim (distinct quorum and election ports, 0.0.0.0)", () => {
+    const joining = 'server.100=0.0.0.0:41001:41002:observer;0.0.0.0:41003'
+    const c = plan({ joiningServers: joining })
+    expect(c).toMatchObject({ voters: [1, 2, 3], observers: [4, 100] })
+    expect('text' in c && c.text.split('\n')).toContain(joining)
+  })
+
+  it('accepts new servers and new addresses: a new id, a known id moved, another client port', () => {
+    for (const joining of [
+      line(9, 'observer', 2009),
+      line(9, 'participant', 2009),
+      line(3, 'participant', 2999),
+      'server.3=127.0.0.1:2003:2999:participant;127.0.0.1:3003',
+      'server.3=10.0.0.3:2003:2003:participant;10.0.0.3:3003',
+      line(3, 'participant', 2003, '127.0.0.1:3999'),
+      'server.3=host-3.example.com:2003:2003:participant',
+    ]) {
+      const out = plan({ joiningServers: joining })
+      expect(out, joining).toHaveProperty('text')
+      expect((out as { text: string }).text.split('\n'), joining).toContain(joining)
+    }
   })
 
   it('/zookeeper/config before any reconfig is the config the ZAB core starts with, version 0', () => {
@@ -85,13 +109,17 @@ describe('the new configuration of a reconfig', () => {
     }
   })
 
-  it('refuses servers the peer transport does not know: a new id, a new address, another client port', () => {
+  it('refuses bad addresses and ids Conclave cannot run, with the server named', () => {
     for (const joining of [
-      line(9, 'observer', 2009),
-      line(3, 'participant', 2999),
-      'server.3=127.0.0.1:2003:2999:participant;127.0.0.1:3003',
-      'server.3=10.0.0.3:2003:2003:participant;127.0.0.1:3003',
-      line(3, 'participant', 2003, '127.0.0.1:3999'),
+      line(9, 'observer', 0),
+      line(9, 'observer', 65536),
+      'server.9=127.0.0.1:2009:x:observer;127.0.0.1:3009',
+      'server.9=127.0.0.1:2009:2009:observer;127.0.0.1:http',
+      'server.9=bad host:2009:2009:observer',
+      'server.9=:2009:2009:observer',
+      'server.9=127.0.0.1:2009:observer',
+      line(255, 'observer'),
+      line(999, 'participant'),
     ]) {
       const out = plan({ joiningServers: joining })
       expect(out, joining).toMatchObject({ err: 'BAD_ARGUMENTS' })
