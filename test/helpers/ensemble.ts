@@ -2,8 +2,9 @@
  * A real Conclave ensemble for tests: N server processes on free 127.0.0.1
  * ports sharing a secret, each with its own data dir and a fault file
  * (CONCLAVE_FAULT_FILE) through which a test partitions it from peers.
- * Servers can be killed (-9), stopped and restarted; every process is
- * reaped by stop().
+ * Servers can be killed (-9), stopped and restarted; a new server can be
+ * added (its --servers: the members then, and itself) and a member moved to
+ * new ports; every process is reaped by stop().
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -18,6 +19,8 @@ export interface Member {
   observer: boolean
   faultFile: string
   proc: ConclaveProcess | undefined
+  /** Its --servers flag, kept across restarts (the ensemble's at the start; add() and move() write their own). */
+  servers: string
 }
 
 export interface Ensemble {
@@ -30,6 +33,13 @@ export interface Ensemble {
   leader(timeoutMs?: number): Promise<number>
   kill9(id: number): Promise<void>
   start(id: number): Promise<void>
+  /**
+   * A new member (not started): the next id, fresh ports, a new data dir;
+   * its --servers lists every member at its address now, and itself.
+   */
+  add(opts?: { observer?: boolean }): Promise<Member>
+  /** Gives a stopped member fresh ports; its --servers names it there (the others as they were). */
+  move(id: number): Promise<Member>
   /** Cut this member's links to these peers (and theirs to it). */
   partition(id: number, from: number[]): void
   /**
@@ -67,11 +77,13 @@ export async function startEnsemble(
       observer: i > size,
       faultFile: join(dir.path, `fault-${i}.json`),
       proc: undefined,
+      servers: '',
     })
   }
-  const servers = members
-    .map((m) => `${m.id}=127.0.0.1:${m.peerPort}:${m.clientPort}${m.observer ? ':observer' : ''}`)
-    .join(',')
+  const entry = (m: Member) =>
+    `${m.id}=127.0.0.1:${m.peerPort}:${m.clientPort}${m.observer ? ':observer' : ''}`
+  const servers = members.map(entry).join(',')
+  for (const m of members) m.servers = servers
   const startOne = async (m: Member): Promise<void> => {
     writeFileSync(m.faultFile, '{}')
     m.proc = await startConclave({
@@ -82,7 +94,7 @@ export async function startEnsemble(
         '--id',
         String(m.id),
         '--servers',
-        servers,
+        m.servers,
         ...(opts.extraArgs ?? []),
         ...(opts.memberArgs?.(m.id) ?? []),
       ],
@@ -143,6 +155,32 @@ export async function startEnsemble(
       const m = member(id)
       m.proc = undefined
       await startOne(m)
+    },
+    async add(o = {}) {
+      const m: Member = {
+        id: Math.max(...members.map((x) => x.id)) + 1,
+        clientPort: await freePort(),
+        peerPort: await freePort(),
+        observer: o.observer ?? false,
+        faultFile: '',
+        proc: undefined,
+        servers: '',
+      }
+      m.faultFile = join(dir.path, `fault-${m.id}.json`)
+      m.servers = [...members, m].map(entry).join(',')
+      members.push(m)
+      return m
+    },
+    async move(id) {
+      const m = member(id)
+      const before = entry(m)
+      m.clientPort = await freePort()
+      m.peerPort = await freePort()
+      m.servers = m.servers
+        .split(',')
+        .map((e) => (e === before ? entry(m) : e))
+        .join(',')
+      return m
     },
     partition(id, from) {
       writeFileSync(member(id).faultFile, JSON.stringify({ blockPeers: from }))
