@@ -1,0 +1,148 @@
+/**
+ * PeerTransport following the membership, with real sockets on 127.0.0.1:
+ * a proven dialer no configuration names (a joining server) is accepted, up
+ * to outsiderLinksMax; one without the secret never is; setPeers dials a
+ * peer at its new address and closes the link of a peer that left; incoming
+ * connections in their handshake are bounded (handshakesMax). Every limit
+ * hit is logged.
+ */
+import { Socket } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type PeerAddress, PeerTransport } from '../../../server/net/peer-transport.js'
+import { freePort, waitFor } from '../../helpers/wait.js'
+
+interface Node {
+  t: PeerTransport
+  port: number
+  up: Set<number>
+  downs: number[]
+  warnings: string[]
+}
+
+const running: PeerTransport[] = []
+const sockets: Socket[] = []
+
+async function node(
+  id: number,
+  peers: PeerAddress[],
+  o: { secret?: string; outsiderLinksMax?: number; handshakesMax?: number } = {},
+): Promise<Node> {
+  const port = await freePort()
+  const n: Node = { t: undefined as unknown as PeerTransport, port, up: new Set(), downs: [], warnings: [] }
+  n.t = new PeerTransport({
+    selfId: id,
+    listenHost: '127.0.0.1',
+    listenPort: port,
+    peers,
+    secret: o.secret ?? 'unit-test-secret',
+    messageBytesMax: 64 * 1024,
+    outsiderLinksMax: o.outsiderLinksMax ?? 8,
+    handshakesMax: o.handshakesMax ?? 64,
+    onMessage: () => {},
+    onUp: (peer) => n.up.add(peer),
+    onDown: (peer) => {
+      n.up.delete(peer)
+      n.downs.push(peer)
+    },
+    onWarn: (msg, detail) => n.warnings.push(`${msg} ${JSON.stringify(detail)}`),
+  })
+  await n.t.start()
+  running.push(n.t)
+  return n
+}
+
+const at = (id: number, n: { port: number }): PeerAddress => ({ id, host: '127.0.0.1', port: n.port })
+
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy()
+  for (const t of running.splice(0)) await t.close()
+})
+
+describe('PeerTransport follows the membership', () => {
+  it('accepts a proven dialer that no configuration names (a joiner), never one without the secret', async () => {
+    const a = await node(1, [])
+    const joiner = await node(4, [at(1, a)])
+    await waitFor(() => a.up.has(4) && joiner.up.has(1), { what: 'the joiner linked to server 1' })
+    const stranger = await node(5, [at(1, a)], { secret: 'another-secret' })
+    await waitFor(() => a.warnings.some((w) => w.includes('server 5 does not know the ensemble secret')), {
+      what: 'the stranger refused',
+    })
+    expect(a.up.has(5)).toBe(false)
+    expect(stranger.up.size).toBe(0)
+  })
+
+  it('keeps at most outsiderLinksMax links from servers outside the configuration, and says so', async () => {
+    const a = await node(1, [], { outsiderLinksMax: 1 })
+    await node(4, [at(1, a)])
+    await waitFor(() => a.up.has(4), { what: 'the first outsider linked' })
+    const second = await node(5, [at(1, a)])
+    await waitFor(() => a.warnings.some((w) => w.includes('too many links from servers outside')), {
+      what: 'the limit logged',
+    })
+    expect(a.warnings.filter((w) => w.includes('peerOutsiderLinksMax')).length).toBe(1)
+    expect(a.up.has(5)).toBe(false)
+    expect(second.up.size).toBe(0)
+    // A server the configuration names is not an outsider: it links whatever the count.
+    a.t.setPeers([{ id: 5, host: '127.0.0.1', port: second.port }])
+    await waitFor(() => a.up.has(5), { timeoutMs: 10_000, what: 'server 5 linked once named' })
+  })
+
+  it('dials a peer at the address a new configuration gives it, instead of its old one', async () => {
+    const deadPort = await freePort()
+    const two = await node(2, [{ id: 1, host: '127.0.0.1', port: deadPort }])
+    const one = await node(1, [])
+    expect(two.up.size).toBe(0)
+    two.t.setPeers([at(1, one)])
+    await waitFor(() => two.up.has(1) && one.up.has(2), {
+      what: 'server 2 linked to server 1 at its new port',
+    })
+    expect(two.t.peers()).toEqual([at(1, one)])
+  })
+
+  it('closes the link of a peer that left every configuration, and does not dial it again', async () => {
+    const one = await node(1, [])
+    const two = await node(2, [at(1, one)])
+    await waitFor(() => two.up.has(1), { what: 'the link' })
+    two.t.setPeers([])
+    expect(two.up.has(1)).toBe(false)
+    expect(two.downs).toEqual([1])
+    await waitFor(() => !one.up.has(2), { what: 'server 1 to see the link end' })
+    // Server 1 does not dial (lower id) and server 2 no longer does: nothing comes back.
+    await expect(waitFor(() => two.up.has(1), { timeoutMs: 600, what: 'a redial' })).rejects.toThrow(
+      /timed out/,
+    )
+  })
+
+  it('closes incoming connections past handshakesMax at once, and says so', async () => {
+    const a = await node(1, [], { handshakesMax: 1 })
+    const connect = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = new Socket()
+        sockets.push(s)
+        s.once('error', reject)
+        s.connect(a.port, '127.0.0.1', () => resolve(s))
+      })
+    const first = await connect()
+    const second = await connect()
+    let secondClosed = false
+    second.once('close', () => {
+      secondClosed = true
+    })
+    await waitFor(() => secondClosed, { what: 'the connection past the limit closed' })
+    expect(first.destroyed).toBe(false)
+    await waitFor(() => a.warnings.some((w) => w.includes('peerHandshakesMax')), { what: 'the limit logged' })
+    // The first one's handshake ends (it is closed), and a new connection is taken again.
+    first.destroy()
+    await waitFor(
+      async () => {
+        const s = await connect()
+        const gone = await Promise.race([
+          new Promise<boolean>((r) => s.once('close', () => r(true))),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 100)),
+        ])
+        return !gone
+      },
+      { what: 'a connection accepted again' },
+    )
+  })
+})
