@@ -6,7 +6,7 @@
  * counter, queue, party, partitioner, cache, watchers, lease, paths, retry
  * and security (267 tests, about 90 s on 2 cores). Everything must pass but
  * the failures listed, with their reasons, in test/compat/kazoo/known-failures.txt
- * (reconfiguration and read-only mode); one of those passing fails too, so
+ * (today only ZooKeeper's, in read-only mode); one of those passing fails too, so
  * the list stays true. The same suite on Apache ZooKeeper 3.8.0 (the
  * oracle): `test/compat/kazoo/run.sh --zookeeper` (266 passed, 1 known).
  *
