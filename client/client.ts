@@ -17,6 +17,7 @@ import { formatSessionId, parseSessionId } from '../shared/session-id.js'
 import type { Stat } from '../shared/stat.js'
 import { parseConnectString, shuffled } from './connect-string.js'
 import type { Listener } from './emitter.js'
+import { SERVERS_MAX } from './ensemble-config.js'
 import {
   authBytes,
   badArguments,
@@ -97,9 +98,13 @@ export class Client {
   static async connect(connectString: string, opts: ConnectOptions = {}): Promise<Client> {
     const random = opts.random ?? Math.random
     const endpoints = shuffled(parseConnectString(connectString), random)
+    const followMembership = opts.followMembership ?? opts.transport === undefined
+    if (typeof followMembership !== 'boolean')
+      throw badArguments(undefined, `followMembership must be a boolean, not ${String(followMembership)}`)
     const { id, password } = resumeId(opts)
     const session = new Session({
       endpoints,
+      followMembership,
       sessionTimeoutMs: positiveInt(opts.sessionTimeoutMs, SESSION_TIMEOUT_MS_DEFAULT, 'sessionTimeoutMs'),
       chroot: normalizeChroot(opts.chroot),
       sessionId: id,
@@ -136,7 +141,8 @@ export class Client {
    */
   newSession(opts: { connectTimeoutMs?: number; signal?: AbortSignal } = {}): Promise<Client> {
     const { sessionId: _id, sessionPassword: _password, signal: _signal, ...rest } = this.origin.opts
-    return Client.connect(this.origin.connectString, { ...rest, ...opts })
+    // The servers as they are now: the ensemble may have moved on from the ones first given.
+    return Client.connect(this.session.servers.map((e) => e.url).join(','), { ...rest, ...opts })
   }
 
   // ------------------------------------------------------------ session
@@ -186,6 +192,30 @@ export class Client {
   /** The server currently connected to, if any. */
   get server(): string | undefined {
     return this.session.server
+  }
+
+  /**
+   * The servers this client connects to, as URLs, in the order it tries
+   * them: the connect string's, or the ensemble's once followMembership
+   * learned them (a copy).
+   */
+  get servers(): readonly string[] {
+    return Object.freeze(this.session.servers.map((e) => e.url))
+  }
+
+  /**
+   * Replaces the server list (ZooKeeper's updateServerList): a connect
+   * string as Client.connect takes, at most SERVERS_MAX servers, tried in a
+   * random order. If the server connected to is not in it, the client moves
+   * to one that is, keeping its session. With followMembership on, the next
+   * change of the ensemble's configuration replaces it again. A bad list
+   * throws BAD_ARGUMENTS and changes nothing.
+   */
+  updateServerList(connectString: string): void {
+    const endpoints = parseConnectString(connectString)
+    if (endpoints.length > SERVERS_MAX)
+      throw badArguments(undefined, `more than ${SERVERS_MAX} servers (${endpoints.length})`)
+    this.session.replaceServers(shuffled(endpoints, this.origin.opts.random ?? Math.random))
   }
 
   on<K extends keyof ClientEvents>(event: K, fn: Listener<ClientEvents[K]>): () => void {

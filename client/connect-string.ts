@@ -45,13 +45,33 @@ function parseEntry(raw: string): Endpoint {
   const defaultPort = scheme === 'tcp:' || !hasScheme ? DEFAULT_PORT : scheme === 'wss:' ? 443 : 80
   const port = url.port === '' ? defaultPort : Number(url.port)
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad(entry, `bad port ${url.port}`)
-  const hostText = host.includes(':') ? `[${host}]` : host
   if (scheme === 'tcp:') {
     if (url.pathname !== '' && url.pathname !== '/') throw bad(entry, 'a tcp:// server takes no path')
-    return { kind: 'tcp', url: `tcp://${hostText}:${port}`, host, port }
+    return endpointOf('tcp:', host, port, '')
   }
-  const path = `${url.pathname === '' ? '/' : url.pathname}${url.search}`
+  return endpointOf(scheme, host, port, `${url.pathname === '' ? '/' : url.pathname}${url.search}`)
+}
+
+/** An endpoint from its parts: scheme 'ws:', 'wss:' or 'tcp:', a host (IPv6 without brackets), a port, a ws path. */
+function endpointOf(scheme: string, host: string, port: number, path: string): Endpoint {
+  const hostText = host.includes(':') ? `[${host}]` : host
+  if (scheme === 'tcp:') return { kind: 'tcp', url: `tcp://${hostText}:${port}`, host, port }
   return { kind: 'ws', url: `${scheme}//${hostText}:${port}${path}`, host, port }
+}
+
+/**
+ * The endpoint of another server reached the way `template` is: the same
+ * scheme (ws, wss or tcp) and, for ws, the same path and query.
+ */
+export function endpointLike(template: Endpoint, host: string, port: number): Endpoint {
+  const m = /^([a-z]+:)\/\/(?:\[[^\]]*\]|[^/]*?):\d+(.*)$/.exec(template.url)
+  if (m === null) throw new Error(`not an endpoint URL: ${template.url}`)
+  return endpointOf(m[1]!, host, port, m[2]!)
+}
+
+/** Host (case-insensitive) and port: what says two endpoints are the same server. */
+export function addressKey(e: { host: string; port: number }): string {
+  return `${e.host.toLowerCase()}:${e.port}`
 }
 
 /** Parses every server of a connect string, in the order given. */

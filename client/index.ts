@@ -23,6 +23,12 @@ export type { Stat } from '../shared/stat.js'
 export { Client, CONNECT_TIMEOUT_MS_DEFAULT, SESSION_TIMEOUT_MS_DEFAULT } from './client.js'
 export { type Endpoint, parseConnectString } from './connect-string.js'
 export { Emitter } from './emitter.js'
+export {
+  type ClientAddress,
+  type EnsembleConfig,
+  parseEnsembleConfig,
+  SERVERS_MAX,
+} from './ensemble-config.js'
 export { EventStream, type EventStreamOptions } from './event-stream.js'
 export { DATA_BYTES_MAX } from './requests.js'
 export { EXACTLY_ONCE_SENDS_MAX } from './session.js'

@@ -34,6 +34,14 @@
  *   re-sent on the next connection of the session and answered once. xids
  *   only grow over the session's life, across connections.
  * - 'expired', 'authFailed' and 'closed' are final (except -> 'closed').
+ * - The server list follows the ensemble (followMembership; see
+ *   membership-tracker.ts): it may be replaced while the session lives.
+ *   When the server connected to is no longer in it, the session leaves it
+ *   once nothing awaits a reply (at most LEAVE_WAIT_MS_MAX; requests issued
+ *   meanwhile wait for the next connection) and reconnects to one that is,
+ *   with the same session. Servers added join the rotation: a later
+ *   reconnect may go to them (no move is made only to spread load: a move
+ *   is a disconnect, which recipes treat as a suspected loss).
  * - Read-only (ZooKeeper's canBeReadOnly): the ConnectRequest says the
  *   client accepts a read-only server (one without a quorum, readOnlyMode
  *   on); such a server answers readOnly and the state is
@@ -55,6 +63,7 @@ import {
   AddWatchMode,
   ConclaveEventType,
   ConclaveOpCode,
+  EventType,
   OpCode,
   WatcherType,
   Xid,
@@ -74,9 +83,10 @@ import {
   readWatcherEvent,
   type SetWatchesRequest,
 } from '../shared/records.js'
-import type { Endpoint } from './connect-string.js'
+import { addressKey, type Endpoint } from './connect-string.js'
 import { Emitter } from './emitter.js'
 import { Fifo } from './fifo.js'
+import { CONFIG_NODE, MembershipTracker } from './membership-tracker.js'
 import { Pending, replyValue } from './pending.js'
 import { eventTypeName } from './results.js'
 import type {
@@ -86,7 +96,14 @@ import type {
   TransportHandlers,
   WebSocketConstructor,
 } from './transport.js'
-import type { ClientEvents, ClientState, PersistentWatchMode, WatchEvent, Watcher } from './types.js'
+import type {
+  ClientEvents,
+  ClientState,
+  DataResult,
+  PersistentWatchMode,
+  WatchEvent,
+  Watcher,
+} from './types.js'
 import { type OneShotKind, WatchManager } from './watch-manager.js'
 import { WatchPosition } from './watch-position.js'
 
@@ -129,6 +146,13 @@ export const WRITE_RESULTS_MAX_DEFAULT = 1000
 export const READ_ONLY_PROBE_MS_MIN = 250
 export const READ_ONLY_PROBE_MS_MAX = 10_000
 
+/**
+ * Leaving a server that is no longer in the list waits at most this long for
+ * the replies already due on it (so a planned move costs no CONNECTION_LOSS
+ * when they come); then it goes anyway.
+ */
+export const LEAVE_WAIT_MS_MAX = 2_000
+
 /** What `isro` says of a server: read-write, read-only, neither (or unreachable); undefined: cannot ask here. */
 export type IsroAnswer = 'rw' | 'ro' | 'none' | undefined
 
@@ -136,7 +160,10 @@ const ERR_NO_NODE = -101
 const ERR_CONNECTION_LOSS = -4
 
 export interface SessionConfig {
+  /** The servers to start with (in the order to try them). */
   endpoints: Endpoint[]
+  /** Follow the ensemble's membership (/zookeeper/config): see membership-tracker.ts. */
+  followMembership: boolean
   sessionTimeoutMs: number
   chroot: string | undefined
   sessionId: bigint
@@ -216,9 +243,16 @@ export class Session {
   private closing = false
   private closePromise: Promise<void> | undefined
   private wake: (() => void) | undefined
+  /** The servers, in the order tried: the given list, or the ensemble's (replaceServers). */
+  private endpoints: Endpoint[]
+  /** Index in `endpoints` of the next server to try. */
   private hostIndex = 0
-  /** Index of the server of the last session established; -1 before the first attempt. */
-  private lastHostIndex = -1
+  /** The server of the last session established (before that, the first one tried). */
+  private lastEndpoint: Endpoint | undefined
+  /** Follows /zookeeper/config (undefined with followMembership off). */
+  private readonly tracker: MembershipTracker | undefined
+  /** Leaving the connected server (no longer in the list): waiting for its due replies. */
+  private leaving: { link: Link; reason: string; timer: ReturnType<typeof setTimeout> } | undefined
   private everConnected = false
   /** Exactly-once writes answered CONNECTION_LOSS in a row (reconnectDelay backs off); 0 after any other answer. */
   private lossAnswers = 0
@@ -235,6 +269,17 @@ export class Session {
     this.sessionId = config.sessionId
     this.password = config.password
     this.seenRw = config.sessionId !== 0n
+    this.endpoints = config.endpoints.slice()
+    this.tracker = config.followMembership
+      ? new MembershipTracker({
+          readConfig: (watch) => this.readConfig(watch),
+          servers: () => this.endpoints,
+          connected: () => (this.link?.open === true && !this.closing ? this.link.endpoint : undefined),
+          replace: (endpoints) => this.replaceServers(endpoints),
+          warn: (message) => this.events.emit('warning', message),
+          random: () => this.config.random(),
+        })
+      : undefined
     let reporting = false
     this.events.onListenerError = (err) => {
       // An 'error' listener that throws is not reported again (no recursion).
@@ -318,6 +363,7 @@ export class Session {
     if (this.state === state) return
     this.stopTimer()
     this.stopProbing()
+    this.stopLeaving()
     this.attemptAbort?.abort()
     this.wake?.()
     const link = this.link
@@ -361,18 +407,20 @@ export class Session {
 
   private attemptTimeoutMs(): number {
     const t = this.negotiatedTimeoutMs > 0 ? this.negotiatedTimeoutMs : this.config.sessionTimeoutMs
-    return Math.max(ATTEMPT_TIMEOUT_MS_MIN, Math.floor(t / this.config.endpoints.length))
+    return Math.max(ATTEMPT_TIMEOUT_MS_MIN, Math.floor(t / this.endpoints.length))
   }
 
   /** Tries servers in turn until connected, final, or past the deadline. Never rejects. */
   private async connectLoop(deadline: number | undefined): Promise<void> {
-    const n = this.config.endpoints.length
     for (;;) {
       if (this.isFinal() || this.isConnected() || this.closing) return
-      const index = this.hostIndex
+      // The list may be replaced while this loop waits (updateServerList): read it afresh each round.
+      const n = this.endpoints.length
+      const index = this.hostIndex % n
+      const endpoint = this.endpoints[index]!
       this.hostIndex = (index + 1) % n
-      const delay = this.reconnectDelay(index)
-      if (this.lastHostIndex === -1) this.lastHostIndex = 0
+      const delay = this.reconnectDelay(endpoint)
+      this.lastEndpoint ??= endpoint
       if (delay > 0) {
         const left = deadline === undefined ? delay : deadline - now()
         await this.pause(Math.max(0, Math.min(delay, left)))
@@ -380,12 +428,9 @@ export class Session {
       }
       const budget = deadline === undefined ? Number.POSITIVE_INFINITY : deadline - now()
       if (budget <= 0) return
-      const outcome = await this.attempt(
-        this.config.endpoints[index]!,
-        Math.min(this.attemptTimeoutMs(), budget),
-      )
+      const outcome = await this.attempt(endpoint, Math.min(this.attemptTimeoutMs(), budget))
       if (outcome === 'connected') {
-        this.lastHostIndex = index
+        this.lastEndpoint = endpoint
         this.everConnected = true
         return
       }
@@ -402,11 +447,11 @@ export class Session {
    * election (about 11 s) instead of being spent in one when
    * reconnectDelayMs is small (a history test lost writes that way).
    */
-  private reconnectDelay(index: number): number {
+  private reconnectDelay(endpoint: Endpoint): number {
     const base = this.config.reconnectDelayMs
     const backoff = this.lossAnswers === 0 ? 0 : Math.min(1000, 25 * 2 ** (this.lossAnswers - 1))
     if (base <= 0) return backoff
-    const spin = index === this.lastHostIndex ? base : 0
+    const spin = endpoint === this.lastEndpoint ? base : 0
     const jitter = this.everConnected ? Math.floor(this.config.random() * base) : 0
     return spin + jitter + backoff
   }
@@ -546,6 +591,7 @@ export class Session {
     this.sendWaiting()
     this.armTimer(this.pingIntervalMs)
     if (readOnly) this.startProbing(link)
+    this.tracker?.connected()
     this.events.emit('state', this.state)
   }
 
@@ -569,6 +615,7 @@ export class Session {
     this.link = undefined
     this.stopTimer()
     this.stopProbing()
+    this.stopLeaving()
     if (this.closing) {
       this.failPending(ErrorCode.SESSION_EXPIRED)
       return
@@ -734,8 +781,10 @@ export class Session {
   /** Sends now if connected, queues while (re)connecting, else rejects. */
   submit(p: Pending): void {
     if (this.isConnected() && !this.closing) {
-      // Behind a full exactly-once window, everything waits its turn (per-session order).
-      if (this.waiting.length > 0 || this.onceWindowFull(p)) this.waiting.push(p)
+      // Behind a full exactly-once window, everything waits its turn (per-session order); while
+      // leaving this server, for the next connection.
+      if (this.waiting.length > 0 || this.leaving !== undefined || this.onceWindowFull(p))
+        this.waiting.push(p)
       else this.sendPending(p)
     } else if (this.closing || this.state === 'closed' || this.state === 'expired')
       p.fail(ErrorCode.SESSION_EXPIRED)
@@ -771,7 +820,12 @@ export class Session {
   /** Sends the waiting requests, in order, as far as the exactly-once window lets them. */
   private sendWaiting(): void {
     let i = 0
-    while (i < this.waiting.length && this.isConnected() && !this.onceWindowFull(this.waiting[i]!))
+    while (
+      i < this.waiting.length &&
+      this.isConnected() &&
+      this.leaving === undefined &&
+      !this.onceWindowFull(this.waiting[i]!)
+    )
       this.sendPending(this.waiting[i++]!)
     if (i > 0) this.waiting.splice(0, i)
   }
@@ -893,6 +947,8 @@ export class Session {
     if (p === undefined || p.xid !== hdr.xid)
       throw new ProtocolError(`reply xid ${hdr.xid} out of order (expected ${p?.xid ?? 'none'})`)
     this.pending.shift()
+    // Leaving this server: go once the last reply due here is in (after it is settled).
+    if (this.leaving !== undefined && this.pending.length === 0) queueMicrotask(() => this.leaveNow())
     if (p.once) {
       this.onceUnanswered--
       // Room in the window: what waits behind it goes now (after this reply is settled).
@@ -995,6 +1051,8 @@ export class Session {
     if (type === undefined) return
     // A resume's replay may send again an event delivered before the connection was lost.
     if (!this.position.event(zxid, ev.type, ev.path)) return
+    // The membership changed (the tracker's watch; the server's path, whatever the chroot).
+    if (ev.path === CONFIG_NODE && ev.type === EventType.nodeDataChanged) this.tracker?.changed()
     const path = this.chroot === undefined ? ev.path : stripChroot(this.chroot, ev.path)
     if (path === undefined) return
     const listeners = this.watches.route(ev.type, path)
@@ -1079,9 +1137,9 @@ export class Session {
 
   /** Connected read-only: look for a read-write server, backing off. */
   private startProbing(link: Link): void {
-    if (this.config.probeReadWrite === undefined || this.config.endpoints.length < 2) return
+    if (this.config.probeReadWrite === undefined || this.endpoints.length < 2) return
     this.probeDelayMs = READ_ONLY_PROBE_MS_MIN
-    this.probeIndex = this.config.endpoints.indexOf(link.endpoint)
+    this.probeIndex = this.endpoints.indexOf(link.endpoint)
     this.scheduleProbe(link)
   }
 
@@ -1095,20 +1153,20 @@ export class Session {
 
   /** Asks the next other server; one that is read-write is connected to at once. */
   private probeOnce(link: Link): void {
-    const endpoints = this.config.endpoints
+    const endpoints = this.endpoints
     this.probeIndex = (this.probeIndex + 1) % endpoints.length
     if (endpoints[this.probeIndex] === link.endpoint)
       this.probeIndex = (this.probeIndex + 1) % endpoints.length
-    const index = this.probeIndex
-    const endpoint = endpoints[index]!
+    const endpoint = endpoints[this.probeIndex]!
     const timeoutMs = Math.min(this.attemptTimeoutMs(), 5_000)
     this.config.probeReadWrite!(endpoint, timeoutMs).then(
       (answer) => {
         if (this.link !== link || this.state !== 'connectedReadOnly' || this.closing) return
         if (answer === undefined) return // this runtime cannot ask: no more probes
         if (answer === 'rw') {
-          // ZooKeeper's RWServerFoundException: drop the read-only connection, connect there next.
-          this.hostIndex = index
+          // ZooKeeper's RWServerFoundException: drop the read-only connection, connect there next
+          // (where it is now: the list may have been replaced meanwhile).
+          this.hostIndex = Math.max(0, this.endpoints.indexOf(endpoint))
           this.dropConnection(`read-write server found: ${endpoint.url}`)
           return
         }
@@ -1128,5 +1186,63 @@ export class Session {
   /** The server currently connected to, if any. */
   get server(): string | undefined {
     return this.link?.open ? this.link.endpoint.url : undefined
+  }
+
+  // ------------------------------------------------------------ server list
+
+  /** The servers the session connects to (a copy). */
+  get servers(): Endpoint[] {
+    return this.endpoints.slice()
+  }
+
+  /** getData of /zookeeper/config at the server's path (not the chroot's), for the tracker. */
+  private async readConfig(watch: boolean): Promise<Uint8Array> {
+    const req: Request = { op: OpCode.getData, path: CONFIG_NODE, watch }
+    return (await this.request<DataResult>(OpCode.getData, req, CONFIG_NODE)).data
+  }
+
+  /**
+   * Replaces the server list (non-empty; the caller bounds it). The next
+   * server tried is the one after the connected server in the new order, or
+   * the new first one; a connected server no longer in the list is left.
+   */
+  replaceServers(next: Endpoint[]): void {
+    if (next.length === 0) throw new Error('replaceServers: an empty list')
+    const indexOf = (e: Endpoint | undefined): number =>
+      e === undefined ? -1 : next.findIndex((x) => addressKey(x) === addressKey(e))
+    const link = this.link?.open ? this.link : undefined
+    const at = indexOf(link?.endpoint)
+    const last = indexOf(this.lastEndpoint)
+    this.endpoints = next.slice()
+    this.lastEndpoint = last < 0 ? undefined : next[last]
+    this.hostIndex = at < 0 ? 0 : (at + 1) % next.length
+    // The connected server under its new entry, so the spin delay and the probes know it.
+    if (link !== undefined && at >= 0) link.endpoint = next[at]!
+    this.events.emit(
+      'servers',
+      next.map((e) => e.url),
+    )
+    if (link !== undefined && at < 0 && this.link === link)
+      this.leave(link, `${link.endpoint.url} is no longer in the server list`)
+  }
+
+  /** Leaves the connected server once the replies due on it are in (at most LEAVE_WAIT_MS_MAX). */
+  private leave(link: Link, reason: string): void {
+    if (this.leaving !== undefined) return
+    const timer = setTimeout(() => this.leaveNow(), LEAVE_WAIT_MS_MAX)
+    this.leaving = { link, reason, timer }
+    if (this.pending.length === 0) this.leaveNow()
+  }
+
+  private leaveNow(): void {
+    const leaving = this.leaving
+    if (leaving === undefined || leaving.link !== this.link) return
+    this.stopLeaving()
+    this.dropConnection(leaving.reason)
+  }
+
+  private stopLeaving(): void {
+    if (this.leaving !== undefined) clearTimeout(this.leaving.timer)
+    this.leaving = undefined
   }
 }

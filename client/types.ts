@@ -190,10 +190,27 @@ export interface ConnectOptions {
    * servers (`isro`) and moves to the first read-write one.
    */
   canBeReadOnly?: boolean | undefined
+  /**
+   * Follow the ensemble's membership (ZooKeeper's getConfig +
+   * updateServerList, done for you): on every connection the SDK reads
+   * /zookeeper/config (with a watch, once it names servers) and replaces the
+   * server list with the configuration's client addresses, reached with the
+   * scheme, path and TLS options of the connect string; it leaves a server
+   * that is no longer listed for one that is, keeping the session. A config
+   * it cannot read, a malformed one, or one that names none of the servers
+   * this client reaches them by (other names, port mappings) leaves the
+   * list as it is ('warning' event). Default true, except with a custom
+   * `transport` (its network may not reach the config's addresses).
+   */
+  followMembership?: boolean | undefined
 }
 
 export type ClientEvents = {
   state: [state: ClientState]
+  /** The server list was replaced (followMembership, or updateServerList): the servers' URLs. */
+  servers: [servers: readonly string[]]
+  /** Something the SDK worked around, e.g. an unreadable or malformed /zookeeper/config. */
+  warning: [message: string]
   /** A watch or state listener threw. */
   error: [err: unknown]
 }
