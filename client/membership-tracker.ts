@@ -8,7 +8,8 @@
  *
  * Invariants:
  * - At most one read in flight; a change or a connection meanwhile makes one
- *   more read after it (never more).
+ *   more read after it (never more). A session whose servers have no
+ *   configuration (standalone: empty; ZooKeeper 3.4: no node) reads it once.
  * - The list is replaced only by a well-formed configuration that is not
  *   older than one adopted before, that names at least one client address,
  *   and whose addresses are the ones this client reaches servers by: it
@@ -90,6 +91,12 @@ export class MembershipTracker {
   private trusted = false
   /** The servers' config named servers, so it is read with a watch (a standalone server's is empty). */
   private ensemble = false
+  /**
+   * The config was empty (a standalone server) or absent (ZooKeeper 3.4):
+   * nothing to follow, so the session reads it no more (one read per session,
+   * not per connection).
+   */
+  private nothing = false
   /** The version of the last configuration adopted (its zxid), -1 before. */
   private version = -1
   private lastWarning: string | undefined
@@ -98,7 +105,7 @@ export class MembershipTracker {
 
   /** A connection (a session established or resumed): read the configuration again. */
   connected(): void {
-    this.read()
+    if (!this.nothing) this.read()
   }
 
   /** /zookeeper/config changed (its watch fired). */
@@ -111,6 +118,8 @@ export class MembershipTracker {
       this.again = true
       return
     }
+    // This read serves any that was asked for while none could go (no connection then).
+    this.again = false
     this.reading = true
     const watch = this.ensemble
     this.host.readConfig(watch).then(
@@ -133,13 +142,17 @@ export class MembershipTracker {
 
   private readFailed(err: unknown): void {
     const code = ZkError.is(err) ? err.code : undefined
+    if (code === ErrorCode.NO_NODE) this.nothing = true
     if (code !== undefined && QUIET_CODES.has(code)) return
     this.warn(`cannot read ${CONFIG_NODE} (${code ?? String(err)}): keeping the server list`)
   }
 
   private learn(data: Uint8Array, watched: boolean): void {
     const config = parseEnsembleConfig(data)
-    if (config.kind === 'empty') return
+    if (config.kind === 'empty') {
+      this.nothing = !this.ensemble
+      return
+    }
     if (!watched && !this.ensemble) {
       // An ensemble: from now on the node is read with a watch (this read set none).
       this.ensemble = true

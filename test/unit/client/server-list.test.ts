@@ -167,6 +167,26 @@ describe('following the membership', () => {
     await waitFor(() => c.servers.length === 4, { timeoutMs: 2_000, what: 'the newer config' })
   })
 
+  it('reads an empty config (a standalone server) once per session, not again on a reconnect', async () => {
+    const net = new FakeNet()
+    const { c, warnings, lists } = await follow(net, 'ws://fake:1')
+    await answerConfig(net.last, 1, '')
+    const p = c.exists('/a')
+    net.last.reply(net.last.requests().at(-1)!.xid, 9, -101)
+    await p
+    net.last.drop()
+    await waitFor(() => net.conns.length === 2 && c.state === 'connected', {
+      timeoutMs: 2_000,
+      what: 'reconnect',
+    })
+    const q = c.exists('/b')
+    expect(net.last.requests().map((r) => r.req.op)).toEqual([OpCode.exists])
+    net.last.reply(net.last.requests()[0]!.xid, 9, -101)
+    await q
+    expect(configReads(net.conns[0]!)).toHaveLength(1)
+    expect([warnings, lists]).toEqual([[], []])
+  })
+
   it('reads nothing with followMembership off (and by default with a custom transport)', async () => {
     for (const opts of [{ followMembership: false }, { followMembership: undefined }]) {
       const net = new FakeNet()
