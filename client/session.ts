@@ -392,10 +392,18 @@ export class Session {
     for (const p of resend) p.fail(code, why)
   }
 
-  private failWaiting(code: ErrorCode): void {
+  /**
+   * Rejects the requests not sent yet. `keepOnce` (after a failed attempt,
+   * the session alive): exactly-once writes stay for the next connection —
+   * never sent, they have an answer to wait for, not an unknown outcome; a
+   * longer server list (followMembership) must not turn a reconnect that
+   * tried a dead server first into a lost write.
+   */
+  private failWaiting(code: ErrorCode, keepOnce = false): void {
     const waiting = this.waiting
-    this.waiting = []
-    for (const p of waiting) p.fail(code)
+    const once = keepOnce && this.exactlyOnce
+    this.waiting = once ? waiting.filter((p) => isOnceWriteOp(p.op)) : []
+    for (const p of waiting) if (!once || !isOnceWriteOp(p.op)) p.fail(code)
     for (const entry of this.auth) {
       const ws = entry.waiters
       entry.waiters = []
@@ -435,7 +443,7 @@ export class Session {
         return
       }
       if (this.isFinal()) return
-      this.failWaiting(ErrorCode.CONNECTION_LOSS)
+      this.failWaiting(ErrorCode.CONNECTION_LOSS, true)
     }
   }
 

@@ -210,6 +210,23 @@ describe('exactly-once writes in the SDK', () => {
     expect(Date.now() - at).toBeLessThan(150)
   })
 
+  it('keeps a write issued while disconnected through failed attempts (a dead server tried first) for the next connection; a read fails', async () => {
+    const net = new FakeNet()
+    net.autoAccept = GRANT
+    const c = await connect(net, {}, 'ws://fake:1,ws://fake:2')
+    net.refuse = true
+    net.last.drop()
+    const w = c.create('/w', 'x')
+    const r = c.exists('/r')
+    // The read fails at the first failed attempt; the write, never sent, waits.
+    expect(await code(r)).toBe('CONNECTION_LOSS')
+    net.refuse = false
+    const next = await reconnected(net, c, 1)
+    expect(sent(next).map((x) => [x.xid, x.req.op, x.once?.ackXid])).toEqual([[1, OpCode.create, 1]])
+    next.reply(1, 12, 0, { op: OpCode.create, path: '/w' })
+    expect(await w).toBe('/w')
+  })
+
   it('fails the writes it was re-sending when the next server does not grant it, or the session has expired', async () => {
     const net = new FakeNet()
     net.autoAccept = GRANT
