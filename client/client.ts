@@ -215,7 +215,7 @@ export class Client {
     const endpoints = parseConnectString(connectString)
     if (endpoints.length > SERVERS_MAX)
       throw badArguments(undefined, `more than ${SERVERS_MAX} servers (${endpoints.length})`)
-    this.session.replaceServers(shuffled(endpoints, this.origin.opts.random ?? Math.random))
+    this.session.updateServers(shuffled(endpoints, this.origin.opts.random ?? Math.random))
   }
 
   on<K extends keyof ClientEvents>(event: K, fn: Listener<ClientEvents[K]>): () => void {

@@ -108,6 +108,18 @@ export class MembershipTracker {
     if (!this.nothing) this.read()
   }
 
+  /**
+   * The application set the list itself (updateServerList): what was learned
+   * of the servers (their naming, the config's version, standalone or not)
+   * may not hold for the new ones, so the next config is judged afresh.
+   */
+  forget(): void {
+    this.trusted = false
+    this.ensemble = false
+    this.nothing = false
+    this.version = -1
+  }
+
   /** /zookeeper/config changed (its watch fired). */
   changed(): void {
     this.read()

@@ -1203,6 +1203,12 @@ export class Session {
     return this.endpoints.slice()
   }
 
+  /** The application's own list (updateServerList): replaces the list; the membership is judged afresh. */
+  updateServers(next: Endpoint[]): void {
+    this.tracker?.forget()
+    this.replaceServers(next)
+  }
+
   /** getData of /zookeeper/config at the server's path (not the chroot's), for the tracker. */
   private async readConfig(watch: boolean): Promise<Uint8Array> {
     const req: Request = { op: OpCode.getData, path: CONFIG_NODE, watch }
@@ -1214,7 +1220,7 @@ export class Session {
    * server tried is the one after the connected server in the new order, or
    * the new first one; a connected server no longer in the list is left.
    */
-  replaceServers(next: Endpoint[]): void {
+  private replaceServers(next: Endpoint[]): void {
     if (next.length === 0) throw new Error('replaceServers: an empty list')
     const indexOf = (e: Endpoint | undefined): number =>
       e === undefined ? -1 : next.findIndex((x) => addressKey(x) === addressKey(e))

@@ -220,6 +220,24 @@ describe('updateServerList', () => {
     expect(net.conns).toHaveLength(1)
   })
 
+  it('judges the next config afresh: one that names none of the new servers is not taken', async () => {
+    const net = new FakeNet()
+    const { c, warnings } = await follow(net, 'ws://fake:1')
+    await answerConfig(net.last, 1, config([1, 2]))
+    await answerConfig(net.last, 2, config([1, 2]))
+    expect(sortedPorts(c)).toEqual([1, 2])
+    c.updateServerList('ws://other:7')
+    await waitFor(() => net.conns.length === 2 && c.state === 'connected', {
+      timeoutMs: 2_000,
+      what: 'the move',
+    })
+    // The same ensemble's config, as the new server shows it: other names than the list's.
+    await answerConfig(net.last, 1, config([1, 2], 3))
+    await waitFor(() => warnings.length === 1, { timeoutMs: 2_000, what: 'the warning' })
+    expect(warnings[0]).toContain('names none of')
+    expect(c.servers).toEqual(['ws://other:7/'])
+  })
+
   it('moves off the connected server when the new list does not hold it, with the same session', async () => {
     const net = new FakeNet()
     const c = await connectFake(net, {}, 'ws://fake:1')
