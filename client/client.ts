@@ -207,9 +207,10 @@ export class Client {
    * Replaces the server list (ZooKeeper's updateServerList): a connect
    * string as Client.connect takes, at most SERVERS_MAX servers, tried in a
    * random order. If the server connected to is not in it, the client moves
-   * to one that is, keeping its session. With followMembership on, the next
-   * change of the ensemble's configuration replaces it again. A bad list
-   * throws BAD_ARGUMENTS and changes nothing.
+   * to one that is, keeping its session. With followMembership on, the
+   * next configuration read is judged afresh: it replaces the list again
+   * only if it names one of these servers. A bad list throws BAD_ARGUMENTS
+   * and changes nothing.
    */
   updateServerList(connectString: string): void {
     const endpoints = parseConnectString(connectString)
