@@ -440,6 +440,10 @@ export class Session {
       if (outcome === 'connected') {
         this.lastEndpoint = endpoint
         this.everConnected = true
+        // The list was replaced while this attempt ran (updateServerList) and no longer holds it.
+        const link = this.link
+        if (link?.open && !this.endpoints.some((e) => addressKey(e) === addressKey(link.endpoint)))
+          this.leave(link, `${endpoint.url} is no longer in the server list`)
         return
       }
       if (this.isFinal()) return

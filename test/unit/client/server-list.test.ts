@@ -220,6 +220,24 @@ describe('updateServerList', () => {
     expect(net.conns).toHaveLength(1)
   })
 
+  it('leaves a server reached by an attempt that began before the list was replaced without it', async () => {
+    const net = new FakeNet()
+    const c = await connectFake(net, {}, 'ws://fake:1')
+    const accept = net.autoAccept!
+    net.autoAccept = undefined
+    net.last.drop()
+    await waitFor(() => net.conns[1]?.sent.length === 1, { timeoutMs: 2_000, what: 'the reconnect attempt' })
+    c.updateServerList('ws://fake:9')
+    net.autoAccept = accept
+    net.conns[1]!.accept(accept)
+    await waitFor(() => c.state === 'connected' && c.server === 'ws://fake:9/', {
+      timeoutMs: 2_000,
+      what: 'the move to fake:9',
+    })
+    expect(net.conns[1]!.closed).toBe(true)
+    expect(net.last.connectRequest().sessionId).toBe(0x1234abcdn)
+  })
+
   it('judges the next config afresh: one that names none of the new servers is not taken', async () => {
     const net = new FakeNet()
     const { c, warnings } = await follow(net, 'ws://fake:1')
