@@ -393,11 +393,12 @@ export class Session {
   }
 
   /**
-   * Rejects the requests not sent yet. `keepOnce` (after a failed attempt,
-   * the session alive): exactly-once writes stay for the next connection —
-   * never sent, they have an answer to wait for, not an unknown outcome; a
-   * longer server list (followMembership) must not turn a reconnect that
-   * tried a dead server first into a lost write.
+   * Rejects the requests not sent yet. `keepOnce` (after a failed attempt
+   * while other servers are still to be tried): exactly-once writes stay for
+   * the next attempt — a longer server list (followMembership) must not turn
+   * a reconnect that tried a dead member first into a failed write. Once
+   * every server has failed they fail too (CONNECTION_LOSS at once, as
+   * before: a Lock's release while the ensemble is down relies on it).
    */
   private failWaiting(code: ErrorCode, keepOnce = false): void {
     const waiting = this.waiting
@@ -420,6 +421,7 @@ export class Session {
 
   /** Tries servers in turn until connected, final, or past the deadline. Never rejects. */
   private async connectLoop(deadline: number | undefined): Promise<void> {
+    let failed = 0
     for (;;) {
       if (this.isFinal() || this.isConnected() || this.closing) return
       // The list may be replaced while this loop waits (updateServerList): read it afresh each round.
@@ -447,7 +449,8 @@ export class Session {
         return
       }
       if (this.isFinal()) return
-      this.failWaiting(ErrorCode.CONNECTION_LOSS, true)
+      failed++
+      this.failWaiting(ErrorCode.CONNECTION_LOSS, failed < this.endpoints.length)
     }
   }
 

@@ -11,7 +11,7 @@
  * the server's frameBytesMax is refused before it is sent.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { type Client, ZkError } from '../../../client/index.js'
+import { type Client, type TransportFactory, ZkError } from '../../../client/index.js'
 import { EXACTLY_ONCE_SENDS_MAX } from '../../../client/session.js'
 import { OpCode, Xid } from '../../../shared/opcodes.js'
 import { ConclaveFeature, decodeRequest } from '../../../shared/records.js'
@@ -210,21 +210,32 @@ describe('exactly-once writes in the SDK', () => {
     expect(Date.now() - at).toBeLessThan(150)
   })
 
-  it('keeps a write issued while disconnected through failed attempts (a dead server tried first) for the next connection; a read fails', async () => {
+  it('keeps a write issued while disconnected through a failed attempt while other servers are left to try (a read fails); once every server failed, the write fails too', async () => {
     const net = new FakeNet()
     net.autoAccept = GRANT
-    const c = await connect(net, {}, 'ws://fake:1,ws://fake:2')
-    net.refuse = true
+    let refuse = 0
+    const transport: TransportFactory = async (endpoint, handlers, options) => {
+      if (refuse > 0) {
+        refuse--
+        throw new Error('connection refused (test)')
+      }
+      return net.factory(endpoint, handlers, options)
+    }
+    const c = await connect(net, { transport }, 'ws://fake:1,ws://fake:2,ws://fake:3')
+    // A dead server tried first: the read fails, the write (never sent) goes to the next one.
+    refuse = 1
     net.last.drop()
     const w = c.create('/w', 'x')
     const r = c.exists('/r')
-    // The read fails at the first failed attempt; the write, never sent, waits.
     expect(await code(r)).toBe('CONNECTION_LOSS')
-    net.refuse = false
     const next = await reconnected(net, c, 1)
     expect(sent(next).map((x) => [x.xid, x.req.op, x.once?.ackXid])).toEqual([[1, OpCode.create, 1]])
     next.reply(1, 12, 0, { op: OpCode.create, path: '/w' })
     expect(await w).toBe('/w')
+    // Every server dead: after a round of failed attempts the write fails, as before (CONNECTION_LOSS).
+    refuse = 3
+    next.drop()
+    expect(await code(c.create('/all', 'x'))).toBe('CONNECTION_LOSS')
   })
 
   it('fails the writes it was re-sending when the next server does not grant it, or the session has expired', async () => {
