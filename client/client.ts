@@ -98,7 +98,8 @@ export class Client {
   static async connect(connectString: string, opts: ConnectOptions = {}): Promise<Client> {
     const random = opts.random ?? Math.random
     const endpoints = shuffled(parseConnectString(connectString), random)
-    const followMembership = opts.followMembership ?? opts.transport === undefined
+    // Off unless asked: a one-server connect string pins a client to that server (docs/api.md).
+    const followMembership = opts.followMembership ?? false
     if (typeof followMembership !== 'boolean')
       throw badArguments(undefined, `followMembership must be a boolean, not ${String(followMembership)}`)
     const { id, password } = resumeId(opts)

@@ -199,8 +199,9 @@ export interface ConnectOptions {
    * that is no longer listed for one that is, keeping the session. A config
    * it cannot read, a malformed one, or one that names none of the servers
    * this client reaches them by (other names, port mappings) leaves the
-   * list as it is ('warning' event). Default true, except with a custom
-   * `transport` (its network may not reach the config's addresses).
+   * list as it is ('warning' event). Default false, as ZooKeeper's client
+   * (which follows only when the application calls updateServerList): on,
+   * a client given one server is no longer pinned to it.
    */
   followMembership?: boolean | undefined
 }

@@ -6,8 +6,8 @@
  * another; a reconfig that removes the server a client is on moves the
  * client, and adding it back puts it in the list again; a client that may
  * not read /zookeeper/config keeps its given list, says why, and works.
- * Each fails with followMembership off (the client knows one server only,
- * or gives no warning).
+ * Each fails with followMembership off, the default (the client knows one
+ * server only, or gives no warning).
  */
 import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
@@ -43,6 +43,7 @@ async function connect(connectString: string, opts: ConnectOptions = {}): Promis
     connectTimeoutMs: 10_000,
     sessionTimeoutMs: 10_000,
     reconnectDelayMs: 100,
+    followMembership: true,
     ...opts,
   })
   clients.push(c)

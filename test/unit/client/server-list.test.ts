@@ -187,7 +187,7 @@ describe('following the membership', () => {
     expect([warnings, lists]).toEqual([[], []])
   })
 
-  it('reads nothing with followMembership off (and by default with a custom transport)', async () => {
+  it('reads nothing with followMembership off, the default', async () => {
     for (const opts of [{ followMembership: false }, { followMembership: undefined }]) {
       const net = new FakeNet()
       const c = await connectFake(net, opts, 'ws://fake:1')
