@@ -8,6 +8,7 @@
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { readHistory } from './history.js'
+import { checkMembership, MEMBERSHIP } from './membership.js'
 import { checkFaultNames, FAULT_NAMES } from './nemesis.js'
 import { formatReport, verdictWord } from './report.js'
 import { runChaos } from './run.js'
@@ -51,9 +52,12 @@ async function main(): Promise<number> {
     const { events } = readHistory(file)
     const present = new Set(events.map((e) => e.workload))
     let bad = 0
-    for (const w of workloadsNamed(list(values.workloads) ?? WORKLOAD_NAMES.filter((n) => present.has(n)))) {
-      const v = w.check(events)
-      console.log(`${w.name}: ${verdictWord(v.valid)} — ${v.summary}`)
+    const verdicts = workloadsNamed(
+      list(values.workloads) ?? WORKLOAD_NAMES.filter((n) => present.has(n)),
+    ).map((w) => w.check(events))
+    if (present.has(MEMBERSHIP)) verdicts.push(checkMembership(events))
+    for (const v of verdicts) {
+      console.log(`${v.workload}: ${verdictWord(v.valid)} — ${v.summary}`)
       for (const p of v.problems) console.log(`  - ${p}`)
       if (v.valid !== true) bad++
     }

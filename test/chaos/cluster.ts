@@ -10,11 +10,23 @@
  * answering its clients as long as it believes it may). Apache ZooKeeper
  * (Debian's package, test/bench/zookeeper-ensemble.ts): kills and pauses
  * only — it has no fault hook.
+ *
+ * Conclave members run with --reconfig-enabled and a super user, so the
+ * nemesis can change the membership (`reconfig`): through one super-user
+ * session on the whole ensemble, replaced when it expires. A spare server
+ * (a process started outside the configuration, for a membership change to
+ * add) needs new servers to be able to join, which the server cannot do yet
+ * (the peer transport knows only the servers of --servers): the `spares`
+ * option refuses until it can, and `spares` is empty.
  */
-import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Client, type ReconfigOptions } from '../../client/index.js'
 import { fourLetterWord } from '../../server/cli/status-command.js'
 import { startZooKeeperCluster } from '../bench/zookeeper-ensemble.js'
 import { startEnsemble } from '../helpers/ensemble.js'
+import { tempDir } from '../helpers/wait.js'
 
 export interface ChaosMember {
   readonly id: number
@@ -23,12 +35,45 @@ export interface ChaosMember {
   readonly connectString: string
 }
 
+/** /zookeeper/config as a member serves it: its server lines (no `version=` line) and its version (a zxid). */
+export interface ConfigRead {
+  readonly version: number
+  readonly text: string
+}
+
+/** Splits /zookeeper/config's data into its server lines and its version (-1 without a `version=` line). */
+export function parseConfigData(data: Uint8Array | string): ConfigRead {
+  const raw = typeof data === 'string' ? data : new TextDecoder().decode(data)
+  let version = -1
+  const lines: string[] = []
+  for (const line of raw.split('\n')) {
+    const v = /^version=([0-9a-f]+)$/.exec(line.trim())
+    if (v) version = Number.parseInt(v[1]!, 16)
+    else if (line.trim() !== '') lines.push(line.trim())
+  }
+  return { version, text: lines.join('\n') }
+}
+
+/** Membership changes (Conclave only): ZooKeeper's reconfig as the super user, and reads of /zookeeper/config. */
+export interface ChaosReconfig {
+  /** The member's server line in a role, as the static config writes it. */
+  line(id: number, role: 'participant' | 'observer'): string
+  /** A reconfig through the super-user session (any member); the config it produced. */
+  reconfig(opts: ReconfigOptions): Promise<ConfigRead>
+  /** `sync` + /zookeeper/config through the super-user session, or through member `id` alone. */
+  read(id?: number): Promise<ConfigRead>
+}
+
 export interface ChaosCluster {
   readonly name: 'conclave' | 'zookeeper'
   readonly connectString: string
   readonly members: readonly ChaosMember[]
-  /** The voting members' ids. */
+  /** The voting members' ids (of the static configuration). */
   readonly voters: readonly number[]
+  /** Running servers outside the configuration, for a membership change to add (none yet: see the header). */
+  readonly spares: readonly number[]
+  /** Membership changes (undefined: this target cannot). */
+  readonly reconfig?: ChaosReconfig
   /** The current leader, if one is known within the deadline. */
   leader(): Promise<number | undefined>
   kill9(id: number): Promise<void>
@@ -47,9 +92,38 @@ export interface ChaosCluster {
   stop(): Promise<void>
 }
 
-/** A Conclave ensemble of `servers` voters and `observers` observers. */
-export async function conclaveCluster(servers: number, observers = 0): Promise<ChaosCluster> {
-  const e = await startEnsemble({ size: servers, observers, tickTime: 200 })
+const SUPER_PASSWORD = 'chaos-nemesis'
+
+/**
+ * A Conclave ensemble of `servers` voters and `observers` observers.
+ * `spares`: servers started outside the configuration — refused until new
+ * servers can join (see the header).
+ */
+export async function conclaveCluster(
+  servers: number,
+  observers = 0,
+  opts: { spares?: number } = {},
+): Promise<ChaosCluster> {
+  if ((opts.spares ?? 0) > 0)
+    throw new Error(
+      'spare servers need new servers to be able to join an ensemble (server ids outside --servers), which the server cannot do yet',
+    )
+  const conf = tempDir('conclave-chaos-')
+  const confFile = join(conf.path, 'super.cfg')
+  const digest = createHash('sha1').update(`super:${SUPER_PASSWORD}`).digest('base64')
+  writeFileSync(confFile, `superDigest=super:${digest}\n`)
+  let e: Awaited<ReturnType<typeof startEnsemble>>
+  try {
+    e = await startEnsemble({
+      size: servers,
+      observers,
+      tickTime: 200,
+      extraArgs: ['--reconfig-enabled', '--config', confFile],
+    })
+  } catch (err) {
+    conf.remove()
+    throw err
+  }
   const proc = (id: number) => e.members.find((m) => m.id === id)?.proc
   // A member that exits while nobody killed or stopped it crashed: keep what it said last.
   const crashes: string[] = []
@@ -65,11 +139,55 @@ export async function conclaveCluster(servers: number, observers = 0): Promise<C
     })
   }
   for (const m of e.members) watch(m.id)
+  // The super-user session for reconfigs: one, replaced when it ends; ZooKeeper's semantics
+  // (no exactly-once retries): a reconfig whose connection is lost is indeterminate.
+  let su: Promise<Client> | undefined
+  const superClient = async (): Promise<Client> => {
+    const c = await su?.catch(() => undefined)
+    if (c !== undefined && c.state !== 'expired' && c.state !== 'closed') return c
+    await c?.close().catch(() => {})
+    su = Client.connect(e.connectString, {
+      sessionTimeoutMs: 8000,
+      connectTimeoutMs: 5000,
+      exactlyOnce: false,
+      auth: [{ scheme: 'digest', credentials: `super:${SUPER_PASSWORD}` }],
+    })
+    return su
+  }
+  const CONFIG = '/zookeeper/config'
+  const readConfig = async (zk: Client): Promise<ConfigRead> => {
+    await zk.sync(CONFIG)
+    return parseConfigData((await zk.getData(CONFIG)).data)
+  }
+  const member = (id: number) => {
+    const m = e.members.find((x) => x.id === id)
+    if (m === undefined) throw new Error(`no member ${id}`)
+    return m
+  }
   return {
     name: 'conclave',
     connectString: e.connectString,
     members: e.members.map((m) => ({ id: m.id, observer: m.observer, connectString: e.url(m.id) })),
     voters: e.members.filter((m) => !m.observer).map((m) => m.id),
+    spares: [],
+    reconfig: {
+      line(id, role) {
+        const m = member(id)
+        return `server.${id}=127.0.0.1:${m.peerPort}:${m.peerPort}:${role};127.0.0.1:${m.clientPort}`
+      },
+      async reconfig(o) {
+        return parseConfigData((await (await superClient()).reconfig(o)).data)
+      },
+      async read(id) {
+        if (id === undefined) return readConfig(await superClient())
+        const zk = await Client.connect(e.url(member(id).id), { connectTimeoutMs: 5000, reconnectDelayMs: 0 })
+        try {
+          return await readConfig(zk)
+        } finally {
+          await zk.close().catch(() => {})
+        }
+      },
+    },
     leader: () => e.leader(5000).catch(() => undefined),
     async kill9(id) {
       killing.add(id)
@@ -99,7 +217,10 @@ export async function conclaveCluster(servers: number, observers = 0): Promise<C
     crashes: () => crashes,
     async stop() {
       stopping = true
+      const c = await su?.catch(() => undefined)
+      await c?.close().catch(() => {})
       await e.stop()
+      conf.remove()
     },
   }
 }
@@ -115,6 +236,7 @@ export async function zookeeperCluster(servers: 1 | 3): Promise<ChaosCluster> {
     connectString: zk.members.map((m) => url(m.clientPort)).join(','),
     members: zk.members.map((m) => ({ id: m.id, observer: false, connectString: url(m.clientPort) })),
     voters: ids,
+    spares: [],
     async leader() {
       for (const m of zk.members) {
         const srvr = await fourLetterWord('127.0.0.1', m.clientPort, 'srvr', 1000).catch(() => '')

@@ -12,10 +12,22 @@
  * need a proxy in every link). There is no storage fault hook in the server
  * (server/storage has limits, not delays), so no slow-disk fault; and no
  * clock fault (see docs/chaos.md).
+ *
+ * Membership kinds (Conclave, whose members run with reconfig enabled):
+ * remove a voter, promote the observer, demote a voter, and a reconfig
+ * immediately followed by a kill -9 or a partition of the leader or of a
+ * member of the change. Each is healed by restoring the original membership
+ * (membership.ts: retried within a bound), so the next fault meets the
+ * static configuration again. By construction the ensemble keeps 3 voters
+ * or more and keeps a quorum through the change and the crash after it:
+ * a change that would leave fewer than 3 voters is a majority kind (only
+ * with --majority). Adding a spare server needs new servers to be able to
+ * join; its kind applies only to a cluster with spares, which none has yet.
  */
 import type { Prng } from '../../server/core/prng.js'
 import type { ChaosCluster } from './cluster.js'
 import type { History } from './history.js'
+import { MembershipNemesis } from './membership.js'
 import { sleep } from './workloads/workload.js'
 
 export interface Injected {
@@ -24,14 +36,26 @@ export interface Injected {
   heal(): Promise<void>
 }
 
+/** What a kind may need besides the cluster: the membership nemesis (membership kinds), the mode. */
+export interface NemesisContext {
+  readonly membership?: MembershipNemesis | undefined
+  /** --majority: faults may take a majority of the voters away. */
+  readonly majority: boolean
+}
+
 export interface FaultKind {
   readonly name: string
-  /** Only in --majority mode (the fault takes a majority of the voters away). */
-  readonly majority?: boolean
+  /** Only in --majority mode (the fault takes a majority of the voters away), on every cluster or on this one. */
+  readonly majority?: boolean | ((cluster: ChaosCluster) => boolean)
+  /** Changes the membership (needs ctx.membership). */
+  readonly membership?: boolean
   /** Whether this cluster can take it. */
   applies(cluster: ChaosCluster): boolean
-  inject(cluster: ChaosCluster, prng: Prng): Promise<Injected>
+  inject(cluster: ChaosCluster, prng: Prng, ctx?: NemesisContext): Promise<Injected>
 }
+
+const isMajority = (k: FaultKind, c: ChaosCluster) =>
+  typeof k.majority === 'function' ? k.majority(c) : k.majority === true
 
 /** Voters that may be lost while a majority stays: 1 of 3, 2 of 5. */
 const minority = (c: ChaosCluster) => Math.floor((c.voters.length - 1) / 2)
@@ -90,6 +114,63 @@ function cutting(c: ChaosCluster, a: readonly number[], b: readonly number[], de
 
 const canCut = (c: ChaosCluster) => c.cut !== undefined
 const names = (ids: readonly number[]) => ids.map((i) => `n${i}`).join(',')
+
+const canReconfig = (c: ChaosCluster) => c.reconfig !== undefined
+/** Removing or demoting one voter leaves fewer than 3: only with --majority. */
+const lastThree = (c: ChaosCluster) => c.voters.length - 1 < 3
+const observers = (c: ChaosCluster) => c.members.filter((m) => m.observer).map((m) => m.id)
+
+function membershipOf(ctx: NemesisContext | undefined): MembershipNemesis {
+  if (ctx?.membership === undefined) throw new Error('a membership fault needs the membership nemesis')
+  return ctx.membership
+}
+
+/** One membership change: what to ask, the members it is about, in words. */
+interface Change {
+  readonly opts: { joining?: string; leaving?: string; newMembers?: string[] }
+  readonly members: readonly number[]
+  readonly what: string
+}
+
+async function removeVoter(c: ChaosCluster, p: Prng): Promise<Change> {
+  const [v] = await pickVoters(c, p, 1)
+  return { opts: { leaving: String(v) }, members: [v!], what: `remove voter n${v}` }
+}
+
+function promoteObserver(c: ChaosCluster, p: Prng): Change {
+  const o = p.pick(observers(c))
+  return {
+    opts: { joining: c.reconfig!.line(o, 'participant') },
+    members: [o],
+    what: `promote observer n${o}`,
+  }
+}
+
+async function demoteVoter(c: ChaosCluster, p: Prng): Promise<Change> {
+  const [v] = await pickVoters(c, p, 1)
+  return { opts: { joining: c.reconfig!.line(v!, 'observer') }, members: [v!], what: `demote voter n${v}` }
+}
+
+/** The same membership written again: a new config version, nobody's role changed (3 voters, no observer, no --majority). */
+function rewrite(c: ChaosCluster, m: MembershipNemesis, p: Prng): Change {
+  return {
+    opts: { newMembers: m.original.split('\n') },
+    members: [p.pick(c.members.map((x) => x.id))],
+    what: 'rewrite the same membership',
+  }
+}
+
+/** A membership fault: `change`, held, healed by restoring the original membership. */
+async function changing(m: MembershipNemesis, change: Change): Promise<Injected> {
+  const r = await m.change(change.opts, 'fault')
+  return {
+    targets: change.members,
+    detail: `${change.what} (${MembershipNemesis.describe(r)})`,
+    heal: async () => {
+      await m.restore()
+    },
+  }
+}
 
 export const FAULT_KINDS: FaultKind[] = [
   { name: 'kill', applies: () => true, inject: async (c, p) => killing([await pickOne(c, p)], c) },
@@ -162,16 +243,100 @@ export const FAULT_KINDS: FaultKind[] = [
       return cutting(c, left, right, `${names(left)} | ${names(right)}, bridge n${bridge}`)
     },
   },
+  {
+    // A voter (the leader half the time) leaves the configuration; it keeps running, outside it.
+    name: 'reconfig-remove',
+    membership: true,
+    majority: lastThree,
+    applies: canReconfig,
+    inject: async (c, p, ctx) => changing(membershipOf(ctx), await removeVoter(c, p)),
+  },
+  {
+    name: 'reconfig-promote',
+    membership: true,
+    applies: (c) => canReconfig(c) && observers(c).length > 0,
+    inject: async (c, p, ctx) => changing(membershipOf(ctx), promoteObserver(c, p)),
+  },
+  {
+    // A voter (the leader half the time) becomes an observer.
+    name: 'reconfig-demote',
+    membership: true,
+    majority: lastThree,
+    applies: canReconfig,
+    inject: async (c, p, ctx) => changing(membershipOf(ctx), await demoteVoter(c, p)),
+  },
+  {
+    // A reconfig, and while it is in flight a kill -9 or a partition of the leader or of a
+    // member of the change. The change is one the cluster may take in this mode (the same
+    // membership rewritten when no other is); the ensemble keeps a quorum through both.
+    name: 'reconfig-crash',
+    membership: true,
+    applies: canReconfig,
+    async inject(c, p, ctx) {
+      const m = membershipOf(ctx)
+      const kinds: (() => Promise<Change> | Change)[] = []
+      if (!lastThree(c) || ctx?.majority)
+        kinds.push(
+          () => removeVoter(c, p),
+          () => demoteVoter(c, p),
+        )
+      if (observers(c).length > 0) kinds.push(() => promoteObserver(c, p))
+      const change = await (kinds.length > 0 ? p.pick(kinds)() : rewrite(c, m, p))
+      const leader = await c.leader()
+      const pending = m.change(change.opts, 'fault')
+      await sleep(p.int(0, 40))
+      const victim = leader !== undefined && p.chance(0.5) ? leader : p.pick([...change.members])
+      const crash = !canCut(c) || p.chance(0.5)
+      let undo: Injected
+      if (crash) undo = await killing([victim], c)
+      else {
+        const rest = c.members.map((x) => x.id).filter((x) => x !== victim)
+        undo = cutting(c, [victim], rest, `n${victim} | ${names(rest)}`)
+      }
+      const r = await pending
+      return {
+        targets: [...new Set([...change.members, victim])],
+        detail: `${change.what} (${MembershipNemesis.describe(r)}), then ${crash ? 'kill -9' : 'partition'} ${victim === leader ? 'leader ' : ''}n${victim}`,
+        heal: async () => {
+          await undo.heal()
+          await m.restore()
+        },
+      }
+    },
+  },
+  {
+    // A spare server (running, outside the configuration) added as a voter; the heal removes
+    // it again. Applies only to a cluster with spares: none until new servers can join.
+    name: 'reconfig-add-spare',
+    membership: true,
+    applies: (c) => canReconfig(c) && c.spares.length > 0,
+    async inject(c, p, ctx) {
+      const s = p.pick([...c.spares])
+      return changing(membershipOf(ctx), {
+        opts: { joining: c.reconfig!.line(s, 'participant') },
+        members: [s],
+        what: `add spare n${s} as a voter`,
+      })
+    },
+  },
 ]
 
 export const FAULT_NAMES = FAULT_KINDS.map((k) => k.name)
 
-/** Throws on a name that is no fault kind, or a majority kind outside majority mode. */
-export function checkFaultNames(named: readonly string[] | undefined, majorityMode: boolean): void {
+/** Throws on a name that is no fault kind, or a majority kind outside majority mode (on this cluster, if given). */
+export function checkFaultNames(
+  named: readonly string[] | undefined,
+  majorityMode: boolean,
+  cluster?: ChaosCluster,
+): void {
   for (const n of named ?? []) {
     const k = FAULT_KINDS.find((x) => x.name === n)
     if (k === undefined) throw new Error(`unknown fault ${n} (${FAULT_NAMES.join(', ')})`)
-    if (k.majority && !majorityMode) throw new Error(`fault ${n} takes a majority away: only with --majority`)
+    const majority = cluster !== undefined ? isMajority(k, cluster) : k.majority === true
+    if (majority && !majorityMode)
+      throw new Error(
+        `fault ${n} takes a majority away${cluster !== undefined ? ` with ${cluster.voters.length} voters` : ''}: only with --majority`,
+      )
   }
 }
 
@@ -181,9 +346,11 @@ export function faultKinds(
   named: readonly string[] | undefined,
   majorityMode: boolean,
 ): FaultKind[] {
-  checkFaultNames(named, majorityMode)
+  checkFaultNames(named, majorityMode, cluster)
   return FAULT_KINDS.filter(
-    (k) => (named === undefined ? !k.majority || majorityMode : named.includes(k.name)) && k.applies(cluster),
+    (k) =>
+      (named === undefined ? !isMajority(k, cluster) || majorityMode : named.includes(k.name)) &&
+      k.applies(cluster),
   )
 }
 
@@ -195,16 +362,20 @@ export async function runNemesis(
   deadline: number,
   history: History,
   log: (line: string) => void,
+  ctx: NemesisContext = { majority: false },
   quietMs = 2000,
 ): Promise<void> {
   while (performance.now() < deadline - quietMs && kinds.length > 0) {
     await sleep(prng.int(500, 1500))
     if (performance.now() > deadline - quietMs) break
-    const kind = prng.pick([...kinds])
+    // A membership that could not be restored is no base for another change.
+    const now = ctx.membership?.restored === false ? kinds.filter((k) => !k.membership) : kinds
+    if (now.length === 0) break
+    const kind = prng.pick([...now])
     const holdMs = prng.int(500, 2500)
     const leader = await cluster.leader()
     const startAt = history.now()
-    const f = await kind.inject(cluster, prng.fork(`${kind.name}-${startAt}`))
+    const f = await kind.inject(cluster, prng.fork(`${kind.name}-${startAt}`), ctx)
     log(`nemesis: ${kind.name} ${f.detail} for ${holdMs} ms (leader n${leader ?? '?'})`)
     await sleep(holdMs)
     await f.heal()

@@ -19,6 +19,7 @@ import { Client } from '../../client/index.js'
 import { Prng } from '../../server/core/prng.js'
 import { type ChaosCluster, conclaveCluster, zookeeperCluster } from './cluster.js'
 import { type FaultEvent, History, historyToJsonLines } from './history.js'
+import { checkMembership, MEMBERSHIP, MembershipNemesis } from './membership.js'
 import { faultKinds, runNemesis } from './nemesis.js'
 import { formatReport } from './report.js'
 import { timelineSvg } from './timeline.js'
@@ -87,8 +88,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const history = new History()
   const clients: Client[] = []
   let lanes = 0
+  let membership: MembershipNemesis | undefined
   try {
     const kinds = faultKinds(cluster, opts.faults, opts.majority ?? false)
+    // Membership kinds: the nemesis's reconfigs and config reads are one lane of the history.
+    if (kinds.some((k) => k.membership)) membership = new MembershipNemesis(cluster, history, lanes++, log)
     log(`${cluster.name}: ${cluster.members.length} members; faults ${kinds.map((k) => k.name).join(', ')}`)
     const deadline = performance.now() + opts.durationMs
     const contextFor = (name: string): WorkloadContext => ({
@@ -121,10 +125,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       log,
     })
     const contexts = workloads.map((w) => contextFor(w.name))
-    const nemesis = runNemesis(cluster, prng.fork('nemesis'), kinds, deadline, history, log)
+    const nemesis = runNemesis(cluster, prng.fork('nemesis'), kinds, deadline, history, log, {
+      membership,
+      majority: opts.majority ?? false,
+    })
     await Promise.all([...workloads.map((w, i) => w.run(contexts[i]!)), nemesis])
     log(`workloads done: ${history.events.length} operations`)
-    // Healed (the nemesis heals each fault before the next): the end-state reads.
+    // Healed (the nemesis heals each fault before the next; the membership restored, or
+    // restored now): the end-state reads, every member's config first.
+    await membership?.finish()
     for (const [i, w] of workloads.entries()) await w.finish?.(contexts[i]!)
   } finally {
     await Promise.allSettled(clients.map((c) => c.close()))
@@ -140,6 +149,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const crashes = cluster.crashes()
   const verdicts: Verdict[] = [
     ...workloads.map((w) => w.check(history.events)),
+    ...(membership !== undefined ? [checkMembership(history.events)] : []),
     {
       workload: 'servers',
       valid: crashes.length === 0,
@@ -150,6 +160,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const checkMs = Math.round(performance.now() - checkStart)
   const counts: Record<string, WorkloadCounts> = {}
   for (const w of workloads) counts[w.name] = { ok: 0, fail: 0, info: 0 }
+  if (membership !== undefined) counts[MEMBERSHIP] = { ok: 0, fail: 0, info: 0 }
   for (const e of history.events) {
     const c = counts[e.workload]
     if (c !== undefined) c[e.type]++

@@ -8,7 +8,9 @@
  * returned). Consecutive operations of a lane with the same outcome that
  * touch within a pixel merge into one bar. Hovering a bar shows the
  * operation (or how many were merged). A client process the harness froze
- * (the lock workload's holders) shows the freeze in the pause colour.
+ * (the lock workload's holders) shows the freeze in the pause colour, and
+ * the nemesis's acknowledged reconfigs (its `membership` lane) are drawn in
+ * the reconfig colour, as are the membership faults on the server lanes.
  */
 import type { ChaosEvent, FaultEvent } from './history.js'
 
@@ -21,6 +23,7 @@ function faultColour(kind: string): string {
   if (kind.startsWith('kill')) return '#7f0000'
   if (kind.startsWith('pause')) return '#6a3d9a'
   if (kind.startsWith('partition')) return '#1f5fbf'
+  if (kind.startsWith('reconfig')) return '#0f8b8d'
   return '#555555'
 }
 
@@ -99,6 +102,13 @@ export function timelineSvg(
     if (l === undefined) perLane.set(e.process, (l = []))
     l.push(e)
   }
+  // The lock holders' freezes in the pause colour; the nemesis's acknowledged reconfigs in the reconfig colour.
+  const colour = (e: ChaosEvent, type: ChaosEvent['type']) =>
+    e.f === 'client-pause'
+      ? faultColour('pause')
+      : e.f === 'reconfig' && type === 'ok'
+        ? faultColour('reconfig')
+        : COLOURS[type]
   const describe = (e: ChaosEvent) =>
     `${e.f}${e.key !== undefined ? ` ${e.key}` : ''} ${e.value !== undefined ? JSON.stringify(e.value) : ''} → ${e.type}${e.error !== undefined ? ` ${e.error}` : ''} ${e.type === 'ok' && e.result !== undefined ? JSON.stringify(e.result) : ''} [${e.invokedAt.toFixed(0)}, ${Number.isFinite(e.returnedAt) ? e.returnedAt.toFixed(0) : '∞'}] ms`
   for (const [p, list] of perLane) {
@@ -112,7 +122,7 @@ export function timelineSvg(
       )
       const op = bar.type === 'info' ? ' opacity="0.35"' : ''
       out.push(
-        `<rect x="${bar.from.toFixed(1)}" y="${y}" width="${Math.max(0.6, bar.to - bar.from).toFixed(1)}" height="${LANE - 4}" fill="${bar.first.f === 'client-pause' ? faultColour('pause') : COLOURS[bar.type]}"${op}><title>${title}</title></rect>`,
+        `<rect x="${bar.from.toFixed(1)}" y="${y}" width="${Math.max(0.6, bar.to - bar.from).toFixed(1)}" height="${LANE - 4}" fill="${colour(bar.first, bar.type)}"${op}><title>${title}</title></rect>`,
       )
       if (bar.type === 'info')
         out.push(
@@ -130,6 +140,7 @@ export function timelineSvg(
         bar.type === e.type &&
         e.f !== 'client-pause' &&
         bar.first.f !== 'client-pause' &&
+        colour(e, e.type) === colour(bar.first, bar.type) &&
         from <= bar.to + 1
       ) {
         bar.to = Math.max(bar.to, to)
@@ -149,6 +160,7 @@ export function timelineSvg(
     ['kill', faultColour('kill')],
     ['pause', faultColour('pause')],
     ['partition', faultColour('partition')],
+    ['reconfig', faultColour('reconfig')],
   ]
   legend.forEach(([name, c], i) => {
     out.push(`<rect x="${LEFT + i * 110}" y="${ly - 8}" width="10" height="10" fill="${c}"/>`)

@@ -1,14 +1,20 @@
 /**
- * The chaos nemesis's partition shapes (test/chaos/nemesis.ts) against a
- * real 3-voter Conclave ensemble with an observer: each shape cuts exactly
- * the links it says (read back from the servers' fault hooks), the cut is
- * real (the leader cut off from every peer is replaced by another), and
- * heal() restores every link and the whole ensemble.
+ * The chaos nemesis's partition shapes and membership changes
+ * (test/chaos/nemesis.ts) against a real 3-voter Conclave ensemble with an
+ * observer: each shape cuts exactly the links it says (read back from the
+ * servers' fault hooks), the cut is real (the leader cut off from every
+ * peer is replaced by another), and heal() restores every link and the
+ * whole ensemble. Each membership kind makes the change it names (read back
+ * from /zookeeper/config), its heal restores the original membership, the
+ * mid-reconfig crash heals too, and at the end every member serves the
+ * restored config (the membership checker passes on the recorded history).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Prng } from '../../server/core/prng.js'
 import { type ChaosCluster, conclaveCluster } from '../chaos/cluster.js'
-import { FAULT_KINDS } from '../chaos/nemesis.js'
+import { History } from '../chaos/history.js'
+import { checkMembership, MembershipNemesis } from '../chaos/membership.js'
+import { FAULT_KINDS, faultKinds } from '../chaos/nemesis.js'
 import { waitFor } from '../helpers/wait.js'
 
 const kind = (name: string) => FAULT_KINDS.find((k) => k.name === name)!
@@ -71,5 +77,55 @@ describe('chaos nemesis partitions', () => {
       },
       { timeoutMs: 30_000, intervalMs: 100, what: 'the whole ensemble back after the heal' },
     )
+  })
+
+  it('changes the membership as each kind says, and every heal restores it', {
+    timeout: 180_000,
+  }, async () => {
+    // Which kinds a run takes: with 3 voters, a removal or demotion only in majority mode.
+    const names = (majority: boolean) => faultKinds(c, undefined, majority).map((k) => k.name)
+    expect(names(false)).toEqual(expect.arrayContaining(['reconfig-promote', 'reconfig-crash']))
+    expect(names(false)).not.toContain('reconfig-remove')
+    expect(names(false)).not.toContain('reconfig-demote')
+    expect(names(false)).not.toContain('reconfig-add-spare')
+    expect(names(true)).toEqual(expect.arrayContaining(['reconfig-remove', 'reconfig-demote']))
+    expect(() => faultKinds(c, ['reconfig-remove'], false)).toThrow(/majority away with 3 voters/)
+
+    const history = new History()
+    const m = new MembershipNemesis(c, history, 0, () => {})
+    const ctx = { membership: m, majority: true }
+    const prng = new Prng(11)
+    const roleOf = (text: string, id: number) =>
+      new RegExp(`^server\\.${id}=[^;]*:(participant|observer);`, 'm').exec(text)?.[1]
+    const original = await c.reconfig!.read()
+    expect(original.text).toBe(m.original)
+
+    const promote = await kind('reconfig-promote').inject(c, prng, ctx)
+    expect(promote.targets).toEqual([4])
+    expect(roleOf((await c.reconfig!.read()).text, 4)).toBe('participant')
+    await promote.heal()
+    expect((await c.reconfig!.read()).text).toBe(m.original)
+
+    const demote = await kind('reconfig-demote').inject(c, prng, ctx)
+    const [demoted] = demote.targets
+    expect(roleOf((await c.reconfig!.read()).text, demoted!)).toBe('observer')
+    await demote.heal()
+    expect(roleOf((await c.reconfig!.read()).text, demoted!)).toBe('participant')
+
+    const remove = await kind('reconfig-remove').inject(c, prng, ctx)
+    const [removed] = remove.targets
+    expect(roleOf((await c.reconfig!.read()).text, removed!)).toBeUndefined()
+    await remove.heal()
+    expect((await c.reconfig!.read()).text).toBe(m.original)
+
+    // The crash in the middle of a change (the default mode's: the observer promoted), healed.
+    const crash = await kind('reconfig-crash').inject(c, prng, { membership: m, majority: false })
+    expect(crash.detail).toMatch(/^promote observer n4 \(.*\), then (kill -9|partition) (leader )?n\d$/)
+    await crash.heal()
+    expect(links(c)).toEqual([])
+    await m.finish()
+    const v = checkMembership(history.events)
+    expect(v.problems).toEqual([])
+    expect(v.summary).toMatch(/^[4-9] reconfigs .* 4 restores, 4 members read at the end/)
   })
 })
