@@ -160,13 +160,41 @@ function rewrite(c: ChaosCluster, m: MembershipNemesis, p: Prng): Change {
   }
 }
 
-/** A membership fault: `change`, held, healed by restoring the original membership. */
-async function changing(m: MembershipNemesis, change: Change): Promise<Injected> {
+/** One member down until healed: kill -9, or (where the cluster can) cut off from every peer, or SIGSTOP if asked. */
+async function takeDown(
+  c: ChaosCluster,
+  p: Prng,
+  id: number,
+  orPause = false,
+): Promise<{ undo: Injected; what: string }> {
+  const ways = ['kill -9', ...(canCut(c) ? ['partition'] : []), ...(orPause ? ['SIGSTOP'] : [])]
+  const what = p.pick(ways)
+  if (what === 'kill -9') return { undo: await killing([id], c), what }
+  if (what === 'SIGSTOP') return { undo: pausing([id], c), what }
+  const rest = c.members.map((x) => x.id).filter((x) => x !== id)
+  return { undo: cutting(c, [id], rest, `n${id} | ${names(rest)}`), what }
+}
+
+/**
+ * A membership fault: `change`, held, healed by restoring the original membership. Half the
+ * time one member (any, the leader among them) goes down under the changed membership too —
+ * killed, paused or cut off — until the heal: the change left 4 voters or more, or 3 with
+ * nobody's role changed, so a quorum stays (a change to fewer voters is a --majority kind).
+ */
+async function changing(c: ChaosCluster, m: MembershipNemesis, change: Change, p: Prng): Promise<Injected> {
   const r = await m.change(change.opts, 'fault')
+  const during = p.fork('during')
+  let down: { undo: Injected; what: string } | undefined
+  let victim: number | undefined
+  if (during.chance(0.5)) {
+    victim = (during.chance(0.5) ? await c.leader() : undefined) ?? during.pick(c.members.map((x) => x.id))
+    down = await takeDown(c, during, victim, true)
+  }
   return {
-    targets: change.members,
-    detail: `${change.what} (${MembershipNemesis.describe(r)})`,
+    targets: [...new Set([...change.members, ...(victim !== undefined ? [victim] : [])])],
+    detail: `${change.what} (${MembershipNemesis.describe(r)})${down ? `, then ${down.what} n${victim}` : ''}`,
     heal: async () => {
+      await down?.undo.heal()
       await m.restore()
     },
   }
@@ -249,13 +277,13 @@ export const FAULT_KINDS: FaultKind[] = [
     membership: true,
     majority: lastThree,
     applies: canReconfig,
-    inject: async (c, p, ctx) => changing(membershipOf(ctx), await removeVoter(c, p)),
+    inject: async (c, p, ctx) => changing(c, membershipOf(ctx), await removeVoter(c, p), p),
   },
   {
     name: 'reconfig-promote',
     membership: true,
     applies: (c) => canReconfig(c) && observers(c).length > 0,
-    inject: async (c, p, ctx) => changing(membershipOf(ctx), promoteObserver(c, p)),
+    inject: async (c, p, ctx) => changing(c, membershipOf(ctx), promoteObserver(c, p), p),
   },
   {
     // A voter (the leader half the time) becomes an observer.
@@ -263,7 +291,7 @@ export const FAULT_KINDS: FaultKind[] = [
     membership: true,
     majority: lastThree,
     applies: canReconfig,
-    inject: async (c, p, ctx) => changing(membershipOf(ctx), await demoteVoter(c, p)),
+    inject: async (c, p, ctx) => changing(c, membershipOf(ctx), await demoteVoter(c, p), p),
   },
   {
     // A reconfig, and while it is in flight a kill -9 or a partition of the leader or of a
@@ -286,17 +314,11 @@ export const FAULT_KINDS: FaultKind[] = [
       const pending = m.change(change.opts, 'fault')
       await sleep(p.int(0, 40))
       const victim = leader !== undefined && p.chance(0.5) ? leader : p.pick([...change.members])
-      const crash = !canCut(c) || p.chance(0.5)
-      let undo: Injected
-      if (crash) undo = await killing([victim], c)
-      else {
-        const rest = c.members.map((x) => x.id).filter((x) => x !== victim)
-        undo = cutting(c, [victim], rest, `n${victim} | ${names(rest)}`)
-      }
+      const { undo, what } = await takeDown(c, p, victim)
       const r = await pending
       return {
         targets: [...new Set([...change.members, victim])],
-        detail: `${change.what} (${MembershipNemesis.describe(r)}), then ${crash ? 'kill -9' : 'partition'} ${victim === leader ? 'leader ' : ''}n${victim}`,
+        detail: `${change.what} (${MembershipNemesis.describe(r)}), then ${what} ${victim === leader ? 'leader ' : ''}n${victim}`,
         heal: async () => {
           await undo.heal()
           await m.restore()
@@ -312,11 +334,16 @@ export const FAULT_KINDS: FaultKind[] = [
     applies: (c) => canReconfig(c) && c.spares.length > 0,
     async inject(c, p, ctx) {
       const s = p.pick([...c.spares])
-      return changing(membershipOf(ctx), {
-        opts: { joining: c.reconfig!.line(s, 'participant') },
-        members: [s],
-        what: `add spare n${s} as a voter`,
-      })
+      return changing(
+        c,
+        membershipOf(ctx),
+        {
+          opts: { joining: c.reconfig!.line(s, 'participant') },
+          members: [s],
+          what: `add spare n${s} as a voter`,
+        },
+        p,
+      )
     },
   },
 ]
@@ -365,6 +392,7 @@ export async function runNemesis(
   ctx: NemesisContext = { majority: false },
   quietMs = 2000,
 ): Promise<void> {
+  let count = 0
   while (performance.now() < deadline - quietMs && kinds.length > 0) {
     await sleep(prng.int(500, 1500))
     if (performance.now() > deadline - quietMs) break
@@ -375,7 +403,8 @@ export async function runNemesis(
     const holdMs = prng.int(500, 2500)
     const leader = await cluster.leader()
     const startAt = history.now()
-    const f = await kind.inject(cluster, prng.fork(`${kind.name}-${startAt}`), ctx)
+    // Forked by the fault's number, not its time: a seed picks the same targets again.
+    const f = await kind.inject(cluster, prng.fork(`${kind.name}-${count++}`), ctx)
     log(`nemesis: ${kind.name} ${f.detail} for ${holdMs} ms (leader n${leader ?? '?'})`)
     await sleep(holdMs)
     await f.heal()
