@@ -178,8 +178,8 @@ async function takeDown(
 /**
  * A membership fault: `change`, held, healed by restoring the original membership. Half the
  * time one member (any, the leader among them) goes down under the changed membership too —
- * killed, paused or cut off — until the heal: the change left 4 voters or more, or 3 with
- * nobody's role changed, so a quorum stays (a change to fewer voters is a --majority kind).
+ * killed, paused or cut off — until the heal: outside --majority the change left 4 voters or
+ * more (or, refused, the original 3 or 5), so a quorum stays.
  */
 async function changing(c: ChaosCluster, m: MembershipNemesis, change: Change, p: Prng): Promise<Injected> {
   const r = await m.change(change.opts, 'fault')
