@@ -14,7 +14,7 @@ import { formatReport, verdictWord } from './report.js'
 import { runChaos } from './run.js'
 import { WORKLOAD_NAMES, workloadsNamed } from './workloads/index.js'
 
-const USAGE = `usage: npm run chaos -- [--minutes 1] [--runs 1] [--servers 3|5] [--observer]
+const USAGE = `usage: npm run chaos -- [--minutes 1] [--runs 1] [--servers 3|5] [--observer] [--spare]
   [--workloads ${WORKLOAD_NAMES.join(',')}] [--faults ${FAULT_NAMES.join(',')}] [--majority] [--no-faults]
   [--clients 5] [--keys 5] [--seed N] [--reads sync|plain] [--target conclave|zookeeper] [--out chaos-runs]
        npm run chaos -- --check chaos-runs/run-N|history.jsonl [--workloads …]`
@@ -26,6 +26,7 @@ async function main(): Promise<number> {
       runs: { type: 'string', default: '1' },
       servers: { type: 'string', default: '3' },
       observer: { type: 'boolean', default: false },
+      spare: { type: 'boolean', default: false },
       clients: { type: 'string', default: '5' },
       keys: { type: 'string', default: '5' },
       workloads: { type: 'string' },
@@ -79,6 +80,7 @@ async function main(): Promise<number> {
   if (target === 'zookeeper' && servers !== 1 && servers !== 3)
     throw new Error('--servers: 1 or 3 for ZooKeeper')
   if (target === 'zookeeper' && values.observer) throw new Error('--observer: Conclave only')
+  if (target === 'zookeeper' && values.spare) throw new Error('--spare: Conclave only')
   const clients = num('clients', values.clients, 1, 64)
   const keys = num('keys', values.keys, 1, 100)
   const workloads = list(values.workloads)
@@ -97,6 +99,7 @@ async function main(): Promise<number> {
       durationMs: minutes * 60_000,
       servers,
       observer: values.observer,
+      spare: values.spare,
       clients,
       keys,
       faults,

@@ -13,11 +13,12 @@
  *
  * Conclave members run with --reconfig-enabled and a super user, so the
  * nemesis can change the membership (`reconfig`): through one super-user
- * session on the whole ensemble, replaced when it expires. A spare server
- * (a process started outside the configuration, for a membership change to
- * add) needs new servers to be able to join, which the server cannot do yet
- * (the peer transport knows only the servers of --servers): the `spares`
- * option refuses until it can, and `spares` is empty.
+ * session on the whole ensemble, replaced when it expires. `spares`: servers
+ * started outside the configuration (the ensemble helper's add(): the next
+ * ids, their --servers the members and themselves), following as
+ * non-voters, for a membership change to add; they are not `members` (no
+ * client connects to them, no other fault picks them, the configuration
+ * every heal restores leaves them out).
  */
 import { createHash } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -94,20 +95,12 @@ export interface ChaosCluster {
 
 const SUPER_PASSWORD = 'chaos-nemesis'
 
-/**
- * A Conclave ensemble of `servers` voters and `observers` observers.
- * `spares`: servers started outside the configuration — refused until new
- * servers can join (see the header).
- */
+/** A Conclave ensemble of `servers` voters and `observers` observers, and `spares` servers outside it. */
 export async function conclaveCluster(
   servers: number,
   observers = 0,
   opts: { spares?: number } = {},
 ): Promise<ChaosCluster> {
-  if ((opts.spares ?? 0) > 0)
-    throw new Error(
-      'spare servers need new servers to be able to join an ensemble (server ids outside --servers), which the server cannot do yet',
-    )
   const conf = tempDir('conclave-chaos-')
   const confFile = join(conf.path, 'super.cfg')
   const digest = createHash('sha1').update(`super:${SUPER_PASSWORD}`).digest('base64')
@@ -138,6 +131,19 @@ export async function conclaveCluster(
       )
     })
   }
+  const members = e.members.map((m) => ({ id: m.id, observer: m.observer, connectString: e.url(m.id) }))
+  const spares: number[] = []
+  try {
+    for (let i = 0; i < (opts.spares ?? 0); i++) {
+      const m = await e.add()
+      await e.start(m.id)
+      spares.push(m.id)
+    }
+  } catch (err) {
+    await e.stop()
+    conf.remove()
+    throw err
+  }
   for (const m of e.members) watch(m.id)
   // The super-user session for reconfigs: one, replaced when it ends; ZooKeeper's semantics
   // (no exactly-once retries): a reconfig whose connection is lost is indeterminate.
@@ -167,9 +173,9 @@ export async function conclaveCluster(
   return {
     name: 'conclave',
     connectString: e.connectString,
-    members: e.members.map((m) => ({ id: m.id, observer: m.observer, connectString: e.url(m.id) })),
-    voters: e.members.filter((m) => !m.observer).map((m) => m.id),
-    spares: [],
+    members,
+    voters: members.filter((m) => !m.observer).map((m) => m.id),
+    spares,
     reconfig: {
       line(id, role) {
         const m = member(id)
@@ -211,7 +217,7 @@ export async function conclaveCluster(
       ),
     async roles() {
       const out = new Map<number, string | undefined>()
-      for (const m of e.members) out.set(m.id, (await e.status(m.id).catch(() => undefined))?.Mode)
+      for (const m of members) out.set(m.id, (await e.status(m.id).catch(() => undefined))?.Mode)
       return out
     },
     crashes: () => crashes,

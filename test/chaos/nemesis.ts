@@ -21,8 +21,8 @@
  * static configuration again. By construction the ensemble keeps 3 voters
  * or more and keeps a quorum through the change and the crash after it:
  * a change that would leave fewer than 3 voters is a majority kind (only
- * with --majority). Adding a spare server needs new servers to be able to
- * join; its kind applies only to a cluster with spares, which none has yet.
+ * with --majority). With a spare server (--spare: running outside the
+ * configuration), it is added as a voter, and the heal removes it again.
  */
 import type { Prng } from '../../server/core/prng.js'
 import type { ChaosCluster } from './cluster.js'
@@ -149,6 +149,15 @@ function promoteObserver(c: ChaosCluster, p: Prng): Change {
 async function demoteVoter(c: ChaosCluster, p: Prng): Promise<Change> {
   const [v] = await pickVoters(c, p, 1)
   return { opts: { joining: c.reconfig!.line(v!, 'observer') }, members: [v!], what: `demote voter n${v}` }
+}
+
+function addSpare(c: ChaosCluster, p: Prng): Change {
+  const s = p.pick([...c.spares])
+  return {
+    opts: { joining: c.reconfig!.line(s, 'participant') },
+    members: [s],
+    what: `add spare n${s} as a voter`,
+  }
 }
 
 /** The same membership written again: a new config version, nobody's role changed (3 voters, no observer, no --majority). */
@@ -309,6 +318,7 @@ export const FAULT_KINDS: FaultKind[] = [
           () => demoteVoter(c, p),
         )
       if (observers(c).length > 0) kinds.push(() => promoteObserver(c, p))
+      if (c.spares.length > 0) kinds.push(() => addSpare(c, p))
       const change = await (kinds.length > 0 ? p.pick(kinds)() : rewrite(c, m, p))
       const leader = await c.leader()
       const pending = m.change(change.opts, 'fault')
@@ -327,24 +337,12 @@ export const FAULT_KINDS: FaultKind[] = [
     },
   },
   {
-    // A spare server (running, outside the configuration) added as a voter; the heal removes
-    // it again. Applies only to a cluster with spares: none until new servers can join.
+    // A spare server (running, outside the configuration: --spare) added as a voter; the heal
+    // removes it again.
     name: 'reconfig-add-spare',
     membership: true,
     applies: (c) => canReconfig(c) && c.spares.length > 0,
-    async inject(c, p, ctx) {
-      const s = p.pick([...c.spares])
-      return changing(
-        c,
-        membershipOf(ctx),
-        {
-          opts: { joining: c.reconfig!.line(s, 'participant') },
-          members: [s],
-          what: `add spare n${s} as a voter`,
-        },
-        p,
-      )
-    },
+    inject: async (c, p, ctx) => changing(c, membershipOf(ctx), addSpare(c, p), p),
   },
 ]
 

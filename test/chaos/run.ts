@@ -32,6 +32,8 @@ export interface ChaosOptions {
   servers: number
   /** One observer besides the voters (Conclave only); clients connect to it too. */
   observer?: boolean
+  /** One spare server outside the configuration, for reconfig-add-spare (Conclave only). */
+  spare?: boolean
   /** Clients of the registers workload (the others run 2–3 each). */
   clients: number
   /** Registers: how many znodes. */
@@ -84,7 +86,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const cluster: ChaosCluster =
     opts.target === 'zookeeper'
       ? await zookeeperCluster(opts.servers === 1 ? 1 : 3)
-      : await conclaveCluster(opts.servers, opts.observer ? 1 : 0)
+      : await conclaveCluster(opts.servers, opts.observer ? 1 : 0, { spares: opts.spare ? 1 : 0 })
   const history = new History()
   const clients: Client[] = []
   let lanes = 0

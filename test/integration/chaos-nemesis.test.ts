@@ -1,7 +1,7 @@
 /**
  * The chaos nemesis's partition shapes and membership changes
  * (test/chaos/nemesis.ts) against a real 3-voter Conclave ensemble with an
- * observer: each shape cuts exactly the links it says (read back from the
+ * observer (and a spare server outside the configuration): each shape cuts exactly the links it says (read back from the
  * servers' fault hooks), the cut is real (the leader cut off from every
  * peer is replaced by another), and heal() restores every link and the
  * whole ensemble. Each membership kind makes the change it names (read back
@@ -31,7 +31,7 @@ function links(c: ChaosCluster): string[] {
 describe('chaos nemesis partitions', () => {
   let c: ChaosCluster
   beforeAll(async () => {
-    c = await conclaveCluster(3, 1)
+    c = await conclaveCluster(3, 1, { spares: 1 })
   }, 60_000)
   afterAll(async () => {
     await c?.stop()
@@ -88,7 +88,8 @@ describe('chaos nemesis partitions', () => {
     expect(names(false)).toEqual(expect.arrayContaining(['reconfig-promote', 'reconfig-crash']))
     expect(names(false)).not.toContain('reconfig-remove')
     expect(names(false)).not.toContain('reconfig-demote')
-    expect(names(false)).not.toContain('reconfig-add-spare')
+    expect(names(false)).toContain('reconfig-add-spare')
+    expect(c.spares).toEqual([5])
     expect(names(true)).toEqual(expect.arrayContaining(['reconfig-remove', 'reconfig-demote']))
     expect(() => faultKinds(c, ['reconfig-remove'], false)).toThrow(/majority away with 3 voters/)
 
@@ -130,6 +131,14 @@ describe('chaos nemesis partitions', () => {
     await demote.heal()
     expect(roleOf((await config()).text, demoted!)).toBe('participant')
 
+    // The spare (server 5, running outside the configuration) joins as a voter, and leaves again.
+    const spare = await made('reconfig-add-spare', prng)
+    expect(spare.targets[0]).toBe(5)
+    expect(roleOf((await config()).text, 5)).toBe('participant')
+    await spare.heal()
+    expect((await config()).text).toBe(m.original)
+    expect(roleOf(m.original, 5)).toBeUndefined()
+
     const remove = await made('reconfig-remove', prng)
     const [removed] = remove.targets
     expect(roleOf((await config()).text, removed!)).toBeUndefined()
@@ -145,9 +154,11 @@ describe('chaos nemesis partitions', () => {
     }
     expect(downs).toHaveLength(1)
     expect(links(c)).toEqual([])
-    // The crash in the middle of a change (the default mode's: the observer promoted), healed.
+    // The crash in the middle of a change (the default mode's: the observer promoted or the spare added), healed.
     const crash = await kind('reconfig-crash').inject(c, prng, { membership: m, majority: false })
-    expect(crash.detail).toMatch(/^promote observer n4 \(.*\), then (kill -9|partition) (leader )?n\d$/)
+    expect(crash.detail).toMatch(
+      /^(promote observer n4|add spare n5 as a voter) \(.*\), then (kill -9|partition) (leader )?n\d$/,
+    )
     await crash.heal()
     expect(links(c)).toEqual([])
     await m.finish()
