@@ -10,6 +10,9 @@
  * background checkpointer (checkpoint-worker.ts) the bulk of the copy runs
  * there, beside the commits, and this thread only copies the frames written
  * meanwhile (so the WAL restarts from its beginning instead of growing).
+ * Commits the main thread makes itself while this writer is idle
+ * (inline-writer.ts) are announced by `written` ops, which count their bytes
+ * towards the next checkpoint.
  *
  * Invariants: ops are applied in the order they were posted; a report is
  * posted only after COMMIT returned (the data is on disk); an id is reported
@@ -22,9 +25,8 @@
  */
 import type Database from 'better-sqlite3'
 import { assert, unreachable } from '../../shared/assert.js'
-import { logRecordCrc } from './checksum.js'
 import { Purger } from './purger.js'
-import { ensureSchema, openConnection, writeMeta } from './schema.js'
+import { ensureSchema, logInserter, openConnection, writeMeta } from './schema.js'
 import { SnapshotRows } from './snapshot-rows.js'
 import { toStorageError } from './storage-error.js'
 import {
@@ -49,6 +51,8 @@ interface GroupResult {
   bytes: number
   snapshotBytes: number
   ids: number[]
+  /** Posted ops finished by this group. */
+  ops: number
   purgeAfter: boolean
 }
 
@@ -65,7 +69,7 @@ export class LogWriter {
   private backgroundRunning = false
   /** A background checkpoint finished: copy what was written meanwhile, here. */
   private tailCheckpointDue = false
-  private readonly insertLog: Database.Statement
+  private readonly insertLog: (zxid: number, data: Uint8Array) => void
   private readonly insertChunk: Database.Statement
 
   private constructor(
@@ -73,7 +77,7 @@ export class LogWriter {
     private readonly init: WorkerInit,
     private readonly post: (report: WorkerReport) => void,
   ) {
-    this.insertLog = db.prepare('INSERT INTO txnlog (zxid, data, crc) VALUES (?, ?, ?)')
+    this.insertLog = logInserter(db)
     this.insertChunk = SnapshotRows.insertChunkStatement(db)
     this.purger = new Purger(db, init, (obj, msg) => post({ kind: 'log', level: 'info', obj, msg }))
   }
@@ -147,6 +151,7 @@ export class LogWriter {
       bytes: 0,
       snapshotBytes: 0,
       ids: [],
+      ops: 0,
       purgeAfter: false,
     }
     const began = performance.now()
@@ -157,6 +162,7 @@ export class LogWriter {
         if (op.kind === 'close' || this.snapshotBudgetSpent(op, result)) break
         if (!this.apply(op, result)) break
         this.queue.shift()
+        result.ops++
       }
       this.db.exec('COMMIT')
     } catch (err) {
@@ -172,6 +178,7 @@ export class LogWriter {
       durableUpTo: result.durableUpTo,
       bytes: result.bytes,
       ids: result.ids,
+      ops: result.ops,
       commitMs,
     })
     if (this.tailCheckpointDue) this.checkpointTail()
@@ -253,6 +260,10 @@ export class LogWriter {
         result.ids.push(op.id)
         result.purgeAfter = true
         return true
+      case 'written':
+        // Committed by the main thread (inline-writer.ts): its WAL frames need a checkpoint too.
+        this.bytesSinceCheckpoint += op.bytes
+        return true
       default:
         return unreachable(op)
     }
@@ -269,7 +280,7 @@ export class LogWriter {
       const zxid = view.getFloat64(at, true)
       const length = view.getUint32(at + 8, true)
       const data = packed.subarray(at + PACKED_ENTRY_HEADER_BYTES, at + PACKED_ENTRY_HEADER_BYTES + length)
-      this.insertLog.run(zxid, data, logRecordCrc(zxid, data))
+      this.insertLog(zxid, data)
       result.durableUpTo = zxid
       result.bytes += length
       at += PACKED_ENTRY_HEADER_BYTES + length

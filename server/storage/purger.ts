@@ -31,7 +31,10 @@ export class Purger {
 
   constructor(
     private readonly db: Database.Database,
-    private readonly init: WorkerInit,
+    private readonly init: Pick<
+      WorkerInit,
+      'file' | 'snapshotsRetained' | 'purgeChunksPerBatch' | 'purgeLogRowsPerBatch'
+    >,
     private readonly info: (obj: Record<string, unknown>, msg: string) => void,
   ) {}
 

@@ -19,7 +19,7 @@
  * Must not import: worker_threads (both the main thread and the worker use it).
  */
 import Database from 'better-sqlite3'
-import { metaCrc } from './checksum.js'
+import { logRecordCrc, metaCrc } from './checksum.js'
 import { StorageError, StorageErrorCode, toStorageError } from './storage-error.js'
 
 export const SCHEMA_VERSION = 1
@@ -168,6 +168,14 @@ export function readMetaNumber(db: Database.Database, file: string, key: string)
 }
 
 /** Writes one meta row with its checksum (inside the caller's transaction). */
+/** A prepared insert of one txn log record, its checksum computed on the bytes written. */
+export function logInserter(db: Database.Database): (zxid: number, data: Uint8Array) => void {
+  const insert = db.prepare('INSERT INTO txnlog (zxid, data, crc) VALUES (?, ?, ?)')
+  return (zxid, data) => {
+    insert.run(zxid, data, logRecordCrc(zxid, data))
+  }
+}
+
 export function writeMeta(db: Database.Database, key: string, value: string): void {
   db.prepare('INSERT OR REPLACE INTO meta (key, value, crc) VALUES (?, ?, ?)').run(
     key,

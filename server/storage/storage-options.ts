@@ -2,7 +2,8 @@
  * StorageOptions: where the database lives and every limit of the storage
  * layer, each a named value with a unit suffix and a default.
  *
- * Invariants: `resolveStorageOptions` returns only positive integer limits and
+ * Invariants: `resolveStorageOptions` returns only positive integer limits
+ * (inlineCommitBytesMax may be 0: no inline commits) and
  * the database path `<dataDir>/conclave.db`; anything else is a programmer
  * error (assert), since the config layer (zod, server/config.ts) validates
  * user input before it gets here.
@@ -47,6 +48,14 @@ export interface StorageLimits {
   purgeLogRowsPerBatch: number
   /** Snapshot chunks deleted per purge transaction. */
   purgeChunksPerBatch: number
+  /**
+   * Most log bytes the main thread commits itself when the storage worker is
+   * idle (inline-writer.ts), blocking its event loop for that one fsync
+   * instead of paying two thread wake-ups; 0 sends every commit to the worker.
+   */
+  inlineCommitBytesMax: number
+  /** An inline commit slower than this (a slow disk) sends commits to the worker for the next second. */
+  inlineCommitMsMax: number
 }
 
 export interface StorageOptions extends Partial<StorageLimits> {
@@ -81,7 +90,12 @@ export const STORAGE_LIMIT_DEFAULTS: StorageLimits = {
   dbBytesMax: 1024 * 1024 * MiB,
   purgeLogRowsPerBatch: 1_000,
   purgeChunksPerBatch: 16,
+  inlineCommitBytesMax: 64 * 1024,
+  inlineCommitMsMax: 5,
 }
+
+/** Limits that may be 0 (it turns the feature off); every other limit must be positive. */
+const ZERO_ALLOWED: ReadonlySet<keyof StorageLimits> = new Set(['inlineCommitBytesMax'])
 
 export const SNAPSHOTS_RETAINED_DEFAULT = 3
 
@@ -96,9 +110,10 @@ export function resolveStorageOptions(options: StorageOptions): ResolvedStorageO
   for (const key of Object.keys(STORAGE_LIMIT_DEFAULTS) as (keyof StorageLimits)[]) {
     const value = options[key]
     if (value !== undefined) limits[key] = value
+    const least = ZERO_ALLOWED.has(key) ? 0 : 1
     assert(
-      Number.isSafeInteger(limits[key]) && limits[key] > 0,
-      `storage option ${key} must be a positive integer, got ${limits[key]}`,
+      Number.isSafeInteger(limits[key]) && limits[key] >= least,
+      `storage option ${key} must be an integer >= ${least}, got ${limits[key]}`,
     )
   }
   assert(

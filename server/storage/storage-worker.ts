@@ -8,6 +8,9 @@
  * falls out of the event loop without timers. WAL checkpoints run on a
  * checkpoint worker of its own (checkpoint-worker.ts), started here.
  *
+ * Every step runs holding the CommitLock (commit-lock.ts), so it never
+ * writes beside a commit the main thread makes inline (inline-writer.ts).
+ *
  * Invariants: at most one step is scheduled at a time; after `closed` or
  * `fatal` is posted the port is closed and the thread exits; the
  * checkpointer's connection is closed before the writer's.
@@ -20,6 +23,7 @@ import { dirname, resolve } from 'node:path'
 import { parentPort, type Worker, workerData } from 'node:worker_threads'
 import { assert } from '../../shared/assert.js'
 import type { CheckpointReport } from './checkpoint-worker.js'
+import { CommitLock } from './commit-lock.js'
 import { LogWriter } from './log-writer.js'
 import { toStorageError } from './storage-error.js'
 import { launchCheckpointWorker } from './worker-launcher.js'
@@ -43,12 +47,16 @@ function main(): void {
     port.postMessage(report)
     if (report.kind === 'closed' || report.kind === 'fatal') stopCheckpointer(() => port.close())
   }
+  // Held since the lock was created: the main thread commits nothing inline while this opens.
+  const lock = new CommitLock(init.commitLock)
   let writer: LogWriter
   try {
     writer = LogWriter.open(init, post)
   } catch (err) {
     post({ kind: 'fatal', error: toStorageError(err, init.file, 'starting the storage worker').toData() })
     return
+  } finally {
+    lock.releaseWorker()
   }
   /** Nothing is lost when checkpoints fail (the frames stay in the durable WAL): checkpoint here again. */
   const checkpointerFailed = (reason: string, msg: string): void => {
@@ -76,10 +84,18 @@ function main(): void {
   const stallFile = stallName ? resolve(dirname(init.file), stallName) : undefined
   const run = (): void => {
     scheduled = false
-    if (stallFile) stallIfAsked(stallFile)
     // The writer's connection closes last: stop the checkpointer, then step again.
     if (writer.closing && !checkpointerExited) return stopCheckpointer(schedule)
-    if (writer.step()) schedule()
+    // Every step writes (a commit, a purge batch, a checkpoint): never beside an inline commit.
+    lock.acquireWorker()
+    let more: boolean
+    try {
+      if (stallFile) stallIfAsked(stallFile)
+      more = writer.step()
+    } finally {
+      lock.releaseWorker()
+    }
+    if (more) schedule()
   }
   const schedule = (): void => {
     if (scheduled || writer.finished) return

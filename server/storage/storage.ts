@@ -4,8 +4,13 @@
  * `<dataDir>/conclave.db`. `Storage.open` recovers synchronously (recovery.ts)
  * and starts the storage worker, which owns the write connection and
  * group-commits (log-writer.ts). Every write is issued here and completes
- * through a callback or the `onDurable` event; nothing on this thread ever
- * waits for an fsync.
+ * through a callback or the `onDurable` event, never before the next turn of
+ * the event loop. The one fsync this thread may wait for is an inline
+ * commit (inline-writer.ts): ops issued in one turn while the worker has
+ * nothing in flight, only appends and meta writes, at most
+ * inlineCommitBytesMax of them, committed here instead of paying two thread
+ * wake-ups; after one slower than inlineCommitMsMax, commits go to the
+ * worker for a second.
  *
  * Invariants:
  * - Operations reach the disk in the order they were issued; a callback or a
@@ -29,6 +34,8 @@ import { mkdirSync } from 'node:fs'
 import type { Worker } from 'node:worker_threads'
 import type Database from 'better-sqlite3'
 import { assert } from '../../shared/assert.js'
+import { CommitLock } from './commit-lock.js'
+import { type InlineCommit, type InlineOp, InlineWriter } from './inline-writer.js'
 import { LogReader } from './log-reader.js'
 import { type Epochs, type Recovery, recover } from './recovery.js'
 import { ensureSchema, KV_PREFIX, MetaKey, openConnection, readMeta } from './schema.js'
@@ -55,6 +62,15 @@ interface Pending {
 }
 
 type State = 'open' | 'closing' | 'closed' | 'failed'
+
+/** After an inline commit slower than inlineCommitMsMax, commits go to the worker for this long. */
+const INLINE_PAUSE_MS = 1000
+/** Bytes committed inline before the worker is told (they count towards its next WAL checkpoint). */
+const INLINE_BYTES_REPORTED_EVERY = 1024 * 1024
+
+function allInline(ops: readonly WorkerOp[]): ops is InlineOp[] {
+  return ops.every(InlineWriter.accepts)
+}
 
 export class Storage {
   readonly file: string
@@ -85,6 +101,14 @@ export class Storage {
   private readonly durableMeta = new Map<string, string>()
   private closeCallbacks: DoneCallback[] = []
   private workerStopped: Promise<number> | undefined
+  private readonly commitLock = CommitLock.create()
+  /** Commits on this thread while the worker is idle (inline-writer.ts); undefined: never. */
+  private readonly inline: InlineWriter | undefined
+  /** Ops posted to the worker and not yet reported done: while any are, nothing is committed inline. */
+  private workerOps = 0
+  private inlinePausedUntil = 0
+  private inlineBytesUnreported = 0
+  private readonly commits = { inline: 0, worker: 0 }
 
   private constructor(
     private readonly options: ResolvedStorageOptions,
@@ -107,6 +131,11 @@ export class Storage {
     this.loadMiscMeta()
     // From here on this connection only reads; the worker owns every write.
     db.pragma('query_only = ON')
+    // The stall test hook stands the worker's disk still; inline commits would go around it.
+    const inlineWanted = options.inlineCommitBytesMax > 0 && !process.env.CONCLAVE_STORAGE_STALL_FILE
+    this.inline = inlineWanted
+      ? InlineWriter.open(options.file, options.dbBytesMax, this.commitLock)
+      : undefined
     this.worker = launchStorageWorker({
       file: options.file,
       dbBytesMax: options.dbBytesMax,
@@ -115,6 +144,7 @@ export class Storage {
       snapshotsRetained: options.snapshotsRetained,
       purgeLogRowsPerBatch: options.purgeLogRowsPerBatch,
       purgeChunksPerBatch: options.purgeChunksPerBatch,
+      commitLock: this.commitLock.shared,
     })
     this.worker.on('message', (report: WorkerReport) => this.onReport(report))
     this.worker.on('error', (err) => this.fail(toStorageError(err, this.file, 'running the storage worker')))
@@ -189,6 +219,11 @@ export class Storage {
   /** Pending bytes above which the server should admit no more writes (see StorageLimits). */
   get writeThrottleBytes(): number {
     return this.options.writeThrottleBytes
+  }
+
+  /** Group commits so far: made on this thread (inline-writer.ts) and by the worker. */
+  get commitCounts(): { inline: number; worker: number } {
+    return { ...this.commits }
   }
 
   /** A misc meta value as last made durable. */
@@ -408,6 +443,8 @@ export class Storage {
     if (this.outgoing.length === 0) return
     const ops = this.outgoing
     this.outgoing = []
+    if (this.commitInline(ops)) return
+    this.workerOps += ops.length
     const transfer: ArrayBuffer[] = []
     for (const op of ops) {
       if (op.kind === 'append') transfer.push(op.packed.buffer as ArrayBuffer)
@@ -416,11 +453,60 @@ export class Storage {
     this.worker.postMessage({ ops }, transfer)
   }
 
+  /**
+   * Commits `ops` on this thread (see inline-writer.ts) if nothing is in
+   * flight at the worker (so they reach the disk in issue order), they are
+   * only appends and meta writes within inlineCommitBytesMax, no recent
+   * inline commit was slow, and the worker is not writing; false: post them.
+   */
+  private commitInline(ops: WorkerOp[]): boolean {
+    if (this.inline === undefined || this.state !== 'open' || this.workerOps > 0) return false
+    if (!allInline(ops) || performance.now() < this.inlinePausedUntil) return false
+    let bytes = 0
+    for (const op of ops) if (op.kind === 'append') bytes += op.packed.byteLength
+    if (bytes > this.options.inlineCommitBytesMax) return false
+    let done: InlineCommit | undefined
+    try {
+      done = this.inline.commit(ops)
+    } catch (err) {
+      this.fail(toStorageError(err, this.file, 'committing inline'))
+      return true
+    }
+    if (done === undefined) return false
+    if (done.commitMs > this.options.inlineCommitMsMax) {
+      this.inlinePausedUntil = performance.now() + INLINE_PAUSE_MS
+      this.logger.warn(
+        { file: this.file, commitMs: Math.round(done.commitMs), pauseMs: INLINE_PAUSE_MS },
+        'storage: slow inline commit; committing on the worker for a while',
+      )
+    }
+    this.inlineBytesUnreported += done.bytes
+    if (this.inlineBytesUnreported >= INLINE_BYTES_REPORTED_EVERY) {
+      this.queueOp({ kind: 'written', bytes: this.inlineBytesUnreported })
+      this.inlineBytesUnreported = 0
+    }
+    this.commits.inline++
+    this.committed(done)
+    return true
+  }
+
+  private committed(c: {
+    durableUpTo: number | undefined
+    bytes: number
+    ids: number[]
+    commitMs: number
+  }): void {
+    for (const listener of this.commitListeners) listener(c.commitMs, c.bytes)
+    this.onCommitted(c.durableUpTo, c.bytes, c.ids)
+  }
+
   private onReport(report: WorkerReport): void {
     switch (report.kind) {
       case 'committed':
-        for (const listener of this.commitListeners) listener(report.commitMs, report.bytes)
-        return this.onCommitted(report.durableUpTo, report.bytes, report.ids)
+        this.workerOps -= report.ops
+        assert(this.workerOps >= 0, 'storage: the worker reported more ops done than were posted')
+        this.commits.worker++
+        return this.committed(report)
       case 'fatal':
         return this.fail(StorageError.fromData(report.error))
       case 'log':
@@ -470,6 +556,12 @@ export class Storage {
     if (this.state === 'closed') return
     const failedWith = this.fatalError
     this.state = 'closed'
+    try {
+      // Not in a transaction: an inline commit finishes (or rolls back) before it returns.
+      this.inline?.close()
+    } catch (err) {
+      this.logger.warn({ file: this.file, err: String(err) }, 'storage: inline writer failed to close')
+    }
     try {
       this.db.close()
     } catch (err) {

@@ -7,7 +7,8 @@
  * transferred buffer per batch (no per-entry structured clone):
  *   repeat { zxid: float64 LE, length: uint32 LE, bytes[length] }
  * Every op with an `id` is acknowledged once, after the transaction holding it
- * is durable, in issue order.
+ * is durable, in issue order; every `committed` report counts the posted ops
+ * it finished (an append split between two groups counts once, in the second).
  *
  * Must not import: better-sqlite3, worker_threads.
  */
@@ -29,6 +30,8 @@ export type WorkerOp =
   | { kind: 'snapshotFinish'; id: number; zxidEnd: number; digest: string }
   | { kind: 'snapshotAbort'; id: number }
   | { kind: 'close'; id: number }
+  /** Bytes the main thread committed inline since the last such op: they count towards the next checkpoint. */
+  | { kind: 'written'; bytes: number }
 
 export interface WorkerBatch {
   ops: WorkerOp[]
@@ -42,6 +45,8 @@ export interface WorkerInit {
   snapshotsRetained: number
   purgeLogRowsPerBatch: number
   purgeChunksPerBatch: number
+  /** The CommitLock's cell (commit-lock.ts): the worker writes only while it holds it. */
+  commitLock: SharedArrayBuffer
 }
 
 export type WorkerReport =
@@ -53,6 +58,8 @@ export type WorkerReport =
       bytes: number
       /** Ids of ops made durable by this transaction, in issue order. */
       ids: number[]
+      /** How many posted ops this transaction finished (the main thread knows when nothing is in flight). */
+      ops: number
       /** How long the transaction took, BEGIN to COMMIT (its fsync included), in ms. */
       commitMs: number
     }

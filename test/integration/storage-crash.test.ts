@@ -6,7 +6,11 @@
  * its first durable report, reopens the database, and checks that everything reported
  * durable is there, in order, intact and without gaps; that epochs and
  * snapshots reported durable survived; and that the next child continues.
- * A final child runs to completion to show restart + append works.
+ * A final child runs to completion to show restart + append works. The same
+ * again with a child whose lone appends (each waited for) the storage
+ * commits on its main thread (inline-writer.ts), between pipelined bursts
+ * committed by its worker: switching between the two writers keeps the
+ * order and loses nothing reported durable.
  *
  * The second test kills a child (fixtures/storage-zab-order-child.ts) that
  * issues what a follower's ZAB driver issues, in the driver's order
@@ -45,6 +49,7 @@ import {
 const CHILD = join(import.meta.dirname, 'fixtures', 'storage-crash-child.ts')
 const ZAB_CHILD = join(import.meta.dirname, 'fixtures', 'storage-zab-order-child.ts')
 const ROUNDS = 20
+const MIXED_ROUNDS = 12
 /** Kills of the ZAB-order child, and the time they may take in all. */
 const ZAB_KILLS = 30
 const ZAB_KILLS_MS = 120_000
@@ -77,9 +82,15 @@ interface ChildReport {
   epoch: number
   snapshot: number
   snapshots: number
+  /** Mixed mode: the child's storage's group commits so far, on its main thread and on its worker. */
+  inlineCommits: number
+  workerCommits: number
   done: boolean
   stderr: string
 }
+
+/** `pipelined`: bursts of appends only (worker commits); `mixed`: lone appends (inline commits) between them. */
+type ChildMode = 'pipelined' | 'mixed'
 
 interface RunningChild {
   report: ChildReport
@@ -89,9 +100,12 @@ interface RunningChild {
   child: ChildProcess
 }
 
-function startChild(dataDir: string, count?: number): RunningChild {
+function startChild(dataDir: string, count?: number, mode: ChildMode = 'pipelined'): RunningChild {
   const args = [...tsSourceExecArgv(), CHILD, dataDir, ...(count === undefined ? [] : [String(count)])]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CRASH_CHILD_MODE: mode },
+  })
   children.add(child)
   const report: ChildReport = {
     ready: undefined,
@@ -99,6 +113,8 @@ function startChild(dataDir: string, count?: number): RunningChild {
     epoch: 0,
     snapshot: 0,
     snapshots: 0,
+    inlineCommits: 0,
+    workerCommits: 0,
     done: false,
     stderr: '',
   }
@@ -110,10 +126,13 @@ function startChild(dataDir: string, count?: number): RunningChild {
     onAppending = resolve
   })
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    const [word, value] = line.split(' ')
+    const [word, value, second] = line.split(' ')
     const n = Number(value)
     if (word === 'ready') report.ready = n
-    else if (word === 'durable') {
+    else if (word === 'commits') {
+      report.inlineCommits = n
+      report.workerCommits = Number(second)
+    } else if (word === 'durable') {
       report.durable = Math.max(report.durable, n)
       onAppending()
     } else if (word === 'epoch') report.epoch = Math.max(report.epoch, n)
@@ -157,43 +176,66 @@ async function verify(dataDir: string, expected: ChildReport): Promise<number> {
   }
 }
 
+/**
+ * Kills a child `rounds` times, 20-300 ms after its first durable report,
+ * checking after each kill that everything it reported durable is there;
+ * then a clean run. Returns the commits the children reported (mixed mode).
+ */
+async function crashRounds(mode: ChildMode, rounds: number): Promise<{ inline: number; worker: number }> {
+  const seed = Number(process.env.CONCLAVE_CRASH_SEED ?? Date.now() % 2 ** 31)
+  const random = prng(seed)
+  const dataDir = mkdtempSync(join(tmpdir(), 'conclave-crash-'))
+  dirs.push(dataDir)
+  let everDurable = 0
+  let snapshots = 0
+  const commits = { inline: 0, worker: 0 }
+  for (let round = 0; round < rounds; round++) {
+    const run = startChild(dataDir, undefined, mode)
+    await withDeadline(
+      run.appending,
+      30_000,
+      `child appending (seed ${seed}, round ${round}): ${run.report.stderr}`,
+    )
+    expect(run.report.ready, `seed ${seed} round ${round}`).toBeGreaterThanOrEqual(everDurable)
+    const delayMs = 20 + Math.floor(random() * 281)
+    await new Promise((r) => setTimeout(r, delayMs))
+    run.child.kill('SIGKILL')
+    await withDeadline(run.exited, 10_000, 'child exit after SIGKILL')
+    expect(run.report.stderr, `seed ${seed} round ${round}`).not.toMatch(/fatal/)
+    everDurable = Math.max(everDurable, run.report.durable)
+    snapshots += run.report.snapshots
+    commits.inline += run.report.inlineCommits
+    commits.worker += run.report.workerCommits
+    const last = await verify(dataDir, { ...run.report, durable: everDurable })
+    expect(last, `seed ${seed} round ${round}`).toBeGreaterThanOrEqual(everDurable)
+  }
+  // After all the crashes, a clean run appends and closes normally.
+  const final = startChild(dataDir, 5000, mode)
+  await withDeadline(final.exited, 60_000, `final child: ${final.report.stderr}`)
+  expect(final.report.done, final.report.stderr).toBe(true)
+  expect(final.report.durable).toBeGreaterThanOrEqual(Math.max(everDurable, CRASH_EPOCH_BASE) + 5000)
+  await verify(dataDir, final.report)
+  expect(everDurable, `seed ${seed}: the children made progress`).toBeGreaterThan(CRASH_EPOCH_BASE)
+  console.info(
+    `storage crash (${mode}): seed ${seed}, ${rounds} kill -9 rounds, ${everDurable - CRASH_EPOCH_BASE} entries ` +
+      `and ${snapshots} snapshots reported durable before the last kill, all recovered` +
+      (mode === 'mixed' ? ` (${commits.inline} inline and ${commits.worker} worker commits)` : ''),
+  )
+  return commits
+}
+
 describe('storage crash safety (kill -9)', () => {
   it(`loses nothing reported durable over ${ROUNDS} kill -9 rounds`, { timeout: 180_000 }, async () => {
-    const seed = Number(process.env.CONCLAVE_CRASH_SEED ?? Date.now() % 2 ** 31)
-    const random = prng(seed)
-    const dataDir = mkdtempSync(join(tmpdir(), 'conclave-crash-'))
-    dirs.push(dataDir)
-    let everDurable = 0
-    let snapshots = 0
-    for (let round = 0; round < ROUNDS; round++) {
-      const run = startChild(dataDir)
-      await withDeadline(
-        run.appending,
-        30_000,
-        `child appending (seed ${seed}, round ${round}): ${run.report.stderr}`,
-      )
-      expect(run.report.ready, `seed ${seed} round ${round}`).toBeGreaterThanOrEqual(everDurable)
-      const delayMs = 20 + Math.floor(random() * 281)
-      await new Promise((r) => setTimeout(r, delayMs))
-      run.child.kill('SIGKILL')
-      await withDeadline(run.exited, 10_000, 'child exit after SIGKILL')
-      expect(run.report.stderr, `seed ${seed} round ${round}`).not.toMatch(/fatal/)
-      everDurable = Math.max(everDurable, run.report.durable)
-      snapshots += run.report.snapshots
-      const last = await verify(dataDir, { ...run.report, durable: everDurable })
-      expect(last, `seed ${seed} round ${round}`).toBeGreaterThanOrEqual(everDurable)
-    }
-    // After all the crashes, a clean run appends and closes normally.
-    const final = startChild(dataDir, 5000)
-    await withDeadline(final.exited, 60_000, `final child: ${final.report.stderr}`)
-    expect(final.report.done, final.report.stderr).toBe(true)
-    expect(final.report.durable).toBeGreaterThanOrEqual(Math.max(everDurable, CRASH_EPOCH_BASE) + 5000)
-    await verify(dataDir, final.report)
-    expect(everDurable, `seed ${seed}: the children made progress`).toBeGreaterThan(CRASH_EPOCH_BASE)
-    console.info(
-      `storage crash: seed ${seed}, ${ROUNDS} kill -9 rounds, ${everDurable - CRASH_EPOCH_BASE} entries ` +
-        `and ${snapshots} snapshots reported durable before the last kill, all recovered`,
-    )
+    await crashRounds('pipelined', ROUNDS)
+  })
+
+  it(`loses nothing reported durable when lone appends, committed on the main thread, alternate with pipelined ones, over ${MIXED_ROUNDS} kill -9 rounds`, {
+    timeout: 180_000,
+  }, async () => {
+    const commits = await crashRounds('mixed', MIXED_ROUNDS)
+    // Both kinds of commit ran, one after the other, before the kills.
+    expect(commits.inline).toBeGreaterThan(0)
+    expect(commits.worker).toBeGreaterThan(0)
   })
 })
 
