@@ -39,7 +39,7 @@ export interface ClientConnection {
   readonly transport: 'ws' | 'tcp'
   /** Set when the connection came over TLS; its client certificate's subject when it gave a verified one. */
   tls?: ClientTlsIdentity | undefined
-  /** Sends one packet (without a length prefix; the transport frames it). */
+  /** Sends one packet (without a length prefix; the transport frames it); the caller may reuse `packet` once this returns. */
   send(packet: Uint8Array): void
   /** Bytes queued for the peer and not yet written. */
   bufferedBytes(): number
@@ -138,6 +138,9 @@ interface HandshakeDeadline {
   conn: ClientConnection | undefined
 }
 
+const LENGTH_PREFIX = new Uint8Array(4)
+const LENGTH_PREFIX_VIEW = new DataView(LENGTH_PREFIX.buffer)
+
 class TcpConnection extends SocketConnection implements ClientConnection {
   readonly transport = 'tcp' as const
   private readonly decoder: FrameDecoder
@@ -163,9 +166,9 @@ class TcpConnection extends SocketConnection implements ClientConnection {
 
   send(packet: Uint8Array): void {
     if (this.closed) return
-    const head = Buffer.allocUnsafe(4)
-    head.writeInt32BE(packet.length, 0)
-    this.output(head, packet)
+    // output() copies it, so one length prefix serves every packet.
+    LENGTH_PREFIX_VIEW.setInt32(0, packet.length)
+    this.output(LENGTH_PREFIX, packet)
   }
 
   close(reason: string): void {

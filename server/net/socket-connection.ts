@@ -12,7 +12,9 @@
  * read piled up as two Buffers and a write request each: 17 MiB of `exists`
  * requests held 264 MiB of heap and 79 MiB of buffers and stalled the
  * server for 20 s in garbage collection (issue 15); gathered, what is
- * queued costs its bytes.
+ * queued costs its bytes. Until the turn's write, the packets wait in the
+ * shared OutputArena (output-arena.ts), copied in when they are output: a
+ * caller may reuse its buffer as soon as output()/send() returns.
  *
  * Invariants: onClose is called exactly once, with the first reason set;
  * nothing is fed after the connection is closed; bytes leave in the order
@@ -20,6 +22,7 @@
  */
 import type { Socket } from 'node:net'
 import type { ClientConnection } from './client-listener.js'
+import { outputArena, type Piece } from './output-arena.js'
 
 /** How long a peer has to read what was sent before an ended socket is destroyed. */
 const END_GRACE_MS = 1000
@@ -38,7 +41,7 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
   protected closed = false
   protected reason = 'peer closed the connection'
   /** Output gathered this turn (see the header), and its bytes. */
-  private parts: Uint8Array[] = []
+  private pieces: Piece[] = []
   private gathered = 0
   private flushScheduled = false
 
@@ -77,18 +80,20 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
     return this.socket.writableLength + this.gathered
   }
 
-  /** Sends `parts` after everything output before them (see the header); they must not change after. */
+  /** Sends `parts` after everything output before them (see the header); they are copied before this returns. */
   protected output(...parts: Uint8Array[]): void {
     let total = 0
     for (const p of parts) total += p.length
     if (total >= GATHER_BYTES_MAX) {
+      // Copies: the caller may reuse its buffer once this returns (new Uint8Array copies; a Buffer's slice would not).
+      const copies = parts.map((p) => new Uint8Array(p))
       this.flushOutput()
       this.socket.cork()
-      for (const p of parts) this.socket.write(p)
+      for (const p of copies) this.socket.write(p)
       this.socket.uncork()
       return
     }
-    for (const p of parts) this.parts.push(p)
+    for (const p of parts) this.pieces.push(outputArena.put(p))
     this.gathered += total
     if (this.flushScheduled) return
     this.flushScheduled = true
@@ -100,13 +105,20 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
 
   /**
    * Writes what was gathered this turn as one buffer of exactly its bytes
-   * (Buffer.concat: from Node's shared pool when small), so what waits for a
-   * client that does not read is its bytes and one write request per turn.
+   * (from Node's shared pool when small), so what waits for a client that
+   * does not read is its bytes and one write request per turn; the arena's
+   * pieces are released.
    */
   protected flushOutput(): void {
     if (this.gathered === 0) return
-    const bytes = Buffer.concat(this.parts, this.gathered)
-    this.parts = []
+    const bytes = Buffer.allocUnsafe(this.gathered)
+    let at = 0
+    for (const piece of this.pieces) {
+      bytes.set(piece.view, at)
+      at += piece.view.length
+      outputArena.release(piece)
+    }
+    this.pieces = []
     this.gathered = 0
     if (!this.socket.destroyed) this.socket.write(bytes)
   }

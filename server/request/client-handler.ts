@@ -411,7 +411,8 @@ export class ClientHandler {
     // ZooKeeper answers addWatch with an ErrorResponse (an int, 0) and Java's client reads it:
     // without it the read fails (EOFException) and the client drops the connection.
     if (reply.body?.op === OpCode.addWatch) w.int(0)
-    let packet = w.finish()
+    // A view of the reused writer: send() copies it (ClientConnection.send).
+    let packet = w.view_()
     if (packet.length > this.host.replyBytesMax) {
       this.warnReplyTooLarge(reply.body?.op ?? 0, undefined, `${packet.length} bytes`, !write)
       // A write has happened: its reply goes out as it is (the client may see CONNECTION_LOSS,
@@ -419,7 +420,7 @@ export class ClientHandler {
       if (!write) {
         const e = this.writer.reset()
         writeReplyHeader(e, { xid, zxid: reply.zxid, err: errorNumber('MARSHALLING_ERROR') })
-        packet = e.finish()
+        packet = e.view_()
       }
     }
     this.send(packet)
@@ -454,7 +455,7 @@ export class ClientHandler {
     const w = this.writer.reset()
     writeReplyHeader(w, { xid: Xid.notification, zxid, err: 0 })
     writeWatcherEvent(w, { type, state: 3, path })
-    this.send(w.finish())
+    this.send(w.view_())
     this.host.probe?.notified()
   }
 

@@ -62,6 +62,8 @@ export class SimLink implements ClientConnection {
 
   send(packet: Uint8Array): void {
     if (this.serverClosed) return
+    // A copy, as a socket connection makes: the server reuses its reply buffer once send returns.
+    packet = new Uint8Array(packet)
     this.toClientAt = Math.max(this.sched.now + this.latency(), this.toClientAt)
     this.sched.at(this.toClientAt, () => {
       if (!this.clientClosed) this.client.packet(packet)
