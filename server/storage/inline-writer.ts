@@ -13,7 +13,8 @@
  * waits for it: if the worker holds the lock (a purge step, a checkpoint),
  * commit() returns undefined and the ops go to the worker instead.
  *
- * Invariants: nothing is written unless the lock was free; a commit either
+ * Invariants: nothing is written unless the lock was free and SQLite's
+ * write lock could be taken at once (busy_timeout 0); a commit either
  * returns (durable) or throws (the caller fails the storage: a failed
  * commit is never retried); ops are written in the order given.
  *
@@ -68,7 +69,11 @@ export class InlineWriter {
     return op.kind === 'append' || op.kind === 'meta'
   }
 
-  /** Commits `ops` in one transaction; undefined (nothing written) if the worker holds the lock. */
+  /**
+   * Commits `ops` in one transaction; undefined (nothing written) if the
+   * worker holds the lock, or another connection holds SQLite's write lock
+   * (busy: the worker, which may wait for it, takes the ops).
+   */
   commit(ops: readonly InlineOp[]): InlineCommit | undefined {
     if (!this.lock.tryAcquireMain()) return undefined
     try {
@@ -82,12 +87,13 @@ export class InlineWriter {
     this.db.close()
   }
 
-  private commitLocked(ops: readonly InlineOp[]): InlineCommit {
+  private commitLocked(ops: readonly InlineOp[]): InlineCommit | undefined {
     const result: InlineCommit = { durableUpTo: undefined, bytes: 0, ids: [], commitMs: 0 }
     const began = performance.now()
     try {
       this.db.exec('BEGIN IMMEDIATE')
     } catch (err) {
+      if ((err as { code?: unknown }).code === 'SQLITE_BUSY') return undefined
       throw toStorageError(err, this.file, 'beginning an inline commit')
     }
     try {
