@@ -464,7 +464,8 @@ export class Storage {
     if (!allInline(ops) || performance.now() < this.inlinePausedUntil) return false
     let bytes = 0
     for (const op of ops) if (op.kind === 'append') bytes += op.packed.byteLength
-    if (bytes > this.options.inlineCommitBytesMax) return false
+    // Never more in one inline commit than the worker puts in one group (batchBytesMax).
+    if (bytes > Math.min(this.options.inlineCommitBytesMax, this.options.batchBytesMax)) return false
     let done: InlineCommit | undefined
     try {
       done = this.inline.commit(ops)
