@@ -20,7 +20,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it, onTestFailed } from 'vitest'
 import { Client, type ConnectOptions, ZkError } from '../../client/index.js'
 import { SharedCounter } from '../../recipes/index.js'
 import { JuteReader, JuteWriter } from '../../shared/jute.js'
@@ -320,8 +320,22 @@ describe.each(targets.map((t) => ({ target: t, title: targetTitle(t) })))(
 
 describe('a history through repeated kill -9 of the leader, 3-server ensemble', () => {
   it('every write of every writer succeeds, and is applied exactly once; SharedCounter.increment is exact', async () => {
-    ensemble = await startEnsemble()
+    ensemble = await startEnsemble({ extraArgs: ['--log-level', 'info'] })
     const e = ensemble
+    // On failure: a timeline (kills, writers' states, failed writes) and every server's log,
+    // killed incarnations included, written to a directory the error names.
+    const t0 = Date.now()
+    const timeline: string[] = []
+    const note = (what: string) => timeline.push(`${String(Date.now() - t0).padStart(6)} ms ${what}`)
+    const logs: string[] = []
+    const keepLog = (id: number) => logs.push(`=== server ${id}\n${e.members[id - 1]!.proc!.output()}`)
+    onTestFailed(() => {
+      const dir = tempDir('conclave-eo-history-')
+      for (const m of e.members) keepLog(m.id)
+      writeFileSync(join(dir.path, 'timeline.txt'), `${timeline.join('\n')}\n`)
+      writeFileSync(join(dir.path, 'servers.log'), logs.join('\n'))
+      console.log(`history failed: timeline and server logs in ${dir.path}`)
+    })
     const WRITERS = 6
     const KILLS = 3
     const deadline = Date.now() + 120_000
@@ -332,7 +346,11 @@ describe('a history through repeated kill -9 of the leader, 3-server ensemble', 
     )
     // Connections lost with writes in flight: the writer's server died, or lost its leader.
     let disconnects = 0
-    for (const zk of writers) zk.on('state', (s) => void (s === 'disconnected' && disconnects++))
+    for (const [w, zk] of writers.entries())
+      zk.on('state', (s) => {
+        if (s === 'disconnected') disconnects++
+        note(`writer ${w} (session ${zk.sessionId}) ${s}${s === 'connected' ? ` to ${zk.server}` : ''}`)
+      })
     const counter = (zk: Client) => new SharedCounter(zk, '/h-counter')
     // Writer w creates /h/w<w>-<seq> holding "w:i", and increments the shared counter every
     // third write. Everything it was told succeeded goes in `acked`; nothing may fail.
@@ -351,6 +369,7 @@ describe('a history through repeated kill -9 of the leader, 3-server ensemble', 
           }
         } catch (err) {
           failures.push(`writer ${w} write ${i}: ${ZkError.is(err) ? err.code : String(err)}`)
+          note(`writer ${w} write ${i} failed: ${String(err)}`)
         }
       }
     })
@@ -361,11 +380,14 @@ describe('a history through repeated kill -9 of the leader, 3-server ensemble', 
         what: `writes before kill ${k + 1}`,
       })
       const leader = await e.leader(30_000)
+      note(`kill -9 of leader ${leader} (${acked.length} acked)`)
       await e.kill9(leader)
+      keepLog(leader)
       await waitFor(() => acked.length >= before + 150, {
         timeoutMs: 60_000,
         what: `writes after kill ${k + 1}`,
       })
+      note(`start ${leader} (${acked.length} acked)`)
       await e.start(leader)
     }
     stop = true
