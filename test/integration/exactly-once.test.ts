@@ -94,7 +94,8 @@ class WireSession {
     await waitFor(() => c.packets.length > 0 || c.closed, { what: 'ConnectResponse' })
     if (c.packets.length === 0) throw new Error(`port ${port} closed the connection`)
     const res = decodeConnectResponse(c.packets.shift()!)
-    if (res.timeOut <= 0) throw new Error('session refused')
+    // Expired (or a wrong password): final, so not one of the errors untilServed waits out.
+    if (res.timeOut <= 0) throw new Error(`session 0x${this.sessionId.toString(16)} expired (timeOut 0)`)
     expect(res.features).toBe(ConclaveFeature.exactlyOnce)
     this.sessionId = res.sessionId
     this.password = res.passwd.slice()
@@ -158,8 +159,13 @@ async function untilServed<T>(what: string, fn: () => Promise<T>): Promise<T> {
 
 describe('exactly-once writes on the wire, 3-server ensemble', () => {
   it('a re-sent write gets its first result (same name, same Stat) after a kill -9 of the leader, from a follower that caught up by SNAP and leads, and after a restart of every server', async () => {
-    // Frequent snapshots, so a follower that misses 700 writes is brought back by SNAP.
-    ensemble = await startEnsemble({ extraArgs: ['--snap-count', '200', '--log-level', 'info'] })
+    // Frequent snapshots, so a follower that misses 700 writes is brought back by SNAP. The wire
+    // session sends no pings: it must outlive the 3,000 writes, the SNAP and the election with the
+    // 30 s it asks for, not the 4 s (20 ticks) the ensemble would grant (on a loaded machine it
+    // expired, and the resume waited out its 30 s).
+    ensemble = await startEnsemble({
+      extraArgs: ['--snap-count', '200', '--log-level', 'info', '--max-session-timeout', '30000'],
+    })
     const e = ensemble
     const port = (id: number) => e.members.find((m) => m.id === id)!.clientPort
     const leader = await e.leader()
