@@ -184,6 +184,32 @@ describe('exactly-once writes in the SDK', () => {
     expect(await code(b)).toBe('NODE_EXISTS')
   })
 
+  it("the history test's rare failure: a reply and the server's close read in one go make the caller's next write one issued while disconnected; it is kept through a failed attempt and goes on the next connection", async () => {
+    const net = new FakeNet()
+    net.autoAccept = GRANT
+    const c = await connect(net)
+    const first = net.last
+    const a = c.create('/a', '')
+    // The caller's next write goes as soon as the first is answered: in its continuation.
+    const b = a.then(() => c.create('/b', '').catch((e: unknown) => e))
+    // The next server takes the connection but never answers it (it is looking for a leader).
+    net.autoAccept = undefined
+    // A follower answers, then closes on losing its leader; both arrive in one read, so the
+    // loss is handled before the continuation runs.
+    first.reply(1, 5, 0, { op: OpCode.create, path: '/a' })
+    first.drop('websocket closed (1008 server lost its leader)')
+    expect(await a).toBe('/a')
+    expect(c.state).toBe('disconnected')
+    await waitFor(() => net.conns.length === 2, { what: 'the next attempt' })
+    // That server closes the connection unanswered: a failed attempt, another server left.
+    net.autoAccept = GRANT
+    net.last.drop('websocket closed (1008 this server is not serving clients)')
+    const third = await reconnected(net, c, 2)
+    expect(sent(third).map((r) => [r.xid, r.req.op, r.once?.ackXid])).toEqual([[2, OpCode.create, 2]])
+    third.reply(2, 6, 0, { op: OpCode.create, path: '/b' })
+    expect(await b).toBe('/b')
+  })
+
   it('backs off while servers keep answering CONNECTION_LOSS (25 ms doubling), even with reconnectDelayMs 0, and stops backing off after an answer', async () => {
     const net = new FakeNet()
     net.autoAccept = GRANT
