@@ -22,6 +22,7 @@ import {
   type TargetName,
   type Transport,
 } from './deploy.js'
+import { writeGrowthPlot } from './growth-plot.js'
 import { withTimeout } from './load.js'
 import { killAllSync } from './reaper.js'
 import { machineInfo, type Row, renderTable, writeJson } from './report.js'
@@ -31,10 +32,12 @@ import {
   type BenchOptions,
   type CaseContext,
   loadCases,
+  NotRunError,
   WORKLOADS,
   type WorkloadName,
 } from './workloads.js'
 import { failoverCase, lockCase, sessionCase, watchCase } from './workloads-coord.js'
+import { growthCases } from './workloads-growth.js'
 import { memoryCase, scaleCase } from './workloads-memory.js'
 import { resyncCase } from './workloads-resync.js'
 import { zookeeperAvailable } from './zookeeper-ensemble.js'
@@ -50,6 +53,9 @@ const USAGE = `usage: npm run bench -- [flags]
   --tick-time N           tickTime of every server (default 2000)
   --znodes N[,N]          memory workload sizes (default 100000,1000000; quick 100000); resync uses the largest
   --sessions N            scale workload sessions (default 10000)
+  --sizes N[,N]           growth workload sizes (default 1000000,3000000,10000000): per N, N znodes on 3
+                          servers, N/100 sessions + N/10 watches, N/10 children of one parent; writes
+                          docs/scale-growth.png. Not in a default run: --only growth
   --cpu-prof DIR          profile every Conclave server (node --cpu-prof) into DIR; servers stop with SIGTERM
   --exactly-once on|off   the SDK's exactly-once write retries (default on): off measures what they cost
   --help`
@@ -83,6 +89,7 @@ function defaults(quick: boolean): BenchOptions {
     failoverRepeats: quick ? 2 : 5,
     memoryZnodes: quick ? [100_000] : [100_000, 1_000_000],
     scaleSessions: 10_000,
+    growthSizes: [1_000_000, 3_000_000, 10_000_000],
   }
 }
 
@@ -126,6 +133,9 @@ function applyFlag(a: CliArgs, name: string, v: string | undefined): void {
     case 'sessions':
       o.scaleSessions = intFlag(name, v)
       return
+    case 'sizes':
+      o.growthSizes = (v ?? '').split(',').map((x) => intFlag(name, x))
+      return
     case 'exactly-once':
       if (v !== 'on' && v !== 'off') throw new Error('--exactly-once: on|off')
       clientOptions.exactlyOnce = v === 'on'
@@ -145,7 +155,8 @@ export function parseCli(argv: string[]): CliArgs | 'help' {
   const a: CliArgs = {
     opts: defaults(quick),
     vs: false,
-    only: new Set(WORKLOADS.filter((w) => !(quick && w === 'scale'))),
+    // growth runs for an hour or more and needs most of the machine's memory: only when asked for.
+    only: new Set(WORKLOADS.filter((w) => w !== 'growth' && !(quick && w === 'scale'))),
     deploys: ['standalone', 'ensemble'],
     transport: 'ws',
   }
@@ -171,6 +182,7 @@ function allCases(opts: BenchOptions): BenchCase[] {
     // Last: they kill and restart servers (resync on its own ensemble, at the largest memory size).
     failoverCase,
     resyncCase(Math.max(...opts.memoryZnodes)),
+    ...growthCases(opts.growthSizes),
   ]
 }
 
@@ -198,6 +210,8 @@ interface Run {
 }
 
 function caseDeadlineMs(c: BenchCase, o: BenchOptions): number {
+  // 10 minutes plus 1 ms per unit of the largest size (10M: about 3 hours).
+  if (c.workload === 'growth') return 600_000 + Math.max(...o.growthSizes)
   if (c.workload === 'memory' || c.workload === 'scale' || c.workload === 'resync')
     return o.quick ? 240_000 : 3_600_000
   if (c.workload === 'failover') return o.failoverRepeats * 150_000
@@ -230,8 +244,9 @@ async function runCase(run: Run, c: BenchCase, dep: Deployment, deploy: DeployKi
     return { ...base, status: 'ok', result, elapsedMs: performance.now() - started }
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err)
-    progressLine(`${what}: FAILED ${reason.split('\n')[0]}`)
-    return { ...base, status: 'failed', reason, elapsedMs: performance.now() - started }
+    const status = err instanceof NotRunError ? 'unavailable' : 'failed'
+    progressLine(`${what}: ${status.toUpperCase()} ${reason.split('\n')[0]}`)
+    return { ...base, status, reason, elapsedMs: performance.now() - started }
   }
 }
 
@@ -354,6 +369,13 @@ async function main(argv: string[]): Promise<number> {
   const watchdog = setTimeout(() => abort(`watchdog: the run took over ${limitMs / 60_000} min`), limitMs)
   watchdog.unref()
   for (const kind of parsed.deploys) await runDeploy(run, kind)
+  if (run.rows.some((r) => r.workload === 'growth' && r.status === 'ok')) {
+    try {
+      progressLine(`growth plot: ${await writeGrowthPlot(run.rows)}`)
+    } catch (err) {
+      progressLine(`growth plot not written: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
   clearTimeout(watchdog)
   killAllSync()
   finish(run, startedAt, argv, undefined)

@@ -55,6 +55,10 @@ export interface ConclaveStartOptions {
   tickTime: number
   snapCount?: number
   logLevel?: string
+  /** node's --max-old-space-size: the tree's default limit (treeBytesMax) is half of it. */
+  heapMb?: number
+  /** How long a (re)started server may take to open its port: it recovers its tree first. Default READY_MS. */
+  readyMs?: number
 }
 
 interface Proc {
@@ -71,9 +75,10 @@ export const NODE_ARGS_ENV = 'CONCLAVE_BENCH_NODE_ARGS'
 export const OUTPUT_DIR_ENV = 'CONCLAVE_BENCH_OUTPUT_DIR'
 const STOP_GRACE_MS = 15_000
 
-function spawnServer(root: string, args: string[], secret: string): Proc {
+function spawnServer(root: string, args: string[], secret: string, heapMb: number | undefined): Proc {
   const profDir = process.env[CPU_PROF_ENV]
   const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []
+  if (heapMb !== undefined) nodeArgs.push(`--max-old-space-size=${heapMb}`)
   // Diagnostics such as --trace-gc (NODE_OPTIONS refuses some flags).
   const extra = process.env[NODE_ARGS_ENV]
   if (extra) nodeArgs.push(...extra.split(' ').filter((a) => a !== ''))
@@ -91,14 +96,14 @@ function spawnServer(root: string, args: string[], secret: string): Proc {
   return p
 }
 
-async function ready(p: Proc, port: number): Promise<void> {
+async function ready(p: Proc, port: number, timeoutMs: number): Promise<void> {
   const died = exited(p.child).then(() => {
     throw new Error(
       `server exited (${p.child.exitCode ?? p.child.signalCode}) before it was ready:\n${p.out.slice(-2000)}`,
     )
   })
   died.catch(() => {})
-  await Promise.race([waitForPort(port, READY_MS), died])
+  await Promise.race([waitForPort(port, timeoutMs), died])
 }
 
 export async function startConclaveCluster(o: ConclaveStartOptions): Promise<ConclaveCluster> {
@@ -121,7 +126,7 @@ export async function startConclaveCluster(o: ConclaveStartOptions): Promise<Con
     args.push('--max-client-cnxns', '0', '--log-level', o.logLevel ?? 'warn')
     if (o.snapCount !== undefined) args.push('--snap-count', String(o.snapCount))
     if (o.size > 1) args.push('--id', String(i + 1), '--servers', servers)
-    return spawnServer(root, args, secret)
+    return spawnServer(root, args, secret, o.heapMb)
   })
   const members = procs.map((_, i) => {
     const m: ConclaveMember = {
@@ -160,11 +165,11 @@ export async function startConclaveCluster(o: ConclaveStartOptions): Promise<Con
   }
   const restart = async (i: number) => {
     await kill9(i)
-    procs[i] = spawnServer(root, procs[i]!.args, secret)
-    await ready(procs[i]!, clientPorts[i]!)
+    procs[i] = spawnServer(root, procs[i]!.args, secret, o.heapMb)
+    await ready(procs[i]!, clientPorts[i]!, o.readyMs ?? READY_MS)
   }
   try {
-    await Promise.all(procs.map((p, i) => ready(p, clientPorts[i]!)))
+    await Promise.all(procs.map((p, i) => ready(p, clientPorts[i]!, o.readyMs ?? READY_MS)))
   } catch (err) {
     await stop()
     throw err

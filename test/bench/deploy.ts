@@ -34,8 +34,10 @@ export interface DeployOptions {
   snapCount?: number
   /** Conclave: passes --log-level (the memory workload parses info lines). */
   logLevel?: string
-  /** ZooKeeper: the JVM's -Xmx. */
+  /** ZooKeeper: the JVM's -Xmx; Conclave: node's --max-old-space-size. */
   heapMb?: number
+  /** Conclave: how long a (re)started server may take to recover and open its port. */
+  readyMs?: number
 }
 
 export interface Deployment {
@@ -79,6 +81,8 @@ async function startConclaveDeployment(o: DeployOptions): Promise<Deployment> {
     tickTime: o.tickTime,
     ...(o.snapCount === undefined ? {} : { snapCount: o.snapCount }),
     ...(o.logLevel === undefined ? {} : { logLevel: o.logLevel }),
+    ...(o.heapMb === undefined ? {} : { heapMb: o.heapMb }),
+    ...(o.readyMs === undefined ? {} : { readyMs: o.readyMs }),
   })
   const port = (i: number) => c.members[i]!.clientPort
   return {

@@ -35,8 +35,22 @@ interface Footprint {
   heap: number
 }
 
-async function footprint(dep: Deployment): Promise<Footprint> {
-  return { rss: rssBytes(dep.pid(0)) ?? Number.NaN, heap: (await heapUsedBytes(dep, 0)) ?? Number.NaN }
+export async function footprint(dep: Deployment, member = 0): Promise<Footprint> {
+  return {
+    rss: rssBytes(dep.pid(member)) ?? Number.NaN,
+    heap: (await heapUsedBytes(dep, member)) ?? Number.NaN,
+  }
+}
+
+/**
+ * The heap limit a server gets for n znodes: unchanged up to 1M (node's
+ * default for Conclave), above it room for the tree (Conclave's default
+ * treeBytesMax is half of the heap limit; ~290 B of heap per znode) and for
+ * ZooKeeper's ~1 KB per znode.
+ */
+export function heapMbFor(target: Deployment['target'], n: number): number | undefined {
+  if (n <= 1_000_000) return target === 'zookeeper' ? (n > 200_000 ? 3072 : 1024) : undefined
+  return Math.max(4096, Math.ceil((n * (target === 'zookeeper' ? 3000 : 1200)) / 2 ** 20))
 }
 
 /** N znodes of 100 bytes under /m/p0..p99, in multis of 100 over the given sessions. */
@@ -64,9 +78,9 @@ interface SnapshotInfo {
   gcMaxMs?: number
 }
 
-function conclaveSnapshots(dep: Deployment): SnapshotInfo {
+function conclaveSnapshots(dep: Deployment, member: number): SnapshotInfo {
   const lines = dep
-    .output(0)
+    .output(member)
     .split('\n')
     .filter((l) => l.includes('"snapshot taken"'))
   const last = lines.at(-1)
@@ -75,8 +89,8 @@ function conclaveSnapshots(dep: Deployment): SnapshotInfo {
   return { count: lines.length, ms: j.ms, endEpochMs: j.time, loopMaxMs: j.loopMaxMs, gcMaxMs: j.gcMaxMs }
 }
 
-async function zkSnapshots(dep: Deployment): Promise<SnapshotInfo> {
-  const m = await mntr(dep.clientPort(0))
+async function zkSnapshots(dep: Deployment, member: number): Promise<SnapshotInfo> {
+  const m = await mntr(dep.clientPort(member))
   return {
     count: Number(m.get('zk_cnt_snapshottime') ?? 0),
     ms: Number(m.get('zk_max_snapshottime') ?? Number.NaN),
@@ -84,22 +98,36 @@ async function zkSnapshots(dep: Deployment): Promise<SnapshotInfo> {
   }
 }
 
-const snapshots = (dep: Deployment) =>
-  dep.target === 'conclave' ? Promise.resolve(conclaveSnapshots(dep)) : zkSnapshots(dep)
+const snapshotsOf = (dep: Deployment, member: number) =>
+  dep.target === 'conclave' ? Promise.resolve(conclaveSnapshots(dep, member)) : zkSnapshots(dep, member)
 
 /** Epoch-ms intervals of the probe's reads. */
-type Probe = { start: number; end: number }[]
+export type Probe = { start: number; end: number }[]
 
-async function probeLoop(zk: Client, out: Probe, stop: () => boolean): Promise<void> {
+/** C = 1 reads of the root (which always exists) until stop(): each read's interval goes to out. */
+export async function probeLoop(zk: Client, out: Probe, stop: () => boolean): Promise<void> {
   while (!stop()) {
     const start = performance.timeOrigin + performance.now()
-    await withTimeout(zk.getData('/m'), 30_000, 'probe').catch(() => {})
+    await withTimeout(zk.getData('/'), 30_000, 'probe').catch(() => {})
     out.push({ start, end: performance.timeOrigin + performance.now() })
   }
 }
 
-/** Writes until a new snapshot appears; meanwhile a C = 1 reader probes for stalls. */
-async function snapshotPhase(dep: Deployment, clients: Client[]): Promise<Record<string, number>> {
+/** The longest read of a probe, in ms to 0.1. */
+export const longestMs = (probe: Probe): number =>
+  Math.round(Math.max(0, ...probe.map((p) => p.end - p.start)) * 10) / 10
+
+/**
+ * Writes until a new snapshot appears on `member`; meanwhile a C = 1 reader
+ * (clients[0], which should talk to that member) probes for stalls.
+ */
+export async function snapshotPhase(
+  dep: Deployment,
+  clients: Client[],
+  member = 0,
+  deadlineMs = SNAPSHOT_DEADLINE_MS,
+): Promise<Record<string, number>> {
+  const snapshots = (d: Deployment) => snapshotsOf(d, member)
   const before = (await snapshots(dep)).count
   let done = false
   const probe: Probe = []
@@ -110,7 +138,7 @@ async function snapshotPhase(dep: Deployment, clients: Client[]): Promise<Record
   let snap: SnapshotInfo | undefined
   try {
     snap = await waitFor(async () => ((await snapshots(dep)).count > before ? snapshots(dep) : undefined), {
-      timeoutMs: SNAPSHOT_DEADLINE_MS,
+      timeoutMs: deadlineMs,
       intervalMs: 100,
       what: 'a snapshot',
     })
@@ -132,15 +160,16 @@ async function snapshotPhase(dep: Deployment, clients: Client[]): Promise<Record
   return out
 }
 
-async function recoveredMs(dep: Deployment): Promise<number> {
+/** The server's own account of its last start: Conclave's 'recovered' line, ZooKeeper's mntr load times. */
+export async function recoveredMs(dep: Deployment, member = 0): Promise<number> {
   if (dep.target === 'conclave') {
     const line = dep
-      .output(0)
+      .output(member)
       .split('\n')
       .find((l) => l.includes('"msg":"recovered"'))
     return line === undefined ? Number.NaN : (JSON.parse(line) as { ms: number }).ms
   }
-  const m = await mntr(dep.clientPort(0))
+  const m = await mntr(dep.clientPort(member))
   return Number(m.get('zk_max_startup_snap_load_time')) + Number(m.get('zk_max_startup_txns_load_time'))
 }
 
@@ -172,7 +201,7 @@ async function memoryRun(ctx: CaseContext, n: number): Promise<CaseResult> {
   const dep = await ctx.fresh({
     snapCount: 2 * (loadTxns + margin),
     logLevel: 'info',
-    heapMb: n > 200_000 ? 3072 : 1024,
+    heapMb: heapMbFor(ctx.dep.target, n),
   })
   try {
     const clients = await openSessions(dep, 8)
@@ -193,7 +222,7 @@ async function memoryRun(ctx: CaseContext, n: number): Promise<CaseResult> {
     }
     const loadMs = performance.now() - t0
     const cpu = stop()
-    const loadStallMs = Math.round(Math.max(0, ...probe.map((p) => p.end - p.start)) * 10) / 10
+    const loadStallMs = longestMs(probe)
     const after = await footprint(dep)
     ctx.progress('snapshot')
     const snap = await snapshotPhase(dep, clients)
@@ -235,15 +264,26 @@ const WATCHES_PER_SESSION = 10
 const WATCHED_NODES = 1000
 const HOLD_MS = 15_000
 
-async function scaleRun(ctx: CaseContext): Promise<CaseResult> {
-  const n = ctx.opts.scaleSessions
+export interface ScaleSpec {
+  sessions: number
+  watchesPerSession: number
+  /** Watches go round-robin over this many znodes: each session watches distinct ones. */
+  watchedNodes: number
+  /** The client's session timeout; pings go out every third of it. */
+  sessionTimeoutMs?: number
+}
+
+/** S sessions held for HOLD_MS, then W watches per session: memory per session and per watch. */
+export async function scaleRun(ctx: CaseContext, spec: ScaleSpec): Promise<CaseResult> {
+  const { sessions: n, watchesPerSession: perSession, watchedNodes } = spec
+  const watches = n * perSession
   const dep = await ctx.fresh({})
   let clients: Client[] = []
   try {
     const setup = await connectMember(dep, 0)
     await setup.create('/s')
     await inParallel(
-      Array.from({ length: WATCHED_NODES }, (_, i) => i),
+      Array.from({ length: watchedNodes }, (_, i) => i),
       64,
       async (i) => void (await setup.create(`/s/n${i}`, VALUE)),
     )
@@ -251,7 +291,8 @@ async function scaleRun(ctx: CaseContext): Promise<CaseResult> {
     const base = await footprint(dep)
     ctx.progress(`opening ${n} sessions`)
     const t0 = performance.now()
-    clients = await openSessions(dep, n, { inFlight: 64 })
+    const connect = spec.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: spec.sessionTimeoutMs }
+    clients = await openSessions(dep, n, { inFlight: 64, connect })
     const openMs = performance.now() - t0
     const withSessions = await footprint(dep)
     ctx.progress(`holding ${n} sessions for ${HOLD_MS / 1000} s`)
@@ -260,11 +301,13 @@ async function scaleRun(ctx: CaseContext): Promise<CaseResult> {
     await new Promise((r) => setTimeout(r, HOLD_MS))
     const cpu = stop()
     const connected = clients.filter((c) => c.state === 'connected').length
-    ctx.progress(`registering ${n * WATCHES_PER_SESSION} watches`)
+    ctx.progress(`registering ${watches} watches`)
+    const t1 = performance.now()
     await inParallel(clients, 64, async (zk, i) => {
-      for (let w = 0; w < WATCHES_PER_SESSION; w++)
-        await zk.exists(`/s/n${(i * WATCHES_PER_SESSION + w) % WATCHED_NODES}`, { watch: () => {} })
+      for (let w = 0; w < perSession; w++)
+        await zk.exists(`/s/n${(i * perSession + w) % watchedNodes}`, { watch: () => {} })
     })
+    const watchMs = performance.now() - t1
     const withWatches = await footprint(dep)
     const m = await mntr(dep.clientPort(0))
     const serverWatches = Number(m.get('conclave_watch_count') ?? m.get('zk_watch_count') ?? Number.NaN)
@@ -275,12 +318,16 @@ async function scaleRun(ctx: CaseContext): Promise<CaseResult> {
       errors: n - connected,
       metrics: {
         sessions: n,
+        watches,
         connectedAfterHold: connected,
         serverWatches,
+        watchesPerS: Math.round((watches * 1000) / watchMs),
         rssPerSessionB: Math.round((withSessions.rss - base.rss) / n),
         heapPerSessionB: Math.round((withSessions.heap - base.heap) / n),
-        rssPerWatchB: Math.round((withWatches.rss - withSessions.rss) / (n * WATCHES_PER_SESSION)),
-        heapPerWatchB: Math.round((withWatches.heap - withSessions.heap) / (n * WATCHES_PER_SESSION)),
+        rssPerWatchB: Math.round((withWatches.rss - withSessions.rss) / watches),
+        heapPerWatchB: Math.round((withWatches.heap - withSessions.heap) / watches),
+        rssSessionsMB: Math.round(withSessions.rss / 2 ** 20),
+        rssMB: Math.round(withWatches.rss / 2 ** 20),
       },
       notes: [`CPU while holding ${n} idle sessions`],
     }
@@ -294,5 +341,10 @@ export const scaleCase: BenchCase = {
   workload: 'scale',
   label: 'scale sessions+watches',
   deploys: ['standalone'],
-  run: scaleRun,
+  run: (ctx) =>
+    scaleRun(ctx, {
+      sessions: ctx.opts.scaleSessions,
+      watchesPerSession: WATCHES_PER_SESSION,
+      watchedNodes: WATCHED_NODES,
+    }),
 }

@@ -22,12 +22,12 @@ import { type Deployment, leaderIndex, modes, QUORUM_MS, waitQuorum } from './de
 import { Histogram, withTimeout } from './load.js'
 import { closeSessions, connectMember } from './sessions.js'
 import type { BenchCase, CaseContext, CaseResult } from './workloads.js'
-import { load } from './workloads-memory.js'
+import { heapMbFor, load } from './workloads-memory.js'
 
 /** Behind by more than the 500 entries a Conclave leader keeps in memory: a DIFF from its log. */
 const FEW_MISSED = 700
 /** Behind by more than the 10,000 entries a Conclave leader DIFFs from its log: a SNAP. */
-const MANY_MISSED = 12_000
+export const MANY_MISSED = 12_000
 const RESYNC_DEADLINE_MS = 180_000
 const PROBE_GAP_MS = 2
 const PROBE_TIMEOUT_MS = 30_000
@@ -40,7 +40,10 @@ interface SnapSent {
 }
 
 /** The leader's 'snapshot sent' lines (Conclave at log level info): how many, and the last one. */
-function snapshotsSent(dep: Deployment, leader: number): { count: number; last: SnapSent | undefined } {
+export function snapshotsSent(
+  dep: Deployment,
+  leader: number,
+): { count: number; last: SnapSent | undefined } {
   const lines = dep
     .output(leader)
     .split('\n')
@@ -55,7 +58,7 @@ function snapshotsSent(dep: Deployment, leader: number): { count: number; last: 
 }
 
 async function resyncRun(ctx: CaseContext, n: number): Promise<CaseResult> {
-  const dep = await ctx.fresh({ kind: 'ensemble', logLevel: 'info', heapMb: n > 200_000 ? 3072 : 1024 })
+  const dep = await ctx.fresh({ kind: 'ensemble', logLevel: 'info', heapMb: heapMbFor(ctx.dep.target, n) })
   try {
     await waitQuorum(dep, QUORUM_MS)
     const leader = await leaderIndex(dep)

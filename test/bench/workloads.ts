@@ -29,6 +29,7 @@ export const WORKLOADS = [
   'scale',
   'failover',
   'resync',
+  'growth',
 ] as const
 export type WorkloadName = (typeof WORKLOADS)[number]
 
@@ -47,6 +48,8 @@ export interface BenchOptions {
   failoverRepeats: number
   memoryZnodes: number[]
   scaleSessions: number
+  /** The growth workload's sizes N: N znodes, N/100 sessions with N/10 watches, N/10 children. */
+  growthSizes: number[]
 }
 
 export interface CaseContext {
@@ -74,6 +77,9 @@ export interface CaseResult {
   /** Longer diagnostics (a server's output), kept in the JSON only. */
   log?: string
 }
+
+/** A case that cannot run here (not enough memory, say): its row is 'unavailable' with this reason. */
+export class NotRunError extends Error {}
 
 export interface BenchCase {
   workload: WorkloadName

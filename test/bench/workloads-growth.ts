@@ -1,0 +1,408 @@
+/**
+ * growth (issue 21): how cost grows with size. For each size N of `--sizes`
+ * (default 1M,3M,10M) three rows, each on fresh servers of its own:
+ * - znodes N: a 3-server ensemble loaded with N znodes of 100 bytes (load()
+ *   of workloads-memory.ts: multis of 100 creates, 8 sessions over the
+ *   members) while a C = 1 reader on each member probes for stalls; heap and
+ *   RSS per server; the leader's snapshot of the loaded tree (duration, the
+ *   stalls meanwhile); then a follower killed (-9), MANY_MISSED writes
+ *   behind (more than a Conclave leader DIFFs: a SNAP) and started again:
+ *   its own recovery time, the leader's SNAP (bytes, time, longest
+ *   event-loop delay) and the time until it follows again.
+ * - sessions N/100 + watches N/10 (scaleRun of workloads-memory.ts on a
+ *   standalone server): 100k sessions and 1M watches at N = 10M. Every
+ *   session is one socket in the bench and in the server, so the sessions
+ *   are capped by the open-files limit (RLIMIT_NOFILE) of this process; the
+ *   watches keep their N/10 (more per session) and the row says so.
+ * - children N/10 under one parent (standalone): the longest probe read
+ *   while they are created, heap and RSS per child, then the whole listing
+ *   page by page (getChildrenPage, Conclave opcode 1002, 1,000 names a
+ *   page: each page's time) and as one getChildren.
+ *
+ * Memory: before a row starts, its servers' expected RSS (per-znode costs
+ * measured by the memory workload) must fit in the available memory with
+ * MEM_FLOOR_BYTES to spare, else the row is not run and says why (an
+ * 'unavailable' row); while it runs, available memory under
+ * MEM_FLOOR_BYTES stops its servers (kill -9) and fails the row.
+ * Invariants: every phase has a deadline; the fresh deployments are stopped
+ * in a finally. Bench-only: nothing of server/.
+ */
+import { readFileSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
+import type { Client } from '../../client/index.js'
+import { type Deployment, leaderIndex, modes, startCpu } from './deploy.js'
+import { Histogram, inParallel, withTimeout } from './load.js'
+import { closeSessions, connectMember, openSessions } from './sessions.js'
+import { type BenchCase, type CaseContext, type CaseResult, NotRunError } from './workloads.js'
+import {
+  footprint,
+  heapMbFor,
+  load,
+  longestMs,
+  type Probe,
+  probeLoop,
+  recoveredMs,
+  scaleRun,
+  snapshotPhase,
+} from './workloads-memory.js'
+import { MANY_MISSED, snapshotsSent } from './workloads-resync.js'
+
+/** Below this much available memory a growth row does not start, and a running one is stopped. */
+export const MEM_FLOOR_BYTES = 2 * 2 ** 30
+const GUARD_INTERVAL_MS = 500
+/** RSS per znode per server as the memory workload measured it (1M znodes: 658 B and 2,433 B), rounded up. */
+const RSS_PER_ZNODE_B = { conclave: 700, zookeeper: 2500 } as const
+/** A server's RSS before it holds anything (node ~80 MB, the JVM ~250 MB), rounded up. */
+const RSS_BASE_B = { conclave: 200 * 2 ** 20, zookeeper: 400 * 2 ** 20 } as const
+/** A session's socket in this process and in the server; the rest of the table is kept clear. */
+const FDS_KEPT_FREE = 1000
+const PAGE = 1000
+const BATCH = 100
+const VALUE = new Uint8Array(100).fill(0x61)
+
+export function sizeText(n: number): string {
+  if (n >= 1_000_000 && n % 100_000 === 0) return `${n / 1_000_000}M`
+  if (n >= 1000 && n % 100 === 0) return `${n / 1000}k`
+  return String(n)
+}
+
+const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`
+
+/** MemAvailable of /proc/meminfo in bytes (the kernel's estimate of what can be had without swapping). */
+export function memAvailableBytes(): number {
+  const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))
+  if (m === null) throw new Error('/proc/meminfo has no MemAvailable')
+  return Number(m[1]) * 1024
+}
+
+/** Throws NotRunError unless `servers` servers holding `znodes` znodes fit with MEM_FLOOR_BYTES to spare. */
+function checkFits(target: Deployment['target'], znodes: number, servers: number): void {
+  const need = servers * (znodes * RSS_PER_ZNODE_B[target] + RSS_BASE_B[target])
+  const available = memAvailableBytes()
+  if (need + MEM_FLOOR_BYTES > available)
+    throw new NotRunError(
+      `not run: ${servers} ${target} server${servers > 1 ? 's' : ''} holding ${sizeText(znodes)} znodes need ~${gb(need)} ` +
+        `(${RSS_PER_ZNODE_B[target]} B RSS per znode per server, measured at 1M), ` +
+        `${gb(available)} available, ${gb(MEM_FLOOR_BYTES)} kept free`,
+    )
+}
+
+/**
+ * Runs work; if available memory drops under MEM_FLOOR_BYTES meanwhile,
+ * stops the deployment (kill -9, so the work fails fast) and rejects.
+ */
+async function guarded<T>(dep: Deployment, work: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const low = new Promise<never>((_, reject) => {
+    timer = setInterval(() => {
+      const available = memAvailableBytes()
+      if (available >= MEM_FLOOR_BYTES) return
+      clearInterval(timer)
+      const why = new Error(
+        `stopped: available memory fell to ${gb(available)} (floor ${gb(MEM_FLOOR_BYTES)})`,
+      )
+      dep.stop().then(
+        () => reject(why),
+        () => reject(why),
+      )
+    }, GUARD_INTERVAL_MS)
+  })
+  const running = work()
+  try {
+    return await Promise.race([running, low])
+  } finally {
+    clearInterval(timer)
+    running.catch(() => {})
+  }
+}
+
+/** Scales a deadline with the tree: 20 ms per 1,000 znodes (recovery measured 8 s per 1M, alone) plus a base. */
+const deadlineFor = (baseMs: number, znodes: number) => baseMs + Math.ceil(znodes / 50)
+
+// ------------------------------------------------------------ znodes (3 servers)
+
+interface Members {
+  leader: number
+  follower: number
+  all: number[]
+}
+
+async function members(dep: Deployment): Promise<Members> {
+  const leader = await leaderIndex(dep)
+  if (leader === undefined) throw new Error('no leader')
+  return { leader, follower: (leader + 1) % dep.size, all: Array.from({ length: dep.size }, (_, i) => i) }
+}
+
+/** Loads n znodes while a prober per member reads; the load time and each member's longest read. */
+async function loadProbed(clients: Client[], probers: Client[], n: number) {
+  const probes: Probe[] = probers.map(() => [])
+  let loaded = false
+  const probing = probers.map((zk, i) => probeLoop(zk, probes[i]!, () => loaded))
+  const t0 = performance.now()
+  try {
+    await load(clients, n)
+  } finally {
+    loaded = true
+    await Promise.all(probing)
+  }
+  return { loadMs: performance.now() - t0, stalls: probes.map(longestMs) }
+}
+
+/** Follower down, MANY_MISSED writes, follower up: its recovery, the leader's SNAP, ms until it follows. */
+async function resyncPhase(dep: Deployment, m: Members, writer: Client, n: number) {
+  await dep.kill9(m.follower)
+  for (let i = 0; i < MANY_MISSED; i += BATCH) {
+    const batch = []
+    for (let k = i; k < Math.min(MANY_MISSED, i + BATCH); k++)
+      batch.push(writer.setData(`/m/p${k % 100}/n${k % n}`, VALUE))
+    await withTimeout(Promise.all(batch), 30_000, 'setData')
+  }
+  const t0 = performance.now()
+  await dep.restart(m.follower)
+  const deadline = t0 + deadlineFor(120_000, n)
+  while ((await modes(dep).catch(() => []))[m.follower] !== 'follower') {
+    if (performance.now() > deadline)
+      throw new Error(`the follower did not follow within ${deadline - t0} ms`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  const out: Record<string, number> = {
+    followerRecoveryMs: await recoveredMs(dep, m.follower),
+    restartToFollowingMs: Math.round(performance.now() - t0),
+  }
+  const snap = dep.target === 'conclave' ? snapshotsSent(dep, m.leader).last : undefined
+  if (snap !== undefined) {
+    out.snapSentMB = Math.round((snap.bytes ?? Number.NaN) / 2 ** 20)
+    out.snapSentMs = snap.ms ?? Number.NaN
+    out.leaderSnapLoopMaxMs = snap.loopMaxMs ?? Number.NaN
+  }
+  return out
+}
+
+async function znodesPhases(ctx: CaseContext, dep: Deployment, n: number): Promise<CaseResult> {
+  const m = await members(dep)
+  const probers = await Promise.all(m.all.map((i) => connectMember(dep, i)))
+  let clients: Client[] = []
+  try {
+    clients = await openSessions(dep, 8)
+    const base = await Promise.all(m.all.map((i) => footprint(dep, i)))
+    ctx.progress(`loading ${sizeText(n)} znodes into ${dep.size} servers`)
+    const cpuStop = startCpu(dep)
+    const { loadMs, stalls } = await loadProbed(clients, probers, n)
+    const cpu = cpuStop()
+    const after = await Promise.all(m.all.map((i) => footprint(dep, i)))
+    const perZnode = (k: 'rss' | 'heap') =>
+      Math.round(Math.max(...m.all.map((i) => (after[i]![k] - base[i]![k]) / n)))
+    ctx.progress('snapshot on the leader')
+    const snap = await snapshotPhase(dep, [probers[m.leader]!, ...clients], m.leader, deadlineFor(120_000, n))
+    await closeSessions(clients)
+    clients = []
+    ctx.progress(`follower down, ${MANY_MISSED} writes behind, restart`)
+    const resync = await resyncPhase(dep, m, probers[m.leader]!, n)
+    return {
+      throughput: (n * 1000) / loadMs,
+      unit: 'znode/s',
+      cpu,
+      metrics: {
+        size: n,
+        znodes: n,
+        rssPerZnodeB: perZnode('rss'),
+        heapPerZnodeB: perZnode('heap'),
+        rssMaxMB: Math.round(Math.max(...after.map((f) => f.rss)) / 2 ** 20),
+        heapMaxMB: Math.round(Math.max(...after.map((f) => f.heap)) / 2 ** 20),
+        loadS: Math.round(loadMs / 100) / 10,
+        loadStallMs: Math.max(...stalls),
+        leaderLoadStallMs: stalls[m.leader]!,
+        ...snap,
+        ...resync,
+      },
+      notes: [
+        'per-znode costs: the largest of the 3 servers; stalls: C = 1 reads on every member; snapshot: the leader',
+        `restart: a follower ${MANY_MISSED} writes behind (a SNAP for Conclave), its own recovery included`,
+      ],
+    }
+  } finally {
+    await closeSessions([...clients, ...probers])
+  }
+}
+
+async function znodesRun(ctx: CaseContext, n: number): Promise<CaseResult> {
+  checkFits(ctx.dep.target, n, 3)
+  const loadTxns = Math.ceil(n / BATCH) + 150
+  const dep = await ctx.fresh({
+    kind: 'ensemble',
+    logLevel: 'info',
+    // Every server snapshots after a random count in [snapCount/2, snapCount]: after the load.
+    snapCount: 2 * (loadTxns + 500),
+    heapMb: heapMbFor(ctx.dep.target, n),
+    readyMs: deadlineFor(30_000, n),
+  })
+  try {
+    return await guarded(dep, () => znodesPhases(ctx, dep, n))
+  } finally {
+    await dep.stop()
+  }
+}
+
+// ------------------------------------------------------------ sessions + watches
+
+/** The soft open-files limit of this process (what a server started from it inherits). */
+export function openFilesLimit(): number {
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
+  return m === null || m[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[1])
+}
+
+async function sessionsRun(ctx: CaseContext, n: number): Promise<CaseResult> {
+  const wanted = Math.ceil(n / 100)
+  const watches = Math.ceil(n / 10)
+  const cap = openFilesLimit() - FDS_KEPT_FREE
+  const sessions = Math.min(wanted, cap)
+  const perSession = Math.ceil(watches / sessions)
+  // Sessions and watches on one standalone server: well under a GB at 100k sessions, 1M watches.
+  checkFits(ctx.dep.target, 0, 1)
+  const r = await scaleRun(ctx, {
+    sessions,
+    watchesPerSession: perSession,
+    watchedNodes: Math.max(perSession, 10_000),
+    // The longest session timeout the servers grant at tickTime 2000: fewer pings to hold.
+    sessionTimeoutMs: 20 * ctx.opts.tickTime,
+  })
+  r.metrics = { size: n, ...r.metrics, sessionsWanted: wanted }
+  if (sessions < wanted)
+    r.notes.push(
+      `sessions capped at ${sessions} (not ${wanted}): one socket each in this process and in the server, RLIMIT_NOFILE ${cap + FDS_KEPT_FREE}`,
+    )
+  return r
+}
+
+// ------------------------------------------------------------ children of one parent
+
+const childName = (i: number, n: number) => `c${String((i * 7919) % n).padStart(10, '0')}`
+
+/** Every page of /c, timed: how many names, and the pages' times. */
+async function listPages(zk: Client): Promise<{ names: number; pages: Histogram; totalMs: number }> {
+  const pages = new Histogram()
+  let names = 0
+  let after: string | undefined
+  const t0 = performance.now()
+  for (;;) {
+    const t = performance.now()
+    const page = await withTimeout(
+      zk.getChildrenPage('/c', after === undefined ? { limit: PAGE } : { limit: PAGE, after }),
+      30_000,
+      'getChildrenPage',
+    )
+    pages.recordMs(performance.now() - t)
+    names += page.children.length
+    if (page.next === undefined) break
+    after = page.next
+  }
+  return { names, pages, totalMs: performance.now() - t0 }
+}
+
+async function childrenPhases(
+  ctx: CaseContext,
+  dep: Deployment,
+  n: number,
+  size: number,
+): Promise<CaseResult> {
+  const prober = await connectMember(dep, 0)
+  let clients: Client[] = []
+  try {
+    clients = await openSessions(dep, 8)
+    const base = await footprint(dep)
+    await clients[0]!.create('/c')
+    ctx.progress(`creating ${sizeText(n)} children of /c`)
+    const probe: Probe = []
+    let loaded = false
+    const probing = probeLoop(prober, probe, () => loaded)
+    const t0 = performance.now()
+    try {
+      const batches = Array.from({ length: Math.ceil(n / BATCH) }, (_, b) => b)
+      await inParallel(batches, clients.length, async (b) => {
+        const ops = []
+        for (let i = b * BATCH; i < Math.min(n, (b + 1) * BATCH); i++)
+          ops.push({ op: 'create' as const, path: `/c/${childName(i, n)}`, data: VALUE })
+        await withTimeout(clients[b % clients.length]!.multi(ops), 60_000, 'multi')
+      })
+    } finally {
+      loaded = true
+      await probing
+    }
+    const loadMs = performance.now() - t0
+    const after = await footprint(dep)
+    const metrics: Record<string, number> = {
+      size,
+      children: n,
+      rssPerChildB: Math.round((after.rss - base.rss) / n),
+      heapPerChildB: Math.round((after.heap - base.heap) / n),
+      loadStallMs: longestMs(probe),
+    }
+    const notes: string[] = []
+    ctx.progress('listing page by page')
+    if (dep.target === 'conclave') {
+      const listed = await listPages(prober)
+      if (listed.names !== n) throw new Error(`listed ${listed.names} of ${n} children`)
+      Object.assign(metrics, {
+        pages: listed.pages.count,
+        pageP50Ms: listed.pages.percentileMs(0.5),
+        pageP99Ms: listed.pages.percentileMs(0.99),
+        pageMaxMs: listed.pages.maxMs,
+        listAllPagedMs: Math.round(listed.totalMs),
+      })
+    } else notes.push('no paginated listing (a Conclave opcode)')
+    const t1 = performance.now()
+    try {
+      const all = await withTimeout(prober.getChildren('/c'), 60_000, 'getChildren')
+      if (all.length !== n) throw new Error(`getChildren returned ${all.length} of ${n}`)
+      metrics.getChildrenAllMs = Math.round(performance.now() - t1)
+    } catch (err) {
+      notes.push(`one getChildren of all: ${(err as { code?: string }).code ?? String(err)}`)
+    }
+    return { throughput: (n * 1000) / loadMs, unit: 'child/s', metrics, notes }
+  } finally {
+    await closeSessions([...clients, prober])
+  }
+}
+
+/** size/10 children of one parent. */
+async function childrenRun(ctx: CaseContext, size: number): Promise<CaseResult> {
+  const n = Math.ceil(size / 10)
+  checkFits(ctx.dep.target, n, 1)
+  const dep = await ctx.fresh({ heapMb: heapMbFor(ctx.dep.target, n), readyMs: deadlineFor(30_000, n) })
+  try {
+    return await guarded(dep, () => childrenPhases(ctx, dep, n, size))
+  } finally {
+    await dep.stop()
+  }
+}
+
+// ------------------------------------------------------------ cases
+
+export type GrowthKind = 'znodes' | 'sessions' | 'children'
+
+export function growthLabel(kind: GrowthKind, n: number): string {
+  const what = {
+    znodes: `${sizeText(n)} znodes, 3 servers`,
+    sessions: `${sizeText(Math.ceil(n / 100))} sessions + ${sizeText(Math.ceil(n / 10))} watches`,
+    children: `${sizeText(Math.ceil(n / 10))} children of one parent`,
+  }[kind]
+  return `growth ${sizeText(n)}: ${what}`
+}
+
+/** Per kind, smallest size first: a run that is cut short still has each kind's small sizes. */
+export function growthCases(sizes: readonly number[]): BenchCase[] {
+  const sorted = [...sizes].sort((a, b) => a - b)
+  const kinds: { kind: GrowthKind; deploy: 'standalone' | 'ensemble'; run: typeof znodesRun }[] = [
+    { kind: 'children', deploy: 'standalone', run: childrenRun },
+    { kind: 'sessions', deploy: 'standalone', run: sessionsRun },
+    { kind: 'znodes', deploy: 'ensemble', run: znodesRun },
+  ]
+  return kinds.flatMap((k) =>
+    sorted.map((n) => ({
+      workload: 'growth' as const,
+      label: growthLabel(k.kind, n),
+      deploys: [k.deploy],
+      run: (ctx: CaseContext) => k.run(ctx, n),
+    })),
+  )
+}
