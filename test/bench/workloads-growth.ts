@@ -19,11 +19,8 @@
  *   page by page (getChildrenPage, Conclave opcode 1002, 1,000 names a
  *   page: each page's time) and as one getChildren.
  *
- * Memory: before a row starts, its servers' expected RSS (per-znode costs
- * measured by the memory workload) must fit in the available memory with
- * MEM_FLOOR_BYTES to spare, else the row is not run and says why (an
- * 'unavailable' row); while it runs, available memory under
- * MEM_FLOOR_BYTES stops its servers (kill -9) and fails the row.
+ * Memory: memory-guard.ts; a row that would not fit is an 'unavailable'
+ * row saying why, a running one is stopped when available memory runs low.
  * Invariants: every phase has a deadline; the fresh deployments are stopped
  * in a finally. Bench-only: nothing of server/.
  */
@@ -32,9 +29,11 @@ import { performance } from 'node:perf_hooks'
 import type { Client } from '../../client/index.js'
 import { type Deployment, leaderIndex, modes, startCpu } from './deploy.js'
 import { Histogram, inParallel, withTimeout } from './load.js'
+import { checkFits, guarded } from './memory-guard.js'
 import { closeSessions, connectMember, openSessions } from './sessions.js'
-import { type BenchCase, type CaseContext, type CaseResult, NotRunError } from './workloads.js'
+import type { BenchCase, CaseContext, CaseResult } from './workloads.js'
 import {
+  deadlineFor,
   footprint,
   heapMbFor,
   load,
@@ -47,13 +46,6 @@ import {
 } from './workloads-memory.js'
 import { MANY_MISSED, snapshotsSent } from './workloads-resync.js'
 
-/** Below this much available memory a growth row does not start, and a running one is stopped. */
-export const MEM_FLOOR_BYTES = 2 * 2 ** 30
-const GUARD_INTERVAL_MS = 500
-/** RSS per znode per server as the memory workload measured it (1M znodes: 658 B and 2,433 B), rounded up. */
-const RSS_PER_ZNODE_B = { conclave: 700, zookeeper: 2500 } as const
-/** A server's RSS before it holds anything (node ~80 MB, the JVM ~250 MB), rounded up. */
-const RSS_BASE_B = { conclave: 200 * 2 ** 20, zookeeper: 400 * 2 ** 20 } as const
 /** A session's socket in this process and in the server; the rest of the table is kept clear. */
 const FDS_KEPT_FREE = 1000
 const PAGE = 1000
@@ -65,59 +57,6 @@ export function sizeText(n: number): string {
   if (n >= 1000 && n % 100 === 0) return `${n / 1000}k`
   return String(n)
 }
-
-const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`
-
-/** MemAvailable of /proc/meminfo in bytes (the kernel's estimate of what can be had without swapping). */
-export function memAvailableBytes(): number {
-  const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))
-  if (m === null) throw new Error('/proc/meminfo has no MemAvailable')
-  return Number(m[1]) * 1024
-}
-
-/** Throws NotRunError unless `servers` servers holding `znodes` znodes fit with MEM_FLOOR_BYTES to spare. */
-function checkFits(target: Deployment['target'], znodes: number, servers: number): void {
-  const need = servers * (znodes * RSS_PER_ZNODE_B[target] + RSS_BASE_B[target])
-  const available = memAvailableBytes()
-  if (need + MEM_FLOOR_BYTES > available)
-    throw new NotRunError(
-      `not run: ${servers} ${target} server${servers > 1 ? 's' : ''} holding ${sizeText(znodes)} znodes need ~${gb(need)} ` +
-        `(${RSS_PER_ZNODE_B[target]} B RSS per znode per server, measured at 1M), ` +
-        `${gb(available)} available, ${gb(MEM_FLOOR_BYTES)} kept free`,
-    )
-}
-
-/**
- * Runs work; if available memory drops under MEM_FLOOR_BYTES meanwhile,
- * stops the deployment (kill -9, so the work fails fast) and rejects.
- */
-async function guarded<T>(dep: Deployment, work: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const low = new Promise<never>((_, reject) => {
-    timer = setInterval(() => {
-      const available = memAvailableBytes()
-      if (available >= MEM_FLOOR_BYTES) return
-      clearInterval(timer)
-      const why = new Error(
-        `stopped: available memory fell to ${gb(available)} (floor ${gb(MEM_FLOOR_BYTES)})`,
-      )
-      dep.stop().then(
-        () => reject(why),
-        () => reject(why),
-      )
-    }, GUARD_INTERVAL_MS)
-  })
-  const running = work()
-  try {
-    return await Promise.race([running, low])
-  } finally {
-    clearInterval(timer)
-    running.catch(() => {})
-  }
-}
-
-/** Scales a deadline with the tree: 20 ms per 1,000 znodes (recovery measured 8 s per 1M, alone) plus a base. */
-const deadlineFor = (baseMs: number, znodes: number) => baseMs + Math.ceil(znodes / 50)
 
 // ------------------------------------------------------------ znodes (3 servers)
 

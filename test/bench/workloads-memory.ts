@@ -21,6 +21,7 @@ import type { Client } from '../../client/index.js'
 import { waitFor } from '../helpers/wait.js'
 import { type Deployment, heapUsedBytes, mntr, rssBytes, startCpu } from './deploy.js'
 import { inParallel, withTimeout } from './load.js'
+import { checkFits, guarded } from './memory-guard.js'
 import { closeSessions, connectMember, openSessions } from './sessions.js'
 import type { BenchCase, CaseContext, CaseResult } from './workloads.js'
 
@@ -29,6 +30,9 @@ const BATCH = 100
 const PARENTS = 100
 const SNAPSHOT_DEADLINE_MS = 120_000
 const RESTART_DEADLINE_MS = 180_000
+
+/** Scales a deadline with the tree: 20 ms per 1,000 znodes (recovery measured 8 s per 1M, alone) plus a base. */
+export const deadlineFor = (baseMs: number, znodes: number): number => baseMs + Math.ceil(znodes / 50)
 
 interface Footprint {
   rss: number
@@ -174,7 +178,7 @@ export async function recoveredMs(dep: Deployment, member = 0): Promise<number> 
 }
 
 /** kill -9, start again on the same data; the wall time to the first successful read. */
-async function restartPhase(dep: Deployment): Promise<Record<string, number>> {
+async function restartPhase(dep: Deployment, n: number): Promise<Record<string, number>> {
   await dep.kill9(0)
   const t0 = performance.now()
   await dep.restart(0)
@@ -187,7 +191,7 @@ async function restartPhase(dep: Deployment): Promise<Record<string, number>> {
         await zk.close().catch(() => {})
       }
     },
-    { timeoutMs: RESTART_DEADLINE_MS, intervalMs: 50, what: 'a read after restart' },
+    { timeoutMs: deadlineFor(RESTART_DEADLINE_MS, n), intervalMs: 50, what: 'a read after restart' },
   )
   const restartMs = performance.now() - t0
   return { recoveryMs: await recoveredMs(dep), restartMs: Math.round(restartMs) }
@@ -198,54 +202,60 @@ async function memoryRun(ctx: CaseContext, n: number): Promise<CaseResult> {
   // Both snapshot after a random count of txns in [snapCount/2, snapCount]: the
   // snapshot falls after the load, while snapshotPhase keeps writing.
   const margin = 500
+  checkFits(ctx.dep.target, n, 1)
   const dep = await ctx.fresh({
     snapCount: 2 * (loadTxns + margin),
     logLevel: 'info',
     heapMb: heapMbFor(ctx.dep.target, n),
+    readyMs: deadlineFor(30_000, n),
   })
   try {
-    const clients = await openSessions(dep, 8)
-    const base = await footprint(dep)
-    ctx.progress(`loading ${n} znodes`)
-    const prober = await connectMember(dep, 0)
-    const probe: Probe = []
-    let loaded = false
-    const probing = probeLoop(prober, probe, () => loaded)
-    const stop = startCpu(dep)
-    const t0 = performance.now()
-    try {
-      await load(clients, n)
-    } finally {
-      loaded = true
-      await probing
-      await prober.close().catch(() => {})
-    }
-    const loadMs = performance.now() - t0
-    const cpu = stop()
-    const loadStallMs = longestMs(probe)
-    const after = await footprint(dep)
-    ctx.progress('snapshot')
-    const snap = await snapshotPhase(dep, clients)
-    await closeSessions(clients)
-    ctx.progress('restart')
-    const restart = await restartPhase(dep)
-    return {
-      throughput: (n * 1000) / loadMs,
-      unit: 'znode/s',
-      cpu,
-      metrics: {
-        znodes: n,
-        rssPerZnodeB: Math.round((after.rss - base.rss) / n),
-        heapPerZnodeB: Math.round((after.heap - base.heap) / n),
-        rssMB: Math.round(after.rss / 2 ** 20),
-        loadStallMs,
-        ...snap,
-        ...restart,
-      },
-      notes: ['heap not collected first (ZooKeeper: jstat used, young gen included)'],
-    }
+    return await guarded(dep, () => memoryPhases(ctx, dep, n))
   } finally {
     await dep.stop()
+  }
+}
+
+async function memoryPhases(ctx: CaseContext, dep: Deployment, n: number): Promise<CaseResult> {
+  const clients = await openSessions(dep, 8)
+  const base = await footprint(dep)
+  ctx.progress(`loading ${n} znodes`)
+  const prober = await connectMember(dep, 0)
+  const probe: Probe = []
+  let loaded = false
+  const probing = probeLoop(prober, probe, () => loaded)
+  const stop = startCpu(dep)
+  const t0 = performance.now()
+  try {
+    await load(clients, n)
+  } finally {
+    loaded = true
+    await probing
+    await prober.close().catch(() => {})
+  }
+  const loadMs = performance.now() - t0
+  const cpu = stop()
+  const loadStallMs = longestMs(probe)
+  const after = await footprint(dep)
+  ctx.progress('snapshot')
+  const snap = await snapshotPhase(dep, clients, 0, deadlineFor(SNAPSHOT_DEADLINE_MS, n))
+  await closeSessions(clients)
+  ctx.progress('restart')
+  const restart = await restartPhase(dep, n)
+  return {
+    throughput: (n * 1000) / loadMs,
+    unit: 'znode/s',
+    cpu,
+    metrics: {
+      znodes: n,
+      rssPerZnodeB: Math.round((after.rss - base.rss) / n),
+      heapPerZnodeB: Math.round((after.heap - base.heap) / n),
+      rssMB: Math.round(after.rss / 2 ** 20),
+      loadStallMs,
+      ...snap,
+      ...restart,
+    },
+    notes: ['heap not collected first (ZooKeeper: jstat used, young gen included)'],
   }
 }
 
