@@ -117,9 +117,12 @@ export async function probeLoop(zk: Client, out: Probe, stop: () => boolean): Pr
   }
 }
 
-/** The longest read of a probe, in ms to 0.1. */
-export const longestMs = (probe: Probe): number =>
-  Math.round(Math.max(0, ...probe.map((p) => p.end - p.start)) * 10) / 10
+/** The longest read of a probe, in ms to 0.1 (a loop: a long probe has too many reads to spread into Math.max). */
+export function longestMs(probe: Probe): number {
+  let max = 0
+  for (const p of probe) max = Math.max(max, p.end - p.start)
+  return Math.round(max * 10) / 10
+}
 
 /**
  * Writes until a new snapshot appears on `member`; meanwhile a C = 1 reader
@@ -154,10 +157,10 @@ export async function snapshotPhase(
   // ZooKeeper's end is when we saw the count change: widen by the polling interval.
   const startAt = end - (snap.ms ?? 0) - (dep.target === 'zookeeper' ? 100 : 0)
   const during = probe.filter((p) => p.end >= startAt && p.start <= end)
-  const stall = Math.max(0, ...during.map((p) => p.end - p.start))
+  const stall = longestMs(during)
   const out: Record<string, number> = {
     snapshotMs: snap.ms ?? Number.NaN,
-    snapshotStallMs: Math.round(stall * 10) / 10,
+    snapshotStallMs: stall,
   }
   if (snap.loopMaxMs !== undefined) out.serverLoopStallMs = snap.loopMaxMs
   if (snap.gcMaxMs !== undefined) out.serverGcMaxMs = snap.gcMaxMs
