@@ -313,7 +313,7 @@ export async function writeGrowthPlot(
 async function main(argv: string[]): Promise<number> {
   const o = argv.indexOf('-o')
   const out = o < 0 ? PLOT_PATH : resolve(argv[o + 1] ?? '')
-  const files = argv.filter((_, i) => i !== o && i !== o + 1)
+  const files = o < 0 ? argv : argv.filter((_, i) => i !== o && i !== o + 1)
   if (files.length === 0) {
     process.stderr.write('usage: node dist/test/bench/growth-plot.js BENCH.json… [-o OUT.png]\n')
     return 2
