@@ -72,6 +72,15 @@ export class ShardedMap<K extends string | number, V> extends Sharded<K, Map<K, 
     return this
   }
 
+  /** Sets `key` to `value`; returns what it was before (undefined: absent). One hash of the key, not two. */
+  swap(key: K, value: V): V | undefined {
+    const shard = this.shards[shardOf(key)]!
+    const before = shard.get(key)
+    if (before === undefined) this.count++
+    shard.set(key, value)
+    return before
+  }
+
   /**
    * Iteration visits the shards in turn, each live as a Map iterator is:
    * an entry deleted before it is reached is skipped; one added meanwhile is

@@ -34,7 +34,7 @@ import { AclCache } from './acl-cache.js'
 import { formatLanes, Hasher } from './hash.js'
 import { type ChildSlots, Kind, NodeStore } from './node-store.js'
 import { ReapIndex } from './reap-index.js'
-import { type NodeRecord, readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot.js'
+import { type NodeRecord, SnapshotDecoder, SnapshotFormatError, writeSnapshot } from './snapshot.js'
 import { SortedNames } from './sorted-names.js'
 import type { ApplyMode, ChangeEvent, CreateNodeArgs, NodeKindName, NodeMeta } from './tree-types.js'
 import { type Recalled, type RememberedWrite, type RememberLimits, WriteMemory } from './write-memory.js'
@@ -95,6 +95,18 @@ export const ORDERED_MIN = 256
 /** The estimated size of one znode (see ZNODE_OVERHEAD_BYTES). */
 export function znodeSizeEstimate(pathLength: number, dataLength: number): number {
   return ZNODE_OVERHEAD_BYTES + pathLength + dataLength
+}
+
+/** A tree being rebuilt from a snapshot stream (DataTree.loader). */
+export interface TreeLoader {
+  /** The next piece of the stream: its whole records are stored now. */
+  push(chunk: Uint8Array): void
+  /**
+   * The stream has ended: links, checks and hashes up to `budget` znodes
+   * (default: all); returns the tree once it is complete, else undefined
+   * (call again). Throws SnapshotFormatError if the stream was malformed.
+   */
+  finish(budget?: number): DataTree | undefined
 }
 
 export class DataTree {
@@ -607,12 +619,36 @@ export class DataTree {
 
   // -------------------------------------------------------- internal upkeep
 
-  /** Allocates and fills a znode (not yet linked to its parent). */
   /** Stores a znode (not yet linked to its parent). `absent`: the caller has just seen `r.path` is not in the index. */
   private place(r: NodeRecord, absent = false): number {
     assert(absent || !this.index.has(r.path), `place ${r.path}: exists`)
+    const slot = this.store.alloc(r.path, fromBytes(r.data))
+    this.index.set(r.path, slot)
+    this.fill(slot, r)
+    if (!this.bulkLoading) this.rehash(slot)
+    return slot
+  }
+
+  /**
+   * A snapshot's znode record (bulk loading): stored, or, for a path read
+   * before (a fuzzy snapshot may hold one twice), stored instead of the
+   * earlier record, which is dropped: the last record of a path wins.
+   */
+  private load(r: NodeRecord): void {
+    const slot = this.store.alloc(r.path, fromBytes(r.data))
+    // One index operation per record: a duplicate (rare) is put back to be dropped the usual way.
+    const old = this.index.swap(r.path, slot)
+    if (old !== undefined) {
+      this.index.set(r.path, old)
+      this.dropUnlinked(old)
+      this.index.set(r.path, slot)
+    }
+    this.fill(slot, r)
+  }
+
+  /** A stored znode's columns and side indexes, from its record. */
+  private fill(slot: number, r: NodeRecord): void {
     const s = this.store
-    const slot = s.alloc(r.path, fromBytes(r.data))
     this.sizeBytes += znodeSizeEstimate(r.path.length, r.data?.length ?? 0)
     const h = dataHash(r.data)
     s.setDataHash(slot, h.finishA(), h.finishB())
@@ -623,15 +659,12 @@ export class DataTree {
     s.setKind(slot, r.kind)
     s.setTtl(slot, r.ttlMs)
     s.setAclRef(slot, this.acls.intern(r.acl))
-    this.index.set(r.path, slot)
     if (r.kind === Kind.ephemeral) {
       this.owners.set(slot, r.owner)
       const set = this.ephemeralIndex.get(r.owner)
       const grown = addScaling(set ?? new Set<string>(), r.path)
       if (grown !== set) this.ephemeralIndex.set(r.owner, grown)
     }
-    if (!this.bulkLoading) this.rehash(slot)
-    return slot
   }
 
   /** Adds a placed znode to its parent's children and updates reap candidacy. */
@@ -764,39 +797,84 @@ export class DataTree {
 
   /** Rebuilds a tree (sessions included) from snapshot chunks. Throws SnapshotFormatError on bad input. */
   static fromSnapshot(chunks: Iterable<Uint8Array>): DataTree {
+    const loader = DataTree.loader()
+    for (const c of chunks) loader.push(c)
+    return loader.finish()!
+  }
+
+  /**
+   * A tree rebuilt from a snapshot stream a piece at a time, so that a large
+   * one (a SNAP, a recovery) is never held whole and the work can be cut
+   * into slices: each pushed chunk's records are stored as it comes (chunk
+   * boundaries may fall anywhere), then `finish` links, checks and hashes
+   * the znodes, `budget` of them per call. The tree is returned only once
+   * complete; until then nothing else sees it. Throws SnapshotFormatError
+   * on bad input (from push or finish); the loader is then of no more use.
+   */
+  static loader(): TreeLoader {
     const tree = new DataTree(true)
     // Znode hashes are added once, after linking (numChildren is part of a
     // node's hash): hashing each parent again per child cost ~2 hashes per znode.
     tree.bulkLoading = true
-    // ZAB's SNAP re-chunks the stream, so records may straddle chunks: read it as one.
-    const zxid = readSnapshot([concatChunks(chunks)], {
+    const decoder = new SnapshotDecoder({
       session: (id, timeoutMs) => tree.createSession(id, timeoutMs, 'replay'),
-      node: (r) => {
-        const old = tree.index.get(r.path)
-        if (old !== undefined) tree.dropUnlinked(old)
-        tree.place(r, true)
-      },
+      node: (r) => tree.load(r),
       writes: (r) => tree.writes.load(r),
     })
-    if (!tree.index.has('/')) throw new SnapshotFormatError('snapshot has no root')
+    const s = tree.store
+    let phase: 'reading' | 'linking' | 'hashing' | 'done' = 'reading'
+    let zxid = 0
+    let cursor = 0
     // A fuzzy snapshot can hold a node whose parent was deleted while it was
     // written; the log replayed after it removes such a node too, so skip it.
     // Whether a slot's ancestors all exist is decided once per slot and
     // remembered (one parent lookup per znode instead of one per ancestor);
     // orphans are dropped after the walk, so a verdict never changes under it.
-    const rooted = new Uint8Array(tree.store.slotCapacity())
-    const parents = new Int32Array(rooted.length)
+    let rooted = new Uint8Array(0)
+    let parents = new Int32Array(0)
     const orphans: number[] = []
-    for (const slot of tree.store.liveSlots()) {
-      if (tree.isRooted(slot, rooted, parents))
-        tree.link(slot, parents[slot]! < 0 ? undefined : parents[slot])
-      else orphans.push(slot)
+    const finish = (budget: number): DataTree | undefined => {
+      if (phase === 'reading') {
+        zxid = decoder.end()
+        if (!tree.index.has('/')) throw new SnapshotFormatError('snapshot has no root')
+        rooted = new Uint8Array(s.slotCapacity())
+        parents = new Int32Array(rooted.length)
+        phase = 'linking'
+      }
+      const end = s.slotCapacity()
+      if (phase === 'linking') {
+        for (; cursor < end && budget > 0; cursor++) {
+          if (!s.isLive(cursor)) continue
+          budget--
+          if (tree.isRooted(cursor, rooted, parents))
+            tree.link(cursor, parents[cursor]! < 0 ? undefined : parents[cursor])
+          else orphans.push(cursor)
+        }
+        if (cursor < end) return undefined
+        for (const slot of orphans) tree.dropUnlinked(slot)
+        tree.bulkLoading = false
+        cursor = 0
+        phase = 'hashing'
+      }
+      if (phase === 'hashing') {
+        for (; cursor < end && budget > 0; cursor++) {
+          if (!s.isLive(cursor)) continue
+          budget--
+          tree.rehash(cursor)
+        }
+        if (cursor < end) return undefined
+        tree.zxid = zxid
+        phase = 'done'
+      }
+      return tree
     }
-    for (const slot of orphans) tree.dropUnlinked(slot)
-    tree.bulkLoading = false
-    for (const slot of tree.store.liveSlots()) tree.rehash(slot)
-    tree.zxid = zxid
-    return tree
+    return {
+      push: (chunk) => {
+        assert(phase === 'reading', 'snapshot chunk after the stream ended')
+        decoder.push(chunk)
+      },
+      finish: (budget = Number.POSITIVE_INFINITY) => finish(budget),
+    }
   }
 
   /**
@@ -858,16 +936,4 @@ export class DataTree {
 function dataHash(data: ZnodeData): Hasher {
   const h = new Hasher(0x64617461)
   return data === null ? h.word(-1) : h.bytes(data)
-}
-
-function concatChunks(chunks: Iterable<Uint8Array>): Uint8Array {
-  const parts = [...chunks]
-  if (parts.length === 1) return parts[0]!
-  const out = new Uint8Array(parts.reduce((n, c) => n + c.length, 0))
-  let at = 0
-  for (const c of parts) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
 }

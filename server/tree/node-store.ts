@@ -139,6 +139,11 @@ export class NodeStore {
     return this.next
   }
 
+  /** Whether `slot` holds a znode (below slotCapacity). */
+  isLive(slot: number): boolean {
+    return this.paths[slot >>> PAGE_BITS]![slot & PAGE_MASK] !== undefined
+  }
+
   /** Live slots in slot order (memory order: a walk of the whole tree touches it sequentially). */
   *liveSlots(): Generator<number> {
     for (let slot = 0; slot < this.next; slot++)

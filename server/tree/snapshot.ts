@@ -229,49 +229,137 @@ function readNode(r: JuteReader, acls: Map<number, readonly Acl[]>): NodeRecord 
   }
 }
 
-/** Reads a snapshot into `sink`; returns its zxid. Throws SnapshotFormatError on any malformed input. */
-export function readSnapshot(chunks: Iterable<Uint8Array>, sink: SnapshotSink): number {
-  try {
-    return readAll(chunks, sink)
-  } catch (e) {
-    if (e instanceof ProtocolError) throw new SnapshotFormatError(`bad snapshot: ${e.message}`)
-    throw e
+/**
+ * Most bytes one record may take in a stream cut anywhere (a SNAP re-chunks
+ * it): a record cut by a chunk boundary is held until the rest arrives, at
+ * most this much. Znode data is at most a few MiB (the server's limit); a
+ * session's write memory is bounded by its own limits, far below this.
+ */
+export const SNAPSHOT_RECORD_BYTES_MAX = 64 * 1024 * 1024
+
+/**
+ * Reads a snapshot stream pushed a chunk at a time, into `sink`, record by
+ * record as each chunk arrives: the stream is never held whole, and chunk
+ * boundaries may fall anywhere (inside a record too: the cut record waits
+ * for the rest, up to SNAPSHOT_RECORD_BYTES_MAX). `end()` checks the end
+ * record and returns the zxid. Throws SnapshotFormatError on any malformed
+ * input; the sink may by then have seen part of it (the caller discards
+ * what it built).
+ */
+export class SnapshotDecoder {
+  private zxid: number | undefined
+  private version = 0
+  private ended = false
+  private readonly counts = { sessions: 0, nodes: 0, writes: 0 }
+  private readonly acls = new Map<number, readonly Acl[]>()
+  /** The bytes of a record cut by a chunk boundary, and the chunks after it, until enough have come. */
+  private pending: Uint8Array[] = []
+  private pendingBytes = 0
+  /** Read the pending bytes again once this many are there (twice the last try: copies stay linear). */
+  private retryAt = 0
+
+  constructor(private readonly sink: SnapshotSink) {}
+
+  /** The next piece of the stream (kept only while it ends inside a record). */
+  push(chunk: Uint8Array): void {
+    if (this.ended && chunk.length > 0) throw new SnapshotFormatError('data after the end record')
+    if (this.pending.length === 0) return this.read(chunk, false)
+    this.pending.push(chunk)
+    this.pendingBytes += chunk.length
+    if (this.pendingBytes < this.retryAt) return
+    if (this.pendingBytes > SNAPSHOT_RECORD_BYTES_MAX) {
+      // Not a record cut short but a malformed one: read it as final for its own error.
+      this.read(this.takePending(), true)
+      throw new SnapshotFormatError(`a record of more than ${SNAPSHOT_RECORD_BYTES_MAX} bytes`)
+    }
+    this.read(this.takePending(), false)
+  }
+
+  /** The stream is over: checks it was whole (header, end record, nothing cut); returns its zxid. */
+  end(): number {
+    if (this.pending.length > 0) this.read(this.takePending(), true)
+    if (this.zxid === undefined) throw new SnapshotFormatError('empty snapshot')
+    if (!this.ended) throw new SnapshotFormatError('snapshot is truncated (no end record)')
+    return this.zxid
+  }
+
+  private takePending(): Uint8Array {
+    const out = concatBytes(this.pending, this.pendingBytes)
+    this.pending = []
+    this.pendingBytes = 0
+    return out
+  }
+
+  /**
+   * Reads every whole record of `bytes`. Unless `final`, a record that does
+   * not parse may be one cut short: it and what follows wait for more bytes
+   * (a copy: the caller may reuse its chunk).
+   */
+  private read(bytes: Uint8Array, final: boolean): void {
+    const r = new JuteReader(bytes)
+    let at = 0
+    try {
+      if (this.zxid === undefined) {
+        // Sixteen bytes are the whole header: with them, a bad one is bad for good.
+        if (bytes.length >= 16) ({ zxid: this.zxid, version: this.version } = readHeader(r))
+        else throw new SnapshotFormatError('not a Conclave snapshot')
+        at = r.pos
+      }
+      while (r.remaining > 0) {
+        if (this.ended) throw new SnapshotFormatError('data after the end record')
+        this.record(r)
+        at = r.pos
+      }
+    } catch (e) {
+      const rest = bytes.length - at
+      const cut = this.zxid !== undefined || bytes.length < 16
+      if (final || !cut || this.ended || !(e instanceof ProtocolError || e instanceof SnapshotFormatError)) {
+        if (e instanceof ProtocolError) throw new SnapshotFormatError(`bad snapshot: ${e.message}`)
+        throw e
+      }
+      this.pending = [bytes.slice(at)]
+      this.pendingBytes = rest
+      this.retryAt = 2 * rest
+    }
+  }
+
+  private record(r: JuteReader): void {
+    const tag = r.int()
+    const { sink, counts } = this
+    if (tag === TAG_NODE) {
+      sink.node(readNode(r, this.acls))
+      counts.nodes++
+    } else if (tag === TAG_SESSION) {
+      sink.session(r.long(), positive(r.safeLong('timeout')))
+      counts.sessions++
+    } else if (tag === TAG_ACL) {
+      const id = r.int()
+      this.acls.set(id, readAcl(r))
+    } else if (tag === TAG_WRITES && this.version !== FORMAT_NO_WRITES) {
+      sink.writes(readWrites(r))
+      counts.writes++
+    } else if (tag === TAG_END) {
+      checkEnd(r, counts, this.acls.size, this.version)
+      this.ended = true
+    } else throw new SnapshotFormatError(`unknown record tag ${tag}`)
   }
 }
 
-function readAll(chunks: Iterable<Uint8Array>, sink: SnapshotSink): number {
-  let zxid: number | undefined
-  let version = 0
-  let ended = false
-  const counts = { sessions: 0, nodes: 0, writes: 0 }
-  const acls = new Map<number, readonly Acl[]>()
-  for (const chunk of chunks) {
-    if (ended) throw new SnapshotFormatError('data after the end record')
-    const r = new JuteReader(chunk)
-    if (zxid === undefined) ({ zxid, version } = readHeader(r))
-    while (r.remaining > 0) {
-      const tag = r.int()
-      if (tag === TAG_SESSION) {
-        sink.session(r.long(), positive(r.safeLong('timeout')))
-        counts.sessions++
-      } else if (tag === TAG_ACL) {
-        const id = r.int()
-        acls.set(id, readAcl(r))
-      } else if (tag === TAG_NODE) {
-        sink.node(readNode(r, acls))
-        counts.nodes++
-      } else if (tag === TAG_WRITES && version !== FORMAT_NO_WRITES) {
-        sink.writes(readWrites(r))
-        counts.writes++
-      } else if (tag === TAG_END) {
-        checkEnd(r, counts, acls.size, version)
-        ended = true
-      } else throw new SnapshotFormatError(`unknown record tag ${tag}`)
-    }
+/** Reads a snapshot into `sink`; returns its zxid. Throws SnapshotFormatError on any malformed input. */
+export function readSnapshot(chunks: Iterable<Uint8Array>, sink: SnapshotSink): number {
+  const d = new SnapshotDecoder(sink)
+  for (const c of chunks) d.push(c)
+  return d.end()
+}
+
+function concatBytes(parts: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
   }
-  if (zxid === undefined) throw new SnapshotFormatError('empty snapshot')
-  if (!ended) throw new SnapshotFormatError('snapshot is truncated (no end record)')
-  return zxid
+  return out
 }
 
 function readHeader(r: JuteReader): { zxid: number; version: number } {
