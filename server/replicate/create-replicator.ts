@@ -8,7 +8,6 @@ import type { ReloadingSecureContext } from '../net/reloading-secure-context.js'
 import type { RecoveredState } from '../state/recover-state.js'
 import type { Snapshotter } from '../state/snapshotter.js'
 import { watchFaultFile } from '../state/test-hooks.js'
-import { TreeDb } from '../state/tree-db.js'
 import type { LogEntry } from '../zab/index.js'
 import type { Replicator, ReplicatorEvents } from './replicator.js'
 import { StandaloneReplicator } from './standalone-replicator.js'
@@ -52,9 +51,15 @@ export function createReplicator(
       reflectsThrough: () => tree.reflectsThrough,
       cancelSnapshot: () => snapshotter.cancel(),
       memberConfig: () => tree.memberConfig(),
-      restoreSnapshot: (s) => {
-        tree.replaceTree(TreeDb.fromSnapshot(s.chunks), s.endZxid ?? s.zxid)
-        events.restored?.()
+      beginRestore: (s) => {
+        const job = tree.beginReplace({ zxid: s.zxid, chunks: s.chunks, fuzzyEndZxid: s.endZxid ?? s.zxid })
+        return {
+          step: (budget) => {
+            if (!job.step(budget)) return false
+            events.restored?.()
+            return true
+          },
+        }
       },
     },
     events,

@@ -26,6 +26,16 @@
  * (bounded by SNAP_HELD_BYTES_MAX; past it the link is dropped and the
  * learner syncs again).
  *
+ * A SNAP install rebuilds the application's state in slices too (the same
+ * budgets): a 1M-znode tree took ~7 s in one synchronous step, with no
+ * heartbeat, peer link or admin request served meanwhile. While it runs the
+ * peer is not stepped at all — its inputs wait in order (ticks are dropped:
+ * to the peer no time passes), and the effects of the step that began it
+ * are delivered only once the state has switched — so nothing (an ACK, a
+ * commit, a read, a leadership) ever acts on a half-built state; the old
+ * one stays in place until the new one is complete. Persisting the snapshot
+ * goes on meanwhile.
+ *
  * Pure: imports only shared/, server/core and server/zab; time, timers,
  * storage and links are ports.
  */
@@ -105,6 +115,26 @@ export interface DriverLogger {
   isLevelEnabled(level: string): boolean
 }
 
+/**
+ * Rebuilding the application's state from a snapshot (DriverHost.beginRestore),
+ * run by the driver a slice at a time. Until `step` returns true the old
+ * state is in place, unchanged; then the new one has replaced it, at once.
+ */
+export interface RestoreJob {
+  /** Does about `budget` units of the work (znodes); true once the new state is in place. */
+  step(budget: number): boolean
+}
+
+/** A RestoreJob that does all of the work in its first step (a small state, tests). */
+export function restoreAtOnce(restore: () => void): RestoreJob {
+  return {
+    step: () => {
+      restore()
+      return true
+    },
+  }
+}
+
 /** The application above ZAB: its state machine and what it must hear of. */
 export interface DriverHost {
   /**
@@ -115,7 +145,8 @@ export interface DriverHost {
   reflectsThrough(): number
   /** Abandons the application's own snapshot being written (a SNAP is about to be installed). */
   cancelSnapshot(): void
-  restore(s: Snapshot): void
+  /** Starts replacing the application's state with the snapshot's (see RestoreJob). */
+  beginRestore(s: Snapshot): RestoreJob
   commit(e: LogEntry): void
   /** An application payload from another member (forwarded request, or the leader's answer). */
   app(from: ServerId, payload: Uint8Array): void
@@ -152,6 +183,23 @@ export interface ZabDriverOptions {
   readonly snapSliceMs: number
   /** Most chunks in one slice (the simulation's budget; time does not pass inside its events). */
   readonly snapSliceChunks?: () => number
+  /** Most RestoreJob steps in one slice of a SNAP install (the simulation's budget, as snapSliceChunks). */
+  readonly restoreSliceSteps?: () => number
+  /** Units (znodes) of one RestoreJob step (default RESTORE_STEP_UNITS; the simulation takes few, for many steps). */
+  readonly restoreStepUnits?: number
+}
+
+/** Units (znodes) a RestoreJob step does: ~1-3 ms of work, so a slice keeps to snapSliceMs. */
+const RESTORE_STEP_UNITS = 2048
+
+/** A SNAP install in progress: the effects of the step that began it wait until the state switched. */
+interface Restoring {
+  readonly job: RestoreJob
+  readonly zxid: number
+  readonly started: number
+  readonly waiting: Output[]
+  readonly stalls: { stop(): object } | undefined
+  slices: number
 }
 
 /** A SNAP being streamed to one learner, and the messages waiting behind it. */
@@ -185,6 +233,10 @@ export class ZabDriver {
   private readonly probes: DriverProbes
   private readonly snapSliceMs: number
   private readonly snapSliceChunks: (() => number) | undefined
+  private readonly restoreSliceSteps: (() => number) | undefined
+  private readonly restoreStepUnits: number
+  /** A SNAP install rebuilding the state: the peer is not stepped meanwhile. */
+  private restoring: Restoring | undefined
   private readonly batches: BatchState[] = []
   private readonly deferred: { afterSeq: number; envelopes: Envelope[] }[] = []
   private durableSeq = 0
@@ -219,6 +271,8 @@ export class ZabDriver {
     this.snapSliceMs = opts.snapSliceMs
     this.snapSliceChunks = opts.snapSliceChunks
     this.viewVersion = opts.peer.membership.version
+    this.restoreSliceSteps = opts.restoreSliceSteps
+    this.restoreStepUnits = opts.restoreStepUnits ?? RESTORE_STEP_UNITS
   }
 
   // ------------------------------------------------------------ inputs
@@ -276,6 +330,14 @@ export class ZabDriver {
     return this.closed
   }
 
+  /**
+   * A SNAP install is rebuilding the state: the application still holds its
+   * old state (behind the peer's commit point) and the peer is not stepped.
+   */
+  get restoringSnapshot(): boolean {
+    return this.restoring !== undefined
+  }
+
   /** The highest persist batch known durable. */
   get durable(): number {
     return this.durableSeq
@@ -289,8 +351,9 @@ export class ZabDriver {
    */
   step(input: Input, conn?: number): Output | undefined {
     if (this.closed) return undefined
-    if (this.stepping) {
-      this.queue.push({ input, conn })
+    if (this.stepping || this.restoring !== undefined) {
+      // While a SNAP install runs no time passes for the peer (as while the install held the loop).
+      if (input.kind !== 'tick' || this.restoring === undefined) this.queue.push({ input, conn })
       return undefined
     }
     this.stepping = true
@@ -302,6 +365,8 @@ export class ZabDriver {
         const out = this.peer.step(next.input)
         first ??= out
         this.handle(out)
+        // The rest waits for the install to finish (finishRestore steps it).
+        if (this.restoring !== undefined) break
         next = this.queue.shift()
       }
     } finally {
@@ -318,7 +383,7 @@ export class ZabDriver {
    */
   private stepNow(input: Input): Output | undefined {
     if (this.closed) return undefined
-    if (!this.stepping) return this.step(input)
+    if (!this.stepping || this.restoring !== undefined) return this.step(input)
     const out = this.peer.step(input)
     this.handle(out)
     return out
@@ -334,18 +399,25 @@ export class ZabDriver {
       else this.deferred.push({ afterSeq: out.afterSeq, envelopes: [...out.sendAfterDurable] })
     }
     for (const peer of out.disconnect) this.disconnect(peer)
-    if (out.restore !== undefined) this.host.restore(out.restore)
-    for (const e of out.commit) this.host.commit(e)
-    for (const a of out.app) this.host.app(a.from, a.payload)
-    for (const s of out.syncDone) this.host.syncDone(s.requestId, s.zxid)
-    for (const id of out.syncFailed) this.host.syncFailed(id)
-    if (out.role !== undefined) this.host.role(out.role)
+    if (out.restore !== undefined) this.startRestore(out.restore)
+    if (this.restoring !== undefined) this.restoring.waiting.push(out)
+    else this.deliver(out)
     // After this step's sends: the COMMIT of a change that removes a server leaves before its link ends.
+    // The links follow the view at once, a SNAP install or not (they are not the application's state).
     const view = this.peer.membership.version
     if (view !== this.viewVersion) {
       this.viewVersion = view
       this.host.viewChanged?.()
     }
+  }
+
+  /** The effects of `out` on the application, after its restore (if any) is complete. */
+  private deliver(out: Output): void {
+    for (const e of out.commit) this.host.commit(e)
+    for (const a of out.app) this.host.app(a.from, a.payload)
+    for (const s of out.syncDone) this.host.syncDone(s.requestId, s.zxid)
+    for (const id of out.syncFailed) this.host.syncFailed(id)
+    if (out.role !== undefined) this.host.role(out.role)
   }
 
   private drainEvents(): void {
@@ -375,6 +447,70 @@ export class ZabDriver {
     // A stream belongs to its link: a new or lost link ends it (and what waited behind it).
     const s = this.snapSends.get(input.peer)
     if (s !== undefined) this.abandonSnapshot(s, 'link changed')
+  }
+
+  // ------------------------------------------------------------ SNAP install
+
+  /** Starts rebuilding the state from `s`; the first slice runs now (a small one is done at once). */
+  private startRestore(s: Snapshot): void {
+    assert(this.restoring === undefined, 'a SNAP install while another runs')
+    this.restoring = {
+      job: this.host.beginRestore(s),
+      zxid: s.zxid,
+      started: this.timers.now(),
+      waiting: [],
+      stalls: this.probes.measureStalls?.(),
+      slices: 0,
+    }
+    this.restoreSlice(this.restoring)
+  }
+
+  /** One slice of the install: steps until the budget is spent; then yields, or finishes. */
+  private restoreSlice(r: Restoring): void {
+    if (this.closed || this.restoring !== r) return
+    r.slices++
+    const sliceEnd = this.timers.now() + this.snapSliceMs
+    let budget = this.restoreSliceSteps?.() ?? Number.POSITIVE_INFINITY
+    let done = false
+    try {
+      while (!done && budget-- > 0 && this.timers.now() <= sliceEnd) done = r.job.step(this.restoreStepUnits)
+    } catch (err) {
+      // The peer has installed the snapshot already (its log restarts there): no way back.
+      this.logger.warn({ err: (err as Error).message }, 'the snapshot from the leader cannot be installed')
+      this.close()
+      return this.host.fatal(err as Error)
+    }
+    if (done) return this.finishRestore(r)
+    this.timers.defer(() => this.restoreSlice(r))
+  }
+
+  /** The new state is in place: deliver what waited for it, then step the inputs that queued. */
+  private finishRestore(r: Restoring): void {
+    this.restoring = undefined
+    this.logger.info(
+      {
+        zxid: formatZxid(r.zxid),
+        slices: r.slices,
+        ms: Math.round(this.timers.now() - r.started),
+        ...r.stalls?.stop(),
+      },
+      'snapshot installed (SNAP)',
+    )
+    // Finished in the first slice, inside the step that began it: that step delivers and goes on.
+    if (this.stepping) return
+    // As inside a step: what the application does meanwhile (propose, appSend) runs nested,
+    // and inputs that arrive wait, so these effects stay in order.
+    this.stepping = true
+    try {
+      for (const out of r.waiting) {
+        if (this.closed) return
+        this.deliver(out)
+      }
+    } finally {
+      this.stepping = false
+    }
+    const next = this.queue.shift()
+    if (next !== undefined) this.step(next.input, next.conn)
   }
 
   // ------------------------------------------------------------ sending

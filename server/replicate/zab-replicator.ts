@@ -32,7 +32,7 @@ import type { Storage } from '../storage/index.js'
 import { type ConfigAt, type LogEntry, type PeerMessage, type Snapshot, ZabPeer } from '../zab/index.js'
 import { DriverReplicator } from './driver-replicator.js'
 import type { ReplicatorEvents } from './replicator.js'
-import { ZabDriver } from './zab-driver.js'
+import { type RestoreJob, ZabDriver } from './zab-driver.js'
 
 /** ZAB's clock: a tick every 50 ms, whatever tickTime is, so elections take milliseconds, not seconds. */
 export const ZAB_TICK_MS = 50
@@ -56,7 +56,8 @@ export interface ZabHost {
   reflectsThrough(): number
   /** Abandons the application's own snapshot being written (a SNAP is about to be installed). */
   cancelSnapshot(): void
-  restoreSnapshot(s: Snapshot): void
+  /** Starts replacing the state with the snapshot's, in steps the driver runs between other work. */
+  beginRestore(s: Snapshot): RestoreJob
   /** The membership config the recovered state holds (/zookeeper/config); undefined: none committed yet. */
   memberConfig(): ConfigAt | undefined
 }
@@ -182,7 +183,7 @@ export class ZabReplicator extends DriverReplicator {
       host: {
         reflectsThrough: () => host.reflectsThrough(),
         cancelSnapshot: () => host.cancelSnapshot(),
-        restore: (s) => host.restoreSnapshot(s),
+        beginRestore: (s) => host.beginRestore(s),
         commit: (e) => events.commit(e.zxid, e.data),
         app: (from, payload) => this.app(from, payload),
         syncDone: (id) => events.syncDone(id),

@@ -16,6 +16,7 @@ import type { WireStat } from '../../shared/stat.js'
 import { formatZxid } from '../../shared/zxid.js'
 import type { Recovery } from '../storage/index.js'
 import { DataTree } from '../tree/data-tree.js'
+import { SnapshotFormatError } from '../tree/snapshot.js'
 import { checkAcl } from '../txn/acl.js'
 import type { TxnResult } from '../txn/apply.js'
 import { applyTxn, replayTxn } from '../txn/apply.js'
@@ -34,6 +35,9 @@ import {
 } from '../zab/index.js'
 
 export type { TxnResult }
+
+/** beginReplace: bytes of snapshot a step reads per unit of its budget (a znode's record is ~100-200). */
+const REPLACE_STEP_BYTES_PER_UNIT = 128
 
 /** ZooKeeper's node for the membership config. */
 export const CONFIG_NODE = '/zookeeper/config'
@@ -347,6 +351,44 @@ export class TreeDb {
     this.tree = tree
     this.changes = new OutstandingChanges(tree)
     this.fuzzyEnd = fuzzyEndZxid
+  }
+
+  /**
+   * Replaces the whole tree with a snapshot's (a SNAP from the leader) in
+   * steps, for a caller that runs them between other work (ZabDriver's
+   * RestoreJob): each step reads about `budget` znodes' worth of the chunks
+   * or links and hashes `budget` znodes of the new tree (DataTree.loader).
+   * This TreeDb keeps its tree, unchanged, until the step that returns true
+   * puts the new one in place (with `fuzzyEndZxid` as replaceTree's).
+   * A step throws SnapshotFormatError on a malformed snapshot.
+   */
+  beginReplace(s: { zxid: number; chunks: readonly Uint8Array[]; fuzzyEndZxid: number }): {
+    step(budget: number): boolean
+  } {
+    const loader = DataTree.loader()
+    let next = 0
+    return {
+      step: (budget) => {
+        if (next < s.chunks.length) {
+          // ~100 bytes a znode: a step's share of the bytes, at least one chunk.
+          let bytes = 0
+          while (next < s.chunks.length && bytes < budget * REPLACE_STEP_BYTES_PER_UNIT) {
+            const c = s.chunks[next++]!
+            loader.push(c)
+            bytes += c.length
+          }
+          return false
+        }
+        const tree = loader.finish(budget)
+        if (tree === undefined) return false
+        if (tree.lastZxid !== s.zxid)
+          throw new SnapshotFormatError(
+            `snapshot holds zxid ${formatZxid(tree.lastZxid)}, SNAP said ${formatZxid(s.zxid)}`,
+          )
+        this.replaceTree(tree, s.fuzzyEndZxid)
+        return true
+      },
+    }
   }
 
   /** An empty tree (a new server). */

@@ -12,6 +12,7 @@
  * restore() replaces the whole state, digest included.
  */
 
+import type { RestoreJob } from '../../server/replicate/zab-driver.js'
 import { type ConfigAt, decodeConfigEntry, type LogEntry, type Snapshot } from '../../server/zab/index.js'
 import { assert } from '../../shared/assert.js'
 
@@ -30,6 +31,11 @@ export interface SimStateMachine {
   /** Entries below this zxid may already be reflected (after a fuzzy restore): no digest is exact there. */
   readonly fuzzyEndZxid?: number
   restore(s: Snapshot): void
+  /**
+   * Optional: restore in steps (ZabDriver's RestoreJob): the state stays as
+   * it was until the step that returns true replaces it.
+   */
+  beginRestore?(s: Snapshot): RestoreJob
   /** The server's role, epoch, leader or serving state changed (optional). */
   roleChanged?(): void
   /** The membership config the state holds (the last config entry applied; undefined: none). */

@@ -34,6 +34,7 @@
  * deterministic given the seed (a mutated seed replays exactly).
  */
 
+import type { RestoreJob } from '../../server/replicate/zab-driver.js'
 import { TreeDb } from '../../server/state/tree-db.js'
 import { DataTree } from '../../server/tree/data-tree.js'
 import type { ApplyMode, ChangeEvent, CreateNodeArgs } from '../../server/tree/tree-types.js'
@@ -371,10 +372,16 @@ class MutantTreeStateMachine extends TreeStateMachine {
     this.db = new TreeDb(new Tree())
   }
 
-  override restore(s: Snapshot): void {
-    super.restore(s)
-    // DataTree.fromSnapshot builds a plain DataTree: the same state, with the mutant's methods.
-    Object.setPrototypeOf(this.db.tree, this.Tree.prototype)
+  override beginRestore(s: Snapshot): RestoreJob {
+    const job = super.beginRestore(s)
+    return {
+      step: (budget) => {
+        if (!job.step(budget)) return false
+        // DataTree.loader builds a plain DataTree: the same state, with the mutant's methods.
+        Object.setPrototypeOf(this.db.tree, this.Tree.prototype)
+        return true
+      },
+    }
   }
 }
 

@@ -20,6 +20,7 @@ import {
   type DoneCallback,
   type DriverLogger,
   type DriverStorage,
+  restoreAtOnce,
   ZabDriver,
 } from '../../server/replicate/zab-driver.js'
 import {
@@ -242,10 +243,17 @@ export class SimNode {
       host: {
         reflectsThrough: () => Math.max(this.sm.appliedZxid, this.sm.fuzzyEndZxid ?? 0),
         cancelSnapshot: () => {},
-        restore: (s) => {
-          this.sm.restore(s)
-          this.server?.events.restored?.()
-          this.obs.restored(this, s.zxid)
+        beginRestore: (s) => {
+          const sm = this.sm
+          const job = sm.beginRestore?.(s) ?? restoreAtOnce(() => sm.restore(s))
+          return {
+            step: (budget) => {
+              if (!job.step(budget)) return false
+              this.server?.events.restored?.()
+              this.obs.restored(this, s.zxid)
+              return true
+            },
+          }
         },
         commit: (e) => {
           const prev = this.sm.appliedZxid
@@ -281,6 +289,9 @@ export class SimNode {
       },
       snapSliceMs: 0,
       snapSliceChunks: () => this.streamPrng.int(1, 3),
+      // A SNAP install over several events: messages, crashes and timers land in the middle of it.
+      restoreSliceSteps: () => this.streamPrng.int(1, 3),
+      restoreStepUnits: 8,
     })
     disk.listener = {
       entriesDurable: (upTo) => this.gate(() => driver.entriesDurable(upTo))(),

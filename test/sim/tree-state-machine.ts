@@ -21,6 +21,8 @@
  * divergence shows as a digest that differs from the leader's (equal-digests),
  * never as the leader's own closed session left behind (ephemerals-closed).
  */
+
+import type { RestoreJob } from '../../server/replicate/zab-driver.js'
 import type { ApplyOutcome } from '../../server/state/tree-db.js'
 import { TreeDb } from '../../server/state/tree-db.js'
 import { decodeTxn, encodeTxn } from '../../server/txn/codec.js'
@@ -128,10 +130,20 @@ export class TreeStateMachine implements SimStateMachine {
   }
 
   restore(s: Snapshot): void {
-    const tree = TreeDb.fromSnapshot(s.chunks)
-    assert(tree.lastZxid === s.zxid, `snapshot header zxid ${tree.lastZxid} != ${s.zxid}`)
-    this.db.replaceTree(tree, s.endZxid ?? s.zxid)
-    this.appliedZxid = s.zxid
-    this.lastOutcome = undefined
+    const job = this.beginRestore(s)
+    while (!job.step(Number.POSITIVE_INFINITY)) {}
+  }
+
+  /** The server's way (create-replicator.ts): TreeDb.beginReplace, in steps. */
+  beginRestore(s: Snapshot): RestoreJob {
+    const job = this.db.beginReplace({ zxid: s.zxid, chunks: s.chunks, fuzzyEndZxid: s.endZxid ?? s.zxid })
+    return {
+      step: (budget) => {
+        if (!job.step(budget)) return false
+        this.appliedZxid = s.zxid
+        this.lastOutcome = undefined
+        return true
+      },
+    }
   }
 }

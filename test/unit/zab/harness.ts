@@ -15,7 +15,12 @@
  */
 
 import { Prng } from '../../../server/core/prng.js'
-import { type DoneCallback, type DriverStorage, ZabDriver } from '../../../server/replicate/zab-driver.js'
+import {
+  type DoneCallback,
+  type DriverStorage,
+  restoreAtOnce,
+  ZabDriver,
+} from '../../../server/replicate/zab-driver.js'
 import {
   configOfIds,
   decodePeerMessage,
@@ -222,10 +227,11 @@ export class Harness {
       host: {
         reflectsThrough: () => sm.appliedZxid,
         cancelSnapshot: () => {},
-        restore: (s) => {
-          this.opts.onEvent?.({ kind: 'restore', id, snapshot: s })
-          sm.restore(s)
-        },
+        beginRestore: (s) =>
+          restoreAtOnce(() => {
+            this.opts.onEvent?.({ kind: 'restore', id, snapshot: s })
+            sm.restore(s)
+          }),
         commit: (e) => {
           sm.apply(e)
           this.committed.get(id)!.push(e)
