@@ -358,6 +358,71 @@ describe('snapshot', () => {
   })
 })
 
+/** The stream cut again at the given lengths (cycled), as a SNAP re-chunks it: boundaries anywhere. */
+function recut(chunks: readonly Uint8Array[], sizes: readonly number[]): Uint8Array[] {
+  const all = Buffer.concat(chunks)
+  const out: Uint8Array[] = []
+  for (let at = 0, i = 0; at < all.length; i++) {
+    const n = sizes[i % sizes.length]!
+    out.push(new Uint8Array(all.subarray(at, at + n)))
+    at += n
+  }
+  return out
+}
+
+describe('snapshot loaded a piece at a time (DataTree.loader: SNAP install, recovery)', () => {
+  it('any cut of the stream, pushed a piece at a time and finished in steps of any budget, rebuilds the same tree (in several steps when the budget is below the tree size)', () => {
+    fc.assert(
+      fc.property(
+        cmdsArb(120),
+        fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 1, max: 40 }),
+        (cmds, sizes, budget) => {
+          const d = drive(cmds)
+          const want = fullDump(d.tree, d.timeMs)
+          const loader = DataTree.loader()
+          for (const c of recut([...d.tree.snapshot({ chunkBytes: 97 }).chunks], sizes)) loader.push(c)
+          let tree: DataTree | undefined
+          let steps = 0
+          while (tree === undefined) {
+            tree = loader.finish(budget)
+            steps++
+            expect(steps).toBeLessThanOrEqual(2 + Math.ceil((2 * d.tree.nodeCount()) / budget))
+          }
+          // Linking and hashing every znode takes two passes of `budget` znodes a step.
+          if (budget < d.tree.nodeCount()) expect(steps).toBeGreaterThan(1)
+          expectSameDump(fullDump(tree, d.timeMs), want)
+        },
+      ),
+      { numRuns: runs(150) },
+    )
+  })
+
+  it('a stream cut short, or with junk in the middle, fails with SnapshotFormatError, however it is cut', () => {
+    const l = new Leader()
+    for (let i = 0; i < 200; i++) l.create(`/n${i}`, 'x'.repeat(i % 50))
+    const whole = Buffer.concat([...l.tree.snapshot({ chunkBytes: 512 }).chunks])
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: whole.length - 1 }),
+        fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 4 }),
+        fc.boolean(),
+        (at, sizes, junk) => {
+          const bad = junk
+            ? Buffer.concat([whole.subarray(0, at), Buffer.alloc(64, 0xee), whole.subarray(at)])
+            : whole.subarray(0, at)
+          const loader = DataTree.loader()
+          expect(() => {
+            for (const c of recut([bad], sizes)) loader.push(c)
+            loader.finish()
+          }).toThrow(SnapshotFormatError)
+        },
+      ),
+      { numRuns: runs(300) },
+    )
+  })
+})
+
 describe('snapshot format errors', () => {
   /** A small tree (nodes, an ephemeral, sessions) in one chunk. */
   const good = (): Uint8Array => {

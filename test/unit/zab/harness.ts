@@ -56,6 +56,12 @@ export interface HarnessOptions {
   historyDiffEntriesMax?: number
   initLimitTicks?: number
   syncLimitTicks?: number
+  /**
+   * A SNAP install takes this many RestoreJob steps, one per slice, and
+   * deferred work (each slice) waits for the next tick instead of running at
+   * once. Absent: installs at once.
+   */
+  restoreSteps?: number
   /** Hears every send, write, durability, commit, restore and role change as it happens (datadriven.ts). */
   onEvent?: (ev: HarnessEvent) => void
 }
@@ -213,7 +219,7 @@ export class Harness {
       // Deferred work runs at once; timers wait for the next tick.
       timers: {
         now: () => 0,
-        defer: (fn) => fn(),
+        defer: (fn) => (this.opts.restoreSteps === undefined ? fn() : this.timers.push(fn)),
         after: (_ms, fn) => {
           this.timers.push(fn)
           return {
@@ -227,11 +233,22 @@ export class Harness {
       host: {
         reflectsThrough: () => sm.appliedZxid,
         cancelSnapshot: () => {},
-        beginRestore: (s) =>
-          restoreAtOnce(() => {
+        beginRestore: (s) => {
+          const restore = () => {
             this.opts.onEvent?.({ kind: 'restore', id, snapshot: s })
             sm.restore(s)
-          }),
+          }
+          const steps = this.opts.restoreSteps
+          if (steps === undefined) return restoreAtOnce(restore)
+          let taken = 0
+          return {
+            step: () => {
+              if (++taken < steps) return false
+              restore()
+              return true
+            },
+          }
+        },
         commit: (e) => {
           sm.apply(e)
           this.committed.get(id)!.push(e)
@@ -251,6 +268,7 @@ export class Harness {
       logger: silent,
       probes: { trace: (event) => this.opts.onEvent?.({ kind: 'trace', id, event }) },
       snapSliceMs: 0,
+      restoreSliceSteps: () => 1,
     })
     this.drivers.set(id, driver)
   }

@@ -88,6 +88,41 @@ describe('synchronisation', () => {
     expect(h.disks.get(lagger)!.snapshot?.zxid).toBe(snaps[0]!.msg.zxid)
   })
 
+  it('installs a SNAP over several slices: until its state is in place the follower steps nothing (no ACK of NEWLEADER), applies nothing and does not serve; its old state stays as it was', () => {
+    const h = new Harness({ voters: [1, 2, 3], commitLogCount: 3, snapChunkBytesMax: 40, restoreSteps: 6 })
+    const leader = h.settle()
+    const lagger = [1, 2, 3].find((id) => id !== leader)!
+    h.crash(lagger)
+    for (let i = 0; i < 12; i++) h.propose(`w:${i}:k${i % 4}:value-${i}`)
+    h.deliver()
+    h.tick()
+    h.restart(lagger)
+    const driver = h.drivers.get(lagger)!
+    h.until(() => driver.restoringSnapshot)
+    const sm = h.sms.get(lagger)!
+    const old = { applied: sm.appliedZxid, digest: sm.digest() }
+    const sentBefore = h.sent.filter((s) => s.from === lagger).length
+    const at = h.sent.length
+    let slices = 0
+    while (driver.restoringSnapshot) {
+      expect(sm.appliedZxid).toBe(old.applied)
+      expect(sm.digest()).toBe(old.digest)
+      expect(h.role(lagger)?.serving).not.toBe(true)
+      // The peer is not stepped: no PING answered, no ACK (of NEWLEADER or anything else) sent.
+      expect(h.sent.filter((s) => s.from === lagger)).toHaveLength(sentBefore)
+      expect(slices++).toBeLessThan(10)
+      h.tick()
+    }
+    expect(slices).toBeGreaterThanOrEqual(4)
+    h.until(() => h.role(lagger)?.serving === true)
+    expect(sm.appliedZxid).toBe(h.sms.get(leader)!.appliedZxid)
+    expect(sm.digest()).toBe(h.sms.get(leader)!.digest())
+    const acks = h.sent
+      .slice(at)
+      .filter((s) => s.from === lagger && s.msg.type === 'ACK' && s.msg.newLeaderEpoch > 0)
+    expect(acks).toHaveLength(1)
+  })
+
   it('DIFFs a learner older than the in-memory log from durable history; SNAPs when that is not enough', () => {
     const h = new Harness({ voters: [1, 2, 3], commitLogCount: 3, history: true })
     const leader = h.settle()
