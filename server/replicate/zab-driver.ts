@@ -200,6 +200,8 @@ interface Restoring {
   readonly waiting: Output[]
   readonly stalls: { stop(): object } | undefined
   slices: number
+  /** The longest slice, by the driver's clock. */
+  sliceMaxMs: number
 }
 
 /** A SNAP being streamed to one learner, and the messages waiting behind it. */
@@ -461,6 +463,7 @@ export class ZabDriver {
       waiting: [],
       stalls: this.probes.measureStalls?.(),
       slices: 0,
+      sliceMaxMs: 0,
     }
     this.restoreSlice(this.restoring)
   }
@@ -469,11 +472,13 @@ export class ZabDriver {
   private restoreSlice(r: Restoring): void {
     if (this.closed || this.restoring !== r) return
     r.slices++
-    const sliceEnd = this.timers.now() + this.snapSliceMs
+    const sliceStart = this.timers.now()
+    const sliceEnd = sliceStart + this.snapSliceMs
     let budget = this.restoreSliceSteps?.() ?? Number.POSITIVE_INFINITY
     let done = false
     try {
       while (!done && budget-- > 0 && this.timers.now() <= sliceEnd) done = r.job.step(this.restoreStepUnits)
+      r.sliceMaxMs = Math.max(r.sliceMaxMs, this.timers.now() - sliceStart)
     } catch (err) {
       // The peer has installed the snapshot already (its log restarts there): no way back.
       this.logger.warn({ err: (err as Error).message }, 'the snapshot from the leader cannot be installed')
@@ -491,6 +496,7 @@ export class ZabDriver {
       {
         zxid: formatZxid(r.zxid),
         slices: r.slices,
+        sliceMaxMs: Math.round(r.sliceMaxMs * 10) / 10,
         ms: Math.round(this.timers.now() - r.started),
         ...r.stalls?.stop(),
       },

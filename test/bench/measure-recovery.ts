@@ -9,7 +9,9 @@
  *   node dist/test/bench/measure-recovery.js recover --dir D [--runs R]
  *     opens the storage (recovery.ts: torn tail, snapshot choice) and rebuilds
  *     the tree (tree-db.ts recoverDb: snapshot, then log replay), R times,
- *     each in the same process after a full GC; prints the ms of each phase.
+ *     each in the same process after a full GC; prints the ms of each phase;
+ *   node --expose-gc dist/test/bench/measure-recovery.js snap --dir D
+ *     installs D's snapshot as a SNAP does, in steps (see snapInstall).
  *
  * Run it under `node --cpu-prof --cpu-prof-dir DIR` and read the profile with
  * `node dist/test/bench/cpu-profile.js DIR`. An entry point run by hand (the
@@ -19,7 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { recoverDb } from '../../server/state/tree-db.js'
+import { recoverDb, TreeDb } from '../../server/state/tree-db.js'
 import { seedDataDir } from '../../server/storage/data-dir.js'
 import { Storage } from '../../server/storage/index.js'
 import { DataTree } from '../../server/tree/data-tree.js'
@@ -134,12 +136,64 @@ async function recoverOnce(dir: string): Promise<Record<string, number>> {
   }
 }
 
+/**
+ * A SNAP install of the seeded snapshot as a follower runs it: the chunks
+ * cut again into SNAPCHUNK-sized pieces (64 KiB), then TreeDb.beginReplace
+ * stepped with the driver's step budget (2,048 znodes): the longest step,
+ * by the wall clock and by CPU, and the total.
+ */
+function snapInstall(dir: string): Record<string, number> {
+  const storage = Storage.open({ dataDir: dir, serverId: 1, logger: quiet })
+  const snap = storage.recovery.snapshot!
+  const pieces: Uint8Array[] = []
+  for (const c of snap.chunks())
+    for (let at = 0; at < c.length; at += 64 * 1024) pieces.push(c.slice(at, at + 64 * 1024))
+  void storage.close(() => {})
+  ;(globalThis as { gc?: () => void }).gc?.()
+  const db = TreeDb.empty()
+  const job = db.beginReplace({ zxid: snap.zxidStart, chunks: pieces, fuzzyEndZxid: snap.zxidEnd })
+  const cpu = () => {
+    const u = process.cpuUsage()
+    return (u.user + u.system) / 1000
+  }
+  let steps = 0
+  let stepMaxMs = 0
+  let stepMaxCpuMs = 0
+  const stepCpu: number[] = []
+  const t0 = performance.now()
+  const c0 = cpu()
+  for (let done = false; !done; steps++) {
+    const t = performance.now()
+    const c = cpu()
+    done = job.step(2048)
+    stepMaxMs = Math.max(stepMaxMs, performance.now() - t)
+    stepCpu.push(cpu() - c)
+    stepMaxCpuMs = Math.max(stepMaxCpuMs, cpu() - c)
+  }
+  const sorted = [...stepCpu].sort((a, b) => a - b)
+  const r = (x: number) => Math.round(x * 10) / 10
+  return {
+    pieces: pieces.length,
+    steps,
+    stepMaxMs: r(stepMaxMs),
+    stepMaxCpuMs: r(stepMaxCpuMs),
+    stepP50CpuMs: r(sorted[Math.floor(sorted.length / 2)]!),
+    stepP99CpuMs: r(sorted[Math.floor(sorted.length * 0.99)]!),
+    stepsOver20CpuMs: sorted.filter((x) => x > 20).length,
+    stepMaxAt: stepCpu.indexOf(sorted.at(-1)!),
+    totalMs: Math.round(performance.now() - t0),
+    totalCpuMs: Math.round(cpu() - c0),
+    nodes: db.nodeCount(),
+  }
+}
+
 async function main(): Promise<void> {
   const cmd = process.argv[2]
   const given = arg('dir')
   const dir = given ?? mkdtempSync(join(tmpdir(), 'measure-recovery-'))
   try {
     if (cmd === 'build' || given === undefined) await build(dir, Number(arg('znodes', '1000000')))
+    if (cmd === 'snap') console.log(JSON.stringify(snapInstall(dir)))
     if (cmd === 'recover' || given === undefined) {
       for (let r = 0; r < Number(arg('runs', '1')); r++) console.log(JSON.stringify(await recoverOnce(dir)))
     }
