@@ -193,6 +193,12 @@ function readAcl(r: JuteReader): readonly Acl[] {
   )
 }
 
+/** A session id from its two halves: no BigInt made for the common 0 (a znode that is not ephemeral). */
+function ownerOf(hi: number, lo: number): bigint {
+  if (hi === 0 && lo === 0) return 0n
+  return (BigInt(hi) << 32n) | BigInt(lo >>> 0)
+}
+
 function readNode(r: JuteReader, acls: Map<number, readonly Acl[]>): NodeRecord {
   const path = r.string('path')
   const data = r.buffer()
@@ -201,7 +207,7 @@ function readNode(r: JuteReader, acls: Map<number, readonly Acl[]>): NodeRecord 
   if (acl === undefined) throw new SnapshotFormatError(`znode ${path} refers to unknown ACL ${aclId}`)
   const kind = r.int()
   if (kind < 0 || kind > 3) throw new SnapshotFormatError(`znode ${path} has unknown kind ${kind}`)
-  const owner = r.long()
+  const owner = ownerOf(r.int(), r.int())
   const ttlMs = r.safeLong('ttl')
   const czxid = r.safeLong('czxid')
   const mzxid = r.safeLong('mzxid')

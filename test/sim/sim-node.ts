@@ -37,6 +37,7 @@ import {
   ZabPeer,
   type ZabPeerOptions,
 } from '../../server/zab/index.js'
+import { SimViolation } from './checker.js'
 import type { SimStateMachine } from './kv-state-machine.js'
 import type { Scheduler } from './scheduler.js'
 import type { DiskParams } from './sim-disk.js'
@@ -271,7 +272,11 @@ export class SimNode {
           if (this.server) this.server.replicator.roleChanged(r)
           else this.sm.roleChanged?.()
         },
-        fatal: (err) => this.obs.violation(`n${this.id} fatal: ${err.message}`),
+        fatal: (err) => {
+          // A checker's verdict reached from inside the host's work (a restore's checks) is the violation itself.
+          if (err instanceof SimViolation) throw err
+          this.obs.violation(`n${this.id} fatal: ${err.message}`)
+        },
       },
       logger: this.logger(),
       probes: {
