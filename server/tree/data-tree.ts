@@ -630,20 +630,42 @@ export class DataTree {
   }
 
   /**
-   * A snapshot's znode record (bulk loading): stored, or, for a path read
-   * before (a fuzzy snapshot may hold one twice), stored instead of the
-   * earlier record, which is dropped: the last record of a path wins.
+   * A snapshot's znode record (bulk loading): stored, its index entry left
+   * to `bulk` (set all at once after the stream, see loader()).
    */
-  private load(r: NodeRecord): void {
+  private load(r: NodeRecord, bulk: { add(key: string, value: number): void }): void {
     const slot = this.store.alloc(r.path, fromBytes(r.data))
-    // One index operation per record: a duplicate (rare) is put back to be dropped the usual way.
-    const old = this.index.swap(r.path, slot)
-    if (old !== undefined) {
-      this.index.set(r.path, old)
-      this.dropUnlinked(old)
-      this.index.set(r.path, slot)
-    }
+    bulk.add(r.path, slot)
     this.fill(slot, r)
+  }
+
+  /**
+   * After a bulk load that met some paths more than once (a fuzzy snapshot
+   * may hold a znode twice): the index holds each path's last record; every
+   * earlier one is dropped.
+   */
+  private dropSuperseded(): void {
+    const s = this.store
+    const end = s.slotCapacity()
+    for (let slot = 0; slot < end; slot++) {
+      if (!s.isLive(slot)) continue
+      const path = s.path(slot)
+      const last = this.index.get(path)!
+      if (last === slot) continue
+      this.sizeBytes -= znodeSizeEstimate(path.length, dataLength(s.data(slot)))
+      const owner = this.owners.get(slot)
+      if (owner !== undefined) {
+        this.owners.delete(slot)
+        // The last record may be an ephemeral of the same session: the path stays listed for it.
+        if (this.owners.get(last) !== owner) {
+          const set = this.ephemeralIndex.get(owner)!
+          set.delete(path)
+          if (set.size === 0) this.ephemeralIndex.delete(owner)
+        }
+      }
+      this.acls.release(s.aclRef(slot))
+      s.release(slot)
+    }
   }
 
   /** A stored znode's columns and side indexes, from its record. */
@@ -816,9 +838,10 @@ export class DataTree {
     // Znode hashes are added once, after linking (numChildren is part of a
     // node's hash): hashing each parent again per child cost ~2 hashes per znode.
     tree.bulkLoading = true
+    const bulk = tree.index.bulk()
     const decoder = new SnapshotDecoder({
       session: (id, timeoutMs) => tree.createSession(id, timeoutMs, 'replay'),
-      node: (r) => tree.load(r),
+      node: (r) => tree.load(r, bulk),
       writes: (r) => tree.writes.load(r),
     })
     const s = tree.store
@@ -836,6 +859,7 @@ export class DataTree {
     const finish = (budget: number): DataTree | undefined => {
       if (phase === 'reading') {
         zxid = decoder.end()
+        if (bulk.finish() > 0) tree.dropSuperseded()
         if (!tree.index.has('/')) throw new SnapshotFormatError('snapshot has no root')
         rooted = new Uint8Array(s.slotCapacity())
         parents = new Int32Array(rooted.length)

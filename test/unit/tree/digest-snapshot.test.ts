@@ -23,7 +23,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { TreeDb } from '../../../server/state/tree-db.js'
 import { DataTree } from '../../../server/tree/data-tree.js'
-import { SnapshotFormatError } from '../../../server/tree/snapshot.js'
+import { Kind } from '../../../server/tree/node-store.js'
+import { type NodeRecord, SnapshotFormatError, writeSnapshot } from '../../../server/tree/snapshot.js'
 import { decodeTxn, encodeTxn } from '../../../server/txn/codec.js'
 import type { Txn } from '../../../server/txn/txn.js'
 import { OPEN_ACL_UNSAFE } from '../../../shared/acl.js'
@@ -396,6 +397,53 @@ describe('snapshot loaded a piece at a time (DataTree.loader: SNAP install, reco
       ),
       { numRuns: runs(150) },
     )
+  })
+
+  it('keeps the last record of a path a fuzzy snapshot holds twice (persistent or ephemeral, same or other session)', () => {
+    const stat = { czxid: 1, mzxid: 1, pzxid: 1, ctime: 1, mtime: 1, version: 0, cversion: 0, aversion: 0 }
+    const node = (path: string, data: string, kind: Kind, owner = 0n): NodeRecord => ({
+      path,
+      data: enc(data),
+      acl: OPEN_ACL_UNSAFE,
+      kind,
+      owner,
+      ttlMs: 0,
+      ...stat,
+    })
+    const base = [
+      node('/', '', Kind.persistent),
+      node('/a', 'a', Kind.persistent),
+      node('/a/x', 'old', Kind.persistent),
+      node('/a/e', 'old', Kind.ephemeral, 7n),
+      node('/a/f', 'old', Kind.ephemeral, 7n),
+      node('/a/g', 'old', Kind.persistent),
+    ]
+    const later = [
+      node('/a/x', 'new', Kind.persistent),
+      node('/a/e', 'new', Kind.ephemeral, 7n),
+      node('/a/f', 'new', Kind.ephemeral, 8n),
+      node('/a/g', 'new', Kind.ephemeral, 8n),
+    ]
+    const sessions: [bigint, number][] = [
+      [7n, 5000],
+      [8n, 5000],
+    ]
+    const twice = DataTree.fromSnapshot(writeSnapshot(1, sessions, [...base, ...later], 64))
+    const once = DataTree.fromSnapshot(
+      writeSnapshot(
+        1,
+        sessions,
+        [...base.filter((n) => !later.some((l) => l.path === n.path)), ...later],
+        64,
+      ),
+    )
+    expect(twice.digest()).toBe(once.digest())
+    expect(twice.nodeCount()).toBe(6)
+    expect(twice.getChildren('/a')).toEqual(['e', 'f', 'g', 'x'])
+    expect(twice.ephemerals(7n)).toEqual(['/a/e'])
+    expect(twice.ephemerals(8n)).toEqual(['/a/f', '/a/g'])
+    expect(new TextDecoder().decode(twice.getData('/a/x')!.data!)).toBe('new')
+    expect(twice.sizeEstimateBytes()).toBe(once.sizeEstimateBytes())
   })
 
   it('a stream cut short, or with junk in the middle, fails with SnapshotFormatError, however it is cut', () => {
