@@ -641,31 +641,27 @@ export class DataTree {
 
   /**
    * After a bulk load that met some paths more than once (a fuzzy snapshot
-   * may hold a znode twice): the index holds each path's last record; every
-   * earlier one is dropped.
+   * may hold a znode twice): the index holds each path's last record; `slot`
+   * is dropped if it is an earlier one.
    */
-  private dropSuperseded(): void {
+  private dropSuperseded(slot: number): void {
     const s = this.store
-    const end = s.slotCapacity()
-    for (let slot = 0; slot < end; slot++) {
-      if (!s.isLive(slot)) continue
-      const path = s.path(slot)
-      const last = this.index.get(path)!
-      if (last === slot) continue
-      this.sizeBytes -= znodeSizeEstimate(path.length, dataLength(s.data(slot)))
-      const owner = this.owners.get(slot)
-      if (owner !== undefined) {
-        this.owners.delete(slot)
-        // The last record may be an ephemeral of the same session: the path stays listed for it.
-        if (this.owners.get(last) !== owner) {
-          const set = this.ephemeralIndex.get(owner)!
-          set.delete(path)
-          if (set.size === 0) this.ephemeralIndex.delete(owner)
-        }
+    const path = s.path(slot)
+    const last = this.index.get(path)!
+    if (last === slot) return
+    this.sizeBytes -= znodeSizeEstimate(path.length, dataLength(s.data(slot)))
+    const owner = this.owners.get(slot)
+    if (owner !== undefined) {
+      this.owners.delete(slot)
+      // The last record may be an ephemeral of the same session: the path stays listed for it.
+      if (this.owners.get(last) !== owner) {
+        const set = this.ephemeralIndex.get(owner)!
+        set.delete(path)
+        if (set.size === 0) this.ephemeralIndex.delete(owner)
       }
-      this.acls.release(s.aclRef(slot))
-      s.release(slot)
     }
+    this.acls.release(s.aclRef(slot))
+    s.release(slot)
   }
 
   /** A stored znode's columns and side indexes, from its record. */
@@ -821,7 +817,10 @@ export class DataTree {
   static fromSnapshot(chunks: Iterable<Uint8Array>): DataTree {
     const loader = DataTree.loader()
     for (const c of chunks) loader.push(c)
-    return loader.finish()!
+    for (;;) {
+      const tree = loader.finish()
+      if (tree !== undefined) return tree
+    }
   }
 
   /**
@@ -845,7 +844,7 @@ export class DataTree {
       writes: (r) => tree.writes.load(r),
     })
     const s = tree.store
-    let phase: 'reading' | 'linking' | 'hashing' | 'done' = 'reading'
+    let phase: 'reading' | 'indexing' | 'superseded' | 'linking' | 'hashing' | 'done' = 'reading'
     let zxid = 0
     let cursor = 0
     // A fuzzy snapshot can hold a node whose parent was deleted while it was
@@ -859,13 +858,31 @@ export class DataTree {
     const finish = (budget: number): DataTree | undefined => {
       if (phase === 'reading') {
         zxid = decoder.end()
-        if (bulk.finish() > 0) tree.dropSuperseded()
-        if (!tree.index.has('/')) throw new SnapshotFormatError('snapshot has no root')
-        rooted = new Uint8Array(s.slotCapacity())
-        parents = new Int32Array(rooted.length)
-        phase = 'linking'
+        phase = 'indexing'
       }
       const end = s.slotCapacity()
+      if (phase === 'indexing') {
+        const twice = bulk.finish(budget)
+        // Every slot is checked against the index only when some path came twice (rare).
+        if (twice !== undefined) phase = twice > 0 ? 'superseded' : 'linking'
+        // This step's budget went into the index.
+        return undefined
+      }
+      if (phase === 'superseded') {
+        for (; cursor < end && budget > 0; cursor++) {
+          if (!s.isLive(cursor)) continue
+          budget--
+          tree.dropSuperseded(cursor)
+        }
+        if (cursor < end) return undefined
+        cursor = 0
+        phase = 'linking'
+      }
+      if (rooted.length === 0) {
+        if (!tree.index.has('/')) throw new SnapshotFormatError('snapshot has no root')
+        rooted = new Uint8Array(end)
+        parents = new Int32Array(end)
+      }
       if (phase === 'linking') {
         for (; cursor < end && budget > 0; cursor++) {
           if (!s.isLive(cursor)) continue
