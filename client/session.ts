@@ -31,8 +31,11 @@
  *   every write goes with ConclaveOpCode.exactlyOnce, carrying the oldest
  *   xid still unanswered (the server forgets results below it); a write
  *   whose connection is lost, or that a server answers CONNECTION_LOSS, is
- *   re-sent on the next connection of the session and answered once. xids
- *   only grow over the session's life, across connections.
+ *   re-sent on the next connection of the session and answered once; one
+ *   issued while disconnected waits for the next connection through failed
+ *   attempts (they fail only the other requests issued meanwhile), for up
+ *   to the session timeout from the loss. xids only grow over the session's
+ *   life, across connections.
  * - 'expired', 'authFailed' and 'closed' are final (except -> 'closed').
  * - The server list follows the ensemble (followMembership; see
  *   membership-tracker.ts): it may be replaced while the session lives.
@@ -254,6 +257,8 @@ export class Session {
   /** Leaving the connected server (no longer in the list): waiting for its due replies. */
   private leaving: { link: Link; reason: string; timer: ReturnType<typeof setTimeout> } | undefined
   private everConnected = false
+  /** When the last established connection was lost (now()); 0 before any. */
+  private lostAtMs = 0
   /** Exactly-once writes answered CONNECTION_LOSS in a row (reconnectDelay backs off); 0 after any other answer. */
   private lossAnswers = 0
   /** The session is the ensemble's (it was created or resumed on a read-write server, or given to connect). */
@@ -393,23 +398,56 @@ export class Session {
   }
 
   /**
-   * Rejects the requests not sent yet. `keepOnce` (after a failed attempt
-   * while other servers are still to be tried): exactly-once writes stay for
-   * the next attempt — a longer server list (followMembership) must not turn
-   * a reconnect that tried a dead member first into a failed write. Once
-   * every server has failed they fail too (CONNECTION_LOSS at once, as
-   * before: a Lock's release while the ensemble is down relies on it).
+   * Rejects the requests not sent yet (issued while not connected, or behind
+   * a full exactly-once window) and the auth waiters; `keep` picks requests
+   * that stay queued instead, in their order; `why` adds to a rejection's
+   * message.
    */
-  private failWaiting(code: ErrorCode, keepOnce = false): void {
+  private failWaiting(
+    code: ErrorCode,
+    keep?: (p: Pending) => boolean,
+    why?: (p: Pending) => string | undefined,
+  ): void {
     const waiting = this.waiting
-    const once = keepOnce && this.exactlyOnce
-    this.waiting = once ? waiting.filter((p) => isOnceWriteOp(p.op)) : []
-    for (const p of waiting) if (!once || !isOnceWriteOp(p.op)) p.fail(code)
+    this.waiting = []
+    for (const p of waiting) {
+      if (keep?.(p)) this.waiting.push(p)
+      else p.fail(code, why?.(p))
+    }
     for (const entry of this.auth) {
       const ws = entry.waiters
       entry.waiters = []
       for (const p of ws) p.fail(code)
     }
+  }
+
+  /**
+   * A failed attempt (the `failed`th in a row) fails what was issued
+   * meanwhile, as ZooKeeper's client does, except exactly-once writes: never
+   * sent, they are not in doubt, and wait for the next connection as the
+   * re-sends do. Failing them broke the promise that such a write fails
+   * CONNECTION_LOSS only after EXACTLY_ONCE_SENDS_MAX sends: a reply and the
+   * server's close read together run the caller's next write after the loss
+   * (exactly-once.test.ts's history lost a SharedCounter increment so), and a
+   * longer server list (followMembership) tries dead members first. They wait
+   * for the session timeout from the loss (past it the session is presumably
+   * gone, and a caller, a recipe's close() say, must not wait on an ensemble
+   * that may never come back), and at least until every server was tried
+   * once (a long list's round of attempts can outlast the session timeout).
+   */
+  private failWaitingAfterAttempt(failed: number): void {
+    if (!this.exactlyOnce) {
+      this.failWaiting(ErrorCode.CONNECTION_LOSS)
+      return
+    }
+    const timeoutMs = this.negotiatedTimeoutMs
+    const waits = now() - this.lostAtMs < timeoutMs || failed < this.endpoints.length
+    const why = `never sent: no server was reached within the session timeout (${timeoutMs} ms) of the lost connection`
+    this.failWaiting(
+      ErrorCode.CONNECTION_LOSS,
+      (p) => waits && isOnceWriteOp(p.op),
+      (p) => (isOnceWriteOp(p.op) ? why : undefined),
+    )
   }
 
   // ------------------------------------------------------------ connecting
@@ -450,7 +488,7 @@ export class Session {
       }
       if (this.isFinal()) return
       failed++
-      this.failWaiting(ErrorCode.CONNECTION_LOSS, failed < this.endpoints.length)
+      this.failWaitingAfterAttempt(failed)
     }
   }
 
@@ -628,6 +666,7 @@ export class Session {
   /** The connection is gone; the session may live on. */
   private lose(reason: string): void {
     this.link = undefined
+    this.lostAtMs = now()
     this.stopTimer()
     this.stopProbing()
     this.stopLeaving()

@@ -496,46 +496,55 @@ forEachTarget('Lock recipes', (env) => {
 describe('Lock release while the server is down (Conclave, server process stopped)', () => {
   afterAll(stopAllConclave)
 
-  it('a release that meets CONNECTION_LOSS deletes the node once the server is back; the lock is not stuck (CURATOR-678)', async () => {
-    // tickTime 2000: sessions of up to 40 s, so the session outlives the server's absence.
-    const server = await startConclave({ tickTime: 2_000 })
-    const zks: Client[] = []
-    try {
-      const connect = async (): Promise<Client> => {
-        const c = await Client.connect(server.connectString, {
-          sessionTimeoutMs: 40_000,
-          connectTimeoutMs: 15_000,
-          reconnectDelayMs: 200,
-        })
-        zks.push(c)
-        return c
+  // Without exactly-once writes the delete meets CONNECTION_LOSS and release() resolves while the
+  // server is down (the delete goes on in the background); with them (the default) a write issued
+  // while disconnected is not failed but waits for the connection: release() resolves once the
+  // server is back. Either way the node goes and the lock is not stuck.
+  it.each([false, true])(
+    'a release while the server is down deletes the node once the server is back; the lock is not stuck (CURATOR-678); exactlyOnce %s',
+    async (exactlyOnce) => {
+      // tickTime 2000: sessions of up to 40 s, so the session outlives the server's absence.
+      const server = await startConclave({ tickTime: 2_000 })
+      const zks: Client[] = []
+      try {
+        const connect = async (): Promise<Client> => {
+          const c = await Client.connect(server.connectString, {
+            sessionTimeoutMs: 40_000,
+            connectTimeoutMs: 15_000,
+            reconnectDelayMs: 200,
+            exactlyOnce,
+          })
+          zks.push(c)
+          return c
+        }
+        const zk = await connect()
+        const path = '/locks/release-while-down'
+        const lock = new Lock(zk, path)
+        const grant = await lock.acquire()
+        await server.stop()
+        const released = lock.release().then(
+          () => 'resolved',
+          (err: unknown) => err,
+        )
+        expect(lock.isHeld).toBe(false)
+        expect(grant.signal.aborted).toBe(true)
+        if (!exactlyOnce) expect(await released).toBe('resolved')
+        await server.restart()
+        expect(await released).toBe('resolved')
+        await waitFor(() => zk.state === 'connected', { timeoutMs: 20_000, what: 'the client to reconnect' })
+        // Same session, so its old node would still be there if nobody deleted it.
+        const again = await lock.acquire({ timeoutMs: 10_000 })
+        expect(again.fencingToken).toBeGreaterThan(grant.fencingToken)
+        await lock.release()
+        const other = new Lock(await connect(), path)
+        await other.acquire({ timeoutMs: 10_000 })
+        await other.release()
+        expect(await children(zk, path)).toEqual([])
+      } finally {
+        await Promise.all(zks.map((c) => c.close().catch(() => {})))
+        await server.stop()
+        server.remove()
       }
-      const zk = await connect()
-      const path = '/locks/release-while-down'
-      const lock = new Lock(zk, path)
-      const grant = await lock.acquire()
-      await server.stop()
-      const released = await lock.release().then(
-        () => 'resolved',
-        (err: unknown) => err,
-      )
-      expect(lock.isHeld).toBe(false)
-      expect(grant.signal.aborted).toBe(true)
-      expect(released).toBe('resolved')
-      await server.restart()
-      await waitFor(() => zk.state === 'connected', { timeoutMs: 20_000, what: 'the client to reconnect' })
-      // Same session, so its old node would still be there if nobody deleted it.
-      const again = await lock.acquire({ timeoutMs: 10_000 })
-      expect(again.fencingToken).toBeGreaterThan(grant.fencingToken)
-      await lock.release()
-      const other = new Lock(await connect(), path)
-      await other.acquire({ timeoutMs: 10_000 })
-      await other.release()
-      expect(await children(zk, path)).toEqual([])
-    } finally {
-      await Promise.all(zks.map((c) => c.close().catch(() => {})))
-      await server.stop()
-      server.remove()
-    }
-  })
+    },
+  )
 })

@@ -113,7 +113,7 @@ describe('exactly-once writes in the SDK', () => {
     expect((await b).mzxid).toBe(13)
     await later
     // Answered: the next write acknowledges them all.
-    void c.create('/z', '')
+    void c.create('/z', '').catch(() => {}) // failed by the close in afterEach
     expect(sent(second).at(-1)).toEqual({
       xid: 6,
       req: expect.objectContaining({ op: OpCode.create }),
@@ -236,7 +236,7 @@ describe('exactly-once writes in the SDK', () => {
     expect(Date.now() - at).toBeLessThan(150)
   })
 
-  it('keeps a write issued while disconnected through a failed attempt while other servers are left to try (a read fails); once every server failed, the write fails too', async () => {
+  it('keeps a write issued while disconnected through failed attempts (a read fails): a dead server tried first, and every server failing in a row within the session timeout; it goes on the next connection', async () => {
     const net = new FakeNet()
     net.autoAccept = GRANT
     let refuse = 0
@@ -258,10 +258,53 @@ describe('exactly-once writes in the SDK', () => {
     expect(sent(next).map((x) => [x.xid, x.req.op, x.once?.ackXid])).toEqual([[1, OpCode.create, 1]])
     next.reply(1, 12, 0, { op: OpCode.create, path: '/w' })
     expect(await w).toBe('/w')
-    // Every server dead: after a round of failed attempts the write fails, as before (CONNECTION_LOSS).
+    // Every server refuses once (a round of failed attempts, well within the 9 s session): the
+    // write was never sent, so it still waits, and goes on the connection after them.
     refuse = 3
     next.drop()
-    expect(await code(c.create('/all', 'x'))).toBe('CONNECTION_LOSS')
+    const all = c.create('/all', 'x')
+    const last = await reconnected(net, c, 2)
+    expect(refuse).toBe(0)
+    expect(sent(last).map((x) => [x.xid, x.req.op, x.once?.ackXid])).toEqual([[2, OpCode.create, 2]])
+    last.reply(2, 13, 0, { op: OpCode.create, path: '/all' })
+    expect(await all).toBe('/all')
+  })
+
+  it('gives a write issued while disconnected up once no server was reached for the session timeout (CONNECTION_LOSS, never sent), so a caller does not wait on an ensemble that may not come back', async () => {
+    const net = new FakeNet()
+    net.autoAccept = { ...GRANT, timeOut: 300 }
+    const c = await connect(net)
+    // The server takes connections and never answers: each attempt fails at its timeout (1 s).
+    net.autoAccept = undefined
+    net.last.drop()
+    const err = await c.create('/late', '').catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'CONNECTION_LOSS' })
+    expect(String(err)).toMatch(/never sent: no server was reached within the session timeout \(300 ms\)/)
+    // Nothing but ConnectRequests went out after the loss.
+    expect(net.conns.length).toBeGreaterThan(1)
+    expect(net.conns.slice(1).every((conn) => conn.sent.length <= 1)).toBe(true)
+  })
+
+  it('past the session timeout, still keeps a write issued while disconnected until every server was tried once (a long list outlasts the timeout)', async () => {
+    const net = new FakeNet()
+    const grant = { ...GRANT, timeOut: 300 }
+    net.autoAccept = grant
+    let attempts = 0
+    const transport: TransportFactory = async (endpoint, handlers, options) => {
+      // After the loss the first two servers take the connection and never answer (1 s each,
+      // past the 300 ms session timeout); the third answers.
+      attempts++
+      net.autoAccept = attempts === 1 || attempts >= 4 ? grant : undefined
+      return net.factory(endpoint, handlers, options)
+    }
+    const c = await connect(net, { transport }, 'ws://fake:1,ws://fake:2,ws://fake:3')
+    net.last.drop()
+    const w = c.create('/w', 'x')
+    const next = await reconnected(net, c, 3)
+    expect(attempts).toBe(4)
+    expect(sent(next).map((x) => [x.xid, x.req.op])).toEqual([[1, OpCode.create]])
+    next.reply(1, 12, 0, { op: OpCode.create, path: '/w' })
+    expect(await w).toBe('/w')
   })
 
   it('fails the writes it was re-sending when the next server does not grant it, or the session has expired', async () => {
