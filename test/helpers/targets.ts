@@ -109,6 +109,7 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>()
   private readonly upstreams = new Map<Socket, Socket>()
   private stalled = false
+  private accepted = 0
 
   private constructor(
     private readonly server: Server,
@@ -137,6 +138,7 @@ export class TcpProxy {
   }
 
   private accept(client: Socket): void {
+    this.accepted++
     if (this.stalled) {
       client.destroy()
       return
@@ -163,6 +165,26 @@ export class TcpProxy {
       upstream.unpipe(client)
       upstream.pause()
     }
+  }
+
+  /** Bytes of the server's that holdReplies() holds back (received from it, not passed on yet). */
+  get heldBytes(): number {
+    let n = 0
+    for (const upstream of this.upstreams.keys()) if (upstream.isPaused()) n += upstream.readableLength
+    return n
+  }
+
+  /**
+   * Passes on what holdReplies() held, and everything after it: written in
+   * one go, a client reads it in one go (replies, then a close frame, say).
+   */
+  releaseReplies(): void {
+    for (const [upstream, client] of this.upstreams) if (upstream.isPaused()) upstream.pipe(client)
+  }
+
+  /** Connections accepted so far (a client's every attempt, refused ones included). */
+  get connectionsAccepted(): number {
+    return this.accepted
   }
 
   /** Drops every open connection (clients reconnect at once). */

@@ -14,6 +14,9 @@
  *   succeed, each applied once; with `exactlyOnce: false`, or against
  *   Apache ZooKeeper (whose handshake ignores the SDK's Conclave trailer),
  *   in-flight writes fail with CONNECTION_LOSS as they always did.
+ * - A write issued just after its connection was lost (a follower's answer
+ *   and its close, on losing its leader, read in one go) waits through the
+ *   failed attempts and is applied once (the history's rare failure).
  * - A history: writers on a 3-server ensemble through repeated kill -9 of
  *   the leader (bounded in time and count); no write is reported failed,
  *   and each appears exactly once; SharedCounter.increment is exact.
@@ -323,6 +326,59 @@ describe.each(targets.map((t) => ({ target: t, title: targetTitle(t) })))(
     )
   },
 )
+
+describe('an exactly-once write issued in the moment its connection is lost, 3-server ensemble', () => {
+  let proxy: TcpProxy | undefined
+
+  afterEach(async () => {
+    await proxy?.stop()
+    proxy = undefined
+  })
+
+  it("a reply and the follower's close read in one go (it lost its leader): the write issued after the reply waits through failed attempts and is applied once", async () => {
+    // The history test's rare failure: a follower answers, then closes its connections on
+    // losing its leader; the client reads both at once, so the caller's next write is issued
+    // after the loss, and the SDK failed it CONNECTION_LOSS at the first failed attempt,
+    // although it was never sent. Sessions get 20 s (readTimeout 13 s) to outlast the hold.
+    ensemble = await startEnsemble({ extraArgs: ['--max-session-timeout', '30000'] })
+    const e = ensemble
+    const leader = await e.leader()
+    const follower = e.members.find((m) => m.id !== leader)!.id
+    const peers = e.members.map((m) => m.id).filter((id) => id !== follower)
+    proxy = await TcpProxy.start(e.url(follower))
+    const p = proxy
+    // Its only server is the follower, through the proxy; attempts paced (at most 200 ms apart).
+    const c = await connect(p.connectString(e.url(follower)), { reconnectDelayMs: 100 })
+    expect(c.exactlyOnce).toBe(true)
+    await c.create('/gap', '')
+    p.holdReplies()
+    let stateAtIssue = ''
+    const outcome = c.getData('/gap').then(() => {
+      stateAtIssue = c.state
+      return c.create('/gap/n-', 'x', { mode: 'persistentSequential' }).then(
+        (path) => path,
+        (err: unknown) => String(err),
+      )
+    })
+    await waitFor(() => p.heldBytes > 0, { what: "the follower's answer to the read" })
+    const answered = p.heldBytes
+    e.partition(follower, peers)
+    await waitFor(async () => (await e.status(follower).catch(() => ({ Mode: '' }))).Mode === 'looking', {
+      timeoutMs: 20_000,
+      what: 'the follower to lose its leader',
+    })
+    await waitFor(() => p.heldBytes > answered, { what: "the follower's close frame" })
+    const attempts = p.connectionsAccepted
+    p.releaseReplies()
+    // The client tries the follower again: looking, it closes each attempt unanswered.
+    await waitFor(() => p.connectionsAccepted >= attempts + 2, { what: 'failed attempts' })
+    e.heal()
+    expect(await outcome).toBe('/gap/n-0000000000')
+    // The read's answer and the close came in one read: the write was issued after the loss.
+    expect(stateAtIssue).toBe('disconnected')
+    expect(await c.getChildren('/gap')).toEqual(['n-0000000000'])
+  })
+})
 
 describe('a history through repeated kill -9 of the leader, 3-server ensemble', () => {
   it('every write of every writer succeeds, and is applied exactly once; SharedCounter.increment is exact', async () => {
