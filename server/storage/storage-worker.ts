@@ -18,13 +18,12 @@
  * Must not import: anything that runs main-thread code (storage.ts,
  * recovery.ts); this module is loaded only as a worker.
  */
-import { readFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
 import { parentPort, type Worker, workerData } from 'node:worker_threads'
 import { assert } from '../../shared/assert.js'
 import type { CheckpointReport } from './checkpoint-worker.js'
 import { CommitLock } from './commit-lock.js'
 import { LogWriter } from './log-writer.js'
+import { StallHook, stallFileFor } from './stall-hook.js'
 import { toStorageError } from './storage-error.js'
 import { launchCheckpointWorker } from './worker-launcher.js'
 import type { WorkerBatch, WorkerInit, WorkerReport } from './worker-protocol.js'
@@ -80,8 +79,8 @@ function main(): void {
   })
   writer.useBackgroundCheckpointer({ request: () => cp.postMessage({ kind: 'checkpoint' }) })
   let scheduled = false
-  const stallName = process.env.CONCLAVE_STORAGE_STALL_FILE
-  const stallFile = stallName ? resolve(dirname(init.file), stallName) : undefined
+  const stallFile = stallFileFor(init.file)
+  const stall = stallFile ? new StallHook(stallFile) : undefined
   const run = (): void => {
     scheduled = false
     // The writer's connection closes last: stop the checkpointer, then step again.
@@ -90,7 +89,7 @@ function main(): void {
     lock.acquireWorker()
     let more: boolean
     try {
-      if (stallFile) stallIfAsked(stallFile)
+      stall?.stallIfAsked()
       more = writer.step()
     } finally {
       lock.releaseWorker()
@@ -108,28 +107,6 @@ function main(): void {
     schedule()
   })
   schedule()
-}
-
-let stallCheckedAt = 0
-
-/**
- * Test hook: CONCLAVE_STORAGE_STALL_FILE names a file (relative to the data
- * directory) holding `{ "until": epochMs }`;
- * before a commit, until then, this thread blocks as if the disk stood still
- * (checked at most every 50 ms; each stall is at most 60 s).
- */
-function stallIfAsked(file: string): void {
-  const now = Date.now()
-  if (now - stallCheckedAt < 50) return
-  stallCheckedAt = now
-  let until = 0
-  try {
-    until = Number((JSON.parse(readFileSync(file, 'utf8')) as { until?: unknown }).until) || 0
-  } catch {
-    return
-  }
-  const ms = Math.min(until - now, 60_000)
-  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 }
 
 main()

@@ -39,6 +39,7 @@ import { type InlineCommit, type InlineOp, InlineWriter } from './inline-writer.
 import { LogReader } from './log-reader.js'
 import { type Epochs, type Recovery, recover } from './recovery.js'
 import { ensureSchema, KV_PREFIX, MetaKey, openConnection, readMeta } from './schema.js'
+import { StallHook, stallFileFor } from './stall-hook.js'
 import { StorageError, StorageErrorCode, toStorageError } from './storage-error.js'
 import {
   type ResolvedStorageOptions,
@@ -104,6 +105,8 @@ export class Storage {
   private readonly commitLock = CommitLock.create()
   /** Commits on this thread while the worker is idle (inline-writer.ts); undefined: never. */
   private readonly inline: InlineWriter | undefined
+  /** The stall test hook (stall-hook.ts); undefined: not set. */
+  private readonly stall: StallHook | undefined
   /** Ops posted to the worker and not yet reported done: while any are, nothing is committed inline. */
   private workerOps = 0
   private inlinePausedUntil = 0
@@ -131,11 +134,13 @@ export class Storage {
     this.loadMiscMeta()
     // From here on this connection only reads; the worker owns every write.
     db.pragma('query_only = ON')
-    // The stall test hook stands the worker's disk still; inline commits would go around it.
-    const inlineWanted = options.inlineCommitBytesMax > 0 && !process.env.CONCLAVE_STORAGE_STALL_FILE
-    this.inline = inlineWanted
-      ? InlineWriter.open(options.file, options.dbBytesMax, this.commitLock)
-      : undefined
+    // The stall test hook (stall-hook.ts): while it asks, commits go to the worker, which stalls.
+    const stallFile = stallFileFor(options.file)
+    this.stall = stallFile ? new StallHook(stallFile) : undefined
+    this.inline =
+      options.inlineCommitBytesMax > 0
+        ? InlineWriter.open(options.file, options.dbBytesMax, this.commitLock)
+        : undefined
     this.worker = launchStorageWorker({
       file: options.file,
       dbBytesMax: options.dbBytesMax,
@@ -462,6 +467,7 @@ export class Storage {
   private commitInline(ops: WorkerOp[]): boolean {
     if (this.inline === undefined || this.state !== 'open' || this.workerOps > 0) return false
     if (!allInline(ops) || performance.now() < this.inlinePausedUntil) return false
+    if (this.stall !== undefined && this.stall.remainingMs() > 0) return false
     let bytes = 0
     for (const op of ops) if (op.kind === 'append') bytes += op.packed.byteLength
     // Never more in one inline commit than the worker puts in one group (batchBytesMax).

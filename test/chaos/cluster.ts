@@ -81,6 +81,8 @@ export interface ChaosCluster {
   start(id: number): Promise<void>
   pause(id: number): void
   resume(id: number): void
+  /** Stands member `id`'s disk still (its storage stall hook) or lets it go on (undefined: this target cannot). */
+  stallDisk?(id: number, stalled: boolean): void
   /** Cuts exactly these peer links, healing the others (undefined: this target cannot). */
   cut?(links: readonly (readonly [number, number])[]): void
   heal?(): void
@@ -94,6 +96,8 @@ export interface ChaosCluster {
 }
 
 const SUPER_PASSWORD = 'chaos-nemesis'
+/** The storage stall hook's file in each member's data directory (server/storage/stall-hook.ts). */
+const STALL_FILE = 'stall.json'
 
 /** A Conclave ensemble of `servers` voters and `observers` observers, and `spares` servers outside it. */
 export async function conclaveCluster(
@@ -112,6 +116,7 @@ export async function conclaveCluster(
       observers,
       tickTime: 200,
       extraArgs: ['--reconfig-enabled', '--config', confFile],
+      env: { CONCLAVE_STORAGE_STALL_FILE: STALL_FILE },
     })
   } catch (err) {
     conf.remove()
@@ -206,6 +211,12 @@ export async function conclaveCluster(
     },
     pause: (id) => void proc(id)?.child.kill('SIGSTOP'),
     resume: (id) => void proc(id)?.child.kill('SIGCONT'),
+    stallDisk(id, stalled) {
+      const dir = proc(id)?.dataDir
+      if (dir === undefined) return
+      // The hook bounds one stall at 60 s; the nemesis heals long before.
+      writeFileSync(join(dir, STALL_FILE), JSON.stringify({ until: stalled ? Date.now() + 60_000 : 0 }))
+    },
     cut: (links) => e.cut(links),
     heal: () => e.heal(),
     blocked: () =>

@@ -9,9 +9,9 @@
  *
  * Partitions cut peer links through the ensemble helper's hook; a link is one
  * TCP connection, so a cut is always symmetric (one-way partitions would
- * need a proxy in every link). There is no storage fault hook in the server
- * (server/storage has limits, not delays), so no slow-disk fault; and no
- * clock fault (see docs/chaos.md).
+ * need a proxy in every link). Disk stalls go through the server's storage
+ * stall hook (server/storage/stall-hook.ts): the member's commits block as
+ * if its fsync hung, until the heal. No clock fault (see docs/chaos.md).
  *
  * Membership kinds (Conclave, whose members run with reconfig enabled):
  * remove a voter, promote the observer, demote a voter, and a reconfig
@@ -112,7 +112,19 @@ function cutting(c: ChaosCluster, a: readonly number[], b: readonly number[], de
   }
 }
 
+function stalling(ids: readonly number[], c: ChaosCluster): Injected {
+  for (const id of ids) c.stallDisk!(id, true)
+  return {
+    targets: ids,
+    detail: `disk stalled n${ids.join(',n')}`,
+    heal: async () => {
+      for (const id of ids) c.stallDisk!(id, false)
+    },
+  }
+}
+
 const canCut = (c: ChaosCluster) => c.cut !== undefined
+const canStall = (c: ChaosCluster) => c.stallDisk !== undefined
 const names = (ids: readonly number[]) => ids.map((i) => `n${i}`).join(',')
 
 const canReconfig = (c: ChaosCluster) => c.reconfig !== undefined
@@ -233,6 +245,17 @@ export const FAULT_KINDS: FaultKind[] = [
     majority: true,
     applies: () => true,
     inject: async (c, p) => pausing(await pickVoters(c, p, minority(c) + 1), c),
+  },
+  {
+    // One member's disk (the leader's half the time) stands still: its commits wait, its ACKs stop.
+    name: 'disk-stall',
+    applies: canStall,
+    inject: async (c, p) => stalling([await pickOne(c, p)], c),
+  },
+  {
+    name: 'disk-stall-minority',
+    applies: (c) => canStall(c) && minority(c) >= 2,
+    inject: async (c, p) => stalling(await pickVoters(c, p, minority(c)), c),
   },
   {
     // One member (the leader half the time) cut off from every peer.

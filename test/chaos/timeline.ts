@@ -24,6 +24,7 @@ function faultColour(kind: string): string {
   if (kind.startsWith('pause')) return '#6a3d9a'
   if (kind.startsWith('partition')) return '#1f5fbf'
   if (kind.startsWith('reconfig')) return '#0f8b8d'
+  if (kind.startsWith('disk')) return '#8c6d1f'
   return '#555555'
 }
 
@@ -161,6 +162,7 @@ export function timelineSvg(
     ['pause', faultColour('pause')],
     ['partition', faultColour('partition')],
     ['reconfig', faultColour('reconfig')],
+    ['disk stall', faultColour('disk')],
   ]
   legend.forEach(([name, c], i) => {
     out.push(`<rect x="${LEFT + i * 110}" y="${ly - 8}" width="10" height="10" fill="${c}"/>`)

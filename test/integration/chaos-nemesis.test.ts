@@ -11,6 +11,7 @@
  * restored config (the membership checker passes on the recorded history).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Client } from '../../client/index.js'
 import { Prng } from '../../server/core/prng.js'
 import { type ChaosCluster, conclaveCluster } from '../chaos/cluster.js'
 import { History } from '../chaos/history.js'
@@ -78,6 +79,36 @@ describe('chaos nemesis partitions', () => {
       },
       { timeoutMs: 30_000, intervalMs: 100, what: 'the whole ensemble back after the heal' },
     )
+  })
+
+  // A member whose disk stands still logs nothing, so it ACKs nothing: with the disks of two of
+  // the three voters stalled no write can commit (a quorum must have it on disk) until the heal.
+  it('a disk stall stops a member logging until it is healed', { timeout: 60_000 }, async () => {
+    const leader = await c.leader()
+    const followers = c.members.filter((m) => m.id !== leader && !m.observer).map((m) => m.id)
+    expect(followers).toHaveLength(2)
+    const writer = await Client.connect(c.members.find((m) => m.id === leader)!.connectString)
+    try {
+      await writer.create('/stall-probe', 'before').catch(() => writer.setData('/stall-probe', 'before'))
+      for (const id of followers) c.stallDisk!(id, true)
+      // The storage worker looks at the hook's file at most every 50 ms.
+      await new Promise((r) => setTimeout(r, 200))
+      let settled = false
+      const write = writer.setData('/stall-probe', 'after').finally(() => {
+        settled = true
+      })
+      await new Promise((r) => setTimeout(r, 1000))
+      expect(settled).toBe(false)
+      for (const id of followers) c.stallDisk!(id, false)
+      await write
+      // The kind itself: it names its target, and after its heal writes commit again.
+      const injected = await kind('disk-stall').inject(c, new Prng(3))
+      expect(injected.detail).toMatch(/^disk stalled n\d$/)
+      await injected.heal()
+      await writer.setData('/stall-probe', 'healed')
+    } finally {
+      await writer.close()
+    }
   })
 
   it('changes the membership as each kind says, and every heal restores it', {
