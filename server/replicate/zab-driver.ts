@@ -47,6 +47,7 @@ import {
   type Envelope,
   encodePeerMessage,
   type Input,
+  LEADER_CONFIG_TRACE,
   LOOKING_TRACE,
   type LogEntry,
   type Output,
@@ -88,7 +89,16 @@ export interface DriverStorage {
   finishSnapshot(meta: { zxidEnd: number; digest: string }, cb: DoneCallback): void
   append(entries: readonly LogEntry[]): void
   setEpochs(meta: { acceptedEpoch?: number; currentEpoch?: number }, cb: DoneCallback): void
+  /** Durably records a key/value (STATIC_CONFIG_META_KEY: a static config taken from the leader). */
+  setMeta(key: string, value: string, cb: DoneCallback): void
 }
+
+/**
+ * The storage meta key of the static config taken from a leader
+ * (PersistBatch.staticConfig): at startup it replaces the config file's
+ * servers as the config in force until a reconfig (zab-replicator.ts).
+ */
+export const STATIC_CONFIG_META_KEY = 'zab.staticConfig'
 
 /** The FIFO links to the other members; `conn` names one connection of a peer. */
 export interface DriverTransport {
@@ -428,6 +438,11 @@ export class ZabDriver {
       // Why this server stopped following or leading is for the operator, not just traces.
       if (ev.startsWith(LOOKING_TRACE))
         this.logger.warn({ reason: ev.slice(LOOKING_TRACE.length) }, 'LOOKING')
+      else if (ev.startsWith(LEADER_CONFIG_TRACE))
+        this.logger.info(
+          { config: ev.slice(LEADER_CONFIG_TRACE.length), view: this.peer.membership.describe() },
+          "took the leader's membership config",
+        )
       else if (this.logger.isLevelEnabled('debug')) this.logger.debug({ zab: ev }, 'zab event')
     }
     this.peer.events.length = 0
@@ -700,6 +715,10 @@ export class ZabDriver {
       state.lastEntryZxid = b.entries[b.entries.length - 1]!.zxid
       state.waiting++
       this.storage.append(b.entries)
+    }
+    if (b.staticConfig !== undefined) {
+      state.waiting++
+      this.storage.setMeta(STATIC_CONFIG_META_KEY, b.staticConfig, this.doneFor(state))
     }
     // History before currentEpoch: the epochs go last, so they never become durable ahead of it.
     if (b.meta !== undefined) {

@@ -29,10 +29,19 @@ import { eventLoopTimers } from '../event-loop.js'
 import { type PeerAddress, PeerTransport } from '../net/peer-transport.js'
 import type { ReloadingSecureContext } from '../net/reloading-secure-context.js'
 import type { Storage } from '../storage/index.js'
-import { type ConfigAt, type LogEntry, type PeerMessage, type Snapshot, ZabPeer } from '../zab/index.js'
+import {
+  type ConfigAt,
+  ConfigError,
+  type LogEntry,
+  type MemberConfig,
+  type PeerMessage,
+  parseConfigText,
+  type Snapshot,
+  ZabPeer,
+} from '../zab/index.js'
 import { DriverReplicator } from './driver-replicator.js'
 import type { ReplicatorEvents } from './replicator.js'
-import { type RestoreJob, ZabDriver } from './zab-driver.js'
+import { type RestoreJob, STATIC_CONFIG_META_KEY, ZabDriver } from './zab-driver.js'
 
 /** ZAB's clock: a tick every 50 ms, whatever tickTime is, so elections take milliseconds, not seconds. */
 export const ZAB_TICK_MS = 50
@@ -127,7 +136,7 @@ export class ZabReplicator extends DriverReplicator {
     const ticks = (n: number) => Math.max(2, Math.ceil((n * config.tickTime) / ZAB_TICK_MS))
     const peer = new ZabPeer({
       id: config.serverId,
-      initialConfig: staticMemberConfig(config.servers),
+      initialConfig: this.staticConfig(host.storage),
       initLimitTicks: ticks(config.initLimit),
       syncLimitTicks: ticks(config.syncLimit),
       finalizeWaitTicks: 2,
@@ -198,6 +207,27 @@ export class ZabReplicator extends DriverReplicator {
     })
     storage.onDurable((upTo) => this.driver.entriesDurable(upTo))
     storage.onDrain(() => this.driver.drained())
+  }
+
+  /**
+   * The static config (in force until a reconfig commits one): the one a
+   * leader gave this server (a joiner's own --servers names itself, the
+   * ensemble's does not), else --servers'.
+   */
+  private staticConfig(storage: Storage): MemberConfig {
+    const flags = staticMemberConfig(this.config.servers)
+    const saved = storage.getMeta(STATIC_CONFIG_META_KEY)
+    if (saved === undefined) return flags
+    try {
+      return parseConfigText(saved)
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e
+      this.logger.warn(
+        { reason: e.message },
+        'the static config taken from a leader is unreadable: using --servers',
+      )
+      return flags
+    }
   }
 
   /**

@@ -54,14 +54,19 @@ export interface ReadContext {
   replyBytesMax: number
   /** The most names a getChildrenPage may ask for. */
   childrenPageMax: number
-  /** /zookeeper/config's data until a reconfig commits one: the config file's servers (reconfig.ts). */
-  staticConfigData: Uint8Array | undefined
+  /**
+   * /zookeeper/config's data until a reconfig's entry is applied: the
+   * membership's committed config (the config file's, or the one the leader
+   * gave), undefined standalone.
+   */
+  staticConfigData(): Uint8Array | undefined
 }
 
 /** A node's data and Stat as reads show them: /zookeeper/config shows the static config until a reconfig. */
 function shown(ctx: ReadContext, path: string, node: { data: ZnodeData; stat: WireStat }) {
-  if (path !== CONFIG_NODE || ctx.staticConfigData === undefined || (node.data?.length ?? 0) > 0) return node
-  const data = ctx.staticConfigData
+  if (path !== CONFIG_NODE || (node.data?.length ?? 0) > 0) return node
+  const data = ctx.staticConfigData()
+  if (data === undefined) return node
   return { data, stat: { ...node.stat, dataLength: data.length } }
 }
 

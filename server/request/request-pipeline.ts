@@ -23,12 +23,12 @@ import type { ConnectRequest, Request } from '../../shared/records.js'
 import { formatSessionId } from '../../shared/session-id.js'
 import type { ClientConnection } from '../net/client-listener.js'
 import type { ReplicatorEvents, Role } from '../replicate/replicator.js'
+import { configNodeData } from '../state/tree-db.js'
 import type { TreeQuota } from '../state/tree-quota.js'
 import { Applier } from './applier.js'
 import { ClientHandler, type ClientHandlerHost, type PendingRequest, type Reply } from './client-handler.js'
 import { addAuth, type ReadContext, serveRead } from './read-ops.js'
 import { Reaper } from './reaper.js'
-import { staticConfigNodeData } from './reconfig.js'
 import type { RequestProbe } from './request-probe.js'
 import { RequestRateLimits } from './request-rate.js'
 import type { ServerContext } from './server-context.js'
@@ -120,7 +120,11 @@ export class RequestPipeline implements ClientHandlerHost {
       replyBytesMax: this.replyBytesMax,
       childrenPageMax: config.childrenPageMax,
       superDigest: config.superDigest,
-      staticConfigData: staticConfigNodeData(config.servers),
+      // The committed config as ZAB knows it: a joiner's own --servers gives way to its leader's.
+      staticConfigData: () => {
+        const c = ctx.replicator.membership()?.committed
+        return c === undefined ? undefined : configNodeData(c.config, c.zxid)
+      },
     }
     this.rates = new RequestRateLimits({
       perSessionPerSecond: config.requestsPerSecondPerSessionMax,

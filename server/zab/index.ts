@@ -40,4 +40,11 @@ export type {
   SnapshotSource,
   Vote,
 } from './types.js'
-export { type Input, LOOKING_TRACE, type PeerStatus, ZabPeer, type ZabPeerOptions } from './zab-peer.js'
+export {
+  type Input,
+  LEADER_CONFIG_TRACE,
+  LOOKING_TRACE,
+  type PeerStatus,
+  ZabPeer,
+  type ZabPeerOptions,
+} from './zab-peer.js'

@@ -4,7 +4,7 @@
  *
  * Phases: discovery (FOLLOWERINFO until a quorum, LEADERINFO with newEpoch =
  * max(acceptedEpochs) + 1, ACKEPOCH until a quorum) -> sync (DIFF/TRUNC/SNAP
- * + PROPOSALs + NEWLEADER per learner) -> established (a quorum acked
+ * + PROPOSALs + NEWLEADER, which carries our committed config, per learner) -> established (a quorum acked
  * NEWLEADER: the initial history is committed, UPTODATE opens learners) ->
  * broadcast (PROPOSAL, cumulative ACK, COMMIT in zxid order).
  *
@@ -258,7 +258,14 @@ export class Leadership {
     for (const e of core.log.slice(from, upTo)) {
       core.out.send(l.id, { type: 'PROPOSAL', zxid: e.zxid, data: e.data })
     }
-    core.out.send(l.id, { type: 'NEWLEADER', epoch: this.newEpoch })
+    // Our committed config: the learner takes it (a joiner's own static config names itself).
+    const { committed } = core.membership
+    core.out.send(l.id, {
+      type: 'NEWLEADER',
+      epoch: this.newEpoch,
+      configZxid: committed.zxid,
+      config: committed.config.text,
+    })
     l.phase = 'syncing'
     l.informedZxid = upTo
   }

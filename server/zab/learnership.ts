@@ -4,7 +4,8 @@
  * one leader.
  *
  * Phases: discovery (FOLLOWERINFO resent each tick until LEADERINFO) ->
- * syncing (ACKEPOCH sent; DIFF/TRUNC/SNAP…SNAPEND, entries, NEWLEADER) ->
+ * syncing (ACKEPOCH sent; DIFF/TRUNC/SNAP…SNAPEND, entries, NEWLEADER with
+ * the leader's committed config, which we take: adoptLeaderConfig) ->
  * newLeaderAcked (currentEpoch persisted after the synced history, then ACK)
  * -> active (UPTODATE: serve clients; PROPOSAL -> log -> ACK; COMMIT).
  *
@@ -108,7 +109,7 @@ export class Learnership {
       case 'PROPOSAL':
         return this.onProposal(m)
       case 'NEWLEADER':
-        return this.onNewLeader(m.epoch)
+        return this.onNewLeader(m)
       case 'UPTODATE':
         return this.onUpToDate(m.commitZxid)
       case 'COMMIT':
@@ -219,9 +220,20 @@ export class Learnership {
     core.out.send(this.leaderId, { type: 'ACK', zxid, newLeaderEpoch: 0 })
   }
 
-  private onNewLeader(epoch: number): void {
+  private onNewLeader(m: Msg<'NEWLEADER'>): void {
     const { core } = this
+    const { epoch } = m
     if (!this.inSyncStream() || epoch !== this.newEpoch) return core.protocolError('unexpected NEWLEADER')
+    let config: ConfigAt
+    try {
+      config = { zxid: m.configZxid, config: parseConfigText(m.config) }
+    } catch (e) {
+      if (e instanceof ConfigError) return core.protocolError(`NEWLEADER with a bad config: ${e.message}`)
+      throw e
+    }
+    // The leader's committed config is the ensemble's: ours (a static one from our config file,
+    // naming us when we are joining) gives way, in the batch ACK(NEWLEADER) waits for.
+    if (!core.adoptLeaderConfig(config)) return
     // Persist the synced history, then currentEpoch, then ACK: the batch order and
     // sendAfterDurable give exactly that (ZOOKEEPER-3911, ZOOKEEPER-4646).
     core.setCurrentEpoch(epoch)

@@ -284,6 +284,16 @@ export class Membership {
     return true
   }
 
+  /**
+   * The leader's static config (zxid 0: no reconfig committed yet) differs
+   * from ours (our config file's): it replaces ours; accepted configs stay.
+   */
+  replaceStatic(at: ConfigAt): void {
+    assert(at.zxid === 0 && this.committedC.at.zxid === 0, 'only a static config is replaced')
+    this.committedC = compile(at)
+    this.recompute()
+  }
+
   /** A snapshot replaced the log: `committed` is the config as of it. */
   reset(committed: ConfigAt): void {
     this.committedC = compile(committed)

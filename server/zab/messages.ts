@@ -62,7 +62,14 @@ export type PeerMessage =
    */
   | { type: 'SNAPEND'; chunkCount: number; endZxid: number }
   | { type: 'PROPOSAL'; zxid: number; data: Uint8Array }
-  | { type: 'NEWLEADER'; epoch: number }
+  /**
+   * The sync stream's end. `config` is the leader's committed membership
+   * config (its dynamic-config text) and `configZxid` the entry that made it
+   * (0: the static one): the learner takes it (ZooKeeper's NEWLEADER carries
+   * the leader's quorum verifier too), so a joiner started with a config
+   * naming itself ends with the ensemble's.
+   */
+  | { type: 'NEWLEADER'; epoch: number; configZxid: number; config: string }
   /** Cumulative: everything up to `zxid` is durable. newLeaderEpoch > 0 acknowledges NEWLEADER. */
   | { type: 'ACK'; zxid: number; newLeaderEpoch: number }
   | { type: 'UPTODATE'; commitZxid: number }
@@ -79,8 +86,14 @@ export type PeerMessageType = PeerMessage['type']
 const utf8 = new TextEncoder()
 const utf8Strict = new TextDecoder('utf-8', { fatal: true })
 
-/** 2: SNAP is streamed (no chunk count up front; SNAPEND closes it). 3: SNAP carries the membership config. */
-const VERSION = 3
+/**
+ * 2: SNAP is streamed (no chunk count up front; SNAPEND closes it). 3: SNAP
+ * carries the membership config. 4: NEWLEADER carries the leader's committed
+ * config. A server decodes only its own version (any other is a decode error
+ * and the link is dropped): servers of different versions cannot form an
+ * ensemble, so an upgrade across a version change stops every server first.
+ */
+const VERSION = 4
 
 const TYPE_CODES: Record<PeerMessageType, number> = {
   PROPOSAL: 2,
@@ -292,7 +305,9 @@ function writeFields(w: Writer, m: PeerMessage): void {
       w.u53(m.zxid)
       return w.bytes(m.data)
     case 'NEWLEADER':
-      return w.epoch(m.epoch)
+      w.epoch(m.epoch)
+      w.u53(m.configZxid)
+      return w.bytes(utf8.encode(m.config))
     case 'ACK':
       w.u53(m.zxid)
       return w.epoch(m.newLeaderEpoch)
@@ -331,6 +346,7 @@ export function payloadBytes(m: PeerMessage): number {
       return m.data.length
     case 'SNAP':
     case 'NOTIFICATION':
+    case 'NEWLEADER':
       return m.config.length * 3
     case 'APP':
       return m.payload.length
@@ -393,8 +409,11 @@ function readFields(r: Reader, type: PeerMessageType): PeerMessage {
       const zxid = r.u53()
       return { type, zxid, data: r.bytes() }
     }
-    case 'NEWLEADER':
-      return { type, epoch: r.epoch() }
+    case 'NEWLEADER': {
+      const epoch = r.epoch()
+      const configZxid = r.u53()
+      return { type, epoch, configZxid, config: r.utf8() }
+    }
     case 'ACK': {
       const zxid = r.u53()
       return { type, zxid, newLeaderEpoch: r.epoch() }
@@ -447,6 +466,8 @@ export function describePeerMessage(m: PeerMessage): string {
       return `${m.type}(${hex(m.zxid)})`
     case 'SNAPCHUNK':
       return `SNAPCHUNK(#${m.index} ${m.data.length}B)`
+    case 'NEWLEADER':
+      return `NEWLEADER(e${m.epoch} config=${hex(m.configZxid)})`
     case 'APP':
       return `APP(${m.payload.length}B)`
     default: {

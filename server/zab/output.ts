@@ -44,6 +44,12 @@ export interface PersistBatch {
   readonly truncateAfterZxid: number | undefined
   readonly entries: readonly LogEntry[]
   readonly meta: MetaWrite | undefined
+  /**
+   * A static configuration (no reconfig committed yet) taken from the leader
+   * in place of this server's own (its config file's): its dynamic-config
+   * text, kept across a restart (the driver stores it before the epochs).
+   */
+  readonly staticConfig: string | undefined
 }
 
 export interface RoleEvent {
@@ -97,6 +103,7 @@ export class OutputBuilder {
   private truncateAfterZxid: number | undefined
   private entries: LogEntry[] = []
   private meta: MetaWrite | undefined
+  private staticConfig: string | undefined
   readonly sendNow: Envelope[] = []
   readonly sendAfterDurable: Envelope[] = []
   restore: Snapshot | undefined
@@ -138,12 +145,17 @@ export class OutputBuilder {
     this.meta = { ...this.meta, ...m }
   }
 
+  persistStaticConfig(text: string): void {
+    this.staticConfig = text
+  }
+
   get hasPersist(): boolean {
     return (
       this.snapshot !== undefined ||
       this.truncateAfterZxid !== undefined ||
       this.entries.length > 0 ||
-      this.meta !== undefined
+      this.meta !== undefined ||
+      this.staticConfig !== undefined
     )
   }
 
@@ -157,6 +169,7 @@ export class OutputBuilder {
             truncateAfterZxid: this.truncateAfterZxid,
             entries: this.entries,
             meta: this.meta,
+            staticConfig: this.staticConfig,
           }
     return {
       persist,

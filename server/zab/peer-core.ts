@@ -10,7 +10,7 @@
  *
  * Must not import anything but shared/, server/core and server/zab (pure).
  */
-import type { Membership } from './membership.js'
+import type { ConfigAt, Membership } from './membership.js'
 import type { OutputBuilder } from './output.js'
 import type { HistorySource, LogEntry, ServerId, Snapshot, SnapshotSource } from './types.js'
 import type { ZabLog } from './zab-log.js'
@@ -50,6 +50,12 @@ export interface PeerCore {
   append(entry: LogEntry): void
   truncateAfter(zxid: number): void
   installSnapshot(s: Snapshot): void
+  /**
+   * Takes the leader's committed config (NEWLEADER): a newer one becomes
+   * ours, a different static one (zxid 0) replaces ours and is persisted, an
+   * older one is ignored. False: it contradicts ours (a protocol error was raised).
+   */
+  adoptLeaderConfig(at: ConfigAt): boolean
   /** Commits (emits for apply) every entry up to `zxid`. */
   commitThrough(zxid: number): void
   /** Leaves the current role for LOOKING (a new election). */

@@ -103,6 +103,8 @@ export interface PeerStatus {
 
 /** The trace event of a step into LOOKING starts with this; the reason follows. */
 export const LOOKING_TRACE = 'LOOKING: '
+/** The trace event of a config taken from the leader starts with this (a driver logs it); the configs follow. */
+export const LEADER_CONFIG_TRACE = 'config from the leader: '
 
 export class ZabPeer implements PeerCore {
   readonly id: ServerId
@@ -413,8 +415,10 @@ export class ZabPeer implements PeerCore {
         role: l.observer ? 'OBSERVING' : 'FOLLOWING',
         epoch: l.newEpoch ?? this.acceptedEpoch,
         leaderId: l.leaderId,
-        // A joiner, or a removed server, follows but serves no clients.
-        serving: l.serving && this.membership.isMember(this.id),
+        // A follower outside every config of the view (a joiner before a reconfig names it, a
+        // removed server) serves clients too, as ZooKeeper's non-voting follower does: its view
+        // is the leader's (adoptLeaderConfig), so /zookeeper/config there does not name it.
+        serving: l.serving,
       }
     }
     return { role: 'LOOKING', epoch: this.currentEpoch, leaderId: undefined, serving: false }
@@ -462,9 +466,45 @@ export class ZabPeer implements PeerCore {
     this.out.persistSnapshot(s)
     this.out.restore = s
     if (s.config !== undefined) {
+      // A static config (no reconfig yet) is in no tree: kept apart, or a restart would forget it.
+      if (s.config.zxid === 0 && s.config.config.text !== this.membership.committed.config.text)
+        this.takeStatic(s.config)
       this.membership.reset(s.config)
       this.membershipChanged = true
     }
+  }
+
+  adoptLeaderConfig(at: ConfigAt): boolean {
+    const ours = this.membership.committed
+    if (at.zxid < ours.zxid) return true // we know a newer commit (a notification told us): a fact too
+    if (at.zxid > ours.zxid) {
+      // Its entry is in the log the sync stream just gave us: committing it is only a matter of time.
+      this.trace(
+        `${LEADER_CONFIG_TRACE}committed 0x${at.zxid.toString(16)} (ours was 0x${ours.zxid.toString(16)})`,
+      )
+      this.membership.adoptCommitted(at)
+      this.membershipChanged = true
+      return true
+    }
+    if (at.config.text === ours.config.text) return true
+    if (at.zxid !== 0) {
+      // One entry, one text: two texts at one zxid mean two histories.
+      this.protocolError(`NEWLEADER config 0x${at.zxid.toString(16)} differs from ours at that version`)
+      return false
+    }
+    this.takeStatic(at)
+    this.membership.replaceStatic(at)
+    this.membershipChanged = true
+    return true
+  }
+
+  /** A static config from the leader replaces ours: said, and persisted (PersistBatch.staticConfig). */
+  private takeStatic(at: ConfigAt): void {
+    const ours = this.membership.committed.config
+    this.trace(
+      `${LEADER_CONFIG_TRACE}static v[${at.config.voters}]o[${at.config.observers}] replaces ours v[${ours.voters}]o[${ours.observers}]`,
+    )
+    this.out.persistStaticConfig(at.config.text)
   }
 
   commitThrough(zxid: number): void {

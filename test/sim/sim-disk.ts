@@ -9,7 +9,7 @@
  * every operation issued before it started (group commit); it completes
  * after a delay that is sometimes long (a slow disk). A crash keeps an
  * arbitrary prefix of the not-yet-durable operations (snapshot, truncate,
- * each entry, epochs), in order, and loses the rest: the strongest
+ * each entry, epochs, a static config taken from a leader), in order, and loses the rest: the strongest
  * torn-write model a single ordered write stream allows. A SNAP's snapshot
  * is staged chunk by chunk (sometimes past the high water mark, so the
  * driver must wait for a drain) and becomes one operation when finished.
@@ -25,7 +25,11 @@
  * through `vouch`), and by the time e is durable, that entry is too.
  */
 import type { Prng } from '../../server/core/prng.js'
-import type { DoneCallback, DriverStorage } from '../../server/replicate/zab-driver.js'
+import {
+  type DoneCallback,
+  type DriverStorage,
+  STATIC_CONFIG_META_KEY,
+} from '../../server/replicate/zab-driver.js'
 import type { LogEntry, PersistedState, Snapshot } from '../../server/zab/index.js'
 import type { Scheduler } from './scheduler.js'
 
@@ -63,6 +67,7 @@ type Op =
   | { kind: 'truncate'; zxid: number; cb: DoneCallback }
   | { kind: 'entry'; e: LogEntry }
   | { kind: 'meta'; acceptedEpoch?: number; currentEpoch?: number; cb: DoneCallback }
+  | { kind: 'staticConfig'; text: string; cb: DoneCallback }
 
 /** Chance that a SNAP chunk finds the write buffer above its high water mark. */
 const CHUNK_FULL_PROBABILITY = 0.05
@@ -72,6 +77,8 @@ export class SimDisk implements DriverStorage {
   currentEpoch = 0
   snapshot: Snapshot | undefined
   log: LogEntry[] = []
+  /** A static config taken from a leader (STATIC_CONFIG_META_KEY): the server starts with it. */
+  staticConfig: string | undefined
   readonly snapshotInProgress = false
   listener: DiskListener | undefined
   private pending: Op[] = []
@@ -180,6 +187,11 @@ export class SimDisk implements DriverStorage {
     })
   }
 
+  setMeta(key: string, value: string, cb: DoneCallback): void {
+    if (key !== STATIC_CONFIG_META_KEY) this.violation(`unexpected meta key ${key}`)
+    this.issue({ kind: 'staticConfig', text: value, cb })
+  }
+
   // ------------------------------------------------------------ the write stream
 
   private issue(op: Op): void {
@@ -242,6 +254,9 @@ export class SimDisk implements DriverStorage {
         this.log.push(op.e)
         return
       }
+      case 'staticConfig':
+        this.staticConfig = op.text
+        return
       case 'meta':
         if (op.acceptedEpoch !== undefined) {
           if (op.acceptedEpoch < this.acceptedEpoch) this.violation('durable acceptedEpoch decreased')

@@ -219,6 +219,10 @@ export class SimNode {
         disk.setEpochs(meta, done(cb))
         this.fireArmedCrash()
       },
+      setMeta: (key, value, cb) => {
+        disk.setMeta(key, value, done(cb))
+        this.fireArmedCrash()
+      },
     }
     const driver = new ZabDriver({
       peer: this.peer,

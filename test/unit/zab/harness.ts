@@ -19,6 +19,7 @@ import {
   type DoneCallback,
   type DriverStorage,
   restoreAtOnce,
+  STATIC_CONFIG_META_KEY,
   ZabDriver,
 } from '../../../server/replicate/zab-driver.js'
 import {
@@ -26,9 +27,11 @@ import {
   decodePeerMessage,
   type Input,
   type LogEntry,
+  type MemberConfig,
   type Output,
   type PeerMessage,
   type PersistedState,
+  parseConfigText,
   type RoleEvent,
   type Snapshot,
   ZabPeer,
@@ -41,6 +44,8 @@ export interface Disk {
   currentEpoch: number
   snapshot: Snapshot | undefined
   log: LogEntry[]
+  /** A static config taken from a leader (STATIC_CONFIG_META_KEY); undefined: the initial one. */
+  staticConfig?: string
 }
 
 export interface HarnessOptions {
@@ -48,6 +53,8 @@ export interface HarnessOptions {
   observers?: number[]
   /** Servers outside the initial config (joiners: they learn as non-voting followers until a reconfig names them). */
   spares?: number[]
+  /** A peer's own static config, where it differs from the voters' and observers' (a joiner naming itself). */
+  configs?: Record<number, MemberConfig>
   persisted?: Record<number, PersistedState>
   commitLogCount?: number
   snapChunkBytesMax?: number
@@ -72,6 +79,7 @@ export type DiskWrite =
   | { kind: 'snapshot'; zxid: number; endZxid: number | undefined; chunks: number }
   | { kind: 'entries'; zxids: number[] }
   | { kind: 'meta'; acceptedEpoch?: number; currentEpoch?: number }
+  | { kind: 'staticConfig'; text: string }
 
 /**
  * What happened, in order. `write` is a write issued (`held`: it waits for
@@ -107,6 +115,7 @@ type DiskOp =
   | { kind: 'snapshot'; s: Snapshot; cb: DoneCallback }
   | { kind: 'entries'; entries: readonly LogEntry[] }
   | { kind: 'meta'; acceptedEpoch?: number; currentEpoch?: number; cb: DoneCallback }
+  | { kind: 'staticConfig'; text: string; cb: DoneCallback }
 
 function diskWrite(op: DiskOp): DiskWrite {
   switch (op.kind) {
@@ -116,6 +125,8 @@ function diskWrite(op: DiskOp): DiskWrite {
       return { kind: 'snapshot', zxid: op.s.zxid, endZxid: op.s.endZxid, chunks: op.s.chunks.length }
     case 'entries':
       return { kind: 'entries', zxids: op.entries.map((e) => e.zxid) }
+    case 'staticConfig':
+      return { kind: 'staticConfig', text: op.text }
     case 'meta': {
       const { kind, acceptedEpoch, currentEpoch } = op
       return {
@@ -178,7 +189,10 @@ export class Harness {
     const snapshotZxid = d.snapshot?.zxid ?? 0
     const peer = new ZabPeer({
       id,
-      initialConfig: configOfIds(this.opts.voters, this.opts.observers),
+      initialConfig:
+        d.staticConfig !== undefined
+          ? parseConfigText(d.staticConfig)
+          : (this.opts.configs?.[id] ?? configOfIds(this.opts.voters, this.opts.observers)),
       initLimitTicks: this.opts.initLimitTicks ?? 10,
       syncLimitTicks: this.opts.syncLimitTicks ?? 5,
       commitLogCount: this.opts.commitLogCount,
@@ -298,6 +312,10 @@ export class Harness {
       },
       append: (entries) => issue({ kind: 'entries', entries: [...entries] }),
       setEpochs: (meta, cb) => issue({ kind: 'meta', ...meta, cb }),
+      setMeta: (key, text, cb) => {
+        assert(key === STATIC_CONFIG_META_KEY, `unexpected meta key ${key}`)
+        issue({ kind: 'staticConfig', text, cb })
+      },
     }
   }
 
@@ -412,6 +430,9 @@ export class Harness {
         return
       case 'entries':
         d.log.push(...op.entries)
+        return
+      case 'staticConfig':
+        d.staticConfig = op.text
         return
       case 'meta':
         if (op.acceptedEpoch !== undefined) d.acceptedEpoch = op.acceptedEpoch

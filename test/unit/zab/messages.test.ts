@@ -38,7 +38,7 @@ const EXAMPLES: PeerMessage[] = [
   { type: 'SNAPCHUNK', index: 2, data: bytes },
   { type: 'SNAPEND', chunkCount: 3, endZxid: Z },
   { type: 'PROPOSAL', zxid: Z, data: new Uint8Array() },
-  { type: 'NEWLEADER', epoch: 6 },
+  { type: 'NEWLEADER', epoch: 6, configZxid: 0, config: 'server.1=h:1:2:participant;h:3' },
   { type: 'ACK', zxid: Z, newLeaderEpoch: 0 },
   { type: 'UPTODATE', commitZxid: Z },
   { type: 'COMMIT', zxid: Z },
@@ -89,7 +89,12 @@ const arbMessage: fc.Arbitrary<PeerMessage> = fc.oneof(
   fc.record({ type: fc.constant('SNAPEND' as const), chunkCount: u32, endZxid: zxid }),
   fc.record({ type: fc.constant('SNAPCHUNK' as const), index: u32, data }),
   fc.record({ type: fc.constantFrom('PROPOSAL' as const, 'INFORM' as const), zxid, data }),
-  fc.record({ type: fc.constant('NEWLEADER' as const), epoch }),
+  fc.record({
+    type: fc.constant('NEWLEADER' as const),
+    epoch,
+    configZxid: zxid,
+    config: fc.string({ maxLength: 40 }),
+  }),
   fc.record({ type: fc.constant('ACK' as const), zxid, newLeaderEpoch: epoch }),
   fc.record({ type: fc.constant('UPTODATE' as const), commitZxid: zxid }),
   fc.record({ type: fc.constant('PING' as const), round: zxid }),
@@ -141,10 +146,14 @@ describe('peer message codec', () => {
 
   it('pins the wire format (hex fixture)', () => {
     expect(hex(encodePeerMessage({ type: 'PROPOSAL', zxid: Z, data: bytes }))).toBe(
-      '03020000000500000007000000040102 03fa'.replace(' ', ''),
+      '04020000000500000007000000040102 03fa'.replace(' ', ''),
     )
     expect(hex(encodePeerMessage({ type: 'ACK', zxid: 1, newLeaderEpoch: 2 }))).toBe(
-      '0303000000000000000100000002',
+      '0403000000000000000100000002',
+    )
+    // Version 4: NEWLEADER carries the leader's committed config (zxid, then the text).
+    expect(hex(encodePeerMessage({ type: 'NEWLEADER', epoch: 2, configZxid: 1, config: 'ab' }))).toBe(
+      '040a 00000002 0000000000000001 00000002 6162'.replaceAll(' ', ''),
     )
   })
 
@@ -157,9 +166,9 @@ describe('peer message codec', () => {
 
   it('rejects unknown versions and types, trailing bytes and out-of-range fields', () => {
     const ack = encodePeerMessage({ type: 'ACK', zxid: 1, newLeaderEpoch: 0 })
-    expectDecodeError(Uint8Array.of(2, ...ack.subarray(1)))
-    expectDecodeError(Uint8Array.of(4, ...ack.subarray(1)))
-    expectDecodeError(Uint8Array.of(3, 99))
+    expectDecodeError(Uint8Array.of(3, ...ack.subarray(1)))
+    expectDecodeError(Uint8Array.of(5, ...ack.subarray(1)))
+    expectDecodeError(Uint8Array.of(4, 99))
     expectDecodeError(Uint8Array.of(...ack, 0))
     const ackEpoch = encodePeerMessage({
       type: 'ACKEPOCH',
@@ -214,7 +223,9 @@ describe('peer message codec', () => {
   })
 
   it('refuses to encode out-of-range fields', () => {
-    expect(() => encodePeerMessage({ type: 'NEWLEADER', epoch: 2 ** 21 })).toThrow(RangeError)
+    expect(() => encodePeerMessage({ type: 'NEWLEADER', epoch: 2 ** 21, configZxid: 0, config: '' })).toThrow(
+      RangeError,
+    )
     expect(() => encodePeerMessage({ type: 'COMMIT', zxid: -1 })).toThrow(RangeError)
   })
 })

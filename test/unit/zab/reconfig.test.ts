@@ -122,14 +122,15 @@ function reconfig(h: Harness, voters: number[], observers: number[] = []) {
 }
 
 describe('reconfiguration between peers', () => {
-  it('adds two joiners as voters: they sync as non-voting followers first, then serve', () => {
+  it("adds two joiners as voters: they sync as non-voting followers first (serving, as ZooKeeper's do), then vote", () => {
     const h = new Harness({ voters: [1, 2, 3], spares: [4, 5] })
     const l = h.settle()
     h.tick(READY)
     h.deliver()
     for (const j of [4, 5]) {
       expect(h.role(j)?.role).toBe('FOLLOWING')
-      expect(h.role(j)?.serving).toBe(false)
+      expect(h.role(j)?.serving).toBe(true)
+      expect(h.peers.get(j)!.membership.isMember(j)).toBe(false)
     }
     const r = reconfig(h, [1, 2, 3, 4, 5])
     expect(r?.ok).toBe(true)
@@ -227,8 +228,10 @@ describe('reconfiguration between peers', () => {
     expect(h.peers.get(l)!.membership.isVoter(l)).toBe(false)
     h.tick(READY)
     h.deliver()
+    // A non-voting follower now: it serves, as ZooKeeper's do, with the new config, which does not name it.
     expect(h.role(l)?.role).toBe('FOLLOWING')
-    expect(h.role(l)?.serving).toBe(false)
+    expect(h.role(l)?.serving).toBe(true)
+    expect(h.peers.get(l)!.membership.isMember(l)).toBe(false)
     h.propose('under the new leader')
     h.deliver()
   })
@@ -252,5 +255,93 @@ describe('reconfiguration between peers', () => {
     const l = h.settle()
     expect([3, 4, 5]).toContain(l)
     expect(h.peers.get(l)!.membership.pending).toEqual([])
+  })
+})
+
+describe("a joiner takes the leader's config with the sync (issue 19)", () => {
+  /** A harness whose server 4 was started, as an operator adds one, with a static config naming itself too. */
+  function joining(opts: { commitLogCount?: number } = {}) {
+    const syncs: string[] = []
+    const h = new Harness({
+      voters: [1, 2, 3],
+      spares: [4],
+      configs: { 4: configOfIds([1, 2, 3, 4]) },
+      ...opts,
+      onEvent: (ev) => {
+        if (ev.kind !== 'sent' || ev.sent.to !== 4) return
+        const t = ev.sent.msg.type
+        if (t === 'DIFF' || t === 'TRUNC' || t === 'SNAP') syncs.push(t)
+      },
+    })
+    return { h, syncs }
+  }
+
+  function expectLeaders(h: Harness, j: number): void {
+    const leader = h.peers.get(h.leader()!)!.membership.committed
+    const joiner = h.peers.get(j)!.membership
+    expect(leader).toEqual({ zxid: 0, config: configOfIds([1, 2, 3]) })
+    expect(joiner.committed).toEqual(leader)
+    expect(joiner.isMember(j)).toBe(false)
+  }
+
+  it('DIFF-synced, it ends with the leader’s static config, persisted, and keeps it across a restart', () => {
+    const { h, syncs } = joining()
+    expect(h.peers.get(4)!.membership.isVoter(4)).toBe(true) // its own view, before any sync
+    const l = h.settle()
+    h.propose('w1')
+    h.tick(READY)
+    h.deliver()
+    expect(syncs).toContain('DIFF')
+    expect(syncs).not.toContain('SNAP')
+    expect(h.role(4)).toMatchObject({ role: 'FOLLOWING', leaderId: l, serving: true })
+    expectLeaders(h, 4)
+    expect(h.disks.get(4)!.staticConfig).toBe(configOfIds([1, 2, 3]).text)
+    // The voters' own static config is the leader's: nothing to take, nothing written.
+    for (const id of [1, 2, 3]) expect(h.disks.get(id)!.staticConfig).toBeUndefined()
+    h.crash(4)
+    h.restart(4)
+    expect(h.peers.get(4)!.membership.committed.config).toEqual(configOfIds([1, 2, 3]))
+    h.tick(READY)
+    h.deliver()
+    expect(h.role(4)).toMatchObject({ role: 'FOLLOWING', serving: true })
+    // A reconfig then names it: it votes, and every server holds that config.
+    const r = h.step(h.leader()!, {
+      kind: 'propose',
+      data: encodeConfigEntry(configOfIds([1, 2, 3, 4])),
+    })?.proposed
+    expect(r?.ok).toBe(true)
+    h.deliver()
+    h.tick(2)
+    h.deliver()
+    for (const id of [1, 2, 3, 4])
+      expect(h.peers.get(id)!.membership.committed.config.voters).toEqual([1, 2, 3, 4])
+  })
+
+  it('SNAP-synced, it takes the config the SNAP carries and persists it too', () => {
+    const { h, syncs } = joining({ commitLogCount: 2 })
+    h.isolate(4)
+    h.settle()
+    for (let i = 0; i < 6; i++) h.propose(`w${i}`)
+    h.deliver()
+    for (const o of [1, 2, 3]) h.heal(4, o)
+    h.tick(READY)
+    h.deliver()
+    expect(syncs).toContain('SNAP')
+    expect(h.role(4)).toMatchObject({ role: 'FOLLOWING', serving: true })
+    expectLeaders(h, 4)
+    expect(h.disks.get(4)!.staticConfig).toBe(configOfIds([1, 2, 3]).text)
+  })
+
+  it('a NEWLEADER whose config contradicts ours at the same version is a protocol error', () => {
+    const h = new Harness({ voters: [1, 2, 3] })
+    h.settle()
+    const p = h.peers.get(1)!
+    expect(p.adoptLeaderConfig({ zxid: 0, config: configOfIds([1, 2, 3]) })).toBe(true)
+    const errors = p.protocolErrors
+    // A config entry's zxid names one text: a different one there is another history.
+    p.membership.appended({ zxid: 0x100000001, config: configOfIds([1, 2]) })
+    p.membership.committedThrough(0x100000001)
+    expect(p.adoptLeaderConfig({ zxid: 0x100000001, config: configOfIds([1, 2, 3]) })).toBe(false)
+    expect(p.protocolErrors).toBe(errors + 1)
   })
 })

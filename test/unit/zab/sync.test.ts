@@ -206,7 +206,11 @@ describe('synchronisation', () => {
     })
     expect(prop.persist?.entries.map((e) => e.zxid)).toEqual([zx(1, 2)])
     expect(prop.sendAfterDurable).toEqual([]) // no ACK before NEWLEADER
-    const nl = f.step({ kind: 'message', from, msg: { type: 'NEWLEADER', epoch: 2 } })
+    const nl = f.step({
+      kind: 'message',
+      from,
+      msg: { type: 'NEWLEADER', epoch: 2, configZxid: 0, config: CFG.config },
+    })
     // currentEpoch goes in a later batch than the history it vouches for.
     expect(nl.persist?.meta).toEqual({ currentEpoch: 2 })
     expect(nl.persist!.seq).toBeGreaterThan(prop.persist!.seq)

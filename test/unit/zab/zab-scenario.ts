@@ -133,6 +133,8 @@ export function renderWrite(w: DiskWrite): string {
       const end = w.endZxid === undefined || w.endZxid === w.zxid ? '' : ` end=${hex(w.endZxid)}`
       return `snapshot ${hex(w.zxid)}${end} (${w.chunks} chunks)`
     }
+    case 'staticConfig':
+      return `static config ${JSON.stringify(w.text)}`
     case 'meta':
       return [
         w.acceptedEpoch === undefined ? '' : `acceptedEpoch=${w.acceptedEpoch}`,
