@@ -48,6 +48,7 @@ import {
   encodePeerMessage,
   type Input,
   LEADER_CONFIG_TRACE,
+  LEADER_STATIC_CONFIG_TRACE,
   LOOKING_TRACE,
   type LogEntry,
   type Output,
@@ -442,6 +443,12 @@ export class ZabDriver {
         this.logger.info(
           { config: ev.slice(LEADER_CONFIG_TRACE.length), view: this.peer.membership.describe() },
           "took the leader's membership config",
+        )
+      else if (ev.startsWith(LEADER_STATIC_CONFIG_TRACE))
+        // The operator's --servers for this server is not the ensemble's: say so (a joiner's names itself).
+        this.logger.warn(
+          { config: ev.slice(LEADER_STATIC_CONFIG_TRACE.length), view: this.peer.membership.describe() },
+          "took the leader's static config in place of --servers' (kept on disk; a reconfig may name this server)",
         )
       else if (this.logger.isLevelEnabled('debug')) this.logger.debug({ zab: ev }, 'zab event')
     }

@@ -43,6 +43,7 @@ export type {
 export {
   type Input,
   LEADER_CONFIG_TRACE,
+  LEADER_STATIC_CONFIG_TRACE,
   LOOKING_TRACE,
   type PeerStatus,
   ZabPeer,

@@ -103,8 +103,10 @@ export interface PeerStatus {
 
 /** The trace event of a step into LOOKING starts with this; the reason follows. */
 export const LOOKING_TRACE = 'LOOKING: '
-/** The trace event of a config taken from the leader starts with this (a driver logs it); the configs follow. */
+/** The trace event of a newer committed config taken from the leader starts with this (a driver logs it). */
 export const LEADER_CONFIG_TRACE = 'config from the leader: '
+/** The trace event of a static config taken from the leader in place of ours starts with this (a driver warns). */
+export const LEADER_STATIC_CONFIG_TRACE = 'static config from the leader: '
 
 export class ZabPeer implements PeerCore {
   readonly id: ServerId
@@ -502,7 +504,7 @@ export class ZabPeer implements PeerCore {
   private takeStatic(at: ConfigAt): void {
     const ours = this.membership.committed.config
     this.trace(
-      `${LEADER_CONFIG_TRACE}static v[${at.config.voters}]o[${at.config.observers}] replaces ours v[${ours.voters}]o[${ours.observers}]`,
+      `${LEADER_STATIC_CONFIG_TRACE}v[${at.config.voters}]o[${at.config.observers}] replaces ours v[${ours.voters}]o[${ours.observers}]`,
     )
     this.out.persistStaticConfig(at.config.text)
   }

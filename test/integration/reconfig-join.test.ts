@@ -4,7 +4,9 @@
  *
  * (a) A brand-new server 4 (empty data dir, fresh ports, --servers: the
  * members and itself) is started under a small write load, follows as a
- * non-voter, is added by `conclave reconfig --add`, and becomes a voter; an
+ * non-voter and takes its leader's config (all four show the same
+ * /zookeeper/config, without server 4), is added by `conclave reconfig
+ * --add`, and becomes a voter (all four show that one); an
  * old server is removed and stopped; the leader is killed: the two left (one
  * of them server 4) elect a leader and writes go on, and they hold the same
  * data. Then every server restarts with its ORIGINAL flags (the old ones'
@@ -178,10 +180,17 @@ describe('servers join and move', () => {
         timeoutMs: 30_000,
         what: 'server 4 to catch up as a non-voting follower',
       })
+      // Its own --servers names it, but it took its leader's config with the sync: every server,
+      // server 4 too (a non-voting follower serves, as ZooKeeper's does), shows the same one.
+      const before = await configOn([1, 2, 3, 4], 0)
+      expect(new Set(before).size).toBe(1)
+      expect(before[0]).not.toContain('server.4=')
+      expect(m4.proc!.output()).toContain("took the leader's static config")
       const added = await reconfigCli(member(removed), '--add', lineFor(m4))
       expect(added).toContain(lineFor(m4))
       version = versionOf(added)
-      await configOn([1, 2, 3, 4], version)
+      const after = await configOn([1, 2, 3, 4], version)
+      expect(new Set(after).size).toBe(1)
       await load.progress(20, 'with server 4 a voter')
 
       const left = await reconfigCli(member(kept), '--remove', String(removed))
