@@ -15,6 +15,10 @@
  *  - Durable epochs never decrease (SimDisk), in-memory epochs are ordered.
  *  - sync + read sees every write acknowledged before the sync began.
  *  - No protocol errors between correct servers.
+ *  - Config agreement: serving servers that applied through the same zxid
+ *    show the same membership config (/zookeeper/config: the last config
+ *    entry applied, else the static config ZAB holds — a joiner's own
+ *    --servers gives way to its leader's with the sync).
  *
  * Invariants of this file: a violation throws SimViolation at once, so the
  * trace ends at the failing event.
@@ -55,6 +59,8 @@ export class Checker {
   private readonly index = new Map<number, number>()
   private readonly dataAt = new Map<number, Uint8Array>()
   private readonly digestAt = new Map<number, string>()
+  /** The config serving servers showed at each applied zxid (config-agreement). */
+  private readonly configAt = new Map<number, string>()
   readonly acked: AckedWrite[] = []
   establishedLeaders = 0
 
@@ -217,6 +223,20 @@ export class Checker {
     }
   }
 
+  /** What a serving server shows as /zookeeper/config (request-pipeline's staticConfigData) agrees at its zxid. */
+  private checkConfig(n: SimNode): void {
+    const c = n.sm.config ?? n.peer.membership.committed
+    const shown = `${hex(c.zxid)} v[${c.config.voters}]o[${c.config.observers}] ${c.config.text}`
+    const zxid = n.sm.appliedZxid
+    const known = this.configAt.get(zxid)
+    if (known === undefined) this.configAt.set(zxid, shown)
+    else if (known !== shown)
+      this.fail(
+        'config-agreement',
+        `n${n.id} shows config ${shown.split(' ', 2).join(' ')} at ${hex(zxid)}; another showed ${known.split(' ', 2).join(' ')}`,
+      )
+  }
+
   /** Cheap checks after every scheduler event. */
   afterEvent(): void {
     for (const n of this.nodes) {
@@ -230,6 +250,7 @@ export class Checker {
       const installing = n.driver.restoringSnapshot && n.sm.appliedZxid <= st.commitZxid
       if (n.sm.appliedZxid !== st.commitZxid && !installing)
         this.fail('apply', `n${n.id} applied ${hex(n.sm.appliedZxid)} != commit`)
+      if (st.serving) this.checkConfig(n)
     }
   }
 }

@@ -29,6 +29,7 @@
  *   once-forgotten        oneResultMemory     reconfig-quorums      oneConfigQuorum
  *   watch-resume          amnesicHistory
  *   resume-live           localResumeSync (and resume-closed)
+ *   config-agreement      ownStaticConfig
  *
  * Invariants: with mutation 'none' nothing here is used; every mutation is
  * deterministic given the seed (a mutated seed replays exactly).
@@ -75,6 +76,7 @@ export type Mutation =
   | 'oneConfigQuorum'
   | 'amnesicHistory'
   | 'localResumeSync'
+  | 'ownStaticConfig'
 
 export interface MutationInfo {
   /** The one invariant that must catch it. */
@@ -210,6 +212,10 @@ export const MUTATIONS: Readonly<Record<Exclude<Mutation, 'none'>, MutationInfo>
     stateMachine: 'tree',
     bug: 'the watch history forgets where it starts: after dropping its oldest Txns, or a reset by a SNAP, it claims to start where it began (a resume older than it is replayed with a hole, not compacted)',
   },
+  ownStaticConfig: {
+    catches: 'config-agreement',
+    bug: "a learner keeps its own static config (a joiner's, naming itself) instead of the one its leader sends with NEWLEADER",
+  },
   localResumeSync: {
     catches: 'resume-live',
     stateMachine: 'tree',
@@ -278,8 +284,17 @@ class OneConfigQuorumPeer extends ZabPeer {
   }
 }
 
+/** ownStaticConfig: the leader's static config is ignored (a joiner keeps its own, naming itself). */
+class OwnStaticConfigPeer extends ZabPeer {
+  override adoptLeaderConfig(at: ConfigAt): boolean {
+    return at.zxid === 0 ? true : super.adoptLeaderConfig(at)
+  }
+}
+
 export function mutantPeer(mutation: Mutation): ((opts: ZabPeerOptions) => ZabPeer) | undefined {
   switch (mutation) {
+    case 'ownStaticConfig':
+      return (opts) => new OwnStaticConfigPeer(opts)
     case 'oneConfigQuorum':
       return (opts) => new OneConfigQuorumPeer(opts)
     case 'forgetfulEpoch':

@@ -33,6 +33,7 @@ import {
   type MemberConfig,
   type Output,
   type ProposeResult,
+  parseConfigText,
   type ServerId,
   ZabPeer,
   type ZabPeerOptions,
@@ -145,7 +146,11 @@ export class SimNode {
     if (this.disk.snapshot) this.sm.restore(this.disk.snapshot)
     const opts: ZabPeerOptions = {
       id: c.id,
-      initialConfig: configOfIds(c.voters, c.observers),
+      // A static config taken from a leader, kept on disk, replaces the one this server started with.
+      initialConfig:
+        this.disk.staticConfig !== undefined
+          ? parseConfigText(this.disk.staticConfig)
+          : configOfIds(c.voters, c.observers),
       initLimitTicks: c.initLimitTicks,
       syncLimitTicks: c.syncLimitTicks,
       commitLogCount: c.commitLogCount,

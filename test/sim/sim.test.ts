@@ -182,6 +182,11 @@ describe('simulation', () => {
     expect(r?.violation?.invariant).toBe('reconfig-quorums')
   })
 
+  it("catches a joiner that keeps its own static config instead of its leader's (issue 19)", () => {
+    const r = firstFailure('ownStaticConfig', 5)
+    expect(r?.violation?.invariant).toBe('config-agreement')
+  })
+
   it('changes membership under faults: reconfigs commit, and voters change, over a few seeds', () => {
     let committed = 0
     let votersChanged = 0

@@ -148,6 +148,11 @@ class Run {
       this.swarm.reconfigEveryMs = 200
       this.swarm.spares = 2
     }
+    // Its checker watches joiners that serve before a reconfig names them: have some, and leave them out.
+    if (opts.mutation === 'ownStaticConfig') {
+      this.swarm.reconfigEveryMs = 0
+      this.swarm.spares = 2
+    }
     const mutation = opts.mutation ?? 'none'
     const needs = mutation === 'none' ? undefined : MUTATIONS[mutation].stateMachine
     if (needs) this.swarm.stateMachine = needs
@@ -230,7 +235,10 @@ class Run {
     const mutation = this.opts.mutation ?? 'none'
     const voters = this.initialVoters()
     const observers = this.initialObservers()
-    // Spares start outside the config (joiners): they sync as non-voting learners until a reconfig names them.
+    // Spares start outside the config (joiners): they sync as non-voting learners until a reconfig
+    // names them. Each starts, as an operator adds a server, with a static config that names it
+    // too: it takes its leader's with the sync (config-agreement).
+    const isSpare = (id: number) => id > s.voters + s.observers
     const spares = Array.from({ length: s.spares }, (_, i) => s.voters + s.observers + i + 1)
     const skew = this.prng.fork('skew')
     for (const id of [...voters, ...observers, ...spares]) {
@@ -238,7 +246,7 @@ class Run {
       const cfg = {
         id,
         // The noQuorum mutation: every server believes it is alone.
-        voters: mutation === 'noQuorum' ? (isVoter ? [id] : [1]) : voters,
+        voters: mutation === 'noQuorum' ? (isVoter ? [id] : [1]) : isSpare(id) ? [...voters, id] : voters,
         observers: mutation === 'noQuorum' ? (isVoter ? [] : [id]) : observers,
         tickMs: Math.max(1, Math.round(s.tickMs * (1 + s.tickSkew * (2 * skew.float() - 1)))),
         initLimitTicks: s.initLimitTicks,
