@@ -307,10 +307,12 @@ describe('simulation', () => {
 
   // A rare bug to meet (a resume older than a history that dropped its start): seed 52 is the
   // first to show it since the workload moves sessions to lagging servers (seed 5 before).
+  // Rare per seed (about 1 in 30): before joiners started naming themselves (and serving) it first
+  // tripped on seed 46, since then on seed 115; the budget is seeds, the first failure ends it.
   it('catches a watch history that forgets it dropped its oldest changes (a resume replayed with a hole)', {
-    timeout: 240_000,
+    timeout: 420_000,
   }, () => {
-    const r = firstFailure('amnesicHistory', 60)
+    const r = firstFailure('amnesicHistory', 160)
     expect(r?.violation?.invariant).toBe('watch-resume')
   })
 })
