@@ -68,8 +68,8 @@ function lineFor(id: number, role: 'participant' | 'observer'): string {
 }
 
 /**
- * /zookeeper/config on every member `version` names (a removed server serves
- * no clients), once they all show it.
+ * /zookeeper/config on every member `version` names (a removed server is not
+ * asked: its links are closed, it may not be following), once they all show it.
  */
 async function configEverywhere(version: number, data?: Uint8Array): Promise<string[]> {
   const ids = data === undefined ? [1, 2, 3, 4] : [...parse(data).lines.keys()]
