@@ -178,8 +178,9 @@ class Link {
     }
     for (const f of frames) {
       if (this.phase === 'closed') return
-      if (this.phase === 'open') this.t.opts.onMessage(this.peerId, f)
-      else this.handshake(Buffer.from(f.buffer, f.byteOffset, f.byteLength))
+      if (this.phase === 'open') {
+        if (!this.t.isDeafTo(this.peerId)) this.t.opts.onMessage(this.peerId, f)
+      } else this.handshake(Buffer.from(f.buffer, f.byteOffset, f.byteLength))
     }
   }
 
@@ -286,6 +287,8 @@ export class PeerTransport {
   /** When each limit was last logged (LIMIT_LOG_INTERVAL_MS). */
   private readonly limitLogged = new Map<string, number>()
   private blocked = new Set<number>()
+  /** Test hook: peers whose messages are dropped on arrival while their links stay up (a one-way partition). */
+  private deafTo = new Set<number>()
   private closing = false
   /** Every socket this transport opened or accepted and not yet closed: close() ends them all, handshaking ones too. */
   private readonly sockets = new Set<Socket>()
@@ -513,6 +516,25 @@ export class PeerTransport {
 
   isUp(peer: number): boolean {
     return this.links.has(peer)
+  }
+
+  /**
+   * Test hook: drop every message these peers send here, keeping the links up
+   * and still sending to them — a one-way partition (they hear us, we do not
+   * hear them). The empty list ends it, and ends the links that dropped
+   * messages (a stream with a gap in it is never delivered further).
+   */
+  setDeafTo(ids: number[]): void {
+    const before = this.deafTo
+    this.deafTo = new Set(ids)
+    // TCP never delivers a message after losing an earlier one: a link that dropped messages is
+    // broken once the partition ends, so the peer reconnects and the stream starts clean.
+    for (const id of before) if (!this.deafTo.has(id)) this.links.get(id)?.fail('one-way partition healed')
+  }
+
+  /** Whether messages from `id` are dropped on arrival (setDeafTo). */
+  isDeafTo(id: number): boolean {
+    return this.deafTo.size > 0 && this.deafTo.has(id)
   }
 
   /** Test hook: cut links to these peers and refuse them until unblocked. */

@@ -66,6 +66,9 @@ export function createReplicator(
     logger.child({ component: 'zab' }),
     quorumTls,
   )
-  watchFaultFile((ids) => zab.setBlockedPeers(ids), logger)
+  watchFaultFile((f) => {
+    zab.setBlockedPeers(f.blockPeers)
+    zab.setDeafPeers(f.deafTo)
+  }, logger)
   return zab
 }

@@ -280,6 +280,11 @@ export class ZabReplicator extends DriverReplicator {
     this.transport.setBlocked(ids)
   }
 
+  /** Test hook: drop what these peers send here, links kept up (a one-way partition). */
+  setDeafPeers(ids: number[]): void {
+    this.transport.setDeafTo(ids)
+  }
+
   /**
    * Durable log entries from `from` on, for a DIFF older than the in-memory
    * log: only where the log is one stretch of history (after the newest

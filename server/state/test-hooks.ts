@@ -23,11 +23,18 @@ export function storageLimitsForTests(logger: Logger): Partial<StorageLimits> {
 }
 
 /**
- * CONCLAVE_FAULT_FILE names a JSON file `{ "blockPeers": [ids] }`, polled
- * every 100 ms, that partitions this server from those peers (the process
- * keeps running; only the peer links are cut).
+ * CONCLAVE_FAULT_FILE names a JSON file `{ "blockPeers": [ids], "deafTo":
+ * [ids] }`, polled every 100 ms: `blockPeers` partitions this server from
+ * those peers (the process keeps running; only the peer links are cut),
+ * `deafTo` drops every message those peers send here while the links stay
+ * up and this server still sends to them (a one-way partition).
  */
-export function watchFaultFile(block: (ids: number[]) => void, logger: Logger): void {
+export interface PeerFaults {
+  blockPeers: number[]
+  deafTo: number[]
+}
+
+export function watchFaultFile(apply: (faults: PeerFaults) => void, logger: Logger): void {
   const file = process.env.CONCLAVE_FAULT_FILE
   if (!file) return
   let last = ''
@@ -41,9 +48,10 @@ export function watchFaultFile(block: (ids: number[]) => void, logger: Logger): 
     if (text === last) return
     last = text
     try {
-      const ids = (JSON.parse(text) as { blockPeers?: number[] }).blockPeers ?? []
-      logger.warn({ blockPeers: ids }, 'fault injection: peer links blocked')
-      block(ids)
+      const f = JSON.parse(text) as Partial<PeerFaults>
+      const faults = { blockPeers: f.blockPeers ?? [], deafTo: f.deafTo ?? [] }
+      logger.warn(faults, 'fault injection: peer links blocked')
+      apply(faults)
     } catch {
       // A half-written file: read it again next time.
       last = ''

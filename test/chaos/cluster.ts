@@ -85,7 +85,11 @@ export interface ChaosCluster {
   stallDisk?(id: number, stalled: boolean): void
   /** Cuts exactly these peer links, healing the others (undefined: this target cannot). */
   cut?(links: readonly (readonly [number, number])[]): void
+  /** One-way cuts: for each [speaker, listener] the listener drops what the speaker sends; healed by heal() (undefined: this target cannot). */
+  deafen?(pairs: readonly (readonly [number, number])[]): void
   heal?(): void
+  /** Each member's peers it drops messages from (one-way cuts), as its fault hook holds them now (Conclave only; for tests). */
+  deaf?(): Map<number, number[]>
   /** Each member's cut peers, as its fault hook holds them now (Conclave only; for tests). */
   blocked?(): Map<number, number[]>
   /** Each running member's role (leader, follower, observer), or undefined if it does not answer. */
@@ -123,6 +127,14 @@ export async function conclaveCluster(
     throw err
   }
   const proc = (id: number) => e.members.find((m) => m.id === id)?.proc
+  /** One list of each member's fault hook file (blockPeers or deafTo), as the file holds it now. */
+  const faultsOf = (key: 'blockPeers' | 'deafTo') =>
+    new Map(
+      e.members.map((m) => [
+        m.id,
+        (JSON.parse(readFileSync(m.faultFile, 'utf8')) as Record<string, number[] | undefined>)[key] ?? [],
+      ]),
+    )
   // A member that exits while nobody killed or stopped it crashed: keep what it said last.
   const crashes: string[] = []
   const killing = new Set<number>()
@@ -218,14 +230,10 @@ export async function conclaveCluster(
       writeFileSync(join(dir, STALL_FILE), JSON.stringify({ until: stalled ? Date.now() + 60_000 : 0 }))
     },
     cut: (links) => e.cut(links),
+    deafen: (pairs) => e.deafen(pairs),
     heal: () => e.heal(),
-    blocked: () =>
-      new Map(
-        e.members.map((m) => [
-          m.id,
-          (JSON.parse(readFileSync(m.faultFile, 'utf8')) as { blockPeers?: number[] }).blockPeers ?? [],
-        ]),
-      ),
+    blocked: () => faultsOf('blockPeers'),
+    deaf: () => faultsOf('deafTo'),
     async roles() {
       const out = new Map<number, string | undefined>()
       for (const m of members) out.set(m.id, (await e.status(m.id).catch(() => undefined))?.Mode)

@@ -8,8 +8,9 @@
  * membership change, say — is one entry in FAULT_KINDS.
  *
  * Partitions cut peer links through the ensemble helper's hook; a link is one
- * TCP connection, so a cut is always symmetric (one-way partitions would
- * need a proxy in every link). Disk stalls go through the server's storage
+ * TCP connection, so a cut is symmetric; a one-way partition keeps the links
+ * up and has the listener drop what the speaker sends (the fault hook's
+ * `deafTo`). Disk stalls go through the server's storage
  * stall hook (server/storage/stall-hook.ts): the member's commits block as
  * if its fsync hung, until the heal. No clock fault (see docs/chaos.md).
  *
@@ -124,6 +125,7 @@ function stalling(ids: readonly number[], c: ChaosCluster): Injected {
 }
 
 const canCut = (c: ChaosCluster) => c.cut !== undefined
+const canDeafen = (c: ChaosCluster) => c.deafen !== undefined
 const canStall = (c: ChaosCluster) => c.stallDisk !== undefined
 const names = (ids: readonly number[]) => ids.map((i) => `n${i}`).join(',')
 
@@ -275,6 +277,25 @@ export const FAULT_KINDS: FaultKind[] = [
       const id = (await c.leader()) ?? p.pick([...c.voters])
       const rest = c.members.map((m) => m.id).filter((x) => x !== id)
       return cutting(c, [id], rest, `leader n${id} | ${names(rest)}`)
+    },
+  },
+  {
+    // One-way: one member (the leader half the time) hears nobody while every peer still hears
+    // it, or nobody hears it while it hears everyone (a deposed leader that still gets ACKs).
+    name: 'partition-one-way',
+    applies: canDeafen,
+    async inject(c, p) {
+      const id = await pickOne(c, p)
+      const rest = c.members.map((m) => m.id).filter((x) => x !== id)
+      const deafOne = p.chance(0.5)
+      c.deafen!(rest.map((r): [number, number] => (deafOne ? [r, id] : [id, r])))
+      return {
+        targets: [id],
+        detail: deafOne
+          ? `n${id} hears nobody (${names(rest)} hear it)`
+          : `nobody hears n${id} (it hears ${names(rest)})`,
+        heal: async () => c.heal!(),
+      }
     },
   },
   {

@@ -48,6 +48,8 @@ export interface Ensemble {
    * partition shape (halves, a bridge, …) in one step.
    */
   cut(links: readonly (readonly [number, number])[]): void
+  /** One-way cuts: for each [speaker, listener], the listener drops what the speaker sends (links stay up); the other links healed. */
+  deafen(pairs: readonly (readonly [number, number])[]): void
   heal(): void
   stop(): Promise<void>
 }
@@ -199,6 +201,15 @@ export async function startEnsemble(
       }
       for (const m of members)
         writeFileSync(m.faultFile, JSON.stringify({ blockPeers: [...blocked.get(m.id)!] }))
+    },
+    deafen(pairs) {
+      const deaf = new Map<number, Set<number>>(members.map((m) => [m.id, new Set<number>()]))
+      for (const [speaker, listener] of pairs) {
+        member(speaker)
+        member(listener)
+        deaf.get(listener)!.add(speaker)
+      }
+      for (const m of members) writeFileSync(m.faultFile, JSON.stringify({ deafTo: [...deaf.get(m.id)!] }))
     },
     heal() {
       for (const m of members) writeFileSync(m.faultFile, '{}')

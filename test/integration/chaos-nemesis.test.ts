@@ -81,6 +81,42 @@ describe('chaos nemesis partitions', () => {
     )
   })
 
+  // One-way: nobody hears the leader (it still hears them); the others elect another leader. Then
+  // the reverse for the new leader: it hears nobody while they hear it, so it loses its quorum.
+  it('a one-way partition deposes the leader either way, and heals', { timeout: 90_000 }, async () => {
+    const deafTo = () => c.deaf!()
+    const newLeaderOtherThan = (old: number | undefined) =>
+      waitFor(
+        async () => {
+          const roles = await c.roles!()
+          return [...roles].some(([id, role]) => id !== old && role === 'leader')
+        },
+        { timeoutMs: 30_000, intervalMs: 100, what: `a leader other than n${old}` },
+      )
+    for (const deafOne of [false, true]) {
+      const leader = await c.leader()
+      expect(leader).toBeDefined()
+      const rest = c.members.map((m) => m.id).filter((x) => x !== leader)
+      c.deafen!(rest.map((r): [number, number] => (deafOne ? [r, leader!] : [leader!, r])))
+      const deaf = deafTo()
+      if (deafOne) expect(deaf.get(leader!)!.sort()).toEqual([...rest].sort())
+      else for (const r of rest) expect(deaf.get(r)).toEqual([leader])
+      await newLeaderOtherThan(leader)
+      c.heal!()
+      await waitFor(
+        async () => {
+          const roles = [...(await c.roles!()).values()]
+          return roles.filter((r) => r === 'leader').length === 1 && roles.every((r) => r !== undefined)
+        },
+        { timeoutMs: 30_000, intervalMs: 100, what: 'the whole ensemble back after the heal' },
+      )
+    }
+    const injected = await kind('partition-one-way').inject(c, new Prng(5))
+    expect(injected.detail).toMatch(/hears/)
+    await injected.heal()
+    expect([...deafTo().values()].flat()).toEqual([])
+  })
+
   // A member whose disk stands still logs nothing, so it ACKs nothing: with the disks of two of
   // the three voters stalled no write can commit (a quorum must have it on disk) until the heal.
   it('a disk stall stops a member logging until it is healed', { timeout: 60_000 }, async () => {

@@ -17,6 +17,9 @@ interface Node {
   up: Set<number>
   downs: number[]
   warnings: string[]
+  /** Each linked peer's connection id (for send) and the messages received, as text. */
+  conns: Map<number, number>
+  got: string[]
 }
 
 const running: PeerTransport[] = []
@@ -28,7 +31,15 @@ async function node(
   o: { secret?: string; outsiderLinksMax?: number; handshakesMax?: number } = {},
 ): Promise<Node> {
   const port = await freePort()
-  const n: Node = { t: undefined as unknown as PeerTransport, port, up: new Set(), downs: [], warnings: [] }
+  const n: Node = {
+    t: undefined as unknown as PeerTransport,
+    port,
+    up: new Set(),
+    downs: [],
+    warnings: [],
+    conns: new Map(),
+    got: [],
+  }
   n.t = new PeerTransport({
     selfId: id,
     listenHost: '127.0.0.1',
@@ -38,8 +49,11 @@ async function node(
     messageBytesMax: 64 * 1024,
     outsiderLinksMax: o.outsiderLinksMax ?? 8,
     handshakesMax: o.handshakesMax ?? 64,
-    onMessage: () => {},
-    onUp: (peer) => n.up.add(peer),
+    onMessage: (_from, payload) => n.got.push(new TextDecoder().decode(payload)),
+    onUp: (peer, conn) => {
+      n.up.add(peer)
+      n.conns.set(peer, conn)
+    },
     onDown: (peer) => {
       n.up.delete(peer)
       n.downs.push(peer)
@@ -85,6 +99,28 @@ describe('PeerTransport follows the membership', () => {
     // A server the configuration names is not an outsider: it links whatever the count.
     a.t.setPeers([{ id: 5, host: '127.0.0.1', port: second.port }])
     await waitFor(() => a.up.has(5), { timeoutMs: 10_000, what: 'server 5 linked once named' })
+  })
+
+  // The chaos harness's one-way partition (the fault hook's deafTo).
+  it('drops what a peer it is deaf to sends, still sends to it, and ends that link when the partition heals', async () => {
+    const text = (t: string) => new TextEncoder().encode(t)
+    const one = await node(1, [])
+    const two = await node(2, [at(1, one)])
+    await waitFor(() => one.up.has(2) && two.up.has(1), { what: 'servers 1 and 2 linked' })
+    one.t.setDeafTo([2])
+    two.t.send(1, text('lost'), two.conns.get(1)!)
+    one.t.send(2, text('heard'), one.conns.get(2)!)
+    await waitFor(() => two.got.includes('heard'), { what: 'server 2 to hear server 1' })
+    await new Promise((r) => setTimeout(r, 200))
+    expect(one.got).not.toContain('lost')
+    expect(one.downs).toEqual([])
+    // Healed: the link that lost a message is ended (no gap in a stream), the peers link again.
+    one.t.setDeafTo([])
+    await waitFor(() => one.downs.includes(2), { what: 'the gapped link ended' })
+    await waitFor(() => one.up.has(2) && two.up.has(1), { timeoutMs: 10_000, what: 'linked again' })
+    two.t.send(1, text('after'), two.conns.get(1)!)
+    await waitFor(() => one.got.includes('after'), { what: 'server 1 to hear server 2 again' })
+    expect(one.got).not.toContain('lost')
   })
 
   it('dials a peer at the address a new configuration gives it, instead of its old one', async () => {
