@@ -74,6 +74,12 @@ export function addressKey(e: { host: string; port: number }): string {
   return `${e.host.toLowerCase()}:${e.port}`
 }
 
+/** Index in `list` of the server at `e`'s address (addressKey), -1 if none. */
+export function indexOfAddress(list: readonly Endpoint[], e: { host: string; port: number }): number {
+  const key = addressKey(e)
+  return list.findIndex((x) => addressKey(x) === key)
+}
+
 /** Parses every server of a connect string, in the order given. */
 export function parseConnectString(connectString: string): Endpoint[] {
   if (typeof connectString !== 'string' || connectString.trim() === '')

@@ -86,7 +86,7 @@ import {
   readWatcherEvent,
   type SetWatchesRequest,
 } from '../shared/records.js'
-import { addressKey, type Endpoint } from './connect-string.js'
+import { type Endpoint, indexOfAddress } from './connect-string.js'
 import { Emitter } from './emitter.js'
 import { Fifo } from './fifo.js'
 import { CONFIG_NODE, MembershipTracker } from './membership-tracker.js'
@@ -255,7 +255,7 @@ export class Session {
   /** Follows /zookeeper/config (undefined with followMembership off). */
   private readonly tracker: MembershipTracker | undefined
   /** Leaving the connected server (no longer in the list): waiting for its due replies. */
-  private leaving: { link: Link; reason: string; timer: ReturnType<typeof setTimeout> } | undefined
+  private leaving: { link: Link; timer: ReturnType<typeof setTimeout> } | undefined
   private everConnected = false
   /** When the last established connection was lost (now()); 0 before any. */
   private lostAtMs = 0
@@ -482,8 +482,7 @@ export class Session {
         this.everConnected = true
         // The list was replaced while this attempt ran (updateServerList) and no longer holds it.
         const link = this.link
-        if (link?.open && !this.endpoints.some((e) => addressKey(e) === addressKey(link.endpoint)))
-          this.leave(link, `${endpoint.url} is no longer in the server list`)
+        if (link?.open) this.leaveIfUnlisted(link)
         return
       }
       if (this.isFinal()) return
@@ -1268,8 +1267,7 @@ export class Session {
    */
   private replaceServers(next: Endpoint[]): void {
     if (next.length === 0) throw new Error('replaceServers: an empty list')
-    const indexOf = (e: Endpoint | undefined): number =>
-      e === undefined ? -1 : next.findIndex((x) => addressKey(x) === addressKey(e))
+    const indexOf = (e: Endpoint | undefined): number => (e === undefined ? -1 : indexOfAddress(next, e))
     const link = this.link?.open ? this.link : undefined
     const at = indexOf(link?.endpoint)
     const last = indexOf(this.lastEndpoint)
@@ -1282,15 +1280,17 @@ export class Session {
       'servers',
       next.map((e) => e.url),
     )
-    if (link !== undefined && at < 0 && this.link === link)
-      this.leave(link, `${link.endpoint.url} is no longer in the server list`)
+    if (link !== undefined && this.link === link) this.leaveIfUnlisted(link)
   }
 
-  /** Leaves the connected server once the replies due on it are in (at most LEAVE_WAIT_MS_MAX). */
-  private leave(link: Link, reason: string): void {
-    if (this.leaving !== undefined) return
+  /**
+   * Leaves the connected server if the list no longer holds it, once the
+   * replies due on it are in (at most LEAVE_WAIT_MS_MAX).
+   */
+  private leaveIfUnlisted(link: Link): void {
+    if (this.leaving !== undefined || indexOfAddress(this.endpoints, link.endpoint) >= 0) return
     const timer = setTimeout(() => this.leaveNow(), LEAVE_WAIT_MS_MAX)
-    this.leaving = { link, reason, timer }
+    this.leaving = { link, timer }
     if (this.pending.length === 0) this.leaveNow()
   }
 
@@ -1298,7 +1298,7 @@ export class Session {
     const leaving = this.leaving
     if (leaving === undefined || leaving.link !== this.link) return
     this.stopLeaving()
-    this.dropConnection(leaving.reason)
+    this.dropConnection(`${leaving.link.endpoint.url} is no longer in the server list`)
   }
 
   private stopLeaving(): void {
