@@ -13,15 +13,11 @@
 import type { Endpoint } from './connect-string.js'
 import type { IsroAnswer } from './session.js'
 import type { TlsOptions } from './transport.js'
+import { isNode } from './transport-ws.js'
 import { connectSocket } from './transport-ws-node.js'
 
 /** Longest answer read: 'null' is the longest the word has. */
 const ANSWER_BYTES_MAX = 64
-
-function isNode(): boolean {
-  const p = (globalThis as { process?: { versions?: { node?: unknown } } }).process
-  return typeof p?.versions?.node === 'string'
-}
 
 export async function askIsro(
   endpoint: Endpoint,

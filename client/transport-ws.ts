@@ -20,7 +20,7 @@ import type {
 const OPEN = 1
 
 /** True in Node (and runtimes that present themselves as Node), where the SDK's own client is used. */
-function isNode(): boolean {
+export function isNode(): boolean {
   const p = (globalThis as { process?: { versions?: { node?: unknown } } }).process
   return typeof p?.versions?.node === 'string'
 }
