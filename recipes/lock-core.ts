@@ -27,6 +27,7 @@ import {
   contextOf,
   type EndSource,
   Latch,
+  now,
   timeoutError,
   type WaitContext,
   type WaitOptions,
@@ -54,7 +55,7 @@ export const TURNS_MAX = 1_000_000
 export const LATE_ANSWER_RETRIES_MAX = 3
 
 /**
- * True when a listing asked for at `askedAt` (performance.now()) came back
+ * True when a listing asked for at `askedAt` (wait.ts's now()) came back
  * too late to grant on: after a third of the session timeout, the session
  * may have expired, and the node with it, while the answer waited — in a
  * paused process (a GC pause, SIGSTOP) the answer sits in the socket while
@@ -63,7 +64,7 @@ export const LATE_ANSWER_RETRIES_MAX = 3
  */
 function answerIsLate(zk: Client, askedAt: number): boolean {
   const t = zk.sessionTimeoutMs
-  return t > 0 && performance.now() - askedAt > t / 3
+  return t > 0 && now() - askedAt > t / 3
 }
 
 /** The predicate's verdict: we hold the lock, or we must watch one earlier node. */
@@ -110,7 +111,7 @@ async function waitForTurn(zk: Client, s: SequentialSpec, ours: CreatedNode): Pr
   let lateAnswers = 0
   for (let i = 0; i < TURNS_MAX; i++) {
     checkContext(s.ctx, s.end, 'lock acquisition timed out', s.dir)
-    const askedAt = performance.now()
+    const askedAt = now()
     const children = await bounded(
       retryOnLoss(() => zk.getChildren(s.dir)),
       s.ctx,
