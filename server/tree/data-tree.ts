@@ -645,23 +645,8 @@ export class DataTree {
    * is dropped if it is an earlier one.
    */
   private dropSuperseded(slot: number): void {
-    const s = this.store
-    const path = s.path(slot)
-    const last = this.index.get(path)!
-    if (last === slot) return
-    this.sizeBytes -= znodeSizeEstimate(path.length, dataLength(s.data(slot)))
-    const owner = this.owners.get(slot)
-    if (owner !== undefined) {
-      this.owners.delete(slot)
-      // The last record may be an ephemeral of the same session: the path stays listed for it.
-      if (this.owners.get(last) !== owner) {
-        const set = this.ephemeralIndex.get(owner)!
-        set.delete(path)
-        if (set.size === 0) this.ephemeralIndex.delete(owner)
-      }
-    }
-    this.acls.release(s.aclRef(slot))
-    s.release(slot)
+    const last = this.index.get(this.store.path(slot))!
+    if (last !== slot) this.dropUnlinked(slot, last)
   }
 
   /** A stored znode's columns and side indexes, from its record. */
@@ -861,6 +846,17 @@ export class DataTree {
         phase = 'indexing'
       }
       const end = s.slotCapacity()
+      /** Visits the live slots from `cursor` on, one unit of `budget` each; true once past the last. */
+      const sweep = (visit: (slot: number) => void): boolean => {
+        for (; cursor < end && budget > 0; cursor++) {
+          if (!s.isLive(cursor)) continue
+          budget--
+          visit(cursor)
+        }
+        if (cursor < end) return false
+        cursor = 0
+        return true
+      }
       if (phase === 'indexing') {
         const twice = bulk.finish(budget)
         // Every slot is checked against the index only when some path came twice (rare).
@@ -869,13 +865,7 @@ export class DataTree {
         return undefined
       }
       if (phase === 'superseded') {
-        for (; cursor < end && budget > 0; cursor++) {
-          if (!s.isLive(cursor)) continue
-          budget--
-          tree.dropSuperseded(cursor)
-        }
-        if (cursor < end) return undefined
-        cursor = 0
+        if (!sweep((slot) => tree.dropSuperseded(slot))) return undefined
         phase = 'linking'
       }
       if (rooted.length === 0) {
@@ -884,26 +874,18 @@ export class DataTree {
         parents = new Int32Array(end)
       }
       if (phase === 'linking') {
-        for (; cursor < end && budget > 0; cursor++) {
-          if (!s.isLive(cursor)) continue
-          budget--
-          if (tree.isRooted(cursor, rooted, parents))
-            tree.link(cursor, parents[cursor]! < 0 ? undefined : parents[cursor])
-          else orphans.push(cursor)
-        }
-        if (cursor < end) return undefined
+        const linked = sweep((slot) => {
+          if (tree.isRooted(slot, rooted, parents))
+            tree.link(slot, parents[slot]! < 0 ? undefined : parents[slot])
+          else orphans.push(slot)
+        })
+        if (!linked) return undefined
         for (const slot of orphans) tree.dropUnlinked(slot)
         tree.bulkLoading = false
-        cursor = 0
         phase = 'hashing'
       }
       if (phase === 'hashing') {
-        for (; cursor < end && budget > 0; cursor++) {
-          if (!s.isLive(cursor)) continue
-          budget--
-          tree.rehash(cursor)
-        }
-        if (cursor < end) return undefined
+        if (!sweep((slot) => tree.rehash(slot))) return undefined
         tree.zxid = zxid
         phase = 'done'
       }
@@ -954,18 +936,25 @@ export class DataTree {
     return verdict
   }
 
-  /** Drops a znode no parent lists (unlinked by a delete, or a duplicate record in a fuzzy snapshot). */
-  private dropUnlinked(slot: number): void {
+  /**
+   * Drops a znode no parent lists (unlinked by a delete, an orphan in a
+   * fuzzy snapshot, or with `supersededBy` a record of the same path that an
+   * index entry `supersededBy` replaced: the path and, for the same owner,
+   * its ephemeral listing stay).
+   */
+  private dropUnlinked(slot: number, supersededBy?: number): void {
     const path = this.store.path(slot)
     this.sizeBytes -= znodeSizeEstimate(path.length, dataLength(this.store.data(slot)))
     if (!this.bulkLoading) this.unhash(slot)
-    this.index.delete(path)
+    if (supersededBy === undefined) this.index.delete(path)
     const owner = this.owners.get(slot)
     if (owner !== undefined) {
       this.owners.delete(slot)
-      const set = this.ephemeralIndex.get(owner)!
-      set.delete(path)
-      if (set.size === 0) this.ephemeralIndex.delete(owner)
+      if (supersededBy === undefined || this.owners.get(supersededBy) !== owner) {
+        const set = this.ephemeralIndex.get(owner)!
+        set.delete(path)
+        if (set.size === 0) this.ephemeralIndex.delete(owner)
+      }
     }
     this.acls.release(this.store.aclRef(slot))
     this.ordered.delete(slot)
