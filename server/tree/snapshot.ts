@@ -28,6 +28,7 @@
  * Must not import anything but shared/ and server/tree/.
  */
 import type { Acl } from '../../shared/acl.js'
+import { ByteQueue } from '../../shared/byte-queue.js'
 import { JuteReader, JuteWriter, ProtocolError } from '../../shared/jute.js'
 import type { ZnodeData } from '../../shared/records.js'
 import { aclKey } from './acl-cache.js'
@@ -259,8 +260,7 @@ export class SnapshotDecoder {
   private readonly counts = { sessions: 0, nodes: 0, writes: 0 }
   private readonly acls = new Map<number, readonly Acl[]>()
   /** The bytes of a record cut by a chunk boundary, and the chunks after it, until enough have come. */
-  private pending: Uint8Array[] = []
-  private pendingBytes = 0
+  private readonly pending = new ByteQueue()
   /** Read the pending bytes again once this many are there (twice the last try: copies stay linear). */
   private retryAt = 0
 
@@ -271,9 +271,8 @@ export class SnapshotDecoder {
     if (this.ended && chunk.length > 0) throw new SnapshotFormatError('data after the end record')
     if (this.pending.length === 0) return this.read(chunk, false)
     this.pending.push(chunk)
-    this.pendingBytes += chunk.length
-    if (this.pendingBytes < this.retryAt) return
-    if (this.pendingBytes > SNAPSHOT_RECORD_BYTES_MAX) {
+    if (this.pending.length < this.retryAt) return
+    if (this.pending.length > SNAPSHOT_RECORD_BYTES_MAX) {
       // Not a record cut short but a malformed one: read it as final for its own error.
       this.read(this.takePending(), true)
       throw new SnapshotFormatError(`a record of more than ${SNAPSHOT_RECORD_BYTES_MAX} bytes`)
@@ -290,10 +289,7 @@ export class SnapshotDecoder {
   }
 
   private takePending(): Uint8Array {
-    const out = concatBytes(this.pending, this.pendingBytes)
-    this.pending = []
-    this.pendingBytes = 0
-    return out
+    return this.pending.take(this.pending.length)
   }
 
   /**
@@ -323,8 +319,7 @@ export class SnapshotDecoder {
         if (e instanceof ProtocolError) throw new SnapshotFormatError(`bad snapshot: ${e.message}`)
         throw e
       }
-      this.pending = [bytes.slice(at)]
-      this.pendingBytes = rest
+      this.pending.push(bytes.slice(at))
       this.retryAt = 2 * rest
     }
   }
@@ -356,16 +351,6 @@ export function readSnapshot(chunks: Iterable<Uint8Array>, sink: SnapshotSink): 
   const d = new SnapshotDecoder(sink)
   for (const c of chunks) d.push(c)
   return d.end()
-}
-
-function concatBytes(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
 }
 
 function readHeader(r: JuteReader): { zxid: number; version: number } {
