@@ -167,7 +167,6 @@ export function readMetaNumber(db: Database.Database, file: string, key: string)
   return n
 }
 
-/** Writes one meta row with its checksum (inside the caller's transaction). */
 /** A prepared insert of one txn log record, its checksum computed on the bytes written. */
 export function logInserter(db: Database.Database): (zxid: number, data: Uint8Array) => void {
   const insert = db.prepare('INSERT INTO txnlog (zxid, data, crc) VALUES (?, ?, ?)')
@@ -176,6 +175,7 @@ export function logInserter(db: Database.Database): (zxid: number, data: Uint8Ar
   }
 }
 
+/** Writes one meta row with its checksum (inside the caller's transaction). */
 export function writeMeta(db: Database.Database, key: string, value: string): void {
   db.prepare('INSERT OR REPLACE INTO meta (key, value, crc) VALUES (?, ?, ?)').run(
     key,
