@@ -497,12 +497,8 @@ export class Storage {
     return true
   }
 
-  private committed(c: {
-    durableUpTo: number | undefined
-    bytes: number
-    ids: number[]
-    commitMs: number
-  }): void {
+  /** A group commit is durable, made here (inline) or by the worker (whose report has the same fields). */
+  private committed(c: InlineCommit): void {
     for (const listener of this.commitListeners) listener(c.commitMs, c.bytes)
     this.onCommitted(c.durableUpTo, c.bytes, c.ids)
   }
