@@ -16,18 +16,18 @@ import { dirname, resolve } from 'node:path'
 export const STALL_POLL_MS = 50
 export const STALL_MS_MAX = 60_000
 
-/** The hook's file for the database `dbFile`, or undefined when the hook is not set. */
-export function stallFileFor(dbFile: string): string | undefined {
-  const name = process.env.CONCLAVE_STORAGE_STALL_FILE
-  return name ? resolve(dirname(dbFile), name) : undefined
-}
-
 /** Reads the hook's file at most every STALL_POLL_MS: how long from now the disk stands still (0: it does not). */
 export class StallHook {
   private checkedAt = Number.NEGATIVE_INFINITY
   private until = 0
 
-  constructor(private readonly file: string) {}
+  private constructor(private readonly file: string) {}
+
+  /** The hook for the database `dbFile`, or undefined when the hook is not set (production). */
+  static forDatabase(dbFile: string): StallHook | undefined {
+    const name = process.env.CONCLAVE_STORAGE_STALL_FILE
+    return name ? new StallHook(resolve(dirname(dbFile), name)) : undefined
+  }
 
   remainingMs(): number {
     const now = Date.now()

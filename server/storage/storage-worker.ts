@@ -23,7 +23,7 @@ import { assert } from '../../shared/assert.js'
 import type { CheckpointReport } from './checkpoint-worker.js'
 import { CommitLock } from './commit-lock.js'
 import { LogWriter } from './log-writer.js'
-import { StallHook, stallFileFor } from './stall-hook.js'
+import { StallHook } from './stall-hook.js'
 import { toStorageError } from './storage-error.js'
 import { launchCheckpointWorker } from './worker-launcher.js'
 import type { WorkerBatch, WorkerInit, WorkerReport } from './worker-protocol.js'
@@ -79,8 +79,7 @@ function main(): void {
   })
   writer.useBackgroundCheckpointer({ request: () => cp.postMessage({ kind: 'checkpoint' }) })
   let scheduled = false
-  const stallFile = stallFileFor(init.file)
-  const stall = stallFile ? new StallHook(stallFile) : undefined
+  const stall = StallHook.forDatabase(init.file)
   const run = (): void => {
     scheduled = false
     // The writer's connection closes last: stop the checkpointer, then step again.

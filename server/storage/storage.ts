@@ -39,7 +39,7 @@ import { type InlineCommit, type InlineOp, InlineWriter } from './inline-writer.
 import { LogReader } from './log-reader.js'
 import { type Epochs, type Recovery, recover } from './recovery.js'
 import { ensureSchema, KV_PREFIX, MetaKey, openConnection, readMeta } from './schema.js'
-import { StallHook, stallFileFor } from './stall-hook.js'
+import { StallHook } from './stall-hook.js'
 import { StorageError, StorageErrorCode, toStorageError } from './storage-error.js'
 import {
   type ResolvedStorageOptions,
@@ -135,8 +135,7 @@ export class Storage {
     // From here on this connection only reads; the worker owns every write.
     db.pragma('query_only = ON')
     // The stall test hook (stall-hook.ts): while it asks, commits go to the worker, which stalls.
-    const stallFile = stallFileFor(options.file)
-    this.stall = stallFile ? new StallHook(stallFile) : undefined
+    this.stall = StallHook.forDatabase(options.file)
     this.inline =
       options.inlineCommitBytesMax > 0
         ? InlineWriter.open(options.file, options.dbBytesMax, this.commitLock)
