@@ -619,9 +619,9 @@ export class DataTree {
 
   // -------------------------------------------------------- internal upkeep
 
-  /** Stores a znode (not yet linked to its parent). `absent`: the caller has just seen `r.path` is not in the index. */
-  private place(r: NodeRecord, absent = false): number {
-    assert(absent || !this.index.has(r.path), `place ${r.path}: exists`)
+  /** Stores a znode (not yet linked to its parent). */
+  private place(r: NodeRecord): number {
+    assert(!this.index.has(r.path), `place ${r.path}: exists`)
     const slot = this.store.alloc(r.path, fromBytes(r.data))
     this.index.set(r.path, slot)
     this.fill(slot, r)
