@@ -36,8 +36,8 @@
 import { ErrorCode } from '../../shared/errors.js'
 import { OpCode, Perms } from '../../shared/opcodes.js'
 import type { ReconfigRequest } from '../../shared/records.js'
-import { formatMemberLine, type PeerSpec, parseMemberLine, staticMemberConfig } from '../config.js'
-import { CONFIG_NODE, configNodeData } from '../state/tree-db.js'
+import { formatMemberLine, parseMemberLine } from '../config.js'
+import { CONFIG_NODE } from '../state/tree-db.js'
 import {
   type ConfigAt,
   ConfigError,
@@ -192,17 +192,6 @@ export function proposeReconfig(
     default:
       return refuse(ErrorCode.CONNECTION_LOSS, `the leader cannot propose now (${res.reason})`)
   }
-}
-
-/**
- * /zookeeper/config's data before any reconfig: the config file's servers
- * and version=0 (ZooKeeper shows the static config from the start; the
- * tree's node stays empty until a config entry is applied). Undefined
- * standalone.
- */
-export function staticConfigNodeData(servers: readonly PeerSpec[]): Uint8Array | undefined {
-  if (servers.length === 0) return undefined
-  return configNodeData(staticMemberConfig(servers), 0)
 }
 
 /** The answer to a reconfig whose entry is applied here: /zookeeper/config's data and Stat. */

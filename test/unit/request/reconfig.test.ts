@@ -8,8 +8,7 @@
 import { describe, expect, it } from 'vitest'
 import type { PeerSpec } from '../../../server/config.js'
 import { staticMemberConfig } from '../../../server/config.js'
-import { nextConfig, runnable, staticConfigNodeData } from '../../../server/request/reconfig.js'
-import { configNodeData } from '../../../server/state/tree-db.js'
+import { nextConfig, runnable } from '../../../server/request/reconfig.js'
 import { OpCode } from '../../../shared/opcodes.js'
 import type { ReconfigRequest } from '../../../shared/records.js'
 
@@ -84,11 +83,6 @@ describe('the new configuration of a reconfig', () => {
       expect(out, joining).toHaveProperty('text')
       expect((out as { text: string }).text.split('\n'), joining).toContain(joining)
     }
-  })
-
-  it('/zookeeper/config before any reconfig is the config the ZAB core starts with, version 0', () => {
-    expect(staticConfigNodeData(servers)).toEqual(configNodeData(current, 0))
-    expect(staticConfigNodeData([])).toBeUndefined()
   })
 
   it('refuses a malformed request with BAD_ARGUMENTS and a reason', () => {
