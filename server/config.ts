@@ -10,8 +10,11 @@ import { z } from 'zod'
 import { FOUR_LETTER_WORDS, isFourLetterWord } from './admin/four-letter-words.js'
 import { type MemberConfig, parseConfigText } from './zab/index.js'
 
+/** The highest server id Conclave runs: a session id carries its server's id in a byte. */
+export const SERVER_ID_MAX = 254
+
 export const PeerSpec = z.object({
-  id: z.number().int().min(1).max(254),
+  id: z.number().int().min(1).max(SERVER_ID_MAX),
   host: z.string().min(1),
   peerPort: z.number().int().min(1).max(65535),
   clientPort: z.number().int().min(1).max(65535),
@@ -235,7 +238,7 @@ export const ServerConfig = z
     snapCount: z.number().int().min(10).default(100_000),
     /** Snapshots to keep (ZooKeeper's autopurge.snapRetainCount). */
     snapRetainCount: z.number().int().min(1).default(3),
-    serverId: z.number().int().min(1).max(254).default(1),
+    serverId: z.number().int().min(1).max(SERVER_ID_MAX).default(1),
     servers: z.array(PeerSpec).default([]),
     initLimit: z.number().int().min(1).default(10),
     syncLimit: z.number().int().min(1).default(5),

@@ -35,6 +35,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type Server, Socket } from 'node:net'
 import { type SecureContext, TLSSocket, connect as tlsConnect } from 'node:tls'
 import { FrameDecoder, frame } from '../../shared/framing.js'
+import { SERVER_ID_MAX } from '../config.js'
 import { corkForTurn } from './cork.js'
 import { certificateNames, peerVerifyError, x509Subject } from './x509-identity.js'
 
@@ -80,8 +81,6 @@ const HANDSHAKE_TIMEOUT_MS = 5000
 const LIMIT_LOG_INTERVAL_MS = 10_000
 /** A link closed because its peer left the configuration: its last messages get this long to leave. */
 const RETIRE_LINGER_MS = 1000
-/** Server ids a link may carry (the configuration's range: server/config.ts PeerSpec). */
-const SERVER_ID_MAX = 254
 /** The label of the TLS keying material the proofs are bound to (RFC 5705 exporter). */
 const TLS_EXPORTER_LABEL = 'EXPORTER-conclave-peer-v1'
 

@@ -36,7 +36,7 @@
 import { ErrorCode } from '../../shared/errors.js'
 import { OpCode, Perms } from '../../shared/opcodes.js'
 import type { ReconfigRequest } from '../../shared/records.js'
-import { formatMemberLine, parseMemberLine } from '../config.js'
+import { formatMemberLine, parseMemberLine, SERVER_ID_MAX } from '../config.js'
 import { CONFIG_NODE } from '../state/tree-db.js'
 import {
   type ConfigAt,
@@ -63,9 +63,6 @@ export type ReconfigOutcome = { ok: true; zxid: number } | ({ ok: false } & Reco
 function refuse(err: ErrorCode, why: string): { ok: false } & ReconfigRefusal {
   return { ok: false, err, why }
 }
-
-/** The highest server id Conclave runs (server/config.ts PeerSpec: a session id carries it in a byte). */
-const SERVER_ID_MAX = 254
 
 /** Splits a comma- or newline-separated list, dropping blanks. */
 function items(list: string): string[] {
