@@ -13,14 +13,15 @@
  * given (exact bytes), never a slab.
  *
  * Invariants: a piece is released exactly once; a slab is reused only when
- * no piece of it is held; put() takes parts of at most PIECE_BYTES_MAX.
+ * no piece of it is held (the current slab with none held is empty: used 0);
+ * put() takes parts of at most PIECE_BYTES_MAX.
  *
  * Must not import: node:net (the sockets are socket-connection.ts's).
  */
 import { assert } from '../../shared/assert.js'
 
 const SLAB_BYTES = 64 * 1024
-/** Larger parts are written as they are (socket-connection.ts's GATHER_BYTES_MAX is smaller). */
+/** Larger parts are written as they are (socket-connection.ts gathers parts under its GATHER_BYTES_MAX, the same). */
 export const PIECE_BYTES_MAX = SLAB_BYTES / 4
 const SPARE_SLABS_MAX = 2
 
@@ -62,21 +63,21 @@ export class OutputArena {
     assert(slab.held > 0, 'output piece released twice')
     slab.held--
     if (slab.held > 0) return
+    // Its last piece: the slab is free (a retired one goes to the spares, if they have room).
     if (slab === this.current) slab.used = 0
-    else if (this.spare.length < SPARE_SLABS_MAX && !this.spare.includes(slab)) {
+    else if (this.spare.length < SPARE_SLABS_MAX) {
       slab.used = 0
       this.spare.push(slab)
     }
   }
 
-  /** The current slab is full: continue in a free one (its held pieces keep it alive until released). */
+  /**
+   * The current slab is full: continue in a free one. The full one has held
+   * pieces (a slab whose pieces are all released is emptied at once, and a
+   * part is at most a quarter of a slab), so its last release recycles it.
+   */
   private retire(): void {
-    const full = this.current
     this.current = this.spare.pop() ?? OutputArena.slab()
-    if (full.held === 0 && this.spare.length < SPARE_SLABS_MAX) {
-      full.used = 0
-      this.spare.push(full)
-    }
   }
 }
 

@@ -59,6 +59,17 @@ describe('OutputArena', () => {
     expect(slabs.size).toBeLessThanOrEqual(3)
   })
 
+  it('recycles a full slab once its pieces are released, when each turn fills more than a slab', () => {
+    const arena = new OutputArena()
+    const slabs = new Set<unknown>()
+    for (let turn = 0; turn < 500; turn++) {
+      const pieces = Array.from({ length: 20 }, (_, i) => arena.put(partOf(turn + i, 4_000)))
+      for (const p of pieces) slabs.add(p.slab)
+      for (const p of pieces) arena.release(p)
+    }
+    expect(slabs.size).toBeLessThanOrEqual(3)
+  })
+
   it('refuses a piece over PIECE_BYTES_MAX and a second release', () => {
     const arena = new OutputArena()
     expect(() => arena.put(new Uint8Array(PIECE_BYTES_MAX + 1))).toThrow(/over/)
