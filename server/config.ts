@@ -22,15 +22,6 @@ export const PeerSpec = z.object({
 })
 export type PeerSpec = z.infer<typeof PeerSpec>
 
-/**
- * One server as a ZooKeeper dynamic-config line,
- * `server.N=host:peerPort:peerPort:role;host:clientPort` (Conclave has one
- * peer port: it stands for both of ZooKeeper's quorum and election ports).
- */
-export function memberLine(s: PeerSpec, role: 'participant' | 'observer'): string {
-  return `server.${s.id}=${s.host}:${s.peerPort}:${s.peerPort}:${role};${s.host}:${s.clientPort}`
-}
-
 /** One server of a dynamic-config line (ZooKeeper's form): its id, role, peer address and client address. */
 export interface MemberLine {
   readonly id: number
@@ -93,11 +84,23 @@ export function formatMemberLine(s: MemberLine): string {
   return `server.${s.id}=${s.host}:${s.peerPort}:${s.electionPort}:${s.role}${client}`
 }
 
-/** The config file's servers as a membership config: the static one, in force until a reconfig commits one. */
+/**
+ * The config file's servers as a membership config: the static one, in
+ * force until a reconfig commits one. Each is
+ * `server.N=host:peerPort:peerPort:role;host:clientPort` (Conclave has one
+ * peer port: it stands for both of ZooKeeper's quorum and election ports).
+ */
 export function staticMemberConfig(servers: readonly PeerSpec[]): MemberConfig {
-  return parseConfigText(
-    servers.map((s) => memberLine(s, s.observer ? 'observer' : 'participant')).join('\n'),
-  )
+  const line = (s: PeerSpec) =>
+    formatMemberLine({
+      id: s.id,
+      role: s.observer ? 'observer' : 'participant',
+      host: s.host,
+      peerPort: s.peerPort,
+      electionPort: s.peerPort,
+      client: { host: s.host, port: s.clientPort },
+    })
+  return parseConfigText(servers.map(line).join('\n'))
 }
 
 const ms = (min: number) => z.number().int().min(min)
