@@ -406,11 +406,16 @@ export class PeerTransport {
     this.links.get(id)?.retire()
   }
 
-  /** Cancels a pending retry and an attempt in progress to `id`. */
-  private stopDialing(id: number): void {
+  /** Cancels a pending retry to `id` (a stale timer entry would block every later retry). */
+  private cancelRetry(id: number): void {
     const t = this.timers.get(id)
     if (t !== undefined) clearTimeout(t)
     this.timers.delete(id)
+  }
+
+  /** Cancels a pending retry and an attempt in progress to `id`. */
+  private stopDialing(id: number): void {
+    this.cancelRetry(id)
     const attempt = this.dialing.get(id)
     if (attempt === undefined) return
     attempt.superseded = true
@@ -432,10 +437,7 @@ export class PeerTransport {
   }
 
   private dial(id: number): void {
-    // Forget the timer first: a stale entry would block every later retry.
-    const t = this.timers.get(id)
-    if (t !== undefined) clearTimeout(t)
-    this.timers.delete(id)
+    this.cancelRetry(id)
     // The address is looked up now: a retry goes where the newest configuration says.
     const p = this.book.get(id)
     if (p === undefined || this.closing || this.links.has(id) || this.dialing.has(id)) return
