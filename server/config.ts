@@ -8,7 +8,13 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { FOUR_LETTER_WORDS, isFourLetterWord } from './admin/four-letter-words.js'
-import { type MemberConfig, parseConfigText } from './zab/index.js'
+import {
+  ConfigError as ConfigShapeError,
+  type MemberConfig,
+  parseConfigText,
+  type ServerLineParts,
+  splitServerLine,
+} from './zab/index.js'
 
 /** The highest server id Conclave runs: a session id carries its server's id in a byte. */
 export const SERVER_ID_MAX = 254
@@ -50,29 +56,27 @@ function port(text: string | undefined): number | undefined {
  * 0.0.0.0). Returns the reason it is not one as a string.
  */
 export function parseMemberLine(line: string): MemberLine | string {
-  const m = /^server\.(\d{1,10})=([^;]*)(?:;(.*))?$/.exec(line.trim())
-  if (m === null) return `not a server line: ${JSON.stringify(line.slice(0, 80))}`
-  const id = Number(m[1])
-  const parts = m[2]!.split(':')
-  const [host, quorum, election, role = 'participant'] = parts
-  if (parts.length < 3 || parts.length > 4)
-    return `server.${id} needs host:quorumPort:electionPort[:role], got ${JSON.stringify(m[2])}`
-  if (host === undefined || !/^[A-Za-z0-9._-]+$/.test(host) || host.length > MEMBER_HOST_CHARS_MAX)
+  let s: ServerLineParts
+  try {
+    s = splitServerLine(line)
+  } catch (err) {
+    if (err instanceof ConfigShapeError) return err.message
+    throw err
+  }
+  const { id, host, role } = s
+  if (!/^[A-Za-z0-9._-]+$/.test(host) || host.length > MEMBER_HOST_CHARS_MAX)
     return `server.${id}: bad host ${JSON.stringify(host)}`
-  const peerPort = port(quorum)
-  const electionPort = port(election)
+  const peerPort = port(s.quorumPort)
+  const electionPort = port(s.electionPort)
   if (peerPort === undefined || electionPort === undefined)
-    return `server.${id}: ports must be 1-65535, got ${JSON.stringify(`${quorum}:${election}`)}`
-  if (role !== 'participant' && role !== 'observer')
-    return `server.${id}: role must be participant or observer, got ${JSON.stringify(role)}`
-  const clientText = m[3]?.trim() ?? ''
+    return `server.${id}: ports must be 1-65535, got ${JSON.stringify(`${s.quorumPort}:${s.electionPort}`)}`
   let client: MemberLine['client']
-  if (clientText !== '') {
-    const at = clientText.lastIndexOf(':')
-    const clientHost = at < 0 ? '0.0.0.0' : clientText.slice(0, at)
-    const clientPort = port(clientText.slice(at + 1))
+  if (s.client !== undefined) {
+    const at = s.client.lastIndexOf(':')
+    const clientHost = at < 0 ? '0.0.0.0' : s.client.slice(0, at)
+    const clientPort = port(s.client.slice(at + 1))
     if (clientPort === undefined || !/^[A-Za-z0-9._-]+$/.test(clientHost))
-      return `server.${id}: bad client address ${JSON.stringify(clientText)} (expected [host:]port)`
+      return `server.${id}: bad client address ${JSON.stringify(s.client)} (expected [host:]port)`
     client = { host: clientHost, port: clientPort }
   }
   return { id, role, host, peerPort, electionPort, client }

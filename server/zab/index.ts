@@ -18,6 +18,8 @@ export {
   Membership,
   majority,
   parseConfigText,
+  type ServerLineParts,
+  splitServerLine,
 } from './membership.js'
 export {
   decodePeerMessage,

@@ -66,20 +66,11 @@ export function parseConfigText(text: string): MemberConfig {
   for (const raw of text.split('\n')) {
     const line = raw.trim()
     if (line === '' || line.startsWith('version=')) continue
-    const m = LINE.exec(line)
-    if (!m) throw new ConfigError(`not a server line: ${JSON.stringify(line.slice(0, 80))}`)
-    const id = Number(m[1])
-    if (!Number.isSafeInteger(id) || id < 1 || id > 0xffffffff)
-      throw new ConfigError(`bad server id in ${line}`)
+    const { id, role } = splitServerLine(line)
     if (seen.has(id)) throw new ConfigError(`server.${id} appears twice`)
     seen.add(id)
-    const parts = m[2]!.split(':')
-    const role = parts.length >= 4 ? parts[3] : 'participant'
-    if (parts.length < 3 || parts.length > 4 || parts.slice(0, 3).some((p) => p === ''))
-      throw new ConfigError(`server.${id} needs host:peerPort:electionPort[:role], got ${m[2]}`)
     if (role === 'participant') voters.push(id)
-    else if (role === 'observer') observers.push(id)
-    else throw new ConfigError(`server.${id}: role must be participant or observer, got ${role}`)
+    else observers.push(id)
     lines.push(line)
   }
   if (seen.size > CONFIG_MEMBERS_MAX) throw new ConfigError(`more than ${CONFIG_MEMBERS_MAX} servers`)
@@ -88,6 +79,46 @@ export function parseConfigText(text: string): MemberConfig {
   observers.sort((a, b) => a - b)
   lines.sort((a, b) => idOf(a) - idOf(b))
   return { voters, observers, text: lines.join('\n') }
+}
+
+/** One server line's parts, checked for shape only (addresses are the host's to check: config.ts). */
+export interface ServerLineParts {
+  id: ServerId
+  host: string
+  quorumPort: string
+  electionPort: string
+  role: 'participant' | 'observer'
+  /** What follows `;` (the client address), trimmed; undefined: none. */
+  client: string | undefined
+}
+
+/**
+ * Splits `server.N=host:quorumPort:electionPort[:role][;client]` (ZooKeeper's
+ * form) into its parts; throws ConfigError when the line has another shape.
+ * The one reader of the line's shape: parseConfigText here, and config.ts's
+ * parseMemberLine, which checks the addresses on top.
+ */
+export function splitServerLine(line: string): ServerLineParts {
+  const m = LINE.exec(line.trim())
+  if (!m) throw new ConfigError(`not a server line: ${JSON.stringify(line.slice(0, 80))}`)
+  const id = Number(m[1])
+  if (!Number.isSafeInteger(id) || id < 1 || id > 0xffffffff)
+    throw new ConfigError(`bad server id in ${line}`)
+  const parts = m[2]!.split(':')
+  const role = parts.length >= 4 ? parts[3] : 'participant'
+  if (parts.length < 3 || parts.length > 4 || parts.slice(0, 3).some((p) => p === ''))
+    throw new ConfigError(`server.${id} needs host:peerPort:electionPort[:role], got ${JSON.stringify(m[2])}`)
+  if (role !== 'participant' && role !== 'observer')
+    throw new ConfigError(`server.${id}: role must be participant or observer, got ${JSON.stringify(role)}`)
+  const client = m[3]?.trim()
+  return {
+    id,
+    host: parts[0]!,
+    quorumPort: parts[1]!,
+    electionPort: parts[2]!,
+    role,
+    client: client === '' ? undefined : client,
+  }
 }
 
 function idOf(line: string): number {
