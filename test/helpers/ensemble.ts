@@ -131,6 +131,16 @@ export async function startEnsemble(
     }
     return out
   }
+  /** Writes every member's fault file with only `key`: for each [id, peer] pair, `peer` in `id`'s list; the other members' lists empty. */
+  const writeFaults = (key: 'blockPeers' | 'deafTo', pairs: readonly (readonly [number, number])[]): void => {
+    const lists = new Map<number, Set<number>>(members.map((m) => [m.id, new Set<number>()]))
+    for (const [id, peer] of pairs) {
+      member(id)
+      member(peer)
+      lists.get(id)!.add(peer)
+    }
+    for (const m of members) writeFileSync(m.faultFile, JSON.stringify({ [key]: [...lists.get(m.id)!] }))
+  }
   const ensemble: Ensemble = {
     members,
     connectString: members.map((m) => `ws://127.0.0.1:${m.clientPort}`).join(','),
@@ -192,24 +202,13 @@ export async function startEnsemble(
       }
     },
     cut(links) {
-      const blocked = new Map<number, Set<number>>(members.map((m) => [m.id, new Set<number>()]))
-      for (const [a, b] of links) {
-        member(a)
-        member(b)
-        blocked.get(a)!.add(b)
-        blocked.get(b)!.add(a)
-      }
-      for (const m of members)
-        writeFileSync(m.faultFile, JSON.stringify({ blockPeers: [...blocked.get(m.id)!] }))
+      writeFaults('blockPeers', [...links, ...links.map(([a, b]) => [b, a] as const)])
     },
     deafen(pairs) {
-      const deaf = new Map<number, Set<number>>(members.map((m) => [m.id, new Set<number>()]))
-      for (const [speaker, listener] of pairs) {
-        member(speaker)
-        member(listener)
-        deaf.get(listener)!.add(speaker)
-      }
-      for (const m of members) writeFileSync(m.faultFile, JSON.stringify({ deafTo: [...deaf.get(m.id)!] }))
+      writeFaults(
+        'deafTo',
+        pairs.map(([from, to]) => [to, from] as const),
+      )
     },
     heal() {
       for (const m of members) writeFileSync(m.faultFile, '{}')
