@@ -182,11 +182,6 @@ export async function conclaveCluster(
     await zk.sync(CONFIG)
     return parseConfigData((await zk.getData(CONFIG)).data)
   }
-  const member = (id: number) => {
-    const m = e.members.find((x) => x.id === id)
-    if (m === undefined) throw new Error(`no member ${id}`)
-    return m
-  }
   return {
     name: 'conclave',
     connectString: e.connectString,
@@ -194,16 +189,13 @@ export async function conclaveCluster(
     voters: members.filter((m) => !m.observer).map((m) => m.id),
     spares,
     reconfig: {
-      line(id, role) {
-        const m = member(id)
-        return `server.${id}=127.0.0.1:${m.peerPort}:${m.peerPort}:${role};127.0.0.1:${m.clientPort}`
-      },
+      line: (id, role) => e.configLine(id, role),
       async reconfig(o) {
         return parseConfigData((await (await superClient()).reconfig(o)).data)
       },
       async read(id) {
         if (id === undefined) return readConfig(await superClient())
-        const zk = await Client.connect(e.url(member(id).id), { connectTimeoutMs: 5000, reconnectDelayMs: 0 })
+        const zk = await Client.connect(e.url(id), { connectTimeoutMs: 5000, reconnectDelayMs: 0 })
         try {
           return await readConfig(zk)
         } finally {

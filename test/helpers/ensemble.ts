@@ -40,6 +40,8 @@ export interface Ensemble {
   add(opts?: { observer?: boolean }): Promise<Member>
   /** Gives a stopped member fresh ports; its --servers names it there (the others as they were). */
   move(id: number): Promise<Member>
+  /** The member's server line in /zookeeper/config's form (for a reconfig), in this role. */
+  configLine(id: number, role?: 'participant' | 'observer'): string
   /** Cut this member's links to these peers (and theirs to it). */
   partition(id: number, from: number[]): void
   /**
@@ -200,6 +202,10 @@ export async function startEnsemble(
         const other = member(p)
         writeFileSync(other.faultFile, JSON.stringify({ blockPeers: [id] }))
       }
+    },
+    configLine(id, role = 'participant') {
+      const m = member(id)
+      return `server.${id}=127.0.0.1:${m.peerPort}:${m.peerPort}:${role};127.0.0.1:${m.clientPort}`
     },
     cut(links) {
       writeFaults('blockPeers', [...links, ...links.map(([a, b]) => [b, a] as const)])

@@ -51,10 +51,6 @@ async function connect(connectString: string, auth = false): Promise<Client> {
 const url = (m: Member) => `ws://127.0.0.1:${m.clientPort}`
 const member = (id: number) => ens.members.find((m) => m.id === id)!
 
-function lineFor(m: Member, role: 'participant' | 'observer' = 'participant'): string {
-  return `server.${m.id}=127.0.0.1:${m.peerPort}:${m.peerPort}:${role};127.0.0.1:${m.clientPort}`
-}
-
 function versionOf(data: string): number {
   const v = /(?:^|\n)version=([0-9a-f]+)(?:\n|$)/.exec(data)
   if (v === null) throw new Error(`no version in ${data}`)
@@ -186,8 +182,8 @@ describe('servers join and move', () => {
       expect(new Set(before).size).toBe(1)
       expect(before[0]).not.toContain('server.4=')
       expect(m4.proc!.output()).toContain("took the leader's static config")
-      const added = await reconfigCli(member(removed), '--add', lineFor(m4))
-      expect(added).toContain(lineFor(m4))
+      const added = await reconfigCli(member(removed), '--add', ens.configLine(m4.id))
+      expect(added).toContain(ens.configLine(m4.id))
       version = versionOf(added)
       const after = await configOn([1, 2, 3, 4], version)
       expect(new Set(after).size).toBe(1)
@@ -219,7 +215,7 @@ describe('servers join and move', () => {
     await ens.leader(30_000)
     const configs = await configOn([leader, kept, 4], version)
     expect(new Set(configs).size).toBe(1)
-    expect(configs[0]).toContain(lineFor(member(4)))
+    expect(configs[0]).toContain(ens.configLine(4))
     expect(configs[0]).not.toContain(`server.${removed}=`)
     const after = await connect(`${url(member(leader))},${url(member(kept))},${url(member(4))}`)
     await after.create('/after-restart', 'x')
@@ -244,8 +240,8 @@ describe('servers join and move', () => {
       what: 'the moved server to say its configuration names another address',
     })
     const su = await connect(others.map((id) => url(member(id))).join(','), true)
-    const moved = await su.reconfig({ joining: lineFor(member(mover)) })
-    expect(dec(moved.data)).toContain(lineFor(member(mover)))
+    const moved = await su.reconfig({ joining: ens.configLine(mover) })
+    expect(dec(moved.data)).toContain(ens.configLine(mover))
     version = versionOf(dec(moved.data))
     await configOn(running, version)
     await sameData(running)

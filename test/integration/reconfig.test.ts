@@ -62,11 +62,6 @@ async function connect(url: string, auth = false): Promise<Client> {
   return c
 }
 
-function lineFor(id: number, role: 'participant' | 'observer'): string {
-  const m = ens.members.find((x) => x.id === id)!
-  return `server.${id}=127.0.0.1:${m.peerPort}:${m.peerPort}:${role};127.0.0.1:${m.clientPort}`
-}
-
 /**
  * /zookeeper/config on every member `version` names (a removed server is not
  * asked: its links are closed, it may not be following), once they all show it.
@@ -115,8 +110,8 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
     expect(new Set(all).size).toBe(1)
     const { lines } = parse(new TextEncoder().encode(all[0]!))
     expect([...lines.keys()]).toEqual([1, 2, 3, 4])
-    expect(lines.get(1)).toBe(lineFor(1, 'participant'))
-    expect(lines.get(4)).toBe(lineFor(4, 'observer'))
+    expect(lines.get(1)).toBe(ens.configLine(1, 'participant'))
+    expect(lines.get(4)).toBe(ens.configLine(4, 'observer'))
     // Every read of the node shows the same static data: exists' Stat too (it said 0 once).
     const c = await connect(ens.url(3))
     const { data, stat } = await c.getData('/zookeeper/config')
@@ -149,7 +144,7 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
     expect(await codeOf(su.reconfig({ leaving: '1,2,3' }))).toBe('BAD_ARGUMENTS')
     expect(await codeOf(su.reconfig({ leaving: '3', fromConfig: 0x100000001 }))).toBe('BAD_VERSION')
     // The SDK refuses both forms at once before sending.
-    expect(await codeOf(su.reconfig({ leaving: '3', newMembers: lineFor(1, 'participant') }))).toBe(
+    expect(await codeOf(su.reconfig({ leaving: '3', newMembers: ens.configLine(1, 'participant') }))).toBe(
       'BAD_ARGUMENTS',
     )
     expect(parse((await su.getData('/zookeeper/config')).data).version).toBe(0)
@@ -186,10 +181,13 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
       await configEverywhere(r.version, removed.data)
       await waitFor(() => writes > before + 20, { timeoutMs: 10_000, what: 'writes after the removal' })
 
-      const back = await su.reconfig({ joining: lineFor(victim, 'participant'), fromConfig: r.version })
+      const back = await su.reconfig({
+        joining: ens.configLine(victim, 'participant'),
+        fromConfig: r.version,
+      })
       const b = parse(back.data)
       expect([...b.lines.keys()]).toEqual([1, 2, 3, 4])
-      expect(b.lines.get(victim)).toBe(lineFor(victim, 'participant'))
+      expect(b.lines.get(victim)).toBe(ens.configLine(victim, 'participant'))
       expect(b.version).toBeGreaterThan(r.version)
       expect(back.stat.version).toBe(removed.stat.version + 1)
       await configEverywhere(b.version, back.data)
@@ -225,15 +223,15 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
     expect(parse(out.data).lines.has(voter)).toBe(false)
     // Applied on the observer before it answered: its own read shows it.
     expect(dec((await obs.getData('/zookeeper/config')).data)).toBe(dec(out.data))
-    const back = await obs.reconfig({ joining: lineFor(voter, 'participant') })
-    expect(parse(back.data).lines.get(voter)).toBe(lineFor(voter, 'participant'))
+    const back = await obs.reconfig({ joining: ens.configLine(voter, 'participant') })
+    expect(parse(back.data).lines.get(voter)).toBe(ens.configLine(voter, 'participant'))
     await configEverywhere(parse(back.data).version, back.data)
   }, 60_000)
 
   it('promotes the observer to a voter and demotes it again', async () => {
     const su = await connect(ens.url(1), true)
-    const up = await su.reconfig({ joining: lineFor(4, 'participant') })
-    expect(parse(up.data).lines.get(4)).toBe(lineFor(4, 'participant'))
+    const up = await su.reconfig({ joining: ens.configLine(4, 'participant') })
+    expect(parse(up.data).lines.get(4)).toBe(ens.configLine(4, 'participant'))
     await configEverywhere(parse(up.data).version, up.data)
     await waitFor(
       async () => (await ens.status(4)).Mode === 'follower' || (await ens.status(4)).Mode === 'leader',
@@ -244,8 +242,8 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
     )
     // Four voters: a write needs three of them.
     await su.create('/after-promotion', 'x')
-    const down = await su.reconfig({ joining: lineFor(4, 'observer') })
-    expect(parse(down.data).lines.get(4)).toBe(lineFor(4, 'observer'))
+    const down = await su.reconfig({ joining: ens.configLine(4, 'observer') })
+    expect(parse(down.data).lines.get(4)).toBe(ens.configLine(4, 'observer'))
     await configEverywhere(parse(down.data).version, down.data)
     await waitFor(async () => (await ens.status(4)).Mode === 'observer', {
       timeoutMs: 20_000,
@@ -257,14 +255,14 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
     const leader = await ens.leader()
     const su = await connect(ens.url(leader), true)
     const [a, b] = await Promise.all([
-      codeOf(su.reconfig({ joining: lineFor(4, 'participant') })),
-      codeOf(su.reconfig({ joining: lineFor(4, 'observer') })),
+      codeOf(su.reconfig({ joining: ens.configLine(4, 'participant') })),
+      codeOf(su.reconfig({ joining: ens.configLine(4, 'observer') })),
     ])
     expect([a, b]).toEqual(['OK', 'RECONFIG_IN_PROGRESS'])
     const { data } = await su.getData('/zookeeper/config')
-    expect(parse(data).lines.get(4)).toBe(lineFor(4, 'participant'))
+    expect(parse(data).lines.get(4)).toBe(ens.configLine(4, 'participant'))
     await configEverywhere(parse(data).version, data)
-    const down = await su.reconfig({ joining: lineFor(4, 'observer') })
+    const down = await su.reconfig({ joining: ens.configLine(4, 'observer') })
     await configEverywhere(parse(down.data).version, down.data)
   }, 60_000)
 
@@ -284,7 +282,7 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
     const back = await waitFor(
       async () => {
         try {
-          return await su.reconfig({ joining: lineFor(dead, 'participant') })
+          return await su.reconfig({ joining: ens.configLine(dead, 'participant') })
         } catch (err) {
           if (err instanceof ZkError && err.code === 'NEW_CONFIG_NO_QUORUM') return undefined
           throw err
@@ -292,7 +290,7 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
       },
       { timeoutMs: 30_000, intervalMs: 200, what: `server ${dead} to be synced and added back` },
     )
-    expect(parse(back.data).lines.get(dead)).toBe(lineFor(dead, 'participant'))
+    expect(parse(back.data).lines.get(dead)).toBe(ens.configLine(dead, 'participant'))
     await configEverywhere(parse(back.data).version, back.data)
     const c = await connect(ens.url(dead))
     expect(dec((await c.getData('/while-replaced')).data)).toBe('x')
@@ -308,11 +306,11 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
       '--auth',
       `digest:super:${SUPER_PASSWORD}`,
       '--members',
-      [1, 2, 3].map((i) => lineFor(i, 'participant')).join(','),
+      [1, 2, 3].map((i) => ens.configLine(i, 'participant')).join(','),
     )
     expect(ok.stderr).toBe('')
     expect(ok.status).toBe(0)
-    expect(ok.stdout).toContain(lineFor(3, 'participant'))
+    expect(ok.stdout).toContain(ens.configLine(3, 'participant'))
     expect(ok.stdout).not.toContain('server.4=')
     const usage = run('--remove', 'x')
     expect(usage.status).toBe(2)
@@ -324,14 +322,14 @@ describe('reconfig on a 3-voter ensemble with an observer', () => {
       const r = spawnSync(ZKCLI, ['-server', `127.0.0.1:${ens.members[0]!.clientPort}`], {
         encoding: 'utf8',
         timeout: 90_000,
-        input: `addauth digest super:${SUPER_PASSWORD}\nreconfig -add ${lineFor(4, 'observer')}\nquit\n`,
+        input: `addauth digest super:${SUPER_PASSWORD}\nreconfig -add ${ens.configLine(4, 'observer')}\nquit\n`,
         env: { ...process.env, JVMFLAGS: '-Xmx256m', ZOO_LOG4J_PROP: 'ERROR,CONSOLE' },
       })
       const out = `${r.stdout}${r.stderr}`
       expect(out).toContain('Committed new configuration')
       const su = await connect(ens.url(1), true)
       const { data } = await su.getData('/zookeeper/config')
-      expect(parse(data).lines.get(4)).toBe(lineFor(4, 'observer'))
+      expect(parse(data).lines.get(4)).toBe(ens.configLine(4, 'observer'))
     },
     120_000,
   )

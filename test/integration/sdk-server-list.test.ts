@@ -56,11 +56,6 @@ const clientPort = (id: number): number => ens.members.find((m) => m.id === id)!
 const idsOf = (c: Client): number[] =>
   c.servers.map((u) => ens.members.find((m) => m.clientPort === portOf(u))?.id ?? -1).sort()
 
-function lineFor(id: number): string {
-  const m = ens.members.find((x) => x.id === id)!
-  return `server.${id}=127.0.0.1:${m.peerPort}:${m.peerPort}:participant;127.0.0.1:${m.clientPort}`
-}
-
 async function learned(c: Client, ids: number[], what: string): Promise<void> {
   await waitFor(() => JSON.stringify(idsOf(c)) === JSON.stringify(ids), {
     timeoutMs: 15_000,
@@ -116,7 +111,7 @@ describe('the SDK follows the membership of a 3-server ensemble', () => {
     await waitFor(
       async () => {
         try {
-          return await su.reconfig({ joining: lineFor(victim) })
+          return await su.reconfig({ joining: ens.configLine(victim) })
         } catch (err) {
           if (ZkError.is(err) && err.code === 'NEW_CONFIG_NO_QUORUM') return undefined
           throw err
