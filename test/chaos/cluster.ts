@@ -20,14 +20,12 @@
  * client connects to them, no other fault picks them, the configuration
  * every heal restores leaves them out).
  */
-import { createHash } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Client, type ReconfigOptions } from '../../client/index.js'
 import { fourLetterWord } from '../../server/cli/status-command.js'
 import { startZooKeeperCluster } from '../bench/zookeeper-ensemble.js'
 import { startEnsemble } from '../helpers/ensemble.js'
-import { tempDir } from '../helpers/wait.js'
 
 export interface ChaosMember {
   readonly id: number
@@ -109,23 +107,14 @@ export async function conclaveCluster(
   observers = 0,
   opts: { spares?: number } = {},
 ): Promise<ChaosCluster> {
-  const conf = tempDir('conclave-chaos-')
-  const confFile = join(conf.path, 'super.cfg')
-  const digest = createHash('sha1').update(`super:${SUPER_PASSWORD}`).digest('base64')
-  writeFileSync(confFile, `superDigest=super:${digest}\n`)
-  let e: Awaited<ReturnType<typeof startEnsemble>>
-  try {
-    e = await startEnsemble({
-      size: servers,
-      observers,
-      tickTime: 200,
-      extraArgs: ['--reconfig-enabled', '--config', confFile],
-      env: { CONCLAVE_STORAGE_STALL_FILE: STALL_FILE },
-    })
-  } catch (err) {
-    conf.remove()
-    throw err
-  }
+  const e = await startEnsemble({
+    size: servers,
+    observers,
+    tickTime: 200,
+    superPassword: SUPER_PASSWORD,
+    extraArgs: ['--reconfig-enabled'],
+    env: { CONCLAVE_STORAGE_STALL_FILE: STALL_FILE },
+  })
   const proc = (id: number) => e.members.find((m) => m.id === id)?.proc
   /** One list of each member's fault hook file (blockPeers or deafTo), as the file holds it now. */
   const faultsOf = (key: 'blockPeers' | 'deafTo') =>
@@ -158,7 +147,6 @@ export async function conclaveCluster(
     }
   } catch (err) {
     await e.stop()
-    conf.remove()
     throw err
   }
   for (const m of e.members) watch(m.id)
@@ -237,7 +225,6 @@ export async function conclaveCluster(
       const c = await su?.catch(() => undefined)
       await c?.close().catch(() => {})
       await e.stop()
-      conf.remove()
     },
   }
 }

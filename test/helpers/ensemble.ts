@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fourLetterWord } from '../../server/cli/status-command.js'
 import { type ConclaveProcess, startConclave } from './conclave.js'
+import { generateDigest } from './sha1.js'
 import { freePort, tempDir, waitFor } from './wait.js'
 
 export interface Member {
@@ -62,6 +63,8 @@ export async function startEnsemble(
     observers?: number
     tickTime?: number
     extraArgs?: string[]
+    /** The super user's password: every member reads its superDigest from a config file (`--config`), before extraArgs. */
+    superPassword?: string
     /** Extra environment for every member (test hooks). */
     env?: Record<string, string>
     /** Extra arguments for one member (its own admin port, say), after extraArgs. */
@@ -88,6 +91,12 @@ export async function startEnsemble(
     `${m.id}=127.0.0.1:${m.peerPort}:${m.clientPort}${m.observer ? ':observer' : ''}`
   const servers = members.map(entry).join(',')
   for (const m of members) m.servers = servers
+  const configArgs: string[] = []
+  if (opts.superPassword !== undefined) {
+    const conf = join(dir.path, 'super.cfg')
+    writeFileSync(conf, `superDigest=${generateDigest(`super:${opts.superPassword}`)}\n`)
+    configArgs.push('--config', conf)
+  }
   const startOne = async (m: Member): Promise<void> => {
     writeFileSync(m.faultFile, '{}')
     m.proc = await startConclave({
@@ -99,6 +108,7 @@ export async function startEnsemble(
         String(m.id),
         '--servers',
         m.servers,
+        ...configArgs,
         ...(opts.extraArgs ?? []),
         ...(opts.memberArgs?.(m.id) ?? []),
       ],

@@ -17,17 +17,13 @@
  * there), its new address reconfigured; the others reach it there (it has
  * the lowest id, so they dial it), and it is then needed for a quorum.
  */
-import { createHash } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client } from '../../client/index.js'
 import { runCliAsync } from '../helpers/cli.js'
 import { type Ensemble, type Member, startEnsemble } from '../helpers/ensemble.js'
-import { tempDir, waitFor } from '../helpers/wait.js'
+import { waitFor } from '../helpers/wait.js'
 
 const SUPER_PASSWORD = 'join-test'
-const SUPER_DIGEST = `super:${createHash('sha1').update(`super:${SUPER_PASSWORD}`).digest('base64')}`
 /** The load's bound: it stops after this many writes whatever happens. */
 const LOAD_WRITES_MAX = 20_000
 /** Pacing between the load's writes, so that the load stays small on a shared machine. */
@@ -36,7 +32,6 @@ const LOAD_PACE_MS = 5
 const dec = (b: Uint8Array) => new TextDecoder().decode(b)
 
 let ens: Ensemble
-let dir: ReturnType<typeof tempDir>
 const clients: Client[] = []
 
 async function connect(connectString: string, auth = false): Promise<Client> {
@@ -144,16 +139,12 @@ async function startLoad(connectString: string) {
 }
 
 beforeAll(async () => {
-  dir = tempDir('conclave-reconfig-join-')
-  const conf = join(dir.path, 'extra.cfg')
-  writeFileSync(conf, `superDigest=${SUPER_DIGEST}\n`)
-  ens = await startEnsemble({ size: 3, extraArgs: ['--reconfig-enabled', '--config', conf] })
+  ens = await startEnsemble({ size: 3, superPassword: SUPER_PASSWORD, extraArgs: ['--reconfig-enabled'] })
 }, 60_000)
 
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => {})
   await ens?.stop()
-  dir?.remove()
 })
 
 describe('servers join and move', () => {

@@ -12,8 +12,7 @@
  * reconfig` work; a server without --reconfig-enabled refuses.
  */
 import { spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { rmSync, writeFileSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, ZkError } from '../../client/index.js'
@@ -24,7 +23,6 @@ import { canRun, ZKCLI, zkCliMissing } from '../helpers/prerequisites.js'
 import { tempDir, waitFor } from '../helpers/wait.js'
 
 const SUPER_PASSWORD = 'reconfig-test'
-const SUPER_DIGEST = `super:${createHash('sha1').update(`super:${SUPER_PASSWORD}`).digest('base64')}`
 const AUTH = [{ scheme: 'digest', credentials: `super:${SUPER_PASSWORD}` }]
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b)
@@ -53,7 +51,6 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 }
 
 let ens: Ensemble
-let dir: ReturnType<typeof tempDir>
 const clients: Client[] = []
 
 async function connect(url: string, auth = false): Promise<Client> {
@@ -92,16 +89,17 @@ async function configEverywhere(version: number, data?: Uint8Array): Promise<str
 }
 
 beforeAll(async () => {
-  dir = tempDir('conclave-reconfig-')
-  const conf = join(dir.path, 'extra.cfg')
-  writeFileSync(conf, `superDigest=${SUPER_DIGEST}\n`)
-  ens = await startEnsemble({ size: 3, observers: 1, extraArgs: ['--reconfig-enabled', '--config', conf] })
+  ens = await startEnsemble({
+    size: 3,
+    observers: 1,
+    superPassword: SUPER_PASSWORD,
+    extraArgs: ['--reconfig-enabled'],
+  })
 }, 60_000)
 
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => {})
   await ens?.stop()
-  dir?.remove()
 })
 
 describe('reconfig on a 3-voter ensemble with an observer', () => {

@@ -9,33 +9,24 @@
  * Each fails with followMembership off, the default (the client knows one
  * server only, or gives no warning).
  */
-import { createHash } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, type ConnectOptions, Perms, READ_ACL_UNSAFE, ZkError } from '../../client/index.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
-import { tempDir, waitFor } from '../helpers/wait.js'
+import { waitFor } from '../helpers/wait.js'
 
 const SUPER_PASSWORD = 'server-list-test'
-const SUPER_DIGEST = `super:${createHash('sha1').update(`super:${SUPER_PASSWORD}`).digest('base64')}`
 const AUTH = [{ scheme: 'digest', credentials: `super:${SUPER_PASSWORD}` }]
 
 let ens: Ensemble
-let dir: ReturnType<typeof tempDir>
 const clients: Client[] = []
 
 beforeAll(async () => {
-  dir = tempDir('conclave-server-list-')
-  const conf = join(dir.path, 'extra.cfg')
-  writeFileSync(conf, `superDigest=${SUPER_DIGEST}\n`)
-  ens = await startEnsemble({ size: 3, extraArgs: ['--reconfig-enabled', '--config', conf] })
+  ens = await startEnsemble({ size: 3, superPassword: SUPER_PASSWORD, extraArgs: ['--reconfig-enabled'] })
 }, 60_000)
 
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => {})
   await ens?.stop()
-  dir?.remove()
 })
 
 async function connect(connectString: string, opts: ConnectOptions = {}): Promise<Client> {
