@@ -18,7 +18,7 @@ import { EventType, OpCode, WatcherType, Xid } from '../../../shared/opcodes.js'
 import type { Request, SetWatchesRequest } from '../../../shared/records.js'
 import type { WireStat } from '../../../shared/stat.js'
 import { waitFor } from '../../helpers/wait.js'
-import { type FakeConn, FakeNet, roundTrip } from './fake-net.js'
+import { closeFakeClients, connectFake, type FakeConn, FakeNet, roundTrip } from './fake-net.js'
 
 const stat: WireStat = {
   czxid: 5,
@@ -36,6 +36,7 @@ const stat: WireStat = {
 
 const clients: Client[] = []
 afterEach(async () => {
+  closeFakeClients()
   for (const c of clients.splice(0)) {
     // Close without waiting on a server that may never answer.
     void c.close()
@@ -55,20 +56,9 @@ function useFakeClock(): void {
   })
 }
 
-async function connect(
-  net: FakeNet,
-  opts: ConnectOptions = {},
-  connectString = 'ws://fake:1',
-): Promise<Client> {
-  const c = await Client.connect(connectString, {
-    transport: net.factory,
-    connectTimeoutMs: 2_000,
-    reconnectDelayMs: 0,
-    ...opts,
-  })
-  clients.push(c)
-  return c
-}
+/** A client on one fake server unless told (connectFake's, closed after each test). */
+const connect = (net: FakeNet, opts: ConnectOptions = {}, connectString = 'ws://fake:1'): Promise<Client> =>
+  connectFake(net, opts, connectString)
 
 /**
  * connect() on the fake clock: the first attempt takes no time (no delay
