@@ -6,9 +6,10 @@
  * is killed after 60 s.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { join } from 'node:path'
+import { BIN as CLI_BIN } from './conclave.js'
 
-export const CLI_BIN = join(import.meta.dirname, '..', '..', 'bin', 'conclave.js')
+export { CLI_BIN }
+
 const RUN_TIMEOUT_MS = 60_000
 
 export interface CliResult {

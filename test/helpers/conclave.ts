@@ -21,7 +21,8 @@ function findRoot(): string {
 }
 
 const ROOT = findRoot()
-const BIN = join(ROOT, 'bin', 'conclave.js')
+/** bin/conclave.js, the `conclave` command. */
+export const BIN = join(ROOT, 'bin', 'conclave.js')
 
 export interface ConclaveProcess {
   port: number
