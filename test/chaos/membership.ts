@@ -27,7 +27,7 @@
 import type { ReconfigOptions } from '../../client/index.js'
 import type { ChaosCluster, ConfigRead } from './cluster.js'
 import type { ChaosEvent, History } from './history.js'
-import { codeOf, INDETERMINATE, sleep, type Verdict } from './workloads/workload.js'
+import { classifier, sleep, type Verdict } from './workloads/workload.js'
 
 export const MEMBERSHIP = 'membership'
 
@@ -69,12 +69,8 @@ function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(timer))
 }
 
-function classify(err: unknown): { type: 'fail' | 'info'; error: string } {
-  const code = codeOf(err)
-  if (REFUSED.includes(code)) return { type: 'fail', error: code }
-  if (INDETERMINATE.has(code) || code === 'RESTORE_TIMEOUT') return { type: 'info', error: code }
-  throw err
-}
+/** A refused reconfig failed; a lost answer, a timeout or a restore out of time are indeterminate. */
+const classify = classifier(REFUSED, ['RESTORE_TIMEOUT'])
 
 const sortedLines = (text: string) => text.split('\n').sort().join('\n')
 const hex = (v: number) => `0x${v.toString(16)}`

@@ -70,12 +70,15 @@ export function codeOf(err: unknown): string {
   return ZkError.is(err) ? err.code : err instanceof Error ? err.name : 'ERROR'
 }
 
-/** Definite failures are the codes listed; indeterminate ones info; anything else is rethrown (a harness bug). */
-export function classifier(definite: readonly string[]) {
+/**
+ * Definite failures are the codes listed; indeterminate ones (and `alsoIndeterminate`, the
+ * caller's own) info; anything else is rethrown (a harness bug).
+ */
+export function classifier(definite: readonly string[], alsoIndeterminate: readonly string[] = []) {
   return (err: unknown): { type: 'fail' | 'info'; error: string } => {
     const code = codeOf(err)
     if (definite.includes(code)) return { type: 'fail', error: code }
-    if (INDETERMINATE.has(code)) return { type: 'info', error: code }
+    if (INDETERMINATE.has(code) || alsoIndeterminate.includes(code)) return { type: 'info', error: code }
     throw err
   }
 }
