@@ -156,7 +156,6 @@ export function sizeLabel(n: number): string {
 }
 
 function valueLabel(v: number): string {
-  if (v >= 1e6) return sizeLabel(v)
   if (v >= 1e3) return sizeLabel(v)
   return String(+v.toPrecision(2))
 }
