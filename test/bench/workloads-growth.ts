@@ -29,19 +29,19 @@ import { performance } from 'node:perf_hooks'
 import type { Client } from '../../client/index.js'
 import { type Deployment, leaderIndex, modes, startCpu } from './deploy.js'
 import { Histogram, inParallel, withTimeout } from './load.js'
-import { checkFits, guarded } from './memory-guard.js'
+import { checkFits } from './memory-guard.js'
 import { closeSessions, connectMember, openSessions } from './sessions.js'
 import type { BenchCase, CaseContext, CaseResult } from './workloads.js'
 import {
   deadlineFor,
   footprint,
-  heapMbFor,
   load,
   longestMs,
   type Probe,
   probeLoop,
   recoveredMs,
   scaleRun,
+  sizedRun,
   snapshotPhase,
 } from './workloads-memory.js'
 import { MANY_MISSED, snapshotsSent } from './workloads-resync.js'
@@ -173,21 +173,15 @@ async function znodesPhases(ctx: CaseContext, dep: Deployment, n: number): Promi
 }
 
 async function znodesRun(ctx: CaseContext, n: number): Promise<CaseResult> {
-  checkFits(ctx.dep.target, n, 3)
   const loadTxns = Math.ceil(n / BATCH) + 150
-  const dep = await ctx.fresh({
-    kind: 'ensemble',
-    logLevel: 'info',
+  return sizedRun(
+    ctx,
+    n,
+    3,
     // Every server snapshots after a random count in [snapCount/2, snapCount]: after the load.
-    snapCount: 2 * (loadTxns + 500),
-    heapMb: heapMbFor(ctx.dep.target, n),
-    readyMs: deadlineFor(30_000, n),
-  })
-  try {
-    return await guarded(dep, () => znodesPhases(ctx, dep, n))
-  } finally {
-    await dep.stop()
-  }
+    { kind: 'ensemble', logLevel: 'info', snapCount: 2 * (loadTxns + 500) },
+    (dep) => znodesPhases(ctx, dep, n),
+  )
 }
 
 // ------------------------------------------------------------ sessions + watches
@@ -314,13 +308,7 @@ async function childrenPhases(
 /** size/10 children of one parent. */
 async function childrenRun(ctx: CaseContext, size: number): Promise<CaseResult> {
   const n = Math.ceil(size / 10)
-  checkFits(ctx.dep.target, n, 1)
-  const dep = await ctx.fresh({ heapMb: heapMbFor(ctx.dep.target, n), readyMs: deadlineFor(30_000, n) })
-  try {
-    return await guarded(dep, () => childrenPhases(ctx, dep, n, size))
-  } finally {
-    await dep.stop()
-  }
+  return sizedRun(ctx, n, 1, {}, (dep) => childrenPhases(ctx, dep, n, size))
 }
 
 // ------------------------------------------------------------ cases

@@ -19,7 +19,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Client } from '../../client/index.js'
 import { waitFor } from '../helpers/wait.js'
-import { type Deployment, heapUsedBytes, mntr, rssBytes, startCpu } from './deploy.js'
+import { type Deployment, type DeployOptions, heapUsedBytes, mntr, rssBytes, startCpu } from './deploy.js'
 import { inParallel, withTimeout } from './load.js'
 import { checkFits, guarded } from './memory-guard.js'
 import { closeSessions, connectMember, openSessions } from './sessions.js'
@@ -200,23 +200,39 @@ async function restartPhase(dep: Deployment, n: number): Promise<Record<string, 
   return { recoveryMs: await recoveredMs(dep), restartMs: Math.round(restartMs) }
 }
 
+/**
+ * `phases` on a fresh deployment of `servers` servers sized for `n` znodes: not run unless
+ * they fit (checkFits), its heap and start deadline scaled with n, under the memory guard,
+ * stopped in a finally.
+ */
+export async function sizedRun(
+  ctx: CaseContext,
+  n: number,
+  servers: number,
+  extra: Partial<DeployOptions>,
+  phases: (dep: Deployment) => Promise<CaseResult>,
+): Promise<CaseResult> {
+  checkFits(ctx.dep.target, n, servers)
+  const dep = await ctx.fresh({
+    ...extra,
+    heapMb: heapMbFor(ctx.dep.target, n),
+    readyMs: deadlineFor(30_000, n),
+  })
+  try {
+    return await guarded(dep, () => phases(dep))
+  } finally {
+    await dep.stop()
+  }
+}
+
 async function memoryRun(ctx: CaseContext, n: number): Promise<CaseResult> {
   const loadTxns = Math.ceil(n / BATCH) + PARENTS + 50
   // Both snapshot after a random count of txns in [snapCount/2, snapCount]: the
   // snapshot falls after the load, while snapshotPhase keeps writing.
   const margin = 500
-  checkFits(ctx.dep.target, n, 1)
-  const dep = await ctx.fresh({
-    snapCount: 2 * (loadTxns + margin),
-    logLevel: 'info',
-    heapMb: heapMbFor(ctx.dep.target, n),
-    readyMs: deadlineFor(30_000, n),
-  })
-  try {
-    return await guarded(dep, () => memoryPhases(ctx, dep, n))
-  } finally {
-    await dep.stop()
-  }
+  return sizedRun(ctx, n, 1, { snapCount: 2 * (loadTxns + margin), logLevel: 'info' }, (dep) =>
+    memoryPhases(ctx, dep, n),
+  )
 }
 
 async function memoryPhases(ctx: CaseContext, dep: Deployment, n: number): Promise<CaseResult> {
