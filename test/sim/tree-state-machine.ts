@@ -125,8 +125,16 @@ export class TreeStateMachine implements SimStateMachine {
     return s
   }
 
+  /** The checker asks after every event; parsing /zookeeper/config again only when the tree changed. */
+  private configMemo: { tree: object; zxid: number; config: ConfigAt | undefined } | undefined
+
   get config(): ConfigAt | undefined {
-    return this.db.memberConfig()
+    // The tree changes only by an applied Txn (a new lastZxid) or a restore (a new tree).
+    const m = this.configMemo
+    if (m !== undefined && m.tree === this.db.tree && m.zxid === this.db.lastZxid) return m.config
+    const config = this.db.memberConfig()
+    this.configMemo = { tree: this.db.tree, zxid: this.db.lastZxid, config }
+    return config
   }
 
   restore(s: Snapshot): void {
