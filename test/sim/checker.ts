@@ -23,7 +23,7 @@
  * Invariants of this file: a violation throws SimViolation at once, so the
  * trace ends at the failing event.
  */
-import type { Envelope, RoleEvent } from '../../server/zab/index.js'
+import type { ConfigAt, Envelope, RoleEvent } from '../../server/zab/index.js'
 import { zxidEpoch } from '../../shared/zxid.js'
 import { KvStateMachine } from './kv-state-machine.js'
 import type { SimNode } from './sim-node.js'
@@ -61,6 +61,8 @@ export class Checker {
   private readonly digestAt = new Map<number, string>()
   /** The config serving servers showed at each applied zxid (config-agreement). */
   private readonly configAt = new Map<number, string>()
+  /** Each config's text as checkConfig compares it, built once per config (it checks after every event). */
+  private readonly shownOf = new WeakMap<ConfigAt, string>()
   readonly acked: AckedWrite[] = []
   establishedLeaders = 0
 
@@ -226,7 +228,11 @@ export class Checker {
   /** What a serving server shows as /zookeeper/config (request-pipeline's staticConfigData) agrees at its zxid. */
   private checkConfig(n: SimNode): void {
     const c = n.sm.config ?? n.peer.membership.committed
-    const shown = `${hex(c.zxid)} v[${c.config.voters}]o[${c.config.observers}] ${c.config.text}`
+    let shown = this.shownOf.get(c)
+    if (shown === undefined) {
+      shown = `${hex(c.zxid)} v[${c.config.voters}]o[${c.config.observers}] ${c.config.text}`
+      this.shownOf.set(c, shown)
+    }
     const zxid = n.sm.appliedZxid
     const known = this.configAt.get(zxid)
     if (known === undefined) this.configAt.set(zxid, shown)
