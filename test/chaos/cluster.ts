@@ -94,6 +94,8 @@ export interface ChaosCluster {
   roles?(): Promise<Map<number, string | undefined>>
   /** Members that exited without being asked to (a crash), each with the end of its output. */
   crashes(): readonly string[]
+  /** Member `id`'s process id while it runs (Conclave only; tests crash a member behind the harness's back). */
+  pid?(id: number): number | undefined
   stop(): Promise<void>
 }
 
@@ -220,6 +222,12 @@ export async function conclaveCluster(
       return out
     },
     crashes: () => crashes,
+    pid: (id) => {
+      const child = proc(id)?.child
+      return child !== undefined && child.exitCode === null && child.signalCode === null
+        ? child.pid
+        : undefined
+    },
     async stop() {
       stopping = true
       const c = await su?.catch(() => undefined)

@@ -423,21 +423,25 @@ export function faultKinds(
   )
 }
 
-/** Faults until `deadline - quietMs` (the quiet end lets the ensemble settle before the final reads). */
+/**
+ * Faults until `deadline() - quietMs` (the quiet end lets the ensemble settle
+ * before the final reads). The deadline is read again at every step: a run
+ * cut short (run.ts) moves it to now, and the nemesis heals its fault and ends.
+ */
 export async function runNemesis(
   cluster: ChaosCluster,
   prng: Prng,
   kinds: readonly FaultKind[],
-  deadline: number,
+  deadline: () => number,
   history: History,
   log: (line: string) => void,
   ctx: NemesisContext = { majority: false },
   quietMs = 2000,
 ): Promise<void> {
   let count = 0
-  while (performance.now() < deadline - quietMs && kinds.length > 0) {
+  while (performance.now() < deadline() - quietMs && kinds.length > 0) {
     await sleep(prng.int(500, 1500))
-    if (performance.now() > deadline - quietMs) break
+    if (performance.now() > deadline() - quietMs) break
     // A membership that could not be restored is no base for another change.
     const now = ctx.membership?.restored === false ? kinds.filter((k) => !k.membership) : kinds
     if (now.length === 0) break
@@ -459,5 +463,5 @@ export async function runNemesis(
       endAt: history.now(),
     })
   }
-  while (performance.now() < deadline) await sleep(100)
+  while (performance.now() < deadline()) await sleep(100)
 }

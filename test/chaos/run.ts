@@ -51,6 +51,8 @@ export interface ChaosOptions {
   /** Where the history, report and timeline go; none if undefined. */
   outDir?: string
   log?: (line: string) => void
+  /** Called once the cluster is up (tests reach into it, e.g. to crash a member). */
+  onCluster?: (cluster: ChaosCluster) => void
 }
 
 export interface WorkloadCounts {
@@ -78,6 +80,63 @@ export interface ChaosReport {
   checkMs: number
 }
 
+/** How long the workloads and the nemesis may run past the deadline (their own waits are shorter) before the run is cut. */
+const OVERRUN_MS = 120_000
+/** After a server crashed, how long the run goes on (the others may record what followed) before it is cut. */
+const CRASH_GRACE_MS = 5_000
+/** How long a cut run waits for the nemesis to heal its current fault (a membership restore takes up to 60 s). */
+const NEMESIS_HEAL_MS = 75_000
+
+/** Why a run stopped before its workloads finished. */
+interface RunCut {
+  kind: 'crash' | 'overrun'
+  reason: string
+}
+
+/**
+ * Waits for the run's workloads and nemesis, or cuts the run: CRASH_GRACE_MS after
+ * a member exited unasked (a quorum may be gone: the workloads would otherwise wait
+ * out their own bounds), or at `latest`. Undefined when everything finished.
+ */
+async function endOfRun(
+  run: Promise<unknown>,
+  cluster: ChaosCluster,
+  latest: number,
+): Promise<RunCut | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  let crashAt: number | undefined
+  const watch = new Promise<RunCut>((resolve) => {
+    const check = () => {
+      const now = performance.now()
+      const crashes = cluster.crashes()
+      if (crashes.length > 0) {
+        crashAt ??= now
+        if (now - crashAt >= CRASH_GRACE_MS)
+          return resolve({ kind: 'crash', reason: `${crashes.length} server(s) exited unasked` })
+      }
+      if (now >= latest)
+        return resolve({
+          kind: 'overrun',
+          reason: `workloads or nemesis still running ${Math.round(OVERRUN_MS / 1000)} s after the deadline`,
+        })
+      timer = setTimeout(check, 250)
+    }
+    check()
+  })
+  try {
+    return await Promise.race([run.then(() => undefined), watch])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Waits for `p` (its outcome ignored) at most `ms`. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([p.catch(() => {}), new Promise((r) => (timer = setTimeout(r, ms)))])
+  clearTimeout(timer)
+}
+
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const log = opts.log ?? (() => {})
   const prng = new Prng(opts.seed)
@@ -91,17 +150,22 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const clients: Client[] = []
   let lanes = 0
   let membership: MembershipNemesis | undefined
+  let cut: RunCut | undefined
   try {
+    opts.onCluster?.(cluster)
     const kinds = faultKinds(cluster, opts.faults, opts.majority ?? false)
     // Membership kinds: the nemesis's reconfigs and config reads are one lane of the history.
     if (kinds.some((k) => k.membership)) membership = new MembershipNemesis(cluster, history, lanes++, log)
     log(`${cluster.name}: ${cluster.members.length} members; faults ${kinds.map((k) => k.name).join(', ')}`)
-    const deadline = performance.now() + opts.durationMs
+    // Moved to now when the run is cut short: every workload and the nemesis read it at each step.
+    let deadline = performance.now() + opts.durationMs
     const contextFor = (name: string): WorkloadContext => ({
       cluster,
       history,
       prng: prng.fork(name),
-      deadline,
+      get deadline() {
+        return deadline
+      },
       clients: opts.clients,
       reads,
       keys: opts.keys,
@@ -127,16 +191,27 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       log,
     })
     const contexts = workloads.map((w) => contextFor(w.name))
-    const nemesis = runNemesis(cluster, prng.fork('nemesis'), kinds, deadline, history, log, {
+    const nemesis = runNemesis(cluster, prng.fork('nemesis'), kinds, () => deadline, history, log, {
       membership,
       majority: opts.majority ?? false,
     })
-    await Promise.all([...workloads.map((w, i) => w.run(contexts[i]!)), nemesis])
-    log(`workloads done: ${history.events.length} operations`)
-    // Healed (the nemesis heals each fault before the next; the membership restored, or
-    // restored now): the end-state reads, every member's config first.
-    await membership?.finish()
-    for (const [i, w] of workloads.entries()) await w.finish?.(contexts[i]!)
+    const running = Promise.all(workloads.map((w, i) => w.run(contexts[i]!)))
+    cut = await endOfRun(Promise.all([running, nemesis]), cluster, deadline + OVERRUN_MS)
+    if (cut === undefined) {
+      log(`workloads done: ${history.events.length} operations`)
+      // Healed (the nemesis heals each fault before the next; the membership restored, or
+      // restored now): the end-state reads, every member's config first.
+      await membership?.finish()
+      for (const [i, w] of workloads.entries()) await w.finish?.(contexts[i]!)
+    } else {
+      // No end-state reads: with a server gone they would wait out their own bounds for
+      // nothing. The nemesis heals its fault (it restarts whom it killed) before the
+      // cluster stops, so no process is left behind; the workloads end with their clients.
+      log(`run cut short: ${cut.reason}`)
+      deadline = performance.now()
+      await settledWithin(nemesis, NEMESIS_HEAL_MS)
+      running.catch(() => {})
+    }
   } finally {
     await Promise.allSettled(clients.map((c) => c.close()))
     await cluster.stop()
@@ -158,6 +233,17 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       problems: crashes,
       summary: `${crashes.length} server crashes (exits nobody asked for)`,
     },
+    ...(cut !== undefined
+      ? [
+          {
+            workload: 'run',
+            // A crash is already the servers verdict's anomaly; a hang with every server up is not proof of one.
+            valid: cut.kind === 'crash' ? (false as const) : ('unknown' as const),
+            problems: [cut.reason],
+            summary: `run cut short (${cut.kind}): no end-state reads; the checkers saw the history up to the cut`,
+          },
+        ]
+      : []),
   ]
   const checkMs = Math.round(performance.now() - checkStart)
   const counts: Record<string, WorkloadCounts> = {}

@@ -43,4 +43,46 @@ describe('chaos (short run)', () => {
     expect(r.faults.length).toBeGreaterThanOrEqual(6)
     expect(new Set(r.faults.map((f) => f.kind)).size).toBeGreaterThanOrEqual(3)
   })
+
+  it('stops and reports at once when servers crash and take the quorum with them', {
+    timeout: 120_000,
+  }, async () => {
+    // Two of three voters die behind the harness's back 3 s in: without the cut the
+    // workloads would retry against the dead quorum until the 60-s deadline and then
+    // wait out their end-state reads.
+    const durationMs = 60_000
+    const started = performance.now()
+    let timer: NodeJS.Timeout | undefined
+    const r = await runChaos({
+      durationMs,
+      servers: 3,
+      clients: 2,
+      keys: 2,
+      faults: [],
+      workloads: ['registers'],
+      seed: 1,
+      onCluster: (cluster) => {
+        timer = setTimeout(() => {
+          for (const id of cluster.voters.slice(0, 2)) {
+            const pid = cluster.pid?.(id)
+            if (pid !== undefined) process.kill(pid, 'SIGKILL')
+          }
+        }, 3000)
+      },
+    })
+    clearTimeout(timer)
+    const elapsed = performance.now() - started
+    console.log(formatReport(r))
+    expect(elapsed).toBeLessThan(durationMs / 2)
+    const servers = r.verdicts.find((v) => v.workload === 'servers')!
+    expect(servers.valid).toBe(false)
+    expect(servers.problems).toHaveLength(2)
+    const run = r.verdicts.find((v) => v.workload === 'run')!
+    expect(run.valid).toBe(false)
+    expect(run.summary).toContain('crash')
+    expect(r.valid).toBe(false)
+    // The history up to the cut was still checked.
+    expect(r.verdicts.find((v) => v.workload === 'registers')?.valid).toBe(true)
+    expect(r.workloads.registers!.ok).toBeGreaterThan(0)
+  })
 })
