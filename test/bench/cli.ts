@@ -32,6 +32,7 @@ import {
   type BenchOptions,
   type CaseContext,
   loadCases,
+  mergeRepeats,
   NotRunError,
   WORKLOADS,
   type WorkloadName,
@@ -218,8 +219,15 @@ function caseDeadlineMs(c: BenchCase, o: BenchOptions): number {
   return 120_000 + o.repeats * (o.durationMs + o.warmupMs) * 3
 }
 
-async function runCase(run: Run, c: BenchCase, dep: Deployment, deploy: DeployKind): Promise<Row> {
-  const { opts, transport } = run.args
+async function runCase(
+  run: Run,
+  c: BenchCase,
+  dep: Deployment,
+  deploy: DeployKind,
+  override: Partial<BenchOptions> = {},
+): Promise<Row> {
+  const { transport } = run.args
+  const opts = { ...run.args.opts, ...override }
   const what = `${deploy} ${dep.target} ${c.label}`
   const ctx: CaseContext = {
     dep,
@@ -270,8 +278,38 @@ async function startTarget(run: Run, target: TargetName, kind: DeployKind): Prom
   }
 }
 
+/**
+ * A closed-loop case against more than one target: its repeats alternate between
+ * the targets (A B, B A, A B …), each repeat a run of its own, so drift on a noisy
+ * machine hits every target alike; the row is the repeats' medians.
+ */
+async function runInterleaved(
+  run: Run,
+  c: BenchCase,
+  deps: Map<TargetName, Deployment | string>,
+  kind: DeployKind,
+  caseIndex: number,
+): Promise<void> {
+  const targets = [...deps.keys()].filter((t) => typeof deps.get(t) !== 'string')
+  const rows = new Map<TargetName, Row[]>(targets.map((t) => [t, []]))
+  for (let r = 0; r < run.args.opts.repeats; r++) {
+    const order = (caseIndex + r) % 2 === 0 ? targets : [...targets].reverse()
+    for (const t of order)
+      rows.get(t)!.push(await runCase(run, c, deps.get(t) as Deployment, kind, { repeats: 1 }))
+  }
+  for (const t of targets) {
+    const all = rows.get(t)!
+    const failed = all.find((row) => row.status !== 'ok')
+    const elapsedMs = all.reduce((s, row) => s + row.elapsedMs, 0)
+    if (failed !== undefined) run.rows.push({ ...failed, elapsedMs })
+    else run.rows.push({ ...all[0]!, result: mergeRepeats(all.map((row) => row.result!)), elapsedMs })
+  }
+}
+
 async function runDeploy(run: Run, kind: DeployKind): Promise<void> {
   const targets: TargetName[] = run.args.vs ? ['conclave', 'zookeeper'] : ['conclave']
+  const interleaved = (c: BenchCase) =>
+    c.closedLoop === true && run.args.opts.repeats > 1 && targets.length > 1
   const cases = allCases(run.args.opts).filter(
     (c) => c.deploys.includes(kind) && run.args.only.has(c.workload),
   )
@@ -295,8 +333,9 @@ async function runDeploy(run: Run, kind: DeployKind): Promise<void> {
             reason: dep,
             elapsedMs: 0,
           })
-        } else run.rows.push(await runCase(run, c, dep, kind))
+        } else if (!interleaved(c)) run.rows.push(await runCase(run, c, dep, kind))
       }
+      if (interleaved(c)) await runInterleaved(run, c, deps, kind, i)
     }
   } finally {
     for (const d of deps.values()) if (typeof d !== 'string') await d.stop().catch(() => {})

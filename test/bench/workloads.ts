@@ -85,6 +85,12 @@ export interface BenchCase {
   workload: WorkloadName
   label: string
   deploys: DeployKind[]
+  /**
+   * A closed loop repeated `opts.repeats` times: with more than one target the
+   * bench runs it once per repeat, alternating targets, and the row is the
+   * medians of the repeats (mergeRepeats).
+   */
+  closedLoop?: true
   run(ctx: CaseContext): Promise<CaseResult>
 }
 
@@ -98,6 +104,56 @@ export function caseRoot(name: string): string {
 
 function medianOf(values: number[]): number {
   return median(values)
+}
+
+/**
+ * One row from runs of a case made separately (the bench alternates them between
+ * targets): the median of each number over the runs; counts summed; notes kept once.
+ */
+export function mergeRepeats(results: readonly CaseResult[]): CaseResult {
+  const first = results[0]
+  if (first === undefined) throw new Error('mergeRepeats: no results')
+  if (results.length === 1) return first
+  const med = (pick: (r: CaseResult) => number | undefined): number | undefined => {
+    const v = results.map(pick).filter((x): x is number => x !== undefined)
+    return v.length === 0 ? undefined : medianOf(v)
+  }
+  const errorNames: Record<string, number> = {}
+  for (const r of results)
+    for (const [k, v] of Object.entries(r.errorNames ?? {})) errorNames[k] = (errorNames[k] ?? 0) + v
+  const metrics: Record<string, number> = {}
+  for (const k of new Set(results.flatMap((r) => Object.keys(r.metrics))))
+    metrics[k] = med((r) => r.metrics[k])!
+  metrics.repeats = results.length
+  const lats = results.map((r) => r.latency).filter((l) => l !== undefined)
+  const cpus = results.map((r) => r.cpu).filter((c) => c !== undefined)
+  const out: CaseResult = {
+    metrics,
+    notes: [...new Set(results.flatMap((r) => r.notes))],
+    errorNames,
+    ops: results.reduce((s, r) => s + (r.ops ?? 0), 0),
+    errors: results.reduce((s, r) => s + (r.errors ?? 0), 0),
+  }
+  const throughput = med((r) => r.throughput)
+  if (throughput !== undefined) out.throughput = throughput
+  if (first.unit !== undefined) out.unit = first.unit
+  const spread = med((r) => r.spreadPct)
+  if (spread !== undefined) out.spreadPct = spread
+  if (lats.length > 0)
+    out.latency = {
+      p50: medianOf(lats.map((l) => l.p50)),
+      p99: medianOf(lats.map((l) => l.p99)),
+      p999: medianOf(lats.map((l) => l.p999)),
+      max: Math.max(...lats.map((l) => l.max)),
+      mean: medianOf(lats.map((l) => l.mean)),
+      count: lats.reduce((s, l) => s + l.count, 0),
+    }
+  if (cpus.length > 0)
+    out.cpu = {
+      servers: cpus[0]!.servers.map((_, i) => medianOf(cpus.map((c) => c.servers[i] ?? Number.NaN))),
+      client: medianOf(cpus.map((c) => c.client)),
+    }
+  return out
 }
 
 /** Medians over repeats: throughput over every time slice, percentiles and CPU per repeat. */
@@ -190,6 +246,7 @@ function writeCase(c: number): BenchCase {
     workload: 'write',
     label: `write 1KiB c=${c}`,
     deploys: ['standalone', 'ensemble'],
+    closedLoop: true,
     run: (ctx) =>
       closedLoopCase(ctx, {
         concurrency: c,
@@ -205,6 +262,7 @@ function readCase(c: number): BenchCase {
     workload: 'read',
     label: `read 1KiB c=${c}`,
     deploys: ['standalone', 'ensemble'],
+    closedLoop: true,
     run: (ctx) =>
       closedLoopCase(ctx, {
         concurrency: c,
@@ -225,6 +283,7 @@ function createCase(mode: 'persistent' | 'ephemeralSequential'): BenchCase {
     workload: 'create',
     label: mode === 'persistent' ? 'create 1KiB c=64' : 'create eph-seq c=64',
     deploys: ['standalone', 'ensemble'],
+    closedLoop: true,
     run: (ctx) =>
       closedLoopCase(ctx, {
         concurrency: 64,
@@ -247,6 +306,7 @@ function mixedCase(readsInTen: number): BenchCase {
     workload: 'mixed',
     label: `mixed ${readsInTen * 10}/${100 - readsInTen * 10} c=${c}`,
     deploys: ['standalone', 'ensemble'],
+    closedLoop: true,
     run: (ctx) =>
       closedLoopCase(ctx, {
         concurrency: c,
