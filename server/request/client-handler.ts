@@ -122,6 +122,8 @@ export class ClientHandler {
   /** The highest zxid a reply on this connection has carried. */
   private lastReplyZxid = 0
   private repump = false
+  /** Queue entries before this index have been submitted or answered (pumpOnce resumes here). */
+  private next = 0
   private readonly writer = new JuteWriter(1024)
   private repliesTooLarge = 0
   /** Packets and latencies of this connection (`cons`), kept through the host's probe. */
@@ -351,10 +353,11 @@ export class ClientHandler {
     }
     this.pumping = true
     try {
+      let again: boolean
       do {
         this.repump = false
-        this.pumpOnce()
-      } while (this.repump)
+        again = this.pumpOnce()
+      } while (again || this.repump)
     } finally {
       this.pumping = false
     }
@@ -364,43 +367,54 @@ export class ClientHandler {
     }
   }
 
-  private pumpOnce(): void {
-    let i = 0
-    while (i < this.queue.length && this.phase === 'connected') {
-      const e = this.queue[i]!
+  /**
+   * One pass: answered requests at the head leave, then requests after the
+   * cursor are submitted. Returns whether the head may have been answered
+   * meanwhile (a read served, a write answered at once), so the pass repeats.
+   */
+  private pumpOnce(): boolean {
+    const q = this.queue
+    while (q.length > 0 && this.phase === 'connected') {
+      const e = q[0]!
+      if (e.reply === undefined) break
+      q.shift()
+      if (this.next > 0) this.next--
+      // Replies leave in request order but are stamped when they complete (a held failed-prep
+      // reply may complete after a later write's): a zxid never goes back on a connection,
+      // and the server has applied whatever it sent before.
+      e.reply.zxid = Math.max(e.reply.zxid, this.lastReplyZxid)
+      this.lastReplyZxid = e.reply.zxid
+      this.sendReply(e.xid, e.reply, this.host.isWrite(e.req))
+      this.host.probe?.replied(this.stats, e.req.op, e.xid, e.reply.zxid, e.mark ?? 0)
+    }
+    // Everything before the cursor was submitted or answered; a read waiting at the head holds it.
+    while (this.next < q.length && this.phase === 'connected') {
+      const e = q[this.next]!
       if (e.reply !== undefined) {
-        if (i === 0) {
-          this.queue.shift()
-          // Replies leave in request order but are stamped when they complete (a held failed-prep
-          // reply may complete after a later write's): a zxid never goes back on a connection,
-          // and the server has applied whatever it sent before.
-          e.reply.zxid = Math.max(e.reply.zxid, this.lastReplyZxid)
-          this.lastReplyZxid = e.reply.zxid
-          this.sendReply(e.xid, e.reply, this.host.isWrite(e.req))
-          this.host.probe?.replied(this.stats, e.req.op, e.xid, e.reply.zxid, e.mark ?? 0)
-        } else i++
+        this.next++
         continue
       }
       if (this.host.isWrite(e.req)) {
-        if (!e.submitted) {
-          e.submitted = true
-          e.inFlight = true
-          this.host.writeStarted()
-          this.host.submitWrite(this, e)
-          if (e.reply !== undefined) continue
-        }
-        i++
+        this.next++
+        if (e.submitted) continue
+        e.submitted = true
+        e.inFlight = true
+        this.host.writeStarted()
+        this.host.submitWrite(this, e)
+        if (e.reply !== undefined && this.next === 1) return true
         continue
       }
       // A read waits for every request before it, and stops everything after it.
-      if (i > 0 || e.submitted) return
+      if (this.next > 0 || e.submitted) return false
       const r = this.host.serveRead(this, e)
       if (r === 'wait') {
         e.submitted = true
-        return
+        return false
       }
       e.reply = r
+      return true
     }
+    return false
   }
 
   private sendReply(xid: number, reply: Reply, write = false): void {
@@ -482,6 +496,7 @@ export class ClientHandler {
       this.host.writeFinished()
     }
     this.queue.length = 0
+    this.next = 0
     this.host.closed(this, reason)
   }
 }
