@@ -23,6 +23,7 @@ import { applyTxn, replayTxn } from '../txn/apply.js'
 import { decodeTxn, encodeTxn } from '../txn/codec.js'
 import { OutstandingChanges } from '../txn/outstanding-changes.js'
 import { prepAndRecord } from '../txn/prepare.js'
+import { PreppedTxns } from '../txn/prepped-txns.js'
 import type { PrepContext, PrepRequest } from '../txn/request.js'
 import { type Txn, withHeader } from '../txn/txn.js'
 import type { WatchChange } from '../watch/watch-table.js'
@@ -128,6 +129,8 @@ class LiveNode implements NodeView {
 export class TreeDb {
   private changes: OutstandingChanges
   private readonly writer = new JuteWriter(1024)
+  /** This server's own prepped Txns with their bytes: applied without decoding them again. */
+  private readonly prepped = new PreppedTxns()
   /**
    * Entries up to this zxid may already be reflected in the tree (it was
    * rebuilt from a fuzzy snapshot, a SNAP or a stored one): they are
@@ -199,14 +202,20 @@ export class TreeDb {
     // A failed request is answered at once, in its session's order; it uses no zxid.
     if (txn.type === 'error' && ctx.remember === undefined)
       return { ok: false, err: txn.code, ...(txn.results ? { multi: txn.results } : {}) }
-    return { ok: true, txn: encodeTxn(txn, this.writer) }
+    return { ok: true, txn: this.encodePrepped(txn) }
+  }
+
+  private encodePrepped(txn: Txn): Uint8Array {
+    const bytes = encodeTxn(txn, this.writer)
+    this.prepped.keep(txn, bytes)
+    return bytes
   }
 
   /** An exactly-once write refused before prep (e.g. the tree quota): an error Txn, logged and remembered. */
   prepRefusal(code: ErrorCode, ctx: PrepContext): Uint8Array {
     const txn = withHeader({ type: 'error', code }, ctx)
     this.changes.record(txn)
-    return encodeTxn(txn, this.writer)
+    return this.encodePrepped(txn)
   }
 
   /** What the applied state and the writes in flight know of the session's exactly-once write `xid`. */
@@ -218,7 +227,7 @@ export class TreeDb {
 
   apply(zxid: number, bytes: Uint8Array): ApplyOutcome {
     if (isConfigEntry(bytes)) return this.applyConfig(zxid, bytes)
-    const txn = decodeTxn(bytes)
+    const txn = this.prepped.take(zxid, bytes) ?? decodeTxn(bytes)
     if (zxid <= this.fuzzyEnd) return this.applyOverFuzzy(zxid, txn)
     const r = applyTxn(this.tree, txn)
     this.changes.applied(zxid)
@@ -319,6 +328,7 @@ export class TreeDb {
 
   dropOutstanding(): void {
     this.changes.clear()
+    this.prepped.clear()
   }
 
   reapable(nowMs: number): string[] {
