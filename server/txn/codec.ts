@@ -94,7 +94,11 @@ function writeBody(w: JuteWriter, b: TxnBody): void {
   }
 }
 
-/** Encodes a Txn. Reusing `w` saves an allocation per Txn (the result is a copy). */
+/**
+ * Encodes a Txn. Reusing `w` saves an allocation per Txn. The result is a
+ * copy in a shared slab (JuteWriter.finishPooled): Txns pass through the log
+ * in order, so their slabs are released in order too.
+ */
 export function encodeTxn(txn: Txn, w = new JuteWriter(256)): Uint8Array {
   w.reset()
   const remember = txn.remember
@@ -102,7 +106,7 @@ export function encodeTxn(txn: Txn, w = new JuteWriter(256)): Uint8Array {
   w.long(txn.sessionId).int(txn.cxid).long(txn.zxid).long(txn.timeMs)
   if (remember !== undefined) w.int(remember.ackXid).int(remember.resultsMax).int(remember.resultBytesMax)
   writeBody(w, txn)
-  return w.finish()
+  return w.finishPooled()
 }
 
 /** Decodes a Txn; throws TxnDecodeError on any malformed input. */

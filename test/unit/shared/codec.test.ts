@@ -322,6 +322,30 @@ describe('jute codec', () => {
   })
 })
 
+describe('JuteWriter.finishPooled', () => {
+  it('gives copies that later writes, resets and other writers never change, each an aligned view', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 12_000 }), { maxLength: 80 }), (parts) => {
+        const w = new JuteWriter(16)
+        const other = new JuteWriter(16)
+        const outs = parts.map((p) => {
+          other.reset().buffer(p)
+          const out = w.reset().buffer(p).finishPooled()
+          other.finishPooled()
+          return out
+        })
+        outs.forEach((out, i) => {
+          expect(out.byteOffset % 8).toBe(0)
+          const r = new JuteReader(out)
+          expect(r.buffer()).toEqual(parts[i])
+          r.done('pooled copy')
+        })
+      }),
+      { numRuns: 50 },
+    )
+  })
+})
+
 describe('TCP framing', () => {
   it('reassembles packets split at every byte boundary', () => {
     fc.assert(
