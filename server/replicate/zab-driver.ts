@@ -405,8 +405,13 @@ export class ZabDriver {
   private handle(out: Output): void {
     this.probes.output?.(out)
     if (this.peer.events.length > 0) this.drainEvents()
-    if (out.persist !== undefined) this.persist(out.persist)
+    // Sends first: a leader's PROPOSAL then leaves (at the end of this turn) before its own log
+    // write, which storage may commit inline, blocking this thread for the fsync; issued the other
+    // way round, the followers' fsyncs waited for the leader's instead of overlapping it (strace of
+    // 3-node C=1 writes: PROPOSAL written 0.5-4.7 ms after the forwarded request, behind the fsync).
+    // A sendNow message vouches for nothing durable, so it may leave before the batch is issued.
     for (const e of out.sendNow) this.send(e)
+    if (out.persist !== undefined) this.persist(out.persist)
     if (out.sendAfterDurable.length > 0) {
       if (out.afterSeq <= this.durableSeq) for (const e of out.sendAfterDurable) this.send(e)
       else this.deferred.push({ afterSeq: out.afterSeq, envelopes: [...out.sendAfterDurable] })
