@@ -54,7 +54,7 @@ export interface StorageLimits {
    * instead of paying two thread wake-ups; 0 sends every commit to the worker.
    */
   inlineCommitBytesMax: number
-  /** An inline commit slower than this (a slow disk) sends commits to the worker for the next second. */
+  /** A commit slower than this, inline or the worker's (a slow or busy disk), sends commits to the worker for the next second. */
   inlineCommitMsMax: number
 }
 

@@ -83,6 +83,45 @@ describe('Storage log', () => {
     expect(reported.length).toBeLessThan(10)
   })
 
+  it('commits on the worker for a while after a slow worker commit, not inline (issue 21)', async () => {
+    const dir = tempDataDir()
+    // Slow means over 200 ms here, so that a busy test machine's commits count as fast.
+    const { storage } = openStorage(dir, { inlineCommitMsMax: 200 })
+    // A lone append while the worker is idle is committed inline (the first may
+    // meet the worker still opening: it goes to the worker).
+    let z = 0
+    while (storage.commitCounts.inline === 0 && z < 20) {
+      storage.append([entry(++z)])
+      await durable(storage, z)
+    }
+    const before = storage.commitCounts
+    expect(before.inline).toBe(1)
+    // A second connection holds SQLite's write lock past inlineCommitMsMax: the
+    // next append finds it busy and goes to the worker, whose commit waits for
+    // it (busy_timeout) as for a slow disk.
+    const raw = rawDb(dir)
+    raw.exec('BEGIN IMMEDIATE')
+    try {
+      storage.append([entry(++z)])
+      await new Promise((r) => setTimeout(r, 300))
+      expect(storage.durableZxid).toBe(z - 1)
+    } finally {
+      raw.exec('ROLLBACK')
+      raw.close()
+    }
+    await durable(storage, z)
+    expect(storage.commitCounts).toEqual({ inline: 1, worker: before.worker + 1 })
+    // The worker is idle again, but its last commit was slow: an inline commit
+    // now would likely block the event loop as long, so for the next second
+    // the worker takes them all (five, lest one meet the worker holding the
+    // lock for a step of its own and go there anyway).
+    for (let i = 0; i < 5; i++) {
+      storage.append([entry(++z)])
+      await durable(storage, z)
+    }
+    expect(storage.commitCounts).toEqual({ inline: 1, worker: before.worker + 6 })
+  })
+
   it('splits a batch larger than batchBytesMax over several commits', async () => {
     const { storage } = openStorage(tempDataDir(), { batchBytesMax: 10_000 })
     const reported: number[] = []
