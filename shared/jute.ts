@@ -223,6 +223,17 @@ export class JuteWriter {
     return this
   }
 
+  /**
+   * Writes `n` bytes that `fill` puts at `buf[at]..buf[at + n - 1]`, in place
+   * (no copy of its own): for a writer that holds the bytes in another form.
+   */
+  raw(n: number, fill: (buf: Uint8Array, at: number) => void): this {
+    this.ensure(n)
+    fill(this.buf, this.pos)
+    this.pos += n
+    return this
+  }
+
   /** Writes a placeholder int and returns its position, for a length filled in later. */
   reserveInt(): number {
     this.ensure(4)

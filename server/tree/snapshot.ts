@@ -34,6 +34,7 @@ import type { ZnodeData } from '../../shared/records.js'
 import { aclKey } from './acl-cache.js'
 import type { Kind } from './node-store.js'
 import type { SessionWritesRecord } from './write-memory.js'
+import { type StoredData, writeData } from './znode-data.js'
 
 export class SnapshotFormatError extends Error {
   override name = 'SnapshotFormatError'
@@ -75,8 +76,18 @@ function writeAcl(w: JuteWriter, acl: readonly Acl[]): void {
   w.vector(acl, (x, a) => x.int(a.perms).ustring(a.id.scheme).ustring(a.id.id))
 }
 
-function writeNode(w: JuteWriter, r: NodeRecord, aclId: number): void {
-  w.int(TAG_NODE).ustring(r.path).buffer(r.data).int(aclId).int(r.kind).long(r.owner).long(r.ttlMs)
+/**
+ * A znode as a snapshot writes it: its data may be as the tree stores it
+ * (znode-data.ts: a one-byte string for small data), written without a copy.
+ */
+export interface NodeRecordOut extends Omit<NodeRecord, 'data'> {
+  data: StoredData
+}
+
+function writeNode(w: JuteWriter, r: NodeRecordOut, aclId: number): void {
+  w.int(TAG_NODE).ustring(r.path)
+  writeData(w, r.data)
+  w.int(aclId).int(r.kind).long(r.owner).long(r.ttlMs)
   w.long(r.czxid).long(r.mzxid).long(r.pzxid).long(r.ctime).long(r.mtime)
   w.int(r.version).int(r.cversion).int(r.aversion)
 }
@@ -96,7 +107,7 @@ function writesBytesMax(r: SessionWritesRecord): number {
 export function* writeSnapshot(
   zxid: number,
   sessions: Iterable<[bigint, number]>,
-  nodes: Iterable<NodeRecord>,
+  nodes: Iterable<NodeRecordOut>,
   chunkBytes = SNAPSHOT_CHUNK_BYTES_DEFAULT,
   writes: Iterable<SessionWritesRecord> = [],
 ): Generator<Uint8Array, void, void> {
@@ -156,7 +167,7 @@ function takeChunk(w: JuteWriter): Uint8Array {
 }
 
 /** An upper bound on the bytes of a node record (and its ACL record), for cutting chunks. */
-function recordBytesMax(r: NodeRecord, withAcl: boolean): number {
+function recordBytesMax(r: NodeRecordOut, withAcl: boolean): number {
   let n = 96 + 3 * r.path.length + (r.data?.length ?? 0)
   if (withAcl) for (const a of r.acl) n += 12 + 3 * (a.id.scheme.length + a.id.id.length)
   return n + 12

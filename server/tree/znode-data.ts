@@ -12,6 +12,7 @@
  * null; every string built here has only code units < 256.
  * Must not import anything but shared/.
  */
+import type { JuteWriter } from '../../shared/jute.js'
 import type { ZnodeData } from '../../shared/records.js'
 
 export type StoredData = string | Uint8Array | null
@@ -31,8 +32,8 @@ export function fromBytes(bytes: ZnodeData): StoredData {
 }
 
 /**
- * A Buffer over the whole of the last ArrayBuffer read from, reused while
- * reads come from the same one: a snapshot's znodes all come from a few
+ * A Buffer over the whole of the last ArrayBuffer read from (or written to,
+ * by writeData), reused while reads come from the same one: a snapshot's znodes all come from a few
  * chunks, and a Buffer per znode was 5% of rebuilding 1M of them. It keeps
  * that one buffer (a Txn's bytes, a chunk of at most a few MiB) alive
  * until a read from another.
@@ -55,6 +56,23 @@ export function toBytes(data: StoredData): ZnodeData {
   // Into a buffer of its own (not Buffer's shared pool): callers may keep or transfer it.
   Buffer.from(out.buffer, 0, out.length).write(data, 0, 'latin1')
   return out
+}
+
+/**
+ * Writes stored data as a jute buffer, as `w.buffer(toBytes(data))` would,
+ * without the copy: a snapshot writes every znode's data, and toBytes (an
+ * ArrayBuffer, a Buffer and a copy per znode) was 40% of writing a snapshot
+ * of 1 KiB znodes, plus the collection of those buffers.
+ */
+export function writeData(w: JuteWriter, data: StoredData): void {
+  if (typeof data !== 'string') {
+    w.buffer(data)
+    return
+  }
+  const n = data.length
+  w.int(n).raw(n, (buf, at) => {
+    latin1View(buf.buffer).write(data, buf.byteOffset + at, n, 'latin1')
+  })
 }
 
 /** Stat.dataLength: 0 for null data, as ZooKeeper reports it. */
