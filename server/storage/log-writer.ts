@@ -4,8 +4,8 @@
  * (up to batchBytesMax) and commits it in ONE SQLite transaction, fsynced by
  * synchronous=FULL, then reports what became durable. When nothing is queued
  * it runs one bounded purge batch instead (see purger.ts). Snapshot chunks
- * get at most snapshotBytesPerCommitMax of a group, so log appends queued
- * behind them wait for one chunk's commit. WAL checkpoints run after the
+ * get at most snapshotBytesPerCommitMax of a group, and log appends queued
+ * behind more chunks than that join the group ahead of them. WAL checkpoints run after the
  * report (auto-checkpoint is off here), not inside COMMIT: given a
  * background checkpointer (checkpoint-worker.ts) the bulk of the copy runs
  * there, beside the commits, and this thread only copies the frames written
@@ -14,7 +14,9 @@
  * (inline-writer.ts) are announced by `written` ops, which count their bytes
  * towards the next checkpoint.
  *
- * Invariants: ops are applied in the order they were posted; a report is
+ * Invariants: ops are applied in the order they were posted, except that
+ * appends and meta writes may be committed before snapshot chunks posted
+ * earlier (takeLogOpsBehindChunks), never before any other op; a report is
  * posted only after COMMIT returned (the data is on disk); an id is reported
  * exactly once; after any error nothing more is written (durability failures
  * are fatal, never retried) and the error is posted as `fatal`. Checksums are
@@ -159,7 +161,11 @@ export class LogWriter {
     try {
       while (this.queue.length > 0 && result.bytes < this.init.batchBytesMax) {
         const op = this.queue[0]!
-        if (op.kind === 'close' || this.snapshotBudgetSpent(op, result)) break
+        if (op.kind === 'close') break
+        if (this.snapshotBudgetSpent(op, result)) {
+          this.takeLogOpsBehindChunks(result)
+          break
+        }
         if (!this.apply(op, result)) break
         this.queue.shift()
         result.ops++
@@ -226,6 +232,35 @@ export class LogWriter {
   private snapshotBudgetSpent(op: WorkerOp, result: GroupResult): boolean {
     if (op.kind !== 'snapshotChunk' || result.snapshotBytes === 0) return false
     return result.snapshotBytes + op.data.byteLength > this.init.snapshotBytesPerCommitMax
+  }
+
+  /**
+   * The group's share of snapshot chunks is spent and the queue starts with
+   * more: appends and meta writes queued behind those chunks join this group
+   * anyway (whole appends, within batchBytesMax), up to the first op that is
+   * neither (a snapshot's finish stays behind its chunks, a truncate behind
+   * everything before it). A snapshot writer keeps the queue at the high
+   * water mark (8 MiB) of chunks, so a log append issued during a snapshot
+   * waited for 8 group commits of 1 MiB of chunks each before its own.
+   * Safe: chunks belong to a snapshot that is not complete until its finish,
+   * and no chunk depends on a log entry or meta value (nor they on it).
+   */
+  private takeLogOpsBehindChunks(result: GroupResult): void {
+    let i = 1
+    while (i < this.queue.length && result.bytes < this.init.batchBytesMax) {
+      const op = this.queue[i]!
+      if (op.kind === 'snapshotChunk') {
+        i++
+        continue
+      }
+      if (op.kind === 'append') {
+        if (result.bytes + op.packed.byteLength > this.init.batchBytesMax) return
+      } else if (op.kind !== 'meta' && op.kind !== 'written') return
+      // Never split here: appendOffset belongs to the queue head.
+      assert(this.apply(op, result), 'an append behind snapshot chunks was split')
+      this.queue.splice(i, 1)
+      result.ops++
+    }
   }
 
   /** Applies one op inside the open transaction; false if an append was split by the byte budget. */

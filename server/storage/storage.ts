@@ -14,8 +14,10 @@
  * event loop for as long), commits go to the worker for a second.
  *
  * Invariants:
- * - Operations reach the disk in the order they were issued; a callback or a
- *   durable event fires only after the transaction holding the op committed.
+ * - Operations reach the disk in the order they were issued, except that
+ *   appends and meta writes may overtake snapshot chunks issued before them
+ *   (log-writer.ts); a callback or a durable event fires only after the
+ *   transaction holding the op committed.
  * - Appended zxids strictly increase (after truncateAfter(z), from z on);
  *   epochs never decrease. Breaking either is a programmer error (assert).
  * - At most one snapshot is open; chunks belong to the open snapshot.

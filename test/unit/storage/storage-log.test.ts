@@ -122,6 +122,43 @@ describe('Storage log', () => {
     expect(storage.commitCounts).toEqual({ inline: 1, worker: before.worker + 6 })
   })
 
+  it('commits an append queued behind many snapshot chunks in the next group, ahead of them (issue 21)', async () => {
+    const dir = tempDataDir()
+    const { storage } = openStorage(dir, { snapshotBytesPerCommitMax: 1000 })
+    let commits = 0
+    storage.onGroupCommit(() => commits++)
+    let commitsWhenDurable = 0
+    storage.onDurable((z) => {
+      if (z === 1) commitsWhenDurable = commits
+    })
+    // Issued in one turn, so the worker finds them all queued: ten chunks
+    // (one group's share each), then an append, then the snapshot's finish.
+    storage.beginSnapshot(0)
+    for (let i = 0; i < 10; i++) storage.writeSnapshotChunk(new Uint8Array(1000).fill(i))
+    storage.append([entry(1)])
+    const finished = done((cb) => storage.finishSnapshot({ zxidEnd: 1, digest: '' }, cb))
+    await durable(storage, 1)
+    // Behind the chunks it would wait for ten commits of theirs.
+    expect(commitsWhenDurable).toBe(1)
+    await finished
+    expect(commits).toBe(10)
+    // The chunks, still in order, and the finish after the last of them.
+    const raw = rawDb(dir)
+    try {
+      const chunks = raw.prepare('SELECT seq, data FROM snapshot_chunks ORDER BY seq').all() as {
+        seq: number
+        data: Buffer
+      }[]
+      expect(chunks.map((c) => [c.seq, c.data.length, c.data[0]])).toEqual(
+        Array.from({ length: 10 }, (_, i) => [i, 1000, i]),
+      )
+      const snap = raw.prepare('SELECT state, chunk_count AS n FROM snapshots').all()
+      expect(snap).toEqual([{ state: 'complete', n: 10 }])
+    } finally {
+      raw.close()
+    }
+  })
+
   it('splits a batch larger than batchBytesMax over several commits', async () => {
     const { storage } = openStorage(tempDataDir(), { batchBytesMax: 10_000 })
     const reported: number[] = []
