@@ -9,6 +9,15 @@
  * does one write for the request, one parse of the answer and one write per
  * burst of packets (corked for the rest of the tick, as tcp:// does).
  *
+ * The caller's first frame (the ConnectRequest, TransportOptions.earlyFrame)
+ * goes in the same write as the upgrade request instead of a round trip
+ * later: a session then opens in the round trips of tcp://. RFC 6455
+ * section 4.1 has a client wait for the 101 first; we do not, because the
+ * only server this client speaks to reads what follows the request head as
+ * frames (Conclave's client port; the `ws` package's server does too), and a
+ * server that refuses the upgrade answers with an HTTP error and closes, so
+ * the early frame is never taken for anything else.
+ *
  * Invariants: see transport.ts. Every frame sent is masked with a fresh key
  * from crypto.randomFillSync; a frame from the server that breaks the
  * framing rules, a text message or a message over frameBytesMax closes the
@@ -72,6 +81,7 @@ let randomPool: RandomPool | undefined
 
 class NodeWsTransport implements Transport {
   closed = false
+  sentEarlyFrame = false
   private corked = false
   private readonly decoder: WsFrameDecoder
 
@@ -246,15 +256,34 @@ export async function openNodeWebSocket(
     const onAbort = (): void => refuse('aborted')
     options.signal.addEventListener('abort', onAbort, { once: true })
     socket.once(secure ? 'secureConnect' : 'connect', () => {
+      // One write: the request, then the caller's first frame (see the header).
+      socket.cork()
       socket.write(
         `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n` +
           `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       )
+      if (options.earlyFrame !== undefined) {
+        transport.sendFrame(options.earlyFrame)
+        transport.sentEarlyFrame = true
+      }
+      socket.uncork()
     })
+    // What arrives with or right after the 101 waits until the caller has the transport (the
+    // ConnectResponse to an early ConnectRequest can share a read with the 101), in order.
+    let held: Uint8Array[] | undefined
+    const deliver = (bytes: Uint8Array): void => {
+      if (held !== undefined) held.push(bytes)
+      else transport.feed(bytes)
+    }
+    const release = (): void => {
+      const chunks = held ?? []
+      held = undefined
+      for (const c of chunks) transport.feed(c)
+    }
     socket.on('data', (chunk: Buffer) => {
       if (phase === 'open') {
         // Plain Uint8Array views, not Buffers, so results look the same on every transport.
-        transport.feed(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+        deliver(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
         return
       }
       if (phase === 'refused') return
@@ -269,13 +298,15 @@ export async function openNodeWebSocket(
       const rest = head.subarray(end + 4)
       phase = 'open'
       options.signal.removeEventListener('abort', onAbort)
+      held = rest.length > 0 ? [new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength)] : []
       resolve(transport)
-      if (rest.length > 0) transport.feed(new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength))
+      // After the promise's continuations (microtasks), before the next read (a check-phase callback).
+      setImmediate(release)
     })
     socket.on('error', (err) => {
       lastError = err.message
     })
-    socket.once('close', () => {
+    const onSocketClose = (): void => {
       options.signal.removeEventListener('abort', onAbort)
       const reason = `websocket connection closed${lastError ? `: ${lastError}` : ''}`
       if (phase !== 'open') reject(new Error(reason))
@@ -283,6 +314,8 @@ export async function openNodeWebSocket(
         transport.closed = true
         handlers.onClose(reason)
       }
-    })
+    }
+    // A close right after the 101 is reported after the packets held with it (immediates run in order).
+    socket.once('close', () => (held === undefined ? onSocketClose() : setImmediate(onSocketClose)))
   })
 }

@@ -28,6 +28,8 @@ export interface Transport {
    */
   sendFrame(frame: Uint8Array): void
   close(): void
+  /** True when the transport sent `TransportOptions.earlyFrame` while opening (the caller must not send it again). */
+  readonly sentEarlyFrame?: boolean
 }
 
 /** The subset of the WHATWG WebSocket that the SDK uses (the browser's, or `ws`). */
@@ -53,6 +55,14 @@ export interface TransportOptions {
   WebSocket?: WebSocketConstructor | undefined
   /** For wss:// in Node: whom to trust and what certificate to present. */
   tls?: TlsOptions | undefined
+  /**
+   * The first frame the caller will send (the ConnectRequest). A transport may
+   * send it while opening, before `open` resolves, and then says so with
+   * `sentEarlyFrame` (it then owns the frame, as with sendFrame). Packets
+   * that come with the opening are delivered only after `open` has resolved
+   * and the caller's continuations have run.
+   */
+  earlyFrame?: Uint8Array | undefined
 }
 
 /** TLS settings for wss:// in Node (passed to node:tls; a browser uses its own trust store). */
