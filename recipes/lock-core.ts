@@ -3,7 +3,12 @@
  * Curator's LockInternals): a contender creates a protected
  * EPHEMERAL_SEQUENTIAL node in the lock directory, lists the directory, and
  * either holds the lock (the predicate says so) or watches exactly one
- * earlier node (no herd effect) and looks again when that watch fires.
+ * earlier node (no herd effect) and looks again when that watch fires —
+ * unless that node was the only earlier one and was deleted: then the
+ * turn is ours without a second listing (turnOnDeletion). A hand-off is
+ * the holder's delete, one event, and the next holder's grant: no round
+ * trip between them. Per acquisition: create, exists (the Stat and the
+ * watch on our own node), getChildren, getData (the watch), delete.
  * SequentialLockBase adds re-entrancy, the fencing token (the node's czxid),
  * the 'lost' event and the release rules shared by Lock and ReadWriteLock.
  *
@@ -17,7 +22,7 @@
  * holders strictly increase (a later node has a larger czxid).
  * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
  */
-import type { Client, Data } from '../client/index.js'
+import type { Client, Data, WatchEvent } from '../client/index.js'
 import { Emitter, ErrorCode, ZkError } from '../client/index.js'
 import { type CreatedNode, protectedCreate } from './protected-create.js'
 import { SessionGuard } from './session-guard.js'
@@ -99,11 +104,98 @@ export interface SequentialSpec {
   predicate: TurnPredicate
   ctx: WaitContext
   end?: EndSource | undefined
+  /** Watches our node from its creation; with it, a turn can be taken on a watch event alone (see waitForTurn). */
+  own?: OwnNodeWatch | undefined
+}
+
+/**
+ * A watch on our own contender node, set by the exists that reads its Stat
+ * back after the create (no request of its own) and set again after any
+ * event but a deletion, until disposed. While it has not reported the node
+ * gone, the node existed as of every later event the server sent this
+ * session: the server sends a session's events in zxid order, and the client
+ * hands them to watchers in that order.
+ */
+export class OwnNodeWatch {
+  private goneFlag = false
+  /** False from an event until the watch is set again: meanwhile a deletion could go unseen. */
+  private armed = true
+  private disposed = false
+  private onGoneFn: (() => void) | undefined
+
+  constructor(private readonly zk: Client) {}
+
+  /** True while the watch is set and has not reported the node gone. */
+  get intact(): boolean {
+    return this.armed && !this.goneFlag
+  }
+
+  readonly watcher = (ev: WatchEvent): void => {
+    if (this.disposed) return
+    if (ev.type === 'deleted') return this.markGone()
+    // A data change (or a resync): watch again; an absent node is gone.
+    this.armed = false
+    this.zk
+      .exists(ev.path, { watch: this.watcher })
+      .then((stat) => {
+        if (stat === null) this.markGone()
+        else this.armed = true
+      })
+      .catch(() => {
+        // CONNECTION_LOSS or the end of the session: the session guard reports the latter.
+      })
+  }
+
+  /** Calls `fn` once when the node is gone (at once if it already is); returns how to stop. */
+  onGone(fn: () => void): () => void {
+    this.onGoneFn = fn
+    if (this.goneFlag) fn()
+    return () => {
+      if (this.onGoneFn === fn) this.onGoneFn = undefined
+    }
+  }
+
+  dispose(): void {
+    this.disposed = true
+    this.onGoneFn = undefined
+  }
+
+  private markGone(): void {
+    if (this.goneFlag || this.disposed) return
+    this.goneFlag = true
+    this.onGoneFn?.()
+  }
 }
 
 /** The plain mutex: the first contender holds the lock; everyone else watches the one just before it. */
 export const mutexPredicate: TurnPredicate = (sorted, i) =>
   i === 0 ? { acquired: true } : { acquired: false, watch: sorted[i - 1]! }
+
+/**
+ * Whether the deletion of the node we watched gives us the turn without
+ * listing the directory again (one round trip less per hand-off). Only when
+ * that node was the one contender before ours: later nodes get larger
+ * sequence numbers, and the directory (a container) cannot be removed and
+ * its counter restarted while our node is in it, so no earlier contender can
+ * appear. Only when our own node is known to exist (its watch has not
+ * fired: see OwnNodeWatch), and only when the event came within a third of
+ * the session timeout of setting the watch — the late-answer rule of the
+ * listing (finding 3 in docs/chaos.md: a process paused past its session's
+ * expiry reads the event on waking, and must list again, which then fails).
+ */
+function turnOnDeletion(
+  zk: Client,
+  s: SequentialSpec,
+  sorted: readonly string[],
+  index: number,
+  watched: string,
+  watchAskedAt: number,
+): boolean {
+  if (s.own === undefined || !s.own.intact) return false
+  if (index !== 1 || sorted[0] !== watched || answerIsLate(zk, watchAskedAt)) return false
+  // Predicates look only at the nodes before ours: with the watched one gone there are none.
+  return s.predicate(sorted.slice(1), 0).acquired
+}
 
 /** Waits until the predicate says our node holds the lock. */
 async function waitForTurn(zk: Client, s: SequentialSpec, ours: CreatedNode): Promise<void> {
@@ -140,8 +232,14 @@ async function waitForTurn(zk: Client, s: SequentialSpec, ours: CreatedNode): Pr
       continue
     }
     const latch = new Latch()
+    let fired: WatchEvent['type'] | undefined
+    const watchAskedAt = now()
     try {
-      const read = retryOnLoss(() => zk.getData(joinPath(s.dir, turn.watch), { watch: latch.open }))
+      const onEvent = (ev: WatchEvent): void => {
+        fired = ev.type
+        latch.open()
+      }
+      const read = retryOnLoss(() => zk.getData(joinPath(s.dir, turn.watch), { watch: onEvent }))
       await bounded(read, s.ctx, s.end, 'getData')
     } catch (err) {
       if (isCode(err, ErrorCode.NO_NODE)) continue
@@ -149,6 +247,10 @@ async function waitForTurn(zk: Client, s: SequentialSpec, ours: CreatedNode): Pr
     }
     if ((await waitLatch(latch, s.ctx, s.end)) === 'timeout')
       throw timeoutError('lock acquisition timed out', s.dir)
+    if (fired === 'deleted' && turnOnDeletion(zk, s, sorted, index, turn.watch, watchAskedAt)) {
+      checkContext(s.ctx, s.end, 'lock acquisition timed out', s.dir)
+      return
+    }
   }
   throw new ZkError(ErrorCode.SYSTEM_ERROR, s.dir, `SYSTEM_ERROR: gave up after ${TURNS_MAX} turns`)
 }
@@ -163,6 +265,7 @@ export async function acquireSequential(zk: Client, s: SequentialSpec): Promise<
     parentMode: 'container',
     ctx: s.ctx,
     end: s.end,
+    watch: s.own?.watcher,
   })
   try {
     await waitForTurn(zk, s, node)
@@ -179,6 +282,7 @@ interface Holding {
   token: number
   holds: number
   guard: SessionGuard
+  own: OwnNodeWatch
   controller: AbortController
   offs: (() => void)[]
 }
@@ -259,6 +363,8 @@ export class SequentialLockBase extends Emitter<LockEvents> {
     }
     this.lostError = undefined
     const guard = new SessionGuard(this.zk, this.opts.lostAfterMs)
+    // Set with the create's Stat read-back: it speeds the hand-off, then reports a holder's node deleted.
+    const own = new OwnNodeWatch(this.zk)
     let node: CreatedNode
     try {
       node = await acquireSequential(this.zk, {
@@ -269,8 +375,10 @@ export class SequentialLockBase extends Emitter<LockEvents> {
         predicate: (sorted, i) => this.predicate(sorted, i),
         ctx,
         end: guard,
+        own,
       })
     } catch (err) {
+      own.dispose()
       guard.dispose()
       throw err
     }
@@ -279,41 +387,24 @@ export class SequentialLockBase extends Emitter<LockEvents> {
       token: node.stat.czxid,
       holds: 1,
       guard,
+      own,
       controller: new AbortController(),
       offs: [],
     }
     this.holding = h
     h.offs.push(guard.onEnd((err) => this.lose(h, err)))
     h.offs.push(guard.on('suspect', (err) => this.lose(h, err)))
-    this.watchOwnNode(h)
+    h.offs.push(
+      own.onGone(() =>
+        this.lose(h, new ZkError(ErrorCode.NO_NODE, h.path, `NO_NODE: lock node ${h.path} was deleted`)),
+      ),
+    )
     return this.grant(h)
-  }
-
-  private watchOwnNode(h: Holding): void {
-    const onGone = (): void =>
-      this.lose(h, new ZkError(ErrorCode.NO_NODE, h.path, `NO_NODE: lock node ${h.path} was deleted`))
-    const watch = (): void => {
-      // Re-arm on data changes; any deletion means the lock is gone.
-      this.zk
-        .exists(h.path, {
-          watch: (ev) => {
-            if (this.holding !== h) return
-            if (ev.type === 'deleted') onGone()
-            else watch()
-          },
-        })
-        .then((stat) => {
-          if (stat === null) onGone()
-        })
-        .catch(() => {
-          // CONNECTION_LOSS or the end of the session: the guard reports the latter.
-        })
-    }
-    watch()
   }
 
   private finish(h: Holding, reason: unknown): void {
     for (const off of h.offs) off()
+    h.own.dispose()
     h.guard.dispose()
     h.controller.abort(reason)
   }

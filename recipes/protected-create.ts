@@ -11,7 +11,7 @@
  * deleted, now or as soon as an abandoned request lands; loops are bounded.
  * Imports only ../client/index.js, ../shared/*.js and recipes/ modules.
  */
-import type { Client, CreateMode, Data, Stat } from '../client/index.js'
+import type { Client, CreateMode, Data, Stat, Watcher } from '../client/index.js'
 import { ErrorCode, ZkError } from '../client/index.js'
 import { bounded, checkContext, type EndSource, type WaitContext } from './wait.js'
 import {
@@ -40,6 +40,8 @@ export interface ProtectedCreateOptions {
   parentMode?: CreateMode | undefined
   ctx: WaitContext
   end?: EndSource | undefined
+  /** Set on the created node by the exists that reads its Stat back (protectedCreate only). */
+  watch?: Watcher | undefined
 }
 
 export interface CreatedNode {
@@ -140,7 +142,7 @@ export async function protectedCreate(zk: Client, o: ProtectedCreateOptions): Pr
     if (path === undefined) continue
     let stat: Stat | null
     try {
-      stat = await retryOnLoss(() => zk.exists(path))
+      stat = await retryOnLoss(() => zk.exists(path, { watch: o.watch }))
     } catch (err) {
       await deleteByGuid(zk, o.dir, guid)
       throw err

@@ -114,8 +114,9 @@ forEachTarget('Lock recipes', (env) => {
         }),
       )
       const pending = waiters.map((w) => w.lock.acquire({ timeoutMs: 30_000 }).then(() => (w.done = true)))
-      // Queued and watching its predecessor (else a release could beat the watch: fine, but no test).
-      await waitFor(() => waiters.every((w) => w.armed() > 0), { what: 'all waiters watching' })
+      // Queued and watching its predecessor (else a release could beat the watch: fine, but no test);
+      // the first watch each sets is on its own node (with the create's Stat read-back).
+      await waitFor(() => waiters.every((w) => w.armed() >= 2), { what: 'all waiters watching' })
       expect(await children(holderZk, path)).toHaveLength(5)
       let current: Lock = holder
       for (let round = 0; round < 4; round++) {
@@ -221,11 +222,16 @@ forEachTarget('Lock recipes', (env) => {
     // contender is granted; the waiter wakes and reads the old answer. Here the answer is held
     // (a proxy over the real client) while the node is deleted: the late answer must be asked
     // again after a sync, and the acquire must fail instead of granting a node that is gone.
+    // A middle contender sits between them, so the waiter's turn comes from a listing, not
+    // from the deletion of its only predecessor (the next test).
     it('a winning answer that came back late is asked again after a sync: a waiter whose node went meanwhile is not granted', async () => {
       const path = `${env.root('late-answer')}/lock`
       const admin = await env.connect()
       const holder = new Lock(await env.connect(), path)
-      const held = await holder.acquire()
+      await holder.acquire()
+      const middle = new Lock(await env.connect(), path)
+      const middleTaking = middle.acquire({ timeoutMs: 30_000 })
+      await waitFor(async () => (await children(admin, path)).length === 2, { what: 'the middle to queue' })
       const zk = await env.connect({ sessionTimeoutMs: SHORT_SESSION_MS })
       let holdAnswer: (() => Promise<void>) | undefined
       const late = new Proxy(zk, {
@@ -242,18 +248,138 @@ forEachTarget('Lock recipes', (env) => {
         },
       })
       const waiter = new Lock(late, path)
+      const before = await children(admin, path)
+      const taking = rejection(waiter.acquire({ timeoutMs: 30_000 }))
+      await waitFor(async () => (await children(admin, path)).length === 3, { what: 'the waiter to queue' })
+      const waiterName = (await children(admin, path)).find((n) => !before.includes(n))!
+      holdAnswer = async () => {
+        await admin.delete(`${path}/${waiterName}`)
+        await new Promise((r) => setTimeout(r, SHORT_SESSION_MS / 3 + 200))
+      }
+      await holder.release()
+      await middleTaking
+      await middle.release()
+      const err = await taking
+      expect(ZkError.is(err, ErrorCode.NO_NODE)).toBe(true)
+      expect(holdAnswer).toBeUndefined()
+      expect(waiter.isHeld).toBe(false)
+    })
+
+    it('a waiter whose only predecessor is deleted takes the lock on the event, without listing again', async () => {
+      const path = `${env.root('hand-off')}/lock`
+      const holder = new Lock(await env.connect(), path)
+      await holder.acquire()
+      const zk = await env.connect()
+      let listings = 0
+      let watching = 0
+      const counting = new Proxy(zk, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target)
+          if (prop === 'getChildren') listings++
+          if (prop === 'getData')
+            return (...a: Parameters<Client['getData']>) => target.getData(...a).finally(() => watching++)
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      })
+      const waiter = new Lock(counting, path)
+      const taking = waiter.acquire({ timeoutMs: 30_000 })
+      await waitFor(() => watching === 1, { what: 'the waiter to watch the holder' })
+      await holder.release()
+      const grant = await taking
+      expect(listings).toBe(1)
+      expect(waiter.isHeld).toBe(true)
+      expect(grant.path).toBe(waiter.nodePath)
+      await waiter.release()
+      expect(await children(zk, path)).toEqual([])
+    })
+
+    it("a waiter whose own node was deleted is not granted on its predecessor's deletion", async () => {
+      const path = `${env.root('own-gone')}/lock`
+      const admin = await env.connect()
+      const holder = new Lock(await env.connect(), path)
+      await holder.acquire()
+      const before = await children(admin, path)
+      const zk = await env.connect()
+      let watching = 0
+      const counting = new Proxy(zk, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target)
+          if (prop === 'getData')
+            return (...a: Parameters<Client['getData']>) => target.getData(...a).finally(() => watching++)
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      })
+      const waiter = new Lock(counting, path)
+      const taking = rejection(waiter.acquire({ timeoutMs: 30_000 }))
+      await waitFor(() => watching === 1, { what: 'the waiter to watch the holder' })
+      const waiterName = (await children(admin, path)).find((n) => !before.includes(n))!
+      await admin.delete(`${path}/${waiterName}`)
+      // A round trip on the waiter's connection delivers the deletion's event before the release.
+      await zk.exists('/')
+      await holder.release()
+      const err = await taking
+      expect(ZkError.is(err, ErrorCode.NO_NODE)).toBe(true)
+      expect(waiter.isHeld).toBe(false)
+    })
+
+    // The paused waiter again, on the event path: the predecessor's deletion is read after a
+    // pause past a third of the session (its own node deleted meanwhile, that event read only
+    // after, as a paused process reads its socket in order): no grant on the event, a listing.
+    it("a predecessor's deletion read late is not a grant: the waiter lists again and fails with NO_NODE", async () => {
+      const path = `${env.root('late-event')}/lock`
+      const admin = await env.connect()
+      const holder = new Lock(await env.connect(), path)
+      await holder.acquire()
+      const before = await children(admin, path)
+      const zk = await env.connect({ sessionTimeoutMs: SHORT_SESSION_MS })
+      let pause: (() => Promise<void>) | undefined
+      let paused = false
+      let watching = 0
+      const queued: (() => void)[] = []
+      type Read = (p: string, o?: { watch?: (ev: unknown) => void }) => Promise<unknown>
+      const late = new Proxy(zk, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target)
+          if (prop !== 'getData' && prop !== 'exists')
+            return typeof value === 'function' ? value.bind(target) : value
+          return (p: string, o?: { watch?: (ev: unknown) => void }) => {
+            const w = o?.watch
+            if (w === undefined) return (value as Read).call(target, p, o)
+            if (prop === 'getData') watching++
+            const watch = (ev: unknown): void => {
+              // Events that come while "paused" are read after it, in order.
+              if (paused) return void queued.push(() => w(ev))
+              const hold = prop === 'getData' ? pause : undefined
+              if (hold === undefined) return w(ev)
+              pause = undefined
+              paused = true
+              void hold().then(() => {
+                paused = false
+                w(ev)
+                setTimeout(() => {
+                  for (const q of queued.splice(0)) q()
+                })
+              })
+            }
+            return (value as Read).call(target, p, { ...o, watch })
+          }
+        },
+      })
+      const waiter = new Lock(late as Client, path)
       const taking = rejection(waiter.acquire({ timeoutMs: 30_000 }))
       await waitFor(async () => (await children(admin, path)).length === 2, { what: 'the waiter to queue' })
-      const holderName = held.path.slice(path.length + 1)
-      const waiterName = (await children(admin, path)).find((n) => n !== holderName)!
-      holdAnswer = async () => {
+      // Sent after the waiter's getData: answered (its watch set) before the release below.
+      await waitFor(() => watching === 1, { what: 'the waiter to watch the holder' })
+      await zk.sync(path)
+      const waiterName = (await children(admin, path)).find((n) => !before.includes(n))!
+      pause = async () => {
         await admin.delete(`${path}/${waiterName}`)
         await new Promise((r) => setTimeout(r, SHORT_SESSION_MS / 3 + 200))
       }
       await holder.release()
       const err = await taking
       expect(ZkError.is(err, ErrorCode.NO_NODE)).toBe(true)
-      expect(holdAnswer).toBeUndefined()
+      expect(pause).toBeUndefined()
       expect(waiter.isHeld).toBe(false)
     })
 
