@@ -10,6 +10,7 @@
  * fragments, ping/pong, close codes) and refuses a bad handshake answer.
  */
 import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer as createHttpsServer } from 'node:https'
 import { createServer, type Server, type Socket } from 'node:net'
@@ -31,6 +32,7 @@ import {
   writeReplyHeader,
   writeResponseBody,
 } from '../../../shared/records.js'
+import { encodeFrame, HANDSHAKE_GUID, Opcode, WsFrameDecoder } from '../../../shared/websocket.js'
 import { canRun, opensslMissing } from '../../helpers/prerequisites.js'
 import { waitFor } from '../../helpers/wait.js'
 
@@ -270,6 +272,62 @@ describe("the SDK's own WebSocket client (Node)", () => {
     const { closes } = await open(port)
     await waitFor(() => closes.length === 1, { what: 'close reported' })
     expect(closes[0]).toMatch(/^bad frame from server: text messages/)
+  })
+
+  it('sends the early frame with the upgrade request, before any answer, and delivers a packet that shares a read with the 101 after open resolves', async () => {
+    const early = new Uint8Array([1, 2, 3, 4, 5])
+    const earlyReceived: number[] = []
+    let sockets: Socket[] = []
+    const server = createServer((s) => {
+      sockets.push(s)
+      s.on('error', () => {})
+      let got = Buffer.alloc(0)
+      s.on('data', (chunk: Buffer) => {
+        got = Buffer.concat([got, chunk])
+        const end = got.indexOf('\r\n\r\n')
+        if (end < 0) return
+        // Nothing is answered until the frame is in: a client that waited for the 101 would hang here.
+        const events = new WsFrameDecoder({ expectMasked: true, messageBytesMax: 1024 }).push(
+          got.subarray(end + 4),
+        )
+        const message = events.find((e) => e.kind === 'message')
+        if (message === undefined || message.kind !== 'message') return
+        earlyReceived.push(...message.data)
+        const key = /Sec-WebSocket-Key: (\S+)/.exec(got.toString('latin1', 0, end))![1]!
+        const accept = createHash('sha1')
+          .update(key + HANDSHAKE_GUID)
+          .digest('base64')
+        // The 101 and a packet in one write.
+        s.write(
+          Buffer.concat([
+            Buffer.from(
+              `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+              'latin1',
+            ),
+            encodeFrame(Opcode.binary, new Uint8Array([9, 8, 7])),
+          ]),
+        )
+      })
+    })
+    const port = await listen(server)
+    closers.push(() => {
+      for (const s of sockets) s.destroy()
+      sockets = []
+      return new Promise<void>((r) => server.close(() => r()))
+    })
+    let opened = false
+    const delivered: { bytes: number[]; afterOpen: boolean }[] = []
+    const t = await openWebSocket(
+      endpointFor(port),
+      { onPacket: (p) => delivered.push({ bytes: [...p], afterOpen: opened }), onClose: () => {} },
+      { frameBytesMax: 1 << 20, signal: new AbortController().signal, earlyFrame: frame(early) },
+    )
+    opened = true
+    expect(t.sentEarlyFrame).toBe(true)
+    expect(earlyReceived).toEqual([1, 2, 3, 4, 5])
+    await waitFor(() => delivered.length === 1, { what: 'the packet sent with the 101' })
+    expect(delivered).toEqual([{ bytes: [9, 8, 7], afterOpen: true }])
+    t.close()
   })
 
   it.each([
