@@ -299,7 +299,8 @@ export class ClientListener {
         socket,
         first,
         this.opts.allowedOrigins,
-        (rest) => this.adopt(new WsConnection(socket, addr, this.opts.frameBytesMax, rest), tls, deadline),
+        (rest, upgrade) =>
+          this.adopt(new WsConnection(socket, addr, this.opts.frameBytesMax, rest, upgrade), tls, deadline),
         (why) => this.opts.onReject(addr, why),
         (head) => {
           const plain = this.opts.plainRequest

@@ -175,15 +175,19 @@ export class RequestHeadReader {
 /**
  * Reads a request head from `socket` (starting with `first`, already read),
  * offers it to `onPlainRequest` (which may take the socket over), then
- * either answers 101 and calls `onUpgrade` with the bytes that followed
- * the head, or answers with an HTTP error and closes the socket. How long it
- * may take is the listener's handshake deadline.
+ * either accepts the upgrade and calls `onUpgrade` with the bytes that
+ * followed the head, or answers with an HTTP error and closes the socket.
+ * How long it may take is the listener's handshake deadline. The 101 is
+ * written at once to a client that waits for it; a client that sent frames
+ * with its request (the SDK's ConnectRequest) does not wait, and gets the
+ * 101 as `upgrade` for the connection's first write (with the
+ * ConnectResponse: one write and one read fewer per session).
  */
 export function readUpgrade(
   socket: Socket,
   first: Buffer,
   allowedOrigins: readonly string[],
-  onUpgrade: (rest: Buffer) => void,
+  onUpgrade: (rest: Buffer, upgrade: string | undefined) => void,
   onRefused: (why: string) => void,
   /** A request that is not an upgrade may be someone else's (the snapshot endpoint): true if it took the socket. */
   onPlainRequest?: (head: string) => boolean,
@@ -202,8 +206,11 @@ export function readUpgrade(
     if (onPlainRequest?.(r.head) === true) return
     const req = parseUpgradeRequest(r.head, allowedOrigins)
     if ('status' in req) return refuse(req)
-    socket.write(upgradeResponse(req.key))
-    onUpgrade(r.rest)
+    const answer = upgradeResponse(req.key)
+    if (r.rest.length === 0) {
+      socket.write(answer)
+      onUpgrade(r.rest, undefined)
+    } else onUpgrade(r.rest, answer)
   }
   socket.on('data', more)
   more(first)
@@ -217,10 +224,27 @@ export class WsConnection extends SocketConnection implements ClientConnection {
   /** A pong is written and not yet handed to the kernel; `nextPong` answers the latest ping since. */
   private pongWaiting = false
   private nextPong: Uint8Array | undefined
+  /** The 101 not yet written (see readUpgrade): it goes before whatever is sent first. */
+  private upgrade: string | undefined
 
-  constructor(socket: Socket, remoteAddress: string, frameBytesMax: number, rest: Buffer) {
+  constructor(
+    socket: Socket,
+    remoteAddress: string,
+    frameBytesMax: number,
+    rest: Buffer,
+    upgrade?: string | undefined,
+  ) {
     super(socket, remoteAddress, new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength))
     this.decoder = new WsFrameDecoder({ expectMasked: true, messageBytesMax: frameBytesMax })
+    this.upgrade = upgrade
+  }
+
+  /** Every output of this class passes here first, so the 101 leaves before any frame. */
+  private answerUpgrade(): void {
+    const answer = this.upgrade
+    if (answer === undefined) return
+    this.upgrade = undefined
+    this.output(Buffer.from(answer, 'latin1'))
   }
 
   protected feed(chunk: Uint8Array): void {
@@ -274,6 +298,7 @@ export class WsConnection extends SocketConnection implements ClientConnection {
     }
     this.pongWaiting = true
     // Written now, not gathered: its callback says when the pong has left.
+    this.answerUpgrade()
     this.flushOutput()
     this.socket.write(encodeFrame(Opcode.pong, data), () => {
       this.pongWaiting = false
@@ -284,11 +309,13 @@ export class WsConnection extends SocketConnection implements ClientConnection {
   }
 
   private writeFrame(opcode: number, payload: Uint8Array): void {
+    this.answerUpgrade()
     this.output(encodeFrame(opcode, payload))
   }
 
   send(packet: Uint8Array): void {
     if (this.closed) return
+    this.answerUpgrade()
     this.output(frameHeader(Opcode.binary, packet.length, false), packet)
   }
 

@@ -57,9 +57,12 @@ function connectRequest(): Uint8Array {
 /** A raw TCP connection that collects everything the server sends and notices the close. */
 class Raw {
   received = Buffer.alloc(0)
+  /** How many reads it took. */
+  reads = 0
   closed = false
   private constructor(readonly socket: Socket) {
     socket.on('data', (c: Buffer) => {
+      this.reads++
       this.received = Buffer.concat([this.received, c])
     })
     socket.on('error', () => {})
@@ -366,6 +369,27 @@ describe('frames after the handshake', () => {
     // The ConnectRequest is answered when its createSession commits, after the pong and possibly after the close.
     expect(kinds).toContain('pong')
     expect(kinds).toContain(`close ${CloseCode.protocolError}`)
+  })
+
+  it('answers a ConnectRequest sent with the upgrade request (not waiting for the 101) with the 101 and the ConnectResponse in one write', async () => {
+    const raw = await Raw.open()
+    const head =
+      'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
+    raw.socket.write(
+      Buffer.concat([Buffer.from(head, 'latin1'), encodeFrame(Opcode.binary, connectRequest(), KEY)]),
+    )
+    await waitFor(() => raw.received.includes('\r\n\r\n'), { what: 'the 101' })
+    const end = raw.received.indexOf('\r\n\r\n')
+    const answer = raw.received.toString('latin1', 0, end)
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols')
+    expect(answer).toContain('Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=')
+    raw.received = raw.received.subarray(end + 4)
+    const msg = raw.events()[0]
+    expect(msg?.kind).toBe('message')
+    if (msg?.kind === 'message') expect(decodeConnectResponse(msg.data).timeOut).toBeGreaterThan(0)
+    expect(raw.reads).toBe(1)
+    raw.socket.destroy()
   })
 
   it('establishes a session from a ConnectRequest in three fragments with a ping between them', async () => {
