@@ -5,10 +5,12 @@
  * either holds the lock (the predicate says so) or watches exactly one
  * earlier node (no herd effect) and looks again when that watch fires —
  * unless that node was the only earlier one and was deleted: then the
- * turn is ours without a second listing (turnOnDeletion). A hand-off is
- * the holder's delete, one event, and the next holder's grant: no round
- * trip between them. Per acquisition: create, exists (the Stat and the
- * watch on our own node), getChildren, getData (the watch), delete.
+ * turn is ours without a second listing (turnOnDeletion): a hand-off to a
+ * waiter queued right behind the holder is the holder's delete, one event
+ * and the grant, with no round trip between them. Per acquisition: create,
+ * exists (the Stat, and the watch on our own node), getChildren, getData
+ * (the watch on the predecessor), a second getChildren unless the grant
+ * came on the event, delete.
  * SequentialLockBase adds re-entrancy, the fencing token (the node's czxid),
  * the 'lost' event and the release rules shared by Lock and ReadWriteLock.
  *
