@@ -553,7 +553,8 @@ export class Session {
         onClose: (reason) => this.onLinkClosed(link, reason),
       }
       // The ConnectRequest is built now (nothing it says changes while no connection is open), so a
-      // transport that can sends it with its own opening (the Node WebSocket client: one round trip less).
+      // transport that can sends it with its own opening (the Node WebSocket client: one round trip
+      // less); such a transport ignores the sendFrame of it below.
       const hello = this.connectRequestFrame(link)
       const options = {
         frameBytesMax: this.config.frameBytesMax,
@@ -568,7 +569,7 @@ export class Session {
           (t) => {
             if (settled || this.link !== link) return t.close()
             link.transport = t
-            if (t.sentEarlyFrame !== true) t.sendFrame(hello)
+            t.sendFrame(hello)
           },
           (err: unknown) => {
             // An attempt cut short by its own deadline says nothing new; keep the last real reason.

@@ -81,7 +81,8 @@ let randomPool: RandomPool | undefined
 
 class NodeWsTransport implements Transport {
   closed = false
-  sentEarlyFrame = false
+  /** The early frame once sent: the caller's sendFrame of it is not sent again (see TransportOptions). */
+  sentEarly: Uint8Array | undefined
   private corked = false
   private readonly decoder: WsFrameDecoder
 
@@ -108,6 +109,10 @@ class NodeWsTransport implements Transport {
 
   sendFrame(frame: Uint8Array): void {
     if (this.closed) return
+    if (frame === this.sentEarly) {
+      this.sentEarly = undefined
+      return
+    }
     // The caller hands `frame` over: its packet is masked in place, after a WebSocket header.
     const payload = frame.subarray(4)
     const head = frameHeader(Opcode.binary, payload.length, true)
@@ -264,7 +269,7 @@ export async function openNodeWebSocket(
       )
       if (options.earlyFrame !== undefined) {
         transport.sendFrame(options.earlyFrame)
-        transport.sentEarlyFrame = true
+        transport.sentEarly = options.earlyFrame
       }
       socket.uncork()
     })

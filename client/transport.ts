@@ -28,8 +28,6 @@ export interface Transport {
    */
   sendFrame(frame: Uint8Array): void
   close(): void
-  /** True when the transport sent `TransportOptions.earlyFrame` while opening (the caller must not send it again). */
-  readonly sentEarlyFrame?: boolean
 }
 
 /** The subset of the WHATWG WebSocket that the SDK uses (the browser's, or `ws`). */
@@ -57,10 +55,12 @@ export interface TransportOptions {
   tls?: TlsOptions | undefined
   /**
    * The first frame the caller will send (the ConnectRequest). A transport may
-   * send it while opening, before `open` resolves, and then says so with
-   * `sentEarlyFrame` (it then owns the frame, as with sendFrame). Packets
-   * that come with the opening are delivered only after `open` has resolved
-   * and the caller's continuations have run.
+   * send it while opening, before `open` resolves (it then owns the frame, as
+   * with sendFrame), and then ignores the caller's sendFrame of that same
+   * frame object — so a factory that wraps another and passes the options
+   * on still sends it once. Packets that come with the opening are
+   * delivered only after `open` has resolved and the caller's continuations
+   * have run.
    */
   earlyFrame?: Uint8Array | undefined
 }
