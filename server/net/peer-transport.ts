@@ -510,6 +510,17 @@ export class PeerTransport {
     return this.links.get(peer)?.socket.writableLength ?? 0
   }
 
+  /**
+   * Stops or resumes reading the link from `peer` (backpressure: a SNAP
+   * arriving faster than this server's storage takes it). A new link is
+   * read from the start: a pause belongs to the link it was made on.
+   */
+  pauseReceiving(peer: number, paused: boolean): void {
+    const socket = this.links.get(peer)?.socket
+    if (paused) socket?.pause()
+    else socket?.resume()
+  }
+
   /** Closes the link to a peer now (ZAB ended its FIFO session); the dialer reconnects. */
   drop(peer: number): void {
     this.links.get(peer)?.fail('closed by the protocol')

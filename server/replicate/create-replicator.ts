@@ -51,11 +51,12 @@ export function createReplicator(
       reflectsThrough: () => tree.reflectsThrough,
       cancelSnapshot: () => snapshotter.cancel(),
       memberConfig: () => tree.memberConfig(),
-      beginRestore: (s) => {
-        const job = tree.beginReplace({ zxid: s.zxid, chunks: s.chunks, fuzzyEndZxid: s.endZxid ?? s.zxid })
+      beginRestore: (zxid) => {
+        const job = tree.beginReplace(zxid)
         return {
-          step: (budget) => {
-            if (!job.step(budget)) return false
+          push: (chunk) => job.push(chunk),
+          step: (budget, endZxid) => {
+            if (!job.step(budget, endZxid)) return false
             events.restored?.()
             return true
           },

@@ -26,7 +26,17 @@
  * (bounded by SNAP_HELD_BYTES_MAX; past it the link is dropped and the
  * learner syncs again).
  *
- * A SNAP install rebuilds the application's state in slices too (the same
+ * A SNAP received is never held whole (issue 21: 191 MB at 1M znodes): each
+ * chunk goes, as it arrives, to the application's RestoreJob (which reads
+ * it into the new state it builds aside) and to an open snapshot in
+ * storage. Only while storage lags do chunks wait here, and past
+ * SNAP_PENDING_BYTES_MAX of them the link from the leader stops being read
+ * (TCP then stops the leader's stream) until storage has drained. A SNAP
+ * cut off before its SNAPEND changes nothing: the open snapshot is aborted
+ * (never complete, recovery never reads it; the log is truncated only at
+ * SNAPEND) and the half-built state dropped.
+ *
+ * At SNAPEND the install finishes the state in slices too (the same
  * budgets): a 1M-znode tree took ~7 s in one synchronous step, with no
  * heartbeat, peer link or admin request served meanwhile. While it runs the
  * peer is not stepped at all — its inputs wait in order (ticks are dropped:
@@ -56,9 +66,11 @@ import {
   type PersistBatch,
   type ProposeResult,
   payloadBytes,
+  type ReceivedSnapshot,
   type RoleEvent,
   type ServerId,
   type Snapshot,
+  type SnapshotIn,
   type SnapshotStream,
   type ZabPeer,
 } from '../zab/index.js'
@@ -71,6 +83,12 @@ const SNAP_BACKOFF_MS = 2
 const SNAP_HELD_BYTES_MAX = 256 * 1024 * 1024
 /** How long a SNAP install waits before trying again while the server's own snapshot is abandoned. */
 const INSTALL_RETRY_MS = 5
+/**
+ * Received SNAP chunks waiting for storage (busy with the server's own
+ * snapshot, or above its high water mark), at most: past it the link from
+ * the leader is not read until they are written (then resumed below half).
+ */
+export const SNAP_PENDING_BYTES_MAX = 4 * 1024 * 1024
 
 export type DoneCallback = (err: Error | undefined) => void
 
@@ -88,6 +106,8 @@ export interface DriverStorage {
   /** False: above the high water mark; wait for `drained()` before the next chunk. */
   writeSnapshotChunk(chunk: Uint8Array): boolean
   finishSnapshot(meta: { zxidEnd: number; digest: string }, cb: DoneCallback): void
+  /** Abandons the open snapshot (a SNAP cut off before its SNAPEND): it never becomes one recovery reads. */
+  abortSnapshot(cb: DoneCallback): void
   append(entries: readonly LogEntry[]): void
   setEpochs(meta: { acceptedEpoch?: number; currentEpoch?: number }, cb: DoneCallback): void
   /** Durably records a key/value (STATIC_CONFIG_META_KEY: a static config taken from the leader). */
@@ -109,6 +129,11 @@ export interface DriverTransport {
   drop(peer: ServerId, conn: number | undefined): void
   /** Bytes written to `peer` and not yet taken by the network. */
   bufferedBytes(peer: ServerId): number
+  /**
+   * Stops (true) or resumes (false) reading what `peer` sends: backpressure
+   * on a SNAP arriving faster than storage takes it. Absent: never paused.
+   */
+  pauseReceiving?(peer: ServerId, paused: boolean): void
 }
 
 /** Time for the driver: a monotonic clock (slice budgets, durations), work deferred, and timers (server/core/clock.ts). */
@@ -127,20 +152,32 @@ export interface DriverLogger {
 }
 
 /**
- * Rebuilding the application's state from a snapshot (DriverHost.beginRestore),
- * run by the driver a slice at a time. Until `step` returns true the old
- * state is in place, unchanged; then the new one has replaced it, at once.
+ * Rebuilding the application's state from a SNAP (DriverHost.beginRestore):
+ * fed its chunks as they arrive, then, after SNAPEND, run by the driver a
+ * slice at a time. Until `step` returns true the old state is in place,
+ * unchanged; then the new one has replaced it, at once. A job whose SNAP is
+ * cut off is simply dropped.
  */
 export interface RestoreJob {
-  /** Does about `budget` units of the work (znodes); true once the new state is in place. */
-  step(budget: number): boolean
+  /** The snapshot's next chunk, in order (read now, so the job need not keep it). May throw on a malformed one. */
+  push(chunk: Uint8Array): void
+  /**
+   * Every chunk is in: does about `budget` units of the remaining work
+   * (znodes); true once the new state is in place. `endZxid`: SNAPEND's,
+   * the highest zxid the snapshot may reflect.
+   */
+  step(budget: number, endZxid: number): boolean
 }
 
-/** A RestoreJob that does all of the work in its first step (a small state, tests). */
-export function restoreAtOnce(restore: () => void): RestoreJob {
+/** A RestoreJob that keeps the chunks and restores in its first step (a small state, tests). */
+export function restoreAtOnce(zxid: number, restore: (s: Snapshot) => void): RestoreJob {
+  const chunks: Uint8Array[] = []
   return {
-    step: () => {
-      restore()
+    push: (chunk) => {
+      chunks.push(chunk)
+    },
+    step: (_budget, endZxid) => {
+      restore({ zxid, chunks, endZxid })
       return true
     },
   }
@@ -156,8 +193,8 @@ export interface DriverHost {
   reflectsThrough(): number
   /** Abandons the application's own snapshot being written (a SNAP is about to be installed). */
   cancelSnapshot(): void
-  /** Starts replacing the application's state with the snapshot's (see RestoreJob). */
-  beginRestore(s: Snapshot): RestoreJob
+  /** A SNAP of the state after `zxid` begins to arrive: starts building its state aside (see RestoreJob). */
+  beginRestore(zxid: number): RestoreJob
   commit(e: LogEntry): void
   /** An application payload from another member (forwarded request, or the leader's answer). */
   app(from: ServerId, payload: Uint8Array): void
@@ -203,13 +240,45 @@ export interface ZabDriverOptions {
 /** Units (znodes) a RestoreJob step does: ~1-3 ms of work, so a slice keeps to snapSliceMs. */
 const RESTORE_STEP_UNITS = 2048
 
+/**
+ * A SNAP being received: its chunks go to the job and to storage as they
+ * come; `pending` holds those storage cannot take yet (the link from `from`
+ * is paused past SNAP_PENDING_BYTES_MAX of them).
+ */
+interface Incoming {
+  readonly zxid: number
+  readonly from: ServerId
+  readonly job: RestoreJob
+  /** The snapshot is open in storage (after the server's own one was abandoned, if it was writing). */
+  opened: boolean
+  /** Storage is above its high water mark: chunks wait in `pending` until drained(). */
+  full: boolean
+  readonly pending: Uint8Array[]
+  pendingBytes: number
+  paused: boolean
+  chunks: number
+  bytes: number
+  /** When the SNAP header came (driver clock). */
+  readonly started: number
+  /** Stalls (and memory) from the SNAP header until the state switched. */
+  readonly stalls: { stop(): object } | undefined
+  /** The most chunk bytes waiting here at once, and how often the link was paused (for the install's log line). */
+  pendingBytesPeak: number
+  pauses: number
+  /** A chunk the job could not read: the link is dropped, and an install of it would fail. */
+  failed: boolean
+  /** SNAPEND came: completes the snapshot in storage once every chunk is written. */
+  end: (() => void) | undefined
+}
+
 /** A SNAP install in progress: the effects of the step that began it wait until the state switched. */
 interface Restoring {
   readonly job: RestoreJob
+  readonly received: Incoming
   readonly zxid: number
+  readonly endZxid: number
   readonly started: number
   readonly waiting: Output[]
-  readonly stalls: { stop(): object } | undefined
   slices: number
   /** The longest slice, by the driver's clock. */
   sliceMaxMs: number
@@ -262,8 +331,8 @@ export class ZabDriver {
   /** A SNAP install is issuing its chunks: later persist batches wait here, in order. */
   private installing = false
   private readonly persistQueue: { b: PersistBatch; state: BatchState }[] = []
-  /** Continues a SNAP install's chunks once the storage has drained. */
-  private resumeInstall: (() => void) | undefined
+  /** A SNAP being received (SNAP to SNAPEND, and until its chunks are all in storage). */
+  private incoming: Incoming | undefined
   /** SNAP streams in progress, by learner. */
   private readonly snapSends = new Map<ServerId, SnapshotSend>()
   /** The membership view's version the host last heard of (viewChanged). */
@@ -337,6 +406,8 @@ export class ZabDriver {
   close(): void {
     this.closed = true
     for (const s of this.snapSends.values()) this.abandonSnapshot(s, 'closed')
+    this.incoming?.stalls?.stop()
+    this.incoming = undefined
   }
 
   get isClosed(): boolean {
@@ -405,6 +476,9 @@ export class ZabDriver {
   private handle(out: Output): void {
     this.probes.output?.(out)
     if (this.peer.events.length > 0) this.drainEvents()
+    for (const e of out.snapshotIn) this.receiveSnapshot(e)
+    // The job that received the chunks finishes the install (persist may be done with `incoming`).
+    const received = out.restore === undefined ? undefined : this.incoming
     // Sends first: a leader's PROPOSAL then leaves (at the end of this turn) before its own log
     // write, which storage may commit inline, blocking this thread for the fsync; issued the other
     // way round, the followers' fsyncs waited for the leader's instead of overlapping it (strace of
@@ -417,7 +491,7 @@ export class ZabDriver {
       else this.deferred.push({ afterSeq: out.afterSeq, envelopes: [...out.sendAfterDurable] })
     }
     for (const peer of out.disconnect) this.disconnect(peer)
-    if (out.restore !== undefined) this.startRestore(out.restore)
+    if (out.restore !== undefined) this.startRestore(out.restore, received)
     if (this.restoring !== undefined) this.restoring.waiting.push(out)
     else this.deliver(out)
     // After this step's sends: the COMMIT of a change that removes a server leaves before its link ends.
@@ -480,15 +554,17 @@ export class ZabDriver {
 
   // ------------------------------------------------------------ SNAP install
 
-  /** Starts rebuilding the state from `s`; the first slice runs now (a small one is done at once). */
-  private startRestore(s: Snapshot): void {
+  /** Finishes the state `job` built from `s`'s chunks; the first slice runs now (a small one is done at once). */
+  private startRestore(s: ReceivedSnapshot, received: Incoming | undefined): void {
     assert(this.restoring === undefined, 'a SNAP install while another runs')
+    assert(received !== undefined, 'a SNAP installed that was not received')
     this.restoring = {
-      job: this.host.beginRestore(s),
+      job: received.job,
+      received,
       zxid: s.zxid,
+      endZxid: s.endZxid,
       started: this.timers.now(),
       waiting: [],
-      stalls: this.probes.measureStalls?.(),
       slices: 0,
       sliceMaxMs: 0,
     }
@@ -504,7 +580,8 @@ export class ZabDriver {
     let budget = this.restoreSliceSteps?.() ?? Number.POSITIVE_INFINITY
     let done = false
     try {
-      while (!done && budget-- > 0 && this.timers.now() <= sliceEnd) done = r.job.step(this.restoreStepUnits)
+      while (!done && budget-- > 0 && this.timers.now() <= sliceEnd)
+        done = r.job.step(this.restoreStepUnits, r.endZxid)
       r.sliceMaxMs = Math.max(r.sliceMaxMs, this.timers.now() - sliceStart)
     } catch (err) {
       // The peer has installed the snapshot already (its log restarts there): no way back.
@@ -525,7 +602,13 @@ export class ZabDriver {
         slices: r.slices,
         sliceMaxMs: Math.round(r.sliceMaxMs * 10) / 10,
         ms: Math.round(this.timers.now() - r.started),
-        ...r.stalls?.stop(),
+        // Since the SNAP header: receiving (read as it came) and then finishing the state.
+        totalMs: Math.round(this.timers.now() - r.received.started),
+        chunks: r.received.chunks,
+        bytes: r.received.bytes,
+        pendingBytesPeak: r.received.pendingBytesPeak,
+        pauses: r.received.pauses,
+        ...r.received.stalls?.stop(),
       },
       'snapshot installed (SNAP)',
     )
@@ -656,11 +739,12 @@ export class ZabDriver {
 
   /**
    * Issues a persist batch to storage, in order. A batch counts as waiting
-   * until all of it is issued: a SNAP's chunks go out with flow control
-   * (past the storage's high water mark they wait for it to drain, so a
-   * snapshot larger than its pendingBytesMax installs too), and batches
-   * that come meanwhile wait behind it, because storage applies operations
-   * in the order issued.
+   * until all of it is issued: the batch of a SNAPEND waits until every
+   * chunk received is written (they go out with flow control: past the
+   * storage's high water mark they wait for it to drain, so a snapshot
+   * larger than its pendingBytesMax installs too), and batches that come
+   * meanwhile wait behind it, because storage applies operations in the
+   * order issued.
    */
   private persist(b: PersistBatch): void {
     assert(b.seq === this.lastIssuedSeq + 1, `persist batch ${b.seq} after ${this.lastIssuedSeq}`)
@@ -681,40 +765,141 @@ export class ZabDriver {
 
   private issue(b: PersistBatch, state: BatchState): void {
     if (b.snapshot === undefined) return this.issueRest(b, state)
+    const s = b.snapshot
+    const inc = this.incoming
+    assert(inc !== undefined && inc.zxid === s.zxid, 'a SNAP persisted that was not received')
+    assert(inc.chunks === s.chunkCount, `SNAPEND after ${s.chunkCount} chunks, ${inc.chunks} received`)
     this.installing = true
-    if (this.storage.snapshotInProgress) {
-      // This server's own snapshot is being written (one at a time): it is abandoned, then this one.
-      this.host.cancelSnapshot()
-      this.timers.after(INSTALL_RETRY_MS, () => {
-        if (!this.closed) this.issue(b, state)
-      })
-      return
-    }
-    // The log restarts after the snapshot. Truncating first: truncation marks every
-    // snapshot that ends past its point as garbage, and this one (fuzzy) can.
-    state.waiting++
-    this.storage.truncateAfter(b.snapshot.zxid, this.doneFor(state))
-    this.storage.beginSnapshot(b.snapshot.zxid)
-    this.writeChunks(b, b.snapshot, state, 0)
-  }
-
-  private writeChunks(b: PersistBatch, s: Snapshot, state: BatchState, from: number): void {
-    if (this.closed) return
-    for (let i = from; i < s.chunks.length; i++) {
-      if (!this.storage.writeSnapshotChunk(s.chunks[i]!)) {
-        this.resumeInstall = () => this.writeChunks(b, s, state, i + 1)
-        return
+    inc.end = () => {
+      this.incoming = undefined
+      // The log restarts after the snapshot. Truncating only now, at SNAPEND: a SNAP cut off
+      // before it leaves the log whole. Truncation marks complete snapshots that end past its
+      // point as garbage; this one, still open, is completed right after it.
+      state.waiting += 2
+      this.storage.truncateAfter(s.zxid, this.doneFor(state))
+      // Fuzzy through endZxid: recovery replays the log over it up to there.
+      this.storage.finishSnapshot({ zxidEnd: s.endZxid, digest: '' }, this.doneFor(state))
+      this.installing = false
+      this.issueRest(b, state)
+      while (!this.installing && this.persistQueue.length > 0) {
+        const next = this.persistQueue.shift()!
+        this.issue(next.b, next.state)
       }
     }
-    state.waiting++
-    // Fuzzy through endZxid: recovery replays the log over it up to there.
-    this.storage.finishSnapshot({ zxidEnd: s.endZxid ?? s.zxid, digest: '' }, this.doneFor(state))
-    this.installing = false
-    this.issueRest(b, state)
-    while (!this.installing && this.persistQueue.length > 0) {
-      const next = this.persistQueue.shift()!
-      this.issue(next.b, next.state)
+    this.writePending(inc)
+  }
+
+  // ------------------------------------------------------------ SNAP receipt
+
+  /** One piece of a SNAP arriving (see Incoming). */
+  private receiveSnapshot(e: SnapshotIn): void {
+    if (e.kind === 'begin') {
+      assert(this.incoming === undefined, 'a SNAP begun while another arrives')
+      const inc: Incoming = {
+        zxid: e.zxid,
+        from: e.from,
+        job: this.host.beginRestore(e.zxid),
+        opened: false,
+        full: false,
+        pending: [],
+        pendingBytes: 0,
+        paused: false,
+        chunks: 0,
+        bytes: 0,
+        started: this.timers.now(),
+        stalls: this.probes.measureStalls?.(),
+        pendingBytesPeak: 0,
+        pauses: 0,
+        failed: false,
+        end: undefined,
+      }
+      this.incoming = inc
+      return this.openIncoming(inc)
     }
+    const inc = this.incoming
+    assert(inc !== undefined, `SNAP ${e.kind} with none arriving`)
+    if (e.kind === 'abandon') return this.abandonIncoming(inc)
+    inc.chunks++
+    inc.bytes += e.data.length
+    if (!inc.failed) this.pushChunk(inc, e.data)
+    if (inc.opened && !inc.full && inc.pending.length === 0) {
+      if (!this.storage.writeSnapshotChunk(e.data)) inc.full = true
+      return
+    }
+    inc.pending.push(e.data)
+    inc.pendingBytes += e.data.length
+    inc.pendingBytesPeak = Math.max(inc.pendingBytesPeak, inc.pendingBytes)
+    if (!inc.paused && inc.pendingBytes > SNAP_PENDING_BYTES_MAX && this.transport.pauseReceiving) {
+      inc.paused = true
+      inc.pauses++
+      this.transport.pauseReceiving(inc.from, true)
+    }
+  }
+
+  /** The application reads a chunk into the state it builds; one it cannot read ends the SNAP. */
+  private pushChunk(inc: Incoming, chunk: Uint8Array): void {
+    try {
+      inc.job.push(chunk)
+    } catch (err) {
+      // Nothing is installed yet: drop the link and sync again (the core abandons the SNAP).
+      // Should its SNAPEND still come, the install fails as it always did on a bad snapshot.
+      inc.failed = true
+      this.logger.warn(
+        { peer: inc.from, chunk: inc.chunks - 1, err: (err as Error).message },
+        'a malformed SNAP chunk from the leader; dropping the link',
+      )
+      this.transport.drop(inc.from, this.conns.get(inc.from))
+    }
+  }
+
+  /** Opens the snapshot in storage, once the server's own one (one at a time) is abandoned. */
+  private openIncoming(inc: Incoming): void {
+    if (this.closed || this.incoming !== inc) return
+    if (this.storage.snapshotInProgress) {
+      this.host.cancelSnapshot()
+      this.timers.after(INSTALL_RETRY_MS, () => this.openIncoming(inc))
+      return
+    }
+    this.storage.beginSnapshot(inc.zxid)
+    inc.opened = true
+    this.writePending(inc)
+  }
+
+  /** Writes waiting chunks until storage is full; resumes the link below half the limit; ends once all are in. */
+  private writePending(inc: Incoming): void {
+    if (this.closed || this.incoming !== inc || !inc.opened) return
+    let n = 0
+    while (!inc.full && n < inc.pending.length) {
+      const c = inc.pending[n++]!
+      inc.pendingBytes -= c.length
+      if (!this.storage.writeSnapshotChunk(c)) inc.full = true
+    }
+    inc.pending.splice(0, n)
+    if (inc.paused && inc.pendingBytes <= SNAP_PENDING_BYTES_MAX / 2) {
+      inc.paused = false
+      this.transport.pauseReceiving?.(inc.from, false)
+    }
+    if (inc.pending.length === 0 && inc.end !== undefined) inc.end()
+  }
+
+  /** The SNAP ended before its SNAPEND: its open snapshot is aborted, its state dropped. */
+  private abandonIncoming(inc: Incoming): void {
+    this.incoming = undefined
+    if (inc.paused) this.transport.pauseReceiving?.(inc.from, false)
+    this.logger.info(
+      {
+        peer: inc.from,
+        zxid: formatZxid(inc.zxid),
+        chunks: inc.chunks,
+        bytes: inc.bytes,
+        ...inc.stalls?.stop(),
+      },
+      'snapshot from the leader abandoned before its SNAPEND (nothing of it installed)',
+    )
+    if (!inc.opened) return
+    this.storage.abortSnapshot((err) => {
+      if (err) this.host.fatal(err)
+    })
   }
 
   /** Truncation, entries and epochs of a batch (after its snapshot, if any); then it is all issued. */
@@ -754,9 +939,10 @@ export class ZabDriver {
 
   /** Storage: the write buffer drained below its high water mark. */
   drained(): void {
-    const resume = this.resumeInstall
-    this.resumeInstall = undefined
-    resume?.()
+    const inc = this.incoming
+    if (inc === undefined || !inc.full) return
+    inc.full = false
+    this.writePending(inc)
   }
 
   /** Reports durability for the completed prefix of batches, then releases messages waiting on it. */

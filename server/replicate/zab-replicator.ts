@@ -36,7 +36,6 @@ import {
   type MemberConfig,
   type PeerMessage,
   parseConfigText,
-  type Snapshot,
   ZabPeer,
 } from '../zab/index.js'
 import { DriverReplicator } from './driver-replicator.js'
@@ -65,8 +64,8 @@ export interface ZabHost {
   reflectsThrough(): number
   /** Abandons the application's own snapshot being written (a SNAP is about to be installed). */
   cancelSnapshot(): void
-  /** Starts replacing the state with the snapshot's, in steps the driver runs between other work. */
-  beginRestore(s: Snapshot): RestoreJob
+  /** A SNAP after `zxid` arrives: builds its state aside as chunks come, then switches in steps (RestoreJob). */
+  beginRestore(zxid: number): RestoreJob
   /** The membership config the recovered state holds (/zookeeper/config); undefined: none committed yet. */
   memberConfig(): ConfigAt | undefined
 }
@@ -187,12 +186,13 @@ export class ZabReplicator extends DriverReplicator {
         send: (to, bytes, conn) => this.transport.send(to, bytes, conn),
         drop: (to) => this.transport.drop(to),
         bufferedBytes: (to) => this.transport.bufferedBytes(to),
+        pauseReceiving: (from, paused) => this.transport.pauseReceiving(from, paused),
       },
       timers: eventLoopTimers,
       host: {
         reflectsThrough: () => host.reflectsThrough(),
         cancelSnapshot: () => host.cancelSnapshot(),
-        beginRestore: (s) => host.beginRestore(s),
+        beginRestore: (zxid) => host.beginRestore(zxid),
         commit: (e) => events.commit(e.zxid, e.data),
         app: (from, payload) => this.app(from, payload),
         syncDone: (id) => events.syncDone(id),

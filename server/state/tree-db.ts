@@ -37,9 +37,6 @@ import {
 
 export type { TxnResult }
 
-/** beginReplace: bytes of snapshot a step reads per unit of its budget (a znode's record is ~100-200). */
-const REPLACE_STEP_BYTES_PER_UNIT = 128
-
 /** ZooKeeper's node for the membership config. */
 export const CONFIG_NODE = '/zookeeper/config'
 
@@ -364,38 +361,30 @@ export class TreeDb {
   }
 
   /**
-   * Replaces the whole tree with a snapshot's (a SNAP from the leader) in
-   * steps, for a caller that runs them between other work (ZabDriver's
-   * RestoreJob): each step reads about `budget` znodes' worth of the chunks
-   * or links and hashes `budget` znodes of the new tree (DataTree.loader).
+   * Replaces the whole tree with a snapshot's (a SNAP from the leader) as
+   * it arrives, for a caller that runs the work between other work
+   * (ZabDriver's RestoreJob): `push` reads one chunk's records into the new
+   * tree at once (so no chunk is kept: a SNAP is never held whole), then
+   * each `step` links and hashes `budget` znodes of it (DataTree.loader).
    * This TreeDb keeps its tree, unchanged, until the step that returns true
    * puts the new one in place (with `fuzzyEndZxid` as replaceTree's).
-   * A step throws SnapshotFormatError on a malformed snapshot.
+   * `push` and `step` throw SnapshotFormatError on a malformed snapshot.
    */
-  beginReplace(s: { zxid: number; chunks: readonly Uint8Array[]; fuzzyEndZxid: number }): {
-    step(budget: number): boolean
+  beginReplace(zxid: number): {
+    push(chunk: Uint8Array): void
+    step(budget: number, fuzzyEndZxid: number): boolean
   } {
     const loader = DataTree.loader()
-    let next = 0
     return {
-      step: (budget) => {
-        if (next < s.chunks.length) {
-          // ~100 bytes a znode: a step's share of the bytes, at least one chunk.
-          let bytes = 0
-          while (next < s.chunks.length && bytes < budget * REPLACE_STEP_BYTES_PER_UNIT) {
-            const c = s.chunks[next++]!
-            loader.push(c)
-            bytes += c.length
-          }
-          return false
-        }
+      push: (chunk) => loader.push(chunk),
+      step: (budget, fuzzyEndZxid) => {
         const tree = loader.finish(budget)
         if (tree === undefined) return false
-        if (tree.lastZxid !== s.zxid)
+        if (tree.lastZxid !== zxid)
           throw new SnapshotFormatError(
-            `snapshot holds zxid ${formatZxid(tree.lastZxid)}, SNAP said ${formatZxid(s.zxid)}`,
+            `snapshot holds zxid ${formatZxid(tree.lastZxid)}, SNAP said ${formatZxid(zxid)}`,
           )
-        this.replaceTree(tree, s.fuzzyEndZxid)
+        this.replaceTree(tree, fuzzyEndZxid)
         return true
       },
     }

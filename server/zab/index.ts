@@ -36,9 +36,11 @@ export type {
   LogEntry,
   PeerState,
   PersistedState,
+  ReceivedSnapshot,
   Role,
   ServerId,
   Snapshot,
+  SnapshotIn,
   SnapshotSource,
   Vote,
 } from './types.js'

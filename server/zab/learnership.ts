@@ -41,7 +41,12 @@ export class Learnership {
   private lastHeard: number
   /** True once DIFF/TRUNC/SNAP arrived in this session. */
   private syncHeader = false
-  private snap: { zxid: number; chunks: Uint8Array[]; config: ConfigAt } | undefined
+  /**
+   * A SNAP being received: its chunks go to the driver as they arrive
+   * (out.snapshotIn), only their count stays here, so a large snapshot is
+   * never held whole (issue 21: 191 MB at 1M znodes).
+   */
+  private snap: { zxid: number; chunks: number; config: ConfigAt } | undefined
   /** Snapshot bytes received in this sync (a SNAP too large to finish within initLimit is a hint to give). */
   private snapBytes = 0
   /** requestId -> zxid to reach (undefined while the leader has not replied). */
@@ -177,22 +182,24 @@ export class Learnership {
       if (e instanceof ConfigError) return this.core.protocolError(`SNAP with a bad config: ${e.message}`)
       throw e
     }
-    this.snap = { zxid: m.zxid, chunks: [], config }
+    this.snap = { zxid: m.zxid, chunks: 0, config }
+    this.core.out.snapshotIn.push({ kind: 'begin', zxid: m.zxid, from: this.leaderId })
   }
 
   private onSnapChunk(m: Msg<'SNAPCHUNK'>): void {
     const s = this.snap
-    if (!s || m.index !== s.chunks.length) return this.core.protocolError('unexpected SNAPCHUNK')
-    s.chunks.push(m.data)
+    if (!s || m.index !== s.chunks) return this.core.protocolError('unexpected SNAPCHUNK')
+    s.chunks++
     this.snapBytes += m.data.length
+    this.core.out.snapshotIn.push({ kind: 'chunk', data: m.data })
   }
 
   private onSnapEnd(m: Msg<'SNAPEND'>): void {
     const s = this.snap
-    if (!s || m.chunkCount !== s.chunks.length || m.endZxid < s.zxid)
+    if (!s || m.chunkCount !== s.chunks || m.endZxid < s.zxid)
       return this.core.protocolError('unexpected SNAPEND')
     this.snap = undefined
-    this.core.installSnapshot({ zxid: s.zxid, chunks: s.chunks, endZxid: m.endZxid, config: s.config })
+    this.core.installSnapshot({ zxid: s.zxid, chunkCount: s.chunks, endZxid: m.endZxid, config: s.config })
   }
 
   private onProposal(m: Msg<'PROPOSAL'>): void {
@@ -292,6 +299,9 @@ export class Learnership {
 
   /** Leaving the session: close the connection (drops unsent ACKs), fail pending syncs. */
   stop(): void {
+    // A SNAP cut off before its SNAPEND: the driver drops what it received of it.
+    if (this.snap !== undefined) this.core.out.snapshotIn.push({ kind: 'abandon' })
+    this.snap = undefined
     this.core.out.disconnect.push(this.leaderId)
     for (const requestId of this.pendingSyncs.keys()) this.core.out.syncFailed.push(requestId)
     this.pendingSyncs.clear()

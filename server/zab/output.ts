@@ -9,15 +9,17 @@
  * `afterSeq` is durable. Messages that vouch for data (ACK, ACKEPOCH,
  * ACK of NEWLEADER, LEADERINFO) are only ever put in `sendAfterDurable`.
  *
- * Order of application for the driver: `restore` (state machine), then
- * `commit` entries in order, then `app` deliveries, then `syncDone`.
+ * Order of application for the driver: `snapshotIn` (a SNAP arriving:
+ * storage and the state machine take its chunks as they come), `restore`
+ * (state machine), then `commit` entries in order, then `app` deliveries,
+ * then `syncDone`.
  *
  * Must not import anything but shared/ and server/zab (pure module).
  */
 import { assert } from '../../shared/assert.js'
 import type { PeerMessage } from './messages.js'
 import type { SnapshotStream } from './snapshot-stream.js'
-import type { LogEntry, Role, ServerId, Snapshot } from './types.js'
+import type { LogEntry, ReceivedSnapshot, Role, ServerId, SnapshotIn } from './types.js'
 
 /**
  * One message to send. With `stream`, `msg` is its SNAP header and the
@@ -38,8 +40,12 @@ export interface MetaWrite {
 /** Writes to make durable, in this order; `seq` increases by one per batch. */
 export interface PersistBatch {
   readonly seq: number
-  /** Replace the log: the snapshot is installed and the log restarts after snapshot.zxid. */
-  readonly snapshot: Snapshot | undefined
+  /**
+   * Replace the log: the snapshot is installed and the log restarts after
+   * snapshot.zxid. Its chunks went to storage as they arrived (snapshotIn);
+   * this completes it.
+   */
+  readonly snapshot: ReceivedSnapshot | undefined
   /** Drop every log entry with zxid > this. */
   readonly truncateAfterZxid: number | undefined
   readonly entries: readonly LogEntry[]
@@ -79,8 +85,10 @@ export interface Output {
   /** Send only after persist batch `afterSeq` (and every earlier one) is durable. */
   readonly sendAfterDurable: readonly Envelope[]
   readonly afterSeq: number
-  /** Install into the state machine before applying `commit`. */
-  readonly restore: Snapshot | undefined
+  /** A SNAP's pieces as they arrive, in order (see SnapshotIn), before everything else of the step. */
+  readonly snapshotIn: readonly SnapshotIn[]
+  /** Install into the state machine before applying `commit` (its chunks came in snapshotIn). */
+  readonly restore: ReceivedSnapshot | undefined
   /** Committed entries, in zxid order, to apply. */
   readonly commit: readonly LogEntry[]
   readonly app: readonly { from: ServerId; payload: Uint8Array }[]
@@ -99,14 +107,15 @@ export interface Output {
 
 /** Collects effects during one step. */
 export class OutputBuilder {
-  private snapshot: Snapshot | undefined
+  private snapshot: ReceivedSnapshot | undefined
   private truncateAfterZxid: number | undefined
   private entries: LogEntry[] = []
   private meta: MetaWrite | undefined
   private staticConfig: string | undefined
   readonly sendNow: Envelope[] = []
   readonly sendAfterDurable: Envelope[] = []
-  restore: Snapshot | undefined
+  readonly snapshotIn: SnapshotIn[] = []
+  restore: ReceivedSnapshot | undefined
   readonly commit: LogEntry[] = []
   readonly app: { from: ServerId; payload: Uint8Array }[] = []
   readonly syncDone: { requestId: number; zxid: number }[] = []
@@ -126,7 +135,7 @@ export class OutputBuilder {
     this.sendAfterDurable.push({ to, msg })
   }
 
-  persistSnapshot(s: Snapshot): void {
+  persistSnapshot(s: ReceivedSnapshot): void {
     assert(this.entries.length === 0 && this.truncateAfterZxid === undefined, 'snapshot after log writes')
     this.snapshot = s
   }
@@ -176,6 +185,7 @@ export class OutputBuilder {
       sendNow: this.sendNow,
       sendAfterDurable: this.sendAfterDurable,
       afterSeq,
+      snapshotIn: this.snapshotIn,
       restore: this.restore,
       commit: this.commit,
       app: this.app,

@@ -12,7 +12,7 @@
  */
 import type { ConfigAt, Membership } from './membership.js'
 import type { OutputBuilder } from './output.js'
-import type { HistorySource, LogEntry, ServerId, Snapshot, SnapshotSource } from './types.js'
+import type { HistorySource, LogEntry, ReceivedSnapshot, ServerId, SnapshotSource } from './types.js'
 import type { ZabLog } from './zab-log.js'
 
 export interface PeerLimits {
@@ -49,7 +49,7 @@ export interface PeerCore {
   setCurrentEpoch(epoch: number): void
   append(entry: LogEntry): void
   truncateAfter(zxid: number): void
-  installSnapshot(s: Snapshot): void
+  installSnapshot(s: ReceivedSnapshot): void
   /**
    * Takes the leader's committed config (NEWLEADER): a newer one becomes
    * ours, a different static one (zxid 0) replaces ours and is persisted, an

@@ -66,6 +66,31 @@ export interface Snapshot {
 }
 
 /**
+ * A SNAP from the leader, complete at its SNAPEND (persist and restore it):
+ * its chunks were handed to the driver one by one as they arrived
+ * (Output.snapshotIn), so the core holds none of them; `chunkCount` is how
+ * many there were. Entries in (zxid, endZxid] may already be reflected.
+ */
+export interface ReceivedSnapshot {
+  readonly zxid: number
+  readonly endZxid: number
+  readonly chunkCount: number
+  /** The membership config committed as of `zxid` (the SNAP header's). */
+  readonly config?: ConfigAt
+}
+
+/**
+ * A SNAP arriving, piece by piece, as the driver must carry it out: `begin`
+ * (SNAP from `from`: open a snapshot in storage and a restore of the state),
+ * each `chunk` in order (to both), `abandon` (the stream ended before its
+ * SNAPEND: nothing of it may take effect, the old state and log stay).
+ */
+export type SnapshotIn =
+  | { readonly kind: 'begin'; readonly zxid: number; readonly from: ServerId }
+  | { readonly kind: 'chunk'; readonly data: Uint8Array }
+  | { readonly kind: 'abandon' }
+
+/**
  * Durable history older than the in-memory log, for DIFF synchronisation
  * (ZooKeeper replays its on-disk txn log the same way). `read(fromZxid, max)`
  * returns up to `max` entries with zxid >= fromZxid, ascending, all from one

@@ -43,9 +43,9 @@ import type {
   HistorySource,
   LogEntry,
   PersistedState,
+  ReceivedSnapshot,
   Role,
   ServerId,
-  Snapshot,
   SnapshotSource,
   Vote,
 } from './types.js'
@@ -461,7 +461,7 @@ export class ZabPeer implements PeerCore {
     }
   }
 
-  installSnapshot(s: Snapshot): void {
+  installSnapshot(s: ReceivedSnapshot): void {
     assert(s.zxid >= this.commitZxid, 'snapshot older than our commit point')
     this.log.resetTo(s.zxid)
     this.commitZxid = s.zxid

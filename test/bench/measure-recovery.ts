@@ -20,7 +20,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { performance } from 'node:perf_hooks'
+import { PerformanceObserver, performance } from 'node:perf_hooks'
 import { recoverDb, TreeDb } from '../../server/state/tree-db.js'
 import { seedDataDir } from '../../server/storage/data-dir.js'
 import { Storage } from '../../server/storage/index.js'
@@ -138,42 +138,72 @@ async function recoverOnce(dir: string): Promise<Record<string, number>> {
 
 /**
  * A SNAP install of the seeded snapshot as a follower runs it: the chunks
- * cut again into SNAPCHUNK-sized pieces (64 KiB), then TreeDb.beginReplace
+ * read from storage one at a time and cut again into SNAPCHUNK-sized pieces
+ * (64 KiB), each pushed into TreeDb.beginReplace as it comes (a step: the
+ * follower reads a chunk as it arrives, and keeps none), then the install
  * stepped with the driver's step budget (2,048 znodes): the longest step,
- * by the wall clock and by CPU, and the total.
+ * by the wall clock and by CPU, the longest GC pause, the peak heap and
+ * RSS, and the total.
  */
 function snapInstall(dir: string): Record<string, number> {
   const storage = Storage.open({ dataDir: dir, serverId: 1, logger: quiet })
   const snap = storage.recovery.snapshot!
-  const pieces: Uint8Array[] = []
-  for (const c of snap.chunks())
-    for (let at = 0; at < c.length; at += 64 * 1024) pieces.push(c.slice(at, at + 64 * 1024))
-  void storage.close(() => {})
   ;(globalThis as { gc?: () => void }).gc?.()
   const db = TreeDb.empty()
-  const job = db.beginReplace({ zxid: snap.zxidStart, chunks: pieces, fuzzyEndZxid: snap.zxidEnd })
   const cpu = () => {
     const u = process.cpuUsage()
     return (u.user + u.system) / 1000
   }
+  let gcMaxMs = 0
+  const gcs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMaxMs = Math.max(gcMaxMs, e.duration)
+  })
+  gcs.observe({ entryTypes: ['gc'] })
+  const mem0 = process.memoryUsage()
+  let rssMax = mem0.rss
+  let heapMax = mem0.heapUsed
+  let pieces = 0
   let steps = 0
   let stepMaxMs = 0
   let stepMaxCpuMs = 0
   const stepCpu: number[] = []
-  const t0 = performance.now()
-  const c0 = cpu()
-  for (let done = false; !done; steps++) {
+  const timed = (fn: () => boolean): boolean => {
     const t = performance.now()
     const c = cpu()
-    done = job.step(2048)
+    const done = fn()
+    steps++
     stepMaxMs = Math.max(stepMaxMs, performance.now() - t)
     stepCpu.push(cpu() - c)
     stepMaxCpuMs = Math.max(stepMaxCpuMs, cpu() - c)
+    if (steps % 64 === 0) {
+      const m = process.memoryUsage()
+      rssMax = Math.max(rssMax, m.rss)
+      heapMax = Math.max(heapMax, m.heapUsed)
+    }
+    return done
   }
+  const t0 = performance.now()
+  const c0 = cpu()
+  const job = db.beginReplace(snap.zxidStart)
+  for (const c of snap.chunks())
+    for (let at = 0; at < c.length; at += 64 * 1024) {
+      const piece = c.slice(at, at + 64 * 1024)
+      pieces++
+      timed(() => {
+        job.push(piece)
+        return false
+      })
+    }
+  while (!timed(() => job.step(2048, snap.zxidEnd))) {}
+  const totalCpuMs = Math.round(cpu() - c0)
+  const totalMs = Math.round(performance.now() - t0)
+  gcs.disconnect()
+  void storage.close(() => {})
   const sorted = [...stepCpu].sort((a, b) => a - b)
   const r = (x: number) => Math.round(x * 10) / 10
+  const mb = (x: number) => Math.round(x / 2 ** 20)
   return {
-    pieces: pieces.length,
+    pieces,
     steps,
     stepMaxMs: r(stepMaxMs),
     stepMaxCpuMs: r(stepMaxCpuMs),
@@ -181,8 +211,13 @@ function snapInstall(dir: string): Record<string, number> {
     stepP99CpuMs: r(sorted[Math.floor(sorted.length * 0.99)]!),
     stepsOver20CpuMs: sorted.filter((x) => x > 20).length,
     stepMaxAt: stepCpu.indexOf(sorted.at(-1)!),
-    totalMs: Math.round(performance.now() - t0),
-    totalCpuMs: Math.round(cpu() - c0),
+    gcMaxMs: r(gcMaxMs),
+    rssStartMB: mb(mem0.rss),
+    rssMaxMB: mb(rssMax),
+    heapStartMB: mb(mem0.heapUsed),
+    heapMaxMB: mb(heapMax),
+    totalMs,
+    totalCpuMs,
     nodes: db.nodeCount(),
   }
 }

@@ -32,10 +32,11 @@ export interface SimStateMachine {
   readonly fuzzyEndZxid?: number
   restore(s: Snapshot): void
   /**
-   * Optional: restore in steps (ZabDriver's RestoreJob): the state stays as
-   * it was until the step that returns true replaces it.
+   * Optional: restore from a SNAP as its chunks arrive, then in steps
+   * (ZabDriver's RestoreJob): the state stays as it was until the step that
+   * returns true replaces it.
    */
-  beginRestore?(s: Snapshot): RestoreJob
+  beginRestore?(zxid: number): RestoreJob
   /** The server's role, epoch, leader or serving state changed (optional). */
   roleChanged?(): void
   /** The membership config the state holds (the last config entry applied; undefined: none). */

@@ -387,11 +387,12 @@ class MutantTreeStateMachine extends TreeStateMachine {
     this.db = new TreeDb(new Tree())
   }
 
-  override beginRestore(s: Snapshot): RestoreJob {
-    const job = super.beginRestore(s)
+  override beginRestore(zxid: number): RestoreJob {
+    const job = super.beginRestore(zxid)
     return {
-      step: (budget) => {
-        if (!job.step(budget)) return false
+      push: (chunk) => job.push(chunk),
+      step: (budget, endZxid) => {
+        if (!job.step(budget, endZxid)) return false
         // DataTree.loader builds a plain DataTree: the same state, with the mutant's methods.
         Object.setPrototypeOf(this.db.tree, this.Tree.prototype)
         return true

@@ -160,6 +160,15 @@ export class SimDisk implements DriverStorage {
     return false
   }
 
+  /** A SNAP cut off: what was staged of it is dropped (it was never durable as a snapshot). */
+  abortSnapshot(cb: DoneCallback): void {
+    this.staged = undefined
+    const life = this.epochOfLife
+    this.sched.after(0, () => {
+      if (life === this.epochOfLife) cb(undefined)
+    })
+  }
+
   finishSnapshot(meta: { zxidEnd: number; digest: string }, cb: DoneCallback): void {
     const staged = this.staged
     this.staged = undefined

@@ -216,6 +216,7 @@ export class SimNode {
       beginSnapshot: (zxid) => disk.beginSnapshot(zxid),
       writeSnapshotChunk: (chunk) => disk.writeSnapshotChunk(chunk),
       finishSnapshot: (meta, cb) => disk.finishSnapshot(meta, done(cb)),
+      abortSnapshot: (cb) => disk.abortSnapshot(done(cb)),
       append: (entries) => {
         disk.append(entries)
         this.fireArmedCrash()
@@ -253,14 +254,15 @@ export class SimNode {
       host: {
         reflectsThrough: () => Math.max(this.sm.appliedZxid, this.sm.fuzzyEndZxid ?? 0),
         cancelSnapshot: () => {},
-        beginRestore: (s) => {
+        beginRestore: (zxid) => {
           const sm = this.sm
-          const job = sm.beginRestore?.(s) ?? restoreAtOnce(() => sm.restore(s))
+          const job = sm.beginRestore?.(zxid) ?? restoreAtOnce(zxid, (s) => sm.restore(s))
           return {
-            step: (budget) => {
-              if (!job.step(budget)) return false
+            push: (chunk) => job.push(chunk),
+            step: (budget, endZxid) => {
+              if (!job.step(budget, endZxid)) return false
               this.server?.events.restored?.()
-              this.obs.restored(this, s.zxid)
+              this.obs.restored(this, zxid)
               return true
             },
           }

@@ -138,17 +138,19 @@ export class TreeStateMachine implements SimStateMachine {
   }
 
   restore(s: Snapshot): void {
-    const job = this.beginRestore(s)
-    while (!job.step(Number.POSITIVE_INFINITY)) {}
+    const job = this.beginRestore(s.zxid)
+    for (const c of s.chunks) job.push(c)
+    while (!job.step(Number.POSITIVE_INFINITY, s.endZxid ?? s.zxid)) {}
   }
 
-  /** The server's way (create-replicator.ts): TreeDb.beginReplace, in steps. */
-  beginRestore(s: Snapshot): RestoreJob {
-    const job = this.db.beginReplace({ zxid: s.zxid, chunks: s.chunks, fuzzyEndZxid: s.endZxid ?? s.zxid })
+  /** The server's way (create-replicator.ts): TreeDb.beginReplace, chunks read as they come, then in steps. */
+  beginRestore(zxid: number): RestoreJob {
+    const job = this.db.beginReplace(zxid)
     return {
-      step: (budget) => {
-        if (!job.step(budget)) return false
-        this.appliedZxid = s.zxid
+      push: (chunk) => job.push(chunk),
+      step: (budget, endZxid) => {
+        if (!job.step(budget, endZxid)) return false
+        this.appliedZxid = zxid
         this.lastOutcome = undefined
         return true
       },

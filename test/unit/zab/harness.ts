@@ -247,20 +247,16 @@ export class Harness {
       host: {
         reflectsThrough: () => sm.appliedZxid,
         cancelSnapshot: () => {},
-        beginRestore: (s) => {
-          const restore = () => {
+        beginRestore: (zxid) => {
+          const job = restoreAtOnce(zxid, (s) => {
             this.opts.onEvent?.({ kind: 'restore', id, snapshot: s })
             sm.restore(s)
-          }
-          const steps = this.opts.restoreSteps
-          if (steps === undefined) return restoreAtOnce(restore)
+          })
+          const steps = this.opts.restoreSteps ?? 1
           let taken = 0
           return {
-            step: () => {
-              if (++taken < steps) return false
-              restore()
-              return true
-            },
+            push: (chunk) => job.push(chunk),
+            step: (budget, endZxid) => ++taken >= steps && job.step(budget, endZxid),
           }
         },
         commit: (e) => {
@@ -304,6 +300,10 @@ export class Harness {
       writeSnapshotChunk: (chunk) => {
         staged!.chunks.push(chunk)
         return true
+      },
+      abortSnapshot: (cb) => {
+        staged = undefined
+        cb(undefined)
       },
       finishSnapshot: (meta, cb) => {
         const s = { zxid: staged!.zxid, chunks: staged!.chunks, endZxid: meta.zxidEnd }

@@ -228,10 +228,11 @@ describe('synchronisation', () => {
     return f
   }
 
-  it('installs a streamed SNAP at its SNAPEND, with the fuzzy end it reports', () => {
+  it('installs a streamed SNAP at its SNAPEND, with the fuzzy end it reports; its chunks leave as they arrive (issue 21)', () => {
     const f = syncingFollower()
     const a = new Uint8Array([1, 2])
     const b = new Uint8Array([3])
+    const received: unknown[] = []
     for (const msg of [
       { type: 'SNAP', zxid: zx(1, 3), ...CFG },
       { type: 'SNAPCHUNK', index: 0, data: a },
@@ -240,15 +241,23 @@ describe('synchronisation', () => {
       const out = f.step({ kind: 'message', from: 3, msg })
       expect(out.restore).toBeUndefined()
       expect(out.persist?.snapshot).toBeUndefined()
+      received.push(...out.snapshotIn)
     }
+    // Each chunk is handed over in the step it arrived in: the core keeps none of them.
+    expect(received).toEqual([
+      { kind: 'begin', zxid: zx(1, 3), from: 3 },
+      { kind: 'chunk', data: a },
+      { kind: 'chunk', data: b },
+    ])
     const end = f.step({
       kind: 'message',
       from: 3,
       msg: { type: 'SNAPEND', chunkCount: 2, endZxid: zx(1, 5) },
     })
+    expect(end.snapshotIn).toEqual([])
     const snap = {
       zxid: zx(1, 3),
-      chunks: [a, b],
+      chunkCount: 2,
       endZxid: zx(1, 5),
       config: { zxid: 0, config: configOfIds([1, 2, 3]) },
     }
@@ -275,6 +284,17 @@ describe('synchronisation', () => {
     )
   })
 
+  it('abandons a SNAP cut off before its SNAPEND (the leader lost): nothing of it is installed', () => {
+    const f = syncingFollower()
+    f.step({ kind: 'message', from: 3, msg: { type: 'SNAP', zxid: zx(1, 3), ...CFG } })
+    f.step({ kind: 'message', from: 3, msg: { type: 'SNAPCHUNK', index: 0, data: new Uint8Array(1) } })
+    const out = f.step({ kind: 'peerDisconnected', peer: 3 })
+    expect(out.snapshotIn).toEqual([{ kind: 'abandon' }])
+    expect(out.restore).toBeUndefined()
+    expect(out.persist?.snapshot).toBeUndefined()
+    expect(f.status().role).toBe('LOOKING')
+  })
+
   it('refuses a SNAP stream that is out of order, short, long or ends before it began', () => {
     const bad: (readonly PeerMessage[])[] = [
       [{ type: 'SNAPCHUNK', index: 0, data: new Uint8Array(1) }],
@@ -299,8 +319,11 @@ describe('synchronisation', () => {
     ]
     for (const msgs of bad) {
       const f = syncingFollower()
-      const restored = msgs.some((msg) => f.step({ kind: 'message', from: 3, msg }).restore !== undefined)
-      expect(restored).toBe(false)
+      const outs = msgs.map((msg) => f.step({ kind: 'message', from: 3, msg }))
+      expect(outs.some((o) => o.restore !== undefined)).toBe(false)
+      // A SNAP begun and then refused is abandoned in the same step.
+      const began = outs.some((o) => o.snapshotIn.some((e) => e.kind === 'begin'))
+      expect(outs.at(-1)!.snapshotIn.some((e) => e.kind === 'abandon')).toBe(began)
       expect(f.protocolErrors).toBe(1)
       expect(f.status().role).toBe('LOOKING')
     }
