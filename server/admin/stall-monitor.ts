@@ -2,11 +2,14 @@
  * Measures how long the event loop stood still while a long job (a
  * snapshot) ran: the longest event-loop delay and the longest GC pause,
  * so the server can report its own stalls instead of leaving them to a
- * client-side probe; and the process's peak memory meanwhile (RSS and V8
- * heap, sampled every MEMORY_SAMPLE_MS: what a SNAP install holds, issue
- * 21). I/O edge: uses perf_hooks; not for the pure core.
+ * client-side probe; and the process's peak memory meanwhile (RSS, V8
+ * heap, and this thread's external memory — ArrayBuffers such as received
+ * messages; not the storage worker's — sampled every MEMORY_SAMPLE_MS: what
+ * a SNAP install holds, issue 21).
+ * I/O edge: uses perf_hooks; not for the pure core.
  */
 import { type IntervalHistogram, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
+import { getHeapStatistics } from 'node:v8'
 
 const RESOLUTION_MS = 5
 const MEMORY_SAMPLE_MS = 50
@@ -23,6 +26,14 @@ export interface Stalls {
   /** V8 heap used when measuring began, and the most sampled meanwhile (MiB). */
   heapStartMB: number
   heapMaxMB: number
+  /**
+   * This thread's V8 external memory (ArrayBuffers, Buffers) when measuring
+   * began, and the most sampled meanwhile (MiB). Not process.memoryUsage's
+   * arrayBuffers: that also counts buffers transferred to the storage
+   * worker until its GC frees them (up to ~64 MiB of garbage there).
+   */
+  externalStartMB: number
+  externalMaxMB: number
 }
 
 export class StallMonitor {
@@ -34,11 +45,14 @@ export class StallMonitor {
   private readonly heapStart: number
   private rssMax: number
   private heapMax: number
+  private readonly externalStart: number
+  private externalMax: number
 
   constructor() {
     const m = process.memoryUsage()
     this.rssStart = this.rssMax = m.rss
     this.heapStart = this.heapMax = m.heapUsed
+    this.externalStart = this.externalMax = getHeapStatistics().external_memory
     this.memory = setInterval(() => this.sample(), MEMORY_SAMPLE_MS)
     this.memory.unref()
     this.loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
@@ -53,6 +67,7 @@ export class StallMonitor {
     const m = process.memoryUsage()
     this.rssMax = Math.max(this.rssMax, m.rss)
     this.heapMax = Math.max(this.heapMax, m.heapUsed)
+    this.externalMax = Math.max(this.externalMax, getHeapStatistics().external_memory)
   }
 
   /** Stops measuring (call once). */
@@ -69,6 +84,8 @@ export class StallMonitor {
       rssMaxMB: Math.round(this.rssMax / MB),
       heapStartMB: Math.round(this.heapStart / MB),
       heapMaxMB: Math.round(this.heapMax / MB),
+      externalStartMB: Math.round(this.externalStart / MB),
+      externalMaxMB: Math.round(this.externalMax / MB),
     }
   }
 }
