@@ -5,7 +5,7 @@
  * arrives its disk stands still for a second (the storage stall hook), so
  * storage falls behind the stream. Its own account of the install (the
  * 'snapshot installed (SNAP)' log line) must show that the chunks waiting
- * for storage never passed the driver's window (SNAP_PENDING_BYTES_MAX,
+ * for storage never passed the driver's window (SNAP_WAITING_BYTES_MAX,
  * plus the chunk that crossed it) because it stopped reading the leader's
  * link meanwhile — before, every chunk waited for SNAPEND — and it must
  * converge to the leader's tree (same zxid and digest) and restart from
@@ -18,7 +18,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Client } from '../../client/index.js'
-import { SNAP_PENDING_BYTES_MAX } from '../../server/replicate/zab-driver.js'
+import { SNAP_WAITING_BYTES_MAX } from '../../server/replicate/zab-driver.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { waitFor } from '../helpers/wait.js'
@@ -43,7 +43,7 @@ async function connect(url: string): Promise<Client> {
 interface InstallLine {
   bytes: number
   chunks: number
-  pendingBytesPeak: number
+  waitingBytesPeak: number
   pauses: number
   externalStartMB: number
   externalMaxMB: number
@@ -113,8 +113,8 @@ describe('a follower’s SNAP is streamed (issue 21)', () => {
     // Storage fell behind: the link was paused, and what waited stayed within the window
     // (plus the chunk that crossed it: a SNAPCHUNK is at most 1 MiB).
     expect(line.pauses).toBeGreaterThan(0)
-    expect(line.pendingBytesPeak).toBeGreaterThan(SNAP_PENDING_BYTES_MAX)
-    expect(line.pendingBytesPeak).toBeLessThanOrEqual(SNAP_PENDING_BYTES_MAX + 1024 * 1024)
+    expect(line.waitingBytesPeak).toBeGreaterThan(SNAP_WAITING_BYTES_MAX)
+    expect(line.waitingBytesPeak).toBeLessThanOrEqual(SNAP_WAITING_BYTES_MAX + 1024 * 1024)
 
     const converged = async () => {
       await waitFor(

@@ -110,7 +110,8 @@ describe('synchronisation', () => {
       expect(h.role(lagger)?.serving).not.toBe(true)
       // The peer is not stepped: no PING answered, no ACK (of NEWLEADER or anything else) sent.
       expect(h.sent.filter((s) => s.from === lagger)).toHaveLength(sentBefore)
-      expect(slices++).toBeLessThan(10)
+      // Bounded: the chunks not read yet when SNAPEND came (one a slice here), then the job's 6 steps.
+      expect(slices++).toBeLessThan(500)
       h.tick()
     }
     expect(slices).toBeGreaterThanOrEqual(4)
