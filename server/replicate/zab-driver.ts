@@ -445,6 +445,9 @@ export class ZabDriver {
    */
   step(input: Input, conn?: number): Output | undefined {
     if (this.closed) return undefined
+    // No time passes for the peer either while this server is behind reading a SNAP it received:
+    // its own work, as the install after SNAPEND is, not the leader's (initLimit, syncLimit).
+    if (input.kind === 'tick' && this.readingSnapshot()) return undefined
     if (this.stepping || this.restoring !== undefined) {
       // While a SNAP install runs no time passes for the peer (as while the install held the loop).
       if (input.kind !== 'tick' || this.restoring === undefined) this.queue.push({ input, conn })
@@ -811,6 +814,12 @@ export class ZabDriver {
   }
 
   // ------------------------------------------------------------ SNAP receipt
+
+  /** Chunks of a SNAP received wait to be read (or the link is paused for them). */
+  private readingSnapshot(): boolean {
+    const inc = this.incoming
+    return inc !== undefined && !inc.dropped && (inc.unread.length > 0 || inc.paused)
+  }
 
   /** One piece of a SNAP arriving (see Incoming). */
   private receiveSnapshot(e: SnapshotIn): void {
