@@ -20,7 +20,7 @@ import {
 } from '../../recipes/index.js'
 import { startConclave, stopAllConclave } from '../helpers/conclave.js'
 import { waitFor } from '../helpers/wait.js'
-import { countingClient, dec, forEachTarget, SHORT_SESSION_MS } from '../unit/recipes/harness.js'
+import { children, countingClient, dec, forEachTarget, SHORT_SESSION_MS } from '../unit/recipes/harness.js'
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try {
@@ -30,13 +30,6 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   }
   throw new Error('expected a rejection')
 }
-
-/** The lock directory's children; a directory that does not exist (NO_NODE) has none. Any other error fails. */
-const children = (zk: Client, path: string): Promise<string[]> =>
-  zk.getChildren(path).catch((err: unknown) => {
-    if (ZkError.is(err, ErrorCode.NO_NODE)) return []
-    throw err
-  })
 
 /** A client whose deletes fail with CONNECTION_LOSS, before they reach the server, while `link.down`. */
 function lossyDeletes(zk: Client): { lossy: Client; link: { down: boolean } } {

@@ -10,10 +10,10 @@
  * Invariants: no mocks of the server; every wait has a deadline; loops are bounded.
  */
 import { describe, expect, it } from 'vitest'
-import { type Client, ErrorCode, ZkError } from '../../client/index.js'
+import { ErrorCode, ZkError } from '../../client/index.js'
 import { LeaderSelector } from '../../recipes/index.js'
 import { waitFor } from '../helpers/wait.js'
-import { forEachTarget, SHORT_SESSION_MS } from '../unit/recipes/harness.js'
+import { children, forEachTarget, SHORT_SESSION_MS } from '../unit/recipes/harness.js'
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
@@ -24,12 +24,6 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
       resolve()
     }
     signal?.addEventListener('abort', done, { once: true })
-  })
-
-const children = (zk: Client, path: string): Promise<string[]> =>
-  zk.getChildren(path).catch((err: unknown) => {
-    if (ZkError.is(err, ErrorCode.NO_NODE)) return []
-    throw err
   })
 
 forEachTarget('LeaderSelector', (env) => {

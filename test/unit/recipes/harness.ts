@@ -13,7 +13,14 @@
  * Not a test file itself (no .test.ts), so vitest does not collect it.
  */
 import { afterAll, afterEach, beforeAll, describe } from 'vitest'
-import { Client, type ConnectOptions, type WatchEvent, type Watcher } from '../../../client/index.js'
+import {
+  Client,
+  type ConnectOptions,
+  ErrorCode,
+  type WatchEvent,
+  type Watcher,
+  ZkError,
+} from '../../../client/index.js'
 import {
   type Target,
   type TargetInstance,
@@ -23,6 +30,17 @@ import {
   targetTitle,
 } from '../../helpers/targets.js'
 import { waitFor } from '../../helpers/wait.js'
+
+/**
+ * A directory's children; one that does not exist (NO_NODE) has none: a recipe's
+ * directory is often a container, which the server may reap as soon as its last
+ * child goes. Any other error fails.
+ */
+export const children = (zk: Client, path: string): Promise<string[]> =>
+  zk.getChildren(path).catch((err: unknown) => {
+    if (ZkError.is(err, ErrorCode.NO_NODE)) return []
+    throw err
+  })
 
 export const SESSION_TIMEOUT_MS = 4_000
 /** Session timeout for clients whose expiry a test waits for. */
