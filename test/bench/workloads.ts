@@ -106,6 +106,26 @@ function medianOf(values: number[]): number {
   return median(values)
 }
 
+/** Latency over repeats: the median of each percentile and of the mean, the worst max, every sample counted. */
+function medianLatency(lats: readonly LatencySummary[]): LatencySummary {
+  return {
+    p50: medianOf(lats.map((l) => l.p50)),
+    p99: medianOf(lats.map((l) => l.p99)),
+    p999: medianOf(lats.map((l) => l.p999)),
+    max: Math.max(...lats.map((l) => l.max)),
+    mean: medianOf(lats.map((l) => l.mean)),
+    count: lats.reduce((s, l) => s + l.count, 0),
+  }
+}
+
+/** CPU over repeats: each member's median and the client's. */
+function medianCpu(cpus: readonly CpuReport[]): CpuReport {
+  return {
+    servers: cpus[0]!.servers.map((_, i) => medianOf(cpus.map((c) => c.servers[i] ?? Number.NaN))),
+    client: medianOf(cpus.map((c) => c.client)),
+  }
+}
+
 /**
  * One row from runs of a case made separately (the bench alternates them between
  * targets): the median of each number over the runs; counts summed; notes kept once.
@@ -139,27 +159,14 @@ export function mergeRepeats(results: readonly CaseResult[]): CaseResult {
   if (first.unit !== undefined) out.unit = first.unit
   const spread = med((r) => r.spreadPct)
   if (spread !== undefined) out.spreadPct = spread
-  if (lats.length > 0)
-    out.latency = {
-      p50: medianOf(lats.map((l) => l.p50)),
-      p99: medianOf(lats.map((l) => l.p99)),
-      p999: medianOf(lats.map((l) => l.p999)),
-      max: Math.max(...lats.map((l) => l.max)),
-      mean: medianOf(lats.map((l) => l.mean)),
-      count: lats.reduce((s, l) => s + l.count, 0),
-    }
-  if (cpus.length > 0)
-    out.cpu = {
-      servers: cpus[0]!.servers.map((_, i) => medianOf(cpus.map((c) => c.servers[i] ?? Number.NaN))),
-      client: medianOf(cpus.map((c) => c.client)),
-    }
+  if (lats.length > 0) out.latency = medianLatency(lats)
+  if (cpus.length > 0) out.cpu = medianCpu(cpus)
   return out
 }
 
 /** Medians over repeats: throughput over every time slice, percentiles and CPU per repeat. */
 export function summarizeRuns(runs: { res: ClosedLoopResult; cpu: CpuReport | undefined }[]): CaseResult {
   const slices = runs.map((r) => r.res.sliceMedian)
-  const lat = runs.map((r) => r.res.latency.summary())
   const errorNames: Record<string, number> = {}
   for (const r of runs)
     for (const [k, v] of Object.entries(r.res.errorNames)) errorNames[k] = (errorNames[k] ?? 0) + v
@@ -175,25 +182,11 @@ export function summarizeRuns(runs: { res: ClosedLoopResult; cpu: CpuReport | un
     throughput: medianOf(slices),
     unit: 'ops/s',
     spreadPct: medianOf(runs.map((r) => r.res.spreadPct)),
-    latency: {
-      p50: medianOf(lat.map((l) => l.p50)),
-      p99: medianOf(lat.map((l) => l.p99)),
-      p999: medianOf(lat.map((l) => l.p999)),
-      max: Math.max(...lat.map((l) => l.max)),
-      mean: medianOf(lat.map((l) => l.mean)),
-      count: lat.reduce((s, l) => s + l.count, 0),
-    },
+    latency: medianLatency(runs.map((r) => r.res.latency.summary())),
     ops: runs.reduce((s, r) => s + r.res.ops, 0),
     errors: runs.reduce((s, r) => s + r.res.errors, 0),
     errorNames,
-    ...(cpus.length === 0
-      ? {}
-      : {
-          cpu: {
-            servers: cpus[0]!.servers.map((_, i) => medianOf(cpus.map((c) => c.servers[i] ?? Number.NaN))),
-            client: medianOf(cpus.map((c) => c.client)),
-          },
-        }),
+    ...(cpus.length === 0 ? {} : { cpu: medianCpu(cpus) }),
     metrics,
     notes: [],
   }
