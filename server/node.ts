@@ -39,7 +39,7 @@ import { RequestPipeline } from './request/request-pipeline.js'
 import { ServerContext } from './request/server-context.js'
 import { loadSecret } from './state/ensemble-secret.js'
 import { type RecoveredState, recoverState } from './state/recover-state.js'
-import { Snapshotter } from './state/snapshotter.js'
+import { opsIn, Snapshotter } from './state/snapshotter.js'
 import { defaultTreeBytesMax, TreeQuota } from './state/tree-quota.js'
 
 export const VERSION = '0.1.0'
@@ -88,7 +88,7 @@ export class ServerNode {
         pendingBytes: () => state.storage.pendingBytes,
         throttleBytes: state.storage.writeThrottleBytes,
       },
-      applied: () => this.snapshotter.applied(),
+      applied: (_zxid, _txn, out) => this.snapshotter.applied(opsIn(out.result)),
       fatal: (err) => this.fatal(err),
     })
     // Each group commit (and each drain) may bring the log back under the throttle point.

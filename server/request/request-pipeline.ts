@@ -23,7 +23,7 @@ import type { ConnectRequest, Request } from '../../shared/records.js'
 import { formatSessionId } from '../../shared/session-id.js'
 import type { ClientConnection } from '../net/client-listener.js'
 import type { ReplicatorEvents, Role } from '../replicate/replicator.js'
-import { configNodeData } from '../state/tree-db.js'
+import { type ApplyOutcome, configNodeData } from '../state/tree-db.js'
 import type { TreeQuota } from '../state/tree-quota.js'
 import { Applier } from './applier.js'
 import { ClientHandler, type ClientHandlerHost, type PendingRequest, type Reply } from './client-handler.js'
@@ -53,7 +53,7 @@ export interface RequestPipelineOptions {
   readonly quota: TreeQuota
   readonly log: LogBacklog
   /** Called after every applied Txn (snapshot scheduling). */
-  readonly applied: (zxid: number, txn: Uint8Array) => void
+  readonly applied: (zxid: number, txn: Uint8Array, out: ApplyOutcome) => void
   /** A durability or protocol failure the server must not continue from. */
   readonly fatal: (err: Error) => void
 }
@@ -105,8 +105,8 @@ export class RequestPipeline implements ClientHandlerHost {
     this.sessions = new Sessions(ctx, opts.secret, submitInternal, (h, done) => this.startSync(h, done))
     this.reaper = new Reaper(ctx, submitInternal)
     this.router.bind(this.sessions, this.reaper)
-    this.applier = new Applier(ctx, this.sessions, this.router, this.reaper, (zxid, txn) => {
-      opts.applied(zxid, txn)
+    this.applier = new Applier(ctx, this.sessions, this.router, this.reaper, (zxid, txn, out) => {
+      opts.applied(zxid, txn, out)
       this.reaper.schedule()
     })
     this.readCtx = {

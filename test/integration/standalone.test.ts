@@ -182,4 +182,23 @@ describe('standalone server', () => {
     expect(r.unseen).toEqual([])
     expect(r.refused).toBe(40)
   })
+
+  it('snapshots a tree loaded by multis (their operations counted, not only their Txns)', {
+    timeout: 30_000,
+  }, async () => {
+    // snapCount 100: a snapshot after 50-100 operations. Three multis of 100 creates are
+    // 300 operations but only 3 Txns: counted as Txns (ZooKeeper's rule) no snapshot follows.
+    const s = await startConclave({
+      tickTime: 200,
+      extraArgs: ['--snap-count', '100', '--log-level', 'info'],
+    })
+    servers.push(s)
+    const zk = await connect(s)
+    await zk.create('/bulk', '')
+    for (let m = 0; m < 3; m++)
+      await zk.multi(
+        Array.from({ length: 100 }, (_, i) => ({ op: 'create' as const, path: `/bulk/m${m}-${i}` })),
+      )
+    await waitFor(() => s.output().includes('snapshot taken'), { timeoutMs: 10_000, what: 'a snapshot' })
+  })
 })

@@ -4,7 +4,7 @@
  * not all snapshot at the same zxid.
  */
 import { describe, expect, it } from 'vitest'
-import { nextSnapshotAfter } from '../../../server/state/snapshotter.js'
+import { nextSnapshotAfter, opsIn } from '../../../server/state/snapshotter.js'
 
 describe('snapshot schedule', () => {
   it('draws from [snapCount/2, snapCount], spread over the range', () => {
@@ -21,5 +21,17 @@ describe('snapshot schedule', () => {
       expect(draws.some((d) => d < mid)).toBe(true)
       expect(draws.some((d) => d > mid)).toBe(true)
     }
+  })
+
+  it('counts a Txn by the operations it carries', () => {
+    const stat = undefined as never
+    expect(opsIn({ type: 'setData', stat })).toBe(1)
+    expect(opsIn({ type: 'createSession', timeoutMs: 4000 })).toBe(1)
+    expect(opsIn({ type: 'multi', results: [] })).toBe(1)
+    expect(
+      opsIn({ type: 'multi', results: Array.from({ length: 100 }, () => ({ type: 'delete' as const })) }),
+    ).toBe(100)
+    expect(opsIn({ type: 'closeSession', deleted: ['/a', '/b'] })).toBe(3)
+    expect(opsIn({ type: 'error', code: -101 as never })).toBe(1)
   })
 })
