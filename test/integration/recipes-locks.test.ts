@@ -263,23 +263,13 @@ forEachTarget('Lock recipes', (env) => {
       const holder = new Lock(await env.connect(), path)
       await holder.acquire()
       const zk = await env.connect()
-      let listings = 0
-      let watching = 0
-      const counting = new Proxy(zk, {
-        get(target, prop) {
-          const value = Reflect.get(target, prop, target)
-          if (prop === 'getChildren') listings++
-          if (prop === 'getData')
-            return (...a: Parameters<Client['getData']>) => target.getData(...a).finally(() => watching++)
-          return typeof value === 'function' ? value.bind(target) : value
-        },
-      })
-      const waiter = new Lock(counting, path)
+      const counted = countingClient(zk)
+      const waiter = new Lock(counted.client, path)
       const taking = waiter.acquire({ timeoutMs: 30_000 })
-      await waitFor(() => watching === 1, { what: 'the waiter to watch the holder' })
+      await waitFor(() => counted.armed('getData') === 1, { what: 'the waiter to watch the holder' })
       await holder.release()
       const grant = await taking
-      expect(listings).toBe(1)
+      expect(counted.calls('getChildren')).toBe(1)
       expect(waiter.isHeld).toBe(true)
       expect(grant.path).toBe(waiter.nodePath)
       await waiter.release()
@@ -293,18 +283,10 @@ forEachTarget('Lock recipes', (env) => {
       await holder.acquire()
       const before = await children(admin, path)
       const zk = await env.connect()
-      let watching = 0
-      const counting = new Proxy(zk, {
-        get(target, prop) {
-          const value = Reflect.get(target, prop, target)
-          if (prop === 'getData')
-            return (...a: Parameters<Client['getData']>) => target.getData(...a).finally(() => watching++)
-          return typeof value === 'function' ? value.bind(target) : value
-        },
-      })
-      const waiter = new Lock(counting, path)
+      const counted = countingClient(zk)
+      const waiter = new Lock(counted.client, path)
       const taking = rejection(waiter.acquire({ timeoutMs: 30_000 }))
-      await waitFor(() => watching === 1, { what: 'the waiter to watch the holder' })
+      await waitFor(() => counted.armed('getData') === 1, { what: 'the waiter to watch the holder' })
       const waiterName = (await children(admin, path)).find((n) => !before.includes(n))!
       await admin.delete(`${path}/${waiterName}`)
       // A round trip on the waiter's connection delivers the deletion's event before the release.

@@ -138,16 +138,21 @@ function makeEnv(target: Target): Env {
 
 /**
  * Counts, per wrapped client, watch events delivered to one-shot watchers
- * (`fired`) and watched reads that have returned, i.e. watches now set (`armed`).
+ * (`fired`), watched reads that have returned, i.e. watches now set
+ * (`armed`, or `armed(method)` for one read method), and calls of each read
+ * method (`calls(method)`).
  */
 export function countingClient(zk: Client): {
   client: Client
   fired: () => number
-  armed: () => number
+  armed: (method?: ReadMethod) => number
+  calls: (method: ReadMethod) => number
   reset: () => void
 } {
   let fired = 0
-  let armed = 0
+  const armed = new Map<ReadMethod, number>()
+  const calls = new Map<ReadMethod, number>()
+  const bump = (m: Map<ReadMethod, number>, k: ReadMethod) => m.set(k, (m.get(k) ?? 0) + 1)
   const wrap = (w: Watcher | undefined): Watcher | undefined =>
     w === undefined
       ? undefined
@@ -159,17 +164,30 @@ export function countingClient(zk: Client): {
   const client = new Proxy(zk, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target)
-      if (prop === 'getData' || prop === 'exists' || prop === 'getChildren' || prop === 'getChildrenWithStat')
+      if (READ_METHODS.includes(prop as ReadMethod)) {
+        const method = prop as ReadMethod
         return async (path: string, opts?: { watch?: Watcher }) => {
+          bump(calls, method)
           const r = await (value as Read).call(target, path, opts && { ...opts, watch: wrap(opts.watch) })
-          if (opts?.watch !== undefined) armed++
+          if (opts?.watch !== undefined) bump(armed, method)
           return r
         }
+      }
       return typeof value === 'function' ? value.bind(target) : value
     },
   })
-  return { client, fired: () => fired, armed: () => armed, reset: () => (fired = 0) }
+  return {
+    client,
+    fired: () => fired,
+    armed: (method) =>
+      method !== undefined ? (armed.get(method) ?? 0) : [...armed.values()].reduce((a, b) => a + b, 0),
+    calls: (method) => calls.get(method) ?? 0,
+    reset: () => (fired = 0),
+  }
 }
+
+const READ_METHODS = ['getData', 'exists', 'getChildren', 'getChildrenWithStat'] as const
+type ReadMethod = (typeof READ_METHODS)[number]
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 export const dec = (b: Uint8Array): string => new TextDecoder().decode(b)
