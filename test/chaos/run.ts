@@ -17,6 +17,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Client } from '../../client/index.js'
 import { Prng } from '../../server/core/prng.js'
+import { withTimeout } from '../bench/load.js'
 import { type ChaosCluster, conclaveCluster, zookeeperCluster } from './cluster.js'
 import { type FaultEvent, History, historyToJsonLines } from './history.js'
 import { checkMembership, MEMBERSHIP, MembershipNemesis } from './membership.js'
@@ -130,13 +131,6 @@ async function endOfRun(
   }
 }
 
-/** Waits for `p` (its outcome ignored) at most `ms`. */
-async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([p.catch(() => {}), new Promise((r) => (timer = setTimeout(r, ms)))])
-  clearTimeout(timer)
-}
-
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const log = opts.log ?? (() => {})
   const prng = new Prng(opts.seed)
@@ -209,7 +203,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       // cluster stops, so no process is left behind; the workloads end with their clients.
       log(`run cut short: ${cut.reason}`)
       deadline = performance.now()
-      await settledWithin(nemesis, NEMESIS_HEAL_MS)
+      await withTimeout(nemesis, NEMESIS_HEAL_MS, 'the nemesis heal').catch(() => {})
       running.catch(() => {})
     }
   } finally {
