@@ -63,7 +63,8 @@ export class StallMonitor {
     this.gc.observe({ entryTypes: ['gc'] })
   }
 
-  private sample(): void {
+  /** Samples memory now (the interval cannot fire while a synchronous job holds the thread). */
+  sample(): void {
     const m = process.memoryUsage()
     this.rssMax = Math.max(this.rssMax, m.rss)
     this.heapMax = Math.max(this.heapMax, m.heapUsed)

@@ -20,7 +20,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PerformanceObserver, performance } from 'node:perf_hooks'
+import { performance } from 'node:perf_hooks'
+import { StallMonitor } from '../../server/admin/stall-monitor.js'
 import { recoverDb, TreeDb } from '../../server/state/tree-db.js'
 import { seedDataDir } from '../../server/storage/data-dir.js'
 import { Storage } from '../../server/storage/index.js'
@@ -154,14 +155,7 @@ async function snapInstall(dir: string): Promise<Record<string, number>> {
     const u = process.cpuUsage()
     return (u.user + u.system) / 1000
   }
-  let gcMaxMs = 0
-  const gcs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcMaxMs = Math.max(gcMaxMs, e.duration)
-  })
-  gcs.observe({ entryTypes: ['gc'] })
-  const mem0 = process.memoryUsage()
-  let rssMax = mem0.rss
-  let heapMax = mem0.heapUsed
+  const monitor = new StallMonitor()
   let pieces = 0
   let steps = 0
   let stepMaxMs = 0
@@ -175,11 +169,7 @@ async function snapInstall(dir: string): Promise<Record<string, number>> {
     stepMaxMs = Math.max(stepMaxMs, performance.now() - t)
     stepCpu.push(cpu() - c)
     stepMaxCpuMs = Math.max(stepMaxCpuMs, cpu() - c)
-    if (steps % 64 === 0) {
-      const m = process.memoryUsage()
-      rssMax = Math.max(rssMax, m.rss)
-      heapMax = Math.max(heapMax, m.heapUsed)
-    }
+    if (steps % 64 === 0) monitor.sample()
     return done
   }
   const t0 = performance.now()
@@ -199,11 +189,10 @@ async function snapInstall(dir: string): Promise<Record<string, number>> {
   const totalMs = Math.round(performance.now() - t0)
   // GC entries reach the observer from the event loop, after this synchronous install.
   await new Promise((r) => setTimeout(r, 100))
-  gcs.disconnect()
+  const { gcMaxMs, rssStartMB, rssMaxMB, heapStartMB, heapMaxMB } = monitor.stop()
   void storage.close(() => {})
   const sorted = [...stepCpu].sort((a, b) => a - b)
   const r = (x: number) => Math.round(x * 10) / 10
-  const mb = (x: number) => Math.round(x / 2 ** 20)
   return {
     pieces,
     steps,
@@ -213,11 +202,11 @@ async function snapInstall(dir: string): Promise<Record<string, number>> {
     stepP99CpuMs: r(sorted[Math.floor(sorted.length * 0.99)]!),
     stepsOver20CpuMs: sorted.filter((x) => x > 20).length,
     stepMaxAt: stepCpu.indexOf(sorted.at(-1)!),
-    gcMaxMs: r(gcMaxMs),
-    rssStartMB: mb(mem0.rss),
-    rssMaxMB: mb(rssMax),
-    heapStartMB: mb(mem0.heapUsed),
-    heapMaxMB: mb(heapMax),
+    gcMaxMs,
+    rssStartMB,
+    rssMaxMB,
+    heapStartMB,
+    heapMaxMB,
     totalMs,
     totalCpuMs,
     nodes: db.nodeCount(),
