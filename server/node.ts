@@ -88,7 +88,7 @@ export class ServerNode {
         pendingBytes: () => state.storage.pendingBytes,
         throttleBytes: state.storage.writeThrottleBytes,
       },
-      applied: (_zxid, _txn, out) => this.snapshotter.applied(opsIn(out.result)),
+      applied: (out) => this.snapshotter.applied(opsIn(out.result)),
       fatal: (err) => this.fatal(err),
     })
     // Each group commit (and each drain) may bring the log back under the throttle point.

@@ -33,7 +33,7 @@ export class Applier {
     private readonly router: WriteRouter,
     private readonly reaper: Reaper,
     /** Called after every applied Txn. */
-    private readonly applied: (zxid: number, txn: Uint8Array, out: ApplyOutcome) => void,
+    private readonly applied: (out: ApplyOutcome) => void,
   ) {}
 
   apply(zxid: number, txn: Uint8Array): ApplyOutcome {
@@ -45,7 +45,7 @@ export class Applier {
     }
     this.answer(out, zxid)
     this.router.held.applied(zxid)
-    this.applied(zxid, txn, out)
+    this.applied(out)
     return out
   }
 

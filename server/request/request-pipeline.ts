@@ -53,7 +53,7 @@ export interface RequestPipelineOptions {
   readonly quota: TreeQuota
   readonly log: LogBacklog
   /** Called after every applied Txn (snapshot scheduling). */
-  readonly applied: (zxid: number, txn: Uint8Array, out: ApplyOutcome) => void
+  readonly applied: (out: ApplyOutcome) => void
   /** A durability or protocol failure the server must not continue from. */
   readonly fatal: (err: Error) => void
 }
@@ -105,8 +105,8 @@ export class RequestPipeline implements ClientHandlerHost {
     this.sessions = new Sessions(ctx, opts.secret, submitInternal, (h, done) => this.startSync(h, done))
     this.reaper = new Reaper(ctx, submitInternal)
     this.router.bind(this.sessions, this.reaper)
-    this.applier = new Applier(ctx, this.sessions, this.router, this.reaper, (zxid, txn, out) => {
-      opts.applied(zxid, txn, out)
+    this.applier = new Applier(ctx, this.sessions, this.router, this.reaper, (out) => {
+      opts.applied(out)
       this.reaper.schedule()
     })
     this.readCtx = {
