@@ -76,15 +76,13 @@ export class Snapshotter {
   }
 
   /** Called after every applied Txn, with the operations it carried (opsIn). */
-  applied(ops = 1): void {
+  applied(ops: number): void {
     this.sinceSnapshot++
     this.opsSinceSnapshot += ops
     if (this.running !== undefined) return
     if (
       this.sinceSnapshot >= this.snapshotAfter ||
-      (this.opsSinceSnapshot > this.sinceSnapshot &&
-        this.opsSinceSnapshot >= this.snapshotAfter &&
-        this.opsSinceSnapshot * 2 >= this.tree.nodeCount())
+      (this.opsSinceSnapshot >= this.snapshotAfter && this.opsSinceSnapshot * 2 >= this.tree.nodeCount())
     )
       void this.snapshot()
   }
