@@ -387,7 +387,8 @@ export class ClientHandler {
       this.sendReply(e.xid, e.reply, this.host.isWrite(e.req))
       this.host.probe?.replied(this.stats, e.req.op, e.xid, e.reply.zxid, e.mark ?? 0)
     }
-    // Everything before the cursor was submitted or answered; a read waiting at the head holds it.
+    // Everything before the cursor was submitted or answered, nothing after it was submitted
+    // (an entry queued as submitted comes answered); a read waiting at the head holds it.
     while (this.next < q.length && this.phase === 'connected') {
       const e = q[this.next]!
       if (e.reply !== undefined) {
@@ -396,7 +397,6 @@ export class ClientHandler {
       }
       if (this.host.isWrite(e.req)) {
         this.next++
-        if (e.submitted) continue
         e.submitted = true
         e.inFlight = true
         this.host.writeStarted()
