@@ -464,7 +464,7 @@ export class Storage {
    * Commits `ops` on this thread (see inline-writer.ts) if nothing is in
    * flight at the worker (so they reach the disk in issue order), they are
    * only appends and meta writes within inlineCommitBytesMax, no recent
-   * inline commit was slow, and the worker is not writing; false: post them.
+   * commit (inline or the worker's) was slow, and the worker is not writing; false: post them.
    */
   private commitInline(ops: WorkerOp[]): boolean {
     if (this.inline === undefined || this.state !== 'open' || this.workerOps > 0) return false
