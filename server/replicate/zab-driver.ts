@@ -283,9 +283,8 @@ interface Incoming {
 
 /** A SNAP install in progress: the effects of the step that began it wait until the state switched. */
 interface Restoring {
-  readonly job: RestoreJob
+  /** The SNAP whose job builds the new state (its zxid is the install's). */
   readonly received: Incoming
-  readonly zxid: number
   readonly endZxid: number
   readonly started: number
   readonly waiting: Output[]
@@ -570,11 +569,9 @@ export class ZabDriver {
   /** Finishes the state `job` built from `s`'s chunks; the first slice runs now (a small one is done at once). */
   private startRestore(s: ReceivedSnapshot, received: Incoming | undefined): void {
     assert(this.restoring === undefined, 'a SNAP install while another runs')
-    assert(received !== undefined, 'a SNAP installed that was not received')
+    assert(received !== undefined && received.zxid === s.zxid, 'a SNAP installed that was not received')
     this.restoring = {
-      job: received.job,
       received,
-      zxid: s.zxid,
       endZxid: s.endZxid,
       started: this.timers.now(),
       waiting: [],
@@ -614,7 +611,7 @@ export class ZabDriver {
       this.readChunk(inc)
       return false
     }
-    return r.job.step(this.restoreStepUnits, r.endZxid)
+    return inc.job.step(this.restoreStepUnits, r.endZxid)
   }
 
   /** The new state is in place: deliver what waited for it, then step the inputs that queued. */
@@ -622,7 +619,7 @@ export class ZabDriver {
     this.restoring = undefined
     this.logger.info(
       {
-        zxid: formatZxid(r.zxid),
+        zxid: formatZxid(r.received.zxid),
         slices: r.slices,
         sliceMaxMs: Math.round(r.sliceMaxMs * 10) / 10,
         ms: Math.round(this.timers.now() - r.started),
