@@ -11,6 +11,7 @@ import { watchFaultFile } from '../state/test-hooks.js'
 import type { LogEntry } from '../zab/index.js'
 import type { Replicator, ReplicatorEvents } from './replicator.js'
 import { StandaloneReplicator } from './standalone-replicator.js'
+import { whenRestored } from './zab-driver.js'
 import { ZabReplicator } from './zab-replicator.js'
 
 /**
@@ -51,17 +52,7 @@ export function createReplicator(
       reflectsThrough: () => tree.reflectsThrough,
       cancelSnapshot: () => snapshotter.cancel(),
       memberConfig: () => tree.memberConfig(),
-      beginRestore: (zxid) => {
-        const job = tree.beginReplace(zxid)
-        return {
-          push: (chunk) => job.push(chunk),
-          step: (budget, endZxid) => {
-            if (!job.step(budget, endZxid)) return false
-            events.restored?.()
-            return true
-          },
-        }
-      },
+      beginRestore: (zxid) => whenRestored(tree.beginReplace(zxid), () => events.restored?.()),
     },
     events,
     logger.child({ component: 'zab' }),

@@ -172,6 +172,18 @@ export interface RestoreJob {
   step(budget: number, endZxid: number): boolean
 }
 
+/** `job`, with `done` run once, by the step that puts the new state in place. */
+export function whenRestored(job: RestoreJob, done: () => void): RestoreJob {
+  return {
+    push: (chunk) => job.push(chunk),
+    step: (budget, endZxid) => {
+      if (!job.step(budget, endZxid)) return false
+      done()
+      return true
+    },
+  }
+}
+
 /** A RestoreJob that keeps the chunks and restores in its first step (a small state, tests). */
 export function restoreAtOnce(zxid: number, restore: (s: Snapshot) => void): RestoreJob {
   const chunks: Uint8Array[] = []

@@ -35,7 +35,7 @@
  * deterministic given the seed (a mutated seed replays exactly).
  */
 
-import type { RestoreJob } from '../../server/replicate/zab-driver.js'
+import { type RestoreJob, whenRestored } from '../../server/replicate/zab-driver.js'
 import { TreeDb } from '../../server/state/tree-db.js'
 import { DataTree } from '../../server/tree/data-tree.js'
 import type { ApplyMode, ChangeEvent, CreateNodeArgs } from '../../server/tree/tree-types.js'
@@ -388,16 +388,10 @@ class MutantTreeStateMachine extends TreeStateMachine {
   }
 
   override beginRestore(zxid: number): RestoreJob {
-    const job = super.beginRestore(zxid)
-    return {
-      push: (chunk) => job.push(chunk),
-      step: (budget, endZxid) => {
-        if (!job.step(budget, endZxid)) return false
-        // DataTree.loader builds a plain DataTree: the same state, with the mutant's methods.
-        Object.setPrototypeOf(this.db.tree, this.Tree.prototype)
-        return true
-      },
-    }
+    // DataTree.loader builds a plain DataTree: the same state, with the mutant's methods.
+    return whenRestored(super.beginRestore(zxid), () =>
+      Object.setPrototypeOf(this.db.tree, this.Tree.prototype),
+    )
   }
 }
 

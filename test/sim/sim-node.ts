@@ -21,6 +21,7 @@ import {
   type DriverLogger,
   type DriverStorage,
   restoreAtOnce,
+  whenRestored,
   ZabDriver,
 } from '../../server/replicate/zab-driver.js'
 import {
@@ -257,15 +258,10 @@ export class SimNode {
         beginRestore: (zxid) => {
           const sm = this.sm
           const job = sm.beginRestore?.(zxid) ?? restoreAtOnce(zxid, (s) => sm.restore(s))
-          return {
-            push: (chunk) => job.push(chunk),
-            step: (budget, endZxid) => {
-              if (!job.step(budget, endZxid)) return false
-              this.server?.events.restored?.()
-              this.obs.restored(this, zxid)
-              return true
-            },
-          }
+          return whenRestored(job, () => {
+            this.server?.events.restored?.()
+            this.obs.restored(this, zxid)
+          })
         },
         commit: (e) => {
           const prev = this.sm.appliedZxid

@@ -22,7 +22,7 @@
  * never as the leader's own closed session left behind (ephemerals-closed).
  */
 
-import type { RestoreJob } from '../../server/replicate/zab-driver.js'
+import { type RestoreJob, whenRestored } from '../../server/replicate/zab-driver.js'
 import type { ApplyOutcome } from '../../server/state/tree-db.js'
 import { TreeDb } from '../../server/state/tree-db.js'
 import { decodeTxn, encodeTxn } from '../../server/txn/codec.js'
@@ -145,15 +145,9 @@ export class TreeStateMachine implements SimStateMachine {
 
   /** The server's way (create-replicator.ts): TreeDb.beginReplace, chunks read as they come, then in steps. */
   beginRestore(zxid: number): RestoreJob {
-    const job = this.db.beginReplace(zxid)
-    return {
-      push: (chunk) => job.push(chunk),
-      step: (budget, endZxid) => {
-        if (!job.step(budget, endZxid)) return false
-        this.appliedZxid = zxid
-        this.lastOutcome = undefined
-        return true
-      },
-    }
+    return whenRestored(this.db.beginReplace(zxid), () => {
+      this.appliedZxid = zxid
+      this.lastOutcome = undefined
+    })
   }
 }
