@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Client, ZkError } from '../../client/index.js'
 import { OpCode, Xid } from '../../shared/opcodes.js'
+import { createChildren } from '../helpers/bulk-create.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { createRaces } from '../helpers/races.js'
@@ -208,11 +209,7 @@ describe('3-node ensemble', () => {
     // 20,000 znodes of 100 bytes: a snapshot of a few MB, streamed over many slices.
     const N = 20_000
     const data = 'x'.repeat(100)
-    for (let b = 0; b < N; b += 500) {
-      const ops = []
-      for (let i = b; i < b + 500; i++) ops.push({ op: 'create' as const, path: `/fz/n${i}`, data })
-      await c.multi(ops)
-    }
+    await createChildren(c, '/fz', N, data)
     await e.kill9(follower)
     // A session the follower learns of only from the SNAP: it must be able to move there.
     const moving = await connect(e.url(leader), 20_000)

@@ -13,6 +13,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Client } from '../../client/index.js'
+import { createChildren } from '../helpers/bulk-create.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { waitFor } from '../helpers/wait.js'
@@ -59,11 +60,7 @@ describe('a SNAP interrupted by the leader’s death', () => {
     // ~20 MB of snapshot: far more than the leader buffers for a link (4 MiB) and the sockets hold.
     const N = 20_000
     const data = 'x'.repeat(1000)
-    for (let b = 0; b < N; b += 500) {
-      const ops = []
-      for (let i = b; i < b + 500; i++) ops.push({ op: 'create' as const, path: `/si/n${i}`, data })
-      await c.multi(ops)
-    }
+    await createChildren(c, '/si', N, data)
     await e.kill9(follower)
     // More than the leader's 500 in-memory committed entries.
     await Promise.all(Array.from({ length: 700 }, (_, i) => c.setData(`/si/n${i}`, `after ${i}`)))

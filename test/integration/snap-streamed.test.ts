@@ -20,6 +20,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Client } from '../../client/index.js'
 import { SNAP_WAITING_BYTES_MAX } from '../../server/replicate/zab-driver.js'
+import { createChildren } from '../helpers/bulk-create.js'
 import { stopAllConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { waitFor } from '../helpers/wait.js'
@@ -76,11 +77,7 @@ describe('a follower’s SNAP is streamed (issue 21)', () => {
     const c = await connect(e.url(leader))
     await c.create('/ss', '')
     const data = 'y'.repeat(1000)
-    for (let b = 0; b < N; b += 500) {
-      const ops = []
-      for (let i = b; i < b + 500; i++) ops.push({ op: 'create' as const, path: `/ss/n${i}`, data })
-      await c.multi(ops)
-    }
+    await createChildren(c, '/ss', N, data)
     await e.kill9(follower)
     // More than the leader's 500 in-memory committed entries, past its newest snapshot: a SNAP.
     await Promise.all(Array.from({ length: 700 }, (_, i) => c.setData(`/ss/n${i}`, `after ${i}`)))
