@@ -593,16 +593,26 @@ export class ZabDriver {
     this.restoreSlice(this.restoring)
   }
 
+  /**
+   * A slice of SNAP work starting now: true while one more step fits in it
+   * (snapSliceMs by the clock, and at most `steps()` steps when the
+   * simulation sets a budget). Sending, receiving and installing share it.
+   */
+  private slice(steps: (() => number) | undefined): () => boolean {
+    const sliceEnd = this.timers.now() + this.snapSliceMs
+    let budget = steps?.() ?? Number.POSITIVE_INFINITY
+    return () => budget-- > 0 && this.timers.now() <= sliceEnd
+  }
+
   /** One slice of the install: steps until the budget is spent; then yields, or finishes. */
   private restoreSlice(r: Restoring): void {
     if (this.closed || this.restoring !== r) return
     r.slices++
     const sliceStart = this.timers.now()
-    const sliceEnd = sliceStart + this.snapSliceMs
-    let budget = this.restoreSliceSteps?.() ?? Number.POSITIVE_INFINITY
+    const more = this.slice(this.restoreSliceSteps)
     let done = false
     try {
-      while (!done && budget-- > 0 && this.timers.now() <= sliceEnd) done = this.restoreStep(r)
+      while (!done && more()) done = this.restoreStep(r)
       r.sliceMaxMs = Math.max(r.sliceMaxMs, this.timers.now() - sliceStart)
     } catch (err) {
       // The peer has installed the snapshot already (its log restarts there): no way back.
@@ -708,9 +718,8 @@ export class ZabDriver {
   private pumpSnapshot(s: SnapshotSend): void {
     if (this.closed || this.snapSends.get(s.to) !== s)
       return this.abandonSnapshot(s, 'link or leadership gone')
-    const sliceEnd = this.timers.now() + this.snapSliceMs
-    let budget = this.snapSliceChunks?.() ?? Number.POSITIVE_INFINITY
-    while (budget-- > 0 && this.timers.now() <= sliceEnd) {
+    const more = this.slice(this.snapSliceChunks)
+    while (more()) {
       if (this.transport.bufferedBytes(s.to) > SNAP_BUFFERED_BYTES_MAX) {
         this.timers.after(SNAP_BACKOFF_MS, () => this.pumpSnapshot(s))
         return
@@ -906,10 +915,8 @@ export class ZabDriver {
   private readSlice(inc: Incoming): void {
     inc.reading = false
     if (this.closed || inc.dropped || this.restoring?.received === inc) return
-    const sliceEnd = this.timers.now() + this.snapSliceMs
-    let budget = this.restoreSliceSteps?.() ?? Number.POSITIVE_INFINITY
-    while (inc.unread.length > 0 && !inc.failed && budget-- > 0 && this.timers.now() <= sliceEnd)
-      this.readChunk(inc)
+    const more = this.slice(this.restoreSliceSteps)
+    while (inc.unread.length > 0 && !inc.failed && more()) this.readChunk(inc)
     if (inc.unread.length > 0 && !inc.failed) this.scheduleRead(inc)
   }
 
