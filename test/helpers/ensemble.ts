@@ -27,6 +27,8 @@ export interface Member {
 export interface Ensemble {
   members: Member[]
   connectString: string
+  /** The member with this id (throws if there is none). */
+  member(id: number): Member
   /** ws://host:port of one member. */
   url(id: number): string
   /** Each running member's `srvr` fields. */
@@ -156,6 +158,7 @@ export async function startEnsemble(
   const ensemble: Ensemble = {
     members,
     connectString: members.map((m) => `ws://127.0.0.1:${m.clientPort}`).join(','),
+    member,
     url: (id) => `ws://127.0.0.1:${member(id).clientPort}`,
     status,
     async leader(timeoutMs = 20_000) {

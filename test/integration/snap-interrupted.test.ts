@@ -64,7 +64,7 @@ describe('a SNAP interrupted by the leader’s death', () => {
     await e.kill9(follower)
     // More than the leader's 500 in-memory committed entries.
     await Promise.all(Array.from({ length: 700 }, (_, i) => c.setData(`/si/n${i}`, `after ${i}`)))
-    const leaderOut = () => e.members.find((m) => m.id === leader)!.proc!.output()
+    const leaderOut = () => e.member(leader).proc!.output()
     const snapLines = (msg: string) =>
       leaderOut()
         .split('\n')
@@ -75,7 +75,7 @@ describe('a SNAP interrupted by the leader’s death', () => {
       intervalMs: 5,
       what: 'the leader to start the SNAP',
     })
-    const fpid = e.members.find((m) => m.id === follower)!.proc!.child.pid!
+    const fpid = e.member(follower).proc!.child.pid!
     process.kill(fpid, 'SIGSTOP')
     paused.push(fpid)
     // The stream stalls: the follower reads nothing, the link fills, the leader pauses it.

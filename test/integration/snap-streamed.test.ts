@@ -81,8 +81,8 @@ describe('a follower’s SNAP is streamed (issue 21)', () => {
     await e.kill9(follower)
     // More than the leader's 500 in-memory committed entries, past its newest snapshot: a SNAP.
     await Promise.all(Array.from({ length: 700 }, (_, i) => c.setData(`/ss/n${i}`, `after ${i}`)))
-    const leaderOut = () => e.members.find((m) => m.id === leader)!.proc!.output()
-    const stall = join(e.members.find((m) => m.id === follower)!.proc!.dataDir, 'stall.json')
+    const leaderOut = () => e.member(leader).proc!.output()
+    const stall = join(e.member(follower).proc!.dataDir, 'stall.json')
     await e.start(follower)
     await waitFor(() => leaderOut().includes('"msg":"sending a snapshot (SNAP)"'), {
       timeoutMs: 60_000,
@@ -90,7 +90,7 @@ describe('a follower’s SNAP is streamed (issue 21)', () => {
       what: 'the leader to start the SNAP',
     })
     writeFileSync(stall, JSON.stringify({ until: Date.now() + STALL_MS }))
-    const followerOut = () => e.members.find((m) => m.id === follower)!.proc!.output()
+    const followerOut = () => e.member(follower).proc!.output()
     const installs = () =>
       followerOut()
         .split('\n')
