@@ -429,6 +429,8 @@ export class ZabDriver {
     for (const s of this.snapSends.values()) this.abandonSnapshot(s, 'closed')
     if (this.incoming !== undefined) this.dropIncoming(this.incoming)
     this.incoming = undefined
+    // An install cut short: its stall measurement (started at the SNAP header) ends here.
+    this.restoring?.received.stalls?.stop()
   }
 
   get isClosed(): boolean {

@@ -149,6 +149,8 @@ export class Harness {
   readonly committed = new Map<number, LogEntry[]>()
   readonly syncDone = new Map<number, number[]>()
   readonly apps = new Map<number, { from: number; payload: Uint8Array }[]>()
+  /** Stall measurements the drivers started (one per SNAP sent or received) and stopped. */
+  readonly stallMeasures = { started: 0, stopped: 0 }
   /** Every message that left a peer, in order. */
   readonly sent: Sent[] = []
   private queue: Sent[] = []
@@ -276,7 +278,18 @@ export class Harness {
         },
       },
       logger: silent,
-      probes: { trace: (event) => this.opts.onEvent?.({ kind: 'trace', id, event }) },
+      probes: {
+        trace: (event) => this.opts.onEvent?.({ kind: 'trace', id, event }),
+        measureStalls: () => {
+          this.stallMeasures.started++
+          return {
+            stop: () => {
+              this.stallMeasures.stopped++
+              return {}
+            },
+          }
+        },
+      },
       snapSliceMs: 0,
       restoreSliceSteps: () => 1,
     })

@@ -124,6 +124,23 @@ describe('synchronisation', () => {
     expect(acks).toHaveLength(1)
   })
 
+  it("a driver closed during a SNAP install stops the install's stall measurement", () => {
+    const h = new Harness({ voters: [1, 2, 3], commitLogCount: 3, snapChunkBytesMax: 40, restoreSteps: 6 })
+    const leader = h.settle()
+    const lagger = [1, 2, 3].find((id) => id !== leader)!
+    h.crash(lagger)
+    for (let i = 0; i < 12; i++) h.propose(`w:${i}:k${i % 4}:value-${i}`)
+    h.deliver()
+    h.tick()
+    h.restart(lagger)
+    const driver = h.drivers.get(lagger)!
+    h.until(() => driver.restoringSnapshot)
+    driver.close()
+    for (const [id, d] of h.drivers) if (id !== lagger) d.close()
+    expect(h.stallMeasures.started).toBeGreaterThanOrEqual(2)
+    expect(h.stallMeasures.stopped).toBe(h.stallMeasures.started)
+  })
+
   it('DIFFs a learner older than the in-memory log from durable history; SNAPs when that is not enough', () => {
     const h = new Harness({ voters: [1, 2, 3], commitLogCount: 3, history: true })
     const leader = h.settle()
