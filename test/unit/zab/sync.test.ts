@@ -37,6 +37,21 @@ describe('planSync', () => {
   })
 })
 
+/** Three voters; a follower restarted 12 writes behind is installing a SNAP (6 job steps, a slice each). */
+function installingSnap() {
+  const h = new Harness({ voters: [1, 2, 3], commitLogCount: 3, snapChunkBytesMax: 40, restoreSteps: 6 })
+  const leader = h.settle()
+  const lagger = [1, 2, 3].find((id) => id !== leader)!
+  h.crash(lagger)
+  for (let i = 0; i < 12; i++) h.propose(`w:${i}:k${i % 4}:value-${i}`)
+  h.deliver()
+  h.tick()
+  h.restart(lagger)
+  const driver = h.drivers.get(lagger)!
+  h.until(() => driver.restoringSnapshot)
+  return { h, leader, lagger, driver }
+}
+
 describe('synchronisation', () => {
   it('TRUNCates uncommitted entries of an older epoch the leader never had', () => {
     // 3 had proposals 1.3-1.5 that never reached a quorum; 1 and 2 moved on to epoch 2.
@@ -89,16 +104,7 @@ describe('synchronisation', () => {
   })
 
   it('installs a SNAP over several slices: until its state is in place the follower steps nothing (no ACK of NEWLEADER), applies nothing and does not serve; its old state stays as it was', () => {
-    const h = new Harness({ voters: [1, 2, 3], commitLogCount: 3, snapChunkBytesMax: 40, restoreSteps: 6 })
-    const leader = h.settle()
-    const lagger = [1, 2, 3].find((id) => id !== leader)!
-    h.crash(lagger)
-    for (let i = 0; i < 12; i++) h.propose(`w:${i}:k${i % 4}:value-${i}`)
-    h.deliver()
-    h.tick()
-    h.restart(lagger)
-    const driver = h.drivers.get(lagger)!
-    h.until(() => driver.restoringSnapshot)
+    const { h, leader, lagger, driver } = installingSnap()
     const sm = h.sms.get(lagger)!
     const old = { applied: sm.appliedZxid, digest: sm.digest() }
     const sentBefore = h.sent.filter((s) => s.from === lagger).length
@@ -125,16 +131,7 @@ describe('synchronisation', () => {
   })
 
   it("a driver closed during a SNAP install stops the install's stall measurement", () => {
-    const h = new Harness({ voters: [1, 2, 3], commitLogCount: 3, snapChunkBytesMax: 40, restoreSteps: 6 })
-    const leader = h.settle()
-    const lagger = [1, 2, 3].find((id) => id !== leader)!
-    h.crash(lagger)
-    for (let i = 0; i < 12; i++) h.propose(`w:${i}:k${i % 4}:value-${i}`)
-    h.deliver()
-    h.tick()
-    h.restart(lagger)
-    const driver = h.drivers.get(lagger)!
-    h.until(() => driver.restoringSnapshot)
+    const { h, lagger, driver } = installingSnap()
     driver.close()
     for (const [id, d] of h.drivers) if (id !== lagger) d.close()
     expect(h.stallMeasures.started).toBeGreaterThanOrEqual(2)
