@@ -288,6 +288,18 @@ export const ServerConfig = z
      */
     readOnlyMode: z.boolean().default(false),
     /**
+     * ZooKeeper's localSessionsEnabled: a new session is made by the server
+     * its client connected to, without a createSession Txn, known and expired
+     * there alone, closed without a closeSession Txn (server/request/sessions.ts).
+     */
+    localSessions: z.boolean().default(false),
+    /**
+     * ZooKeeper's localSessionsUpgradingEnabled: a local session's first
+     * ephemeral makes it a global session first (a createSession Txn); off,
+     * that create fails EPHEMERAL_ON_LOCAL_SESSION. Default: on with localSessions.
+     */
+    localSessionsUpgrading: z.boolean().optional(),
+    /**
      * ZooKeeper's reconfigEnabled: whether the reconfig request is served
      * (off: RECONFIG_DISABLED). Even on, only the super user or an id with
      * WRITE on /zookeeper/config's ACL may reconfig (server/request/reconfig.ts).
@@ -327,6 +339,7 @@ export const ServerConfig = z
   .strict()
 
 export type ServerConfig = z.infer<typeof ServerConfig> & {
+  localSessionsUpgrading: boolean
   minSessionTimeout: number
   maxSessionTimeout: number
   clientTlsClientAuth: 'none' | 'want' | 'need'
@@ -370,7 +383,18 @@ export function parseConfig(input: Record<string, unknown>): ServerConfig {
     )
   const ids = new Set(c.servers.map((s) => s.id))
   if (ids.size !== c.servers.length) throw new ConfigError('servers: duplicate server id')
-  return { ...c, ensembleSecret, minSessionTimeout: min, maxSessionTimeout: max, clientTlsClientAuth }
+  if (c.localSessionsUpgrading === true && !c.localSessions)
+    throw new ConfigError(
+      'localSessionsUpgrading (got true): needs localSessions (it upgrades local sessions, and there are none without it)',
+    )
+  return {
+    ...c,
+    ensembleSecret,
+    minSessionTimeout: min,
+    maxSessionTimeout: max,
+    clientTlsClientAuth,
+    localSessionsUpgrading: c.localSessionsUpgrading ?? c.localSessions,
+  }
 }
 
 /** The TLS settings that only make sense together; returns clientTlsClientAuth with its default filled. */
@@ -463,6 +487,14 @@ export function parseServersFlag(text: string): Record<string, unknown>[] {
 
 const NUMERIC = /^-?\d+$/
 
+/** ZooKeeper's names (zoo.cfg) of keys Conclave names otherwise. */
+const ZOOKEEPER_KEYS: Record<string, string> = {
+  myid: 'serverId',
+  '4lw.commands.whitelist': 'fourLetterWordWhitelist',
+  localSessionsEnabled: 'localSessions',
+  localSessionsUpgradingEnabled: 'localSessionsUpgrading',
+}
+
 /** A comma-separated list (`a, b,c`), empty entries dropped. */
 export function splitList(value: string): string[] {
   return value
@@ -499,8 +531,7 @@ export function readConfigFile(file: string): Record<string, unknown> {
       servers.push(parseServerSpec(key.slice(7), value))
       continue
     }
-    const mapped =
-      key === 'myid' ? 'serverId' : key === '4lw.commands.whitelist' ? 'fourLetterWordWhitelist' : key
+    const mapped = ZOOKEEPER_KEYS[key] ?? key
     if (mapped === 'fourLetterWordWhitelist') {
       out[mapped] = splitList(value)
       continue

@@ -16,7 +16,7 @@ interface ServerFlag extends OptionSpec {
   /** The config key it sets; '' for flags the command itself uses (--config, --log-format). */
   key: string
   /** How the value becomes a config value: an integer (text left for zod to name), text, a list. */
-  read?: 'int' | 'text' | 'list' | 'servers'
+  read?: 'int' | 'text' | 'list' | 'servers' | 'switch'
 }
 
 const FLAGS: Record<string, ServerFlag> = {
@@ -167,6 +167,18 @@ const FLAGS: Record<string, ServerFlag> = {
     default: 'off',
     help: 'without a quorum, serve reads to read-only clients',
   },
+  'local-sessions': {
+    key: 'localSessions',
+    default: 'off',
+    help: 'new sessions are local: no Txn to open or close one (set on every member)',
+  },
+  'local-sessions-upgrading': {
+    key: 'localSessionsUpgrading',
+    value: 'on|off',
+    read: 'switch',
+    default: 'on with --local-sessions',
+    help: "a local session's first ephemeral makes it global (off: EPHEMERAL_ON_LOCAL_SESSION)",
+  },
   config: { key: '', value: 'FILE', default: 'none', help: 'JSON or ZooKeeper-style key=value config file' },
 }
 
@@ -206,6 +218,7 @@ export function parseServerArgs(argv: string[]): ServerArgs {
     if (value === true) input[key] = true
     else if (read === 'servers') input[key] = parseServersFlag(value)
     else if (read === 'list') input[key] = splitList(value)
+    else if (read === 'switch') input[key] = value === 'on' ? true : value === 'off' ? false : value
     else input[key] = read === 'text' ? value : numberOrText(value)
   }
   // A secret given by flag wins over the file's, whichever way each gives it.

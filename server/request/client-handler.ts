@@ -239,16 +239,24 @@ export class ClientHandler {
   /**
    * Session established: send the ConnectResponse and process what the
    * client pipelined. `readOnly`: a read-only session (no exactly-once
-   * writes either: none can be made).
+   * writes either: none can be made). `exactlyOnce` off: a session the
+   * replicated state does not hold (a local one), so no write result can be
+   * remembered for it.
    */
-  accept(sessionId: bigint, timeoutMs: number, passwd: Uint8Array, readOnly = false): void {
+  accept(
+    sessionId: bigint,
+    timeoutMs: number,
+    passwd: Uint8Array,
+    readOnly = false,
+    exactlyOnce = !readOnly,
+  ): void {
     if (this.phase !== 'connecting') return
     this.sessionId = sessionId
     this.readOnly = readOnly
     this.phase = 'connected'
     const w = this.writer.reset()
     // The Conclave trailer only for a client that sent one: ZooKeeper clients get ZooKeeper's response.
-    const served = readOnly ? FEATURES_SERVED & ~ConclaveFeature.exactlyOnce : FEATURES_SERVED
+    const served = exactlyOnce ? FEATURES_SERVED : FEATURES_SERVED & ~ConclaveFeature.exactlyOnce
     const features = this.featuresAsked === undefined ? undefined : this.featuresAsked & served
     const requestBytesMax = this.host.replyBytesMax
     encodeConnectResponse(w, {

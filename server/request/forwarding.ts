@@ -11,8 +11,11 @@ import type { Id } from '../../shared/acl.js'
 import { JuteReader, JuteWriter, ProtocolError } from '../../shared/jute.js'
 
 export type ForwardMessage =
-  /** A client write: the request packet as the client sent it, and the session's identity. */
-  | { kind: 'write'; sessionId: bigint; cxid: number; authIds: Id[]; packet: Uint8Array }
+  /**
+   * A client write: the request packet as the client sent it, and the session's identity;
+   * `local`: the session is a local one of the sender's (no createSession Txn), sent as its own kind.
+   */
+  | { kind: 'write'; sessionId: bigint; cxid: number; authIds: Id[]; packet: Uint8Array; local?: true }
   | { kind: 'createSession'; sessionId: bigint; timeoutMs: number }
   /** Sessions with traffic since the last report (the leader owns expiry). */
   | { kind: 'touch'; sessionIds: bigint[] }
@@ -40,10 +43,12 @@ function zxidOf(n: bigint): number {
 }
 
 const KIND = { write: 1, createSession: 2, touch: 3, failed: 4, answered: 5, reconfigured: 6 } as const
+/** A write of a local session: a write's fields under their own kind (a plain write's bytes are unchanged). */
+const LOCAL_WRITE = 7
 
 export function encodeForward(m: ForwardMessage): Uint8Array {
   const w = new JuteWriter(64)
-  w.int(KIND[m.kind])
+  w.int(m.kind === 'write' && m.local === true ? LOCAL_WRITE : KIND[m.kind])
   switch (m.kind) {
     case 'write':
       w.long(m.sessionId).int(m.cxid)
@@ -75,6 +80,7 @@ export function decodeForward(bytes: Uint8Array): ForwardMessage {
   let m: ForwardMessage
   switch (kind) {
     case KIND.write:
+    case LOCAL_WRITE:
       m = {
         kind: 'write',
         sessionId: r.long(),
@@ -82,6 +88,7 @@ export function decodeForward(bytes: Uint8Array): ForwardMessage {
         authIds: r.vector((x) => ({ scheme: x.string(), id: x.string() }), 8) ?? [],
         packet: r.buffer() ?? new Uint8Array(0),
       }
+      if (kind === LOCAL_WRITE) m.local = true
       break
     case KIND.createSession:
       m = { kind: 'createSession', sessionId: r.long(), timeoutMs: r.int() }

@@ -208,6 +208,8 @@ export class RequestPipeline implements ClientHandlerHost {
       else h.complete(entry, { err: ErrorCode.NOT_READ_ONLY, zxid })
       return
     }
+    // A local session's closeSession, or an ephemeral that upgrades it (or cannot): sessions.ts.
+    if (this.sessions.localSessions > 0 && this.sessions.localWrite(h, entry)) return
     this.router.submit(h, entry)
   }
 

@@ -31,6 +31,18 @@
  * timeout or the leader is lost; then the session is resumed if it lives,
  * else expired. The leader and a standalone server answer at once.
  *
+ * Local sessions (`localSessions` on: ZooKeeper's localSessionsEnabled): a
+ * new read-write session is made here too, without a createSession Txn, in
+ * the same table as the read-only ones (LocalSessions); it is expired here
+ * and closed without a Txn, and its writes carry a mark that lets the
+ * leader prep them for a session its tree does not hold. Before its first
+ * ephemeral (a create or a multi with one), it is upgraded: its
+ * createSession goes to the leader ahead of that write (the same FIFO path),
+ * and once it commits the session is a global one like any other. With
+ * `localSessionsUpgrading` off, that write fails EPHEMERAL_ON_LOCAL_SESSION.
+ * Another server does not know a local session: a resume there is told
+ * expired (as in ZooKeeper); here it resumes within its timeout.
+ *
  * Time comes from the context's clock. Invariants: a connection waits in
  * `pending` until its createSession commits (or fails, or times out); an
  * id in `closing` is never resumed; the table is rebuilt from the tree at
@@ -39,23 +51,19 @@
  */
 
 import { ErrorCode } from '../../shared/errors.js'
+import { OpCode } from '../../shared/opcodes.js'
 import type { ConnectRequest } from '../../shared/records.js'
 import { formatSessionId } from '../../shared/session-id.js'
 import { formatZxid } from '../../shared/zxid.js'
 import { checkSessionPassword, sessionPassword } from '../auth/session-password.js'
+import { type LocalSession, LocalSessions } from '../session/local-sessions.js'
 import { SessionIdGenerator } from '../session/session-ids.js'
 import { SessionTracker } from '../session/session-tracker.js'
 import type { PrepRequest } from '../txn/request.js'
-import type { ClientHandler } from './client-handler.js'
+import type { ClientHandler, PendingRequest } from './client-handler.js'
 import { encodeForward } from './forwarding.js'
 import type { ServerContext } from './server-context.js'
-
-interface LocalSession {
-  handler: ClientHandler | undefined
-  timeoutMs: number
-  /** Without a connection: gone at this time (the context's clock). */
-  expiresAt: number
-}
+import { createsEphemeral } from './write-requests.js'
 
 /** Catches this server up through the leader; `done` is not called if `h` closes first. */
 export type SyncWithLeader = (h: ClientHandler, done: (err: ErrorCode) => void) => void
@@ -81,8 +89,8 @@ export class Sessions {
   private readonly closing = new Set<bigint>()
   /** Followers: sessions with traffic since the last report to the leader. */
   private readonly touched = new Set<bigint>()
-  /** Read-only sessions made here (not replicated): their connection, or when they expire without one. */
-  private readonly local = new Map<bigint, LocalSession>()
+  /** Sessions made here without a Txn (read-only ones, and every new one with localSessions on). */
+  private readonly local: LocalSessions<ClientHandler>
   /** Resumes of a session unknown here, waiting for this server to catch up with the leader. */
   private readonly resuming = new Map<ClientHandler, ResumingConnect>()
   private readonly log
@@ -98,6 +106,7 @@ export class Sessions {
     this.log = ctx.logger.child({ component: 'session' })
     this.tracker = new SessionTracker(ctx.config.tickTime)
     this.ids = new SessionIdGenerator(ctx.config.serverId, ctx.clock.now())
+    this.local = new LocalSessions(ctx.config.tickTime)
   }
 
   get size(): number {
@@ -148,16 +157,49 @@ export class Sessions {
     if (ctx.isReadOnly()) return this.connectReadOnly(h, req, timeoutMs)
     if (req.sessionId !== 0n) return this.resume(h, req, timeoutMs)
     if (this.refusedAtLimit(h)) return
-    const id = this.ids.take((x) => ctx.db.hasSession(x) || this.pending.has(x))
+    if (config.localSessions) return this.createLocal(h, timeoutMs, false)
+    const id = this.newId()
     this.pending.set(id, { handler: h, timeoutMs, deadline: ctx.clock.now() + timeoutMs })
-    if (ctx.isLeader()) this.submitInternal({ type: 'createSession', timeoutMs }, id)
-    else ctx.replicator.toLeader(encodeForward({ kind: 'createSession', sessionId: id, timeoutMs }))
+    this.proposeCreate(id, timeoutMs)
+  }
+
+  /** An id no session this server knows has (local ids embed its server id: no other server makes them). */
+  private newId(): bigint {
+    return this.ids.take((x) => this.ctx.db.hasSession(x) || this.pending.has(x) || this.local.has(x))
+  }
+
+  /** A session made here without a Txn (read-only, or with localSessions on). */
+  private createLocal(h: ClientHandler, timeoutMs: number, readOnly: boolean): void {
+    const id = this.newId()
+    this.local.add(id, timeoutMs, readOnly, h, this.ctx.clock.now())
+    this.ctx.handlers.set(id, h)
+    h.accept(id, timeoutMs, sessionPassword(this.secret, id), readOnly, false)
+    if (!readOnly) this.ctx.probe.sessionOpened()
+    this.log.debug(
+      { session: formatSessionId(id), conn: h.conn.id, readOnly },
+      'local session created (no Txn)',
+    )
+  }
+
+  /** A local session's client is back on this server (within its timeout): the new connection takes it over. */
+  private resumedLocal(h: ClientHandler, s: LocalSession<ClientHandler>, readOnly: boolean): void {
+    const { ctx } = this
+    const old = ctx.handlers.get(s.id)
+    if (old !== undefined && old !== h) old.close('session moved to another connection')
+    s.handler = h
+    this.local.touch(s.id, ctx.clock.now())
+    ctx.handlers.set(s.id, h)
+    h.accept(s.id, s.timeoutMs, sessionPassword(this.secret, s.id), readOnly, false)
+    this.log.debug({ session: formatSessionId(s.id), conn: h.conn.id }, 'local session resumed')
   }
 
   private resume(h: ClientHandler, req: ConnectRequest, timeoutMs: number): void {
     const id = req.sessionId
     const { ctx, log } = this
     if (this.refusedPassword(h, id, req.passwd)) return
+    // Made here without a Txn (and not upgraded yet): only this server knows it.
+    const local = this.local.size > 0 ? this.local.get(id) : undefined
+    if (local !== undefined && !local.readOnly) return this.resumedLocal(h, local, false)
     // The leader (or a standalone server) knows whether the session lives.
     if (ctx.isLeader() || ctx.replicator.role === 'standalone')
       return this.resumable(id) ? this.resumed(h, id) : this.expired(h, id)
@@ -232,30 +274,20 @@ export class Sessions {
     const id = req.sessionId
     if (id === 0n) {
       if (this.refusedAtLimit(h)) return
-      const local = this.ids.take((x) => ctx.db.hasSession(x) || this.pending.has(x) || this.local.has(x))
-      this.local.set(local, { handler: h, timeoutMs, expiresAt: Number.POSITIVE_INFINITY })
-      ctx.handlers.set(local, h)
-      h.accept(local, timeoutMs, sessionPassword(this.secret, local), true)
-      log.debug({ session: formatSessionId(local), conn: h.conn.id }, 'read-only session created (local)')
-      return
+      return this.createLocal(h, timeoutMs, true)
     }
     if (this.refusedPassword(h, id, req.passwd)) return
-    const known = this.resumable(id)
-    const found = this.local.get(id)
-    const localOld = found !== undefined && ctx.clock.now() <= found.expiresAt ? found : undefined
-    if (!known && localOld === undefined) {
+    const localOld = this.local.get(id)
+    // Read-only here, whatever it was made as (a read-write one is read-write again once this server is).
+    if (localOld !== undefined) return this.resumedLocal(h, localOld, true)
+    if (!this.resumable(id)) {
       log.info({ session: formatSessionId(id) }, 'session expired (or unknown here); told the client')
       return h.reject('session expired')
     }
     const old = ctx.handlers.get(id)
     if (old !== undefined && old !== h) old.close('session moved to another connection')
-    if (localOld !== undefined) {
-      localOld.handler = h
-      localOld.expiresAt = Number.POSITIVE_INFINITY
-    }
     ctx.handlers.set(id, h)
-    const keptMs = known ? this.tracker.get(id)!.timeoutMs : localOld!.timeoutMs
-    h.accept(id, keptMs, sessionPassword(this.secret, id), true)
+    h.accept(id, this.tracker.get(id)!.timeoutMs, sessionPassword(this.secret, id), true)
     log.debug({ session: formatSessionId(id), conn: h.conn.id }, 'session resumed read-only')
   }
 
@@ -270,25 +302,69 @@ export class Sessions {
     this.log.debug({ session: formatSessionId(id), timeoutMs }, 'session created')
   }
 
-  /** A connection ended: it no longer waits for a session; a local read-only session's timeout starts. */
+  /** A connection ended: it no longer waits for a session; a local session waits for its client to come back. */
   closed(h: ClientHandler): void {
     for (const [id, p] of this.pending) if (p.handler === h) this.pending.delete(id)
     this.resuming.delete(h)
-    const local = h.readOnly ? this.local.get(h.sessionId) : undefined
-    if (local?.handler === h) {
-      local.handler = undefined
-      local.expiresAt = this.ctx.clock.now() + local.timeoutMs
-    }
+    const local = this.local.size > 0 ? this.local.get(h.sessionId) : undefined
+    if (local?.handler === h) local.handler = undefined
   }
 
-  /** Read-only sessions made here and open now. */
+  /** Sessions made here without a Txn (read-only or local) and open now. */
   get localSessions(): number {
     return this.local.size
   }
 
+  /** A session made here without a Txn that is not being upgraded: its writes are marked local for the leader. */
+  isLocal(id: bigint): boolean {
+    if (this.local.size === 0) return false
+    const s = this.local.get(id)
+    return s !== undefined && !s.upgrading
+  }
+
+  /**
+   * A write of a local session, before it is routed: answered here (true)
+   * if it needs no Txn (closeSession) or cannot be made (an ephemeral
+   * without localSessionsUpgrading); an ephemeral upgrades the session
+   * first (its createSession goes ahead of the write; false: route it).
+   */
+  localWrite(h: ClientHandler, entry: PendingRequest): boolean {
+    const s = this.local.get(h.sessionId)
+    if (s === undefined || s.upgrading) return false
+    const { ctx } = this
+    const req = entry.req
+    if (req.op === OpCode.closeSession) {
+      this.local.remove(s.id)
+      this.log.debug({ session: formatSessionId(s.id) }, 'local session closed (no Txn)')
+      h.complete(entry, { err: ErrorCode.OK, zxid: ctx.db.lastZxid, body: { op: OpCode.closeSession } })
+      return true
+    }
+    if (!createsEphemeral(req)) return false
+    if (!ctx.config.localSessionsUpgrading) {
+      h.complete(entry, { err: ErrorCode.EPHEMERAL_ON_LOCAL_SESSION, zxid: ctx.db.lastZxid })
+      return true
+    }
+    s.upgrading = true
+    this.log.debug(
+      { session: formatSessionId(s.id) },
+      'upgrading local session: createSession before its ephemeral',
+    )
+    this.proposeCreate(s.id, s.timeoutMs)
+    return false
+  }
+
+  /** A createSession for `id`: proposed here if this server leads, else forwarded (ahead of any later write). */
+  private proposeCreate(id: bigint, timeoutMs: number): void {
+    if (this.ctx.isLeader()) this.submitInternal({ type: 'createSession', timeoutMs }, id)
+    else this.ctx.replicator.toLeader(encodeForward({ kind: 'createSession', sessionId: id, timeoutMs }))
+  }
+
   /** Activity on a session: the leader's table, or the next report to it. */
   touch(id: bigint): void {
-    if (this.local.has(id)) return
+    if (this.local.size > 0) {
+      const s = this.local.touch(id, this.ctx.clock.now())
+      if (s !== undefined && !s.upgrading) return
+    }
     if (this.ctx.isLeader()) this.tracker.touch(id, this.ctx.clock.now())
     else this.touched.add(id)
   }
@@ -317,7 +393,11 @@ export class Sessions {
   tick(): void {
     const { ctx } = this
     const now = ctx.clock.now()
-    for (const [id, l] of this.local) if (now > l.expiresAt) this.local.delete(id)
+    for (const s of this.local.expire(now)) {
+      this.log.info({ session: formatSessionId(s.id), readOnly: s.readOnly }, 'local session expired')
+      if (!s.readOnly) this.ctx.probe.sessionExpired()
+      s.handler?.close('session expired')
+    }
     // A createSession that has not committed within the session timeout was lost on the
     // way (a leader that dropped it, or died): the client should try again, not wait.
     for (const p of this.pending.values())
@@ -347,6 +427,9 @@ export class Sessions {
   /** A createSession committed. */
   created(id: bigint, timeoutMs: number): void {
     this.tracker.add(id, timeoutMs, this.ctx.clock.now())
+    // An upgraded local session is a global one from here on.
+    if (this.local.size > 0 && this.local.remove(id) !== undefined)
+      this.log.debug({ session: formatSessionId(id) }, 'local session upgraded')
     this.acceptPending(id, timeoutMs)
   }
 
@@ -361,10 +444,20 @@ export class Sessions {
    * this server does not lead (or not yet); otherwise prep refused it.
    */
   internalFailed(write: PrepRequest, sessionId: bigint, notReady: boolean): void {
-    if (write.type === 'createSession')
+    if (write.type === 'createSession') {
       this.pending.get(sessionId)?.handler.close(notReady ? 'leader is not ready' : 'session not created')
+      this.upgradeFailed(sessionId)
+    }
     // An expiry that could not be proposed now is tried again at the next tick.
     if (write.type === 'closeSession' && notReady) this.retryExpiry(sessionId)
+  }
+
+  /** A local session's upgrade did not go through: local again; its client (whose ephemeral fails) reconnects. */
+  private upgradeFailed(id: bigint): void {
+    const s = this.local.get(id)
+    if (s === undefined || !s.upgrading) return
+    s.upgrading = false
+    s.handler?.close('local session could not be upgraded')
   }
 
   private retryExpiry(id: bigint): void {
@@ -394,7 +487,9 @@ export class Sessions {
     } else {
       for (const h of [...ctx.handlers.values()])
         if (h.readOnly) h.close('server is in a quorum again: reconnect read-write')
-      this.local.clear()
+      this.local.clear((s) => s.readOnly)
+      // An upgrade whose createSession the last leader did not commit is lost: the session is local again.
+      for (const s of this.local.values()) if (s.upgrading && !ctx.db.hasSession(s.id)) s.upgrading = false
     }
     if (role === 'leading') {
       this.ids = new SessionIdGenerator(ctx.config.serverId, ctx.clock.now())

@@ -7,7 +7,7 @@
  * shape (an unknown create flag, a container through the wrong opcode).
  */
 import { ErrorCode } from '../../shared/errors.js'
-import { createModeOfFlag, OpCode } from '../../shared/opcodes.js'
+import { createModeOfFlag, isEphemeralMode, OpCode } from '../../shared/opcodes.js'
 import type { MultiWriteOp, Request } from '../../shared/records.js'
 import type { MultiOpRequest, PrepRequest } from '../txn/request.js'
 
@@ -29,6 +29,18 @@ const WRITE_OPS: ReadonlySet<number> = new Set([
 
 export function isWriteOp(op: number): boolean {
   return WRITE_OPS.has(op)
+}
+
+/** A create of an ephemeral (or a multi with one): what upgrades a local session (ZooKeeper's checkUpgradeSession). */
+export function createsEphemeral(req: Request): boolean {
+  if (req.op === OpCode.multi) return req.ops.some(createsEphemeralOne)
+  return createsEphemeralOne(req)
+}
+
+function createsEphemeralOne(req: Request): boolean {
+  if (req.op !== OpCode.create && req.op !== OpCode.create2) return false
+  const mode = createModeOfFlag(req.flags)
+  return mode !== undefined && isEphemeralMode(mode)
 }
 
 function one(req: MultiWriteOp): MultiOpRequest | { err: ErrorCode } {

@@ -35,6 +35,7 @@ import {
   writeResponseBody,
 } from '../../shared/records.js'
 import { formatSessionId } from '../../shared/session-id.js'
+import { sessionServerId } from '../session/session-ids.js'
 import type { TreeQuota } from '../state/tree-quota.js'
 import { xidBefore } from '../tree/write-memory.js'
 import type { PrepContext, PrepRequest } from '../txn/request.js'
@@ -126,11 +127,13 @@ export class WriteRouter {
   /** A client's write, from its connection. */
   submit(h: ClientHandler, entry: PendingRequest): void {
     if (entry.req.op === OpCode.closeSession) this.sessions.markClosing(h.sessionId)
-    this.throttle.admit(() => this.route(h, entry))
+    // Local or not as it is now: a later write may upgrade it, and its createSession may pass this one.
+    const local = this.sessions.isLocal(h.sessionId)
+    this.throttle.admit(() => this.route(h, entry, local))
   }
 
   /** A client's write, once admitted: refused while looking, forwarded by a follower, proposed by the leader. */
-  private route(h: ClientHandler, entry: PendingRequest): void {
+  private route(h: ClientHandler, entry: PendingRequest, local: boolean): void {
     const { ctx } = this
     const once = entry.once
     if (
@@ -148,9 +151,10 @@ export class WriteRouter {
         authIds: h.authIds,
         packet: entry.packet,
       }
+      if (local) fwd.local = true
       return ctx.replicator.toLeader(encodeForward(fwd))
     }
-    const out = this.prepAndPropose(entry.req, h.sessionId, entry.xid, h.authIds, entry.once)
+    const out = this.prepAndPropose(entry.req, h.sessionId, entry.xid, h.authIds, entry.once, local)
     if (out === undefined) return
     switch (out.kind) {
       case 'failed':
@@ -223,13 +227,16 @@ export class WriteRouter {
     sessionId: bigint,
     cxid: number,
     authIds: ClientHandler['authIds'],
-    once?: OnceHeader,
+    once: OnceHeader | undefined,
+    local: boolean,
   ): PrepResult {
     const { ctx } = this
     const { db, replicator } = ctx
     if (req.op === OpCode.reconfig) return this.reconfig(req, sessionId, authIds)
     const write = toPrepRequest(req)
     if ('err' in write) return this.failed(write.err, 0)
+    // No write result can be remembered for a session the state does not hold (none was negotiated).
+    if (local && once !== undefined) return this.failed(ErrorCode.BAD_ARGUMENTS, 0)
     if (!ctx.historyApplied() || (once && this.sessionBarriers.blocks(sessionId, cxid, once.ackXid))) {
       if (once !== undefined) this.sessionBarriers.refused(sessionId, cxid)
       return this.failed(ErrorCode.CONNECTION_LOSS, 0)
@@ -242,6 +249,7 @@ export class WriteRouter {
       authIds,
       aclEntriesMax: ctx.config.aclEntriesMax,
     }
+    if (local) prepCtx.localSession = true
     if (once !== undefined) {
       const met = this.recall(sessionId, cxid, once)
       if (met !== undefined) return met
@@ -348,11 +356,18 @@ export class WriteRouter {
       return this.sendFailed(from, m.sessionId, m.cxid, { err: ErrorCode.MARSHALLING_ERROR, zxid: 0 }, 0)
     }
     if (req.op === OpCode.closeSession) this.sessions.markClosing(m.sessionId)
+    // A learner's local session (ZooKeeper's leader takes them too): only one whose id is the sender's.
+    const local = m.local === true && sessionServerId(m.sessionId) === from
+    if (m.local === true && !local)
+      ctx.logger.warn(
+        { from, session: formatSessionId(m.sessionId) },
+        'forwarded write marked local for a session the sender did not make; prepped as global',
+      )
     const term = ctx.replicator.epoch
     this.throttle.admit(() => {
       // Deferred past a change of leadership: the follower has answered its client already.
       if (!ctx.isLeader() || ctx.replicator.epoch !== term) return
-      const out = this.prepAndPropose(req, m.sessionId, m.cxid, m.authIds, once)
+      const out = this.prepAndPropose(req, m.sessionId, m.cxid, m.authIds, once, local)
       if (out === undefined) return
       switch (out.kind) {
         case 'failed':

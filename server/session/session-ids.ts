@@ -24,3 +24,8 @@ export class SessionIdGenerator {
     return id
   }
 }
+
+/** The id of the server that made a session id (its top byte). */
+export function sessionServerId(id: bigint): number {
+  return Number(BigInt.asUintN(64, id) >> 56n)
+}

@@ -15,7 +15,14 @@
  * Must not import anything but shared/ and server/txn/.
  */
 import { ErrorCode } from '../../shared/errors.js'
-import { CreateFlag, isSequentialMode, isTtlMode, Perms, TTL_MS_MAX } from '../../shared/opcodes.js'
+import {
+  CreateFlag,
+  isEphemeralMode,
+  isSequentialMode,
+  isTtlMode,
+  Perms,
+  TTL_MS_MAX,
+} from '../../shared/opcodes.js'
 import { parentPath, pathError, sequenceSuffix } from '../../shared/paths.js'
 import type { ZnodeData } from '../../shared/records.js'
 import { checkAcl, fixupAcl } from './acl.js'
@@ -121,7 +128,7 @@ function prepOp(req: MultiOpRequest, view: PrepView, ctx: PrepContext): Outcome<
   const op = req as { type: string }
   if (op.type !== 'create' && op.type !== 'delete' && op.type !== 'setData' && op.type !== 'check')
     return ErrorCode.BAD_ARGUMENTS
-  if (!view.hasSession(ctx.sessionId)) return ErrorCode.SESSION_EXPIRED
+  if (!sessionLive(view, ctx)) return ErrorCode.SESSION_EXPIRED
   switch (req.type) {
     case 'create':
       return prepCreate(req, view, ctx)
@@ -144,6 +151,11 @@ function prepOp(req: MultiOpRequest, view: PrepView, ctx: PrepContext): Outcome<
       return { type: 'check', path: req.path, version: node.version }
     }
   }
+}
+
+/** The writing session is in the tree, or a local session (server/txn/request.ts, PrepContext.localSession). */
+function sessionLive(view: PrepView, ctx: PrepContext): boolean {
+  return ctx.localSession === true || view.hasSession(ctx.sessionId)
 }
 
 /** null (no data) fits; bytes up to the limit do. */
@@ -170,6 +182,9 @@ function ttlValid(req: CreateRequest): boolean {
 
 function prepCreate(req: CreateRequest, view: PrepView, ctx: PrepContext): Outcome<CreateTxn> {
   if (!Object.hasOwn(CreateFlag, req.mode) || !ttlValid(req)) return ErrorCode.BAD_ARGUMENTS
+  // An ephemeral's owner must be in the tree (a local session is upgraded before its first one).
+  if (isEphemeralMode(req.mode) && !view.hasSession(ctx.sessionId))
+    return ErrorCode.EPHEMERAL_ON_LOCAL_SESSION
   if (!dataFits(req.data, ctx)) return ErrorCode.BAD_ARGUMENTS
   const sequential = isSequentialMode(req.mode)
   if (pathError(req.path, sequential) !== null) return ErrorCode.BAD_ARGUMENTS
@@ -207,7 +222,7 @@ function prepDelete(path: string, version: number, view: PrepView, ctx: PrepCont
 }
 
 function prepSetAcl(req: SetAclRequest, view: PrepView, ctx: PrepContext): Outcome<TxnBody> {
-  if (!view.hasSession(ctx.sessionId)) return ErrorCode.SESSION_EXPIRED
+  if (!sessionLive(view, ctx)) return ErrorCode.SESSION_EXPIRED
   if (pathError(req.path) !== null) return ErrorCode.BAD_ARGUMENTS
   const acl = fixupAcl(req.acl, ctx.authIds, ctx.aclEntriesMax)
   if (acl === undefined) return ErrorCode.INVALID_ACL

@@ -113,4 +113,10 @@ export interface PrepContext {
    * that arrives late is answered with it instead of being prepped again).
    */
   remember?: RememberSpec
+  /**
+   * The write is a local session's (made by a server without a Txn,
+   * server/session/local-sessions.ts): it is not in the tree, and may still
+   * write — but never own an ephemeral (its server upgrades it first).
+   */
+  localSession?: boolean
 }

@@ -5,12 +5,15 @@
  * argument are UsageErrors naming the flag; a bad value for the config names
  * the flag and the config key; cluster and status check their own values.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { type CommandSpec, formatHelp, parseCommandArgs, UsageError } from '../../../server/cli/args.js'
 import { CLUSTER_COMMAND, parseClusterArgs } from '../../../server/cli/cluster-command.js'
 import { parseServerArgs, SERVER_COMMAND } from '../../../server/cli/server-command.js'
 import { STATUS_COMMAND } from '../../../server/cli/status-command.js'
-import { parseConfig } from '../../../server/config.js'
+import { parseConfig, readConfigFile } from '../../../server/config.js'
 
 const COMMANDS = [SERVER_COMMAND, CLUSTER_COMMAND, STATUS_COMMAND]
 
@@ -164,5 +167,41 @@ describe('conclave server flags → config', () => {
     const { input } = parseServerArgs(['--tick-time', 'soon'])
     expect(input.tickTime).toBe('soon')
     expect(() => parseConfig(input)).toThrow(/tickTime \(got "soon"\)/)
+  })
+})
+
+describe('local sessions: flags and config', () => {
+  it('--local-sessions turns them on, and upgrading with them; --local-sessions-upgrading off turns that off', () => {
+    expect(parseConfig(parseServerArgs([]).input)).toMatchObject({
+      localSessions: false,
+      localSessionsUpgrading: false,
+    })
+    expect(parseConfig(parseServerArgs(['--local-sessions']).input)).toMatchObject({
+      localSessions: true,
+      localSessionsUpgrading: true,
+    })
+    const off = parseServerArgs(['--local-sessions', '--local-sessions-upgrading', 'off'])
+    expect(parseConfig(off.input)).toMatchObject({ localSessions: true, localSessionsUpgrading: false })
+  })
+
+  it('refuses a value that is not on or off, and upgrading without local sessions, naming the flag', () => {
+    const bad = parseServerArgs(['--local-sessions', '--local-sessions-upgrading', 'maybe'])
+    expect(() => parseConfig(bad.input)).toThrow(/localSessionsUpgrading \(got "maybe"\)/)
+    const alone = parseServerArgs(['--local-sessions-upgrading', 'on'])
+    expect(() => parseConfig(alone.input)).toThrow(/localSessionsUpgrading \(got true\): needs localSessions/)
+  })
+
+  it("reads ZooKeeper's names in a key=value file (localSessionsEnabled, localSessionsUpgradingEnabled)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conclave-local-'))
+    try {
+      const file = join(dir, 'zoo.cfg')
+      writeFileSync(file, 'localSessionsEnabled=true\nlocalSessionsUpgradingEnabled=false\n')
+      expect(parseConfig(readConfigFile(file))).toMatchObject({
+        localSessions: true,
+        localSessionsUpgrading: false,
+      })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -264,3 +264,33 @@ describe('outstanding changes (pipelining)', () => {
     expect(prepTxn(l, create('/q/y'))).toEqual({ ok: false, err: 'NO_NODE' })
   })
 })
+
+describe('a local session (PrepContext.localSession)', () => {
+  it('writes without being in the tree, but owns no ephemeral; unmarked, the same session is expired', () => {
+    const l = new Leader()
+    const local = (req: PrepRequest) => {
+      const p = l.prepWith(req, { ...l.nextCtx({ sessionId: 77n }), localSession: true })
+      return p.ok ? decodeTxn(p.bytes) : p
+    }
+    expect(local(create('/l'))).toMatchObject({ type: 'create', path: '/l' })
+    expect(local({ type: 'setData', path: '/l', data: enc('x'), version: -1 })).toMatchObject({
+      type: 'setData',
+    })
+    expect(local({ type: 'setACL', path: '/l', acl: OPEN_ACL_UNSAFE, version: -1 })).toMatchObject({
+      type: 'setACL',
+    })
+    for (const mode of ['ephemeral', 'ephemeralSequential'] as const) {
+      expect(local(create('/l/e', { mode }))).toEqual({ ok: false, err: 'EPHEMERAL_ON_LOCAL_SESSION' })
+      expect(local({ type: 'multi', ops: [create('/l/m'), create('/l/e', { mode })] })).toMatchObject({
+        ok: false,
+        err: 'EPHEMERAL_ON_LOCAL_SESSION',
+      })
+    }
+    expect(local(create('/l/c', { mode: 'container' }))).toMatchObject({ type: 'create', mode: 'container' })
+    // Without the mark, a session the tree does not hold is expired, as before.
+    expect(prepTxn(l, create('/g'), { sessionId: 77n })).toEqual({ ok: false, err: 'SESSION_EXPIRED' })
+    // Upgraded (its createSession prepped ahead): the ephemeral is its own.
+    prepTxn(l, { type: 'createSession', timeoutMs: 3000 }, { sessionId: 77n })
+    expect(local(create('/l/e', { mode: 'ephemeral' }))).toMatchObject({ type: 'create', path: '/l/e' })
+  })
+})
