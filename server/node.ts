@@ -262,6 +262,7 @@ export class ServerNode {
     epoch: () => this.replicator.epoch,
     lastZxid: () => this.ctx.db.lastZxid,
     sessionCount: () => this.pipeline.sessions.size,
+    localSessionCount: () => this.pipeline.sessions.localSessions,
     connectionCount: () => this.ctx.handlers.size,
     nodeCount: () => this.ctx.db.nodeCount(),
     watchCount: () => this.ctx.watches.size,

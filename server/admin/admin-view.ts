@@ -40,6 +40,8 @@ export interface AdminView {
   epoch(): number
   lastZxid(): number
   sessionCount(): number
+  /** Sessions this server made without a Txn (local ones, read-only ones), not in sessionCount. */
+  localSessionCount(): number
   connectionCount(): number
   nodeCount(): number
   watchCount(): number

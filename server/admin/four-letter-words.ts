@@ -278,6 +278,7 @@ export function metrics(s: AdminView): Record<string, string | number> {
     conclave_watch_count: s.watchCount(),
     conclave_num_alive_connections: s.connectionCount(),
     conclave_session_count: s.sessionCount(),
+    conclave_local_session_count: s.localSessionCount(),
     conclave_packets_received: s.packetsReceived(),
     conclave_last_zxid: s.lastZxid(),
     conclave_writes_in_flight: s.writesInFlight(),

@@ -385,6 +385,11 @@ export class ServerMetrics implements RequestProbe {
       view.sessionCount(),
     )
     gauge(
+      'conclave_local_session_count',
+      'Sessions this server made without a Txn (local, read-only): only it knows them; not in conclave_session_count.',
+      () => view.localSessionCount(),
+    )
+    gauge(
       'conclave_watch_history_changes',
       'Changes held in the history watches resume from (watchHistoryChangesMax).',
       () => view.watchHistory().changes,

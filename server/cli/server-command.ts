@@ -9,7 +9,14 @@
  * when the server starts, so `--help` and usage errors need no native module.
  */
 import { ConfigError, parseConfig, parseServersFlag, readConfigFile, splitList } from '../config.js'
-import { type CommandSpec, formatHelp, numberOrText, type OptionSpec, parseCommandArgs } from './args.js'
+import {
+  type CommandSpec,
+  formatHelp,
+  numberOrText,
+  type OptionSpec,
+  parseCommandArgs,
+  UsageError,
+} from './args.js'
 import { chooseLogFormat, createServerLogger, type LogFormat } from './log-format.js'
 
 interface ServerFlag extends OptionSpec {
@@ -205,6 +212,13 @@ export interface ServerArgs {
   help: boolean
 }
 
+/** An on|off flag's value. */
+function readSwitch(flag: string, value: string): boolean {
+  if (value === 'on' || value === 'true') return true
+  if (value === 'off' || value === 'false') return false
+  throw new UsageError(`option --${flag} takes on or off (got ${JSON.stringify(value)})`)
+}
+
 /** Flags + file → raw config values and the command's own settings. */
 export function parseServerArgs(argv: string[]): ServerArgs {
   const { flags, help } = parseCommandArgs(argv, SERVER_COMMAND)
@@ -218,7 +232,7 @@ export function parseServerArgs(argv: string[]): ServerArgs {
     if (value === true) input[key] = true
     else if (read === 'servers') input[key] = parseServersFlag(value)
     else if (read === 'list') input[key] = splitList(value)
-    else if (read === 'switch') input[key] = value === 'on' ? true : value === 'off' ? false : value
+    else if (read === 'switch') input[key] = readSwitch(flag, value)
     else input[key] = read === 'text' ? value : numberOrText(value)
   }
   // A secret given by flag wins over the file's, whichever way each gives it.

@@ -19,6 +19,7 @@ export function fakeAdminView(over: Partial<AdminView> = {}): AdminView {
     epoch: () => 4,
     lastZxid: () => 0x400000007,
     sessionCount: () => 2,
+    localSessionCount: () => 0,
     connectionCount: () => 5,
     nodeCount: () => 11,
     watchCount: () => 6,

@@ -185,8 +185,9 @@ describe('local sessions: flags and config', () => {
   })
 
   it('refuses a value that is not on or off, and upgrading without local sessions, naming the flag', () => {
-    const bad = parseServerArgs(['--local-sessions', '--local-sessions-upgrading', 'maybe'])
-    expect(() => parseConfig(bad.input)).toThrow(/localSessionsUpgrading \(got "maybe"\)/)
+    expect(
+      usageError(() => parseServerArgs(['--local-sessions', '--local-sessions-upgrading', 'maybe'])),
+    ).toBe('option --local-sessions-upgrading takes on or off (got "maybe")')
     const alone = parseServerArgs(['--local-sessions-upgrading', 'on'])
     expect(() => parseConfig(alone.input)).toThrow(/localSessionsUpgrading \(got true\): needs localSessions/)
   })
