@@ -31,13 +31,14 @@ import {
   type BenchCase,
   type BenchOptions,
   type CaseContext,
+  type CaseSettings,
   loadCases,
   mergeRepeats,
   NotRunError,
   WORKLOADS,
   type WorkloadName,
 } from './workloads.js'
-import { failoverCase, lockCase, sessionCase, watchCase } from './workloads-coord.js'
+import { failoverCase, localSessionCase, lockCase, sessionCase, watchCase } from './workloads-coord.js'
 import { growthCases } from './workloads-growth.js'
 import { memoryCase, scaleCase } from './workloads-memory.js'
 import { resyncCase } from './workloads-resync.js'
@@ -177,6 +178,7 @@ function allCases(opts: BenchOptions): BenchCase[] {
     ...loadCases(),
     watchCase,
     sessionCase,
+    localSessionCase,
     lockCase,
     ...opts.memoryZnodes.map(memoryCase),
     scaleCase,
@@ -258,7 +260,12 @@ async function runCase(
   }
 }
 
-async function startTarget(run: Run, target: TargetName, kind: DeployKind): Promise<Deployment | string> {
+async function startTarget(
+  run: Run,
+  target: TargetName,
+  kind: DeployKind,
+  settings: CaseSettings = {},
+): Promise<Deployment | string> {
   if (target === 'zookeeper' && !zookeeperAvailable())
     return 'Apache ZooKeeper is not installed (apt-get install zookeeper)'
   progress(`${kind} ${target}: starting`)
@@ -268,6 +275,7 @@ async function startTarget(run: Run, target: TargetName, kind: DeployKind): Prom
       kind,
       tickTime: run.args.opts.tickTime,
       transport: run.args.transport,
+      ...settings,
     })
     progressLine(`${kind} ${target}: up (${dep.size} server${dep.size > 1 ? 's' : ''})`)
     return dep
@@ -308,16 +316,37 @@ async function runInterleaved(
 
 async function runDeploy(run: Run, kind: DeployKind): Promise<void> {
   const targets: TargetName[] = run.args.vs ? ['conclave', 'zookeeper'] : ['conclave']
-  const interleaved = (c: BenchCase) =>
-    c.closedLoop === true && run.args.opts.repeats > 1 && targets.length > 1
   const cases = allCases(run.args.opts).filter(
     (c) => c.deploys.includes(kind) && run.args.only.has(c.workload),
   )
-  if (cases.length === 0) return
+  // The default deployments first; a case with settings of its own gets its own (in their order).
+  const groups = new Map<string, BenchCase[]>()
+  for (const c of cases) {
+    const key = JSON.stringify(c.settings ?? {})
+    groups.set(key, [...(groups.get(key) ?? []), c])
+  }
+  let caseIndex = 0
+  for (const group of groups.values()) {
+    await runGroup(run, kind, targets, group, caseIndex)
+    caseIndex += group.length
+  }
+}
+
+/** Cases with the same settings, on one deployment per target started for them and stopped after. */
+async function runGroup(
+  run: Run,
+  kind: DeployKind,
+  targets: TargetName[],
+  cases: BenchCase[],
+  firstIndex: number,
+): Promise<void> {
+  const interleaved = (c: BenchCase) =>
+    c.closedLoop === true && run.args.opts.repeats > 1 && targets.length > 1
   const deps = new Map<TargetName, Deployment | string>()
   try {
-    for (const t of targets) deps.set(t, await startTarget(run, t, kind))
-    for (const [i, c] of cases.entries()) {
+    for (const t of targets) deps.set(t, await startTarget(run, t, kind, cases[0]?.settings))
+    for (const [j, c] of cases.entries()) {
+      const i = firstIndex + j
       // Alternate which target goes first, so drift on a noisy machine hits both alike.
       const order = i % 2 === 0 ? targets : [...targets].reverse()
       for (const t of order) {

@@ -59,6 +59,8 @@ export interface ConclaveStartOptions {
   heapMb?: number
   /** How long a (re)started server may take to open its port: it recovers its tree first. Default READY_MS. */
   readyMs?: number
+  /** --local-sessions on every member (upgrading on, its default). */
+  localSessions?: boolean
 }
 
 interface Proc {
@@ -125,6 +127,7 @@ export async function startConclaveCluster(o: ConclaveStartOptions): Promise<Con
     const args = ['--port', String(port), '--data-dir', dir.path, '--tick-time', String(o.tickTime)]
     args.push('--max-client-cnxns', '0', '--log-level', o.logLevel ?? 'warn')
     if (o.snapCount !== undefined) args.push('--snap-count', String(o.snapCount))
+    if (o.localSessions === true) args.push('--local-sessions')
     if (o.size > 1) args.push('--id', String(i + 1), '--servers', servers)
     return spawnServer(root, args, secret, o.heapMb)
   })

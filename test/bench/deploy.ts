@@ -38,6 +38,8 @@ export interface DeployOptions {
   heapMb?: number
   /** Conclave: how long a (re)started server may take to recover and open its port. */
   readyMs?: number
+  /** Local sessions: Conclave's --local-sessions; ZooKeeper's localSessionsEnabled (+ upgrading). */
+  localSessions?: boolean
 }
 
 export interface Deployment {
@@ -83,6 +85,7 @@ async function startConclaveDeployment(o: DeployOptions): Promise<Deployment> {
     ...(o.logLevel === undefined ? {} : { logLevel: o.logLevel }),
     ...(o.heapMb === undefined ? {} : { heapMb: o.heapMb }),
     ...(o.readyMs === undefined ? {} : { readyMs: o.readyMs }),
+    ...(o.localSessions === undefined ? {} : { localSessions: o.localSessions }),
   })
   const port = (i: number) => c.members[i]!.clientPort
   return {
@@ -110,6 +113,7 @@ async function startZkDeployment(o: DeployOptions): Promise<Deployment> {
     tickTime: o.tickTime,
     ...(o.snapCount === undefined ? {} : { snapCount: o.snapCount }),
     ...(o.heapMb === undefined ? {} : { heapMb: o.heapMb }),
+    ...(o.localSessions === undefined ? {} : { localSessions: o.localSessions }),
   })
   const port = (i: number) => zk.members[i]!.clientPort
   return {

@@ -193,6 +193,18 @@ export const sessionCase: BenchCase = {
   },
 }
 
+/**
+ * The session case against servers with local sessions on: Conclave's
+ * --local-sessions, ZooKeeper's localSessionsEnabled=true and
+ * localSessionsUpgradingEnabled=true (which only its ensemble honours: see
+ * zookeeper-ensemble.ts). The default row above is unchanged.
+ */
+export const localSessionCase: BenchCase = {
+  ...sessionCase,
+  label: 'session open+close (local sessions)',
+  settings: { localSessions: true },
+}
+
 const CONTENDERS = 8
 
 interface LockStats {

@@ -91,8 +91,16 @@ export interface BenchCase {
    * medians of the repeats (mergeRepeats).
    */
   closedLoop?: true
+  /**
+   * Server settings this case needs (both targets, each in its own terms):
+   * its deployments are started for it alone, after the default ones stop.
+   */
+  settings?: CaseSettings
   run(ctx: CaseContext): Promise<CaseResult>
 }
+
+/** The deployment settings a case may ask for. */
+export type CaseSettings = Pick<DeployOptions, 'localSessions'>
 
 export const KIB = randomBytes(1024)
 let rootSeq = 0

@@ -45,6 +45,13 @@ export interface ZkStartOptions {
   /** ZooKeeper's snapCount: a snapshot after a random count of txns in [snapCount/2, snapCount). */
   snapCount?: number
   heapMb?: number
+  /**
+   * localSessionsEnabled and localSessionsUpgradingEnabled in zoo.cfg. Only
+   * QuorumPeerMain reads them: ZooKeeperServerMain (standalone) builds its
+   * ServerConfig from a few keys and ignores these, so a standalone server
+   * still logs a createSession and a closeSession per session.
+   */
+  localSessions?: boolean
 }
 
 interface Spec {
@@ -70,6 +77,8 @@ function writeConfig(spec: Spec, all: Spec[], opts: ZkStartOptions): string {
     'maxClientCnxns=0',
     'forceSync=yes',
   ]
+  if (opts.localSessions === true)
+    lines.push('localSessionsEnabled=true', 'localSessionsUpgradingEnabled=true')
   if (all.length > 1) {
     writeFileSync(join(dataDir, 'myid'), `${spec.id}\n`)
     for (const s of all) lines.push(`server.${s.id}=127.0.0.1:${s.peerPort}:${s.electionPort}`)
