@@ -16,18 +16,23 @@
  * a deadline; one server-starting file.
  */
 import { spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Client, ZkError } from '../../client/index.js'
 import { fourLetterWord } from '../../server/cli/status-command.js'
+import { OPEN_ACL_UNSAFE } from '../../shared/acl.js'
 import { JuteWriter } from '../../shared/jute.js'
+import { CreateFlag, OpCode } from '../../shared/opcodes.js'
 import { type ConnectResponse, decodeConnectResponse, encodeConnectRequest } from '../../shared/records.js'
 import { type ConclaveProcess, startConclave } from '../helpers/conclave.js'
 import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { canRun, kazooMissing } from '../helpers/prerequisites.js'
 import { RawClient } from '../helpers/raw-client.js'
-import { waitFor } from '../helpers/wait.js'
+import { tempDir, waitFor } from '../helpers/wait.js'
 
 const servers: ConclaveProcess[] = []
+const dirs: { remove(): void }[] = []
 let ensemble: Ensemble | undefined
 const clients: Client[] = []
 const raws: RawClient[] = []
@@ -40,6 +45,7 @@ afterAll(async () => {
     await s.stop()
     s.remove()
   }
+  for (const d of dirs) d.remove()
 })
 
 async function standalone(...extraArgs: string[]): Promise<ConclaveProcess> {
@@ -190,6 +196,27 @@ describe('local sessions, standalone', () => {
     expect(again.res !== 'closed' && again.res.timeOut).toBe(0)
   })
 
+  it('local sessions count against sessionsMax; closing one (no Txn) frees its slot', async () => {
+    const dir = tempDir('conclave-local-')
+    dirs.push(dir)
+    const cfg = join(dir.path, 'conclave.json')
+    writeFileSync(cfg, JSON.stringify({ sessionsMax: 2, localSessions: true }))
+    const s = await standalone('--config', cfg, '--log-level', 'warn')
+    const a = await rawSession(s.port)
+    const b = await rawSession(s.port)
+    await expect(RawClient.session(s.port)).rejects.toThrow()
+    await waitFor(() => s.output().includes('session limit reached'), { what: 'the refusal to be logged' })
+    const z0 = await zxid(s.port)
+    a.raw.sendRequest(1, { op: OpCode.closeSession })
+    expect((await a.raw.reply(1)).err).toBe(0)
+    await a.raw.waitClosed()
+    expect(await zxid(s.port)).toBe(z0)
+    const c = await rawSession(s.port)
+    c.raw.sendRequest(1, { op: OpCode.exists, path: '/', watch: false })
+    expect((await c.raw.reply(1)).err).toBe(0)
+    b.raw.close()
+  })
+
   it('kazoo works against a server with local sessions (reads, writes, watches, an ephemeral)', async () => {
     if (!canRun('kazoo local sessions (local-sessions.test.ts)', kazooMissing())) return
     const s = await standalone('--local-sessions')
@@ -277,5 +304,24 @@ describe('local sessions, 3 servers', () => {
     await mover.close()
     await watcher.sync('/')
     expect(await watcher.exists('/shared/eph')).toBeNull()
+
+    // Upgraded on a follower and then left without a connection: the leader expires it, ephemeral and all.
+    const gone = await rawSession(port(f2), 400)
+    gone.raw.sendRequest(1, {
+      op: OpCode.create,
+      path: '/shared/eph2',
+      data: null,
+      acl: [...OPEN_ACL_UNSAFE],
+      flags: CreateFlag.ephemeral,
+      ttl: 0,
+    })
+    expect((await gone.raw.reply(1)).err).toBe(0)
+    await watcher.sync('/')
+    expect((await watcher.getData('/shared/eph2')).stat.ephemeralOwner).toBe(hexId(gone.sessionId))
+    gone.raw.close()
+    await waitFor(async () => (await watcher.exists('/shared/eph2')) === null, {
+      timeoutMs: 15_000,
+      what: "the upgraded session's expiry to delete its ephemeral",
+    })
   })
 })
