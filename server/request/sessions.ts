@@ -315,6 +315,11 @@ export class Sessions {
     return this.local.size
   }
 
+  /** A session made here without a Txn (read-only, local, or local being upgraded). */
+  hasLocal(id: bigint): boolean {
+    return this.local.size > 0 && this.local.has(id)
+  }
+
   /** A session made here without a Txn that is not being upgraded: its writes are marked local for the leader. */
   isLocal(id: bigint): boolean {
     if (this.local.size === 0) return false

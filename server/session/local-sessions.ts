@@ -8,7 +8,8 @@
  *
  * A read-write local session is upgraded to a global one before its first
  * ephemeral: `upgrading` from the moment its createSession is on its way
- * until that commits (then it leaves this table) or is lost (reset).
+ * until that commits (then it leaves this table) or is lost (reset); it does
+ * not expire here meanwhile.
  *
  * Invariant: an id is here at most once; `size` counts upgrading ones too
  * (they still hold a slot until their createSession commits).
@@ -72,13 +73,26 @@ export class LocalSessions<H> {
     return s
   }
 
-  /** Sessions idle past their timeout, removed from the table (their connections are the caller's to close). */
+  /**
+   * Sessions idle past their timeout, removed from the table (their
+   * connections are the caller's to close). One being upgraded is not: its
+   * createSession is on its way, and once it commits the leader expires it
+   * like any global session (until then, or until the upgrade is given up,
+   * its timeout starts over).
+   */
   expire(nowMs: number): LocalSession<H>[] {
     if (this.sessions.size === 0) return []
     const out: LocalSession<H>[] = []
     for (const id of this.expiry.expire(nowMs)) {
-      const s = this.remove(id)
-      if (s !== undefined) out.push(s)
+      const s = this.sessions.get(id)
+      if (s === undefined) continue
+      if (s.upgrading) {
+        this.expiry.remove(id)
+        this.expiry.add(id, s.timeoutMs, nowMs)
+        continue
+      }
+      this.remove(id)
+      out.push(s)
     }
     return out
   }

@@ -44,6 +44,17 @@ describe('LocalSessions', () => {
     expect(t.expire(10_500).map((s) => s.handler)).toEqual(['c'])
   })
 
+  it('a session being upgraded does not expire here (its createSession is on its way); reset, it does', () => {
+    const t = new LocalSessions<string>(100)
+    const s = t.add(1n, 1000, false, 'a', 0)
+    s.upgrading = true
+    expect(t.expire(5000)).toEqual([])
+    expect(t.has(1n)).toBe(true)
+    s.upgrading = false
+    expect(t.expire(5999)).toEqual([])
+    expect(t.expire(6000).map((x) => x.id)).toEqual([1n])
+  })
+
   it('clear(which) forgets only the matching sessions; clear() all of them', () => {
     const t = new LocalSessions<string>(100)
     t.add(1n, 1000, true, 'ro', 0)
