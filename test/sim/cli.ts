@@ -1,7 +1,7 @@
 /**
  * The simulator's command line: `node dist/test/sim/cli.js [--seed N]
  * [--seeds COUNT] [--mutation M] [--state-machine kv|tree] [--echo]
- * [--safety-ms MS]`. Seeds may be
+ * [--safety-ms MS] [--local-sessions]`. Seeds may be
  * decimal or 0x-hex. One seed replays exactly; a range prints one line per
  * failure and a summary. Exit code 1 if any seed failed.
  *
@@ -19,6 +19,8 @@ interface Args {
   echo: boolean
   safetyMs: number | undefined
   stateMachine: 'kv' | 'tree' | undefined
+  /** Every server with localSessions on (not a swarm choice: the default runs stay as they were). */
+  localSessions: boolean
 }
 
 function parseNumber(flag: string, v: string | undefined): number {
@@ -35,6 +37,7 @@ function parseArgs(argv: string[]): Args {
     echo: false,
     safetyMs: undefined,
     stateMachine: undefined,
+    localSessions: false,
   }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!
@@ -42,6 +45,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--seeds') a.seeds = parseNumber(flag, argv[++i])
     else if (flag === '--safety-ms') a.safetyMs = parseNumber(flag, argv[++i])
     else if (flag === '--echo') a.echo = true
+    else if (flag === '--local-sessions') a.localSessions = true
     else if (flag === '--mutation') {
       const v = argv[++i]
       if (v !== 'none' && !(v !== undefined && Object.hasOwn(MUTATIONS, v)))
@@ -70,6 +74,7 @@ function main(): number {
       echo: args.echo,
       safetyMs: args.safetyMs,
       stateMachine: args.stateMachine,
+      ...(args.localSessions ? { localSessions: true } : {}),
     })
     faults += faultCount(r.stats)
     events += r.stats.events

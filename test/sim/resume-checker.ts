@@ -31,11 +31,14 @@ export class ResumeChecker {
 
   /**
    * Whether the serving leader has closed `sessionId` now: gone from its table
-   * and its tree. Taken when the client sends its resume, for onAccepted.
+   * and its tree — and no server holds it as a local session (made without a
+   * Txn, which the leader never knows). Taken when the client sends its
+   * resume, for onAccepted.
    */
   closedOnLeader(sessionId: bigint): boolean {
     const leader = this.leader()
     if (leader === undefined) return false
+    if (this.nodes.some((n) => n.up && n.server?.pipeline.sessions.hasLocal(sessionId) === true)) return false
     const server = leader.server!
     return (
       server.pipeline.sessions.table.get(sessionId) === undefined && !server.context.db.hasSession(sessionId)

@@ -72,6 +72,8 @@ export interface NodeConfig {
   readonly makeStateMachine: () => SimStateMachine
   /** Run the server's request path (SimServer) over the tree state machine, for simulated clients. */
   readonly serve: boolean
+  /** The servers make local sessions (localSessions). */
+  readonly localSessions: boolean
   /** Client links: the longest one-way latency (ms). */
   readonly clientLatencyMsMax: number
 }
@@ -172,6 +174,7 @@ export class SimNode {
             sm: this.sm,
             driver: this.driver,
             mutation: c.serverMutation,
+            localSessions: c.localSessions,
             now: () => this.sched.now,
             after: (ms, fn) => this.after(ms, fn),
           })

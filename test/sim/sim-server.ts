@@ -106,6 +106,7 @@ export interface SimServerOptions {
   readonly sm: TreeStateMachine
   readonly driver: ZabDriver
   readonly mutation?: ServerMutation | undefined
+  readonly localSessions?: boolean
   readonly now: () => number
   /** Runs `fn` after `ms` in this incarnation, once the process is not paused. */
   readonly after: (ms: number, fn: () => void) => { cancel(): void }
@@ -129,6 +130,7 @@ export class SimServer {
       maxSessionTimeout: 600_000,
       // A short history, so a watch resume meets a compacted one within a seed (watch-resumer.ts).
       watchHistoryChangesMax: 200,
+      localSessions: opts.localSessions === true,
     })
     this.now = () => EPOCH_MS + opts.now()
     const clock: Clock = { now: this.now }

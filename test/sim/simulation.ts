@@ -42,6 +42,8 @@ export interface SimOptions {
   livenessMsMax?: number
   traceLines?: number
   echo?: boolean
+  /** Every server with localSessions on (server/session/local-sessions.ts). */
+  localSessions?: boolean
 }
 
 export interface SimStats {
@@ -206,6 +208,7 @@ class Run {
             sessionTimeoutMs: s.sessionTimeoutMs,
             requestTimeoutMs: 3000,
             mutation: planted(mutation, ['requestedPath', 'lifoReplies']),
+            localSessions: this.opts.localSessions === true,
           },
           () => this.sched.now,
           (line) => this.trace.add(line),
@@ -273,6 +276,7 @@ class Run {
           'localResumeSync',
         ]),
         serve: s.stateMachine === 'tree',
+        localSessions: this.opts.localSessions === true,
         clientLatencyMsMax: s.latencyMsMax,
         makeStateMachine: () =>
           mutantStateMachine(mutation, id, s.snapshotChunkBytes, () => this.leading(id)) ??

@@ -96,6 +96,12 @@ interface Pending {
   sends: number
   /** The highest zxid applied anywhere when it was last sent. */
   sentAtZxid: number
+  /**
+   * Sent without the exactly-once header by a client that asks for it: its
+   * connection did not grant it (a local session's). As in the SDK, a lost
+   * connection answers it CONNECTION_LOSS; it is never sent again.
+   */
+  notOnce: boolean
 }
 
 interface Client {
@@ -133,6 +139,8 @@ export interface TreeWorkloadOptions {
   requestTimeoutMs: number
   /** A planted client bug (mutations.ts), or none. */
   mutation?: 'requestedPath' | 'lifoReplies' | undefined
+  /** The servers make local sessions: a closeSession may be answered without a Txn. */
+  localSessions?: boolean
 }
 
 const sid = (id: bigint | undefined) => (id === undefined ? '-' : id.toString(16))
@@ -374,6 +382,7 @@ export class TreeWorkload implements SimWorkload {
 
   private submit(c: Client, op: Op): void {
     const xid = c.nextXid++
+    const req = toRequest(op)
     c.queue.push({
       xid,
       op,
@@ -381,11 +390,12 @@ export class TreeWorkload implements SimWorkload {
       behind: c.queue.length > 0,
       sends: 1,
       sentAtZxid: this.maxAppliedZxid,
+      notOnce: c.once && !c.granted && isOnceWriteOp(req.op),
     })
     this.writesIssued++
     if (op.k === 'multi') this.stats.multis++
     this.trace(`client ${c.index} -> n${c.server} ${sid(c.session)}#${xid} ${describe(op)}`)
-    this.send(c, xid, toRequest(op))
+    this.send(c, xid, req)
   }
 
   /** Pings every third of the session timeout, as ZooKeeper clients do. */
@@ -411,6 +421,12 @@ export class TreeWorkload implements SimWorkload {
   /** The connection is gone: an exactly-once client with a session moves it elsewhere; others give it up. */
   private drop(c: Client, why: string): void {
     if (!c.once || c.session === undefined) return this.lose(c, why)
+    // Writes sent without exactly-once (not granted) are not sent again: their outcome is unknown.
+    const kept = c.queue.filter((p) => !p.notOnce)
+    if (kept.length < c.queue.length) {
+      this.stats.lostWithSession += c.queue.length - kept.length
+      c.queue = kept
+    }
     this.stats.moves++
     this.trace(`client ${c.index} session ${sid(c.session)} moves on (${c.queue.length} unanswered): ${why}`)
     c.link?.hangUp()
@@ -513,6 +529,8 @@ export class TreeWorkload implements SimWorkload {
       if (p.behind) this.stats.failuresBehindWaiting++
       return
     }
+    // A local session's closeSession is answered without a Txn, at the zxid the server has applied.
+    if (this.opts.localSessions === true && p.op.k === 'closeSession' && zxid <= c.lastWriteZxid) return
     if (zxid <= c.lastWriteZxid)
       this.checker.fail(
         'session-fifo',
@@ -555,6 +573,11 @@ export class TreeWorkload implements SimWorkload {
     this.trace(
       `client ${c.index} <- session ${sid(c.session)} (${res.timeOut} ms${resumed ? ', resumed' : ''})`,
     )
+    // A connection that does not grant exactly-once (a local session's) cannot take them again.
+    if (!c.granted && c.queue.length > 0) {
+      this.stats.lostWithSession += c.queue.length
+      c.queue = []
+    }
     // Every unanswered write again, oldest first, same xid (they were all sent exactly-once).
     for (const p of c.queue) {
       p.sends++
