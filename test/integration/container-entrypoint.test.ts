@@ -166,6 +166,7 @@ describe('the configuration the entrypoint writes', () => {
       CONCLAVE_SNAP_RETAIN_COUNT: '5',
       CONCLAVE_LOG_LEVEL: 'warn',
       CONCLAVE_READ_ONLY: 'true',
+      CONCLAVE_LOCAL_SESSIONS: 'true',
       CONCLAVE_4LW_WHITELIST: 'ruok,srvr,mntr,cons',
       CONCLAVE_ALLOWED_ORIGINS: 'https://a.example,https://b.example',
       CONCLAVE_EXTRA_CONFIG: '# comment\n  globalOutstandingLimit = 2000\nsessionsMax=5000\n\n',
@@ -186,6 +187,8 @@ describe('the configuration the entrypoint writes', () => {
       snapRetainCount: 5,
       logLevel: 'warn',
       readOnlyMode: true,
+      localSessions: true,
+      localSessionsUpgrading: true,
       fourLetterWordWhitelist: ['ruok', 'srvr', 'mntr', 'cons'],
       allowedOrigins: ['https://a.example', 'https://b.example'],
       globalOutstandingLimit: 2000,
@@ -299,6 +302,11 @@ describe('the configuration the entrypoint writes', () => {
       'read-only mode',
       { CONCLAVE_READ_ONLY: 'yes' },
       /CONCLAVE_READ_ONLY \(got "yes"\): expected true or false/,
+    ],
+    [
+      'local sessions',
+      { CONCLAVE_LOCAL_SESSIONS: 'yes' },
+      /CONCLAVE_LOCAL_SESSIONS \(got "yes"\): expected true or false/,
     ],
     [
       'a whitelist',
