@@ -14,7 +14,7 @@
  *
  * Invariants: a piece is released exactly once; a slab is reused only when
  * no piece of it is held (the current slab with none held is empty: used 0);
- * put() takes parts of at most PIECE_BYTES_MAX.
+ * put() takes pieces of at most PIECE_BYTES_MAX.
  *
  * Must not import: node:net (the sockets are socket-connection.ts's).
  */
@@ -46,16 +46,22 @@ export class OutputArena {
     return { bytes: new Uint8Array(SLAB_BYTES), used: 0, held: 0 }
   }
 
-  /** Copies `part` into the arena; the piece is valid until release(). */
-  put(part: Uint8Array): Piece {
-    assert(part.length <= PIECE_BYTES_MAX, `output piece of ${part.length} bytes over ${PIECE_BYTES_MAX}`)
-    if (this.current.used + part.length > SLAB_BYTES) this.retire()
+  /**
+   * Copies `part`, then `more` if given, into one piece (a frame header and
+   * its packet: one piece and one view per packet, not two); the piece is
+   * valid until release().
+   */
+  put(part: Uint8Array, more?: Uint8Array): Piece {
+    const length = part.length + (more === undefined ? 0 : more.length)
+    assert(length <= PIECE_BYTES_MAX, `output piece of ${length} bytes over ${PIECE_BYTES_MAX}`)
+    if (this.current.used + length > SLAB_BYTES) this.retire()
     const slab = this.current
     const at = slab.used
     slab.bytes.set(part, at)
-    slab.used = at + part.length
+    if (more !== undefined) slab.bytes.set(more, at + part.length)
+    slab.used = at + length
     slab.held++
-    return { slab, view: slab.bytes.subarray(at, at + part.length) }
+    return { slab, view: slab.bytes.subarray(at, at + length) }
   }
 
   release(piece: Piece): void {

@@ -80,20 +80,24 @@ export abstract class SocketConnection implements Omit<ClientConnection, 'transp
     return this.socket.writableLength + this.gathered
   }
 
-  /** Sends `parts` after everything output before them (see the header); they are copied before this returns. */
-  protected output(...parts: Uint8Array[]): void {
-    let total = 0
-    for (const p of parts) total += p.length
+  /**
+   * Sends `head`, then `body` if given, after everything output before them
+   * (see the header); both are copied before this returns, into one arena
+   * piece (two parameters, not a rest array: this runs once per reply).
+   */
+  protected output(head: Uint8Array, body?: Uint8Array): void {
+    const total = head.length + (body === undefined ? 0 : body.length)
     if (total >= GATHER_BYTES_MAX) {
       // Copies: the caller may reuse its buffer once this returns (new Uint8Array copies; a Buffer's slice would not).
-      const copies = parts.map((p) => new Uint8Array(p))
+      const copies =
+        body === undefined ? [new Uint8Array(head)] : [new Uint8Array(head), new Uint8Array(body)]
       this.flushOutput()
       this.socket.cork()
       for (const p of copies) this.socket.write(p)
       this.socket.uncork()
       return
     }
-    for (const p of parts) this.pieces.push(outputArena.put(p))
+    this.pieces.push(outputArena.put(head, body))
     this.gathered += total
     if (this.flushScheduled) return
     this.flushScheduled = true

@@ -216,6 +216,11 @@ export function readUpgrade(
   more(first)
 }
 
+/** The unmasked header of a binary frame of each payload length that fits in the 2-byte form (0..125), shared. */
+const SMALL_BINARY_HEADERS: readonly Uint8Array[] = Array.from({ length: 126 }, (_, n) =>
+  frameHeader(Opcode.binary, n, false),
+)
+
 /** A client connection over WebSocket: one ZooKeeper packet per binary message. */
 export class WsConnection extends SocketConnection implements ClientConnection {
   readonly transport = 'ws' as const
@@ -316,7 +321,12 @@ export class WsConnection extends SocketConnection implements ClientConnection {
   send(packet: Uint8Array): void {
     if (this.closed) return
     this.answerUpgrade()
-    this.output(frameHeader(Opcode.binary, packet.length, false), packet)
+    // Most replies are under 126 bytes: their header comes from a table (output() copies it), not a new array.
+    const head =
+      packet.length < SMALL_BINARY_HEADERS.length
+        ? SMALL_BINARY_HEADERS[packet.length]!
+        : frameHeader(Opcode.binary, packet.length, false)
+    this.output(head, packet)
   }
 
   close(reason: string, normal = false): void {

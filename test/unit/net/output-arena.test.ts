@@ -13,33 +13,46 @@ function partOf(n: number, size: number): Uint8Array {
   return new Uint8Array(size).fill(n % 251)
 }
 
-function intact(view: Uint8Array, n: number, size: number): boolean {
-  return view.length === size && view.every((b) => b === n % 251)
+function intact(view: Uint8Array, n: number, size: number, more = 0): boolean {
+  // A two-part piece: the first part's bytes, then the second's (filled with n + 1).
+  return (
+    view.length === size + more &&
+    view.subarray(0, size).every((b) => b === n % 251) &&
+    view.subarray(size).every((b) => b === (n + 1) % 251)
+  )
 }
 
 describe('OutputArena', () => {
   it('keeps every held piece intact across puts and releases', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ size: fc.integer({ min: 0, max: PIECE_BYTES_MAX }), releases: fc.nat(4) }), {
-          minLength: 1,
-          maxLength: 400,
-        }),
+        fc.array(
+          fc.record({
+            size: fc.integer({ min: 0, max: PIECE_BYTES_MAX / 2 }),
+            // A second part (a frame header's packet), or none.
+            more: fc.option(fc.integer({ min: 0, max: PIECE_BYTES_MAX / 2 }), { nil: undefined }),
+            releases: fc.nat(4),
+          }),
+          { minLength: 1, maxLength: 400 },
+        ),
         (steps) => {
           const arena = new OutputArena()
-          const held: { piece: Piece; n: number; size: number }[] = []
+          const held: { piece: Piece; n: number; size: number; more: number }[] = []
           steps.forEach((step, n) => {
-            const piece = arena.put(partOf(n, step.size))
-            held.push({ piece, n, size: step.size })
+            const piece =
+              step.more === undefined
+                ? arena.put(partOf(n, step.size))
+                : arena.put(partOf(n, step.size), partOf(n + 1, step.more))
+            held.push({ piece, n, size: step.size, more: step.more ?? 0 })
             // Release the oldest few, as connections write their turns in order.
             for (let k = 0; k < step.releases && held.length > 0; k++) {
               const h = held.shift()!
-              expect(intact(h.piece.view, h.n, h.size)).toBe(true)
+              expect(intact(h.piece.view, h.n, h.size, h.more)).toBe(true)
               arena.release(h.piece)
             }
           })
           for (const h of held) {
-            expect(intact(h.piece.view, h.n, h.size)).toBe(true)
+            expect(intact(h.piece.view, h.n, h.size, h.more)).toBe(true)
             arena.release(h.piece)
           }
         },
@@ -73,6 +86,8 @@ describe('OutputArena', () => {
   it('refuses a piece over PIECE_BYTES_MAX and a second release', () => {
     const arena = new OutputArena()
     expect(() => arena.put(new Uint8Array(PIECE_BYTES_MAX + 1))).toThrow(/over/)
+    // Two parts count together.
+    expect(() => arena.put(new Uint8Array(PIECE_BYTES_MAX), new Uint8Array(1))).toThrow(/over/)
     const p = arena.put(new Uint8Array(10))
     arena.release(p)
     expect(() => arena.release(p)).toThrow(/released twice/)
