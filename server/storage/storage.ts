@@ -36,7 +36,7 @@
 import { mkdirSync } from 'node:fs'
 import type { Worker } from 'node:worker_threads'
 import type Database from 'better-sqlite3'
-import { assert } from '../../shared/assert.js'
+import { AssertionError, assert } from '../../shared/assert.js'
 import { CommitLock } from './commit-lock.js'
 import { type InlineCommit, type InlineOp, InlineWriter } from './inline-writer.js'
 import { LogReader } from './log-reader.js'
@@ -250,7 +250,11 @@ export class Storage {
     let bytes = 0
     let last = this.lastIssuedZxid
     for (const e of entries) {
-      assert(Number.isSafeInteger(e.zxid) && e.zxid > last, `append: zxid ${e.zxid} does not follow ${last}`)
+      // Not assert(cond, `...`): its message would be formatted on every call, and two zxids
+      // (past 2^31, so doubles) to strings were ~0.5 us of every append (once per write).
+      if (!(Number.isSafeInteger(e.zxid) && e.zxid > last)) {
+        throw new AssertionError(`append: zxid ${e.zxid} does not follow ${last}`)
+      }
       assert(e.data instanceof Uint8Array, 'append: data must be a Uint8Array')
       if (e.data.byteLength > this.options.entryBytesMax) {
         throw this.limitError(`log entry zxid ${e.zxid} is ${e.data.byteLength} bytes`, 'entryBytesMax')
@@ -538,7 +542,7 @@ export class Storage {
     }
     for (const id of ids) {
       const p = this.pending.get(id)
-      assert(p !== undefined, `storage: unknown op id ${id} reported durable`)
+      if (p === undefined) throw new AssertionError(`storage: unknown op id ${id} reported durable`)
       this.pending.delete(id)
       p.onDurable?.()
       p.cb(undefined)
