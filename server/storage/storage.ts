@@ -249,7 +249,9 @@ export class Storage {
     this.checkWritable()
     let bytes = 0
     let last = this.lastIssuedZxid
-    for (const e of entries) {
+    // Indexed loops: the for-of iterators here were ~60 of the ~120 bytes each append allocated.
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!
       // Not assert(cond, `...`): its message would be formatted on every call, and two zxids
       // (past 2^31, so doubles) to strings were ~0.5 us of every append (once per write).
       if (!(Number.isSafeInteger(e.zxid) && e.zxid > last)) {
@@ -264,7 +266,7 @@ export class Storage {
     }
     this.reserve(bytes)
     this.lastIssuedZxid = last
-    for (const e of entries) this.appendBuffer.push(e)
+    for (let i = 0; i < entries.length; i++) this.appendBuffer.push(entries[i]!)
     this.appendBufferBytes += bytes
     this.scheduleFlush()
     return this.belowHighWater()
