@@ -2,7 +2,7 @@
  * zxid helpers. A zxid is epoch * 2**32 + counter, kept as a JS safe integer
  * (so epochs stay below 2**21). Imports nothing of ours but assert.
  */
-import { assert } from './assert.js'
+import { fail } from './assert.js'
 
 export type Zxid = number
 
@@ -10,8 +10,9 @@ export const ZXID_EPOCH_MAX = 2 ** 21 - 1
 export const ZXID_COUNTER_MAX = 2 ** 32 - 1
 
 export function makeZxid(epoch: number, counter: number): Zxid {
-  assert(Number.isInteger(epoch) && epoch >= 0 && epoch <= ZXID_EPOCH_MAX, `bad epoch ${epoch}`)
-  assert(Number.isInteger(counter) && counter >= 0 && counter <= ZXID_COUNTER_MAX, `bad counter ${counter}`)
+  if (!(Number.isInteger(epoch) && epoch >= 0 && epoch <= ZXID_EPOCH_MAX)) fail(`bad epoch ${epoch}`)
+  if (!(Number.isInteger(counter) && counter >= 0 && counter <= ZXID_COUNTER_MAX))
+    fail(`bad counter ${counter}`)
   return epoch * 2 ** 32 + counter
 }
 

@@ -8,7 +8,7 @@
  *
  * Invariant: a proposal gets the zxid nextZxid() promised (asserted).
  */
-import { assert } from '../../shared/assert.js'
+import { fail } from '../../shared/assert.js'
 import { makeZxid, zxidEpoch } from '../../shared/zxid.js'
 import type { Membership, ProposeResult, RoleEvent, ServerId } from '../zab/index.js'
 import type { Replicator, ReplicatorEvents, Role } from './replicator.js'
@@ -63,7 +63,7 @@ export abstract class DriverReplicator implements Replicator {
   propose(zxid: number, txn: Uint8Array): void {
     this.events.proposed?.(zxid)
     const res = this.driver.propose(txn)
-    assert(res?.ok && res.zxid === zxid, `proposal got ${JSON.stringify(res)}, expected zxid ${zxid}`)
+    if (!res?.ok || res.zxid !== zxid) fail(`proposal got ${JSON.stringify(res)}, expected zxid ${zxid}`)
   }
 
   proposeConfig(entry: Uint8Array): ProposeResult {

@@ -7,7 +7,7 @@
  * queueMicrotask per batch, which Node wraps in an AsyncResource: ~2% of a
  * standalone writer's main thread at C=64.
  */
-import { assert } from '../../shared/assert.js'
+import { assert, fail } from '../../shared/assert.js'
 import { makeZxid, ZXID_COUNTER_MAX, zxidCounter, zxidEpoch } from '../../shared/zxid.js'
 import type { ProposeResult } from '../zab/index.js'
 import type { LogEntry, Replicator, ReplicatorEvents, Role } from './replicator.js'
@@ -58,7 +58,7 @@ export class StandaloneReplicator implements Replicator {
   }
 
   propose(zxid: number, txn: Uint8Array): void {
-    assert(zxid === this.nextZxid(), `proposal zxid ${zxid} is not the next one after ${this.last}`)
+    if (zxid !== this.nextZxid()) fail(`proposal zxid ${zxid} is not the next one after ${this.last}`)
     this.last = zxid
     this.events.proposed?.(zxid)
     const entry = { zxid, data: txn }

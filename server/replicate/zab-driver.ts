@@ -51,7 +51,7 @@
  * Pure: imports only shared/, server/core and server/zab; time, timers,
  * storage and links are ports.
  */
-import { assert } from '../../shared/assert.js'
+import { assert, fail } from '../../shared/assert.js'
 import { formatZxid } from '../../shared/zxid.js'
 import type { Timers } from '../core/clock.js'
 import {
@@ -791,7 +791,7 @@ export class ZabDriver {
    * order issued.
    */
   private persist(b: PersistBatch): void {
-    assert(b.seq === this.lastIssuedSeq + 1, `persist batch ${b.seq} after ${this.lastIssuedSeq}`)
+    if (b.seq !== this.lastIssuedSeq + 1) fail(`persist batch ${b.seq} after ${this.lastIssuedSeq}`)
     this.lastIssuedSeq = b.seq
     const state: BatchState = { seq: b.seq, waiting: 1, lastEntryZxid: 0 }
     this.batches.push(state)
@@ -812,7 +812,7 @@ export class ZabDriver {
     const s = b.snapshot
     const inc = this.incoming
     assert(inc !== undefined && inc.zxid === s.zxid, 'a SNAP persisted that was not received')
-    assert(inc.chunks === s.chunkCount, `SNAPEND after ${s.chunkCount} chunks, ${inc.chunks} received`)
+    if (inc.chunks !== s.chunkCount) fail(`SNAPEND after ${s.chunkCount} chunks, ${inc.chunks} received`)
     this.installing = true
     inc.end = () => {
       this.incoming = undefined
@@ -871,7 +871,7 @@ export class ZabDriver {
       return this.openIncoming(inc)
     }
     const inc = this.incoming
-    assert(inc !== undefined, `SNAP ${e.kind} with none arriving`)
+    if (inc === undefined) fail(`SNAP ${e.kind} with none arriving`)
     if (e.kind === 'abandon') return this.abandonIncoming(inc)
     inc.chunks++
     inc.bytes += e.data.length

@@ -36,7 +36,7 @@
 import { mkdirSync } from 'node:fs'
 import type { Worker } from 'node:worker_threads'
 import type Database from 'better-sqlite3'
-import { AssertionError, assert } from '../../shared/assert.js'
+import { AssertionError, assert, fail } from '../../shared/assert.js'
 import { CommitLock } from './commit-lock.js'
 import { type InlineCommit, type InlineOp, InlineWriter } from './inline-writer.js'
 import { LogReader } from './log-reader.js'
@@ -301,7 +301,7 @@ export class Storage {
   /** Drops every log record with zxid > `zxid` (ZAB TRUNC), and snapshots that end past it. */
   truncateAfter(zxid: number, cb: DoneCallback): void {
     this.checkWritable()
-    assert(Number.isSafeInteger(zxid) && zxid >= 0, `truncateAfter: bad zxid ${zxid}`)
+    if (!(Number.isSafeInteger(zxid) && zxid >= 0)) fail(`truncateAfter: bad zxid ${zxid}`)
     this.lastIssuedZxid = Math.min(this.lastIssuedZxid, zxid)
     this.issue({ kind: 'truncate', id: 0, zxid }, cb, () => {
       this.durableUpTo = Math.min(this.durableUpTo, zxid)
@@ -319,7 +319,7 @@ export class Storage {
   beginSnapshot(zxidStart: number): void {
     this.checkWritable()
     assert(!this.snapshotOpen, 'beginSnapshot: a snapshot is already open')
-    assert(Number.isSafeInteger(zxidStart) && zxidStart >= 0, `beginSnapshot: bad zxid ${zxidStart}`)
+    if (!(Number.isSafeInteger(zxidStart) && zxidStart >= 0)) fail(`beginSnapshot: bad zxid ${zxidStart}`)
     this.snapshotOpen = true
     this.queueOp({ kind: 'snapshotBegin', zxidStart })
   }
@@ -353,10 +353,8 @@ export class Storage {
   finishSnapshot(info: { zxidEnd: number; digest: string }, cb: DoneCallback): void {
     this.checkWritable()
     assert(this.snapshotOpen, 'finishSnapshot: no open snapshot')
-    assert(
-      Number.isSafeInteger(info.zxidEnd) && info.zxidEnd >= 0,
-      `finishSnapshot: bad zxid ${info.zxidEnd}`,
-    )
+    if (!(Number.isSafeInteger(info.zxidEnd) && info.zxidEnd >= 0))
+      fail(`finishSnapshot: bad zxid ${info.zxidEnd}`)
     this.snapshotOpen = false
     this.issue({ kind: 'snapshotFinish', id: 0, zxidEnd: info.zxidEnd, digest: info.digest }, cb)
   }

@@ -10,7 +10,7 @@
  * Must not import anything but shared/ and server/tree/.
  */
 import type { Acl } from '../../shared/acl.js'
-import { assert } from '../../shared/assert.js'
+import { fail } from '../../shared/assert.js'
 import { Hasher } from './hash.js'
 
 interface Entry {
@@ -100,7 +100,7 @@ export class AclCache {
 
   private entry(ref: number): Entry {
     const entry = this.entries[ref]
-    assert(entry !== undefined, `ACL ref ${ref} is not live`)
+    if (entry === undefined) fail(`ACL ref ${ref} is not live`)
     return entry
   }
 }

@@ -22,7 +22,7 @@
  * no clock, no I/O, no randomness, no async).
  */
 import { type Acl, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from '../../shared/acl.js'
-import { assert } from '../../shared/assert.js'
+import { assert, fail } from '../../shared/assert.js'
 import { type CreateMode, isEphemeralMode, isTtlMode } from '../../shared/opcodes.js'
 import { baseName, parentPath } from '../../shared/paths.js'
 import type { ZnodeData } from '../../shared/records.js'
@@ -412,8 +412,8 @@ export class DataTree {
 
   /** Starts a Txn: live zxids strictly increase; replay may revisit older ones. */
   beginTxn(zxid: number, mode: ApplyMode): void {
-    assert(Number.isSafeInteger(zxid) && zxid > 0, `bad zxid ${zxid}`)
-    if (mode === 'live') assert(zxid > this.zxid, `live zxid ${zxid} not after ${this.zxid}`)
+    if (!(Number.isSafeInteger(zxid) && zxid > 0)) fail(`bad zxid ${zxid}`)
+    if (mode === 'live' && !(zxid > this.zxid)) fail(`live zxid ${zxid} not after ${this.zxid}`)
     if (zxid > this.zxid) this.zxid = zxid
   }
 
@@ -423,16 +423,14 @@ export class DataTree {
     const parentName = parentPath(a.path)
     const parent = this.index.get(parentName)
     if (parent === undefined) {
-      assert(!live, `create ${a.path}: no parent`)
+      if (live) fail(`create ${a.path}: no parent`)
       return undefined
     }
     if (live) {
-      assert(a.path !== '/' && !this.index.has(a.path), `create ${a.path}: exists`)
-      assert(this.store.kind(parent) !== Kind.ephemeral, `create ${a.path}: ephemeral parent`)
-      assert(
-        a.parentCversion === ((this.store.cversion(parent) + 1) | 0),
-        `create ${a.path}: parent cversion`,
-      )
+      if (a.path === '/' || this.index.has(a.path)) fail(`create ${a.path}: exists`)
+      if (this.store.kind(parent) === Kind.ephemeral) fail(`create ${a.path}: ephemeral parent`)
+      if (a.parentCversion !== ((this.store.cversion(parent) + 1) | 0))
+        fail(`create ${a.path}: parent cversion`)
     }
     this.bumpParent(parent, a.parentCversion, a.zxid)
     if (this.index.has(a.path)) return undefined
@@ -472,21 +470,21 @@ export class DataTree {
   /** Deletes a znode; returns false when replay found nothing to delete. */
   deleteNode(path: string, zxid: number, mode: ApplyMode, events: ChangeEvent[]): boolean {
     const live = mode === 'live'
-    assert(!SPECIAL_PATHS.has(path), `delete ${path}: special path`)
+    if (SPECIAL_PATHS.has(path)) fail(`delete ${path}: special path`)
     const parentName = parentPath(path)
     const parent = this.index.get(parentName)
     if (parent === undefined) {
-      assert(!live, `delete ${path}: no parent`)
+      if (live) fail(`delete ${path}: no parent`)
       return false
     }
     // Even when the child is already gone (fuzzy snapshot), its delete moved pzxid.
     this.bumpParent(parent, this.store.cversion(parent), zxid)
     const slot = this.index.get(path)
     if (slot === undefined) {
-      assert(!live, `delete ${path}: no node`)
+      if (live) fail(`delete ${path}: no node`)
       return false
     }
-    assert(!live || this.store.numChildren(slot) === 0, `delete ${path}: has children`)
+    if (live && this.store.numChildren(slot) !== 0) fail(`delete ${path}: has children`)
     this.removeSubtree(slot, zxid, events)
     this.updateReap(parent)
     events.push({ type: 'childrenChanged', path: parentName, zxid })
@@ -524,11 +522,11 @@ export class DataTree {
   ): WireStat | undefined {
     const slot = this.index.get(path)
     if (slot === undefined) {
-      assert(mode !== 'live', `setData ${path}: no node`)
+      if (mode === 'live') fail(`setData ${path}: no node`)
       return undefined
     }
     const s = this.store
-    if (mode === 'live') assert(version === nextVersion(s.version(slot)), `setData ${path}: version`)
+    if (mode === 'live' && version !== nextVersion(s.version(slot))) fail(`setData ${path}: version`)
     this.unhash(slot)
     this.sizeBytes += (data?.length ?? 0) - dataLength(s.data(slot))
     s.setData(slot, fromBytes(data))
@@ -546,11 +544,11 @@ export class DataTree {
   setAcl(path: string, acl: readonly Acl[], aversion: number, mode: ApplyMode): WireStat | undefined {
     const slot = this.index.get(path)
     if (slot === undefined) {
-      assert(mode !== 'live', `setACL ${path}: no node`)
+      if (mode === 'live') fail(`setACL ${path}: no node`)
       return undefined
     }
     const s = this.store
-    if (mode === 'live') assert(aversion === nextVersion(s.aversion(slot)), `setACL ${path}: aversion`)
+    if (mode === 'live' && aversion !== nextVersion(s.aversion(slot))) fail(`setACL ${path}: aversion`)
     this.unhash(slot)
     const ref = this.acls.intern(acl)
     this.acls.release(s.aclRef(slot))
@@ -572,9 +570,9 @@ export class DataTree {
   }
 
   createSession(sessionId: bigint, timeoutMs: number, mode: ApplyMode): void {
-    assert(Number.isSafeInteger(timeoutMs) && timeoutMs > 0, `bad session timeout ${timeoutMs}`)
+    if (!(Number.isSafeInteger(timeoutMs) && timeoutMs > 0)) fail(`bad session timeout ${timeoutMs}`)
     const old = this.sessionTable.get(sessionId)
-    assert(mode !== 'live' || old === undefined, `session ${sessionId} exists`)
+    if (mode === 'live' && old !== undefined) fail(`session ${sessionId} exists`)
     if (old !== undefined) this.hashSession(sessionId, old, -1)
     this.sessionTable.set(sessionId, timeoutMs)
     this.hashSession(sessionId, timeoutMs, 1)
@@ -597,7 +595,7 @@ export class DataTree {
     for (const path of paths) {
       const slot = this.index.get(path)
       const owned = slot !== undefined && this.owners.get(slot) === sessionId
-      assert(!live || owned, `closeSession ${sessionId}: ${path} is not its ephemeral`)
+      if (live && !owned) fail(`closeSession ${sessionId}: ${path} is not its ephemeral`)
       // Replay over a fuzzy snapshot may meet a later incarnation of the path
       // (re-created after this close): delete it anyway, as a replayed delete
       // does; the later create in the log rebuilds it with its own history.
@@ -612,7 +610,7 @@ export class DataTree {
     }
     // Replay only: ephemerals the list missed still die with their session.
     const rest = this.ephemerals(sessionId)
-    assert(!live || rest.length === 0, `closeSession ${sessionId}: ephemerals left: ${rest.join(',')}`)
+    if (live && rest.length !== 0) fail(`closeSession ${sessionId}: ephemerals left: ${rest.join(',')}`)
     for (const path of rest) if (this.deleteNode(path, zxid, mode, events)) deleted.push(path)
     const old = this.sessionTable.get(sessionId)
     if (old !== undefined) {
@@ -627,7 +625,7 @@ export class DataTree {
 
   /** Stores a znode (not yet linked to its parent). */
   private place(r: NodeRecord): number {
-    assert(!this.index.has(r.path), `place ${r.path}: exists`)
+    if (this.index.has(r.path)) fail(`place ${r.path}: exists`)
     const slot = this.store.alloc(r.path, fromBytes(r.data))
     this.index.set(r.path, slot)
     this.fill(slot, r)
@@ -681,7 +679,7 @@ export class DataTree {
     const path = this.store.path(slot)
     if (path !== '/') {
       const parent = knownParent ?? this.index.get(parentPath(path))
-      assert(parent !== undefined, `link ${path}: no parent`)
+      if (parent === undefined) fail(`link ${path}: no parent`)
       if (this.bulkLoading) this.store.addChild(parent, slot)
       else {
         this.unhash(parent)

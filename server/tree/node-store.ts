@@ -20,7 +20,7 @@
  * (undefined otherwise), a ShardedSet once large (addScaling).
  * Must not import anything but shared/, server/core/ and server/tree/.
  */
-import { assert } from '../../shared/assert.js'
+import { assert, fail } from '../../shared/assert.js'
 import { addScaling, type ScalingSet } from '../core/sharded-map.js'
 import type { StoredData } from './znode-data.js'
 
@@ -115,7 +115,7 @@ export class NodeStore {
   release(slot: number): void {
     const page = slot >>> PAGE_BITS
     const at = slot & PAGE_MASK
-    assert(this.paths[page]?.[at] !== undefined, `slot ${slot} is not live`)
+    if (this.paths[page]?.[at] === undefined) fail(`slot ${slot} is not live`)
     this.paths[page]![at] = undefined
     this.datas[page]![at] = ''
     this.kids[page]![at] = undefined
@@ -152,7 +152,7 @@ export class NodeStore {
 
   path(slot: number): string {
     const p = this.paths[slot >>> PAGE_BITS]?.[slot & PAGE_MASK]
-    assert(p !== undefined, `slot ${slot} is not live`)
+    if (p === undefined) fail(`slot ${slot} is not live`)
     return p
   }
 

@@ -23,7 +23,7 @@
  * fuzzy snapshot converges; a record exists only while its session does.
  * Must not import anything but shared/ and server/tree/ (pure).
  */
-import { assert } from '../../shared/assert.js'
+import { fail } from '../../shared/assert.js'
 import { Hasher } from './hash.js'
 import type { ApplyMode } from './tree-types.js'
 
@@ -139,7 +139,7 @@ export class WriteMemory {
   remember(sessionId: bigint, write: RememberedWrite, spec: RememberLimits, mode: ApplyMode): void {
     let rec = this.bySession.get(sessionId)
     if (rec !== undefined && (rec.find(write.xid) !== undefined || rec.forgotten(write.xid) !== undefined)) {
-      assert(mode === 'replay', `write ${write.xid} of session ${sessionId} remembered twice`)
+      if (mode !== 'replay') fail(`write ${write.xid} of session ${sessionId} remembered twice`)
       return
     }
     if (rec === undefined) {

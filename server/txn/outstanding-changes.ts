@@ -17,7 +17,7 @@
  * leaves no trace (and uses no sequence number).
  * Must not import anything but shared/ and server/txn/.
  */
-import { assert } from '../../shared/assert.js'
+import { fail } from '../../shared/assert.js'
 import { isEphemeralMode, isTtlMode } from '../../shared/opcodes.js'
 import { parentPath } from '../../shared/paths.js'
 import type { NodeKindName, PrepNode, PrepView } from './prep-view.js'
@@ -199,7 +199,7 @@ export class OutstandingChanges implements PrepView {
 
   private mustGet(path: string): PrepNode {
     const n = this.nodeMeta(path)
-    assert(n !== undefined, `outstanding change on missing znode ${path}`)
+    if (n === undefined) fail(`outstanding change on missing znode ${path}`)
     return n
   }
 

@@ -20,7 +20,7 @@
  *
  * Must not import anything but shared/, server/core and server/zab (pure).
  */
-import { assert } from '../../shared/assert.js'
+import { assert, fail } from '../../shared/assert.js'
 import { makeZxid, ZXID_COUNTER_MAX, ZXID_EPOCH_MAX, zxidCounter, zxidEpoch } from '../../shared/zxid.js'
 import { ConfigError, decodeConfigEntry, isConfigEntry, type MemberConfig, majority } from './membership.js'
 import type { PeerMessage } from './messages.js'
@@ -295,7 +295,8 @@ export class Leadership {
   private sendSnapshot(to: ServerId): number {
     const { core } = this
     const snap = core.snapshots.takeSnapshot()
-    assert(snap.zxid >= core.log.baseZxid, `snapshot 0x${snap.zxid.toString(16)} older than the log base`)
+    if (!(snap.zxid >= core.log.baseZxid))
+      fail(`snapshot 0x${snap.zxid.toString(16)} older than the log base`)
     assert(snap.zxid <= core.commitZxid, 'snapshot includes uncommitted entries')
     // Our committed config: the one as of the snapshot (commits are applied before the next
     // step, so the snapshot is at our commit point), or a newer one we adopted while LOOKING

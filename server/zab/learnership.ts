@@ -24,7 +24,7 @@
  *
  * Must not import anything but shared/, server/core and server/zab (pure).
  */
-import { assert } from '../../shared/assert.js'
+import { fail } from '../../shared/assert.js'
 import { type ConfigAt, ConfigError, parseConfigText } from './membership.js'
 import type { PeerMessage } from './messages.js'
 import type { PeerCore } from './peer-core.js'
@@ -169,7 +169,7 @@ export class Learnership {
   private onTrunc(zxid: number): void {
     if (!this.onSyncHeader('TRUNC')) return
     // Committed entries are in every later leader's history: a TRUNC below them is a safety bug.
-    assert(zxid >= this.core.commitZxid, `TRUNC to 0x${zxid.toString(16)} below our commit point`)
+    if (!(zxid >= this.core.commitZxid)) fail(`TRUNC to 0x${zxid.toString(16)} below our commit point`)
     this.core.truncateAfter(zxid)
   }
 
@@ -222,7 +222,7 @@ export class Learnership {
     const zxid = core.durableZxid
     if (zxid <= this.ackedZxid) return
     // An ACK vouches for the log up to zxid: durable, and in the log we hold.
-    assert(zxid <= core.log.lastZxid, `ACK for ${zxid} beyond the log (last ${core.log.lastZxid})`)
+    if (!(zxid <= core.log.lastZxid)) fail(`ACK for ${zxid} beyond the log (last ${core.log.lastZxid})`)
     this.ackedZxid = zxid
     core.out.send(this.leaderId, { type: 'ACK', zxid, newLeaderEpoch: 0 })
   }

@@ -10,7 +10,7 @@
  *
  * Must not import anything but shared/ and server/zab (pure module).
  */
-import { assert } from '../../shared/assert.js'
+import { fail } from '../../shared/assert.js'
 import type { LogEntry } from './types.js'
 
 export class ZabLog {
@@ -37,7 +37,7 @@ export class ZabLog {
   }
 
   append(e: LogEntry): void {
-    assert(e.zxid > this.lastZxid, `log append out of order: ${e.zxid} after ${this.lastZxid}`)
+    if (!(e.zxid > this.lastZxid)) fail(`log append out of order: ${e.zxid} after ${this.lastZxid}`)
     this.entries.push(e)
   }
 
@@ -78,7 +78,7 @@ export class ZabLog {
 
   /** Entries with after < zxid <= upTo, in order. `after` must be known history or the base. */
   slice(after: number, upTo: number): LogEntry[] {
-    assert(after >= this.base, `log slice below base: ${after} < ${this.base}`)
+    if (!(after >= this.base)) fail(`log slice below base: ${after} < ${this.base}`)
     const out: LogEntry[] = []
     for (let i = this.floorIndex(after) + 1; i < this.entries.length; i++) {
       const e = this.entries[i]!
@@ -90,7 +90,7 @@ export class ZabLog {
 
   /** Drops every entry with zxid > `zxid`. */
   truncateAfter(zxid: number): void {
-    assert(zxid >= this.base, `truncate below base: ${zxid} < ${this.base}`)
+    if (!(zxid >= this.base)) fail(`truncate below base: ${zxid} < ${this.base}`)
     this.entries.length = this.floorIndex(zxid) + 1
   }
 

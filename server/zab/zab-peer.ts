@@ -23,7 +23,7 @@
  *
  * Must not import anything but shared/, server/core and server/zab (pure).
  */
-import { assert } from '../../shared/assert.js'
+import { assert, fail } from '../../shared/assert.js'
 import type { Prng } from '../core/prng.js'
 import { type Decision, Election, NOBODY, type NotificationMsg, notificationOf } from './election.js'
 import { Leadership } from './leadership.js'
@@ -329,7 +329,7 @@ export class ZabPeer implements PeerCore {
   }
 
   private onDurable(seq: number): void {
-    assert(seq <= this.lastSeq, `durable seq ${seq} was never emitted (last ${this.lastSeq})`)
+    if (!(seq <= this.lastSeq)) fail(`durable seq ${seq} was never emitted (last ${this.lastSeq})`)
     if (seq <= this.durableSeq) return
     this.durableSeq = seq
     while (this.pendingBatches.length > 0 && this.pendingBatches[0]!.seq <= seq) {
@@ -433,13 +433,13 @@ export class ZabPeer implements PeerCore {
   }
 
   setAcceptedEpoch(epoch: number): void {
-    assert(epoch >= this.acceptedEpoch, `acceptedEpoch would go back: ${epoch} < ${this.acceptedEpoch}`)
+    if (!(epoch >= this.acceptedEpoch)) fail(`acceptedEpoch would go back: ${epoch} < ${this.acceptedEpoch}`)
     this.acceptedEpoch = epoch
     this.out.persistMeta({ acceptedEpoch: epoch })
   }
 
   setCurrentEpoch(epoch: number): void {
-    assert(epoch >= this.currentEpoch, `currentEpoch would go back: ${epoch} < ${this.currentEpoch}`)
+    if (!(epoch >= this.currentEpoch)) fail(`currentEpoch would go back: ${epoch} < ${this.currentEpoch}`)
     assert(epoch <= this.acceptedEpoch, 'currentEpoch above acceptedEpoch')
     this.currentEpoch = epoch
     this.out.persistMeta({ currentEpoch: epoch })
