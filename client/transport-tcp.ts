@@ -16,6 +16,8 @@ type Socket = import('node:net').Socket
 
 // A non-literal specifier, so a browser bundler leaves it alone (this file never runs in a browser).
 const NODE_NET = 'node:net'
+/** node:net, loaded on first use and kept (see transport.ts). */
+let net: typeof import('node:net') | undefined
 
 class TcpTransport implements Transport {
   closed = false
@@ -65,7 +67,7 @@ export async function openTcp(
   handlers: TransportHandlers,
   options: TransportOptions,
 ): Promise<Transport> {
-  const net = (await import(/* @vite-ignore */ NODE_NET)) as typeof import('node:net')
+  net ??= (await import(/* @vite-ignore */ NODE_NET)) as typeof import('node:net')
   options.signal.throwIfAborted()
   const socket = net.connect({ host: endpoint.host, port: endpoint.port })
   socket.setNoDelay(true)

@@ -19,6 +19,9 @@ import type {
 
 const OPEN = 1
 
+/** The SDK's own Node client, loaded on first use and kept (see transport.ts). */
+let nodeModule: typeof import('./transport-ws-node.js') | undefined
+
 /** True in Node (and runtimes that present themselves as Node), where the SDK's own client is used. */
 export function isNode(): boolean {
   const p = (globalThis as { process?: { versions?: { node?: unknown } } }).process
@@ -62,8 +65,8 @@ export async function openWebSocket(
   options: TransportOptions,
 ): Promise<Transport> {
   if (options.WebSocket === undefined && isNode()) {
-    const { openNodeWebSocket } = await import('./transport-ws-node.js')
-    return openNodeWebSocket(endpoint, handlers, options)
+    nodeModule ??= await import('./transport-ws-node.js')
+    return nodeModule.openNodeWebSocket(endpoint, handlers, options)
   }
   const ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
   if (ctor === undefined) throw new Error('no WebSocket implementation here: pass options.WebSocket')
