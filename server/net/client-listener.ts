@@ -20,7 +20,6 @@
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { FrameDecoder } from '../../shared/framing.js'
-import { headerTokens, parseHeaderLines } from '../../shared/websocket.js'
 import {
   acceptTls,
   type ClientTlsIdentity,
@@ -29,7 +28,7 @@ import {
   TLS_HANDSHAKE_RECORD,
 } from './client-tls.js'
 import { SocketConnection } from './socket-connection.js'
-import { readUpgrade, WsConnection } from './ws-connection.js'
+import { type RequestHead, readUpgrade, WsConnection } from './ws-connection.js'
 
 export interface ClientConnection {
   readonly id: number
@@ -86,14 +85,10 @@ export interface PlainHttpRequest {
   tls: ClientTlsIdentity | undefined
 }
 
-/** A request head that is not a WebSocket upgrade, parsed; undefined if it is an upgrade or malformed. */
-export function parsePlainRequest(head: string): Omit<PlainHttpRequest, 'remoteAddress' | 'tls'> | undefined {
-  const lines = head.split('\r\n')
-  const line = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(lines[0] ?? '')
-  if (line === null || lines.length > 65) return undefined
-  const headers = parseHeaderLines(lines.slice(1))
-  if (headers === undefined || headerTokens(headers, 'upgrade').includes('websocket')) return undefined
-  return { method: line[1]!, path: line[2]!, headers }
+/** A parsed request head that is not a WebSocket upgrade as a plain request; undefined unless HTTP/1.0 or 1.1. */
+export function plainRequest(head: RequestHead): Omit<PlainHttpRequest, 'remoteAddress' | 'tls'> | undefined {
+  if (head.major !== '1' || (head.minor !== '0' && head.minor !== '1')) return undefined
+  return { method: head.method, path: head.path, headers: head.headers }
 }
 
 const HTTP_METHODS = ['GET ', 'HEAD ', 'POST ', 'PUT ', 'DELETE ', 'CONNECT ', 'OPTIONS ', 'TRACE ', 'PATCH ']
@@ -254,6 +249,7 @@ export class ClientListener {
     deadline.conn = conn
     conn.onEstablished = () => clearTimeout(deadline.timer)
     this.opts.onConnection(conn)
+    conn.start()
   }
 
   /** Tells a WebSocket upgrade, a four-letter word and ZooKeeper framing apart by the first bytes (decrypted, under TLS). */
@@ -304,7 +300,7 @@ export class ClientListener {
         (why) => this.opts.onReject(addr, why),
         (head) => {
           const plain = this.opts.plainRequest
-          const req = plain === undefined ? undefined : parsePlainRequest(head)
+          const req = plain === undefined ? undefined : plainRequest(head)
           if (req === undefined || !plain!(socket, { ...req, remoteAddress: addr, tls })) return false
           clearTimeout(deadline.timer)
           return true

@@ -25,7 +25,7 @@
  * a client that pings and never reads costs no memory for them (RFC 6455
  * section 5.5.3 allows answering only the latest ping).
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { Socket } from 'node:net'
 import {
   CloseCode,
@@ -33,6 +33,7 @@ import {
   encodeFrame,
   frameHeader,
   HANDSHAKE_GUID,
+  type HeaderFields,
   headerTokens,
   Opcode,
   parseHeaderLines,
@@ -67,20 +68,48 @@ const STATUS_TEXT: Record<number, string> = {
   431: 'Request Header Fields Too Large',
 }
 
-/** Parses a request head (everything before the blank line) as a WebSocket upgrade. */
-export function parseUpgradeRequest(
-  head: string,
-  allowedOrigins: readonly string[] = [],
-): UpgradeRequest | Refusal {
+/** A request head's request line and header fields, parsed once for every use of it. */
+export interface RequestHead {
+  method: string
+  path: string
+  /** The HTTP version's digits. */
+  major: string
+  minor: string
+  headers: HeaderFields
+}
+
+/** Parses a request head (everything before the blank line): its request line and header lines. */
+export function parseRequestHead(head: string): RequestHead | Refusal {
   const lines = head.split('\r\n')
   const requestLine = /^([A-Z]+) (\S+) HTTP\/(\d)\.(\d)$/.exec(lines[0] ?? '')
   if (requestLine === null) return { status: 400, text: 'malformed request line' }
   if (lines.length - 1 > HEADERS_MAX) return { status: 431, text: `more than ${HEADERS_MAX} header lines` }
   const headers = parseHeaderLines(lines.slice(1))
   if (headers === undefined) return { status: 400, text: 'malformed header line' }
-  if (!headerTokens(headers, 'upgrade').includes('websocket'))
+  return {
+    method: requestLine[1]!,
+    path: requestLine[2]!,
+    major: requestLine[3]!,
+    minor: requestLine[4]!,
+    headers,
+  }
+}
+
+/** Does the request ask for a WebSocket? (Whether it may have one is parseUpgradeRequest's.) */
+export function asksUpgrade(req: RequestHead): boolean {
+  return headerTokens(req.headers, 'upgrade').includes('websocket')
+}
+
+/** Parses a request head (everything before the blank line, or parsed) as a WebSocket upgrade. */
+export function parseUpgradeRequest(
+  head: string | RequestHead,
+  allowedOrigins: readonly string[] = [],
+): UpgradeRequest | Refusal {
+  const req = typeof head === 'string' ? parseRequestHead(head) : head
+  if ('status' in req) return req
+  const { headers, method, major, minor } = req
+  if (!asksUpgrade(req))
     return { status: 426, text: 'conclave: use a WebSocket or ZooKeeper TCP client on this port' }
-  const [, method, , major, minor] = requestLine
   if (method !== 'GET') return { status: 405, text: 'a WebSocket upgrade must be a GET' }
   if (Number(major) < 1 || (major === '1' && Number(minor) < 1))
     return { status: 400, text: 'a WebSocket upgrade needs HTTP/1.1' }
@@ -103,9 +132,7 @@ export function parseUpgradeRequest(
 }
 
 export function acceptKey(key: string): string {
-  return createHash('sha1')
-    .update(key + HANDSHAKE_GUID)
-    .digest('base64')
+  return hash('sha1', key + HANDSHAKE_GUID, 'base64')
 }
 
 export function upgradeResponse(key: string): string {
@@ -190,7 +217,7 @@ export function readUpgrade(
   onUpgrade: (rest: Buffer, upgrade: string | undefined) => void,
   onRefused: (why: string) => void,
   /** A request that is not an upgrade may be someone else's (the snapshot endpoint): true if it took the socket. */
-  onPlainRequest?: (head: string) => boolean,
+  onPlainRequest?: (head: RequestHead) => boolean,
 ): void {
   const reader = new RequestHeadReader()
   const refuse = (r: Refusal): void => {
@@ -203,8 +230,11 @@ export function readUpgrade(
     if (r === undefined) return
     socket.off('data', more)
     if ('status' in r) return refuse(r)
-    if (onPlainRequest?.(r.head) === true) return
-    const req = parseUpgradeRequest(r.head, allowedOrigins)
+    // Parsed once, for the plain-request hook and the upgrade both.
+    const parsed = parseRequestHead(r.head)
+    if ('status' in parsed) return refuse(parsed)
+    if (!asksUpgrade(parsed) && onPlainRequest?.(parsed) === true) return
+    const req = parseUpgradeRequest(parsed, allowedOrigins)
     if ('status' in req) return refuse(req)
     const answer = upgradeResponse(req.key)
     if (r.rest.length === 0) {

@@ -124,7 +124,8 @@ export class ClientHandler {
   private repump = false
   /** Queue entries before this index have been submitted or answered (pumpOnce resumes here). */
   private next = 0
-  private readonly writer = new JuteWriter(1024)
+  // Grows when a reply needs it: most connections send small replies (a session's open and close).
+  private readonly writer = new JuteWriter(256)
   private repliesTooLarge = 0
   /** Packets and latencies of this connection (`cons`), kept through the host's probe. */
   readonly stats = new ConnectionStats()
