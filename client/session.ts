@@ -235,7 +235,8 @@ export class Session {
   /** The largest request the connected server accepts, if it said (Conclave's ConnectResponse trailer). */
   private serverRequestBytesMax: number | undefined
   private xid = 0
-  private readonly writer = new JuteWriter(4096)
+  // Grows when a request needs it; a 4 KiB start was a zeroed ArrayBuffer per session, for ~50-byte requests.
+  private readonly writer = new JuteWriter(256)
   private readonly auth: AuthEntry[] = []
   private readonly authInFlight = new Fifo<Pending[]>()
   private timer: ReturnType<typeof setTimeout> | undefined

@@ -10,7 +10,7 @@
  */
 import { FrameDecoder } from '../shared/framing.js'
 import type { Endpoint } from './connect-string.js'
-import type { Transport, TransportHandlers, TransportOptions } from './transport.js'
+import { afterTick, type Transport, type TransportHandlers, type TransportOptions } from './transport.js'
 
 type Socket = import('node:net').Socket
 
@@ -35,7 +35,7 @@ class TcpTransport implements Transport {
     if (!this.corked) {
       this.corked = true
       this.socket.cork()
-      queueMicrotask(this.uncork)
+      afterTick(this.uncork)
     }
     this.socket.write(frame)
   }

@@ -267,6 +267,65 @@ describe("the SDK's own WebSocket client (Node)", () => {
     expect(closes[0]).toBe('websocket closed (4001 going away now)')
   })
 
+  it("echoes a server's close frame and drops its socket once the echo is written, without a half-close waiting for the server's end", async () => {
+    let socket: Socket | undefined
+    let echo: { code: number; at: number } | undefined
+    let resetAt: number | undefined
+    // Half-open allowed: the server keeps writing after the client's end of stream, as a server that has
+    // not closed yet may. A client that only half-closed still reads (for a second); one that dropped
+    // its socket answers with a reset.
+    const server = createServer({ allowHalfOpen: true }, (s) => {
+      socket = s
+      s.on('error', () => {
+        resetAt ??= performance.now()
+      })
+      let got = Buffer.alloc(0)
+      let upgraded = false
+      s.on('data', (chunk: Buffer) => {
+        got = Buffer.concat([got, chunk])
+        if (!upgraded) {
+          const end = got.indexOf('\r\n\r\n')
+          if (end < 0) return
+          upgraded = true
+          const key = /Sec-WebSocket-Key: (\S+)/.exec(got.toString('latin1', 0, end))![1]!
+          const accept = createHash('sha1')
+            .update(key + HANDSHAKE_GUID)
+            .digest('base64')
+          got = got.subarray(end + 4)
+          s.write(
+            Buffer.concat([
+              Buffer.from(
+                `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+                'latin1',
+              ),
+              encodeFrame(Opcode.close, new Uint8Array([4001 >> 8, 4001 & 0xff])),
+            ]),
+          )
+        }
+        const events = new WsFrameDecoder({ expectMasked: true, messageBytesMax: 1024 }).push(got)
+        const close = events.find((e) => e.kind === 'close')
+        if (close?.kind === 'close') echo ??= { code: close.code, at: performance.now() }
+      })
+    })
+    const port = await listen(server)
+    closers.push(() => {
+      socket?.destroy()
+      return new Promise<void>((r) => server.close(() => r()))
+    })
+    const { closes } = await open(port)
+    await waitFor(() => echo !== undefined && closes.length === 1, { what: 'the echo and the close' })
+    expect(echo!.code).toBe(4001)
+    expect(closes[0]).toBe('websocket closed (4001)')
+    // Bounded: at most 100 writes of one byte, one per 10 ms.
+    for (let i = 0; i < 100 && resetAt === undefined && !socket!.destroyed; i++) {
+      socket!.write(new Uint8Array([0]))
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    expect(resetAt).toBeDefined()
+    // Well before the one-second grace a half-closed client gives a server that has not closed.
+    expect(resetAt! - echo!.at).toBeLessThan(700)
+  })
+
   it('closes on a frame that breaks the rules (a text message)', async () => {
     const port = await peer((ws) => ws.send('text is not binary'))
     const { closes } = await open(port)
