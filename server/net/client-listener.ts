@@ -129,8 +129,61 @@ export function sniffFirstBytes(b: Uint8Array): FirstBytes {
 
 /** One accepted socket's handshake deadline, and the connection made of it once there is one. */
 interface HandshakeDeadline {
-  timer: NodeJS.Timeout | undefined
+  readonly socket: Socket
+  readonly addr: string
+  /** performance.now() at accept. */
+  readonly at: number
   conn: ClientConnection | undefined
+}
+
+/**
+ * The handshake deadlines of the connections still without a session, in
+ * the order they were accepted — the order they fall due, every one having
+ * the same timeout — under ONE timer, armed for the earliest. A timer per
+ * connection (created, unref'd, cleared at its session's handshake) was ~3%
+ * of a server's CPU opening and closing sessions back to back.
+ */
+class HandshakeDeadlines {
+  private readonly pending = new Set<HandshakeDeadline>()
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly ms: number,
+    private readonly expire: (d: HandshakeDeadline) => void,
+  ) {}
+
+  add(d: HandshakeDeadline): void {
+    this.pending.add(d)
+    if (this.timer === undefined) this.arm(this.ms)
+  }
+
+  /** The deadline no longer applies (a session, a closed socket, a request someone else took). */
+  done(d: HandshakeDeadline): void {
+    this.pending.delete(d)
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(this.sweep, ms)
+    this.timer.unref()
+  }
+
+  /** Expires what is due, in order, and re-arms for the next (one may come due a little later). */
+  private readonly sweep = (): void => {
+    this.timer = undefined
+    const now = performance.now()
+    for (const d of this.pending) {
+      const left = d.at + this.ms - now
+      if (left > 0) return this.arm(left)
+      this.pending.delete(d)
+      this.expire(d)
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.pending.clear()
+  }
 }
 
 const LENGTH_PREFIX = new Uint8Array(4)
@@ -175,9 +228,18 @@ export class ClientListener {
   private readonly server: Server
   private readonly perIp = new Map<string, number>()
   private readonly sockets = new Set<Socket>()
+  private readonly deadlines: HandshakeDeadlines
 
   constructor(private readonly opts: ClientListenerOptions) {
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
+    const ms = opts.handshakeTimeoutMs
+    // Closes the socket, or the connection made of it, if its session handshake is not done in time.
+    this.deadlines = new HandshakeDeadlines(ms, (d) => {
+      const reason = `no session within handshakeTimeoutMs (${ms} ms)`
+      if (d.conn !== undefined) d.conn.close(reason)
+      else d.socket.destroy()
+      this.opts.onReject(d.addr, reason)
+    })
   }
 
   private accept(socket: Socket): void {
@@ -193,14 +255,16 @@ export class ClientListener {
     }
     this.perIp.set(addr, n)
     this.sockets.add(socket)
+    const deadline: HandshakeDeadline = { socket, addr, at: performance.now(), conn: undefined }
+    this.deadlines.add(deadline)
     socket.once('close', () => {
+      this.deadlines.done(deadline)
       this.sockets.delete(socket)
       const left = (this.perIp.get(addr) ?? 1) - 1
       if (left <= 0) this.perIp.delete(addr)
       else this.perIp.set(addr, left)
     })
     socket.on('error', () => {})
-    const deadline = this.armDeadline(socket, addr)
     const tls = this.opts.tls
     if (tls === undefined) return this.sniff(socket, addr, undefined, deadline)
     socket.once('data', (first: Buffer) => {
@@ -223,21 +287,6 @@ export class ClientListener {
     })
   }
 
-  /** Closes the socket, or the connection made of it, if its session handshake is not done in time. */
-  private armDeadline(socket: Socket, addr: string): HandshakeDeadline {
-    const ms = this.opts.handshakeTimeoutMs
-    const d: HandshakeDeadline = { timer: undefined, conn: undefined }
-    d.timer = setTimeout(() => {
-      const reason = `no session within handshakeTimeoutMs (${ms} ms)`
-      if (d.conn !== undefined) d.conn.close(reason)
-      else socket.destroy()
-      this.opts.onReject(addr, reason)
-    }, ms)
-    d.timer.unref()
-    socket.once('close', () => clearTimeout(d.timer))
-    return d
-  }
-
   /** A connection is made: the deadline now closes it (with a reason it can read), until its session is established. */
   private adopt(
     conn: WsConnection | TcpConnection,
@@ -247,7 +296,7 @@ export class ClientListener {
     const client: ClientConnection = conn
     client.tls = tls
     deadline.conn = conn
-    conn.onEstablished = () => clearTimeout(deadline.timer)
+    conn.onEstablished = () => this.deadlines.done(deadline)
     this.opts.onConnection(conn)
     conn.start()
   }
@@ -302,7 +351,7 @@ export class ClientListener {
           const plain = this.opts.plainRequest
           const req = plain === undefined ? undefined : plainRequest(head)
           if (req === undefined || !plain!(socket, { ...req, remoteAddress: addr, tls })) return false
-          clearTimeout(deadline.timer)
+          this.deadlines.done(deadline)
           return true
         },
       )
@@ -323,6 +372,7 @@ export class ClientListener {
   }
 
   close(): Promise<void> {
+    this.deadlines.stop()
     for (const s of this.sockets) s.destroy()
     return new Promise((resolve) => this.server.close(() => resolve()))
   }
