@@ -5,10 +5,12 @@
  * a path; a tcp entry may not. `tcp://` and bare entries default to port 2181.
  *
  * Invariants: the result is non-empty and every entry has a host and a port
- * in 1..65535; anything else throws ZkError(BAD_ARGUMENTS). Pure.
- * Imports only shared/ (no node:*).
+ * in 1..65535; anything else throws ZkError(BAD_ARGUMENTS). Pure (a parse is
+ * remembered for the last few strings, and every call returns fresh objects).
+ * Imports only shared/ and bounded-memo.ts (no node:*).
  */
 import { ErrorCode, ZkError } from '../shared/errors.js'
+import { boundedMemo } from './bounded-memo.js'
 
 export type EndpointKind = 'ws' | 'tcp'
 
@@ -80,13 +82,19 @@ export function indexOfAddress(list: readonly Endpoint[], e: { host: string; por
   return list.findIndex((x) => addressKey(x) === key)
 }
 
+// A client per session, as the session bench opens them, parsed its URLs for every one (3-4% of its CPU).
+const parseServers = boundedMemo(64, (connectString: string): readonly Endpoint[] => {
+  const parts = connectString.split(',').filter((p) => p.trim() !== '')
+  if (parts.length === 0) throw new ZkError(ErrorCode.BAD_ARGUMENTS, undefined, 'connect string is empty')
+  return parts.map(parseEntry)
+})
+
 /** Parses every server of a connect string, in the order given. */
 export function parseConnectString(connectString: string): Endpoint[] {
   if (typeof connectString !== 'string' || connectString.trim() === '')
     throw new ZkError(ErrorCode.BAD_ARGUMENTS, undefined, 'connect string is empty')
-  const parts = connectString.split(',').filter((p) => p.trim() !== '')
-  if (parts.length === 0) throw new ZkError(ErrorCode.BAD_ARGUMENTS, undefined, 'connect string is empty')
-  return parts.map(parseEntry)
+  // Copies: callers own what they get (and may keep or change it).
+  return parseServers(connectString).map((e) => ({ ...e }))
 }
 
 /** A copy of `items` in random order (Fisher-Yates), using `random` in [0, 1). */

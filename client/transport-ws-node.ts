@@ -42,6 +42,7 @@ import {
   WsFrameDecoder,
   WsProtocolError,
 } from '../shared/websocket.js'
+import { boundedMemo } from './bounded-memo.js'
 import type { Endpoint } from './connect-string.js'
 import {
   afterTick,
@@ -266,13 +267,21 @@ export function checkHandshakeResponse(head: string, expectedAccept: string): st
   return undefined
 }
 
+/** What an endpoint's URL says of its handshake: wss:// or not, and the request's first lines. */
+const handshakeOf = boundedMemo(64, (endpointUrl: string) => {
+  const url = new URL(endpointUrl)
+  return {
+    secure: url.protocol === 'wss:',
+    requestHead: `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n`,
+  }
+})
+
 export async function openNodeWebSocket(
   endpoint: Endpoint,
   handlers: TransportHandlers,
   options: TransportOptions,
 ): Promise<Transport> {
-  const url = new URL(endpoint.url)
-  const secure = url.protocol === 'wss:'
+  const { secure, requestHead } = handshakeOf(endpoint.url)
   nodeCrypto ??= (await import(/* @vite-ignore */ NODE_CRYPTO)) as Crypto
   const crypto = nodeCrypto
   const socket = await connectSocket(endpoint, options.tls, secure)
@@ -300,8 +309,7 @@ export async function openNodeWebSocket(
       // One write: the request, then the caller's first frame (see the header).
       transport.output(
         Buffer.from(
-          `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n` +
-            `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          `${requestHead}Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
           'latin1',
         ),
       )

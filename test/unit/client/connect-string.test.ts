@@ -4,6 +4,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { boundedMemo } from '../../../client/bounded-memo.js'
 import { parseConnectString, shuffled } from '../../../client/connect-string.js'
 import { ZkError } from '../../../shared/errors.js'
 
@@ -47,6 +48,38 @@ describe('parseConnectString', () => {
       expect(ZkError.is(err, 'BAD_ARGUMENTS')).toBe(true)
     },
   )
+})
+
+describe('parseConnectString, parsed again', () => {
+  it('gives every call its own endpoints: changing one changes no later parse', () => {
+    const a = parseConnectString('ws://127.0.0.1:2181,tcp://zk1:2182')
+    a[0]!.port = 1
+    a.pop()
+    expect(parseConnectString('ws://127.0.0.1:2181,tcp://zk1:2182')).toEqual([
+      { kind: 'ws', url: 'ws://127.0.0.1:2181/', host: '127.0.0.1', port: 2181 },
+      { kind: 'tcp', url: 'tcp://zk1:2182', host: 'zk1', port: 2182 },
+    ])
+  })
+})
+
+describe('boundedMemo', () => {
+  it('computes once per key, remembers no throw, and holds at most max keys', () => {
+    const calls: string[] = []
+    const f = boundedMemo(2, (k: string) => {
+      calls.push(k)
+      if (k === 'bad') throw new Error('bad key')
+      return k.length
+    })
+    expect([f('a'), f('bb'), f('a'), f('bb')]).toEqual([1, 2, 1, 2])
+    expect(calls).toEqual(['a', 'bb'])
+    expect(() => f('bad')).toThrow('bad key')
+    expect(() => f('bad')).toThrow('bad key')
+    expect(calls).toEqual(['a', 'bb', 'bad', 'bad'])
+    // A third key: the memo starts again, so 'a' is computed anew.
+    f('ccc')
+    f('a')
+    expect(calls).toEqual(['a', 'bb', 'bad', 'bad', 'ccc', 'a'])
+  })
 })
 
 describe('shuffled', () => {
