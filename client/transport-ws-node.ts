@@ -158,13 +158,15 @@ class NodeWsTransport implements Transport {
    * and closing sessions went to that half-close, its end-of-stream read and
    * the timer). Dropped then, not from the write's callback: a stream destroyed
    * inside its write callback builds an ERR_STREAM_DESTROYED, stack and all.
+   * Plain TCP only: over TLS a written frame may still wait in the TLS layer.
    */
   private shutdown(code: number, reason: string, answering = false): void {
     if (this.closed) return
     this.closed = true
     this.control(Opcode.close, closePayload(code, reason))
     this.flush()
-    if (answering && this.socket.writableLength === 0) {
+    const plain = (this.socket as { encrypted?: boolean }).encrypted !== true
+    if (answering && plain && this.socket.writableLength === 0) {
       this.socket.destroy()
       return
     }
