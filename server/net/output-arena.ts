@@ -18,7 +18,7 @@
  *
  * Must not import: node:net (the sockets are socket-connection.ts's).
  */
-import { AssertionError, assert } from '../../shared/assert.js'
+import { assert, fail } from '../../shared/assert.js'
 
 const SLAB_BYTES = 64 * 1024
 /** Larger parts are written as they are (socket-connection.ts gathers parts under its GATHER_BYTES_MAX, the same). */
@@ -53,9 +53,7 @@ export class OutputArena {
    */
   put(part: Uint8Array, more?: Uint8Array): Piece {
     const length = part.length + (more === undefined ? 0 : more.length)
-    // Not assert(cond, `...`): the message would be formatted for every reply.
-    if (length > PIECE_BYTES_MAX)
-      throw new AssertionError(`output piece of ${length} bytes over ${PIECE_BYTES_MAX}`)
+    if (length > PIECE_BYTES_MAX) fail(`output piece of ${length} bytes over ${PIECE_BYTES_MAX}`)
     if (this.current.used + length > SLAB_BYTES) this.retire()
     const slab = this.current
     const at = slab.used

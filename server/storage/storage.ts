@@ -36,7 +36,7 @@
 import { mkdirSync } from 'node:fs'
 import type { Worker } from 'node:worker_threads'
 import type Database from 'better-sqlite3'
-import { AssertionError, assert, fail } from '../../shared/assert.js'
+import { assert, fail } from '../../shared/assert.js'
 import { CommitLock } from './commit-lock.js'
 import { type InlineCommit, type InlineOp, InlineWriter } from './inline-writer.js'
 import { LogReader } from './log-reader.js'
@@ -252,10 +252,9 @@ export class Storage {
     // Indexed loops: the for-of iterators here were ~60 of the ~120 bytes each append allocated.
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!
-      // Not assert(cond, `...`): its message would be formatted on every call, and two zxids
-      // (past 2^31, so doubles) to strings were ~0.5 us of every append (once per write).
+      // fail(), not assert(cond, `...`): two zxids (past 2^31, so doubles) formatted were ~0.5 us of every append.
       if (!(Number.isSafeInteger(e.zxid) && e.zxid > last)) {
-        throw new AssertionError(`append: zxid ${e.zxid} does not follow ${last}`)
+        fail(`append: zxid ${e.zxid} does not follow ${last}`)
       }
       assert(e.data instanceof Uint8Array, 'append: data must be a Uint8Array')
       if (e.data.byteLength > this.options.entryBytesMax) {
@@ -547,7 +546,7 @@ export class Storage {
     }
     for (const id of ids) {
       const p = this.pending.get(id)
-      if (p === undefined) throw new AssertionError(`storage: unknown op id ${id} reported durable`)
+      if (p === undefined) fail(`storage: unknown op id ${id} reported durable`)
       this.pending.delete(id)
       p.onDurable?.()
       p.cb(undefined)
