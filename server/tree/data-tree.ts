@@ -37,6 +37,7 @@ import { ReapIndex } from './reap-index.js'
 import {
   type NodeRecord,
   type NodeRecordOut,
+  type NodeRecordView,
   SnapshotDecoder,
   SnapshotFormatError,
   writeSnapshot,
@@ -44,9 +45,14 @@ import {
 import { SortedNames } from './sorted-names.js'
 import type { ApplyMode, ChangeEvent, CreateNodeArgs, NodeKindName, NodeMeta } from './tree-types.js'
 import { type Recalled, type RememberedWrite, type RememberLimits, WriteMemory } from './write-memory.js'
-import { dataLength, fromBytes, toBytes } from './znode-data.js'
+import { dataLength, fromBytes, fromRange, toBytes } from './znode-data.js'
 
 const KIND_NAMES: readonly NodeKindName[] = ['persistent', 'ephemeral', 'container', 'ttl']
+
+/** The one hasher of the tree's hashes (each is done before the next starts): none made per znode. */
+const hasher = new Hasher()
+
+const DATA_SEED = 0x64617461
 
 /** ZooKeeper's paths that always exist and can never be deleted (DataTree.isSpecialPath). */
 export const SPECIAL_PATHS: ReadonlySet<string> = new Set([
@@ -101,6 +107,19 @@ export const ORDERED_MIN = 256
 /** The estimated size of one znode (see ZNODE_OVERHEAD_BYTES). */
 export function znodeSizeEstimate(pathLength: number, dataLength: number): number {
   return ZNODE_OVERHEAD_BYTES + pathLength + dataLength
+}
+
+/** Parents DataTree.parentSlot remembers while linking a loaded tree. */
+const RECENT_PARENTS_MAX = 4096
+
+/** The linking walk's state (DataTree.isRooted): per slot, its verdict and parent; scratch. */
+interface RootWalk {
+  rooted: Uint8Array
+  parents: Int32Array
+  /** The unsettled ancestors of the slot being walked (reused). */
+  chain: number[]
+  /** Parent path -> slot, for the parents looked up lately (DataTree.parentSlot). */
+  recent: Map<string, number>
 }
 
 /** A tree being rebuilt from a snapshot stream (DataTree.loader). */
@@ -628,19 +647,23 @@ export class DataTree {
     if (this.index.has(r.path)) fail(`place ${r.path}: exists`)
     const slot = this.store.alloc(r.path, fromBytes(r.data))
     this.index.set(r.path, slot)
-    this.fill(slot, r)
+    const h = dataHash(r.data)
+    this.fill(slot, r, h.finishA(), h.finishB())
     if (!this.bulkLoading) this.rehash(slot)
     return slot
   }
 
   /**
-   * A snapshot's znode record (bulk loading): stored, its index entry left
-   * to `bulk` (set all at once after the stream, see loader()).
+   * A snapshot's znode record, read in place (bulk loading): stored, its
+   * index entry left to `bulk` (set all at once after the stream, see loader()).
    */
-  private load(r: NodeRecord, bulk: { add(key: string, value: number): void }): void {
-    const slot = this.store.alloc(r.path, fromBytes(r.data))
-    bulk.add(r.path, slot)
-    this.fill(slot, r)
+  private load(v: NodeRecordView, bulk: { add(key: string, value: number): void }): void {
+    const slot = this.store.alloc(v.path, fromRange(v.bytes, v.dataAt, v.dataLength))
+    bulk.add(v.path, slot)
+    const h = hasher.reset(DATA_SEED)
+    if (v.dataLength === -1) h.word(-1)
+    else h.bytes(v.bytes, v.dataAt, v.dataAt + v.dataLength)
+    this.fill(slot, v, h.finishA(), h.finishB())
   }
 
   /**
@@ -653,12 +676,11 @@ export class DataTree {
     if (last !== slot) this.dropUnlinked(slot, last)
   }
 
-  /** A stored znode's columns and side indexes, from its record. */
-  private fill(slot: number, r: NodeRecord): void {
+  /** A stored znode's columns and side indexes, from its record (its data stored, and hashed to `dataHashA/B`). */
+  private fill(slot: number, r: Omit<NodeRecord, 'data'>, dataHashA: number, dataHashB: number): void {
     const s = this.store
-    this.sizeBytes += znodeSizeEstimate(r.path.length, r.data?.length ?? 0)
-    const h = dataHash(r.data)
-    s.setDataHash(slot, h.finishA(), h.finishB())
+    this.sizeBytes += znodeSizeEstimate(r.path.length, dataLength(s.data(slot)))
+    s.setDataHash(slot, dataHashA, dataHashB)
     s.setTimes(slot, r)
     s.setVersion(slot, r.version)
     s.setCversion(slot, r.cversion)
@@ -721,7 +743,8 @@ export class DataTree {
   private rehash(slot: number): void {
     const s = this.store
     const ref = s.aclRef(slot)
-    const h = new Hasher(0x6e6f6465)
+    const h = hasher
+      .reset(0x6e6f6465)
       .str(s.path(slot))
       .word(s.dataHashA(slot))
       .word(s.dataHashB(slot))
@@ -736,7 +759,7 @@ export class DataTree {
       .word(s.aversion(slot))
       .word(s.numChildren(slot))
       .word(s.kind(slot))
-      .big(this.owners.get(slot) ?? 0n)
+      .big(s.kind(slot) === Kind.ephemeral ? (this.owners.get(slot) ?? 0n) : 0n)
       .num(s.ttl(slot))
       .word(this.acls.hashA(ref))
       .word(this.acls.hashB(ref))
@@ -829,7 +852,7 @@ export class DataTree {
     const bulk = tree.index.bulk()
     const decoder = new SnapshotDecoder({
       session: (id, timeoutMs) => tree.createSession(id, timeoutMs, 'replay'),
-      node: (r) => tree.load(r, bulk),
+      nodeView: (v) => tree.load(v, bulk),
       writes: (r) => tree.writes.load(r),
     })
     const s = tree.store
@@ -841,8 +864,7 @@ export class DataTree {
     // Whether a slot's ancestors all exist is decided once per slot and
     // remembered (one parent lookup per znode instead of one per ancestor);
     // orphans are dropped after the walk, so a verdict never changes under it.
-    let rooted = new Uint8Array(0)
-    let parents = new Int32Array(0)
+    let walk: RootWalk | undefined
     const orphans: number[] = []
     const finish = (budget: number): DataTree | undefined => {
       if (phase === 'reading') {
@@ -872,15 +894,14 @@ export class DataTree {
         if (!sweep((slot) => tree.dropSuperseded(slot))) return undefined
         phase = 'linking'
       }
-      if (rooted.length === 0) {
+      if (walk === undefined) {
         if (!tree.index.has('/')) throw new SnapshotFormatError('snapshot has no root')
-        rooted = new Uint8Array(end)
-        parents = new Int32Array(end)
+        walk = { rooted: new Uint8Array(end), parents: new Int32Array(end), chain: [], recent: new Map() }
       }
       if (phase === 'linking') {
+        const { parents } = walk
         const linked = sweep((slot) => {
-          if (tree.isRooted(slot, rooted, parents))
-            tree.link(slot, parents[slot]! < 0 ? undefined : parents[slot])
+          if (tree.isRooted(slot, walk!)) tree.link(slot, parents[slot]! < 0 ? undefined : parents[slot])
           else orphans.push(slot)
         })
         if (!linked) return undefined
@@ -906,12 +927,13 @@ export class DataTree {
 
   /**
    * fromSnapshot only: whether every ancestor of `slot` is in the tree,
-   * memoised in `rooted` (0 unknown, 1 yes, 2 no) with the parent's slot in
-   * `parents` (-1 for the root). Iterative: a chain of unknown ancestors is
-   * walked up once and then settled top-down.
+   * memoised in `walk.rooted` (0 unknown, 1 yes, 2 no) with the parent's
+   * slot in `walk.parents` (-1 for the root). Iterative: a chain of unknown
+   * ancestors is walked up once and then settled top-down.
    */
-  private isRooted(slot: number, rooted: Uint8Array, parents: Int32Array): boolean {
-    const chain: number[] = []
+  private isRooted(slot: number, walk: RootWalk): boolean {
+    const { rooted, parents, chain } = walk
+    chain.length = 0
     let s = slot
     let verdict: boolean
     for (;;) {
@@ -928,7 +950,7 @@ export class DataTree {
         break
       }
       chain.push(s)
-      const parent = this.index.get(parentPath(path))
+      const parent = this.parentSlot(parentPath(path), walk.recent)
       if (parent === undefined) {
         verdict = false
         break
@@ -938,6 +960,22 @@ export class DataTree {
     }
     for (const c of chain) rooted[c] = verdict ? 1 : 2
     return verdict
+  }
+
+  /**
+   * The slot of `path` (a parent), through `recent`, the parents looked up
+   * lately: siblings are many and parents few, and a lookup in a small Map
+   * (in cache) cost less than one in the index of every znode. Cleared when
+   * full, so it stays small whatever the tree's shape.
+   */
+  private parentSlot(path: string, recent: Map<string, number>): number | undefined {
+    const hit = recent.get(path)
+    if (hit !== undefined) return hit
+    const slot = this.index.get(path)
+    if (slot === undefined) return undefined
+    if (recent.size >= RECENT_PARENTS_MAX) recent.clear()
+    recent.set(path, slot)
+    return slot
   }
 
   /**
@@ -968,6 +1006,6 @@ export class DataTree {
 
 /** A znode's data hash: its bytes, or for null data a length word of -1 (as jute writes null), which no bytes give. */
 function dataHash(data: ZnodeData): Hasher {
-  const h = new Hasher(0x64617461)
+  const h = hasher.reset(DATA_SEED)
   return data === null ? h.word(-1) : h.bytes(data)
 }

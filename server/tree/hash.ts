@@ -57,6 +57,17 @@ export class Hasher {
     this.b = (seed ^ 0x5bd1e995) | 0
   }
 
+  /**
+   * Starts again, as `new Hasher(seed)` would: a hot caller (the tree hashes
+   * every znode it loads) reuses one hasher instead of making one per hash.
+   */
+  reset(seed = 0): this {
+    this.a = seed | 0
+    this.b = (seed ^ 0x5bd1e995) | 0
+    this.n = 0
+    return this
+  }
+
   /** A 32-bit word (only the low 32 bits count). */
   word(k: number): this {
     this.a = stepA(this.a, k | 0)
@@ -86,13 +97,13 @@ export class Hasher {
     return this.word(len)
   }
 
-  /** Bytes, four per word, then their length. */
-  bytes(b: Uint8Array): this {
-    const len = b.length
-    let i = 0
-    for (; i + 3 < len; i += 4) this.word(b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24))
+  /** Bytes (b[start, end): a record read in place in its chunk), four per word, then their length. */
+  bytes(b: Uint8Array, start = 0, end = b.length): this {
+    const len = end - start
+    let i = start
+    for (; i + 3 < end; i += 4) this.word(b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24))
     let tail = 0
-    for (let s = 0; i < len; i++, s += 8) tail |= b[i]! << s
+    for (let s = 0; i < end; i++, s += 8) tail |= b[i]! << s
     if ((len & 3) !== 0) this.word(tail)
     return this.word(len)
   }

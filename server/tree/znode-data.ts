@@ -21,14 +21,27 @@ export type StoredData = string | Uint8Array | null
 export const INLINE_DATA_BYTES_MAX = 4096
 
 export function fromBytes(bytes: ZnodeData): StoredData {
-  if (bytes === null) return null
-  const n = bytes.length
+  return bytes === null ? null : fromRange(bytes, 0, bytes.length)
+}
+
+/**
+ * fromBytes of bytes[at, at + n), or of null for n = -1: a snapshot's
+ * znode data read where it lies in its chunk, without a view made first.
+ */
+export function fromRange(bytes: Uint8Array, at: number, n: number): StoredData {
+  if (n === -1) return null
   if (n === 0) return ''
   // new Uint8Array copies whatever bytes is (a Buffer's slice() would be a view of its source).
-  if (n > INLINE_DATA_BYTES_MAX) return new Uint8Array(bytes)
+  if (n > INLINE_DATA_BYTES_MAX) return new Uint8Array(bytes.subarray(at, at + n))
   // Native latin1 decoding: one flat one-byte string, no argument list of n numbers
   // (String.fromCharCode.apply allocated ~8 bytes per data byte before the string).
-  return latin1View(bytes.buffer).toString('latin1', bytes.byteOffset, bytes.byteOffset + n)
+  return latin1String(bytes, at, n)
+}
+
+/** bytes[at, at + n) as a one-byte string, each byte one code unit (for ASCII, its UTF-8 reading too). */
+export function latin1String(bytes: Uint8Array, at: number, n: number): string {
+  const from = bytes.byteOffset + at
+  return latin1View(bytes.buffer).toString('latin1', from, from + n)
 }
 
 /**

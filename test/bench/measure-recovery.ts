@@ -108,7 +108,7 @@ async function build(dir: string, n: number): Promise<void> {
   )
 }
 
-async function recoverOnce(dir: string): Promise<Record<string, number>> {
+async function recoverOnce(dir: string): Promise<Record<string, number | string>> {
   const gc = (globalThis as { gc?: () => void }).gc
   gc?.()
   const cpu = () => {
@@ -124,6 +124,7 @@ async function recoverOnce(dir: string): Promise<Record<string, number>> {
   const t2 = performance.now()
   const c2 = cpu()
   const nodes = db.nodeCount()
+  const digest = db.digest()
   await new Promise<void>((resolve, reject) => storage.close((err) => (err ? reject(err) : resolve())))
   const ms = (x: number) => Math.round(x)
   return {
@@ -134,6 +135,7 @@ async function recoverOnce(dir: string): Promise<Record<string, number>> {
     treeCpuMs: ms(c2 - c1),
     totalCpuMs: ms(c2 - c0),
     nodes,
+    digest,
   }
 }
 

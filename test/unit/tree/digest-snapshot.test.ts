@@ -21,6 +21,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { countSnapshot } from '../../../server/state/snapshot-file.js'
 import { TreeDb } from '../../../server/state/tree-db.js'
 import { DataTree } from '../../../server/tree/data-tree.js'
 import { Kind } from '../../../server/tree/node-store.js'
@@ -28,6 +29,7 @@ import { type NodeRecord, SnapshotFormatError, writeSnapshot } from '../../../se
 import { decodeTxn, encodeTxn } from '../../../server/txn/codec.js'
 import type { Txn } from '../../../server/txn/txn.js'
 import { OPEN_ACL_UNSAFE } from '../../../shared/acl.js'
+import type { ZnodeData } from '../../../shared/records.js'
 import { enc, Leader, type Reply } from '../state/harness.js'
 import { type Cmd, cmdArb, cmdsArb, Driver, runs } from '../state/workload.js'
 import { expectSameDump, fullDump } from './compare.js'
@@ -397,6 +399,26 @@ describe('snapshot loaded a piece at a time (DataTree.loader: SNAP install, reco
       ),
       { numRuns: runs(150) },
     )
+  })
+
+  it('reads paths with non-ASCII characters and data of every kind (null, empty, one byte, past the inline limit) as the tree wrote them, however the stream is cut; a record sink (countSnapshot) sees the same', () => {
+    const l = new Leader()
+    const paths = ['/é', '/é/Ωmega', '/日本', '/a¡', '/ascii', '/ascii/ü-tail']
+    for (const p of paths) expect(l.createdPath(l.create(p, p.length % 2 === 0 ? 'x' : ''))).toBe(p)
+    l.create('/big', 'b'.repeat(5000))
+    l.run({ type: 'setData', path: '/ascii', data: null, version: -1 })
+    l.run({ type: 'setData', path: '/日本', data: Uint8Array.of(0xff, 0x80, 0), version: -1 })
+    const want = fullDump(l.tree, l.timeMs)
+    const chunks = [...l.tree.snapshot({ chunkBytes: 64 }).chunks]
+    for (const sizes of [[1 << 20], [1], [7, 3], [100]]) {
+      const copy = DataTree.fromSnapshot(recut(chunks, sizes))
+      expectSameDump(fullDump(copy, l.timeMs), want)
+      expect(copy.digest()).toBe(l.tree.digest())
+    }
+    const seen = new Map<string, ZnodeData>()
+    countSnapshot(chunks, { node: (r) => seen.set(r.path, r.data && r.data.slice()) })
+    for (const p of [...paths, '/big']) expect(seen.get(p), p).toEqual(l.tree.getData(p)!.data)
+    expect(seen.get('/ascii')).toBeNull()
   })
 
   it('keeps the last record of a path a fuzzy snapshot holds twice (persistent or ephemeral, same or other session)', () => {
