@@ -21,7 +21,7 @@
  * Must not import anything but shared/, server/core/ and server/tree/.
  */
 import { assert, fail } from '../../shared/assert.js'
-import { addScaling, type ScalingSet } from '../core/sharded-map.js'
+import { addScaling, type ScalingSet, SHARD_AT, ShardedSet } from '../core/sharded-map.js'
 import type { StoredData } from './znode-data.js'
 
 /** Float64 columns per slot. */
@@ -174,6 +174,20 @@ export class NodeStore {
     const at = slot & PAGE_MASK
     page[at] = addScaling(page[at] ?? new Set<number>(), child)
   }
+
+  /**
+   * A parent about to be given `count` children at once (a snapshot being
+   * loaded): with more than SHARD_AT it starts as the ShardedSet addScaling
+   * would turn its Set into at the next child, instead of a Set of SHARD_AT
+   * slots copied into one. The same set either way (members, and the order
+   * each shard holds them in).
+   */
+  expectChildren(slot: number, count: number): void {
+    const page = this.kids[slot >>> PAGE_BITS]!
+    const at = slot & PAGE_MASK
+    if (count > SHARD_AT && page[at] === undefined) page[at] = new ShardedSet<number>()
+  }
+
   removeChild(slot: number, child: number): void {
     const page = this.kids[slot >>> PAGE_BITS]!
     const at = slot & PAGE_MASK
