@@ -84,6 +84,8 @@ export class Hasher {
 
   /** A 64-bit signed value, as two words. */
   big(x: bigint): this {
+    // The common 0 (no ephemeral owner) without the three BigInts the general case makes.
+    if (x === 0n) return this.word(0).word(0)
     const u = BigInt.asUintN(64, x)
     return this.word(Number(u >> 32n)).word(Number(u & 0xffffffffn))
   }
