@@ -2,6 +2,11 @@
  * PeerTransport: the server-to-server links of an ensemble, on each
  * server's peer port. One TCP connection per pair of servers (the server
  * with the higher id dials), length-prefixed binary messages, FIFO per link.
+ * The messages sent to a peer during one turn of the event loop leave in one
+ * write at the end of that turn (the check phase, right after the poll
+ * phase's I/O callbacks): a profile of the 3-node ensemble under write load
+ * had the leader spending ~30% of its busy time in write syscalls when each
+ * message was written on its own.
  *
  * Identity: both ends prove they know the ensemble secret with an HMAC over
  * a fresh nonce from the other end and both server ids, so a stray process
@@ -34,9 +39,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type Server, Socket } from 'node:net'
 import { type SecureContext, TLSSocket, connect as tlsConnect } from 'node:tls'
-import { FrameDecoder, frame } from '../../shared/framing.js'
+import { FrameDecoder } from '../../shared/framing.js'
 import { SERVER_ID_MAX } from '../config.js'
-import { corkForTurn } from './cork.js'
 import { certificateNames, peerVerifyError, x509Subject } from './x509-identity.js'
 
 export interface PeerAddress {
@@ -119,6 +123,9 @@ class Link {
   superseded = false
   /** An accepted connection counted in the transport's handshakes until it opens or closes. */
   private handshaking: boolean
+  /** Messages sent this turn, not yet written (flush), and their bytes with the length prefixes. */
+  private pending: Uint8Array[] = []
+  pendingBytes = 0
 
   constructor(
     readonly socket: Socket,
@@ -162,10 +169,35 @@ class Link {
     if (!this.dialer) this.sendNonce()
   }
 
-  /** Messages written in one event-loop turn leave in one syscall (corkForTurn). */
+  /**
+   * Queues one message (not copied: the caller does not change it after);
+   * the messages of one event-loop turn leave in one write (flush).
+   */
   write(bytes: Uint8Array): void {
-    corkForTurn(this.socket)
-    this.socket.write(frame(bytes))
+    if (this.pending.length === 0) this.t.flushAtTurnEnd(this)
+    this.pending.push(bytes)
+    this.pendingBytes += 4 + bytes.length
+  }
+
+  /**
+   * Writes the queued messages as one buffer, each after its 4-byte length:
+   * one allocation, one copy and one write request per turn, where writing
+   * each framed message to a corked socket cost an allocation and a copy
+   * per message and a writev of all of them.
+   */
+  flush(): void {
+    const pending = this.pending
+    if (pending.length === 0) return
+    const out = Buffer.allocUnsafe(this.pendingBytes)
+    let at = 0
+    for (const m of pending) {
+      out.writeUInt32BE(m.length, at)
+      out.set(m, at + 4)
+      at += 4 + m.length
+    }
+    this.pending = []
+    this.pendingBytes = 0
+    if (!this.socket.destroyed) this.socket.write(out)
   }
 
   private feed(chunk: Buffer): void {
@@ -257,6 +289,7 @@ class Link {
   retire(): void {
     if (this.phase !== 'open') return this.fail('removed from the configuration', false)
     this.closed(false)
+    this.flush()
     this.socket.end()
     setTimeout(() => this.socket.destroy(), RETIRE_LINGER_MS).unref()
   }
@@ -267,7 +300,11 @@ class Link {
     this.phase = 'closed'
     clearTimeout(this.timer)
     this.handshakeOver()
-    if (destroy) this.socket.destroy()
+    if (destroy) {
+      this.socket.destroy()
+      this.pending = []
+      this.pendingBytes = 0
+    }
     this.t.linkDown(this, wasOpen)
   }
 }
@@ -291,6 +328,19 @@ export class PeerTransport {
   private closing = false
   /** Every socket this transport opened or accepted and not yet closed: close() ends them all, handshaking ones too. */
   private readonly sockets = new Set<Socket>()
+  /** Links with messages queued this turn; one setImmediate (the check phase, right after this turn's I/O) writes them all. */
+  private toFlush: Link[] = []
+  private readonly flushAll = (): void => {
+    const links = this.toFlush
+    this.toFlush = []
+    for (const l of links) l.flush()
+  }
+
+  /** A link queued its first message of this turn (Link.write). */
+  flushAtTurnEnd(link: Link): void {
+    if (this.toFlush.length === 0) setImmediate(this.flushAll)
+    this.toFlush.push(link)
+  }
 
   private own<S extends Socket>(socket: S): S {
     this.sockets.add(socket)
@@ -507,7 +557,8 @@ export class PeerTransport {
 
   /** Bytes written to the link to `peer` that the kernel has not taken yet (0 without a link). */
   bufferedBytes(peer: number): number {
-    return this.links.get(peer)?.socket.writableLength ?? 0
+    const link = this.links.get(peer)
+    return link === undefined ? 0 : link.socket.writableLength + link.pendingBytes
   }
 
   /**
