@@ -132,24 +132,61 @@ export class PeerMessageDecodeError extends Error {
   }
 }
 
+/**
+ * Writers start in a shared slab: a message is a view of SLAB_BYTES
+ * allocated once, not an ArrayBuffer and a DataView of its own (~0.6 µs per
+ * message, most of encoding a COMMIT). A full slab is replaced, never
+ * reused, so a message's bytes never change after done(); a message kept
+ * keeps its slab alive (messages leave within a turn: the transport copies
+ * them into its write). A message larger than SLAB_PIECE_BYTES_MAX gets a
+ * buffer of its own.
+ */
+const SLAB_BYTES = 64 * 1024
+const SLAB_PIECE_BYTES_MAX = SLAB_BYTES / 4
+let slab = new Uint8Array(SLAB_BYTES)
+let slabView = new DataView(slab.buffer)
+let slabUsed = 0
+
 class Writer {
   private buf: Uint8Array
   private view: DataView
-  private len = 0
+  /** The message is buf[start, len); buf[len, end) is reserved for it. */
+  private start: number
+  private len: number
+  private end: number
 
   constructor(size: number) {
-    this.buf = new Uint8Array(size)
-    this.view = new DataView(this.buf.buffer)
+    if (size <= SLAB_PIECE_BYTES_MAX) {
+      if (slabUsed + size > SLAB_BYTES) {
+        slab = new Uint8Array(SLAB_BYTES)
+        slabView = new DataView(slab.buffer)
+        slabUsed = 0
+      }
+      this.buf = slab
+      this.view = slabView
+      this.start = slabUsed
+      slabUsed += size
+    } else {
+      this.buf = new Uint8Array(size)
+      this.view = new DataView(this.buf.buffer)
+      this.start = 0
+    }
+    this.len = this.start
+    this.end = this.start + size
   }
 
   private reserve(n: number): void {
-    if (this.len + n <= this.buf.length) return
-    let size = this.buf.length * 2
-    while (size < this.len + n) size *= 2
+    if (this.len + n <= this.end) return
+    const used = this.len - this.start
+    let size = (this.end - this.start) * 2
+    while (size < used + n) size *= 2
     const next = new Uint8Array(size)
-    next.set(this.buf.subarray(0, this.len))
+    next.set(this.buf.subarray(this.start, this.len))
     this.buf = next
     this.view = new DataView(next.buffer)
+    this.start = 0
+    this.len = used
+    this.end = size
   }
 
   u8(v: number): void {
@@ -186,7 +223,9 @@ class Writer {
 
   /** The bytes written; the writer must not be used afterwards (no copy is made). */
   done(): Uint8Array {
-    return this.buf.subarray(0, this.len)
+    // The newest piece of the slab gives back what it reserved and did not use.
+    if (this.buf === slab && slabUsed === this.end) slabUsed = this.len
+    return this.buf.subarray(this.start, this.len)
   }
 }
 

@@ -222,6 +222,22 @@ describe('peer message codec', () => {
     )
   })
 
+  it('keeps every encoded message intact while later ones are encoded (shared slab: no overlap, no reuse)', () => {
+    // Sizes from a COMMIT to past the slab's piece limit (16 KiB), enough of them to fill several 64 KiB slabs,
+    // and a throw half-way through an encoding (it must not leave a hole that a later message shares).
+    const kept: { m: PeerMessage; b: Uint8Array }[] = []
+    for (let i = 0; i < 600; i++) {
+      const size = [0, 1, 40, 1024, 5000, 20_000][i % 6]!
+      const m: PeerMessage =
+        i % 7 === 0
+          ? { type: 'COMMIT', zxid: i }
+          : { type: 'PROPOSAL', zxid: i, data: new Uint8Array(size).fill(i & 0xff) }
+      kept.push({ m, b: encodePeerMessage(m) })
+      if (i % 50 === 0) expect(() => encodePeerMessage({ type: 'COMMIT', zxid: -1 })).toThrow(RangeError)
+    }
+    for (const { m, b } of kept) expect(decodePeerMessage(b)).toEqual(m)
+  })
+
   it('refuses to encode out-of-range fields', () => {
     expect(() => encodePeerMessage({ type: 'NEWLEADER', epoch: 2 ** 21, configZxid: 0, config: '' })).toThrow(
       RangeError,
