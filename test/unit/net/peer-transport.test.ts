@@ -101,6 +101,17 @@ describe('PeerTransport follows the membership', () => {
     await waitFor(() => a.up.has(5), { timeoutMs: 10_000, what: 'server 5 linked once named' })
   })
 
+  it('delivers the messages of one turn (gathered into one write) apart and in order, an empty one too', async () => {
+    const one = await node(1, [])
+    const two = await node(2, [at(1, one)])
+    await waitFor(() => one.up.has(2) && two.up.has(1), { what: 'servers 1 and 2 linked' })
+    const sent = ['a', '', 'x'.repeat(40_000), 'b']
+    for (const m of sent) two.t.send(1, new TextEncoder().encode(m), two.conns.get(1)!)
+    expect(two.t.bufferedBytes(1)).toBeGreaterThanOrEqual(40_000)
+    await waitFor(() => one.got.length >= sent.length, { what: 'server 1 to get the four messages' })
+    expect(one.got).toEqual(sent)
+  })
+
   // The chaos harness's one-way partition (the fault hook's deafTo).
   it('drops what a peer it is deaf to sends, still sends to it, and ends that link when the partition heals', async () => {
     const text = (t: string) => new TextEncoder().encode(t)
@@ -138,11 +149,14 @@ describe('PeerTransport follows the membership', () => {
   it('closes the link of a peer that left every configuration, and does not dial it again', async () => {
     const one = await node(1, [])
     const two = await node(2, [at(1, one)])
-    await waitFor(() => two.up.has(1), { what: 'the link' })
+    await waitFor(() => two.up.has(1) && one.up.has(2), { what: 'the link' })
+    // Sent in the same turn as the removal (the COMMIT of the change that removes a server): it still leaves.
+    two.t.send(1, new TextEncoder().encode('last'), two.conns.get(1)!)
     two.t.setPeers([])
     expect(two.up.has(1)).toBe(false)
     expect(two.downs).toEqual([1])
     await waitFor(() => !one.up.has(2), { what: 'server 1 to see the link end' })
+    expect(one.got).toEqual(['last'])
     // Server 1 does not dial (lower id) and server 2 no longer does: nothing comes back.
     await expect(waitFor(() => two.up.has(1), { timeoutMs: 600, what: 'a redial' })).rejects.toThrow(
       /timed out/,
