@@ -23,6 +23,12 @@
  * A broken link is reported once (`onDown`); the dialer reconnects with
  * back-off (100 ms doubling to 2 s). Messages sent while a link is down are
  * dropped: ZAB recovers by re-synchronising, as over a broken TCP stream.
+ * A starting server knocks on every peer with a higher id (as ZooKeeper's
+ * lower id connects and is called back): a connection whose proven hello
+ * says "knock" is closed and its sender dialed at once, instead of at the
+ * dialer's next retry (up to 2 s later: a restarted follower with the
+ * lower id waited that long for its leader). A knock never replaces an
+ * open link.
  *
  * The peers follow the membership (`setPeers`, from the configurations the
  * server's ZAB view holds): a new id, or a known id at a new address, is
@@ -103,6 +109,9 @@ function proof(
     .digest()
 }
 
+/** A dialer's hello (kind 2) as a knock: proven the same way, answered by closing and dialing back. */
+const KNOCK = 4
+
 type Phase = 'tls' | 'await-nonce' | 'await-hello' | 'await-proof' | 'open' | 'closed'
 
 /** One authenticated link. Handshake messages are frames: [kind byte, …]. */
@@ -121,6 +130,8 @@ class Link {
   private connected: boolean
   /** A dial that a newer address or a removal replaced: its end schedules no retry. */
   superseded = false
+  /** A dialer that only asks its (higher-id) peer to dial back: it never opens, and is not retried. */
+  knock = false
   /** An accepted connection counted in the transport's handshakes until it opens or closes. */
   private handshaking: boolean
   /** Messages sent this turn, not yet written (flush), and their bytes with the length prefixes. */
@@ -222,7 +233,7 @@ class Link {
     const binding = this.binding
     if (this.phase === 'await-nonce' && f[0] === 1 && f.length === 1 + NONCE_BYTES) {
       const hello = Buffer.alloc(1 + 4 + NONCE_BYTES + 32)
-      hello[0] = 2
+      hello[0] = this.knock ? KNOCK : 2
       hello.writeInt32BE(selfId, 1)
       this.myNonce.copy(hello, 5)
       proof(secret, f.subarray(1), selfId, this.expectedPeer, binding).copy(hello, 5 + NONCE_BYTES)
@@ -230,13 +241,21 @@ class Link {
       this.phase = 'await-proof'
       return
     }
-    if (this.phase === 'await-hello' && f[0] === 2 && f.length === 1 + 4 + NONCE_BYTES + 32) {
+    if (
+      this.phase === 'await-hello' &&
+      (f[0] === 2 || f[0] === KNOCK) &&
+      f.length === 1 + 4 + NONCE_BYTES + 32
+    ) {
       const id = f.readInt32BE(1)
       const theirNonce = f.subarray(5, 5 + NONCE_BYTES)
       const given = f.subarray(5 + NONCE_BYTES)
       if (id < 1 || id > SERVER_ID_MAX || id === selfId) return this.fail(`bad server id ${id}`)
       if (!timingSafeEqual(given, proof(secret, this.myNonce, id, selfId, binding)))
         return this.fail(`server ${id} does not know the ensemble secret`)
+      if (f[0] === KNOCK) {
+        this.fail('knock answered', false)
+        return this.t.knocked(id)
+      }
       // Only a proven peer is weighed against the limits, so a stranger cannot use them up.
       const refused = this.t.refusal(id)
       if (refused !== undefined) return this.fail(refused, false)
@@ -479,6 +498,14 @@ export class PeerTransport {
       this.server.listen(this.opts.listenPort, this.opts.listenHost, () => resolve())
     })
     this.dialLower()
+    for (const id of this.book.keys()) if (id > this.opts.selfId && !this.blocked.has(id)) this.knockOn(id)
+  }
+
+  /** Asks a peer with a higher id to dial this server now (see the header); nothing if it cannot be reached. */
+  private knockOn(id: number): void {
+    const p = this.book.get(id)
+    if (p === undefined || this.closing) return
+    new Link(this.connect(p), true, this, id).knock = true
   }
 
   /** Dials every peer with a lower id that has no link (the higher id of a pair dials). */
@@ -492,24 +519,23 @@ export class PeerTransport {
     const p = this.book.get(id)
     if (p === undefined || this.closing || this.links.has(id) || this.dialing.has(id)) return
     if (this.blocked.has(id)) return this.retry(id)
+    this.dialing.set(id, new Link(this.connect(p), true, this, id))
+  }
+
+  /** A connection to `p`'s peer port, TLS when quorum TLS is on ('connect' is emitted later: the caller makes its Link now). */
+  private connect(p: PeerAddress): Socket {
     const tls = this.opts.tls
-    if (tls !== undefined) {
-      const socket = this.own(
-        tlsConnect({
-          host: p.host,
-          port: p.port,
-          secureContext: tls.context(),
-          // Judged in refusedCertificate: the CA, then quorumTlsAllowedNames instead of the host name.
-          rejectUnauthorized: false,
-          checkServerIdentity: () => undefined,
-        }),
-      )
-      this.dialing.set(id, new Link(socket, true, this, id))
-      return
-    }
-    const socket = this.own(new Socket())
-    this.dialing.set(id, new Link(socket, true, this, id))
-    socket.connect(p.port, p.host)
+    if (tls === undefined) return this.own(new Socket()).connect(p.port, p.host)
+    return this.own(
+      tlsConnect({
+        host: p.host,
+        port: p.port,
+        secureContext: tls.context(),
+        // Judged in refusedCertificate: the CA, then quorumTlsAllowedNames instead of the host name.
+        rejectUnauthorized: false,
+        checkServerIdentity: () => undefined,
+      }),
+    )
   }
 
   private retry(id: number): void {
@@ -540,7 +566,19 @@ export class PeerTransport {
       this.links.delete(link.peerId)
       this.opts.onDown(link.peerId)
     }
-    if (link.dialer && !link.superseded) this.retry(link.expectedPeer)
+    if (link.dialer && !link.superseded && !link.knock) this.retry(link.expectedPeer)
+  }
+
+  /**
+   * A proven peer with a lower id knocked (it has just started): dial it now
+   * rather than at the next retry, unless a link to it is open or an attempt
+   * is under way.
+   */
+  knocked(id: number): void {
+    if (id > this.opts.selfId || this.links.has(id) || this.dialing.has(id)) return
+    if (!this.book.has(id) || this.blocked.has(id) || this.closing) return
+    this.backoff.delete(id)
+    this.dial(id)
   }
 
   /**

@@ -4,9 +4,10 @@
  * to outsiderLinksMax; one without the secret never is; setPeers dials a
  * peer at its new address and closes the link of a peer that left; incoming
  * connections in their handshake are bounded (handshakesMax). Every limit
- * hit is logged.
+ * hit is logged. A starting server with the lower id knocks, and is dialed
+ * back at once.
  */
-import { Socket } from 'node:net'
+import { createServer, Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type PeerAddress, PeerTransport } from '../../../server/net/peer-transport.js'
 import { freePort, waitFor } from '../../helpers/wait.js'
@@ -28,9 +29,9 @@ const sockets: Socket[] = []
 async function node(
   id: number,
   peers: PeerAddress[],
-  o: { secret?: string; outsiderLinksMax?: number; handshakesMax?: number } = {},
+  o: { secret?: string; outsiderLinksMax?: number; handshakesMax?: number; port?: number } = {},
 ): Promise<Node> {
-  const port = await freePort()
+  const port = o.port ?? (await freePort())
   const n: Node = {
     t: undefined as unknown as PeerTransport,
     port,
@@ -144,6 +145,27 @@ describe('PeerTransport follows the membership', () => {
       what: 'server 2 linked to server 1 at its new port',
     })
     expect(two.t.peers()).toEqual([at(1, one)])
+  })
+
+  it('a starting server with the lower id knocks: its peer dials it at once, not at its next retry', async () => {
+    const port = await freePort()
+    // Stands in for server 1 while it is down: counts server 2's dials and drops them.
+    let dials = 0
+    const standIn = createServer((s) => {
+      dials++
+      s.destroy()
+    })
+    await new Promise<void>((r) => standIn.listen(port, '127.0.0.1', () => r()))
+    const two = await node(2, [{ id: 1, host: '127.0.0.1', port }])
+    // Dials at about 0, 0.1, 0.3, 0.7, 1.5 and 3.1 s: after the sixth the next is 2 s away.
+    await waitFor(() => dials >= 6, { what: "server 2's sixth dial", timeoutMs: 15_000 })
+    await new Promise<void>((r) => standIn.close(() => r()))
+    const started = performance.now()
+    const one = await node(1, [at(2, two)], { port })
+    await waitFor(() => one.up.has(2) && two.up.has(1), { what: 'the two linked', timeoutMs: 5000 })
+    // Without the knock: at server 2's next retry, 2 s after its sixth dial.
+    expect(performance.now() - started).toBeLessThan(1000)
+    expect(one.warnings).toEqual([])
   })
 
   it('closes the link of a peer that left every configuration, and does not dial it again', async () => {
