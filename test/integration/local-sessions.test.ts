@@ -19,7 +19,7 @@ import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { Client, ZkError } from '../../client/index.js'
+import { Client } from '../../client/index.js'
 import { fourLetterWord } from '../../server/cli/status-command.js'
 import { OPEN_ACL_UNSAFE } from '../../shared/acl.js'
 import { JuteWriter } from '../../shared/jute.js'
@@ -30,6 +30,7 @@ import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { canRun, kazooMissing } from '../helpers/prerequisites.js'
 import { RawClient } from '../helpers/raw-client.js'
 import { tempDir, waitFor } from '../helpers/wait.js'
+import { errorCode } from '../helpers/zk-error.js'
 
 const servers: ConclaveProcess[] = []
 const dirs: { remove(): void }[] = []
@@ -66,15 +67,6 @@ async function zxid(port: number): Promise<string> {
   const m = /Zxid: (\S+)/.exec(text)
   if (m === null) throw new Error(`no Zxid in srvr:\n${text}`)
   return m[1]!
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  if (!ZkError.is(err)) throw new Error(`expected a ZkError, got ${String(err)}`)
-  return err.code
 }
 
 /** A ConnectRequest on a raw ZooKeeper-TCP connection: the ConnectResponse (timeOut 0: refused), or 'closed'. */
@@ -167,8 +159,8 @@ describe('local sessions, standalone', () => {
     const a = await connect(s.connectString)
     await a.create('/p')
     const z0 = await zxid(s.port)
-    expect(await code(a.create('/p/e', '', { mode: 'ephemeral' }))).toBe('EPHEMERAL_ON_LOCAL_SESSION')
-    expect(await code(a.multi([{ op: 'create', path: '/p/m', mode: 'ephemeral' }]))).toBe(
+    expect(await errorCode(a.create('/p/e', '', { mode: 'ephemeral' }))).toBe('EPHEMERAL_ON_LOCAL_SESSION')
+    expect(await errorCode(a.multi([{ op: 'create', path: '/p/m', mode: 'ephemeral' }]))).toBe(
       'EPHEMERAL_ON_LOCAL_SESSION',
     )
     expect(await zxid(s.port)).toBe(z0)

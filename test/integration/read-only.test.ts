@@ -23,6 +23,7 @@ import { type Ensemble, startEnsemble } from '../helpers/ensemble.js'
 import { canRun, kazooMissing, ZKCLI, zkCliMissing } from '../helpers/prerequisites.js'
 import { RawClient } from '../helpers/raw-client.js'
 import { waitFor } from '../helpers/wait.js'
+import { errorCode } from '../helpers/zk-error.js'
 
 let ensemble: Ensemble | undefined
 const clients: Client[] = []
@@ -43,15 +44,6 @@ async function rawConnect(
   raw.sendPacket(w.finish())
   await waitFor(() => raw.packets.length > 0 || raw.closed, { what: 'ConnectResponse' })
   return { raw, res: raw.packets.length > 0 ? decodeConnectResponse(raw.packets.shift()!) : 'closed' }
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  if (!ZkError.is(err)) throw new Error(`expected a ZkError, got ${String(err)}`)
-  return err.code
 }
 
 describe('read-only mode', () => {
@@ -96,11 +88,11 @@ describe('read-only mode', () => {
     expect(new TextDecoder().decode((await had.getData('/ro')).data)).toBe('before')
     expect(await had.getChildren('/ro')).toEqual(['a'])
     expect((await had.getChildrenPage('/ro')).children).toEqual(['a'])
-    expect(await code(had.create('/ro/b'))).toBe('NOT_READ_ONLY')
-    expect(await code(had.setData('/ro', 'x'))).toBe('NOT_READ_ONLY')
-    expect(await code(had.delete('/ro/a'))).toBe('NOT_READ_ONLY')
-    expect(await code(had.multi([{ op: 'create', path: '/ro/c' }]))).toBe('NOT_READ_ONLY')
-    expect(await code(had.sync('/ro'))).toBe('NOT_READ_ONLY')
+    expect(await errorCode(had.create('/ro/b'))).toBe('NOT_READ_ONLY')
+    expect(await errorCode(had.setData('/ro', 'x'))).toBe('NOT_READ_ONLY')
+    expect(await errorCode(had.delete('/ro/a'))).toBe('NOT_READ_ONLY')
+    expect(await errorCode(had.multi([{ op: 'create', path: '/ro/c' }]))).toBe('NOT_READ_ONLY')
+    expect(await errorCode(had.sync('/ro'))).toBe('NOT_READ_ONLY')
 
     // A client that does not ask for read-only gets no session here.
     const refused = await Client.connect(e.url(survivor), { connectTimeoutMs: 2_000 }).then(
@@ -122,7 +114,7 @@ describe('read-only mode', () => {
     expect(fresh.state).toBe('connectedReadOnly')
     const localSession = fresh.sessionId
     expect(new TextDecoder().decode((await fresh.getData('/ro')).data)).toBe('before')
-    expect(await code(fresh.create('/ro/f'))).toBe('NOT_READ_ONLY')
+    expect(await errorCode(fresh.create('/ro/f'))).toBe('NOT_READ_ONLY')
 
     // On the wire, as kazoo does it: a local session resumed after its connection dropped (within
     // its timeout), a wrong password refused, a client that does not ask for read-only closed.
