@@ -37,9 +37,14 @@ describe('planSync', () => {
   })
 })
 
-/** Three voters; a follower restarted 12 writes behind is installing a SNAP (6 job steps, a slice each). */
-function installingSnap() {
-  const h = new Harness({ voters: [1, 2, 3], commitLogCount: 3, snapChunkBytesMax: 40, restoreSteps: 6 })
+/** Three voters (SNAP chunks of 40 bytes, 3 entries kept); a follower restarted 12 writes behind: it needs a SNAP. */
+function restartedBehind(restoreSteps?: number) {
+  const h = new Harness({
+    voters: [1, 2, 3],
+    commitLogCount: 3,
+    snapChunkBytesMax: 40,
+    ...(restoreSteps === undefined ? {} : { restoreSteps }),
+  })
   const leader = h.settle()
   const lagger = [1, 2, 3].find((id) => id !== leader)!
   h.crash(lagger)
@@ -47,6 +52,12 @@ function installingSnap() {
   h.deliver()
   h.tick()
   h.restart(lagger)
+  return { h, leader, lagger }
+}
+
+/** restartedBehind, the follower installing its SNAP (6 job steps, a slice each). */
+function installingSnap() {
+  const { h, leader, lagger } = restartedBehind(6)
   const driver = h.drivers.get(lagger)!
   h.until(() => driver.restoringSnapshot)
   return { h, leader, lagger, driver }
@@ -78,14 +89,7 @@ describe('synchronisation', () => {
   })
 
   it('SNAPs a far-behind follower in bounded chunks', () => {
-    const h = new Harness({ voters: [1, 2, 3], commitLogCount: 3, snapChunkBytesMax: 40 })
-    const leader = h.settle()
-    const lagger = [1, 2, 3].find((id) => id !== leader)!
-    h.crash(lagger)
-    for (let i = 0; i < 12; i++) h.propose(`w:${i}:k${i % 4}:value-${i}`)
-    h.deliver()
-    h.tick()
-    h.restart(lagger)
+    const { h, leader, lagger } = restartedBehind()
     h.until(() => h.role(lagger)?.serving === true)
     const snaps = h.sentOfType('SNAP').filter((s) => s.to === lagger)
     expect(snaps).toHaveLength(1)
